@@ -1,0 +1,288 @@
+// Vec<T>: one SIMD register of float or double for the ISA this translation unit is compiled for
+// (AVX-512: 16 floats / 8 doubles, AVX2: 8 / 4, generic: SSE2-width GCC vectors, 4 / 2).
+//
+// Kernel files in csrc/kernels/ are written once against this interface; setup.py compiles them
+// once per ISA. Only element-wise operations, masked tails and horizontal reductions live here;
+// micro-kernels that need ISA-specific tricks (GEMM, transposes) may use intrinsics directly under
+// `#if FASTCNN_HAS_AVX512` / `FASTCNN_HAS_AVX2`.
+#pragma once
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+
+#if defined(__AVX512F__) && defined(__AVX512DQ__)
+#define FASTCNN_HAS_AVX512 1
+#else
+#define FASTCNN_HAS_AVX512 0
+#endif
+#if defined(__AVX2__) && defined(__FMA__)
+#define FASTCNN_HAS_AVX2 1
+#else
+#define FASTCNN_HAS_AVX2 0
+#endif
+
+namespace fastcnn {
+namespace simd {
+
+template <class T>
+struct Vec;
+
+#if FASTCNN_HAS_AVX512
+template <>
+struct Vec<float> {
+  using Reg = __m512;
+  using Mask = __mmask16;
+  static constexpr int N = 16;
+  Reg v;
+  Vec() = default;
+  Vec(Reg r) : v(r) {}
+  static Vec zero() { return _mm512_setzero_ps(); }
+  static Vec set1(float x) { return _mm512_set1_ps(x); }
+  static Vec load(const float* p) { return _mm512_loadu_ps(p); }
+  static Vec load(const float* p, int n) { return _mm512_maskz_loadu_ps(tail(n), p); }
+  static Vec load_or(const float* p, int n, float fill) { return _mm512_mask_loadu_ps(_mm512_set1_ps(fill), tail(n), p); }
+  void store(float* p) const { _mm512_storeu_ps(p, v); }
+  void store(float* p, int n) const { _mm512_mask_storeu_ps(p, tail(n), v); }
+  static Mask tail(int n) { return n >= N ? Mask(0xFFFF) : Mask((1u << n) - 1u); }
+  friend Vec operator+(Vec a, Vec b) { return _mm512_add_ps(a.v, b.v); }
+  friend Vec operator-(Vec a, Vec b) { return _mm512_sub_ps(a.v, b.v); }
+  friend Vec operator*(Vec a, Vec b) { return _mm512_mul_ps(a.v, b.v); }
+  friend Vec operator/(Vec a, Vec b) { return _mm512_div_ps(a.v, b.v); }
+  friend Vec fmadd(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a.v, b.v, c.v); }
+  friend Vec max(Vec a, Vec b) { return _mm512_max_ps(a.v, b.v); }
+  friend Vec min(Vec a, Vec b) { return _mm512_min_ps(a.v, b.v); }
+  friend Mask operator>(Vec a, Vec b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_GT_OQ); }
+  friend Mask operator>=(Vec a, Vec b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_GE_OQ); }
+  friend Mask operator<(Vec a, Vec b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_LT_OQ); }
+  friend Mask operator==(Vec a, Vec b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_EQ_OQ); }
+  friend Vec select(Mask m, Vec a, Vec b) { return _mm512_mask_blend_ps(m, b.v, a.v); }  // m ? a : b
+  friend Vec sqrt(Vec a) { return _mm512_sqrt_ps(a.v); }
+  friend float reduce_add(Vec a) { return _mm512_reduce_add_ps(a.v); }
+  friend float reduce_max(Vec a) { return _mm512_reduce_max_ps(a.v); }
+  friend bool any(Mask m) { return m != 0; }
+};
+
+template <>
+struct Vec<double> {
+  using Reg = __m512d;
+  using Mask = __mmask8;
+  static constexpr int N = 8;
+  Reg v;
+  Vec() = default;
+  Vec(Reg r) : v(r) {}
+  static Vec zero() { return _mm512_setzero_pd(); }
+  static Vec set1(double x) { return _mm512_set1_pd(x); }
+  static Vec load(const double* p) { return _mm512_loadu_pd(p); }
+  static Vec load(const double* p, int n) { return _mm512_maskz_loadu_pd(tail(n), p); }
+  static Vec load_or(const double* p, int n, double fill) { return _mm512_mask_loadu_pd(_mm512_set1_pd(fill), tail(n), p); }
+  void store(double* p) const { _mm512_storeu_pd(p, v); }
+  void store(double* p, int n) const { _mm512_mask_storeu_pd(p, tail(n), v); }
+  static Mask tail(int n) { return n >= N ? Mask(0xFF) : Mask((1u << n) - 1u); }
+  friend Vec operator+(Vec a, Vec b) { return _mm512_add_pd(a.v, b.v); }
+  friend Vec operator-(Vec a, Vec b) { return _mm512_sub_pd(a.v, b.v); }
+  friend Vec operator*(Vec a, Vec b) { return _mm512_mul_pd(a.v, b.v); }
+  friend Vec operator/(Vec a, Vec b) { return _mm512_div_pd(a.v, b.v); }
+  friend Vec fmadd(Vec a, Vec b, Vec c) { return _mm512_fmadd_pd(a.v, b.v, c.v); }
+  friend Vec max(Vec a, Vec b) { return _mm512_max_pd(a.v, b.v); }
+  friend Vec min(Vec a, Vec b) { return _mm512_min_pd(a.v, b.v); }
+  friend Mask operator>(Vec a, Vec b) { return _mm512_cmp_pd_mask(a.v, b.v, _CMP_GT_OQ); }
+  friend Mask operator>=(Vec a, Vec b) { return _mm512_cmp_pd_mask(a.v, b.v, _CMP_GE_OQ); }
+  friend Mask operator<(Vec a, Vec b) { return _mm512_cmp_pd_mask(a.v, b.v, _CMP_LT_OQ); }
+  friend Mask operator==(Vec a, Vec b) { return _mm512_cmp_pd_mask(a.v, b.v, _CMP_EQ_OQ); }
+  friend Vec select(Mask m, Vec a, Vec b) { return _mm512_mask_blend_pd(m, b.v, a.v); }
+  friend Vec sqrt(Vec a) { return _mm512_sqrt_pd(a.v); }
+  friend double reduce_add(Vec a) { return _mm512_reduce_add_pd(a.v); }
+  friend double reduce_max(Vec a) { return _mm512_reduce_max_pd(a.v); }
+  friend bool any(Mask m) { return m != 0; }
+};
+
+#elif FASTCNN_HAS_AVX2
+namespace detail {
+// Lane masks for partial loads/stores: row n has its first n lanes set.
+alignas(32) inline const int32_t kTail32[9][8] = {
+    {0, 0, 0, 0, 0, 0, 0, 0},         {-1, 0, 0, 0, 0, 0, 0, 0},       {-1, -1, 0, 0, 0, 0, 0, 0},
+    {-1, -1, -1, 0, 0, 0, 0, 0},      {-1, -1, -1, -1, 0, 0, 0, 0},    {-1, -1, -1, -1, -1, 0, 0, 0},
+    {-1, -1, -1, -1, -1, -1, 0, 0},   {-1, -1, -1, -1, -1, -1, -1, 0}, {-1, -1, -1, -1, -1, -1, -1, -1}};
+alignas(32) inline const int64_t kTail64[5][4] = {
+    {0, 0, 0, 0}, {-1, 0, 0, 0}, {-1, -1, 0, 0}, {-1, -1, -1, 0}, {-1, -1, -1, -1}};
+}  // namespace detail
+
+template <>
+struct Vec<float> {
+  using Reg = __m256;
+  using Mask = __m256;
+  static constexpr int N = 8;
+  Reg v;
+  Vec() = default;
+  Vec(Reg r) : v(r) {}
+  static __m256i tail(int n) { return _mm256_load_si256(reinterpret_cast<const __m256i*>(detail::kTail32[n >= N ? N : n])); }
+  static Vec zero() { return _mm256_setzero_ps(); }
+  static Vec set1(float x) { return _mm256_set1_ps(x); }
+  static Vec load(const float* p) { return _mm256_loadu_ps(p); }
+  static Vec load(const float* p, int n) { return _mm256_maskload_ps(p, tail(n)); }
+  static Vec load_or(const float* p, int n, float fill) {
+    return _mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(p, tail(n)), _mm256_castsi256_ps(tail(n)));
+  }
+  void store(float* p) const { _mm256_storeu_ps(p, v); }
+  void store(float* p, int n) const { _mm256_maskstore_ps(p, tail(n), v); }
+  friend Vec operator+(Vec a, Vec b) { return _mm256_add_ps(a.v, b.v); }
+  friend Vec operator-(Vec a, Vec b) { return _mm256_sub_ps(a.v, b.v); }
+  friend Vec operator*(Vec a, Vec b) { return _mm256_mul_ps(a.v, b.v); }
+  friend Vec operator/(Vec a, Vec b) { return _mm256_div_ps(a.v, b.v); }
+  friend Vec fmadd(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a.v, b.v, c.v); }
+  friend Vec max(Vec a, Vec b) { return _mm256_max_ps(a.v, b.v); }
+  friend Vec min(Vec a, Vec b) { return _mm256_min_ps(a.v, b.v); }
+  friend Mask operator>(Vec a, Vec b) { return _mm256_cmp_ps(a.v, b.v, _CMP_GT_OQ); }
+  friend Mask operator>=(Vec a, Vec b) { return _mm256_cmp_ps(a.v, b.v, _CMP_GE_OQ); }
+  friend Mask operator<(Vec a, Vec b) { return _mm256_cmp_ps(a.v, b.v, _CMP_LT_OQ); }
+  friend Mask operator==(Vec a, Vec b) { return _mm256_cmp_ps(a.v, b.v, _CMP_EQ_OQ); }
+  friend Vec select(Mask m, Vec a, Vec b) { return _mm256_blendv_ps(b.v, a.v, m); }
+  friend Vec sqrt(Vec a) { return _mm256_sqrt_ps(a.v); }
+  friend float reduce_add(Vec a) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a.v), _mm256_extractf128_ps(a.v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+  }
+  friend float reduce_max(Vec a) {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(a.v), _mm256_extractf128_ps(a.v, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+  }
+  friend bool any(Mask m) { return _mm256_movemask_ps(m) != 0; }
+};
+
+template <>
+struct Vec<double> {
+  using Reg = __m256d;
+  using Mask = __m256d;
+  static constexpr int N = 4;
+  Reg v;
+  Vec() = default;
+  Vec(Reg r) : v(r) {}
+  static __m256i tail(int n) { return _mm256_load_si256(reinterpret_cast<const __m256i*>(detail::kTail64[n >= N ? N : n])); }
+  static Vec zero() { return _mm256_setzero_pd(); }
+  static Vec set1(double x) { return _mm256_set1_pd(x); }
+  static Vec load(const double* p) { return _mm256_loadu_pd(p); }
+  static Vec load(const double* p, int n) { return _mm256_maskload_pd(p, tail(n)); }
+  static Vec load_or(const double* p, int n, double fill) {
+    return _mm256_blendv_pd(_mm256_set1_pd(fill), _mm256_maskload_pd(p, tail(n)), _mm256_castsi256_pd(tail(n)));
+  }
+  void store(double* p) const { _mm256_storeu_pd(p, v); }
+  void store(double* p, int n) const { _mm256_maskstore_pd(p, tail(n), v); }
+  friend Vec operator+(Vec a, Vec b) { return _mm256_add_pd(a.v, b.v); }
+  friend Vec operator-(Vec a, Vec b) { return _mm256_sub_pd(a.v, b.v); }
+  friend Vec operator*(Vec a, Vec b) { return _mm256_mul_pd(a.v, b.v); }
+  friend Vec operator/(Vec a, Vec b) { return _mm256_div_pd(a.v, b.v); }
+  friend Vec fmadd(Vec a, Vec b, Vec c) { return _mm256_fmadd_pd(a.v, b.v, c.v); }
+  friend Vec max(Vec a, Vec b) { return _mm256_max_pd(a.v, b.v); }
+  friend Vec min(Vec a, Vec b) { return _mm256_min_pd(a.v, b.v); }
+  friend Mask operator>(Vec a, Vec b) { return _mm256_cmp_pd(a.v, b.v, _CMP_GT_OQ); }
+  friend Mask operator>=(Vec a, Vec b) { return _mm256_cmp_pd(a.v, b.v, _CMP_GE_OQ); }
+  friend Mask operator<(Vec a, Vec b) { return _mm256_cmp_pd(a.v, b.v, _CMP_LT_OQ); }
+  friend Mask operator==(Vec a, Vec b) { return _mm256_cmp_pd(a.v, b.v, _CMP_EQ_OQ); }
+  friend Vec select(Mask m, Vec a, Vec b) { return _mm256_blendv_pd(b.v, a.v, m); }
+  friend Vec sqrt(Vec a) { return _mm256_sqrt_pd(a.v); }
+  friend double reduce_add(Vec a) {
+    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(a.v), _mm256_extractf128_pd(a.v, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+  }
+  friend double reduce_max(Vec a) {
+    __m128d s = _mm_max_pd(_mm256_castpd256_pd128(a.v), _mm256_extractf128_pd(a.v, 1));
+    return _mm_cvtsd_f64(_mm_max_sd(s, _mm_unpackhi_pd(s, s)));
+  }
+  friend bool any(Mask m) { return _mm256_movemask_pd(m) != 0; }
+};
+
+#else
+// Portable fallback: GCC vector extensions at SSE2 width (every x86-64 has SSE2); the compiler
+// lowers them for any target, so this copy also documents the semantics of the others.
+template <class T>
+struct GenericVec {
+  static constexpr int N = 16 / sizeof(T);
+  typedef T Reg __attribute__((vector_size(16)));
+  struct Mask { bool lane[N]; };
+  Reg v;
+  GenericVec() = default;
+  GenericVec(Reg r) : v(r) {}
+  static GenericVec zero() { return set1(T(0)); }
+  static GenericVec set1(T x) { Reg r; for (int i = 0; i < N; ++i) r[i] = x; return r; }
+  static GenericVec load(const T* p) { Reg r; std::memcpy(&r, p, sizeof(r)); return r; }
+  static GenericVec load(const T* p, int n) { return load_or(p, n, T(0)); }
+  static GenericVec load_or(const T* p, int n, T fill) {
+    Reg r; for (int i = 0; i < N; ++i) r[i] = i < n ? p[i] : fill; return r;
+  }
+  void store(T* p) const { std::memcpy(p, &v, sizeof(v)); }
+  void store(T* p, int n) const { for (int i = 0; i < N && i < n; ++i) p[i] = v[i]; }
+  friend GenericVec operator+(GenericVec a, GenericVec b) { return Reg(a.v + b.v); }
+  friend GenericVec operator-(GenericVec a, GenericVec b) { return Reg(a.v - b.v); }
+  friend GenericVec operator*(GenericVec a, GenericVec b) { return Reg(a.v * b.v); }
+  friend GenericVec operator/(GenericVec a, GenericVec b) { return Reg(a.v / b.v); }
+  friend GenericVec fmadd(GenericVec a, GenericVec b, GenericVec c) { return Reg(a.v * b.v + c.v); }
+  friend GenericVec max(GenericVec a, GenericVec b) { Reg r; for (int i = 0; i < N; ++i) r[i] = a.v[i] > b.v[i] ? a.v[i] : b.v[i]; return r; }
+  friend GenericVec min(GenericVec a, GenericVec b) { Reg r; for (int i = 0; i < N; ++i) r[i] = a.v[i] < b.v[i] ? a.v[i] : b.v[i]; return r; }
+  friend Mask operator>(GenericVec a, GenericVec b) { Mask m; for (int i = 0; i < N; ++i) m.lane[i] = a.v[i] > b.v[i]; return m; }
+  friend Mask operator>=(GenericVec a, GenericVec b) { Mask m; for (int i = 0; i < N; ++i) m.lane[i] = a.v[i] >= b.v[i]; return m; }
+  friend Mask operator<(GenericVec a, GenericVec b) { Mask m; for (int i = 0; i < N; ++i) m.lane[i] = a.v[i] < b.v[i]; return m; }
+  friend Mask operator==(GenericVec a, GenericVec b) { Mask m; for (int i = 0; i < N; ++i) m.lane[i] = a.v[i] == b.v[i]; return m; }
+  friend GenericVec select(Mask m, GenericVec a, GenericVec b) { Reg r; for (int i = 0; i < N; ++i) r[i] = m.lane[i] ? a.v[i] : b.v[i]; return r; }
+  friend GenericVec sqrt(GenericVec a) { Reg r; for (int i = 0; i < N; ++i) r[i] = std::sqrt(a.v[i]); return r; }
+  friend T reduce_add(GenericVec a) { T s = 0; for (int i = 0; i < N; ++i) s += a.v[i]; return s; }
+  friend T reduce_max(GenericVec a) { T s = a.v[0]; for (int i = 1; i < N; ++i) s = a.v[i] > s ? a.v[i] : s; return s; }
+  friend bool any(Mask m) { for (int i = 0; i < N; ++i) if (m.lane[i]) return true; return false; }
+};
+template <> struct Vec<float> : GenericVec<float> { using GenericVec<float>::GenericVec; Vec(GenericVec<float> g) : GenericVec<float>(g) {} };
+template <> struct Vec<double> : GenericVec<double> { using GenericVec<double>::GenericVec; Vec(GenericVec<double> g) : GenericVec<double>(g) {} };
+#endif
+
+// exp(x) for float lanes: Cephes range reduction x = n ln2 + r and a degree-6 polynomial for
+// e^r (about 2 ulp on [-87.3, 88.0]), then scaling by 2^n: scalef on AVX-512, exponent-field
+// arithmetic on AVX2 (x clamped to 88.0 there so 2^n stays finite; the activations that use exp
+// saturate long before), the C library per lane in the generic copy.
+inline Vec<float> exp(Vec<float> x) {
+#if FASTCNN_HAS_AVX512 || FASTCNN_HAS_AVX2
+  using V = Vec<float>;
+#if FASTCNN_HAS_AVX512
+  x = min(max(x, V::set1(-87.3365f)), V::set1(88.7228f));
+  V n = _mm512_roundscale_ps((x * V::set1(1.44269504088896341f)).v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+#else
+  x = min(max(x, V::set1(-87.3365f)), V::set1(88.0f));
+  V n = _mm256_round_ps((x * V::set1(1.44269504088896341f)).v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+#endif
+  V r = fmadd(n, V::set1(-0.693359375f), x);
+  r = fmadd(n, V::set1(2.12194440e-4f), r);
+  V p = V::set1(1.9875691500e-4f);
+  p = fmadd(p, r, V::set1(1.3981999507e-3f));
+  p = fmadd(p, r, V::set1(8.3334519073e-3f));
+  p = fmadd(p, r, V::set1(4.1665795894e-2f));
+  p = fmadd(p, r, V::set1(1.6666665459e-1f));
+  p = fmadd(p, r, V::set1(5.0000001201e-1f));
+  p = fmadd(p, r * r, r + V::set1(1.0f));
+#if FASTCNN_HAS_AVX512
+  return _mm512_scalef_ps(p.v, n.v);
+#else
+  __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n.v), _mm256_set1_epi32(127)), 23);
+  return p * V(_mm256_castsi256_ps(e));
+#endif
+#else
+  alignas(64) float buf[Vec<float>::N];
+  x.store(buf);
+  for (int i = 0; i < Vec<float>::N; ++i) buf[i] = std::exp(buf[i]);
+  return Vec<float>::load(buf);
+#endif
+}
+
+// double is the gradcheck dtype, not a speed target: the C library per lane.
+inline Vec<double> exp(Vec<double> x) {
+  using V = Vec<double>;
+  alignas(64) double buf[V::N];
+  x.store(buf);
+  for (int i = 0; i < V::N; ++i) buf[i] = std::exp(buf[i]);
+  return V::load(buf);
+}
+
+}  // namespace simd
+}  // namespace fastcnn

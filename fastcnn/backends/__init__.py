@@ -1,0 +1,1 @@
+"""Kernel backends. Each subpackage's modules register kernels with fastcnn._registry.register."""

@@ -1,0 +1,1 @@
+"""cpu backend: the C++ extension fastcnn._C (csrc/). One module per kernel family."""

@@ -1,0 +1,55 @@
+"""Compiles fastcnn/kernels/cuda/<family>.cu with NVRTC (through cupy) and launches its kernels on
+torch's current CUDA stream. Kernels are `extern "C" __global__`; pointers travel as uint64 and
+sizes as int64 (`long long` in the .cu files), scalars as float/double matching the dtype."""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..._registry import register
+
+CUDA_DIR = Path(__file__).resolve().parents[2] / "kernels" / "cuda"
+CTYPE = {torch.float32: "float", torch.float64: "double"}
+
+
+@functools.lru_cache(maxsize=None)
+def module(family: str):
+    import cupy
+
+    source = (CUDA_DIR / f"{family}.cu").read_text()
+    return cupy.RawModule(code=source, options=("-std=c++17", f"-I{CUDA_DIR}"), name_expressions=None)
+
+
+def launch(family: str, kernel: str, grid, block, args, shared_mem: int = 0):
+    import cupy
+
+    fn = module(family).get_function(kernel)
+    stream = cupy.cuda.ExternalStream(torch.cuda.current_stream().cuda_stream)
+    with stream:
+        fn(tuple(grid), tuple(block), tuple(args), shared_mem=shared_mem)
+
+
+def ptr(t: torch.Tensor):
+    return np.uint64(t.data_ptr())
+
+
+def i64(v: int):
+    return np.int64(v)
+
+
+def scalar(v: float, dtype: torch.dtype):
+    return np.float32(v) if dtype == torch.float32 else np.float64(v)
+
+
+def suffix(dtype: torch.dtype) -> str:
+    """Kernels are instantiated per dtype as <name>_f32 / <name>_f64."""
+    return {torch.float32: "f32", torch.float64: "f64"}[dtype]
+
+
+def cuda_kernel(name=None):
+    def deco(fn):
+        return register("cuda", name or fn.__name__)(fn)
+    return deco

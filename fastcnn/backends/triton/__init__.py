@@ -1,0 +1,1 @@
+"""triton backend: kernels in fastcnn/kernels/triton/, registered by kernels.py."""

@@ -1,0 +1,43 @@
+"""The shape every public op has: check the arguments, pick the backend, run it.
+
+    @public_op(reference=F.relu, check=_check_relu)
+    def relu(input, inplace=False, *, backend):
+        return _Relu.apply(input, backend)
+
+`check(*args, **kwargs)` validates for every backend (so the reference backend rejects the same
+bad input); `reference(*args, **kwargs)` is the plain-torch ground truth used for backend='reference';
+the body runs for the kernel backends with the resolved backend name.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Callable, Optional
+
+import torch
+
+from .._registry import resolve_backend
+
+
+def public_op(reference: Callable, check: Optional[Callable] = None):
+    def deco(body):
+        sig = inspect.signature(body)
+        params = [p for p in sig.parameters.values() if p.name != "backend"]
+        public_sig = sig.replace(parameters=params + [
+            inspect.Parameter("backend", inspect.Parameter.KEYWORD_ONLY, default=None)])
+
+        @functools.wraps(body)
+        def wrapper(*args, backend: Optional[str] = None, **kwargs):
+            if check is not None:
+                check(*args, **kwargs)
+            tensors = [a for a in list(args) + list(kwargs.values()) if isinstance(a, torch.Tensor)]
+            chosen = resolve_backend(backend, tensors)
+            if chosen == "reference":
+                return reference(*args, **kwargs)
+            return body(*args, backend=chosen, **kwargs)
+
+        wrapper.__signature__ = public_sig
+        wrapper.reference = reference
+        return wrapper
+
+    return deco
