@@ -1,0 +1,85 @@
+"""Shared test tools: which backends run here, tolerances that scale with the reduction length and
+the values' size against a float64 reference, a float64 gradcheck wrapper, the ISA switch."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import fastcnn
+from fastcnn._registry import backends as _backends
+
+_AVAILABLE = {name for name, info in _backends().items() if info["available"]}
+
+# Kernel backends that take CPU tensors here (triton runs under its interpreter).
+CPU_BACKENDS = [b for b in ("cpu", "triton") if b in _AVAILABLE]
+HAS_GPU = torch.cuda.is_available()
+GPU_BACKENDS = [b for b in ("cuda", "triton") if b in _AVAILABLE and HAS_GPU]
+
+
+def backend_params():
+    """pytest params (backend, device): every kernel backend on CPU tensors, plus the GPU ones
+    (marked gpu; a skip with the reason printed where there is no GPU)."""
+    params = [pytest.param(b, "cpu", id=b) for b in CPU_BACKENDS]
+    params += [pytest.param(b, "cuda", id=f"{b}-cuda", marks=pytest.mark.gpu) for b in GPU_BACKENDS]
+    if not HAS_GPU:
+        params.append(pytest.param("cuda", "cuda", id="cuda-gpu", marks=[
+            pytest.mark.gpu, pytest.mark.skip(reason="no CUDA GPU on this machine: cuda/triton GPU launch tests skipped")]))
+    return params
+
+
+EPS = {torch.float32: 2.0 ** -23, torch.float64: 2.0 ** -52}
+
+
+def assert_close(actual: torch.Tensor, expected: torch.Tensor, *, reduction: int = 1, factor: float = 8.0,
+                 name: str = "output") -> None:
+    """|actual - expected| <= factor * eps(actual.dtype) * sqrt(reduction + 1) * (|expected| + rms(expected)).
+
+    Compute `expected` in float64 (the reference on float64 copies of the inputs); `reduction` is
+    how many products were summed into each result (C/groups*R*S for a convolution), so the bound
+    follows both the values' size and the accumulated rounding. Never raise `factor` to make a test
+    pass: find the bug."""
+    assert actual.shape == expected.shape, f"{name}: shape {tuple(actual.shape)} != {tuple(expected.shape)}"
+    a = actual.detach().to("cpu", torch.float64)
+    e = expected.detach().to("cpu", torch.float64)
+    fin_a, fin_e = torch.isfinite(a), torch.isfinite(e)
+    assert torch.equal(fin_a, fin_e), f"{name}: non-finite values at different places"
+    assert torch.equal(a[~fin_e], e[~fin_e]), f"{name}: non-finite values differ"
+    if e.numel() == 0:
+        return
+    a, e = a[fin_e], e[fin_e]
+    scale = e.pow(2).mean().sqrt().item() + 1e-30
+    tol = factor * EPS[actual.dtype] * math.sqrt(reduction + 1) * (e.abs() + scale)
+    err = (a - e).abs()
+    bad = err > tol
+    if bad.any():
+        i = int(torch.argmax(err - tol))
+        raise AssertionError(f"{name}: {int(bad.sum())} of {e.numel()} elements off; worst: got "
+                             f"{a[i].item():.9g}, expected {e[i].item():.9g}, tolerance {tol[i].item():.3g}")
+
+
+def reference_f64(fn, *tensors, **kwargs):
+    """fn on float64 copies of the tensors (the ground truth for float32 results)."""
+    return fn(*[t.detach().double() if isinstance(t, torch.Tensor) and t.is_floating_point() else t
+                for t in tensors], **kwargs)
+
+
+def gradcheck(fn, inputs, **kwargs) -> None:
+    """float64 torch.autograd.gradcheck of fn(*inputs)."""
+    assert all(x.dtype == torch.float64 for x in inputs if isinstance(x, torch.Tensor) and x.is_floating_point())
+    assert torch.autograd.gradcheck(fn, tuple(inputs), eps=1e-6, atol=1e-7, rtol=1e-5, **kwargs)
+
+
+def supported_isas():
+    order = ["generic", "avx2", "avx512"]
+    return order[: order.index(fastcnn._C.best_isa()) + 1]
+
+
+@pytest.fixture(params=supported_isas())
+def isa(request):
+    """Runs a cpu-backend test once per compiled ISA copy this CPU can execute."""
+    previous = fastcnn._C.isa()
+    fastcnn._C.set_isa(request.param)
+    yield request.param
+    fastcnn._C.set_isa(previous)
