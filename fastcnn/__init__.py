@@ -3,7 +3,7 @@ as PyTorch autograd ops (fastcnn.ops) and torch.nn-compatible modules (fastcnn.n
 import torch  # noqa: F401  (loads torch's OpenMP runtime before the extension, so both share it)
 
 from . import ops, nn  # noqa: E402
-from ._registry import backends  # noqa: E402
+from ._registry import available_backends  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["ops", "nn", "backends"]
+__all__ = ["ops", "nn", "available_backends"]

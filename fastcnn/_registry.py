@@ -83,7 +83,7 @@ _BACKENDS: Dict[str, _Backend] = {
 _DEVICES = {"cpu": {"cpu"}, "triton": {"cpu", "cuda"}, "cuda": {"cuda"}, "reference": {"cpu", "cuda"}}
 
 
-def backends() -> Dict[str, Dict[str, object]]:
+def available_backends() -> Dict[str, Dict[str, object]]:
     """Every backend with whether it is usable here and why (or why not)."""
     out = {}
     for name, b in _BACKENDS.items():
