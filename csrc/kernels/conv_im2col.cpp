@@ -123,20 +123,28 @@ void col2im_planes(const ConvGeometry& g, const T* cols, T* x, int64_t planes, i
   if (threads > 1) parallel_for(planes, 1, run); else run(0, planes);
 }
 
+// Threads worth waking for `work` (flops or elements moved): about 4 M per thread (some 40 us), so
+// small calls do not pay for a parallel region's wake-up and barrier.
+inline int useful_threads(double work) {
+  return static_cast<int>(std::clamp<double>(work / 4e6, 1.0, static_cast<double>(num_threads())));
+}
+
 template <class T>
 void im2col(const ConvGeometry& g, const T* x, T* cols) {
-  im2col_planes(g, x, cols, g.N * g.C, num_threads());
+  const double elems = double(g.N) * g.C * g.R * g.S * g.P * g.Q;
+  im2col_planes(g, x, cols, g.N * g.C, useful_threads(16 * elems));
 }
 
 template <class T>
 void col2im(const ConvGeometry& g, const T* cols, T* x) {
-  col2im_planes(g, cols, x, g.N * g.C, num_threads());
+  const double elems = double(g.N) * g.C * g.R * g.S * g.P * g.Q;
+  col2im_planes(g, cols, x, g.N * g.C, useful_threads(16 * elems));
 }
 
 template <class T>
 void channel_sum(const T* t, T* out, int64_t N, int64_t K, int64_t L) {
   using V = Vec<T>;
-  parallel_for(K, 4, [&](int64_t k0, int64_t k1) {
+  parallel_for(K, std::max<int64_t>(1, (1 << 18) / std::max<int64_t>(1, N * L)), [&](int64_t k0, int64_t k1) {
     for (int64_t k = k0; k < k1; ++k) {
       V acc0 = V::zero(), acc1 = V::zero();
       T tail = T(0);
@@ -174,22 +182,23 @@ void bias_act_rows(T* y, const T* bias, int64_t K, int64_t L, int64_t row0, int6
 template <class T>
 void bias_act(T* y, const T* bias, int64_t N, int64_t K, int64_t L, int act, T p0, T p1) {
   if (!bias && static_cast<Act>(act) == Act::identity) return;
-  parallel_for(N * K, std::max<int64_t>(1, 4096 / std::max<int64_t>(L, 1)),
+  parallel_for(N * K, std::max<int64_t>(1, (1 << 18) / std::max<int64_t>(L, 1)),
                [&](int64_t r0, int64_t r1) { bias_act_rows(y, bias, K, L, r0, r1, act, p0, p1); });
 }
 
 // Whether to give each thread whole images rather than thread inside each image.
 inline bool split_by_image(int64_t N, int nt) { return nt > 1 && (N % nt == 0 || N >= 4 * nt); }
 
-// Runs image(n, column buffer, threads) for every image, by image or threaded within.
+inline double conv_flops(const ConvGeometry& g) { return 2.0 * g.N * g.K * g.col_rows() * g.col_cols(); }
+
+// Runs image(n, column buffer, threads) for every image with nt threads, by image or within each.
 template <class T, class ImageFn>
-void for_each_image(const ConvGeometry& g, bool needs_cols, ImageFn&& image) {
-  const int nt = num_threads();
+void for_each_image(const ConvGeometry& g, bool needs_cols, int nt, ImageFn&& image) {
   const int64_t col_elems = needs_cols ? g.col_rows() * g.col_cols() : 0;
   if (split_by_image(g.N, nt)) {
-    parallel_for(g.N, 1, [&](int64_t n0, int64_t n1) {
+    parallel_for(nt, 1, [&](int64_t t0, int64_t t1) {
       std::vector<T> cols(col_elems);
-      for (int64_t n = n0; n < n1; ++n) image(n, cols.data(), 1);
+      for (int64_t n = g.N * t0 / nt; n < g.N * t1 / nt; ++n) image(n, cols.data(), 1);
     });
   } else {
     std::vector<T> cols(col_elems);
@@ -201,7 +210,7 @@ template <class T>
 void forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y, int act, T p0, T p1) {
   const int64_t HW = g.H * g.W, PQ = g.col_cols(), CRS = g.col_rows(), Cg = g.cg(), Kg = g.kg();
   const bool pointwise = g.is_pointwise();
-  for_each_image<T>(g, !pointwise, [&](int64_t n, T* cols, int threads) {
+  for_each_image<T>(g, !pointwise, useful_threads(conv_flops(g)), [&](int64_t n, T* cols, int threads) {
     for (int64_t grp = 0; grp < g.groups; ++grp) {
       const T* xg = x + (n * g.C + grp * Cg) * HW;
       if (!pointwise) im2col_planes(g, xg, cols, Cg, threads);
@@ -223,7 +232,7 @@ template <class T>
 void backward_input(const ConvGeometry& g, const T* gy, const T* w, T* gx) {
   const int64_t HW = g.H * g.W, PQ = g.col_cols(), CRS = g.col_rows(), Cg = g.cg(), Kg = g.kg();
   const bool pointwise = g.is_pointwise();
-  for_each_image<T>(g, !pointwise, [&](int64_t n, T* dcols, int threads) {
+  for_each_image<T>(g, !pointwise, useful_threads(conv_flops(g)), [&](int64_t n, T* dcols, int threads) {
     for (int64_t grp = 0; grp < g.groups; ++grp) {
       T* gxg = gx + (n * g.C + grp * Cg) * HW;
       const T* gyg = gy + (n * g.K + grp * Kg) * PQ;
@@ -254,7 +263,7 @@ template <class T>
 void backward_weight(const ConvGeometry& g, const T* x, const T* gy, T* gw) {
   const int64_t gw_elems = g.K * g.col_rows();
   const int64_t col_elems = g.is_pointwise() ? 0 : g.col_rows() * g.col_cols();
-  const int nt = num_threads();
+  const int nt = useful_threads(conv_flops(g));
   if (g.N == 0) return fill_zero(gw, gw_elems);
   if (!split_by_image(g.N, nt)) {
     std::vector<T> cols(col_elems);
@@ -272,7 +281,7 @@ void backward_weight(const ConvGeometry& g, const T* x, const T* gy, T* gw) {
       weight_grad_images(g, x, gy, dst, n0, n1, false, cols.data(), 1);
     }
   });
-  parallel_for(gw_elems, 4096, [&](int64_t i0, int64_t i1) {
+  parallel_for(gw_elems, 1 << 16, [&](int64_t i0, int64_t i1) {
     for (int t = 1; t < nt; ++t) copy_or_add<true>(gw + i0, partial.data() + (t - 1) * gw_elems + i0, i1 - i0);
   });
 }

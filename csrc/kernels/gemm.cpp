@@ -230,9 +230,10 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
   using Bk = Blocking<T>;
   if (threads <= 0) threads = num_threads();
   const int64_t tiles_m = (M + Bk::MR - 1) / Bk::MR, tiles_n = (N + Bk::NR - 1) / Bk::NR;
-  // Below about 2 micro-tiles x 64 K-steps per thread, a second thread costs more than it gives.
+  // A thread is worth waking for about 32K micro-tile K-steps (some 6 MFLOP, 50 us): below that the
+  // parallel region's wake-up and barrier cost more than they save, far more on a loaded machine.
   const int64_t work = tiles_m * tiles_n * std::max<int64_t>(K, 1);
-  const int64_t by_work = std::max<int64_t>(1, work / 128);
+  const int64_t by_work = std::max<int64_t>(1, work / 32768);
   const bool split_n = tiles_n >= tiles_m || tiles_n >= 4 * threads;
   const int64_t strips = std::min<int64_t>({threads, split_n ? tiles_n : tiles_m, by_work});
   if (strips <= 1) {

@@ -26,7 +26,7 @@ class _Linear(torch.autograd.Function):
         if b is None:
             y = _gemm(backend, x2d, w, trans_b=True)
         else:  # the bias rows are GEMM's C operand: y = x @ w^T + 1 * bias
-            y = b.expand(x2d.shape[0], w.shape[0]).contiguous()
+            y = b.expand(x2d.shape[0], w.shape[0]).clone(memory_format=torch.contiguous_format)
             _gemm(backend, x2d, w, trans_b=True, beta=1.0, out=y)
         ctx.backend, ctx.has_bias = backend, b is not None
         ctx.save_for_backward(x2d, w)
