@@ -121,7 +121,7 @@ void pack_b(bool trans, const T* B, int64_t ldb, int64_t p0, int64_t kc, int64_t
 
 // C[0:mr, 0:nr] = Ap * Bp + beta * C over kc steps; Ap is kc x MR, Bp is kc x NR (packed).
 template <class T>
-void micro_kernel(int64_t kc, const T* __restrict Ap, const T* __restrict Bp, T* C, int64_t ldc, T beta, int mr,
+__attribute__((noinline)) void micro_kernel(int64_t kc, const T* __restrict Ap, const T* __restrict Bp, T* C, int64_t ldc, T beta, int mr,
                   int nr) {
   using V = Vec<T>;
   constexpr int MR = Blocking<T>::MR, NV = kNV, NR = Blocking<T>::NR;
@@ -130,7 +130,10 @@ void micro_kernel(int64_t kc, const T* __restrict Ap, const T* __restrict Bp, T*
   for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) acc[i][j] = V::zero();
+#pragma GCC unroll 4
   for (int64_t k = 0; k < kc; ++k) {
+    __builtin_prefetch(Bp + 8 * NR);
+    __builtin_prefetch(Ap + 8 * MR);
     V b[NV];
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) b[j] = V::load(Bp + j * V::N);
