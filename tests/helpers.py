@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import fastcnn
-from fastcnn._registry import backends as _backends
+from fastcnn._registry import available_backends as _backends
 
 _AVAILABLE = {name for name, info in _backends().items() if info["available"]}
 
