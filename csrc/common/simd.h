@@ -51,6 +51,7 @@ struct Vec<float> {
   friend Vec operator*(Vec a, Vec b) { return _mm512_mul_ps(a.v, b.v); }
   friend Vec operator/(Vec a, Vec b) { return _mm512_div_ps(a.v, b.v); }
   friend Vec fmadd(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a.v, b.v, c.v); }
+  // max/min return b where either is NaN (x86 semantics): max(zero, x) keeps a NaN x.
   friend Vec max(Vec a, Vec b) { return _mm512_max_ps(a.v, b.v); }
   friend Vec min(Vec a, Vec b) { return _mm512_min_ps(a.v, b.v); }
   friend Mask operator>(Vec a, Vec b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_GT_OQ); }
@@ -246,10 +247,10 @@ inline Vec<float> exp(Vec<float> x) {
 #if FASTCNN_HAS_AVX512 || FASTCNN_HAS_AVX2
   using V = Vec<float>;
 #if FASTCNN_HAS_AVX512
-  x = min(max(x, V::set1(-87.3365f)), V::set1(88.7228f));
+  x = min(V::set1(88.7228f), max(V::set1(-87.3365f), x));  // this order keeps NaN
   V n = _mm512_roundscale_ps((x * V::set1(1.44269504088896341f)).v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 #else
-  x = min(max(x, V::set1(-87.3365f)), V::set1(88.0f));
+  x = min(V::set1(88.0f), max(V::set1(-87.3365f), x));  // this order keeps NaN
   V n = _mm256_round_ps((x * V::set1(1.44269504088896341f)).v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 #endif
   V r = fmadd(n, V::set1(-0.693359375f), x);

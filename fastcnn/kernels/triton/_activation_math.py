@@ -24,18 +24,21 @@ def _tanh(x):
 
 @triton.jit
 def _expm1(x):
-    series = x * (1.0 + x * (0.5 + x * (1.0 / 6.0 + x * (1.0 / 24.0 + x * (1.0 / 120.0 + x * (1.0 / 720.0))))))
-    return tl.where(tl.abs(x) < 0.0625, series, tl.exp(x) - 1.0)
+    # Kahan's expm1: (u - 1) * x / log(u) with u = exp(x) cancels the rounding of u, accurate to a
+    # few ulp in float32 and float64 alike, where exp(x) - 1 loses all digits near 0.
+    u = tl.exp(x)
+    um1 = u - 1.0
+    return tl.where(u == 1.0, x, tl.where(um1 == -1.0, -1.0, um1 * x / tl.log(u)))
 
 
 @triton.jit
 def act_forward(x, KIND: tl.constexpr, p0, p1):
     if KIND == 1:
-        y = tl.maximum(x, 0.0)
+        y = tl.maximum(x, 0.0, propagate_nan=tl.PropagateNan.ALL)
     elif KIND == 2:
         y = tl.where(x > 0, x, x * p0)
     elif KIND == 3:
-        y = tl.where(x > 0, x, p0 * _expm1(tl.minimum(x, 0.0)))
+        y = tl.where(x > 0, x, p0 * _expm1(x))
     elif KIND == 4:
         y = _sigmoid(x)
     elif KIND == 5:
@@ -63,7 +66,7 @@ def act_backward(gy, s, KIND: tl.constexpr, FROM_OUTPUT: tl.constexpr, p0, p1):
         if FROM_OUTPUT:
             g = tl.where(s > 0, gy, gy * (s + p0))
         else:
-            g = tl.where(s > 0, gy, gy * p0 * tl.exp(tl.minimum(s, 0.0)))
+            g = tl.where(s > 0, gy, gy * p0 * tl.exp(s))
     elif KIND == 4:
         if FROM_OUTPUT:
             y = s
