@@ -11,7 +11,7 @@ _K = _C.resample
 
 
 def _dt(t: torch.Tensor):
-    return _K.Dtype(dtype_code(t))
+    return dtype_code(t)  # int code of fastcnn::Dtype (see csrc/host/resample.cpp)
 
 
 @cpu_kernel()

@@ -1,6 +1,6 @@
 // CUDA kernels of the resampling family (signatures in fastcnn/ops/resample.py; launchers in
 // fastcnn/backends/cuda/resample.py). Coordinate math: resample_coords.cuh, shared with the cpu
-// kernels. Every kernel is a grid-stride loop over 64-bit indices; one instantiation per dtype,
+// kernels. Every kernel is a grid-stride loop (FASTCNN_GRID_LOOP) over 64-bit indices; one instantiation per dtype,
 // exported as <name>_f32 / <name>_f64.
 //
 //   interpolate_forward   one thread per output pixel
@@ -21,9 +21,6 @@ using fastcnn::resample::make_axis;
 using fastcnn::resample::tap_weight;
 using fastcnn::resample::taps;
 
-__device__ inline long long first_index() { return (long long)blockIdx.x * blockDim.x + threadIdx.x; }
-__device__ inline long long grid_stride() { return (long long)gridDim.x * blockDim.x; }
-
 __device__ inline double floor_of(double v) { return floor(v); }
 __device__ inline float floor_of(float v) { return floorf(v); }
 
@@ -34,7 +31,7 @@ __device__ void interpolate_forward(const T* __restrict__ x, T* __restrict__ y, 
   const Axis<T> ah = make_axis<T>(H, P, nearest != 0, align != 0, scale_h);
   const Axis<T> aw = make_axis<T>(W, Q, nearest != 0, align != 0, scale_w);
   const long long total = planes * P * Q;
-  for (long long e = first_index(); e < total; e += grid_stride()) {
+  FASTCNN_GRID_LOOP(e, total) {
     const long long q = e % Q, p = (e / Q) % P, plane = e / (P * Q);
     const Taps<T> th = taps(ah, p), tw = taps(aw, q);
     const T* base = x + plane * H * W;
@@ -58,7 +55,7 @@ __device__ void interpolate_backward(const T* __restrict__ gy, T* __restrict__ g
   const Axis<T> ah = make_axis<T>(H, P, nearest != 0, align != 0, scale_h);
   const Axis<T> aw = make_axis<T>(W, Q, nearest != 0, align != 0, scale_w);
   const long long total = planes * H * W;
-  for (long long e = first_index(); e < total; e += grid_stride()) {
+  FASTCNN_GRID_LOOP(e, total) {
     const long long w = e % W, h = (e / W) % H, plane = e / (H * W);
     long long p0, p1, q0, q1;
     contributor_window(ah, h, p0, p1);
@@ -83,7 +80,7 @@ template <class T>
 __device__ void pixel_shuffle(const T* __restrict__ src, T* __restrict__ dst, long long N, long long C, long long H,
                               long long W, long long r, int to_space) {
   const long long Ws = W * r, Hs = H * r, total = N * C * Hs * Ws;
-  for (long long e = first_index(); e < total; e += grid_stride()) {
+  FASTCNN_GRID_LOOP(e, total) {
     const long long ws = e % Ws, hs = (e / Ws) % Hs, nc = e / (Ws * Hs);
     const long long depth = ((nc * r * r + (hs % r) * r + ws % r) * H + hs / r) * W + ws / r;
     if (to_space) dst[e] = src[depth];
@@ -120,7 +117,7 @@ __device__ void grid_sample_forward(const T* __restrict__ x, const T* __restrict
                                     long long N, long long C, long long H, long long W, long long P, long long Q,
                                     int border, int align) {
   const long long total = N * C * P * Q;
-  for (long long e = first_index(); e < total; e += grid_stride()) {
+  FASTCNN_GRID_LOOP(e, total) {
     const long long pq = e % (P * Q), c = (e / (P * Q)) % C, n = e / (C * P * Q);
     const GridTaps<T> t = grid_taps(grid + (n * P * Q + pq) * 2, H, W, border != 0, align != 0);
     const T* xp = x + (n * C + c) * H * W;
@@ -137,7 +134,7 @@ __device__ void grid_sample_backward(const T* __restrict__ gy, const T* __restri
                                      T* __restrict__ gx, T* __restrict__ ggrid, long long N, long long C, long long H,
                                      long long W, long long P, long long Q, int border, int align) {
   const long long points = N * P * Q;
-  for (long long pt = first_index(); pt < points; pt += grid_stride()) {
+  FASTCNN_GRID_LOOP(pt, points) {
     const long long n = pt / (P * Q), pq = pt % (P * Q);
     const GridTaps<T> t = grid_taps(grid + pt * 2, H, W, border != 0, align != 0);
     const T w[4] = {(T(1) - t.fx) * (T(1) - t.fy), t.fx * (T(1) - t.fy), (T(1) - t.fx) * t.fy, t.fx * t.fy};

@@ -4,15 +4,13 @@
 // Everything here reproduces PyTorch's conventions exactly (aten/src/ATen/native/UpSample.h and
 // GridSampler.h), including the float arithmetic of the nearest rule and the size == in / 2 * in
 // shortcuts, so that results match torch bit for bit where torch's own arithmetic allows it.
-// No standard-library includes (NVRTC has none); the cpu side includes <cmath> before this file.
+// No standard-library includes under NVCC/NVRTC (NVRTC has none).
 #pragma once
 
-#ifndef FASTCNN_HD
-#if defined(__CUDACC__)
-#define FASTCNN_HD __host__ __device__
-#else
-#define FASTCNN_HD
-#endif
+#include "common.cuh"
+
+#if !defined(__CUDACC__) && !defined(__CUDACC_RTC__)
+#include <cmath>
 #endif
 
 namespace fastcnn {
@@ -38,7 +36,7 @@ struct Taps {
 // `scale` is the user's scale_factor for this axis, or <= 0 when the size was given (or
 // recompute_scale_factor=True): torch then uses in / out instead of 1 / scale.
 template <class T>
-FASTCNN_HD inline Axis<T> make_axis(long long in, long long out, bool nearest, bool align_corners, double scale) {
+FASTCNN_HD Axis<T> make_axis(long long in, long long out, bool nearest, bool align_corners, double scale) {
   Axis<T> a;
   a.in = in;
   a.out = out;
@@ -54,10 +52,10 @@ FASTCNN_HD inline Axis<T> make_axis(long long in, long long out, bool nearest, b
 
 // floor() as torch's guard_index_and_lambda computes it: floorf, i.e. through float even for double.
 template <class T>
-FASTCNN_HD inline long long torch_floor(T v) { return (long long)floorf(float(v)); }
+FASTCNN_HD long long torch_floor(T v) { return (long long)floorf(float(v)); }
 
 template <class T>
-FASTCNN_HD inline Taps<T> taps(const Axis<T>& a, long long d) {
+FASTCNN_HD Taps<T> taps(const Axis<T>& a, long long d) {
   Taps<T> t;
   if (a.nearest) {
     long long s;
@@ -93,7 +91,7 @@ FASTCNN_HD inline Taps<T> taps(const Axis<T>& a, long long d) {
 
 // Weight with which output pixel d reads input pixel i (0 if it does not).
 template <class T>
-FASTCNN_HD inline T tap_weight(const Axis<T>& a, long long d, long long i) {
+FASTCNN_HD T tap_weight(const Axis<T>& a, long long d, long long i) {
   Taps<T> t = taps(a, d);
   T w = T(0);
   if (t.i0 == i) w += t.l0;
@@ -105,7 +103,7 @@ FASTCNN_HD inline T tap_weight(const Axis<T>& a, long long d, long long i) {
 // recompute the exact weights), so backward passes can gather instead of scatter. The source
 // coordinate of d is within (i - 1, i + 1] of i for every mode, and moves by `step` per output pixel.
 template <class T>
-FASTCNN_HD inline void contributor_window(const Axis<T>& a, long long i, long long& first, long long& last) {
+FASTCNN_HD void contributor_window(const Axis<T>& a, long long i, long long& first, long long& last) {
   double step;
   if (a.out == a.in) step = 1.0;
   else if (a.nearest) step = a.out == 2 * a.in ? 0.5 : double(a.nscale);
@@ -124,7 +122,7 @@ FASTCNN_HD inline void contributor_window(const Axis<T>& a, long long i, long lo
 // grid_sample: a normalised grid coordinate in [-1, 1] to a pixel coordinate, clipped for
 // padding_mode "border"; *dsrc receives d(pixel coordinate)/d(grid coordinate) (0 where clipped).
 template <class T>
-FASTCNN_HD inline T grid_source(T g, long long size, bool align_corners, bool border, T* dsrc) {
+FASTCNN_HD T grid_source(T g, long long size, bool align_corners, bool border, T* dsrc) {
   T x, dx;
   if (align_corners) {
     x = (g + T(1)) / T(2) * T(size - 1);
