@@ -100,23 +100,32 @@ FASTCNN_HD T tap_weight(const Axis<T>& a, long long d, long long i) {
 }
 
 // Output pixels [first, last] that may read input pixel i: a superset of the exact set (the taps
-// recompute the exact weights), so backward passes can gather instead of scatter. The source
-// coordinate of d is within (i - 1, i + 1] of i for every mode, and moves by `step` per output pixel.
+// recompute the exact weights), so backward passes can gather instead of scatter. With `step` input
+// pixels per output pixel, output d reads i only if d lies in
+//   linear, align_corners=False: ((i - 0.5) / step - 0.5, (i + 1.5) / step - 0.5]
+//   linear, align_corners=True:  ((i - 1) / step, (i + 1) / step]
+//   nearest:                     [i / step, (i + 1) / step)
+// (torch's clamps at both ends only move pixels of the first and last input pixel, whose windows
+// reach the ends of the output); [(i - 1) / step - 1.5, (i + 1.5) / step + 0.5] covers all three
+// with at least 0.5 pixel to spare for rounding. Length <= 2.5 / step + 3.
+template <class T>
+FASTCNN_HD double window_step(const Axis<T>& a) {
+  if (a.out == a.in) return 1.0;
+  if (a.nearest) return a.out == 2 * a.in ? 0.5 : double(a.nscale);
+  return double(a.ratio);
+}
+
 template <class T>
 FASTCNN_HD void contributor_window(const Axis<T>& a, long long i, long long& first, long long& last) {
-  double step;
-  if (a.out == a.in) step = 1.0;
-  else if (a.nearest) step = a.out == 2 * a.in ? 0.5 : double(a.nscale);
-  else step = double(a.ratio);
+  const double step = window_step(a);
   if (step <= 0.0) {  // align_corners with one output pixel: everything maps to input 0
     first = 0;
     last = a.out - 1;
     return;
   }
-  double lo = (double(i) - 1.5) / step - 2.0, hi = (double(i) + 1.5) / step + 2.0;
+  const double lo = (double(i) - 1.0) / step - 1.5, hi = (double(i) + 1.5) / step + 0.5;
   first = lo <= 0.0 ? 0 : (long long)lo;
   last = hi >= double(a.out - 1) ? a.out - 1 : (long long)hi + 1;
-  if (last > a.out - 1) last = a.out - 1;
 }
 
 // grid_sample: a normalised grid coordinate in [-1, 1] to a pixel coordinate, clipped for

@@ -47,7 +47,7 @@ def axis_tap_weight(d, i, n_in, ratio, nscale, KIND: tl.constexpr, ALIGN: tl.con
 def contributor_first(i, step, n_out):
     """First output pixel that may read input pixel i (see contributor_window in the .cuh); the
     caller loops over a host-computed window length and masks d >= n_out."""
-    lo = (i.to(tl.float32) - 1.5) / step - 2.0
+    lo = (i.to(tl.float32) - 1.0) / step - 1.5
     return tl.maximum(lo, 0.0).to(tl.int64)
 
 
