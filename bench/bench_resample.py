@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 import fastcnn
+from fastcnn import _C
 from fastcnn import ops
 
 
@@ -96,7 +97,7 @@ def main():
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args()
     bw = copy_bandwidth()
-    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, fastcnn ISA {fastcnn._C.isa()}, "
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, fastcnn ISA {_C.isa()}, "
           f"copy bandwidth {bw:.1f} GB/s")
     print(f"{'case':40s} {'phase':8s} {'fastcnn ms (min-max)':>24s} {'torch ms (min-max)':>24s} {'ratio':>6s} "
           f"{'GB/s':>6s} {'%copy':>6s}")
@@ -114,7 +115,7 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump(dict(machine=platform.processor() or platform.machine(), torch=torch.__version__,
-                           threads=torch.get_num_threads(), isa=fastcnn._C.isa(), copy_gbs=bw, rows=rows), f, indent=1)
+                           threads=torch.get_num_threads(), isa=_C.isa(), copy_gbs=bw, rows=rows), f, indent=1)
 
 
 if __name__ == "__main__":

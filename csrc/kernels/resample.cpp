@@ -166,33 +166,47 @@ void interpolate_backward(const T* gy, T* gx, int64_t planes, int64_t H, int64_t
 // pixel_shuffle / pixel_unshuffle: space[n, c, h*r + i, w*r + j] <-> depth[n, c*r*r + i*r + j, h, w].
 // One work item is one row of the space tensor; it interleaves (or de-interleaves) r depth rows.
 
-template <class T, bool kToSpace>
+// (De)interleaves one space row with its r depth rows; R > 0 fixes r at compile time so the
+// compiler turns the loop into vector shuffles (r = 2, 3, 4 are the common factors).
+template <class T, bool kToSpace, int R>
+void shuffle_row(const T* src, T* dst, int64_t space_off, int64_t depth_off, int64_t plane, int64_t W, int64_t r) {
+  const int64_t rr = R > 0 ? R : r;
+  for (int64_t w = 0; w < W; ++w) {
+    for (int64_t j = 0; j < rr; ++j) {
+      if constexpr (kToSpace) dst[space_off + w * rr + j] = src[depth_off + j * plane + w];
+      else dst[depth_off + j * plane + w] = src[space_off + w * rr + j];
+    }
+  }
+}
+
+template <class T, bool kToSpace, int R>
 void shuffle_rows(const T* src, T* dst, int64_t N, int64_t C, int64_t H, int64_t W, int64_t r) {
-  const int64_t Ws = W * r, rows = N * C * H * r;
+  const int64_t Ws = W * r, rows = N * C * H * r, plane = H * W;
   parallel_for(rows, std::max<int64_t>(1, 8192 / std::max<int64_t>(Ws, 1)), [&](int64_t begin, int64_t end) {
     for (int64_t row = begin; row < end; ++row) {
       const int64_t i = row % r, h = (row / r) % H, nc = row / (r * H);  // nc = n*C + c
-      const int64_t space_off = row * Ws;
-      for (int64_t j = 0; j < r; ++j) {
-        const int64_t depth_off = ((nc * r * r + i * r + j) * H + h) * W;
-        if constexpr (kToSpace) {
-          const T* s = src + depth_off;
-          T* d = dst + space_off + j;
-          for (int64_t w = 0; w < W; ++w) d[w * r] = s[w];
-        } else {
-          const T* s = src + space_off + j;
-          T* d = dst + depth_off;
-          for (int64_t w = 0; w < W; ++w) d[w] = s[w * r];
-        }
-      }
+      // depth channel of (i, j) is nc*r*r + i*r + j: the r depth rows of this space row are one
+      // depth plane apart.
+      const int64_t depth_off = ((nc * r * r + i * r) * H + h) * W;
+      shuffle_row<T, kToSpace, R>(src, dst, row * Ws, depth_off, plane, W, r);
     }
   });
 }
 
+template <class T, bool kToSpace>
+void shuffle_dispatch(const T* src, T* dst, int64_t N, int64_t C, int64_t H, int64_t W, int64_t r) {
+  switch (r) {
+    case 2: return shuffle_rows<T, kToSpace, 2>(src, dst, N, C, H, W, r);
+    case 3: return shuffle_rows<T, kToSpace, 3>(src, dst, N, C, H, W, r);
+    case 4: return shuffle_rows<T, kToSpace, 4>(src, dst, N, C, H, W, r);
+    default: return shuffle_rows<T, kToSpace, 0>(src, dst, N, C, H, W, r);
+  }
+}
+
 template <class T>
 void pixel_shuffle(const T* src, T* dst, int64_t N, int64_t C, int64_t H, int64_t W, int64_t r, bool to_space) {
-  if (to_space) shuffle_rows<T, true>(src, dst, N, C, H, W, r);
-  else shuffle_rows<T, false>(src, dst, N, C, H, W, r);
+  if (to_space) shuffle_dispatch<T, true>(src, dst, N, C, H, W, r);
+  else shuffle_dispatch<T, false>(src, dst, N, C, H, W, r);
 }
 
 // ---------------------------------------------------------------------------------------------
