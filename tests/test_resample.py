@@ -107,15 +107,16 @@ def test_interpolate_cpu_each_isa(isa):  # noqa: F811
        sh=st.floats(0.25, 3.5), sw=st.floats(0.25, 3.5))
 def test_interpolate_hypothesis_sizes(h, w, mode, align, by_size, oh, ow, sh, sw):
     kw = dict(mode=mode, align_corners=(align if mode == "bilinear" else None))
-    if by_size:
-        kw["size"] = (oh, ow)
+    x = torch.randn(1, 2, h, w, dtype=torch.float64)
+    if not by_size and (math.floor(h * sh) < 1 or math.floor(w * sw) < 1):
+        with pytest.raises(ValueError, match="scale_factor"):  # torch would make an empty output
+            ops.interpolate(x, scale_factor=(sh, sw), **kw)
     else:
-        if math.floor(h * sh) < 1 or math.floor(w * sw) < 1:
-            with pytest.raises(ValueError, match="scale_factor"):
-                ops.interpolate(torch.randn(1, 2, h, w), scale_factor=(sh, sw), **kw)
-            return
-        kw["scale_factor"] = (sh, sw)
-    check_interpolate("cpu", "cpu", (1, 2, h, w), kw, torch.float64)
+        if by_size:
+            kw["size"] = (oh, ow)
+        else:
+            kw["scale_factor"] = (sh, sw)
+        check_interpolate("cpu", "cpu", tuple(x.shape), kw, torch.float64)
 
 
 @pytest.mark.parametrize("backend,device", backend_params())
@@ -165,8 +166,8 @@ def test_upsample_modules():
     for ours, theirs in pairs:
         assert repr(ours) == repr(theirs)
         assert_close(ours(x), theirs(x), name=repr(ours))
-    triton_module = fastcnn.nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True, backend="reference")
-    assert_close(triton_module(x), F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=True))
+    reference_module = fastcnn.nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True, backend="reference")
+    assert_close(reference_module(x), F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=True))
 
 
 # ----------------------------------------------------------------------------------------------

@@ -11,16 +11,11 @@ __all__ = ["Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d", "PixelShuf
            "Unfold", "Fold"]
 
 
-class _Backend:
-    def _set_backend(self, backend):
-        self.backend = backend
-
-
-class Upsample(torch.nn.Upsample, _Backend):
+class Upsample(torch.nn.Upsample):
     def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None,
                  recompute_scale_factor=None, *, backend=None):
         super().__init__(size, scale_factor, mode, align_corners, recompute_scale_factor)
-        self._set_backend(backend)
+        self.backend = backend
 
     def forward(self, input):
         return ops.interpolate(input, self.size, self.scale_factor, self.mode, self.align_corners,
@@ -41,37 +36,37 @@ class UpsamplingBilinear2d(Upsample):
         super().__init__(size, scale_factor, mode="bilinear", align_corners=True, backend=backend)
 
 
-class PixelShuffle(torch.nn.PixelShuffle, _Backend):
+class PixelShuffle(torch.nn.PixelShuffle):
     def __init__(self, upscale_factor, *, backend=None):
         super().__init__(upscale_factor)
-        self._set_backend(backend)
+        self.backend = backend
 
     def forward(self, input):
         return ops.pixel_shuffle(input, self.upscale_factor, backend=self.backend)
 
 
-class PixelUnshuffle(torch.nn.PixelUnshuffle, _Backend):
+class PixelUnshuffle(torch.nn.PixelUnshuffle):
     def __init__(self, downscale_factor, *, backend=None):
         super().__init__(downscale_factor)
-        self._set_backend(backend)
+        self.backend = backend
 
     def forward(self, input):
         return ops.pixel_unshuffle(input, self.downscale_factor, backend=self.backend)
 
 
-class Unfold(torch.nn.Unfold, _Backend):
+class Unfold(torch.nn.Unfold):
     def __init__(self, kernel_size, dilation=1, padding=0, stride=1, *, backend=None):
         super().__init__(kernel_size, dilation, padding, stride)
-        self._set_backend(backend)
+        self.backend = backend
 
     def forward(self, input):
         return ops.unfold(input, self.kernel_size, self.dilation, self.padding, self.stride, backend=self.backend)
 
 
-class Fold(torch.nn.Fold, _Backend):
+class Fold(torch.nn.Fold):
     def __init__(self, output_size, kernel_size, dilation=1, padding=0, stride=1, *, backend=None):
         super().__init__(output_size, kernel_size, dilation, padding, stride)
-        self._set_backend(backend)
+        self.backend = backend
 
     def forward(self, input):
         return ops.fold(input, self.output_size, self.kernel_size, self.dilation, self.padding, self.stride,
