@@ -45,6 +45,7 @@ struct Vec<float> {
   static Vec load_or(const float* p, int n, float fill) { return _mm512_mask_loadu_ps(_mm512_set1_ps(fill), tail(n), p); }
   void store(float* p) const { _mm512_storeu_ps(p, v); }
   void store(float* p, int n) const { _mm512_mask_storeu_ps(p, tail(n), v); }
+  void stream(float* p) const { _mm512_stream_ps(p, v); }  // p aligned to sizeof(Reg); bypasses the cache
   static Mask tail(int n) { return n >= N ? Mask(0xFFFF) : Mask((1u << n) - 1u); }
   friend Vec operator+(Vec a, Vec b) { return _mm512_add_ps(a.v, b.v); }
   friend Vec operator-(Vec a, Vec b) { return _mm512_sub_ps(a.v, b.v); }
@@ -80,6 +81,7 @@ struct Vec<double> {
   static Vec load_or(const double* p, int n, double fill) { return _mm512_mask_loadu_pd(_mm512_set1_pd(fill), tail(n), p); }
   void store(double* p) const { _mm512_storeu_pd(p, v); }
   void store(double* p, int n) const { _mm512_mask_storeu_pd(p, tail(n), v); }
+  void stream(double* p) const { _mm512_stream_pd(p, v); }
   static Mask tail(int n) { return n >= N ? Mask(0xFF) : Mask((1u << n) - 1u); }
   friend Vec operator+(Vec a, Vec b) { return _mm512_add_pd(a.v, b.v); }
   friend Vec operator-(Vec a, Vec b) { return _mm512_sub_pd(a.v, b.v); }
@@ -128,6 +130,7 @@ struct Vec<float> {
   }
   void store(float* p) const { _mm256_storeu_ps(p, v); }
   void store(float* p, int n) const { _mm256_maskstore_ps(p, tail(n), v); }
+  void stream(float* p) const { _mm256_stream_ps(p, v); }  // p aligned to sizeof(Reg); bypasses the cache
   friend Vec operator+(Vec a, Vec b) { return _mm256_add_ps(a.v, b.v); }
   friend Vec operator-(Vec a, Vec b) { return _mm256_sub_ps(a.v, b.v); }
   friend Vec operator*(Vec a, Vec b) { return _mm256_mul_ps(a.v, b.v); }
@@ -174,6 +177,7 @@ struct Vec<double> {
   }
   void store(double* p) const { _mm256_storeu_pd(p, v); }
   void store(double* p, int n) const { _mm256_maskstore_pd(p, tail(n), v); }
+  void stream(double* p) const { _mm256_stream_pd(p, v); }
   friend Vec operator+(Vec a, Vec b) { return _mm256_add_pd(a.v, b.v); }
   friend Vec operator-(Vec a, Vec b) { return _mm256_sub_pd(a.v, b.v); }
   friend Vec operator*(Vec a, Vec b) { return _mm256_mul_pd(a.v, b.v); }
@@ -218,6 +222,7 @@ struct GenericVec {
   }
   void store(T* p) const { std::memcpy(p, &v, sizeof(v)); }
   void store(T* p, int n) const { for (int i = 0; i < N && i < n; ++i) p[i] = v[i]; }
+  void stream(T* p) const { store(p); }
   friend GenericVec operator+(GenericVec a, GenericVec b) { return Reg(a.v + b.v); }
   friend GenericVec operator-(GenericVec a, GenericVec b) { return Reg(a.v - b.v); }
   friend GenericVec operator*(GenericVec a, GenericVec b) { return Reg(a.v * b.v); }
@@ -238,6 +243,9 @@ struct GenericVec {
 template <> struct Vec<float> : GenericVec<float> { using GenericVec<float>::GenericVec; Vec(GenericVec<float> g) : GenericVec<float>(g) {} };
 template <> struct Vec<double> : GenericVec<double> { using GenericVec<double>::GenericVec; Vec(GenericVec<double> g) : GenericVec<double>(g) {} };
 #endif
+
+// Orders non-temporal stores before what follows (after a loop of Vec::stream).
+inline void stream_fence() { _mm_sfence(); }
 
 // exp(x) for float lanes: Cephes range reduction x = n ln2 + r and a degree-6 polynomial for
 // e^r (about 2 ulp on [-87.3, 88.0]), then scaling by 2^n: scalef on AVX-512, exponent-field

@@ -3,6 +3,7 @@
 #include "kernels/activation.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <type_traits>
 #include <vector>
 
@@ -30,30 +31,51 @@ void with_kind(Act kind, Body&& body) {
   }
 }
 
+// Outputs this large are written with non-temporal stores when they do not alias an input: they
+// would not stay in cache anyway, and streaming them skips the read-for-ownership of every line.
+constexpr int64_t kStreamBytes = int64_t{16} << 20;
+
+template <class T>
+inline Vec<T> load_n(const T* p, int r) { return r == Vec<T>::N ? Vec<T>::load(p) : Vec<T>::load(p, r); }
+
+// out[i] = f(i, r) for i in [b, e), in vectors of r valid lanes.
+template <class T, class F>
+void map_range(T* out, int64_t b, int64_t e, bool nontemporal, F&& f) {
+  using V = Vec<T>;
+  int64_t i = b;
+  if (nontemporal) {
+    const auto misalign = reinterpret_cast<std::uintptr_t>(out + i) % sizeof(V);
+    if (misalign && misalign % sizeof(T) == 0) {
+      const int head = int(std::min<int64_t>(e - i, int64_t((sizeof(V) - misalign) / sizeof(T))));
+      f(i, head).store(out + i, head);
+      i += head;
+    }
+    if (reinterpret_cast<std::uintptr_t>(out + i) % sizeof(V) == 0)
+      for (; i + V::N <= e; i += V::N) f(i, V::N).stream(out + i);
+  }
+  for (; i + V::N <= e; i += V::N) f(i, V::N).store(out + i);
+  if (i < e) f(i, int(e - i)).store(out + i, int(e - i));
+  if (nontemporal) simd::stream_fence();
+}
+
 template <class T>
 void forward(Act kind, const T* x, T* y, int64_t n, T p0, T p1) {
-  using V = Vec<T>;
+  const bool nontemporal = x != y && n * int64_t(sizeof(T)) >= kStreamBytes;
   with_kind(kind, [&](auto K) {
     parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
-      int64_t i = b;
-      for (; i + V::N <= e; i += V::N) act::forward<T>(K, V::load(x + i), p0, p1).store(y + i);
-      if (i < e) act::forward<T>(K, V::load(x + i, int(e - i)), p0, p1).store(y + i, int(e - i));
+      map_range(y, b, e, nontemporal, [&](int64_t i, int r) { return act::forward<T>(K, load_n(x + i, r), p0, p1); });
     });
   });
 }
 
 template <class T>
 void backward(Act kind, const T* gy, const T* s, T* gx, int64_t n, bool from_output, T p0, T p1) {
-  using V = Vec<T>;
+  const bool nontemporal = gx != gy && gx != s && n * int64_t(sizeof(T)) >= kStreamBytes;
   with_kind(kind, [&](auto K) {
     parallel_for(n, kGrain, [&](int64_t b, int64_t e) {
-      int64_t i = b;
-      for (; i + V::N <= e; i += V::N)
-        act::backward<T>(K, V::load(gy + i), V::load(s + i), from_output, p0, p1).store(gx + i);
-      if (i < e) {
-        const int r = int(e - i);
-        act::backward<T>(K, V::load(gy + i, r), V::load(s + i, r), from_output, p0, p1).store(gx + i, r);
-      }
+      map_range(gx, b, e, nontemporal, [&](int64_t i, int r) {
+        return act::backward<T>(K, load_n(gy + i, r), load_n(s + i, r), from_output, p0, p1);
+      });
     });
   });
 }

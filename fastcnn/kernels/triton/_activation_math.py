@@ -28,7 +28,8 @@ def _expm1(x):
     # few ulp in float32 and float64 alike, where exp(x) - 1 loses all digits near 0.
     u = tl.exp(x)
     um1 = u - 1.0
-    return tl.where(u == 1.0, x, tl.where(um1 == -1.0, -1.0, um1 * x / tl.log(u)))
+    log_u = tl.where(u == 1.0, 1.0, tl.log(u))  # the u == 1 lane is replaced below: avoid 0/0
+    return tl.where(u == 1.0, x, tl.where(um1 == -1.0, -1.0, um1 * x / log_u))
 
 
 @triton.jit
