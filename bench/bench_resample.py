@@ -1,6 +1,6 @@
 """Speed of the resampling ops on the cpu backend against torch eager, side by side.
 
-    flock /tmp/fastcnn-bench.lock python bench/bench_resample.py [--json out.json]
+    flock /tmp/fastcnn-bench.lock python bench/bench_resample.py [--threads 1] [--json out.json]
 
 Alternates fastcnn and torch in the same process (after a warm-up), median of several samples with
 min-max, ratio = torch_time / fastcnn_time (above 1 = fastcnn faster). GB/s = (bytes read + bytes
@@ -66,6 +66,32 @@ def case_interp(shape, kw, phase):
     return (fwd_bwd(ops.interpolate), fwd_bwd(F.interpolate)), 2 * nbytes
 
 
+def case_interp_kernel(shape, kw, phase):
+    """Kernels only, outputs preallocated: fastcnn._C.resample against torch's out= ops (no
+    allocation, no autograd: on a loaded VM page faults of a fresh output dominate otherwise)."""
+    from fastcnn._C import resample as R
+
+    x = torch.randn(shape)
+    N, C, H, W = shape
+    P, Q = F.interpolate(x, **kw).shape[2:]
+    s = float(kw["scale_factor"])
+    nearest, align = kw.get("mode", "nearest") == "nearest", bool(kw.get("align_corners"))
+    y, gy, gx = torch.empty(N, C, P, Q), torch.randn(N, C, P, Q), torch.empty_like(x)
+    scales = (0.0, 0.0) if align else (s, s)  # torch ignores the scales with align_corners
+    if phase == "forward":
+        ours = lambda: R.interpolate_forward(x.data_ptr(), y.data_ptr(), N * C, H, W, P, Q, nearest, align,  # noqa: E731
+                                             *scales, 0)
+        theirs = (lambda: torch._C._nn.upsample_nearest2d(x, [P, Q], s, s, out=y)) if nearest else (  # noqa: E731
+            lambda: torch._C._nn.upsample_bilinear2d(x, [P, Q], align, s, s, out=y))
+    else:
+        ours = lambda: R.interpolate_backward(gy.data_ptr(), gx.data_ptr(), N * C, H, W, P, Q, nearest,  # noqa: E731
+                                              align, *scales, 0)
+        theirs = (lambda: torch.ops.aten.upsample_nearest2d_backward.grad_input(gy, [P, Q], list(shape), s, s, grad_input=gx)) \
+            if nearest else (lambda: torch.ops.aten.upsample_bilinear2d_backward.grad_input(gy, [P, Q], list(shape), align, s, s,
+                                                                              grad_input=gx))
+    return (ours, theirs), 4 * (x.numel() + y.numel())
+
+
 def case_shuffle(shape, r, phase):
     x = torch.randn(shape)
     nbytes = 2 * 4 * x.numel()
@@ -90,28 +116,38 @@ CASES = [
     ("nearest x2 [16,16,14,14]", lambda ph: case_interp((16, 16, 14, 14), dict(scale_factor=2), ph)),
     ("pixel_shuffle r2 [16,256,24,24]", lambda ph: case_shuffle((16, 256, 24, 24), 2, ph)),
 ]
+# (name, make(phase)) with phases "forward" and "backward": kernels only, preallocated outputs.
+KERNEL_CASES = [
+    ("kernel: bilinear x2 [8,64,64,64] align=False", lambda ph: case_interp_kernel((8, 64, 64, 64), dict(scale_factor=2, mode="bilinear"), ph)),
+    ("kernel: bilinear x2 [8,64,64,64] align=True", lambda ph: case_interp_kernel((8, 64, 64, 64), dict(scale_factor=2, mode="bilinear", align_corners=True), ph)),
+    ("kernel: nearest x2 [16,16,14,14]", lambda ph: case_interp_kernel((16, 16, 14, 14), dict(scale_factor=2), ph)),
+]
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--json", help="write the results here")
+    parser.add_argument("--threads", type=int, help="torch.set_num_threads (fastcnn follows it); default: torch's")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     bw = copy_bandwidth()
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, fastcnn ISA {_C.isa()}, "
           f"copy bandwidth {bw:.1f} GB/s")
-    print(f"{'case':40s} {'phase':8s} {'fastcnn ms (min-max)':>24s} {'torch ms (min-max)':>24s} {'ratio':>6s} "
+    print(f"{'case':46s} {'phase':8s} {'fastcnn ms (min-max)':>24s} {'torch ms (min-max)':>24s} {'ratio':>6s} "
           f"{'GB/s':>6s} {'%copy':>6s}")
     rows = []
-    for name, make in CASES:
-        for phase in ("forward", "fwd+bwd"):
-            (ours, theirs), nbytes = make(phase)
-            a, b = side_by_side(ours, theirs)
-            ma, mb = statistics.median(a), statistics.median(b)
-            gbs = nbytes / ma / 1e9
-            rows.append(dict(case=name, phase=phase, fastcnn_s=ma, torch_s=mb, fastcnn_minmax=[min(a), max(a)],
-                             torch_minmax=[min(b), max(b)], ratio=mb / ma, gbs=gbs, bytes=nbytes))
-            print(f"{name:40s} {phase:8s} {ma*1e3:8.3f} ({min(a)*1e3:6.3f}-{max(a)*1e3:6.3f}) "
-                  f"{mb*1e3:8.3f} ({min(b)*1e3:6.3f}-{max(b)*1e3:6.3f}) {mb/ma:6.2f} {gbs:6.1f} {100*gbs/bw:5.0f}%")
+    plan = [(name, make, phase) for name, make in CASES for phase in ("forward", "fwd+bwd")]
+    plan += [(name, make, phase) for name, make in KERNEL_CASES for phase in ("forward", "backward")]
+    for name, make, phase in plan:
+        (ours, theirs), nbytes = make(phase)
+        a, b = side_by_side(ours, theirs)
+        ma, mb = statistics.median(a), statistics.median(b)
+        gbs = nbytes / ma / 1e9
+        rows.append(dict(case=name, phase=phase, fastcnn_s=ma, torch_s=mb, fastcnn_minmax=[min(a), max(a)],
+                         torch_minmax=[min(b), max(b)], ratio=mb / ma, gbs=gbs, bytes=nbytes))
+        print(f"{name:46s} {phase:8s} {ma*1e3:8.3f} ({min(a)*1e3:6.3f}-{max(a)*1e3:6.3f}) "
+              f"{mb*1e3:8.3f} ({min(b)*1e3:6.3f}-{max(b)*1e3:6.3f}) {mb/ma:6.2f} {gbs:6.1f} {100*gbs/bw:5.0f}%")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(dict(machine=platform.processor() or platform.machine(), torch=torch.__version__,
