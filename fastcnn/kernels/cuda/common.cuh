@@ -1,0 +1,17 @@
+// Macros shared by every CUDA kernel file and by the C++ code that includes the same headers.
+//
+// FASTCNN_HD marks math that runs on both sides: `__host__ __device__` when compiled by nvcc or
+// NVRTC, nothing when a plain C++ compiler includes the header (the cpu tests exercise it there).
+#pragma once
+
+#if defined(__CUDACC__) || defined(__CUDACC_RTC__)
+#define FASTCNN_HD __host__ __device__ __forceinline__
+#define FASTCNN_DEVICE __device__ __forceinline__
+#else
+#define FASTCNN_HD inline
+#endif
+
+// Host C++ needs <cmath> for cos/sin; NVRTC has no standard headers and provides them built in.
+#if !defined(__CUDACC_RTC__)
+#include <cmath>
+#endif
