@@ -50,12 +50,13 @@ __device__ void gemm_body(const T* A, const T* B, T* C, const T* bias, long long
   tile::run_tile<Cfg>(la, lb, epi, M, N, t.m0, t.n0, t.kb, t.ke);
 }
 
-// out[i] = sum_s src[s * len + i], s = 0 .. splits-1 in order (deterministic split-K reduction).
+// out[i] (+)= sum_s src[s * len + i], s = 0 .. splits-1 in order (deterministic split-K reduction;
+// accumulate adds to what out holds, for reductions done in several passes).
 template <class T>
-__device__ void sum_slices_body(const T* src, T* out, long long len, long long splits) {
+__device__ void sum_slices_body(const T* src, T* out, long long len, long long splits, long long accumulate) {
   const long long step = static_cast<long long>(gridDim.x) * blockDim.x;
   for (long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; i < len; i += step) {
-    T s = T(0);
+    T s = accumulate ? out[i] : T(0);
     for (long long k = 0; k < splits; ++k) s += src[k * len + i];
     out[i] = s;
   }
@@ -102,11 +103,13 @@ FASTCNN_GEMM(gemm_nt_f64, double, true, true)
 FASTCNN_GEMM(gemm_tn_f64, double, false, false)
 FASTCNN_GEMM(gemm_tt_f64, double, false, true)
 
-extern "C" __global__ void sum_slices_f32(const float* src, float* out, long long len, long long splits) {
-  sum_slices_body(src, out, len, splits);
+extern "C" __global__ void sum_slices_f32(const float* src, float* out, long long len, long long splits,
+                                          long long accumulate) {
+  sum_slices_body(src, out, len, splits, accumulate);
 }
-extern "C" __global__ void sum_slices_f64(const double* src, double* out, long long len, long long splits) {
-  sum_slices_body(src, out, len, splits);
+extern "C" __global__ void sum_slices_f64(const double* src, double* out, long long len, long long splits,
+                                          long long accumulate) {
+  sum_slices_body(src, out, len, splits, accumulate);
 }
 extern "C" __global__ void __launch_bounds__(256) channel_sum_f32(const float* x, float* out, long long N, long long K,
                                                                   long long L) {
