@@ -8,7 +8,9 @@
 #define FASTCNN_HD __host__ __device__ __forceinline__
 #define FASTCNN_DEVICE __device__ __forceinline__
 #else
+// Plain C++ (the cpu tests; tests/cuda_host_shim.h runs the kernel source on host threads).
 #define FASTCNN_HD inline
+#define FASTCNN_DEVICE inline
 #endif
 
 // Host C++ needs <cmath> for cos/sin; NVRTC has no standard headers and provides them built in.
