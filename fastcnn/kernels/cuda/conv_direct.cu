@@ -35,15 +35,18 @@ struct ForwardImageLoader {
   template <int CW>
   FASTCNN_DEVICE void fetch(long long o, long long k, T (&out)[CW]) const {
     const long long RS = g.R * g.S, PQ = g.P * g.Q;
-    const long long c = k / RS, r = (k % RS) / g.S, s = k % g.S;
+    long long c, rs, r, s, n, pq, p, q;
+    divmod(k, RS, c, rs);
+    divmod(rs, g.S, r, s);
 #pragma unroll
     for (int i = 0; i < CW; ++i) {
       const long long pix = o + i;
       out[i] = T(0);
       if (pix < n_pix && k < k_end) {
-        const long long n = pix / PQ, pq = pix % PQ;
-        out[i] = read_input(xg, g, n, c, geom::conv_in_coord(pq / g.Q, r, g.sh, g.ph, g.dh),
-                            geom::conv_in_coord(pq % g.Q, s, g.sw, g.pw, g.dw));
+        divmod(pix, PQ, n, pq);
+        divmod(pq, g.Q, p, q);
+        out[i] = read_input(xg, g, n, c, geom::conv_in_coord(p, r, g.sh, g.ph, g.dh),
+                            geom::conv_in_coord(q, s, g.sw, g.pw, g.dw));
       }
     }
   }
@@ -58,8 +61,10 @@ struct ForwardEpilogue {
   int act;
   T act_param;
   FASTCNN_DEVICE void operator()(long long m, long long pix, T v) const {
-    const long long PQ = g.P * g.Q, n = pix / PQ, k = k_base + m;
-    y[(n * g.K + k) * PQ + pix % PQ] = epi::bias_act(v, bias, k, act, act_param);
+    const long long PQ = g.P * g.Q, k = k_base + m;
+    long long n, pq;
+    divmod(pix, PQ, n, pq);
+    y[(n * g.K + k) * PQ + pq] = epi::bias_act(v, bias, k, act, act_param);
   }
 };
 
@@ -74,7 +79,9 @@ struct TransposedWeightLoader {
 #pragma unroll
     for (int i = 0; i < CW; ++i) {
       const long long kk = k + i;
-      out[i] = (c < Cg && kk < k_end) ? wg[((kk / RS) * Cg + c) * RS + kk % RS] : T(0);
+      long long k_out, rs;
+      divmod(kk, RS, k_out, rs);
+      out[i] = (c < Cg && kk < k_end) ? wg[(k_out * Cg + c) * RS + rs] : T(0);
     }
   }
 };
@@ -90,13 +97,16 @@ struct OutputGradGatherLoader {
   template <int CW>
   FASTCNN_DEVICE void fetch(long long o, long long k, T (&out)[CW]) const {
     const long long RS = g.R * g.S, HW = g.H * g.W;
-    const long long kk = k / RS, r = (k % RS) / g.S, s = k % g.S;
+    long long kk, rs, r, s, n, hw, h, w;
+    divmod(k, RS, kk, rs);
+    divmod(rs, g.S, r, s);
 #pragma unroll
     for (int i = 0; i < CW; ++i) {
       const long long pix = o + i;
       out[i] = T(0);
       if (pix < n_pix && k < k_end) {
-        const long long n = pix / HW, h = (pix % HW) / g.W, w = pix % g.W;
+        divmod(pix, HW, n, hw);
+        divmod(hw, g.W, h, w);
         const long long p = geom::conv_out_coord(h, r, g.sh, g.ph, g.dh, g.P);
         const long long q = geom::conv_out_coord(w, s, g.sw, g.pw, g.dw, g.Q);
         if (p >= 0 && q >= 0) out[i] = gyg[((n * g.K + kk) * g.P + p) * g.Q + q];
@@ -111,8 +121,10 @@ struct InputGradEpilogue {
   ConvShape g;
   long long c_base;  // g * Cg
   FASTCNN_DEVICE void operator()(long long c, long long pix, T v) const {
-    const long long HW = g.H * g.W, n = pix / HW;
-    gx[(n * g.C + c_base + c) * HW + pix % HW] = v;
+    const long long HW = g.H * g.W;
+    long long n, hw;
+    divmod(pix, HW, n, hw);
+    gx[(n * g.C + c_base + c) * HW + hw] = v;
   }
 };
 
@@ -129,7 +141,9 @@ struct OutputGradRowLoader {
 #pragma unroll
     for (int i = 0; i < CW; ++i) {
       const long long pix = k + i;
-      out[i] = (m < Kg && pix < k_end) ? gyg[((pix / PQ) * g.K + m) * PQ + pix % PQ] : T(0);
+      long long n, pq;
+      divmod(pix, PQ, n, pq);
+      out[i] = (m < Kg && pix < k_end) ? gyg[(n * g.K + m) * PQ + pq] : T(0);
     }
   }
 };
@@ -144,15 +158,18 @@ struct WeightGradImageLoader {
   template <int CW>
   FASTCNN_DEVICE void fetch(long long col, long long k, T (&out)[CW]) const {
     const long long RS = g.R * g.S, PQ = g.P * g.Q;
-    const long long c = col / RS, r = (col % RS) / g.S, s = col % g.S;
+    long long c, rs, r, s, n, pq, p, q;
+    divmod(col, RS, c, rs);
+    divmod(rs, g.S, r, s);
 #pragma unroll
     for (int i = 0; i < CW; ++i) {
       const long long pix = k + i;
       out[i] = T(0);
       if (col < n_cols && pix < k_end) {
-        const long long n = pix / PQ, pq = pix % PQ;
-        out[i] = read_input(xg, g, n, c, geom::conv_in_coord(pq / g.Q, r, g.sh, g.ph, g.dh),
-                            geom::conv_in_coord(pq % g.Q, s, g.sw, g.pw, g.dw));
+        divmod(pix, PQ, n, pq);
+        divmod(pq, g.Q, p, q);
+        out[i] = read_input(xg, g, n, c, geom::conv_in_coord(p, r, g.sh, g.ph, g.dh),
+                            geom::conv_in_coord(q, s, g.sw, g.pw, g.dw));
       }
     }
   }

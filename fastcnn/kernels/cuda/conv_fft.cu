@@ -50,12 +50,9 @@ struct TileIndex {
 FASTCNN_DEVICE TileIndex tile_index(long long id, long long planes_c, long long tiles_y, long long tiles_x) {
   const long long nt = tiles_y * tiles_x;
   TileIndex r;
-  r.t = id % nt;
-  r.plane = id / nt;
-  r.n = r.plane / planes_c;
-  r.c = r.plane % planes_c;
-  r.ty = r.t / tiles_x;
-  r.tx = r.t % tiles_x;
+  divmod(id, nt, r.plane, r.t);
+  divmod(r.plane, planes_c, r.n, r.c);
+  divmod(r.t, tiles_x, r.ty, r.tx);
   return r;
 }
 

@@ -20,10 +20,14 @@ __device__ void im2col_body(const T* x, T* col, long long nb, Geometry g) {
   const long long total = nb * g.C * RS * PQ;
   const long long step = static_cast<long long>(gridDim.x) * blockDim.x;
   for (long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += step) {
-    const long long pq = i % PQ, row = (i / PQ) % (g.C * RS), n = i / (PQ * g.C * RS);
-    const long long c = row / RS, r = (row % RS) / g.S, s = row % g.S;
-    const long long ih = geom::conv_in_coord(pq / g.Q, r, g.sh, g.ph, g.dh);
-    const long long iw = geom::conv_in_coord(pq % g.Q, s, g.sw, g.pw, g.dw);
+    long long n_row, pq, n, row, c, rs, r, s, p, q;
+    divmod(i, PQ, n_row, pq);
+    divmod(n_row, g.C * RS, n, row);
+    divmod(row, RS, c, rs);
+    divmod(rs, g.S, r, s);
+    divmod(pq, g.Q, p, q);
+    const long long ih = geom::conv_in_coord(p, r, g.sh, g.ph, g.dh);
+    const long long iw = geom::conv_in_coord(q, s, g.sw, g.pw, g.dw);
     const bool inside = ih >= 0 && ih < g.H && iw >= 0 && iw < g.W;
     col[i] = inside ? x[((n * g.C + c) * g.H + ih) * g.W + iw] : T(0);
   }
@@ -36,7 +40,9 @@ __device__ void col2im_body(const T* col, T* x, long long nb, Geometry g) {
   const long long total = nb * g.C * HW;
   const long long step = static_cast<long long>(gridDim.x) * blockDim.x;
   for (long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += step) {
-    const long long h = (i % HW) / g.W, w = i % g.W, nc = i / HW;  // nc = n*C + c
+    long long nc, hw, h, w;  // nc = n*C + c
+    divmod(i, HW, nc, hw);
+    divmod(hw, g.W, h, w);
     const T* base = col + nc * RS * PQ;  // rows (c*R + r)*S + s of image n
     T sum = T(0);
     for (long long r = 0; r < g.R; ++r) {
