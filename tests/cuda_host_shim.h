@@ -18,6 +18,7 @@
 #define __forceinline__
 #define __shared__ static
 #define __launch_bounds__(n)
+#define FASTCNN_DEVICE inline  // common.cuh defines it only for nvcc / NVRTC
 
 struct uint3_ {
   unsigned x = 0, y = 0, z = 0;

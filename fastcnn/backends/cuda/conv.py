@@ -16,13 +16,14 @@ from typing import NamedTuple, Optional, Tuple
 
 import torch
 
+from ...ops.activation import ACT_KIND
 from . import _lib
 from ._lib import cuda_kernel, i64, suffix
 from .gemm import (BLOCK_M, BLOCK_N, CBLOCK_M, CBLOCK_N, THREADS, Operand, addr, cdiv, launch_batched, null,
                    split_k_plan, strided_gemm, sum_slices)
 
-# Numbering of csrc/common/activation_math.h (enum Act) and conv_epilogue.cuh.
-ACT_KIND = {None: 0, "identity": 0, "relu": 1, "leaky_relu": 2, "elu": 3, "sigmoid": 4, "tanh": 5}
+# Activations a convolution may fuse (brief: conv kernel interface); numbered as ACT_KIND.
+CONV_ACTIVATIONS = (None, "relu", "leaky_relu", "elu", "sigmoid", "tanh")
 COLUMN_BYTES = 256 << 20  # im2col: images per chunk chosen so the column matrix stays below this
 
 
@@ -73,9 +74,9 @@ def make_shape(x_shape, w_shape, in_hw, out_hw, stride, padding, dilation, group
 
 
 def act_kind(activation: Optional[str]) -> int:
-    if activation not in ACT_KIND:
-        raise ValueError(f"activation: expected one of {sorted(k for k in ACT_KIND if k)} or None, got {activation!r}")
-    return ACT_KIND[activation]
+    if activation not in CONV_ACTIVATIONS:
+        raise ValueError(f"activation: expected one of {CONV_ACTIVATIONS}, got {activation!r}")
+    return 0 if activation is None else ACT_KIND[activation]
 
 
 def _check_grid_groups(groups: int) -> None:

@@ -7,7 +7,24 @@
 #pragma once
 #include "common.cuh"
 
+#if !defined(__CUDACC__) && !defined(__CUDACC_RTC__)
+#include <cmath>
+using std::cos;
+using std::sin;
+#endif
+
 namespace fastcnn {
+
+// a / b and a % b for a >= 0, b > 0: one 32-bit hardware division when both fit (the usual case),
+// 64-bit division otherwise, so flat indices stay exact past 2^31 without paying for it below.
+FASTCNN_HD long long div_fast(long long a, long long b) {
+  if (((a | b) >> 31) == 0) return static_cast<long long>(static_cast<unsigned>(a) / static_cast<unsigned>(b));
+  return a / b;
+}
+FASTCNN_HD void divmod(long long a, long long b, long long& q, long long& r) {
+  q = div_fast(a, b);
+  r = a - q * b;
+}
 namespace geom {
 
 // Every size of one grouped 2-D convolution: x[N][C][H][W] * w[K][C/G][R][S] -> y[N][K][P][Q].

@@ -18,8 +18,7 @@ template <class T>
 __device__ void im2col_body(const T* x, T* col, long long nb, Geometry g) {
   const long long PQ = g.P * g.Q, RS = g.R * g.S;
   const long long total = nb * g.C * RS * PQ;
-  const long long step = static_cast<long long>(gridDim.x) * blockDim.x;
-  for (long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += step) {
+  FASTCNN_GRID_LOOP(i, total) {
     long long n_row, pq, n, row, c, rs, r, s, p, q;
     divmod(i, PQ, n_row, pq);
     divmod(n_row, g.C * RS, n, row);
@@ -38,8 +37,7 @@ template <class T>
 __device__ void col2im_body(const T* col, T* x, long long nb, Geometry g) {
   const long long HW = g.H * g.W, PQ = g.P * g.Q, RS = g.R * g.S;
   const long long total = nb * g.C * HW;
-  const long long step = static_cast<long long>(gridDim.x) * blockDim.x;
-  for (long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += step) {
+  FASTCNN_GRID_LOOP(i, total) {
     long long nc, hw, h, w;  // nc = n*C + c
     divmod(i, HW, nc, hw);
     divmod(hw, g.W, h, w);

@@ -54,8 +54,7 @@ __device__ void gemm_body(const T* A, const T* B, T* C, const T* bias, long long
 // accumulate adds to what out holds, for reductions done in several passes).
 template <class T>
 __device__ void sum_slices_body(const T* src, T* out, long long len, long long splits, long long accumulate) {
-  const long long step = static_cast<long long>(gridDim.x) * blockDim.x;
-  for (long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; i < len; i += step) {
+  FASTCNN_GRID_LOOP(i, len) {
     T s = accumulate ? out[i] : T(0);
     for (long long k = 0; k < splits; ++k) s += src[k * len + i];
     out[i] = s;
