@@ -1,8 +1,8 @@
 """cuda backend GEMM and convolution kernels (fastcnn/kernels/cuda/{gemm,conv_*}.cu).
 
 Three layers, so that most of it runs on a machine without a GPU:
-  (a) compile: the sources only include standard headers where NVRTC (which has none) does not
-      see them (nvcc for sm_80 / sm_90 with warnings as errors: tests/test_cuda_compile.py, which
+  (a) compile: every .cu compiles with NVRTC as cupy runs it (needs only libnvrtc, no GPU) and
+      only includes standard headers where NVRTC does not see them (nvcc for sm_80 / sm_90 with warnings as errors: tests/test_cuda_compile.py, which
       compiles every .cu in fastcnn/kernels/cuda);
   (b) geometry: conv_geometry.cuh, compiled into fastcnn._C.cuda_geometry, against plain Python;
   (c) launches: every launcher against torch (float64 reference) on odd shapes, both
@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 import cuda_host_emulator
+import nvrtc_compile
 from helpers import HAS_GPU, assert_close
 
 CUDA_DIR = Path(__file__).resolve().parents[1] / "fastcnn" / "kernels" / "cuda"
@@ -51,6 +52,19 @@ def test_sources_are_nvrtc_safe(source):
         assert names, f"{source}: no extern \"C\" kernels"
         for name, _ in names:
             assert name.endswith(("_f32", "_f64")), f"{source}: kernel {name} lacks the _f32/_f64 suffix"
+
+
+@pytest.mark.parametrize("arch", [80, pytest.param(90, marks=pytest.mark.slow)], ids=["compute_80", "compute_90"])
+@pytest.mark.parametrize("source", OWN_CU)
+def test_cu_compiles_with_nvrtc(source, arch):
+    """The run-time path: NVRTC with cupy's options (-std=c++17, -I kernels/cuda), no warnings."""
+    lib = nvrtc_compile.find_library()
+    if lib is None:
+        pytest.skip("libnvrtc not found (pip install nvidia-cuda-nvrtc, or set FASTCNN_NVRTC_LIB)")
+    res, log = nvrtc_compile.compile_source(lib, CUDA_DIR / source,
+                                            ["-std=c++17", f"-I{CUDA_DIR}", f"--gpu-architecture=compute_{arch}"])
+    assert res == 0, f"NVRTC failed on {source} (compute_{arch}):\n{log}"
+    assert "warning" not in log.lower(), f"NVRTC warnings on {source}:\n{log}"
 
 
 # ---------------------------------------------------------------------------------------------
