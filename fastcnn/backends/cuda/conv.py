@@ -12,7 +12,7 @@ Tensors arrive contiguous, same dtype and device (the op layer checks).
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Optional, Tuple
+from typing import NamedTuple, Optional
 
 import torch
 
