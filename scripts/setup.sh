@@ -20,7 +20,8 @@ if ! "$VPY" -c "import torch" 2>/dev/null; then
 fi
 echo "[fastcnn] installing dependencies"
 "$VPY" -m pip install -q --disable-pip-version-check "triton>=3.0,<4" numpy pybind11 "setuptools>=77" wheel \
-  pytest hypothesis pytest-benchmark matplotlib tqdm scikit-learn scikit-image 2>&1 | quiet
+  pytest hypothesis pytest-benchmark matplotlib tqdm scikit-learn scikit-image \
+  nvidia-cuda-nvrtc 2>&1 | quiet  # nvidia-cuda-nvrtc: lets the tests compile every .cu with NVRTC, as cupy does
 echo "[fastcnn] building the C++ extension (editable install)"
 "$VPY" -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps -e . 2>&1 | quiet
 "$VPY" -c "import fastcnn, json; print('[fastcnn] backends:', json.dumps({k: v['available'] for k, v in fastcnn.available_backends().items()}))"
