@@ -1,0 +1,309 @@
+// Building blocks of the direct convolution (included by the ISA-compiled conv_direct*.cpp files):
+// the channel-blocked layout, packing to and from it, and the register-blocked micro-kernel.
+//
+// Layout. An image batch is copied once per call to [N][block][row][pos][VL]: VL = Vec<T>::N
+// channels per block (16 floats on AVX-512), zero-padded spatially so the micro-kernel never tests
+// bounds, and with the columns of a row split into `phases` interleaved sub-rows (column c at
+// (c % phases) * phase_len + c / phases): with phases = stride the pixels of one output row read
+// consecutive positions for every tap, so stride enters only the tap offsets.
+// Weights are copied to [out block][in block][R][S][VL in][VL out] (dense) or [out block][R][S][VL]
+// (depthwise: lanes are channels of different groups).
+#pragma once
+#include <algorithm>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "common/activation_math.h"
+#include "common/simd.h"
+#include "common/threads.h"
+#include "kernels/conv_direct.h"
+
+FASTCNN_ISA_NAMESPACE_BEGIN
+namespace conv_direct {
+using simd::Vec;
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+// Lane l of a block is channel base + l * stride of the NCHW tensor, for l < count (zero beyond).
+struct ChannelBlock {
+  int64_t base, stride, count;
+};
+
+// An output block: its channels, the run of input blocks it reduces over, the weights' lane count
+// in the last of them (the micro-kernel skips the zero lanes, which matters for C = 1 or 3).
+struct OutBlock {
+  ChannelBlock ch;
+  int64_t in_first, n_in;
+  int cn_last;
+};
+
+// Which blocks feed which: forward / backward-weight (in = x channels, out = y channels) or
+// backward-input (in = gy channels, out = gx channels). Depthwise (C/groups == 1, groups > 1)
+// puts one channel of each of VL groups in a block and reduces element-wise.
+struct Plan {
+  std::vector<ChannelBlock> in;
+  std::vector<OutBlock> out;
+  bool depthwise;
+  bool transposed;     // backward-input roles
+  int64_t tap_elems;   // weight elements per (in block, r, s): VL*VL dense, VL depthwise
+  int64_t n_in;        // input blocks per output block (the same for all)
+  int64_t ob_elems() const { return n_in * tap_elems; }  // times R*S: weights per output block
+};
+
+inline Plan make_plan(const ConvShape& s, int VL, bool transposed) {
+  Plan plan;
+  const int64_t G = s.groups, Cg = s.C / G, Kg = s.K / G;
+  plan.depthwise = Cg == 1 && G > 1;
+  plan.transposed = transposed;
+  if (plan.depthwise) {
+    const int64_t m = Kg, CB = ceil_div(s.C, VL);
+    plan.tap_elems = VL;
+    plan.n_in = transposed ? m : 1;
+    for (int64_t gb = 0; gb < CB; ++gb) {
+      const int64_t count = std::min<int64_t>(VL, s.C - gb * VL);
+      const ChannelBlock xc{gb * VL, 1, count};
+      if (!transposed) plan.in.push_back(xc);
+      for (int64_t i = 0; i < m; ++i) {
+        const ChannelBlock yc{gb * VL * m + i, m, count};
+        if (transposed) plan.in.push_back(yc);
+        else plan.out.push_back({yc, gb, 1, 1});
+      }
+      if (transposed) plan.out.push_back({xc, gb * m, m, 1});
+    }
+    return plan;
+  }
+  // Dense (groups >= 1): blocks never straddle a group; a partial block is zero-padded.
+  const int64_t Ci = transposed ? Kg : Cg, Co = transposed ? Cg : Kg;
+  const int64_t IB = ceil_div(Ci, VL), OB = ceil_div(Co, VL);
+  plan.tap_elems = int64_t(VL) * VL;
+  plan.n_in = IB;
+  for (int64_t g = 0; g < G; ++g) {
+    for (int64_t b = 0; b < IB; ++b) plan.in.push_back({g * Ci + b * VL, 1, std::min<int64_t>(VL, Ci - b * VL)});
+    for (int64_t b = 0; b < OB; ++b)
+      plan.out.push_back({{g * Co + b * VL, 1, std::min<int64_t>(VL, Co - b * VL)}, g * IB, IB,
+                          static_cast<int>(Ci - (IB - 1) * VL)});
+  }
+  return plan;
+}
+
+// Calls visit(packed_index, weight_index) for every real weight of w[K][C/g][R][S] in the packed
+// order of `plan` (padding slots are left alone). Shared by packing and by backward-weight's unpacking.
+template <class Visit>
+void for_each_weight(const Plan& plan, const ConvShape& s, int VL, Visit&& visit) {
+  const int64_t RS = s.R * s.S, Cg = s.C / s.groups;
+  parallel_for(static_cast<int64_t>(plan.out.size()), 1, [&](int64_t ob0, int64_t ob1) {
+    for (int64_t ob = ob0; ob < ob1; ++ob) {
+      const OutBlock& o = plan.out[ob];
+      for (int64_t b = 0; b < o.n_in; ++b) {
+        const ChannelBlock& ic = plan.in[o.in_first + b];
+        const int64_t packed0 = (ob * plan.n_in + b) * RS * plan.tap_elems;
+        for (int64_t rs = 0; rs < RS; ++rs) {
+          const int64_t packed = packed0 + rs * plan.tap_elems;
+          if (plan.depthwise) {
+            for (int64_t l = 0; l < o.ch.count; ++l) {
+              const int64_t k = plan.transposed ? ic.base + l * ic.stride : o.ch.base + l * o.ch.stride;
+              visit(packed + l, k * RS + rs);
+            }
+            continue;
+          }
+          for (int64_t li = 0; li < ic.count; ++li)
+            for (int64_t lo = 0; lo < o.ch.count; ++lo) {
+              const int64_t ci = ic.base + li, co = o.ch.base + lo;
+              const int64_t k = plan.transposed ? ci : co, c = (plan.transposed ? co : ci) % Cg;
+              visit(packed + li * VL + lo, (k * Cg + c) * RS + rs);
+            }
+        }
+      }
+    }
+  });
+}
+
+template <class T>
+std::vector<T> pack_weights(const Plan& plan, const ConvShape& s, const T* w) {
+  constexpr int VL = Vec<T>::N;
+  std::vector<T> packed(plan.out.size() * plan.ob_elems() * s.R * s.S, T(0));
+  T* dst = packed.data();
+  for_each_weight(plan, s, VL, [&](int64_t pi, int64_t wi) { dst[pi] = w[wi]; });
+  return packed;
+}
+
+// Geometry of a blocked copy of a [N][channels][H][W] tensor.
+struct Blocked {
+  int64_t blocks, rows, phases, phase_len;
+  int64_t top, left;   // source (h, w) lands at row h + top, column w + left
+  int64_t width;       // columns [0, width) of the padded image are stored
+  int64_t row_len() const { return phases * phase_len; }
+  int64_t pos(int64_t col) const { return (col % phases) * phase_len + col / phases; }
+  template <int VL>
+  int64_t block_elems() const { return rows * row_len() * VL; }
+};
+
+inline Blocked make_blocked(int64_t blocks, int64_t rows, int64_t width, int64_t top, int64_t left, int64_t phases) {
+  return Blocked{blocks, rows, phases, ceil_div(width, phases), top, left, width};
+}
+
+// dst[N][blocks][rows][row_len][VL] <- src[N][channels][H][W] with zeros around and in empty lanes.
+template <class T>
+std::vector<T> pack_input(const T* src, int64_t N, int64_t channels, int64_t H, int64_t W,
+                          const std::vector<ChannelBlock>& blocks, const Blocked& g) {
+  constexpr int VL = Vec<T>::N;
+  const int64_t row_elems = g.row_len() * VL;
+  std::vector<T> dst(static_cast<size_t>(N * g.blocks * g.rows * row_elems));
+  T* out = dst.data();
+  const int64_t w0 = std::max<int64_t>(0, -g.left), w1 = std::min<int64_t>(W, g.width - g.left);
+  parallel_for(N * g.blocks * g.rows, 8, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t row = i % g.rows, nb = i / g.rows, b = nb % g.blocks, n = nb / g.blocks;
+      T* d = out + i * row_elems;
+      std::memset(d, 0, sizeof(T) * row_elems);
+      const int64_t h = row - g.top;
+      if (h < 0 || h >= H) continue;
+      const ChannelBlock& cb = blocks[b];
+      for (int64_t l = 0; l < cb.count; ++l) {
+        const T* s = src + ((n * channels + cb.base + l * cb.stride) * H + h) * W;
+        if (g.phases == 1) {
+          T* dl = d + (g.left + w0) * VL + l;
+          for (int64_t w = w0; w < w1; ++w, dl += VL) *dl = s[w];
+        } else {
+          for (int64_t w = w0; w < w1; ++w) d[g.pos(w + g.left) * VL + l] = s[w];
+        }
+      }
+    }
+  });
+  return dst;
+}
+
+// y[ch(l)][row][0..npix) <- buf[npix][VL] for the block's lanes (the epilogue has already run).
+template <class T>
+inline void unpack_row(const T* buf, int64_t npix, const ChannelBlock& ch, T* y_image, int64_t plane, int64_t row_off) {
+  constexpr int VL = Vec<T>::N;
+  for (int64_t l = 0; l < ch.count; ++l) {
+    T* d = y_image + (ch.base + l * ch.stride) * plane + row_off;
+    const T* s = buf + l;
+    for (int64_t q = 0; q < npix; ++q) d[q] = s[q * VL];
+  }
+}
+
+// One tap of the reduction: where it reads the blocked input (relative to the tile's first pixel)
+// and the weights (relative to the output block's weights, for input block 0).
+struct Tap {
+  int64_t x_off, w_off;
+};
+
+struct Epilogue {
+  Act act;
+  double param;
+};
+
+// The micro-kernel: NQ output pixels x VL output channels in NQ registers, reduced over the input
+// blocks and the taps, then bias + activation, stored at out + j * out_stride.
+// Dense: per input lane c, one weight vector (VL output channels) times the broadcast input value
+// of each pixel. Depthwise: input and weights are both vectors over the block's channels.
+template <class T, int NQ, bool DW>
+void tile(const T* x, int64_t x_block, const T* w, int64_t w_block, int64_t n_in, int cn_last,
+          const Tap* taps, int64_t n_taps, T* out, int64_t out_stride, const T* bias, Epilogue ep) {
+  using V = Vec<T>;
+  constexpr int VL = V::N;
+  V acc[NQ];
+  for (int j = 0; j < NQ; ++j) acc[j] = V::zero();
+  for (int64_t b = 0; b < n_in; ++b) {
+    const T* xb = x + b * x_block;
+    const T* wb = w + b * w_block;
+    const int cn = b == n_in - 1 ? cn_last : VL;
+    for (int64_t t = 0; t < n_taps; ++t) {
+      const T* xp = xb + taps[t].x_off;
+      const T* wp = wb + taps[t].w_off;
+      if constexpr (DW) {
+        const V wv = V::load(wp);
+        for (int j = 0; j < NQ; ++j) acc[j] = fmadd(V::load(xp + j * VL), wv, acc[j]);
+      } else if (cn == VL) {
+        for (int c = 0; c < VL; ++c) {
+          const V wv = V::load(wp + c * VL);
+          for (int j = 0; j < NQ; ++j) acc[j] = fmadd(V::set1(xp[j * VL + c]), wv, acc[j]);
+        }
+      } else {
+        for (int c = 0; c < cn; ++c) {
+          const V wv = V::load(wp + c * VL);
+          for (int j = 0; j < NQ; ++j) acc[j] = fmadd(V::set1(xp[j * VL + c]), wv, acc[j]);
+        }
+      }
+    }
+  }
+  const V bv = bias ? V::load(bias) : V::zero();
+  for (int j = 0; j < NQ; ++j) act::forward<T>(ep.act, V(acc[j] + bv), T(ep.param), T(0)).store(out + j * out_stride);
+}
+
+// Widest tile: accumulators + one weight vector + a broadcast must fit the register file
+// (32 zmm on AVX-512, 16 ymm/xmm otherwise).
+constexpr int kMaxTile = FASTCNN_HAS_AVX512 ? 14 : 12;
+
+template <class T>
+using TileFn = void (*)(const T*, int64_t, const T*, int64_t, int64_t, int, const Tap*, int64_t, T*, int64_t,
+                        const T*, Epilogue);
+
+template <class T, bool DW, int... I>
+TileFn<T> tile_fn_impl(int nq, std::integer_sequence<int, I...>) {
+  static const TileFn<T> table[] = {&tile<T, I + 1, DW>...};
+  return table[nq - 1];
+}
+
+template <class T>
+TileFn<T> tile_fn(int nq, bool depthwise) {
+  return depthwise ? tile_fn_impl<T, true>(nq, std::make_integer_sequence<int, kMaxTile>{})
+                   : tile_fn_impl<T, false>(nq, std::make_integer_sequence<int, kMaxTile>{});
+}
+
+// Splits n pixels into the fewest tiles of at most kMaxTile, of nearly equal width.
+struct Tiling {
+  int64_t n, count;
+  explicit Tiling(int64_t n_) : n(n_), count(ceil_div(n_, kMaxTile)) {}
+  int64_t begin(int64_t i) const { return n * i / count; }
+  int64_t width(int64_t i) const { return begin(i + 1) - begin(i); }
+};
+
+// Parallel work: tasks = images x row blocks x output-block chunks, sized so that a row block's
+// input stays in L2 and there are enough tasks for the threads.
+struct Work {
+  int64_t row_blocks, rows_per_block, ob_chunks, ob_per_chunk, tasks;
+};
+
+inline Work split_work(int64_t N, int64_t out_rows, int64_t rows_fit, int64_t n_out_blocks) {
+  Work wk;
+  wk.rows_per_block = std::max<int64_t>(1, std::min(out_rows, rows_fit));
+  wk.row_blocks = ceil_div(out_rows, wk.rows_per_block);
+  const int64_t want = 4 * num_threads();
+  wk.ob_chunks = std::min<int64_t>(n_out_blocks, std::max<int64_t>(1, ceil_div(want, N * wk.row_blocks)));
+  wk.ob_per_chunk = ceil_div(n_out_blocks, wk.ob_chunks);
+  wk.ob_chunks = ceil_div(n_out_blocks, wk.ob_per_chunk);
+  wk.tasks = N * wk.row_blocks * wk.ob_chunks;
+  return wk;
+}
+
+constexpr int64_t kL2Budget = 384 * 1024;  // bytes of blocked input a row block may touch
+
+}  // namespace conv_direct
+FASTCNN_ISA_NAMESPACE_END
+
+FASTCNN_ISA_NAMESPACE_BEGIN
+namespace conv_direct {
+
+// The forward input's blocked copy: every row and column some output pixel's taps reach, the
+// columns split into `stride` phases. Shared by forward and backward-weight.
+inline Blocked forward_input_geometry(const ConvShape& s, int64_t blocks) {
+  return make_blocked(blocks, (s.P - 1) * s.sh + (s.R - 1) * s.dh + 1, (s.Q - 1) * s.sw + (s.S - 1) * s.dw + 1,
+                      s.ph, s.pw, s.sw);
+}
+
+// Output rows per row block so that the input rows they read (in_row_bytes each) fit the budget.
+inline int64_t rows_that_fit(int64_t in_row_bytes, int64_t window, int64_t stride) {
+  const int64_t in_rows = kL2Budget / std::max<int64_t>(1, in_row_bytes);
+  return std::max<int64_t>(1, (in_rows - window) / stride + 1);
+}
+
+template <class T>
+void backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw);  // conv_direct_wgrad.cpp
+
+}  // namespace conv_direct
+FASTCNN_ISA_NAMESPACE_END
