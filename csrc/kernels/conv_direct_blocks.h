@@ -197,6 +197,21 @@ struct Epilogue {
   double param;
 };
 
+// acc[j] += sum over the first cn input lanes c of x(pixel j)[c] * w[c][:] (dense), or
+// acc[j] += x(pixel j) * w lane by lane (depthwise). CN > 0 fixes cn at compile time (full blocks).
+template <class T, int NQ, int CN>
+inline void fma_dense(Vec<T>* acc, const T* xp, const T* wp, int cn) {
+  using V = Vec<T>;
+  constexpr int VL = V::N;
+  const int n = CN > 0 ? CN : cn;
+#pragma GCC unroll 4
+  for (int c = 0; c < n; ++c) {
+    const V wv = V::load(wp + c * VL);
+    const T* xc = xp + c;
+    for (int j = 0; j < NQ; ++j) acc[j] = fmadd(V::set1(xc[j * VL]), wv, acc[j]);
+  }
+}
+
 // The micro-kernel: NQ output pixels x VL output channels in NQ registers, reduced over the input
 // blocks and the taps, then bias + activation, stored at out + j * out_stride.
 // Dense: per input lane c, one weight vector (VL output channels) times the broadcast input value
@@ -211,23 +226,17 @@ void tile(const T* x, int64_t x_block, const T* w, int64_t w_block, int64_t n_in
   for (int64_t b = 0; b < n_in; ++b) {
     const T* xb = x + b * x_block;
     const T* wb = w + b * w_block;
-    const int cn = b == n_in - 1 ? cn_last : VL;
+    const bool full = b < n_in - 1 || cn_last == VL;
     for (int64_t t = 0; t < n_taps; ++t) {
       const T* xp = xb + taps[t].x_off;
       const T* wp = wb + taps[t].w_off;
       if constexpr (DW) {
         const V wv = V::load(wp);
         for (int j = 0; j < NQ; ++j) acc[j] = fmadd(V::load(xp + j * VL), wv, acc[j]);
-      } else if (cn == VL) {
-        for (int c = 0; c < VL; ++c) {
-          const V wv = V::load(wp + c * VL);
-          for (int j = 0; j < NQ; ++j) acc[j] = fmadd(V::set1(xp[j * VL + c]), wv, acc[j]);
-        }
+      } else if (full) {
+        fma_dense<T, NQ, VL>(acc, xp, wp, VL);
       } else {
-        for (int c = 0; c < cn; ++c) {
-          const V wv = V::load(wp + c * VL);
-          for (int j = 0; j < NQ; ++j) acc[j] = fmadd(V::set1(xp[j * VL + c]), wv, acc[j]);
-        }
+        fma_dense<T, NQ, 0>(acc, xp, wp, cn_last);
       }
     }
   }
