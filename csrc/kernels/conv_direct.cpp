@@ -27,11 +27,12 @@ void forward(const ConvShape& s, const T* x, const T* w, const T* bias, T* y, in
   const std::vector<T> wb = pack_weights(plan, s, w);
   const int64_t XB = g.block_elems<VL>(), XI = XB * g.blocks, RL = g.row_len();
   const int64_t n_ob = static_cast<int64_t>(plan.out.size());
-  const Work wk = split_work(s.N, s.P, rows_that_fit(plan.n_in * RL * VL * int64_t(sizeof(T)), (s.R - 1) * s.dh + 1, s.sh), n_ob);
+  const Work wk = split_work(s.N, s.P, rows_that_fit(plan.n_in * RL * VL * int64_t(sizeof(T)), (s.R - 1) * s.dh + 1, s.sh),
+                             n_ob, s.Q * plan.n_in * RS * plan.tap_elems);
   const Tiling tiling(s.Q);
   const Epilogue ep{static_cast<Act>(act_code), static_cast<double>(act_param)};
 
-  parallel_for(wk.tasks, 1, [&](int64_t t0, int64_t t1) {
+  parallel_for(wk.tasks, wk.grain, [&](int64_t t0, int64_t t1) {
     std::vector<T> rowbuf(static_cast<size_t>(s.Q * VL));
     std::vector<Tap> taps(static_cast<size_t>(RS));
     alignas(64) T bias_lanes[VL];
@@ -76,10 +77,11 @@ void backward_input(const ConvShape& s, const T* gy, const T* w, T* gx) {
   const int64_t XB = g.block_elems<VL>(), XI = XB * g.blocks, RL = g.row_len();
   const int64_t n_ob = static_cast<int64_t>(plan.out.size());
   const int64_t in_row_bytes = plan.n_in * RL * VL * int64_t(sizeof(T));
-  const Work wk = split_work(s.N, s.H, std::max<int64_t>(1, kL2Budget / in_row_bytes * s.sh), n_ob);
+  const Work wk = split_work(s.N, s.H, std::max<int64_t>(1, kL2Budget / in_row_bytes * s.sh), n_ob,
+                             ceil_div(s.W * s.R, s.sh) * plan.n_in * s.S * plan.tap_elems);
   const Epilogue ep{Act::identity, 0.0};
 
-  parallel_for(wk.tasks, 1, [&](int64_t t0, int64_t t1) {
+  parallel_for(wk.tasks, wk.grain, [&](int64_t t0, int64_t t1) {
     std::vector<T> rowbuf(static_cast<size_t>(s.W * VL));
     std::vector<Tap> taps(static_cast<size_t>(RS));
     std::vector<std::pair<int64_t, int64_t>> row_taps(static_cast<size_t>(s.R));  // (r, p)

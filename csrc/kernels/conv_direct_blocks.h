@@ -24,6 +24,11 @@ namespace conv_direct {
 using simd::Vec;
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Smallest share of a parallel loop worth a thread: elements copied, or multiply-adds (in lanes).
+// Below it the loop runs inline, so tiny convolutions pay no OpenMP wake-up.
+constexpr int64_t kMinChunk = 1 << 16;
+constexpr int64_t kMinFlopChunk = 1 << 21;
 inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
 // Lane l of a block is channel base + l * stride of the NCHW tensor, for l < count (zero beyond).
@@ -93,7 +98,8 @@ inline Plan make_plan(const ConvShape& s, int VL, bool transposed) {
 template <class Visit>
 void for_each_weight(const Plan& plan, const ConvShape& s, int VL, Visit&& visit) {
   const int64_t RS = s.R * s.S, Cg = s.C / s.groups;
-  parallel_for(static_cast<int64_t>(plan.out.size()), 1, [&](int64_t ob0, int64_t ob1) {
+  const int64_t grain = std::max<int64_t>(1, kMinChunk / (plan.n_in * RS * plan.tap_elems));
+  parallel_for(static_cast<int64_t>(plan.out.size()), grain, [&](int64_t ob0, int64_t ob1) {
     for (int64_t ob = ob0; ob < ob1; ++ob) {
       const OutBlock& o = plan.out[ob];
       for (int64_t b = 0; b < o.n_in; ++b) {
@@ -153,7 +159,7 @@ std::vector<T> pack_input(const T* src, int64_t N, int64_t channels, int64_t H, 
   std::vector<T> dst(static_cast<size_t>(N * g.blocks * g.rows * row_elems));
   T* out = dst.data();
   const int64_t w0 = std::max<int64_t>(0, -g.left), w1 = std::min<int64_t>(W, g.width - g.left);
-  parallel_for(N * g.blocks * g.rows, 8, [&](int64_t i0, int64_t i1) {
+  parallel_for(N * g.blocks * g.rows, std::max<int64_t>(1, kMinChunk / row_elems), [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t row = i % g.rows, nb = i / g.rows, b = nb % g.blocks, n = nb / g.blocks;
       T* d = out + i * row_elems;
@@ -276,9 +282,11 @@ struct Tiling {
 // input stays in L2 and there are enough tasks for the threads.
 struct Work {
   int64_t row_blocks, rows_per_block, ob_chunks, ob_per_chunk, tasks;
+  int64_t grain;  // tasks per thread at least (small problems run on fewer threads)
 };
 
-inline Work split_work(int64_t N, int64_t out_rows, int64_t rows_fit, int64_t n_out_blocks) {
+// macs_per_row_block: multiply-add lanes of one output row of one output block.
+inline Work split_work(int64_t N, int64_t out_rows, int64_t rows_fit, int64_t n_out_blocks, int64_t macs_per_row_block) {
   Work wk;
   wk.rows_per_block = std::max<int64_t>(1, std::min(out_rows, rows_fit));
   wk.row_blocks = ceil_div(out_rows, wk.rows_per_block);
@@ -287,6 +295,7 @@ inline Work split_work(int64_t N, int64_t out_rows, int64_t rows_fit, int64_t n_
   wk.ob_per_chunk = ceil_div(n_out_blocks, wk.ob_chunks);
   wk.ob_chunks = ceil_div(n_out_blocks, wk.ob_per_chunk);
   wk.tasks = N * wk.row_blocks * wk.ob_chunks;
+  wk.grain = std::max<int64_t>(1, kMinFlopChunk / std::max<int64_t>(1, macs_per_row_block * wk.rows_per_block * wk.ob_per_chunk));
   return wk;
 }
 

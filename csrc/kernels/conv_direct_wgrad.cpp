@@ -72,7 +72,8 @@ void backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw) {
 
   const int64_t rows = rows_that_fit(plan.n_in * RL * VL * int64_t(sizeof(T)), (s.R - 1) * s.dh + 1, s.sh);
   const int64_t row_blocks = ceil_div(s.P, rows), units = s.N * row_blocks;
-  const int64_t n_acc = std::max<int64_t>(1, std::min<int64_t>(num_threads(), units));
+  const int64_t macs = units * rows * s.Q * n_ob * plan.ob_elems() * RS;
+  const int64_t n_acc = std::max<int64_t>(1, std::min({int64_t(num_threads()), units, macs / kMinFlopChunk}));
   std::vector<T> accs(static_cast<size_t>(n_acc * acc_elems), T(0));
 
   parallel_for(n_acc, 1, [&](int64_t a0, int64_t a1) {
@@ -102,7 +103,7 @@ void backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw) {
 
   T* total = accs.data();
   if (n_acc > 1)
-    parallel_for(acc_elems, 4096, [&](int64_t i0, int64_t i1) {
+    parallel_for(acc_elems, kMinChunk, [&](int64_t i0, int64_t i1) {
       for (int64_t a = 1; a < n_acc; ++a) {
         const T* part = accs.data() + a * acc_elems;
         for (int64_t i = i0; i < i1; ++i) total[i] += part[i];
