@@ -29,22 +29,28 @@ void forward(const ConvShape& s, const T* x, const T* w, const T* bias, T* y, in
   const int64_t n_ob = static_cast<int64_t>(plan.out.size());
   const Work wk = split_work(s.N, s.P, rows_that_fit(plan.n_in * RL * VL * int64_t(sizeof(T)), (s.R - 1) * s.dh + 1, s.sh),
                              n_ob, s.Q * plan.n_in * RS * plan.tap_elems);
-  const Tiling tiling(s.Q);
   const Epilogue ep{static_cast<Act>(act_code), static_cast<double>(act_param)};
+  const int64_t w_out = plan.ob_elems() * RS;
 
   parallel_for(wk.tasks, wk.grain, [&](int64_t t0, int64_t t1) {
-    std::vector<T> rowbuf(static_cast<size_t>(s.Q * VL));
+    std::vector<T> rowbuf(static_cast<size_t>(2 * s.Q * VL));
     std::vector<Tap> taps(static_cast<size_t>(RS));
-    alignas(64) T bias_lanes[VL];
+    alignas(64) T bias_lanes[2 * VL];
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t obc = t % wk.ob_chunks, rb = (t / wk.ob_chunks) % wk.row_blocks, n = t / wk.ob_chunks / wk.row_blocks;
       const int64_t p0 = rb * wk.rows_per_block, p1 = std::min(s.P, p0 + wk.rows_per_block);
       const int64_t ob0 = obc * wk.ob_per_chunk, ob1 = std::min(n_ob, ob0 + wk.ob_per_chunk);
-      for (int64_t ob = ob0; ob < ob1; ++ob) {
+      for (int64_t ob = ob0, nb; ob < ob1; ob += nb) {
+        nb = blocks_together(plan, ob, ob1);
         const OutBlock& o = plan.out[ob];
         if (bias)
-          for (int l = 0; l < VL; ++l) bias_lanes[l] = l < o.ch.count ? bias[o.ch.base + l * o.ch.stride] : T(0);
-        const T* wo = wb.data() + ob * plan.ob_elems() * RS;
+          for (int64_t b = 0; b < nb; ++b) {
+            const ChannelBlock& ch = plan.out[ob + b].ch;
+            for (int l = 0; l < VL; ++l) bias_lanes[b * VL + l] = l < ch.count ? bias[ch.base + l * ch.stride] : T(0);
+          }
+        const Tiling tiling(s.Q, max_tile(static_cast<int>(nb)));
+        TileArgs<T> args{nullptr, XB, wb.data() + ob * w_out, plan.tap_elems * RS, w_out, o.n_in, o.cn_last,
+                         taps.data(), RS, nullptr, VL, s.Q * VL, bias ? bias_lanes : nullptr, ep};
         const T* xin = xb.data() + n * XI + o.in_first * XB;
         for (int64_t p = p0; p < p1; ++p) {
           for (int64_t r = 0; r < s.R; ++r)
@@ -52,11 +58,12 @@ void forward(const ConvShape& s, const T* x, const T* w, const T* bias, T* y, in
               taps[r * s.S + c] = {((p * s.sh + r * s.dh) * RL + g.pos(c * s.dw)) * VL, (r * s.S + c) * plan.tap_elems};
           for (int64_t i = 0; i < tiling.count; ++i) {
             const int64_t q0 = tiling.begin(i);
-            tile_fn<T>(static_cast<int>(tiling.width(i)), plan.depthwise)(
-                xin + q0 * VL, XB, wo, RS * plan.tap_elems, o.n_in, o.cn_last, taps.data(), RS,
-                rowbuf.data() + q0 * VL, VL, bias ? bias_lanes : nullptr, ep);
+            args.x = xin + q0 * VL;
+            args.out = rowbuf.data() + q0 * VL;
+            tile_fn<T>(static_cast<int>(nb), static_cast<int>(tiling.width(i)), plan.depthwise)(args);
           }
-          unpack_row(rowbuf.data(), s.Q, o.ch, y + n * s.K * s.P * s.Q, s.P * s.Q, p * s.Q);
+          for (int64_t b = 0; b < nb; ++b)
+            unpack_row(rowbuf.data() + b * s.Q * VL, s.Q, plan.out[ob + b].ch, y + n * s.K * s.P * s.Q, s.P * s.Q, p * s.Q);
         }
       }
     }
@@ -80,18 +87,21 @@ void backward_input(const ConvShape& s, const T* gy, const T* w, T* gx) {
   const Work wk = split_work(s.N, s.H, std::max<int64_t>(1, kL2Budget / in_row_bytes * s.sh), n_ob,
                              ceil_div(s.W * s.R, s.sh) * plan.n_in * s.S * plan.tap_elems);
   const Epilogue ep{Act::identity, 0.0};
+  const int64_t w_out = plan.ob_elems() * RS;
 
   parallel_for(wk.tasks, wk.grain, [&](int64_t t0, int64_t t1) {
-    std::vector<T> rowbuf(static_cast<size_t>(s.W * VL));
+    std::vector<T> rowbuf(static_cast<size_t>(2 * s.W * VL));
     std::vector<Tap> taps(static_cast<size_t>(RS));
     std::vector<std::pair<int64_t, int64_t>> row_taps(static_cast<size_t>(s.R));  // (r, p)
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t obc = t % wk.ob_chunks, rb = (t / wk.ob_chunks) % wk.row_blocks, n = t / wk.ob_chunks / wk.row_blocks;
       const int64_t h0 = rb * wk.rows_per_block, h1 = std::min(s.H, h0 + wk.rows_per_block);
       const int64_t ob0 = obc * wk.ob_per_chunk, ob1 = std::min(n_ob, ob0 + wk.ob_per_chunk);
-      for (int64_t ob = ob0; ob < ob1; ++ob) {
+      for (int64_t ob = ob0, nb; ob < ob1; ob += nb) {
+        nb = blocks_together(plan, ob, ob1);
         const OutBlock& o = plan.out[ob];
-        const T* wo = wb.data() + ob * plan.ob_elems() * RS;
+        TileArgs<T> args{nullptr, XB, wb.data() + ob * w_out, plan.tap_elems * RS, w_out, o.n_in, o.cn_last,
+                         taps.data(), 0, nullptr, s.sw * VL, s.W * VL, nullptr, ep};
         const T* xin = gyb.data() + n * XI + o.in_first * XB;
         for (int64_t h = h0; h < h1; ++h) {
           int64_t n_rows = 0;
@@ -109,15 +119,17 @@ void backward_input(const ConvShape& s, const T* gy, const T* w, T* gx) {
                 const auto [r, p] = row_taps[i];
                 taps[n_taps++] = {(p * RL + g.left + q) * VL, (r * s.S + c) * plan.tap_elems};
               }
-            const Tiling tiling(ceil_div(s.W - a, s.sw));
+            args.n_taps = n_taps;
+            const Tiling tiling(ceil_div(s.W - a, s.sw), max_tile(static_cast<int>(nb)));
             for (int64_t i = 0; i < tiling.count; ++i) {
               const int64_t j0 = tiling.begin(i);
-              tile_fn<T>(static_cast<int>(tiling.width(i)), plan.depthwise)(
-                  xin + j0 * VL, XB, wo, RS * plan.tap_elems, o.n_in, o.cn_last, taps.data(), n_taps,
-                  rowbuf.data() + (a + s.sw * j0) * VL, s.sw * VL, nullptr, ep);
+              args.x = xin + j0 * VL;
+              args.out = rowbuf.data() + (a + s.sw * j0) * VL;
+              tile_fn<T>(static_cast<int>(nb), static_cast<int>(tiling.width(i)), plan.depthwise)(args);
             }
           }
-          unpack_row(rowbuf.data(), s.W, o.ch, gx + n * s.C * s.H * s.W, s.H * s.W, h * s.W);
+          for (int64_t b = 0; b < nb; ++b)
+            unpack_row(rowbuf.data() + b * s.W * VL, s.W, plan.out[ob + b].ch, gx + n * s.C * s.H * s.W, s.H * s.W, h * s.W);
         }
       }
     }

@@ -203,80 +203,113 @@ struct Epilogue {
   double param;
 };
 
-// acc[j] += sum over the first cn input lanes c of x(pixel j)[c] * w[c][:] (dense), or
-// acc[j] += x(pixel j) * w lane by lane (depthwise). CN > 0 fixes cn at compile time (full blocks).
-template <class T, int NQ, int CN>
-inline void fma_dense(Vec<T>* acc, const T* xp, const T* wp, int cn) {
+// Widest tiles: accumulators + weight vectors + a broadcast must fit the register file (32 zmm
+// on AVX-512, 16 ymm/xmm otherwise), and a tile needs >= 8 accumulators to hide FMA latency.
+constexpr int kMaxTile2 = FASTCNN_HAS_AVX512 ? 14 : 6;   // pixels of a tile of two output blocks
+constexpr int kMaxTile1 = FASTCNN_HAS_AVX512 ? 24 : 12;  // pixels of a one-block or depthwise tile
+
+template <class T>
+struct TileArgs {
+  const T* x;          // blocked input at the tile's first pixel, input block 0
+  int64_t x_block;     // elements between input blocks
+  const T* w;          // packed weights of the first output block, input block 0
+  int64_t w_block;     // between input blocks
+  int64_t w_out;       // between output blocks
+  int64_t n_in;        // input blocks to reduce over
+  int cn_last;         // lanes used in the last input block
+  const Tap* taps;
+  int64_t n_taps;
+  T* out;              // pixel j of output block b goes to out + b * out_block + j * out_stride
+  int64_t out_stride, out_block;
+  const T* bias;       // VL lanes per output block, or null
+  Epilogue ep;
+};
+
+// acc[b][j] += sum over input lanes c < cn of x(pixel j)[c] * w_b[c][:]: one broadcast of each
+// input value feeds NB output blocks. CN > 0 fixes cn at compile time (full blocks).
+template <class T, int NB, int NQ, int CN>
+inline void fma_dense(Vec<T> (&acc)[NB][NQ], const T* xp, const T* wp, int64_t w_out, int cn) {
   using V = Vec<T>;
   constexpr int VL = V::N;
   const int n = CN > 0 ? CN : cn;
 #pragma GCC unroll 4
   for (int c = 0; c < n; ++c) {
-    const V wv = V::load(wp + c * VL);
+    V wv[NB];
+    for (int b = 0; b < NB; ++b) wv[b] = V::load(wp + b * w_out + c * VL);
     const T* xc = xp + c;
-    for (int j = 0; j < NQ; ++j) acc[j] = fmadd(V::set1(xc[j * VL]), wv, acc[j]);
+    for (int j = 0; j < NQ; ++j) {
+      const V xv = V::set1(xc[j * VL]);
+      for (int b = 0; b < NB; ++b) acc[b][j] = fmadd(xv, wv[b], acc[b][j]);
+    }
   }
 }
 
-// The micro-kernel: NQ output pixels x VL output channels in NQ registers, reduced over the input
-// blocks and the taps, then bias + activation, stored at out + j * out_stride.
-// Dense: per input lane c, one weight vector (VL output channels) times the broadcast input value
-// of each pixel. Depthwise: input and weights are both vectors over the block's channels.
-template <class T, int NQ, bool DW>
-void tile(const T* x, int64_t x_block, const T* w, int64_t w_block, int64_t n_in, int cn_last,
-          const Tap* taps, int64_t n_taps, T* out, int64_t out_stride, const T* bias, Epilogue ep) {
+// The micro-kernel: NQ output pixels x NB output blocks of VL channels in NB*NQ registers,
+// reduced over the input blocks and the taps, then bias + activation and stored.
+// Dense: per input lane, NB weight vectors times the broadcast input value of each pixel.
+// Depthwise (NB = 1): input and weights are both vectors over the block's channels.
+template <class T, int NB, int NQ, bool DW>
+void tile(const TileArgs<T>& a) {
   using V = Vec<T>;
   constexpr int VL = V::N;
-  V acc[NQ];
-  for (int j = 0; j < NQ; ++j) acc[j] = V::zero();
-  for (int64_t b = 0; b < n_in; ++b) {
-    const T* xb = x + b * x_block;
-    const T* wb = w + b * w_block;
-    const bool full = b < n_in - 1 || cn_last == VL;
-    for (int64_t t = 0; t < n_taps; ++t) {
-      const T* xp = xb + taps[t].x_off;
-      const T* wp = wb + taps[t].w_off;
+  V acc[NB][NQ];
+  for (int b = 0; b < NB; ++b)
+    for (int j = 0; j < NQ; ++j) acc[b][j] = V::zero();
+  for (int64_t i = 0; i < a.n_in; ++i) {
+    const T* xb = a.x + i * a.x_block;
+    const T* wb = a.w + i * a.w_block;
+    const bool full = i < a.n_in - 1 || a.cn_last == VL;
+    for (int64_t t = 0; t < a.n_taps; ++t) {
+      const T* xp = xb + a.taps[t].x_off;
+      const T* wp = wb + a.taps[t].w_off;
       if constexpr (DW) {
         const V wv = V::load(wp);
-        for (int j = 0; j < NQ; ++j) acc[j] = fmadd(V::load(xp + j * VL), wv, acc[j]);
+        for (int j = 0; j < NQ; ++j) acc[0][j] = fmadd(V::load(xp + j * VL), wv, acc[0][j]);
       } else if (full) {
-        fma_dense<T, NQ, VL>(acc, xp, wp, VL);
+        fma_dense<T, NB, NQ, VL>(acc, xp, wp, a.w_out, VL);
       } else {
-        fma_dense<T, NQ, 0>(acc, xp, wp, cn_last);
+        fma_dense<T, NB, NQ, 0>(acc, xp, wp, a.w_out, a.cn_last);
       }
     }
   }
-  const V bv = bias ? V::load(bias) : V::zero();
-  for (int j = 0; j < NQ; ++j) act::forward<T>(ep.act, V(acc[j] + bv), T(ep.param), T(0)).store(out + j * out_stride);
+  for (int b = 0; b < NB; ++b) {
+    const V bv = a.bias ? V::load(a.bias + b * VL) : V::zero();
+    for (int j = 0; j < NQ; ++j)
+      act::forward<T>(a.ep.act, V(acc[b][j] + bv), T(a.ep.param), T(0)).store(a.out + b * a.out_block + j * a.out_stride);
+  }
 }
 
-// Widest tile: accumulators + one weight vector + a broadcast must fit the register file
-// (32 zmm on AVX-512, 16 ymm/xmm otherwise).
-constexpr int kMaxTile = FASTCNN_HAS_AVX512 ? 14 : 12;
-
 template <class T>
-using TileFn = void (*)(const T*, int64_t, const T*, int64_t, int64_t, int, const Tap*, int64_t, T*, int64_t,
-                        const T*, Epilogue);
+using TileFn = void (*)(const TileArgs<T>&);
 
-template <class T, bool DW, int... I>
+template <class T, int NB, bool DW, int... I>
 TileFn<T> tile_fn_impl(int nq, std::integer_sequence<int, I...>) {
-  static const TileFn<T> table[] = {&tile<T, I + 1, DW>...};
+  static const TileFn<T> table[] = {&tile<T, NB, I + 1, DW>...};
   return table[nq - 1];
 }
 
+// The tile for nb output blocks (1 or 2; depthwise: 1) and nq <= max_tile(nb) pixels.
 template <class T>
-TileFn<T> tile_fn(int nq, bool depthwise) {
-  return depthwise ? tile_fn_impl<T, true>(nq, std::make_integer_sequence<int, kMaxTile>{})
-                   : tile_fn_impl<T, false>(nq, std::make_integer_sequence<int, kMaxTile>{});
+TileFn<T> tile_fn(int nb, int nq, bool depthwise) {
+  if (depthwise) return tile_fn_impl<T, 1, true>(nq, std::make_integer_sequence<int, kMaxTile1>{});
+  if (nb == 2) return tile_fn_impl<T, 2, false>(nq, std::make_integer_sequence<int, kMaxTile2>{});
+  return tile_fn_impl<T, 1, false>(nq, std::make_integer_sequence<int, kMaxTile1>{});
 }
 
-// Splits n pixels into the fewest tiles of at most kMaxTile, of nearly equal width.
+inline int max_tile(int nb) { return nb == 2 ? kMaxTile2 : kMaxTile1; }
+
+// Splits n pixels into the fewest tiles of at most max_width, of nearly equal width.
 struct Tiling {
   int64_t n, count;
-  explicit Tiling(int64_t n_) : n(n_), count(ceil_div(n_, kMaxTile)) {}
+  Tiling(int64_t n_, int64_t max_width) : n(n_), count(ceil_div(n_, max_width)) {}
   int64_t begin(int64_t i) const { return n * i / count; }
   int64_t width(int64_t i) const { return begin(i + 1) - begin(i); }
 };
+
+// Output blocks one tile takes together: two of the same group (they read the same input), else one.
+inline int blocks_together(const Plan& plan, int64_t ob, int64_t ob_end) {
+  return !plan.depthwise && ob + 1 < ob_end && plan.out[ob + 1].in_first == plan.out[ob].in_first ? 2 : 1;
+}
 
 // Parallel work: tasks = images x row blocks x output-block chunks, sized so that a row block's
 // input stays in L2 and there are enough tasks for the threads.
@@ -292,7 +325,7 @@ inline Work split_work(int64_t N, int64_t out_rows, int64_t rows_fit, int64_t n_
   wk.row_blocks = ceil_div(out_rows, wk.rows_per_block);
   const int64_t want = 4 * num_threads();
   wk.ob_chunks = std::min<int64_t>(n_out_blocks, std::max<int64_t>(1, ceil_div(want, N * wk.row_blocks)));
-  wk.ob_per_chunk = ceil_div(n_out_blocks, wk.ob_chunks);
+  wk.ob_per_chunk = ceil_div(ceil_div(n_out_blocks, wk.ob_chunks), 2) * 2;  // pairs stay together
   wk.ob_chunks = ceil_div(n_out_blocks, wk.ob_per_chunk);
   wk.tasks = N * wk.row_blocks * wk.ob_chunks;
   wk.grain = std::max<int64_t>(1, kMinFlopChunk / std::max<int64_t>(1, macs_per_row_block * wk.rows_per_block * wk.ob_per_chunk));
