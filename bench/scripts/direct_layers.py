@@ -4,7 +4,10 @@
                                                                          [--no-backward]
 
 float32, NCHW in and out (the layout conversion is inside fastcnn's timing). Warm-up, then
-fastcnn and torch alternate; the median of --reps runs is reported. GFLOP/s is the nominal
+fastcnn and torch alternate; the best (minimum) of --reps runs is reported, since on a shared
+machine interference only ever adds time (--stat median for the median). --clock cpu times with
+the calling thread's CPU time (use with --threads 1: both libraries then run in this thread), which
+other processes on the machine barely disturb. GFLOP/s is the nominal
 2*N*K*(C/g)*R*S*P*Q / time (backward: twice that, input- plus weight-gradient). ratio =
 torch time / fastcnn time (above 1: fastcnn faster).
 """
@@ -32,13 +35,16 @@ LAYERS = {
 }
 
 
-def timed(fn):
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
+CLOCK = {"wall": time.perf_counter, "cpu": time.thread_time}
+STAT = {"min": min, "median": statistics.median}
 
 
-def compare(ours, theirs, reps):
+def compare(ours, theirs, reps, clock, stat):
+    def timed(fn):
+        t0 = clock()
+        fn()
+        return clock() - t0
+
     for _ in range(2):
         ours()
         theirs()
@@ -46,7 +52,7 @@ def compare(ours, theirs, reps):
     for _ in range(reps):
         a.append(timed(ours))
         b.append(timed(theirs))
-    return statistics.median(a), statistics.median(b)
+    return stat(a), stat(b)
 
 
 def main():
@@ -55,12 +61,17 @@ def main():
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--only", default=None)
     ap.add_argument("--no-backward", action="store_true")
+    ap.add_argument("--clock", choices=CLOCK, default="wall")
+    ap.add_argument("--stat", choices=STAT, default="min")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     fwd = kernel("cpu", "conv2d_forward.direct")
     bwd_in = kernel("cpu", "conv2d_backward_input.direct")
     bwd_w = kernel("cpu", "conv2d_backward_weight.direct")
-    print(f"threads={args.threads} reps={args.reps} torch={torch.__version__}")
+    if args.clock == "cpu" and args.threads != 1:
+        ap.error("--clock cpu measures the calling thread only: use --threads 1")
+    clock, stat = CLOCK[args.clock], STAT[args.stat]
+    print(f"threads={args.threads} reps={args.reps} clock={args.clock} stat={args.stat} torch={torch.__version__}")
     print(f"{'layer':16s} {'fwd ms':>8s} {'torch':>8s} {'GF/s':>6s} {'torch':>6s} {'ratio':>5s} | "
           f"{'f+b ms':>8s} {'torch':>8s} {'GF/s':>6s} {'torch':>6s} {'ratio':>5s}")
     for name, (n, c, h, w, k, r, s, st, pd, g) in LAYERS.items():
@@ -77,7 +88,7 @@ def main():
         err = (y - y_ref).abs().max().item() / y_ref.abs().max().item()
         flops = 2.0 * n * k * (c // g) * r * s * p * q
         tf, tt = compare(lambda: fwd(x, wt, b, (st, st), (pd, pd), (1, 1), g, (p, q), None, 0.0),
-                         lambda: F.conv2d(x, wt, b, st, pd, 1, g), args.reps)
+                         lambda: F.conv2d(x, wt, b, st, pd, 1, g), args.reps, clock, stat)
         line = (f"{name:16s} {tf * 1e3:8.2f} {tt * 1e3:8.2f} {flops / tf / 1e9:6.1f} {flops / tt / 1e9:6.1f} "
                 f"{tt / tf:5.2f} |")
         if not args.no_backward:
@@ -95,7 +106,7 @@ def main():
                 out = F.conv2d(xr, wr, b, st, pd, 1, g)
                 out.backward(gy)
 
-            tfb, ttb = compare(ours, theirs, args.reps)
+            tfb, ttb = compare(ours, theirs, args.reps, clock, stat)
             line += (f" {tfb * 1e3:8.2f} {ttb * 1e3:8.2f} {3 * flops / tfb / 1e9:6.1f} {3 * flops / ttb / 1e9:6.1f} "
                      f"{ttb / tfb:5.2f}")
         print(line + f"   (max rel err {err:.1e})", flush=True)
