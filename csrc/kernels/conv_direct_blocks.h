@@ -169,11 +169,14 @@ std::vector<T> pack_input(const T* src, int64_t N, int64_t channels, int64_t H, 
       const ChannelBlock& cb = blocks[b];
       for (int64_t l = 0; l < cb.count; ++l) {
         const T* s = src + ((n * channels + cb.base + l * cb.stride) * H + h) * W;
-        if (g.phases == 1) {
-          T* dl = d + (g.left + w0) * VL + l;
-          for (int64_t w = w0; w < w1; ++w, dl += VL) *dl = s[w];
-        } else {
-          for (int64_t w = w0; w < w1; ++w) d[g.pos(w + g.left) * VL + l] = s[w];
+        // Phase a holds padded columns a, a + phases, ...: source column i * phases + a - left.
+        for (int64_t a = 0; a < g.phases; ++a) {
+          const int64_t first = a - g.left;  // source column of index 0 of this phase
+          const int64_t i0 = first >= w0 ? 0 : ceil_div(w0 - first, g.phases);
+          const int64_t i1 = w1 > first ? ceil_div(w1 - first, g.phases) : 0;
+          T* dl = d + (a * g.phase_len + i0) * VL + l;
+          const T* sl = s + first + i0 * g.phases;
+          for (int64_t i = i0; i < i1; ++i, dl += VL, sl += g.phases) *dl = *sl;
         }
       }
     }
