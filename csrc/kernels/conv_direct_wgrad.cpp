@@ -13,22 +13,38 @@ FASTCNN_ISA_NAMESPACE_BEGIN
 namespace conv_direct {
 namespace {
 
-// acc[VL][VL] += sum over rows, q of x(row, q)[c] * gy(row, q)[k].
-template <class T>
+// acc[c][k] += sum over rows, q of x(row, q)[c] * gy(row, q)[k] for the first CN input lanes c
+// (the others are padding: C/g = 3 needs 3 of them).
+template <class T, int CN>
 void wgrad_block(T* acc_mem, const T* x, int64_t x_row_step, const T* gy, int64_t gy_row_step, int64_t rows, int64_t Q) {
   using V = Vec<T>;
   constexpr int VL = V::N;
-  V acc[VL];
-  for (int c = 0; c < VL; ++c) acc[c] = V::load(acc_mem + c * VL);
+  V acc[CN];
+  for (int c = 0; c < CN; ++c) acc[c] = V::load(acc_mem + c * VL);
   for (int64_t i = 0; i < rows; ++i) {
     const T* xr = x + i * x_row_step;
     const T* gr = gy + i * gy_row_step;
     for (int64_t q = 0; q < Q; ++q) {
       const V gv = V::load(gr + q * VL);
-      for (int c = 0; c < VL; ++c) acc[c] = fmadd(V::set1(xr[q * VL + c]), gv, acc[c]);
+      for (int c = 0; c < CN; ++c) acc[c] = fmadd(V::set1(xr[q * VL + c]), gv, acc[c]);
     }
   }
-  for (int c = 0; c < VL; ++c) acc[c].store(acc_mem + c * VL);
+  for (int c = 0; c < CN; ++c) acc[c].store(acc_mem + c * VL);
+}
+
+template <class T>
+using WgradFn = void (*)(T*, const T*, int64_t, const T*, int64_t, int64_t, int64_t);
+
+template <class T, int... I>
+WgradFn<T> wgrad_fn_impl(int cn, std::integer_sequence<int, I...>) {
+  static const WgradFn<T> table[] = {&wgrad_block<T, I + 1>...};
+  return table[cn - 1];
+}
+
+// The dense weight-gradient block for cn used input lanes (1 <= cn <= VL).
+template <class T>
+WgradFn<T> wgrad_fn(int cn) {
+  return wgrad_fn_impl<T>(cn, std::make_integer_sequence<int, Vec<T>::N>{});
 }
 
 // acc[VL] += sum over rows, q of x(row, q) * gy(row, q), lane by lane; four chains hide FMA latency.
@@ -85,6 +101,7 @@ void backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw) {
           const OutBlock& o = plan.out[ob];
           const T* gyo = gyb.data() + n * GI + ob * GB + p0 * s.Q * VL;
           for (int64_t b = 0; b < o.n_in; ++b) {
+            const WgradFn<T> dense = wgrad_fn<T>(b == o.n_in - 1 ? o.cn_last : VL);
             const T* xin = xb.data() + n * XI + (o.in_first + b) * XB;
             for (int64_t r = 0; r < s.R; ++r)
               for (int64_t c = 0; c < s.S; ++c) {
@@ -93,7 +110,7 @@ void backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw) {
                 if (plan.depthwise)
                   wgrad_block_depthwise(am, xt, s.sh * RL * VL, gyo, s.Q * VL, p1 - p0, s.Q);
                 else
-                  wgrad_block(am, xt, s.sh * RL * VL, gyo, s.Q * VL, p1 - p0, s.Q);
+                  dense(am, xt, s.sh * RL * VL, gyo, s.Q * VL, p1 - p0, s.Q);
               }
           }
         }
