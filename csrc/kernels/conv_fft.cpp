@@ -14,6 +14,7 @@
 #include "kernels/conv_fft.h"
 
 #include <algorithm>
+#include <new>
 #include <stdexcept>
 #include <vector>
 
@@ -22,6 +23,7 @@
 #include "common/threads.h"
 #include "kernels/conv_fft_gemm.h"
 #include "kernels/conv_fft_transform.h"
+#include "kernels/conv_fft_workspace.h"
 
 FASTCNN_ISA_NAMESPACE_BEGIN
 namespace {
@@ -149,27 +151,28 @@ void forward_tiled(const FftConvArgs& a) {
     }
     w = wflip.data();
   }
-  std::vector<S> Ws(size_t(F) * KC * 2);
-  transform_kernels<S, T>(w, KC, a.R, a.S, Ws.data());
+  S* Ws = fft::Workspace::get<S>(0, size_t(F) * KC * 2);
+  transform_kernels<S, T>(w, KC, a.R, a.S, Ws);
 
   const int64_t per_tv = (a.C + a.K) * F * 2 * L * int64_t(sizeof(S));
   const int64_t chunk = std::max<int64_t>(1, std::min(kChunkBytes / per_tv, NTV));
-  std::vector<S> Xs(size_t(F * chunk * a.C * 2 * L)), Ys(size_t(F * chunk * a.K * 2 * L));
+  S* Xs = fft::Workspace::get<S>(1, size_t(F * chunk * a.C * 2 * L));
+  S* Ys = fft::Workspace::get<S>(2, size_t(F * chunk * a.K * 2 * L));
   const S scale = S(1) / S(4 * T * T);
   const Act kind = static_cast<Act>(a.act);
   const S param = S(a.act_param);
 
   for (int64_t tv0 = 0; tv0 < NTV; tv0 += chunk) {
     const int64_t nt = std::min(chunk, NTV - tv0);
-    transform_tiles<S, T>(x, a.C, a.H, a.W, grid, -a.pad_h, -a.pad_w, T, T, tv0, nt, Xs.data());
+    transform_tiles<S, T>(x, a.C, a.H, a.W, grid, -a.pad_h, -a.pad_w, T, T, tv0, nt, Xs);
 
     // Complex GEMM per (frequency, group): Y[f][t][k] = sum_c X[f][t][c] * conj(W[f][k][c]).
     parallel_for(F * G, 1, [&](int64_t b, int64_t e) {
       for (int64_t item = b; item < e; ++item) {
         const int64_t f = item / G, g = item % G;
-        const S* xf = Xs.data() + f * nt * a.C * 2 * L + g * Cg * 2 * L;
-        S* yf = Ys.data() + f * nt * a.K * 2 * L + g * Kg * 2 * L;
-        const S* wf = Ws.data() + (f * KC + g * Kg * Cg) * 2;
+        const S* xf = Xs + f * nt * a.C * 2 * L + g * Cg * 2 * L;
+        S* yf = Ys + f * nt * a.K * 2 * L + g * Kg * 2 * L;
+        const S* wf = Ws + (f * KC + g * Kg * Cg) * 2;
         for (int64_t k0 = 0; k0 < Kg; k0 += fft::kFwdNR) {
           const int nr = int(std::min<int64_t>(fft::kFwdNR, Kg - k0));
           for (int64_t t = 0; t < nt; ++t)
@@ -185,7 +188,7 @@ void forward_tiled(const FftConvArgs& a) {
       TileRef<S> lanes[L];
       for (int64_t item = b; item < e; ++item) {
         const int64_t tvl = item / a.K, k = item % a.K;
-        fft::irfft2<T>(Ys.data() + (tvl * a.K + k) * 2 * L, nt * a.K * 2 * L, s.H.data(), Mh, s.rb.data());
+        fft::irfft2<T>(Ys + (tvl * a.K + k) * 2 * L, nt * a.K * 2 * L, s.H.data(), Mh, s.rb.data());
         epilogue<S, T>(s.rb.data(), Mh, Mw, scale, bias ? bias[k] : S(0), kind, param);
         for (int l = 0; l < L; ++l) {
           const int64_t t = (tv0 + tvl) * L + l;
@@ -217,20 +220,22 @@ void weight_grad_tiled(const FftWeightGradArgs& a) {
 
   const int64_t per_tv = (a.C + a.K) * F * 2 * L * int64_t(sizeof(S));
   const int64_t chunk = std::max<int64_t>(1, std::min(kChunkBytes / per_tv, NTV));
-  std::vector<S> Xs(size_t(F * chunk * a.C * 2 * L)), Gs(size_t(F * chunk * a.K * 2 * L));
-  std::vector<S> GW(size_t(F) * KC * 2, S(0));  // [f][k][c] complex scalars
+  S* Xs = fft::Workspace::get<S>(1, size_t(F * chunk * a.C * 2 * L));
+  S* Gs = fft::Workspace::get<S>(2, size_t(F * chunk * a.K * 2 * L));
+  S* GW = fft::Workspace::get<S>(0, size_t(F) * KC * 2);  // [f][k][c] complex scalars, summed over tiles
+  std::fill(GW, GW + size_t(F) * KC * 2, S(0));
 
   for (int64_t tv0 = 0; tv0 < NTV; tv0 += chunk) {
     const int64_t nt = std::min(chunk, NTV - tv0);
-    transform_tiles<S, T>(x, a.C, a.H, a.W, grid, -a.pad_h, -a.pad_w, T, T, tv0, nt, Xs.data());
-    transform_tiles<S, T>(gy, a.K, a.P, a.Q, grid, 0, 0, Mh, Mw, tv0, nt, Gs.data());
+    transform_tiles<S, T>(x, a.C, a.H, a.W, grid, -a.pad_h, -a.pad_w, T, T, tv0, nt, Xs);
+    transform_tiles<S, T>(gy, a.K, a.P, a.Q, grid, 0, 0, Mh, Mw, tv0, nt, Gs);
     // GW[f][k][c] += sum over tiles of conj(G[f][t][k]) * X[f][t][c].
     parallel_for(F * G, 1, [&](int64_t b, int64_t e) {
       for (int64_t item = b; item < e; ++item) {
         const int64_t f = item / G, g = item % G;
-        const S* xf = Xs.data() + f * nt * a.C * 2 * L + g * Cg * 2 * L;
-        const S* gf = Gs.data() + f * nt * a.K * 2 * L + g * Kg * 2 * L;
-        S* of = GW.data() + (f * KC + g * Kg * Cg) * 2;
+        const S* xf = Xs + f * nt * a.C * 2 * L + g * Cg * 2 * L;
+        const S* gf = Gs + f * nt * a.K * 2 * L + g * Kg * 2 * L;
+        S* of = GW + (f * KC + g * Kg * Cg) * 2;
         for (int64_t k0 = 0; k0 < Kg; k0 += fft::kGradKB)
           for (int64_t c0 = 0; c0 < Cg; c0 += fft::kGradCB)
             fft::cgemm_weight_grad_n<fft::kGradKB, fft::kGradCB, S>(
