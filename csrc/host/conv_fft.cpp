@@ -13,14 +13,17 @@ using Addr = std::uintptr_t;
 
 int resolve_tile(int tile, int64_t N, int64_t C, int64_t K, int64_t groups, int64_t R, int64_t S, int64_t P,
                  int64_t Q) {
+  if (R > kFftMaxKernel || S > kFftMaxKernel)
+    throw std::invalid_argument("weight: the fft convolution takes kernels up to " + std::to_string(kFftMaxKernel) +
+                                "x" + std::to_string(kFftMaxKernel) + ", got " + std::to_string(R) + "x" +
+                                std::to_string(S) + "; use algo='direct' or 'im2col'");
   if (tile == 0) tile = fft_choose_tile(N, C, K, groups, R, S, P, Q);
   if (tile != 8 && tile != 16 && tile != 32)
     throw std::invalid_argument("tile: fft transform size must be 8, 16 or 32, got " + std::to_string(tile));
   if (R > tile || S > tile)
     throw std::invalid_argument("weight: a " + std::to_string(R) + "x" + std::to_string(S) +
                                 " kernel does not fit a " + std::to_string(tile) + "x" + std::to_string(tile) +
-                                " fft tile (at most " + std::to_string(kFftMaxKernel) + "x" +
-                                std::to_string(kFftMaxKernel) + " kernels)");
+                                " fft tile");
   return tile;
 }
 
