@@ -115,13 +115,29 @@ void transform_kernels(const S* w, int64_t KC, int64_t R, int64_t Sk, S* out) {
   });
 }
 
-// Epilogue on the valid Mh x Mw corner of an output tile: y = act(scale * y + bias).
-template <class S, int T>
-void epilogue(Vec<S>* rb, int Mh, int Mw, S scale, S bias, Act kind, S param) {
+// Epilogue on the valid Mh x Mw corner of an output tile: y = act(scale * y + bias), with the
+// activation kind a compile-time constant inside the loop (no per-vector dispatch).
+template <class S, int T, Act kKind>
+void epilogue_kind(Vec<S>* rb, int Mh, int Mw, S scale, S bias, S param) {
   using V = Vec<S>;
   const V vs = V::set1(scale), vb = V::set1(bias);
   for (int i = 0; i < Mh; ++i)
-    for (int j = 0; j < Mw; ++j) rb[i * T + j] = act::forward<S>(kind, fmadd(rb[i * T + j], vs, vb), param, S(0));
+    for (int j = 0; j < Mw; ++j) {
+      const V v = fmadd(rb[i * T + j], vs, vb);
+      rb[i * T + j] = kKind == Act::identity ? v : act::forward<S>(kKind, v, param, S(0));
+    }
+}
+
+template <class S, int T>
+void epilogue(Vec<S>* rb, int Mh, int Mw, S scale, S bias, Act kind, S param) {
+  switch (kind) {
+    case Act::relu: return epilogue_kind<S, T, Act::relu>(rb, Mh, Mw, scale, bias, param);
+    case Act::leaky_relu: return epilogue_kind<S, T, Act::leaky_relu>(rb, Mh, Mw, scale, bias, param);
+    case Act::elu: return epilogue_kind<S, T, Act::elu>(rb, Mh, Mw, scale, bias, param);
+    case Act::sigmoid: return epilogue_kind<S, T, Act::sigmoid>(rb, Mh, Mw, scale, bias, param);
+    case Act::tanh: return epilogue_kind<S, T, Act::tanh>(rb, Mh, Mw, scale, bias, param);
+    default: return epilogue_kind<S, T, Act::identity>(rb, Mh, Mw, scale, bias, param);
+  }
 }
 
 template <class S, int T>
