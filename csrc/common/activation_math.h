@@ -14,6 +14,7 @@ namespace fastcnn {
 // Numbering shared with Python (fastcnn/ops/activation.py: ACT_KIND) and CUDA (activation_math.cuh).
 enum class Act : int { identity = 0, relu = 1, leaky_relu = 2, elu = 3, sigmoid = 4, tanh = 5, softplus = 6, step = 7 };
 
+FASTCNN_ISA_INLINE_BEGIN
 namespace act {
 using simd::Vec;
 
@@ -128,4 +129,5 @@ inline Vec<T> backward(Act kind, Vec<T> gy, Vec<T> s, bool from_output, T p0, T 
 }
 
 }  // namespace act
+FASTCNN_ISA_INLINE_END
 }  // namespace fastcnn

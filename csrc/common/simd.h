@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "common/isa.h"
+
 #if defined(__AVX512F__) && defined(__AVX512DQ__)
 #define FASTCNN_HAS_AVX512 1
 #else
@@ -24,6 +26,7 @@
 #endif
 
 namespace fastcnn {
+FASTCNN_ISA_INLINE_BEGIN
 namespace simd {
 
 template <class T>
@@ -294,4 +297,5 @@ inline Vec<double> exp(Vec<double> x) {
 }
 
 }  // namespace simd
+FASTCNN_ISA_INLINE_END
 }  // namespace fastcnn

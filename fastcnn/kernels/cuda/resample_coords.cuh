@@ -14,6 +14,7 @@
 #endif
 
 namespace fastcnn {
+FASTCNN_ISA_INLINE_BEGIN  // distinct per cpu ISA copy (see common.cuh)
 namespace resample {
 
 // One spatial axis of interpolate: `in` input pixels resampled to `out` output pixels.
@@ -149,4 +150,5 @@ FASTCNN_HD T grid_source(T g, long long size, bool align_corners, bool border, T
 }
 
 }  // namespace resample
+FASTCNN_ISA_INLINE_END
 }  // namespace fastcnn
