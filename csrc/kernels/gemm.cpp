@@ -8,8 +8,8 @@
 //
 // Packing reads A and B in whichever orientation they are stored, so transposes are free, and pads
 // the last panel with zeros, so the micro-kernel always runs full tiles and only its store is masked.
-// Threads split C into column strips (or row strips when C is tall and thin), each thread with its
-// own packing buffers.
+// Threads split C into column or row strips (whichever duplicates less packing), each thread with
+// its own packing buffers.
 #include "kernels/gemm.h"
 
 #include <algorithm>
@@ -237,7 +237,13 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
   // parallel region's wake-up and barrier cost more than they save, far more on a loaded machine.
   const int64_t work = tiles_m * tiles_n * std::max<int64_t>(K, 1);
   const int64_t by_work = std::max<int64_t>(1, work / 32768);
-  const bool split_n = tiles_n >= tiles_m || tiles_n >= 4 * threads;
+  // Every strip packs the whole operand it shares with the others: A for column strips, B for row
+  // strips. Duplicate the cheaper one: packing reads its rows contiguously when the operand's
+  // layout already runs along the panel (B not transposed, A transposed), strided otherwise.
+  const double a_pack = double(M) * K * (trans_a ? 1.0 : 3.0), b_pack = double(N) * K * (trans_b ? 3.0 : 1.0);
+  bool split_n = a_pack <= b_pack;
+  if (split_n && tiles_n < threads && tiles_m > tiles_n) split_n = false;
+  if (!split_n && tiles_m < threads && tiles_n > tiles_m) split_n = true;
   const int64_t strips = std::min<int64_t>({threads, split_n ? tiles_n : tiles_m, by_work});
   if (strips <= 1) {
     gemm_serial(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
