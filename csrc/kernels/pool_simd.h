@@ -1,0 +1,146 @@
+// SIMD pieces the pooling kernels need beyond simd::Vec: the max-pooling update mask (greater, or
+// NaN, as torch's kernels), and strided loads / strided accumulating stores that let the NCHW
+// kernels vectorise along output columns when the stride is 2 (deinterleaving permutes on AVX-512
+// and AVX2) and fall back to per-lane copies for other strides.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+
+#include "common/simd.h"
+
+namespace fastcnn {
+namespace pool_simd {
+using simd::Vec;
+
+// Lanes where v should replace the running max cur: v > cur, or v is NaN (so NaN propagates and
+// the index points at the last NaN, as in torch's cpu kernels).
+inline Vec<float>::Mask takes_max(Vec<float> v, Vec<float> cur) {
+#if FASTCNN_HAS_AVX512
+  return _mm512_cmp_ps_mask(v.v, cur.v, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v.v, v.v, _CMP_UNORD_Q);
+#elif FASTCNN_HAS_AVX2
+  return _mm256_or_ps(_mm256_cmp_ps(v.v, cur.v, _CMP_GT_OQ), _mm256_cmp_ps(v.v, v.v, _CMP_UNORD_Q));
+#else
+  Vec<float>::Mask m;
+  for (int i = 0; i < Vec<float>::N; ++i) m.lane[i] = v.v[i] > cur.v[i] || v.v[i] != v.v[i];
+  return m;
+#endif
+}
+inline Vec<double>::Mask takes_max(Vec<double> v, Vec<double> cur) {
+#if FASTCNN_HAS_AVX512
+  return _mm512_cmp_pd_mask(v.v, cur.v, _CMP_GT_OQ) | _mm512_cmp_pd_mask(v.v, v.v, _CMP_UNORD_Q);
+#elif FASTCNN_HAS_AVX2
+  return _mm256_or_pd(_mm256_cmp_pd(v.v, cur.v, _CMP_GT_OQ), _mm256_cmp_pd(v.v, v.v, _CMP_UNORD_Q));
+#else
+  Vec<double>::Mask m;
+  for (int i = 0; i < Vec<double>::N; ++i) m.lane[i] = v.v[i] > cur.v[i] || v.v[i] != v.v[i];
+  return m;
+#endif
+}
+template <class T>
+inline bool takes_max(T v, T cur) { return v > cur || v != v; }
+
+// Lanes l < n hold p[l * s]; the others hold `fill`. Never touches memory past p[(n - 1) * s].
+template <class T>
+inline Vec<T> load_per_lane(const T* p, int64_t s, int n, T fill) {
+  alignas(64) T buf[Vec<T>::N];
+  for (int l = 0; l < Vec<T>::N; ++l) buf[l] = l < n ? p[l * s] : fill;
+  return Vec<T>::load(buf);
+}
+
+inline Vec<float> load_even(const float* p, int n, float fill) {
+  // the 2n - 1 elements p[0 .. 2n-2] in two registers, then the even ones
+#if FASTCNN_HAS_AVX512
+  const int len = 2 * n - 1;
+  __m512 a = Vec<float>::load_or(p, std::min(len, 16), fill).v;
+  __m512 b = Vec<float>::load_or(p + 16, std::max(len - 16, 0), fill).v;
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  return _mm512_permutex2var_ps(a, even, b);
+#elif FASTCNN_HAS_AVX2
+  const int len = 2 * n - 1;
+  __m256 a = Vec<float>::load_or(p, std::min(len, 8), fill).v;
+  __m256 b = Vec<float>::load_or(p + 8, std::max(len - 8, 0), fill).v;
+  __m256 s = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));  // a0 a2 b0 b2 | a4 a6 b4 b6
+  return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(s), _MM_SHUFFLE(3, 1, 2, 0)));
+#else
+  return load_per_lane(p, 2, n, fill);
+#endif
+}
+inline Vec<double> load_even(const double* p, int n, double fill) {
+#if FASTCNN_HAS_AVX512
+  const int len = 2 * n - 1;
+  __m512d a = Vec<double>::load_or(p, std::min(len, 8), fill).v;
+  __m512d b = Vec<double>::load_or(p + 8, std::max(len - 8, 0), fill).v;
+  const __m512i even = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
+  return _mm512_permutex2var_pd(a, even, b);
+#elif FASTCNN_HAS_AVX2
+  const int len = 2 * n - 1;
+  __m256d a = Vec<double>::load_or(p, std::min(len, 4), fill).v;
+  __m256d b = Vec<double>::load_or(p + 4, std::max(len - 4, 0), fill).v;
+  __m256d s = _mm256_unpacklo_pd(a, b);  // a0 b0 a2 b2
+  return _mm256_permute4x64_pd(s, _MM_SHUFFLE(3, 1, 2, 0));
+#else
+  return load_per_lane(p, 2, n, fill);
+#endif
+}
+
+// Lanes l < n hold p[l * s] (others `fill`).
+template <class T>
+inline Vec<T> load_strided(const T* p, int64_t s, int n, T fill) {
+  if (s == 1) return Vec<T>::load_or(p, n, fill);
+  if (s == 2) return load_even(p, n, fill);
+  return load_per_lane(p, s, n, fill);
+}
+
+// p[l * s] += g[l] for l < n. Never touches memory past p[(n - 1) * s].
+template <class T>
+inline void add_per_lane(T* p, int64_t s, Vec<T> g, int n) {
+  alignas(64) T buf[Vec<T>::N];
+  g.store(buf);
+  for (int l = 0; l < n; ++l) p[l * s] += buf[l];
+}
+
+template <class T>
+inline void add_strided(T* p, int64_t s, Vec<T> g, int n) {
+  using V = Vec<T>;
+  if (s == 1) {
+    (V::load(p, n) + g).store(p, n);
+    return;
+  }
+#if FASTCNN_HAS_AVX512
+  if (s == 2) {
+    // spread g over the even lanes of two registers and add under the even-lane mask
+    const int len = 2 * n - 1;
+    const int n_lo = std::min(len, V::N), n_hi = std::max(len - V::N, 0);
+    if constexpr (sizeof(T) == 4) {
+      const __m512i lo = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+      const __m512i hi = _mm512_setr_epi32(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+      const __mmask16 even = 0x5555;
+      __m512 a = V::load(p, n_lo).v;
+      a = _mm512_mask_add_ps(a, even, a, _mm512_permutexvar_ps(lo, g.v));
+      V(a).store(p, n_lo);
+      if (n_hi > 0) {
+        __m512 b = V::load(p + V::N, n_hi).v;
+        b = _mm512_mask_add_ps(b, even, b, _mm512_permutexvar_ps(hi, g.v));
+        V(b).store(p + V::N, n_hi);
+      }
+    } else {
+      const __m512i lo = _mm512_setr_epi64(0, 0, 1, 1, 2, 2, 3, 3);
+      const __m512i hi = _mm512_setr_epi64(4, 4, 5, 5, 6, 6, 7, 7);
+      const __mmask8 even = 0x55;
+      __m512d a = V::load(p, n_lo).v;
+      a = _mm512_mask_add_pd(a, even, a, _mm512_permutexvar_pd(lo, g.v));
+      V(a).store(p, n_lo);
+      if (n_hi > 0) {
+        __m512d b = V::load(p + V::N, n_hi).v;
+        b = _mm512_mask_add_pd(b, even, b, _mm512_permutexvar_pd(hi, g.v));
+        V(b).store(p + V::N, n_hi);
+      }
+    }
+    return;
+  }
+#endif
+  add_per_lane(p, s, g, n);
+}
+
+}  // namespace pool_simd
+}  // namespace fastcnn
