@@ -120,14 +120,18 @@ void max_row_nchw(const T* plane, T* yrow, int64_t* irow, const Geom& g, i64 p, 
     const i64 wstart = q0 * g.sw - g.pw;
     V best = V::set1(neg_inf<T>());
     V off = V::set1(T(w0.i0 * g.dh * g.W));  // torch starts from the first tap inside the input
+    const bool full = n == V::N && wstart + (V::N - 1) * g.sw + (g.kw - 1) * g.dw + 1 < g.W;
     for (i64 i = w0.i0; i < w0.i1; ++i) {
       const T* row = plane + (w0.hstart + i * g.dh) * g.W + wstart;
-      for (i64 j = 0; j < g.kw; ++j) {
-        const V v = pool_simd::load_strided(row + j * g.dw, g.sw, n, neg_inf<T>());
+      auto tap = [&](i64 j, V v) {
         const auto take = takes_max(v, best);
         best = select(take, v, best);
         if (kIdx) off = select(take, V::set1(T(i * g.dh * g.W + j * g.dw)), off);
-      }
+      };
+      if (full)
+        pool_simd::full_vector_taps(row, g.sw, g.kw, g.dw, tap);
+      else
+        for (i64 j = 0; j < g.kw; ++j) tap(j, pool_simd::load_strided(row + j * g.dw, g.sw, n, neg_inf<T>()));
     }
     best.store(yrow + q0, n);
     if (kIdx) {
@@ -156,9 +160,14 @@ void avg_row_nchw(const T* plane, T* yrow, const Geom& g, i64 p, Interior in, co
     const int n = static_cast<int>(std::min<i64>(V::N, in.hi - q0));
     const i64 wstart = q0 * g.sw - g.pw;
     V sum = V::zero();
+    const bool full = n == V::N && wstart + (V::N - 1) * g.sw + g.kw < g.W;
+    auto tap = [&](i64, V v) { sum = sum + v; };
     for (i64 i = w0.i0; i < w0.i1; ++i) {
       const T* row = plane + (w0.hstart + i) * g.W + wstart;
-      for (i64 j = 0; j < g.kw; ++j) sum = sum + pool_simd::load_strided(row + j, g.sw, n, T(0));
+      if (full)
+        pool_simd::full_vector_taps(row, g.sw, g.kw, i64(1), tap);
+      else
+        for (i64 j = 0; j < g.kw; ++j) tap(j, pool_simd::load_strided(row + j, g.sw, n, T(0)));
     }
     (sum / vdiv).store(yrow + q0, n);
   }
@@ -184,6 +193,16 @@ void for_each_output_pixel(const Geom& g, Fn&& fn) {
   });
 }
 
+// NHWC kernels keep this many channel vectors in registers per pass over a window.
+constexpr int kChannelVecs = 4;
+
+// Lanes per vector of the channel chunk starting at c0 (0 for vectors past the end).
+template <class T>
+void chunk_lanes(i64 C, i64 c0, int* lanes) {
+  for (int u = 0; u < kChannelVecs; ++u)
+    lanes[u] = static_cast<int>(std::max<i64>(0, std::min<i64>(Vec<T>::N, C - c0 - u * Vec<T>::N)));
+}
+
 // Max over one window for all channels of one pixel (x points at the image, y/idx at the pixel).
 template <class T>
 void max_pixel_nhwc(const T* x, T* y, int64_t* idx, const Geom& g, const Window& w) {
@@ -194,23 +213,33 @@ void max_pixel_nhwc(const T* x, T* y, int64_t* idx, const Geom& g, const Window&
     for (i64 c = 0; c < g.C; ++c) max_window_scalar(x + c, g.W, g.C, w, y + c, idx ? idx + c : nullptr);
     return;
   }
-  for (i64 c0 = 0; c0 < g.C; c0 += V::N) {
-    const int n = static_cast<int>(std::min<i64>(V::N, g.C - c0));
-    V best = V::set1(neg_inf<T>()), off = V::zero();
+  for (i64 c0 = 0; c0 < g.C; c0 += kChannelVecs * V::N) {
+    int lanes[kChannelVecs];
+    chunk_lanes<T>(g.C, c0, lanes);
+    V best[kChannelVecs], off[kChannelVecs];
+    for (int u = 0; u < kChannelVecs; ++u) best[u] = V::set1(neg_inf<T>()), off[u] = V::zero();
     for (i64 i = w.i0; i < w.i1; ++i) {
       for (i64 j = w.j0; j < w.j1; ++j) {
         const i64 pos = (w.hstart + i * w.dh) * g.W + w.wstart + j * w.dw;
-        const V v = V::load_or(x + pos * g.C + c0, n, neg_inf<T>());
-        const auto take = takes_max(v, best);
-        best = select(take, v, best);
-        if (idx) off = select(take, V::set1(T(pos - base)), off);
+        const T* px = x + pos * g.C + c0;
+        const V tap = V::set1(T(pos - base));
+#pragma GCC unroll 4
+        for (int u = 0; u < kChannelVecs; ++u) {
+          if (lanes[u] == 0) break;
+          const V v = pool_simd::load_n(px + u * V::N, lanes[u], neg_inf<T>());
+          const auto take = takes_max(v, best[u]);
+          best[u] = select(take, v, best[u]);
+          if (idx) off[u] = select(take, tap, off[u]);
+        }
       }
     }
-    best.store(y + c0, n);
-    if (idx) {
-      alignas(64) T buf[V::N];
-      off.store(buf);
-      for (int l = 0; l < n; ++l) idx[c0 + l] = base + static_cast<int64_t>(buf[l]);
+    for (int u = 0; u < kChannelVecs && lanes[u] > 0; ++u) {
+      best[u].store(y + c0 + u * V::N, lanes[u]);
+      if (idx) {
+        alignas(64) T buf[V::N];
+        off[u].store(buf);
+        for (int l = 0; l < lanes[u]; ++l) idx[c0 + u * V::N + l] = base + static_cast<int64_t>(buf[l]);
+      }
     }
   }
 }
@@ -219,13 +248,21 @@ template <class T>
 void sum_pixel_nhwc(const T* x, T* y, const Geom& g, const Window& w, T divisor) {
   using V = Vec<T>;
   const V vdiv = V::set1(divisor);
-  for (i64 c0 = 0; c0 < g.C; c0 += V::N) {
-    const int n = static_cast<int>(std::min<i64>(V::N, g.C - c0));
-    V sum = V::zero();
+  for (i64 c0 = 0; c0 < g.C; c0 += kChannelVecs * V::N) {
+    int lanes[kChannelVecs];
+    chunk_lanes<T>(g.C, c0, lanes);
+    V sum[kChannelVecs];
+    for (int u = 0; u < kChannelVecs; ++u) sum[u] = V::zero();
     for (i64 i = w.i0; i < w.i1; ++i)
-      for (i64 j = w.j0; j < w.j1; ++j)
-        sum = sum + V::load(x + ((w.hstart + i * w.dh) * g.W + w.wstart + j * w.dw) * g.C + c0, n);
-    (sum / vdiv).store(y + c0, n);
+      for (i64 j = w.j0; j < w.j1; ++j) {
+        const T* px = x + ((w.hstart + i * w.dh) * g.W + w.wstart + j * w.dw) * g.C + c0;
+#pragma GCC unroll 4
+        for (int u = 0; u < kChannelVecs; ++u) {
+          if (lanes[u] == 0) break;
+          sum[u] = sum[u] + pool_simd::load_n(px + u * V::N, lanes[u], T(0));
+        }
+      }
+    for (int u = 0; u < kChannelVecs && lanes[u] > 0; ++u) (sum[u] / vdiv).store(y + c0 + u * V::N, lanes[u]);
   }
 }
 
@@ -358,7 +395,11 @@ void avg_backward(const T* gy, T* gx, const Geom& g, bool channels_last, bool co
 
 // Adaptive pooling whose windows are all alike (H % P == 0 and W % Q == 0, e.g. global pooling)
 // is fixed-window pooling with kernel = stride = H / P: the fast row kernels apply.
-bool adaptive_is_uniform(const Geom& g) { return g.H % g.P == 0 && g.W % g.Q == 0; }
+// Taken where its column loads are cheap (stride <= 2 along W) or the layout is NHWC; wide
+// windows (global pooling) go to the lanes-along-the-window kernels instead.
+bool adaptive_is_uniform(const Geom& g, bool channels_last) {
+  return g.H % g.P == 0 && g.W % g.Q == 0 && (channels_last || g.W / g.Q <= 2);
+}
 Geom as_fixed(const Geom& g) {
   Geom f = g;
   f.kh = f.sh = g.H / g.P;
@@ -427,7 +468,7 @@ i64 window_area(const Window& w) { return (w.i1 - w.i0) * (w.j1 - w.j0); }
 
 template <class T>
 void adaptive_max_forward(const T* x, T* y, int64_t* idx, const Geom& g, bool channels_last) {
-  if (adaptive_is_uniform(g)) return max_forward(x, y, idx, as_fixed(g), channels_last);
+  if (adaptive_is_uniform(g, channels_last)) return max_forward(x, y, idx, as_fixed(g), channels_last);
   if (channels_last) {
     for_each_output_pixel(g, [&](i64 n, i64 p, i64 q) {
       const i64 o = (n * g.P + p) * g.Q + q;
@@ -445,7 +486,7 @@ void adaptive_max_forward(const T* x, T* y, int64_t* idx, const Geom& g, bool ch
 
 template <class T>
 void adaptive_avg_forward(const T* x, T* y, const Geom& g, bool channels_last) {
-  if (adaptive_is_uniform(g)) return avg_forward(x, y, as_fixed(g), channels_last, true, 0);
+  if (adaptive_is_uniform(g, channels_last)) return avg_forward(x, y, as_fixed(g), channels_last, true, 0);
   if (channels_last) {
     for_each_output_pixel(g, [&](i64 n, i64 p, i64 q) {
       const Window w = adaptive_window(g, p, q);
@@ -464,7 +505,7 @@ void adaptive_avg_forward(const T* x, T* y, const Geom& g, bool channels_last) {
 template <class T>
 void adaptive_avg_backward(const T* gy, T* gx, const Geom& g, bool channels_last) {
   using V = Vec<T>;
-  if (adaptive_is_uniform(g)) return avg_backward(gy, gx, as_fixed(g), channels_last, true, 0);
+  if (adaptive_is_uniform(g, channels_last)) return avg_backward(gy, gx, as_fixed(g), channels_last, true, 0);
   if (channels_last) {
     for_each_image_channel_block<T>(g, [&](i64 n, i64 c0, int cn) {
       T* gxn = gx + n * g.H * g.W * g.C;

@@ -83,6 +83,71 @@ inline Vec<double> load_even(const double* p, int n, double fill) {
 #endif
 }
 
+// Lanes l < n hold p[l]: a plain load when the vector is full, a masked one otherwise.
+template <class T>
+inline Vec<T> load_n(const T* p, int n, T fill) {
+  return n == Vec<T>::N ? Vec<T>::load(p) : Vec<T>::load_or(p, n, fill);
+}
+
+// even[l] = p[2l], odd[l] = p[2l + 1] for every lane: reads p[0 .. 2N-1] with plain loads.
+inline void deinterleave2(const float* p, Vec<float>& even, Vec<float>& odd) {
+#if FASTCNN_HAS_AVX512
+  const __m512 a = _mm512_loadu_ps(p), b = _mm512_loadu_ps(p + 16);
+  even = _mm512_permutex2var_ps(a, _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30), b);
+  odd = _mm512_permutex2var_ps(a, _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31), b);
+#elif FASTCNN_HAS_AVX2
+  const __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
+  const __m256 e = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)), o = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
+  even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), _MM_SHUFFLE(3, 1, 2, 0)));
+  odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), _MM_SHUFFLE(3, 1, 2, 0)));
+#else
+  alignas(16) float e[Vec<float>::N], o[Vec<float>::N];
+  for (int l = 0; l < Vec<float>::N; ++l) e[l] = p[2 * l], o[l] = p[2 * l + 1];
+  even = Vec<float>::load(e);
+  odd = Vec<float>::load(o);
+#endif
+}
+inline void deinterleave2(const double* p, Vec<double>& even, Vec<double>& odd) {
+#if FASTCNN_HAS_AVX512
+  const __m512d a = _mm512_loadu_pd(p), b = _mm512_loadu_pd(p + 8);
+  even = _mm512_permutex2var_pd(a, _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14), b);
+  odd = _mm512_permutex2var_pd(a, _mm512_setr_epi64(1, 3, 5, 7, 9, 11, 13, 15), b);
+#elif FASTCNN_HAS_AVX2
+  const __m256d a = _mm256_loadu_pd(p), b = _mm256_loadu_pd(p + 4);
+  even = _mm256_permute4x64_pd(_mm256_unpacklo_pd(a, b), _MM_SHUFFLE(3, 1, 2, 0));
+  odd = _mm256_permute4x64_pd(_mm256_unpackhi_pd(a, b), _MM_SHUFFLE(3, 1, 2, 0));
+#else
+  alignas(16) double e[Vec<double>::N], o[Vec<double>::N];
+  for (int l = 0; l < Vec<double>::N; ++l) e[l] = p[2 * l], o[l] = p[2 * l + 1];
+  even = Vec<double>::load(e);
+  odd = Vec<double>::load(o);
+#endif
+}
+
+// Calls fn(j, v) for the kw taps of a full vector of outputs whose window columns start at row:
+// v[l] = row[l * s + j * dil]. Needs row[(N-1) * s + (kw-1) * dil + 1] readable. Stride 2 loads
+// each pair of registers once and takes both the even and the odd lanes from it.
+template <class T, class Fn>
+inline void full_vector_taps(const T* row, int64_t s, int64_t kw, int64_t dil, Fn&& fn) {
+  using V = Vec<T>;
+  if (s == 1) {
+    for (int64_t j = 0; j < kw; ++j) fn(j, V::load(row + j * dil));
+  } else if (s == 2) {
+    V even, odd;
+    int64_t loaded = -1;
+    for (int64_t j = 0; j < kw; ++j) {
+      const int64_t off = j * dil, base = off & ~int64_t(1);
+      if (base != loaded) {
+        deinterleave2(row + base, even, odd);
+        loaded = base;
+      }
+      fn(j, (off & 1) ? odd : even);
+    }
+  } else {
+    for (int64_t j = 0; j < kw; ++j) fn(j, load_per_lane(row + j * dil, s, V::N, T(0)));
+  }
+}
+
 // Lanes l < n hold p[l * s] (others `fill`).
 template <class T>
 inline Vec<T> load_strided(const T* p, int64_t s, int n, T fill) {
