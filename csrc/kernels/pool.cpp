@@ -34,9 +34,10 @@ using simd::Vec;
 template <class T>
 constexpr T neg_inf() { return -std::numeric_limits<T>::infinity(); }
 
-// Integers up to this are exact in T (argmax offsets ride in T lanes).
+// Argmax offsets ride in T lanes and are converted through int32: they must stay below 2^24
+// (exact in float); larger windows take the per-element path.
 template <class T>
-constexpr i64 exact_limit() { return sizeof(T) == 4 ? (i64(1) << 24) : (i64(1) << 53); }
+constexpr i64 exact_limit() { return i64(1) << 24; }
 
 // Work items of about this many output elements or more are worth a thread of their own.
 constexpr i64 kGrainElems = 2048;
@@ -134,12 +135,7 @@ void max_row_nchw(const T* plane, T* yrow, int64_t* irow, const Geom& g, i64 p, 
         for (i64 j = 0; j < g.kw; ++j) tap(j, pool_simd::load_strided(row + j * g.dw, g.sw, n, neg_inf<T>()));
     }
     best.store(yrow + q0, n);
-    if (kIdx) {
-      alignas(64) T buf[V::N];
-      off.store(buf);
-      const int64_t base = w0.hstart * g.W + wstart;
-      for (int l = 0; l < n; ++l) irow[q0 + l] = base + l * g.sw + static_cast<int64_t>(buf[l]);
-    }
+    if (kIdx) pool_simd::store_index(irow + q0, n, w0.hstart * g.W + wstart, g.sw, off);
   }
   for (i64 q = in.hi; q < g.Q; ++q) max_window_scalar(plane, g.W, 1, fixed_window(g, p, q), yrow + q, kIdx ? irow + q : nullptr);
 }
@@ -184,12 +180,12 @@ void for_each_output_row(const Geom& g, Row&& row) {
 
 // ---------------------------------------------------------------- NHWC: per pixel over channels
 
-// Runs fn(n, p, q) over every output pixel, threaded.
+// Runs fn(n, p, q) over every output pixel, threaded by output rows.
 template <class Fn>
 void for_each_output_pixel(const Geom& g, Fn&& fn) {
-  const i64 PQ = g.P * g.Q;
-  fastcnn::parallel_for(g.N * PQ, grain_for(g.C), [&](i64 begin, i64 end) {
-    for (i64 item = begin; item < end; ++item) fn(item / PQ, (item % PQ) / g.Q, item % g.Q);
+  fastcnn::parallel_for(g.N * g.P, grain_for(g.C * g.Q), [&](i64 begin, i64 end) {
+    for (i64 item = begin; item < end; ++item)
+      for (i64 q = 0; q < g.Q; ++q) fn(item / g.P, item % g.P, q);
   });
 }
 
@@ -204,13 +200,13 @@ void chunk_lanes(i64 C, i64 c0, int* lanes) {
 }
 
 // Max over one window for all channels of one pixel (x points at the image, y/idx at the pixel).
-template <class T>
+template <class T, bool kIdx>
 void max_pixel_nhwc(const T* x, T* y, int64_t* idx, const Geom& g, const Window& w) {
   using V = Vec<T>;
   const i64 base = (w.hstart + w.i0 * w.dh) * g.W + w.wstart + w.j0 * w.dw;
   const i64 span = (w.i1 - w.i0 - 1) * w.dh * g.W + (w.j1 - w.j0 - 1) * w.dw;
   if (span >= exact_limit<T>()) {
-    for (i64 c = 0; c < g.C; ++c) max_window_scalar(x + c, g.W, g.C, w, y + c, idx ? idx + c : nullptr);
+    for (i64 c = 0; c < g.C; ++c) max_window_scalar(x + c, g.W, g.C, w, y + c, kIdx ? idx + c : nullptr);
     return;
   }
   for (i64 c0 = 0; c0 < g.C; c0 += kChannelVecs * V::N) {
@@ -229,17 +225,13 @@ void max_pixel_nhwc(const T* x, T* y, int64_t* idx, const Geom& g, const Window&
           const V v = pool_simd::load_n(px + u * V::N, lanes[u], neg_inf<T>());
           const auto take = takes_max(v, best[u]);
           best[u] = select(take, v, best[u]);
-          if (idx) off[u] = select(take, tap, off[u]);
+          if (kIdx) off[u] = select(take, tap, off[u]);
         }
       }
     }
     for (int u = 0; u < kChannelVecs && lanes[u] > 0; ++u) {
       best[u].store(y + c0 + u * V::N, lanes[u]);
-      if (idx) {
-        alignas(64) T buf[V::N];
-        off[u].store(buf);
-        for (int l = 0; l < lanes[u]; ++l) idx[c0 + u * V::N + l] = base + static_cast<int64_t>(buf[l]);
-      }
+      if (kIdx) pool_simd::store_index(idx + c0 + u * V::N, lanes[u], base, 0, off[u]);
     }
   }
 }
@@ -313,7 +305,10 @@ void max_forward(const T* x, T* y, int64_t* idx, const Geom& g, bool channels_la
   if (channels_last) {
     for_each_output_pixel(g, [&](i64 n, i64 p, i64 q) {
       const i64 o = (n * g.P + p) * g.Q + q;
-      max_pixel_nhwc(x + n * g.H * g.W * g.C, y + o * g.C, idx ? idx + o * g.C : nullptr, g, fixed_window(g, p, q));
+      if (idx)
+        max_pixel_nhwc<T, true>(x + n * g.H * g.W * g.C, y + o * g.C, idx + o * g.C, g, fixed_window(g, p, q));
+      else
+        max_pixel_nhwc<T, false>(x + n * g.H * g.W * g.C, y + o * g.C, nullptr, g, fixed_window(g, p, q));
     });
     return;
   }
@@ -472,7 +467,10 @@ void adaptive_max_forward(const T* x, T* y, int64_t* idx, const Geom& g, bool ch
   if (channels_last) {
     for_each_output_pixel(g, [&](i64 n, i64 p, i64 q) {
       const i64 o = (n * g.P + p) * g.Q + q;
-      max_pixel_nhwc(x + n * g.H * g.W * g.C, y + o * g.C, idx ? idx + o * g.C : nullptr, g, adaptive_window(g, p, q));
+      if (idx)
+        max_pixel_nhwc<T, true>(x + n * g.H * g.W * g.C, y + o * g.C, idx + o * g.C, g, adaptive_window(g, p, q));
+      else
+        max_pixel_nhwc<T, false>(x + n * g.H * g.W * g.C, y + o * g.C, nullptr, g, adaptive_window(g, p, q));
     });
     return;
   }
@@ -545,16 +543,24 @@ int64_t index_scatter(const T* src, const int64_t* idx, T* out, const Geom& g, b
   std::atomic<int64_t> bad{0};
   auto put = [&](T& dst, T v) { dst = accumulate ? dst + v : v; };
   if (channels_last) {
-    for_each_image_channel_block<T>(g, [&](i64 n, i64 c0, int cn) {
-      T* on = out + n * HW * g.C;
-      zero_channels_nhwc(on, g, c0, cn);
+    // work item: one image's channels [c0, c1), so items never write the same element
+    const i64 splits = std::min<i64>(g.C, std::max<i64>(1, (2 * fastcnn::num_threads() + g.N - 1) / g.N));
+    fastcnn::parallel_for(g.N * splits, 1, [&](i64 begin, i64 end) {
       int64_t local_bad = 0;
-      for (i64 o = 0; o < PQ; ++o) {
-        const i64 at = ((n * PQ) + o) * g.C + c0;
-        for (int c = 0; c < cn; ++c) {
-          const int64_t k = idx[at + c];
-          if (k < 0 || k >= HW) { ++local_bad; continue; }
-          put(on[k * g.C + c0 + c], src[at + c]);
+      for (i64 item = begin; item < end; ++item) {
+        const i64 n = item / splits, c0 = g.C * (item % splits) / splits, c1 = g.C * (item % splits + 1) / splits;
+        T* on = out + n * HW * g.C;
+        if (splits == 1)
+          std::memset(on, 0, sizeof(T) * HW * g.C);
+        else
+          for (i64 pos = 0; pos < HW; ++pos) std::memset(on + pos * g.C + c0, 0, sizeof(T) * (c1 - c0));
+        for (i64 o = 0; o < PQ; ++o) {
+          const i64 at = (n * PQ + o) * g.C;
+          for (i64 c = c0; c < c1; ++c) {
+            const int64_t k = idx[at + c];
+            if (k < 0 || k >= HW) { ++local_bad; continue; }
+            put(on[k * g.C + c], src[at + c]);
+          }
         }
       }
       bad += local_bad;

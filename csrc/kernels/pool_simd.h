@@ -83,6 +83,58 @@ inline Vec<double> load_even(const double* p, int n, double fill) {
 #endif
 }
 
+// out[l] = base + l * step + off[l] for l < n, where off holds non-negative integers below 2^24
+// (exact in float and in int32): the argmax of a vector of outputs, converted to torch's int64.
+inline void store_index(int64_t* out, int n, int64_t base, int64_t step, Vec<float> off) {
+#if FASTCNN_HAS_AVX512
+  if (n == 16) {
+    const __m512i i32 = _mm512_cvttps_epi32(off.v);
+    const __m512i lanes = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m512i lo = _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(i32)),
+                                        _mm512_add_epi64(_mm512_set1_epi64(base), _mm512_mullo_epi64(lanes, _mm512_set1_epi64(step))));
+    const __m512i hi = _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(i32, 1)),
+                                        _mm512_add_epi64(_mm512_set1_epi64(base + 8 * step), _mm512_mullo_epi64(lanes, _mm512_set1_epi64(step))));
+    _mm512_storeu_si512(out, lo);
+    _mm512_storeu_si512(out + 8, hi);
+    return;
+  }
+#elif FASTCNN_HAS_AVX2
+  if (n == 8) {
+    const __m256i i32 = _mm256_cvttps_epi32(off.v);
+    const __m256i ramp = _mm256_setr_epi64x(base, base + step, base + 2 * step, base + 3 * step);
+    const __m256i four = _mm256_set1_epi64x(4 * step);
+    const __m256i lo = _mm256_add_epi64(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(i32)), ramp);
+    const __m256i hi = _mm256_add_epi64(_mm256_cvtepi32_epi64(_mm256_extracti128_si256(i32, 1)), _mm256_add_epi64(ramp, four));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), lo);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 4), hi);
+    return;
+  }
+#endif
+  alignas(64) float buf[Vec<float>::N];
+  off.store(buf);
+  for (int l = 0; l < n; ++l) out[l] = base + l * step + static_cast<int64_t>(buf[l]);
+}
+inline void store_index(int64_t* out, int n, int64_t base, int64_t step, Vec<double> off) {
+#if FASTCNN_HAS_AVX512
+  if (n == 8) {
+    const __m512i lanes = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m512i v = _mm512_add_epi64(_mm512_cvtepi32_epi64(_mm512_cvttpd_epi32(off.v)),
+                                       _mm512_add_epi64(_mm512_set1_epi64(base), _mm512_mullo_epi64(lanes, _mm512_set1_epi64(step))));
+    _mm512_storeu_si512(out, v);
+    return;
+  }
+#elif FASTCNN_HAS_AVX2
+  if (n == 4) {
+    const __m256i ramp = _mm256_setr_epi64x(base, base + step, base + 2 * step, base + 3 * step);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), _mm256_add_epi64(_mm256_cvtepi32_epi64(_mm256_cvttpd_epi32(off.v)), ramp));
+    return;
+  }
+#endif
+  alignas(64) double buf[Vec<double>::N];
+  off.store(buf);
+  for (int l = 0; l < n; ++l) out[l] = base + l * step + static_cast<int64_t>(buf[l]);
+}
+
 // Lanes l < n hold p[l]: a plain load when the vector is full, a masked one otherwise.
 template <class T>
 inline Vec<T> load_n(const T* p, int n, T fill) {
@@ -133,7 +185,7 @@ inline void full_vector_taps(const T* row, int64_t s, int64_t kw, int64_t dil, F
   if (s == 1) {
     for (int64_t j = 0; j < kw; ++j) fn(j, V::load(row + j * dil));
   } else if (s == 2) {
-    V even, odd;
+    V even = V::zero(), odd = V::zero();  // set on the first tap
     int64_t loaded = -1;
     for (int64_t j = 0; j < kw; ++j) {
       const int64_t off = j * dil, base = off & ~int64_t(1);

@@ -118,7 +118,7 @@ def _avg_pool_bwd(gy_ptr, gx_ptr, total, C, H, W, P, Q, KH, KW, SH, SW, PH, PW, 
             q = q0 + tq
             ws, wb, we, wc = _avg_span(q, W, KW, SW, PW, COUNT_PAD)
             valid = live & (p < p1) & (q < q1)
-            div = tl.where(DIVISOR != 0, DIVISOR, hc * wc).to(acc.dtype)
+            div = tl.where(DIVISOR != 0, DIVISOR, tl.where(valid, hc * wc, 1)).to(acc.dtype)
             g = tl.load(g_base + p * gsh + q * gsw, mask=valid, other=0.0)
             acc += tl.where(valid, g / div, 0.0)
     tl.store(gx_ptr + n * xsn + c * xsc + h * xsh + w * xsw, acc, mask=live)
