@@ -170,10 +170,11 @@ void avg_row_nchw(const T* plane, T* yrow, const Geom& g, i64 p, Interior in, co
   for (i64 q = in.hi; q < g.Q; ++q) scalar_at(q);
 }
 
-// Runs row(plane_index, p) over every output row of every plane, threaded.
+// Runs row(plane_index, p) over every output row of every plane, threaded; `row_work` is about
+// how many input elements one row reads (sets the grain).
 template <class Row>
-void for_each_output_row(const Geom& g, Row&& row) {
-  fastcnn::parallel_for(g.N * g.C * g.P, grain_for(g.Q), [&](i64 begin, i64 end) {
+void for_each_output_row(const Geom& g, i64 row_work, Row&& row) {
+  fastcnn::parallel_for(g.N * g.C * g.P, grain_for(row_work), [&](i64 begin, i64 end) {
     for (i64 item = begin; item < end; ++item) row(item / g.P, item % g.P);
   });
 }
@@ -314,7 +315,7 @@ void max_forward(const T* x, T* y, int64_t* idx, const Geom& g, bool channels_la
   }
   Interior in = column_interior(g);
   if ((g.kh - 1) * g.dh * g.W + (g.kw - 1) * g.dw >= exact_limit<T>()) in.hi = in.lo;  // all per element
-  for_each_output_row(g, [&](i64 b, i64 p) {
+  for_each_output_row(g, g.Q * g.kh * g.kw, [&](i64 b, i64 p) {
     const i64 o = (b * g.P + p) * g.Q;
     if (idx)
       max_row_nchw<T, true>(x + b * g.H * g.W, y + o, idx + o, g, p, in);
@@ -335,7 +336,7 @@ void avg_forward(const T* x, T* y, const Geom& g, bool channels_last, bool count
     return;
   }
   const Interior in = column_interior(g);
-  for_each_output_row(g, [&](i64 b, i64 p) { avg_row_nchw(x + b * g.H * g.W, y + (b * g.P + p) * g.Q, g, p, in, r); });
+  for_each_output_row(g, g.Q * g.kh * g.kw, [&](i64 b, i64 p) { avg_row_nchw(x + b * g.H * g.W, y + (b * g.P + p) * g.Q, g, p, in, r); });
 }
 
 template <class T>
@@ -474,7 +475,7 @@ void adaptive_max_forward(const T* x, T* y, int64_t* idx, const Geom& g, bool ch
     });
     return;
   }
-  for_each_output_row(g, [&](i64 b, i64 p) {
+  for_each_output_row(g, g.W * pool::ceil_div(g.H, g.P), [&](i64 b, i64 p) {
     for (i64 q = 0; q < g.Q; ++q) {
       const i64 o = (b * g.P + p) * g.Q + q;
       max_window_nchw_lanes(x + b * g.H * g.W, g, adaptive_window(g, p, q), y + o, idx ? idx + o : nullptr);
@@ -492,7 +493,7 @@ void adaptive_avg_forward(const T* x, T* y, const Geom& g, bool channels_last) {
     });
     return;
   }
-  for_each_output_row(g, [&](i64 b, i64 p) {
+  for_each_output_row(g, g.W * pool::ceil_div(g.H, g.P), [&](i64 b, i64 p) {
     for (i64 q = 0; q < g.Q; ++q) {
       const Window w = adaptive_window(g, p, q);
       y[(b * g.P + p) * g.Q + q] = sum_window_nchw_lanes(x + b * g.H * g.W, g, w) / T(window_area(w));
