@@ -37,8 +37,6 @@ __device__ __forceinline__ Coord coord(i64 e, i64 C, i64 A, i64 B) {
 __device__ __forceinline__ i64 offset(const Strides& s, i64 n, i64 c, i64 a, i64 b) {
   return n * s.n + c * s.c + a * s.h + b * s.w;
 }
-__device__ __forceinline__ i64 first_index() { return (i64)blockIdx.x * blockDim.x + threadIdx.x; }
-__device__ __forceinline__ i64 grid_size() { return (i64)gridDim.x * blockDim.x; }
 
 template <class T>
 __device__ __forceinline__ T neg_inf();
@@ -54,7 +52,7 @@ __device__ __forceinline__ bool takes_max(T v, T cur) { return v > cur || v != v
 template <class T>
 __device__ void max_pool_forward(const T* x, T* y, long long* idx, Geom g, Strides xs, Strides ys, int with_idx) {
   const i64 total = g.N * g.C * g.P * g.Q;
-  for (i64 e = first_index(); e < total; e += grid_size()) {
+  FASTCNN_GRID_LOOP(e, total) {
     const Coord o = coord(e, g.C, g.P, g.Q);
     const i64 hs = o.a * g.sh - g.ph, ws = o.b * g.sw - g.pw;
     const i64 i0 = pg::first_tap(hs, g.dh), i1 = pg::last_tap(hs, g.kh, g.dh, g.H);
@@ -82,7 +80,7 @@ template <class T>
 __device__ void avg_pool_forward(const T* x, T* y, Geom g, Strides xs, Strides ys, int count_include_pad,
                                  long long divisor_override) {
   const i64 total = g.N * g.C * g.P * g.Q;
-  for (i64 e = first_index(); e < total; e += grid_size()) {
+  FASTCNN_GRID_LOOP(e, total) {
     const Coord o = coord(e, g.C, g.P, g.Q);
     const AvgSpan sh = pg::avg_span(o.a, g.H, g.kh, g.sh, g.ph, count_include_pad != 0);
     const AvgSpan sw = pg::avg_span(o.b, g.W, g.kw, g.sw, g.pw, count_include_pad != 0);
@@ -99,7 +97,7 @@ template <class T>
 __device__ void avg_pool_backward(const T* gy, T* gx, Geom g, Strides gys, Strides gxs, int count_include_pad,
                                   long long divisor_override) {
   const i64 total = g.N * g.C * g.H * g.W;
-  for (i64 e = first_index(); e < total; e += grid_size()) {
+  FASTCNN_GRID_LOOP(e, total) {
     const Coord c = coord(e, g.C, g.H, g.W);
     // outputs p with p*sh - ph <= h < p*sh - ph + kh
     const i64 p0 = pg::max_i64(0, pg::floor_div(c.a + g.ph - g.kh, g.sh) + 1);
@@ -122,7 +120,7 @@ __device__ void avg_pool_backward(const T* gy, T* gx, Geom g, Strides gys, Strid
 template <class T>
 __device__ void adaptive_max_forward(const T* x, T* y, long long* idx, Geom g, Strides xs, Strides ys) {
   const i64 total = g.N * g.C * g.P * g.Q;
-  for (i64 e = first_index(); e < total; e += grid_size()) {
+  FASTCNN_GRID_LOOP(e, total) {
     const Coord o = coord(e, g.C, g.P, g.Q);
     const i64 h0 = pg::adaptive_begin(o.a, g.H, g.P), h1 = pg::adaptive_end(o.a, g.H, g.P);
     const i64 w0 = pg::adaptive_begin(o.b, g.W, g.Q), w1 = pg::adaptive_end(o.b, g.W, g.Q);
@@ -145,7 +143,7 @@ __device__ void adaptive_max_forward(const T* x, T* y, long long* idx, Geom g, S
 template <class T>
 __device__ void adaptive_avg_forward(const T* x, T* y, Geom g, Strides xs, Strides ys) {
   const i64 total = g.N * g.C * g.P * g.Q;
-  for (i64 e = first_index(); e < total; e += grid_size()) {
+  FASTCNN_GRID_LOOP(e, total) {
     const Coord o = coord(e, g.C, g.P, g.Q);
     const i64 h0 = pg::adaptive_begin(o.a, g.H, g.P), h1 = pg::adaptive_end(o.a, g.H, g.P);
     const i64 w0 = pg::adaptive_begin(o.b, g.W, g.Q), w1 = pg::adaptive_end(o.b, g.W, g.Q);
@@ -160,7 +158,7 @@ __device__ void adaptive_avg_forward(const T* x, T* y, Geom g, Strides xs, Strid
 template <class T>
 __device__ void adaptive_avg_backward(const T* gy, T* gx, Geom g, Strides gys, Strides gxs) {
   const i64 total = g.N * g.C * g.H * g.W;
-  for (i64 e = first_index(); e < total; e += grid_size()) {
+  FASTCNN_GRID_LOOP(e, total) {
     const Coord c = coord(e, g.C, g.H, g.W);
     // candidates: the outputs whose windows may reach (h, w); checked exactly below
     const i64 p0 = (c.a * g.P) / g.H, p1 = pg::min_i64(g.P, ((c.a + 1) * g.P + g.H - 1) / g.H);
@@ -187,7 +185,7 @@ template <class T>
 __device__ void index_scatter(const T* src, const long long* idx, T* out, Geom g, Strides ss, Strides os,
                               int accumulate) {
   const i64 total = g.N * g.C * g.P * g.Q;
-  for (i64 e = first_index(); e < total; e += grid_size()) {
+  FASTCNN_GRID_LOOP(e, total) {
     const Coord o = coord(e, g.C, g.P, g.Q);
     const i64 at = offset(ss, o.n, o.c, o.a, o.b);
     const i64 k = idx[at];
@@ -204,7 +202,7 @@ __device__ void index_scatter(const T* src, const long long* idx, T* out, Geom g
 template <class T>
 __device__ void index_gather(const T* src, const long long* idx, T* out, Geom g, Strides ss, Strides os) {
   const i64 total = g.N * g.C * g.P * g.Q;
-  for (i64 e = first_index(); e < total; e += grid_size()) {
+  FASTCNN_GRID_LOOP(e, total) {
     const Coord o = coord(e, g.C, g.P, g.Q);
     const i64 at = offset(os, o.n, o.c, o.a, o.b);
     const i64 k = idx[at];

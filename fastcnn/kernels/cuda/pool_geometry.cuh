@@ -3,13 +3,7 @@
 // Plain C++ only: no standard library (NVRTC has none), 64-bit sizes throughout.
 #pragma once
 
-#ifndef FASTCNN_HD
-#if defined(__CUDACC__) || defined(__CUDACC_RTC__)
-#define FASTCNN_HD __host__ __device__ __forceinline__
-#else
-#define FASTCNN_HD inline
-#endif
-#endif
+#include "common.cuh"
 
 namespace fastcnn {
 namespace pool {
