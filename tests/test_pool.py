@@ -342,6 +342,16 @@ def test_modules_match_torch(backend):
     assert torch.equal(unpool(y, idx, output_size=x.shape), torch.nn.MaxUnpool2d(2)(y, idx, output_size=x.shape))
 
 
+def test_convert_swaps_pooling_layers():
+    model = torch.nn.Sequential(torch.nn.MaxPool2d(3, 2, 1), torch.nn.AvgPool2d(2), torch.nn.AdaptiveAvgPool2d(1))
+    x = _input((2, 3, 17, 19))
+    expected = reference_f64(model, x)
+    converted = fastcnn.nn.convert(model, backend="cpu")
+    assert [type(m) for m in converted] == [fastcnn.nn.MaxPool2d, fastcnn.nn.AvgPool2d, fastcnn.nn.AdaptiveAvgPool2d]
+    assert all(m.backend == "cpu" for m in converted)
+    assert_close(converted(x), expected, reduction=16)
+
+
 # --------------------------------------------------------------------- bad input
 
 @pytest.mark.parametrize("backend", ["cpu", "reference"])

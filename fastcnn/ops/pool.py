@@ -28,7 +28,7 @@ fastcnn/kernels/cuda/pool_geometry.cuh, which the cpu kernels include too.
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from typing import Tuple
 
 import torch
 import torch.nn.functional as F
@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from .. import _checks
 from .._registry import kernel
 from ._op import public_op
-from ._pool_layout import is_channels_last, same_layout
+from ._pool_layout import same_layout
 
 __all__ = ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d", "max_unpool2d"]
 
