@@ -60,7 +60,6 @@ void maxout_backward(Addr gy, Addr x, Addr gx, int64_t outer, int64_t cout, int6
 
 FASTCNN_BIND(activation) {
   using namespace fastcnn;
-  pybind11::enum_<Dtype>(m, "Dtype").value("float32", Dtype::float32).value("float64", Dtype::float64);
   m.def("forward", &forward, FASTCNN_NOGIL);
   m.def("backward", &backward, FASTCNN_NOGIL);
   m.def("prelu_forward", &prelu_forward, FASTCNN_NOGIL);

@@ -14,7 +14,7 @@ _A = _C.activation
 @cpu_kernel()
 def activation_forward(x, kind, p0=0.0, p1=0.0, out=None):
     y = torch.empty_like(x) if out is None else out
-    _A.forward(ACT_KIND[kind], addr(x), addr(y), x.numel(), float(p0), float(p1), _A.Dtype(dtype_code(x)))
+    _A.forward(ACT_KIND[kind], addr(x), addr(y), x.numel(), float(p0), float(p1), _C.Dtype(dtype_code(x)))
     return y
 
 
@@ -22,7 +22,7 @@ def activation_forward(x, kind, p0=0.0, p1=0.0, out=None):
 def activation_backward(gy, saved, kind, p0=0.0, p1=0.0, from_output=True):
     gx = torch.empty_like(saved)
     _A.backward(ACT_KIND[kind], addr(gy), addr(saved), addr(gx), saved.numel(), bool(from_output), float(p0),
-                float(p1), _A.Dtype(dtype_code(saved)))
+                float(p1), _C.Dtype(dtype_code(saved)))
     return gx
 
 
@@ -30,7 +30,7 @@ def activation_backward(gy, saved, kind, p0=0.0, p1=0.0, from_output=True):
 def prelu_forward(x, weight):
     outer, C, inner = x.shape
     y = torch.empty_like(x)
-    _A.prelu_forward(addr(x), addr(weight), addr(y), outer, C, inner, weight.numel(), _A.Dtype(dtype_code(x)))
+    _A.prelu_forward(addr(x), addr(weight), addr(y), outer, C, inner, weight.numel(), _C.Dtype(dtype_code(x)))
     return y
 
 
@@ -39,7 +39,7 @@ def prelu_backward(gy, x, weight):
     outer, C, inner = x.shape
     gx, gw = torch.empty_like(x), torch.empty_like(weight)
     _A.prelu_backward(addr(gy), addr(x), addr(weight), addr(gx), addr(gw), outer, C, inner, weight.numel(),
-                      _A.Dtype(dtype_code(x)))
+                      _C.Dtype(dtype_code(x)))
     return gx, gw
 
 
@@ -47,7 +47,7 @@ def prelu_backward(gy, x, weight):
 def maxout_forward(x, pool_size):
     outer, C, inner = x.shape
     y = x.new_empty((outer, C // pool_size, inner))
-    _A.maxout_forward(addr(x), addr(y), outer, C // pool_size, pool_size, inner, _A.Dtype(dtype_code(x)))
+    _A.maxout_forward(addr(x), addr(y), outer, C // pool_size, pool_size, inner, _C.Dtype(dtype_code(x)))
     return y
 
 
@@ -55,5 +55,5 @@ def maxout_forward(x, pool_size):
 def maxout_backward(gy, x, pool_size):
     outer, C, inner = x.shape
     gx = torch.empty_like(x)
-    _A.maxout_backward(addr(gy), addr(x), addr(gx), outer, C // pool_size, pool_size, inner, _A.Dtype(dtype_code(x)))
+    _A.maxout_backward(addr(gy), addr(x), addr(gx), outer, C // pool_size, pool_size, inner, _C.Dtype(dtype_code(x)))
     return gx
