@@ -1,0 +1,624 @@
+// Pooling kernels of the cpu backend: max / average pooling with fixed and adaptive windows,
+// forward and backward, plus the index scatter/gather behind max-pooling backward and max_unpool2d.
+//
+// Two layouts, each vectorised along its contiguous axis:
+//   NCHW: one output row of one plane per work item; SIMD lanes are consecutive output columns, so
+//         each kernel tap is one strided load (stride 1: plain load; stride 2: two loads and a
+//         deinterleaving permute; else per-lane copies). Windows that cross the border are done
+//         per element with bounds; rows that cross it just skip their missing taps.
+//   NHWC (channels_last): one output pixel per work item; lanes are channels, every tap is a plain
+//         contiguous load; no conversion to NCHW.
+// Max pooling follows torch's rule exactly: a tap replaces the running max if it is greater or NaN,
+// so ties keep the first index (row-major) and a NaN propagates with the index of the last NaN.
+// The argmax is tracked as a tap offset in the value lanes (exact below 2^24 for float; larger
+// windows take the per-element path) and turned into h * W + w when stored.
+#include "kernels/pool.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <limits>
+
+#include "common/simd.h"
+#include "common/threads.h"
+#include "kernels/pool_simd.h"
+
+FASTCNN_ISA_NAMESPACE_BEGIN
+namespace {
+
+using pool::Geom;
+using pool::i64;
+using pool_simd::takes_max;
+using simd::Vec;
+
+template <class T>
+constexpr T neg_inf() { return -std::numeric_limits<T>::infinity(); }
+
+// Argmax offsets ride in T lanes and are converted through int32: they must stay below 2^24
+// (exact in float); larger windows take the per-element path.
+template <class T>
+constexpr i64 exact_limit() { return i64(1) << 24; }
+
+// Work items of about this many output elements or more are worth a thread of their own.
+constexpr i64 kGrainElems = 2048;
+i64 grain_for(i64 elems_per_item) { return std::max<i64>(1, kGrainElems / std::max<i64>(1, elems_per_item)); }
+
+// The taps of one window that lie inside the input: rows hstart + i*dh for i in [i0, i1),
+// columns wstart + j*dw for j in [j0, j1).
+struct Window {
+  i64 hstart, i0, i1, dh, wstart, j0, j1, dw;
+};
+Window fixed_window(const Geom& g, i64 p, i64 q) {
+  const i64 hs = p * g.sh - g.ph, ws = q * g.sw - g.pw;
+  return {hs, pool::first_tap(hs, g.dh), pool::last_tap(hs, g.kh, g.dh, g.H), g.dh,
+          ws, pool::first_tap(ws, g.dw), pool::last_tap(ws, g.kw, g.dw, g.W), g.dw};
+}
+Window adaptive_window(const Geom& g, i64 p, i64 q) {
+  const i64 hs = pool::adaptive_begin(p, g.H, g.P), ws = pool::adaptive_begin(q, g.W, g.Q);
+  return {hs, 0, pool::adaptive_end(p, g.H, g.P) - hs, 1, ws, 0, pool::adaptive_end(q, g.W, g.Q) - ws, 1};
+}
+
+// Per-element max over a window; `cs` is the distance between neighbouring pixels of a plane
+// (1 in NCHW, C in NHWC).
+template <class T>
+void max_window_scalar(const T* plane, i64 W, i64 cs, const Window& w, T* out, int64_t* index) {
+  T best = neg_inf<T>();
+  int64_t best_i = (w.hstart + w.i0 * w.dh) * W + w.wstart + w.j0 * w.dw;
+  for (i64 i = w.i0; i < w.i1; ++i) {
+    const i64 h = w.hstart + i * w.dh;
+    for (i64 j = w.j0; j < w.j1; ++j) {
+      const i64 pos = h * W + w.wstart + j * w.dw;
+      const T v = plane[pos * cs];
+      if (takes_max(v, best)) {
+        best = v;
+        best_i = pos;
+      }
+    }
+  }
+  *out = best;
+  if (index) *index = best_i;
+}
+
+template <class T>
+T sum_window_scalar(const T* plane, i64 W, i64 cs, const Window& w) {
+  T s = 0;
+  for (i64 i = w.i0; i < w.i1; ++i)
+    for (i64 j = w.j0; j < w.j1; ++j) s += plane[((w.hstart + i * w.dh) * W + w.wstart + j * w.dw) * cs];
+  return s;
+}
+
+// avg_pool2d's divisor for output (p, q).
+struct AvgRule {
+  bool count_include_pad;
+  int64_t divisor_override;
+};
+Window avg_window(const Geom& g, i64 p, i64 q, const AvgRule& r, i64* divisor) {
+  const pool::AvgSpan sh = pool::avg_span(p, g.H, g.kh, g.sh, g.ph, r.count_include_pad);
+  const pool::AvgSpan sw = pool::avg_span(q, g.W, g.kw, g.sw, g.pw, r.count_include_pad);
+  *divisor = r.divisor_override ? r.divisor_override : sh.count * sw.count;
+  return {sh.begin, 0, sh.end - sh.begin, 1, sw.begin, 0, sw.end - sw.begin, 1};
+}
+
+// Output columns [lo, hi) of a fixed-window pool that need no column bounds checks.
+struct Interior {
+  i64 lo, hi;
+};
+Interior column_interior(const Geom& g) {
+  const i64 lo = std::min(pool::interior_lo(g.sw, g.pw), g.Q);
+  const i64 hi = std::max(lo, pool::interior_hi(g.Q, g.W, g.kw, g.sw, g.pw, g.dw));
+  return {lo, hi};
+}
+
+// ---------------------------------------------------------------- NCHW, fixed windows: forward
+
+template <class T, bool kIdx>
+void max_row_nchw(const T* plane, T* yrow, int64_t* irow, const Geom& g, i64 p, Interior in) {
+  using V = Vec<T>;
+  for (i64 q = 0; q < in.lo; ++q) max_window_scalar(plane, g.W, 1, fixed_window(g, p, q), yrow + q, kIdx ? irow + q : nullptr);
+  const Window w0 = fixed_window(g, p, in.lo);
+  for (i64 q0 = in.lo; q0 < in.hi; q0 += V::N) {
+    const int n = static_cast<int>(std::min<i64>(V::N, in.hi - q0));
+    const i64 wstart = q0 * g.sw - g.pw;
+    V best = V::set1(neg_inf<T>());
+    V off = V::set1(T(w0.i0 * g.dh * g.W));  // torch starts from the first tap inside the input
+    const bool full = n == V::N && wstart + (V::N - 1) * g.sw + (g.kw - 1) * g.dw + 1 < g.W;
+    for (i64 i = w0.i0; i < w0.i1; ++i) {
+      const T* row = plane + (w0.hstart + i * g.dh) * g.W + wstart;
+      auto tap = [&](i64 j, V v) {
+        const auto take = takes_max(v, best);
+        best = select(take, v, best);
+        if (kIdx) off = select(take, V::set1(T(i * g.dh * g.W + j * g.dw)), off);
+      };
+      if (full)
+        pool_simd::full_vector_taps(row, g.sw, g.kw, g.dw, tap);
+      else
+        for (i64 j = 0; j < g.kw; ++j) tap(j, pool_simd::load_strided(row + j * g.dw, g.sw, n, neg_inf<T>()));
+    }
+    best.store(yrow + q0, n);
+    if (kIdx) pool_simd::store_index(irow + q0, n, w0.hstart * g.W + wstart, g.sw, off);
+  }
+  for (i64 q = in.hi; q < g.Q; ++q) max_window_scalar(plane, g.W, 1, fixed_window(g, p, q), yrow + q, kIdx ? irow + q : nullptr);
+}
+
+template <class T>
+void avg_row_nchw(const T* plane, T* yrow, const Geom& g, i64 p, Interior in, const AvgRule& r) {
+  using V = Vec<T>;
+  auto scalar_at = [&](i64 q) {
+    i64 div;
+    const Window w = avg_window(g, p, q, r, &div);
+    yrow[q] = sum_window_scalar(plane, g.W, 1, w) / T(div);
+  };
+  for (i64 q = 0; q < in.lo; ++q) scalar_at(q);
+  i64 div;
+  const Window w0 = avg_window(g, p, in.lo, r, &div);  // interior columns share the row span
+  const V vdiv = V::set1(T(div));
+  for (i64 q0 = in.lo; q0 < in.hi; q0 += V::N) {
+    const int n = static_cast<int>(std::min<i64>(V::N, in.hi - q0));
+    const i64 wstart = q0 * g.sw - g.pw;
+    V sum = V::zero();
+    const bool full = n == V::N && wstart + (V::N - 1) * g.sw + g.kw < g.W;
+    auto tap = [&](i64, V v) { sum = sum + v; };
+    for (i64 i = w0.i0; i < w0.i1; ++i) {
+      const T* row = plane + (w0.hstart + i) * g.W + wstart;
+      if (full)
+        pool_simd::full_vector_taps(row, g.sw, g.kw, i64(1), tap);
+      else
+        for (i64 j = 0; j < g.kw; ++j) tap(j, pool_simd::load_strided(row + j, g.sw, n, T(0)));
+    }
+    (sum / vdiv).store(yrow + q0, n);
+  }
+  for (i64 q = in.hi; q < g.Q; ++q) scalar_at(q);
+}
+
+// Runs row(plane_index, p) over every output row of every plane, threaded; `row_work` is about
+// how many input elements one row reads (sets the grain).
+template <class Row>
+void for_each_output_row(const Geom& g, i64 row_work, Row&& row) {
+  fastcnn::parallel_for(g.N * g.C * g.P, grain_for(row_work), [&](i64 begin, i64 end) {
+    for (i64 item = begin; item < end; ++item) row(item / g.P, item % g.P);
+  });
+}
+
+// ---------------------------------------------------------------- NHWC: per pixel over channels
+
+// Runs fn(n, p, q) over every output pixel, threaded by output rows.
+template <class Fn>
+void for_each_output_pixel(const Geom& g, Fn&& fn) {
+  fastcnn::parallel_for(g.N * g.P, grain_for(g.C * g.Q), [&](i64 begin, i64 end) {
+    for (i64 item = begin; item < end; ++item)
+      for (i64 q = 0; q < g.Q; ++q) fn(item / g.P, item % g.P, q);
+  });
+}
+
+// NHWC kernels keep this many channel vectors in registers per pass over a window.
+constexpr int kChannelVecs = 4;
+
+// Lanes per vector of the channel chunk starting at c0 (0 for vectors past the end).
+template <class T>
+void chunk_lanes(i64 C, i64 c0, int* lanes) {
+  for (int u = 0; u < kChannelVecs; ++u)
+    lanes[u] = static_cast<int>(std::max<i64>(0, std::min<i64>(Vec<T>::N, C - c0 - u * Vec<T>::N)));
+}
+
+// Max over one window for all channels of one pixel (x points at the image, y/idx at the pixel).
+template <class T, bool kIdx>
+void max_pixel_nhwc(const T* x, T* y, int64_t* idx, const Geom& g, const Window& w) {
+  using V = Vec<T>;
+  const i64 base = (w.hstart + w.i0 * w.dh) * g.W + w.wstart + w.j0 * w.dw;
+  const i64 span = (w.i1 - w.i0 - 1) * w.dh * g.W + (w.j1 - w.j0 - 1) * w.dw;
+  if (span >= exact_limit<T>()) {
+    for (i64 c = 0; c < g.C; ++c) max_window_scalar(x + c, g.W, g.C, w, y + c, kIdx ? idx + c : nullptr);
+    return;
+  }
+  for (i64 c0 = 0; c0 < g.C; c0 += kChannelVecs * V::N) {
+    int lanes[kChannelVecs];
+    chunk_lanes<T>(g.C, c0, lanes);
+    V best[kChannelVecs], off[kChannelVecs];
+    for (int u = 0; u < kChannelVecs; ++u) best[u] = V::set1(neg_inf<T>()), off[u] = V::zero();
+    for (i64 i = w.i0; i < w.i1; ++i) {
+      for (i64 j = w.j0; j < w.j1; ++j) {
+        const i64 pos = (w.hstart + i * w.dh) * g.W + w.wstart + j * w.dw;
+        const T* px = x + pos * g.C + c0;
+        const V tap = V::set1(T(pos - base));
+#pragma GCC unroll 4
+        for (int u = 0; u < kChannelVecs; ++u) {
+          if (lanes[u] == 0) break;
+          const V v = pool_simd::load_n(px + u * V::N, lanes[u], neg_inf<T>());
+          const auto take = takes_max(v, best[u]);
+          best[u] = select(take, v, best[u]);
+          if (kIdx) off[u] = select(take, tap, off[u]);
+        }
+      }
+    }
+    for (int u = 0; u < kChannelVecs && lanes[u] > 0; ++u) {
+      best[u].store(y + c0 + u * V::N, lanes[u]);
+      if (kIdx) pool_simd::store_index(idx + c0 + u * V::N, lanes[u], base, 0, off[u]);
+    }
+  }
+}
+
+template <class T>
+void sum_pixel_nhwc(const T* x, T* y, const Geom& g, const Window& w, T divisor) {
+  using V = Vec<T>;
+  const V vdiv = V::set1(divisor);
+  for (i64 c0 = 0; c0 < g.C; c0 += kChannelVecs * V::N) {
+    int lanes[kChannelVecs];
+    chunk_lanes<T>(g.C, c0, lanes);
+    V sum[kChannelVecs];
+    for (int u = 0; u < kChannelVecs; ++u) sum[u] = V::zero();
+    for (i64 i = w.i0; i < w.i1; ++i)
+      for (i64 j = w.j0; j < w.j1; ++j) {
+        const T* px = x + ((w.hstart + i * w.dh) * g.W + w.wstart + j * w.dw) * g.C + c0;
+#pragma GCC unroll 4
+        for (int u = 0; u < kChannelVecs; ++u) {
+          if (lanes[u] == 0) break;
+          sum[u] = sum[u] + pool_simd::load_n(px + u * V::N, lanes[u], T(0));
+        }
+      }
+    for (int u = 0; u < kChannelVecs && lanes[u] > 0; ++u) (sum[u] / vdiv).store(y + c0 + u * V::N, lanes[u]);
+  }
+}
+
+// g * scale added to every pixel of the window, all channels of [c0, c0 + n) (NHWC gradient).
+template <class T>
+void spread_pixel_nhwc(T* gx, const T* gy, const Geom& g, const Window& w, T scale, i64 c0, int n) {
+  using V = Vec<T>;
+  const V v = V::load(gy + c0, n) * V::set1(scale);
+  for (i64 i = w.i0; i < w.i1; ++i)
+    for (i64 j = w.j0; j < w.j1; ++j) {
+      T* p = gx + ((w.hstart + i * w.dh) * g.W + w.wstart + j * w.dw) * g.C + c0;
+      (V::load(p, n) + v).store(p, n);
+    }
+}
+
+// Runs fn(n, c0, cn) over (image, channel block) pairs, threaded: each pair owns the gradient
+// entries of its channels in its image, so scatters into gx need no atomics.
+template <class T, class Fn>
+void for_each_image_channel_block(const Geom& g, Fn&& fn) {
+  const i64 blocks = (g.C + Vec<T>::N - 1) / Vec<T>::N;
+  fastcnn::parallel_for(g.N * blocks, 1, [&](i64 begin, i64 end) {
+    for (i64 item = begin; item < end; ++item) {
+      const i64 c0 = (item % blocks) * Vec<T>::N;
+      fn(item / blocks, c0, static_cast<int>(std::min<i64>(Vec<T>::N, g.C - c0)));
+    }
+  });
+}
+
+// Zeroes channels [c0, c0 + n) of every pixel of image gx (NHWC).
+template <class T>
+void zero_channels_nhwc(T* gx_image, const Geom& g, i64 c0, int n) {
+  const Vec<T> z = Vec<T>::zero();
+  for (i64 pos = 0; pos < g.H * g.W; ++pos) z.store(gx_image + pos * g.C + c0, n);
+}
+
+// Runs fn(plane_index) over every plane, threaded.
+template <class Fn>
+void for_each_plane(const Geom& g, i64 plane_elems, Fn&& fn) {
+  fastcnn::parallel_for(g.N * g.C, grain_for(plane_elems), [&](i64 begin, i64 end) {
+    for (i64 b = begin; b < end; ++b) fn(b);
+  });
+}
+
+// ---------------------------------------------------------------- fixed windows: entry points
+
+template <class T>
+void max_forward(const T* x, T* y, int64_t* idx, const Geom& g, bool channels_last) {
+  if (channels_last) {
+    for_each_output_pixel(g, [&](i64 n, i64 p, i64 q) {
+      const i64 o = (n * g.P + p) * g.Q + q;
+      if (idx)
+        max_pixel_nhwc<T, true>(x + n * g.H * g.W * g.C, y + o * g.C, idx + o * g.C, g, fixed_window(g, p, q));
+      else
+        max_pixel_nhwc<T, false>(x + n * g.H * g.W * g.C, y + o * g.C, nullptr, g, fixed_window(g, p, q));
+    });
+    return;
+  }
+  Interior in = column_interior(g);
+  if ((g.kh - 1) * g.dh * g.W + (g.kw - 1) * g.dw >= exact_limit<T>()) in.hi = in.lo;  // all per element
+  for_each_output_row(g, g.Q * g.kh * g.kw, [&](i64 b, i64 p) {
+    const i64 o = (b * g.P + p) * g.Q;
+    if (idx)
+      max_row_nchw<T, true>(x + b * g.H * g.W, y + o, idx + o, g, p, in);
+    else
+      max_row_nchw<T, false>(x + b * g.H * g.W, y + o, nullptr, g, p, in);
+  });
+}
+
+template <class T>
+void avg_forward(const T* x, T* y, const Geom& g, bool channels_last, bool count_include_pad, int64_t divisor_override) {
+  const AvgRule r{count_include_pad, divisor_override};
+  if (channels_last) {
+    for_each_output_pixel(g, [&](i64 n, i64 p, i64 q) {
+      i64 div;
+      const Window w = avg_window(g, p, q, r, &div);
+      sum_pixel_nhwc(x + n * g.H * g.W * g.C, y + ((n * g.P + p) * g.Q + q) * g.C, g, w, T(div));
+    });
+    return;
+  }
+  const Interior in = column_interior(g);
+  for_each_output_row(g, g.Q * g.kh * g.kw, [&](i64 b, i64 p) { avg_row_nchw(x + b * g.H * g.W, y + (b * g.P + p) * g.Q, g, p, in, r); });
+}
+
+template <class T>
+void avg_backward(const T* gy, T* gx, const Geom& g, bool channels_last, bool count_include_pad, int64_t divisor_override) {
+  using V = Vec<T>;
+  const AvgRule r{count_include_pad, divisor_override};
+  if (channels_last) {
+    for_each_image_channel_block<T>(g, [&](i64 n, i64 c0, int cn) {
+      T* gxn = gx + n * g.H * g.W * g.C;
+      zero_channels_nhwc(gxn, g, c0, cn);
+      for (i64 p = 0; p < g.P; ++p)
+        for (i64 q = 0; q < g.Q; ++q) {
+          i64 div;
+          const Window w = avg_window(g, p, q, r, &div);
+          spread_pixel_nhwc(gxn, gy + ((n * g.P + p) * g.Q + q) * g.C, g, w, T(1) / T(div), c0, cn);
+        }
+    });
+    return;
+  }
+  const Interior in = column_interior(g);
+  for_each_plane(g, g.H * g.W, [&](i64 b) {
+    T* plane = gx + b * g.H * g.W;
+    std::memset(plane, 0, sizeof(T) * g.H * g.W);
+    for (i64 p = 0; p < g.P; ++p) {
+      const T* grow = gy + (b * g.P + p) * g.Q;
+      auto scalar_at = [&](i64 q) {
+        i64 div;
+        const Window w = avg_window(g, p, q, r, &div);
+        const T v = grow[q] / T(div);
+        for (i64 i = w.i0; i < w.i1; ++i)
+          for (i64 j = w.j0; j < w.j1; ++j) plane[(w.hstart + i) * g.W + w.wstart + j] += v;
+      };
+      for (i64 q = 0; q < in.lo; ++q) scalar_at(q);
+      i64 div;
+      const Window w0 = avg_window(g, p, in.lo, r, &div);
+      const V vdiv = V::set1(T(div));
+      for (i64 q0 = in.lo; q0 < in.hi; q0 += V::N) {
+        const int n = static_cast<int>(std::min<i64>(V::N, in.hi - q0));
+        const V v = V::load(grow + q0, n) / vdiv;
+        const i64 wstart = q0 * g.sw - g.pw;
+        for (i64 i = w0.i0; i < w0.i1; ++i) {
+          T* row = plane + (w0.hstart + i) * g.W + wstart;
+          for (i64 j = 0; j < g.kw; ++j) pool_simd::add_strided(row + j, g.sw, v, n);
+        }
+      }
+      for (i64 q = in.hi; q < g.Q; ++q) scalar_at(q);
+    }
+  });
+}
+
+// ---------------------------------------------------------------- adaptive windows
+
+// Adaptive pooling whose windows are all alike (H % P == 0 and W % Q == 0, e.g. global pooling)
+// is fixed-window pooling with kernel = stride = H / P: the fast row kernels apply.
+// Taken where its column loads are cheap (stride <= 2 along W) or the layout is NHWC; wide
+// windows (global pooling) go to the lanes-along-the-window kernels instead.
+bool adaptive_is_uniform(const Geom& g, bool channels_last) {
+  return g.H % g.P == 0 && g.W % g.Q == 0 && (channels_last || g.W / g.Q <= 2);
+}
+Geom as_fixed(const Geom& g) {
+  Geom f = g;
+  f.kh = f.sh = g.H / g.P;
+  f.kw = f.sw = g.W / g.Q;
+  f.ph = f.pw = 0;
+  f.dh = f.dw = 1;
+  return f;
+}
+
+// Max over an irregular NCHW window: lanes run along the window's columns, each lane keeps the
+// first max (last NaN) of its columns, then the lanes are merged by value and index.
+template <class T>
+void max_window_nchw_lanes(const T* plane, const Geom& g, const Window& w, T* out, int64_t* index) {
+  using V = Vec<T>;
+  const i64 width = w.j1 - w.j0;
+  if ((w.i1 - w.i0) * g.W >= exact_limit<T>()) {
+    max_window_scalar(plane, g.W, 1, w, out, index);
+    return;
+  }
+  alignas(64) T lane_off[V::N];
+  for (int l = 0; l < V::N; ++l) lane_off[l] = T(l);
+  const V iota = V::load(lane_off);
+  V best = V::set1(neg_inf<T>()), off = V::zero();
+  for (i64 i = w.i0; i < w.i1; ++i) {
+    const T* row = plane + (w.hstart + i) * g.W + w.wstart;
+    for (i64 c0 = 0; c0 < width; c0 += V::N) {
+      const int n = static_cast<int>(std::min<i64>(V::N, width - c0));
+      const V v = V::load_or(row + c0, n, neg_inf<T>());
+      const auto take = takes_max(v, best);
+      best = select(take, v, best);
+      off = select(take, iota + V::set1(T((i - w.i0) * g.W + c0)), off);
+    }
+  }
+  alignas(64) T vals[V::N], offs[V::N];
+  best.store(vals);
+  off.store(offs);
+  const int lanes = static_cast<int>(std::min<i64>(V::N, width));
+  T b = vals[0];
+  i64 bo = static_cast<i64>(offs[0]);
+  for (int l = 1; l < lanes; ++l) {
+    const i64 o = static_cast<i64>(offs[l]);
+    const bool nan_v = vals[l] != vals[l], nan_b = b != b;
+    const bool take = nan_v ? (!nan_b || o > bo) : (!nan_b && (vals[l] > b || (vals[l] == b && o < bo)));
+    if (take) {
+      b = vals[l];
+      bo = o;
+    }
+  }
+  *out = b;
+  if (index) *index = (w.hstart + w.i0) * g.W + w.wstart + bo;
+}
+
+template <class T>
+T sum_window_nchw_lanes(const T* plane, const Geom& g, const Window& w) {
+  using V = Vec<T>;
+  const i64 width = w.j1 - w.j0;
+  V sum = V::zero();
+  for (i64 i = w.i0; i < w.i1; ++i) {
+    const T* row = plane + (w.hstart + i) * g.W + w.wstart;
+    for (i64 c0 = 0; c0 < width; c0 += V::N) sum = sum + V::load(row + c0, static_cast<int>(std::min<i64>(V::N, width - c0)));
+  }
+  return reduce_add(sum);
+}
+
+i64 window_area(const Window& w) { return (w.i1 - w.i0) * (w.j1 - w.j0); }
+
+template <class T>
+void adaptive_max_forward(const T* x, T* y, int64_t* idx, const Geom& g, bool channels_last) {
+  if (adaptive_is_uniform(g, channels_last)) return max_forward(x, y, idx, as_fixed(g), channels_last);
+  if (channels_last) {
+    for_each_output_pixel(g, [&](i64 n, i64 p, i64 q) {
+      const i64 o = (n * g.P + p) * g.Q + q;
+      if (idx)
+        max_pixel_nhwc<T, true>(x + n * g.H * g.W * g.C, y + o * g.C, idx + o * g.C, g, adaptive_window(g, p, q));
+      else
+        max_pixel_nhwc<T, false>(x + n * g.H * g.W * g.C, y + o * g.C, nullptr, g, adaptive_window(g, p, q));
+    });
+    return;
+  }
+  for_each_output_row(g, g.W * pool::ceil_div(g.H, g.P), [&](i64 b, i64 p) {
+    for (i64 q = 0; q < g.Q; ++q) {
+      const i64 o = (b * g.P + p) * g.Q + q;
+      max_window_nchw_lanes(x + b * g.H * g.W, g, adaptive_window(g, p, q), y + o, idx ? idx + o : nullptr);
+    }
+  });
+}
+
+template <class T>
+void adaptive_avg_forward(const T* x, T* y, const Geom& g, bool channels_last) {
+  if (adaptive_is_uniform(g, channels_last)) return avg_forward(x, y, as_fixed(g), channels_last, true, 0);
+  if (channels_last) {
+    for_each_output_pixel(g, [&](i64 n, i64 p, i64 q) {
+      const Window w = adaptive_window(g, p, q);
+      sum_pixel_nhwc(x + n * g.H * g.W * g.C, y + ((n * g.P + p) * g.Q + q) * g.C, g, w, T(window_area(w)));
+    });
+    return;
+  }
+  for_each_output_row(g, g.W * pool::ceil_div(g.H, g.P), [&](i64 b, i64 p) {
+    for (i64 q = 0; q < g.Q; ++q) {
+      const Window w = adaptive_window(g, p, q);
+      y[(b * g.P + p) * g.Q + q] = sum_window_nchw_lanes(x + b * g.H * g.W, g, w) / T(window_area(w));
+    }
+  });
+}
+
+template <class T>
+void adaptive_avg_backward(const T* gy, T* gx, const Geom& g, bool channels_last) {
+  using V = Vec<T>;
+  if (adaptive_is_uniform(g, channels_last)) return avg_backward(gy, gx, as_fixed(g), channels_last, true, 0);
+  if (channels_last) {
+    for_each_image_channel_block<T>(g, [&](i64 n, i64 c0, int cn) {
+      T* gxn = gx + n * g.H * g.W * g.C;
+      zero_channels_nhwc(gxn, g, c0, cn);
+      for (i64 p = 0; p < g.P; ++p)
+        for (i64 q = 0; q < g.Q; ++q) {
+          const Window w = adaptive_window(g, p, q);
+          spread_pixel_nhwc(gxn, gy + ((n * g.P + p) * g.Q + q) * g.C, g, w, T(1) / T(window_area(w)), c0, cn);
+        }
+    });
+    return;
+  }
+  for_each_plane(g, g.H * g.W, [&](i64 b) {
+    T* plane = gx + b * g.H * g.W;
+    std::memset(plane, 0, sizeof(T) * g.H * g.W);
+    for (i64 p = 0; p < g.P; ++p)
+      for (i64 q = 0; q < g.Q; ++q) {
+        const Window w = adaptive_window(g, p, q);
+        const V v = V::set1(gy[(b * g.P + p) * g.Q + q] / T(window_area(w)));
+        const i64 width = w.j1 - w.j0;
+        for (i64 i = w.i0; i < w.i1; ++i) {
+          T* row = plane + (w.hstart + i) * g.W + w.wstart;
+          for (i64 c0 = 0; c0 < width; c0 += V::N) {
+            const int n = static_cast<int>(std::min<i64>(V::N, width - c0));
+            (V::load(row + c0, n) + v).store(row + c0, n);
+          }
+        }
+      }
+  });
+}
+
+// ---------------------------------------------------------------- indices: scatter and gather
+
+template <class T>
+int64_t index_scatter(const T* src, const int64_t* idx, T* out, const Geom& g, bool channels_last, bool accumulate) {
+  const i64 HW = g.H * g.W, PQ = g.P * g.Q;
+  std::atomic<int64_t> bad{0};
+  auto put = [&](T& dst, T v) { dst = accumulate ? dst + v : v; };
+  if (channels_last) {
+    // work item: one image's channels [c0, c1), so items never write the same element
+    const i64 splits = std::min<i64>(g.C, std::max<i64>(1, (2 * fastcnn::num_threads() + g.N - 1) / g.N));
+    fastcnn::parallel_for(g.N * splits, 1, [&](i64 begin, i64 end) {
+      int64_t local_bad = 0;
+      for (i64 item = begin; item < end; ++item) {
+        const i64 n = item / splits, c0 = g.C * (item % splits) / splits, c1 = g.C * (item % splits + 1) / splits;
+        T* on = out + n * HW * g.C;
+        if (splits == 1)
+          std::memset(on, 0, sizeof(T) * HW * g.C);
+        else
+          for (i64 pos = 0; pos < HW; ++pos) std::memset(on + pos * g.C + c0, 0, sizeof(T) * (c1 - c0));
+        for (i64 o = 0; o < PQ; ++o) {
+          const i64 at = (n * PQ + o) * g.C;
+          for (i64 c = c0; c < c1; ++c) {
+            const int64_t k = idx[at + c];
+            if (k < 0 || k >= HW) { ++local_bad; continue; }
+            put(on[k * g.C + c], src[at + c]);
+          }
+        }
+      }
+      bad += local_bad;
+    });
+    return bad.load();
+  }
+  for_each_plane(g, HW, [&](i64 b) {
+    T* plane = out + b * HW;
+    std::memset(plane, 0, sizeof(T) * HW);
+    const int64_t* ib = idx + b * PQ;
+    const T* sb = src + b * PQ;
+    int64_t local_bad = 0;
+    for (i64 o = 0; o < PQ; ++o) {
+      const int64_t k = ib[o];
+      if (k < 0 || k >= HW) { ++local_bad; continue; }
+      put(plane[k], sb[o]);
+    }
+    bad += local_bad;
+  });
+  return bad.load();
+}
+
+template <class T>
+int64_t index_gather(const T* src, const int64_t* idx, T* out, const Geom& g, bool channels_last) {
+  const i64 HW = g.H * g.W, PQ = g.P * g.Q;
+  std::atomic<int64_t> bad{0};
+  const i64 total = g.N * g.C * PQ;
+  fastcnn::parallel_for(total, kGrainElems, [&](i64 begin, i64 end) {
+    int64_t local_bad = 0;
+    for (i64 e = begin; e < end; ++e) {
+      // e runs over out's memory order; find the element's plane base in src
+      const i64 c = channels_last ? e % g.C : (e / PQ) % g.C;
+      const i64 n = channels_last ? e / (PQ * g.C) : e / (PQ * g.C);
+      const int64_t k = idx[e];
+      if (k < 0 || k >= HW) {
+        ++local_bad;
+        out[e] = T(0);
+        continue;
+      }
+      out[e] = channels_last ? src[(n * HW + k) * g.C + c] : src[(n * g.C + c) * HW + k];
+    }
+    bad += local_bad;
+  });
+  return bad.load();
+}
+
+template <class T>
+PoolFns<T> fns() {
+  return {&max_forward<T>, &avg_forward<T>, &avg_backward<T>, &adaptive_max_forward<T>, &adaptive_avg_forward<T>,
+          &adaptive_avg_backward<T>, &index_scatter<T>, &index_gather<T>};
+}
+
+}  // namespace
+
+const PoolKernels& pool_kernels() {
+  static const PoolKernels t{fns<float>(), fns<double>()};
+  return t;
+}
+
+FASTCNN_ISA_NAMESPACE_END

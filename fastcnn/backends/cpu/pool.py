@@ -1,0 +1,106 @@
+"""cpu kernels of the pooling family (signatures: fastcnn/ops/pool.py), on fastcnn._C.pool.
+
+Tensors arrive 4-D, all contiguous NCHW or all channels_last (fastcnn/ops/_pool_layout.py);
+outputs are allocated in the same memory format, and the C++ kernels run a layout-specific path
+(vectorised along output columns in NCHW, along channels in NHWC) without converting.
+"""
+from __future__ import annotations
+
+import torch
+
+from fastcnn import _C
+
+from ...ops._pool_layout import empty as _empty
+from ...ops._pool_layout import is_channels_last as _is_channels_last
+from ._lib import addr, cpu_kernel, dtype_code
+
+
+def _geom(n, c, in_hw, out_hw, kernel=(1, 1), stride=(1, 1), padding=(0, 0), dilation=(1, 1)):
+    return (n, c, *in_hw, *out_hw, *kernel, *stride, *padding, *dilation)
+
+
+@cpu_kernel()
+def max_pool2d_forward(x, kernel_size, stride, padding, dilation, out_hw, with_indices):
+    n, c = x.shape[:2]
+    cl = _is_channels_last(x)
+    y = _empty((n, c, *out_hw), x, cl)
+    idx = _empty((n, c, *out_hw), x, cl, torch.int64) if with_indices else None
+    if y.numel():
+        _C.pool.max_forward(addr(x), addr(y), addr(idx) if idx is not None else 0,
+                            _geom(n, c, x.shape[2:], out_hw, kernel_size, stride, padding, dilation), cl, dtype_code(x))
+    return y, idx
+
+
+@cpu_kernel()
+def avg_pool2d_forward(x, kernel_size, stride, padding, out_hw, count_include_pad, divisor_override):
+    n, c = x.shape[:2]
+    cl = _is_channels_last(x)
+    y = _empty((n, c, *out_hw), x, cl)
+    if y.numel():
+        _C.pool.avg_forward(addr(x), addr(y), _geom(n, c, x.shape[2:], out_hw, kernel_size, stride, padding), cl,
+                            bool(count_include_pad), int(divisor_override or 0), dtype_code(x))
+    return y
+
+
+@cpu_kernel()
+def avg_pool2d_backward(gy, in_hw, kernel_size, stride, padding, count_include_pad, divisor_override):
+    n, c = gy.shape[:2]
+    cl = _is_channels_last(gy)
+    gx = _empty((n, c, *in_hw), gy, cl)
+    if gx.numel():
+        _C.pool.avg_backward(addr(gy), addr(gx), _geom(n, c, in_hw, gy.shape[2:], kernel_size, stride, padding), cl,
+                             bool(count_include_pad), int(divisor_override or 0), dtype_code(gy))
+    return gx
+
+
+@cpu_kernel()
+def adaptive_max_pool2d_forward(x, out_hw):
+    n, c = x.shape[:2]
+    cl = _is_channels_last(x)
+    y = _empty((n, c, *out_hw), x, cl)
+    idx = _empty((n, c, *out_hw), x, cl, torch.int64)
+    if y.numel():
+        _C.pool.adaptive_max_forward(addr(x), addr(y), addr(idx), _geom(n, c, x.shape[2:], out_hw), cl, dtype_code(x))
+    return y, idx
+
+
+@cpu_kernel()
+def adaptive_avg_pool2d_forward(x, out_hw):
+    n, c = x.shape[:2]
+    cl = _is_channels_last(x)
+    y = _empty((n, c, *out_hw), x, cl)
+    if y.numel():
+        _C.pool.adaptive_avg_forward(addr(x), addr(y), _geom(n, c, x.shape[2:], out_hw), cl, dtype_code(x))
+    return y
+
+
+@cpu_kernel()
+def adaptive_avg_pool2d_backward(gy, in_hw):
+    n, c = gy.shape[:2]
+    cl = _is_channels_last(gy)
+    gx = _empty((n, c, *in_hw), gy, cl)
+    if gx.numel():
+        _C.pool.adaptive_avg_backward(addr(gy), addr(gx), _geom(n, c, in_hw, gy.shape[2:]), cl, dtype_code(gy))
+    return gx
+
+
+@cpu_kernel()
+def pool_index_scatter(src, indices, out_hw, accumulate):
+    n, c = src.shape[:2]
+    cl = _is_channels_last(src)
+    out = _empty((n, c, *out_hw), src, cl)
+    if out.numel():
+        _C.pool.index_scatter(addr(src), addr(indices), addr(out), _geom(n, c, out_hw, src.shape[2:]), cl,
+                              bool(accumulate), dtype_code(src))
+    return out
+
+
+@cpu_kernel()
+def pool_index_gather(src, indices):
+    n, c = src.shape[:2]
+    cl = _is_channels_last(src)
+    out = _empty(indices.shape, src, cl)
+    if out.numel():
+        _C.pool.index_gather(addr(src), addr(indices), addr(out), _geom(n, c, src.shape[2:], indices.shape[2:]), cl,
+                             dtype_code(src))
+    return out

@@ -1,0 +1,310 @@
+"""Pooling: max_pool2d, avg_pool2d, adaptive_avg_pool2d, adaptive_max_pool2d, max_unpool2d.
+
+Same names, arguments and defaults as torch.nn.functional, plus `backend=`. Inputs are 3-D (C,H,W)
+or 4-D (N,C,H,W), float32/float64, contiguous or channels_last (kept: the output comes back in the
+input's memory format, as in torch); an empty batch gives an empty result.
+
+Kernels this module calls (same name and signature on 'cpu', 'triton' and 'cuda'). All tensors are
+4-D and either all contiguous NCHW or all channels_last, as the first one (fastcnn/ops/_pool_layout.py);
+outputs come back in that layout. Pairs are (h, w) tuples of ints; indices are int64 h * W + w
+within a plane, as torch's.
+  max_pool2d_forward(x[N,C,H,W], kernel_size, stride, padding, dilation, out_hw:(P,Q), with_indices:bool)
+      -> (y[N,C,P,Q], indices[N,C,P,Q] or None)
+      ties keep the first index in row-major window order; a NaN propagates (index of the last NaN).
+  avg_pool2d_forward(x[N,C,H,W], kernel_size, stride, padding, out_hw, count_include_pad:bool,
+                     divisor_override:int|None) -> y[N,C,P,Q]
+  avg_pool2d_backward(gy[N,C,P,Q], in_hw:(H,W), kernel_size, stride, padding, count_include_pad,
+                      divisor_override) -> gx[N,C,H,W]
+  adaptive_max_pool2d_forward(x[N,C,H,W], out_hw) -> (y[N,C,P,Q], indices[N,C,P,Q])
+  adaptive_avg_pool2d_forward(x[N,C,H,W], out_hw) -> y[N,C,P,Q]
+  adaptive_avg_pool2d_backward(gy[N,C,P,Q], in_hw) -> gx[N,C,H,W]
+  pool_index_scatter(src[N,C,P,Q], indices[N,C,P,Q], out_hw:(H,W), accumulate:bool) -> out[N,C,H,W]
+      out = 0, then out[n,c].flat[indices[n,c,p,q]] (+)= src[n,c,p,q]: max-pooling backward
+      (accumulate=True) and max_unpool2d forward (False). Indices outside [0, H*W) are never written.
+  pool_index_gather(src[N,C,H,W], indices[N,C,P,Q]) -> out[N,C,P,Q]
+      out[n,c,p,q] = src[n,c].flat[indices[n,c,p,q]]: max_unpool2d backward.
+Window geometry (output sizes, avg divisors, adaptive bounds) is shared with the CUDA kernels in
+fastcnn/kernels/cuda/pool_geometry.cuh, which the cpu kernels include too.
+"""
+from __future__ import annotations
+
+from typing import Tuple
+
+import torch
+import torch.nn.functional as F
+
+from .. import _checks
+from .._registry import kernel
+from ._op import public_op
+from ._pool_layout import same_layout
+
+__all__ = ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d", "max_unpool2d"]
+
+Pair = Tuple[int, int]
+
+
+# ------------------------------------------------------------------------------------------ checks
+
+def _input(x, name="input") -> torch.Tensor:
+    _checks.float_tensor(x, name, ndims=(3, 4))
+    if any(s == 0 for s in x.shape[-3:]):
+        raise ValueError(f"{name}: expected non-zero channels, height and width (only the batch may be empty), "
+                         f"got shape {tuple(x.shape)}")
+    return x
+
+
+def _stride(stride, kernel: Pair) -> Pair:
+    if stride is None or (isinstance(stride, (list, tuple)) and len(stride) == 0):
+        return kernel
+    return _checks.pair(stride, "stride", minimum=1)
+
+
+def _window_args(kernel_size, stride, padding, dilation) -> Tuple[Pair, Pair, Pair, Pair]:
+    k = _checks.pair(kernel_size, "kernel_size", minimum=1)
+    s = _stride(stride, k)
+    p = _checks.pair(padding, "padding", minimum=0)
+    d = _checks.pair(dilation, "dilation", minimum=1)
+    if p[0] > k[0] // 2 or p[1] > k[1] // 2:
+        raise ValueError(f"padding: expected at most half of kernel_size {k}, got {p}")
+    return k, s, p, d
+
+
+def _out_hw(x, k: Pair, s: Pair, p: Pair, d: Pair, ceil_mode) -> Pair:
+    """Output size as torch's pooling_output_shape (and pool_geometry.cuh's out_size)."""
+    if not isinstance(ceil_mode, bool):
+        raise TypeError(f"ceil_mode: expected a bool, got {type(ceil_mode).__name__}")
+    out = []
+    for size, kk, ss, pp, dd in zip(x.shape[-2:], k, s, p, d):
+        n = (size + 2 * pp - dd * (kk - 1) - 1 + (ss - 1 if ceil_mode else 0)) // ss + 1
+        if ceil_mode and (n - 1) * ss >= size + pp:
+            n -= 1
+        out.append(n)
+    if min(out) < 1:
+        raise ValueError(f"kernel_size: the (dilated) kernel {k} (dilation {d}) is larger than the padded input "
+                         f"{tuple(x.shape[-2:])} + 2*{p}; the output would be {tuple(out)}")
+    return tuple(out)
+
+
+def _adaptive_out_hw(x, output_size) -> Pair:
+    if isinstance(output_size, bool):
+        raise TypeError(f"output_size: expected an int or a pair of ints/None, got {output_size!r}")
+    if isinstance(output_size, int):
+        sizes = (output_size, output_size)
+    elif isinstance(output_size, (tuple, list)) and len(output_size) == 2:
+        sizes = tuple(output_size)
+    else:
+        raise TypeError(f"output_size: expected an int or a pair of ints/None, got {output_size!r}")
+    out = []
+    for v, size in zip(sizes, x.shape[-2:]):
+        if v is None:
+            v = size
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise TypeError(f"output_size: expected ints or None, got {output_size!r}")
+        if v < 0:
+            raise ValueError(f"output_size: expected values >= 0, got {output_size!r}")
+        out.append(v)
+    return tuple(out)
+
+
+def _check_max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    _input(input)
+    k, s, p, d = _window_args(kernel_size, stride, padding, dilation)
+    _out_hw(input, k, s, p, d, ceil_mode)
+    if not isinstance(return_indices, bool):
+        raise TypeError(f"return_indices: expected a bool, got {type(return_indices).__name__}")
+
+
+def _check_avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                      divisor_override=None):
+    _input(input)
+    k, s, p, d = _window_args(kernel_size, stride, padding, 1)
+    _out_hw(input, k, s, p, d, ceil_mode)
+    if not isinstance(count_include_pad, bool):
+        raise TypeError(f"count_include_pad: expected a bool, got {type(count_include_pad).__name__}")
+    if divisor_override is not None:
+        if isinstance(divisor_override, bool) or not isinstance(divisor_override, int):
+            raise TypeError(f"divisor_override: expected an int or None, got {divisor_override!r}")
+        if divisor_override == 0:
+            raise ValueError("divisor_override: expected a non-zero int, got 0")
+
+
+def _check_adaptive(input, output_size, return_indices=False):
+    _input(input)
+    _adaptive_out_hw(input, output_size)
+    if not isinstance(return_indices, bool):
+        raise TypeError(f"return_indices: expected a bool, got {type(return_indices).__name__}")
+
+
+def _unpool_out_hw(x, k: Pair, s: Pair, p: Pair, output_size) -> Pair:
+    default = tuple((size - 1) * ss - 2 * pp + kk for size, kk, ss, pp in zip(x.shape[-2:], k, s, p))
+    if output_size is None:
+        out = default
+    else:
+        if isinstance(output_size, torch.Size):
+            output_size = tuple(output_size)
+        if not isinstance(output_size, (tuple, list)) or not all(
+                isinstance(v, int) and not isinstance(v, bool) for v in output_size):
+            raise TypeError(f"output_size: expected a sequence of ints, got {output_size!r}")
+        if len(output_size) not in (2, x.dim()):
+            raise ValueError(f"output_size: expected 2 or {x.dim()} entries, got {len(output_size)}")
+        out = tuple(output_size[-2:])
+        for dim, (o, dflt, ss) in enumerate(zip(out, default, s)):
+            if not (dflt - ss < o < dflt + ss):
+                raise ValueError(f"output_size: dim {dim} must lie strictly between {dflt - ss} and {dflt + ss}, "
+                                 f"got {tuple(output_size)}")
+    if min(out) < 1:
+        raise ValueError(f"output_size: the unpooled size {out} is empty (kernel_size {k}, stride {s}, padding {p})")
+    return out
+
+
+def _check_max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    _input(input)
+    _checks.tensor(indices, "indices")
+    if indices.dtype != torch.int64:
+        raise TypeError(f"indices: expected dtype torch.int64 (as returned by max_pool2d), got {indices.dtype}")
+    if indices.shape != input.shape:
+        raise ValueError(f"indices: expected the shape of input {tuple(input.shape)}, got {tuple(indices.shape)}")
+    if indices.device != input.device:
+        raise ValueError(f"indices: expected device {input.device} like input, got {indices.device}")
+    k = _checks.pair(kernel_size, "kernel_size", minimum=1)
+    s = _stride(stride, k)
+    p = _checks.pair(padding, "padding", minimum=0)
+    out = _unpool_out_hw(input, k, s, p, output_size)
+    if indices.numel():
+        lo, hi = int(indices.min()), int(indices.max())
+        if lo < 0 or hi >= out[0] * out[1]:
+            raise ValueError(f"indices: expected values in [0, {out[0] * out[1]}) for an output of {out}, "
+                             f"got values in [{lo}, {hi}]")
+
+
+# ---------------------------------------------------------------------------------------- autograd
+
+def _as_4d(x: torch.Tensor):
+    """(x as 4-D, function that restores the caller's rank)."""
+    if x.dim() == 3:
+        return x.unsqueeze(0), lambda t: t.squeeze(0)
+    return x, lambda t: t
+
+
+class _MaxPool2d(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, k, s, p, d, out_hw, return_indices, backend):
+        (x,) = same_layout(x)
+        with_indices = return_indices or ctx.needs_input_grad[0]
+        y, idx = kernel(backend, "max_pool2d_forward")(x, k, s, p, d, out_hw, with_indices)
+        ctx.backend, ctx.in_hw = backend, tuple(x.shape[-2:])
+        if idx is not None:
+            ctx.save_for_backward(idx)
+            ctx.mark_non_differentiable(idx)
+        return y, idx
+
+    @staticmethod
+    def backward(ctx, gy, _gidx):
+        (idx,) = ctx.saved_tensors
+        idx, gy = same_layout(idx, gy)
+        gx = kernel(ctx.backend, "pool_index_scatter")(gy, idx, ctx.in_hw, True)
+        return gx, None, None, None, None, None, None, None
+
+
+class _AvgPool2d(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, k, s, p, out_hw, count_include_pad, divisor_override, backend):
+        (x,) = same_layout(x)
+        ctx.args = (tuple(x.shape[-2:]), k, s, p, count_include_pad, divisor_override)
+        ctx.backend = backend
+        return kernel(backend, "avg_pool2d_forward")(x, k, s, p, out_hw, count_include_pad, divisor_override)
+
+    @staticmethod
+    def backward(ctx, gy):
+        (gy,) = same_layout(gy)
+        gx = kernel(ctx.backend, "avg_pool2d_backward")(gy, *ctx.args)
+        return gx, None, None, None, None, None, None, None
+
+
+class _AdaptiveAvgPool2d(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, out_hw, backend):
+        (x,) = same_layout(x)
+        ctx.backend, ctx.in_hw = backend, tuple(x.shape[-2:])
+        return kernel(backend, "adaptive_avg_pool2d_forward")(x, out_hw)
+
+    @staticmethod
+    def backward(ctx, gy):
+        (gy,) = same_layout(gy)
+        return kernel(ctx.backend, "adaptive_avg_pool2d_backward")(gy, ctx.in_hw), None, None
+
+
+class _AdaptiveMaxPool2d(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, out_hw, backend):
+        (x,) = same_layout(x)
+        y, idx = kernel(backend, "adaptive_max_pool2d_forward")(x, out_hw)
+        ctx.backend, ctx.in_hw = backend, tuple(x.shape[-2:])
+        ctx.save_for_backward(idx)
+        ctx.mark_non_differentiable(idx)
+        return y, idx
+
+    @staticmethod
+    def backward(ctx, gy, _gidx):
+        (idx,) = ctx.saved_tensors
+        idx, gy = same_layout(idx, gy)
+        return kernel(ctx.backend, "pool_index_scatter")(gy, idx, ctx.in_hw, True), None, None
+
+
+class _MaxUnpool2d(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, idx, out_hw, backend):
+        x, idx = same_layout(x, idx)
+        ctx.backend = backend
+        ctx.save_for_backward(idx)
+        return kernel(backend, "pool_index_scatter")(x, idx, out_hw, False)
+
+    @staticmethod
+    def backward(ctx, gy):
+        (idx,) = ctx.saved_tensors
+        gy, idx = same_layout(gy, idx)
+        return kernel(ctx.backend, "pool_index_gather")(gy, idx), None, None, None
+
+
+# -------------------------------------------------------------------------------------- public ops
+
+@public_op(reference=F.max_pool2d, check=_check_max_pool2d)
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False, *,
+               backend):
+    k, s, p, d = _window_args(kernel_size, stride, padding, dilation)
+    x, restore = _as_4d(input)
+    y, idx = _MaxPool2d.apply(x, k, s, p, d, _out_hw(x, k, s, p, d, ceil_mode), return_indices, backend)
+    return (restore(y), restore(idx)) if return_indices else restore(y)
+
+
+@public_op(reference=F.avg_pool2d, check=_check_avg_pool2d)
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None, *, backend):
+    k, s, p, d = _window_args(kernel_size, stride, padding, 1)
+    x, restore = _as_4d(input)
+    out_hw = _out_hw(x, k, s, p, d, ceil_mode)
+    return restore(_AvgPool2d.apply(x, k, s, p, out_hw, count_include_pad, divisor_override, backend))
+
+
+@public_op(reference=F.adaptive_avg_pool2d, check=_check_adaptive)
+def adaptive_avg_pool2d(input, output_size, *, backend):
+    x, restore = _as_4d(input)
+    return restore(_AdaptiveAvgPool2d.apply(x, _adaptive_out_hw(x, output_size), backend))
+
+
+@public_op(reference=F.adaptive_max_pool2d, check=_check_adaptive)
+def adaptive_max_pool2d(input, output_size, return_indices=False, *, backend):
+    x, restore = _as_4d(input)
+    y, idx = _AdaptiveMaxPool2d.apply(x, _adaptive_out_hw(x, output_size), backend)
+    return (restore(y), restore(idx)) if return_indices else restore(y)
+
+
+@public_op(reference=F.max_unpool2d, check=_check_max_unpool2d)
+def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None, *, backend):
+    k = _checks.pair(kernel_size, "kernel_size", minimum=1)
+    s = _stride(stride, k)
+    p = _checks.pair(padding, "padding", minimum=0)
+    out_hw = _unpool_out_hw(input, k, s, p, output_size)
+    x, restore = _as_4d(input)
+    idx, _ = _as_4d(indices)
+    return restore(_MaxUnpool2d.apply(x, idx, out_hw, backend))
