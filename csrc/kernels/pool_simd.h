@@ -9,6 +9,7 @@
 #include "common/simd.h"
 
 namespace fastcnn {
+FASTCNN_ISA_INLINE_BEGIN  // distinct per cpu ISA copy (see csrc/common/isa.h)
 namespace pool_simd {
 using simd::Vec;
 
@@ -260,4 +261,5 @@ inline void add_strided(T* p, int64_t s, Vec<T> g, int n) {
 }
 
 }  // namespace pool_simd
+FASTCNN_ISA_INLINE_END
 }  // namespace fastcnn

@@ -6,6 +6,7 @@
 #include "common.cuh"
 
 namespace fastcnn {
+FASTCNN_ISA_INLINE_BEGIN  // distinct per cpu ISA copy (see csrc/common/isa.h)
 namespace pool {
 
 typedef long long i64;
@@ -71,4 +72,5 @@ FASTCNN_HD i64 adaptive_end(i64 o, i64 in, i64 out) { return ((o + 1) * in + out
 FASTCNN_HD i64 adaptive_max_window(i64 in, i64 out) { return ceil_div(in, out) + (in % out != 0 ? 1 : 0); }
 
 }  // namespace pool
+FASTCNN_ISA_INLINE_END
 }  // namespace fastcnn
