@@ -367,6 +367,16 @@ def test_compiles_for_gpu(arch, monkeypatch):
         big = Case("compile_large_kernel", 1, 2, 40, 40, 2, 17, 17)  # the 64-point fft
         x, w, b, gy = _inputs(big, dtype, "cpu")
         _forward("fft", big, x, w, b)
+    # TF32 tensor cores on request (float32 GEMM-like kernels only; float64 stays ieee)
+    monkeypatch.setenv("FASTCNN_TRITON_TF32", "1")
+    for dtype in (torch.float32, torch.float64):
+        x, w, b, gy = _inputs(case, dtype, "cpu")
+        triton_kernel("gemm")(x[0, 0], x[0, 1])
+        for algo in ALGOS:
+            _forward(algo, case, x, w, b)
+    precisions = {(k[0], dict(k[2]).get("PRECISION")) for k in compiled}
+    assert ("gemm_kernel", "tf32") in precisions and ("cgemm_kernel", "tf32") in precisions
+    assert ("conv_forward_kernel", "tf32") in precisions
     names = {k[0] for k in compiled}
     assert names == {"gemm_kernel", "channel_sum_kernel", "conv_forward_kernel", "conv_backward_input_kernel",
                      "conv_backward_weight_kernel", "im2col_kernel", "col2im_kernel", "spectrum_kernel",

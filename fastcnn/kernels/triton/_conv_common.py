@@ -10,6 +10,9 @@ be called from the interpreted copies: the kernels use builtins only (tl.full, t
 """
 from __future__ import annotations
 
+import os
+
+import torch
 import triton
 import triton.language as tl
 
@@ -56,6 +59,15 @@ def apply_activation(x, ACT: tl.constexpr, act_param):
 def add(a, b):
     """Combine function for tl.reduce (tl.sum is off limits, see the module docstring)."""
     return a + b
+
+
+def dot_precision(dtype) -> str:
+    """tl.dot input precision of the GEMM-like kernels: "ieee" (exact float32 products) unless
+    FASTCNN_TRITON_TF32=1 asks for TF32 tensor cores on float32 (about 1e-3 relative error; the
+    FFT transforms stay ieee). float64 is always ieee."""
+    if dtype == torch.float32 and os.environ.get("FASTCNN_TRITON_TF32", "0") == "1":
+        return "tf32"
+    return "ieee"
 
 
 def pow2_clamp(n: int, lo: int, hi: int) -> int:

@@ -14,7 +14,7 @@ import torch
 import triton
 import triton.language as tl
 
-from ._conv_common import apply_activation, launch, pow2_clamp, scalar_as
+from ._conv_common import apply_activation, dot_precision, launch, pow2_clamp, scalar_as
 
 
 @triton.jit
@@ -23,7 +23,7 @@ def gemm_kernel(a_ptr, b_ptr, c_ptr, bias_ptr,  # A[M, K], B[K, N], C[M, N], bia
                 s_am, s_ak, s_bk, s_bn, s_cm, s_cn,
                 s_a1, s_a2, s_b1, s_b2, s_c1, s_c2, s_bias2, s_ar, s_br,
                 alpha: tl.float64, beta: tl.float64, act_param: tl.float64,
-                ACCUMULATE: tl.constexpr, HAS_BIAS: tl.constexpr, ACT: tl.constexpr,
+                PRECISION: tl.constexpr, ACCUMULATE: tl.constexpr, HAS_BIAS: tl.constexpr, ACT: tl.constexpr,
                 BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr):
     # Grouped ordering: GROUP_M row-blocks share each column panel of B while it sits in L2.
     # One flat grid axis (batch-major): axis 1 would cap the batch at 65535 on CUDA.
@@ -59,7 +59,7 @@ def gemm_kernel(a_ptr, b_ptr, c_ptr, bias_ptr,  # A[M, K], B[K, N], C[M, N], bia
             k_ok = kk < K
             a = tl.load(a_r + rows[:, None] * s_am + kk[None, :] * s_ak, mask=row_ok[:, None] & k_ok[None, :], other=0.0)
             b = tl.load(b_r + kk[:, None] * s_bk + cols[None, :] * s_bn, mask=k_ok[:, None] & col_ok[None, :], other=0.0)
-            acc = tl.dot(a, b, acc, input_precision="ieee")
+            acc = tl.dot(a, b, acc, input_precision=PRECISION)
 
     acc = acc * scalar_as(alpha, acc)
     c_ptrs = c_ptr + rows[:, None] * s_cm + cols[None, :] * s_cn
@@ -98,6 +98,6 @@ def batched_gemm(a, b, c, *, M, N, K, a_strides, b_strides, c_strides,
            *a_batch, *b_batch, *c_batch, bias_batch, a_reduce, b_reduce,
            float(alpha), float(beta), float(act_param),
            num_warps=warps, num_stages=stages,
-           ACCUMULATE=beta != 0, HAS_BIAS=bias is not None, ACT=act,
+           PRECISION=dot_precision(c.dtype), ACCUMULATE=beta != 0, HAS_BIAS=bias is not None, ACT=act,
            BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, GROUP_M=group_m)
     return c

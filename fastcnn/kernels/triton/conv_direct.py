@@ -17,7 +17,7 @@ import torch
 import triton
 import triton.language as tl
 
-from ._conv_common import activation_code, apply_activation, launch, pow2_clamp, scalar_as
+from ._conv_common import activation_code, apply_activation, dot_precision, launch, pow2_clamp, scalar_as
 
 
 @triton.jit
@@ -34,7 +34,7 @@ def _tile_ids(tiles_m, tiles_n):
 def conv_forward_kernel(x_ptr, w_ptr, bias_ptr, y_ptr,  # x[N,C,H,W], w[K,C/g,R,S], bias[K], y[N,K,P,Q]
                         N, C, H, W, K, P, Q, R, S, sh, sw, ph, pw, dh, dw, Cg, Kg,
                         act_param: tl.float64,
-                        HAS_BIAS: tl.constexpr, ACT: tl.constexpr,
+                        PRECISION: tl.constexpr, HAS_BIAS: tl.constexpr, ACT: tl.constexpr,
                         BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
     M = N * P * Q
     RED = Cg * R * S
@@ -63,7 +63,7 @@ def conv_forward_kernel(x_ptr, w_ptr, bias_ptr, y_ptr,  # x[N,C,H,W], w[K,C/g,R,
         a_ok = m_ok[:, None] & red_ok[None, :] & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
         a = tl.load(x_rows[:, None] + (c * H * W)[None, :] + ih * W + iw, mask=a_ok, other=0.0)
         b = tl.load(w_cols[None, :] + red[:, None], mask=red_ok[:, None] & k_ok[None, :], other=0.0)
-        acc = tl.dot(a, b, acc, input_precision="ieee")
+        acc = tl.dot(a, b, acc, input_precision=PRECISION)
 
     if HAS_BIAS:
         acc += tl.load(bias_ptr + g * Kg + k, mask=k_ok, other=0.0)[None, :]
@@ -75,7 +75,7 @@ def conv_forward_kernel(x_ptr, w_ptr, bias_ptr, y_ptr,  # x[N,C,H,W], w[K,C/g,R,
 @triton.jit
 def conv_backward_input_kernel(gy_ptr, w_ptr, gx_ptr,  # gy[N,K,P,Q], w[K,C/g,R,S], gx[N,C,H,W]
                                N, C, H, W, K, P, Q, R, S, sh, sw, ph, pw, dh, dw, Cg, Kg,
-                               BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+                               PRECISION: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
     M = N * H * W
     RED = Kg * R * S
     g, tm, tn = _tile_ids((M + BLOCK_M - 1) // BLOCK_M, (Cg + BLOCK_N - 1) // BLOCK_N)
@@ -105,7 +105,7 @@ def conv_backward_input_kernel(gy_ptr, w_ptr, gx_ptr,  # gy[N,K,P,Q], w[K,C/g,R,
         a = tl.load(gy_rows[:, None] + (kk * P * Q)[None, :] + p * Q + q, mask=a_ok, other=0.0)
         b_ptrs = w_ptr + ((g * Kg + kk) * Cg * R * S + rs)[:, None] + (c * R * S)[None, :]
         b = tl.load(b_ptrs, mask=red_ok[:, None] & c_ok[None, :], other=0.0)
-        acc = tl.dot(a, b, acc, input_precision="ieee")
+        acc = tl.dot(a, b, acc, input_precision=PRECISION)
 
     gx_ptrs = gx_ptr + (n * C * H * W + hw)[:, None] + ((g * Cg + c) * H * W)[None, :]
     tl.store(gx_ptrs, acc, mask=m_ok[:, None] & c_ok[None, :])
@@ -114,7 +114,7 @@ def conv_backward_input_kernel(gy_ptr, w_ptr, gx_ptr,  # gy[N,K,P,Q], w[K,C/g,R,
 @triton.jit
 def conv_backward_weight_kernel(x_ptr, gy_ptr, gw_ptr,  # x[N,C,H,W], gy[N,K,P,Q], gw[K,C/g,R,S]
                                 N, C, H, W, K, P, Q, R, S, sh, sw, ph, pw, dh, dw, Cg, Kg,
-                                BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+                                PRECISION: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
     COLS = Cg * R * S
     RED = N * P * Q
     g, tm, tn = _tile_ids((Kg + BLOCK_M - 1) // BLOCK_M, (COLS + BLOCK_N - 1) // BLOCK_N)
@@ -140,7 +140,7 @@ def conv_backward_weight_kernel(x_ptr, gy_ptr, gw_ptr,  # x[N,C,H,W], gy[N,K,P,Q
         b_ok = red_ok[:, None] & col_ok[None, :] & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
         b_ptrs = x_ptr + ((n * C + g * Cg) * H * W)[:, None] + (c * H * W)[None, :] + ih * W + iw
         b = tl.load(b_ptrs, mask=b_ok, other=0.0)
-        acc = tl.dot(a, b, acc, input_precision="ieee")
+        acc = tl.dot(a, b, acc, input_precision=PRECISION)
 
     gw_ptrs = gw_ptr + ((g * Kg + k) * COLS)[:, None] + col[None, :]
     tl.store(gw_ptrs, acc, mask=k_ok[:, None] & col_ok[None, :])
@@ -171,7 +171,7 @@ def conv2d_forward(x, w, bias, stride, padding, dilation, groups, out_hw, activa
     grid = (groups * triton.cdiv(N * P * Q, bm) * triton.cdiv(Kg, bn),)
     launch(conv_forward_kernel, grid, x, w, bias if bias is not None else w, y,
            N, C, H, W, K, P, Q, R, S, *_geometry(stride, padding, dilation), Cg, Kg, float(act_param),
-           HAS_BIAS=bias is not None, ACT=act, BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk,
+           PRECISION=dot_precision(x.dtype), HAS_BIAS=bias is not None, ACT=act, BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk,
            num_warps=warps, num_stages=stages)
     return y
 
@@ -188,7 +188,7 @@ def conv2d_backward_input(gy, w, in_hw, stride, padding, dilation, groups):
     grid = (groups * triton.cdiv(N * H * W, bm) * triton.cdiv(Cg, bn),)
     launch(conv_backward_input_kernel, grid, gy, w, gx,
            N, C, H, W, K, P, Q, R, S, *_geometry(stride, padding, dilation), Cg, Kg,
-           BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, num_warps=warps, num_stages=stages)
+           PRECISION=dot_precision(gy.dtype), BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, num_warps=warps, num_stages=stages)
     return gx
 
 
@@ -205,7 +205,7 @@ def conv2d_backward_weight(x, gy, kernel_hw, stride, padding, dilation, groups):
     grid = (groups * triton.cdiv(Kg, bm) * triton.cdiv(Cg * R * S, bn),)
     launch(conv_backward_weight_kernel, grid, x, gy, gw,
            N, C, H, W, K, P, Q, R, S, *_geometry(stride, padding, dilation), Cg, Kg,
-           BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, num_warps=warps, num_stages=stages)
+           PRECISION=dot_precision(x.dtype), BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, num_warps=warps, num_stages=stages)
     return gw
 
 

@@ -30,7 +30,7 @@ import torch
 import triton
 import triton.language as tl
 
-from ._conv_common import activation_code, apply_activation, launch, pow2_clamp, scalar_as
+from ._conv_common import activation_code, apply_activation, dot_precision, launch, pow2_clamp, scalar_as
 
 
 @triton.jit
@@ -93,7 +93,7 @@ def spectrum_kernel(src_ptr, tab_ptr, out_ptr,  # src[N, CH, H, W] -> out[2, T*T
 def cgemm_kernel(a_ptr, b_ptr, c_ptr,  # per (frequency f, group g): C = op(A) @ op(B), complex
                  M, N, K, G,
                  s_am, s_ak, s_af, s_ag, a_im, s_bk, s_bn, s_bf, s_bg, b_im, s_cm, s_cn, s_cf, s_cg, c_im,
-                 CONJ_A: tl.constexpr, CONJ_B: tl.constexpr,
+                 PRECISION: tl.constexpr, CONJ_A: tl.constexpr, CONJ_B: tl.constexpr,
                  BLOCK_F: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
     """Element (f, m, k) of A is at a + f*s_af + g*s_ag + m*s_am + k*s_ak, its imaginary part at
     + a_im (likewise B, C); op conjugates where CONJ_*. One program: BLOCK_F frequencies x
@@ -127,10 +127,10 @@ def cgemm_kernel(a_ptr, b_ptr, c_ptr,  # per (frequency f, group g): C = op(A) @
             ai = -ai
         if CONJ_B:
             bi = -bi
-        acc_re = tl.dot(ar, br, acc_re, input_precision="ieee")
-        acc_re = tl.dot(-ai, bi, acc_re, input_precision="ieee")
-        acc_im = tl.dot(ai, br, acc_im, input_precision="ieee")
-        acc_im = tl.dot(ar, bi, acc_im, input_precision="ieee")
+        acc_re = tl.dot(ar, br, acc_re, input_precision=PRECISION)
+        acc_re = tl.dot(-ai, bi, acc_re, input_precision=PRECISION)
+        acc_im = tl.dot(ai, br, acc_im, input_precision=PRECISION)
+        acc_im = tl.dot(ar, bi, acc_im, input_precision=PRECISION)
     c_ptrs = c_ptr + f * s_cf + g * s_cg + rows * s_cm + cols * s_cn
     c_ok = (rows < M) & (cols < N) & (f >= 0)
     tl.store(c_ptrs, acc_re, mask=c_ok)
@@ -244,7 +244,7 @@ def _cgemm(a, b, c, M, N, K, groups):
            a.row, a.col, a.t.stride(1), a.group, a.t.stride(0),
            b.row, b.col, b.t.stride(1), b.group, b.t.stride(0),
            c.row, c.col, c.t.stride(1), c.group, c.t.stride(0),
-           CONJ_A=a.conj, CONJ_B=b.conj, BLOCK_F=bf, BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk,
+           PRECISION=dot_precision(c.t.dtype), CONJ_A=a.conj, CONJ_B=b.conj, BLOCK_F=bf, BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk,
            num_warps=4, num_stages=2)
 
 
