@@ -11,8 +11,9 @@ correlation with the zero-padded kernel is exact on those positions (no wrap-aro
     3. the inverse DFT of each output tile (matrix products again), crop, bias, activation, store
        (untile_kernel).
 
-Spectra are [2 (re, im), T*T frequencies, rows, channels]; rows are (image, tile) pairs, or output
-channels for kernels and weight gradients. A plane p of a tensor [*, CH, H, W] and its tile t become
+Spectra are [2 (re, im), rows, channels, T*T frequencies]; rows are (image, tile) pairs, or output
+channels for kernels and weight gradients. Frequencies last, so a transform program reads and
+writes its T*T values contiguously and the complex GEMM loads runs of BLOCK_F frequencies. A plane p of a tensor [*, CH, H, W] and its tile t become
 row p // CH * tiles + t, column p % CH.
 
     forward          y  = corr(x padded by (ph, pw), w):           Y = X conj(W)      per group
@@ -61,8 +62,9 @@ def _idft2_real(yr, yi, cm, sm, T: tl.constexpr):
 
 
 @triton.jit
-def spectrum_kernel(src_ptr, tab_ptr, out_ptr,  # src[N, CH, H, W] -> out[2, T*T, N*tiles, CH]
-                    CH, H, W, n_tiles, tiles_w, step_h, step_w, base_h, base_w, ext_h, ext_w, s_f, s_im,
+def spectrum_kernel(src_ptr, tab_ptr, out_ptr,  # src[N, CH, H, W] -> out[2, N*tiles, CH, T*T]
+                    CH, H, W, n_tiles, tiles_w, step_h, step_w, base_h, base_w, ext_h, ext_w,
+                    s_im, s_row, s_ch,
                     FLIP: tl.constexpr, T: tl.constexpr):
     """Spectrum of tile t of plane (n, c): the T x T window at (tile origin + base) of which only the
     first ext_h x ext_w entries are read, the rest being zero padding; FLIP reads the window
@@ -84,7 +86,7 @@ def spectrum_kernel(src_ptr, tab_ptr, out_ptr,  # src[N, CH, H, W] -> out[2, T*T
     cm, sm = _dft_matrices(tab_ptr, T)
     re, im = _dft2(u, cm, sm)
     f = (i[:, None] * T + i[None, :]).to(tl.int64)
-    dst = out_ptr + f * s_f + ((plane // CH) * n_tiles + t) * CH + plane % CH
+    dst = out_ptr + ((plane // CH) * n_tiles + t) * s_row + (plane % CH) * s_ch + f  # T*T contiguous
     tl.store(dst, re)
     tl.store(dst + s_im, im)
 
@@ -138,8 +140,8 @@ def cgemm_kernel(a_ptr, b_ptr, c_ptr,  # per (frequency f, group g): C = op(A) @
 
 
 @triton.jit
-def untile_kernel(spec_ptr, tab_ptr, bias_ptr, dst_ptr,  # spec[2, T*T, N*tiles, CO] -> dst[N, CO, OH, OW]
-                  CO, OH, OW, n_tiles, tiles_w, step_h, step_w, ext_h, ext_w, s_f, s_im,
+def untile_kernel(spec_ptr, tab_ptr, bias_ptr, dst_ptr,  # spec[2, N*tiles, CO, T*T] -> dst[N, CO, OH, OW]
+                  CO, OH, OW, n_tiles, tiles_w, step_h, step_w, ext_h, ext_w, s_im, s_row, s_ch,
                   act_param: tl.float64, HAS_BIAS: tl.constexpr, ACT: tl.constexpr, T: tl.constexpr):
     """Inverse transform of tile t of output plane (n, co); its first ext_h x ext_w entries, plus
     bias[co] and activated, go to the tile's place in dst (the inverse of spectrum_kernel)."""
@@ -148,7 +150,7 @@ def untile_kernel(spec_ptr, tab_ptr, bias_ptr, dst_ptr,  # spec[2, T*T, N*tiles,
     t = pid % n_tiles
     i = tl.arange(0, T)
     f = (i[:, None] * T + i[None, :]).to(tl.int64)
-    spec = spec_ptr + f * s_f + ((plane // CO) * n_tiles + t) * CO + plane % CO
+    spec = spec_ptr + ((plane // CO) * n_tiles + t) * s_row + (plane % CO) * s_ch + f
     cm, sm = _dft_matrices(tab_ptr, T)
     out = _idft2_real(tl.load(spec), tl.load(spec + s_im), cm, sm, T)
     if HAS_BIAS:
@@ -202,48 +204,53 @@ class _Tiles:
 
 
 def _spectra(src, tiles, base, extent, flip=False):
-    """[2, T*T, N*tiles, CH]: spectra of the tiles of src[N, CH, H, W] (see spectrum_kernel)."""
+    """[2, N*tiles, CH, T*T]: spectra of the tiles of src[N, CH, H, W] (see spectrum_kernel)."""
     N, CH, H, W = src.shape
     T = tiles.T
-    out = torch.empty((2, T * T, N * tiles.count, CH), dtype=src.dtype, device=src.device)
+    out = torch.empty((2, N * tiles.count, CH, T * T), dtype=src.dtype, device=src.device)
     launch(spectrum_kernel, (N * CH * tiles.count,), src, _dft_table(T, src.dtype, src.device), out,
-           CH, H, W, tiles.count, tiles.cols, *tiles.step, *base, *extent, out.stride(1), out.stride(0),
+           CH, H, W, tiles.count, tiles.cols, *tiles.step, *base, *extent, out.stride(0), out.stride(1), out.stride(2),
            FLIP=flip, T=T, num_warps=_warps(T), num_stages=1)
     return out
 
 
 def _untile(spec, tiles, out_shape, extent, bias=None, act=0, act_param=0.0):
-    """dst[out_shape] from its tile spectra [2, T*T, N*tiles, CO] (see untile_kernel)."""
+    """dst[out_shape] from its tile spectra [2, N*tiles, CO, T*T] (see untile_kernel)."""
     N, CO, OH, OW = out_shape
     dst = torch.empty(out_shape, dtype=spec.dtype, device=spec.device)
     T = tiles.T
     launch(untile_kernel, (N * CO * tiles.count,), spec, _dft_table(T, spec.dtype, spec.device),
            bias if bias is not None else dst, dst,
-           CO, OH, OW, tiles.count, tiles.cols, *tiles.step, *extent, spec.stride(1), spec.stride(0),
+           CO, OH, OW, tiles.count, tiles.cols, *tiles.step, *extent, spec.stride(0), spec.stride(1), spec.stride(2),
            float(act_param), HAS_BIAS=bias is not None, ACT=act, T=T, num_warps=_warps(T), num_stages=1)
     return dst
 
 
 class _Operand:
-    """A [2, F, ...] spectrum seen as a batch of complex matrices: (row, col) strides, group
-    stride, conjugated or not."""
+    """A spectrum [2, rows, channels, F] seen as a batch of complex matrices, one per (frequency,
+    group): which dimension (1 or 2) indexes the matrix rows and which the columns, the dimension
+    the groups split and the group's size along it, and whether it is conjugated."""
 
-    def __init__(self, t, row, col, group, conj=False):
-        self.t, self.row, self.col, self.group, self.conj = t, row, col, group, conj
+    def __init__(self, t, row_dim, col_dim, group_dim, group_size, conj=False):
+        self.t, self.row_dim, self.col_dim, self.conj = t, row_dim, col_dim, conj
+        self.group_stride = group_size * t.stride(group_dim)
+
+    def strides(self):
+        """(row, col, frequency, group, imaginary part) strides, cgemm_kernel's order."""
+        t = self.t
+        return t.stride(self.row_dim), t.stride(self.col_dim), t.stride(3), self.group_stride, t.stride(0)
 
 
 def _cgemm(a, b, c, M, N, K, groups):
     """c[f, g] = op(a[f, g]) @ op(b[f, g]) for every frequency f and group g."""
-    F = c.t.shape[1]
+    F = c.t.shape[3]
     bm, bn = pow2_clamp(M, 16, 32), pow2_clamp(N, 16, 32)
     bk = 16
     budget = 4096 if c.t.dtype == torch.float32 else 2048  # accumulator elements per program
     bf = max(1, min(16, budget // (bm * bn)))
     grid = (F // bf * groups * triton.cdiv(M, bm) * triton.cdiv(N, bn),)
     launch(cgemm_kernel, grid, a.t, b.t, c.t, M, N, K, groups,
-           a.row, a.col, a.t.stride(1), a.group, a.t.stride(0),
-           b.row, b.col, b.t.stride(1), b.group, b.t.stride(0),
-           c.row, c.col, c.t.stride(1), c.group, c.t.stride(0),
+           *a.strides(), *b.strides(), *c.strides(),
            PRECISION=dot_precision(c.t.dtype), CONJ_A=a.conj, CONJ_B=b.conj, BLOCK_F=bf, BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk,
            num_warps=4, num_stages=2)
 
@@ -261,11 +268,11 @@ def _correlate(src, w, groups, base, out_hw, T, rotate, bias=None, act=0, act_pa
     Wf = _spectra(w, _Tiles.single(T), (0, 0), (R, S), flip=rotate)  # [2, F, K, Cg]
     Cg = w.shape[1]
     if rotate:  # B[k, c] = W[g*Kg + k, c]
-        wop = _Operand(Wf, Cg, 1, CIg * Cg, conj=True)
+        wop = _Operand(Wf, 1, 2, 1, CIg, conj=True)
     else:  # B[c, k] = W[g*Kg + k, c]
-        wop = _Operand(Wf, 1, Cg, COg * Cg, conj=True)
-    Y = torch.empty((2, T * T, N * tiles.count, CO), dtype=src.dtype, device=src.device)
-    _cgemm(_Operand(X, CI, 1, CIg), wop, _Operand(Y, CO, 1, COg), N * tiles.count, COg, CIg, groups)
+        wop = _Operand(Wf, 2, 1, 1, COg, conj=True)
+    Y = torch.empty((2, N * tiles.count, CO, T * T), dtype=src.dtype, device=src.device)
+    _cgemm(_Operand(X, 1, 2, 2, CIg), wop, _Operand(Y, 1, 2, 2, COg), N * tiles.count, COg, CIg, groups)
     return _untile(Y, tiles, (N, CO, *out_hw), tiles.step, bias, act, act_param)
 
 
@@ -300,8 +307,8 @@ def conv2d_backward_weight(x, gy, kernel_hw, stride, padding, dilation, groups):
     tiles = _Tiles(T, (T - R + 1, T - S + 1), (P, Q))
     X = _spectra(x, tiles, (-padding[0], -padding[1]), (T, T))
     GY = _spectra(gy, tiles, (0, 0), tiles.step)
-    GW = torch.empty((2, T * T, K, Cg), dtype=x.dtype, device=x.device)
-    _cgemm(_Operand(GY, 1, K, Kg, conj=True), _Operand(X, C, 1, Cg), _Operand(GW, Cg, 1, Kg * Cg),
+    GW = torch.empty((2, K, Cg, T * T), dtype=x.dtype, device=x.device)
+    _cgemm(_Operand(GY, 2, 1, 2, Kg, conj=True), _Operand(X, 1, 2, 2, Cg), _Operand(GW, 1, 2, 1, Kg),
            Kg, Cg, N * tiles.count, groups)
     return _untile(GW, _Tiles.single(T), (K, Cg, R, S), (R, S))
 
