@@ -304,17 +304,49 @@ def test_channel_sum(shape, dtype, device):
 # ----------------------------------------------------------------------------------------------
 # Every launched kernel compiles for the GPU (no GPU needed: triton.compile with a target).
 
+_KERNEL_MODULES = ("gemm", "conv_bias", "conv_direct", "conv_im2col", "conv_fft")
+
+
+def _compiling_copies():
+    """Copies of the kernel modules (and their private helper modules) whose @triton.jit functions
+    compile, whatever mode this process runs Triton in (on a CPU-only machine fastcnn switches the
+    interpreter on before triton is imported): {module: copy}, and the copies' _conv_common."""
+    import importlib.util
+
+    import fastcnn.kernels.triton as pkg
+    from triton import knobs
+
+    prefix = pkg.__name__ + "._"
+    saved = {k: sys.modules.pop(k) for k in list(sys.modules) if k.startswith(prefix)}
+    previous = knobs.runtime.interpret
+    knobs.runtime.interpret = False
+    try:
+        copies = {}
+        for m in _KERNEL_MODULES:
+            name = f"{pkg.__name__}.{m}"
+            spec = importlib.util.spec_from_file_location(name + "__compiling", importlib.util.find_spec(name).origin)
+            copies[m] = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(copies[m])
+        common = sys.modules[prefix + "conv_common"]
+    finally:
+        knobs.runtime.interpret = previous
+        for k in [k for k in sys.modules if k.startswith(prefix)]:
+            del sys.modules[k]
+        sys.modules.update(saved)
+        for k, mod in saved.items():  # the import system rebinds package attributes
+            setattr(pkg, k.rsplit(".", 1)[1], mod)
+    return copies, common
+
+
 def _gpu_compile_hook(arch, compiled):
+    """A LAUNCH_HOOK that compiles the launched kernel for sm_<arch> instead of running it."""
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
     from triton.runtime.jit import JITFunction
 
-    def hook(kernel, grid, args, constexprs, num_warps, num_stages):
-        # the interpreted copy's kernel -> the same kernel in the normally imported module
-        module = sys.modules[kernel.fn.__module__.replace("__interpreted", "")]
-        jit_fn = getattr(module, kernel.fn.__name__)
-        assert isinstance(jit_fn, JITFunction)
+    def hook(jit_fn, grid, args, constexprs, num_warps, num_stages):
+        assert isinstance(jit_fn, JITFunction), f"{jit_fn!r} is not a compiling @triton.jit function"
         values = iter(args)
         signature = {}
         for p in jit_fn.params:
@@ -341,39 +373,39 @@ def _gpu_compile_hook(arch, compiled):
 
 @pytest.mark.parametrize("arch", [90, pytest.param(80, marks=pytest.mark.slow)])
 def test_compiles_for_gpu(arch, monkeypatch):
-    import fastcnn.backends.triton.kernels as loader
     try:
         from triton.backends.nvidia.compiler import get_ptxas  # noqa: F401
     except ImportError as e:
         pytest.skip(f"triton's NVIDIA backend is not installed: {e}")
-    modules = ["gemm", "conv_bias", "conv_direct", "conv_im2col", "conv_fft"]
-    for m in modules:  # both copies of the shared launch helper must see the hook
-        loader._import_interpreted(f"fastcnn.kernels.triton.{m}")
+    copies, common = _compiling_copies()
     compiled = {}
-    hook = _gpu_compile_hook(arch, compiled)
-    monkeypatch.setattr(sys.modules["fastcnn.kernels.triton._conv_common"], "LAUNCH_HOOK", hook)
-    monkeypatch.setattr(loader._shared_interpreted["fastcnn.kernels.triton._conv_common"], "LAUNCH_HOOK", hook)
+    monkeypatch.setattr(common, "LAUNCH_HOOK", _gpu_compile_hook(arch, compiled))
+    launchers = {name: fn for mod in copies.values() for name, fn in mod.KERNELS.items()}
+
+    def forward(algo, case, x, w, b, activation=None, act_param=0.0):
+        launchers[f"conv2d_forward.{algo}"](x, w, b, case.stride, case.padding, case.dilation, case.groups,
+                                            case.output_hw(), activation, act_param)
+
+    case = Case("compile", 2, 4, 9, 9, 4, 3, 3, padding=(1, 1), groups=2)
+    geometry = (case.stride, case.padding, case.dilation, case.groups)
     for dtype in (torch.float32, torch.float64):
-        case = Case("compile", 2, 4, 9, 9, 4, 3, 3, padding=(1, 1), groups=2)
         x, w, b, gy = _inputs(case, dtype, "cpu")
-        triton_kernel("gemm")(x[0, 0], x[0, 1], beta=1.0, out=x[1, 0].clone())
-        triton_kernel("channel_sum")(gy)
+        launchers["gemm"](x[0, 0], x[0, 1], beta=1.0, out=x[1, 0].clone())
+        launchers["channel_sum"](gy)
         for algo in ALGOS:
-            _forward(algo, case, x, w, b, "elu", 1.0)
-            _forward(algo, case, x, w, None, None, 0.0)
-            test_args = ((case.H, case.W), case.stride, case.padding, case.dilation, case.groups)
-            triton_kernel(f"conv2d_backward_input.{algo}")(gy, w, *test_args)
-            triton_kernel(f"conv2d_backward_weight.{algo}")(x, gy, (case.R, case.S), *test_args[1:])
+            forward(algo, case, x, w, b, "elu", 1.0)
+            forward(algo, case, x, w, None)
+            launchers[f"conv2d_backward_input.{algo}"](gy, w, (case.H, case.W), *geometry)
+            launchers[f"conv2d_backward_weight.{algo}"](x, gy, (case.R, case.S), *geometry)
         big = Case("compile_large_kernel", 1, 2, 40, 40, 2, 17, 17)  # the 64-point fft
-        x, w, b, gy = _inputs(big, dtype, "cpu")
-        _forward("fft", big, x, w, b)
+        forward("fft", big, *_inputs(big, dtype, "cpu")[:3])
     # TF32 tensor cores on request (float32 GEMM-like kernels only; float64 stays ieee)
     monkeypatch.setenv("FASTCNN_TRITON_TF32", "1")
     for dtype in (torch.float32, torch.float64):
         x, w, b, gy = _inputs(case, dtype, "cpu")
-        triton_kernel("gemm")(x[0, 0], x[0, 1])
+        launchers["gemm"](x[0, 0], x[0, 1])
         for algo in ALGOS:
-            _forward(algo, case, x, w, b)
+            forward(algo, case, x, w, b)
     precisions = {(k[0], dict(k[2]).get("PRECISION")) for k in compiled}
     assert ("gemm_kernel", "tf32") in precisions and ("cgemm_kernel", "tf32") in precisions
     assert ("conv_forward_kernel", "tf32") in precisions

@@ -1,12 +1,13 @@
-"""Pieces shared by the Triton GEMM and convolution kernels: the fused activation epilogue, exact
-float64 scalar arguments, block-size helpers and the one place kernels are launched.
+"""Pieces shared by the Triton GEMM and convolution kernels: the fused activation epilogue (the
+activation family's math), exact float64 scalar arguments, block-size helpers and the one place
+kernels are launched.
 
 Re-imported under the interpreter together with the kernel modules (see
-fastcnn/backends/triton/kernels.py), so everything @triton.jit here works on both devices. The
-@triton.jit functions of triton.language's standard library (tl.cdiv, tl.zeros, tl.sum, tl.max,
-tl.sigmoid, ...) were decorated when triton was imported, outside interpreter mode, so they cannot
-be called from the interpreted copies: the kernels use builtins only (tl.full, tl.reduce with
-`add` below, integer arithmetic).
+fastcnn/backends/triton/kernels.py), so everything @triton.jit here works on both devices. On a
+machine with a GPU, triton.language's own @triton.jit functions (tl.cdiv, tl.zeros, tl.sum,
+tl.max, tl.sigmoid, ...) are compiled-mode objects that the interpreted copies used for CPU tensors
+cannot call ("Cannot call @triton.jit'd outside of the scope of a kernel"), so these kernels use
+builtins only: tl.full, tl.reduce with `add` below, integer arithmetic.
 """
 from __future__ import annotations
 
@@ -16,16 +17,20 @@ import torch
 import triton
 import triton.language as tl
 
-# Numbering shared with csrc/common/activation_math.h (enum class Act) and the CUDA kernels.
-ACTIVATION_CODES = {None: 0, "relu": 1, "leaky_relu": 2, "elu": 3, "sigmoid": 4, "tanh": 5}
+from ._activation_math import act_forward
+from fastcnn.ops.activation import ACT_KIND
+
+# The activations a convolution can fuse, with the KIND numbers of the activation family
+# (fastcnn.ops.activation.ACT_KIND, csrc/common/activation_math.h); the math is _activation_math's.
+FUSED_ACTIVATIONS = (None, "relu", "leaky_relu", "elu", "sigmoid", "tanh")
 
 
 def activation_code(activation) -> int:
-    """The epilogue code of a fused activation; ValueError naming `activation` otherwise."""
-    if activation not in ACTIVATION_CODES:
-        names = ", ".join(repr(a) for a in ACTIVATION_CODES)
+    """The epilogue KIND of a fused activation; ValueError naming `activation` otherwise."""
+    if activation not in FUSED_ACTIVATIONS:
+        names = ", ".join(repr(a) for a in FUSED_ACTIVATIONS)
         raise ValueError(f"activation: expected one of {names}, got {activation!r}")
-    return ACTIVATION_CODES[activation]
+    return ACT_KIND["identity" if activation is None else activation]
 
 
 @triton.jit
@@ -37,22 +42,8 @@ def scalar_as(value, like):
 
 @triton.jit
 def apply_activation(x, ACT: tl.constexpr, act_param):
-    """y = f(x) for the fused epilogue; act_param is leaky_relu's slope or elu's alpha (already in
-    x's dtype). Written with exp only so it lowers for float32 and float64 alike."""
-    if ACT == 1:
-        x = tl.where(x > 0, x, 0.0)
-    elif ACT == 2:
-        x = tl.where(x > 0, x, x * act_param)
-    elif ACT == 3:
-        # exp(x) - 1 loses relative accuracy near 0, but only by eps absolute: within the bound.
-        x = tl.where(x > 0, x, act_param * (tl.exp(tl.minimum(x, 0.0)) - 1.0))
-    elif ACT == 4:
-        x = 1.0 / (1.0 + tl.exp(-x))
-    elif ACT == 5:
-        t = tl.exp(-2.0 * tl.abs(x))  # in (0, 1]: no overflow for any x
-        mag = (1.0 - t) / (1.0 + t)
-        x = tl.where(x < 0, -mag, mag)
-    return x
+    """The fused epilogue: act_param (leaky_relu's slope, elu's alpha) already in x's dtype."""
+    return act_forward(x, ACT, act_param, act_param)
 
 
 @triton.jit
