@@ -14,6 +14,8 @@ from typing import Optional, Tuple
 
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 import torch.nn.functional as F
 
 from fastcnn._registry import kernel
@@ -222,6 +224,36 @@ def test_large_kernel_uses_larger_tiles(algo):
     case = Case("kernel11x9", 1, 2, 13, 12, 2, 11, 9, padding=(5, 4))
     x, w, b, _ = _inputs(case, torch.float64, "cpu")
     assert_close(_forward(algo, case, x, w, b), _reference_conv(x, w, b, case), reduction=w[0].numel())
+
+
+@st.composite
+def conv_cases(draw):
+    """A random valid convolution geometry, small enough for the interpreter."""
+    groups = draw(st.sampled_from([1, 2, 3]))
+    C, K = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
+    R, S = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    padding = (draw(st.integers(0, 3)), draw(st.integers(0, 3)))
+    H = draw(st.integers(max(1, dilation[0] * (R - 1) + 1 - 2 * padding[0]), 8))
+    W = draw(st.integers(max(1, dilation[1] * (S - 1) + 1 - 2 * padding[1]), 8))
+    return Case("hypothesis", draw(st.integers(1, 2)), C, H, W, K, R, S, stride, padding, dilation, groups)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=conv_cases(), algo=st.sampled_from(ALGOS))
+def test_conv2d_random_geometry(case, algo):
+    if algo == "fft" and not FFT_OK(case):
+        algo = "direct"
+    x, w, b, gy = _inputs(case, torch.float64, "cpu")
+    assert_close(_forward(algo, case, x, w, b), _reference_conv(x, w, b, case), reduction=w[0].numel())
+    x64, w64 = x.clone().requires_grad_(), w.clone().requires_grad_()
+    _reference_conv(x64, w64, None, case).backward(gy)
+    geometry = (case.stride, case.padding, case.dilation, case.groups)
+    gx = triton_kernel(f"conv2d_backward_input.{algo}")(gy, w, (case.H, case.W), *geometry)
+    assert_close(gx, x64.grad, reduction=(case.K // case.groups) * case.R * case.S)
+    gw = triton_kernel(f"conv2d_backward_weight.{algo}")(x, gy, (case.R, case.S), *geometry)
+    assert_close(gw, w64.grad, reduction=gy[:, 0].numel())
 
 
 # ----------------------------------------------------------------------------------------------
