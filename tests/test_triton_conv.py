@@ -179,12 +179,16 @@ def test_conv2d_forward_fused_activation(algo, activation, act_param, dtype, dev
 
 
 @pytest.mark.parametrize("algo", ALGOS)
-def test_conv2d_forward_without_bias_and_empty_batch(algo):
+def test_conv2d_without_bias_and_empty_batch(algo):
     case = CASES[0]
     x, w, _, _ = _inputs(case, torch.float64, "cpu")
     assert_close(_forward(algo, case, x, w, None), _reference_conv(x, w, None, case), reduction=w[0].numel())
     y = _forward(algo, case, x[:0], w, None)
     assert y.shape == (0, case.K, *case.output_hw())
+    gw = triton_kernel(f"conv2d_backward_weight.{algo}")(x[:0], torch.empty(0, case.K, *case.output_hw(),
+                                                          dtype=x.dtype), (case.R, case.S), case.stride,
+                                                          case.padding, case.dilation, case.groups)
+    assert torch.equal(gw, torch.zeros_like(w))
 
 
 @pytest.mark.parametrize("algo", ALGOS)

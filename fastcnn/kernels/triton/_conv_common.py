@@ -74,6 +74,8 @@ LAUNCH_HOOK = None
 
 def launch(kernel, grid, *args, num_warps: int = 4, num_stages: int = 3, **constexprs) -> None:
     """kernel[grid](*args, **constexprs) with the launch options every launcher states explicitly."""
+    if any(g == 0 for g in grid):  # nothing to compute (an empty batch): not every driver takes a 0 grid
+        return
     if LAUNCH_HOOK is not None:
         LAUNCH_HOOK(kernel, grid, args, constexprs, num_warps, num_stages)
         return

@@ -13,8 +13,8 @@ correlation with the zero-padded kernel is exact on those positions (no wrap-aro
 
 Spectra are [2 (re, im), rows, channels, T*T frequencies]; rows are (image, tile) pairs, or output
 channels for kernels and weight gradients. Frequencies last, so a transform program reads and
-writes its T*T values contiguously and the complex GEMM loads runs of BLOCK_F frequencies. A plane p of a tensor [*, CH, H, W] and its tile t become
-row p // CH * tiles + t, column p % CH.
+writes its T*T values contiguously and the complex GEMM loads runs of BLOCK_F frequencies. Tile t
+of plane p of a tensor [*, CH, H, W] is row p // CH * tiles + t, column p % CH.
 
     forward          y  = corr(x padded by (ph, pw), w):           Y = X conj(W)      per group
     backward input   gx = corr(gy padded by (R-1-ph, S-1-pw), w rotated 180 degrees, K and C
@@ -265,8 +265,7 @@ def _correlate(src, w, groups, base, out_hw, T, rotate, bias=None, act=0, act_pa
     CIg, COg = CI // groups, CO // groups
     tiles = _Tiles(T, (T - R + 1, T - S + 1), out_hw)
     X = _spectra(src, tiles, base, (T, T))
-    Wf = _spectra(w, _Tiles.single(T), (0, 0), (R, S), flip=rotate)  # [2, F, K, Cg]
-    Cg = w.shape[1]
+    Wf = _spectra(w, _Tiles.single(T), (0, 0), (R, S), flip=rotate)  # [2, K, Cg, F]
     if rotate:  # B[k, c] = W[g*Kg + k, c]
         wop = _Operand(Wf, 1, 2, 1, CIg, conj=True)
     else:  # B[c, k] = W[g*Kg + k, c]
@@ -304,6 +303,8 @@ def conv2d_backward_weight(x, gy, kernel_hw, stride, padding, dilation, groups):
     Cg, Kg = C // groups, K // groups
     if K * Cg * R * S == 0:
         return _empty((K, Cg, R, S), x)
+    if N * P * Q == 0:  # nothing to sum
+        return torch.zeros((K, Cg, R, S), dtype=x.dtype, device=x.device)
     tiles = _Tiles(T, (T - R + 1, T - S + 1), (P, Q))
     X = _spectra(x, tiles, (-padding[0], -padding[1]), (T, T))
     GY = _spectra(gy, tiles, (0, 0), tiles.step)
