@@ -1,0 +1,216 @@
+"""Triton convolution, algorithm 'direct': implicit GEMM, no column matrix in memory. Each program
+computes a BLOCK_M x BLOCK_N tile of a GEMM whose operand tiles are gathered from the tensors on
+the fly with masked loads (taps outside the image read zero), one group per program:
+
+    forward          rows n*P*Q + p*Q + q,  cols k (of the group),  reduction c*R*S + r*S + s
+    backward input   rows n*H*W + h*W + w,  cols c (of the group),  reduction k*R*S + r*S + s
+                     (transposed convolution: output row p = (h + ph - r*dh) / sh where that divides;
+                     taps that do not land on an output pixel are masked)
+    backward weight  rows k (of the group), cols c*R*S + r*S + s,  reduction n*P*Q + p*Q + q
+
+The forward applies bias + activation in its epilogue. Reduction indices are decoded per BLOCK_K
+vector (cheap: 1-D), spatial indices once per program.
+"""
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from ._conv_common import activation_code, apply_activation, dot_precision, launch, pow2_clamp, scalar_as
+
+
+@triton.jit
+def _tile_ids(tiles_m, tiles_n):
+    """(group, row tile, col tile) of this program; col tiles fastest so neighbours share rows."""
+    pid = tl.program_id(0)
+    per_group = tiles_m * tiles_n
+    g = pid // per_group
+    rest = pid % per_group
+    return g.to(tl.int64), (rest // tiles_n).to(tl.int64), (rest % tiles_n).to(tl.int64)
+
+
+@triton.jit
+def conv_forward_kernel(x_ptr, w_ptr, bias_ptr, y_ptr,  # x[N,C,H,W], w[K,C/g,R,S], bias[K], y[N,K,P,Q]
+                        N, C, H, W, K, P, Q, R, S, sh, sw, ph, pw, dh, dw, Cg, Kg,
+                        act_param: tl.float64,
+                        PRECISION: tl.constexpr, HAS_BIAS: tl.constexpr, ACT: tl.constexpr,
+                        BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+    M = N * P * Q
+    RED = Cg * R * S
+    g, tm, tn = _tile_ids((M + BLOCK_M - 1) // BLOCK_M, (Kg + BLOCK_N - 1) // BLOCK_N)
+    m = tm * BLOCK_M + tl.arange(0, BLOCK_M)
+    n = m // (P * Q)
+    pq = m % (P * Q)
+    ih0 = (pq // Q) * sh - ph
+    iw0 = (pq % Q) * sw - pw
+    m_ok = m < M
+    x_rows = x_ptr + (n * C + g * Cg) * H * W  # [BLOCK_M] pointers to channel 0 of the group
+    k = tn * BLOCK_N + tl.arange(0, BLOCK_N)
+    k_ok = k < Kg
+    w_cols = w_ptr + (g * Kg + k) * RED
+    ks = tl.arange(0, BLOCK_K).to(tl.int64)
+
+    acc = tl.full((BLOCK_M, BLOCK_N), 0.0, y_ptr.dtype.element_ty)
+    for k0 in range(0, RED, BLOCK_K):
+        red = k0 + ks
+        red_ok = red < RED
+        c = red // (R * S)
+        r = (red % (R * S)) // S
+        s = red % S
+        ih = ih0[:, None] + (r * dh)[None, :]
+        iw = iw0[:, None] + (s * dw)[None, :]
+        a_ok = m_ok[:, None] & red_ok[None, :] & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
+        a = tl.load(x_rows[:, None] + (c * H * W)[None, :] + ih * W + iw, mask=a_ok, other=0.0)
+        b = tl.load(w_cols[None, :] + red[:, None], mask=red_ok[:, None] & k_ok[None, :], other=0.0)
+        acc = tl.dot(a, b, acc, input_precision=PRECISION)
+
+    if HAS_BIAS:
+        acc += tl.load(bias_ptr + g * Kg + k, mask=k_ok, other=0.0)[None, :]
+    acc = apply_activation(acc, ACT, scalar_as(act_param, acc))
+    y_ptrs = y_ptr + (n * K * P * Q + pq)[:, None] + ((g * Kg + k) * P * Q)[None, :]
+    tl.store(y_ptrs, acc, mask=m_ok[:, None] & k_ok[None, :])
+
+
+@triton.jit
+def conv_backward_input_kernel(gy_ptr, w_ptr, gx_ptr,  # gy[N,K,P,Q], w[K,C/g,R,S], gx[N,C,H,W]
+                               N, C, H, W, K, P, Q, R, S, sh, sw, ph, pw, dh, dw, Cg, Kg,
+                               PRECISION: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+    M = N * H * W
+    RED = Kg * R * S
+    g, tm, tn = _tile_ids((M + BLOCK_M - 1) // BLOCK_M, (Cg + BLOCK_N - 1) // BLOCK_N)
+    m = tm * BLOCK_M + tl.arange(0, BLOCK_M)
+    n = m // (H * W)
+    hw = m % (H * W)
+    h = hw // W
+    w = hw % W
+    m_ok = m < M
+    gy_rows = gy_ptr + (n * K + g * Kg) * P * Q
+    c = tn * BLOCK_N + tl.arange(0, BLOCK_N)
+    c_ok = c < Cg
+    ks = tl.arange(0, BLOCK_K).to(tl.int64)
+
+    acc = tl.full((BLOCK_M, BLOCK_N), 0.0, gx_ptr.dtype.element_ty)
+    for k0 in range(0, RED, BLOCK_K):
+        red = k0 + ks
+        red_ok = red < RED
+        kk = red // (R * S)
+        rs = red % (R * S)
+        th = h[:, None] + ph - (rs // S * dh)[None, :]  # = p * sh where tap r of row p reads h
+        tw = w[:, None] + pw - (rs % S * dw)[None, :]
+        p = th // sh
+        q = tw // sw
+        lands = (th >= 0) & (tw >= 0) & (th % sh == 0) & (tw % sw == 0) & (p < P) & (q < Q)
+        a_ok = m_ok[:, None] & red_ok[None, :] & lands
+        a = tl.load(gy_rows[:, None] + (kk * P * Q)[None, :] + p * Q + q, mask=a_ok, other=0.0)
+        b_ptrs = w_ptr + ((g * Kg + kk) * Cg * R * S + rs)[:, None] + (c * R * S)[None, :]
+        b = tl.load(b_ptrs, mask=red_ok[:, None] & c_ok[None, :], other=0.0)
+        acc = tl.dot(a, b, acc, input_precision=PRECISION)
+
+    gx_ptrs = gx_ptr + (n * C * H * W + hw)[:, None] + ((g * Cg + c) * H * W)[None, :]
+    tl.store(gx_ptrs, acc, mask=m_ok[:, None] & c_ok[None, :])
+
+
+@triton.jit
+def conv_backward_weight_kernel(x_ptr, gy_ptr, gw_ptr,  # x[N,C,H,W], gy[N,K,P,Q], gw[K,C/g,R,S]
+                                N, C, H, W, K, P, Q, R, S, sh, sw, ph, pw, dh, dw, Cg, Kg,
+                                PRECISION: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+    COLS = Cg * R * S
+    RED = N * P * Q
+    g, tm, tn = _tile_ids((Kg + BLOCK_M - 1) // BLOCK_M, (COLS + BLOCK_N - 1) // BLOCK_N)
+    k = tm * BLOCK_M + tl.arange(0, BLOCK_M)
+    k_ok = k < Kg
+    col = tn * BLOCK_N + tl.arange(0, BLOCK_N)
+    col_ok = col < COLS
+    c = col // (R * S)
+    r = (col % (R * S)) // S
+    s = col % S
+    ks = tl.arange(0, BLOCK_K).to(tl.int64)
+
+    acc = tl.full((BLOCK_M, BLOCK_N), 0.0, gw_ptr.dtype.element_ty)
+    for k0 in range(0, RED, BLOCK_K):
+        red = k0 + ks
+        red_ok = red < RED
+        n = red // (P * Q)
+        pq = red % (P * Q)
+        a_ptrs = gy_ptr + (g * Kg + k)[:, None] * P * Q + (n * K * P * Q + pq)[None, :]
+        a = tl.load(a_ptrs, mask=k_ok[:, None] & red_ok[None, :], other=0.0)
+        ih = ((pq // Q) * sh - ph)[:, None] + (r * dh)[None, :]
+        iw = ((pq % Q) * sw - pw)[:, None] + (s * dw)[None, :]
+        b_ok = red_ok[:, None] & col_ok[None, :] & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
+        b_ptrs = x_ptr + ((n * C + g * Cg) * H * W)[:, None] + (c * H * W)[None, :] + ih * W + iw
+        b = tl.load(b_ptrs, mask=b_ok, other=0.0)
+        acc = tl.dot(a, b, acc, input_precision=PRECISION)
+
+    gw_ptrs = gw_ptr + ((g * Kg + k) * COLS)[:, None] + col[None, :]
+    tl.store(gw_ptrs, acc, mask=k_ok[:, None] & col_ok[None, :])
+
+
+def _config(dtype, rows: int, cols: int):
+    """(BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages): rows = the gathered GEMM side (pixels),
+    cols = channels. 64 pixels x up to 64 channels x 32 reduction (16 for float64); the channel
+    tile shrinks to the group's width (>= 16, tl.dot's minimum). Untuned: docs/backend-triton.md."""
+    bk = 32 if dtype == torch.float32 else 16
+    return pow2_clamp(rows, 16, 64), pow2_clamp(cols, 16, 64), bk, 4, 2
+
+
+def _geometry(stride, padding, dilation):
+    return (*stride, *padding, *dilation)
+
+
+def conv2d_forward(x, w, bias, stride, padding, dilation, groups, out_hw, activation=None, act_param=0.0):
+    act = activation_code(activation)
+    N, C, H, W = x.shape
+    K, Cg, R, S = w.shape
+    P, Q = out_hw
+    Kg = K // groups
+    y = torch.empty((N, K, P, Q), dtype=x.dtype, device=x.device)
+    if y.numel() == 0:
+        return y
+    bm, bn, bk, warps, stages = _config(x.dtype, N * P * Q, Kg)
+    grid = (groups * triton.cdiv(N * P * Q, bm) * triton.cdiv(Kg, bn),)
+    launch(conv_forward_kernel, grid, x, w, bias if bias is not None else w, y,
+           N, C, H, W, K, P, Q, R, S, *_geometry(stride, padding, dilation), Cg, Kg, float(act_param),
+           PRECISION=dot_precision(x.dtype), HAS_BIAS=bias is not None, ACT=act, BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk,
+           num_warps=warps, num_stages=stages)
+    return y
+
+
+def conv2d_backward_input(gy, w, in_hw, stride, padding, dilation, groups):
+    N, K, P, Q = gy.shape
+    _, Cg, R, S = w.shape
+    H, W = in_hw
+    C, Kg = Cg * groups, K // groups
+    gx = torch.empty((N, C, H, W), dtype=gy.dtype, device=gy.device)
+    if gx.numel() == 0:
+        return gx
+    bm, bn, bk, warps, stages = _config(gy.dtype, N * H * W, Cg)
+    grid = (groups * triton.cdiv(N * H * W, bm) * triton.cdiv(Cg, bn),)
+    launch(conv_backward_input_kernel, grid, gy, w, gx,
+           N, C, H, W, K, P, Q, R, S, *_geometry(stride, padding, dilation), Cg, Kg,
+           PRECISION=dot_precision(gy.dtype), BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, num_warps=warps, num_stages=stages)
+    return gx
+
+
+def conv2d_backward_weight(x, gy, kernel_hw, stride, padding, dilation, groups):
+    N, C, H, W = x.shape
+    K, P, Q = gy.shape[1:]
+    R, S = kernel_hw
+    Cg, Kg = C // groups, K // groups
+    gw = torch.empty((K, Cg, R, S), dtype=x.dtype, device=x.device)
+    if gw.numel() == 0:
+        return gw
+    bm, bn, bk, warps, stages = _config(x.dtype, Cg * R * S, Kg)
+    bm, bn = bn, bm  # rows are output channels here, columns the gathered taps
+    grid = (groups * triton.cdiv(Kg, bm) * triton.cdiv(Cg * R * S, bn),)
+    launch(conv_backward_weight_kernel, grid, x, gy, gw,
+           N, C, H, W, K, P, Q, R, S, *_geometry(stride, padding, dilation), Cg, Kg,
+           PRECISION=dot_precision(x.dtype), BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, num_warps=warps, num_stages=stages)
+    return gw
+
+
+KERNELS = {
+    "conv2d_forward.direct": conv2d_forward,
+    "conv2d_backward_input.direct": conv2d_backward_input,
+    "conv2d_backward_weight.direct": conv2d_backward_weight,
+}

@@ -1,0 +1,452 @@
+"""The triton backend's GEMM and convolution kernels against plain torch in float64.
+
+Kernels are called through the registry (fastcnn._registry.kernel("triton", name)) on CPU tensors,
+which runs them under the Triton interpreter (tiny shapes), and on CUDA tensors where a GPU exists
+(marked gpu). Without a GPU, test_compiles_for_gpu still compiles every kernel the launchers would
+launch for sm_90 (and sm_80 with -m slow), so a kernel that cannot lower fails here, not on a GPU.
+"""
+from __future__ import annotations
+
+import sys
+import zlib
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+import torch.nn.functional as F
+
+from fastcnn._registry import kernel
+from helpers import HAS_GPU, assert_close, backend_params, reference_f64
+
+ALGOS = ("direct", "im2col", "fft")
+DTYPES = [pytest.param(torch.float32, id="f32"), pytest.param(torch.float64, id="f64")]
+
+
+def _devices():
+    """'cpu' (interpreter) and 'cuda' (compiled; marked gpu, skipped with a reason without one)."""
+    out = []
+    for p in backend_params():
+        backend, device = p.values
+        if device == "cpu" and backend != "triton":
+            continue
+        if device == "cuda" and backend != "triton" and HAS_GPU:
+            continue
+        out.append(pytest.param(device, id=f"triton-{device}", marks=p.marks))
+    return out
+
+
+DEVICES = _devices()
+
+
+def triton_kernel(name):
+    return kernel("triton", name)
+
+
+# ----------------------------------------------------------------------------------------------
+# Reference convolution with the kernel interface's padding rule: top/left padding given, the
+# bottom/right padding implied by out_hw (negative means rows are cut off).
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    N: int
+    C: int
+    H: int
+    W: int
+    K: int
+    R: int
+    S: int
+    stride: Tuple[int, int] = (1, 1)
+    padding: Tuple[int, int] = (0, 0)
+    dilation: Tuple[int, int] = (1, 1)
+    groups: int = 1
+    out_hw: Optional[Tuple[int, int]] = None  # default: as torch with symmetric padding
+
+    def output_hw(self):
+        if self.out_hw is not None:
+            return self.out_hw
+        return tuple((size + 2 * p - d * (k - 1) - 1) // s + 1 for size, p, d, k, s in zip(
+            (self.H, self.W), self.padding, self.dilation, (self.R, self.S), self.stride))
+
+    def __str__(self):
+        return self.name
+
+
+CASES = [
+    Case("odd_nonsquare", 2, 3, 7, 9, 4, 3, 2, padding=(1, 0)),
+    Case("stride23_groups3", 1, 6, 9, 8, 6, 3, 3, stride=(2, 3), padding=(2, 1), groups=3),
+    Case("dilation2_depthwise", 2, 4, 9, 9, 4, 3, 3, padding=(2, 2), dilation=(2, 2), groups=4),
+    Case("pointwise_groups2", 1, 4, 6, 7, 6, 1, 1, groups=2),
+    Case("stride3_dilation_w2", 2, 2, 8, 8, 3, 5, 3, stride=(3, 2), padding=(0, 1), dilation=(1, 2)),
+    Case("same_even_kernel", 2, 3, 6, 7, 2, 4, 4, padding=(1, 1), out_hw=(6, 7)),  # bottom/right pad 2
+    Case("padding_over_half", 1, 2, 5, 4, 3, 3, 2, padding=(3, 2)),
+    Case("one_channel_5x5", 1, 1, 6, 7, 1, 5, 5, padding=(2, 1)),
+    Case("cut_bottom_right", 2, 2, 9, 8, 2, 3, 3, padding=(1, 1), out_hw=(6, 5)),  # rows left unread
+    Case("groups2_kernel7", 1, 4, 9, 9, 2, 7, 6, padding=(3, 2), groups=2),
+]
+FFT_OK = lambda c: c.stride == (1, 1) and c.dilation == (1, 1)  # noqa: E731
+
+
+def _reference_conv(x, w, bias, case):
+    P, Q = case.output_hw()
+    (ph, pw), (sh, sw), (dh, dw) = case.padding, case.stride, case.dilation
+    bottom = (P - 1) * sh + dh * (case.R - 1) + 1 - case.H - ph
+    right = (Q - 1) * sw + dw * (case.S - 1) + 1 - case.W - pw
+    return F.conv2d(F.pad(x, (pw, right, ph, bottom)), w, bias, case.stride, 0, case.dilation, case.groups)
+
+
+ACTIVATIONS = {
+    None: lambda y, a: y,
+    "relu": lambda y, a: F.relu(y),
+    "leaky_relu": lambda y, a: F.leaky_relu(y, a),
+    "elu": lambda y, a: F.elu(y, a),
+    "sigmoid": lambda y, a: torch.sigmoid(y),
+    "tanh": lambda y, a: torch.tanh(y),
+}
+
+
+def _inputs(case, dtype, device, bias=True):
+    g = torch.Generator().manual_seed(zlib.crc32(case.name.encode()))
+    P, Q = case.output_hw()
+
+    def randn(*shape):
+        return torch.randn(*shape, generator=g, dtype=torch.float64).to(dtype=dtype, device=device)
+
+    x = randn(case.N, case.C, case.H, case.W)
+    w = randn(case.K, case.C // case.groups, case.R, case.S)
+    b = randn(case.K) if bias else None
+    gy = randn(case.N, case.K, P, Q)
+    return x, w, b, gy
+
+
+def _check_algo(algo, case):
+    if algo == "fft" and not FFT_OK(case):
+        pytest.skip("fft takes stride 1 and dilation 1 only (test_fft_rejects_stride_and_dilation checks the error)")
+
+
+def _forward(algo, case, x, w, b, activation=None, act_param=0.0):
+    return triton_kernel(f"conv2d_forward.{algo}")(x, w, b, case.stride, case.padding, case.dilation, case.groups,
+                                                     case.output_hw(), activation, act_param)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CASES, ids=str)
+@pytest.mark.parametrize("algo", ALGOS)
+def test_conv2d_forward(algo, case, dtype, device):
+    _check_algo(algo, case)
+    x, w, b, _ = _inputs(case, dtype, device)
+    y = _forward(algo, case, x, w, b)
+    expected = reference_f64(_reference_conv, x, w, b, case)
+    assert_close(y, expected, reduction=w[0].numel(), name=f"conv2d_forward.{algo}")
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CASES, ids=str)
+@pytest.mark.parametrize("algo", ALGOS)
+def test_conv2d_backward(algo, case, dtype, device):
+    _check_algo(algo, case)
+    x, w, _, gy = _inputs(case, dtype, device, bias=False)
+    x64 = x.detach().double().requires_grad_()
+    w64 = w.detach().double().requires_grad_()
+    _reference_conv(x64, w64, None, case).backward(gy.double())
+
+    gx = triton_kernel(f"conv2d_backward_input.{algo}")(gy, w, (case.H, case.W), case.stride, case.padding,
+                                                         case.dilation, case.groups)
+    taps = (case.K // case.groups) * case.R * case.S
+    assert_close(gx, x64.grad, reduction=taps, name=f"conv2d_backward_input.{algo}")
+
+    gw = triton_kernel(f"conv2d_backward_weight.{algo}")(x, gy, (case.R, case.S), case.stride, case.padding,
+                                                          case.dilation, case.groups)
+    assert_close(gw, w64.grad, reduction=gy[:, 0].numel(), name=f"conv2d_backward_weight.{algo}")
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation,act_param", [
+    ("relu", 0.0), ("leaky_relu", 0.1), ("elu", 0.7), ("sigmoid", 0.0), ("tanh", 0.0)])
+@pytest.mark.parametrize("algo", ALGOS)
+def test_conv2d_forward_fused_activation(algo, activation, act_param, dtype, device):
+    case = CASES[0] if algo == "fft" else CASES[1]
+    x, w, b, _ = _inputs(case, dtype, device)
+    y = _forward(algo, case, x, w, b, activation, act_param)
+    expected = ACTIVATIONS[activation](reference_f64(_reference_conv, x, w, b, case), act_param)
+    assert_close(y, expected, reduction=w[0].numel(), name=f"{algo} + {activation}")
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_conv2d_without_bias_and_empty_batch(algo):
+    case = CASES[0]
+    x, w, _, _ = _inputs(case, torch.float64, "cpu")
+    assert_close(_forward(algo, case, x, w, None), _reference_conv(x, w, None, case), reduction=w[0].numel())
+    y = _forward(algo, case, x[:0], w, None)
+    assert y.shape == (0, case.K, *case.output_hw())
+    gw = triton_kernel(f"conv2d_backward_weight.{algo}")(x[:0], torch.empty(0, case.K, *case.output_hw(),
+                                                          dtype=x.dtype), (case.R, case.S), case.stride,
+                                                          case.padding, case.dilation, case.groups)
+    assert torch.equal(gw, torch.zeros_like(w))
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_unknown_activation_is_rejected(algo):
+    case = CASES[0]
+    x, w, b, _ = _inputs(case, torch.float32, "cpu")
+    with pytest.raises(ValueError, match="activation"):
+        _forward(algo, case, x, w, b, "gelu", 0.0)
+
+
+@pytest.mark.parametrize("name", ["conv2d_forward.fft", "conv2d_backward_input.fft", "conv2d_backward_weight.fft"])
+@pytest.mark.parametrize("stride,dilation,word", [((2, 1), (1, 1), "stride"), ((1, 1), (1, 2), "dilation")])
+def test_fft_rejects_stride_and_dilation(name, stride, dilation, word):
+    x = torch.randn(1, 2, 8, 8)
+    w = torch.randn(2, 2, 3, 3)
+    gy = torch.randn(1, 2, 4, 4)
+    fn = triton_kernel(name)
+    with pytest.raises(ValueError, match=word):
+        if name.startswith("conv2d_forward"):
+            fn(x, w, None, stride, (0, 0), dilation, 1, (4, 4), None, 0.0)
+        elif name.startswith("conv2d_backward_input"):
+            fn(gy, w, (8, 8), stride, (0, 0), dilation, 1)
+        else:
+            fn(x, gy, (3, 3), stride, (0, 0), dilation, 1)
+
+
+def test_fft_rejects_kernels_larger_than_its_tiles():
+    x = torch.randn(1, 1, 40, 40)
+    w = torch.randn(1, 1, 33, 3)
+    with pytest.raises(ValueError, match="kernel_hw"):
+        triton_kernel("conv2d_forward.fft")(x, w, None, (1, 1), (0, 0), (1, 1), 1, (8, 38), None, 0.0)
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_large_kernel_uses_larger_tiles(algo):
+    """An 11x9 kernel needs the 32-point transform in fft; same check for the others."""
+    case = Case("kernel11x9", 1, 2, 13, 12, 2, 11, 9, padding=(5, 4))
+    x, w, b, _ = _inputs(case, torch.float64, "cpu")
+    assert_close(_forward(algo, case, x, w, b), _reference_conv(x, w, b, case), reduction=w[0].numel())
+
+
+@st.composite
+def conv_cases(draw):
+    """A random valid convolution geometry, small enough for the interpreter."""
+    groups = draw(st.sampled_from([1, 2, 3]))
+    C, K = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
+    R, S = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    padding = (draw(st.integers(0, 3)), draw(st.integers(0, 3)))
+    H = draw(st.integers(max(1, dilation[0] * (R - 1) + 1 - 2 * padding[0]), 8))
+    W = draw(st.integers(max(1, dilation[1] * (S - 1) + 1 - 2 * padding[1]), 8))
+    return Case("hypothesis", draw(st.integers(1, 2)), C, H, W, K, R, S, stride, padding, dilation, groups)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=conv_cases(), algo=st.sampled_from(ALGOS))
+def test_conv2d_random_geometry(case, algo):
+    if algo == "fft" and not FFT_OK(case):
+        algo = "direct"
+    x, w, b, gy = _inputs(case, torch.float64, "cpu")
+    assert_close(_forward(algo, case, x, w, b), _reference_conv(x, w, b, case), reduction=w[0].numel())
+    x64, w64 = x.clone().requires_grad_(), w.clone().requires_grad_()
+    _reference_conv(x64, w64, None, case).backward(gy)
+    geometry = (case.stride, case.padding, case.dilation, case.groups)
+    gx = triton_kernel(f"conv2d_backward_input.{algo}")(gy, w, (case.H, case.W), *geometry)
+    assert_close(gx, x64.grad, reduction=(case.K // case.groups) * case.R * case.S)
+    gw = triton_kernel(f"conv2d_backward_weight.{algo}")(x, gy, (case.R, case.S), *geometry)
+    assert_close(gw, w64.grad, reduction=gy[:, 0].numel())
+
+
+# ----------------------------------------------------------------------------------------------
+# gemm, im2col / col2im, channel_sum
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("M,N,K", [(5, 7, 3), (33, 17, 70), (20, 65, 19), (1, 1, 1), (70, 3, 129)])
+@pytest.mark.parametrize("trans_a,trans_b", [(False, False), (True, False), (False, True), (True, True)])
+def test_gemm(M, N, K, trans_a, trans_b, dtype, device):
+    g = torch.Generator().manual_seed(M * 1000 + N * 10 + K)
+    a = torch.randn(*((K, M) if trans_a else (M, K)), generator=g, dtype=torch.float64).to(dtype=dtype, device=device)
+    b = torch.randn(*((N, K) if trans_b else (K, N)), generator=g, dtype=torch.float64).to(dtype=dtype, device=device)
+    c = torch.randn(M, N, generator=g, dtype=torch.float64).to(dtype=dtype, device=device)
+    op_a = a.double().T if trans_a else a.double()
+    op_b = b.double().T if trans_b else b.double()
+    gemm = triton_kernel("gemm")
+    assert_close(gemm(a, b, trans_a=trans_a, trans_b=trans_b), op_a @ op_b, reduction=K)
+    out = c.clone()
+    result = gemm(a, b, trans_a=trans_a, trans_b=trans_b, alpha=0.3, beta=-1.7, out=out)
+    assert result.data_ptr() == out.data_ptr()
+    assert_close(out, 0.3 * (op_a @ op_b) - 1.7 * c.double(), reduction=K + 1)
+
+
+def test_gemm_strided_views_and_empty_reduction():
+    a = torch.randn(9, 12, dtype=torch.float64)
+    b = torch.randn(12, 10, dtype=torch.float64)
+    gemm = triton_kernel("gemm")
+    assert_close(gemm(a[::2, 1::2], b[::2, :7]), a[::2, 1::2] @ b[::2, :7], reduction=6)
+    c = torch.randn(4, 3, dtype=torch.float64)
+    out = c.clone()
+    gemm(torch.empty(4, 0, dtype=torch.float64), torch.empty(0, 3, dtype=torch.float64), beta=2.0, out=out)
+    assert_close(out, 2.0 * c)
+
+
+def test_gemm_rejects_bad_arguments():
+    gemm = triton_kernel("gemm")
+    a = torch.randn(3, 4)
+    with pytest.raises(ValueError, match="inner dimension"):
+        gemm(a, torch.randn(5, 2))
+    with pytest.raises(TypeError, match="b: expected dtype"):
+        gemm(a, torch.randn(4, 2, dtype=torch.float64))
+    with pytest.raises(ValueError, match="a: expected a 2-D"):
+        gemm(torch.randn(3), torch.randn(3, 2))
+    with pytest.raises(ValueError, match="beta"):
+        gemm(a, torch.randn(4, 2), beta=1.0)
+    with pytest.raises(ValueError, match="out"):
+        gemm(a, torch.randn(4, 2), out=torch.empty(2, 3))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("case", [c for c in CASES if c.groups == 1], ids=str)
+def test_im2col_col2im(case, device):
+    x, _, _, _ = _inputs(case, torch.float64, device)
+    P, Q = case.output_hw()
+    (ph, pw), kernel_hw = case.padding, (case.R, case.S)
+    bottom = (P - 1) * case.stride[0] + case.dilation[0] * (case.R - 1) + 1 - case.H - ph
+    right = (Q - 1) * case.stride[1] + case.dilation[1] * (case.S - 1) + 1 - case.W - pw
+    cols = triton_kernel("im2col")(x, kernel_hw, case.stride, case.padding, case.dilation, (P, Q))
+    expected = F.unfold(F.pad(x, (pw, right, ph, bottom)), kernel_hw, dilation=case.dilation, stride=case.stride)
+    assert torch.equal(cols, expected)
+    # col2im is im2col's adjoint: fold, then cut the padding off
+    dcols = torch.randn_like(cols)
+    gx = triton_kernel("col2im")(dcols, (case.H, case.W), kernel_hw, case.stride, case.padding, case.dilation, (P, Q))
+    padded_hw = (case.H + ph + bottom, case.W + pw + right)
+    folded = F.fold(dcols, padded_hw, kernel_hw, dilation=case.dilation, stride=case.stride)
+    folded = F.pad(folded, (0, max(0, -right), 0, max(0, -bottom)))  # rows no output reads: zero
+    assert_close(gx, folded[:, :, ph:ph + case.H, pw:pw + case.W], reduction=case.R * case.S)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(2, 3, 5, 7), (1, 1, 1, 1), (3, 5, 33, 40)])
+def test_channel_sum(shape, dtype, device):
+    t = torch.randn(*shape, dtype=torch.float64).to(dtype=dtype, device=device)
+    assert_close(triton_kernel("channel_sum")(t), t.double().sum((0, 2, 3)),
+                 reduction=shape[0] * shape[2] * shape[3])
+
+
+# ----------------------------------------------------------------------------------------------
+# Every launched kernel compiles for the GPU (no GPU needed: triton.compile with a target).
+
+_KERNEL_MODULES = ("gemm", "conv_bias", "conv_direct", "conv_im2col", "conv_fft")
+
+
+def _compiling_copies():
+    """Copies of the kernel modules (and their private helper modules) whose @triton.jit functions
+    compile, whatever mode this process runs Triton in (on a CPU-only machine fastcnn switches the
+    interpreter on before triton is imported): {module: copy}, and the copies' _conv_common."""
+    import importlib.util
+
+    import fastcnn.kernels.triton as pkg
+    from triton import knobs
+
+    prefix = pkg.__name__ + "._"
+    saved = {k: sys.modules.pop(k) for k in list(sys.modules) if k.startswith(prefix)}
+    previous = knobs.runtime.interpret
+    knobs.runtime.interpret = False
+    try:
+        copies = {}
+        for m in _KERNEL_MODULES:
+            name = f"{pkg.__name__}.{m}"
+            spec = importlib.util.spec_from_file_location(name + "__compiling", importlib.util.find_spec(name).origin)
+            copies[m] = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(copies[m])
+        common = sys.modules[prefix + "conv_common"]
+    finally:
+        knobs.runtime.interpret = previous
+        for k in [k for k in sys.modules if k.startswith(prefix)]:
+            del sys.modules[k]
+        sys.modules.update(saved)
+        for k, mod in saved.items():  # the import system rebinds package attributes
+            setattr(pkg, k.rsplit(".", 1)[1], mod)
+    return copies, common
+
+
+def _gpu_compile_hook(arch, compiled):
+    """A LAUNCH_HOOK that compiles the launched kernel for sm_<arch> instead of running it."""
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+    from triton.runtime.jit import JITFunction
+
+    def hook(jit_fn, grid, args, constexprs, num_warps, num_stages):
+        assert isinstance(jit_fn, JITFunction), f"{jit_fn!r} is not a compiling @triton.jit function"
+        values = iter(args)
+        signature = {}
+        for p in jit_fn.params:
+            if p.is_constexpr:
+                signature[p.name] = "constexpr"
+                continue
+            v = next(values)
+            if p.annotation_type:
+                signature[p.name] = p.annotation_type
+            elif isinstance(v, torch.Tensor):
+                signature[p.name] = {torch.float32: "*fp32", torch.float64: "*fp64"}[v.dtype]
+            elif isinstance(v, int):
+                signature[p.name] = "i32" if -2**31 <= v < 2**31 else "i64"
+            else:
+                raise AssertionError(f"{jit_fn.__name__}: argument {p.name} of type {type(v).__name__} "
+                                     "would be passed as float32: annotate it tl.float64")
+        key = (jit_fn.__name__, tuple(signature.items()), tuple(sorted(constexprs.items())), num_warps, num_stages)
+        if key not in compiled:
+            binary = triton.compile(ASTSource(jit_fn, signature, dict(constexprs)), target=GPUTarget("cuda", arch, 32),
+                                    options={"num_warps": num_warps, "num_stages": num_stages})
+            compiled[key] = len(binary.asm["cubin"])
+    return hook
+
+
+@pytest.mark.parametrize("arch", [90, pytest.param(80, marks=pytest.mark.slow)])
+def test_compiles_for_gpu(arch, monkeypatch):
+    try:
+        from triton.backends.nvidia.compiler import get_ptxas  # noqa: F401
+    except ImportError as e:
+        pytest.skip(f"triton's NVIDIA backend is not installed: {e}")
+    copies, common = _compiling_copies()
+    compiled = {}
+    monkeypatch.setattr(common, "LAUNCH_HOOK", _gpu_compile_hook(arch, compiled))
+    launchers = {name: fn for mod in copies.values() for name, fn in mod.KERNELS.items()}
+
+    def forward(algo, case, x, w, b, activation=None, act_param=0.0):
+        launchers[f"conv2d_forward.{algo}"](x, w, b, case.stride, case.padding, case.dilation, case.groups,
+                                            case.output_hw(), activation, act_param)
+
+    case = Case("compile", 2, 4, 9, 9, 4, 3, 3, padding=(1, 1), groups=2)
+    geometry = (case.stride, case.padding, case.dilation, case.groups)
+    for dtype in (torch.float32, torch.float64):
+        x, w, b, gy = _inputs(case, dtype, "cpu")
+        launchers["gemm"](x[0, 0], x[0, 1], beta=1.0, out=x[1, 0].clone())
+        launchers["channel_sum"](gy)
+        for algo in ALGOS:
+            forward(algo, case, x, w, b, "elu", 1.0)
+            forward(algo, case, x, w, None)
+            launchers[f"conv2d_backward_input.{algo}"](gy, w, (case.H, case.W), *geometry)
+            launchers[f"conv2d_backward_weight.{algo}"](x, gy, (case.R, case.S), *geometry)
+        big = Case("compile_large_kernel", 1, 2, 40, 40, 2, 17, 17)  # the 64-point fft
+        forward("fft", big, *_inputs(big, dtype, "cpu")[:3])
+    # TF32 tensor cores on request (float32 GEMM-like kernels only; float64 stays ieee)
+    monkeypatch.setenv("FASTCNN_TRITON_TF32", "1")
+    for dtype in (torch.float32, torch.float64):
+        x, w, b, gy = _inputs(case, dtype, "cpu")
+        launchers["gemm"](x[0, 0], x[0, 1])
+        for algo in ALGOS:
+            forward(algo, case, x, w, b)
+    precisions = {(k[0], dict(k[2]).get("PRECISION")) for k in compiled}
+    assert ("gemm_kernel", "tf32") in precisions and ("cgemm_kernel", "tf32") in precisions
+    assert ("conv_forward_kernel", "tf32") in precisions
+    names = {k[0] for k in compiled}
+    assert names == {"gemm_kernel", "channel_sum_kernel", "conv_forward_kernel", "conv_backward_input_kernel",
+                     "conv_backward_weight_kernel", "im2col_kernel", "col2im_kernel", "spectrum_kernel",
+                     "cgemm_kernel", "untile_kernel"}
+    assert all(size > 0 for size in compiled.values())
