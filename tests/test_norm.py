@@ -7,6 +7,7 @@ from hypothesis import given, settings, strategies as st
 import fastcnn
 from fastcnn import ops
 from helpers import assert_close, backend_params, gradcheck, isa  # noqa: F401  (isa is a fixture)
+from nvcc_compile import ARCHS, compile_cu
 
 # (shape) deliberately odd: C=1, C=3, odd H/W, batch 1, (N, C) and (N, C, L) input.
 SHAPES = [(2, 3, 5, 7), (1, 1, 9, 11), (3, 4, 1, 1), (5, 3), (7, 1), (2, 5, 9), (1, 17, 3, 3)]
@@ -165,3 +166,30 @@ def test_batch_norm_rejects_bad_input():
         ops.batch_norm(x, rm, rv, eps=-1.0)
     with pytest.raises(ValueError, match="input"):
         fastcnn.nn.BatchNorm2d(3)(torch.randn(2, 3))
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_norm_cuda_source_compiles(arch, tmp_path):
+    compile_cu("norm.cu", arch, tmp_path)
+
+
+@pytest.mark.parametrize("bias,affine", [(True, True), (False, True), (True, False)])
+def test_fuse_conv_bn_matches_conv_then_bn(bias, affine):
+    torch.manual_seed(5)
+    conv = torch.nn.Conv2d(3, 5, (3, 2), stride=2, padding=1, groups=1, bias=bias).double()
+    bn = fastcnn.nn.BatchNorm2d(5, affine=affine).double()
+    with torch.no_grad():
+        bn.running_mean.uniform_(-1, 1), bn.running_var.uniform_(0.5, 2)
+        if affine:
+            bn.weight.uniform_(0.5, 1.5), bn.bias.uniform_(-1, 1)
+    conv.eval(), bn.eval()
+    fused = fastcnn.nn.fuse_conv_bn(conv, bn)
+    x = torch.randn(2, 3, 9, 7, dtype=torch.float64)
+    assert_close(fused(x), bn(conv(x)), reduction=3 * 3 * 2, name="fused")
+
+
+def test_fuse_conv_bn_rejects_training_mode():
+    with pytest.raises(ValueError, match="bn"):
+        fastcnn.nn.fuse_conv_bn(torch.nn.Conv2d(2, 3, 1), torch.nn.BatchNorm2d(3))
+    with pytest.raises(ValueError, match="bn"):
+        fastcnn.nn.fuse_conv_bn(torch.nn.Conv2d(2, 3, 1).eval(), torch.nn.BatchNorm2d(4).eval())
