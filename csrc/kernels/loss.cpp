@@ -1,0 +1,202 @@
+// Softmax cross-entropy forward and the fused backward (softmax - onehot, scaled) in one pass, on
+// logits x[N, C, S] (see loss.h). S == 1: rows of C vectorised along C, threads over N. S > 1
+// (segmentation): Vec::N neighbouring pixels per block, one lane each, stepping through C.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "common/simd.h"
+#include "common/threads.h"
+#include "loss.h"
+#include "softmax_common.h"
+
+FASTCNN_ISA_NAMESPACE_BEGIN
+namespace {
+using simd::Vec;
+using namespace softmax_common;
+
+constexpr int64_t kGrainElems = 16384;
+
+template <class T>
+inline T weight_of(const T* w, int64_t c) { return w ? w[c] : T(1); }
+
+// Calls body(n, s0, width) for every block of <= Vec::N pixels (S > 1 layout), threads over blocks.
+template <class T, class Body>
+void for_pixel_blocks(int64_t N, int64_t C, int64_t S, Body&& body) {
+  const int64_t blocks = (S + Vec<T>::N - 1) / Vec<T>::N;
+  parallel_for(N * blocks, std::max<int64_t>(1, kGrainElems / (C * Vec<T>::N)), [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t s0 = (b % blocks) * Vec<T>::N;
+      body(b / blocks, s0, int(std::min<int64_t>(Vec<T>::N, S - s0)));
+    }
+  });
+}
+
+template <class T>
+void cross_entropy_forward(const T* x, const int64_t* t, const T* w, int64_t N, int64_t C, int64_t S,
+                           int64_t ignore_index, double smoothing, T* loss, T* wt, T* lse_out) {
+  using V = Vec<T>;
+  // sum_c w[c] * x[c] over a row (S == 1); with no weight, the plain sum.
+  auto row_weighted_sum = [&](const T* xr) {
+    V acc = V::zero();
+    for (int64_t c = 0; c < C; c += V::N) {
+      const int wd = int(std::min<int64_t>(V::N, C - c));
+      acc = fmadd(V::load(xr + c, wd), w ? V::load(w + c, wd) : V::set1(T(1)), acc);
+    }
+    return reduce_add(acc);
+  };
+  T W = T(0);
+  for (int64_t c = 0; c < C; ++c) W += weight_of(w, c);
+  const bool smooth = smoothing > 0;
+  const T keep = T(1 - smoothing), spread = T(smoothing / double(C));
+  auto finish = [&](int64_t i, T lse, T x_t, T wx_sum) {  // one (n, s) element
+    const int64_t target = t[i];
+    if (target == ignore_index) {
+      loss[i] = wt[i] = T(0);
+    } else {
+      wt[i] = weight_of(w, target);
+      loss[i] = keep * wt[i] * (lse - x_t) + (smooth ? spread * (W * lse - wx_sum) : T(0));
+    }
+    lse_out[i] = lse;
+  };
+  if (S == 1) {
+    parallel_for(N, std::max<int64_t>(1, kGrainElems / C), [&](int64_t n0, int64_t n1) {
+      for (int64_t n = n0; n < n1; ++n) {
+        const T* xr = x + n * C;
+        const T m = row_max(xr, C);
+        const T lse = m + std::log(row_sum_exp(xr, C, m));
+        const int64_t target = t[n];
+        const T x_t = target == ignore_index ? T(0) : xr[target];
+        finish(n, lse, x_t, smooth ? row_weighted_sum(xr) : T(0));
+      }
+    });
+    return;
+  }
+  for_pixel_blocks<T>(N, C, S, [&](int64_t n, int64_t s0, int width) {
+    const T* base = x + n * C * S + s0;
+    const V m = lanes_max(base, C, S, width);
+    alignas(64) T lse[V::N], wx[V::N];
+    lanes_sum_exp(base, C, S, width, m).store(lse);
+    alignas(64) T mb[V::N];
+    m.store(mb);
+    V acc = V::zero();
+    if (smooth)
+      for (int64_t c = 0; c < C; ++c) acc = fmadd(lanes_load(base + c * S, width, T(0)), V::set1(weight_of(w, c)), acc);
+    acc.store(wx);
+    for (int l = 0; l < width; ++l) {
+      const int64_t i = n * S + s0 + l, target = t[i];
+      const T x_t = target == ignore_index ? T(0) : base[target * S + l];
+      finish(i, mb[l] + std::log(lse[l]), x_t, wx[l]);
+    }
+  });
+}
+
+template <class T>
+void cross_entropy_backward(const T* x, const int64_t* t, const T* w, const T* lse, int64_t N, int64_t C, int64_t S,
+                            int64_t ignore_index, double smoothing, const T* g, int64_t g_stride, T* gx) {
+  using V = Vec<T>;
+  T W = T(0);
+  for (int64_t c = 0; c < C; ++c) W += weight_of(w, c);
+  // Coefficients of element i: a (one-hot part) and b (smoothing part).
+  auto coefs = [&](int64_t i, T& a, T& b) {
+    const int64_t target = t[i];
+    if (target == ignore_index) { a = b = T(0); return; }
+    a = T(1 - smoothing) * g[i * g_stride] * weight_of(w, target);
+    b = T(smoothing / double(C)) * g[i * g_stride];
+  };
+  if (S == 1) {
+    parallel_for(N, std::max<int64_t>(1, kGrainElems / C), [&](int64_t n0, int64_t n1) {
+      for (int64_t n = n0; n < n1; ++n) {
+        T a, b;
+        coefs(n, a, b);
+        const T* xr = x + n * C;
+        T* gr = gx + n * C;
+        const V lv = V::set1(lse[n]), pc = V::set1(a + b * W), bv = V::set1(b);
+        for (int64_t c = 0; c < C; c += V::N) {
+          const int wd = int(std::min<int64_t>(V::N, C - c));
+          V g = exp(V::load(xr + c, wd) - lv) * pc;
+          if (smoothing > 0) g = g - bv * (w ? V::load(w + c, wd) : V::set1(T(1)));
+          if (wd == V::N) g.store(gr + c); else g.store(gr + c, wd);
+        }
+        if (t[n] != ignore_index) gr[t[n]] -= a;
+      }
+    });
+    return;
+  }
+  for_pixel_blocks<T>(N, C, S, [&](int64_t n, int64_t s0, int width) {
+    alignas(64) T ab[V::N], pb[V::N], bb[V::N];
+    for (int l = 0; l < V::N; ++l) ab[l] = pb[l] = bb[l] = T(0);
+    for (int l = 0; l < width; ++l) {
+      coefs(n * S + s0 + l, ab[l], bb[l]);
+      pb[l] = ab[l] + bb[l] * W;
+    }
+    const V lv = lanes_load(lse + n * S + s0, width, T(0)), pc = V::load(pb), bv = V::load(bb);
+    const int64_t base = n * C * S + s0;
+    for (int64_t c = 0; c < C; ++c) {
+      V g = exp(lanes_load(x + base + c * S, width, T(0)) - lv) * pc;
+      if (smoothing > 0) g = g - bv * V::set1(weight_of(w, c));
+      lanes_store<T>(g, gx + base + c * S, width);
+    }
+    for (int l = 0; l < width; ++l) {
+      const int64_t target = t[n * S + s0 + l];
+      if (target != ignore_index) gx[base + target * S + l] -= ab[l];
+    }
+  });
+}
+
+template <class T>
+void nll_forward(const T* x, const int64_t* t, const T* w, int64_t N, int64_t C, int64_t S, int64_t ignore_index,
+                 T* out, T* wt) {
+  parallel_for(N * S, kGrainElems, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {  // a gather: one value per element, nothing to vectorise
+      const int64_t target = t[i], n = i / S, s = i - n * S;
+      wt[i] = target == ignore_index ? T(0) : weight_of(w, target);
+      out[i] = target == ignore_index ? T(0) : -wt[i] * x[(n * C + target) * S + s];
+    }
+  });
+}
+
+template <class T>
+void nll_backward(const int64_t* t, const T* w, int64_t N, int64_t C, int64_t S, int64_t ignore_index, const T* g,
+                  int64_t g_stride, T* gx) {
+  parallel_for(N, std::max<int64_t>(1, kGrainElems / (C * S)), [&](int64_t n0, int64_t n1) {
+    std::fill(gx + n0 * C * S, gx + n1 * C * S, T(0));
+    for (int64_t n = n0; n < n1; ++n)
+      for (int64_t s = 0; s < S; ++s) {
+        const int64_t i = n * S + s, target = t[i];
+        if (target != ignore_index) gx[(n * C + target) * S + s] = -weight_of(w, target) * g[i * g_stride];
+      }
+  });
+}
+
+// Two-level sum: Vec<T> lanes over blocks of kSumBlock values, each block's total added in double.
+template <class T>
+double sum(const T* v, int64_t n) {
+  using V = Vec<T>;
+  constexpr int64_t kSumBlock = 1024;
+  const int64_t blocks = (n + kSumBlock - 1) / kSumBlock;
+  std::vector<double> partial(size_t(std::max<int64_t>(blocks, 1)), 0.0);
+  parallel_for(blocks, 16, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t lo = b * kSumBlock, hi = std::min(n, lo + kSumBlock);
+      V acc = V::zero();
+      for (int64_t i = lo; i < hi; i += V::N) acc = acc + V::load(v + i, int(std::min<int64_t>(V::N, hi - i)));
+      partial[size_t(b)] = double(reduce_add(acc));
+    }
+  });
+  double total = 0;
+  for (double p : partial) total += p;
+  return total;
+}
+
+}  // namespace
+
+const LossKernels& loss_kernels() {
+  static const LossKernels table{
+      {&cross_entropy_forward<float>, &cross_entropy_backward<float>, &nll_forward<float>, &nll_backward<float>,
+       &sum<float>},
+      {&cross_entropy_forward<double>, &cross_entropy_backward<double>, &nll_forward<double>, &nll_backward<double>,
+       &sum<double>}};
+  return table;
+}
+FASTCNN_ISA_NAMESPACE_END
