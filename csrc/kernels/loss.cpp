@@ -36,12 +36,14 @@ template <class T>
 void cross_entropy_forward(const T* x, const int64_t* t, const T* w, int64_t N, int64_t C, int64_t S,
                            int64_t ignore_index, double smoothing, T* loss, T* wt, T* lse_out) {
   using V = Vec<T>;
-  // sum_c w[c] * x[c] over a row (S == 1); with no weight, the plain sum.
-  auto row_weighted_sum = [&](const T* xr) {
+  // sum_c w[c] * (x[c] - m) over a row (S == 1); centred on the row max so that the smoothing term
+  // W * (lse - m) - this does not cancel (exactly 0 for C = 1).
+  auto row_weighted_sum = [&](const T* xr, T m) {
+    const V mv = V::set1(m);
     V acc = V::zero();
     for (int64_t c = 0; c < C; c += V::N) {
       const int wd = int(std::min<int64_t>(V::N, C - c));
-      acc = fmadd(V::load(xr + c, wd), w ? V::load(w + c, wd) : V::set1(T(1)), acc);
+      acc = fmadd(V::load_or(xr + c, wd, m) - mv, w ? V::load(w + c, wd) : V::set1(T(1)), acc);  // tail: 0
     }
     return reduce_add(acc);
   };
@@ -49,25 +51,24 @@ void cross_entropy_forward(const T* x, const int64_t* t, const T* w, int64_t N, 
   for (int64_t c = 0; c < C; ++c) W += weight_of(w, c);
   const bool smooth = smoothing > 0;
   const T keep = T(1 - smoothing), spread = T(smoothing / double(C));
-  auto finish = [&](int64_t i, T lse, T x_t, T wx_sum) {  // one (n, s) element
+  auto finish = [&](int64_t i, T m, T log_sum, T x_t, T wx_centred) {  // one (n, s) element; lse = m + log_sum
     const int64_t target = t[i];
     if (target == ignore_index) {
       loss[i] = wt[i] = T(0);
     } else {
       wt[i] = weight_of(w, target);
-      loss[i] = keep * wt[i] * (lse - x_t) + (smooth ? spread * (W * lse - wx_sum) : T(0));
+      loss[i] = keep * wt[i] * ((m - x_t) + log_sum) + (smooth ? spread * (W * log_sum - wx_centred) : T(0));
     }
-    lse_out[i] = lse;
+    lse_out[i] = m + log_sum;
   };
   if (S == 1) {
     parallel_for(N, std::max<int64_t>(1, kGrainElems / C), [&](int64_t n0, int64_t n1) {
       for (int64_t n = n0; n < n1; ++n) {
         const T* xr = x + n * C;
         const T m = row_max(xr, C);
-        const T lse = m + std::log(row_sum_exp(xr, C, m));
         const int64_t target = t[n];
         const T x_t = target == ignore_index ? T(0) : xr[target];
-        finish(n, lse, x_t, smooth ? row_weighted_sum(xr) : T(0));
+        finish(n, m, std::log(row_sum_exp(xr, C, m)), x_t, smooth ? row_weighted_sum(xr, m) : T(0));
       }
     });
     return;
@@ -81,12 +82,13 @@ void cross_entropy_forward(const T* x, const int64_t* t, const T* w, int64_t N, 
     m.store(mb);
     V acc = V::zero();
     if (smooth)
-      for (int64_t c = 0; c < C; ++c) acc = fmadd(lanes_load(base + c * S, width, T(0)), V::set1(weight_of(w, c)), acc);
+      for (int64_t c = 0; c < C; ++c)
+        acc = fmadd(lanes_load(base + c * S, width, T(0)) - m, V::set1(weight_of(w, c)), acc);
     acc.store(wx);
     for (int l = 0; l < width; ++l) {
       const int64_t i = n * S + s0 + l, target = t[i];
       const T x_t = target == ignore_index ? T(0) : base[target * S + l];
-      finish(i, mb[l] + std::log(lse[l]), x_t, wx[l]);
+      finish(i, mb[l], std::log(lse[l]), x_t, wx[l]);
     }
   });
 }
@@ -104,6 +106,12 @@ void cross_entropy_backward(const T* x, const int64_t* t, const T* w, const T* l
     a = T(1 - smoothing) * g[i * g_stride] * weight_of(w, target);
     b = T(smoothing / double(C)) * g[i * g_stride];
   };
+  // a (p - 1) + b (W p - w[t]) at the target, recomputed exactly as written (0 when C == 1, p == 1).
+  auto target_grad = [&](T a, T b, T x_t, T lse_i, int64_t target) {
+    const T p = std::exp(x_t - lse_i);
+    return a * (p - T(1)) + b * (W * p - weight_of(w, target));
+  };
+  const V Wv = V::set1(W);
   if (S == 1) {
     parallel_for(N, std::max<int64_t>(1, kGrainElems / C), [&](int64_t n0, int64_t n1) {
       for (int64_t n = n0; n < n1; ++n) {
@@ -111,35 +119,35 @@ void cross_entropy_backward(const T* x, const int64_t* t, const T* w, const T* l
         coefs(n, a, b);
         const T* xr = x + n * C;
         T* gr = gx + n * C;
-        const V lv = V::set1(lse[n]), pc = V::set1(a + b * W), bv = V::set1(b);
+        const V lv = V::set1(lse[n]), av = V::set1(a), bv = V::set1(b);
         for (int64_t c = 0; c < C; c += V::N) {
           const int wd = int(std::min<int64_t>(V::N, C - c));
-          V g = exp(V::load(xr + c, wd) - lv) * pc;
-          if (smoothing > 0) g = g - bv * (w ? V::load(w + c, wd) : V::set1(T(1)));
+          const V p = exp(V::load(xr + c, wd) - lv);
+          V g = av * p;
+          if (smoothing > 0) g = fmadd(bv, Wv * p - (w ? V::load(w + c, wd) : V::set1(T(1))), g);
           if (wd == V::N) g.store(gr + c); else g.store(gr + c, wd);
         }
-        if (t[n] != ignore_index) gr[t[n]] -= a;
+        if (t[n] != ignore_index) gr[t[n]] = target_grad(a, b, xr[t[n]], lse[n], t[n]);
       }
     });
     return;
   }
   for_pixel_blocks<T>(N, C, S, [&](int64_t n, int64_t s0, int width) {
-    alignas(64) T ab[V::N], pb[V::N], bb[V::N];
-    for (int l = 0; l < V::N; ++l) ab[l] = pb[l] = bb[l] = T(0);
-    for (int l = 0; l < width; ++l) {
-      coefs(n * S + s0 + l, ab[l], bb[l]);
-      pb[l] = ab[l] + bb[l] * W;
-    }
-    const V lv = lanes_load(lse + n * S + s0, width, T(0)), pc = V::load(pb), bv = V::load(bb);
+    alignas(64) T ab[V::N], bb[V::N];
+    for (int l = 0; l < V::N; ++l) ab[l] = bb[l] = T(0);
+    for (int l = 0; l < width; ++l) coefs(n * S + s0 + l, ab[l], bb[l]);
+    const V lv = lanes_load(lse + n * S + s0, width, T(0)), av = V::load(ab), bv = V::load(bb);
     const int64_t base = n * C * S + s0;
     for (int64_t c = 0; c < C; ++c) {
-      V g = exp(lanes_load(x + base + c * S, width, T(0)) - lv) * pc;
-      if (smoothing > 0) g = g - bv * V::set1(weight_of(w, c));
+      const V p = exp(lanes_load(x + base + c * S, width, T(0)) - lv);
+      V g = av * p;
+      if (smoothing > 0) g = fmadd(bv, Wv * p - V::set1(weight_of(w, c)), g);
       lanes_store<T>(g, gx + base + c * S, width);
     }
     for (int l = 0; l < width; ++l) {
-      const int64_t target = t[n * S + s0 + l];
-      if (target != ignore_index) gx[base + target * S + l] -= ab[l];
+      const int64_t i = n * S + s0 + l, target = t[i];
+      if (target != ignore_index)
+        gx[base + target * S + l] = target_grad(ab[l], bb[l], x[base + target * S + l], lse[i], target);
     }
   });
 }

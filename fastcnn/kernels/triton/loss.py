@@ -30,7 +30,7 @@ def _ce_forward(x_ptr, t_ptr, w_ptr, loss_ptr, wt_ptr, lse_ptr, C, S, ignore_ind
     base = n * C * S
     m = tl.full([BLOCK_S], float("-inf"), dtype=ACC)
     acc = tl.full([BLOCK_S], 0.0, dtype=ACC)
-    wx = tl.full([BLOCK_S], 0.0, dtype=ACC)   # sum_c w[c] x[c]
+    wx = tl.full([BLOCK_S], 0.0, dtype=ACC)   # sum_c w[c] (x[c] - max): centred, so W (lse - max) - wx does not cancel
     wsum = tl.full([BLOCK_S], 0.0, dtype=ACC)  # sum_c w[c]
     for c0 in range(0, C, BLOCK_C):
         c = c0 + tl.arange(0, BLOCK_C)
@@ -41,15 +41,21 @@ def _ce_forward(x_ptr, t_ptr, w_ptr, loss_ptr, wt_ptr, lse_ptr, C, S, ignore_ind
         m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
         acc = acc * tl.exp(m - m_safe) + block_sum(tl.exp(x - m_safe[None, :]), 0)
         m = m_new
-        if SMOOTH:
+    m_safe = tl.where(m == float("-inf"), 0.0, m)
+    if SMOOTH:
+        for c0 in range(0, C, BLOCK_C):
+            c = c0 + tl.arange(0, BLOCK_C)
+            cmask = c < C
+            mask = cmask[:, None] & smask[None, :]
+            x = tl.load(x_ptr + base + c[:, None] * S + s[None, :], mask=mask, other=0.0).to(ACC)
             if HAS_W:
                 wc = tl.load(w_ptr + c, mask=cmask, other=0.0).to(ACC)
             else:
                 wc = tl.where(cmask, 1.0, 0.0).to(ACC)
-            wx += block_sum(tl.where(mask, x, 0.0) * wc[:, None], 0)
+            wx += block_sum(tl.where(mask, x - m_safe[None, :], 0.0) * wc[:, None], 0)
             wsum += block_sum(wc, 0)
-    acc = tl.where(smask, acc, 1.0)
-    lse = tl.where(m == float("-inf"), 0.0, m) + tl.log(acc)
+    log_sum = tl.log(tl.where(smask, acc, 1.0))
+    lse = m_safe + log_sum
     t = tl.load(t_ptr + n * S + s, mask=smask, other=0)
     valid = smask & (t != ignore_index)
     t_safe = tl.where(valid, t, 0)
@@ -58,9 +64,9 @@ def _ce_forward(x_ptr, t_ptr, w_ptr, loss_ptr, wt_ptr, lse_ptr, C, S, ignore_ind
         w_t = tl.load(w_ptr + t_safe, mask=valid, other=0.0).to(ACC)
     else:
         w_t = tl.where(valid, 1.0, 0.0).to(ACC)
-    loss = keep * w_t * (lse - x_t)
+    loss = keep * w_t * ((m_safe - x_t) + log_sum)
     if SMOOTH:
-        loss += spread * (wsum * lse - wx)
+        loss += spread * (wsum * log_sum - wx)
     loss = tl.where(valid, loss, 0.0)
     tl.store(loss_ptr + n * S + s, loss, mask=smask)
     tl.store(wt_ptr + n * S + s, w_t, mask=smask)
@@ -97,7 +103,6 @@ def _ce_backward(x_ptr, t_ptr, w_ptr, lse_ptr, g_ptr, gx_ptr, C, S, ignore_index
                 wsum += block_sum(tl.load(w_ptr + c, mask=c < C, other=0.0).to(ACC), 0)
             else:
                 wsum += block_sum(tl.where(c < C, 1.0, 0.0).to(ACC), 0)
-    coef = a + b * wsum
     lse = tl.load(lse_ptr + i, mask=smask, other=0.0).to(ACC)
     for c0 in range(0, C, BLOCK_C):
         c = c0 + tl.arange(0, BLOCK_C)
@@ -105,13 +110,14 @@ def _ce_backward(x_ptr, t_ptr, w_ptr, lse_ptr, g_ptr, gx_ptr, C, S, ignore_index
         mask = cmask[:, None] & smask[None, :]
         offs = base + c[:, None] * S + s[None, :]
         x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(ACC)
-        gx = tl.exp(x - lse[None, :]) * coef[None, :] - tl.where(c[:, None] == t_safe[None, :], a[None, :], 0.0)
+        p = tl.exp(x - lse[None, :])
+        gx = a[None, :] * (p - tl.where(c[:, None] == t_safe[None, :], 1.0, 0.0))
         if SMOOTH:
             if HAS_W:
                 wc = tl.load(w_ptr + c, mask=cmask, other=0.0).to(ACC)
             else:
                 wc = tl.where(cmask, 1.0, 0.0).to(ACC)
-            gx -= wc[:, None] * b[None, :]
+            gx += b[None, :] * (wsum[None, :] * p - wc[:, None])
         tl.store(gx_ptr + offs, gx, mask=mask)
 
 
