@@ -137,6 +137,96 @@ def test_class_losses_reject_bad_input():
         ops.cross_entropy(torch.tensor(1.0), torch.tensor(0))
 
 
+POINTWISE_SHAPES = [(5, 7), (2, 3, 5, 3), (1,), (3, 1, 17)]
+
+
+def _pointwise_cases(shape, dtype, device):
+    """(name, op, reference, input, kwargs) for every element-wise loss, inputs inside each domain."""
+    g = torch.Generator().manual_seed(sum(shape))
+    x = torch.randn(shape, generator=g, dtype=torch.float64)
+    y = torch.rand(shape, generator=g, dtype=torch.float64)
+    w_full = torch.rand(shape, generator=g, dtype=torch.float64) + 0.1
+    w_last = torch.rand(shape[-1], generator=g, dtype=torch.float64) + 0.1
+    to = lambda t: t.to(dtype).to(device)  # noqa: E731
+    return [
+        ("mse", ops.mse_loss, F.mse_loss, to(x), dict(target=to(y))),
+        ("mse weighted", ops.mse_loss, F.mse_loss, to(x), dict(target=to(y), weight=to(w_full))),
+        ("bce", ops.binary_cross_entropy, F.binary_cross_entropy, to(torch.sigmoid(x)), dict(target=to(y))),
+        ("bce weighted", ops.binary_cross_entropy, F.binary_cross_entropy, to(torch.sigmoid(x)),
+         dict(target=to(y), weight=to(w_last))),
+        ("bce_logits", ops.binary_cross_entropy_with_logits, F.binary_cross_entropy_with_logits, to(x * 4),
+         dict(target=to(y))),
+        ("bce_logits pos_weight", ops.binary_cross_entropy_with_logits, F.binary_cross_entropy_with_logits,
+         to(x * 4), dict(target=to(y), weight=to(w_last), pos_weight=to(w_last + 0.5))),
+    ]
+
+
+def _check_pointwise_case(name, op, ref, x, kwargs, reduction, backend):
+    target = kwargs["target"]
+    rest = {k: v for k, v in kwargs.items() if k != "target"}
+    _check_loss(op, ref, x, (target,), dict(rest, reduction=reduction, backend=backend), x.numel(), name)
+
+
+@pytest.mark.parametrize("backend,device", backend_params())
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+def test_pointwise_losses_match_torch(backend, device, reduction, dtype):
+    for shape in (POINTWISE_SHAPES[:2] if backend == "triton" else POINTWISE_SHAPES):
+        for case in _pointwise_cases(shape, dtype, device):
+            _check_pointwise_case(*case, reduction, backend)
+
+
+def test_pointwise_losses_each_isa(isa):
+    for shape in POINTWISE_SHAPES + [(4, 37)]:
+        for case in _pointwise_cases(shape, torch.float32, "cpu"):
+            _check_pointwise_case(*case, "none", "cpu")
+
+
+def test_bce_with_logits_is_stable_for_large_logits():
+    x = torch.tensor([-200.0, -30.0, 0.0, 30.0, 200.0])
+    y = torch.tensor([1.0, 0.0, 0.5, 1.0, 0.0])
+    ours = ops.binary_cross_entropy_with_logits(x, y, reduction="none")
+    assert torch.isfinite(ours).all()
+    assert_close(ours, F.binary_cross_entropy_with_logits(x.double(), y.double(), reduction="none"), name="stable")
+
+
+@pytest.mark.parametrize("backend,device", backend_params())
+def test_pointwise_losses_gradcheck(backend, device):
+    for name, op, _, x, kwargs in _pointwise_cases((3, 4), torch.float64, device):
+        x = x.clone().requires_grad_(True)
+        for reduction in REDUCTIONS:
+            gradcheck(lambda x: op(x, reduction=reduction, backend=backend, **kwargs), [x])
+
+
+def test_pointwise_loss_modules_match_torch():
+    x, y, w = torch.randn(4, 5), torch.rand(4, 5), torch.rand(5)
+    pairs = [(fastcnn.nn.MSELoss(reduction="sum"), torch.nn.MSELoss(reduction="sum"), x),
+             (fastcnn.nn.BCELoss(weight=w), torch.nn.BCELoss(weight=w.double()), torch.sigmoid(x)),
+             (fastcnn.nn.BCEWithLogitsLoss(weight=w, pos_weight=w + 1),
+              torch.nn.BCEWithLogitsLoss(weight=w.double(), pos_weight=w.double() + 1), x)]
+    for ours, ref, inp in pairs:
+        assert list(ours.state_dict()) == list(ref.state_dict())
+        assert_close(ours(inp, y), ref(inp.double(), y.double()), reduction=inp.numel())
+
+
+def test_pointwise_losses_reject_bad_input():
+    x, y = torch.rand(3, 4), torch.rand(3, 4)
+    with pytest.raises(ValueError, match="target"):
+        ops.mse_loss(x, torch.rand(3, 5))
+    with pytest.raises(TypeError, match="target"):
+        ops.binary_cross_entropy(x, y.double())
+    with pytest.raises(TypeError, match="target"):
+        ops.binary_cross_entropy_with_logits(x, torch.ones(3, 4, dtype=torch.int64))
+    with pytest.raises(ValueError, match="weight"):
+        ops.mse_loss(x, y, weight=torch.ones(4))
+    with pytest.raises(ValueError, match="pos_weight"):
+        ops.binary_cross_entropy_with_logits(x, y, pos_weight=torch.ones(5))
+    with pytest.raises(ValueError, match="reduction"):
+        ops.binary_cross_entropy(x, y, reduction="mean ")
+    with pytest.raises(NotImplementedError, match="target"):
+        ops.mse_loss(x, y.requires_grad_(True))
+
+
 @pytest.mark.parametrize("arch", ARCHS)
 def test_loss_cuda_source_compiles(arch, tmp_path):
     compile_cu("loss.cu", arch, tmp_path)

@@ -46,6 +46,24 @@ void nll_loss_backward(int dtype, std::uintptr_t target, std::uintptr_t weight, 
   });
 }
 
+void pointwise_loss_forward(int dtype, int kind, std::uintptr_t x, std::uintptr_t y, std::uintptr_t w,
+                            std::uintptr_t pw, int64_t n, std::uintptr_t out) {
+  dispatch_float(Dtype(dtype), [&](auto zero) {
+    using T = decltype(zero);
+    pick<T>(loss_kernels()).pointwise_forward(kind, as_ptr<const T>(x), as_ptr<const T>(y), as_ptr<const T>(w),
+                                              as_ptr<const T>(pw), n, as_ptr<T>(out));
+  });
+}
+
+void pointwise_loss_backward(int dtype, int kind, std::uintptr_t x, std::uintptr_t y, std::uintptr_t w,
+                             std::uintptr_t pw, std::uintptr_t g, int64_t g_stride, int64_t n, std::uintptr_t gx) {
+  dispatch_float(Dtype(dtype), [&](auto zero) {
+    using T = decltype(zero);
+    pick<T>(loss_kernels()).pointwise_backward(kind, as_ptr<const T>(x), as_ptr<const T>(y), as_ptr<const T>(w),
+                                               as_ptr<const T>(pw), as_ptr<const T>(g), g_stride, n, as_ptr<T>(gx));
+  });
+}
+
 double loss_sum(int dtype, std::uintptr_t v, int64_t n) {
   return dispatch_float(Dtype(dtype), [&](auto zero) {
     using T = decltype(zero);
@@ -62,5 +80,7 @@ FASTCNN_BIND(loss) {
   m.def("cross_entropy_backward", &cross_entropy_backward, FASTCNN_NOGIL);
   m.def("nll_loss_forward", &nll_loss_forward, FASTCNN_NOGIL);
   m.def("nll_loss_backward", &nll_loss_backward, FASTCNN_NOGIL);
+  m.def("pointwise_loss_forward", &pointwise_loss_forward, FASTCNN_NOGIL);
+  m.def("pointwise_loss_backward", &pointwise_loss_backward, FASTCNN_NOGIL);
   m.def("sum", &loss_sum, FASTCNN_NOGIL);
 }

@@ -177,6 +177,84 @@ void nll_backward(const int64_t* t, const T* w, int64_t N, int64_t C, int64_t S,
   });
 }
 
+// Element-wise losses, as torch computes them (BCE: logs clamped at -100, backward denominator
+// max(x (1 - x), 1e-12); with logits: (1 - y) x + (1 + (pw - 1) y) softplus(-x), softplus(-x) =
+// log1p(exp(-|x|)) + max(-x, 0)). log/log1p have no Vec version: the library per lane.
+enum PointwiseKind { kMse = 0, kBce = 1, kBceLogits = 2 };
+
+template <class T, class F>
+inline Vec<T> per_lane(Vec<T> v, F f) {
+  alignas(64) T buf[Vec<T>::N];
+  v.store(buf);
+  for (int i = 0; i < Vec<T>::N; ++i) buf[i] = f(buf[i]);
+  return Vec<T>::load(buf);
+}
+
+template <class T>
+inline Vec<T> softplus_neg(Vec<T> x) {  // log(1 + exp(-x)), stable for any x
+  using V = Vec<T>;
+  const V ax = max(x, V::zero() - x);
+  return per_lane<T>(exp(V::zero() - ax), [](T e) { return std::log1p(e); }) + max(V::zero() - x, V::zero());
+}
+
+template <class T>
+inline Vec<T> pointwise_value(int kind, Vec<T> x, Vec<T> y, Vec<T> pw, bool has_pw) {
+  using V = Vec<T>;
+  const V one = V::set1(T(1));
+  if (kind == kMse) return (x - y) * (x - y);
+  if (kind == kBce) {
+    const V floor = V::set1(T(-100));
+    const V lx = max(per_lane<T>(x, [](T v) { return std::log(v); }), floor);
+    const V l1x = max(per_lane<T>(one - x, [](T v) { return std::log(v); }), floor);
+    return V::zero() - fmadd(y, lx, (one - y) * l1x);
+  }
+  const V scale = has_pw ? V(fmadd(pw - one, y, one)) : one;
+  return fmadd(one - y, x, scale * softplus_neg(x));
+}
+
+template <class T>
+inline Vec<T> pointwise_grad(int kind, Vec<T> x, Vec<T> y, Vec<T> pw, bool has_pw) {
+  using V = Vec<T>;
+  const V one = V::set1(T(1));
+  if (kind == kMse) return V::set1(T(2)) * (x - y);
+  if (kind == kBce) return (x - y) / max((one - x) * x, V::set1(T(1e-12)));
+  const V scale = has_pw ? V(fmadd(pw - one, y, one)) : one;
+  const V sig_neg = one / (one + exp(x));  // sigmoid(-x)
+  return (one - y) - scale * sig_neg;
+}
+
+template <class T, class Body>
+void for_vec_blocks(int64_t n, Body&& body) {
+  parallel_for((n + Vec<T>::N - 1) / Vec<T>::N, kGrainElems / Vec<T>::N, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) body(b * Vec<T>::N, int(std::min<int64_t>(Vec<T>::N, n - b * Vec<T>::N)));
+  });
+}
+
+template <class T>
+void pointwise_forward(int kind, const T* x, const T* y, const T* w, const T* pw, int64_t n, T* out) {
+  using V = Vec<T>;
+  for_vec_blocks<T>(n, [&](int64_t i, int wd) {
+    // Tail lanes read 0.5 (inside every loss's domain) and are not stored.
+    const V xv = lanes_load(x + i, wd, T(0.5)), yv = lanes_load(y + i, wd, T(0.5));
+    V v = pointwise_value<T>(kind, xv, yv, pw ? lanes_load(pw + i, wd, T(1)) : V::set1(T(1)), pw != nullptr);
+    if (w) v = v * lanes_load(w + i, wd, T(0));
+    lanes_store<T>(v, out + i, wd);
+  });
+}
+
+template <class T>
+void pointwise_backward(int kind, const T* x, const T* y, const T* w, const T* pw, const T* g, int64_t g_stride,
+                        int64_t n, T* gx) {
+  using V = Vec<T>;
+  for_vec_blocks<T>(n, [&](int64_t i, int wd) {
+    const V xv = lanes_load(x + i, wd, T(0.5)), yv = lanes_load(y + i, wd, T(0.5));
+    V v = pointwise_grad<T>(kind, xv, yv, pw ? lanes_load(pw + i, wd, T(1)) : V::set1(T(1)), pw != nullptr);
+    if (w) v = v * lanes_load(w + i, wd, T(0));
+    v = v * (g_stride ? lanes_load(g + i, wd, T(0)) : V::set1(g[0]));
+    lanes_store<T>(v, gx + i, wd);
+  });
+}
+
 // Two-level sum: Vec<T> lanes over blocks of kSumBlock values, each block's total added in double.
 template <class T>
 double sum(const T* v, int64_t n) {
@@ -202,9 +280,9 @@ double sum(const T* v, int64_t n) {
 const LossKernels& loss_kernels() {
   static const LossKernels table{
       {&cross_entropy_forward<float>, &cross_entropy_backward<float>, &nll_forward<float>, &nll_backward<float>,
-       &sum<float>},
+       &pointwise_forward<float>, &pointwise_backward<float>, &sum<float>},
       {&cross_entropy_forward<double>, &cross_entropy_backward<double>, &nll_forward<double>, &nll_backward<double>,
-       &sum<double>}};
+       &pointwise_forward<double>, &pointwise_backward<double>, &sum<double>}};
   return table;
 }
 FASTCNN_ISA_NAMESPACE_END

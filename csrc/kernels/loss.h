@@ -26,6 +26,12 @@ struct LossFns {
   // gx = 0 except gx[n,t,s] = -w[t] * g[i * g_stride].
   void (*nll_backward)(const int64_t* t, const T* w, int64_t N, int64_t C, int64_t S, int64_t ignore_index,
                        const T* g, int64_t g_stride, T* gx);
+  // Element-wise losses (kind: 0 mse, 1 binary_cross_entropy, 2 binary_cross_entropy_with_logits) on
+  // n elements; w (weight) and pw (pos_weight, logits only) are null or already broadcast to n.
+  void (*pointwise_forward)(int kind, const T* x, const T* y, const T* w, const T* pw, int64_t n, T* out);
+  // gx = g[i * g_stride] * d loss[i] / d x[i].
+  void (*pointwise_backward)(int kind, const T* x, const T* y, const T* w, const T* pw, const T* g, int64_t g_stride,
+                             int64_t n, T* gx);
   // Sum of v[0..n) in double (the 'mean'/'sum' reductions of every loss).
   double (*sum)(const T* v, int64_t n);
 };

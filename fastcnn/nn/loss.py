@@ -6,7 +6,7 @@ import torch
 
 from .. import ops
 
-__all__ = ["CrossEntropyLoss", "NLLLoss"]
+__all__ = ["CrossEntropyLoss", "NLLLoss", "MSELoss", "BCELoss", "BCEWithLogitsLoss"]
 
 
 class CrossEntropyLoss(torch.nn.CrossEntropyLoss):
@@ -27,3 +27,32 @@ class NLLLoss(torch.nn.NLLLoss):
     def forward(self, input, target):
         return ops.nll_loss(input, target, weight=self.weight, ignore_index=self.ignore_index,
                             reduction=self.reduction, backend=self.backend)
+
+
+class MSELoss(torch.nn.MSELoss):
+    """torch.nn.MSELoss on fastcnn kernels."""
+
+    backend = None
+
+    def forward(self, input, target):
+        return ops.mse_loss(input, target, reduction=self.reduction, backend=self.backend)
+
+
+class BCELoss(torch.nn.BCELoss):
+    """torch.nn.BCELoss on fastcnn kernels."""
+
+    backend = None
+
+    def forward(self, input, target):
+        return ops.binary_cross_entropy(input, target, weight=self.weight, reduction=self.reduction,
+                                        backend=self.backend)
+
+
+class BCEWithLogitsLoss(torch.nn.BCEWithLogitsLoss):
+    """torch.nn.BCEWithLogitsLoss (weight and pos_weight buffers as torch) on fastcnn kernels."""
+
+    backend = None
+
+    def forward(self, input, target):
+        return ops.binary_cross_entropy_with_logits(input, target, weight=self.weight, reduction=self.reduction,
+                                                    pos_weight=self.pos_weight, backend=self.backend)

@@ -9,6 +9,9 @@ int64 with values in [0, C) or == ignore_index, weight[C] or None; all contiguou
   nll_loss_forward(x, target, weight, ignore_index) -> (loss[N,S] = -w[t] x_t, wt[N,S])
   nll_loss_backward(target, weight, ignore_index, g[N,S] or g[1], shape (N,C,S)) -> gx[N,C,S]
   loss_sum(v) -> 0-d float64 tensor on v's device: sum of all values (the 'sum'/'mean' reductions)
+  pointwise_loss_forward(kind, x, y, weight|None, pos_weight|None) -> loss (x's shape)
+  pointwise_loss_backward(kind, x, y, weight|None, pos_weight|None, g[numel] or g[1]) -> gx
+      kind: MSE, BCE, BCE_LOGITS below; weight/pos_weight broadcast to x's shape, contiguous
 'mean' is sum(loss) / sum(wt), as torch (nan when every target is ignored).
 """
 from __future__ import annotations
@@ -23,7 +26,9 @@ from .. import _checks
 from .._registry import kernel
 from ._op import public_op
 
-__all__ = ["cross_entropy", "nll_loss"]
+__all__ = ["cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits"]
+
+MSE, BCE, BCE_LOGITS = 0, 1, 2  # pointwise loss kinds, numbered as in csrc/kernels/loss.cpp
 
 REDUCTIONS = ("none", "mean", "sum")
 
@@ -170,3 +175,85 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     """torch.nn.functional.nll_loss on log-probabilities with class-index targets."""
     return _NllLoss.apply(input, target, weight, int(ignore_index), _reduction_arg(size_average, reduce, reduction),
                           backend)
+
+
+def _check_pointwise(input, target, weight, reduction, pos_weight=None):
+    _checks.float_tensor(input, "input")
+    _checks.tensor(target, "target")
+    if not target.is_floating_point():
+        raise TypeError(f"target: expected a floating-point tensor, got {target.dtype}")
+    _checks.same_dtype_device(input, "input", target, "target")
+    if target.shape != input.shape:
+        raise ValueError(f"target: expected the shape of input {tuple(input.shape)}, got {tuple(target.shape)}")
+    for t, name in ((weight, "weight"), (pos_weight, "pos_weight")):
+        if t is None:
+            continue
+        _checks.float_tensor(t, name)
+        _checks.same_dtype_device(input, "input", t, name)
+        try:
+            torch.broadcast_shapes(t.shape, input.shape)
+        except RuntimeError:
+            raise ValueError(f"{name}: shape {tuple(t.shape)} does not broadcast to input's {tuple(input.shape)}") from None
+    _check_reduction(reduction)
+    if target.requires_grad and torch.is_grad_enabled():
+        raise NotImplementedError("target: fastcnn computes no gradient for the target of this loss; detach it "
+                                  "or use backend='reference'")
+
+
+def _check_mse(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    _check_pointwise(input, target, weight, _reduction_arg(size_average, reduce, reduction))
+    if weight is not None and weight.shape != input.shape:
+        raise ValueError(f"weight: expected the shape of input {tuple(input.shape)}, got {tuple(weight.shape)}")
+
+
+def _check_bce(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
+    _check_pointwise(input, target, weight, _reduction_arg(size_average, reduce, reduction))
+
+
+def _check_bce_logits(input, target, weight=None, size_average=None, reduce=None, reduction="mean", pos_weight=None):
+    _check_pointwise(input, target, weight, _reduction_arg(size_average, reduce, reduction), pos_weight)
+
+
+class _PointwiseLoss(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, kind, input, target, weight, pos_weight, reduction, backend):
+        x, y = input.contiguous(), target.contiguous()
+        w, pw = (t.expand(x.shape).contiguous() if t is not None else None for t in (weight, pos_weight))
+        loss = kernel(backend, "pointwise_loss_forward")(kind, x, y, w, pw)
+        # torch's weighted mse 'mean' divides by sum(weight); every other mean by the element count
+        mean_weights = w.view(-1) if kind == MSE and w is not None else None
+        out, denom = reduce_loss(backend, loss.view(-1), mean_weights, reduction, input.shape)
+        ctx.save_for_backward(x, y, w, pw)
+        ctx.args = (kind, reduction, backend, denom)
+        return out
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, y, w, pw = ctx.saved_tensors
+        kind, reduction, backend, denom = ctx.args
+        g = upstream_scale(gy, reduction, denom, x)
+        gx = kernel(backend, "pointwise_loss_backward")(kind, x, y, w, pw, g)
+        return None, gx, None, None, None, None, None
+
+
+@public_op(reference=F.mse_loss, check=_check_mse)
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None, *, backend):
+    """torch.nn.functional.mse_loss: (input - target)^2 (times weight), reduced."""
+    return _PointwiseLoss.apply(MSE, input, target, weight, None, _reduction_arg(size_average, reduce, reduction),
+                                backend)
+
+
+@public_op(reference=F.binary_cross_entropy, check=_check_bce)
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean", *, backend):
+    """torch.nn.functional.binary_cross_entropy on probabilities (logs clamped at -100 as torch)."""
+    return _PointwiseLoss.apply(BCE, input, target, weight, None, _reduction_arg(size_average, reduce, reduction),
+                                backend)
+
+
+@public_op(reference=F.binary_cross_entropy_with_logits, check=_check_bce_logits)
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None, reduction="mean",
+                                     pos_weight=None, *, backend):
+    """torch.nn.functional.binary_cross_entropy_with_logits, in the stable form
+    (1 - y) x + (1 + (pos_weight - 1) y) (log1p(exp(-|x|)) + max(-x, 0))."""
+    return _PointwiseLoss.apply(BCE_LOGITS, input, target, weight, pos_weight,
+                                _reduction_arg(size_average, reduce, reduction), backend)

@@ -52,3 +52,19 @@ def nll_loss_backward(target, weight, ignore_index, g, shape):
 @cpu_kernel()
 def loss_sum(v):
     return torch.tensor(_C.loss.sum(dtype_code(v), addr(v), v.numel()), dtype=torch.float64)
+
+
+@cpu_kernel()
+def pointwise_loss_forward(kind, x, y, weight, pos_weight):
+    out = torch.empty_like(x)
+    _C.loss.pointwise_loss_forward(dtype_code(x), int(kind), addr(x), addr(y), _opt(weight), _opt(pos_weight),
+                                   x.numel(), addr(out))
+    return out
+
+
+@cpu_kernel()
+def pointwise_loss_backward(kind, x, y, weight, pos_weight, g):
+    gx = torch.empty_like(x)
+    _C.loss.pointwise_loss_backward(dtype_code(x), int(kind), addr(x), addr(y), _opt(weight), _opt(pos_weight),
+                                    addr(g), 0 if g.numel() == 1 else 1, x.numel(), addr(gx))
+    return gx

@@ -68,3 +68,22 @@ def loss_sum(v):
         if blocks == 1:
             return parts.reshape(())
         v = parts
+
+
+def _pointwise(kind, x, y, weight, pos_weight, g, backward):
+    out = torch.empty_like(x)
+    if x.numel():
+        launch("loss", f"pointwise_loss_{suffix(x.dtype)}", grid_for(x.numel()), (_THREADS,),
+               (np.int32(kind), np.int32(backward), ptr(x), ptr(y), opt_ptr(weight), opt_ptr(pos_weight), opt_ptr(g),
+                i64(0 if g is None or g.numel() == 1 else 1), ptr(out), i64(x.numel())))
+    return out
+
+
+@cuda_kernel()
+def pointwise_loss_forward(kind, x, y, weight, pos_weight):
+    return _pointwise(kind, x, y, weight, pos_weight, None, False)
+
+
+@cuda_kernel()
+def pointwise_loss_backward(kind, x, y, weight, pos_weight, g):
+    return _pointwise(kind, x, y, weight, pos_weight, g, True)

@@ -95,6 +95,32 @@ __device__ void nll_backward(const long long* t, const T* w, const T* g, long lo
   }
 }
 
+// Element-wise losses (kind 0 mse, 1 bce, 2 bce with logits; formulas in csrc/kernels/loss.cpp):
+// forward: out = w * loss; backward: out = g * w * d loss / dx. w, pw, g may be null (g_stride 0:
+// one shared g).
+template <class T>
+__device__ void pointwise_loss(int kind, int backward, const T* x, const T* y, const T* w, const T* pw, const T* g,
+                               long long g_stride, T* out, long long n) {
+  const long long stride = (long long)gridDim.x * blockDim.x;
+  for (long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
+    const T xi = x[i], yi = y[i];
+    const T scale = pw ? T(1) + (pw[i] - T(1)) * yi : T(1);
+    T v;
+    if (kind == 0) {
+      v = backward ? T(2) * (xi - yi) : (xi - yi) * (xi - yi);
+    } else if (kind == 1) {
+      v = backward ? (xi - yi) / fmax((T(1) - xi) * xi, T(1e-12))
+                   : -(yi * fmax(::log(xi), T(-100)) + (T(1) - yi) * fmax(::log(T(1) - xi), T(-100)));
+    } else {
+      v = backward ? (T(1) - yi) - scale / (T(1) + exp(xi))
+                   : (T(1) - yi) * xi + scale * (log1p(exp(-fabs(xi))) + fmax(-xi, T(0)));
+    }
+    if (w) v *= w[i];
+    if (backward) v *= g[i * g_stride];
+    out[i] = v;
+  }
+}
+
 // out[blockIdx.x] = sum of v over this block's grid-stride share, in double.
 template <class T>
 __device__ void partial_sums(const T* v, double* out, long long total) {
@@ -125,6 +151,11 @@ __device__ void partial_sums(const T* v, double* out, long long total) {
                                                T* gx, long long total, long long C, long long S,                   \
                                                long long ignore_index) {                                            \
     nll_backward<T>(t, w, g, g_stride, gx, total, C, S, ignore_index);                                              \
+  }                                                                                                                 \
+  extern "C" __global__ void pointwise_loss_##SUF(int kind, int backward, const T* x, const T* y, const T* w,      \
+                                                 const T* pw, const T* g, long long g_stride, T* out,             \
+                                                 long long n) {                                                    \
+    pointwise_loss<T>(kind, backward, x, y, w, pw, g, g_stride, out, n);                                            \
   }                                                                                                                 \
   extern "C" __global__ void partial_sums_##SUF(const T* v, double* out, long long total) {                        \
     partial_sums<T>(v, out, total);                                                                                 \

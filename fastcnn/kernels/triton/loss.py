@@ -175,6 +175,61 @@ def _partial_sums(v_ptr, out_ptr, total, CHUNK: tl.constexpr, BLOCK: tl.constexp
     tl.store(out_ptr + p, block_sum(acc, 0))
 
 
+@triton.jit
+def _pointwise_loss(x_ptr, y_ptr, w_ptr, pw_ptr, g_ptr, out_ptr, n, g_stride, KIND: tl.constexpr,
+                    BACKWARD: tl.constexpr, HAS_W: tl.constexpr, HAS_PW: tl.constexpr, ACC: tl.constexpr,
+                    BLOCK: tl.constexpr):
+    """Element-wise losses (KIND 0 mse, 1 bce, 2 bce with logits; formulas in csrc/kernels/loss.cpp),
+    forward (out = loss) or backward (out = g * d loss / dx). All pointers flat over n elements."""
+    offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n
+    x = tl.load(x_ptr + offs, mask=mask, other=0.5).to(ACC)
+    y = tl.load(y_ptr + offs, mask=mask, other=0.5).to(ACC)
+    if HAS_PW:
+        scale = 1.0 + (tl.load(pw_ptr + offs, mask=mask, other=1.0).to(ACC) - 1.0) * y
+    else:
+        scale = tl.full([BLOCK], 1.0, dtype=ACC)
+    if KIND == 0:
+        if BACKWARD:
+            v = 2.0 * (x - y)
+        else:
+            v = (x - y) * (x - y)
+    elif KIND == 1:
+        if BACKWARD:
+            v = (x - y) / tl.maximum((1.0 - x) * x, 1e-12)
+        else:
+            v = -(y * tl.maximum(tl.log(x), -100.0) + (1.0 - y) * tl.maximum(tl.log(1.0 - x), -100.0))
+    else:
+        if BACKWARD:
+            v = (1.0 - y) - scale / (1.0 + tl.exp(x))
+        else:
+            v = (1.0 - y) * x + scale * (tl.log(1.0 + tl.exp(-tl.abs(x))) + tl.maximum(-x, 0.0))
+    if HAS_W:
+        v = v * tl.load(w_ptr + offs, mask=mask, other=0.0).to(ACC)
+    if BACKWARD:
+        v = v * tl.load(g_ptr + offs * g_stride, mask=mask, other=0.0).to(ACC)
+    tl.store(out_ptr + offs, v, mask=mask)
+
+
+def _pointwise(kind, x, y, weight, pos_weight, g, backward):
+    out = torch.empty_like(x)
+    n, block = x.numel(), 1024
+    if n:
+        _pointwise_loss[(triton.cdiv(n, block),)](
+            x, y, _w(weight, x), _w(pos_weight, x), g if g is not None else x, out, n,
+            0 if g is None or g.numel() == 1 else 1, KIND=int(kind), BACKWARD=backward, HAS_W=weight is not None,
+            HAS_PW=pos_weight is not None, ACC=_ACC[x.dtype], BLOCK=block)
+    return out
+
+
+def pointwise_loss_forward(kind, x, y, weight, pos_weight):
+    return _pointwise(kind, x, y, weight, pos_weight, None, False)
+
+
+def pointwise_loss_backward(kind, x, y, weight, pos_weight, g):
+    return _pointwise(kind, x, y, weight, pos_weight, g, True)
+
+
 def _class_grid(x):
     N, C, S = x.shape
     block_c, block_s = tiles(C, S)
@@ -253,4 +308,6 @@ KERNELS = {
     "nll_loss_forward": nll_loss_forward,
     "nll_loss_backward": nll_loss_backward,
     "loss_sum": loss_sum,
+    "pointwise_loss_forward": pointwise_loss_forward,
+    "pointwise_loss_backward": pointwise_loss_backward,
 }
