@@ -193,3 +193,78 @@ def test_fuse_conv_bn_rejects_training_mode():
         fastcnn.nn.fuse_conv_bn(torch.nn.Conv2d(2, 3, 1), torch.nn.BatchNorm2d(3))
     with pytest.raises(ValueError, match="bn"):
         fastcnn.nn.fuse_conv_bn(torch.nn.Conv2d(2, 3, 1).eval(), torch.nn.BatchNorm2d(4).eval())
+
+
+# normalize and local_response_norm: cpu kernels only so far (triton/cuda raise NotImplementedError).
+NORMALIZE_CASES = [((5, 7), 1), ((5, 7), 0), ((2, 3, 5, 3), 1), ((3, 19, 2), 1), ((6,), 0), ((2, 37), -1)]
+
+
+def _check_op(fn, ref, x, kwargs, reduction, name):
+    x = x.detach().requires_grad_(True)
+    xr = x.detach().double().requires_grad_(True)
+    y, yr = fn(x, **kwargs), ref(xr, **{k: v for k, v in kwargs.items() if k != "backend"})
+    assert_close(y, yr, reduction=reduction, name=f"{name} output")
+    gy = torch.randn(yr.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(12345))
+    (gx,), (gxr,) = torch.autograd.grad(y, x, gy.to(x.dtype)), torch.autograd.grad(yr, xr, gy)
+    assert_close(gx, gxr, reduction=reduction, name=f"{name} grad_input")
+
+
+@pytest.mark.parametrize("p", [2.0, 1.0, 3.0])
+def test_normalize_matches_torch_each_isa(isa, p):
+    for shape, dim in NORMALIZE_CASES:
+        for dtype in (torch.float32, torch.float64):
+            x = torch.randn(shape, dtype=dtype, generator=torch.Generator().manual_seed(len(shape)))
+            _check_op(ops.normalize, F.normalize, x, dict(p=p, dim=dim, backend="cpu"), x.shape[dim], f"p={p}")
+
+
+def test_normalize_zero_vector_uses_eps():
+    x = torch.zeros(2, 4, dtype=torch.float64)
+    x[1] = torch.tensor([3.0, 0.0, -4.0, 0.0])
+    _check_op(ops.normalize, F.normalize, x, dict(dim=1, eps=1e-6), 4, "zero row")
+
+
+@pytest.mark.parametrize("p", [2.0, 1.5])
+def test_normalize_gradcheck(p):
+    x = torch.randn(3, 4, 2, dtype=torch.float64, requires_grad=True)
+    gradcheck(lambda x: ops.normalize(x, p, 1, backend="cpu"), [x])
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 8])
+def test_local_response_norm_matches_torch_each_isa(isa, size):
+    for shape in [(2, 7, 3, 5), (1, 3, 4), (2, 1, 5, 5), (1, 4, 37)]:
+        for dtype in (torch.float32, torch.float64):
+            x = torch.randn(shape, dtype=dtype, generator=torch.Generator().manual_seed(size))
+            _check_op(ops.local_response_norm, F.local_response_norm, x,
+                      dict(size=size, alpha=0.3, beta=0.75, k=2.0, backend="cpu"), size, f"lrn size={size}")
+
+
+def test_local_response_norm_gradcheck_and_module():
+    x = torch.randn(2, 5, 3, 2, dtype=torch.float64, requires_grad=True)
+    gradcheck(lambda x: ops.local_response_norm(x, 3, 0.5, 0.75, 1.0, backend="cpu"), [x])
+    x = torch.randn(2, 6, 4, 4)
+    assert_close(fastcnn.nn.LocalResponseNorm(5, 1e-4, 0.75, 2.0)(x),
+                 torch.nn.LocalResponseNorm(5, 1e-4, 0.75, 2.0)(x.double()), reduction=5)
+
+
+@pytest.mark.parametrize("backend", ["triton", "cuda"])
+def test_normalize_and_lrn_name_missing_backends(backend):
+    from fastcnn._registry import has_kernel
+    if has_kernel(backend, "normalize_forward"):
+        pytest.skip(f"{backend} has normalize kernels now; covered elsewhere")
+    if backend == "cuda":
+        pytest.skip("no CUDA device here: the cuda backend cannot be selected")
+    with pytest.raises(NotImplementedError, match="normalize_forward"):
+        ops.normalize(torch.randn(2, 3), backend=backend)
+
+
+def test_normalize_and_lrn_reject_bad_input():
+    with pytest.raises(ValueError, match="p"):
+        ops.normalize(torch.randn(2, 3), p=0.0)
+    with pytest.raises(ValueError, match="dim"):
+        ops.normalize(torch.randn(2, 3), dim=2)
+    with pytest.raises(TypeError, match="input"):
+        ops.normalize(torch.ones(2, 3, dtype=torch.int64))
+    with pytest.raises(ValueError, match="input"):
+        ops.local_response_norm(torch.randn(2, 3), 2)
+    with pytest.raises(ValueError, match="size"):
+        ops.local_response_norm(torch.randn(2, 3, 4), 0)

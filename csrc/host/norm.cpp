@@ -95,6 +95,41 @@ void batch_norm_backward(int dtype, std::uintptr_t gy, std::uintptr_t x, std::ui
   });
 }
 
+void normalize_forward(int dtype, std::uintptr_t x, std::uintptr_t y, std::uintptr_t norm, int64_t outer, int64_t D,
+                       int64_t inner, double p, double eps) {
+  dispatch_float(Dtype(dtype), [&](auto zero) {
+    using T = decltype(zero);
+    pick_lp<T>(norm_kernels()).normalize_forward(as_ptr<const T>(x), as_ptr<T>(y), as_ptr<T>(norm), outer, D, inner, p, eps);
+  });
+}
+
+void normalize_backward(int dtype, std::uintptr_t gy, std::uintptr_t x, std::uintptr_t norm, std::uintptr_t gx,
+                        int64_t outer, int64_t D, int64_t inner, double p, double eps) {
+  dispatch_float(Dtype(dtype), [&](auto zero) {
+    using T = decltype(zero);
+    pick_lp<T>(norm_kernels()).normalize_backward(as_ptr<const T>(gy), as_ptr<const T>(x), as_ptr<const T>(norm),
+                                                  as_ptr<T>(gx), outer, D, inner, p, eps);
+  });
+}
+
+void lrn_forward(int dtype, std::uintptr_t x, std::uintptr_t y, std::uintptr_t scale, int64_t N, int64_t C, int64_t S,
+                 int64_t size, double alpha, double beta, double k) {
+  dispatch_float(Dtype(dtype), [&](auto zero) {
+    using T = decltype(zero);
+    pick_lp<T>(norm_kernels()).lrn_forward(as_ptr<const T>(x), as_ptr<T>(y), as_ptr<T>(scale), N, C, S, size, alpha,
+                                           beta, k);
+  });
+}
+
+void lrn_backward(int dtype, std::uintptr_t gy, std::uintptr_t x, std::uintptr_t scale, std::uintptr_t gx, int64_t N,
+                  int64_t C, int64_t S, int64_t size, double alpha, double beta) {
+  dispatch_float(Dtype(dtype), [&](auto zero) {
+    using T = decltype(zero);
+    pick_lp<T>(norm_kernels()).lrn_backward(as_ptr<const T>(gy), as_ptr<const T>(x), as_ptr<const T>(scale),
+                                            as_ptr<T>(gx), N, C, S, size, alpha, beta);
+  });
+}
+
 }  // namespace
 }  // namespace fastcnn
 
@@ -102,4 +137,8 @@ FASTCNN_BIND(norm) {
   using namespace fastcnn;
   m.def("batch_norm_forward", &batch_norm_forward, FASTCNN_NOGIL);
   m.def("batch_norm_backward", &batch_norm_backward, FASTCNN_NOGIL);
+  m.def("normalize_forward", &normalize_forward, FASTCNN_NOGIL);
+  m.def("normalize_backward", &normalize_backward, FASTCNN_NOGIL);
+  m.def("lrn_forward", &lrn_forward, FASTCNN_NOGIL);
+  m.def("lrn_backward", &lrn_backward, FASTCNN_NOGIL);
 }

@@ -196,7 +196,8 @@ BatchNormFns<T> batch_norm_fns() {
 }  // namespace
 
 const NormKernels& norm_kernels() {
-  static const NormKernels table{batch_norm_fns<float>(), batch_norm_fns<double>()};
+  static const NormKernels table{batch_norm_fns<float>(), batch_norm_fns<double>(), lp_norm_fns_f32(),
+                                 lp_norm_fns_f64()};
   return table;
 }
 FASTCNN_ISA_NAMESPACE_END

@@ -8,7 +8,7 @@ import torch
 
 from .. import ops
 
-__all__ = ["BatchNorm1d", "BatchNorm2d"]
+__all__ = ["BatchNorm1d", "BatchNorm2d", "LocalResponseNorm"]
 
 
 class _FastBatchNorm:
@@ -35,3 +35,12 @@ class BatchNorm1d(_FastBatchNorm, torch.nn.BatchNorm1d):
 
 class BatchNorm2d(_FastBatchNorm, torch.nn.BatchNorm2d):
     """torch.nn.BatchNorm2d on fastcnn kernels: (N, C, H, W) input (contiguous or channels_last)."""
+
+
+class LocalResponseNorm(torch.nn.LocalResponseNorm):
+    """torch.nn.LocalResponseNorm(size, alpha=1e-4, beta=0.75, k=1.0) on fastcnn kernels."""
+
+    backend = None
+
+    def forward(self, input):
+        return ops.local_response_norm(input, self.size, self.alpha, self.beta, self.k, backend=self.backend)

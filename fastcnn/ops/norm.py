@@ -8,6 +8,11 @@ Kernels called here (same signature on cpu, triton, cuda; tensors contiguous, on
   batch_norm_backward(gy[N,C,S], x[N,C,S], weight[C]|None, mean[C], invstd[C], training: bool,
                       need_input: bool, need_weight: bool, need_bias: bool)
       -> (grad_input[N,C,S]|None, grad_weight[C]|None, grad_bias[C]|None)
+  normalize_forward(x[outer,D,inner], p: float, eps: float) -> (y, norm[outer,inner])   y = x / max(||x||_p, eps)
+  normalize_backward(gy, x, norm, p, eps) -> gx
+  local_response_norm_forward(x[N,C,S], size, alpha, beta, k) -> (y, scale[N,C,S])
+      scale = k + alpha/size * (sum of x^2 over the channel window [c - size//2, c + (size-1)//2]), y = x scale^-beta
+  local_response_norm_backward(gy, x, scale, size, alpha, beta) -> gx
 """
 from __future__ import annotations
 
@@ -18,7 +23,9 @@ from .. import _checks
 from .._registry import kernel
 from ._op import public_op
 
-__all__ = ["batch_norm"]
+__all__ = ["batch_norm", "normalize", "local_response_norm"]
+
+import math  # noqa: E402
 
 
 def _memory_format(x: torch.Tensor):
@@ -95,3 +102,80 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     """torch.nn.functional.batch_norm on (N, C), (N, C, L) or (N, C, H, W) input."""
     return _BatchNorm.apply(input, weight, bias, running_mean, running_var, training,
                             0.0 if momentum is None else float(momentum), float(eps), backend)
+
+
+def _check_normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
+    _checks.float_tensor(input, "input")
+    if _checks.number(p, "p") <= 0:
+        raise ValueError(f"p: expected a positive norm order, got {p}")
+    if _checks.number(eps, "eps") < 0:
+        raise ValueError(f"eps: expected a value >= 0, got {eps}")
+    if isinstance(dim, bool) or not isinstance(dim, int):
+        raise TypeError(f"dim: expected an int, got {type(dim).__name__}")
+    ndim = max(input.dim(), 1)
+    if not -ndim <= dim < ndim:
+        raise ValueError(f"dim: expected a value in [{-ndim}, {ndim - 1}] for a {input.dim()}-D input, got {dim}")
+    if out is not None:
+        raise ValueError("out: fastcnn.ops.normalize returns a new tensor; out= is not supported")
+
+
+class _Normalize(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, p, dim, eps, backend):
+        shape = x.shape
+        xs = x.reshape(1) if x.dim() == 0 else x
+        dim = dim % xs.dim()
+        outer, D, inner = math.prod(xs.shape[:dim]), xs.shape[dim], math.prod(xs.shape[dim + 1:])
+        x3 = xs.contiguous().view(outer, D, inner)
+        y, norm = kernel(backend, "normalize_forward")(x3, p, eps)
+        ctx.save_for_backward(x3, norm)
+        ctx.args = (p, eps, backend, shape)
+        return y.view(shape)
+
+    @staticmethod
+    def backward(ctx, gy):
+        x3, norm = ctx.saved_tensors
+        p, eps, backend, shape = ctx.args
+        gx = kernel(backend, "normalize_backward")(gy.contiguous().view(x3.shape), x3, norm, p, eps)
+        return gx.view(shape), None, None, None, None
+
+
+@public_op(reference=F.normalize, check=_check_normalize)
+def normalize(input, p=2.0, dim=1, eps=1e-12, out=None, *, backend):
+    """torch.nn.functional.normalize: input / max(||input||_p, eps) along dim (p = 2 fully vectorised)."""
+    return _Normalize.apply(input, float(p), dim, float(eps), backend)
+
+
+def _check_local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
+    _checks.float_tensor(input, "input")
+    if input.dim() < 3:
+        raise ValueError(f"input: expected a 3-D or higher tensor (N, C, ...), got {input.dim()}-D with shape "
+                         f"{tuple(input.shape)}")
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ValueError(f"size: expected a positive int, got {size!r}")
+    for value, name in ((alpha, "alpha"), (beta, "beta"), (k, "k")):
+        _checks.number(value, name)
+
+
+class _LocalResponseNorm(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, size, alpha, beta, k, backend):
+        x3 = x.contiguous().view(x.shape[0], x.shape[1], -1)
+        y, scale = kernel(backend, "local_response_norm_forward")(x3, size, alpha, beta, k)
+        ctx.save_for_backward(x3, scale)
+        ctx.args = (size, alpha, beta, backend, x.shape)
+        return y.view(x.shape)
+
+    @staticmethod
+    def backward(ctx, gy):
+        x3, scale = ctx.saved_tensors
+        size, alpha, beta, backend, shape = ctx.args
+        gx = kernel(backend, "local_response_norm_backward")(gy.contiguous().view(x3.shape), x3, scale, size, alpha, beta)
+        return gx.view(shape), None, None, None, None, None
+
+
+@public_op(reference=F.local_response_norm, check=_check_local_response_norm)
+def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0, *, backend):
+    """torch.nn.functional.local_response_norm: x / (k + alpha/size * sum of x^2 over `size` neighbouring
+    channels)^beta (alpha averaged over size, as torch; the window is zero-padded at the ends)."""
+    return _LocalResponseNorm.apply(input, size, float(alpha), float(beta), float(k), backend)
