@@ -85,7 +85,8 @@ def test_cross_entropy_custom_ignore_index_and_all_ignored():
 
 @pytest.mark.parametrize("backend,device", backend_params())
 def test_class_losses_gradcheck(backend, device):
-    for shape in [(3, 4), (2, 3, 2, 2)]:
+    # triton runs under its interpreter here: smaller inputs (gradcheck runs the op twice per element)
+    for shape in ([(2, 3), (1, 3, 2, 1)] if backend == "triton" else [(3, 4), (2, 3, 2, 2)]):
         x, t, w = _class_inputs(shape, torch.float64, device)
         x.requires_grad_(True)
         for reduction in REDUCTIONS:
@@ -192,7 +193,7 @@ def test_bce_with_logits_is_stable_for_large_logits():
 
 @pytest.mark.parametrize("backend,device", backend_params())
 def test_pointwise_losses_gradcheck(backend, device):
-    for name, op, _, x, kwargs in _pointwise_cases((3, 4), torch.float64, device):
+    for name, op, _, x, kwargs in _pointwise_cases((2, 3) if backend == "triton" else (3, 4), torch.float64, device):
         x = x.clone().requires_grad_(True)
         for reduction in REDUCTIONS:
             gradcheck(lambda x: op(x, reduction=reduction, backend=backend, **kwargs), [x])
