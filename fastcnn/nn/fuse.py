@@ -50,6 +50,8 @@ def fuse_conv_bn(conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d) -> torch.nn.Mo
         raise TypeError(f"conv: expected a torch.nn.Conv2d (or fastcnn.nn.Conv2d), got {type(conv).__name__}")
     if not isinstance(bn, torch.nn.modules.batchnorm._BatchNorm):
         raise TypeError(f"bn: expected a BatchNorm module, got {type(bn).__name__}")
+    if getattr(conv, "activation", None) is not None:
+        raise ValueError(f"conv: has a fused activation ({conv.activation!r}); bn(act(conv(x))) cannot be folded")
     if bn.training or conv.training:
         raise ValueError("bn: fusing is only valid in eval mode (call .eval() first); training uses batch statistics")
     weight, bias = fuse_conv_bn_weights(conv.weight.detach(), conv.bias.detach() if conv.bias is not None else None,
