@@ -27,6 +27,8 @@ ISA_FLAGS = {
     "generic": [],
 }
 COMMON_FLAGS = ["-O3", "-fopenmp", "-std=c++17", "-fno-math-errno", "-Wall", "-Wno-unknown-pragmas",
+                # GCC 12 false positive inside its own _mm512_reduce_* intrinsics:
+                "-Wno-maybe-uninitialized",
                 "-fvisibility=hidden"]
 
 

@@ -57,8 +57,14 @@ def _probe_triton():
         import triton  # noqa: F401
     except ImportError as e:
         return False, f"triton is not installed ({e}); `pip install triton`"
+    from triton import knobs
+
     if torch.cuda.is_available():
-        return True, f"triton {triton.__version__}, compiled for the GPU; CPU tensors run under the interpreter"
+        return True, (f"triton {triton.__version__}, compiled for the GPU (CPU tensors need TRITON_INTERPRET=1 "
+                      "set before triton is imported)")
+    if not knobs.runtime.interpret:
+        return False, ("triton was imported before fastcnn without TRITON_INTERPRET=1 and there is no GPU; "
+                       "import fastcnn first or set TRITON_INTERPRET=1")
     return True, f"triton {triton.__version__}, CPU tensors run under the Triton interpreter (slow, for validation)"
 
 
@@ -83,7 +89,7 @@ _BACKENDS: Dict[str, _Backend] = {
 _DEVICES = {"cpu": {"cpu"}, "triton": {"cpu", "cuda"}, "cuda": {"cuda"}, "reference": {"cpu", "cuda"}}
 
 
-def backends() -> Dict[str, Dict[str, object]]:
+def available_backends() -> Dict[str, Dict[str, object]]:
     """Every backend with whether it is usable here and why (or why not)."""
     out = {}
     for name, b in _BACKENDS.items():

@@ -19,8 +19,15 @@ using simd::Vec;
 
 template <class T>
 inline Vec<T> expm1(Vec<T> x) {
-  // Taylor series near 0 (where exp(x) - 1 cancels), exp(x) - 1 elsewhere.
+  // Taylor series near 0 (where exp(x) - 1 cancels), exp(x) - 1 elsewhere; float-accurate only,
+  // so double (the gradcheck dtype) uses the library per lane.
   using V = Vec<T>;
+  if constexpr (sizeof(T) == 8) {
+    alignas(64) T buf[V::N];
+    x.store(buf);
+    for (int i = 0; i < V::N; ++i) buf[i] = std::expm1(buf[i]);
+    return V::load(buf);
+  }
   V p = V::set1(T(1) / 5040);
   p = fmadd(p, x, V::set1(T(1) / 720));
   p = fmadd(p, x, V::set1(T(1) / 120));
@@ -68,7 +75,7 @@ inline Vec<T> softplus(Vec<T> x, T beta, T threshold) {
   // log1p(exp(beta x)) / beta, linear above threshold as torch; log1p per lane (softplus is rare).
   using V = Vec<T>;
   V z = x * V::set1(beta);
-  V e = exp(min(z, V::set1(threshold)));
+  V e = exp(min(V::set1(threshold), z));
   alignas(64) T buf[V::N];
   e.store(buf);
   for (int i = 0; i < V::N; ++i) buf[i] = std::log1p(buf[i]);
@@ -81,7 +88,7 @@ template <class T>
 inline Vec<T> forward(Act kind, Vec<T> x, T p0, T p1) {
   using V = Vec<T>;
   switch (kind) {
-    case Act::relu: return max(x, V::zero());
+    case Act::relu: return max(V::zero(), x);  // NaN stays NaN, as in torch
     case Act::leaky_relu: return select(x > V::zero(), x, x * V::set1(p0));
     case Act::elu: return select(x > V::zero(), x, expm1(x) * V::set1(p0));
     case Act::sigmoid: return sigmoid(x);

@@ -45,12 +45,14 @@ struct Vec<float> {
   static Vec load_or(const float* p, int n, float fill) { return _mm512_mask_loadu_ps(_mm512_set1_ps(fill), tail(n), p); }
   void store(float* p) const { _mm512_storeu_ps(p, v); }
   void store(float* p, int n) const { _mm512_mask_storeu_ps(p, tail(n), v); }
+  void stream(float* p) const { _mm512_stream_ps(p, v); }  // p aligned to sizeof(Reg); bypasses the cache
   static Mask tail(int n) { return n >= N ? Mask(0xFFFF) : Mask((1u << n) - 1u); }
   friend Vec operator+(Vec a, Vec b) { return _mm512_add_ps(a.v, b.v); }
   friend Vec operator-(Vec a, Vec b) { return _mm512_sub_ps(a.v, b.v); }
   friend Vec operator*(Vec a, Vec b) { return _mm512_mul_ps(a.v, b.v); }
   friend Vec operator/(Vec a, Vec b) { return _mm512_div_ps(a.v, b.v); }
   friend Vec fmadd(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a.v, b.v, c.v); }
+  // max/min return b where either is NaN (x86 semantics): max(zero, x) keeps a NaN x.
   friend Vec max(Vec a, Vec b) { return _mm512_max_ps(a.v, b.v); }
   friend Vec min(Vec a, Vec b) { return _mm512_min_ps(a.v, b.v); }
   friend Mask operator>(Vec a, Vec b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_GT_OQ); }
@@ -79,6 +81,7 @@ struct Vec<double> {
   static Vec load_or(const double* p, int n, double fill) { return _mm512_mask_loadu_pd(_mm512_set1_pd(fill), tail(n), p); }
   void store(double* p) const { _mm512_storeu_pd(p, v); }
   void store(double* p, int n) const { _mm512_mask_storeu_pd(p, tail(n), v); }
+  void stream(double* p) const { _mm512_stream_pd(p, v); }
   static Mask tail(int n) { return n >= N ? Mask(0xFF) : Mask((1u << n) - 1u); }
   friend Vec operator+(Vec a, Vec b) { return _mm512_add_pd(a.v, b.v); }
   friend Vec operator-(Vec a, Vec b) { return _mm512_sub_pd(a.v, b.v); }
@@ -127,6 +130,7 @@ struct Vec<float> {
   }
   void store(float* p) const { _mm256_storeu_ps(p, v); }
   void store(float* p, int n) const { _mm256_maskstore_ps(p, tail(n), v); }
+  void stream(float* p) const { _mm256_stream_ps(p, v); }  // p aligned to sizeof(Reg); bypasses the cache
   friend Vec operator+(Vec a, Vec b) { return _mm256_add_ps(a.v, b.v); }
   friend Vec operator-(Vec a, Vec b) { return _mm256_sub_ps(a.v, b.v); }
   friend Vec operator*(Vec a, Vec b) { return _mm256_mul_ps(a.v, b.v); }
@@ -173,6 +177,7 @@ struct Vec<double> {
   }
   void store(double* p) const { _mm256_storeu_pd(p, v); }
   void store(double* p, int n) const { _mm256_maskstore_pd(p, tail(n), v); }
+  void stream(double* p) const { _mm256_stream_pd(p, v); }
   friend Vec operator+(Vec a, Vec b) { return _mm256_add_pd(a.v, b.v); }
   friend Vec operator-(Vec a, Vec b) { return _mm256_sub_pd(a.v, b.v); }
   friend Vec operator*(Vec a, Vec b) { return _mm256_mul_pd(a.v, b.v); }
@@ -217,6 +222,7 @@ struct GenericVec {
   }
   void store(T* p) const { std::memcpy(p, &v, sizeof(v)); }
   void store(T* p, int n) const { for (int i = 0; i < N && i < n; ++i) p[i] = v[i]; }
+  void stream(T* p) const { store(p); }
   friend GenericVec operator+(GenericVec a, GenericVec b) { return Reg(a.v + b.v); }
   friend GenericVec operator-(GenericVec a, GenericVec b) { return Reg(a.v - b.v); }
   friend GenericVec operator*(GenericVec a, GenericVec b) { return Reg(a.v * b.v); }
@@ -238,6 +244,9 @@ template <> struct Vec<float> : GenericVec<float> { using GenericVec<float>::Gen
 template <> struct Vec<double> : GenericVec<double> { using GenericVec<double>::GenericVec; Vec(GenericVec<double> g) : GenericVec<double>(g) {} };
 #endif
 
+// Orders non-temporal stores before what follows (after a loop of Vec::stream).
+inline void stream_fence() { _mm_sfence(); }
+
 // exp(x) for float lanes: Cephes range reduction x = n ln2 + r and a degree-6 polynomial for
 // e^r (about 2 ulp on [-87.3, 88.0]), then scaling by 2^n: scalef on AVX-512, exponent-field
 // arithmetic on AVX2 (x clamped to 88.0 there so 2^n stays finite; the activations that use exp
@@ -246,10 +255,10 @@ inline Vec<float> exp(Vec<float> x) {
 #if FASTCNN_HAS_AVX512 || FASTCNN_HAS_AVX2
   using V = Vec<float>;
 #if FASTCNN_HAS_AVX512
-  x = min(max(x, V::set1(-87.3365f)), V::set1(88.7228f));
+  x = min(V::set1(88.7228f), max(V::set1(-87.3365f), x));  // this order keeps NaN
   V n = _mm512_roundscale_ps((x * V::set1(1.44269504088896341f)).v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 #else
-  x = min(max(x, V::set1(-87.3365f)), V::set1(88.0f));
+  x = min(V::set1(88.0f), max(V::set1(-87.3365f), x));  // this order keeps NaN
   V n = _mm256_round_ps((x * V::set1(1.44269504088896341f)).v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 #endif
   V r = fmadd(n, V::set1(-0.693359375f), x);

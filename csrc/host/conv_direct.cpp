@@ -1,0 +1,57 @@
+// fastcnn._C.conv_direct: the direct convolution kernels (csrc/kernels/conv_direct*.cpp) for
+// the active ISA. Shapes arrive as one list (see fastcnn/backends/cpu/conv_direct.py: _shape).
+#include <pybind11/stl.h>
+
+#include <vector>
+
+#include "common/module.h"
+#include "kernels/conv_direct.h"
+
+namespace fastcnn {
+namespace {
+
+ConvShape to_shape(const std::vector<int64_t>& v) {
+  if (v.size() != 16) throw std::invalid_argument("shape: expected 16 sizes (N C H W K P Q R S sh sw ph pw dh dw groups)");
+  return ConvShape{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13], v[14], v[15]};
+}
+
+template <class T>
+const ConvDirectFns<T>& fns() {
+  if constexpr (sizeof(T) == 4) return conv_direct_kernels().f32;
+  else return conv_direct_kernels().f64;
+}
+
+void forward(int dtype, const std::vector<int64_t>& shape, std::uintptr_t x, std::uintptr_t w, std::uintptr_t bias,
+             std::uintptr_t y, int act, double act_param) {
+  const ConvShape s = to_shape(shape);
+  dispatch_float(static_cast<Dtype>(dtype), [&](auto t) {
+    using T = decltype(t);
+    fns<T>().forward(s, as_ptr<const T>(x), as_ptr<const T>(w), bias ? as_ptr<const T>(bias) : nullptr, as_ptr<T>(y),
+                     act, static_cast<T>(act_param));
+  });
+}
+
+void backward_input(int dtype, const std::vector<int64_t>& shape, std::uintptr_t gy, std::uintptr_t w, std::uintptr_t gx) {
+  const ConvShape s = to_shape(shape);
+  dispatch_float(static_cast<Dtype>(dtype), [&](auto t) {
+    using T = decltype(t);
+    fns<T>().backward_input(s, as_ptr<const T>(gy), as_ptr<const T>(w), as_ptr<T>(gx));
+  });
+}
+
+void backward_weight(int dtype, const std::vector<int64_t>& shape, std::uintptr_t x, std::uintptr_t gy, std::uintptr_t gw) {
+  const ConvShape s = to_shape(shape);
+  dispatch_float(static_cast<Dtype>(dtype), [&](auto t) {
+    using T = decltype(t);
+    fns<T>().backward_weight(s, as_ptr<const T>(x), as_ptr<const T>(gy), as_ptr<T>(gw));
+  });
+}
+
+}  // namespace
+}  // namespace fastcnn
+
+FASTCNN_BIND(conv_direct) {
+  m.def("forward", &fastcnn::forward, FASTCNN_NOGIL);
+  m.def("backward_input", &fastcnn::backward_input, FASTCNN_NOGIL);
+  m.def("backward_weight", &fastcnn::backward_weight, FASTCNN_NOGIL);
+}

@@ -1,0 +1,148 @@
+// Direct convolution, forward and backward-input, on the channel-blocked layout of
+// conv_direct_blocks.h; backward-weight is in conv_direct_wgrad.cpp.
+//
+// Forward: for each (image, row block, chunk of output blocks) task, each output block and row,
+// the row's pixels are cut into tiles of up to kMaxTile; a tile keeps its NQ x VL outputs in
+// registers over all input blocks and taps, applies bias + activation, and lands in a row buffer
+// that is transposed into the NCHW output. Weights of one output block (C/g * R * S * VL values)
+// stay in L2 across the rows of a task; the input rows of a row block fit L2 too.
+//
+// Backward-input is the same machinery on gy with the weights packed transposed ([c][k] roles
+// swapped): gx pixel (h, w) gathers gy(p, q) with h + ph = p*sh + r*dh, w + pw = q*sw + s*dw. For
+// stride > 1 the gx columns of one residue class a = w mod sw read consecutive gy columns through a
+// fixed set of taps, so each (row, residue) is a stride-1 correlation with its own tap list: no
+// scatter, no zero-stuffed gy.
+#include "kernels/conv_direct_blocks.h"
+
+FASTCNN_ISA_NAMESPACE_BEGIN
+namespace conv_direct {
+
+template <class T>
+void forward(const ConvShape& s, const T* x, const T* w, const T* bias, T* y, int act_code, T act_param) {
+  constexpr int VL = Vec<T>::N;
+  const Plan plan = make_plan(s, VL, false);
+  const int64_t RS = s.R * s.S;
+  const Blocked g = forward_input_geometry(s, static_cast<int64_t>(plan.in.size()));
+  const std::vector<T> xb = pack_input(x, s.N, s.C, s.H, s.W, plan.in, g);
+  const std::vector<T> wb = pack_weights(plan, s, w);
+  const int64_t XB = g.block_elems<VL>(), XI = XB * g.blocks, RL = g.row_len();
+  const int64_t n_ob = static_cast<int64_t>(plan.out.size());
+  const Work wk = split_work(s.N, s.P, rows_that_fit(plan.n_in * RL * VL * int64_t(sizeof(T)), (s.R - 1) * s.dh + 1, s.sh),
+                             n_ob, s.Q * plan.n_in * RS * plan.tap_elems);
+  const Epilogue ep{static_cast<Act>(act_code), static_cast<double>(act_param)};
+  const int64_t w_out = plan.ob_elems() * RS;
+
+  parallel_for(wk.tasks, wk.grain, [&](int64_t t0, int64_t t1) {
+    std::vector<T> rowbuf(static_cast<size_t>(2 * s.Q * VL));
+    std::vector<Tap> taps(static_cast<size_t>(RS));
+    alignas(64) T bias_lanes[2 * VL];
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t obc = t % wk.ob_chunks, rb = (t / wk.ob_chunks) % wk.row_blocks, n = t / wk.ob_chunks / wk.row_blocks;
+      const int64_t p0 = rb * wk.rows_per_block, p1 = std::min(s.P, p0 + wk.rows_per_block);
+      const int64_t ob0 = obc * wk.ob_per_chunk, ob1 = std::min(n_ob, ob0 + wk.ob_per_chunk);
+      for (int64_t ob = ob0, nb; ob < ob1; ob += nb) {
+        nb = blocks_together(plan, ob, ob1);
+        const OutBlock& o = plan.out[ob];
+        if (bias)
+          for (int64_t b = 0; b < nb; ++b) {
+            const ChannelBlock& ch = plan.out[ob + b].ch;
+            for (int l = 0; l < VL; ++l) bias_lanes[b * VL + l] = l < ch.count ? bias[ch.base + l * ch.stride] : T(0);
+          }
+        const Tiling tiling(s.Q, max_tile(static_cast<int>(nb)));
+        TileArgs<T> args{nullptr, XB, wb.data() + ob * w_out, plan.tap_elems * RS, w_out, o.n_in, o.cn_last,
+                         taps.data(), RS, nullptr, VL, s.Q * VL, bias ? bias_lanes : nullptr, ep};
+        const T* xin = xb.data() + n * XI + o.in_first * XB;
+        for (int64_t p = p0; p < p1; ++p) {
+          for (int64_t r = 0; r < s.R; ++r)
+            for (int64_t c = 0; c < s.S; ++c)
+              taps[r * s.S + c] = {((p * s.sh + r * s.dh) * RL + g.pos(c * s.dw)) * VL, (r * s.S + c) * plan.tap_elems};
+          for (int64_t i = 0; i < tiling.count; ++i) {
+            const int64_t q0 = tiling.begin(i);
+            args.x = xin + q0 * VL;
+            args.out = rowbuf.data() + q0 * VL;
+            tile_fn<T>(static_cast<int>(nb), static_cast<int>(tiling.width(i)), plan.depthwise)(args);
+          }
+          for (int64_t b = 0; b < nb; ++b)
+            unpack_row(rowbuf.data() + b * s.Q * VL, s.Q, plan.out[ob + b].ch, y + n * s.K * s.P * s.Q, s.P * s.Q, p * s.Q);
+        }
+      }
+    }
+  });
+}
+
+template <class T>
+void backward_input(const ConvShape& s, const T* gy, const T* w, T* gx) {
+  constexpr int VL = Vec<T>::N;
+  const Plan plan = make_plan(s, VL, true);
+  const int64_t RS = s.R * s.S;
+  // gy columns read: q = (w + pw - c*dw) / sw over w < W, c < S; beyond [0, Q) they are zeros.
+  const int64_t q_lo = std::min<int64_t>(0, floor_div(s.pw - (s.S - 1) * s.dw, s.sw));
+  const int64_t q_hi = std::max<int64_t>(s.Q, floor_div(s.W - 1 + s.pw, s.sw) + 1);
+  const Blocked g = make_blocked(static_cast<int64_t>(plan.in.size()), s.P, q_hi - q_lo, 0, -q_lo, 1);
+  const std::vector<T> gyb = pack_input(gy, s.N, s.K, s.P, s.Q, plan.in, g);
+  const std::vector<T> wb = pack_weights(plan, s, w);
+  const int64_t XB = g.block_elems<VL>(), XI = XB * g.blocks, RL = g.row_len();
+  const int64_t n_ob = static_cast<int64_t>(plan.out.size());
+  const int64_t in_row_bytes = plan.n_in * RL * VL * int64_t(sizeof(T));
+  const Work wk = split_work(s.N, s.H, std::max<int64_t>(1, kL2Budget / in_row_bytes * s.sh), n_ob,
+                             ceil_div(s.W * s.R, s.sh) * plan.n_in * s.S * plan.tap_elems);
+  const Epilogue ep{Act::identity, 0.0};
+  const int64_t w_out = plan.ob_elems() * RS;
+
+  parallel_for(wk.tasks, wk.grain, [&](int64_t t0, int64_t t1) {
+    std::vector<T> rowbuf(static_cast<size_t>(2 * s.W * VL));
+    std::vector<Tap> taps(static_cast<size_t>(RS));
+    std::vector<std::pair<int64_t, int64_t>> row_taps(static_cast<size_t>(s.R));  // (r, p)
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t obc = t % wk.ob_chunks, rb = (t / wk.ob_chunks) % wk.row_blocks, n = t / wk.ob_chunks / wk.row_blocks;
+      const int64_t h0 = rb * wk.rows_per_block, h1 = std::min(s.H, h0 + wk.rows_per_block);
+      const int64_t ob0 = obc * wk.ob_per_chunk, ob1 = std::min(n_ob, ob0 + wk.ob_per_chunk);
+      for (int64_t ob = ob0, nb; ob < ob1; ob += nb) {
+        nb = blocks_together(plan, ob, ob1);
+        const OutBlock& o = plan.out[ob];
+        TileArgs<T> args{nullptr, XB, wb.data() + ob * w_out, plan.tap_elems * RS, w_out, o.n_in, o.cn_last,
+                         taps.data(), 0, nullptr, s.sw * VL, s.W * VL, nullptr, ep};
+        const T* xin = gyb.data() + n * XI + o.in_first * XB;
+        for (int64_t h = h0; h < h1; ++h) {
+          int64_t n_rows = 0;
+          for (int64_t r = 0; r < s.R; ++r) {
+            const int64_t v = h + s.ph - r * s.dh;
+            const int64_t p = floor_div(v, s.sh);
+            if (p * s.sh == v && p >= 0 && p < s.P) row_taps[n_rows++] = {r, p};
+          }
+          for (int64_t a = 0; a < std::min(s.sw, s.W); ++a) {
+            int64_t n_taps = 0;
+            for (int64_t i = 0; i < n_rows; ++i)
+              for (int64_t c = 0; c < s.S; ++c) {
+                const int64_t u = a + s.pw - c * s.dw, q = floor_div(u, s.sw);
+                if (q * s.sw != u) continue;
+                const auto [r, p] = row_taps[i];
+                taps[n_taps++] = {(p * RL + g.left + q) * VL, (r * s.S + c) * plan.tap_elems};
+              }
+            args.n_taps = n_taps;
+            const Tiling tiling(ceil_div(s.W - a, s.sw), max_tile(static_cast<int>(nb)));
+            for (int64_t i = 0; i < tiling.count; ++i) {
+              const int64_t j0 = tiling.begin(i);
+              args.x = xin + j0 * VL;
+              args.out = rowbuf.data() + (a + s.sw * j0) * VL;
+              tile_fn<T>(static_cast<int>(nb), static_cast<int>(tiling.width(i)), plan.depthwise)(args);
+            }
+          }
+          for (int64_t b = 0; b < nb; ++b)
+            unpack_row(rowbuf.data() + b * s.W * VL, s.W, plan.out[ob + b].ch, gx + n * s.C * s.H * s.W, s.H * s.W, h * s.W);
+        }
+      }
+    }
+  });
+}
+
+}  // namespace conv_direct
+
+const ConvDirectKernels& conv_direct_kernels() {
+  static const ConvDirectKernels table{
+      {&conv_direct::forward<float>, &conv_direct::backward_input<float>, &conv_direct::backward_weight<float>},
+      {&conv_direct::forward<double>, &conv_direct::backward_input<double>, &conv_direct::backward_weight<double>}};
+  return table;
+}
+
+FASTCNN_ISA_NAMESPACE_END

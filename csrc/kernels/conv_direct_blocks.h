@@ -1,0 +1,363 @@
+// Building blocks of the direct convolution (included by the ISA-compiled conv_direct*.cpp files):
+// the channel-blocked layout, packing to and from it, and the register-blocked micro-kernel.
+//
+// Layout. An image batch is copied once per call to [N][block][row][pos][VL]: VL = Vec<T>::N
+// channels per block (16 floats on AVX-512), zero-padded spatially so the micro-kernel never tests
+// bounds, and with the columns of a row split into `phases` interleaved sub-rows (column c at
+// (c % phases) * phase_len + c / phases): with phases = stride the pixels of one output row read
+// consecutive positions for every tap, so stride enters only the tap offsets.
+// Weights are copied to [out block][in block][R][S][VL in][VL out] (dense) or [out block][R][S][VL]
+// (depthwise: lanes are channels of different groups).
+#pragma once
+#include <algorithm>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "common/activation_math.h"
+#include "common/simd.h"
+#include "common/threads.h"
+#include "kernels/conv_direct.h"
+
+FASTCNN_ISA_NAMESPACE_BEGIN
+namespace conv_direct {
+using simd::Vec;
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Smallest share of a parallel loop worth a thread: elements copied, or multiply-adds (in lanes).
+// Below it the loop runs inline, so tiny convolutions pay no OpenMP wake-up.
+constexpr int64_t kMinChunk = 1 << 16;
+constexpr int64_t kMinFlopChunk = 1 << 21;
+inline int64_t floor_div(int64_t a, int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+// Lane l of a block is channel base + l * stride of the NCHW tensor, for l < count (zero beyond).
+struct ChannelBlock {
+  int64_t base, stride, count;
+};
+
+// An output block: its channels, the run of input blocks it reduces over, the weights' lane count
+// in the last of them (the micro-kernel skips the zero lanes, which matters for C = 1 or 3).
+struct OutBlock {
+  ChannelBlock ch;
+  int64_t in_first, n_in;
+  int cn_last;
+};
+
+// Which blocks feed which: forward / backward-weight (in = x channels, out = y channels) or
+// backward-input (in = gy channels, out = gx channels). Depthwise (C/groups == 1, groups > 1)
+// puts one channel of each of VL groups in a block and reduces element-wise.
+struct Plan {
+  std::vector<ChannelBlock> in;
+  std::vector<OutBlock> out;
+  bool depthwise;
+  bool transposed;     // backward-input roles
+  int64_t tap_elems;   // weight elements per (in block, r, s): VL*VL dense, VL depthwise
+  int64_t n_in;        // input blocks per output block (the same for all)
+  int64_t ob_elems() const { return n_in * tap_elems; }  // times R*S: weights per output block
+};
+
+inline Plan make_plan(const ConvShape& s, int VL, bool transposed) {
+  Plan plan;
+  const int64_t G = s.groups, Cg = s.C / G, Kg = s.K / G;
+  plan.depthwise = Cg == 1 && G > 1;
+  plan.transposed = transposed;
+  if (plan.depthwise) {
+    const int64_t m = Kg, CB = ceil_div(s.C, VL);
+    plan.tap_elems = VL;
+    plan.n_in = transposed ? m : 1;
+    for (int64_t gb = 0; gb < CB; ++gb) {
+      const int64_t count = std::min<int64_t>(VL, s.C - gb * VL);
+      const ChannelBlock xc{gb * VL, 1, count};
+      if (!transposed) plan.in.push_back(xc);
+      for (int64_t i = 0; i < m; ++i) {
+        const ChannelBlock yc{gb * VL * m + i, m, count};
+        if (transposed) plan.in.push_back(yc);
+        else plan.out.push_back({yc, gb, 1, 1});
+      }
+      if (transposed) plan.out.push_back({xc, gb * m, m, 1});
+    }
+    return plan;
+  }
+  // Dense (groups >= 1): blocks never straddle a group; a partial block is zero-padded.
+  const int64_t Ci = transposed ? Kg : Cg, Co = transposed ? Cg : Kg;
+  const int64_t IB = ceil_div(Ci, VL), OB = ceil_div(Co, VL);
+  plan.tap_elems = int64_t(VL) * VL;
+  plan.n_in = IB;
+  for (int64_t g = 0; g < G; ++g) {
+    for (int64_t b = 0; b < IB; ++b) plan.in.push_back({g * Ci + b * VL, 1, std::min<int64_t>(VL, Ci - b * VL)});
+    for (int64_t b = 0; b < OB; ++b)
+      plan.out.push_back({{g * Co + b * VL, 1, std::min<int64_t>(VL, Co - b * VL)}, g * IB, IB,
+                          static_cast<int>(Ci - (IB - 1) * VL)});
+  }
+  return plan;
+}
+
+// Calls visit(packed_index, weight_index) for every real weight of w[K][C/g][R][S] in the packed
+// order of `plan` (padding slots are left alone). Shared by packing and by backward-weight's unpacking.
+template <class Visit>
+void for_each_weight(const Plan& plan, const ConvShape& s, int VL, Visit&& visit) {
+  const int64_t RS = s.R * s.S, Cg = s.C / s.groups;
+  const int64_t grain = std::max<int64_t>(1, kMinChunk / (plan.n_in * RS * plan.tap_elems));
+  parallel_for(static_cast<int64_t>(plan.out.size()), grain, [&](int64_t ob0, int64_t ob1) {
+    for (int64_t ob = ob0; ob < ob1; ++ob) {
+      const OutBlock& o = plan.out[ob];
+      for (int64_t b = 0; b < o.n_in; ++b) {
+        const ChannelBlock& ic = plan.in[o.in_first + b];
+        const int64_t packed0 = (ob * plan.n_in + b) * RS * plan.tap_elems;
+        for (int64_t rs = 0; rs < RS; ++rs) {
+          const int64_t packed = packed0 + rs * plan.tap_elems;
+          if (plan.depthwise) {
+            for (int64_t l = 0; l < o.ch.count; ++l) {
+              const int64_t k = plan.transposed ? ic.base + l * ic.stride : o.ch.base + l * o.ch.stride;
+              visit(packed + l, k * RS + rs);
+            }
+            continue;
+          }
+          for (int64_t li = 0; li < ic.count; ++li)
+            for (int64_t lo = 0; lo < o.ch.count; ++lo) {
+              const int64_t ci = ic.base + li, co = o.ch.base + lo;
+              const int64_t k = plan.transposed ? ci : co, c = (plan.transposed ? co : ci) % Cg;
+              visit(packed + li * VL + lo, (k * Cg + c) * RS + rs);
+            }
+        }
+      }
+    }
+  });
+}
+
+template <class T>
+std::vector<T> pack_weights(const Plan& plan, const ConvShape& s, const T* w) {
+  constexpr int VL = Vec<T>::N;
+  std::vector<T> packed(plan.out.size() * plan.ob_elems() * s.R * s.S, T(0));
+  T* dst = packed.data();
+  for_each_weight(plan, s, VL, [&](int64_t pi, int64_t wi) { dst[pi] = w[wi]; });
+  return packed;
+}
+
+// Geometry of a blocked copy of a [N][channels][H][W] tensor.
+struct Blocked {
+  int64_t blocks, rows, phases, phase_len;
+  int64_t top, left;   // source (h, w) lands at row h + top, column w + left
+  int64_t width;       // columns [0, width) of the padded image are stored
+  int64_t row_len() const { return phases * phase_len; }
+  int64_t pos(int64_t col) const { return (col % phases) * phase_len + col / phases; }
+  template <int VL>
+  int64_t block_elems() const { return rows * row_len() * VL; }
+};
+
+inline Blocked make_blocked(int64_t blocks, int64_t rows, int64_t width, int64_t top, int64_t left, int64_t phases) {
+  return Blocked{blocks, rows, phases, ceil_div(width, phases), top, left, width};
+}
+
+// dst[N][blocks][rows][row_len][VL] <- src[N][channels][H][W] with zeros around and in empty lanes.
+template <class T>
+std::vector<T> pack_input(const T* src, int64_t N, int64_t channels, int64_t H, int64_t W,
+                          const std::vector<ChannelBlock>& blocks, const Blocked& g) {
+  constexpr int VL = Vec<T>::N;
+  const int64_t row_elems = g.row_len() * VL;
+  std::vector<T> dst(static_cast<size_t>(N * g.blocks * g.rows * row_elems));
+  T* out = dst.data();
+  const int64_t w0 = std::max<int64_t>(0, -g.left), w1 = std::min<int64_t>(W, g.width - g.left);
+  parallel_for(N * g.blocks * g.rows, std::max<int64_t>(1, kMinChunk / row_elems), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t row = i % g.rows, nb = i / g.rows, b = nb % g.blocks, n = nb / g.blocks;
+      T* d = out + i * row_elems;
+      std::memset(d, 0, sizeof(T) * row_elems);
+      const int64_t h = row - g.top;
+      if (h < 0 || h >= H) continue;
+      const ChannelBlock& cb = blocks[b];
+      for (int64_t l = 0; l < cb.count; ++l) {
+        const T* s = src + ((n * channels + cb.base + l * cb.stride) * H + h) * W;
+        // Phase a holds padded columns a, a + phases, ...: source column i * phases + a - left.
+        for (int64_t a = 0; a < g.phases; ++a) {
+          const int64_t first = a - g.left;  // source column of index 0 of this phase
+          const int64_t i0 = first >= w0 ? 0 : ceil_div(w0 - first, g.phases);
+          const int64_t i1 = w1 > first ? ceil_div(w1 - first, g.phases) : 0;
+          T* dl = d + (a * g.phase_len + i0) * VL + l;
+          const T* sl = s + first + i0 * g.phases;
+          for (int64_t i = i0; i < i1; ++i, dl += VL, sl += g.phases) *dl = *sl;
+        }
+      }
+    }
+  });
+  return dst;
+}
+
+// y[ch(l)][row][0..npix) <- buf[npix][VL] for the block's lanes (the epilogue has already run).
+template <class T>
+inline void unpack_row(const T* buf, int64_t npix, const ChannelBlock& ch, T* y_image, int64_t plane, int64_t row_off) {
+  constexpr int VL = Vec<T>::N;
+  for (int64_t l = 0; l < ch.count; ++l) {
+    T* d = y_image + (ch.base + l * ch.stride) * plane + row_off;
+    const T* s = buf + l;
+    for (int64_t q = 0; q < npix; ++q) d[q] = s[q * VL];
+  }
+}
+
+// One tap of the reduction: where it reads the blocked input (relative to the tile's first pixel)
+// and the weights (relative to the output block's weights, for input block 0).
+struct Tap {
+  int64_t x_off, w_off;
+};
+
+struct Epilogue {
+  Act act;
+  double param;
+};
+
+// Widest tiles: accumulators + weight vectors + a broadcast must fit the register file (32 zmm
+// on AVX-512, 16 ymm/xmm otherwise), and a tile needs >= 8 accumulators to hide FMA latency.
+constexpr int kMaxTile2 = FASTCNN_HAS_AVX512 ? 14 : 6;   // pixels of a tile of two output blocks
+constexpr int kMaxTile1 = FASTCNN_HAS_AVX512 ? 24 : 12;  // pixels of a one-block or depthwise tile
+
+template <class T>
+struct TileArgs {
+  const T* x;          // blocked input at the tile's first pixel, input block 0
+  int64_t x_block;     // elements between input blocks
+  const T* w;          // packed weights of the first output block, input block 0
+  int64_t w_block;     // between input blocks
+  int64_t w_out;       // between output blocks
+  int64_t n_in;        // input blocks to reduce over
+  int cn_last;         // lanes used in the last input block
+  const Tap* taps;
+  int64_t n_taps;
+  T* out;              // pixel j of output block b goes to out + b * out_block + j * out_stride
+  int64_t out_stride, out_block;
+  const T* bias;       // VL lanes per output block, or null
+  Epilogue ep;
+};
+
+// acc[b][j] += sum over input lanes c < cn of x(pixel j)[c] * w_b[c][:]: one broadcast of each
+// input value feeds NB output blocks. CN > 0 fixes cn at compile time (full blocks).
+template <class T, int NB, int NQ, int CN>
+inline void fma_dense(Vec<T> (&acc)[NB][NQ], const T* xp, const T* wp, int64_t w_out, int cn) {
+  using V = Vec<T>;
+  constexpr int VL = V::N;
+  const int n = CN > 0 ? CN : cn;
+#pragma GCC unroll 4
+  for (int c = 0; c < n; ++c) {
+    V wv[NB];
+    for (int b = 0; b < NB; ++b) wv[b] = V::load(wp + b * w_out + c * VL);
+    const T* xc = xp + c;
+    for (int j = 0; j < NQ; ++j) {
+      const V xv = V::set1(xc[j * VL]);
+      for (int b = 0; b < NB; ++b) acc[b][j] = fmadd(xv, wv[b], acc[b][j]);
+    }
+  }
+}
+
+// The micro-kernel: NQ output pixels x NB output blocks of VL channels in NB*NQ registers,
+// reduced over the input blocks and the taps, then bias + activation and stored.
+// Dense: per input lane, NB weight vectors times the broadcast input value of each pixel.
+// Depthwise (NB = 1): input and weights are both vectors over the block's channels.
+template <class T, int NB, int NQ, bool DW>
+void tile(const TileArgs<T>& a) {
+  using V = Vec<T>;
+  constexpr int VL = V::N;
+  V acc[NB][NQ];
+  for (int b = 0; b < NB; ++b)
+    for (int j = 0; j < NQ; ++j) acc[b][j] = V::zero();
+  for (int64_t i = 0; i < a.n_in; ++i) {
+    const T* xb = a.x + i * a.x_block;
+    const T* wb = a.w + i * a.w_block;
+    const bool full = i < a.n_in - 1 || a.cn_last == VL;
+    for (int64_t t = 0; t < a.n_taps; ++t) {
+      const T* xp = xb + a.taps[t].x_off;
+      const T* wp = wb + a.taps[t].w_off;
+      if constexpr (DW) {
+        const V wv = V::load(wp);
+        for (int j = 0; j < NQ; ++j) acc[0][j] = fmadd(V::load(xp + j * VL), wv, acc[0][j]);
+      } else if (full) {
+        fma_dense<T, NB, NQ, VL>(acc, xp, wp, a.w_out, VL);
+      } else {
+        fma_dense<T, NB, NQ, 0>(acc, xp, wp, a.w_out, a.cn_last);
+      }
+    }
+  }
+  for (int b = 0; b < NB; ++b) {
+    const V bv = a.bias ? V::load(a.bias + b * VL) : V::zero();
+    for (int j = 0; j < NQ; ++j)
+      act::forward<T>(a.ep.act, V(acc[b][j] + bv), T(a.ep.param), T(0)).store(a.out + b * a.out_block + j * a.out_stride);
+  }
+}
+
+template <class T>
+using TileFn = void (*)(const TileArgs<T>&);
+
+template <class T, int NB, bool DW, int... I>
+TileFn<T> tile_fn_impl(int nq, std::integer_sequence<int, I...>) {
+  static const TileFn<T> table[] = {&tile<T, NB, I + 1, DW>...};
+  return table[nq - 1];
+}
+
+// The tile for nb output blocks (1 or 2; depthwise: 1) and nq <= max_tile(nb) pixels.
+template <class T>
+TileFn<T> tile_fn(int nb, int nq, bool depthwise) {
+  if (depthwise) return tile_fn_impl<T, 1, true>(nq, std::make_integer_sequence<int, kMaxTile1>{});
+  if (nb == 2) return tile_fn_impl<T, 2, false>(nq, std::make_integer_sequence<int, kMaxTile2>{});
+  return tile_fn_impl<T, 1, false>(nq, std::make_integer_sequence<int, kMaxTile1>{});
+}
+
+inline int max_tile(int nb) { return nb == 2 ? kMaxTile2 : kMaxTile1; }
+
+// Splits n pixels into the fewest tiles of at most max_width, of nearly equal width.
+struct Tiling {
+  int64_t n, count;
+  Tiling(int64_t n_, int64_t max_width) : n(n_), count(ceil_div(n_, max_width)) {}
+  int64_t begin(int64_t i) const { return n * i / count; }
+  int64_t width(int64_t i) const { return begin(i + 1) - begin(i); }
+};
+
+// Output blocks one tile takes together: two of the same group (they read the same input), else one.
+inline int blocks_together(const Plan& plan, int64_t ob, int64_t ob_end) {
+  return !plan.depthwise && ob + 1 < ob_end && plan.out[ob + 1].in_first == plan.out[ob].in_first ? 2 : 1;
+}
+
+// Parallel work: tasks = images x row blocks x output-block chunks, sized so that a row block's
+// input stays in L2 and there are enough tasks for the threads.
+struct Work {
+  int64_t row_blocks, rows_per_block, ob_chunks, ob_per_chunk, tasks;
+  int64_t grain;  // tasks per thread at least (small problems run on fewer threads)
+};
+
+// macs_per_row_block: multiply-add lanes of one output row of one output block.
+inline Work split_work(int64_t N, int64_t out_rows, int64_t rows_fit, int64_t n_out_blocks, int64_t macs_per_row_block) {
+  Work wk;
+  wk.rows_per_block = std::max<int64_t>(1, std::min(out_rows, rows_fit));
+  wk.row_blocks = ceil_div(out_rows, wk.rows_per_block);
+  const int64_t want = 4 * num_threads();
+  wk.ob_chunks = std::min<int64_t>(n_out_blocks, std::max<int64_t>(1, ceil_div(want, N * wk.row_blocks)));
+  wk.ob_per_chunk = ceil_div(ceil_div(n_out_blocks, wk.ob_chunks), 2) * 2;  // pairs stay together
+  wk.ob_chunks = ceil_div(n_out_blocks, wk.ob_per_chunk);
+  wk.tasks = N * wk.row_blocks * wk.ob_chunks;
+  wk.grain = std::max<int64_t>(1, kMinFlopChunk / std::max<int64_t>(1, macs_per_row_block * wk.rows_per_block * wk.ob_per_chunk));
+  return wk;
+}
+
+constexpr int64_t kL2Budget = 384 * 1024;  // bytes of blocked input a row block may touch
+
+}  // namespace conv_direct
+FASTCNN_ISA_NAMESPACE_END
+
+FASTCNN_ISA_NAMESPACE_BEGIN
+namespace conv_direct {
+
+// The forward input's blocked copy: every row and column some output pixel's taps reach, the
+// columns split into `stride` phases. Shared by forward and backward-weight.
+inline Blocked forward_input_geometry(const ConvShape& s, int64_t blocks) {
+  return make_blocked(blocks, (s.P - 1) * s.sh + (s.R - 1) * s.dh + 1, (s.Q - 1) * s.sw + (s.S - 1) * s.dw + 1,
+                      s.ph, s.pw, s.sw);
+}
+
+// Output rows per row block so that the input rows they read (in_row_bytes each) fit the budget.
+inline int64_t rows_that_fit(int64_t in_row_bytes, int64_t window, int64_t stride) {
+  const int64_t in_rows = kL2Budget / std::max<int64_t>(1, in_row_bytes);
+  return std::max<int64_t>(1, (in_rows - window) / stride + 1);
+}
+
+template <class T>
+void backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw);  // conv_direct_wgrad.cpp
+
+}  // namespace conv_direct
+FASTCNN_ISA_NAMESPACE_END

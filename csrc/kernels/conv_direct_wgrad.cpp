@@ -1,0 +1,136 @@
+// Direct convolution, backward-weight: gw[k][c][r][s] = sum over n, p, q of
+// x[n][c][p*sh - ph + r*dh][q*sw - pw + s*dw] * gy[n][k][p][q], on the blocked copies of x (the
+// forward's layout) and gy ([N][out block][P][Q][VL]).
+//
+// Each thread takes a contiguous run of (image, row block) units and accumulates into its own
+// packed weight-gradient buffer (the forward's packed weight layout); the buffers are summed at the
+// end and unpacked to [K][C/g][R][S]. Dense micro-kernel: the VL x VL gradient block of one
+// (output block, input block, tap) lives in VL registers (one per input lane, lanes = output
+// channels); per pixel one gy vector load and VL broadcast FMAs. Depthwise: element-wise products.
+#include "kernels/conv_direct_blocks.h"
+
+FASTCNN_ISA_NAMESPACE_BEGIN
+namespace conv_direct {
+namespace {
+
+// acc[c][k] += sum over rows, q of x(row, q)[c] * gy(row, q)[k] for the first CN input lanes c
+// (the others are padding: C/g = 3 needs 3 of them).
+template <class T, int CN>
+void wgrad_block(T* acc_mem, const T* x, int64_t x_row_step, const T* gy, int64_t gy_row_step, int64_t rows, int64_t Q) {
+  using V = Vec<T>;
+  constexpr int VL = V::N;
+  V acc[CN];
+  for (int c = 0; c < CN; ++c) acc[c] = V::load(acc_mem + c * VL);
+  for (int64_t i = 0; i < rows; ++i) {
+    const T* xr = x + i * x_row_step;
+    const T* gr = gy + i * gy_row_step;
+    for (int64_t q = 0; q < Q; ++q) {
+      const V gv = V::load(gr + q * VL);
+      for (int c = 0; c < CN; ++c) acc[c] = fmadd(V::set1(xr[q * VL + c]), gv, acc[c]);
+    }
+  }
+  for (int c = 0; c < CN; ++c) acc[c].store(acc_mem + c * VL);
+}
+
+template <class T>
+using WgradFn = void (*)(T*, const T*, int64_t, const T*, int64_t, int64_t, int64_t);
+
+template <class T, int... I>
+WgradFn<T> wgrad_fn_impl(int cn, std::integer_sequence<int, I...>) {
+  static const WgradFn<T> table[] = {&wgrad_block<T, I + 1>...};
+  return table[cn - 1];
+}
+
+// The dense weight-gradient block for cn used input lanes (1 <= cn <= VL).
+template <class T>
+WgradFn<T> wgrad_fn(int cn) {
+  return wgrad_fn_impl<T>(cn, std::make_integer_sequence<int, Vec<T>::N>{});
+}
+
+// acc[VL] += sum over rows, q of x(row, q) * gy(row, q), lane by lane; four chains hide FMA latency.
+template <class T>
+void wgrad_block_depthwise(T* acc_mem, const T* x, int64_t x_row_step, const T* gy, int64_t gy_row_step, int64_t rows, int64_t Q) {
+  using V = Vec<T>;
+  constexpr int VL = V::N;
+  V a0 = V::load(acc_mem), a1 = V::zero(), a2 = V::zero(), a3 = V::zero();
+  for (int64_t i = 0; i < rows; ++i) {
+    const T* xr = x + i * x_row_step;
+    const T* gr = gy + i * gy_row_step;
+    int64_t q = 0;
+    for (; q + 4 <= Q; q += 4) {
+      a0 = fmadd(V::load(xr + q * VL), V::load(gr + q * VL), a0);
+      a1 = fmadd(V::load(xr + (q + 1) * VL), V::load(gr + (q + 1) * VL), a1);
+      a2 = fmadd(V::load(xr + (q + 2) * VL), V::load(gr + (q + 2) * VL), a2);
+      a3 = fmadd(V::load(xr + (q + 3) * VL), V::load(gr + (q + 3) * VL), a3);
+    }
+    for (; q < Q; ++q) a0 = fmadd(V::load(xr + q * VL), V::load(gr + q * VL), a0);
+  }
+  V(V(a0 + a1) + V(a2 + a3)).store(acc_mem);
+}
+
+}  // namespace
+
+template <class T>
+void backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw) {
+  constexpr int VL = Vec<T>::N;
+  const Plan plan = make_plan(s, VL, false);
+  const int64_t RS = s.R * s.S;
+  const Blocked g = forward_input_geometry(s, static_cast<int64_t>(plan.in.size()));
+  std::vector<ChannelBlock> gy_blocks;
+  for (const OutBlock& o : plan.out) gy_blocks.push_back(o.ch);
+  const Blocked gg = make_blocked(static_cast<int64_t>(gy_blocks.size()), s.P, s.Q, 0, 0, 1);
+  const std::vector<T> xb = pack_input(x, s.N, s.C, s.H, s.W, plan.in, g);
+  const std::vector<T> gyb = pack_input(gy, s.N, s.K, s.P, s.Q, gy_blocks, gg);
+  const int64_t XB = g.block_elems<VL>(), XI = XB * g.blocks, RL = g.row_len();
+  const int64_t GB = gg.block_elems<VL>(), GI = GB * gg.blocks;
+  const int64_t n_ob = static_cast<int64_t>(plan.out.size());
+  const int64_t acc_elems = n_ob * plan.ob_elems() * RS;
+
+  const int64_t rows = rows_that_fit(plan.n_in * RL * VL * int64_t(sizeof(T)), (s.R - 1) * s.dh + 1, s.sh);
+  const int64_t row_blocks = ceil_div(s.P, rows), units = s.N * row_blocks;
+  const int64_t macs = units * rows * s.Q * n_ob * plan.ob_elems() * RS;
+  const int64_t n_acc = std::max<int64_t>(1, std::min({int64_t(num_threads()), units, macs / kMinFlopChunk}));
+  std::vector<T> accs(static_cast<size_t>(n_acc * acc_elems), T(0));
+
+  parallel_for(n_acc, 1, [&](int64_t a0, int64_t a1) {
+    for (int64_t a = a0; a < a1; ++a) {
+      T* acc = accs.data() + a * acc_elems;
+      for (int64_t u = units * a / n_acc; u < units * (a + 1) / n_acc; ++u) {
+        const int64_t n = u / row_blocks, p0 = (u % row_blocks) * rows, p1 = std::min(s.P, p0 + rows);
+        for (int64_t ob = 0; ob < n_ob; ++ob) {
+          const OutBlock& o = plan.out[ob];
+          const T* gyo = gyb.data() + n * GI + ob * GB + p0 * s.Q * VL;
+          for (int64_t b = 0; b < o.n_in; ++b) {
+            const WgradFn<T> dense = wgrad_fn<T>(b == o.n_in - 1 ? o.cn_last : VL);
+            const T* xin = xb.data() + n * XI + (o.in_first + b) * XB;
+            for (int64_t r = 0; r < s.R; ++r)
+              for (int64_t c = 0; c < s.S; ++c) {
+                T* am = acc + ((ob * plan.n_in + b) * RS + r * s.S + c) * plan.tap_elems;
+                const T* xt = xin + ((p0 * s.sh + r * s.dh) * RL + g.pos(c * s.dw)) * VL;
+                if (plan.depthwise)
+                  wgrad_block_depthwise(am, xt, s.sh * RL * VL, gyo, s.Q * VL, p1 - p0, s.Q);
+                else
+                  dense(am, xt, s.sh * RL * VL, gyo, s.Q * VL, p1 - p0, s.Q);
+              }
+          }
+        }
+      }
+    }
+  });
+
+  T* total = accs.data();
+  if (n_acc > 1)
+    parallel_for(acc_elems, kMinChunk, [&](int64_t i0, int64_t i1) {
+      for (int64_t a = 1; a < n_acc; ++a) {
+        const T* part = accs.data() + a * acc_elems;
+        for (int64_t i = i0; i < i1; ++i) total[i] += part[i];
+      }
+    });
+  for_each_weight(plan, s, VL, [&](int64_t pi, int64_t wi) { gw[wi] = total[pi]; });
+}
+
+template void backward_weight<float>(const ConvShape&, const float*, const float*, float*);
+template void backward_weight<double>(const ConvShape&, const double*, const double*, double*);
+
+}  // namespace conv_direct
+FASTCNN_ISA_NAMESPACE_END

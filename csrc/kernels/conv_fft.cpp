@@ -1,0 +1,316 @@
+// Tiled FFT convolution on the cpu backend, compiled once per ISA (see setup.py).
+//
+// A correlation of an [N, C, H, W] input with [K, C/g, R, S] kernels is cut into T x T input tiles
+// that overlap by R-1 rows / S-1 columns (overlap-save: each tile yields (T-R+1) x (T-S+1) outputs).
+// Per call:
+//   1. kernel spectra: every (k, c) kernel zero-padded to T x T and transformed once;
+//   2. for a chunk of tiles (bounded so the spectra stay in the last-level cache's neighbourhood):
+//      a. input spectra: each (tile, c) transformed, L tiles at a time (one per SIMD lane);
+//      b. the channel reduction as a complex GEMM per frequency: [tiles x C/g] x [C/g x K/g];
+//      c. output tiles inverse-transformed, scaled, bias + activation applied, cropped into y.
+// The weight gradient uses the same pieces with gy tiles in the kernels' place, the GEMM reducing
+// over tiles and batch instead of channels. Threads split (tile-vector, channel) items in the
+// transforms and frequencies in the GEMM.
+#include "kernels/conv_fft.h"
+
+#include <algorithm>
+#include <new>
+#include <stdexcept>
+#include <vector>
+
+#include "common/activation_math.h"
+#include "common/simd.h"
+#include "common/threads.h"
+#include "kernels/conv_fft_gemm.h"
+#include "kernels/conv_fft_transform.h"
+#include "kernels/conv_fft_workspace.h"
+
+FASTCNN_ISA_NAMESPACE_BEGIN
+namespace {
+
+using simd::Vec;
+using fft::Cx;
+using fft::TileRef;
+
+// Bytes of tile spectra (input + output) per chunk: keeps a chunk's working set near the L3
+// (32 MiB here) while leaving enough tile-vectors per frequency for the GEMM.
+constexpr int64_t kChunkBytes = int64_t(24) << 20;
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Tiling of the outputs: tiles of Mh x Mw outputs, numbered (n, ty, tx) row-major.
+struct TileGrid {
+  int64_t N, TY, TX, Mh, Mw;
+  int64_t count() const { return N * TY * TX; }
+  // Image and output-plane origin of tile t.
+  void locate(int64_t t, int64_t& n, int64_t& oy, int64_t& ox) const {
+    n = t / (TY * TX);
+    const int64_t r = t % (TY * TX);
+    oy = (r / TX) * Mh;
+    ox = (r % TX) * Mw;
+  }
+};
+
+// Per-thread scratch for one 2-D transform.
+template <class S, int T>
+struct Scratch {
+  static constexpr int L = Vec<S>::N, U = T / 2 + 1;
+  std::vector<Vec<S>> rb = std::vector<Vec<S>>(T * T);
+  std::vector<Cx<Vec<S>>> H = std::vector<Cx<Vec<S>>>(T * U);
+  S* rbs() { return reinterpret_cast<S*>(rb.data()); }
+};
+
+// Spectra of tiles of `src` ([N, C, Hp, Wp]) for channels [0, C) and tile-vectors [tv0, tv0+nt):
+// dst[f][tvl][c] complex vectors. Tile t reads plane rows oy+dy.., columns ox+dx.. (eh x ew of them).
+template <class S, int T>
+void transform_tiles(const S* src, int64_t C, int64_t Hp, int64_t Wp, const TileGrid& grid, int64_t dy, int64_t dx,
+                     int eh, int ew, int64_t tv0, int64_t nt, S* dst) {
+  constexpr int L = Vec<S>::N;
+  const int64_t ntiles = grid.count();
+  const int64_t fstride = nt * C * 2 * L;
+  parallel_for(nt * C, 1, [&](int64_t b, int64_t e) {
+    Scratch<S, T> s;
+    TileRef<const S> lanes[L];
+    for (int64_t item = b; item < e; ++item) {
+      const int64_t tvl = item / C, c = item % C;
+      for (int l = 0; l < L; ++l) {
+        const int64_t t = (tv0 + tvl) * L + l;
+        if (t >= ntiles) {
+          lanes[l] = {nullptr, 0, 0};
+          continue;
+        }
+        int64_t n, oy, ox;
+        grid.locate(t, n, oy, ox);
+        lanes[l] = {src + (n * C + c) * Hp * Wp, oy + dy, ox + dx};
+      }
+      fft::load_tiles<T>(s.rbs(), lanes, Hp, Wp, eh, ew);
+      fft::rfft2<T>(s.rb.data(), eh, s.H.data(), dst + (tvl * C + c) * 2 * L, fstride);
+    }
+  });
+}
+
+// Spectra of the kernels w[kc][R][S] (kc < KC), conjugated for correlation, as complex scalars
+// out[f][kc].
+template <class S, int T>
+void transform_kernels(const S* w, int64_t KC, int64_t R, int64_t Sk, S* out) {
+  constexpr int L = Vec<S>::N, U = T / 2 + 1, F = T * U;
+  parallel_for(ceil_div(KC, L), 1, [&](int64_t b, int64_t e) {
+    Scratch<S, T> s;
+    std::vector<S> spec(size_t(F) * 2 * L);
+    TileRef<const S> lanes[L];
+    for (int64_t kv = b; kv < e; ++kv) {
+      for (int l = 0; l < L; ++l) {
+        const int64_t kc = kv * L + l;
+        lanes[l] = {kc < KC ? w + kc * R * Sk : nullptr, 0, 0};
+      }
+      fft::load_tiles<T>(s.rbs(), lanes, R, Sk, int(R), int(Sk));
+      fft::rfft2<T>(s.rb.data(), int(R), s.H.data(), spec.data(), 2 * L);
+      for (int f = 0; f < F; ++f)
+        for (int l = 0; l < L && kv * L + l < KC; ++l) {
+          S* o = out + (f * KC + kv * L + l) * 2;
+          o[0] = spec[f * 2 * L + l];
+          o[1] = -spec[f * 2 * L + L + l];
+        }
+    }
+  });
+}
+
+// Epilogue on the valid Mh x Mw corner of an output tile: y = act(scale * y + bias), with the
+// activation kind a compile-time constant inside the loop (no per-vector dispatch).
+template <class S, int T, Act kKind>
+void epilogue_kind(Vec<S>* rb, int Mh, int Mw, S scale, S bias, S param) {
+  using V = Vec<S>;
+  const V vs = V::set1(scale), vb = V::set1(bias);
+  for (int i = 0; i < Mh; ++i)
+    for (int j = 0; j < Mw; ++j) {
+      const V v = fmadd(rb[i * T + j], vs, vb);
+      rb[i * T + j] = kKind == Act::identity ? v : act::forward<S>(kKind, v, param, S(0));
+    }
+}
+
+template <class S, int T>
+void epilogue(Vec<S>* rb, int Mh, int Mw, S scale, S bias, Act kind, S param) {
+  switch (kind) {
+    case Act::relu: return epilogue_kind<S, T, Act::relu>(rb, Mh, Mw, scale, bias, param);
+    case Act::leaky_relu: return epilogue_kind<S, T, Act::leaky_relu>(rb, Mh, Mw, scale, bias, param);
+    case Act::elu: return epilogue_kind<S, T, Act::elu>(rb, Mh, Mw, scale, bias, param);
+    case Act::sigmoid: return epilogue_kind<S, T, Act::sigmoid>(rb, Mh, Mw, scale, bias, param);
+    case Act::tanh: return epilogue_kind<S, T, Act::tanh>(rb, Mh, Mw, scale, bias, param);
+    default: return epilogue_kind<S, T, Act::identity>(rb, Mh, Mw, scale, bias, param);
+  }
+}
+
+template <class S, int T>
+void forward_tiled(const FftConvArgs& a) {
+  using V = Vec<S>;
+  constexpr int L = V::N, U = T / 2 + 1, F = T * U;
+  const S* x = static_cast<const S*>(a.x);
+  const S* bias = static_cast<const S*>(a.bias);
+  S* y = static_cast<S*>(a.y);
+  const int64_t G = a.groups, Cg = a.C / G, Kg = a.K / G, KC = a.K * Cg, RS = a.R * a.S;
+  const int Mh = int(T - a.R + 1), Mw = int(T - a.S + 1);
+  const TileGrid grid{a.N, ceil_div(a.P, Mh), ceil_div(a.Q, Mw), Mh, Mw};
+  const int64_t NTV = ceil_div(grid.count(), L);
+
+  // Effective kernels [K][Cg][R][S]: as given, or flipped and channel-transposed (backward input).
+  const S* w = static_cast<const S*>(a.w);
+  std::vector<S> wflip;
+  if (a.flip_transpose) {
+    wflip.resize(size_t(KC * RS));
+    for (int64_t k = 0; k < a.K; ++k) {
+      const int64_t g = k / Kg, kl = k % Kg;
+      for (int64_t c = 0; c < Cg; ++c) {
+        const S* src = w + ((g * Cg + c) * Kg + kl) * RS;
+        S* dst = wflip.data() + (k * Cg + c) * RS;
+        for (int64_t i = 0; i < RS; ++i) dst[i] = src[RS - 1 - i];
+      }
+    }
+    w = wflip.data();
+  }
+  S* Ws = fft::Workspace::get<S>(0, size_t(F) * KC * 2);
+  transform_kernels<S, T>(w, KC, a.R, a.S, Ws);
+
+  const int64_t per_tv = (a.C + a.K) * F * 2 * L * int64_t(sizeof(S));
+  const int64_t chunk = std::max<int64_t>(1, std::min(kChunkBytes / per_tv, NTV));
+  S* Xs = fft::Workspace::get<S>(1, size_t(F * chunk * a.C * 2 * L));
+  S* Ys = fft::Workspace::get<S>(2, size_t(F * chunk * a.K * 2 * L));
+  const S scale = S(1) / S(4 * T * T);
+  const Act kind = static_cast<Act>(a.act);
+  const S param = S(a.act_param);
+
+  for (int64_t tv0 = 0; tv0 < NTV; tv0 += chunk) {
+    const int64_t nt = std::min(chunk, NTV - tv0);
+    transform_tiles<S, T>(x, a.C, a.H, a.W, grid, -a.pad_h, -a.pad_w, T, T, tv0, nt, Xs);
+
+    // Complex GEMM per (frequency, group): Y[f][t][k] = sum_c X[f][t][c] * conj(W[f][k][c]).
+    parallel_for(F * G, 1, [&](int64_t b, int64_t e) {
+      for (int64_t item = b; item < e; ++item) {
+        const int64_t f = item / G, g = item % G;
+        const S* xf = Xs + f * nt * a.C * 2 * L + g * Cg * 2 * L;
+        S* yf = Ys + f * nt * a.K * 2 * L + g * Kg * 2 * L;
+        const S* wf = Ws + (f * KC + g * Kg * Cg) * 2;
+        for (int64_t k0 = 0; k0 < Kg; k0 += fft::kFwdNR) {
+          const int nr = int(std::min<int64_t>(fft::kFwdNR, Kg - k0));
+          for (int64_t t = 0; t < nt; ++t)
+            fft::cgemm_forward_n<fft::kFwdNR, S>(nr, xf + t * a.C * 2 * L, wf + k0 * Cg * 2, Cg * 2, Cg,
+                                                 yf + (t * a.K + k0) * 2 * L);
+        }
+      }
+    });
+
+    const int64_t ntiles = grid.count();
+    parallel_for(nt * a.K, 1, [&](int64_t b, int64_t e) {
+      Scratch<S, T> s;
+      TileRef<S> lanes[L];
+      for (int64_t item = b; item < e; ++item) {
+        const int64_t tvl = item / a.K, k = item % a.K;
+        fft::irfft2<T>(Ys + (tvl * a.K + k) * 2 * L, nt * a.K * 2 * L, s.H.data(), Mh, s.rb.data());
+        epilogue<S, T>(s.rb.data(), Mh, Mw, scale, bias ? bias[k] : S(0), kind, param);
+        for (int l = 0; l < L; ++l) {
+          const int64_t t = (tv0 + tvl) * L + l;
+          if (t >= ntiles) {
+            lanes[l] = {nullptr, 0, 0};
+            continue;
+          }
+          int64_t n, oy, ox;
+          grid.locate(t, n, oy, ox);
+          lanes[l] = {y + (n * a.K + k) * a.P * a.Q, oy, ox};
+        }
+        fft::store_tiles<T>(s.rbs(), lanes, a.P, a.Q, Mh, Mw);
+      }
+    });
+  }
+}
+
+template <class S, int T>
+void weight_grad_tiled(const FftWeightGradArgs& a) {
+  using V = Vec<S>;
+  constexpr int L = V::N, U = T / 2 + 1, F = T * U;
+  const S* x = static_cast<const S*>(a.x);
+  const S* gy = static_cast<const S*>(a.gy);
+  S* gw = static_cast<S*>(a.gw);
+  const int64_t G = a.groups, Cg = a.C / G, Kg = a.K / G, KC = a.K * Cg;
+  const int Mh = int(T - a.R + 1), Mw = int(T - a.S + 1);
+  const TileGrid grid{a.N, ceil_div(a.P, Mh), ceil_div(a.Q, Mw), Mh, Mw};
+  const int64_t NTV = ceil_div(grid.count(), L);
+
+  const int64_t per_tv = (a.C + a.K) * F * 2 * L * int64_t(sizeof(S));
+  const int64_t chunk = std::max<int64_t>(1, std::min(kChunkBytes / per_tv, NTV));
+  S* Xs = fft::Workspace::get<S>(1, size_t(F * chunk * a.C * 2 * L));
+  S* Gs = fft::Workspace::get<S>(2, size_t(F * chunk * a.K * 2 * L));
+  S* GW = fft::Workspace::get<S>(0, size_t(F) * KC * 2);  // [f][k][c] complex scalars, summed over tiles
+  std::fill(GW, GW + size_t(F) * KC * 2, S(0));
+
+  for (int64_t tv0 = 0; tv0 < NTV; tv0 += chunk) {
+    const int64_t nt = std::min(chunk, NTV - tv0);
+    transform_tiles<S, T>(x, a.C, a.H, a.W, grid, -a.pad_h, -a.pad_w, T, T, tv0, nt, Xs);
+    transform_tiles<S, T>(gy, a.K, a.P, a.Q, grid, 0, 0, Mh, Mw, tv0, nt, Gs);
+    // GW[f][k][c] += sum over tiles of conj(G[f][t][k]) * X[f][t][c].
+    parallel_for(F * G, 1, [&](int64_t b, int64_t e) {
+      for (int64_t item = b; item < e; ++item) {
+        const int64_t f = item / G, g = item % G;
+        const S* xf = Xs + f * nt * a.C * 2 * L + g * Cg * 2 * L;
+        const S* gf = Gs + f * nt * a.K * 2 * L + g * Kg * 2 * L;
+        S* of = GW + (f * KC + g * Kg * Cg) * 2;
+        for (int64_t k0 = 0; k0 < Kg; k0 += fft::kGradKB)
+          for (int64_t c0 = 0; c0 < Cg; c0 += fft::kGradCB)
+            fft::cgemm_weight_grad_n<fft::kGradKB, fft::kGradCB, S>(
+                int(std::min<int64_t>(fft::kGradKB, Kg - k0)), int(std::min<int64_t>(fft::kGradCB, Cg - c0)),
+                gf + k0 * 2 * L, a.K * 2 * L, xf + c0 * 2 * L, a.C * 2 * L, nt, of + (k0 * Cg + c0) * 2, Cg * 2);
+      }
+    });
+  }
+
+  // Inverse transforms, L (k, c) kernels at a time, cropped to R x S.
+  const S scale = S(1) / S(4 * T * T);
+  parallel_for(ceil_div(KC, L), 1, [&](int64_t b, int64_t e) {
+    Scratch<S, T> s;
+    std::vector<S> spec(size_t(F) * 2 * L);
+    TileRef<S> lanes[L];
+    for (int64_t kv = b; kv < e; ++kv) {
+      for (int f = 0; f < F; ++f)
+        for (int l = 0; l < L; ++l) {
+          const int64_t kc = kv * L + l;
+          spec[f * 2 * L + l] = kc < KC ? GW[(f * KC + kc) * 2] : S(0);
+          spec[f * 2 * L + L + l] = kc < KC ? GW[(f * KC + kc) * 2 + 1] : S(0);
+        }
+      fft::irfft2<T>(spec.data(), 2 * L, s.H.data(), int(a.R), s.rb.data());
+      for (int64_t i = 0; i < a.R; ++i)
+        for (int64_t j = 0; j < a.S; ++j) s.rb[i * T + j] = s.rb[i * T + j] * V::set1(scale);
+      for (int l = 0; l < L; ++l) {
+        const int64_t kc = kv * L + l;
+        lanes[l] = {kc < KC ? gw + kc * a.R * a.S : nullptr, 0, 0};
+      }
+      fft::store_tiles<T>(s.rbs(), lanes, a.R, a.S, int(a.R), int(a.S));
+    }
+  });
+}
+
+template <class S>
+void forward(const FftConvArgs& a) {
+  switch (a.tile) {
+    case 8: return forward_tiled<S, 8>(a);
+    case 16: return forward_tiled<S, 16>(a);
+    case 32: return forward_tiled<S, 32>(a);
+  }
+  throw std::invalid_argument("tile: fft transform size must be 8, 16 or 32");
+}
+
+template <class S>
+void weight_grad(const FftWeightGradArgs& a) {
+  switch (a.tile) {
+    case 8: return weight_grad_tiled<S, 8>(a);
+    case 16: return weight_grad_tiled<S, 16>(a);
+    case 32: return weight_grad_tiled<S, 32>(a);
+  }
+  throw std::invalid_argument("tile: fft transform size must be 8, 16 or 32");
+}
+
+}  // namespace
+
+const ConvFftKernels& conv_fft_kernels() {
+  static const ConvFftKernels table{&forward<float>, &forward<double>, &weight_grad<float>, &weight_grad<double>};
+  return table;
+}
+
+FASTCNN_ISA_NAMESPACE_END

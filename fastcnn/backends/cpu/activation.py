@@ -1,0 +1,59 @@
+"""cpu kernels of the activation family (csrc/kernels/activation.cpp)."""
+from __future__ import annotations
+
+import torch
+
+from fastcnn import _C
+
+from ._lib import addr, cpu_kernel, dtype_code
+from ...ops.activation import ACT_KIND
+
+_A = _C.activation
+
+
+@cpu_kernel()
+def activation_forward(x, kind, p0=0.0, p1=0.0, out=None):
+    y = torch.empty_like(x) if out is None else out
+    _A.forward(ACT_KIND[kind], addr(x), addr(y), x.numel(), float(p0), float(p1), _C.Dtype(dtype_code(x)))
+    return y
+
+
+@cpu_kernel()
+def activation_backward(gy, saved, kind, p0=0.0, p1=0.0, from_output=True):
+    gx = torch.empty_like(saved)
+    _A.backward(ACT_KIND[kind], addr(gy), addr(saved), addr(gx), saved.numel(), bool(from_output), float(p0),
+                float(p1), _C.Dtype(dtype_code(saved)))
+    return gx
+
+
+@cpu_kernel()
+def prelu_forward(x, weight):
+    outer, C, inner = x.shape
+    y = torch.empty_like(x)
+    _A.prelu_forward(addr(x), addr(weight), addr(y), outer, C, inner, weight.numel(), _C.Dtype(dtype_code(x)))
+    return y
+
+
+@cpu_kernel()
+def prelu_backward(gy, x, weight):
+    outer, C, inner = x.shape
+    gx, gw = torch.empty_like(x), torch.empty_like(weight)
+    _A.prelu_backward(addr(gy), addr(x), addr(weight), addr(gx), addr(gw), outer, C, inner, weight.numel(),
+                      _C.Dtype(dtype_code(x)))
+    return gx, gw
+
+
+@cpu_kernel()
+def maxout_forward(x, pool_size):
+    outer, C, inner = x.shape
+    y = x.new_empty((outer, C // pool_size, inner))
+    _A.maxout_forward(addr(x), addr(y), outer, C // pool_size, pool_size, inner, _C.Dtype(dtype_code(x)))
+    return y
+
+
+@cpu_kernel()
+def maxout_backward(gy, x, pool_size):
+    outer, C, inner = x.shape
+    gx = torch.empty_like(x)
+    _A.maxout_backward(addr(gy), addr(x), addr(gx), outer, C // pool_size, pool_size, inner, _C.Dtype(dtype_code(x)))
+    return gx

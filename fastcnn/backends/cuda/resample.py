@@ -1,0 +1,84 @@
+"""cuda kernels of the resampling family: launchers of fastcnn/kernels/cuda/resample.cu
+(signatures in fastcnn/ops/resample.py). Grid-stride kernels: a fixed block, grid capped."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ._lib import cuda_kernel, i64, launch, ptr, suffix
+
+THREADS = 256
+MAX_BLOCKS = 65535
+
+
+def _grid(n):
+    return (max(1, min(MAX_BLOCKS, (n + THREADS - 1) // THREADS)),), (THREADS,)
+
+
+def _null_or_ptr(t):
+    return ptr(t) if t is not None else np.uint64(0)
+
+
+@cuda_kernel()
+def interpolate_forward(x, out_hw, nearest, align_corners, scales):
+    N, C, H, W = x.shape
+    P, Q = out_hw
+    y = x.new_empty((N, C, P, Q))
+    if y.numel():
+        launch("resample", f"interpolate_forward_{suffix(x.dtype)}", *_grid(y.numel()),
+               (ptr(x), ptr(y), i64(N * C), i64(H), i64(W), i64(P), i64(Q), np.int32(nearest),
+                np.int32(align_corners), np.float64(scales[0]), np.float64(scales[1])))
+    return y
+
+
+@cuda_kernel()
+def interpolate_backward(gy, in_hw, nearest, align_corners, scales):
+    N, C, P, Q = gy.shape
+    H, W = in_hw
+    gx = gy.new_empty((N, C, H, W))
+    if gx.numel():
+        launch("resample", f"interpolate_backward_{suffix(gy.dtype)}", *_grid(gx.numel()),
+               (ptr(gy), ptr(gx), i64(N * C), i64(H), i64(W), i64(P), i64(Q), np.int32(nearest),
+                np.int32(align_corners), np.float64(scales[0]), np.float64(scales[1])))
+    return gx
+
+
+@cuda_kernel()
+def pixel_shuffle(x, factor, to_space):
+    N, Cx, Hx, Wx = x.shape
+    r = factor
+    if to_space:
+        C, H, W = Cx // (r * r), Hx, Wx
+        y = x.new_empty((N, C, H * r, W * r))
+    else:
+        C, H, W = Cx, Hx // r, Wx // r
+        y = x.new_empty((N, C * r * r, H, W))
+    if y.numel():
+        launch("resample", f"pixel_shuffle_{suffix(x.dtype)}", *_grid(y.numel()),
+               (ptr(x), ptr(y), i64(N), i64(C), i64(H), i64(W), i64(r), np.int32(to_space)))
+    return y
+
+
+@cuda_kernel()
+def grid_sample_forward(x, grid, border, align_corners):
+    N, C, H, W = x.shape
+    P, Q = grid.shape[1:3]
+    y = x.new_empty((N, C, P, Q))
+    if y.numel():
+        launch("resample", f"grid_sample_forward_{suffix(x.dtype)}", *_grid(y.numel()),
+               (ptr(x), ptr(grid), ptr(y), i64(N), i64(C), i64(H), i64(W), i64(P), i64(Q), np.int32(border),
+                np.int32(align_corners)))
+    return y
+
+
+@cuda_kernel()
+def grid_sample_backward(gy, x, grid, border, align_corners, need_input, need_grid):
+    N, C, H, W = x.shape
+    P, Q = grid.shape[1:3]
+    gx = torch.zeros_like(x) if need_input else None  # atomic accumulation target
+    ggrid = torch.empty_like(grid) if need_grid else None
+    if N * P * Q:
+        launch("resample", f"grid_sample_backward_{suffix(x.dtype)}", *_grid(N * P * Q),
+               (ptr(gy), ptr(x), ptr(grid), _null_or_ptr(gx), _null_or_ptr(ggrid), i64(N), i64(C), i64(H), i64(W),
+                i64(P), i64(Q), np.int32(border), np.int32(align_corners)))
+    return gx, ggrid

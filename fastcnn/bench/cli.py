@@ -1,0 +1,104 @@
+"""`fastcnn bench [--quick] [--suite ops|layers|networks] [--backend ...] [--filter ...] [--out DIR]`."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from . import report
+from .harness import run_case
+from .machine import describe
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quick", action="store_true", help="the quick subset (under 3 minutes on 2 cores)")
+    p.add_argument("--suite", action="append", choices=["ops", "layers", "networks"],
+                   help="suite(s) to run (default: all)")
+    p.add_argument("--backend", action="append", help="fastcnn backend(s) to time (default: cpu on CPU; "
+                   "cuda and triton on a GPU; the Triton interpreter is never timed)")
+    p.add_argument("--filter", default=None, help="only cases whose name or family contains this text")
+    p.add_argument("--mode", action="append", choices=["forward", "train"], help="default: both")
+    p.add_argument("--compile", action="store_true", help="add torch.compile baselines (slow to compile)")
+    p.add_argument("--budget", type=float, default=None, help="seconds of timing per case and mode")
+    p.add_argument("--out", default="bench/results", help="folder for results.json, report.md and plots")
+
+
+def default_backends():
+    if torch.cuda.is_available():
+        from fastcnn._registry import available_backends
+
+        info = available_backends()
+        return [b for b in ("cuda", "triton") if info[b]["available"]]
+    return ["cpu"]
+
+
+def select_cases(args):
+    from .suites import CASES
+
+    suites = set(args.suite or ["ops", "layers", "networks"])
+    chosen = [c for c in CASES if c.suite in suites and (c.quick or not args.quick)]
+    if args.filter:
+        f = args.filter.lower()
+        chosen = [c for c in chosen if f in c.name.lower() or f in c.family.lower()]
+    return chosen
+
+
+def _progress(iterable, total):
+    try:
+        from tqdm import tqdm
+
+        return tqdm(iterable, total=total, unit="case", file=sys.stderr, dynamic_ncols=True)
+    except ImportError:
+        return iterable
+
+
+def run(args) -> int:
+    backends = args.backend or default_backends()
+    cases = select_cases(args)
+    if not cases:
+        print("fastcnn bench: no case matches", file=sys.stderr)
+        return 2
+    budget = args.budget or (0.4 if args.quick else 1.5)
+    print(f"fastcnn bench: probing the machine ...", file=sys.stderr)
+    machine = describe(probe=True)
+    print(f"  {machine['cpu']}, {machine['threads']} threads, ISA {machine['isa']}: FMA peak "
+          f"{machine['peak_gflops']} GFLOP/s, copy {machine['copy_gbs']} GB/s", file=sys.stderr)
+    work = [(c, m) for c in cases for m in c.modes if not args.mode or m in args.mode]
+    results = []
+    started = time.time()
+    bar = _progress(work, len(work))
+    for case, mode in bar:
+        if hasattr(bar, "set_description"):
+            bar.set_description(f"{case.name[:40]} {mode}")
+        try:
+            fast, base = case.build(mode, backends)
+            if args.compile and "torch.compile" not in base:
+                base["torch.compile"] = _compiled_baseline(base["torch"])
+        except Exception as e:  # the op does not exist yet, or cannot run this case
+            from .harness import Result
+
+            r = Result(case.suite, case.name, mode, 0.0, 0.0)
+            r.errors["setup"] = f"{type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}"
+            results.append(r)
+            continue
+        results.append(run_case(case.suite, case.name, mode, fast, base, reference=case.reference,
+                                flops=case.flops(mode), nbytes=case.nbytes(mode), rtol=case.rtol, budget_s=budget))
+    settings = {"quick": args.quick, "backends": backends, "suites": sorted(set(c.suite for c in cases)),
+                "filter": args.filter, "budget_s": budget, "seconds": round(time.time() - started, 1)}
+    print(report.table(results, machine))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(report.to_json(results, machine, settings), indent=1, default=str))
+    report.write_markdown(out / "report.md", results, machine, settings)
+    plots = report.write_plots(out, results, machine)
+    print(f"\nwrote {out / 'results.json'}, {out / 'report.md'}" + "".join(f", {p}" for p in plots))
+    return 0
+
+
+def _compiled_baseline(torch_call):
+    compiled = torch.compile(torch_call)
+    return compiled

@@ -1,0 +1,248 @@
+"""The benchmark cases: ops, layers of the lecture networks, whole networks. One line per case.
+
+Shapes are float32, NCHW, the batch sizes stated in each name. Cases whose fastcnn op does not
+exist yet are listed as unavailable by the runner rather than dropped silently."""
+from __future__ import annotations
+
+import copy
+from typing import List
+
+import torch
+import torch.nn.functional as F
+
+import fastcnn
+from fastcnn._registry import has_kernel
+
+from .cases import Case, conv_flops, elementwise_bytes, op_contenders, train_factor
+
+CASES: List[Case] = []
+
+
+def fast_op(name):
+    """fastcnn.ops.<name>, or a function raising NotImplementedError if that op does not exist yet."""
+    fn = getattr(fastcnn.ops, name, None)
+    if fn is None:
+        def missing(*a, **k):
+            raise NotImplementedError(f"fastcnn.ops.{name} does not exist yet")
+        return missing
+    return fn
+
+
+# ---- ops: activations ------------------------------------------------------------------------
+ACT_NUMEL = 16 * 1024 * 1024  # 64 MB of float32, far beyond the caches
+
+
+def activation_case(name, torch_fn, quick=False, **kw):
+    def build(mode, backends):
+        x = torch.randn(ACT_NUMEL)
+        return op_contenders(fast_op(name), torch_fn, [x], mode, backends, kwargs=kw)
+    CASES.append(Case("ops", f"{name} [16M] out of place", "activation", build,
+                      nbytes=lambda mode: elementwise_bytes(ACT_NUMEL, mode), quick=quick))
+
+
+def inplace_case(name, torch_fn, quick=False):
+    """In place on a preallocated tensor: no page faults, pure streaming (forward only)."""
+    def build(mode, backends):
+        x = torch.randn(ACT_NUMEL)
+        fast = {f"fastcnn[{b}]": (lambda b=b: fast_op(name)(x, backend=b)) for b in backends}
+        return fast, {"torch": lambda: torch_fn(x)}
+    CASES.append(Case("ops", f"{name} [16M] in place", "activation", build,
+                      nbytes=lambda mode: elementwise_bytes(ACT_NUMEL, mode), quick=quick, modes=("forward",),
+                      rtol=float("inf")))  # x changes between calls; relu_ is idempotent but others are not
+
+
+activation_case("relu", F.relu, quick=True)
+activation_case("sigmoid", torch.sigmoid, quick=True)
+activation_case("tanh", torch.tanh)
+activation_case("elu", F.elu)
+activation_case("leaky_relu", F.leaky_relu, negative_slope=0.1)
+inplace_case("relu_", torch.relu_, quick=True)
+
+
+# ---- ops: pooling ------------------------------------------------------------------------------
+def pool_case(label, name, torch_fn, shape, quick=False, **kw):
+    numel_in = 1
+    for s in shape:
+        numel_in *= s
+
+    def build(mode, backends):
+        x = torch.randn(*shape)
+        return op_contenders(fast_op(name), torch_fn, [x], mode, backends, kwargs=kw, channels_last=True)
+    CASES.append(Case("ops", label, "pool", build, nbytes=lambda mode: 4 * numel_in * (1.25 if mode == "forward" else 3),
+                      quick=quick))
+
+
+pool_case("max_pool2d 3x3/2 [16,64,112,112]", "max_pool2d", F.max_pool2d, (16, 64, 112, 112), quick=True,
+          kernel_size=3, stride=2, padding=1)
+pool_case("avg_pool2d 3x3/2 [16,64,112,112]", "avg_pool2d", F.avg_pool2d, (16, 64, 112, 112), kernel_size=3,
+          stride=2, padding=1)
+pool_case("max_pool2d 2x2/2 [64,20,24,24] (LeNet)", "max_pool2d", F.max_pool2d, (64, 20, 24, 24), kernel_size=2)
+pool_case("adaptive_avg_pool2d 6x6 [16,256,13,13]", "adaptive_avg_pool2d", F.adaptive_avg_pool2d, (16, 256, 13, 13),
+          output_size=6)
+
+
+# ---- ops: GEMM ---------------------------------------------------------------------------------
+def gemm_case(n, quick=False):
+    def build(mode, backends):
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        return op_contenders(fast_op("matmul"), torch.matmul, [a, b], mode, backends, grad_args=(0, 1))
+    CASES.append(Case("ops", f"matmul {n}x{n}x{n}", "gemm", build, flops=lambda mode: 2.0 * n ** 3 * train_factor(mode),
+                      quick=quick, rtol=1e-4 * max(1.0, (n / 256) ** 0.5)))
+
+
+for _n in (1024, 2048, 4096):
+    gemm_case(_n, quick=_n <= 2048)
+
+
+# ---- ops: normalisation, softmax, losses, resampling ---------------------------------------------
+def simple_case(label, family, name, torch_fn, make_inputs, nbytes_fwd, quick=False, grad_args=(0,), **kw):
+    def build(mode, backends):
+        return op_contenders(fast_op(name), torch_fn, make_inputs(), mode, backends, kwargs=kw, grad_args=grad_args)
+    CASES.append(Case("ops", label, family, build, nbytes=lambda mode: nbytes_fwd * (1 if mode == "forward" else 2.5),
+                      quick=quick))
+
+
+simple_case("batch_norm train [16,64,56,56]", "norm", "batch_norm", F.batch_norm,
+            lambda: [torch.randn(16, 64, 56, 56), torch.zeros(64), torch.ones(64), torch.ones(64), torch.zeros(64)],
+            nbytes_fwd=4 * 16 * 64 * 56 * 56 * 3, quick=True, grad_args=(0, 3, 4), training=True)
+simple_case("softmax [256,1000]", "softmax", "softmax", F.softmax, lambda: [torch.randn(256, 1000)],
+            nbytes_fwd=4 * 256 * 1000 * 2, dim=1)
+simple_case("cross_entropy [8,21,64,64]", "loss", "cross_entropy", F.cross_entropy,
+            lambda: [torch.randn(8, 21, 64, 64), torch.randint(0, 21, (8, 64, 64))], nbytes_fwd=4 * 8 * 21 * 64 * 64)
+simple_case("interpolate bilinear x2 [8,64,64,64]", "resample", "interpolate", F.interpolate,
+            lambda: [torch.randn(8, 64, 64, 64)], nbytes_fwd=4 * 8 * 64 * 64 * 64 * 5, scale_factor=2,
+            mode="bilinear", align_corners=False)
+simple_case("pixel_shuffle x2 [16,256,24,24]", "resample", "pixel_shuffle", F.pixel_shuffle,
+            lambda: [torch.randn(16, 256, 24, 24)], nbytes_fwd=4 * 16 * 256 * 24 * 24 * 2, upscale_factor=2)
+
+
+# ---- layers: the convolutions of the lecture networks ----------------------------------------------
+CONV_ALGOS = ("direct", "im2col", "fft")
+
+
+def conv_case(label, N, C, K, H, W, R, S=None, stride=1, padding=0, dilation=1, groups=1, quick=False):
+    S = S or R
+    P = (H + 2 * padding - dilation * (R - 1) - 1) // stride + 1
+    Q = (W + 2 * padding - dilation * (S - 1) - 1) // stride + 1
+    kw = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+
+    def build(mode, backends):
+        x, w, b = torch.randn(N, C, H, W), torch.randn(K, C // groups, R, S) * (C * R * S) ** -0.5, torch.randn(K)
+        applicable = [a for a in CONV_ALGOS if not (a == "fft" and (stride != 1 or dilation != 1))]
+        variants = {"auto": {"algo": "auto"}}
+        variants.update({a: {"algo": a} for a in applicable
+                         if any(has_kernel(be, f"conv2d_forward.{a}") for be in backends)})
+        extra = {}
+        if groups == 1 and dilation == 1 and hasattr(torch, "_nnpack_spatial_convolution") and mode == "forward":
+            extra["nnpack"] = lambda: torch._nnpack_spatial_convolution(x, w, b, [padding, padding], [stride, stride])
+        return op_contenders(fast_op("conv2d"), F.conv2d, [x, w, b], mode, backends, kwargs=kw, variants=variants,
+                             channels_last=False, extra_baselines=extra, grad_args=(0, 1, 2))
+    CASES.append(Case("layers", label, "conv", build,
+                      flops=lambda mode: conv_flops(N, C, K, R, S, P, Q, groups) * train_factor(mode),
+                      quick=quick, rtol=2e-4))
+
+
+conv_case("LeNet conv1 1->10 k5 28x28 b64", 64, 1, 10, 28, 28, 5)
+conv_case("LeNet conv2 10->20 k5 12x12 b64", 64, 10, 20, 12, 12, 5, quick=True)
+conv_case("AlexNet conv1 3->96 k11 s4 227 b16", 16, 3, 96, 227, 227, 11, stride=4)
+conv_case("AlexNet conv2 96->256 k5 p2 g2 27 b16", 16, 96, 256, 27, 27, 5, padding=2, groups=2, quick=True)
+conv_case("AlexNet conv3 256->384 k3 p1 13 b16", 16, 256, 384, 13, 13, 3, padding=1, quick=True)
+conv_case("AlexNet conv4 384->384 k3 p1 g2 13 b16", 16, 384, 384, 13, 13, 3, padding=1, groups=2)
+conv_case("AlexNet conv5 384->256 k3 p1 g2 13 b16", 16, 384, 256, 13, 13, 3, padding=1, groups=2)
+conv_case("HardNet 64->64 k3 p1 16x16 b256", 256, 64, 64, 16, 16, 3, padding=1)
+conv_case("HardNet 64->128 k3 s2 p1 16x16 b256", 256, 64, 128, 16, 16, 3, stride=2, padding=1)
+conv_case("R2D2 64->128 k3 d2 p2 64x64 b4", 4, 64, 128, 64, 64, 3, padding=2, dilation=2)
+conv_case("R2D2 128->128 k2 d16 p8 64x64 b4", 4, 128, 128, 64, 64, 2, padding=8, dilation=16)
+conv_case("SRResNet 64->64 k3 p1 96x96 b16", 16, 64, 64, 96, 96, 3, padding=1, quick=True)
+conv_case("SRResNet conv_in 3->64 k9 p4 96x96 b16", 16, 3, 64, 96, 96, 9, padding=4)
+conv_case("DCGAN D 64->128 k4 s2 p1 16x16 b64", 64, 64, 128, 16, 16, 4, stride=2, padding=1)
+conv_case("SegNet-Basic 64->64 k7 p3 45x60 b4", 4, 64, 64, 45, 60, 7, padding=3)
+conv_case("PIDNet-S 64->64 k3 p1 64x64 b4", 4, 64, 64, 64, 64, 3, padding=1)
+
+
+def conv_transpose_case(label, N, C, K, H, W, R, stride, padding, quick=False):
+    P = (H - 1) * stride - 2 * padding + R
+
+    def build(mode, backends):
+        x, w = torch.randn(N, C, H, W), torch.randn(C, K, R, R) * (C * R * R) ** -0.5
+        return op_contenders(fast_op("conv_transpose2d"), F.conv_transpose2d, [x, w], mode, backends,
+                             kwargs=dict(stride=stride, padding=padding), grad_args=(0, 1))
+    CASES.append(Case("layers", label, "conv", build,
+                      flops=lambda mode: conv_flops(N, K, C, R, R, H, W) * train_factor(mode), quick=quick, rtol=2e-4))
+
+
+conv_transpose_case("DCGAN G 256->128 convT k4 s2 p1 8x8 b64", 64, 256, 128, 8, 8, 4, 2, 1, quick=True)
+conv_transpose_case("DCGAN G 128->64 convT k4 s2 p1 16x16 b64", 64, 128, 64, 16, 16, 4, 2, 1)
+
+
+def pyramid_pooling_case(label, N, C, H, W):
+    def build(mode, backends):
+        x = torch.randn(N, C, H, W)
+        fn = lambda t, backend=None: [fast_op("adaptive_avg_pool2d")(t, b, backend=backend) for b in (1, 2, 3, 6)]
+        ref = lambda t: [F.adaptive_avg_pool2d(t, b) for b in (1, 2, 3, 6)]
+        if mode == "train":
+            fn2 = lambda t, backend=None: sum(o.sum() for o in fn(t, backend=backend))
+            ref2 = lambda t: sum(o.sum() for o in ref(t))
+            return op_contenders(fn2, ref2, [x], mode, backends)
+        return op_contenders(fn, ref, [x], mode, backends)
+    CASES.append(Case("layers", label, "pool", build, nbytes=lambda mode: 4 * N * C * H * W * 4))
+
+
+pyramid_pooling_case("PSPNet pyramid pooling bins 1,2,3,6 [4,512,60,60]", 4, 512, 60, 60)
+
+
+# ---- networks: one training step and one inference pass ----------------------------------------
+def lenet():
+    """NETWORKS.md #3: the lecture's LeNet-like CNN (21,840 parameters), input 1x28x28."""
+    nn = torch.nn
+    return nn.Sequential(nn.Conv2d(1, 10, 5), nn.MaxPool2d(2), nn.ReLU(), nn.Conv2d(10, 20, 5), nn.Dropout2d(),
+                         nn.MaxPool2d(2), nn.ReLU(), nn.Flatten(), nn.Linear(320, 50), nn.ReLU(), nn.Dropout(),
+                         nn.Linear(50, 10))
+
+
+def autoencoder():
+    """A convolutional autoencoder in the shape of NETWORKS.md #7 (3 conv+pool stages, nearest x2 decoder)."""
+    nn = torch.nn
+    return nn.Sequential(
+        nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(16, 8, 3, padding=1), nn.ReLU(),
+        nn.MaxPool2d(2), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True),
+        nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(), nn.Upsample(scale_factor=2), nn.Conv2d(8, 8, 3, padding=1),
+        nn.ReLU(), nn.Upsample(scale_factor=2), nn.Conv2d(8, 16, 3), nn.ReLU(), nn.Upsample(scale_factor=2),
+        nn.Conv2d(16, 1, 3, padding=1), nn.Sigmoid())
+
+
+def network_case(label, build_model, input_shape, quick=False):
+    def build(mode, backends):
+        torch.manual_seed(0)
+        model = build_model().eval()  # eval: dropout off, so fastcnn and torch compute the same thing
+        x = torch.randn(*input_shape)
+        fast = {}
+        for backend in backends:
+            converted = fastcnn.nn.convert(copy.deepcopy(model)) if hasattr(fastcnn.nn, "convert") else None
+            if converted is None:
+                raise NotImplementedError("fastcnn.nn.convert does not exist yet")
+            fast[f"fastcnn[{backend}]"] = _network_call(converted, x, mode)
+        return fast, {"torch": _network_call(model, x, mode)}
+    CASES.append(Case("networks", label, "network", build, quick=quick, rtol=1e-3, modes=("forward", "train")))
+
+
+def _network_call(model, x, mode):
+    if mode == "forward":
+        def infer():
+            with torch.no_grad():
+                return model(x)
+        return infer
+    params = list(model.parameters())
+
+    def train_step():  # forward, backward, SGD update; returns the loss (parameters keep changing)
+        loss = model(x).float().pow(2).mean()
+        grads = torch.autograd.grad(loss, params)
+        with torch.no_grad():
+            for p, g in zip(params, grads):
+                p.sub_(1e-6 * g)
+        return loss.detach()
+    return train_step
+
+
+network_case("LeNet b64 28x28", lenet, (64, 1, 28, 28), quick=True)
+network_case("Conv autoencoder b64 28x28", autoencoder, (64, 1, 28, 28))

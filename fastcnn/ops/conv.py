@@ -1,0 +1,343 @@
+"""Convolution: conv2d and conv_transpose2d with algo = 'auto' | 'direct' | 'im2col' | 'fft'.
+
+Kernels called here (same name and signature on every backend; all tensors contiguous NCHW, one
+dtype; padding is the top/left padding, the bottom/right padding is implied by out_hw / in_hw):
+    conv2d_forward.<algo>(x[N,C,H,W], w[K,C/g,R,S], bias[K] | None, stride, padding, dilation, groups,
+                          out_hw, activation, act_param) -> y[N,K,P,Q]   (bias + activation fused)
+    conv2d_backward_input.<algo>(gy[N,K,P,Q], w, in_hw, stride, padding, dilation, groups) -> gx[N,C,H,W]
+    conv2d_backward_weight.<algo>(x, gy, kernel_hw, stride, padding, dilation, groups) -> gw[K,C/g,R,S]
+    channel_sum(t[N,K,P,Q]) -> [K]                                         (bias gradient)
+    channel_bias_act(y[N,K,...], bias[K], activation, act_param) -> y      (in place; conv_transpose bias)
+    activation_backward(gy, y, kind, p0, p1, from_output=True) -> g        (through a fused activation)
+
+conv_transpose2d is the adjoint of conv2d: its forward is conv2d_backward_input, its input gradient
+conv2d_forward and its weight gradient conv2d_backward_weight with input and output swapped.
+Which algorithm runs is decided in fastcnn/ops/_conv_algo.py (heuristic or autotuner).
+"""
+from __future__ import annotations
+
+from typing import NamedTuple, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+
+from .. import _checks
+from .._registry import has_kernel, kernel
+from . import _conv_algo as algos
+from ._conv_algo import autotune
+from ._op import public_op
+
+__all__ = ["conv2d", "conv_transpose2d", "autotune"]
+
+FUSED_ACTIVATIONS = {"relu": 0.0, "leaky_relu": 0.01, "elu": 1.0, "sigmoid": 0.0, "tanh": 0.0}  # name: default param
+
+
+class ConvConfig(NamedTuple):
+    stride: Tuple[int, int]
+    padding: Tuple[int, int]  # top / left
+    dilation: Tuple[int, int]
+    groups: int
+    in_hw: Tuple[int, int]
+    kernel_hw: Tuple[int, int]
+    out_hw: Tuple[int, int]
+    activation: Optional[str]
+    act_param: float
+    backend: str
+    algo: str  # of the forward kernel
+
+
+# ----------------------------------------------------------------------------------------------------
+# Argument checks (shared by every backend, the reference included)
+
+def _groups(groups) -> int:
+    if isinstance(groups, bool) or not isinstance(groups, int):
+        raise TypeError(f"groups: expected an int, got {type(groups).__name__}")
+    if groups < 1:
+        raise ValueError(f"groups: expected a positive int, got {groups}")
+    return groups
+
+
+def _activation(activation, activation_param) -> Tuple[Optional[str], float]:
+    if activation is None:
+        return None, 0.0
+    if activation not in FUSED_ACTIVATIONS:
+        raise ValueError(f"activation: expected None or one of {sorted(FUSED_ACTIVATIONS)}, got {activation!r}")
+    param = FUSED_ACTIVATIONS[activation] if activation_param is None else _checks.number(activation_param,
+                                                                                          "activation_param")
+    # The backward pass works from the output; that needs y > 0 exactly where x > 0.
+    if activation in ("leaky_relu", "elu") and param < 0:
+        raise ValueError(f"activation_param: a fused {activation} needs a parameter >= 0, got {param}; "
+                         f"apply fastcnn.ops.{activation} separately")
+    return activation, param
+
+
+def _operands(input, weight, bias, groups, transposed: bool):
+    """Checks input / weight / bias against each other; returns (x 4-D, unbatched)."""
+    _checks.float_tensor(input, "input", (3, 4))
+    _checks.float_tensor(weight, "weight", 4)
+    _checks.same_dtype_device(input, "input", weight, "weight")
+    unbatched = input.dim() == 3
+    x = input.unsqueeze(0) if unbatched else input
+    C = x.shape[1]
+    if C % groups:
+        raise ValueError(f"groups: input channels ({C}) must be divisible by groups ({groups})")
+    if transposed:
+        if weight.shape[0] != C:
+            raise ValueError(f"weight: expected {C} input channels in dim 0 (weight [in, out/groups, R, S]), "
+                             f"got shape {tuple(weight.shape)}")
+        out_channels = weight.shape[1] * groups
+    else:
+        if weight.shape[0] % groups:
+            raise ValueError(f"groups: output channels ({weight.shape[0]}) must be divisible by groups ({groups})")
+        if weight.shape[1] * groups != C:
+            raise ValueError(f"weight: expected {C // groups} input channels per group in dim 1 for input with {C} "
+                             f"channels and groups={groups}, got shape {tuple(weight.shape)}")
+        out_channels = weight.shape[0]
+    if bias is not None:
+        _checks.float_tensor(bias, "bias", 1)
+        _checks.same_dtype_device(input, "input", bias, "bias")
+        if bias.shape[0] != out_channels:
+            raise ValueError(f"bias: expected {out_channels} values (one per output channel), got {bias.shape[0]}")
+    return x, unbatched
+
+
+def _conv_geometry(x, weight, stride, padding, dilation):
+    """(stride, top/left padding, dilation, out_hw) of conv2d, padding int | pair | 'same' | 'valid'."""
+    stride = _checks.pair(stride, "stride", minimum=1)
+    dilation = _checks.pair(dilation, "dilation", minimum=1)
+    H, W = x.shape[-2:]
+    R, S = weight.shape[-2:]
+    span = (dilation[0] * (R - 1) + 1, dilation[1] * (S - 1) + 1)
+    if isinstance(padding, str):
+        if padding == "valid":
+            padding = (0, 0)
+        elif padding == "same":
+            if stride != (1, 1):
+                raise ValueError(f"padding: 'same' needs stride 1 (as in torch), got stride={stride}")
+            # Extra padding of an even kernel goes to the bottom/right, as torch does.
+            return stride, ((span[0] - 1) // 2, (span[1] - 1) // 2), dilation, (H, W)
+        else:
+            raise ValueError(f"padding: expected an int, a pair, 'same' or 'valid', got {padding!r}")
+    padding = _checks.pair(padding, "padding", minimum=0)
+    padded = (H + 2 * padding[0], W + 2 * padding[1])
+    if padded[0] < span[0] or padded[1] < span[1]:
+        raise ValueError(f"weight: kernel {R}x{S} with dilation {dilation} spans {span[0]}x{span[1]}, larger than "
+                         f"the padded input {padded[0]}x{padded[1]}")
+    out_hw = ((padded[0] - span[0]) // stride[0] + 1, (padded[1] - span[1]) // stride[1] + 1)
+    return stride, padding, dilation, out_hw
+
+
+def _check_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, algo="auto",
+                  activation=None, activation_param=None):
+    groups = _groups(groups)
+    x, _ = _operands(input, weight, bias, groups, transposed=False)
+    _conv_geometry(x, weight, stride, padding, dilation)
+    _activation(activation, activation_param)
+    if algo not in algos.CHOICES:
+        raise ValueError(f"algo: expected one of {algos.CHOICES}, got {algo!r}")
+
+
+def _transpose_geometry(x, weight, stride, padding, output_padding, dilation):
+    stride = _checks.pair(stride, "stride", minimum=1)
+    dilation = _checks.pair(dilation, "dilation", minimum=1)
+    if isinstance(padding, str):
+        raise ValueError(f"padding: conv_transpose2d takes an int or a pair, got {padding!r}")
+    padding = _checks.pair(padding, "padding", minimum=0)
+    output_padding = _checks.pair(output_padding, "output_padding", minimum=0)
+    for i in range(2):
+        if output_padding[i] >= max(stride[i], dilation[i]):
+            raise ValueError(f"output_padding: must be smaller than stride or dilation, got "
+                             f"output_padding={output_padding}, stride={stride}, dilation={dilation}")
+    H, W = x.shape[-2:]
+    R, S = weight.shape[-2:]
+    out_hw = tuple((n - 1) * s - 2 * p + d * (k - 1) + op + 1
+                   for n, s, p, d, k, op in zip((H, W), stride, padding, dilation, (R, S), output_padding))
+    if min(out_hw) < 1:
+        raise ValueError(f"padding: output size {out_hw} of conv_transpose2d is not positive")
+    return stride, padding, dilation, out_hw
+
+
+def _check_conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1,
+                            *, algo="auto"):
+    groups = _groups(groups)
+    x, _ = _operands(input, weight, bias, groups, transposed=True)
+    _transpose_geometry(x, weight, stride, padding, output_padding, dilation)
+    if algo not in algos.CHOICES:
+        raise ValueError(f"algo: expected one of {algos.CHOICES}, got {algo!r}")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Algorithm choice
+
+def _choose(algo, backend, direction, x, w, stride, dilation, groups, run=None, in_shape=None):
+    """The algorithm for `direction` of the convolution of an `in_shape` (default x.shape) input
+    with w; `run(algo)` times one candidate for the autotuner."""
+    algos.check_explicit(algo, backend, direction, stride, dilation)
+    if algo != "auto":
+        return algo
+    options = algos.candidates(backend, direction, stride, dilation)
+    if not options:
+        raise NotImplementedError(f"fastcnn: backend '{backend}' registers no '{direction}' kernel; "
+                                  "use backend='reference'")
+    in_shape = tuple(x.shape if in_shape is None else in_shape)
+    if run is not None and len(options) > 1 and algos.autotune_enabled():
+        key = algos.cache_key(backend, x.device, direction, (in_shape, w.shape), (stride, dilation, groups), x.dtype)
+        return algos.tuned(key, options, run)
+    return algos.heuristic(options, in_shape[0], in_shape[1], w.shape[0], tuple(w.shape[-2:]))
+
+
+def _backward_algo(cfg: ConvConfig, direction, x, w):
+    """The forward's algorithm if it has this direction's kernel, else the heuristic's choice."""
+    if has_kernel(cfg.backend, algos.kernel_name(direction, cfg.algo)):
+        return cfg.algo
+    return _choose("auto", cfg.backend, direction, x, w, cfg.stride, cfg.dilation, cfg.groups)
+
+
+def _run(cfg: ConvConfig, direction: str, algo: str, *args):
+    return kernel(cfg.backend, algos.kernel_name(direction, algo))(*args)
+
+
+def _conv_forward(cfg, algo, x, w, b, activation, act_param):
+    return _run(cfg, "conv2d_forward", algo, x, w, b, cfg.stride, cfg.padding, cfg.dilation, cfg.groups, cfg.out_hw,
+                activation, act_param)
+
+
+def _conv_backward_input(cfg, gy, w):
+    algo = _backward_algo(cfg, "conv2d_backward_input", gy, w)
+    return _run(cfg, "conv2d_backward_input", algo, gy, w, cfg.in_hw, cfg.stride, cfg.padding, cfg.dilation,
+                cfg.groups)
+
+
+def _conv_backward_weight(cfg, x, gy):
+    algo = _backward_algo(cfg, "conv2d_backward_weight", x, gy)
+    return _run(cfg, "conv2d_backward_weight", algo, x, gy, cfg.kernel_hw, cfg.stride, cfg.padding, cfg.dilation,
+                cfg.groups)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Autograd
+
+class _Conv2d(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, w, b, cfg: ConvConfig):
+        y = _conv_forward(cfg, cfg.algo, x, w, b, cfg.activation, cfg.act_param)
+        ctx.cfg, ctx.has_bias = cfg, b is not None
+        ctx.save_for_backward(x, w, y if cfg.activation else None)
+        return y
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, gy):
+        x, w, y = ctx.saved_tensors
+        cfg = ctx.cfg
+        gy = gy.contiguous()
+        if cfg.activation:
+            gy = kernel(cfg.backend, "activation_backward")(gy, y, cfg.activation, cfg.act_param, 0.0, True)
+        gx = _conv_backward_input(cfg, gy, w) if ctx.needs_input_grad[0] else None
+        gw = _conv_backward_weight(cfg, x, gy) if ctx.needs_input_grad[1] else None
+        gb = kernel(cfg.backend, "channel_sum")(gy) if ctx.has_bias and ctx.needs_input_grad[2] else None
+        return gx, gw, gb, None
+
+
+class _ConvTranspose2d(torch.autograd.Function):
+    """y = conv2d_backward_input(x, w): cfg describes the *forward convolution* that maps y-shaped
+    tensors to x-shaped ones (cfg.in_hw = y's size, cfg.out_hw = x's size)."""
+
+    @staticmethod
+    def forward(ctx, x, w, b, cfg: ConvConfig):
+        y = _run(cfg, "conv2d_backward_input", cfg.algo, x, w, cfg.in_hw, cfg.stride, cfg.padding, cfg.dilation,
+                 cfg.groups)
+        if b is not None:
+            _add_bias(cfg.backend, y, b)
+        ctx.cfg, ctx.has_bias = cfg, b is not None
+        ctx.save_for_backward(x, w)
+        return y
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, gy):
+        x, w = ctx.saved_tensors
+        cfg = ctx.cfg
+        gy = gy.contiguous()
+        gx = gw = gb = None
+        if ctx.needs_input_grad[0]:
+            algo = _backward_algo(cfg, "conv2d_forward", gy, w)
+            gx = _conv_forward(cfg, algo, gy, w, None, None, 0.0)
+        if ctx.needs_input_grad[1]:  # the forward convolution's weight gradient with input := gy, grad := x
+            gw = _conv_backward_weight(cfg, gy, x)
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            gb = kernel(cfg.backend, "channel_sum")(gy)
+        return gx, gw, gb, None
+
+
+def _add_bias(backend, y, b):
+    if has_kernel(backend, "channel_bias_act"):
+        kernel(backend, "channel_bias_act")(y, b, None, 0.0)
+    else:  # backends without the epilogue kernel: a broadcast add (the gradient still uses channel_sum)
+        y += b.view(1, -1, 1, 1)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Public ops
+
+def _apply_activation_reference(y, activation, param):
+    if activation is None:
+        return y
+    if activation == "leaky_relu":
+        return F.leaky_relu(y, param)
+    if activation == "elu":
+        return F.elu(y, param)
+    return {"relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh}[activation](y)
+
+
+def _conv2d_reference(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, algo="auto",
+                      activation=None, activation_param=None):
+    activation, param = _activation(activation, activation_param)
+    y = F.conv2d(input, weight, bias, stride, padding, dilation, groups)
+    return _apply_activation_reference(y, activation, param)
+
+
+@public_op(reference=_conv2d_reference, check=_check_conv2d)
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, algo="auto", activation=None,
+           activation_param=None, backend):
+    """torch.nn.functional.conv2d on fastcnn kernels, plus `algo=` and a fused `activation=`
+    (None, 'relu', 'leaky_relu', 'elu', 'sigmoid', 'tanh'; `activation_param` = slope / alpha)."""
+    activation, param = _activation(activation, activation_param)
+    x, unbatched = _operands(input, weight, bias, groups, transposed=False)
+    stride, pad, dilation, out_hw = _conv_geometry(x, weight, stride, padding, dilation)
+    x, w = x.contiguous(), weight.contiguous()
+    b = None if bias is None else bias.contiguous()
+    cfg = ConvConfig(stride, pad, dilation, groups, tuple(x.shape[-2:]), tuple(w.shape[-2:]), out_hw, activation,
+                     param, backend, "auto")
+
+    def run(candidate):
+        return _conv_forward(cfg, candidate, x, w, b, activation, param)
+
+    algo = _choose(algo, backend, "conv2d_forward", x, w, stride, dilation, groups, run)
+    y = _Conv2d.apply(x, w, b, cfg._replace(algo=algo))
+    return y.squeeze(0) if unbatched else y
+
+
+def _conv_transpose2d_reference(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                                dilation=1, *, algo="auto"):
+    return F.conv_transpose2d(input, weight, bias, stride, padding, output_padding, groups, dilation)
+
+
+@public_op(reference=_conv_transpose2d_reference, check=_check_conv_transpose2d)
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1, *,
+                     algo="auto", backend):
+    """torch.nn.functional.conv_transpose2d on fastcnn kernels (weight [in, out/groups, R, S]), plus `algo=`."""
+    x, unbatched = _operands(input, weight, bias, groups, transposed=True)
+    stride, pad, dilation, out_hw = _transpose_geometry(x, weight, stride, padding, output_padding, dilation)
+    x, w = x.contiguous(), weight.contiguous()
+    b = None if bias is None else bias.contiguous()
+    # The forward convolution this is the adjoint of: out_hw-sized input -> x-sized output.
+    cfg = ConvConfig(stride, pad, dilation, groups, out_hw, tuple(w.shape[-2:]), tuple(x.shape[-2:]), None, 0.0,
+                     backend, "auto")
+    def run(candidate):
+        return _run(cfg, "conv2d_backward_input", candidate, x, w, out_hw, stride, pad, dilation, groups)
+
+    algo = _choose(algo, backend, "conv2d_backward_input", x, w, stride, dilation, groups, run,
+                   in_shape=(x.shape[0], w.shape[1] * groups) + tuple(out_hw))
+    y = _ConvTranspose2d.apply(x, w, b, cfg._replace(algo=algo))
+    return y.squeeze(0) if unbatched else y

@@ -1,0 +1,141 @@
+"""linear and matmul on the `gemm` kernel.
+
+Kernel called here (same name and signature on every backend):
+    gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None) -> out
+        out = alpha * op(a) @ op(b) + beta * out on 2-D matrices; out=None allocates (beta ignored).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .. import _checks
+from .._registry import kernel
+from ._op import public_op
+
+__all__ = ["linear", "matmul"]
+
+
+def _gemm(backend, a, b, **kw):
+    return kernel(backend, "gemm")(a, b, **kw)
+
+
+class _Linear(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x2d, w, b, backend):
+        if b is None:
+            y = _gemm(backend, x2d, w, trans_b=True)
+        else:  # the bias rows are GEMM's C operand: y = x @ w^T + 1 * bias
+            y = b.expand(x2d.shape[0], w.shape[0]).clone(memory_format=torch.contiguous_format)
+            _gemm(backend, x2d, w, trans_b=True, beta=1.0, out=y)
+        ctx.backend, ctx.has_bias = backend, b is not None
+        ctx.save_for_backward(x2d, w)
+        return y
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, gy):
+        x2d, w = ctx.saved_tensors
+        gy = gy.contiguous()
+        gx = _gemm(ctx.backend, gy, w) if ctx.needs_input_grad[0] else None
+        gw = _gemm(ctx.backend, gy, x2d, trans_a=True) if ctx.needs_input_grad[1] else None
+        gb = None
+        if ctx.has_bias and ctx.needs_input_grad[2]:  # column sums of gy = gy^T @ ones
+            ones = gy.new_ones((gy.shape[0], 1))
+            gb = _gemm(ctx.backend, gy, ones, trans_a=True).view(-1)
+        return gx, gw, gb, None
+
+
+class _Matmul(torch.autograd.Function):
+    """a[B, M, K] @ b[B, K, N] (B may be 1 for either side's broadcast is handled by the caller)."""
+
+    @staticmethod
+    def forward(ctx, a, b, backend):
+        out = a.new_empty((a.shape[0], a.shape[1], b.shape[2]))
+        for i in range(a.shape[0]):
+            _gemm(backend, a[i], b[i], out=out[i])
+        ctx.backend = backend
+        ctx.save_for_backward(a, b)
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, gy):
+        a, b = ctx.saved_tensors
+        gy = gy.contiguous()
+        ga = gb = None
+        if ctx.needs_input_grad[0]:
+            ga = a.new_empty(a.shape)
+            for i in range(a.shape[0]):
+                _gemm(ctx.backend, gy[i], b[i], trans_b=True, out=ga[i])
+        if ctx.needs_input_grad[1]:
+            gb = b.new_empty(b.shape)
+            for i in range(b.shape[0]):
+                _gemm(ctx.backend, a[i], gy[i], trans_a=True, out=gb[i])
+        return ga, gb, None
+
+
+def _check_linear(input, weight, bias=None):
+    _checks.float_tensor(input, "input")
+    if input.dim() < 1:
+        raise ValueError("input: expected at least 1 dimension, got a 0-D tensor")
+    _checks.float_tensor(weight, "weight", 2)
+    _checks.same_dtype_device(input, "input", weight, "weight")
+    if input.shape[-1] != weight.shape[1]:
+        raise ValueError(f"weight: expected {input.shape[-1]} input features in dim 1 (input's last dim), "
+                         f"got shape {tuple(weight.shape)}")
+    if bias is not None:
+        _checks.float_tensor(bias, "bias", 1)
+        _checks.same_dtype_device(input, "input", bias, "bias")
+        if bias.shape[0] != weight.shape[0]:
+            raise ValueError(f"bias: expected {weight.shape[0]} values, got {bias.shape[0]}")
+
+
+@public_op(reference=F.linear, check=_check_linear)
+def linear(input, weight, bias=None, *, backend):
+    """torch.nn.functional.linear: input[..., in] @ weight[out, in]^T + bias[out]."""
+    lead = input.shape[:-1]
+    x2d = input.reshape(-1, input.shape[-1]).contiguous()
+    y = _Linear.apply(x2d, weight.contiguous(), None if bias is None else bias.contiguous(), backend)
+    return y.view(*lead, weight.shape[0])
+
+
+def _matmul_shapes(a, b):
+    """(a as [B, M, K], b as [B, K, N], result shape) for torch.matmul's 1-D / 2-D / batched cases
+    where the batch dimensions are equal or one side has none."""
+    a_vec, b_vec = a.dim() == 1, b.dim() == 1
+    A = a.unsqueeze(0) if a_vec else a
+    Bm = b.unsqueeze(-1) if b_vec else b
+    if A.shape[-1] != Bm.shape[-2]:
+        raise ValueError(f"b: expected {A.shape[-1]} rows to match a's last dim, got shape {tuple(b.shape)}")
+    batch_a, batch_b = A.shape[:-2], Bm.shape[:-2]
+    if batch_a and batch_b and batch_a != batch_b:
+        raise ValueError(f"a, b: batch dimensions must be equal or absent on one side, got {tuple(batch_a)} "
+                         f"and {tuple(batch_b)}")
+    batch = batch_a or batch_b
+    shape = tuple(batch) + ((A.shape[-2],) if not a_vec else ()) + ((Bm.shape[-1],) if not b_vec else ())
+    return A, Bm, batch, shape
+
+
+def _check_matmul(a, b):
+    _checks.float_tensor(a, "a")
+    _checks.float_tensor(b, "b")
+    if a.dim() < 1 or b.dim() < 1:
+        raise ValueError(f"a, b: expected at least 1-D tensors, got {a.dim()}-D and {b.dim()}-D")
+    _checks.same_dtype_device(a, "a", b, "b")
+    _matmul_shapes(a, b)
+
+
+@public_op(reference=torch.matmul, check=_check_matmul)
+def matmul(a, b, *, backend):
+    """torch.matmul for 1-D, 2-D and batched operands whose batch dimensions are equal (or absent on
+    one side: a batched a with a 2-D b is one GEMM over the stacked rows)."""
+    A, Bm, batch, shape = _matmul_shapes(a, b)
+    if not Bm.shape[:-2]:  # b is one matrix: fold a's batch into its rows
+        a2 = A.reshape(-1, A.shape[-1])
+        y = _Matmul.apply(a2.unsqueeze(0), Bm.unsqueeze(0), backend)
+        return y.reshape(shape)
+    if not A.shape[:-2]:
+        A = A.expand(*batch, *A.shape)
+    y = _Matmul.apply(A.reshape(-1, *A.shape[-2:]), Bm.reshape(-1, *Bm.shape[-2:]), backend)
+    return y.reshape(shape)

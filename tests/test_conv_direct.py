@@ -1,0 +1,231 @@
+"""The direct convolution's cpu kernels (conv2d_forward/backward_input/backward_weight.direct)
+against plain torch in float64, on deliberately odd shapes, under every compiled ISA copy."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings, strategies as st
+
+from fastcnn._registry import kernel
+from helpers import assert_close, gradcheck, isa  # noqa: F401  (isa is a fixture)
+
+FWD = "conv2d_forward.direct"
+BWD_IN = "conv2d_backward_input.direct"
+BWD_W = "conv2d_backward_weight.direct"
+
+
+def k(name):
+    return kernel("cpu", name)
+
+
+def reference_conv(x, w, bias, stride, padding, dilation, groups, out_hw):
+    """Convolution with top/left padding `padding` and the bottom/right padding implied by out_hw."""
+    (sh, sw), (ph, pw), (dh, dw), (P, Q) = stride, padding, dilation, out_hw
+    R, S = w.shape[2:]
+    need_h, need_w = (P - 1) * sh + (R - 1) * dh + 1, (Q - 1) * sw + (S - 1) * dw + 1
+    xp = F.pad(x, (pw, max(0, need_w - x.shape[3] - pw), ph, max(0, need_h - x.shape[2] - ph)))
+    return F.conv2d(xp, w, bias, stride, 0, dilation, groups)[:, :, :P, :Q]
+
+
+ACTIVATIONS = {
+    None: lambda t, a: t,
+    "relu": lambda t, a: torch.relu(t),
+    "leaky_relu": lambda t, a: F.leaky_relu(t, a),
+    "elu": lambda t, a: F.elu(t, a),
+    "sigmoid": lambda t, a: torch.sigmoid(t),
+    "tanh": lambda t, a: torch.tanh(t),
+}
+
+
+class Case:
+    def __init__(self, N, C, H, W, K, R, S, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1, out_hw=None):
+        self.N, self.C, self.H, self.W, self.K, self.R, self.S = N, C, H, W, K, R, S
+        self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
+        if out_hw is None:  # symmetric padding, as torch
+            out_hw = tuple((size + 2 * p - d * (r - 1) - 1) // s + 1
+                           for size, p, d, r, s in zip((H, W), padding, dilation, (R, S), stride))
+        self.out_hw = out_hw
+
+    def tensors(self, dtype, bias=True):
+        g = torch.Generator().manual_seed(hash(repr(self.__dict__)) % 2**31)
+        x = torch.randn(self.N, self.C, self.H, self.W, generator=g, dtype=torch.float64).to(dtype)
+        w = torch.randn(self.K, self.C // self.groups, self.R, self.S, generator=g, dtype=torch.float64).to(dtype)
+        b = torch.randn(self.K, generator=g, dtype=torch.float64).to(dtype) if bias else None
+        gy = torch.randn(self.N, self.K, *self.out_hw, generator=g, dtype=torch.float64).to(dtype)
+        return x, w, b, gy
+
+    def conv_args(self):
+        return self.stride, self.padding, self.dilation, self.groups
+
+    def __repr__(self):
+        return (f"N{self.N}C{self.C}H{self.H}W{self.W}K{self.K}R{self.R}S{self.S}s{self.stride}p{self.padding}"
+                f"d{self.dilation}g{self.groups}o{self.out_hw}")
+
+
+CASES = [
+    Case(2, 3, 7, 9, 5, 3, 3, padding=(1, 1)),                                   # first layer, C = 3
+    Case(1, 1, 11, 8, 4, 5, 5, padding=(2, 2)),                                  # one input channel, batch 1
+    Case(2, 32, 9, 11, 20, 3, 2, stride=(2, 3), padding=(1, 0), dilation=(1, 2)),  # K not a multiple of 16
+    Case(2, 17, 10, 9, 33, 1, 1),                                                # 1x1, C and K odd
+    Case(1, 6, 9, 11, 9, 3, 3, stride=(2, 1), padding=(2, 1), groups=3),         # groups 3, pad > half
+    Case(2, 40, 8, 8, 24, 3, 3, padding=(1, 1), groups=2),                       # groups 2, partial blocks
+    Case(2, 8, 9, 11, 16, 3, 3, stride=(1, 2), padding=(1, 1), dilation=(2, 1), groups=8),  # depthwise x2
+    Case(2, 20, 9, 11, 20, 5, 3, stride=(3, 2), padding=(2, 1), groups=20),      # depthwise, 2 blocks
+    Case(1, 3, 23, 21, 7, 11, 11, stride=(4, 4), padding=(2, 3)),                # AlexNet conv1 style
+    Case(2, 5, 13, 11, 7, 3, 3, padding=(3, 3), dilation=(3, 3)),                # dilation 3
+    Case(1, 4, 12, 10, 6, 4, 4, padding=(1, 2), out_hw=(12, 10)),                # 'same' with an even kernel
+    Case(2, 18, 9, 7, 19, 3, 5, stride=(2, 2), padding=(0, 2), out_hw=(3, 4)),   # cropped bottom/right
+    Case(1, 16, 5, 6, 16, 2, 7, padding=(1, 3), out_hw=(6, 8)),                  # out_hw beyond the input
+    Case(2, 6, 30, 3, 5, 1, 3, stride=(1, 1), padding=(0, 1)),                   # narrow image
+]
+
+
+def reference_grads(case, x, w, gy):
+    """gx, gw from autograd through reference_conv in float64."""
+    xd = x.detach().double().requires_grad_()
+    wd = w.detach().double().requires_grad_()
+    y = reference_conv(xd, wd, None, *case.conv_args(), case.out_hw)
+    return torch.autograd.grad(y, (xd, wd), gy.double())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("case", CASES, ids=repr)
+def test_forward_backward(case, dtype, isa):
+    x, w, b, gy = case.tensors(dtype)
+    red = case.C // case.groups * case.R * case.S
+    y = k(FWD)(x, w, b, *case.conv_args(), case.out_hw, None, 0.0)
+    expected = reference_conv(x.double(), w.double(), b.double(), *case.conv_args(), case.out_hw)
+    assert_close(y, expected, reduction=red, name="y")
+
+    gx_ref, gw_ref = reference_grads(case, x, w, gy)
+    gx = k(BWD_IN)(gy, w, (case.H, case.W), *case.conv_args())
+    assert_close(gx, gx_ref, reduction=case.K // case.groups * case.R * case.S, name="grad_input")
+    gw = k(BWD_W)(x, gy, (case.R, case.S), *case.conv_args())
+    assert_close(gw, gw_ref, reduction=case.N * case.out_hw[0] * case.out_hw[1], name="grad_weight")
+
+
+def test_matches_torch_grad_functions(isa):
+    # The same as reference_grads, through the functions torch itself names for these gradients.
+    case = Case(2, 12, 11, 10, 10, 3, 3, stride=(2, 2), padding=(1, 1), dilation=(1, 2), groups=2)
+    x, w, _, gy = case.tensors(torch.float64, bias=False)
+    gx = k(BWD_IN)(gy, w, (case.H, case.W), *case.conv_args())
+    gw = k(BWD_W)(x, gy, (case.R, case.S), *case.conv_args())
+    assert_close(gx, torch.nn.grad.conv2d_input(x.shape, w, gy, *case.conv_args()), reduction=45, name="grad_input")
+    assert_close(gw, torch.nn.grad.conv2d_weight(x, w.shape, gy, *case.conv_args()), reduction=2 * 6 * 4, name="grad_weight")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("activation,param", [(None, 0.0), ("relu", 0.0), ("leaky_relu", 0.1), ("elu", 0.7),
+                                              ("sigmoid", 0.0), ("tanh", 0.0)])
+@pytest.mark.parametrize("case", [CASES[2], CASES[6]], ids=repr)
+def test_fused_activation(case, activation, param, dtype, isa):
+    x, w, b, _ = case.tensors(dtype)
+    y = k(FWD)(x, w, b, *case.conv_args(), case.out_hw, activation, param)
+    pre = reference_conv(x.double(), w.double(), b.double(), *case.conv_args(), case.out_hw)
+    expected = ACTIVATIONS[activation](pre, param)
+    assert_close(y, expected, reduction=case.C // case.groups * case.R * case.S, name=f"y ({activation})")
+
+
+def test_no_bias_and_large_blocks(isa):
+    # Several full channel blocks in and out (the AVX-512 fast path) and no bias.
+    case = Case(2, 48, 7, 9, 40, 3, 3, padding=(1, 1))
+    x, w, _, _ = case.tensors(torch.float32, bias=False)
+    y = k(FWD)(x, w, None, *case.conv_args(), case.out_hw, None, 0.0)
+    expected = reference_conv(x.double(), w.double(), None, *case.conv_args(), case.out_hw)
+    assert_close(y, expected, reduction=48 * 9)
+
+
+class _DirectConv(torch.autograd.Function):
+    """The three kernels as one autograd function, so gradcheck ties the backward to the forward."""
+
+    @staticmethod
+    def forward(ctx, x, w, case):
+        ctx.save_for_backward(x, w)
+        ctx.case = case
+        return k(FWD)(x, w, None, *case.conv_args(), case.out_hw, None, 0.0)
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, w = ctx.saved_tensors
+        c = ctx.case
+        gy = gy.contiguous()
+        return (k(BWD_IN)(gy, w, (c.H, c.W), *c.conv_args()), k(BWD_W)(x, gy, (c.R, c.S), *c.conv_args()), None)
+
+
+GRADCHECK_CASES = [  # tiny: gradcheck runs the forward twice per input element
+    Case(1, 3, 5, 4, 2, 2, 3, stride=(2, 1), padding=(1, 1)),
+    Case(1, 2, 5, 5, 4, 3, 3, stride=(2, 2), padding=(1, 1), groups=2),
+    Case(1, 4, 5, 4, 4, 2, 2, padding=(0, 1), dilation=(2, 1), groups=2, out_hw=(3, 4)),
+]
+
+
+@pytest.mark.parametrize("case", GRADCHECK_CASES, ids=repr)
+def test_gradcheck(case):
+    x, w, _, _ = case.tensors(torch.float64, bias=False)
+    x.requires_grad_()
+    w.requires_grad_()
+    gradcheck(lambda a, b: _DirectConv.apply(a, b, case), (x, w))
+
+
+@settings(max_examples=25, deadline=None)
+@given(data=st.data())
+def test_random_configurations(data):
+    groups = data.draw(st.sampled_from([1, 1, 2, 3, "dw"]), label="groups")
+    cg = data.draw(st.integers(1, 20), label="C/g")
+    if groups == "dw":
+        groups = data.draw(st.integers(2, 20), label="channels")
+        cg = 1
+    kg = data.draw(st.integers(1, 20), label="K/g")
+    R, S = data.draw(st.integers(1, 5), label="R"), data.draw(st.integers(1, 5), label="S")
+    sh, sw = data.draw(st.integers(1, 3), label="sh"), data.draw(st.integers(1, 3), label="sw")
+    dh, dw = data.draw(st.integers(1, 3), label="dh"), data.draw(st.integers(1, 3), label="dw")
+    ph, pw = data.draw(st.integers(0, 3), label="ph"), data.draw(st.integers(0, 3), label="pw")
+    H = data.draw(st.integers(max(1, (R - 1) * dh + 1 - 2 * ph), 14), label="H")
+    W = data.draw(st.integers(max(1, (S - 1) * dw + 1 - 2 * pw), 14), label="W")
+    P0 = (H + 2 * ph - dh * (R - 1) - 1) // sh + 1
+    Q0 = (W + 2 * pw - dw * (S - 1) - 1) // sw + 1
+    P = data.draw(st.integers(max(1, P0 - 1), P0 + 1), label="P")
+    Q = data.draw(st.integers(max(1, Q0 - 1), Q0 + 1), label="Q")
+    N = data.draw(st.integers(1, 3), label="N")
+    case = Case(N, cg * groups, H, W, kg * groups, R, S, (sh, sw), (ph, pw), (dh, dw), groups, (P, Q))
+    x, w, b, gy = case.tensors(torch.float32)
+    y = k(FWD)(x, w, b, *case.conv_args(), case.out_hw, "relu", 0.0)
+    expected = torch.relu(reference_conv(x.double(), w.double(), b.double(), *case.conv_args(), case.out_hw))
+    assert_close(y, expected, reduction=cg * R * S, name="y")
+    gx_ref, gw_ref = reference_grads(case, x, w, gy)
+    assert_close(k(BWD_IN)(gy, w, (H, W), *case.conv_args()), gx_ref, reduction=kg * R * S, name="grad_input")
+    assert_close(k(BWD_W)(x, gy, (R, S), *case.conv_args()), gw_ref, reduction=N * P * Q, name="grad_weight")
+
+
+def test_rejects_bad_arguments():
+    x = torch.randn(1, 4, 6, 6)
+    w = torch.randn(8, 4, 3, 3)
+    args = ((1, 1), (1, 1), (1, 1), 1, (6, 6))
+    with pytest.raises(ValueError, match="activation"):
+        k(FWD)(x, w, None, *args, "gelu", 0.0)
+    with pytest.raises(ValueError, match="input"):
+        k(FWD)(x.transpose(2, 3), w, None, *args, None, 0.0)
+    with pytest.raises(ValueError, match="weight"):
+        k(FWD)(x, w.double(), None, *args, None, 0.0)
+    with pytest.raises(ValueError, match="weight"):
+        k(FWD)(x, torch.randn(8, 3, 3, 3), None, *args, None, 0.0)
+    with pytest.raises(ValueError, match="groups"):
+        k(FWD)(x, torch.randn(6, 1, 3, 3), None, (1, 1), (1, 1), (1, 1), 4, (6, 6), None, 0.0)
+    with pytest.raises(ValueError, match="bias"):
+        k(FWD)(x, w, torch.randn(7), *args, None, 0.0)
+    with pytest.raises(ValueError, match="grad_output"):
+        k(BWD_IN)(torch.randn(1, 7, 6, 6), w, (6, 6), (1, 1), (1, 1), (1, 1), 1)
+    with pytest.raises(ValueError, match="grad_output"):
+        k(BWD_W)(x, torch.randn(2, 8, 6, 6), (3, 3), (1, 1), (1, 1), (1, 1), 1)
+    with pytest.raises(ValueError, match="stride"):
+        k(FWD)(x, w, None, (0, 1), (1, 1), (1, 1), 1, (6, 6), None, 0.0)
+
+
+def test_empty_batch():
+    x = torch.randn(0, 4, 6, 6)
+    w = torch.randn(8, 4, 3, 3)
+    y = k(FWD)(x, w, None, (1, 1), (1, 1), (1, 1), 1, (6, 6), None, 0.0)
+    assert y.shape == (0, 8, 6, 6)
+    gw = k(BWD_W)(x, torch.randn(0, 8, 6, 6), (3, 3), (1, 1), (1, 1), (1, 1), 1)
+    assert torch.equal(gw, torch.zeros(8, 4, 3, 3))
