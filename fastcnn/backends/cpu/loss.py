@@ -1,0 +1,70 @@
+"""cpu kernels of the loss family (fastcnn._C.loss). Signatures: fastcnn/ops/loss.py."""
+from __future__ import annotations
+
+import torch
+
+from fastcnn import _C
+
+from ._lib import addr, cpu_kernel, dtype_code
+
+
+def _opt(t):
+    return addr(t) if t is not None else 0
+
+
+@cpu_kernel()
+def cross_entropy_forward(x, target, weight, ignore_index, label_smoothing):
+    N, C, S = x.shape
+    loss, wt, lse = (x.new_empty(N, S) for _ in range(3))
+    _C.loss.cross_entropy_forward(dtype_code(x), addr(x), addr(target), _opt(weight), N, C, S, int(ignore_index),
+                                  float(label_smoothing), addr(loss), addr(wt), addr(lse))
+    return loss, wt, lse
+
+
+@cpu_kernel()
+def cross_entropy_backward(x, target, weight, lse, ignore_index, label_smoothing, g):
+    N, C, S = x.shape
+    gx = torch.empty_like(x)
+    _C.loss.cross_entropy_backward(dtype_code(x), addr(x), addr(target), _opt(weight), addr(lse), N, C, S,
+                                   int(ignore_index), float(label_smoothing), addr(g), 0 if g.numel() == 1 else 1,
+                                   addr(gx))
+    return gx
+
+
+@cpu_kernel()
+def nll_loss_forward(x, target, weight, ignore_index):
+    N, C, S = x.shape
+    out, wt = x.new_empty(N, S), x.new_empty(N, S)
+    _C.loss.nll_loss_forward(dtype_code(x), addr(x), addr(target), _opt(weight), N, C, S, int(ignore_index),
+                             addr(out), addr(wt))
+    return out, wt
+
+
+@cpu_kernel()
+def nll_loss_backward(target, weight, ignore_index, g, shape):
+    N, C, S = shape
+    gx = g.new_empty(N, C, S)
+    _C.loss.nll_loss_backward(dtype_code(g), addr(target), _opt(weight), N, C, S, int(ignore_index), addr(g),
+                              0 if g.numel() == 1 else 1, addr(gx))
+    return gx
+
+
+@cpu_kernel()
+def loss_sum(v):
+    return torch.tensor(_C.loss.sum(dtype_code(v), addr(v), v.numel()), dtype=torch.float64)
+
+
+@cpu_kernel()
+def pointwise_loss_forward(kind, x, y, weight, pos_weight):
+    out = torch.empty_like(x)
+    _C.loss.pointwise_loss_forward(dtype_code(x), int(kind), addr(x), addr(y), _opt(weight), _opt(pos_weight),
+                                   x.numel(), addr(out))
+    return out
+
+
+@cpu_kernel()
+def pointwise_loss_backward(kind, x, y, weight, pos_weight, g):
+    gx = torch.empty_like(x)
+    _C.loss.pointwise_loss_backward(dtype_code(x), int(kind), addr(x), addr(y), _opt(weight), _opt(pos_weight),
+                                    addr(g), 0 if g.numel() == 1 else 1, x.numel(), addr(gx))
+    return gx

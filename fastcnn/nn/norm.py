@@ -1,0 +1,46 @@
+"""Normalisation modules with torch.nn's names, constructor arguments and state_dict keys.
+
+BatchNorm1d/2d subclass the torch.nn classes for their parameters, buffers and input-rank checks
+(so load_state_dict works both ways) and replace only forward with fastcnn.ops.batch_norm."""
+from __future__ import annotations
+
+import torch
+
+from .. import ops
+
+__all__ = ["BatchNorm1d", "BatchNorm2d", "LocalResponseNorm"]
+
+
+class _FastBatchNorm:
+    """forward() of torch.nn's _BatchNorm (momentum None = cumulative average, track_running_stats,
+    num_batches_tracked) on fastcnn.ops.batch_norm. `backend` picks the kernel backend (None: auto)."""
+
+    backend = None
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        self._check_input_dim(input)
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
+            self.num_batches_tracked.add_(1)
+            factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
+        use_batch_stats = self.training or (self.running_mean is None and self.running_var is None)
+        track = not self.training or self.track_running_stats
+        return ops.batch_norm(input, self.running_mean if track else None, self.running_var if track else None,
+                              self.weight, self.bias, use_batch_stats, factor, self.eps, backend=self.backend)
+
+
+class BatchNorm1d(_FastBatchNorm, torch.nn.BatchNorm1d):
+    """torch.nn.BatchNorm1d on fastcnn kernels: (N, C) or (N, C, L) input."""
+
+
+class BatchNorm2d(_FastBatchNorm, torch.nn.BatchNorm2d):
+    """torch.nn.BatchNorm2d on fastcnn kernels: (N, C, H, W) input (contiguous or channels_last)."""
+
+
+class LocalResponseNorm(torch.nn.LocalResponseNorm):
+    """torch.nn.LocalResponseNorm(size, alpha=1e-4, beta=0.75, k=1.0) on fastcnn kernels."""
+
+    backend = None
+
+    def forward(self, input):
+        return ops.local_response_norm(input, self.size, self.alpha, self.beta, self.k, backend=self.backend)

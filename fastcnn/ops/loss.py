@@ -1,0 +1,259 @@
+"""Losses: cross_entropy, nll_loss (class-index targets, incl. segmentation (N, C, d1, ...)).
+
+Kernels called here (same signature on cpu, triton, cuda; x viewed as [N, C, S], target as [N, S]
+int64 with values in [0, C) or == ignore_index, weight[C] or None; all contiguous):
+  cross_entropy_forward(x, target, weight, ignore_index, label_smoothing) -> (loss[N,S], wt[N,S], lse[N,S])
+      loss = (1-e) w[t] (lse - x_t) + e/C sum_c w[c] (lse - x_c), wt = w[t]; both 0 where ignored
+  cross_entropy_backward(x, target, weight, lse, ignore_index, label_smoothing, g[N,S] or g[1]) -> gx[N,C,S]
+      the fused softmax - onehot gradient of sum_i g_i loss_i (g[1]: the same g for every i)
+  nll_loss_forward(x, target, weight, ignore_index) -> (loss[N,S] = -w[t] x_t, wt[N,S])
+  nll_loss_backward(target, weight, ignore_index, g[N,S] or g[1], shape (N,C,S)) -> gx[N,C,S]
+  loss_sum(v) -> 0-d float64 tensor on v's device: sum of all values (the 'sum'/'mean' reductions)
+  pointwise_loss_forward(kind, x, y, weight|None, pos_weight|None) -> loss (x's shape)
+  pointwise_loss_backward(kind, x, y, weight|None, pos_weight|None, g[numel] or g[1]) -> gx
+      kind: MSE, BCE, BCE_LOGITS below; weight/pos_weight broadcast to x's shape, contiguous
+'mean' is sum(loss) / sum(wt), as torch (nan when every target is ignored).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch.nn import _reduction
+
+from .. import _checks
+from .._registry import kernel
+from ._op import public_op
+
+__all__ = ["cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits"]
+
+MSE, BCE, BCE_LOGITS = 0, 1, 2  # pointwise loss kinds, numbered as in csrc/kernels/loss.cpp
+
+REDUCTIONS = ("none", "mean", "sum")
+
+
+def _reduction_arg(size_average, reduce, reduction):
+    if size_average is not None or reduce is not None:
+        return _reduction.legacy_get_string(size_average, reduce, emit_warning=False)
+    return reduction
+
+
+def _check_reduction(reduction):
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction: expected one of {REDUCTIONS}, got {reduction!r}")
+
+
+def _check_class_target(input, target, weight, ignore_index):
+    """input (C,), (N, C) or (N, C, d1, ...); target (), (N,) or (N, d1, ...) of int64 class indices."""
+    _checks.float_tensor(input, "input")
+    if input.dim() == 0:
+        raise ValueError("input: expected a (C,), (N, C) or (N, C, d1, ...) tensor, got a 0-D tensor")
+    _checks.tensor(target, "target")
+    if target.is_floating_point():
+        raise TypeError("target: expected int64 class indices (class-probability targets are not supported), "
+                        f"got {target.dtype}")
+    if target.dtype != torch.int64:
+        raise TypeError(f"target: expected dtype int64 (class indices), got {target.dtype}")
+    if target.device != input.device:
+        raise ValueError(f"target: expected device {input.device} like input, got {target.device}")
+    expected = () if input.dim() == 1 else (input.shape[0],) + tuple(input.shape[2:])
+    if tuple(target.shape) != expected:
+        raise ValueError(f"target: expected shape {expected} for input of shape {tuple(input.shape)}, "
+                         f"got {tuple(target.shape)}")
+    if isinstance(ignore_index, bool) or not isinstance(ignore_index, int):
+        raise TypeError(f"ignore_index: expected an int, got {type(ignore_index).__name__}")
+    C = input.shape[0] if input.dim() == 1 else input.shape[1]
+    if weight is not None:
+        _checks.float_tensor(weight, "weight", 1)
+        _checks.same_dtype_device(input, "input", weight, "weight")
+        if weight.shape[0] != C:
+            raise ValueError(f"weight: expected {C} elements (one per class), got {weight.shape[0]}")
+    if target.numel():
+        bad = ((target < 0) | (target >= C)) & (target != ignore_index)
+        if bool(bad.any()):
+            raise ValueError(f"target: class indices must be in [0, {C}) or equal ignore_index={ignore_index}; "
+                             f"got {int(target[bad].flatten()[0])}")
+
+
+def _check_cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+                         reduction="mean", label_smoothing=0.0):
+    _check_class_target(input, target, weight, ignore_index)
+    _check_reduction(_reduction_arg(size_average, reduce, reduction))
+    if not 0.0 <= _checks.number(label_smoothing, "label_smoothing") <= 1.0:
+        raise ValueError(f"label_smoothing: expected a value in [0, 1], got {label_smoothing}")
+
+
+def _check_nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
+    _check_class_target(input, target, weight, ignore_index)
+    _check_reduction(_reduction_arg(size_average, reduce, reduction))
+
+
+def _as_ncs(input, target):
+    """input as [N, C, S] and target as [N, S] (unbatched (C,) input: N = 1)."""
+    if input.dim() == 1:
+        input, target = input.unsqueeze(0), target.reshape(1)
+    N, C = input.shape[:2]
+    S = math.prod(input.shape[2:])
+    return input.contiguous().view(N, C, S), target.contiguous().view(N, S)
+
+
+def reduce_loss(backend, loss, wt, reduction, out_shape):
+    """(result, denominator): loss as is, its sum, or sum(loss) / sum(wt) (denominator kept for backward)."""
+    if reduction == "none":
+        return loss.view(out_shape), None
+    total = kernel(backend, "loss_sum")(loss)
+    if reduction == "sum":
+        return total.to(loss.dtype).to(loss.device), None
+    denom = kernel(backend, "loss_sum")(wt) if wt is not None else torch.tensor(float(loss.numel()),
+                                                                                 dtype=torch.float64)
+    return (total / denom).to(loss.dtype).to(loss.device), denom
+
+
+def upstream_scale(gy, reduction, denom, like):
+    """Per-element (or one shared) factor d(result)/d(loss_i) * gy, in like's dtype/device."""
+    if reduction == "none":
+        return gy.contiguous().view(-1).to(like.dtype)
+    g = gy.reshape(1).to(torch.float64)
+    if reduction == "mean":
+        g = g / denom.to(g.device)
+    return g.to(like.dtype).to(like.device)
+
+
+class _CrossEntropy(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, input, target, weight, ignore_index, reduction, label_smoothing, backend):
+        x, t = _as_ncs(input, target)
+        w = weight.contiguous() if weight is not None else None
+        loss, wt, lse = kernel(backend, "cross_entropy_forward")(x, t, w, ignore_index, label_smoothing)
+        out, denom = reduce_loss(backend, loss, wt, reduction, target.shape)
+        ctx.save_for_backward(x, t, w, lse)
+        ctx.args = (ignore_index, reduction, label_smoothing, backend, denom, input.shape)
+        ctx.mark_non_differentiable(lse)
+        return out
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, t, w, lse = ctx.saved_tensors
+        ignore_index, reduction, label_smoothing, backend, denom, shape = ctx.args
+        g = upstream_scale(gy, reduction, denom, x)
+        gx = kernel(backend, "cross_entropy_backward")(x, t, w, lse, ignore_index, label_smoothing, g)
+        return gx.view(shape), None, None, None, None, None, None
+
+
+class _NllLoss(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, input, target, weight, ignore_index, reduction, backend):
+        x, t = _as_ncs(input, target)
+        w = weight.contiguous() if weight is not None else None
+        loss, wt = kernel(backend, "nll_loss_forward")(x, t, w, ignore_index)
+        out, denom = reduce_loss(backend, loss, wt, reduction, target.shape)
+        ctx.save_for_backward(t, w)
+        ctx.args = (ignore_index, reduction, backend, denom, input.shape, x.shape, x.dtype)
+        return out
+
+    @staticmethod
+    def backward(ctx, gy):
+        t, w = ctx.saved_tensors
+        ignore_index, reduction, backend, denom, shape, shape3, dtype = ctx.args
+        g = upstream_scale(gy, reduction, denom, gy.new_empty(0, dtype=dtype))
+        gx = kernel(backend, "nll_loss_backward")(t, w, ignore_index, g, shape3)
+        return gx.view(shape), None, None, None, None, None
+
+
+@public_op(reference=F.cross_entropy, check=_check_cross_entropy)
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
+                  label_smoothing=0.0, *, backend):
+    """torch.nn.functional.cross_entropy with class-index targets: log_softmax over dim 1 + nll, fused."""
+    return _CrossEntropy.apply(input, target, weight, int(ignore_index),
+                               _reduction_arg(size_average, reduce, reduction), float(label_smoothing), backend)
+
+
+@public_op(reference=F.nll_loss, check=_check_nll_loss)
+def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
+             *, backend):
+    """torch.nn.functional.nll_loss on log-probabilities with class-index targets."""
+    return _NllLoss.apply(input, target, weight, int(ignore_index), _reduction_arg(size_average, reduce, reduction),
+                          backend)
+
+
+def _check_pointwise(input, target, weight, reduction, pos_weight=None):
+    _checks.float_tensor(input, "input")
+    _checks.tensor(target, "target")
+    if not target.is_floating_point():
+        raise TypeError(f"target: expected a floating-point tensor, got {target.dtype}")
+    _checks.same_dtype_device(input, "input", target, "target")
+    if target.shape != input.shape:
+        raise ValueError(f"target: expected the shape of input {tuple(input.shape)}, got {tuple(target.shape)}")
+    for t, name in ((weight, "weight"), (pos_weight, "pos_weight")):
+        if t is None:
+            continue
+        _checks.float_tensor(t, name)
+        _checks.same_dtype_device(input, "input", t, name)
+        try:
+            torch.broadcast_shapes(t.shape, input.shape)
+        except RuntimeError:
+            raise ValueError(f"{name}: shape {tuple(t.shape)} does not broadcast to input's {tuple(input.shape)}") from None
+    _check_reduction(reduction)
+    if target.requires_grad and torch.is_grad_enabled():
+        raise NotImplementedError("target: fastcnn computes no gradient for the target of this loss; detach it "
+                                  "or use backend='reference'")
+
+
+def _check_mse(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
+    _check_pointwise(input, target, weight, _reduction_arg(size_average, reduce, reduction))
+    if weight is not None and weight.shape != input.shape:
+        raise ValueError(f"weight: expected the shape of input {tuple(input.shape)}, got {tuple(weight.shape)}")
+
+
+def _check_bce(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
+    _check_pointwise(input, target, weight, _reduction_arg(size_average, reduce, reduction))
+
+
+def _check_bce_logits(input, target, weight=None, size_average=None, reduce=None, reduction="mean", pos_weight=None):
+    _check_pointwise(input, target, weight, _reduction_arg(size_average, reduce, reduction), pos_weight)
+
+
+class _PointwiseLoss(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, kind, input, target, weight, pos_weight, reduction, backend):
+        x, y = input.contiguous(), target.contiguous()
+        w, pw = (t.expand(x.shape).contiguous() if t is not None else None for t in (weight, pos_weight))
+        loss = kernel(backend, "pointwise_loss_forward")(kind, x, y, w, pw)
+        # torch's weighted mse 'mean' divides by sum(weight); every other mean by the element count
+        mean_weights = w.view(-1) if kind == MSE and w is not None else None
+        out, denom = reduce_loss(backend, loss.view(-1), mean_weights, reduction, input.shape)
+        ctx.save_for_backward(x, y, w, pw)
+        ctx.args = (kind, reduction, backend, denom)
+        return out
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, y, w, pw = ctx.saved_tensors
+        kind, reduction, backend, denom = ctx.args
+        g = upstream_scale(gy, reduction, denom, x)
+        gx = kernel(backend, "pointwise_loss_backward")(kind, x, y, w, pw, g)
+        return None, gx, None, None, None, None, None
+
+
+@public_op(reference=F.mse_loss, check=_check_mse)
+def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None, *, backend):
+    """torch.nn.functional.mse_loss: (input - target)^2 (times weight), reduced."""
+    return _PointwiseLoss.apply(MSE, input, target, weight, None, _reduction_arg(size_average, reduce, reduction),
+                                backend)
+
+
+@public_op(reference=F.binary_cross_entropy, check=_check_bce)
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean", *, backend):
+    """torch.nn.functional.binary_cross_entropy on probabilities (logs clamped at -100 as torch)."""
+    return _PointwiseLoss.apply(BCE, input, target, weight, None, _reduction_arg(size_average, reduce, reduction),
+                                backend)
+
+
+@public_op(reference=F.binary_cross_entropy_with_logits, check=_check_bce_logits)
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None, reduction="mean",
+                                     pos_weight=None, *, backend):
+    """torch.nn.functional.binary_cross_entropy_with_logits, in the stable form
+    (1 - y) x + (1 + (pos_weight - 1) y) (log1p(exp(-|x|)) + max(-x, 0))."""
+    return _PointwiseLoss.apply(BCE_LOGITS, input, target, weight, pos_weight,
+                                _reduction_arg(size_average, reduce, reduction), backend)
