@@ -71,8 +71,8 @@ def _check_against_reference(op, ref, x, kwargs, reduction, backend, *, indices=
         assert idx.dtype == torch.int64
     assert_close(out, expected, reduction=reduction)
     # (an input that is both NCHW- and channels_last-contiguous, e.g. 1x1 maps, counts as NCHW, as in torch)
-        if (x.dim() == 4 and x.numel() and x.shape[1] > 1 and x.is_contiguous(memory_format=torch.channels_last)
-                and not x.is_contiguous() and out.shape[-1] > 1):
+    if (x.dim() == 4 and x.numel() and x.shape[1] > 1 and x.is_contiguous(memory_format=torch.channels_last)
+            and not x.is_contiguous() and out.shape[-1] > 1):
         assert out.is_contiguous(memory_format=torch.channels_last), "channels_last input must give channels_last output"
     gy = torch.randn(expected.shape, dtype=torch.float64)
     out.backward(gy.to(out.dtype).to(out.device))
