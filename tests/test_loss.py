@@ -7,7 +7,6 @@ from hypothesis import given, settings, strategies as st
 import fastcnn
 from fastcnn import ops
 from helpers import assert_close, backend_params, gradcheck, isa  # noqa: F401
-from nvcc_compile import ARCHS, compile_cu
 
 REDUCTIONS = ["none", "mean", "sum"]
 # (input shape): (N, C), segmentation (N, C, H, W), (N, C, L), unbatched (C,), C = 1, batch 1.
@@ -227,7 +226,3 @@ def test_pointwise_losses_reject_bad_input():
     with pytest.raises(NotImplementedError, match="target"):
         ops.mse_loss(x, y.requires_grad_(True))
 
-
-@pytest.mark.parametrize("arch", ARCHS)
-def test_loss_cuda_source_compiles(arch, tmp_path):
-    compile_cu("loss.cu", arch, tmp_path)
