@@ -29,6 +29,11 @@ def _algo_params():
             marks = list(p.marks)
             if not any(m.name == "skip" for m in marks) and not has_kernel(backend, f"conv2d_forward.{algo}"):
                 marks.append(pytest.mark.skip(reason=f"backend '{backend}' registers no conv2d_forward.{algo}"))
+            if backend == "triton" and device == "cpu":
+                # Under the interpreter this matrix takes most of an hour: the Triton kernels are
+                # covered in the default run by tests/test_triton_conv.py and by
+                # test_triton_through_public_op below; `-m slow` runs the full matrix.
+                marks.append(pytest.mark.slow)
             params.append(pytest.param(backend, device, algo, id=f"{p.id}-{algo}", marks=marks))
     return params
 
@@ -114,6 +119,30 @@ def test_gradcheck(backend, device, algo):
 
 
 ACTIVATIONS = [("relu", None), ("leaky_relu", 0.2), ("elu", 0.7), ("sigmoid", None), ("tanh", None)]
+
+
+@pytest.mark.skipif("triton" not in CPU_BACKENDS, reason="triton is not usable here")
+@pytest.mark.parametrize("algo", ALGOS)
+def test_triton_through_public_op(algo):
+    """Each Triton algorithm through ops.conv2d / conv_transpose2d (autograd, algo choice) on one
+    tiny case, forward and all gradients against torch in float64."""
+    if not has_kernel("triton", f"conv2d_forward.{algo}"):
+        pytest.skip(f"backend 'triton' registers no conv2d_forward.{algo}")
+    torch.manual_seed(3)
+    x = torch.randn(1, 4, 6, 5, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(6, 2, 3, 2, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(6, dtype=torch.float64, requires_grad=True)
+    y = ops.conv2d(x, w, b, padding=1, groups=2, algo=algo, backend="triton")
+    gy = torch.randn_like(y)
+    grads = torch.autograd.grad(y, (x, w, b), gy)
+    y_ref = F.conv2d(x, w, b, padding=1, groups=2)
+    ref = torch.autograd.grad(y_ref, (x, w, b), gy)
+    assert_close(y, y_ref, reduction=12)
+    for g, r, name in zip(grads, ref, ("input", "weight", "bias")):
+        assert_close(g, r, reduction=60, name=f"grad {name}")
+    wt = torch.randn(4, 3, 2, 2, dtype=torch.float64)
+    yt = ops.conv_transpose2d(x, wt, stride=2, algo=algo if algo != "fft" else "auto", backend="triton")
+    assert_close(yt, F.conv_transpose2d(x, wt, stride=2), reduction=12, name="conv_transpose2d")
 
 
 @pytest.mark.parametrize("backend,device,algo", ALGO_PARAMS)
