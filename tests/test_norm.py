@@ -49,8 +49,14 @@ def _check_against_reference(backend, device, shape, training, affine, dtype, me
     gy = torch.randn(y.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(7)).to(device)
     grads = torch.autograd.grad(y, params, gy.to(dtype))
     grads_ref = torch.autograd.grad(yr, ref_params, gy)
+    # grad_input = w/sigma * (gy - mean(gy) - xhat * mean(gy * xhat)): with few values per channel
+    # the terms cancel, and the float32 result is accurate relative to |w| |gy| / sigma, not to itself.
+    dims = [d for d in range(xr.dim()) if d != 1]
+    sigma = (xr.detach().var(dim=dims, unbiased=False) + 1e-5).sqrt() if training else (rv_ref + 1e-5).sqrt()
+    w_abs = wr.detach().abs().max() if affine else 1.0
+    input_scale = (gy.abs().max() * w_abs / sigma.min()).item()
     for name, g, gr in zip(("grad_input", "grad_weight", "grad_bias"), grads, grads_ref):
-        assert_close(g, gr, reduction=N_per_channel, name=name)
+        assert_close(g, gr, reduction=N_per_channel, name=name, scale=input_scale if name == "grad_input" else None)
 
 
 @pytest.mark.parametrize("backend,device", backend_params())

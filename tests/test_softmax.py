@@ -26,7 +26,9 @@ def _check(backend, device, shape, dim, fn, ref, dtype):
     gy = torch.randn(shape, generator=g, dtype=torch.float64).to(device)
     (gx,) = torch.autograd.grad(y, x, gy.to(dtype))
     (gxr,) = torch.autograd.grad(yr, xr, gy)
-    assert_close(gx, gxr, reduction=D, name=f"{fn.__name__} grad_input")
+    # gx = y * (gy - <gy, y>) (softmax) or gy - softmax * sum(gy) (log_softmax) cancels for short or
+    # peaked rows: accurate relative to |gy|, not to itself.
+    assert_close(gx, gxr, reduction=D, scale=gy.abs().max(), name=f"{fn.__name__} grad_input")
 
 
 @pytest.mark.parametrize("backend,device", backend_params())
