@@ -133,7 +133,9 @@ def conv_case(label, N, C, K, H, W, R, S=None, stride=1, padding=0, dilation=1, 
         variants.update({a: {"algo": a} for a in applicable
                          if any(has_kernel(be, f"conv2d_forward.{a}") for be in backends)})
         extra = {}
-        if groups == 1 and dilation == 1 and hasattr(torch, "_nnpack_spatial_convolution") and mode == "forward":
+        # torch._nnpack_available() initialises NNPACK; without it the first call fails.
+        if (groups == 1 and dilation == 1 and mode == "forward" and hasattr(torch, "_nnpack_available")
+                and torch._nnpack_available()):
             extra["nnpack"] = lambda: torch._nnpack_spatial_convolution(x, w, b, [padding, padding], [stride, stride])
         return op_contenders(fast_op("conv2d"), F.conv2d, [x, w, b], mode, backends, kwargs=kw, variants=variants,
                              channels_last=False, extra_baselines=extra, grad_args=(0, 1, 2))
