@@ -6,6 +6,7 @@ import torch
 
 from fastcnn import _C
 
+from ...ops.resample import shuffle_geometry
 from ._lib import addr, cpu_kernel, dtype_code
 
 _K = _C.resample
@@ -33,14 +34,8 @@ def interpolate_backward(gy, in_hw, nearest, align_corners, scales):
 
 @cpu_kernel()
 def pixel_shuffle(x, factor, to_space):
-    N, Cx, Hx, Wx = x.shape
-    r = factor
-    if to_space:
-        C, H, W = Cx // (r * r), Hx, Wx
-        y = x.new_empty((N, C, H * r, W * r))
-    else:
-        C, H, W = Cx, Hx // r, Wx // r
-        y = x.new_empty((N, C * r * r, H, W))
+    N, r = x.shape[0], factor
+    C, H, W, y = shuffle_geometry(x, r, to_space)
     _K.pixel_shuffle(addr(x), addr(y), N, C, H, W, r, to_space, dtype_code(x))
     return y
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ...ops.resample import shuffle_geometry
 from ._lib import cuda_kernel, i64, launch, ptr, suffix
 
 THREADS = 256
@@ -45,14 +46,8 @@ def interpolate_backward(gy, in_hw, nearest, align_corners, scales):
 
 @cuda_kernel()
 def pixel_shuffle(x, factor, to_space):
-    N, Cx, Hx, Wx = x.shape
-    r = factor
-    if to_space:
-        C, H, W = Cx // (r * r), Hx, Wx
-        y = x.new_empty((N, C, H * r, W * r))
-    else:
-        C, H, W = Cx, Hx // r, Wx // r
-        y = x.new_empty((N, C * r * r, H, W))
+    N, r = x.shape[0], factor
+    C, H, W, y = shuffle_geometry(x, r, to_space)
     if y.numel():
         launch("resample", f"pixel_shuffle_{suffix(x.dtype)}", *_grid(y.numel()),
                (ptr(x), ptr(y), i64(N), i64(C), i64(H), i64(W), i64(r), np.int32(to_space)))

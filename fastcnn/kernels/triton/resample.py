@@ -17,6 +17,7 @@ import torch
 import triton
 import triton.language as tl
 
+from fastcnn.ops.resample import shuffle_geometry
 from fastcnn.kernels.triton._resample_coords import (IDENTITY, LINEAR, NEAREST, NEAREST_DOUBLE, axis_tap_weight,
                                                      axis_taps, contributor_first, grid_source)
 
@@ -152,14 +153,8 @@ def _shuffle(src_ptr, dst_ptr, total, C, H, W, r, TO_SPACE: tl.constexpr, BLOCK:
 
 
 def pixel_shuffle(x, factor, to_space):
-    N, Cx, Hx, Wx = x.shape
     r = factor
-    if to_space:
-        C, H, W = Cx // (r * r), Hx, Wx
-        y = x.new_empty((N, C, H * r, W * r))
-    else:
-        C, H, W = Cx, Hx // r, Wx // r
-        y = x.new_empty((N, C * r * r, H, W))
+    C, H, W, y = shuffle_geometry(x, r, to_space)
     total = y.numel()
     if total:
         _shuffle[(triton.cdiv(total, BLOCK),)](x, y, total, C, H, W, r, TO_SPACE=bool(to_space), BLOCK=BLOCK)
