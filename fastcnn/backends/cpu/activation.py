@@ -1,11 +1,9 @@
 """cpu kernels of the activation family (csrc/kernels/activation.cpp)."""
 from __future__ import annotations
 
-import torch
-
 from fastcnn import _C
 
-from ._lib import addr, cpu_kernel, dtype_code
+from ._lib import addr, cpu_kernel, dtype_code, empty_like, new_empty
 from ...ops.activation import ACT_KIND
 
 _A = _C.activation
@@ -13,14 +11,14 @@ _A = _C.activation
 
 @cpu_kernel()
 def activation_forward(x, kind, p0=0.0, p1=0.0, out=None):
-    y = torch.empty_like(x) if out is None else out
+    y = empty_like(x) if out is None else out
     _A.forward(ACT_KIND[kind], addr(x), addr(y), x.numel(), float(p0), float(p1), _C.Dtype(dtype_code(x)))
     return y
 
 
 @cpu_kernel()
 def activation_backward(gy, saved, kind, p0=0.0, p1=0.0, from_output=True):
-    gx = torch.empty_like(saved)
+    gx = empty_like(saved)
     _A.backward(ACT_KIND[kind], addr(gy), addr(saved), addr(gx), saved.numel(), bool(from_output), float(p0),
                 float(p1), _C.Dtype(dtype_code(saved)))
     return gx
@@ -29,7 +27,7 @@ def activation_backward(gy, saved, kind, p0=0.0, p1=0.0, from_output=True):
 @cpu_kernel()
 def prelu_forward(x, weight):
     outer, C, inner = x.shape
-    y = torch.empty_like(x)
+    y = empty_like(x)
     _A.prelu_forward(addr(x), addr(weight), addr(y), outer, C, inner, weight.numel(), _C.Dtype(dtype_code(x)))
     return y
 
@@ -37,7 +35,7 @@ def prelu_forward(x, weight):
 @cpu_kernel()
 def prelu_backward(gy, x, weight):
     outer, C, inner = x.shape
-    gx, gw = torch.empty_like(x), torch.empty_like(weight)
+    gx, gw = empty_like(x), empty_like(weight)
     _A.prelu_backward(addr(gy), addr(x), addr(weight), addr(gx), addr(gw), outer, C, inner, weight.numel(),
                       _C.Dtype(dtype_code(x)))
     return gx, gw
@@ -46,7 +44,7 @@ def prelu_backward(gy, x, weight):
 @cpu_kernel()
 def maxout_forward(x, pool_size):
     outer, C, inner = x.shape
-    y = x.new_empty((outer, C // pool_size, inner))
+    y = new_empty(x, (outer, C // pool_size, inner))
     _A.maxout_forward(addr(x), addr(y), outer, C // pool_size, pool_size, inner, _C.Dtype(dtype_code(x)))
     return y
 
@@ -54,6 +52,6 @@ def maxout_forward(x, pool_size):
 @cpu_kernel()
 def maxout_backward(gy, x, pool_size):
     outer, C, inner = x.shape
-    gx = torch.empty_like(x)
+    gx = empty_like(x)
     _A.maxout_backward(addr(gy), addr(x), addr(gx), outer, C // pool_size, pool_size, inner, _C.Dtype(dtype_code(x)))
     return gx

@@ -14,11 +14,9 @@ top/left padding R-1-ph (negative when ph > R-1: the tiles just start inside gy)
 """
 from __future__ import annotations
 
-import torch
-
 from fastcnn import _C
 
-from ._lib import addr, cpu_kernel, dtype_code
+from ._lib import addr, cpu_kernel, dtype_code, new_empty
 from ...ops.activation import ACT_KIND
 
 _F = _C.conv_fft
@@ -63,7 +61,7 @@ def conv2d_forward_fft(x, w, bias, stride, padding, dilation, groups, out_hw, ac
     K, Cg, R, S = w.shape
     _groups(C, K, Cg, groups, "conv2d_forward.fft")
     P, Q = out_hw
-    y = x.new_empty((N, K, P, Q))
+    y = new_empty(x, (N, K, P, Q))
     if y.numel() == 0:
         return y
     if C == 0:  # nothing to sum: the epilogue of the bias alone
@@ -85,7 +83,7 @@ def conv2d_backward_input_fft(gy, w, in_hw, stride, padding, dilation, groups, *
     H, W = in_hw
     C = Cg * groups
     _groups(C, K, Cg, groups, "conv2d_backward_input.fft")
-    gx = gy.new_empty((N, C, H, W))
+    gx = new_empty(gy, (N, C, H, W))
     if gx.numel() == 0:
         return gx
     if K == 0 or P == 0 or Q == 0:
@@ -106,7 +104,7 @@ def conv2d_backward_weight_fft(x, gy, kernel_hw, stride, padding, dilation, grou
     if groups < 1 or C % groups:
         raise ValueError(f"groups: {groups} does not divide the {C} input channels")
     _groups(C, K, C // groups, groups, "conv2d_backward_weight.fft")
-    gw = x.new_empty((K, C // groups, R, S))
+    gw = new_empty(x, (K, C // groups, R, S))
     if gw.numel() == 0:
         return gw
     _F.weight_grad(dtype_code(x), addr(x), addr(gy), addr(gw), N, C, H, W, K, R, S, P, Q, padding[0], padding[1],

@@ -5,12 +5,10 @@ Signatures are those of the convolution kernel interface (fastcnn/ops/conv.py do
 """
 from __future__ import annotations
 
-import torch
-
 from fastcnn import _C
 
 from ...ops.activation import ACT_KIND
-from ._lib import addr, cpu_kernel, dtype_code
+from ._lib import addr, cpu_kernel, dtype_code, new_empty
 
 _K = _C.conv_im2col
 
@@ -28,7 +26,7 @@ def _act(activation):
 def im2col(x, kernel_hw, stride, padding, dilation, out_hw):
     N, C, H, W = x.shape
     (R, S), (P, Q) = kernel_hw, out_hw
-    cols = x.new_empty((N, C * R * S, P * Q))
+    cols = new_empty(x, (N, C * R * S, P * Q))
     if cols.numel():
         _K.im2col(_geometry(N, C, (H, W), 1, kernel_hw, out_hw, stride, padding, dilation, 1), addr(x), addr(cols),
                   dtype_code(x))
@@ -71,7 +69,7 @@ def channel_bias_act(y, bias, activation=None, act_param=0.0):
 def conv2d_forward(x, w, bias, stride, padding, dilation, groups, out_hw, activation, act_param):
     N, C, H, W = x.shape
     K, _, R, S = w.shape
-    y = x.new_empty((N, K) + tuple(out_hw))
+    y = new_empty(x, (N, K) + tuple(out_hw))
     if y.numel() == 0:
         return y
     if C == 0:  # an empty reduction: the epilogue of zeros
@@ -86,7 +84,7 @@ def conv2d_forward(x, w, bias, stride, padding, dilation, groups, out_hw, activa
 def conv2d_backward_input(gy, w, in_hw, stride, padding, dilation, groups):
     N, K, P, Q = gy.shape
     _, Cg, R, S = w.shape
-    gx = gy.new_empty((N, Cg * groups) + tuple(in_hw))
+    gx = new_empty(gy, (N, Cg * groups) + tuple(in_hw))
     if gx.numel() == 0:
         return gx
     if K == 0 or P * Q == 0:
@@ -100,7 +98,7 @@ def conv2d_backward_input(gy, w, in_hw, stride, padding, dilation, groups):
 def conv2d_backward_weight(x, gy, kernel_hw, stride, padding, dilation, groups):
     N, C, H, W = x.shape
     _, K, P, Q = gy.shape
-    gw = x.new_empty((K, C // groups) + tuple(kernel_hw))
+    gw = new_empty(x, (K, C // groups) + tuple(kernel_hw))
     if gw.numel() == 0:
         return gw
     if N == 0 or P * Q == 0:

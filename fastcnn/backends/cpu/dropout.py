@@ -1,15 +1,13 @@
 """cpu kernels of the dropout family (fastcnn._C.dropout). Signatures: fastcnn/ops/dropout.py."""
 from __future__ import annotations
 
-import torch
-
 from fastcnn import _C
 
-from ._lib import addr, cpu_kernel, dtype_code
+from ._lib import addr, cpu_kernel, dtype_code, empty_like
 
 
 @cpu_kernel()
 def dropout_masked_scale(x, keep, group, scale, out=None):
-    y = torch.empty_like(x) if out is None else out
+    y = empty_like(x) if out is None else out
     _C.dropout.masked_scale(dtype_code(x), addr(x), addr(keep), x.numel(), int(group), float(scale), addr(y))
     return y

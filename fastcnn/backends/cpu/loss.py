@@ -5,7 +5,7 @@ import torch
 
 from fastcnn import _C
 
-from ._lib import addr, cpu_kernel, dtype_code
+from ._lib import addr, cpu_kernel, dtype_code, empty_like, new_empty
 
 
 def _opt(t):
@@ -15,7 +15,7 @@ def _opt(t):
 @cpu_kernel()
 def cross_entropy_forward(x, target, weight, ignore_index, label_smoothing):
     N, C, S = x.shape
-    loss, wt, lse = (x.new_empty(N, S) for _ in range(3))
+    loss, wt, lse = (new_empty(x, N, S) for _ in range(3))
     _C.loss.cross_entropy_forward(dtype_code(x), addr(x), addr(target), _opt(weight), N, C, S, int(ignore_index),
                                   float(label_smoothing), addr(loss), addr(wt), addr(lse))
     return loss, wt, lse
@@ -24,7 +24,7 @@ def cross_entropy_forward(x, target, weight, ignore_index, label_smoothing):
 @cpu_kernel()
 def cross_entropy_backward(x, target, weight, lse, ignore_index, label_smoothing, g):
     N, C, S = x.shape
-    gx = torch.empty_like(x)
+    gx = empty_like(x)
     _C.loss.cross_entropy_backward(dtype_code(x), addr(x), addr(target), _opt(weight), addr(lse), N, C, S,
                                    int(ignore_index), float(label_smoothing), addr(g), 0 if g.numel() == 1 else 1,
                                    addr(gx))
@@ -34,7 +34,7 @@ def cross_entropy_backward(x, target, weight, lse, ignore_index, label_smoothing
 @cpu_kernel()
 def nll_loss_forward(x, target, weight, ignore_index):
     N, C, S = x.shape
-    out, wt = x.new_empty(N, S), x.new_empty(N, S)
+    out, wt = new_empty(x, N, S), new_empty(x, N, S)
     _C.loss.nll_loss_forward(dtype_code(x), addr(x), addr(target), _opt(weight), N, C, S, int(ignore_index),
                              addr(out), addr(wt))
     return out, wt
@@ -43,7 +43,7 @@ def nll_loss_forward(x, target, weight, ignore_index):
 @cpu_kernel()
 def nll_loss_backward(target, weight, ignore_index, g, shape):
     N, C, S = shape
-    gx = g.new_empty(N, C, S)
+    gx = new_empty(g, N, C, S)
     _C.loss.nll_loss_backward(dtype_code(g), addr(target), _opt(weight), N, C, S, int(ignore_index), addr(g),
                               0 if g.numel() == 1 else 1, addr(gx))
     return gx
@@ -56,7 +56,7 @@ def loss_sum(v):
 
 @cpu_kernel()
 def pointwise_loss_forward(kind, x, y, weight, pos_weight):
-    out = torch.empty_like(x)
+    out = empty_like(x)
     _C.loss.pointwise_loss_forward(dtype_code(x), int(kind), addr(x), addr(y), _opt(weight), _opt(pos_weight),
                                    x.numel(), addr(out))
     return out
@@ -64,7 +64,7 @@ def pointwise_loss_forward(kind, x, y, weight, pos_weight):
 
 @cpu_kernel()
 def pointwise_loss_backward(kind, x, y, weight, pos_weight, g):
-    gx = torch.empty_like(x)
+    gx = empty_like(x)
     _C.loss.pointwise_loss_backward(dtype_code(x), int(kind), addr(x), addr(y), _opt(weight), _opt(pos_weight),
                                     addr(g), 0 if g.numel() == 1 else 1, x.numel(), addr(gx))
     return gx

@@ -1,11 +1,9 @@
 """cpu kernels of the norm family (fastcnn._C.norm, csrc/host/norm.cpp). Signatures: fastcnn/ops/norm.py."""
 from __future__ import annotations
 
-import torch
-
 from fastcnn import _C
 
-from ._lib import addr, cpu_kernel, dtype_code
+from ._lib import addr, cpu_kernel, dtype_code, empty_like, new_empty
 
 
 def _opt(t):
@@ -15,9 +13,9 @@ def _opt(t):
 @cpu_kernel()
 def batch_norm_forward(x, weight, bias, running_mean, running_var, training, momentum, eps):
     N, C, S = x.shape
-    y = torch.empty_like(x)
-    mean = x.new_empty(C)
-    invstd = x.new_empty(C)
+    y = empty_like(x)
+    mean = new_empty(x, C)
+    invstd = new_empty(x, C)
     _C.norm.batch_norm_forward(dtype_code(x), addr(x), addr(y), N, C, S, _opt(weight), _opt(bias),
                                _opt(running_mean), _opt(running_var), bool(training), float(momentum),
                                float(eps), addr(mean), addr(invstd))
@@ -27,9 +25,9 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training, mom
 @cpu_kernel()
 def batch_norm_backward(gy, x, weight, mean, invstd, training, need_input, need_weight, need_bias):
     N, C, S = x.shape
-    gx = torch.empty_like(x) if need_input else None
-    gw = x.new_empty(C) if need_weight else None
-    gb = x.new_empty(C) if need_bias else None
+    gx = empty_like(x) if need_input else None
+    gw = new_empty(x, C) if need_weight else None
+    gb = new_empty(x, C) if need_bias else None
     _C.norm.batch_norm_backward(dtype_code(x), addr(gy), addr(x), _opt(gx), N, C, S, _opt(weight), addr(mean),
                                 addr(invstd), bool(training), _opt(gw), _opt(gb))
     return gx, gw, gb
@@ -38,8 +36,8 @@ def batch_norm_backward(gy, x, weight, mean, invstd, training, need_input, need_
 @cpu_kernel()
 def normalize_forward(x, p, eps):
     outer, D, inner = x.shape
-    y = torch.empty_like(x)
-    norm = x.new_empty(outer, inner)
+    y = empty_like(x)
+    norm = new_empty(x, outer, inner)
     _C.norm.normalize_forward(dtype_code(x), addr(x), addr(y), addr(norm), outer, D, inner, float(p), float(eps))
     return y, norm
 
@@ -47,7 +45,7 @@ def normalize_forward(x, p, eps):
 @cpu_kernel()
 def normalize_backward(gy, x, norm, p, eps):
     outer, D, inner = x.shape
-    gx = torch.empty_like(x)
+    gx = empty_like(x)
     _C.norm.normalize_backward(dtype_code(x), addr(gy), addr(x), addr(norm), addr(gx), outer, D, inner, float(p),
                                float(eps))
     return gx
@@ -56,7 +54,7 @@ def normalize_backward(gy, x, norm, p, eps):
 @cpu_kernel()
 def local_response_norm_forward(x, size, alpha, beta, k):
     N, C, S = x.shape
-    y, scale = torch.empty_like(x), torch.empty_like(x)
+    y, scale = empty_like(x), empty_like(x)
     _C.norm.lrn_forward(dtype_code(x), addr(x), addr(y), addr(scale), N, C, S, int(size), float(alpha), float(beta),
                         float(k))
     return y, scale
@@ -65,7 +63,7 @@ def local_response_norm_forward(x, size, alpha, beta, k):
 @cpu_kernel()
 def local_response_norm_backward(gy, x, scale, size, alpha, beta):
     N, C, S = x.shape
-    gx = torch.empty_like(x)
+    gx = empty_like(x)
     _C.norm.lrn_backward(dtype_code(x), addr(gy), addr(x), addr(scale), addr(gx), N, C, S, int(size), float(alpha),
                          float(beta))
     return gx

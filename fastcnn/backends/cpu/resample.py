@@ -2,12 +2,10 @@
 The dtype is passed as its int code (see csrc/host/resample.cpp)."""
 from __future__ import annotations
 
-import torch
-
 from fastcnn import _C
 
 from ...ops.resample import shuffle_geometry
-from ._lib import addr, cpu_kernel, dtype_code
+from ._lib import addr, cpu_kernel, dtype_code, empty_like, new_empty
 
 _K = _C.resample
 
@@ -16,7 +14,7 @@ _K = _C.resample
 def interpolate_forward(x, out_hw, nearest, align_corners, scales):
     N, C, H, W = x.shape
     P, Q = out_hw
-    y = x.new_empty((N, C, P, Q))
+    y = new_empty(x, (N, C, P, Q))
     _K.interpolate_forward(addr(x), addr(y), N * C, H, W, P, Q, nearest, align_corners,
                            float(scales[0]), float(scales[1]), dtype_code(x))
     return y
@@ -26,7 +24,7 @@ def interpolate_forward(x, out_hw, nearest, align_corners, scales):
 def interpolate_backward(gy, in_hw, nearest, align_corners, scales):
     N, C, P, Q = gy.shape
     H, W = in_hw
-    gx = gy.new_empty((N, C, H, W))
+    gx = new_empty(gy, (N, C, H, W))
     _K.interpolate_backward(addr(gy), addr(gx), N * C, H, W, P, Q, nearest, align_corners,
                             float(scales[0]), float(scales[1]), dtype_code(gy))
     return gx
@@ -44,7 +42,7 @@ def pixel_shuffle(x, factor, to_space):
 def grid_sample_forward(x, grid, border, align_corners):
     N, C, H, W = x.shape
     P, Q = grid.shape[1:3]
-    y = x.new_empty((N, C, P, Q))
+    y = new_empty(x, (N, C, P, Q))
     _K.grid_sample_forward(addr(x), addr(grid), addr(y), N, C, H, W, P, Q, border, align_corners, dtype_code(x))
     return y
 
@@ -53,8 +51,8 @@ def grid_sample_forward(x, grid, border, align_corners):
 def grid_sample_backward(gy, x, grid, border, align_corners, need_input, need_grid):
     N, C, H, W = x.shape
     P, Q = grid.shape[1:3]
-    gx = torch.empty_like(x) if need_input else None
-    ggrid = torch.empty_like(grid) if need_grid else None
+    gx = empty_like(x) if need_input else None
+    ggrid = empty_like(grid) if need_grid else None
     _K.grid_sample_backward(addr(gy), addr(x), addr(grid), addr(gx) if gx is not None else 0,
                             addr(ggrid) if ggrid is not None else 0, N, C, H, W, P, Q, border,
                             align_corners, dtype_code(x))

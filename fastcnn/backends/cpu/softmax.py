@@ -1,22 +1,20 @@
 """cpu kernels of the softmax family (fastcnn._C.softmax). Signatures: fastcnn/ops/softmax.py."""
 from __future__ import annotations
 
-import torch
-
 from fastcnn import _C
 
-from ._lib import addr, cpu_kernel, dtype_code
+from ._lib import addr, cpu_kernel, dtype_code, empty_like
 
 
 @cpu_kernel()
 def softmax_forward(x, log):
-    y = torch.empty_like(x)
+    y = empty_like(x)
     _C.softmax.softmax_forward(dtype_code(x), addr(x), addr(y), *x.shape, bool(log))
     return y
 
 
 @cpu_kernel()
 def softmax_backward(gy, y, log):
-    gx = torch.empty_like(y)
+    gx = empty_like(y)
     _C.softmax.softmax_backward(dtype_code(y), addr(gy), addr(y), addr(gx), *y.shape, bool(log))
     return gx

@@ -1,0 +1,67 @@
+"""Huge-page advice for fresh cpu outputs (csrc/host/memory.cpp, fastcnn/backends/cpu/_lib.py)."""
+
+import pytest
+import torch
+
+from fastcnn import _C, ops
+from fastcnn.backends.cpu import _lib
+
+THP_POLICY = "/sys/kernel/mm/transparent_hugepage/enabled"
+HUGE = 2 << 20
+
+
+def thp_policy():
+    try:
+        with open(THP_POLICY) as f:
+            return f.read().split("[")[1].split("]")[0]
+    except (OSError, IndexError):
+        return None
+
+
+def anon_huge_kb(begin, end):
+    """AnonHugePages (kB) of the mappings of this process that overlap [begin, end)."""
+    total, overlaps = 0, False
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            head = line.split()[0]
+            if "-" in head and not head.endswith(":"):
+                lo, hi = (int(v, 16) for v in head.split("-"))
+                overlaps = lo < end and begin < hi
+            elif overlaps and head == "AnonHugePages:":
+                total += int(line.split()[1])
+    return total
+
+
+def test_advise_rejects_what_spans_no_huge_page():
+    assert _C.memory.advise_huge_pages(0, 64 << 20) is False
+    small = torch.empty(1024)
+    assert _C.memory.advise_huge_pages(small.data_ptr(), small.numel() * 4) is False
+
+
+@pytest.mark.skipif(thp_policy() not in ("madvise", "always"), reason="transparent huge pages off on this machine")
+def test_fresh_output_is_backed_by_huge_pages_and_correct():
+    x = torch.randn(6 << 20)  # 24 MB: several whole huge pages whatever the alignment
+    y = _lib.empty_like(x)
+    _C.activation.forward(1, x.data_ptr(), y.data_ptr(), x.numel(), 0.0, 0.0, _C.Dtype.float32)
+    assert torch.equal(y, torch.relu(x))
+    begin = (y.data_ptr() + HUGE - 1) & ~(HUGE - 1)
+    assert anon_huge_kb(begin, begin + HUGE) >= HUGE // 1024
+
+
+def test_fresh_leaves_small_tensors_and_values_alone():
+    t = torch.arange(10.0)
+    assert _lib.fresh(t) is t and torch.equal(t, torch.arange(10.0))
+    big = ops.relu(torch.randn(3, 1 << 20) - 0.5, backend="cpu")  # 12 MB output through the public op
+    assert big.shape == (3, 1 << 20) and bool((big >= 0).all())
+    assert big.is_contiguous()
+
+
+def test_huge_pages_can_be_turned_off(monkeypatch):
+    calls = []
+    monkeypatch.setattr(_lib, "_HUGE_PAGES", False)
+    monkeypatch.setattr(_C.memory, "advise_huge_pages", lambda *a: calls.append(a))
+    _lib.fresh(torch.empty(4 << 20))
+    assert calls == []
+    monkeypatch.setattr(_lib, "_HUGE_PAGES", True)
+    _lib.fresh(torch.empty(4 << 20))
+    assert len(calls) == 1
