@@ -42,6 +42,15 @@ class _Backend:
     probe: Callable[[], Tuple[bool, str]]
     loaded: bool = False
     load_error: Optional[str] = field(default=None)
+    usable: bool = False  # a probe has succeeded: what it checks cannot become false in this process
+
+    def ready(self) -> Tuple[bool, str]:
+        """probe(), asked again only until it first succeeds (it sits on every op's call path)."""
+        if self.usable:
+            return True, ""
+        ok, why = self.probe()
+        self.usable = ok
+        return ok, why
 
 
 def _probe_cpu():
@@ -142,22 +151,21 @@ def has_kernel(backend: str, name: str) -> bool:
 def resolve_backend(backend: Optional[str], tensors: Iterable[torch.Tensor]) -> str:
     """Backend for a call: the `backend=` argument, else env FASTCNN_BACKEND, else by device
     (CPU tensors -> 'cpu'; CUDA tensors -> 'cuda' if usable, else 'triton')."""
-    tensors = [t for t in tensors if isinstance(t, torch.Tensor)]
-    devices = {t.device.type for t in tensors}
-    if len({t.device for t in tensors}) > 1:
-        raise ValueError(f"tensors are on different devices: {sorted(str(t.device) for t in tensors)}")
-    device = devices.pop() if devices else "cpu"
+    placed = {t.device for t in tensors if isinstance(t, torch.Tensor)}
+    if len(placed) > 1:
+        raise ValueError(f"tensors are on different devices: {sorted(str(d) for d in placed)}")
+    device = placed.pop().type if placed else "cpu"
     chosen = backend if backend is not None else os.environ.get("FASTCNN_BACKEND") or None
     if chosen is None:
         if device == "cuda":
-            chosen = "cuda" if _BACKENDS["cuda"].probe()[0] else "triton"
+            chosen = "cuda" if _BACKENDS["cuda"].ready()[0] else "triton"
         else:
             chosen = "cpu"
     if chosen not in _BACKENDS:
         raise ValueError(f"backend: expected one of {ALL_BACKENDS}, got {chosen!r}")
     if device not in _DEVICES[chosen]:
         raise ValueError(f"backend: '{chosen}' cannot run on {device} tensors (it takes {sorted(_DEVICES[chosen])})")
-    ok, why = _BACKENDS[chosen].probe()
+    ok, why = _BACKENDS[chosen].ready()
     if not ok:
         raise RuntimeError(f"fastcnn: backend '{chosen}' is not available here: {why}")
     return chosen

@@ -296,6 +296,99 @@ inline Vec<double> exp(Vec<double> x) {
   return V::load(buf);
 }
 
+namespace detail {
+// Splits positive normal x into mantissa m in [0.5, 1) and exponent e (x = m 2^e), as frexp.
+#if FASTCNN_HAS_AVX512
+inline void frexp_normal(Vec<float> x, Vec<float>& m, Vec<float>& e) {
+  const __m512i bits = _mm512_castps_si512(x.v);
+  e = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_srli_epi32(bits, 23), _mm512_set1_epi32(126)));
+  m = _mm512_castsi512_ps(_mm512_or_si512(_mm512_and_si512(bits, _mm512_set1_epi32(0x007FFFFF)),
+                                          _mm512_set1_epi32(0x3F000000)));
+}
+#elif FASTCNN_HAS_AVX2
+inline void frexp_normal(Vec<float> x, Vec<float>& m, Vec<float>& e) {
+  const __m256i bits = _mm256_castps_si256(x.v);
+  e = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(126)));
+  m = _mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x007FFFFF)),
+                                          _mm256_set1_epi32(0x3F000000)));
+}
+#endif
+
+template <class T, class F>
+inline Vec<T> per_lane(Vec<T> x, F f) {
+  alignas(64) T buf[Vec<T>::N];
+  x.store(buf);
+  for (int i = 0; i < Vec<T>::N; ++i) buf[i] = f(buf[i]);
+  return Vec<T>::load(buf);
+}
+}  // namespace detail
+
+// log(x) for float lanes: Cephes logf (x = m 2^e with m in [sqrt(1/2), sqrt(2)), a degree-9
+// polynomial in m - 1; about 1 ulp). Subnormal x is scaled by 2^23 first; x == 0 gives -inf, x < 0
+// and NaN give NaN, +inf gives +inf, as std::log. The C library per lane in the generic copy.
+inline Vec<float> log(Vec<float> x) {
+#if FASTCNN_HAS_AVX512 || FASTCNN_HAS_AVX2
+  using V = Vec<float>;
+  const V tiny = V::set1(1.17549435e-38f);  // FLT_MIN
+  const auto subnormal = x < tiny;
+  V m, e;
+  detail::frexp_normal(select(subnormal, x * V::set1(8388608.0f), x), m, e);
+  e = select(subnormal, e - V::set1(23.0f), e);
+  const auto low = m < V::set1(0.707106781186547524f);
+  e = select(low, e - V::set1(1.0f), e);
+  const V f = select(low, m + m, m) - V::set1(1.0f);
+  const V z = f * f;
+  V p = V::set1(7.0376836292e-2f);
+  p = fmadd(p, f, V::set1(-1.1514610310e-1f));
+  p = fmadd(p, f, V::set1(1.1676998740e-1f));
+  p = fmadd(p, f, V::set1(-1.2420140846e-1f));
+  p = fmadd(p, f, V::set1(1.4249322787e-1f));
+  p = fmadd(p, f, V::set1(-1.6668057665e-1f));
+  p = fmadd(p, f, V::set1(2.0000714765e-1f));
+  p = fmadd(p, f, V::set1(-2.4999993993e-1f));
+  p = fmadd(p, f, V::set1(3.3333331174e-1f));
+  V y = p * f * z;
+  y = fmadd(e, V::set1(-2.12194440e-4f), y);
+  y = fmadd(z, V::set1(-0.5f), y);
+  V r = fmadd(e, V::set1(0.693359375f), f + y);
+  const V inf = V::set1(INFINITY);
+  r = select(x == inf, inf, r);
+  r = select(x == V::zero(), V::zero() - inf, r);
+  return select(x < V::zero(), V::set1(NAN), select(x == x, r, x));  // x == x is false for NaN
+#else
+  return detail::per_lane(x, [](float v) { return std::log(v); });
+#endif
+}
+
+inline Vec<double> log(Vec<double> x) {
+  return detail::per_lane(x, [](double v) { return std::log(v); });
+}
+
+// log(1 + x) without losing small x: with u = 1 + x rounded, log(u) * x / (u - 1) corrects the
+// rounding of u (Goldberg); u == 1 means x is below half an ulp of 1, where log1p(x) = x.
+template <class T>
+inline Vec<T> log1p(Vec<T> x) {
+  using V = Vec<T>;
+  const V u = V::set1(T(1)) + x;
+  const V d = u - V::set1(T(1));
+  const V r = select(d == V::zero(), x, log(u) * (x / d));
+  return select(x == V::set1(T(INFINITY)), x, r);
+}
+
+// a^e for a >= 0 (norms and LRN raise magnitudes and sums of squares to real powers): exp(e log a)
+// for float lanes, 0^e = 0 for e > 0, inf for e < 0, 1 for e == 0 as std::pow; the C library per
+// lane for double.
+inline Vec<float> pow_nonneg(Vec<float> a, float e) {
+  using V = Vec<float>;
+  if (e == 0.0f) return V::set1(1.0f);
+  const V r = exp(V::set1(e) * log(a));
+  return select(a == V::zero(), V::set1(e > 0.0f ? 0.0f : INFINITY), r);
+}
+
+inline Vec<double> pow_nonneg(Vec<double> a, double e) {
+  return detail::per_lane(a, [e](double v) { return std::pow(v, e); });
+}
+
 }  // namespace simd
 FASTCNN_ISA_INLINE_END
 }  // namespace fastcnn

@@ -179,22 +179,14 @@ void nll_backward(const int64_t* t, const T* w, int64_t N, int64_t C, int64_t S,
 
 // Element-wise losses, as torch computes them (BCE: logs clamped at -100, backward denominator
 // max(x (1 - x), 1e-12); with logits: (1 - y) x + (1 + (pw - 1) y) softplus(-x), softplus(-x) =
-// log1p(exp(-|x|)) + max(-x, 0)). log/log1p have no Vec version: the library per lane.
+// log1p(exp(-|x|)) + max(-x, 0)).
 enum PointwiseKind { kMse = 0, kBce = 1, kBceLogits = 2 };
-
-template <class T, class F>
-inline Vec<T> per_lane(Vec<T> v, F f) {
-  alignas(64) T buf[Vec<T>::N];
-  v.store(buf);
-  for (int i = 0; i < Vec<T>::N; ++i) buf[i] = f(buf[i]);
-  return Vec<T>::load(buf);
-}
 
 template <class T>
 inline Vec<T> softplus_neg(Vec<T> x) {  // log(1 + exp(-x)), stable for any x
   using V = Vec<T>;
   const V ax = max(x, V::zero() - x);
-  return per_lane<T>(exp(V::zero() - ax), [](T e) { return std::log1p(e); }) + max(V::zero() - x, V::zero());
+  return simd::log1p(exp(V::zero() - ax)) + max(V::zero() - x, V::zero());
 }
 
 template <class T>
@@ -204,8 +196,8 @@ inline Vec<T> pointwise_value(int kind, Vec<T> x, Vec<T> y, Vec<T> pw, bool has_
   if (kind == kMse) return (x - y) * (x - y);
   if (kind == kBce) {
     const V floor = V::set1(T(-100));
-    const V lx = max(per_lane<T>(x, [](T v) { return std::log(v); }), floor);
-    const V l1x = max(per_lane<T>(one - x, [](T v) { return std::log(v); }), floor);
+    const V lx = max(simd::log(x), floor);
+    const V l1x = max(simd::log(one - x), floor);
     return V::zero() - fmadd(y, lx, (one - y) * l1x);
   }
   const V scale = has_pw ? V(fmadd(pw - one, y, one)) : one;

@@ -20,14 +20,6 @@ using softmax_common::lanes_store;
 
 constexpr int64_t kGrainElems = 16384;
 
-template <class T, class F>
-inline Vec<T> per_lane(Vec<T> v, F f) {
-  alignas(64) T buf[Vec<T>::N];
-  v.store(buf);
-  for (int i = 0; i < Vec<T>::N; ++i) buf[i] = f(buf[i]);
-  return Vec<T>::load(buf);
-}
-
 template <class T>
 inline Vec<T> vabs(Vec<T> v) { return max(v, Vec<T>::zero() - v); }
 
@@ -36,7 +28,7 @@ template <class T>
 inline Vec<T> power_term(Vec<T> x, T p) {
   if (p == T(2)) return x * x;
   if (p == T(1)) return vabs<T>(x);
-  return per_lane<T>(vabs<T>(x), [p](T a) { return std::pow(a, p); });
+  return simd::pow_nonneg(vabs<T>(x), p);
 }
 
 template <class T>
@@ -80,7 +72,7 @@ void normalize_forward(const T* x, T* y, T* norm, int64_t outer, int64_t D, int6
     }
     V acc = V::zero();
     for (int64_t d = 0; d < D; ++d) acc = acc + power_term<T>(lanes_load(x + base + d * stride, width, T(0)), p);
-    const V n = per_lane<T>(acc, [p](T s) { return root(s, p); });
+    const V n = p == T(2) ? sqrt(acc) : (p == T(1) ? acc : simd::pow_nonneg(acc, T(1) / p));
     lanes_store<T>(n, norm + line, width);
     const V inv = V::set1(T(1)) / max(n, V::set1(eps));
     for (int64_t d = 0; d < D; ++d)
@@ -92,8 +84,8 @@ void normalize_forward(const T* x, T* y, T* norm, int64_t outer, int64_t D, int6
 template <class T>
 inline Vec<T> norm_grad_term(Vec<T> x, T p) {
   if (p == T(2)) return x;
-  if (p == T(1)) return select(x > Vec<T>::zero(), Vec<T>::set1(T(1)), select(x < Vec<T>::zero(), Vec<T>::set1(T(-1)), Vec<T>::zero()));
-  return per_lane<T>(x, [p](T a) { return (a > 0 ? T(1) : (a < 0 ? T(-1) : T(0))) * std::pow(std::fabs(a), p - T(1)); });
+  const Vec<T> sign = select(x > Vec<T>::zero(), Vec<T>::set1(T(1)), select(x < Vec<T>::zero(), Vec<T>::set1(T(-1)), Vec<T>::zero()));
+  return p == T(1) ? sign : Vec<T>(sign * simd::pow_nonneg(vabs<T>(x), p - T(1)));
 }
 
 template <class T>
@@ -148,9 +140,6 @@ void for_pixel_blocks(int64_t N, int64_t C, int64_t S, Body&& body) {
 }
 
 template <class T>
-inline Vec<T> pow_lanes(Vec<T> v, T e) { return per_lane<T>(v, [e](T a) { return std::pow(a, e); }); }
-
-template <class T>
 void lrn_forward(const T* x, T* y, T* scale, int64_t N, int64_t C, int64_t S, int64_t size, double alpha, double beta,
                  double k) {
   using V = Vec<T>;
@@ -166,7 +155,7 @@ void lrn_forward(const T* x, T* y, T* scale, int64_t N, int64_t C, int64_t S, in
       if (c - before - 1 >= 0) window = window - sq(c - before - 1);
       const V s = fmadd(a, window, kv);
       lanes_store<T>(s, scale + base + c * S, width);
-      lanes_store<T>(lanes_load(x + base + c * S, width, T(0)) * pow_lanes<T>(s, T(-beta)), y + base + c * S, width);
+      lanes_store<T>(lanes_load(x + base + c * S, width, T(0)) * simd::pow_nonneg(s, T(-beta)), y + base + c * S, width);
     }
   });
 }
@@ -184,7 +173,7 @@ void lrn_backward(const T* gy, const T* x, const T* scale, T* gx, int64_t N, int
     for (int64_t c = 0; c < C; ++c) {
       const int64_t o = base + c * S;
       t[size_t(c)] = lanes_load(gy + o, width, T(0)) * lanes_load(x + o, width, T(0)) *
-                     pow_lanes<T>(lanes_load(scale + o, width, T(1)), T(-beta - 1));
+                     simd::pow_nonneg(lanes_load(scale + o, width, T(1)), T(-beta - 1));
     }
     V window = V::zero();
     for (int64_t c = 0; c < std::min(C, before); ++c) window = window + t[size_t(c)];
@@ -193,7 +182,7 @@ void lrn_backward(const T* gy, const T* x, const T* scale, T* gx, int64_t N, int
       if (j - after - 1 >= 0) window = window - t[size_t(j - after - 1)];
       const int64_t o = base + j * S;
       const V s = lanes_load(scale + o, width, T(1));
-      const V r = fmadd(factor * lanes_load(x + o, width, T(0)), window, lanes_load(gy + o, width, T(0)) * pow_lanes<T>(s, T(-beta)));
+      const V r = fmadd(factor * lanes_load(x + o, width, T(0)), window, lanes_load(gy + o, width, T(0)) * simd::pow_nonneg(s, T(-beta)));
       lanes_store<T>(r, gx + o, width);
     }
   });

@@ -16,14 +16,6 @@ using namespace softmax_common;
 
 constexpr int64_t kGrainElems = 16384;
 
-template <class T>
-inline Vec<T> lanes_log(Vec<T> v) {  // log of the few per-lane sums (once per D values): library per lane
-  alignas(64) T buf[Vec<T>::N];
-  v.store(buf);
-  for (int i = 0; i < Vec<T>::N; ++i) buf[i] = std::log(buf[i]);
-  return Vec<T>::load(buf);
-}
-
 // Calls body(base_offset, width) for every block of <= Vec::N inner positions of every outer index.
 template <class T, class Body>
 void for_lane_blocks(int64_t outer, int64_t D, int64_t inner, Body&& body) {
@@ -64,7 +56,7 @@ void forward(const T* x, T* y, int64_t outer, int64_t D, int64_t inner, bool log
   for_lane_blocks<T>(outer, D, inner, [&](int64_t base, int width) {
     const V m = lanes_max(x + base, D, inner, width);
     const V s = lanes_sum_exp(x + base, D, inner, width, m);
-    const V lse = m + lanes_log(s), inv = V::set1(T(1)) / s;
+    const V lse = m + simd::log(s), inv = V::set1(T(1)) / s;
     for (int64_t d = 0; d < D; ++d) {
       const V xv = lanes_load(x + base + d * inner, width, T(0));
       lanes_store<T>(log ? xv - lse : exp(xv - m) * inv, y + base + d * inner, width);

@@ -20,7 +20,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="suite(s) to run (default: all)")
     p.add_argument("--backend", action="append", help="fastcnn backend(s) to time (default: cpu on CPU; "
                    "cuda and triton on a GPU; the Triton interpreter is never timed)")
-    p.add_argument("--filter", default=None, help="only cases whose name or family contains this text")
+    p.add_argument("--filter", action="append", default=None,
+                   help="only cases whose name or family contains this text (repeat: any of them)")
     p.add_argument("--mode", action="append", choices=["forward", "train"], help="default: both")
     p.add_argument("--compile", action="store_true", help="add torch.compile baselines (slow to compile)")
     p.add_argument("--budget", type=float, default=None, help="seconds of timing per case and mode")
@@ -42,8 +43,8 @@ def select_cases(args):
     suites = set(args.suite or ["ops", "layers", "networks"])
     chosen = [c for c in CASES if c.suite in suites and (c.quick or not args.quick)]
     if args.filter:
-        f = args.filter.lower()
-        chosen = [c for c in chosen if f in c.name.lower() or f in c.family.lower()]
+        texts = [f.lower() for f in args.filter]
+        chosen = [c for c in chosen if any(f in c.name.lower() or f in c.family.lower() for f in texts)]
     return chosen
 
 

@@ -95,25 +95,86 @@ for _n in (1024, 2048, 4096):
 
 
 # ---- ops: normalisation, softmax, losses, resampling ---------------------------------------------
-def simple_case(label, family, name, torch_fn, make_inputs, nbytes_fwd, quick=False, grad_args=(0,), **kw):
+# Memory-bound: GB/s counts the bytes the minimal algorithm must move, in units of the input's
+# numel x 4 bytes per pass: `passes` = (forward, forward + backward).
+def simple_case(label, family, name, torch_fn, make_inputs, numel, passes, quick=False, grad_args=(0,), **kw):
     def build(mode, backends):
         return op_contenders(fast_op(name), torch_fn, make_inputs(), mode, backends, kwargs=kw, grad_args=grad_args)
-    CASES.append(Case("ops", label, family, build, nbytes=lambda mode: nbytes_fwd * (1 if mode == "forward" else 2.5),
-                      quick=quick))
+    CASES.append(Case("ops", label, family, build, quick=quick,
+                      nbytes=lambda mode: 4 * numel * (passes[0] if mode == "forward" else passes[1])))
 
 
-simple_case("batch_norm train [16,64,56,56]", "norm", "batch_norm", F.batch_norm,
-            lambda: [torch.randn(16, 64, 56, 56), torch.zeros(64), torch.ones(64), torch.ones(64), torch.zeros(64)],
-            nbytes_fwd=4 * 16 * 64 * 56 * 56 * 3, quick=True, grad_args=(0, 3, 4), training=True)
-simple_case("softmax [256,1000]", "softmax", "softmax", F.softmax, lambda: [torch.randn(256, 1000)],
-            nbytes_fwd=4 * 256 * 1000 * 2, dim=1)
-simple_case("cross_entropy [8,21,64,64]", "loss", "cross_entropy", F.cross_entropy,
-            lambda: [torch.randn(8, 21, 64, 64), torch.randint(0, 21, (8, 64, 64))], nbytes_fwd=4 * 8 * 21 * 64 * 64)
-simple_case("interpolate bilinear x2 [8,64,64,64]", "resample", "interpolate", F.interpolate,
-            lambda: [torch.randn(8, 64, 64, 64)], nbytes_fwd=4 * 8 * 64 * 64 * 64 * 5, scale_factor=2,
-            mode="bilinear", align_corners=False)
+def batch_norm_case(shape, quick=False):
+    C = shape[1]
+    # forward: read x twice (statistics, normalise), write y; backward: read gy and x twice, write gx
+    simple_case(f"batch_norm train {list(shape)}", "norm", "batch_norm", F.batch_norm,
+                lambda: [torch.randn(shape), torch.zeros(C), torch.ones(C), torch.ones(C), torch.zeros(C)],
+                numel=_numel(shape), passes=(3, 8), quick=quick, grad_args=(0, 3, 4), training=True)
+
+
+def softmax_case(shape, quick=False):
+    # forward: read x (max and sum), read x, write y; backward: read gy and y (dot), read them, write gx
+    simple_case(f"softmax dim=1 {list(shape)}", "softmax", "softmax", F.softmax, lambda: [torch.randn(shape)],
+                numel=_numel(shape), passes=(3, 8), quick=quick, dim=1)
+
+
+def cross_entropy_case(shape, quick=False):
+    targets = (shape[0],) + tuple(shape[2:])
+    # forward: read the logits twice (max, log-sum-exp); backward: read them, write the gradient
+    simple_case(f"cross_entropy {list(shape)}", "loss", "cross_entropy", F.cross_entropy,
+                lambda: [torch.randn(shape), torch.randint(0, shape[1], targets)],
+                numel=_numel(shape), passes=(2, 4), quick=quick)
+
+
+def pointwise_loss_case(name, torch_fn, shape, make_input, make_target, **kw):
+    # forward: read input and target; backward: read both again, write the gradient
+    simple_case(f"{name} {list(shape)}", "loss", name, torch_fn, lambda: [make_input(shape), make_target(shape)],
+                numel=_numel(shape), passes=(2, 5), **kw)
+
+
+def _probabilities(shape):
+    return torch.rand(shape).clamp_(1e-3, 1 - 1e-3)
+
+
+def interpolate_case(shape, quick=False, **kw):
+    N, C, H, W = shape
+    factor = kw["scale_factor"] ** 2
+    align = f" align_corners={kw['align_corners']}" if "align_corners" in kw else ""
+    # forward: read x, write the factor^2 larger y; backward: read gy, write gx
+    simple_case(f"interpolate {kw['mode']} x{kw['scale_factor']}{align} {list(shape)}", "resample", "interpolate",
+                F.interpolate, lambda: [torch.randn(shape)], numel=_numel(shape),
+                passes=(1 + factor, 2 + 2 * factor), quick=quick, **kw)
+
+
+def _numel(shape):
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+batch_norm_case((16, 64, 56, 56), quick=True)
+batch_norm_case((64, 128, 28, 28))
+# AlexNet's LRN after conv1; R2D2's L2-normalised dense descriptors (dim 1 of [4,128,64,64]).
+simple_case("local_response_norm size=5 [16,96,55,55]", "norm", "local_response_norm", F.local_response_norm,
+            lambda: [torch.randn(16, 96, 55, 55)], numel=16 * 96 * 55 * 55, passes=(2, 5), size=5)
+simple_case("normalize p=2 dim=1 [4,128,64,64]", "norm", "normalize", F.normalize,
+            lambda: [torch.randn(4, 128, 64, 64)], numel=4 * 128 * 64 * 64, passes=(3, 8), dim=1)
+softmax_case((256, 1000))
+softmax_case((8, 21, 64, 64))
+cross_entropy_case((256, 1000))
+cross_entropy_case((8, 21, 64, 64), quick=True)
+# SRGAN's pixel loss and a GAN discriminator's / autoencoder's losses at the SRGAN output size.
+SRGAN_HR = (16, 3, 384, 384)
+pointwise_loss_case("mse_loss", F.mse_loss, SRGAN_HR, torch.randn, torch.randn, quick=True)
+pointwise_loss_case("binary_cross_entropy_with_logits", F.binary_cross_entropy_with_logits, SRGAN_HR, torch.randn,
+                    torch.rand)
+pointwise_loss_case("binary_cross_entropy", F.binary_cross_entropy, SRGAN_HR, _probabilities, torch.rand)
+interpolate_case((8, 64, 64, 64), quick=True, scale_factor=2, mode="bilinear", align_corners=False)
+interpolate_case((8, 64, 64, 64), scale_factor=2, mode="bilinear", align_corners=True)
+interpolate_case((8, 64, 64, 64), scale_factor=2, mode="nearest")
 simple_case("pixel_shuffle x2 [16,256,24,24]", "resample", "pixel_shuffle", F.pixel_shuffle,
-            lambda: [torch.randn(16, 256, 24, 24)], nbytes_fwd=4 * 16 * 256 * 24 * 24 * 2, upscale_factor=2)
+            lambda: [torch.randn(16, 256, 24, 24)], numel=16 * 256 * 24 * 24, passes=(2, 4), upscale_factor=2)
 
 
 # ---- layers: the convolutions of the lecture networks ----------------------------------------------
