@@ -78,6 +78,15 @@ def _lp_grad_term(a, p, P_KIND: tl.constexpr):
 
 
 @triton.jit
+def _line_block(params_ptr, inner, ACC: tl.constexpr, BLOCK_I: tl.constexpr):
+    """(outer index, inner positions, their mask, p, eps) of this program: grid (outer, cdiv(inner, BLOCK_I))."""
+    i = tl.program_id(1).to(tl.int64) * BLOCK_I + tl.arange(0, BLOCK_I)
+    p = tl.load(params_ptr).to(ACC)
+    eps = tl.load(params_ptr + 1).to(ACC)
+    return tl.program_id(0).to(tl.int64), i, i < inner, p, eps
+
+
+@triton.jit
 def _line_offsets(o, d0, i, imask, D, inner, BLOCK_D: tl.constexpr):
     """Flat offsets and mask of the [BLOCK_D, BLOCK_I] tile at d0 of line block (o, i)."""
     d = d0 + tl.arange(0, BLOCK_D).to(tl.int64)
@@ -89,11 +98,7 @@ def _line_offsets(o, d0, i, imask, D, inner, BLOCK_D: tl.constexpr):
 def _normalize_forward(x_ptr, y_ptr, norm_ptr, params_ptr, D, inner, P_KIND: tl.constexpr, ACC: tl.constexpr,
                        BLOCK_D: tl.constexpr, BLOCK_I: tl.constexpr):
     """x, y: [outer, D, inner]; norm: [outer, inner]; params = [p, eps]. Grid (outer, cdiv(inner, BLOCK_I))."""
-    o = tl.program_id(0).to(tl.int64)
-    i = tl.program_id(1).to(tl.int64) * BLOCK_I + tl.arange(0, BLOCK_I)
-    imask = i < inner
-    p = tl.load(params_ptr).to(ACC)
-    eps = tl.load(params_ptr + 1).to(ACC)
+    o, i, imask, p, eps = _line_block(params_ptr, inner, ACC, BLOCK_I)
     acc = tl.full([BLOCK_I], 0.0, dtype=ACC)
     for d0 in range(0, D, BLOCK_D):
         offs, mask = _line_offsets(o, d0, i, imask, D, inner, BLOCK_D)
@@ -111,11 +116,7 @@ def _normalize_backward(gy_ptr, x_ptr, norm_ptr, gx_ptr, params_ptr, D, inner, P
                         ACC: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_I: tl.constexpr):
     """gy, x, gx: [outer, D, inner]; norm: [outer, inner]; params = [p, eps].
     gx = gy / max(n, eps) - [n > eps] (gy . x) / n^2 / n^(p-1) * sign(x)|x|^(p-1)."""
-    o = tl.program_id(0).to(tl.int64)
-    i = tl.program_id(1).to(tl.int64) * BLOCK_I + tl.arange(0, BLOCK_I)
-    imask = i < inner
-    p = tl.load(params_ptr).to(ACC)
-    eps = tl.load(params_ptr + 1).to(ACC)
+    o, i, imask, p, eps = _line_block(params_ptr, inner, ACC, BLOCK_I)
     dot = tl.full([BLOCK_I], 0.0, dtype=ACC)
     for d0 in range(0, D, BLOCK_D):
         offs, mask = _line_offsets(o, d0, i, imask, D, inner, BLOCK_D)
@@ -140,6 +141,16 @@ def _normalize_backward(gy_ptr, x_ptr, norm_ptr, gx_ptr, params_ptr, D, inner, P
 
 
 @triton.jit
+def _pixel_block(C, S, BLOCK_S: tl.constexpr):
+    """(offsets of channel 0 at this program's pixels, their mask, S as int64 so that c * S cannot
+    overflow) for grid (N, cdiv(S, BLOCK_S))."""
+    n = tl.program_id(0).to(tl.int64)
+    s = tl.program_id(1).to(tl.int64) * BLOCK_S + tl.arange(0, BLOCK_S)
+    S64 = S + n * 0
+    return n * C * S64 + s, s < S, S64
+
+
+@triton.jit
 def _square_at(x_ptr, base, c, C, S, smask):
     """x[c]^2 over the pixel block at base (0 for c outside [0, C))."""
     cv = base * 0 + c  # as a tensor: a Python-int loop index (interpreter) makes a bool mask of the wrong type
@@ -151,11 +162,7 @@ def _square_at(x_ptr, base, c, C, S, smask):
 def _lrn_forward(x_ptr, y_ptr, scale_ptr, params_ptr, C, S, before, after, head, ACC: tl.constexpr,
                  BLOCK_S: tl.constexpr):
     """x, y, scale: [N, C, S]; params = [alpha/size, beta, k]; head = min(C, after). Grid (N, cdiv(S, BLOCK_S))."""
-    n = tl.program_id(0).to(tl.int64)
-    s = tl.program_id(1).to(tl.int64) * BLOCK_S + tl.arange(0, BLOCK_S)
-    smask = s < S
-    S64 = S + n * 0  # int64, so channel offsets c * S cannot overflow
-    base = n * C * S64 + s
+    base, smask, S64 = _pixel_block(C, S, BLOCK_S)
     a = tl.load(params_ptr).to(ACC)
     beta = tl.load(params_ptr + 1).to(ACC)
     k = tl.load(params_ptr + 2).to(ACC)
@@ -188,11 +195,7 @@ def _lrn_t_at(gy_ptr, x_ptr, scale_ptr, base, c, C, S, smask, beta, ACC: tl.cons
 def _lrn_backward(gy_ptr, x_ptr, scale_ptr, gx_ptr, params_ptr, C, S, before, after, head, ACC: tl.constexpr,
                   BLOCK_S: tl.constexpr):
     """gy, x, scale, gx: [N, C, S]; params = [-2 alpha beta / size, beta]; head = min(C, before)."""
-    n = tl.program_id(0).to(tl.int64)
-    s = tl.program_id(1).to(tl.int64) * BLOCK_S + tl.arange(0, BLOCK_S)
-    smask = s < S
-    S64 = S + n * 0
-    base = n * C * S64 + s
+    base, smask, S64 = _pixel_block(C, S, BLOCK_S)
     factor = tl.load(params_ptr).to(ACC)
     beta = tl.load(params_ptr + 1).to(ACC)
     window = tl.full([BLOCK_S], 0.0, dtype=ACC)  # sum of t_c over c in [j - after, j + before] within [0, C)
