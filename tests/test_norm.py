@@ -97,7 +97,11 @@ def test_batch_norm_float32_large_mean_stays_accurate():
 @pytest.mark.parametrize("backend,device", backend_params())
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
 def test_batch_norm_gradcheck(backend, device, training):
-    for shape in [(3, 2, 3, 2), (4, 3)]:
+    _gradcheck_batch_norm(backend, device, training, [(3, 2, 3, 2), (4, 3)])
+
+
+def _gradcheck_batch_norm(backend, device, training, shapes):
+    for shape in shapes:
         x, w, b, rm, rv = _inputs(shape, torch.float64, device)
         inputs = [t.requires_grad_(True) for t in (x, w, b)]
         gradcheck(lambda x, w, b: ops.batch_norm(x, rm.clone(), rv.clone(), w, b, training, 0.1, 1e-5,
@@ -311,47 +315,52 @@ def test_normalize_and_lrn_gradcheck(backend, device):
 
 @pytest.fixture
 def emulated_cuda(monkeypatch):
-    """normalize / local_response_norm whose autograd Functions (fastcnn.ops.norm) call the cuda
-    backend's launchers, with launches run by tests/cuda_host_emulator.py."""
+    """backend="cuda" on CPU tensors: the public ops run their checks and autograd Functions as
+    always, the cuda launchers run, and their launches go to tests/cuda_host_emulator.py."""
     import cuda_host_emulator
     ok, why = cuda_host_emulator.available()
     if not ok:
         pytest.skip(why)
     from fastcnn._registry import _KERNELS
     from fastcnn.backends.cuda import _lib, norm as cuda_norm  # noqa: F401  (registers the cuda kernels)
-    from fastcnn.ops import norm as norm_ops
+    from fastcnn.ops import _op, norm as norm_ops
     monkeypatch.setattr(_lib, "launch", cuda_host_emulator.launch)
     monkeypatch.setattr(norm_ops, "kernel", lambda backend, name: _KERNELS[(backend, name)])
+    monkeypatch.setattr(_op, "resolve_backend", lambda backend, tensors: backend)  # no GPU: take "cuda" as given
+    return "cuda"
 
-    def normalize(input, p=2.0, dim=1, eps=1e-12):
-        norm_ops._check_normalize(input, p, dim, eps)
-        return norm_ops._Normalize.apply(input, float(p), dim, float(eps), "cuda")
 
-    def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
-        norm_ops._check_local_response_norm(input, size, alpha, beta, k)
-        return norm_ops._LocalResponseNorm.apply(input, size, float(alpha), float(beta), float(k), "cuda")
-    return normalize, local_response_norm
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+def test_emulated_cuda_batch_norm_matches_torch(emulated_cuda, training):
+    for shape in TRITON_SHAPES:
+        for dtype in (torch.float32, torch.float64):
+            _check_against_reference(emulated_cuda, "cpu", shape, training, True, dtype)
+    _check_against_reference(emulated_cuda, "cpu", (3, 2, 4), training, False, torch.float64)
+    _gradcheck_batch_norm(emulated_cuda, "cpu", training, [(3, 2, 3), (4, 3)])
 
 
 @pytest.mark.parametrize("p", [1.0, 2.0, 3.5])
 def test_emulated_cuda_normalize_matches_torch(emulated_cuda, p):
     # (2, 300): rows of more than one warp's worth per thread block, through the block reduction.
-    _check_normalize_cases(emulated_cuda[0], SMALL_NORMALIZE_CASES + [((2, 300), 1)], p)
+    _check_normalize_cases(functools.partial(ops.normalize, backend=emulated_cuda),
+                           SMALL_NORMALIZE_CASES + [((2, 300), 1)], p)
 
 
 def test_emulated_cuda_normalize_zero_vector_uses_eps(emulated_cuda):
     x = torch.zeros(2, 4, dtype=torch.float64)
     x[1] = torch.tensor([3.0, 0.0, -4.0, 0.0])
     for p in (1.0, 2.0, 3.5):
-        _check_op(emulated_cuda[0], F.normalize, x, dict(p=p, dim=1, eps=1e-6), 4, f"zero row p={p}")
+        _check_op(ops.normalize, F.normalize, x, dict(p=p, dim=1, eps=1e-6, backend=emulated_cuda), 4,
+                  f"zero row p={p}")
 
 
 def test_emulated_cuda_local_response_norm_matches_torch(emulated_cuda):
-    _check_lrn_cases(emulated_cuda[1], SMALL_LRN_CASES)
+    _check_lrn_cases(functools.partial(ops.local_response_norm, backend=emulated_cuda), SMALL_LRN_CASES)
 
 
 def test_emulated_cuda_normalize_and_lrn_gradcheck(emulated_cuda):
-    _gradcheck_normalize_and_lrn(*emulated_cuda)
+    _gradcheck_normalize_and_lrn(functools.partial(ops.normalize, backend=emulated_cuda),
+                                 functools.partial(ops.local_response_norm, backend=emulated_cuda))
 
 
 @pytest.mark.parametrize("source", ["norm.cu", "norm_lp.cu"])
