@@ -8,7 +8,9 @@
 #pragma once
 #include <barrier>
 #include <cmath>
+#include <cstring>
 #include <functional>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -36,6 +38,41 @@ inline std::barrier<>* fastcnn_emu_barrier = nullptr;
 
 inline void __syncthreads() { fastcnn_emu_barrier->arrive_and_wait(); }
 
+// Warps: threads [32 w, 32 w + 32) of the block. A shuffle writes the lane's value into its warp's
+// slots, waits at the warp's barrier, reads the source lane, and waits again before the slots are
+// reused. Only full-warp shuffles (every lane of the warp calls them, as mask 0xffffffff demands).
+struct fastcnn_emu_warp {
+  explicit fastcnn_emu_warp(unsigned n) : lanes(n), bar(n) {}
+  unsigned lanes;
+  std::barrier<> bar;
+  unsigned long long slots[32];
+};
+inline std::vector<std::unique_ptr<fastcnn_emu_warp>>* fastcnn_emu_warps = nullptr;
+
+template <class T>
+inline T __shfl_down_sync(unsigned, T v, unsigned delta) {
+  static_assert(sizeof(T) <= sizeof(unsigned long long), "shuffle of a type wider than 64 bits");
+  fastcnn_emu_warp& w = *(*fastcnn_emu_warps)[threadIdx.x / 32];
+  const unsigned lane = threadIdx.x % 32;
+  std::memcpy(&w.slots[lane], &v, sizeof(T));
+  w.bar.arrive_and_wait();
+  T out = v;  // a source lane past the warp's end returns the caller's own value, as CUDA
+  if (lane + delta < w.lanes) std::memcpy(&out, &w.slots[lane + delta], sizeof(T));
+  w.bar.arrive_and_wait();
+  return out;
+}
+
+inline float __int_as_float(int i) {
+  float f;
+  std::memcpy(&f, &i, sizeof f);
+  return f;
+}
+inline double __longlong_as_double(long long i) {
+  double d;
+  std::memcpy(&d, &i, sizeof d);
+  return d;
+}
+
 using std::cos;
 using std::exp;
 using std::expm1;
@@ -53,6 +90,9 @@ inline void fastcnn_emu_run(unsigned gx, unsigned gy, unsigned gz, unsigned bx, 
         blockIdx = {x, y, z};
         std::barrier<> bar(bx);
         fastcnn_emu_barrier = &bar;
+        std::vector<std::unique_ptr<fastcnn_emu_warp>> warps;
+        for (unsigned w0 = 0; w0 < bx; w0 += 32) warps.push_back(std::make_unique<fastcnn_emu_warp>(bx - w0 < 32 ? bx - w0 : 32));
+        fastcnn_emu_warps = &warps;
         std::vector<std::thread> threads;
         threads.reserve(bx);
         for (unsigned t = 0; t < bx; ++t)

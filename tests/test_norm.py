@@ -1,4 +1,8 @@
-"""batch_norm (functional, BatchNorm1d/2d, fuse_conv_bn) against torch on odd shapes, per backend."""
+"""batch_norm (functional, BatchNorm1d/2d, fuse_conv_bn), normalize and local_response_norm against torch
+on odd shapes, per backend (cpu per ISA copy, triton under its interpreter, cuda on a GPU and on the
+host emulation of its kernel source, tests/cuda_host_emulator.py)."""
+import functools
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -93,7 +97,11 @@ def test_batch_norm_float32_large_mean_stays_accurate():
 @pytest.mark.parametrize("backend,device", backend_params())
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
 def test_batch_norm_gradcheck(backend, device, training):
-    for shape in [(3, 2, 3, 2), (4, 3)]:
+    _gradcheck_batch_norm(backend, device, training, [(3, 2, 3, 2), (4, 3)])
+
+
+def _gradcheck_batch_norm(backend, device, training, shapes):
+    for shape in shapes:
         x, w, b, rm, rv = _inputs(shape, torch.float64, device)
         inputs = [t.requires_grad_(True) for t in (x, w, b)]
         gradcheck(lambda x, w, b: ops.batch_norm(x, rm.clone(), rv.clone(), w, b, training, 0.1, 1e-5,
@@ -196,8 +204,16 @@ def test_fuse_conv_bn_rejects_training_mode():
         fastcnn.nn.fuse_conv_bn(torch.nn.Conv2d(2, 3, 1).eval(), torch.nn.BatchNorm2d(4).eval())
 
 
-# normalize and local_response_norm: cpu kernels only so far (triton/cuda raise NotImplementedError).
+# normalize and local_response_norm
 NORMALIZE_CASES = [((5, 7), 1), ((5, 7), 0), ((2, 3, 5, 3), 1), ((3, 19, 2), 1), ((6,), 0), ((2, 37), -1)]
+# Small enough for the Triton interpreter and the host emulation; still odd sizes, dim 0 / 1 / -1,
+# rows (inner == 1) and lines across an inner dimension.
+SMALL_NORMALIZE_CASES = [((5, 7), 1), ((3, 5), 0), ((2, 3, 5, 3), 1), ((3, 9, 2), -1), ((2, 3, 4), 0), ((7,), 0)]
+# (shape, size): odd and even windows, windows wider than C, one channel.
+SMALL_LRN_CASES = [((2, 7, 3), 3), ((2, 7, 3), 4), ((1, 3, 2, 3), 5), ((1, 3, 4), 8), ((2, 1, 5), 2), ((1, 5, 2, 2, 2), 1)]
+LRN_PARAMS = dict(alpha=0.3, beta=0.75, k=2.0)
+# cpu is covered per ISA copy below; these are the other kernel backends (triton on CPU tensors, GPU ones).
+OTHER_BACKENDS = [p for p in backend_params() if p.id != "cpu"]
 
 
 def _check_op(fn, ref, x, kwargs, reduction, name):
@@ -205,23 +221,63 @@ def _check_op(fn, ref, x, kwargs, reduction, name):
     xr = x.detach().double().requires_grad_(True)
     y, yr = fn(x, **kwargs), ref(xr, **{k: v for k, v in kwargs.items() if k != "backend"})
     assert_close(y, yr, reduction=reduction, name=f"{name} output")
-    gy = torch.randn(yr.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(12345))
+    gy = torch.randn(yr.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(12345)).to(x.device)
     (gx,), (gxr,) = torch.autograd.grad(y, x, gy.to(x.dtype)), torch.autograd.grad(yr, xr, gy)
     assert_close(gx, gxr, reduction=reduction, name=f"{name} grad_input")
 
 
+def _randn(shape, dtype, device, seed):
+    return torch.randn(shape, dtype=torch.float64, generator=torch.Generator().manual_seed(seed)).to(device, dtype)
+
+
+def _check_normalize_cases(normalize, cases, p, device="cpu"):
+    for shape, dim in cases:
+        for dtype in (torch.float32, torch.float64):
+            x = _randn(shape, dtype, device, len(shape) + dim)
+            _check_op(normalize, F.normalize, x, dict(p=p, dim=dim), x.shape[dim], f"p={p} shape={shape} dim={dim}")
+
+
+def _check_lrn_cases(lrn, cases, device="cpu"):
+    for shape, size in cases:
+        for dtype in (torch.float32, torch.float64):
+            x = _randn(shape, dtype, device, size)
+            _check_op(lrn, F.local_response_norm, x, dict(size=size, **LRN_PARAMS), size,
+                      f"lrn size={size} shape={shape}")
+
+
+def _gradcheck_normalize_and_lrn(normalize, lrn, device="cpu"):
+    # Few elements: every one costs two forward launches, every output one backward (interpreter, emulation).
+    for p, shape, dim in [(2.0, (2, 3, 2), 1), (1.0, (3, 3), 1), (3.5, (3, 2), 0), (1.5, (2, 3), -1)]:
+        x = _randn(shape, torch.float64, device, 3).requires_grad_(True)
+        gradcheck(lambda x: normalize(x, p, dim), [x])
+    for shape, size in [((1, 5, 2), 3), ((1, 3, 3), 4), ((2, 4, 1), 2)]:
+        x = _randn(shape, torch.float64, device, size).requires_grad_(True)
+        gradcheck(lambda x: lrn(x, size, 0.5, 0.75, 1.0), [x])
+
+
 @pytest.mark.parametrize("p", [2.0, 1.0, 3.0])
 def test_normalize_matches_torch_each_isa(isa, p):
-    for shape, dim in NORMALIZE_CASES:
-        for dtype in (torch.float32, torch.float64):
-            x = torch.randn(shape, dtype=dtype, generator=torch.Generator().manual_seed(len(shape)))
-            _check_op(ops.normalize, F.normalize, x, dict(p=p, dim=dim, backend="cpu"), x.shape[dim], f"p={p}")
+    _check_normalize_cases(functools.partial(ops.normalize, backend="cpu"), NORMALIZE_CASES, p)
+
+
+@pytest.mark.parametrize("backend,device", OTHER_BACKENDS)
+@pytest.mark.parametrize("p", [1.0, 2.0, 3.5])
+def test_normalize_matches_torch(backend, device, p):
+    _check_normalize_cases(functools.partial(ops.normalize, backend=backend), SMALL_NORMALIZE_CASES, p, device)
 
 
 def test_normalize_zero_vector_uses_eps():
     x = torch.zeros(2, 4, dtype=torch.float64)
     x[1] = torch.tensor([3.0, 0.0, -4.0, 0.0])
     _check_op(ops.normalize, F.normalize, x, dict(dim=1, eps=1e-6), 4, "zero row")
+
+
+@pytest.mark.parametrize("backend,device", OTHER_BACKENDS)
+def test_normalize_zero_vector_uses_eps_other_backends(backend, device):
+    x = torch.zeros(2, 4, dtype=torch.float64, device=device)
+    x[1] = torch.tensor([3.0, 0.0, -4.0, 0.0])
+    for p in (1.0, 2.0, 3.5):
+        _check_op(ops.normalize, F.normalize, x, dict(p=p, dim=1, eps=1e-6, backend=backend), 4, f"zero row p={p}")
 
 
 @pytest.mark.parametrize("p", [2.0, 1.5])
@@ -232,11 +288,13 @@ def test_normalize_gradcheck(p):
 
 @pytest.mark.parametrize("size", [1, 2, 3, 5, 8])
 def test_local_response_norm_matches_torch_each_isa(isa, size):
-    for shape in [(2, 7, 3, 5), (1, 3, 4), (2, 1, 5, 5), (1, 4, 37)]:
-        for dtype in (torch.float32, torch.float64):
-            x = torch.randn(shape, dtype=dtype, generator=torch.Generator().manual_seed(size))
-            _check_op(ops.local_response_norm, F.local_response_norm, x,
-                      dict(size=size, alpha=0.3, beta=0.75, k=2.0, backend="cpu"), size, f"lrn size={size}")
+    shapes = [(2, 7, 3, 5), (1, 3, 4), (2, 1, 5, 5), (1, 4, 37)]
+    _check_lrn_cases(functools.partial(ops.local_response_norm, backend="cpu"), [(s, size) for s in shapes])
+
+
+@pytest.mark.parametrize("backend,device", OTHER_BACKENDS)
+def test_local_response_norm_matches_torch(backend, device):
+    _check_lrn_cases(functools.partial(ops.local_response_norm, backend=backend), SMALL_LRN_CASES, device)
 
 
 def test_local_response_norm_gradcheck_and_module():
@@ -247,15 +305,76 @@ def test_local_response_norm_gradcheck_and_module():
                  torch.nn.LocalResponseNorm(5, 1e-4, 0.75, 2.0)(x.double()), reduction=5)
 
 
-@pytest.mark.parametrize("backend", ["triton", "cuda"])
-def test_normalize_and_lrn_name_missing_backends(backend):
-    from fastcnn._registry import has_kernel
-    if has_kernel(backend, "normalize_forward"):
-        pytest.skip(f"{backend} has normalize kernels now; covered elsewhere")
-    if backend == "cuda":
-        pytest.skip("no CUDA device here: the cuda backend cannot be selected")
-    with pytest.raises(NotImplementedError, match="normalize_forward"):
-        ops.normalize(torch.randn(2, 3), backend=backend)
+@pytest.mark.parametrize("backend,device", OTHER_BACKENDS)
+def test_normalize_and_lrn_gradcheck(backend, device):
+    _gradcheck_normalize_and_lrn(functools.partial(ops.normalize, backend=backend),
+                                 functools.partial(ops.local_response_norm, backend=backend), device)
+
+
+# --- cuda kernels on the host emulation (CPU tensors; the real .cu source on host threads) -------
+
+@pytest.fixture
+def emulated_cuda(monkeypatch):
+    """backend="cuda" on CPU tensors: the public ops run their checks and autograd Functions as
+    always, the cuda launchers run, and their launches go to tests/cuda_host_emulator.py."""
+    import cuda_host_emulator
+    ok, why = cuda_host_emulator.available()
+    if not ok:
+        pytest.skip(why)
+    from fastcnn._registry import _KERNELS
+    from fastcnn.backends.cuda import _lib, norm as cuda_norm  # noqa: F401  (registers the cuda kernels)
+    from fastcnn.ops import _op, norm as norm_ops
+    monkeypatch.setattr(_lib, "launch", cuda_host_emulator.launch)
+    monkeypatch.setattr(norm_ops, "kernel", lambda backend, name: _KERNELS[(backend, name)])
+    monkeypatch.setattr(_op, "resolve_backend", lambda backend, tensors: backend)  # no GPU: take "cuda" as given
+    return "cuda"
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+def test_emulated_cuda_batch_norm_matches_torch(emulated_cuda, training):
+    for shape in TRITON_SHAPES:
+        for dtype in (torch.float32, torch.float64):
+            _check_against_reference(emulated_cuda, "cpu", shape, training, True, dtype)
+    _check_against_reference(emulated_cuda, "cpu", (3, 2, 4), training, False, torch.float64)
+    _gradcheck_batch_norm(emulated_cuda, "cpu", training, [(3, 2, 3), (4, 3)])
+
+
+@pytest.mark.parametrize("p", [1.0, 2.0, 3.5])
+def test_emulated_cuda_normalize_matches_torch(emulated_cuda, p):
+    # (2, 300): rows of more than one warp's worth per thread block, through the block reduction.
+    _check_normalize_cases(functools.partial(ops.normalize, backend=emulated_cuda),
+                           SMALL_NORMALIZE_CASES + [((2, 300), 1)], p)
+
+
+def test_emulated_cuda_normalize_zero_vector_uses_eps(emulated_cuda):
+    x = torch.zeros(2, 4, dtype=torch.float64)
+    x[1] = torch.tensor([3.0, 0.0, -4.0, 0.0])
+    for p in (1.0, 2.0, 3.5):
+        _check_op(ops.normalize, F.normalize, x, dict(p=p, dim=1, eps=1e-6, backend=emulated_cuda), 4,
+                  f"zero row p={p}")
+
+
+def test_emulated_cuda_local_response_norm_matches_torch(emulated_cuda):
+    _check_lrn_cases(functools.partial(ops.local_response_norm, backend=emulated_cuda), SMALL_LRN_CASES)
+
+
+def test_emulated_cuda_normalize_and_lrn_gradcheck(emulated_cuda):
+    _gradcheck_normalize_and_lrn(functools.partial(ops.normalize, backend=emulated_cuda),
+                                 functools.partial(ops.local_response_norm, backend=emulated_cuda))
+
+
+@pytest.mark.parametrize("source", ["norm.cu", "norm_lp.cu"])
+def test_cuda_norm_sources_compile_with_nvrtc(source):
+    """The run-time path (cupy compiles with NVRTC, which has no standard headers): no errors, no warnings."""
+    import nvrtc_compile
+    lib = nvrtc_compile.find_library()
+    if lib is None:
+        pytest.skip("libnvrtc not found (pip install nvidia-cuda-nvrtc, or set FASTCNN_NVRTC_LIB)")
+    cuda_dir = nvrtc_compile.CUDA_DIR
+    res, log = nvrtc_compile.compile_source(lib, cuda_dir / source,
+                                            ["-std=c++17", f"-I{cuda_dir}", "--gpu-architecture=compute_80"])
+    assert res == 0, f"NVRTC failed on {source}:\n{log}"
+    assert "warning" not in log.lower(), f"NVRTC warnings on {source}:\n{log}"
 
 
 def test_normalize_and_lrn_reject_bad_input():
