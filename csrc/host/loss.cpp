@@ -64,6 +64,15 @@ void pointwise_loss_backward(int dtype, int kind, std::uintptr_t x, std::uintptr
   });
 }
 
+double pointwise_loss_sum(int dtype, int kind, std::uintptr_t x, std::uintptr_t y, std::uintptr_t w, std::uintptr_t pw,
+                          int64_t n) {
+  return dispatch_float(Dtype(dtype), [&](auto zero) {
+    using T = decltype(zero);
+    return pick<T>(loss_kernels()).pointwise_sum(kind, as_ptr<const T>(x), as_ptr<const T>(y), as_ptr<const T>(w),
+                                                 as_ptr<const T>(pw), n);
+  });
+}
+
 double loss_sum(int dtype, std::uintptr_t v, int64_t n) {
   return dispatch_float(Dtype(dtype), [&](auto zero) {
     using T = decltype(zero);
@@ -82,5 +91,6 @@ FASTCNN_BIND(loss) {
   m.def("nll_loss_backward", &nll_loss_backward, FASTCNN_NOGIL);
   m.def("pointwise_loss_forward", &pointwise_loss_forward, FASTCNN_NOGIL);
   m.def("pointwise_loss_backward", &pointwise_loss_backward, FASTCNN_NOGIL);
+  m.def("pointwise_loss_sum", &pointwise_loss_sum, FASTCNN_NOGIL);
   m.def("sum", &loss_sum, FASTCNN_NOGIL);
 }

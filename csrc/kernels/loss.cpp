@@ -247,9 +247,10 @@ void pointwise_backward(int kind, const T* x, const T* y, const T* w, const T* p
   });
 }
 
-// Two-level sum: Vec<T> lanes over blocks of kSumBlock values, each block's total added in double.
-template <class T>
-double sum(const T* v, int64_t n) {
+// Two-level sum of values(i, width) (a Vec whose lanes past width are zero) over [0, n): Vec<T>
+// lanes over blocks of kSumBlock values, each block's total added in double.
+template <class T, class Values>
+double block_sum(int64_t n, Values&& values) {
   using V = Vec<T>;
   constexpr int64_t kSumBlock = 1024;
   const int64_t blocks = (n + kSumBlock - 1) / kSumBlock;
@@ -258,7 +259,7 @@ double sum(const T* v, int64_t n) {
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t lo = b * kSumBlock, hi = std::min(n, lo + kSumBlock);
       V acc = V::zero();
-      for (int64_t i = lo; i < hi; i += V::N) acc = acc + V::load(v + i, int(std::min<int64_t>(V::N, hi - i)));
+      for (int64_t i = lo; i < hi; i += V::N) acc = acc + values(i, int(std::min<int64_t>(V::N, hi - i)));
       partial[size_t(b)] = double(reduce_add(acc));
     }
   });
@@ -267,14 +268,37 @@ double sum(const T* v, int64_t n) {
   return total;
 }
 
+template <class T>
+double sum(const T* v, int64_t n) {
+  return block_sum<T>(n, [&](int64_t i, int wd) { return Vec<T>::load(v + i, wd); });
+}
+
+// sum of pointwise_forward's values without writing them (the 'sum'/'mean' reductions).
+template <class T>
+double pointwise_sum(int kind, const T* x, const T* y, const T* w, const T* pw, int64_t n) {
+  using V = Vec<T>;
+  return block_sum<T>(n, [&](int64_t i, int wd) {
+    const V xv = lanes_load(x + i, wd, T(0.5)), yv = lanes_load(y + i, wd, T(0.5));
+    V v = pointwise_value<T>(kind, xv, yv, pw ? lanes_load(pw + i, wd, T(1)) : V::set1(T(1)), pw != nullptr);
+    if (w) return V(v * lanes_load(w + i, wd, T(0)));  // zero weight in the tail lanes
+    if (wd < V::N) {  // the tail lanes hold the loss of the 0.5 fill: drop them
+      alignas(64) T buf[V::N];
+      v.store(buf);
+      for (int l = wd; l < V::N; ++l) buf[l] = T(0);
+      v = V::load(buf);
+    }
+    return v;
+  });
+}
+
 }  // namespace
 
 const LossKernels& loss_kernels() {
   static const LossKernels table{
       {&cross_entropy_forward<float>, &cross_entropy_backward<float>, &nll_forward<float>, &nll_backward<float>,
-       &pointwise_forward<float>, &pointwise_backward<float>, &sum<float>},
+       &pointwise_forward<float>, &pointwise_backward<float>, &pointwise_sum<float>, &sum<float>},
       {&cross_entropy_forward<double>, &cross_entropy_backward<double>, &nll_forward<double>, &nll_backward<double>,
-       &pointwise_forward<double>, &pointwise_backward<double>, &sum<double>}};
+       &pointwise_forward<double>, &pointwise_backward<double>, &pointwise_sum<double>, &sum<double>}};
   return table;
 }
 FASTCNN_ISA_NAMESPACE_END

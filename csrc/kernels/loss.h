@@ -32,6 +32,8 @@ struct LossFns {
   // gx = g[i * g_stride] * d loss[i] / d x[i].
   void (*pointwise_backward)(int kind, const T* x, const T* y, const T* w, const T* pw, const T* g, int64_t g_stride,
                              int64_t n, T* gx);
+  // Sum of pointwise_forward's n values in double, without storing them.
+  double (*pointwise_sum)(int kind, const T* x, const T* y, const T* w, const T* pw, int64_t n);
   // Sum of v[0..n) in double (the 'mean'/'sum' reductions of every loss).
   double (*sum)(const T* v, int64_t n);
 };

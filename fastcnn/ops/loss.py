@@ -10,6 +10,8 @@ int64 with values in [0, C) or == ignore_index, weight[C] or None; all contiguou
   nll_loss_backward(target, weight, ignore_index, g[N,S] or g[1], shape (N,C,S)) -> gx[N,C,S]
   loss_sum(v) -> 0-d float64 tensor on v's device: sum of all values (the 'sum'/'mean' reductions)
   pointwise_loss_forward(kind, x, y, weight|None, pos_weight|None) -> loss (x's shape)
+  pointwise_loss_sum(kind, ...same) -> 0-d float64 tensor: the sum of those values, never stored
+      (optional: backends without it take pointwise_loss_forward + loss_sum)
   pointwise_loss_backward(kind, x, y, weight|None, pos_weight|None, g[numel] or g[1]) -> gx
       kind: MSE, BCE, BCE_LOGITS below; weight/pos_weight broadcast to x's shape, contiguous
 'mean' is sum(loss) / sum(wt), as torch (nan when every target is ignored).
@@ -23,7 +25,7 @@ import torch.nn.functional as F
 from torch.nn import _reduction
 
 from .. import _checks
-from .._registry import kernel
+from .._registry import has_kernel, kernel
 from ._op import public_op
 
 __all__ = ["cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits"]
@@ -102,12 +104,18 @@ def reduce_loss(backend, loss, wt, reduction, out_shape):
     """(result, denominator): loss as is, its sum, or sum(loss) / sum(wt) (denominator kept for backward)."""
     if reduction == "none":
         return loss.view(out_shape), None
-    total = kernel(backend, "loss_sum")(loss)
+    denom = kernel(backend, "loss_sum")(wt) if wt is not None and reduction == "mean" else None
+    return finish_reduction(kernel(backend, "loss_sum")(loss), reduction, loss.numel(), loss, denom)
+
+
+def finish_reduction(total, reduction, count, like, denom=None):
+    """(result, denominator) from a float64 total: itself ('sum') or total / denom, denom defaulting
+    to the element count ('mean'); result in like's dtype and device."""
     if reduction == "sum":
-        return total.to(loss.dtype).to(loss.device), None
-    denom = kernel(backend, "loss_sum")(wt) if wt is not None else torch.tensor(float(loss.numel()),
-                                                                                 dtype=torch.float64)
-    return (total / denom).to(loss.dtype).to(loss.device), denom
+        return total.to(like.dtype).to(like.device), None
+    if denom is None:
+        denom = torch.tensor(float(count), dtype=torch.float64)
+    return (total / denom).to(like.dtype).to(like.device), denom
 
 
 def upstream_scale(gy, reduction, denom, like):
@@ -219,10 +227,14 @@ class _PointwiseLoss(torch.autograd.Function):
     def forward(ctx, kind, input, target, weight, pos_weight, reduction, backend):
         x, y = input.contiguous(), target.contiguous()
         w, pw = (t.expand(x.shape).contiguous() if t is not None else None for t in (weight, pos_weight))
-        loss = kernel(backend, "pointwise_loss_forward")(kind, x, y, w, pw)
         # torch's weighted mse 'mean' divides by sum(weight); every other mean by the element count
         mean_weights = w.view(-1) if kind == MSE and w is not None else None
-        out, denom = reduce_loss(backend, loss.view(-1), mean_weights, reduction, input.shape)
+        if reduction != "none" and mean_weights is None and has_kernel(backend, "pointwise_loss_sum"):
+            total = kernel(backend, "pointwise_loss_sum")(kind, x, y, w, pw)  # no loss tensor written
+            out, denom = finish_reduction(total, reduction, x.numel(), x)
+        else:
+            loss = kernel(backend, "pointwise_loss_forward")(kind, x, y, w, pw)
+            out, denom = reduce_loss(backend, loss.view(-1), mean_weights, reduction, input.shape)
         ctx.save_for_backward(x, y, w, pw)
         ctx.args = (kind, reduction, backend, denom)
         return out

@@ -63,6 +63,12 @@ def pointwise_loss_forward(kind, x, y, weight, pos_weight):
 
 
 @cpu_kernel()
+def pointwise_loss_sum(kind, x, y, weight, pos_weight):
+    return torch.tensor(_C.loss.pointwise_loss_sum(dtype_code(x), int(kind), addr(x), addr(y), _opt(weight),
+                                                   _opt(pos_weight), x.numel()), dtype=torch.float64)
+
+
+@cpu_kernel()
 def pointwise_loss_backward(kind, x, y, weight, pos_weight, g):
     gx = empty_like(x)
     _C.loss.pointwise_loss_backward(dtype_code(x), int(kind), addr(x), addr(y), _opt(weight), _opt(pos_weight),
