@@ -229,3 +229,13 @@ def test_empty_batch():
     assert y.shape == (0, 8, 6, 6)
     gw = k(BWD_W)(x, torch.randn(0, 8, 6, 6), (3, 3), (1, 1), (1, 1), (1, 1), 1)
     assert torch.equal(gw, torch.zeros(8, 4, 3, 3))
+
+
+def test_auto_heuristic_takes_fft_for_3x3_on_large_images_only():
+    from fastcnn.ops import _conv_algo
+    every = ["direct", "im2col", "fft"]
+    assert _conv_algo.heuristic(every, 4, 64, 64, (3, 3), in_hw=(64, 64)) == "fft"
+    assert _conv_algo.heuristic(every, 256, 64, 64, (3, 3), in_hw=(16, 16)) == "direct"
+    assert _conv_algo.heuristic(every, 4, 64, 64, (3, 3)) == "direct"  # no image size: no guess
+    assert _conv_algo.heuristic(every, 4, 32, 64, (3, 3), in_hw=(64, 64)) == "direct"  # too few channels
+    assert _conv_algo.heuristic(["direct", "im2col"], 4, 64, 64, (3, 3), in_hw=(64, 64)) == "direct"

@@ -33,9 +33,9 @@ void forward(const ConvShape& s, const T* x, const T* w, const T* bias, T* y, in
   const int64_t w_out = plan.ob_elems() * RS;
 
   parallel_for(wk.tasks, wk.grain, [&](int64_t t0, int64_t t1) {
-    std::vector<T> rowbuf(static_cast<size_t>(2 * s.Q * VL));
+    std::vector<T> rowbuf(static_cast<size_t>(kMaxBlocks * s.Q * VL));
     std::vector<Tap> taps(static_cast<size_t>(RS));
-    alignas(64) T bias_lanes[2 * VL];
+    alignas(64) T bias_lanes[kMaxBlocks * VL];
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t obc = t % wk.ob_chunks, rb = (t / wk.ob_chunks) % wk.row_blocks, n = t / wk.ob_chunks / wk.row_blocks;
       const int64_t p0 = rb * wk.rows_per_block, p1 = std::min(s.P, p0 + wk.rows_per_block);
@@ -90,7 +90,7 @@ void backward_input(const ConvShape& s, const T* gy, const T* w, T* gx) {
   const int64_t w_out = plan.ob_elems() * RS;
 
   parallel_for(wk.tasks, wk.grain, [&](int64_t t0, int64_t t1) {
-    std::vector<T> rowbuf(static_cast<size_t>(2 * s.W * VL));
+    std::vector<T> rowbuf(static_cast<size_t>(kMaxBlocks * s.W * VL));
     std::vector<Tap> taps(static_cast<size_t>(RS));
     std::vector<std::pair<int64_t, int64_t>> row_taps(static_cast<size_t>(s.R));  // (r, p)
     for (int64_t t = t0; t < t1; ++t) {

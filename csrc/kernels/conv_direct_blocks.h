@@ -208,6 +208,9 @@ struct Epilogue {
 
 // Widest tiles: accumulators + weight vectors + a broadcast must fit the register file (32 zmm
 // on AVX-512, 16 ymm/xmm otherwise), and a tile needs >= 8 accumulators to hide FMA latency.
+// Three output blocks per tile need the fewest loads per FMA (3 weights + NQ broadcasts for 3*NQ).
+constexpr int kMaxBlocks = 3;                             // output blocks one dense tile may take
+constexpr int kMaxTile3 = FASTCNN_HAS_AVX512 ? 9 : 4;     // pixels of a tile of three output blocks
 constexpr int kMaxTile2 = FASTCNN_HAS_AVX512 ? 14 : 6;   // pixels of a tile of two output blocks
 constexpr int kMaxTile1 = FASTCNN_HAS_AVX512 ? 24 : 12;  // pixels of a one-block or depthwise tile
 
@@ -291,15 +294,16 @@ TileFn<T> tile_fn_impl(int nq, std::integer_sequence<int, I...>) {
   return table[nq - 1];
 }
 
-// The tile for nb output blocks (1 or 2; depthwise: 1) and nq <= max_tile(nb) pixels.
+// The tile for nb output blocks (1 to kMaxBlocks; depthwise: 1) and nq <= max_tile(nb) pixels.
 template <class T>
 TileFn<T> tile_fn(int nb, int nq, bool depthwise) {
   if (depthwise) return tile_fn_impl<T, 1, true>(nq, std::make_integer_sequence<int, kMaxTile1>{});
+  if (nb == 3) return tile_fn_impl<T, 3, false>(nq, std::make_integer_sequence<int, kMaxTile3>{});
   if (nb == 2) return tile_fn_impl<T, 2, false>(nq, std::make_integer_sequence<int, kMaxTile2>{});
   return tile_fn_impl<T, 1, false>(nq, std::make_integer_sequence<int, kMaxTile1>{});
 }
 
-inline int max_tile(int nb) { return nb == 2 ? kMaxTile2 : kMaxTile1; }
+inline int max_tile(int nb) { return nb == 3 ? kMaxTile3 : nb == 2 ? kMaxTile2 : kMaxTile1; }
 
 // Splits n pixels into the fewest tiles of at most max_width, of nearly equal width.
 struct Tiling {
@@ -309,9 +313,14 @@ struct Tiling {
   int64_t width(int64_t i) const { return begin(i + 1) - begin(i); }
 };
 
-// Output blocks one tile takes together: two of the same group (they read the same input), else one.
+// Output blocks one tile takes together (they read the same input, so they share a group): three
+// where possible, two where three would leave a single block behind (4 -> 2 + 2, 7 -> 2 + 3 + 2).
 inline int blocks_together(const Plan& plan, int64_t ob, int64_t ob_end) {
-  return !plan.depthwise && ob + 1 < ob_end && plan.out[ob + 1].in_first == plan.out[ob].in_first ? 2 : 1;
+  if (plan.depthwise) return 1;
+  int64_t m = 1;
+  while (ob + m < ob_end && m < 5 && plan.out[ob + m].in_first == plan.out[ob].in_first) ++m;
+  if (m >= 3 && m != 4) return 3;
+  return m >= 2 ? 2 : 1;
 }
 
 // Parallel work: tasks = images x row blocks x output-block chunks, sized so that a row block's
@@ -328,7 +337,8 @@ inline Work split_work(int64_t N, int64_t out_rows, int64_t rows_fit, int64_t n_
   wk.row_blocks = ceil_div(out_rows, wk.rows_per_block);
   const int64_t want = 4 * num_threads();
   wk.ob_chunks = std::min<int64_t>(n_out_blocks, std::max<int64_t>(1, ceil_div(want, N * wk.row_blocks)));
-  wk.ob_per_chunk = ceil_div(ceil_div(n_out_blocks, wk.ob_chunks), 2) * 2;  // pairs stay together
+  const int64_t per = ceil_div(n_out_blocks, wk.ob_chunks);
+  wk.ob_per_chunk = per >= kMaxBlocks ? ceil_div(per, kMaxBlocks) * kMaxBlocks : ceil_div(per, 2) * 2;  // whole tiles
   wk.ob_chunks = ceil_div(n_out_blocks, wk.ob_per_chunk);
   wk.tasks = N * wk.row_blocks * wk.ob_chunks;
   wk.grain = std::max<int64_t>(1, kMinFlopChunk / std::max<int64_t>(1, macs_per_row_block * wk.rows_per_block * wk.ob_per_chunk));

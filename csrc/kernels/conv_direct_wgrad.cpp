@@ -4,47 +4,74 @@
 //
 // Each thread takes a contiguous run of (image, row block) units and accumulates into its own
 // packed weight-gradient buffer (the forward's packed weight layout); the buffers are summed at the
-// end and unpacked to [K][C/g][R][S]. Dense micro-kernel: the VL x VL gradient block of one
-// (output block, input block, tap) lives in VL registers (one per input lane, lanes = output
-// channels); per pixel one gy vector load and VL broadcast FMAs. Depthwise: element-wise products.
+// end and unpacked to [K][C/g][R][S]. Dense micro-kernel: the gradient blocks of up to three
+// output blocks (same group, as the forward's tiles) x a run of input lanes live in registers
+// (lanes = output channels); per pixel one gy vector load per output block and one broadcast per
+// input lane. Depthwise: element-wise products.
 #include "kernels/conv_direct_blocks.h"
 
 FASTCNN_ISA_NAMESPACE_BEGIN
 namespace conv_direct {
 namespace {
 
-// acc[c][k] += sum over rows, q of x(row, q)[c] * gy(row, q)[k] for the first CN input lanes c
-// (the others are padding: C/g = 3 needs 3 of them).
-template <class T, int CN>
-void wgrad_block(T* acc_mem, const T* x, int64_t x_row_step, const T* gy, int64_t gy_row_step, int64_t rows, int64_t Q) {
+// Where one register tile of the weight gradient reads and accumulates.
+template <class T>
+struct WgradArgs {
+  T* acc;               // gradient block of output block 0 at the tile's first input lane
+  int64_t acc_block;    // elements between the gradient blocks of consecutive output blocks
+  const T* x;           // blocked input at the tap's first pixel and the tile's first lane
+  int64_t x_row_step;
+  const T* gy;          // blocked gy of output block 0 at the row block's first pixel
+  int64_t gy_block;     // elements between the gy blocks of consecutive output blocks
+  int64_t gy_row_step, rows, Q;
+};
+
+// acc_b[c][k] += sum over rows, q of x(row, q)[c] * gy_b(row, q)[k] for CL input lanes c and NB
+// output blocks b: NB*CL accumulators, per pixel NB gy vector loads and CL broadcasts for NB*CL
+// FMAs (3 x 4 on AVX2: 12 independent FMA chains and 7 loads per 12 FMAs).
+template <class T, int NB, int CL>
+void wgrad_tile(const WgradArgs<T>& a) {
   using V = Vec<T>;
   constexpr int VL = V::N;
-  V acc[CN];
-  for (int c = 0; c < CN; ++c) acc[c] = V::load(acc_mem + c * VL);
-  for (int64_t i = 0; i < rows; ++i) {
-    const T* xr = x + i * x_row_step;
-    const T* gr = gy + i * gy_row_step;
-    for (int64_t q = 0; q < Q; ++q) {
-      const V gv = V::load(gr + q * VL);
-      for (int c = 0; c < CN; ++c) acc[c] = fmadd(V::set1(xr[q * VL + c]), gv, acc[c]);
+  V acc[NB][CL];
+  for (int b = 0; b < NB; ++b)
+    for (int c = 0; c < CL; ++c) acc[b][c] = V::load(a.acc + b * a.acc_block + c * VL);
+  for (int64_t i = 0; i < a.rows; ++i) {
+    const T* xr = a.x + i * a.x_row_step;
+    const T* gr = a.gy + i * a.gy_row_step;
+    for (int64_t q = 0; q < a.Q; ++q) {
+      V gv[NB];
+      for (int b = 0; b < NB; ++b) gv[b] = V::load(gr + b * a.gy_block + q * VL);
+      for (int c = 0; c < CL; ++c) {
+        const V xv = V::set1(xr[q * VL + c]);
+        for (int b = 0; b < NB; ++b) acc[b][c] = fmadd(xv, gv[b], acc[b][c]);
+      }
     }
   }
-  for (int c = 0; c < CN; ++c) acc[c].store(acc_mem + c * VL);
+  for (int b = 0; b < NB; ++b)
+    for (int c = 0; c < CL; ++c) acc[b][c].store(a.acc + b * a.acc_block + c * VL);
 }
 
 template <class T>
-using WgradFn = void (*)(T*, const T*, int64_t, const T*, int64_t, int64_t, int64_t);
+using WgradFn = void (*)(const WgradArgs<T>&);
 
-template <class T, int... I>
-WgradFn<T> wgrad_fn_impl(int cn, std::integer_sequence<int, I...>) {
-  static const WgradFn<T> table[] = {&wgrad_block<T, I + 1>...};
-  return table[cn - 1];
+// Input lanes one tile takes: all VL for one output block; VL / 2 for two or three, so that the
+// accumulators, the gy vectors and a broadcast fit 16 registers (AVX2: 3 x 4 + 3 + 1).
+template <class T>
+constexpr int wgrad_lanes(int nb) { return nb == 1 ? Vec<T>::N : Vec<T>::N / 2; }
+
+template <class T, int NB, int... I>
+WgradFn<T> wgrad_fn_impl(int cl, std::integer_sequence<int, I...>) {
+  static const WgradFn<T> table[] = {&wgrad_tile<T, NB, I + 1>...};
+  return table[cl - 1];
 }
 
-// The dense weight-gradient block for cn used input lanes (1 <= cn <= VL).
+// The tile for nb output blocks (1 to 3) and cl <= wgrad_lanes(nb) input lanes.
 template <class T>
-WgradFn<T> wgrad_fn(int cn) {
-  return wgrad_fn_impl<T>(cn, std::make_integer_sequence<int, Vec<T>::N>{});
+WgradFn<T> wgrad_fn(int nb, int cl) {
+  if (nb == 3) return wgrad_fn_impl<T, 3>(cl, std::make_integer_sequence<int, wgrad_lanes<T>(3)>{});
+  if (nb == 2) return wgrad_fn_impl<T, 2>(cl, std::make_integer_sequence<int, wgrad_lanes<T>(2)>{});
+  return wgrad_fn_impl<T, 1>(cl, std::make_integer_sequence<int, wgrad_lanes<T>(1)>{});
 }
 
 // acc[VL] += sum over rows, q of x(row, q) * gy(row, q), lane by lane; four chains hide FMA latency.
@@ -97,20 +124,27 @@ void backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw) {
       T* acc = accs.data() + a * acc_elems;
       for (int64_t u = units * a / n_acc; u < units * (a + 1) / n_acc; ++u) {
         const int64_t n = u / row_blocks, p0 = (u % row_blocks) * rows, p1 = std::min(s.P, p0 + rows);
-        for (int64_t ob = 0; ob < n_ob; ++ob) {
+        for (int64_t ob = 0, nb; ob < n_ob; ob += nb) {
+          nb = blocks_together(plan, ob, n_ob);
           const OutBlock& o = plan.out[ob];
           const T* gyo = gyb.data() + n * GI + ob * GB + p0 * s.Q * VL;
           for (int64_t b = 0; b < o.n_in; ++b) {
-            const WgradFn<T> dense = wgrad_fn<T>(b == o.n_in - 1 ? o.cn_last : VL);
+            const int cn = b == o.n_in - 1 ? o.cn_last : VL;
             const T* xin = xb.data() + n * XI + (o.in_first + b) * XB;
             for (int64_t r = 0; r < s.R; ++r)
               for (int64_t c = 0; c < s.S; ++c) {
                 T* am = acc + ((ob * plan.n_in + b) * RS + r * s.S + c) * plan.tap_elems;
                 const T* xt = xin + ((p0 * s.sh + r * s.dh) * RL + g.pos(c * s.dw)) * VL;
-                if (plan.depthwise)
+                if (plan.depthwise) {
                   wgrad_block_depthwise(am, xt, s.sh * RL * VL, gyo, s.Q * VL, p1 - p0, s.Q);
-                else
-                  dense(am, xt, s.sh * RL * VL, gyo, s.Q * VL, p1 - p0, s.Q);
+                  continue;
+                }
+                const int lanes = wgrad_lanes<T>(static_cast<int>(nb));
+                for (int l0 = 0; l0 < cn; l0 += lanes) {
+                  const int cl = std::min(lanes, cn - l0);
+                  wgrad_fn<T>(static_cast<int>(nb), cl)({am + l0 * VL, plan.ob_elems() * RS, xt + l0, s.sh * RL * VL,
+                                                          gyo, GB, s.Q * VL, p1 - p0, s.Q});
+                }
               }
           }
         }

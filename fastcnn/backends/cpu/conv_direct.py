@@ -103,8 +103,10 @@ def conv2d_backward_input_direct(gy, w, in_hw, stride, padding, dilation, groups
     if kk != k:
         raise ValueError(f"grad_output: expected {k} channels like weight, got {kk}")
     shape = _shape((n, cg * int(groups), h, wd), k, (p, q), (r, s), stride, padding, dilation, groups)
-    gx = torch.zeros((n, shape[1], h, wd), dtype=gy.dtype)
-    if gx.numel() == 0 or gy.numel() == 0:
+    if gy.numel() == 0:  # nothing flows back
+        return torch.zeros((n, shape[1], h, wd), dtype=gy.dtype)
+    gx = torch.empty((n, shape[1], h, wd), dtype=gy.dtype)  # the kernel writes every element
+    if gx.numel() == 0:
         return gx
     _C.conv_direct.backward_input(dtype_code(gy), shape, addr(gy), addr(w), addr(gx))
     return gx
@@ -118,8 +120,11 @@ def conv2d_backward_weight_direct(x, gy, kernel_hw, stride, padding, dilation, g
     if n != x.shape[0]:
         raise ValueError(f"grad_output: expected batch {x.shape[0]} like input, got {n}")
     shape = _shape(x.shape, k, (p, q), kernel_hw, stride, padding, dilation, groups)
-    gw = torch.zeros((k, shape[1] // shape[15], shape[7], shape[8]), dtype=x.dtype)
-    if gw.numel() == 0 or gy.numel() == 0 or x.numel() == 0:
+    gw_shape = (k, shape[1] // shape[15], shape[7], shape[8])
+    if gy.numel() == 0 or x.numel() == 0:  # an empty sum
+        return torch.zeros(gw_shape, dtype=x.dtype)
+    gw = torch.empty(gw_shape, dtype=x.dtype)  # the kernel writes every element
+    if gw.numel() == 0:
         return gw
     _C.conv_direct.backward_weight(dtype_code(x), shape, addr(x), addr(gy), addr(gw))
     return gw

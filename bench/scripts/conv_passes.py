@@ -1,0 +1,95 @@
+"""Per-pass timing of the lecture conv layers: forward, backward-input, backward-weight of each
+fastcnn cpu algorithm next to torch's own pieces (aten.convolution_backward with one output mask),
+alternating, median of runs. Usage: python bench/scripts/conv_passes.py [filter] [--reps N] [--threads 1 (thread CPU time)]"""
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+from fastcnn._registry import kernel
+
+LAYERS = {  # name: N, C, K, H, W, R, stride, padding, dilation, groups
+    "alexnet.conv3": (16, 256, 384, 13, 13, 3, 1, 1, 1, 1),
+    "alexnet.conv4": (16, 384, 384, 13, 13, 3, 1, 1, 1, 2),
+    "alexnet.conv5": (16, 384, 256, 13, 13, 3, 1, 1, 1, 2),
+    "hardnet.64-64": (256, 64, 64, 16, 16, 3, 1, 1, 1, 1),
+    "hardnet.64-128": (256, 64, 128, 16, 16, 3, 2, 1, 1, 1),
+    "r2d2.64-128": (4, 64, 128, 64, 64, 3, 1, 2, 2, 1),
+    "dcgan.d2": (64, 64, 128, 16, 16, 4, 2, 1, 1, 1),
+    "pidnet": (4, 64, 64, 64, 64, 3, 1, 1, 1, 1),
+    "srresnet": (16, 64, 64, 96, 96, 3, 1, 1, 1, 1),
+    # conv_transpose2d layers as their adjoint convolution (forward = backward-input of this)
+    "dcgan.g1T": (64, 128, 256, 16, 16, 4, 2, 1, 1, 1),
+    "dcgan.g2T": (64, 64, 128, 32, 32, 4, 2, 1, 1, 1),
+}
+
+
+CLOCK = time.perf_counter
+
+
+def timeit(fn, reps):
+    fn()
+    ts = []
+    for _ in range(reps):
+        t0 = CLOCK()
+        fn()
+        ts.append(CLOCK() - t0)
+    return ts
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("filter", nargs="?", default="")
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--algos", default="direct,im2col")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--stat", choices=("median", "min"), default="median")
+    ap.add_argument("--passes", default="fwd,bwd_in,bwd_w")
+    a = ap.parse_args()
+    global CLOCK
+    if a.threads == 1:  # both libraries run in this thread: its CPU time ignores other processes' load
+        CLOCK = time.thread_time
+    torch.set_num_threads(a.threads)
+    stat = statistics.median if a.stat == "median" else min
+    for name, (N, C, K, H, W, R, st, pd, dl, g) in LAYERS.items():
+        if a.filter not in name:
+            continue
+        x = torch.randn(N, C, H, W)
+        w = torch.randn(K, C // g, R, R) * (C * R * R) ** -0.5
+        y = F.conv2d(x, w, None, st, pd, dl, g)
+        gy = torch.randn_like(y)
+        P, Q = y.shape[-2:]
+        s2, p2, d2 = (st, st), (pd, pd), (dl, dl)
+        aten = torch.ops.aten.convolution_backward
+        pieces = {
+            "fwd": (lambda: F.conv2d(x, w, None, st, pd, dl, g),
+                    lambda al: kernel("cpu", f"conv2d_forward.{al}")(x, w, None, s2, p2, d2, g, (P, Q), None, 0.0)),
+            "bwd_in": (lambda: aten(gy, x, w, None, s2, p2, d2, False, [0, 0], g, [True, False, False]),
+                       lambda al: kernel("cpu", f"conv2d_backward_input.{al}")(gy, w, (H, W), s2, p2, d2, g)),
+            "bwd_w": (lambda: aten(gy, x, w, None, s2, p2, d2, False, [0, 0], g, [False, True, False]),
+                      lambda al: kernel("cpu", f"conv2d_backward_weight.{al}")(x, gy, (R, R), s2, p2, d2, g)),
+        }
+        algos = [al for al in a.algos.split(",") if not (al == "fft" and (st != 1 or dl != 1))]
+        flops = 2 * N * K * (C // g) * R * R * P * Q
+        line = [f"{name:15s}"]
+        for piece, (tf, ff) in pieces.items():
+            if piece not in a.passes.split(","):
+                continue
+            tt, ft = [], {al: [] for al in algos}
+            for _ in range(a.reps):
+                tt += timeit(tf, 1)
+                for al in algos:
+                    ft[al] += timeit(lambda: ff(al), 1)
+            tm = stat(tt)
+            parts = [f"torch {tm*1e3:7.2f}ms {flops/tm/1e9:5.1f}GF"]
+            for al in algos:
+                fm = stat(ft[al])
+                parts.append(f"{al} {fm*1e3:7.2f} {flops/fm/1e9:5.1f}GF x{tm/fm:4.2f}")
+            line.append(f"{piece}: " + " ".join(parts))
+        print("\n   ".join(line), flush=True)
+
+
+if __name__ == "__main__":
+    main()
