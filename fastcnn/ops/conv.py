@@ -183,7 +183,9 @@ def _choose(algo, backend, direction, x, w, stride, dilation, groups, run=None, 
     if run is not None and len(options) > 1 and algos.autotune_enabled():
         key = algos.cache_key(backend, x.device, direction, (in_shape, w.shape), (stride, dilation, groups), x.dtype)
         return algos.tuned(key, options, run)
-    return algos.heuristic(options, in_shape[0], in_shape[1], w.shape[0], tuple(w.shape[-2:]))
+    # the image-size rule (fft for 3x3 on large images) was measured on the cpu backend only
+    in_hw = tuple(in_shape[2:]) if backend == "cpu" else None
+    return algos.heuristic(options, in_shape[0], in_shape[1], w.shape[0], tuple(w.shape[-2:]), in_hw=in_hw)
 
 
 def _backward_algo(cfg: ConvConfig, direction, x, w):
