@@ -20,6 +20,7 @@
 
 #include "common/simd.h"
 #include "common/threads.h"
+#include "kernels/gemm_pack.h"
 
 FASTCNN_ISA_NAMESPACE_BEGIN
 namespace {
@@ -65,59 +66,34 @@ struct AlignedBuffer {
 template <class T>
 void pack_a(bool trans, const T* A, int64_t lda, int64_t i0, int64_t mc, int64_t p0, int64_t kc, T alpha, T* Ap) {
   constexpr int MR = Blocking<T>::MR;
-  for (int64_t ip = 0; ip < mc; ip += MR) {
-    const int64_t rows = std::min<int64_t>(MR, mc - ip);
-    T* dst = Ap + ip * kc;
-    if (trans) {  // op(A)(i, k) = A[k * lda + i]: MR contiguous values per k
-      for (int64_t k = 0; k < kc; ++k) {
-        const T* src = A + (p0 + k) * lda + i0 + ip;
-        int64_t i = 0;
-        for (; i < rows; ++i) dst[k * MR + i] = alpha * src[i];
-        for (; i < MR; ++i) dst[k * MR + i] = T(0);
-      }
-    } else {  // op(A)(i, k) = A[i * lda + k]: MR row streams
-      const T* src = A + (i0 + ip) * lda + p0;
-      if (rows == MR) {
-        for (int64_t k = 0; k < kc; ++k)
-#pragma GCC unroll 16
-          for (int i = 0; i < MR; ++i) dst[k * MR + i] = alpha * src[i * lda + k];
-      } else {
-        for (int64_t k = 0; k < kc; ++k) {
-          int64_t i = 0;
-          for (; i < rows; ++i) dst[k * MR + i] = alpha * src[i * lda + k];
-          for (; i < MR; ++i) dst[k * MR + i] = T(0);
-        }
-      }
+  if (!trans) {  // op(A)(i, k) = A[i * lda + k]
+    for (int64_t ip = 0; ip < mc; ip += MR) {
+      const int rows = static_cast<int>(std::min<int64_t>(MR, mc - ip));
+      gemm_pack::pack_streams<MR>(A + (i0 + ip) * lda + p0, lda, rows, kc, alpha, Ap + ip * kc);
     }
+    return;
   }
+  // op(A)(i, k) = A[k * lda + i]: a cache line of A's row k holds several panels' values, so take
+  // 16 k-steps across all panels at a time, while those lines are still in L1.
+  constexpr int64_t KB = 16;
+  for (int64_t k0 = 0; k0 < kc; k0 += KB)
+    for (int64_t ip = 0; ip < mc; ip += MR) {
+      const int rows = static_cast<int>(std::min<int64_t>(MR, mc - ip));
+      gemm_pack::pack_runs<MR>(A + (p0 + k0) * lda + i0 + ip, lda, rows, std::min(KB, kc - k0), alpha,
+                               Ap + ip * kc + k0 * MR);
+    }
 }
 
 // Bp[panel][k][j] = op(B)(p0 + k, j0 + panel*NR + j), zero past column N.
 template <class T>
 void pack_b(bool trans, const T* B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0, int64_t nc, T* Bp) {
-  using V = Vec<T>;
   constexpr int NR = Blocking<T>::NR;
   for (int64_t jp = 0; jp < nc; jp += NR) {
-    const int64_t cols = std::min<int64_t>(NR, nc - jp);
-    T* dst = Bp + jp * kc;
-    if (!trans) {  // op(B)(k, j) = B[k * ldb + j]: one contiguous NR-row per k
-      const T* src = B + p0 * ldb + j0 + jp;
-      for (int64_t k = 0; k < kc; ++k) {
-        const T* row = src + k * ldb;
-        T* out = dst + k * NR;
-        for (int v = 0; v < NR; v += V::N) {
-          const int64_t n = cols - v;
-          (n >= V::N ? V::load(row + v) : n > 0 ? V::load(row + v, static_cast<int>(n)) : V::zero()).store(out + v);
-        }
-      }
-    } else {  // op(B)(k, j) = B[j * ldb + k]: NR column streams
-      const T* src = B + (j0 + jp) * ldb + p0;
-      for (int64_t k = 0; k < kc; ++k) {
-        int64_t j = 0;
-        for (; j < cols; ++j) dst[k * NR + j] = src[j * ldb + k];
-        for (; j < NR; ++j) dst[k * NR + j] = T(0);
-      }
-    }
+    const int cols = static_cast<int>(std::min<int64_t>(NR, nc - jp));
+    if (trans)  // op(B)(k, j) = B[j * ldb + k]
+      gemm_pack::pack_streams<NR>(B + (j0 + jp) * ldb + p0, ldb, cols, kc, T(1), Bp + jp * kc);
+    else        // op(B)(k, j) = B[k * ldb + j]
+      gemm_pack::pack_runs<NR>(B + p0 * ldb + j0 + jp, ldb, cols, kc, T(1), Bp + jp * kc);
   }
 }
 
