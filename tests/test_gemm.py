@@ -86,14 +86,16 @@ def test_gemm_cpu_thread_splits(threads):
 
 
 @pytest.mark.parametrize("M", [50, 400])  # 50 rows split C by column panels, 400 by row strips
+@pytest.mark.parametrize("threads", [2, 3])
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_gemm_cpu_two_threads_several_blocks(M, dtype):
-    """Two threads over several NC and KC blocks, so the shared packed B block is refilled while
-    both threads use it (and beta applies only on the first KC block)."""
+def test_gemm_cpu_threads_several_blocks(M, threads, dtype):
+    """Several threads over several NC and KC blocks (the last KC block thinner), so the shared
+    packed B block is refilled while other threads may still use it (and beta applies only on
+    the first KC block)."""
     previous = torch.get_num_threads()
-    torch.set_num_threads(2)
+    torch.set_num_threads(threads)
     try:
-        N, K = 3100, 700
+        N, K = 3100, 1001
         a, b = _operands(M, N, K, False, True, dtype)
         c = torch.randn(M, N, dtype=dtype)
         out = c.clone()

@@ -84,16 +84,18 @@ void pack_a(bool trans, const T* A, int64_t lda, int64_t i0, int64_t mc, int64_t
     }
 }
 
-// Bp[panel][k][j] = op(B)(p0 + k, j0 + panel*NR + j), zero past column N.
+// Bp[panel * panel_stride + k * NR + j] = op(B)(p0 + k, j0 + panel*NR + j), zero past column N.
 template <class T>
-void pack_b(bool trans, const T* B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0, int64_t nc, T* Bp) {
+void pack_b(bool trans, const T* B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0, int64_t nc, T* Bp,
+            int64_t panel_stride) {
   constexpr int NR = Blocking<T>::NR;
   for (int64_t jp = 0; jp < nc; jp += NR) {
     const int cols = static_cast<int>(std::min<int64_t>(NR, nc - jp));
+    T* dst = Bp + jp / NR * panel_stride;
     if (trans)  // op(B)(k, j) = B[j * ldb + k]
-      gemm_pack::pack_streams<NR>(B + (j0 + jp) * ldb + p0, ldb, cols, kc, T(1), Bp + jp * kc);
+      gemm_pack::pack_streams<NR>(B + (j0 + jp) * ldb + p0, ldb, cols, kc, T(1), dst);
     else        // op(B)(k, j) = B[k * ldb + j]
-      gemm_pack::pack_runs<NR>(B + p0 * ldb + j0 + jp, ldb, cols, kc, T(1), Bp + jp * kc);
+      gemm_pack::pack_runs<NR>(B + p0 * ldb + j0 + jp, ldb, cols, kc, T(1), dst);
   }
 }
 
@@ -202,7 +204,8 @@ struct Problem {
 };
 
 // How a team shares the work of every (jc, pc) block. The B block is packed once, each thread
-// packing its share of the panels. Then either
+// packing its share of the panels, each panel in a fixed slot of KC x NR (so that a thin last KC
+// block does not move one thread's panels onto another's that is still in use). Then either
 //   split_rows: a barrier, and each thread runs its own strip of whole MR-tiles of C's rows against
 //               the whole shared B block (packing only its own rows of A), or
 //   columns:    each thread runs every row of C against the B panels it packed itself (no barrier;
@@ -233,7 +236,7 @@ void macro_kernel(const Problem<T>& p, const Plan& plan, int64_t jc, int64_t nc,
       const int nr = static_cast<int>(std::min<int64_t>(Bk::NR, nc - jr));
       for (int64_t ir = 0; ir < mc; ir += Bk::MR) {
         const int mr = static_cast<int>(std::min<int64_t>(Bk::MR, mc - ir));
-        micro_kernel<T>(kc, Ap + ir * kc, Bp + jr * kc, p.C + (ic + ir) * p.ldc + jc + jr, p.ldc, beta, mr, nr);
+        micro_kernel<T>(kc, Ap + ir * kc, Bp + panel * Bk::NR * plan.kc, p.C + (ic + ir) * p.ldc + jc + jr, p.ldc, beta, mr, nr);
       }
     }
   }
@@ -254,7 +257,7 @@ void gemm_team(const Problem<T>& p, const Plan& plan, T* Bp, T* Ap, int tid, int
       const int64_t kc = std::min(plan.kc, p.K - pc);
       if (p1 > p0)
         pack_b(p.trans_b, p.B, p.ldb, pc, kc, jc + p0 * Bk::NR, std::min(nc, p1 * Bk::NR) - p0 * Bk::NR,
-               Bp + p0 * Bk::NR * kc);
+               Bp + p0 * Bk::NR * plan.kc, Bk::NR * plan.kc);
       if (plan.split_rows) {
         if (team > 1) team_barrier();  // the whole B block is packed
         if (r1 > r0) macro_kernel(p, plan, jc, nc, pc, kc, r0, r1, 0, panels, Bp, Ap);
