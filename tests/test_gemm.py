@@ -85,6 +85,26 @@ def test_gemm_cpu_thread_splits(threads):
         torch.set_num_threads(previous)
 
 
+@pytest.mark.parametrize("M", [50, 400])  # 50 rows split C by column panels, 400 by row strips
+@pytest.mark.parametrize("threads", [2, 3])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gemm_cpu_threads_several_blocks(M, threads, dtype):
+    """Several threads over several NC and KC blocks (the last KC block thinner), so the shared
+    packed B block is refilled while other threads may still use it (and beta applies only on
+    the first KC block)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        N, K = 3100, 1001
+        a, b = _operands(M, N, K, False, True, dtype)
+        c = torch.randn(M, N, dtype=dtype)
+        out = c.clone()
+        kernel("cpu", "gemm")(a, b, trans_b=True, alpha=0.5, beta=-1.0, out=out)
+        assert_close(out, _reference(a, b, False, True, 0.5, -1.0, c), reduction=K + 1)
+    finally:
+        torch.set_num_threads(previous)
+
+
 OTHER_BACKENDS = [b for b in CPU_BACKENDS if b != "cpu"]
 
 

@@ -8,16 +8,19 @@
 //
 // Packing reads A and B in whichever orientation they are stored, so transposes are free, and pads
 // the last panel with zeros, so the micro-kernel always runs full tiles and only its store is masked.
-// Threads split C into column or row strips (whichever duplicates less packing), each thread with
-// its own packing buffers.
+// Threads share the packed B block (each packs a share of its panels) and split C's rows between
+// them, each packing only its own rows of A; see Plan.
 #include "kernels/gemm.h"
 
 #include <algorithm>
 #include <cstdlib>
 #include <memory>
 
+#include <omp.h>
+
 #include "common/simd.h"
 #include "common/threads.h"
+#include "kernels/gemm_pack.h"
 
 FASTCNN_ISA_NAMESPACE_BEGIN
 namespace {
@@ -36,8 +39,8 @@ template <class T>
 struct Blocking {
   static constexpr int MR = kMR;
   static constexpr int NR = kNV * Vec<T>::N;
-  // KC x NR B micro-panel about 24-48 KB (L1 + prefetch), MC x KC A block about 250 KB (L2 of 1 MB),
-  // KC x NC B block a few MB (L3 of 32 MB).
+  // KC x NR B micro-panel about 24-48 KB (L1 + prefetch), MC x KC A block about 100-250 KB (L2 of
+  // 1 MB), KC x NC B block a few MB (L3 of 32 MB). (KC 256-512, MC 72-288 all time the same here.)
   static constexpr int64_t KC = sizeof(T) == 4 ? 384 : 256;
   static constexpr int64_t MC = MR * (sizeof(T) == 4 ? 12 : 10);
   static constexpr int64_t NC = 3072;
@@ -63,59 +66,36 @@ struct AlignedBuffer {
 template <class T>
 void pack_a(bool trans, const T* A, int64_t lda, int64_t i0, int64_t mc, int64_t p0, int64_t kc, T alpha, T* Ap) {
   constexpr int MR = Blocking<T>::MR;
-  for (int64_t ip = 0; ip < mc; ip += MR) {
-    const int64_t rows = std::min<int64_t>(MR, mc - ip);
-    T* dst = Ap + ip * kc;
-    if (trans) {  // op(A)(i, k) = A[k * lda + i]: MR contiguous values per k
-      for (int64_t k = 0; k < kc; ++k) {
-        const T* src = A + (p0 + k) * lda + i0 + ip;
-        int64_t i = 0;
-        for (; i < rows; ++i) dst[k * MR + i] = alpha * src[i];
-        for (; i < MR; ++i) dst[k * MR + i] = T(0);
-      }
-    } else {  // op(A)(i, k) = A[i * lda + k]: MR row streams
-      const T* src = A + (i0 + ip) * lda + p0;
-      if (rows == MR) {
-        for (int64_t k = 0; k < kc; ++k)
-#pragma GCC unroll 16
-          for (int i = 0; i < MR; ++i) dst[k * MR + i] = alpha * src[i * lda + k];
-      } else {
-        for (int64_t k = 0; k < kc; ++k) {
-          int64_t i = 0;
-          for (; i < rows; ++i) dst[k * MR + i] = alpha * src[i * lda + k];
-          for (; i < MR; ++i) dst[k * MR + i] = T(0);
-        }
-      }
+  if (!trans) {  // op(A)(i, k) = A[i * lda + k]
+    for (int64_t ip = 0; ip < mc; ip += MR) {
+      const int rows = static_cast<int>(std::min<int64_t>(MR, mc - ip));
+      gemm_pack::pack_streams<MR>(A + (i0 + ip) * lda + p0, lda, rows, kc, alpha, Ap + ip * kc);
     }
+    return;
   }
+  // op(A)(i, k) = A[k * lda + i]: a cache line of A's row k holds several panels' values, so take
+  // 16 k-steps across all panels at a time, while those lines are still in L1.
+  constexpr int64_t KB = 16;
+  for (int64_t k0 = 0; k0 < kc; k0 += KB)
+    for (int64_t ip = 0; ip < mc; ip += MR) {
+      const int rows = static_cast<int>(std::min<int64_t>(MR, mc - ip));
+      gemm_pack::pack_runs<MR>(A + (p0 + k0) * lda + i0 + ip, lda, rows, std::min(KB, kc - k0), alpha,
+                               Ap + ip * kc + k0 * MR);
+    }
 }
 
-// Bp[panel][k][j] = op(B)(p0 + k, j0 + panel*NR + j), zero past column N.
+// Bp[panel * panel_stride + k * NR + j] = op(B)(p0 + k, j0 + panel*NR + j), zero past column N.
 template <class T>
-void pack_b(bool trans, const T* B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0, int64_t nc, T* Bp) {
-  using V = Vec<T>;
+void pack_b(bool trans, const T* B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0, int64_t nc, T* Bp,
+            int64_t panel_stride) {
   constexpr int NR = Blocking<T>::NR;
   for (int64_t jp = 0; jp < nc; jp += NR) {
-    const int64_t cols = std::min<int64_t>(NR, nc - jp);
-    T* dst = Bp + jp * kc;
-    if (!trans) {  // op(B)(k, j) = B[k * ldb + j]: one contiguous NR-row per k
-      const T* src = B + p0 * ldb + j0 + jp;
-      for (int64_t k = 0; k < kc; ++k) {
-        const T* row = src + k * ldb;
-        T* out = dst + k * NR;
-        for (int v = 0; v < NR; v += V::N) {
-          const int64_t n = cols - v;
-          (n >= V::N ? V::load(row + v) : n > 0 ? V::load(row + v, static_cast<int>(n)) : V::zero()).store(out + v);
-        }
-      }
-    } else {  // op(B)(k, j) = B[j * ldb + k]: NR column streams
-      const T* src = B + (j0 + jp) * ldb + p0;
-      for (int64_t k = 0; k < kc; ++k) {
-        int64_t j = 0;
-        for (; j < cols; ++j) dst[k * NR + j] = src[j * ldb + k];
-        for (; j < NR; ++j) dst[k * NR + j] = T(0);
-      }
-    }
+    const int cols = static_cast<int>(std::min<int64_t>(NR, nc - jp));
+    T* dst = Bp + jp / NR * panel_stride;
+    if (trans)  // op(B)(k, j) = B[j * ldb + k]
+      gemm_pack::pack_streams<NR>(B + (j0 + jp) * ldb + p0, ldb, cols, kc, T(1), dst);
+    else        // op(B)(k, j) = B[k * ldb + j]
+      gemm_pack::pack_runs<NR>(B + p0 * ldb + j0 + jp, ldb, cols, kc, T(1), dst);
   }
 }
 
@@ -130,22 +110,32 @@ __attribute__((noinline)) void micro_kernel(int64_t kc, const T* __restrict Ap, 
   for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) acc[i][j] = V::zero();
-#pragma GCC unroll 4
-  for (int64_t k = 0; k < kc; ++k) {
-    __builtin_prefetch(Bp + 8 * NR);
-    __builtin_prefetch(Ap + 8 * MR);
+  // C's tile is read and written after the K loop; its rows lie ldc apart, which the hardware
+  // prefetcher does not follow, so fetch them now (some 10% at n = 2048). A streams from L2 in
+  // order and B sits in L1: prefetching those in the loop only cost issue slots.
+  for (int i = 0; i < mr; ++i) {
+    __builtin_prefetch(C + i * ldc, 1);
+    __builtin_prefetch(C + i * ldc + NR - 1, 1);
+  }
+  auto step = [&](int64_t k) {
     V b[NV];
 #pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) b[j] = V::load(Bp + j * V::N);
+    for (int j = 0; j < NV; ++j) b[j] = V::load(Bp + k * NR + j * V::N);
 #pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
-      const V a = V::set1(Ap[i]);
+      const V a = V::set1(Ap[k * MR + i]);
 #pragma GCC unroll 4
       for (int j = 0; j < NV; ++j) acc[i][j] = fmadd(a, b[j], acc[i][j]);
     }
-    Ap += MR;
-    Bp += NR;
+  };
+  int64_t k = 0;
+  for (; k + 4 <= kc; k += 4) {
+    step(k);
+    step(k + 1);
+    step(k + 2);
+    step(k + 3);
   }
+  for (; k < kc; ++k) step(k);
   const V vbeta = V::set1(beta);
   if (mr == MR && nr == NR) {
 #pragma GCC unroll 16
@@ -189,81 +179,139 @@ void scale_c(int64_t M, int64_t N, T beta, T* C, int64_t ldc) {
   }
 }
 
-// One thread's GEMM over the whole (sub-)problem.
+// Block sizes of one call: each dimension is cut into equal blocks of whole units (KC: 1, MC: MR,
+// NC: NR) no larger than the maximum, so a K of 400 runs as 2 x 200, not 384 + a thin 16.
+inline int64_t even_block(int64_t n, int64_t max_block, int64_t unit) {
+  const int64_t blocks = (n + max_block - 1) / max_block;
+  const int64_t per = (n + blocks - 1) / blocks;
+  return std::min(max_block, (per + unit - 1) / unit * unit);
+}
+
+inline int64_t round_up(int64_t n, int64_t unit) { return (n + unit - 1) / unit * unit; }
+
 template <class T>
-void gemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
-                 const T* B, int64_t ldb, T beta, T* C, int64_t ldc) {
+struct Problem {
+  bool trans_a, trans_b;
+  int64_t M, N, K;
+  T alpha;
+  const T* A;
+  int64_t lda;
+  const T* B;
+  int64_t ldb;
+  T beta;
+  T* C;
+  int64_t ldc;
+};
+
+// How a team shares the work of every (jc, pc) block. The B block is packed once, each thread
+// packing its share of the panels, each panel in a fixed slot of KC x NR (so that a thin last KC
+// block does not move one thread's panels onto another's that is still in use). Then either
+//   split_rows: a barrier, and each thread runs its own strip of whole MR-tiles of C's rows against
+//               the whole shared B block (packing only its own rows of A), or
+//   columns:    each thread runs every row of C against the B panels it packed itself (no barrier;
+//               A is packed by every thread: chosen when M is too short to split evenly).
+struct Plan {
+  int64_t kc, mc, nc;
+  bool split_rows;
+  int64_t a_stride, b_size;  // per-thread A block and shared B block, in elements (64-byte multiples)
+};
+
+// Called only by a team of two or more: an orphaned barrier binds to the innermost enclosing
+// parallel region, which for a team of one may be a caller's (conv's parallel_for) region.
+inline void team_barrier() {
+#pragma omp barrier
+}
+
+// C[i0:i1, jc + p0 * NR : jc + p1 * NR] += op(A) block x panels [p0, p1) of the packed B block.
+template <class T>
+void macro_kernel(const Problem<T>& p, const Plan& plan, int64_t jc, int64_t nc, int64_t pc, int64_t kc,
+                  int64_t i0, int64_t i1, int64_t p0, int64_t p1, const T* Bp, T* Ap) {
+  using Bk = Blocking<T>;
+  const T beta = pc == 0 ? p.beta : T(1);
+  for (int64_t ic = i0; ic < i1; ic += plan.mc) {
+    const int64_t mc = std::min(plan.mc, i1 - ic);
+    pack_a(p.trans_a, p.A, p.lda, ic, mc, pc, kc, p.alpha, Ap);
+    for (int64_t panel = p0; panel < p1; ++panel) {
+      const int64_t jr = panel * Bk::NR;
+      const int nr = static_cast<int>(std::min<int64_t>(Bk::NR, nc - jr));
+      for (int64_t ir = 0; ir < mc; ir += Bk::MR) {
+        const int mr = static_cast<int>(std::min<int64_t>(Bk::MR, mc - ir));
+        micro_kernel<T>(kc, Ap + ir * kc, Bp + panel * Bk::NR * plan.kc, p.C + (ic + ir) * p.ldc + jc + jr, p.ldc, beta, mr, nr);
+      }
+    }
+  }
+}
+
+// Thread `tid` of a team of `team`: the five loops, with the B block shared through `Bp`.
+template <class T>
+void gemm_team(const Problem<T>& p, const Plan& plan, T* Bp, T* Ap, int tid, int team) {
+  using Bk = Blocking<T>;
+  const int64_t tiles_m = (p.M + Bk::MR - 1) / Bk::MR;
+  const int64_t r0 = std::min(p.M, tiles_m * tid / team * Bk::MR);
+  const int64_t r1 = std::min(p.M, tiles_m * (tid + 1) / team * Bk::MR);
+  for (int64_t jc = 0; jc < p.N; jc += plan.nc) {
+    const int64_t nc = std::min(plan.nc, p.N - jc);
+    const int64_t panels = (nc + Bk::NR - 1) / Bk::NR;
+    const int64_t p0 = panels * tid / team, p1 = panels * (tid + 1) / team;
+    for (int64_t pc = 0; pc < p.K; pc += plan.kc) {
+      const int64_t kc = std::min(plan.kc, p.K - pc);
+      if (p1 > p0)
+        pack_b(p.trans_b, p.B, p.ldb, pc, kc, jc + p0 * Bk::NR, std::min(nc, p1 * Bk::NR) - p0 * Bk::NR,
+               Bp + p0 * Bk::NR * plan.kc, Bk::NR * plan.kc);
+      if (plan.split_rows) {
+        if (team > 1) team_barrier();  // the whole B block is packed
+        if (r1 > r0) macro_kernel(p, plan, jc, nc, pc, kc, r0, r1, 0, panels, Bp, Ap);
+        if (team > 1) team_barrier();  // nobody reads the B block any more
+      } else if (p1 > p0) {
+        macro_kernel(p, plan, jc, nc, pc, kc, 0, p.M, p0, p1, Bp, Ap);
+      }
+    }
+  }
+}
+
+template <class T>
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
+          const T* B, int64_t ldb, T beta, T* C, int64_t ldc, int threads) {
   using Bk = Blocking<T>;
   if (M <= 0 || N <= 0) return;
   if (K <= 0 || alpha == T(0)) {
     scale_c(M, N, beta, C, ldc);
     return;
   }
-  thread_local AlignedBuffer<T> a_buf, b_buf;
-  const int64_t kc_max = std::min<int64_t>(Bk::KC, K);
-  const int64_t nc_max = std::min<int64_t>(Bk::NC, (N + Bk::NR - 1) / Bk::NR * Bk::NR);
-  const int64_t mc_max = std::min<int64_t>(Bk::MC, (M + Bk::MR - 1) / Bk::MR * Bk::MR);
-  T* Ap = a_buf.get(mc_max * kc_max);
-  T* Bp = b_buf.get(kc_max * nc_max);
-  for (int64_t jc = 0; jc < N; jc += Bk::NC) {
-    const int64_t nc = std::min<int64_t>(Bk::NC, N - jc);
-    for (int64_t pc = 0; pc < K; pc += Bk::KC) {
-      const int64_t kc = std::min<int64_t>(Bk::KC, K - pc);
-      const T beta_here = pc == 0 ? beta : T(1);
-      pack_b(trans_b, B, ldb, pc, kc, jc, nc, Bp);
-      for (int64_t ic = 0; ic < M; ic += Bk::MC) {
-        const int64_t mc = std::min<int64_t>(Bk::MC, M - ic);
-        pack_a(trans_a, A, lda, ic, mc, pc, kc, alpha, Ap);
-        for (int64_t jr = 0; jr < nc; jr += Bk::NR) {
-          const int nr = static_cast<int>(std::min<int64_t>(Bk::NR, nc - jr));
-          for (int64_t ir = 0; ir < mc; ir += Bk::MR) {
-            const int mr = static_cast<int>(std::min<int64_t>(Bk::MR, mc - ir));
-            micro_kernel<T>(kc, Ap + ir * kc, Bp + jr * kc, C + (ic + ir) * ldc + jc + jr, ldc, beta_here, mr, nr);
-          }
-        }
-      }
-    }
-  }
-}
-
-// Splits C into `threads` strips of whole micro-tiles along its longer tile dimension.
-template <class T>
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,
-          const T* B, int64_t ldb, T beta, T* C, int64_t ldc, int threads) {
-  using Bk = Blocking<T>;
   if (threads <= 0) threads = num_threads();
+  if (omp_in_parallel()) threads = 1;
   const int64_t tiles_m = (M + Bk::MR - 1) / Bk::MR, tiles_n = (N + Bk::NR - 1) / Bk::NR;
   // A thread is worth waking for about 32K micro-tile K-steps (some 6 MFLOP, 50 us): below that the
   // parallel region's wake-up and barrier cost more than they save, far more on a loaded machine.
-  const int64_t work = tiles_m * tiles_n * std::max<int64_t>(K, 1);
-  const int64_t by_work = std::max<int64_t>(1, work / 32768);
-  // Every strip packs the whole operand it shares with the others: A for column strips, B for row
-  // strips. Duplicate the cheaper one: packing reads its rows contiguously when the operand's
-  // layout already runs along the panel (B not transposed, A transposed), strided otherwise.
-  const double a_pack = double(M) * K * (trans_a ? 1.0 : 3.0), b_pack = double(N) * K * (trans_b ? 3.0 : 1.0);
-  bool split_n = a_pack <= b_pack;
-  if (split_n && tiles_n < threads && tiles_m > tiles_n) split_n = false;
-  if (!split_n && tiles_m < threads && tiles_n > tiles_m) split_n = true;
-  const int64_t strips = std::min<int64_t>({threads, split_n ? tiles_n : tiles_m, by_work});
-  if (strips <= 1) {
-    gemm_serial(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  const int64_t by_work = std::max<int64_t>(1, tiles_m * tiles_n * K / 32768);
+  int team = static_cast<int>(std::min<int64_t>({threads, by_work, std::max(tiles_m, tiles_n)}));
+
+  Plan plan;
+  plan.kc = even_block(K, Bk::KC, 1);
+  plan.mc = even_block(M, Bk::MC, Bk::MR);
+  plan.nc = even_block(N, Bk::NC, Bk::NR);
+  // Rows unless C is too short for every thread to get about the same number of row tiles; then
+  // columns, if the B block has enough panels to go round.
+  const int64_t panels = (plan.nc + Bk::NR - 1) / Bk::NR;
+  auto imbalance = [team](int64_t tiles) { return double((tiles + team - 1) / team) * team / double(tiles); };
+  plan.split_rows = tiles_m >= 8 * team || imbalance(tiles_m) <= imbalance(panels);
+  if (!plan.split_rows && panels < team) team = static_cast<int>(panels);
+  plan.a_stride = round_up(plan.mc * plan.kc, 64 / sizeof(T));
+  plan.b_size = round_up(plan.kc * round_up(plan.nc, Bk::NR), 64 / sizeof(T));
+
+  const Problem<T> p{trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc};
+  // The calling thread's buffer holds the shared B block and one A block per thread.
+  thread_local AlignedBuffer<T> workspace;
+  T* ws = workspace.get(plan.b_size + team * plan.a_stride);
+  if (team <= 1) {
+    gemm_team(p, plan, ws, ws + plan.b_size, 0, 1);
     return;
   }
-  const int64_t tiles = split_n ? tiles_n : tiles_m;
-  parallel_for(strips, 1, [&](int64_t s0, int64_t s1) {
-    for (int64_t s = s0; s < s1; ++s) {
-      const int64_t t0 = tiles * s / strips, t1 = tiles * (s + 1) / strips;
-      if (split_n) {
-        const int64_t j0 = t0 * Bk::NR, j1 = std::min<int64_t>(N, t1 * Bk::NR);
-        gemm_serial(trans_a, trans_b, M, j1 - j0, K, alpha, A, lda, B + (trans_b ? j0 * ldb : j0), ldb, beta,
-                    C + j0, ldc);
-      } else {
-        const int64_t i0 = t0 * Bk::MR, i1 = std::min<int64_t>(M, t1 * Bk::MR);
-        gemm_serial(trans_a, trans_b, i1 - i0, N, K, alpha, A + (trans_a ? i0 : i0 * lda), lda, B, ldb, beta,
-                    C + i0 * ldc, ldc);
-      }
-    }
-  });
+#pragma omp parallel num_threads(team)
+  {
+    const int tid = omp_get_thread_num(), size = omp_get_num_threads();  // size may be smaller than asked
+    gemm_team(p, plan, ws, ws + plan.b_size + tid * plan.a_stride, tid, size);
+  }
 }
 
 }  // namespace
