@@ -9,7 +9,7 @@ import torch
 
 from fastcnn import _C
 
-from ._lib import addr, cpu_kernel, dtype_code
+from ._lib import addr, cpu_kernel, dtype_code, new_empty
 
 
 def _as_row_major(m: torch.Tensor, trans: bool):
@@ -28,7 +28,7 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None):
     M, K = (a.shape[1], a.shape[0]) if trans_a else tuple(a.shape)
     N = b.shape[0] if trans_b else b.shape[1]
     if out is None:
-        out = a.new_empty((M, N))
+        out = new_empty(a, (M, N))
         beta = 0.0
     a_mem, lda, ta = _as_row_major(a, trans_a)
     b_mem, ldb, tb = _as_row_major(b, trans_b)
