@@ -186,6 +186,13 @@ def _as_4d(x: torch.Tensor):
     return x, lambda t: t
 
 
+def _argmax_grad(ctx, gy):
+    """Gradient of a max pool that saved its argmax indices: gy accumulated at those input positions."""
+    (idx,) = ctx.saved_tensors
+    idx, gy = same_layout(idx, gy)
+    return kernel(ctx.backend, "pool_index_scatter")(gy, idx, ctx.in_hw, True)
+
+
 class _MaxPool2d(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, k, s, p, d, out_hw, return_indices, backend):
@@ -200,10 +207,7 @@ class _MaxPool2d(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, gy, _gidx):
-        (idx,) = ctx.saved_tensors
-        idx, gy = same_layout(idx, gy)
-        gx = kernel(ctx.backend, "pool_index_scatter")(gy, idx, ctx.in_hw, True)
-        return gx, None, None, None, None, None, None, None
+        return _argmax_grad(ctx, gy), None, None, None, None, None, None, None
 
 
 class _AvgPool2d(torch.autograd.Function):
@@ -246,9 +250,7 @@ class _AdaptiveMaxPool2d(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, gy, _gidx):
-        (idx,) = ctx.saved_tensors
-        idx, gy = same_layout(idx, gy)
-        return kernel(ctx.backend, "pool_index_scatter")(gy, idx, ctx.in_hw, True), None, None
+        return _argmax_grad(ctx, gy), None, None
 
 
 class _MaxUnpool2d(torch.autograd.Function):
