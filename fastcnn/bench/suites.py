@@ -5,6 +5,7 @@ exist yet are listed as unavailable by the runner rather than dropped silently."
 from __future__ import annotations
 
 import copy
+import math
 from typing import List
 
 import torch
@@ -109,13 +110,13 @@ def batch_norm_case(shape, quick=False):
     # forward: read x twice (statistics, normalise), write y; backward: read gy and x twice, write gx
     simple_case(f"batch_norm train {list(shape)}", "norm", "batch_norm", F.batch_norm,
                 lambda: [torch.randn(shape), torch.zeros(C), torch.ones(C), torch.ones(C), torch.zeros(C)],
-                numel=_numel(shape), passes=(3, 8), quick=quick, grad_args=(0, 3, 4), training=True)
+                numel=math.prod(shape), passes=(3, 8), quick=quick, grad_args=(0, 3, 4), training=True)
 
 
 def softmax_case(shape, quick=False):
     # forward: read x (max and sum), read x, write y; backward: read gy and y (dot), read them, write gx
     simple_case(f"softmax dim=1 {list(shape)}", "softmax", "softmax", F.softmax, lambda: [torch.randn(shape)],
-                numel=_numel(shape), passes=(3, 8), quick=quick, dim=1)
+                numel=math.prod(shape), passes=(3, 8), quick=quick, dim=1)
 
 
 def cross_entropy_case(shape, quick=False):
@@ -123,13 +124,13 @@ def cross_entropy_case(shape, quick=False):
     # forward: read the logits twice (max, log-sum-exp); backward: read them, write the gradient
     simple_case(f"cross_entropy {list(shape)}", "loss", "cross_entropy", F.cross_entropy,
                 lambda: [torch.randn(shape), torch.randint(0, shape[1], targets)],
-                numel=_numel(shape), passes=(2, 4), quick=quick)
+                numel=math.prod(shape), passes=(2, 4), quick=quick)
 
 
 def pointwise_loss_case(name, torch_fn, shape, make_input, make_target, **kw):
     # forward: read input and target; backward: read both again, write the gradient
     simple_case(f"{name} {list(shape)}", "loss", name, torch_fn, lambda: [make_input(shape), make_target(shape)],
-                numel=_numel(shape), passes=(2, 5), **kw)
+                numel=math.prod(shape), passes=(2, 5), **kw)
 
 
 def _probabilities(shape):
@@ -142,15 +143,8 @@ def interpolate_case(shape, quick=False, **kw):
     align = f" align_corners={kw['align_corners']}" if "align_corners" in kw else ""
     # forward: read x, write the factor^2 larger y; backward: read gy, write gx
     simple_case(f"interpolate {kw['mode']} x{kw['scale_factor']}{align} {list(shape)}", "resample", "interpolate",
-                F.interpolate, lambda: [torch.randn(shape)], numel=_numel(shape),
+                F.interpolate, lambda: [torch.randn(shape)], numel=math.prod(shape),
                 passes=(1 + factor, 2 + 2 * factor), quick=quick, **kw)
-
-
-def _numel(shape):
-    n = 1
-    for d in shape:
-        n *= d
-    return n
 
 
 batch_norm_case((16, 64, 56, 56), quick=True)
