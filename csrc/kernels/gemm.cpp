@@ -128,14 +128,8 @@ __attribute__((noinline)) void micro_kernel(int64_t kc, const T* __restrict Ap, 
       for (int j = 0; j < NV; ++j) acc[i][j] = fmadd(a, b[j], acc[i][j]);
     }
   };
-  int64_t k = 0;
-  for (; k + 4 <= kc; k += 4) {
-    step(k);
-    step(k + 1);
-    step(k + 2);
-    step(k + 3);
-  }
-  for (; k < kc; ++k) step(k);
+#pragma GCC unroll 1
+  for (int64_t k = 0; k < kc; ++k) step(k);
   const V vbeta = V::set1(beta);
   if (mr == MR && nr == NR) {
 #pragma GCC unroll 16
