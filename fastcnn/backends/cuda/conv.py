@@ -334,6 +334,30 @@ def _weight_grid(g: TileGrid, R, S) -> TileGrid:
     return TileGrid(g.ts, R, S, 1, 1)
 
 
+def _image_spectrum(src, g: TileGrid, planes, hw, offset, take):
+    """[F][planes][N*tiles] spectra of the tiles of src[N][planes][hw], each read from `offset`
+    (top/left padding) and cut to `take` rows and columns."""
+    nnt = src.shape[0] * g.count
+    hat = _spectrum(g.freqs, planes, nnt, src)
+    _tiles_forward(src, hat, g, src.shape[0], planes, hw[0], hw[1], offset, take, planes * nnt, nnt)
+    return hat
+
+
+def _kernel_spectrum(w, g: TileGrid, s: Shape, flip=False):
+    """[F][K*Cg][1] spectra of the kernel planes, each an R x S tile on the data tiles' TS x TS grid."""
+    planes = s.K * s.Cg
+    hat = _spectrum(g.freqs, planes, 1, w)
+    _tiles_forward(w, hat, _weight_grid(g, s.R, s.S), 1, planes, s.R, s.S, (0, 0), (s.R, s.S), planes, 1, flip=flip)
+    return hat
+
+
+def _image_from_spectrum(hat, dst, g: TileGrid, bias=None, act=0, act_param=0.0):
+    """dst[N][planes][H][W] from the spectra of its tiles (overlap-save: each tile keeps step x step)."""
+    n, planes, h, w = dst.shape
+    nnt = n * g.count
+    _tiles_inverse(hat, dst, g, n, planes, h, w, (g.step_h, g.step_w), planes * nnt, nnt, bias, act, act_param)
+
+
 def _cgemm(a: Operand, b: Operand, c: Operand, M, N, K, nb1, nb2, splits=1, kchunk=None, split_stride=0):
     """Per (frequency b1, group b2): C = conj(A) B on complex workspaces (strides in complex elements)."""
     if M == 0 or N == 0:
@@ -361,17 +385,15 @@ def _fft_forward(x, w, bias, stride, padding, dilation, groups, out_hw, activati
         return y
     g = tile_grid(s.R, s.S, s.P, s.Q)
     F, nnt = g.freqs, s.N * g.count
-    x_hat = _spectrum(F, s.C, nnt, x)
-    w_hat = _spectrum(F, s.K * s.Cg, 1, x)
+    x_hat = _image_spectrum(x, g, s.C, (s.H, s.W), (s.ph, s.pw), (g.ts, g.ts))
+    w_hat = _kernel_spectrum(w, g, s)
     y_hat = _spectrum(F, s.K, nnt, x)
-    _tiles_forward(x, x_hat, g, s.N, s.C, s.H, s.W, (s.ph, s.pw), (g.ts, g.ts), s.C * nnt, nnt)
-    _tiles_forward(w, w_hat, _weight_grid(g, s.R, s.S), 1, s.K * s.Cg, s.R, s.S, (0, 0), (s.R, s.S), s.K * s.Cg, 1)
     # per (f, group): Y[k][t] = sum_c conj(W[k][c]) X[c][t]
     _cgemm(Operand(w_hat, s.Cg, 1, s.K * s.Cg, s.Kg * s.Cg),
            Operand(x_hat, nnt, 1, s.C * nnt, s.Cg * nnt),
            Operand(y_hat, nnt, 1, s.K * nnt, s.Kg * nnt),
            s.Kg, nnt, s.Cg, F, s.G)
-    _tiles_inverse(y_hat, y, g, s.N, s.K, s.P, s.Q, (g.step_h, g.step_w), s.K * nnt, nnt, bias, kind, act_param)
+    _image_from_spectrum(y_hat, y, g, bias, kind, act_param)
     return y
 
 
@@ -383,18 +405,15 @@ def _fft_backward_input(gy, w, in_hw, stride, padding, dilation, groups):
         return gx
     g = tile_grid(s.R, s.S, s.H, s.W)
     F, nnt = g.freqs, s.N * g.count
-    gy_hat = _spectrum(F, s.K, nnt, gy)
-    w_hat = _spectrum(F, s.K * s.Cg, 1, gy)
+    gy_hat = _image_spectrum(gy, g, s.K, (s.P, s.Q), (s.R - 1 - s.ph, s.S - 1 - s.pw), (g.ts, g.ts))
+    w_hat = _kernel_spectrum(w, g, s, flip=True)
     gx_hat = _spectrum(F, s.C, nnt, gy)
-    _tiles_forward(gy, gy_hat, g, s.N, s.K, s.P, s.Q, (s.R - 1 - s.ph, s.S - 1 - s.pw), (g.ts, g.ts), s.K * nnt, nnt)
-    _tiles_forward(w, w_hat, _weight_grid(g, s.R, s.S), 1, s.K * s.Cg, s.R, s.S, (0, 0), (s.R, s.S), s.K * s.Cg, 1,
-                   flip=True)
     # per (f, group): GX[c][t] = sum_k conj(W'[k][c]) GY[k][t]
     _cgemm(Operand(w_hat, 1, s.Cg, s.K * s.Cg, s.Kg * s.Cg),
            Operand(gy_hat, nnt, 1, s.K * nnt, s.Kg * nnt),
            Operand(gx_hat, nnt, 1, s.C * nnt, s.Cg * nnt),
            s.Cg, nnt, s.Kg, F, s.G)
-    _tiles_inverse(gx_hat, gx, g, s.N, s.C, s.H, s.W, (g.step_h, g.step_w), s.C * nnt, nnt)
+    _image_from_spectrum(gx_hat, gx, g)
     return gx
 
 
@@ -406,10 +425,8 @@ def _fft_backward_weight(x, gy, kernel_hw, stride, padding, dilation, groups):
         return gw
     g = tile_grid(s.R, s.S, s.P, s.Q)
     F, nnt = g.freqs, s.N * g.count
-    x_hat = _spectrum(F, s.C, nnt, x)
-    gy_hat = _spectrum(F, s.K, nnt, x)
-    _tiles_forward(x, x_hat, g, s.N, s.C, s.H, s.W, (s.ph, s.pw), (g.ts, g.ts), s.C * nnt, nnt)
-    _tiles_forward(gy, gy_hat, g, s.N, s.K, s.P, s.Q, (0, 0), (g.step_h, g.step_w), s.K * nnt, nnt)
+    x_hat = _image_spectrum(x, g, s.C, (s.H, s.W), (s.ph, s.pw), (g.ts, g.ts))
+    gy_hat = _image_spectrum(gy, g, s.K, (s.P, s.Q), (0, 0), (g.step_h, g.step_w))
     blocks = cdiv(s.Kg, CBLOCK_M) * cdiv(s.Cg, CBLOCK_N) * F * s.G
     splits, kchunk = split_k_plan(blocks, nnt, max(1, 65535 // s.G))
     gw_len = F * s.K * s.Cg
