@@ -10,7 +10,7 @@ import torch
 import triton
 import triton.language as tl
 
-from ._reduce import block_max, block_sum
+from ._reduce import block_sum, online_logsumexp
 from .softmax import tiles
 
 _ACC = {torch.float32: tl.float32, torch.float64: tl.float64}
@@ -28,20 +28,9 @@ def _ce_forward(x_ptr, t_ptr, w_ptr, loss_ptr, wt_ptr, lse_ptr, C, S, ignore_ind
     s = tl.program_id(1) * BLOCK_S + tl.arange(0, BLOCK_S)
     smask = s < S
     base = n * C * S
-    m = tl.full([BLOCK_S], float("-inf"), dtype=ACC)
-    acc = tl.full([BLOCK_S], 0.0, dtype=ACC)
+    m_safe, acc = online_logsumexp(x_ptr, base, C, S, s, smask, ACC, BLOCK_C)
     wx = tl.full([BLOCK_S], 0.0, dtype=ACC)   # sum_c w[c] (x[c] - max): centred, so W (lse - max) - wx does not cancel
     wsum = tl.full([BLOCK_S], 0.0, dtype=ACC)  # sum_c w[c]
-    for c0 in range(0, C, BLOCK_C):
-        c = c0 + tl.arange(0, BLOCK_C)
-        cmask = c < C
-        mask = cmask[:, None] & smask[None, :]
-        x = tl.load(x_ptr + base + c[:, None] * S + s[None, :], mask=mask, other=float("-inf")).to(ACC)
-        m_new = tl.maximum(m, block_max(x, 0))
-        m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
-        acc = acc * tl.exp(m - m_safe) + block_sum(tl.exp(x - m_safe[None, :]), 0)
-        m = m_new
-    m_safe = tl.where(m == float("-inf"), 0.0, m)
     if SMOOTH:
         for c0 in range(0, C, BLOCK_C):
             c = c0 + tl.arange(0, BLOCK_C)
