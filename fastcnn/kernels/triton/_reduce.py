@@ -29,6 +29,15 @@ def block_max(x, axis: tl.constexpr):
 
 
 @triton.jit
+def reduction_program(D, inner, BLOCK_I: tl.constexpr):
+    """Program (o, j) of a grid (outer, cdiv(inner, BLOCK_I)) over a tensor [outer, D, inner] reduced
+    along D: (o, the offset o * D * inner of its slice, its BLOCK_I columns, which are in range)."""
+    o = tl.program_id(0).to(tl.int64)
+    i = tl.program_id(1) * BLOCK_I + tl.arange(0, BLOCK_I)
+    return o, o * D * inner, i, i < inner
+
+
+@triton.jit
 def online_logsumexp(x_ptr, base, D, inner, i, imask, ACC: tl.constexpr, BLOCK_D: tl.constexpr):
     """One pass over d < D of x[base + d * inner + i] (i: a [BLOCK_I] vector of columns): the
     running max m and s = sum exp(x - m), rescaled as m grows. Returns (m_safe, s) with m_safe = m
