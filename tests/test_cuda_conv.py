@@ -17,9 +17,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import given, settings, strategies as st
 import torch.nn.functional as F
 
 import cuda_host_emulator
+from conv_reference import TORCH_ACTIVATIONS, Case, conv_cases, reference_conv
 import nvrtc_compile
 from helpers import HAS_GPU, assert_close
 
@@ -152,23 +154,6 @@ def test_dft_twiddles_match_cmath():
 # ---------------------------------------------------------------------------------------------
 # (c) launches: shared case list and checks, run on the host emulation and on a GPU
 
-class Case:
-    def __init__(self, name, N, C, H, W, K, R, S, stride=(1, 1), padding=(0, 0), dilation=(1, 1), groups=1,
-                 out_hw=None):
-        self.name, self.N, self.C, self.H, self.W, self.K, self.R, self.S = name, N, C, H, W, K, R, S
-        self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
-        P = (H + 2 * padding[0] - dilation[0] * (R - 1) - 1) // stride[0] + 1
-        Q = (W + 2 * padding[1] - dilation[1] * (S - 1) - 1) // stride[1] + 1
-        self.out_hw = out_hw or (P, Q)
-
-    @property
-    def fft_ok(self):
-        return self.stride == (1, 1) and self.dilation == (1, 1)
-
-    def __repr__(self):
-        return self.name
-
-
 CASES = [
     Case("odd_s23_d21_g2", 2, 6, 9, 11, 4, 3, 2, stride=(2, 3), padding=(2, 1), dilation=(2, 1), groups=2),
     Case("one_channel_pad_gt_half", 1, 1, 5, 7, 3, 3, 3, padding=(4, 3)),
@@ -183,21 +168,6 @@ SLOW_CASES = [
 ]
 ALGOS = ["direct", "im2col", "fft"]
 ACTIVATIONS = [(None, 0.0), ("relu", 0.0), ("leaky_relu", 0.1), ("elu", 1.3), ("sigmoid", 0.0), ("tanh", 0.0)]
-
-
-def torch_activation(y, kind, p):
-    return {None: lambda t: t, "relu": F.relu, "leaky_relu": lambda t: F.leaky_relu(t, p),
-            "elu": lambda t: F.elu(t, p), "sigmoid": torch.sigmoid, "tanh": torch.tanh}[kind](y)
-
-
-def reference_conv(x, w, b, case):
-    """conv2d with top/left padding `padding` and the bottom/right padding implied by out_hw."""
-    (ph, pw), (P, Q) = case.padding, case.out_hw
-    (sh, sw), (dh, dw) = case.stride, case.dilation
-    pe_h = (P - 1) * sh + dh * (case.R - 1) + 1 - case.H - ph
-    pe_w = (Q - 1) * sw + dw * (case.S - 1) + 1 - case.W - pw
-    xp = F.pad(x, (pw, pe_w, ph, pe_h))
-    return F.conv2d(xp, w, b, case.stride, 0, case.dilation, case.groups)
 
 
 def make_inputs(case, dtype, device, seed=0):
@@ -224,7 +194,7 @@ def check_conv(kernel, algo, case, dtype, device, activation=(None, 0.0)):
     x, w, b, gy = make_inputs(case, dtype, device)
     x64, w64, b64, gy64 = (t.detach().cpu().double().requires_grad_() for t in (x, w, b, gy))
     kind, p = activation
-    y_ref = torch_activation(reference_conv(x64, w64, b64, case), kind, p)
+    y_ref = TORCH_ACTIVATIONS[kind](reference_conv(x64, w64, b64, case), p)
     lin = reference_conv(x64, w64, None, case)
     gx_ref, gw_ref = torch.autograd.grad(lin, (x64, w64), gy64)
 
@@ -435,40 +405,22 @@ def test_gpu_direct_index_math_past_2_31():
 
 # --- property-based: random valid shapes on the host emulation ---------------------------------
 
-try:
-    from hypothesis import given, settings, strategies as st
-except ImportError:  # pragma: no cover
-    given = None
-
-if given is not None:
-    @st.composite
-    def conv_cases(draw):
-        groups = draw(st.sampled_from([1, 2, 3]))
-        C, K = groups * draw(st.integers(1, 3)), groups * draw(st.integers(1, 3))
-        R, S = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-        stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-        dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
-        padding = (draw(st.integers(0, 3)), draw(st.integers(0, 3)))
-        H = draw(st.integers(max(1, dilation[0] * (R - 1) + 1 - 2 * padding[0]), 11))
-        W = draw(st.integers(max(1, dilation[1] * (S - 1) + 1 - 2 * padding[1]), 11))
-        return Case("hyp", draw(st.integers(1, 2)), C, H, W, K, R, S, stride, padding, dilation, groups)
-
-    @pytest.mark.slow
-    @settings(max_examples=8, deadline=None)
-    @given(case=conv_cases(), algo=st.sampled_from(ALGOS))
-    def test_emulated_conv_random_shapes(algo, case):
-        ok, why = cuda_host_emulator.available()
-        if not ok:
-            pytest.skip(why)
-        from fastcnn.backends.cuda import _lib
-        from fastcnn._registry import _KERNELS
-        import fastcnn.backends.cuda.conv  # noqa: F401  (registers the kernels)
-        saved = _lib.launch
-        _lib.launch = cuda_host_emulator.launch  # hypothesis reruns the body: no function-scoped fixture
-        try:
-            if algo == "fft":  # same draw with stride 1, dilation 1 (and room for the kernel)
-                case = Case("hyp_fft", case.N, case.C, case.H + 4, case.W + 4, case.K, case.R, case.S,
-                            padding=case.padding, groups=case.groups)
-            check_conv(lambda name: _KERNELS[("cuda", name)], algo, case, torch.float64, "cpu", ("sigmoid", 0.0))
-        finally:
-            _lib.launch = saved
+@pytest.mark.slow
+@settings(max_examples=8, deadline=None)
+@given(case=conv_cases("hyp", 3, 11), algo=st.sampled_from(ALGOS))
+def test_emulated_conv_random_shapes(algo, case):
+    ok, why = cuda_host_emulator.available()
+    if not ok:
+        pytest.skip(why)
+    from fastcnn.backends.cuda import _lib
+    from fastcnn._registry import _KERNELS
+    import fastcnn.backends.cuda.conv  # noqa: F401  (registers the kernels)
+    saved = _lib.launch
+    _lib.launch = cuda_host_emulator.launch  # hypothesis reruns the body: no function-scoped fixture
+    try:
+        if algo == "fft":  # same draw with stride 1, dilation 1 (and room for the kernel)
+            case = Case("hyp_fft", case.N, case.C, case.H + 4, case.W + 4, case.K, case.R, case.S,
+                        padding=case.padding, groups=case.groups)
+        check_conv(lambda name: _KERNELS[("cuda", name)], algo, case, torch.float64, "cpu", ("sigmoid", 0.0))
+    finally:
+        _lib.launch = saved

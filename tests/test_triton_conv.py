@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import sys
 import zlib
-from dataclasses import dataclass
-from typing import Optional, Tuple
 
 import pytest
 import torch
@@ -19,6 +17,7 @@ from hypothesis import strategies as st
 import torch.nn.functional as F
 
 from fastcnn._registry import kernel
+from conv_reference import TORCH_ACTIVATIONS, Case, conv_cases, reference_conv
 from helpers import HAS_GPU, assert_close, backend_params, reference_f64
 
 ALGOS = ("direct", "im2col", "fft")
@@ -46,34 +45,7 @@ def triton_kernel(name):
 
 
 # ----------------------------------------------------------------------------------------------
-# Reference convolution with the kernel interface's padding rule: top/left padding given, the
-# bottom/right padding implied by out_hw (negative means rows are cut off).
-
-@dataclass(frozen=True)
-class Case:
-    name: str
-    N: int
-    C: int
-    H: int
-    W: int
-    K: int
-    R: int
-    S: int
-    stride: Tuple[int, int] = (1, 1)
-    padding: Tuple[int, int] = (0, 0)
-    dilation: Tuple[int, int] = (1, 1)
-    groups: int = 1
-    out_hw: Optional[Tuple[int, int]] = None  # default: as torch with symmetric padding
-
-    def output_hw(self):
-        if self.out_hw is not None:
-            return self.out_hw
-        return tuple((size + 2 * p - d * (k - 1) - 1) // s + 1 for size, p, d, k, s in zip(
-            (self.H, self.W), self.padding, self.dilation, (self.R, self.S), self.stride))
-
-    def __str__(self):
-        return self.name
-
+# Cases (tests/conv_reference.py: Case, reference_conv, TORCH_ACTIVATIONS)
 
 CASES = [
     Case("odd_nonsquare", 2, 3, 7, 9, 4, 3, 2, padding=(1, 0)),
@@ -87,30 +59,11 @@ CASES = [
     Case("cut_bottom_right", 2, 2, 9, 8, 2, 3, 3, padding=(1, 1), out_hw=(6, 5)),  # rows left unread
     Case("groups2_kernel7", 1, 4, 9, 9, 2, 7, 6, padding=(3, 2), groups=2),
 ]
-FFT_OK = lambda c: c.stride == (1, 1) and c.dilation == (1, 1)  # noqa: E731
-
-
-def _reference_conv(x, w, bias, case):
-    P, Q = case.output_hw()
-    (ph, pw), (sh, sw), (dh, dw) = case.padding, case.stride, case.dilation
-    bottom = (P - 1) * sh + dh * (case.R - 1) + 1 - case.H - ph
-    right = (Q - 1) * sw + dw * (case.S - 1) + 1 - case.W - pw
-    return F.conv2d(F.pad(x, (pw, right, ph, bottom)), w, bias, case.stride, 0, case.dilation, case.groups)
-
-
-ACTIVATIONS = {
-    None: lambda y, a: y,
-    "relu": lambda y, a: F.relu(y),
-    "leaky_relu": lambda y, a: F.leaky_relu(y, a),
-    "elu": lambda y, a: F.elu(y, a),
-    "sigmoid": lambda y, a: torch.sigmoid(y),
-    "tanh": lambda y, a: torch.tanh(y),
-}
 
 
 def _inputs(case, dtype, device, bias=True):
     g = torch.Generator().manual_seed(zlib.crc32(case.name.encode()))
-    P, Q = case.output_hw()
+    P, Q = case.out_hw
 
     def randn(*shape):
         return torch.randn(*shape, generator=g, dtype=torch.float64).to(dtype=dtype, device=device)
@@ -123,13 +76,13 @@ def _inputs(case, dtype, device, bias=True):
 
 
 def _check_algo(algo, case):
-    if algo == "fft" and not FFT_OK(case):
+    if algo == "fft" and not case.fft_ok:
         pytest.skip("fft takes stride 1 and dilation 1 only (test_fft_rejects_stride_and_dilation checks the error)")
 
 
 def _forward(algo, case, x, w, b, activation=None, act_param=0.0):
     return triton_kernel(f"conv2d_forward.{algo}")(x, w, b, case.stride, case.padding, case.dilation, case.groups,
-                                                     case.output_hw(), activation, act_param)
+                                                     case.out_hw, activation, act_param)
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -140,7 +93,7 @@ def test_conv2d_forward(algo, case, dtype, device):
     _check_algo(algo, case)
     x, w, b, _ = _inputs(case, dtype, device)
     y = _forward(algo, case, x, w, b)
-    expected = reference_f64(_reference_conv, x, w, b, case)
+    expected = reference_f64(reference_conv, x, w, b, case)
     assert_close(y, expected, reduction=w[0].numel(), name=f"conv2d_forward.{algo}")
 
 
@@ -153,7 +106,7 @@ def test_conv2d_backward(algo, case, dtype, device):
     x, w, _, gy = _inputs(case, dtype, device, bias=False)
     x64 = x.detach().double().requires_grad_()
     w64 = w.detach().double().requires_grad_()
-    _reference_conv(x64, w64, None, case).backward(gy.double())
+    reference_conv(x64, w64, None, case).backward(gy.double())
 
     gx = triton_kernel(f"conv2d_backward_input.{algo}")(gy, w, (case.H, case.W), case.stride, case.padding,
                                                          case.dilation, case.groups)
@@ -174,7 +127,7 @@ def test_conv2d_forward_fused_activation(algo, activation, act_param, dtype, dev
     case = CASES[0] if algo == "fft" else CASES[1]
     x, w, b, _ = _inputs(case, dtype, device)
     y = _forward(algo, case, x, w, b, activation, act_param)
-    expected = ACTIVATIONS[activation](reference_f64(_reference_conv, x, w, b, case), act_param)
+    expected = TORCH_ACTIVATIONS[activation](reference_f64(reference_conv, x, w, b, case), act_param)
     assert_close(y, expected, reduction=w[0].numel(), name=f"{algo} + {activation}")
 
 
@@ -182,10 +135,10 @@ def test_conv2d_forward_fused_activation(algo, activation, act_param, dtype, dev
 def test_conv2d_without_bias_and_empty_batch(algo):
     case = CASES[0]
     x, w, _, _ = _inputs(case, torch.float64, "cpu")
-    assert_close(_forward(algo, case, x, w, None), _reference_conv(x, w, None, case), reduction=w[0].numel())
+    assert_close(_forward(algo, case, x, w, None), reference_conv(x, w, None, case), reduction=w[0].numel())
     y = _forward(algo, case, x[:0], w, None)
-    assert y.shape == (0, case.K, *case.output_hw())
-    gw = triton_kernel(f"conv2d_backward_weight.{algo}")(x[:0], torch.empty(0, case.K, *case.output_hw(),
+    assert y.shape == (0, case.K, *case.out_hw)
+    gw = triton_kernel(f"conv2d_backward_weight.{algo}")(x[:0], torch.empty(0, case.K, *case.out_hw,
                                                           dtype=x.dtype), (case.R, case.S), case.stride,
                                                           case.padding, case.dilation, case.groups)
     assert torch.equal(gw, torch.zeros_like(w))
@@ -227,32 +180,18 @@ def test_large_kernel_uses_larger_tiles(algo):
     """An 11x9 kernel needs the 32-point transform in fft; same check for the others."""
     case = Case("kernel11x9", 1, 2, 13, 12, 2, 11, 9, padding=(5, 4))
     x, w, b, _ = _inputs(case, torch.float64, "cpu")
-    assert_close(_forward(algo, case, x, w, b), _reference_conv(x, w, b, case), reduction=w[0].numel())
-
-
-@st.composite
-def conv_cases(draw):
-    """A random valid convolution geometry, small enough for the interpreter."""
-    groups = draw(st.sampled_from([1, 2, 3]))
-    C, K = groups * draw(st.integers(1, 2)), groups * draw(st.integers(1, 2))
-    R, S = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
-    padding = (draw(st.integers(0, 3)), draw(st.integers(0, 3)))
-    H = draw(st.integers(max(1, dilation[0] * (R - 1) + 1 - 2 * padding[0]), 8))
-    W = draw(st.integers(max(1, dilation[1] * (S - 1) + 1 - 2 * padding[1]), 8))
-    return Case("hypothesis", draw(st.integers(1, 2)), C, H, W, K, R, S, stride, padding, dilation, groups)
+    assert_close(_forward(algo, case, x, w, b), reference_conv(x, w, b, case), reduction=w[0].numel())
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(case=conv_cases(), algo=st.sampled_from(ALGOS))
+@given(case=conv_cases("hypothesis", 2, 8), algo=st.sampled_from(ALGOS))
 def test_conv2d_random_geometry(case, algo):
-    if algo == "fft" and not FFT_OK(case):
+    if algo == "fft" and not case.fft_ok:
         algo = "direct"
     x, w, b, gy = _inputs(case, torch.float64, "cpu")
-    assert_close(_forward(algo, case, x, w, b), _reference_conv(x, w, b, case), reduction=w[0].numel())
+    assert_close(_forward(algo, case, x, w, b), reference_conv(x, w, b, case), reduction=w[0].numel())
     x64, w64 = x.clone().requires_grad_(), w.clone().requires_grad_()
-    _reference_conv(x64, w64, None, case).backward(gy)
+    reference_conv(x64, w64, None, case).backward(gy)
     geometry = (case.stride, case.padding, case.dilation, case.groups)
     gx = triton_kernel(f"conv2d_backward_input.{algo}")(gy, w, (case.H, case.W), *geometry)
     assert_close(gx, x64.grad, reduction=(case.K // case.groups) * case.R * case.S)
@@ -312,7 +251,7 @@ def test_gemm_rejects_bad_arguments():
 @pytest.mark.parametrize("case", [c for c in CASES if c.groups == 1], ids=str)
 def test_im2col_col2im(case, device):
     x, _, _, _ = _inputs(case, torch.float64, device)
-    P, Q = case.output_hw()
+    P, Q = case.out_hw
     (ph, pw), kernel_hw = case.padding, (case.R, case.S)
     bottom = (P - 1) * case.stride[0] + case.dilation[0] * (case.R - 1) + 1 - case.H - ph
     right = (Q - 1) * case.stride[1] + case.dilation[1] * (case.S - 1) + 1 - case.W - pw
@@ -420,7 +359,7 @@ def test_compiles_for_gpu(arch, monkeypatch):
 
     def forward(algo, case, x, w, b, activation=None, act_param=0.0):
         launchers[f"conv2d_forward.{algo}"](x, w, b, case.stride, case.padding, case.dilation, case.groups,
-                                            case.output_hw(), activation, act_param)
+                                            case.out_hw, activation, act_param)
 
     case = Case("compile", 2, 4, 9, 9, 4, 3, 3, padding=(1, 1), groups=2)
     geometry = (case.stride, case.padding, case.dilation, case.groups)

@@ -84,14 +84,31 @@ def _check_grid_groups(groups: int) -> None:
         raise ValueError(f"groups: at most 65535 on the cuda backend (one grid z slice per group), got {groups}")
 
 
+# The shape of each direction's call and its (uninitialised) result, shared by the three algorithms.
+
+def _forward_setup(x, w, stride, padding, dilation, groups, out_hw):
+    s = make_shape(x.shape, w.shape, x.shape[2:], out_hw, stride, padding, dilation, groups)
+    return s, torch.empty((s.N, s.K, s.P, s.Q), dtype=x.dtype, device=x.device)
+
+
+def _backward_input_setup(gy, w, in_hw, stride, padding, dilation, groups):
+    s = make_shape((gy.shape[0], w.shape[1] * groups), w.shape, in_hw, gy.shape[2:], stride, padding, dilation, groups)
+    return s, torch.empty((s.N, s.C, s.H, s.W), dtype=gy.dtype, device=gy.device)
+
+
+def _backward_weight_setup(x, gy, kernel_hw, stride, padding, dilation, groups):
+    w_shape = (gy.shape[1], x.shape[1] // groups, kernel_hw[0], kernel_hw[1])
+    s = make_shape(x.shape, w_shape, x.shape[2:], gy.shape[2:], stride, padding, dilation, groups)
+    return s, torch.empty(w_shape, dtype=x.dtype, device=x.device)
+
+
 # ---------------------------------------------------------------------------------------------
 # direct: implicit GEMM
 
 def _direct_forward(x, w, bias, stride, padding, dilation, groups, out_hw, activation=None, act_param=0.0):
-    s = make_shape(x.shape, w.shape, x.shape[2:], out_hw, stride, padding, dilation, groups)
     _check_grid_groups(groups)
     kind = act_kind(activation)
-    y = torch.empty((s.N, s.K, s.P, s.Q), dtype=x.dtype, device=x.device)
+    s, y = _forward_setup(x, w, stride, padding, dilation, groups, out_hw)
     if y.numel() == 0:
         return y
     crs = s.Cg * s.RS
@@ -104,10 +121,8 @@ def _direct_forward(x, w, bias, stride, padding, dilation, groups, out_hw, activ
 
 
 def _direct_backward_input(gy, w, in_hw, stride, padding, dilation, groups):
-    K, Cg = w.shape[0], w.shape[1]
-    s = make_shape((gy.shape[0], Cg * groups), w.shape, in_hw, gy.shape[2:], stride, padding, dilation, groups)
     _check_grid_groups(groups)
-    gx = torch.empty((s.N, s.C, s.H, s.W), dtype=gy.dtype, device=gy.device)
+    s, gx = _backward_input_setup(gy, w, in_hw, stride, padding, dilation, groups)
     if gx.numel() == 0:
         return gx
     grid = (cdiv(s.N * s.H * s.W, BLOCK_N), cdiv(s.Cg, BLOCK_M), s.G)
@@ -117,14 +132,11 @@ def _direct_backward_input(gy, w, in_hw, stride, padding, dilation, groups):
 
 
 def _direct_backward_weight(x, gy, kernel_hw, stride, padding, dilation, groups):
-    K, C = gy.shape[1], x.shape[1]
-    w_shape = (K, C // groups, kernel_hw[0], kernel_hw[1])
-    s = make_shape(x.shape, w_shape, x.shape[2:], gy.shape[2:], stride, padding, dilation, groups)
     _check_grid_groups(groups)
-    gw = torch.empty(w_shape, dtype=x.dtype, device=x.device)
-    crs = s.Cg * s.RS
+    s, gw = _backward_weight_setup(x, gy, kernel_hw, stride, padding, dilation, groups)
     if gw.numel() == 0:
         return gw
+    crs = s.Cg * s.RS
     n_pix = s.N * s.PQ
     tiles = cdiv(s.Kg, BLOCK_M) * cdiv(crs, BLOCK_N) * s.G
     splits, kchunk = split_k_plan(tiles, n_pix, max(1, 65535 // s.G))
@@ -140,39 +152,38 @@ def _direct_backward_weight(x, gy, kernel_hw, stride, padding, dilation, groups)
 # ---------------------------------------------------------------------------------------------
 # im2col + gemm
 
-def _image_chunk(s: Shape, itemsize: int) -> int:
-    """Images per im2col chunk: the column matrix below COLUMN_BYTES, images x groups in one grid."""
-    per_image = max(1, s.C * s.RS * s.PQ * itemsize)
-    return max(1, min(s.N, COLUMN_BYTES // per_image, 65535 // s.G))
+def _column_workspace(s: Shape, like: torch.Tensor):
+    """(images per im2col chunk, column matrix for that many): the matrix stays below COLUMN_BYTES
+    and images x groups fit in one grid."""
+    per_image = max(1, s.C * s.RS * s.PQ * like.element_size())
+    nb = max(1, min(s.N, COLUMN_BYTES // per_image, 65535 // s.G))
+    return nb, torch.empty(nb * s.C * s.RS * s.PQ, dtype=like.dtype, device=like.device)
+
+
+def _launch_column_kernel(kernel: str, total: int, src, dst, nb, s: Shape):
+    """im2col / col2im of nb images: one thread per element of dst (grid-stride beyond 2^20 blocks)."""
+    if total == 0:
+        return
+    blocks = min(cdiv(total, THREADS), 1 << 20)
+    _lib.launch("conv_im2col", kernel, (blocks,), (THREADS,),
+                (src, dst, i64(nb), *(i64(v) for v in (s.C, s.H, s.W, s.R, s.S, s.P, s.Q, s.sh, s.sw, s.ph, s.pw,
+                                                       s.dh, s.dw))))
 
 
 def _launch_im2col(x, col, nb, s: Shape, image_offset=0):
-    total = nb * s.C * s.RS * s.PQ
-    if total == 0:
-        return
-    blocks = min(cdiv(total, THREADS), 1 << 20)
-    _lib.launch("conv_im2col", f"im2col_{suffix(x.dtype)}", (blocks,), (THREADS,),
-                (addr(x, image_offset * s.C * s.H * s.W), addr(col), i64(nb), i64(s.C), i64(s.H), i64(s.W),
-                 i64(s.R), i64(s.S), i64(s.P), i64(s.Q), i64(s.sh), i64(s.sw), i64(s.ph), i64(s.pw),
-                 i64(s.dh), i64(s.dw)))
+    _launch_column_kernel(f"im2col_{suffix(x.dtype)}", nb * s.C * s.RS * s.PQ,
+                          addr(x, image_offset * s.C * s.H * s.W), addr(col), nb, s)
 
 
 def _launch_col2im(col, x, nb, s: Shape, image_offset=0):
-    total = nb * s.C * s.H * s.W
-    if total == 0:
-        return
-    blocks = min(cdiv(total, THREADS), 1 << 20)
-    _lib.launch("conv_im2col", f"col2im_{suffix(x.dtype)}", (blocks,), (THREADS,),
-                (addr(col), addr(x, image_offset * s.C * s.H * s.W), i64(nb), i64(s.C), i64(s.H), i64(s.W),
-                 i64(s.R), i64(s.S), i64(s.P), i64(s.Q), i64(s.sh), i64(s.sw), i64(s.ph), i64(s.pw),
-                 i64(s.dh), i64(s.dw)))
+    _launch_column_kernel(f"col2im_{suffix(x.dtype)}", nb * s.C * s.H * s.W,
+                          addr(col), addr(x, image_offset * s.C * s.H * s.W), nb, s)
 
 
 @cuda_kernel("im2col")
 def im2col(x, kernel_hw, stride, padding, dilation, out_hw):
     N, C, H, W = x.shape
-    s = Shape(N, C, H, W, 1, kernel_hw[0], kernel_hw[1], out_hw[0], out_hw[1], stride[0], stride[1],
-              padding[0], padding[1], dilation[0], dilation[1], 1)
+    s = make_shape(x.shape, (1, C, *kernel_hw), (H, W), out_hw, stride, padding, dilation, 1)
     col = torch.empty((N, C * s.RS, s.PQ), dtype=x.dtype, device=x.device)
     _launch_im2col(x, col, N, s)
     return col
@@ -182,22 +193,19 @@ def im2col(x, kernel_hw, stride, padding, dilation, out_hw):
 def col2im(col, in_hw, kernel_hw, stride, padding, dilation, out_hw):
     N = col.shape[0]
     C = col.shape[1] // (kernel_hw[0] * kernel_hw[1])
-    s = Shape(N, C, in_hw[0], in_hw[1], 1, kernel_hw[0], kernel_hw[1], out_hw[0], out_hw[1], stride[0], stride[1],
-              padding[0], padding[1], dilation[0], dilation[1], 1)
+    s = make_shape((N, C), (1, C, *kernel_hw), in_hw, out_hw, stride, padding, dilation, 1)
     x = torch.empty((N, C, in_hw[0], in_hw[1]), dtype=col.dtype, device=col.device)
     _launch_col2im(col, x, N, s)
     return x
 
 
 def _im2col_forward(x, w, bias, stride, padding, dilation, groups, out_hw, activation=None, act_param=0.0):
-    s = make_shape(x.shape, w.shape, x.shape[2:], out_hw, stride, padding, dilation, groups)
     kind = act_kind(activation)
-    y = torch.empty((s.N, s.K, s.P, s.Q), dtype=x.dtype, device=x.device)
+    s, y = _forward_setup(x, w, stride, padding, dilation, groups, out_hw)
     if y.numel() == 0:
         return y
     crs = s.Cg * s.RS
-    nb = _image_chunk(s, x.element_size())
-    col = torch.empty(nb * s.C * s.RS * s.PQ, dtype=x.dtype, device=x.device)
+    nb, col = _column_workspace(s, x)
     for n0 in range(0, s.N, nb):
         cnt = min(nb, s.N - n0)
         _launch_im2col(x, col, cnt, s, n0)
@@ -211,14 +219,11 @@ def _im2col_forward(x, w, bias, stride, padding, dilation, groups, out_hw, activ
 
 
 def _im2col_backward_input(gy, w, in_hw, stride, padding, dilation, groups):
-    Cg = w.shape[1]
-    s = make_shape((gy.shape[0], Cg * groups), w.shape, in_hw, gy.shape[2:], stride, padding, dilation, groups)
-    gx = torch.empty((s.N, s.C, s.H, s.W), dtype=gy.dtype, device=gy.device)
+    s, gx = _backward_input_setup(gy, w, in_hw, stride, padding, dilation, groups)
     if gx.numel() == 0:
         return gx
     crs = s.Cg * s.RS
-    nb = _image_chunk(s, gy.element_size())
-    col = torch.empty(nb * s.C * s.RS * s.PQ, dtype=gy.dtype, device=gy.device)
+    nb, col = _column_workspace(s, gy)
     for n0 in range(0, s.N, nb):
         cnt = min(nb, s.N - n0)
         # per (image, group): col[n, g*CRS:, :] = w[g]^T (CRS x Kg) @ gy[n, g*Kg:, :] (Kg x PQ)
@@ -231,15 +236,11 @@ def _im2col_backward_input(gy, w, in_hw, stride, padding, dilation, groups):
 
 
 def _im2col_backward_weight(x, gy, kernel_hw, stride, padding, dilation, groups):
-    K, C = gy.shape[1], x.shape[1]
-    w_shape = (K, C // groups, kernel_hw[0], kernel_hw[1])
-    s = make_shape(x.shape, w_shape, x.shape[2:], gy.shape[2:], stride, padding, dilation, groups)
-    gw = torch.empty(w_shape, dtype=x.dtype, device=x.device)
+    s, gw = _backward_weight_setup(x, gy, kernel_hw, stride, padding, dilation, groups)
     if gw.numel() == 0:
         return gw
     crs = s.Cg * s.RS
-    nb = _image_chunk(s, x.element_size())
-    col = torch.empty(nb * s.C * s.RS * s.PQ, dtype=x.dtype, device=x.device)
+    nb, col = _column_workspace(s, x)
     per_image = torch.empty(nb * gw.numel(), dtype=x.dtype, device=x.device)
     if s.N == 0:
         sum_slices(per_image, gw, gw.numel(), 0)  # zero slices: writes zeros
@@ -333,6 +334,30 @@ def _weight_grid(g: TileGrid, R, S) -> TileGrid:
     return TileGrid(g.ts, R, S, 1, 1)
 
 
+def _image_spectrum(src, g: TileGrid, planes, hw, offset, take):
+    """[F][planes][N*tiles] spectra of the tiles of src[N][planes][hw], each read from `offset`
+    (top/left padding) and cut to `take` rows and columns."""
+    nnt = src.shape[0] * g.count
+    hat = _spectrum(g.freqs, planes, nnt, src)
+    _tiles_forward(src, hat, g, src.shape[0], planes, hw[0], hw[1], offset, take, planes * nnt, nnt)
+    return hat
+
+
+def _kernel_spectrum(w, g: TileGrid, s: Shape, flip=False):
+    """[F][K*Cg][1] spectra of the kernel planes, each an R x S tile on the data tiles' TS x TS grid."""
+    planes = s.K * s.Cg
+    hat = _spectrum(g.freqs, planes, 1, w)
+    _tiles_forward(w, hat, _weight_grid(g, s.R, s.S), 1, planes, s.R, s.S, (0, 0), (s.R, s.S), planes, 1, flip=flip)
+    return hat
+
+
+def _image_from_spectrum(hat, dst, g: TileGrid, bias=None, act=0, act_param=0.0):
+    """dst[N][planes][H][W] from the spectra of its tiles (overlap-save: each tile keeps step x step)."""
+    n, planes, h, w = dst.shape
+    nnt = n * g.count
+    _tiles_inverse(hat, dst, g, n, planes, h, w, (g.step_h, g.step_w), planes * nnt, nnt, bias, act, act_param)
+
+
 def _cgemm(a: Operand, b: Operand, c: Operand, M, N, K, nb1, nb2, splits=1, kchunk=None, split_stride=0):
     """Per (frequency b1, group b2): C = conj(A) B on complex workspaces (strides in complex elements)."""
     if M == 0 or N == 0:
@@ -354,67 +379,54 @@ def _cgemm(a: Operand, b: Operand, c: Operand, M, N, K, nb1, nb2, splits=1, kchu
 
 def _fft_forward(x, w, bias, stride, padding, dilation, groups, out_hw, activation=None, act_param=0.0):
     _check_fft(stride, dilation)
-    s = make_shape(x.shape, w.shape, x.shape[2:], out_hw, stride, padding, dilation, groups)
     kind = act_kind(activation)
-    y = torch.empty((s.N, s.K, s.P, s.Q), dtype=x.dtype, device=x.device)
+    s, y = _forward_setup(x, w, stride, padding, dilation, groups, out_hw)
     if y.numel() == 0:
         return y
     g = tile_grid(s.R, s.S, s.P, s.Q)
     F, nnt = g.freqs, s.N * g.count
-    x_hat = _spectrum(F, s.C, nnt, x)
-    w_hat = _spectrum(F, s.K * s.Cg, 1, x)
+    x_hat = _image_spectrum(x, g, s.C, (s.H, s.W), (s.ph, s.pw), (g.ts, g.ts))
+    w_hat = _kernel_spectrum(w, g, s)
     y_hat = _spectrum(F, s.K, nnt, x)
-    _tiles_forward(x, x_hat, g, s.N, s.C, s.H, s.W, (s.ph, s.pw), (g.ts, g.ts), s.C * nnt, nnt)
-    _tiles_forward(w, w_hat, _weight_grid(g, s.R, s.S), 1, s.K * s.Cg, s.R, s.S, (0, 0), (s.R, s.S), s.K * s.Cg, 1)
     # per (f, group): Y[k][t] = sum_c conj(W[k][c]) X[c][t]
     _cgemm(Operand(w_hat, s.Cg, 1, s.K * s.Cg, s.Kg * s.Cg),
            Operand(x_hat, nnt, 1, s.C * nnt, s.Cg * nnt),
            Operand(y_hat, nnt, 1, s.K * nnt, s.Kg * nnt),
            s.Kg, nnt, s.Cg, F, s.G)
-    _tiles_inverse(y_hat, y, g, s.N, s.K, s.P, s.Q, (g.step_h, g.step_w), s.K * nnt, nnt, bias, kind, act_param)
+    _image_from_spectrum(y_hat, y, g, bias, kind, act_param)
     return y
 
 
 def _fft_backward_input(gy, w, in_hw, stride, padding, dilation, groups):
     # gx = correlation of gy (padded by R-1-ph, S-1-pw) with the flipped, transposed kernel.
     _check_fft(stride, dilation)
-    Cg = w.shape[1]
-    s = make_shape((gy.shape[0], Cg * groups), w.shape, in_hw, gy.shape[2:], stride, padding, dilation, groups)
-    gx = torch.empty((s.N, s.C, s.H, s.W), dtype=gy.dtype, device=gy.device)
+    s, gx = _backward_input_setup(gy, w, in_hw, stride, padding, dilation, groups)
     if gx.numel() == 0:
         return gx
     g = tile_grid(s.R, s.S, s.H, s.W)
     F, nnt = g.freqs, s.N * g.count
-    gy_hat = _spectrum(F, s.K, nnt, gy)
-    w_hat = _spectrum(F, s.K * s.Cg, 1, gy)
+    gy_hat = _image_spectrum(gy, g, s.K, (s.P, s.Q), (s.R - 1 - s.ph, s.S - 1 - s.pw), (g.ts, g.ts))
+    w_hat = _kernel_spectrum(w, g, s, flip=True)
     gx_hat = _spectrum(F, s.C, nnt, gy)
-    _tiles_forward(gy, gy_hat, g, s.N, s.K, s.P, s.Q, (s.R - 1 - s.ph, s.S - 1 - s.pw), (g.ts, g.ts), s.K * nnt, nnt)
-    _tiles_forward(w, w_hat, _weight_grid(g, s.R, s.S), 1, s.K * s.Cg, s.R, s.S, (0, 0), (s.R, s.S), s.K * s.Cg, 1,
-                   flip=True)
     # per (f, group): GX[c][t] = sum_k conj(W'[k][c]) GY[k][t]
     _cgemm(Operand(w_hat, 1, s.Cg, s.K * s.Cg, s.Kg * s.Cg),
            Operand(gy_hat, nnt, 1, s.K * nnt, s.Kg * nnt),
            Operand(gx_hat, nnt, 1, s.C * nnt, s.Cg * nnt),
            s.Cg, nnt, s.Kg, F, s.G)
-    _tiles_inverse(gx_hat, gx, g, s.N, s.C, s.H, s.W, (g.step_h, g.step_w), s.C * nnt, nnt)
+    _image_from_spectrum(gx_hat, gx, g)
     return gx
 
 
 def _fft_backward_weight(x, gy, kernel_hw, stride, padding, dilation, groups):
     # gw[k][c] = sum over images and tiles of conj(GY_t[k]) X_t[c], cropped to R x S.
     _check_fft(stride, dilation)
-    K, C = gy.shape[1], x.shape[1]
-    w_shape = (K, C // groups, kernel_hw[0], kernel_hw[1])
-    s = make_shape(x.shape, w_shape, x.shape[2:], gy.shape[2:], stride, padding, dilation, groups)
-    gw = torch.empty(w_shape, dtype=x.dtype, device=x.device)
+    s, gw = _backward_weight_setup(x, gy, kernel_hw, stride, padding, dilation, groups)
     if gw.numel() == 0:
         return gw
     g = tile_grid(s.R, s.S, s.P, s.Q)
     F, nnt = g.freqs, s.N * g.count
-    x_hat = _spectrum(F, s.C, nnt, x)
-    gy_hat = _spectrum(F, s.K, nnt, x)
-    _tiles_forward(x, x_hat, g, s.N, s.C, s.H, s.W, (s.ph, s.pw), (g.ts, g.ts), s.C * nnt, nnt)
-    _tiles_forward(gy, gy_hat, g, s.N, s.K, s.P, s.Q, (0, 0), (g.step_h, g.step_w), s.K * nnt, nnt)
+    x_hat = _image_spectrum(x, g, s.C, (s.H, s.W), (s.ph, s.pw), (g.ts, g.ts))
+    gy_hat = _image_spectrum(gy, g, s.K, (s.P, s.Q), (0, 0), (g.step_h, g.step_w))
     blocks = cdiv(s.Kg, CBLOCK_M) * cdiv(s.Cg, CBLOCK_N) * F * s.G
     splits, kchunk = split_k_plan(blocks, nnt, max(1, 65535 // s.G))
     gw_len = F * s.K * s.Cg

@@ -24,6 +24,11 @@ def _strides(t: torch.Tensor):
     return [i64(s) for s in t.stride()]
 
 
+def _like(t: torch.Tensor, hw, dtype=None):
+    """An [N, C, *hw] result in t's layout (NCHW or channels_last) and, unless given, dtype."""
+    return empty((*t.shape[:2], *hw), t, is_channels_last(t), dtype)
+
+
 def _run(name: str, like: torch.Tensor, total: int, args):
     if total:
         launch("pool", f"{name}_{suffix(like.dtype)}", _grid(total), (BLOCK,), args)
@@ -32,9 +37,8 @@ def _run(name: str, like: torch.Tensor, total: int, args):
 @cuda_kernel()
 def max_pool2d_forward(x, kernel_size, stride, padding, dilation, out_hw, with_indices):
     n, c = x.shape[:2]
-    cl = is_channels_last(x)
-    y = empty((n, c, *out_hw), x, cl)
-    idx = empty((n, c, *out_hw), x, cl, torch.int64) if with_indices else y.new_empty(0, dtype=torch.int64)
+    y = _like(x, out_hw)
+    idx = _like(x, out_hw, torch.int64) if with_indices else y.new_empty(0, dtype=torch.int64)
     _run("max_pool2d_forward", x, y.numel(),
          [ptr(x), ptr(y), ptr(idx), *_geom(n, c, x.shape[2:], out_hw, kernel_size, stride, padding, dilation),
           *_strides(x), *_strides(y), int(with_indices)])
@@ -44,7 +48,7 @@ def max_pool2d_forward(x, kernel_size, stride, padding, dilation, out_hw, with_i
 @cuda_kernel()
 def avg_pool2d_forward(x, kernel_size, stride, padding, out_hw, count_include_pad, divisor_override):
     n, c = x.shape[:2]
-    y = empty((n, c, *out_hw), x, is_channels_last(x))
+    y = _like(x, out_hw)
     _run("avg_pool2d_forward", x, y.numel(),
          [ptr(x), ptr(y), *_geom(n, c, x.shape[2:], out_hw, kernel_size, stride, padding), *_strides(x),
           *_strides(y), int(count_include_pad), i64(divisor_override or 0)])
@@ -54,7 +58,7 @@ def avg_pool2d_forward(x, kernel_size, stride, padding, out_hw, count_include_pa
 @cuda_kernel()
 def avg_pool2d_backward(gy, in_hw, kernel_size, stride, padding, count_include_pad, divisor_override):
     n, c = gy.shape[:2]
-    gx = empty((n, c, *in_hw), gy, is_channels_last(gy))
+    gx = _like(gy, in_hw)
     _run("avg_pool2d_backward", gy, gx.numel(),
          [ptr(gy), ptr(gx), *_geom(n, c, in_hw, gy.shape[2:], kernel_size, stride, padding), *_strides(gy),
           *_strides(gx), int(count_include_pad), i64(divisor_override or 0)])
@@ -64,9 +68,8 @@ def avg_pool2d_backward(gy, in_hw, kernel_size, stride, padding, count_include_p
 @cuda_kernel()
 def adaptive_max_pool2d_forward(x, out_hw):
     n, c = x.shape[:2]
-    cl = is_channels_last(x)
-    y = empty((n, c, *out_hw), x, cl)
-    idx = empty((n, c, *out_hw), x, cl, torch.int64)
+    y = _like(x, out_hw)
+    idx = _like(x, out_hw, torch.int64)
     _run("adaptive_max_pool2d_forward", x, y.numel(),
          [ptr(x), ptr(y), ptr(idx), *_geom(n, c, x.shape[2:], out_hw), *_strides(x), *_strides(y)])
     return y, idx
@@ -75,7 +78,7 @@ def adaptive_max_pool2d_forward(x, out_hw):
 @cuda_kernel()
 def adaptive_avg_pool2d_forward(x, out_hw):
     n, c = x.shape[:2]
-    y = empty((n, c, *out_hw), x, is_channels_last(x))
+    y = _like(x, out_hw)
     _run("adaptive_avg_pool2d_forward", x, y.numel(),
          [ptr(x), ptr(y), *_geom(n, c, x.shape[2:], out_hw), *_strides(x), *_strides(y)])
     return y
@@ -84,7 +87,7 @@ def adaptive_avg_pool2d_forward(x, out_hw):
 @cuda_kernel()
 def adaptive_avg_pool2d_backward(gy, in_hw):
     n, c = gy.shape[:2]
-    gx = empty((n, c, *in_hw), gy, is_channels_last(gy))
+    gx = _like(gy, in_hw)
     _run("adaptive_avg_pool2d_backward", gy, gx.numel(),
          [ptr(gy), ptr(gx), *_geom(n, c, in_hw, gy.shape[2:]), *_strides(gy), *_strides(gx)])
     return gx
@@ -93,7 +96,7 @@ def adaptive_avg_pool2d_backward(gy, in_hw):
 @cuda_kernel()
 def pool_index_scatter(src, indices, out_hw, accumulate):
     n, c = src.shape[:2]
-    out = empty((n, c, *out_hw), src, is_channels_last(src)).zero_()
+    out = _like(src, out_hw).zero_()
     _run("pool_index_scatter", src, src.numel(),
          [ptr(src), ptr(indices), ptr(out), *_geom(n, c, out_hw, src.shape[2:]), *_strides(src), *_strides(out),
           int(accumulate)])
@@ -103,7 +106,7 @@ def pool_index_scatter(src, indices, out_hw, accumulate):
 @cuda_kernel()
 def pool_index_gather(src, indices):
     n, c = src.shape[:2]
-    out = empty(indices.shape, src, is_channels_last(src))
+    out = _like(src, indices.shape[2:])
     _run("pool_index_gather", src, out.numel(),
          [ptr(src), ptr(indices), ptr(out), *_geom(n, c, src.shape[2:], indices.shape[2:]), *_strides(src),
           *_strides(out)])

@@ -20,28 +20,28 @@ def _null_or_ptr(t):
     return ptr(t) if t is not None else np.uint64(0)
 
 
+def _interpolate(kernel, src, dst, in_hw, out_hw, nearest, align_corners, scales):
+    """Both directions take the same arguments: the planes, the input and output sizes, the mode."""
+    if dst.numel():
+        N, C = src.shape[:2]
+        launch("resample", f"{kernel}_{suffix(src.dtype)}", *_grid(dst.numel()),
+               (ptr(src), ptr(dst), i64(N * C), *(i64(v) for v in (*in_hw, *out_hw)), np.int32(nearest),
+                np.int32(align_corners), np.float64(scales[0]), np.float64(scales[1])))
+    return dst
+
+
 @cuda_kernel()
 def interpolate_forward(x, out_hw, nearest, align_corners, scales):
     N, C, H, W = x.shape
-    P, Q = out_hw
-    y = x.new_empty((N, C, P, Q))
-    if y.numel():
-        launch("resample", f"interpolate_forward_{suffix(x.dtype)}", *_grid(y.numel()),
-               (ptr(x), ptr(y), i64(N * C), i64(H), i64(W), i64(P), i64(Q), np.int32(nearest),
-                np.int32(align_corners), np.float64(scales[0]), np.float64(scales[1])))
-    return y
+    return _interpolate("interpolate_forward", x, x.new_empty((N, C, *out_hw)), (H, W), out_hw, nearest,
+                        align_corners, scales)
 
 
 @cuda_kernel()
 def interpolate_backward(gy, in_hw, nearest, align_corners, scales):
     N, C, P, Q = gy.shape
-    H, W = in_hw
-    gx = gy.new_empty((N, C, H, W))
-    if gx.numel():
-        launch("resample", f"interpolate_backward_{suffix(gy.dtype)}", *_grid(gx.numel()),
-               (ptr(gy), ptr(gx), i64(N * C), i64(H), i64(W), i64(P), i64(Q), np.int32(nearest),
-                np.int32(align_corners), np.float64(scales[0]), np.float64(scales[1])))
-    return gx
+    return _interpolate("interpolate_backward", gy, gy.new_empty((N, C, *in_hw)), in_hw, (P, Q), nearest,
+                        align_corners, scales)
 
 
 @cuda_kernel()

@@ -25,25 +25,27 @@ FASTCNN_DEVICE T read_input(const T* xg, const ConvShape& g, long long n, long l
   return inside ? xg[((n * g.C + c) * g.H + ih) * g.W + iw] : T(0);
 }
 
-// Forward B^T(pixel, (c,r,s)): the im2col matrix, gathered. Chunks run along pixels (coalesced).
-template <class T>
-struct ForwardImageLoader {
-  static constexpr bool kContigK = false;
+// The im2col matrix, gathered: x[n][g*Cg+c][ih][iw] for tap (c,r,s) and output pixel (n,p,q), zero
+// in the padding. Chunks run along pixels (coalesced): along the GEMM rows in the forward pass
+// (B^T(pixel, (c,r,s)), PixelsAlongK = false), along k in backward weight (B^T((c,r,s), (n,p,q))).
+template <class T, bool PixelsAlongK>
+struct ImageGatherLoader {
+  static constexpr bool kContigK = PixelsAlongK;
   const T* xg;  // x at the group's first channel
   ConvShape g;
-  long long n_pix, k_end;
+  long long n_rows, k_end;
   template <int CW>
-  FASTCNN_DEVICE void fetch(long long o, long long k, T (&out)[CW]) const {
+  FASTCNN_DEVICE void fetch(long long row, long long k, T (&out)[CW]) const {
     const long long RS = g.R * g.S, PQ = g.P * g.Q;
     long long c, rs, r, s, n, pq, p, q;
-    divmod(k, RS, c, rs);
+    divmod(PixelsAlongK ? row : k, RS, c, rs);
     divmod(rs, g.S, r, s);
 #pragma unroll
     for (int i = 0; i < CW; ++i) {
-      const long long pix = o + i;
+      const long long ri = PixelsAlongK ? row : row + i, ki = PixelsAlongK ? k + i : k;
       out[i] = T(0);
-      if (pix < n_pix && k < k_end) {
-        divmod(pix, PQ, n, pq);
+      if (ri < n_rows && ki < k_end) {
+        divmod(PixelsAlongK ? ki : ri, PQ, n, pq);
         divmod(pq, g.Q, p, q);
         out[i] = read_input(xg, g, n, c, geom::conv_in_coord(p, r, g.sh, g.ph, g.dh),
                             geom::conv_in_coord(q, s, g.sw, g.pw, g.dw));
@@ -148,33 +150,6 @@ struct OutputGradRowLoader {
   }
 };
 
-// Backward weight B^T((c,r,s), (n,p,q)) = x[n][g*Cg+c][ih][iw]: chunks run along output pixels.
-template <class T>
-struct WeightGradImageLoader {
-  static constexpr bool kContigK = true;
-  const T* xg;
-  ConvShape g;
-  long long n_cols, k_end;  // n_cols = Cg*R*S
-  template <int CW>
-  FASTCNN_DEVICE void fetch(long long col, long long k, T (&out)[CW]) const {
-    const long long RS = g.R * g.S, PQ = g.P * g.Q;
-    long long c, rs, r, s, n, pq, p, q;
-    divmod(col, RS, c, rs);
-    divmod(rs, g.S, r, s);
-#pragma unroll
-    for (int i = 0; i < CW; ++i) {
-      const long long pix = k + i;
-      out[i] = T(0);
-      if (col < n_cols && pix < k_end) {
-        divmod(pix, PQ, n, pq);
-        divmod(pq, g.Q, p, q);
-        out[i] = read_input(xg, g, n, c, geom::conv_in_coord(p, r, g.sh, g.ph, g.dh),
-                            geom::conv_in_coord(q, s, g.sw, g.pw, g.dw));
-      }
-    }
-  }
-};
-
 template <class T>
 struct StoreEpilogue {  // row-major M x N slice
   T* out;
@@ -190,7 +165,7 @@ __device__ void forward_body(const T* x, const T* w, const T* bias, T* y, ConvSh
   const tile::TileCoords t = tile::tile_coords<Cfg>(CRS, 1, CRS);
   const long long grp = t.batch;
   tile::DenseLoader<T, true> la{w + grp * Kg * CRS, Kg, t.ke, CRS, 1, vec_w != 0};
-  ForwardImageLoader<T> lb{x + grp * Cg * g.H * g.W, g, n_pix, t.ke};
+  ImageGatherLoader<T, false> lb{x + grp * Cg * g.H * g.W, g, n_pix, t.ke};
   ForwardEpilogue<T> epi{y, bias, g, grp * Kg, act, act_param};
   tile::run_tile<Cfg>(la, lb, epi, Kg, n_pix, t.m0, t.n0, t.kb, t.ke);
 }
@@ -216,7 +191,7 @@ __device__ void backward_weight_body(const T* x, const T* gy, T* out, ConvShape 
   const tile::TileCoords t = tile::tile_coords<Cfg>(n_pix, splits, kchunk);
   const long long grp = t.batch;
   OutputGradRowLoader<T> la{gy + grp * Kg * g.P * g.Q, g, Kg, t.ke};
-  WeightGradImageLoader<T> lb{x + grp * Cg * g.H * g.W, g, CRS, t.ke};
+  ImageGatherLoader<T, true> lb{x + grp * Cg * g.H * g.W, g, CRS, t.ke};
   StoreEpilogue<T> epi{out + t.split * g.K * CRS + grp * Kg * CRS, CRS};
   tile::run_tile<Cfg>(la, lb, epi, Kg, CRS, t.m0, t.n0, t.kb, t.ke);
 }

@@ -43,6 +43,21 @@ FASTCNN_DEVICE void fill_twiddles(T* re, T* im, int sign) {
   }
 }
 
+// One complex DFT output, sum_u z(u) * tw[(u * f) % TS] with tw = twr + i twi (the twiddle table
+// of the transform's direction); z(u) reads the u-th input from shared memory.
+template <class T, int TS, class Input>
+FASTCNN_DEVICE cplx<T> complex_dft(const T* twr, const T* twi, int f, Input z) {
+  T re = T(0), im = T(0);
+#pragma unroll 8
+  for (int u = 0; u < TS; ++u) {
+    const int m = (u * f) % TS;
+    const cplx<T> s = z(u);
+    re += s.re * twr[m] - s.im * twi[m];
+    im += s.re * twi[m] + s.im * twr[m];
+  }
+  return {re, im};
+}
+
 // Where tile `id` (over n_count x planes_c planes x tiles) lives: plane index n*planes_c + c.
 struct TileIndex {
   long long n, c, plane, t, ty, tx;
@@ -105,16 +120,9 @@ __device__ void tiles_forward_body(const T* src, cplx<T>* dst, TileArgs a, long 
   for (int e = threadIdx.x; e < NB * S::F; e += blockDim.x) {
     const int i = e % NB, f = e / NB, fu = f / HF, fv = f % HF;
     if (first + i >= total) continue;
-    T re = T(0), im = T(0);
-#pragma unroll 8
-    for (int u = 0; u < TS; ++u) {
-      const int m = (u * fu) % TS;
-      const cplx<T> z = rows[i][u][fv];
-      re += z.re * twr[m] - z.im * twi[m];
-      im += z.re * twi[m] + z.im * twr[m];
-    }
     const TileIndex ti = tile_index(first + i, a.planes_c, a.tiles_y, a.tiles_x);
-    dst[f * a.ld_f + ti.c * a.ld_c + ti.n * nt + ti.t] = {re, im};
+    dst[f * a.ld_f + ti.c * a.ld_c + ti.n * nt + ti.t] =
+        complex_dft<T, TS>(twr, twi, fu, [&](int u) { return rows[i][u][fv]; });
   }
 }
 
@@ -146,15 +154,7 @@ __device__ void tiles_inverse_body(const cplx<T>* src, T* dst, const T* bias, Ti
   for (int e = threadIdx.x; e < NB * TS * HF; e += blockDim.x) {
     const int i = e / (TS * HF), u = (e / HF) % TS, fv = e % HF;
     if (u >= a.take_h) continue;
-    T re = T(0), im = T(0);
-#pragma unroll 8
-    for (int fu = 0; fu < TS; ++fu) {
-      const int m = (u * fu) % TS;
-      const cplx<T> s = spec[i][fu][fv];
-      re += s.re * twr[m] - s.im * twi[m];
-      im += s.re * twi[m] + s.im * twr[m];
-    }
-    z[i][u][fv] = {re, im};
+    z[i][u][fv] = complex_dft<T, TS>(twr, twi, u, [&](int fu) { return spec[i][fu][fv]; });
   }
   __syncthreads();
   // Inverse real DFT along rows from the half spectrum (Hermitian: the other half is conjugate).

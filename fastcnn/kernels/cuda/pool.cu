@@ -49,6 +49,28 @@ __device__ __forceinline__ double neg_inf<double>() { return -__longlong_as_doub
 template <class T>
 __device__ __forceinline__ bool takes_max(T v, T cur) { return v > cur || v != v; }
 
+// Max of plane (n, c) over rows h0 + i*dh (i < nh) and columns w0 + j*dw (j < nw), scanned in row
+// order, and its flat index h*W + w (the window's first position where it has no taken value).
+template <class T>
+struct WindowMax {
+  T value;
+  i64 index;
+};
+template <class T>
+__device__ __forceinline__ WindowMax<T> window_max(const T* x, const Strides& xs, i64 n, i64 c, i64 W, i64 h0, i64 nh,
+                                                   i64 dh, i64 w0, i64 nw, i64 dw) {
+  WindowMax<T> best{neg_inf<T>(), h0 * W + w0};
+  for (i64 i = 0; i < nh; ++i) {
+    const i64 h = h0 + i * dh;
+    for (i64 j = 0; j < nw; ++j) {
+      const i64 w = w0 + j * dw;
+      const T v = x[offset(xs, n, c, h, w)];
+      if (takes_max(v, best.value)) best = {v, h * W + w};
+    }
+  }
+  return best;
+}
+
 template <class T>
 __device__ void max_pool_forward(const T* x, T* y, long long* idx, Geom g, Strides xs, Strides ys, int with_idx) {
   const i64 total = g.N * g.C * g.P * g.Q;
@@ -57,22 +79,11 @@ __device__ void max_pool_forward(const T* x, T* y, long long* idx, Geom g, Strid
     const i64 hs = o.a * g.sh - g.ph, ws = o.b * g.sw - g.pw;
     const i64 i0 = pg::first_tap(hs, g.dh), i1 = pg::last_tap(hs, g.kh, g.dh, g.H);
     const i64 j0 = pg::first_tap(ws, g.dw), j1 = pg::last_tap(ws, g.kw, g.dw, g.W);
-    T best = neg_inf<T>();
-    i64 best_i = (hs + i0 * g.dh) * g.W + ws + j0 * g.dw;
-    for (i64 i = i0; i < i1; ++i) {
-      const i64 h = hs + i * g.dh;
-      for (i64 j = j0; j < j1; ++j) {
-        const i64 w = ws + j * g.dw;
-        const T v = x[offset(xs, o.n, o.c, h, w)];
-        if (takes_max(v, best)) {
-          best = v;
-          best_i = h * g.W + w;
-        }
-      }
-    }
+    const WindowMax<T> m =
+        window_max(x, xs, o.n, o.c, g.W, hs + i0 * g.dh, i1 - i0, g.dh, ws + j0 * g.dw, j1 - j0, g.dw);
     const i64 at = offset(ys, o.n, o.c, o.a, o.b);
-    y[at] = best;
-    if (with_idx) idx[at] = best_i;
+    y[at] = m.value;
+    if (with_idx) idx[at] = m.index;
   }
 }
 
@@ -124,19 +135,10 @@ __device__ void adaptive_max_forward(const T* x, T* y, long long* idx, Geom g, S
     const Coord o = coord(e, g.C, g.P, g.Q);
     const i64 h0 = pg::adaptive_begin(o.a, g.H, g.P), h1 = pg::adaptive_end(o.a, g.H, g.P);
     const i64 w0 = pg::adaptive_begin(o.b, g.W, g.Q), w1 = pg::adaptive_end(o.b, g.W, g.Q);
-    T best = neg_inf<T>();
-    i64 best_i = h0 * g.W + w0;
-    for (i64 h = h0; h < h1; ++h)
-      for (i64 w = w0; w < w1; ++w) {
-        const T v = x[offset(xs, o.n, o.c, h, w)];
-        if (takes_max(v, best)) {
-          best = v;
-          best_i = h * g.W + w;
-        }
-      }
+    const WindowMax<T> m = window_max(x, xs, o.n, o.c, g.W, h0, h1 - h0, 1, w0, w1 - w0, 1);
     const i64 at = offset(ys, o.n, o.c, o.a, o.b);
-    y[at] = best;
-    idx[at] = best_i;
+    y[at] = m.value;
+    idx[at] = m.index;
   }
 }
 

@@ -24,13 +24,17 @@ using fastcnn::resample::taps;
 __device__ inline double floor_of(double v) { return floor(v); }
 __device__ inline float floor_of(float v) { return floorf(v); }
 
+// An interpolation's geometry: both directions take the same launch arguments (FASTCNN_INTERP_ARGS).
 template <class T>
-__device__ void interpolate_forward(const T* __restrict__ x, T* __restrict__ y, long long planes, long long H,
-                                    long long W, long long P, long long Q, int nearest, int align, double scale_h,
-                                    double scale_w) {
-  const Axis<T> ah = make_axis<T>(H, P, nearest != 0, align != 0, scale_h);
-  const Axis<T> aw = make_axis<T>(W, Q, nearest != 0, align != 0, scale_w);
-  const long long total = planes * P * Q;
+struct Interp {
+  long long planes;
+  Axis<T> h, w;  // H -> P rows, W -> Q columns
+};
+
+template <class T>
+__device__ void interpolate_forward(const T* __restrict__ x, T* __restrict__ y, const Interp<T> g) {
+  const Axis<T>&ah = g.h, &aw = g.w;
+  const long long H = ah.in, W = aw.in, P = ah.out, Q = aw.out, total = g.planes * P * Q;
   FASTCNN_GRID_LOOP(e, total) {
     const long long q = e % Q, p = (e / Q) % P, plane = e / (P * Q);
     const Taps<T> th = taps(ah, p), tw = taps(aw, q);
@@ -49,18 +53,15 @@ __device__ void interpolate_forward(const T* __restrict__ x, T* __restrict__ y, 
 }
 
 template <class T>
-__device__ void interpolate_backward(const T* __restrict__ gy, T* __restrict__ gx, long long planes, long long H,
-                                     long long W, long long P, long long Q, int nearest, int align, double scale_h,
-                                     double scale_w) {
-  const Axis<T> ah = make_axis<T>(H, P, nearest != 0, align != 0, scale_h);
-  const Axis<T> aw = make_axis<T>(W, Q, nearest != 0, align != 0, scale_w);
-  const long long total = planes * H * W;
+__device__ void interpolate_backward(const T* __restrict__ gy, T* __restrict__ gx, const Interp<T> g) {
+  const Axis<T>&ah = g.h, &aw = g.w;
+  const long long H = ah.in, W = aw.in, P = ah.out, Q = aw.out, total = g.planes * H * W;
   FASTCNN_GRID_LOOP(e, total) {
     const long long w = e % W, h = (e / W) % H, plane = e / (H * W);
     long long p0, p1, q0, q1;
     contributor_window(ah, h, p0, p1);
     contributor_window(aw, w, q0, q1);
-    const T* g = gy + plane * P * Q;
+    const T* gp = gy + plane * P * Q;
     T acc = T(0);
     for (long long p = p0; p <= p1; ++p) {
       const T wh = tap_weight(ah, p, h);
@@ -68,7 +69,7 @@ __device__ void interpolate_backward(const T* __restrict__ gy, T* __restrict__ g
       T row = T(0);
       for (long long q = q0; q <= q1; ++q) {
         const T ww = tap_weight(aw, q, w);
-        if (ww != T(0)) row += ww * g[p * Q + q];
+        if (ww != T(0)) row += ww * gp[p * Q + q];
       }
       acc += wh * row;
     }
@@ -161,16 +162,19 @@ __device__ void grid_sample_backward(const T* __restrict__ gy, const T* __restri
 
 }  // namespace
 
+#define FASTCNN_INTERP_ARGS                                                                                      \
+  long long planes, long long H, long long W, long long P, long long Q, int nearest, int align, double sh, double sw
+#define FASTCNN_INTERP(T)                                                                                        \
+  Interp<T> {                                                                                                    \
+    planes, make_axis<T>(H, P, nearest != 0, align != 0, sh), make_axis<T>(W, Q, nearest != 0, align != 0, sw)  \
+  }
+
 #define FASTCNN_RESAMPLE_EXPORT(T, sfx)                                                                          \
-  extern "C" __global__ void interpolate_forward_##sfx(const T* x, T* y, long long planes, long long H,          \
-                                                       long long W, long long P, long long Q, int nearest,        \
-                                                       int align, double sh, double sw) {                         \
-    interpolate_forward<T>(x, y, planes, H, W, P, Q, nearest, align, sh, sw);                                    \
+  extern "C" __global__ void interpolate_forward_##sfx(const T* x, T* y, FASTCNN_INTERP_ARGS) {                  \
+    interpolate_forward<T>(x, y, FASTCNN_INTERP(T));                                                             \
   }                                                                                                              \
-  extern "C" __global__ void interpolate_backward_##sfx(const T* gy, T* gx, long long planes, long long H,       \
-                                                        long long W, long long P, long long Q, int nearest,       \
-                                                        int align, double sh, double sw) {                        \
-    interpolate_backward<T>(gy, gx, planes, H, W, P, Q, nearest, align, sh, sw);                                 \
+  extern "C" __global__ void interpolate_backward_##sfx(const T* gy, T* gx, FASTCNN_INTERP_ARGS) {               \
+    interpolate_backward<T>(gy, gx, FASTCNN_INTERP(T));                                                          \
   }                                                                                                              \
   extern "C" __global__ void pixel_shuffle_##sfx(const T* src, T* dst, long long N, long long C, long long H,     \
                                                  long long W, long long r, int to_space) {                        \

@@ -21,13 +21,16 @@ from ._conv_common import activation_code, apply_activation, dot_precision, laun
 
 
 @triton.jit
-def _tile_ids(tiles_m, tiles_n):
-    """(group, row tile, col tile) of this program; col tiles fastest so neighbours share rows."""
+def _tile(ROWS, COLS, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
+    """(group, row indices, col indices) of this program's tile of the group's ROWS x COLS GEMM;
+    col tiles fastest so neighbours share rows (grid: see _launch_tiles)."""
+    tiles_n = (COLS + BLOCK_N - 1) // BLOCK_N
+    per_group = (ROWS + BLOCK_M - 1) // BLOCK_M * tiles_n
     pid = tl.program_id(0)
-    per_group = tiles_m * tiles_n
     g = pid // per_group
     rest = pid % per_group
-    return g.to(tl.int64), (rest // tiles_n).to(tl.int64), (rest % tiles_n).to(tl.int64)
+    rows = (rest // tiles_n).to(tl.int64) * BLOCK_M + tl.arange(0, BLOCK_M)
+    return g.to(tl.int64), rows, (rest % tiles_n).to(tl.int64) * BLOCK_N + tl.arange(0, BLOCK_N)
 
 
 @triton.jit
@@ -38,15 +41,13 @@ def conv_forward_kernel(x_ptr, w_ptr, bias_ptr, y_ptr,  # x[N,C,H,W], w[K,C/g,R,
                         BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
     M = N * P * Q
     RED = Cg * R * S
-    g, tm, tn = _tile_ids((M + BLOCK_M - 1) // BLOCK_M, (Kg + BLOCK_N - 1) // BLOCK_N)
-    m = tm * BLOCK_M + tl.arange(0, BLOCK_M)
+    g, m, k = _tile(M, Kg, BLOCK_M, BLOCK_N)
     n = m // (P * Q)
     pq = m % (P * Q)
     ih0 = (pq // Q) * sh - ph
     iw0 = (pq % Q) * sw - pw
     m_ok = m < M
     x_rows = x_ptr + (n * C + g * Cg) * H * W  # [BLOCK_M] pointers to channel 0 of the group
-    k = tn * BLOCK_N + tl.arange(0, BLOCK_N)
     k_ok = k < Kg
     w_cols = w_ptr + (g * Kg + k) * RED
     ks = tl.arange(0, BLOCK_K).to(tl.int64)
@@ -78,15 +79,13 @@ def conv_backward_input_kernel(gy_ptr, w_ptr, gx_ptr,  # gy[N,K,P,Q], w[K,C/g,R,
                                PRECISION: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
     M = N * H * W
     RED = Kg * R * S
-    g, tm, tn = _tile_ids((M + BLOCK_M - 1) // BLOCK_M, (Cg + BLOCK_N - 1) // BLOCK_N)
-    m = tm * BLOCK_M + tl.arange(0, BLOCK_M)
+    g, m, c = _tile(M, Cg, BLOCK_M, BLOCK_N)
     n = m // (H * W)
     hw = m % (H * W)
     h = hw // W
     w = hw % W
     m_ok = m < M
     gy_rows = gy_ptr + (n * K + g * Kg) * P * Q
-    c = tn * BLOCK_N + tl.arange(0, BLOCK_N)
     c_ok = c < Cg
     ks = tl.arange(0, BLOCK_K).to(tl.int64)
 
@@ -117,10 +116,8 @@ def conv_backward_weight_kernel(x_ptr, gy_ptr, gw_ptr,  # x[N,C,H,W], gy[N,K,P,Q
                                 PRECISION: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
     COLS = Cg * R * S
     RED = N * P * Q
-    g, tm, tn = _tile_ids((Kg + BLOCK_M - 1) // BLOCK_M, (COLS + BLOCK_N - 1) // BLOCK_N)
-    k = tm * BLOCK_M + tl.arange(0, BLOCK_M)
+    g, k, col = _tile(Kg, COLS, BLOCK_M, BLOCK_N)
     k_ok = k < Kg
-    col = tn * BLOCK_N + tl.arange(0, BLOCK_N)
     col_ok = col < COLS
     c = col // (R * S)
     r = (col % (R * S)) // S
@@ -154,8 +151,13 @@ def _config(dtype, rows: int, cols: int):
     return pow2_clamp(rows, 16, 64), pow2_clamp(cols, 16, 64), bk, 4, 2
 
 
-def _geometry(stride, padding, dilation):
-    return (*stride, *padding, *dilation)
+def _launch_tiles(kernel, tensors, sizes, rows, cols, groups, config, *scalars, **constexprs):
+    """One program per (group, BLOCK_M x BLOCK_N tile) of a rows x cols GEMM (the order _tile reads);
+    sizes: N, C, H, W, K, P, Q, R, S, stride, padding, dilation, Cg, Kg as the kernels take them."""
+    bm, bn, bk, warps, stages = config
+    grid = (groups * triton.cdiv(rows, bm) * triton.cdiv(cols, bn),)
+    launch(kernel, grid, *tensors, *sizes, *scalars, PRECISION=dot_precision(tensors[0].dtype), BLOCK_M=bm,
+           BLOCK_N=bn, BLOCK_K=bk, num_warps=warps, num_stages=stages, **constexprs)
 
 
 def conv2d_forward(x, w, bias, stride, padding, dilation, groups, out_hw, activation=None, act_param=0.0):
@@ -167,12 +169,9 @@ def conv2d_forward(x, w, bias, stride, padding, dilation, groups, out_hw, activa
     y = torch.empty((N, K, P, Q), dtype=x.dtype, device=x.device)
     if y.numel() == 0:
         return y
-    bm, bn, bk, warps, stages = _config(x.dtype, N * P * Q, Kg)
-    grid = (groups * triton.cdiv(N * P * Q, bm) * triton.cdiv(Kg, bn),)
-    launch(conv_forward_kernel, grid, x, w, bias if bias is not None else w, y,
-           N, C, H, W, K, P, Q, R, S, *_geometry(stride, padding, dilation), Cg, Kg, float(act_param),
-           PRECISION=dot_precision(x.dtype), HAS_BIAS=bias is not None, ACT=act, BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk,
-           num_warps=warps, num_stages=stages)
+    _launch_tiles(conv_forward_kernel, (x, w, bias if bias is not None else w, y),
+                  (N, C, H, W, K, P, Q, R, S, *stride, *padding, *dilation, Cg, Kg), N * P * Q, Kg, groups,
+                  _config(x.dtype, N * P * Q, Kg), float(act_param), HAS_BIAS=bias is not None, ACT=act)
     return y
 
 
@@ -184,11 +183,9 @@ def conv2d_backward_input(gy, w, in_hw, stride, padding, dilation, groups):
     gx = torch.empty((N, C, H, W), dtype=gy.dtype, device=gy.device)
     if gx.numel() == 0:
         return gx
-    bm, bn, bk, warps, stages = _config(gy.dtype, N * H * W, Cg)
-    grid = (groups * triton.cdiv(N * H * W, bm) * triton.cdiv(Cg, bn),)
-    launch(conv_backward_input_kernel, grid, gy, w, gx,
-           N, C, H, W, K, P, Q, R, S, *_geometry(stride, padding, dilation), Cg, Kg,
-           PRECISION=dot_precision(gy.dtype), BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, num_warps=warps, num_stages=stages)
+    _launch_tiles(conv_backward_input_kernel, (gy, w, gx),
+                  (N, C, H, W, K, P, Q, R, S, *stride, *padding, *dilation, Cg, Kg), N * H * W, Cg, groups,
+                  _config(gy.dtype, N * H * W, Cg))
     return gx
 
 
@@ -201,11 +198,10 @@ def conv2d_backward_weight(x, gy, kernel_hw, stride, padding, dilation, groups):
     if gw.numel() == 0:
         return gw
     bm, bn, bk, warps, stages = _config(x.dtype, Cg * R * S, Kg)
-    bm, bn = bn, bm  # rows are output channels here, columns the gathered taps
-    grid = (groups * triton.cdiv(Kg, bm) * triton.cdiv(Cg * R * S, bn),)
-    launch(conv_backward_weight_kernel, grid, x, gy, gw,
-           N, C, H, W, K, P, Q, R, S, *_geometry(stride, padding, dilation), Cg, Kg,
-           PRECISION=dot_precision(x.dtype), BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, num_warps=warps, num_stages=stages)
+    # rows are output channels here, columns the gathered taps
+    _launch_tiles(conv_backward_weight_kernel, (x, gy, gw),
+                  (N, C, H, W, K, P, Q, R, S, *stride, *padding, *dilation, Cg, Kg), Kg, Cg * R * S, groups,
+                  (bn, bm, bk, warps, stages))
     return gw
 
 

@@ -10,7 +10,7 @@ import torch
 import triton
 import triton.language as tl
 
-from ._reduce import block_max, block_sum
+from ._reduce import block_sum, online_logsumexp, reduction_program
 from .softmax import tiles
 
 _ACC = {torch.float32: tl.float32, torch.float64: tl.float64}
@@ -24,24 +24,10 @@ def _ce_forward(x_ptr, t_ptr, w_ptr, loss_ptr, wt_ptr, lse_ptr, C, S, ignore_ind
     Grid (N, cdiv(S, BLOCK_S))."""
     keep = tl.load(coef_ptr).to(ACC)
     spread = tl.load(coef_ptr + 1).to(ACC)
-    n = tl.program_id(0).to(tl.int64)
-    s = tl.program_id(1) * BLOCK_S + tl.arange(0, BLOCK_S)
-    smask = s < S
-    base = n * C * S
-    m = tl.full([BLOCK_S], float("-inf"), dtype=ACC)
-    acc = tl.full([BLOCK_S], 0.0, dtype=ACC)
+    n, base, s, smask = reduction_program(C, S, BLOCK_S)
+    m_safe, acc = online_logsumexp(x_ptr, base, C, S, s, smask, ACC, BLOCK_C)
     wx = tl.full([BLOCK_S], 0.0, dtype=ACC)   # sum_c w[c] (x[c] - max): centred, so W (lse - max) - wx does not cancel
     wsum = tl.full([BLOCK_S], 0.0, dtype=ACC)  # sum_c w[c]
-    for c0 in range(0, C, BLOCK_C):
-        c = c0 + tl.arange(0, BLOCK_C)
-        cmask = c < C
-        mask = cmask[:, None] & smask[None, :]
-        x = tl.load(x_ptr + base + c[:, None] * S + s[None, :], mask=mask, other=float("-inf")).to(ACC)
-        m_new = tl.maximum(m, block_max(x, 0))
-        m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)
-        acc = acc * tl.exp(m - m_safe) + block_sum(tl.exp(x - m_safe[None, :]), 0)
-        m = m_new
-    m_safe = tl.where(m == float("-inf"), 0.0, m)
     if SMOOTH:
         for c0 in range(0, C, BLOCK_C):
             c = c0 + tl.arange(0, BLOCK_C)
@@ -80,10 +66,7 @@ def _ce_backward(x_ptr, t_ptr, w_ptr, lse_ptr, g_ptr, gx_ptr, C, S, ignore_index
     """gx = a (p - onehot) + b (W p - w), p = exp(x - lse); a = (1-e) g w[t], b = e/C g. Grid as forward."""
     keep = tl.load(coef_ptr).to(ACC)
     spread = tl.load(coef_ptr + 1).to(ACC)
-    n = tl.program_id(0).to(tl.int64)
-    s = tl.program_id(1) * BLOCK_S + tl.arange(0, BLOCK_S)
-    smask = s < S
-    base = n * C * S
+    n, base, s, smask = reduction_program(C, S, BLOCK_S)
     i = n * S + s
     t = tl.load(t_ptr + i, mask=smask, other=0)
     valid = smask & (t != ignore_index)
@@ -144,9 +127,7 @@ def _nll_forward(x_ptr, t_ptr, w_ptr, out_ptr, wt_ptr, total, C, S, ignore_index
 def _nll_backward(t_ptr, w_ptr, g_ptr, gx_ptr, C, S, ignore_index, g_stride, HAS_W: tl.constexpr,
                   ACC: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_S: tl.constexpr):
     """gx[n,c,s] = -w[t] g[i] where c == t, else 0 (every element written). Grid (N, cdiv(S, BLOCK_S))."""
-    n = tl.program_id(0).to(tl.int64)
-    s = tl.program_id(1) * BLOCK_S + tl.arange(0, BLOCK_S)
-    smask = s < S
+    n, _, s, smask = reduction_program(C, S, BLOCK_S)
     i = n * S + s
     t = tl.load(t_ptr + i, mask=smask, other=0)
     valid = smask & (t != ignore_index)

@@ -20,6 +20,27 @@ _ELEM_BLOCK = 1024
 
 
 @triton.jit
+def _channel_sums(u_ptr, v_ptr, u_shift, v_shift, c, N, C, S, SQUARE: tl.constexpr, ACC: tl.constexpr,
+                  BLOCK: tl.constexpr):
+    """Over channel c of u, v [N,C,S]: (sum of u - u_shift, sum of (u - u_shift) * (v - v_shift));
+    with SQUARE, v is u (and v_ptr, v_shift are not read)."""
+    acc1 = tl.full([BLOCK], 0.0, dtype=ACC)
+    acc2 = tl.full([BLOCK], 0.0, dtype=ACC)
+    for n in range(N):
+        base = (n * C + c) * S
+        for s0 in range(0, S, BLOCK):
+            offs = s0 + tl.arange(0, BLOCK)
+            m = offs < S
+            d = tl.where(m, tl.load(u_ptr + base + offs, mask=m, other=0.0).to(ACC) - u_shift, 0.0)
+            acc1 += d
+            if SQUARE:
+                acc2 += d * d
+            else:
+                acc2 += d * (tl.load(v_ptr + base + offs, mask=m, other=0.0).to(ACC) - v_shift)
+    return block_sum(acc1, axis=0), block_sum(acc2, axis=0)
+
+
+@triton.jit
 def _bn_forward_channel(x_ptr, w_ptr, b_ptr, rm_ptr, rv_ptr, params_ptr, mean_ptr, invstd_ptr, scale_ptr, shift_ptr,
                         N, C, S, HAS_W: tl.constexpr, HAS_B: tl.constexpr, HAS_RUNNING: tl.constexpr,
                         TRAINING: tl.constexpr, ACC: tl.constexpr, BLOCK: tl.constexpr):
@@ -29,20 +50,11 @@ def _bn_forward_channel(x_ptr, w_ptr, b_ptr, rm_ptr, rv_ptr, params_ptr, mean_pt
     eps = tl.load(params_ptr + 1).to(ACC)
     if TRAINING:
         pivot = tl.load(x_ptr + c * S).to(ACC)
-        acc1 = tl.full([BLOCK], 0.0, dtype=ACC)
-        acc2 = tl.full([BLOCK], 0.0, dtype=ACC)
-        for n in range(N):
-            base = (n * C + c) * S
-            for s0 in range(0, S, BLOCK):
-                offs = s0 + tl.arange(0, BLOCK)
-                m = offs < S
-                d = tl.where(m, tl.load(x_ptr + base + offs, mask=m, other=0.0).to(ACC) - pivot, 0.0)
-                acc1 += d
-                acc2 += d * d
+        sum_d, sum_dd = _channel_sums(x_ptr, x_ptr, pivot, pivot, c, N, C, S, True, ACC, BLOCK)
         count = (N * S).to(ACC)
-        dmean = block_sum(acc1, axis=0) / count
+        dmean = sum_d / count
         mean = pivot + dmean
-        var = tl.maximum(block_sum(acc2, axis=0) / count - dmean * dmean, 0.0)
+        var = tl.maximum(sum_dd / count - dmean * dmean, 0.0)
         if HAS_RUNNING:
             rm = tl.load(rm_ptr + c).to(ACC)
             rv = tl.load(rv_ptr + c).to(ACC)
@@ -73,19 +85,7 @@ def _bn_backward_channel(gy_ptr, x_ptr, w_ptr, mean_ptr, invstd_ptr, gw_ptr, gb_
     c = tl.program_id(0).to(tl.int64)
     mean = tl.load(mean_ptr + c).to(ACC)
     invstd = tl.load(invstd_ptr + c).to(ACC)
-    acc1 = tl.full([BLOCK], 0.0, dtype=ACC)
-    acc2 = tl.full([BLOCK], 0.0, dtype=ACC)
-    for n in range(N):
-        base = (n * C + c) * S
-        for s0 in range(0, S, BLOCK):
-            offs = s0 + tl.arange(0, BLOCK)
-            m = offs < S
-            g = tl.load(gy_ptr + base + offs, mask=m, other=0.0).to(ACC)
-            xv = tl.load(x_ptr + base + offs, mask=m, other=0.0).to(ACC)
-            acc1 += g
-            acc2 += g * (xv - mean)
-    sum_gy = block_sum(acc1, axis=0)
-    sum_gy_xmu = block_sum(acc2, axis=0)
+    sum_gy, sum_gy_xmu = _channel_sums(gy_ptr, x_ptr, 0.0, mean, c, N, C, S, False, ACC, BLOCK)
     if NEED_GW:
         tl.store(gw_ptr + c, sum_gy_xmu * invstd)
     if NEED_GB:

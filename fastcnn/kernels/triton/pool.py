@@ -25,13 +25,15 @@ BLOCK = 128
 
 
 @triton.jit
-def _coords(e, C, A, B):
-    """(n, c, a, b) of element e of an [N, C, A, B] tensor in NCHW order."""
+def _block_coords(total, C, A, B, BLOCK: tl.constexpr):
+    """This program's BLOCK elements of an [N, C, A, B] tensor (total elements, NCHW order): which
+    are in range, and their (n, c, a, b)."""
+    e = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     b = e % B
     t = e // B
     a = t % A
     t = t // A
-    return t // C, t % C, a, b
+    return e < total, t // C, t % C, a, b
 
 
 @triton.jit
@@ -43,9 +45,7 @@ def _first_tap(start, dil):
 @triton.jit
 def _max_pool_fwd(x_ptr, y_ptr, idx_ptr, total, C, H, W, P, Q, KH, KW, SH, SW, PH, PW, DH, DW,
                   xsn, xsc, xsh, xsw, ysn, ysc, ysh, ysw, WITH_IDX: tl.constexpr, BLOCK: tl.constexpr):
-    e = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    live = e < total
-    n, c, p, q = _coords(e, C, P, Q)
+    live, n, c, p, q = _block_coords(total, C, P, Q, BLOCK)
     hs = p * SH - PH
     ws = q * SW - PW
     best = tl.full([BLOCK], float("-inf"), x_ptr.dtype.element_ty)
@@ -79,9 +79,7 @@ def _avg_span(o, size, K, S, PAD, COUNT_PAD):
 @triton.jit
 def _avg_pool_fwd(x_ptr, y_ptr, total, C, H, W, P, Q, KH, KW, SH, SW, PH, PW, DIVISOR,
                   xsn, xsc, xsh, xsw, ysn, ysc, ysh, ysw, COUNT_PAD: tl.constexpr, BLOCK: tl.constexpr):
-    e = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    live = e < total
-    n, c, p, q = _coords(e, C, P, Q)
+    live, n, c, p, q = _block_coords(total, C, P, Q, BLOCK)
     hs, hb, he, hc = _avg_span(p, H, KH, SH, PH, COUNT_PAD)
     ws, wb, we, wc = _avg_span(q, W, KW, SW, PW, COUNT_PAD)
     acc = tl.full([BLOCK], 0.0, x_ptr.dtype.element_ty)
@@ -99,9 +97,7 @@ def _avg_pool_fwd(x_ptr, y_ptr, total, C, H, W, P, Q, KH, KW, SH, SW, PH, PW, DI
 @triton.jit
 def _avg_pool_bwd(gy_ptr, gx_ptr, total, C, H, W, P, Q, KH, KW, SH, SW, PH, PW, DIVISOR, MAXP, MAXQ,
                   gsn, gsc, gsh, gsw, xsn, xsc, xsh, xsw, COUNT_PAD: tl.constexpr, BLOCK: tl.constexpr):
-    e = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    live = e < total
-    n, c, h, w = _coords(e, C, H, W)
+    live, n, c, h, w = _block_coords(total, C, H, W, BLOCK)
     # outputs p with p*SH - PH <= h < p*SH - PH + KH (likewise q)
     a = h + PH - KH
     p0 = tl.where(a >= 0, a // SH + 1, 0)
@@ -132,9 +128,7 @@ def _adaptive_bounds(o, size, out):
 @triton.jit
 def _adaptive_fwd(x_ptr, y_ptr, idx_ptr, total, C, H, W, P, Q, MAXH, MAXW,
                   xsn, xsc, xsh, xsw, ysn, ysc, ysh, ysw, IS_MAX: tl.constexpr, BLOCK: tl.constexpr):
-    e = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    live = e < total
-    n, c, p, q = _coords(e, C, P, Q)
+    live, n, c, p, q = _block_coords(total, C, P, Q, BLOCK)
     h0, h1 = _adaptive_bounds(p, H, P)
     w0, w1 = _adaptive_bounds(q, W, Q)
     x_base = x_ptr + n * xsn + c * xsc
@@ -166,9 +160,7 @@ def _adaptive_fwd(x_ptr, y_ptr, idx_ptr, total, C, H, W, P, Q, MAXH, MAXW,
 @triton.jit
 def _adaptive_avg_bwd(gy_ptr, gx_ptr, total, C, H, W, P, Q, MAXP, MAXQ,
                       gsn, gsc, gsh, gsw, xsn, xsc, xsh, xsw, BLOCK: tl.constexpr):
-    e = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    live = e < total
-    n, c, h, w = _coords(e, C, H, W)
+    live, n, c, h, w = _block_coords(total, C, H, W, BLOCK)
     p0 = (h * P) // H
     q0 = (w * Q) // W
     acc = tl.full([BLOCK], 0.0, gy_ptr.dtype.element_ty)
@@ -188,9 +180,7 @@ def _adaptive_avg_bwd(gy_ptr, gx_ptr, total, C, H, W, P, Q, MAXP, MAXQ,
 @triton.jit
 def _index_scatter(src_ptr, idx_ptr, out_ptr, total, C, H, W, P, Q,
                    ssn, ssc, ssh, ssw, osn, osc, osh, osw, ACCUMULATE: tl.constexpr, BLOCK: tl.constexpr):
-    e = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    live = e < total
-    n, c, p, q = _coords(e, C, P, Q)
+    live, n, c, p, q = _block_coords(total, C, P, Q, BLOCK)
     at = n * ssn + c * ssc + p * ssh + q * ssw
     k = tl.load(idx_ptr + at, mask=live, other=0)
     valid = live & (k >= 0) & (k < H * W)  # never write out of bounds
@@ -206,9 +196,7 @@ def _index_scatter(src_ptr, idx_ptr, out_ptr, total, C, H, W, P, Q,
 @triton.jit
 def _index_gather(src_ptr, idx_ptr, out_ptr, total, C, H, W, P, Q,
                   ssn, ssc, ssh, ssw, osn, osc, osh, osw, BLOCK: tl.constexpr):
-    e = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
-    live = e < total
-    n, c, p, q = _coords(e, C, P, Q)
+    live, n, c, p, q = _block_coords(total, C, P, Q, BLOCK)
     at = n * osn + c * osc + p * osh + q * osw
     k = tl.load(idx_ptr + at, mask=live, other=0)
     valid = live & (k >= 0) & (k < H * W)

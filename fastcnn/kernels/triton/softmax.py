@@ -9,7 +9,7 @@ import torch
 import triton
 import triton.language as tl
 
-from ._reduce import block_max, block_sum
+from ._reduce import block_sum, online_logsumexp, reduction_program
 
 _ACC = {torch.float32: tl.float32, torch.float64: tl.float64}
 
@@ -25,21 +25,8 @@ def tiles(D: int, inner: int):
 def _softmax_forward(x_ptr, y_ptr, D, inner, LOG: tl.constexpr, ACC: tl.constexpr, BLOCK_D: tl.constexpr,
                      BLOCK_I: tl.constexpr):
     """x, y: [outer, D, inner]; grid (outer, cdiv(inner, BLOCK_I))."""
-    o = tl.program_id(0).to(tl.int64)
-    i = tl.program_id(1) * BLOCK_I + tl.arange(0, BLOCK_I)
-    imask = i < inner
-    base = o * D * inner
-    m = tl.full([BLOCK_I], float("-inf"), dtype=ACC)
-    s = tl.full([BLOCK_I], 0.0, dtype=ACC)
-    for d0 in range(0, D, BLOCK_D):
-        d = d0 + tl.arange(0, BLOCK_D)
-        mask = (d < D)[:, None] & imask[None, :]
-        x = tl.load(x_ptr + base + d[:, None] * inner + i[None, :], mask=mask, other=float("-inf")).to(ACC)
-        m_new = tl.maximum(m, block_max(x, 0))
-        m_safe = tl.where(m_new == float("-inf"), 0.0, m_new)  # padded lanes: keep exp finite
-        s = s * tl.exp(m - m_safe) + block_sum(tl.exp(x - m_safe[None, :]), 0)
-        m = m_new
-    m_safe = tl.where(m == float("-inf"), 0.0, m)
+    _, base, i, imask = reduction_program(D, inner, BLOCK_I)
+    m_safe, s = online_logsumexp(x_ptr, base, D, inner, i, imask, ACC, BLOCK_D)
     s = tl.where(imask, s, 1.0)  # padded inner lanes (never stored)
     lse = m_safe + tl.log(s)
     inv = 1.0 / s
@@ -59,10 +46,7 @@ def _softmax_forward(x_ptr, y_ptr, D, inner, LOG: tl.constexpr, ACC: tl.constexp
 def _softmax_backward(gy_ptr, y_ptr, gx_ptr, D, inner, LOG: tl.constexpr, ACC: tl.constexpr, BLOCK_D: tl.constexpr,
                       BLOCK_I: tl.constexpr):
     """gy, y, gx: [outer, D, inner]; grid (outer, cdiv(inner, BLOCK_I))."""
-    o = tl.program_id(0).to(tl.int64)
-    i = tl.program_id(1) * BLOCK_I + tl.arange(0, BLOCK_I)
-    imask = i < inner
-    base = o * D * inner
+    _, base, i, imask = reduction_program(D, inner, BLOCK_I)
     acc = tl.full([BLOCK_I], 0.0, dtype=ACC)
     for d0 in range(0, D, BLOCK_D):
         d = d0 + tl.arange(0, BLOCK_D)
