@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from fastcnn._registry import kernel
 
 LAYERS = {  # name: N, C, K, H, W, R, stride, padding, dilation, groups
+    "alexnet.conv2": (16, 96, 256, 27, 27, 5, 1, 2, 1, 2),
     "alexnet.conv3": (16, 256, 384, 13, 13, 3, 1, 1, 1, 1),
     "alexnet.conv4": (16, 384, 384, 13, 13, 3, 1, 1, 1, 2),
     "alexnet.conv5": (16, 384, 256, 13, 13, 3, 1, 1, 1, 2),
@@ -20,6 +21,8 @@ LAYERS = {  # name: N, C, K, H, W, R, stride, padding, dilation, groups
     "dcgan.d2": (64, 64, 128, 16, 16, 4, 2, 1, 1, 1),
     "pidnet": (4, 64, 64, 64, 64, 3, 1, 1, 1, 1),
     "srresnet": (16, 64, 64, 96, 96, 3, 1, 1, 1, 1),
+    "srresnet.in9": (16, 3, 64, 96, 96, 9, 1, 4, 1, 1),
+    "segnet.7x7": (4, 64, 64, 45, 60, 7, 1, 3, 1, 1),
     # conv_transpose2d layers as their adjoint convolution (forward = backward-input of this)
     "dcgan.g1T": (64, 128, 256, 16, 16, 4, 2, 1, 1, 1),
     "dcgan.g2T": (64, 64, 128, 32, 32, 4, 2, 1, 1, 1),

@@ -32,11 +32,19 @@ using simd::Vec;
 using fft::Cx;
 using fft::TileRef;
 
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
 // Bytes of tile spectra (input + output) per chunk: keeps a chunk's working set near the L3
 // (32 MiB here) while leaving enough tile-vectors per frequency for the GEMM.
-constexpr int64_t kChunkBytes = int64_t(24) << 20;
+constexpr int64_t kChunkBytes = int64_t(32) << 20;
+// Kernel spectra beyond this size are written with non-temporal stores.
+constexpr int64_t kStreamBytes = int64_t(16) << 20;
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+// Tile-vectors per chunk: as few chunks as fit kChunkBytes, of near-equal size.
+int64_t chunk_size(int64_t NTV, int64_t per_tv) {
+  const int64_t chunks = std::max<int64_t>(1, ceil_div(NTV * per_tv, kChunkBytes));
+  return ceil_div(NTV, chunks);
+}
 
 // Tiling of the outputs: tiles of Mh x Mw outputs, numbered (n, ty, tx) row-major.
 struct TileGrid {
@@ -48,6 +56,22 @@ struct TileGrid {
     const int64_t r = t % (TY * TX);
     oy = (r / TX) * Mh;
     ox = (r % TX) * Mw;
+  }
+  // Lanes of tile-vector tv: tile tv*L+l in plane (n, ch) of planes[N][CH][Hp][Wp], shifted by
+  // (dy, dx) from its output origin; tiles past the last are empty lanes.
+  template <class S, int L>
+  void lanes(int64_t tv, S* planes, int64_t CH, int64_t ch, int64_t plane_size, int64_t dy, int64_t dx,
+             TileRef<S>* out) const {
+    for (int l = 0; l < L; ++l) {
+      const int64_t t = tv * L + l;
+      if (t >= count()) {
+        out[l] = {nullptr, 0, 0};
+        continue;
+      }
+      int64_t n, oy, ox;
+      locate(t, n, oy, ox);
+      out[l] = {planes + (n * CH + ch) * plane_size, oy + dy, ox + dx};
+    }
   }
 };
 
@@ -66,23 +90,13 @@ template <class S, int T>
 void transform_tiles(const S* src, int64_t C, int64_t Hp, int64_t Wp, const TileGrid& grid, int64_t dy, int64_t dx,
                      int eh, int ew, int64_t tv0, int64_t nt, S* dst) {
   constexpr int L = Vec<S>::N;
-  const int64_t ntiles = grid.count();
   const int64_t fstride = nt * C * 2 * L;
   parallel_for(nt * C, 1, [&](int64_t b, int64_t e) {
     Scratch<S, T> s;
     TileRef<const S> lanes[L];
     for (int64_t item = b; item < e; ++item) {
       const int64_t tvl = item / C, c = item % C;
-      for (int l = 0; l < L; ++l) {
-        const int64_t t = (tv0 + tvl) * L + l;
-        if (t >= ntiles) {
-          lanes[l] = {nullptr, 0, 0};
-          continue;
-        }
-        int64_t n, oy, ox;
-        grid.locate(t, n, oy, ox);
-        lanes[l] = {src + (n * C + c) * Hp * Wp, oy + dy, ox + dx};
-      }
+      grid.lanes<const S, L>(tv0 + tvl, src, C, c, Hp * Wp, dy, dx, lanes);
       fft::load_tiles<T>(s.rbs(), lanes, Hp, Wp, eh, ew);
       fft::rfft2<T>(s.rb.data(), eh, s.H.data(), dst + (tvl * C + c) * 2 * L, fstride);
     }
@@ -93,7 +107,10 @@ void transform_tiles(const S* src, int64_t C, int64_t Hp, int64_t Wp, const Tile
 // out[f][kc].
 template <class S, int T>
 void transform_kernels(const S* w, int64_t KC, int64_t R, int64_t Sk, S* out) {
-  constexpr int L = Vec<S>::N, U = T / 2 + 1, F = T * U;
+  using V = Vec<S>;
+  constexpr int L = V::N, U = T / 2 + 1, F = T * U;
+  // Spectra larger than the cache go straight to memory: written once here, read once per chunk.
+  const bool stream = int64_t(F) * KC * 2 * int64_t(sizeof(S)) > kStreamBytes;
   parallel_for(ceil_div(KC, L), 1, [&](int64_t b, int64_t e) {
     Scratch<S, T> s;
     std::vector<S> spec(size_t(F) * 2 * L);
@@ -105,13 +122,12 @@ void transform_kernels(const S* w, int64_t KC, int64_t R, int64_t Sk, S* out) {
       }
       fft::load_tiles<T>(s.rbs(), lanes, R, Sk, int(R), int(Sk));
       fft::rfft2<T>(s.rb.data(), int(R), s.H.data(), spec.data(), 2 * L);
+      const int n = int(std::min<int64_t>(L, KC - kv * L));
       for (int f = 0; f < F; ++f)
-        for (int l = 0; l < L && kv * L + l < KC; ++l) {
-          S* o = out + (f * KC + kv * L + l) * 2;
-          o[0] = spec[f * 2 * L + l];
-          o[1] = -spec[f * 2 * L + L + l];
-        }
+        fft::store_interleaved<S>(V::load(spec.data() + f * 2 * L), V::zero() - V::load(spec.data() + f * 2 * L + L), n,
+                                  out + (f * KC + kv * L) * 2, stream);
     }
+    simd::stream_fence();
   });
 }
 
@@ -171,7 +187,7 @@ void forward_tiled(const FftConvArgs& a) {
   transform_kernels<S, T>(w, KC, a.R, a.S, Ws);
 
   const int64_t per_tv = (a.C + a.K) * F * 2 * L * int64_t(sizeof(S));
-  const int64_t chunk = std::max<int64_t>(1, std::min(kChunkBytes / per_tv, NTV));
+  const int64_t chunk = chunk_size(NTV, per_tv);
   S* Xs = fft::Workspace::get<S>(1, size_t(F * chunk * a.C * 2 * L));
   S* Ys = fft::Workspace::get<S>(2, size_t(F * chunk * a.K * 2 * L));
   const S scale = S(1) / S(4 * T * T);
@@ -198,7 +214,6 @@ void forward_tiled(const FftConvArgs& a) {
       }
     });
 
-    const int64_t ntiles = grid.count();
     parallel_for(nt * a.K, 1, [&](int64_t b, int64_t e) {
       Scratch<S, T> s;
       TileRef<S> lanes[L];
@@ -206,16 +221,7 @@ void forward_tiled(const FftConvArgs& a) {
         const int64_t tvl = item / a.K, k = item % a.K;
         fft::irfft2<T>(Ys + (tvl * a.K + k) * 2 * L, nt * a.K * 2 * L, s.H.data(), Mh, s.rb.data());
         epilogue<S, T>(s.rb.data(), Mh, Mw, scale, bias ? bias[k] : S(0), kind, param);
-        for (int l = 0; l < L; ++l) {
-          const int64_t t = (tv0 + tvl) * L + l;
-          if (t >= ntiles) {
-            lanes[l] = {nullptr, 0, 0};
-            continue;
-          }
-          int64_t n, oy, ox;
-          grid.locate(t, n, oy, ox);
-          lanes[l] = {y + (n * a.K + k) * a.P * a.Q, oy, ox};
-        }
+        grid.lanes<S, L>(tv0 + tvl, y, a.K, k, a.P * a.Q, 0, 0, lanes);
         fft::store_tiles<T>(s.rbs(), lanes, a.P, a.Q, Mh, Mw);
       }
     });
@@ -235,7 +241,7 @@ void weight_grad_tiled(const FftWeightGradArgs& a) {
   const int64_t NTV = ceil_div(grid.count(), L);
 
   const int64_t per_tv = (a.C + a.K) * F * 2 * L * int64_t(sizeof(S));
-  const int64_t chunk = std::max<int64_t>(1, std::min(kChunkBytes / per_tv, NTV));
+  const int64_t chunk = chunk_size(NTV, per_tv);
   S* Xs = fft::Workspace::get<S>(1, size_t(F * chunk * a.C * 2 * L));
   S* Gs = fft::Workspace::get<S>(2, size_t(F * chunk * a.K * 2 * L));
   S* GW = fft::Workspace::get<S>(0, size_t(F) * KC * 2);  // [f][k][c] complex scalars, summed over tiles
@@ -268,12 +274,13 @@ void weight_grad_tiled(const FftWeightGradArgs& a) {
     std::vector<S> spec(size_t(F) * 2 * L);
     TileRef<S> lanes[L];
     for (int64_t kv = b; kv < e; ++kv) {
-      for (int f = 0; f < F; ++f)
-        for (int l = 0; l < L; ++l) {
-          const int64_t kc = kv * L + l;
-          spec[f * 2 * L + l] = kc < KC ? GW[(f * KC + kc) * 2] : S(0);
-          spec[f * 2 * L + L + l] = kc < KC ? GW[(f * KC + kc) * 2 + 1] : S(0);
-        }
+      const int n = int(std::min<int64_t>(L, KC - kv * L));
+      for (int f = 0; f < F; ++f) {
+        V re, im;
+        fft::load_interleaved<S>(GW + (f * KC + kv * L) * 2, n, re, im);
+        re.store(spec.data() + f * 2 * L);
+        im.store(spec.data() + f * 2 * L + L);
+      }
       fft::irfft2<T>(spec.data(), 2 * L, s.H.data(), int(a.R), s.rb.data());
       for (int64_t i = 0; i < a.R; ++i)
         for (int64_t j = 0; j < a.S; ++j) s.rb[i * T + j] = s.rb[i * T + j] * V::set1(scale);

@@ -3,6 +3,7 @@
 // parts: 2L scalars); kernel spectra as complex scalars. Compiled per ISA (conv_fft.cpp only).
 #pragma once
 #include <cstdint>
+#include <type_traits>
 
 #include "common/simd.h"
 
@@ -12,20 +13,13 @@ namespace fft {
 using simd::Vec;
 
 // c - a * b (one instruction where the ISA has it).
-inline Vec<float> fnmadd(Vec<float> a, Vec<float> b, Vec<float> c) {
+template <class S>
+inline Vec<S> fnmadd(Vec<S> a, Vec<S> b, std::common_type_t<Vec<S>> c) {  // c: not deduced (generic fmadd returns a base type)
+  constexpr bool f32 = sizeof(S) == 4;
 #if FASTCNN_HAS_AVX512
-  return _mm512_fnmadd_ps(a.v, b.v, c.v);
+  if constexpr (f32) return _mm512_fnmadd_ps(a.v, b.v, c.v); else return _mm512_fnmadd_pd(a.v, b.v, c.v);
 #elif FASTCNN_HAS_AVX2
-  return _mm256_fnmadd_ps(a.v, b.v, c.v);
-#else
-  return c - a * b;
-#endif
-}
-inline Vec<double> fnmadd(Vec<double> a, Vec<double> b, Vec<double> c) {
-#if FASTCNN_HAS_AVX512
-  return _mm512_fnmadd_pd(a.v, b.v, c.v);
-#elif FASTCNN_HAS_AVX2
-  return _mm256_fnmadd_pd(a.v, b.v, c.v);
+  if constexpr (f32) return _mm256_fnmadd_ps(a.v, b.v, c.v); else return _mm256_fnmadd_pd(a.v, b.v, c.v);
 #else
   return c - a * b;
 #endif

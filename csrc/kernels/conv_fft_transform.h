@@ -163,6 +163,69 @@ void irfft2(const S* src, int64_t fstride, Cx<Vec<S>>* H, int nrows, Vec<S>* rb)
   }
 }
 
+// Split <-> interleaved complex layout for n <= L lanes: dst[2l] = re[l], dst[2l+1] = im[l]. The
+// kernel spectra are stored interleaved (one complex scalar per (k, c)); the transforms produce them
+// split (lanes = kernels). Full vectors on AVX2 take two unpacks and a lane permute; the rest (tails,
+// other ISAs) goes through a small buffer.
+// With `stream` and a 32-byte aligned dst the stores are non-temporal (no read-for-ownership of
+// lines that are only written); the caller then issues simd::stream_fence().
+template <class S>
+inline void store_interleaved(Vec<S> re, Vec<S> im, int n, S* dst, bool stream) {
+  constexpr int L = Vec<S>::N;
+#if FASTCNN_HAS_AVX2 && !FASTCNN_HAS_AVX512
+  if (n == L) {
+    Vec<S> a, b;
+    if constexpr (sizeof(S) == 4) {
+      const __m256 lo = _mm256_unpacklo_ps(re.v, im.v), hi = _mm256_unpackhi_ps(re.v, im.v);
+      a = _mm256_permute2f128_ps(lo, hi, 0x20);
+      b = _mm256_permute2f128_ps(lo, hi, 0x31);
+    } else {
+      const __m256d lo = _mm256_unpacklo_pd(re.v, im.v), hi = _mm256_unpackhi_pd(re.v, im.v);
+      a = _mm256_permute2f128_pd(lo, hi, 0x20);
+      b = _mm256_permute2f128_pd(lo, hi, 0x31);
+    }
+    if (stream && (reinterpret_cast<uintptr_t>(dst) & 31) == 0) {
+      a.stream(dst);
+      b.stream(dst + L);
+    } else {
+      a.store(dst);
+      b.store(dst + L);
+    }
+    return;
+  }
+#endif
+  S r[L], i[L];
+  re.store(r);
+  im.store(i);
+  for (int l = 0; l < n; ++l) dst[2 * l] = r[l], dst[2 * l + 1] = i[l];
+}
+
+// Inverse of store_interleaved; lanes >= n read zero.
+template <class S>
+inline void load_interleaved(const S* src, int n, Vec<S>& re, Vec<S>& im) {
+  constexpr int L = Vec<S>::N;
+#if FASTCNN_HAS_AVX2 && !FASTCNN_HAS_AVX512
+  if (n == L) {
+    if constexpr (sizeof(S) == 4) {
+      const __m256 a = _mm256_loadu_ps(src), b = _mm256_loadu_ps(src + L);
+      const __m256 t0 = _mm256_permute2f128_ps(a, b, 0x20), t1 = _mm256_permute2f128_ps(a, b, 0x31);
+      re = _mm256_shuffle_ps(t0, t1, _MM_SHUFFLE(2, 0, 2, 0));
+      im = _mm256_shuffle_ps(t0, t1, _MM_SHUFFLE(3, 1, 3, 1));
+    } else {
+      const __m256d a = _mm256_loadu_pd(src), b = _mm256_loadu_pd(src + L);
+      const __m256d t0 = _mm256_permute2f128_pd(a, b, 0x20), t1 = _mm256_permute2f128_pd(a, b, 0x31);
+      re = _mm256_unpacklo_pd(t0, t1);
+      im = _mm256_unpackhi_pd(t0, t1);
+    }
+    return;
+  }
+#endif
+  S r[L] = {}, i[L] = {};
+  for (int l = 0; l < n; ++l) r[l] = src[2 * l], i[l] = src[2 * l + 1];
+  re = Vec<S>::load(r);
+  im = Vec<S>::load(i);
+}
+
 // Where one lane's tile lies: the plane it belongs to (nullptr: an empty lane) and the plane
 // coordinates of the tile's element (0, 0), which may lie outside the plane.
 template <class S>

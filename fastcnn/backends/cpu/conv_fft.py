@@ -37,6 +37,14 @@ def _groups(C, K, Cg, groups, what):
                          f"{Cg} channels per group ({what})")
 
 
+def _operands(src, w, stride, dilation, groups, channels, out_shape, what):
+    """Checks shared by forward and backward input (unit stride and dilation, the groups splitting
+    the forward conv's (C, K) channels); returns the contiguous operands and the new output."""
+    _unit_stride_dilation(stride, dilation)
+    _groups(*channels, w.shape[1], groups, what)
+    return src.contiguous(), w.contiguous(), new_empty(src, out_shape)
+
+
 def _act_code(activation):
     kind = "identity" if activation is None else activation
     if kind not in ("identity", "relu", "leaky_relu", "elu", "sigmoid", "tanh"):
@@ -55,13 +63,10 @@ def _tile(tile):
 @cpu_kernel("conv2d_forward.fft")
 def conv2d_forward_fft(x, w, bias, stride, padding, dilation, groups, out_hw, activation=None, act_param=0.0,
                        *, tile=None):
-    _unit_stride_dilation(stride, dilation)
-    x, w = x.contiguous(), w.contiguous()
     N, C, H, W = x.shape
     K, Cg, R, S = w.shape
-    _groups(C, K, Cg, groups, "conv2d_forward.fft")
     P, Q = out_hw
-    y = new_empty(x, (N, K, P, Q))
+    x, w, y = _operands(x, w, stride, dilation, groups, (C, K), (N, K, P, Q), "conv2d_forward.fft")
     if y.numel() == 0:
         return y
     if C == 0:  # nothing to sum: the epilogue of the bias alone
@@ -76,14 +81,11 @@ def conv2d_forward_fft(x, w, bias, stride, padding, dilation, groups, out_hw, ac
 
 @cpu_kernel("conv2d_backward_input.fft")
 def conv2d_backward_input_fft(gy, w, in_hw, stride, padding, dilation, groups, *, tile=None):
-    _unit_stride_dilation(stride, dilation)
-    gy, w = gy.contiguous(), w.contiguous()
     N, K, P, Q = gy.shape
     Kw, Cg, R, S = w.shape
     H, W = in_hw
     C = Cg * groups
-    _groups(C, K, Cg, groups, "conv2d_backward_input.fft")
-    gx = new_empty(gy, (N, C, H, W))
+    gy, w, gx = _operands(gy, w, stride, dilation, groups, (C, K), (N, C, H, W), "conv2d_backward_input.fft")
     if gx.numel() == 0:
         return gx
     if K == 0 or P == 0 or Q == 0:
