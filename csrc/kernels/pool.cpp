@@ -18,7 +18,6 @@
 #include <atomic>
 #include <cstring>
 #include <limits>
-#include <utility>
 
 #include "common/simd.h"
 #include "common/threads.h"
@@ -300,24 +299,20 @@ void for_each_plane(const Geom& g, i64 plane_elems, Fn&& fn) {
   });
 }
 
-// Max pooling of an NHWC tensor, pixel by pixel; window_at(p, q) gives the window (fixed or adaptive).
-template <class T, class WindowAt>
-void max_forward_nhwc(const T* x, T* y, int64_t* idx, const Geom& g, WindowAt&& window_at) {
-  for_each_output_pixel(g, [&](i64 n, i64 p, i64 q) {
-    const i64 o = (n * g.P + p) * g.Q + q;
-    const T* image = x + n * g.H * g.W * g.C;
-    if (idx)
-      max_pixel_nhwc<T, true>(image, y + o * g.C, idx + o * g.C, g, window_at(p, q));
-    else
-      max_pixel_nhwc<T, false>(image, y + o * g.C, nullptr, g, window_at(p, q));
-  });
-}
-
 // ---------------------------------------------------------------- fixed windows: entry points
 
 template <class T>
 void max_forward(const T* x, T* y, int64_t* idx, const Geom& g, bool channels_last) {
-  if (channels_last) return max_forward_nhwc(x, y, idx, g, [&](i64 p, i64 q) { return fixed_window(g, p, q); });
+  if (channels_last) {
+    for_each_output_pixel(g, [&](i64 n, i64 p, i64 q) {
+      const i64 o = (n * g.P + p) * g.Q + q;
+      if (idx)
+        max_pixel_nhwc<T, true>(x + n * g.H * g.W * g.C, y + o * g.C, idx + o * g.C, g, fixed_window(g, p, q));
+      else
+        max_pixel_nhwc<T, false>(x + n * g.H * g.W * g.C, y + o * g.C, nullptr, g, fixed_window(g, p, q));
+    });
+    return;
+  }
   Interior in = column_interior(g);
   if ((g.kh - 1) * g.dh * g.W + (g.kw - 1) * g.dw >= exact_limit<T>()) in.hi = in.lo;  // all per element
   for_each_output_row(g, g.Q * g.kh * g.kw, [&](i64 b, i64 p) {
@@ -344,30 +339,20 @@ void avg_forward(const T* x, T* y, const Geom& g, bool channels_last, bool count
   for_each_output_row(g, g.Q * g.kh * g.kw, [&](i64 b, i64 p) { avg_row_nchw(x + b * g.H * g.W, y + (b * g.P + p) * g.Q, g, p, in, r); });
 }
 
-// Average-pooling backward of an NHWC tensor: gy of each output pixel spread over its window,
-// scaled; window_at(p, q) gives the window and the scale (fixed or adaptive windows).
-template <class T, class WindowAt>
-void avg_backward_nhwc(const T* gy, T* gx, const Geom& g, WindowAt&& window_at) {
-  for_each_image_channel_block<T>(g, [&](i64 n, i64 c0, int cn) {
-    T* gxn = gx + n * g.H * g.W * g.C;
-    zero_channels_nhwc(gxn, g, c0, cn);
-    for (i64 p = 0; p < g.P; ++p)
-      for (i64 q = 0; q < g.Q; ++q) {
-        const auto [w, scale] = window_at(p, q);
-        spread_pixel_nhwc(gxn, gy + ((n * g.P + p) * g.Q + q) * g.C, g, w, scale, c0, cn);
-      }
-  });
-}
-
 template <class T>
 void avg_backward(const T* gy, T* gx, const Geom& g, bool channels_last, bool count_include_pad, int64_t divisor_override) {
   using V = Vec<T>;
   const AvgRule r{count_include_pad, divisor_override};
   if (channels_last) {
-    avg_backward_nhwc(gy, gx, g, [&](i64 p, i64 q) {
-      i64 div;
-      const Window w = avg_window(g, p, q, r, &div);
-      return std::pair<Window, T>{w, T(1) / T(div)};
+    for_each_image_channel_block<T>(g, [&](i64 n, i64 c0, int cn) {
+      T* gxn = gx + n * g.H * g.W * g.C;
+      zero_channels_nhwc(gxn, g, c0, cn);
+      for (i64 p = 0; p < g.P; ++p)
+        for (i64 q = 0; q < g.Q; ++q) {
+          i64 div;
+          const Window w = avg_window(g, p, q, r, &div);
+          spread_pixel_nhwc(gxn, gy + ((n * g.P + p) * g.Q + q) * g.C, g, w, T(1) / T(div), c0, cn);
+        }
     });
     return;
   }
@@ -480,7 +465,16 @@ i64 window_area(const Window& w) { return (w.i1 - w.i0) * (w.j1 - w.j0); }
 template <class T>
 void adaptive_max_forward(const T* x, T* y, int64_t* idx, const Geom& g, bool channels_last) {
   if (adaptive_is_uniform(g, channels_last)) return max_forward(x, y, idx, as_fixed(g), channels_last);
-  if (channels_last) return max_forward_nhwc(x, y, idx, g, [&](i64 p, i64 q) { return adaptive_window(g, p, q); });
+  if (channels_last) {
+    for_each_output_pixel(g, [&](i64 n, i64 p, i64 q) {
+      const i64 o = (n * g.P + p) * g.Q + q;
+      if (idx)
+        max_pixel_nhwc<T, true>(x + n * g.H * g.W * g.C, y + o * g.C, idx + o * g.C, g, adaptive_window(g, p, q));
+      else
+        max_pixel_nhwc<T, false>(x + n * g.H * g.W * g.C, y + o * g.C, nullptr, g, adaptive_window(g, p, q));
+    });
+    return;
+  }
   for_each_output_row(g, g.W * pool::ceil_div(g.H, g.P), [&](i64 b, i64 p) {
     for (i64 q = 0; q < g.Q; ++q) {
       const i64 o = (b * g.P + p) * g.Q + q;
@@ -512,9 +506,14 @@ void adaptive_avg_backward(const T* gy, T* gx, const Geom& g, bool channels_last
   using V = Vec<T>;
   if (adaptive_is_uniform(g, channels_last)) return avg_backward(gy, gx, as_fixed(g), channels_last, true, 0);
   if (channels_last) {
-    avg_backward_nhwc(gy, gx, g, [&](i64 p, i64 q) {
-      const Window w = adaptive_window(g, p, q);
-      return std::pair<Window, T>{w, T(1) / T(window_area(w))};
+    for_each_image_channel_block<T>(g, [&](i64 n, i64 c0, int cn) {
+      T* gxn = gx + n * g.H * g.W * g.C;
+      zero_channels_nhwc(gxn, g, c0, cn);
+      for (i64 p = 0; p < g.P; ++p)
+        for (i64 q = 0; q < g.Q; ++q) {
+          const Window w = adaptive_window(g, p, q);
+          spread_pixel_nhwc(gxn, gy + ((n * g.P + p) * g.Q + q) * g.C, g, w, T(1) / T(window_area(w)), c0, cn);
+        }
     });
     return;
   }
