@@ -10,21 +10,16 @@ namespace {
 
 using std::uintptr_t;
 
-void interpolate_forward(uintptr_t x, uintptr_t y, int64_t planes, int64_t H, int64_t W, int64_t P, int64_t Q,
-                         bool nearest, bool align_corners, double scale_h, double scale_w, int dtype) {
+// Both interpolate kernels read one [planes, ., .] tensor and write the other with the same
+// arguments: y from x (forward) or gx from gy (backward).
+template <bool Backward>
+void interpolate(uintptr_t src, uintptr_t dst, int64_t planes, int64_t H, int64_t W, int64_t P, int64_t Q,
+                 bool nearest, bool align_corners, double scale_h, double scale_w, int dtype) {
   dispatch_float(static_cast<Dtype>(dtype), [&](auto t) {
     using T = decltype(t);
-    resample_kernels().ops<T>().interpolate_forward(as_ptr<const T>(x), as_ptr<T>(y), planes, H, W, P, Q, nearest,
-                                                    align_corners, scale_h, scale_w);
-  });
-}
-
-void interpolate_backward(uintptr_t gy, uintptr_t gx, int64_t planes, int64_t H, int64_t W, int64_t P, int64_t Q,
-                          bool nearest, bool align_corners, double scale_h, double scale_w, int dtype) {
-  dispatch_float(static_cast<Dtype>(dtype), [&](auto t) {
-    using T = decltype(t);
-    resample_kernels().ops<T>().interpolate_backward(as_ptr<const T>(gy), as_ptr<T>(gx), planes, H, W, P, Q, nearest,
-                                                     align_corners, scale_h, scale_w);
+    const auto& ops = resample_kernels().ops<T>();
+    (Backward ? ops.interpolate_backward : ops.interpolate_forward)(as_ptr<const T>(src), as_ptr<T>(dst), planes, H,
+                                                                    W, P, Q, nearest, align_corners, scale_h, scale_w);
   });
 }
 
@@ -61,8 +56,8 @@ void grid_sample_backward(uintptr_t gy, uintptr_t x, uintptr_t grid, uintptr_t g
 }  // namespace fastcnn
 
 FASTCNN_BIND(resample) {
-  m.def("interpolate_forward", &fastcnn::interpolate_forward, FASTCNN_NOGIL);
-  m.def("interpolate_backward", &fastcnn::interpolate_backward, FASTCNN_NOGIL);
+  m.def("interpolate_forward", &fastcnn::interpolate<false>, FASTCNN_NOGIL);
+  m.def("interpolate_backward", &fastcnn::interpolate<true>, FASTCNN_NOGIL);
   m.def("pixel_shuffle", &fastcnn::pixel_shuffle, FASTCNN_NOGIL);
   m.def("grid_sample_forward", &fastcnn::grid_sample_forward, FASTCNN_NOGIL);
   m.def("grid_sample_backward", &fastcnn::grid_sample_backward, FASTCNN_NOGIL);

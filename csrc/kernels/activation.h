@@ -5,6 +5,7 @@
 
 #include "common/activation_math.h"
 #include "common/isa.h"
+#include "kernels/dtype_tables.h"
 
 namespace fastcnn {
 
@@ -24,14 +25,7 @@ struct ActivationTable {
   void (*maxout_backward)(const T* gy, const T* x, T* gx, int64_t outer, int64_t cout, int64_t k, int64_t inner);
 };
 
-struct ActivationKernels {
-  ActivationTable<float> f32;
-  ActivationTable<double> f64;
-  template <class T>
-  const ActivationTable<T>& get() const {
-    if constexpr (sizeof(T) == 4) return f32; else return f64;
-  }
-};
+using ActivationKernels = DtypeTables<ActivationTable>;
 
 }  // namespace fastcnn
 

@@ -5,6 +5,7 @@
 // Sums are two-level: Vec<T> lanes over one row (or <= kFlushRows rows), then added into double,
 // so float32 statistics stay accurate for any N*S. Index math in int64.
 #include <algorithm>
+#include <utility>
 
 #include "common/simd.h"
 #include "common/threads.h"
@@ -33,30 +34,46 @@ inline void add_lanes(Vec<T> v, double* dst, int width) {
   for (int i = 0; i < width; ++i) dst[i] += double(buf[i]);
 }
 
+// Column layout (S == 1): per channel, s1 = sum_n u and s2 = sum_n u v, threaded over blocks of
+// Vec<T>::N channels. block_terms(c0, width) sets a block up and returns the row function
+// n -> (u, v) of lanes [c0, c0 + width); rows are summed kFlushRows at a time in T, then in double.
+template <class T, class BlockTerms>
+void column_sums(int64_t N, int64_t C, double* s1, double* s2, BlockTerms&& block_terms) {
+  using V = Vec<T>;
+  const int64_t blocks = (C + V::N - 1) / V::N;
+  parallel_for(blocks, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t c0 = b * V::N;
+      const int width = int(std::min<int64_t>(V::N, C - c0));
+      const auto terms = block_terms(c0, width);
+      std::fill(s1 + c0, s1 + c0 + width, 0.0);
+      std::fill(s2 + c0, s2 + c0 + width, 0.0);
+      for (int64_t n0 = 0; n0 < N; n0 += kFlushRows) {
+        V a1 = V::zero(), a2 = V::zero();
+        for (int64_t n = n0; n < std::min(N, n0 + kFlushRows); ++n) {
+          const auto [u, v] = terms(n);
+          a1 = a1 + u;
+          a2 = fmadd(u, v, a2);
+        }
+        add_lanes(a1, s1 + c0, width);
+        add_lanes(a2, s2 + c0, width);
+      }
+    }
+  });
+}
+
 template <class T>
 void channel_moments(const T* x, int64_t N, int64_t C, int64_t S, double* shift, double* s1, double* s2) {
   using V = Vec<T>;
   if (S == 1) {
-    const int64_t blocks = (C + V::N - 1) / V::N;
-    parallel_for(blocks, 1, [&](int64_t b0, int64_t b1) {
-      for (int64_t b = b0; b < b1; ++b) {
-        const int64_t c0 = b * V::N;
-        const int width = int(std::min<int64_t>(V::N, C - c0));
-        const V k = load_lanes(x + c0, width);
-        for (int i = 0; i < width; ++i) { shift[c0 + i] = double(x[c0 + i]); s1[c0 + i] = 0; s2[c0 + i] = 0; }
-        for (int64_t n0 = 0; n0 < N; n0 += kFlushRows) {
-          V a1 = V::zero(), a2 = V::zero();
-          for (int64_t n = n0; n < std::min(N, n0 + kFlushRows); ++n) {
-            const V d = load_lanes(x + n * C + c0, width) - k;
-            a1 = a1 + d;
-            a2 = fmadd(d, d, a2);
-          }
-          add_lanes(a1, s1 + c0, width);
-          add_lanes(a2, s2 + c0, width);
-        }
-      }
+    return column_sums<T>(N, C, s1, s2, [&](int64_t c0, int width) {
+      for (int i = 0; i < width; ++i) shift[c0 + i] = double(x[c0 + i]);
+      const V k = load_lanes(x + c0, width);
+      return [=](int64_t n) {  // (d, d) with d = x - shift: sums of d and d^2
+        const V d = load_lanes(x + n * C + c0, width) - k;
+        return std::pair<V, V>{d, d};
+      };
     });
-    return;
   }
   parallel_for(C, 1, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
@@ -141,26 +158,12 @@ void grad_moments(const T* gy, const T* x, const T* mean, int64_t N, int64_t C, 
                   double* sum_gy_xmu) {
   using V = Vec<T>;
   if (S == 1) {
-    const int64_t blocks = (C + V::N - 1) / V::N;
-    parallel_for(blocks, 1, [&](int64_t b0, int64_t b1) {
-      for (int64_t b = b0; b < b1; ++b) {
-        const int64_t c0 = b * V::N;
-        const int width = int(std::min<int64_t>(V::N, C - c0));
-        const V m = load_lanes(mean + c0, width);
-        for (int i = 0; i < width; ++i) { sum_gy[c0 + i] = 0; sum_gy_xmu[c0 + i] = 0; }
-        for (int64_t n0 = 0; n0 < N; n0 += kFlushRows) {
-          V a1 = V::zero(), a2 = V::zero();
-          for (int64_t n = n0; n < std::min(N, n0 + kFlushRows); ++n) {
-            const V g = load_lanes(gy + n * C + c0, width);
-            a1 = a1 + g;
-            a2 = fmadd(g, load_lanes(x + n * C + c0, width) - m, a2);
-          }
-          add_lanes(a1, sum_gy + c0, width);
-          add_lanes(a2, sum_gy_xmu + c0, width);
-        }
-      }
+    return column_sums<T>(N, C, sum_gy, sum_gy_xmu, [&](int64_t c0, int width) {
+      const V m = load_lanes(mean + c0, width);
+      return [=](int64_t n) {  // (gy, x - mean): sums of gy and gy (x - mean)
+        return std::pair<V, V>{load_lanes(gy + n * C + c0, width), load_lanes(x + n * C + c0, width) - m};
+      };
     });
-    return;
   }
   parallel_for(C, 1, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {

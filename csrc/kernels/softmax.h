@@ -3,6 +3,7 @@
 #include <cstdint>
 
 #include "common/isa.h"
+#include "kernels/dtype_tables.h"
 
 namespace fastcnn {
 
@@ -14,15 +15,10 @@ struct SoftmaxFns {
   void (*backward)(const T* gy, const T* y, T* gx, int64_t outer, int64_t D, int64_t inner, bool log);
 };
 
-struct SoftmaxKernels {
-  SoftmaxFns<float> f32;
-  SoftmaxFns<double> f64;
-};
+using SoftmaxKernels = DtypeTables<SoftmaxFns>;
 
 template <class T>
-inline const SoftmaxFns<T>& pick(const SoftmaxKernels& k) {
-  if constexpr (sizeof(T) == 4) return k.f32; else return k.f64;
-}
+inline const SoftmaxFns<T>& pick(const SoftmaxKernels& k) { return k.template get<T>(); }
 
 }  // namespace fastcnn
 

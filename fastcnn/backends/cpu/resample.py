@@ -10,24 +10,24 @@ from ._lib import addr, cpu_kernel, dtype_code, empty_like, new_empty
 _K = _C.resample
 
 
+def _interpolate(launch, src, dst_hw, in_hw, out_hw, nearest, align_corners, scales):
+    """Runs an interpolate kernel from src [N, C, ...] into a new [N, C, *dst_hw]; in_hw / out_hw
+    are the forward's input and output sizes (the backward runs from out_hw back to in_hw)."""
+    N, C = src.shape[:2]
+    dst = new_empty(src, (N, C, *dst_hw))
+    launch(addr(src), addr(dst), N * C, *in_hw, *out_hw, nearest, align_corners, float(scales[0]), float(scales[1]),
+           dtype_code(src))
+    return dst
+
+
 @cpu_kernel()
 def interpolate_forward(x, out_hw, nearest, align_corners, scales):
-    N, C, H, W = x.shape
-    P, Q = out_hw
-    y = new_empty(x, (N, C, P, Q))
-    _K.interpolate_forward(addr(x), addr(y), N * C, H, W, P, Q, nearest, align_corners,
-                           float(scales[0]), float(scales[1]), dtype_code(x))
-    return y
+    return _interpolate(_K.interpolate_forward, x, out_hw, x.shape[2:], out_hw, nearest, align_corners, scales)
 
 
 @cpu_kernel()
 def interpolate_backward(gy, in_hw, nearest, align_corners, scales):
-    N, C, P, Q = gy.shape
-    H, W = in_hw
-    gx = new_empty(gy, (N, C, H, W))
-    _K.interpolate_backward(addr(gy), addr(gx), N * C, H, W, P, Q, nearest, align_corners,
-                            float(scales[0]), float(scales[1]), dtype_code(gy))
-    return gx
+    return _interpolate(_K.interpolate_backward, gy, in_hw, in_hw, gy.shape[2:], nearest, align_corners, scales)
 
 
 @cpu_kernel()
