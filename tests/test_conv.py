@@ -471,11 +471,13 @@ def test_explicit_algo_limits():
 
 
 def test_auto_heuristic_only_picks_registered():
-    assert _conv_algo.heuristic(["im2col"], 32, 128, 128, (5, 5)) == "im2col"
-    assert _conv_algo.heuristic(["direct", "im2col", "fft"], 32, 128, 128, (5, 5)) == "fft"
-    assert _conv_algo.heuristic(["direct", "im2col", "fft"], 32, 128, 128, (1, 1)) == "im2col"
-    assert _conv_algo.heuristic(["direct", "im2col", "fft"], 8, 128, 128, (5, 5)) == "direct"
-    assert _conv_algo.heuristic(["im2col", "fft"], 2, 3, 4, (3, 3)) == "im2col"
+    def pick(options, N, C, K, kernel_hw):
+        return _conv_algo.heuristic(options, _conv_algo.Layer(N, C, K, kernel_hw))
+    assert pick(["im2col"], 32, 128, 128, (5, 5)) == "im2col"
+    assert pick(["direct", "im2col", "fft"], 32, 128, 128, (5, 5)) == "fft"
+    assert pick(["direct", "im2col", "fft"], 32, 128, 128, (1, 1)) == "im2col"
+    assert pick(["direct", "im2col", "fft"], 8, 128, 128, (5, 5)) == "direct"
+    assert pick(["im2col", "fft"], 2, 3, 4, (3, 3)) == "im2col"
     options = _conv_algo.candidates("cpu", "conv2d_forward", (2, 2), (1, 1))
     assert "fft" not in options and all(has_kernel("cpu", f"conv2d_forward.{a}") for a in options)
 

@@ -233,9 +233,12 @@ def test_empty_batch():
 
 def test_auto_heuristic_takes_fft_for_3x3_on_large_images_only():
     from fastcnn.ops import _conv_algo
+
+    def pick(options, N, C, K, in_hw=None):
+        return _conv_algo.heuristic(options, _conv_algo.Layer(N, C, K, (3, 3), in_hw))
     every = ["direct", "im2col", "fft"]
-    assert _conv_algo.heuristic(every, 4, 64, 64, (3, 3), in_hw=(64, 64)) == "fft"
-    assert _conv_algo.heuristic(every, 256, 64, 64, (3, 3), in_hw=(16, 16)) == "direct"
-    assert _conv_algo.heuristic(every, 4, 64, 64, (3, 3)) == "direct"  # no image size: no guess
-    assert _conv_algo.heuristic(every, 4, 32, 64, (3, 3), in_hw=(64, 64)) == "direct"  # too few channels
-    assert _conv_algo.heuristic(["direct", "im2col"], 4, 64, 64, (3, 3), in_hw=(64, 64)) == "direct"
+    assert pick(every, 4, 64, 64, in_hw=(64, 64)) == "fft"
+    assert pick(every, 256, 64, 64, in_hw=(16, 16)) == "direct"
+    assert pick(every, 4, 64, 64) == "direct"  # no image size: no guess
+    assert pick(every, 4, 32, 64, in_hw=(64, 64)) == "direct"  # too few channels
+    assert pick(["direct", "im2col"], 4, 64, 64, in_hw=(64, 64)) == "direct"

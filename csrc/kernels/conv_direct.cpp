@@ -1,15 +1,16 @@
 // Direct convolution, forward and backward-input, on the channel-blocked layout of
 // conv_direct_blocks.h; backward-weight is in conv_direct_wgrad.cpp.
 //
-// Forward: for each (image, row block, chunk of output blocks) task, each output block and row,
-// the row's pixels are cut into tiles of up to kMaxTile; a tile keeps its NQ x VL outputs in
-// registers over all input blocks and taps, applies bias + activation, and lands in a row buffer
-// that is transposed into the NCHW output. Weights of one output block (C/g * R * S * VL values)
-// stay in L2 across the rows of a task; the input rows of a row block fit L2 too.
+// Forward: for each (image, row block, chunk of output blocks) task, each output block and band of
+// rows (short rows are joined so that tiles are full width), the band's pixels are cut into tiles
+// of up to kMaxTile; a tile keeps its NQ x VL outputs in registers over all input blocks and taps,
+// applies bias + activation, and lands in a band buffer that is transposed into the NCHW output.
+// Weights of one output block (C/g * R * S * VL values) stay in L2 across the rows of a task; the
+// input rows of a row block fit L2 too.
 //
-// Backward-input is the same machinery on gy with the weights packed transposed ([c][k] roles
-// swapped): gx pixel (h, w) gathers gy(p, q) with h + ph = p*sh + r*dh, w + pw = q*sw + s*dw. For
-// stride > 1 the gx columns of one residue class a = w mod sw read consecutive gy columns through a
+// Backward-input with stride 1 is the forward's correlation of gy (padded by (R-1)*dh - ph) with the
+// weights packed transposed ([c][k] roles swapped) and read flipped. With stride > 1, gx pixel
+// (h, w) gathers gy(p, q) with h + ph = p*sh + r*dh, w + pw = q*sw + s*dw: the gx columns of one residue class a = w mod sw read consecutive gy columns through a
 // fixed set of taps, so each (row, residue) is a stride-1 correlation with its own tap list: no
 // scatter, no zero-stuffed gy.
 #include "kernels/conv_direct_blocks.h"
@@ -17,24 +18,36 @@
 FASTCNN_ISA_NAMESPACE_BEGIN
 namespace conv_direct {
 
+// Output pixels per run of tiles: short rows (13 on AlexNet's 13x13 layers) are joined into bands
+// of rows so that tiles are full width (a 13-pixel row alone leaves a quarter of a 4-wide tile empty).
+constexpr int64_t kBandPixels = 64;
+
+// y = act(correlation of x with the packed weights wb + bias) for the forward geometry s; plan.in
+// are x's channel blocks, plan.out y's. flip reads tap (r, c) from weight (R-1-r, S-1-c): the
+// stride-1 backward-input is this correlation of gy with the transposed, flipped weights.
 template <class T>
-void forward(const ConvShape& s, const T* x, const T* w, const T* bias, T* y, int act_code, T act_param) {
+void correlate(const ConvShape& s, const Plan& plan, const std::vector<T>& wb, bool flip, const T* x, const T* bias,
+               T* y, const Epilogue& ep) {
   constexpr int VL = Vec<T>::N;
-  const Plan plan = make_plan(s, VL, false);
   const int64_t RS = s.R * s.S;
   const Blocked g = forward_input_geometry(s, static_cast<int64_t>(plan.in.size()));
   const std::vector<T> xb = pack_input(x, s.N, s.C, s.H, s.W, plan.in, g);
-  const std::vector<T> wb = pack_weights(plan, s, w);
   const int64_t XB = g.block_elems<VL>(), XI = XB * g.blocks, RL = g.row_len();
   const int64_t n_ob = static_cast<int64_t>(plan.out.size());
   const Work wk = split_work(s.N, s.P, rows_that_fit(plan.n_in * RL * VL * int64_t(sizeof(T)), (s.R - 1) * s.dh + 1, s.sh),
                              n_ob, s.Q * plan.n_in * RS * plan.tap_elems);
-  const Epilogue ep{static_cast<Act>(act_code), static_cast<double>(act_param)};
   const int64_t w_out = plan.ob_elems() * RS;
+  // A tap reads rows r*dh below and the column phase of c*dw right of its pixel's (p*sh, q*sw).
+  std::vector<Tap> taps(static_cast<size_t>(RS));
+  for (int64_t r = 0; r < s.R; ++r)
+    for (int64_t c = 0; c < s.S; ++c)
+      taps[r * s.S + c] = {(r * s.dh * RL + g.pos(c * s.dw)) * VL,
+                           (flip ? (s.R - 1 - r) * s.S + s.S - 1 - c : r * s.S + c) * plan.tap_elems};
+  const int64_t band = std::max<int64_t>(1, kBandPixels / s.Q);
 
   parallel_for(wk.tasks, wk.grain, [&](int64_t t0, int64_t t1) {
-    std::vector<T> rowbuf(static_cast<size_t>(kMaxBlocks * s.Q * VL));
-    std::vector<Tap> taps(static_cast<size_t>(RS));
+    std::vector<T> buf(static_cast<size_t>(kMaxBlocks * band * s.Q * VL));
+    std::vector<int64_t> pix(static_cast<size_t>(band * s.Q));  // input offset of each pixel of a band
     alignas(64) T bias_lanes[kMaxBlocks * VL];
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t obc = t % wk.ob_chunks, rb = (t / wk.ob_chunks) % wk.row_blocks, n = t / wk.ob_chunks / wk.row_blocks;
@@ -48,22 +61,23 @@ void forward(const ConvShape& s, const T* x, const T* w, const T* bias, T* y, in
             const ChannelBlock& ch = plan.out[ob + b].ch;
             for (int l = 0; l < VL; ++l) bias_lanes[b * VL + l] = l < ch.count ? bias[ch.base + l * ch.stride] : T(0);
           }
-        const Tiling tiling(s.Q, max_tile(static_cast<int>(nb)));
-        TileArgs<T> args{nullptr, XB, wb.data() + ob * w_out, plan.tap_elems * RS, w_out, o.n_in, o.cn_last,
-                         taps.data(), RS, nullptr, VL, s.Q * VL, bias ? bias_lanes : nullptr, ep};
-        const T* xin = xb.data() + n * XI + o.in_first * XB;
-        for (int64_t p = p0; p < p1; ++p) {
-          for (int64_t r = 0; r < s.R; ++r)
-            for (int64_t c = 0; c < s.S; ++c)
-              taps[r * s.S + c] = {((p * s.sh + r * s.dh) * RL + g.pos(c * s.dw)) * VL, (r * s.S + c) * plan.tap_elems};
+        const int64_t buf_block = band * s.Q * VL;
+        TileArgs<T> args{xb.data() + n * XI + o.in_first * XB, nullptr, XB, wb.data() + ob * w_out, plan.tap_elems * RS, w_out, o.n_in, o.cn_last, taps.data(), RS,
+                         nullptr, VL, buf_block, bias ? bias_lanes : nullptr, ep};
+        for (int64_t p = p0; p < p1; p += band) {
+          const int64_t rows = std::min(band, p1 - p), npix = rows * s.Q;
+          for (int64_t m = 0; m < npix; ++m) pix[m] = ((p + m / s.Q) * s.sh * RL + m % s.Q) * VL;
+          const Tiling tiling(npix, max_tile(static_cast<int>(nb)));
           for (int64_t i = 0; i < tiling.count; ++i) {
-            const int64_t q0 = tiling.begin(i);
-            args.x = xin + q0 * VL;
-            args.out = rowbuf.data() + q0 * VL;
+            const int64_t m0 = tiling.begin(i);
+            args.pix = pix.data() + m0;
+            args.out = buf.data() + m0 * VL;
             tile_fn<T>(static_cast<int>(nb), static_cast<int>(tiling.width(i)), plan.depthwise)(args);
           }
           for (int64_t b = 0; b < nb; ++b)
-            unpack_row(rowbuf.data() + b * s.Q * VL, s.Q, plan.out[ob + b].ch, y + n * s.K * s.P * s.Q, s.P * s.Q, p * s.Q);
+            for (int64_t row = 0; row < rows; ++row)
+              unpack_row(buf.data() + b * buf_block + row * s.Q * VL, s.Q, plan.out[ob + b].ch, y + n * s.K * s.P * s.Q,
+                         s.P * s.Q, (p + row) * s.Q);
         }
       }
     }
@@ -71,9 +85,22 @@ void forward(const ConvShape& s, const T* x, const T* w, const T* bias, T* y, in
 }
 
 template <class T>
+void forward(const ConvShape& s, const T* x, const T* w, const T* bias, T* y, int act_code, T act_param) {
+  const Plan plan = make_plan(s, Vec<T>::N, false);
+  correlate(s, plan, pack_weights(plan, s, w), false, x, bias, y, Epilogue{static_cast<Act>(act_code), double(act_param)});
+}
+
+template <class T>
 void backward_input(const ConvShape& s, const T* gy, const T* w, T* gx) {
   constexpr int VL = Vec<T>::N;
   const Plan plan = make_plan(s, VL, true);
+  if (s.sh == 1 && s.sw == 1) {  // the correlation of gy with the flipped weights, padded to span (R-1)*dh
+    const ConvShape adjoint{s.N, s.K, s.P, s.Q, s.C, s.H, s.W, s.R, s.S, 1, 1,
+                            (s.R - 1) * s.dh - s.ph, (s.S - 1) * s.dw - s.pw, s.dh, s.dw, s.groups};
+    correlate(adjoint, plan, pack_weights(plan, s, w), true, gy, static_cast<const T*>(nullptr), gx,
+              Epilogue{Act::identity, 0.0});
+    return;
+  }
   const int64_t RS = s.R * s.S;
   // gy columns read: q = (w + pw - c*dw) / sw over w < W, c < S; beyond [0, Q) they are zeros.
   const int64_t q_lo = std::min<int64_t>(0, floor_div(s.pw - (s.S - 1) * s.dw, s.sw));
@@ -93,6 +120,8 @@ void backward_input(const ConvShape& s, const T* gy, const T* w, T* gx) {
     std::vector<T> rowbuf(static_cast<size_t>(kMaxBlocks * s.W * VL));
     std::vector<Tap> taps(static_cast<size_t>(RS));
     std::vector<std::pair<int64_t, int64_t>> row_taps(static_cast<size_t>(s.R));  // (r, p)
+    std::vector<int64_t> pix(static_cast<size_t>(s.W));  // gx column a + j*sw reads gy column j (plus the tap's)
+    for (int64_t j = 0; j < s.W; ++j) pix[j] = j * VL;
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t obc = t % wk.ob_chunks, rb = (t / wk.ob_chunks) % wk.row_blocks, n = t / wk.ob_chunks / wk.row_blocks;
       const int64_t h0 = rb * wk.rows_per_block, h1 = std::min(s.H, h0 + wk.rows_per_block);
@@ -100,9 +129,8 @@ void backward_input(const ConvShape& s, const T* gy, const T* w, T* gx) {
       for (int64_t ob = ob0, nb; ob < ob1; ob += nb) {
         nb = blocks_together(plan, ob, ob1);
         const OutBlock& o = plan.out[ob];
-        TileArgs<T> args{nullptr, XB, wb.data() + ob * w_out, plan.tap_elems * RS, w_out, o.n_in, o.cn_last,
-                         taps.data(), 0, nullptr, s.sw * VL, s.W * VL, nullptr, ep};
-        const T* xin = gyb.data() + n * XI + o.in_first * XB;
+        TileArgs<T> args{gyb.data() + n * XI + o.in_first * XB, nullptr, XB, wb.data() + ob * w_out, plan.tap_elems * RS, w_out, o.n_in, o.cn_last, taps.data(), 0,
+                         nullptr, s.sw * VL, s.W * VL, nullptr, ep};
         for (int64_t h = h0; h < h1; ++h) {
           int64_t n_rows = 0;
           for (int64_t r = 0; r < s.R; ++r) {
@@ -123,7 +151,7 @@ void backward_input(const ConvShape& s, const T* gy, const T* w, T* gx) {
             const Tiling tiling(ceil_div(s.W - a, s.sw), max_tile(static_cast<int>(nb)));
             for (int64_t i = 0; i < tiling.count; ++i) {
               const int64_t j0 = tiling.begin(i);
-              args.x = xin + j0 * VL;
+              args.pix = pix.data() + j0;
               args.out = rowbuf.data() + (a + s.sw * j0) * VL;
               tile_fn<T>(static_cast<int>(nb), static_cast<int>(tiling.width(i)), plan.depthwise)(args);
             }

@@ -216,7 +216,8 @@ constexpr int kMaxTile1 = FASTCNN_HAS_AVX512 ? 24 : 12;  // pixels of a one-bloc
 
 template <class T>
 struct TileArgs {
-  const T* x;          // blocked input at the tile's first pixel, input block 0
+  const T* x;          // blocked input, input block 0: pixel j reads from x + pix[j]
+  const int64_t* pix;  // per-pixel input offsets (a tile may span rows)
   int64_t x_block;     // elements between input blocks
   const T* w;          // packed weights of the first output block, input block 0
   int64_t w_block;     // between input blocks
@@ -234,7 +235,7 @@ struct TileArgs {
 // acc[b][j] += sum over input lanes c < cn of x(pixel j)[c] * w_b[c][:]: one broadcast of each
 // input value feeds NB output blocks. CN > 0 fixes cn at compile time (full blocks).
 template <class T, int NB, int NQ, int CN>
-inline void fma_dense(Vec<T> (&acc)[NB][NQ], const T* xp, const T* wp, int64_t w_out, int cn) {
+inline void fma_dense(Vec<T> (&acc)[NB][NQ], const T* const (&xp)[NQ], const T* wp, int64_t w_out, int cn) {
   using V = Vec<T>;
   constexpr int VL = V::N;
   const int n = CN > 0 ? CN : cn;
@@ -242,9 +243,8 @@ inline void fma_dense(Vec<T> (&acc)[NB][NQ], const T* xp, const T* wp, int64_t w
   for (int c = 0; c < n; ++c) {
     V wv[NB];
     for (int b = 0; b < NB; ++b) wv[b] = V::load(wp + b * w_out + c * VL);
-    const T* xc = xp + c;
     for (int j = 0; j < NQ; ++j) {
-      const V xv = V::set1(xc[j * VL]);
+      const V xv = V::set1(xp[j][c]);
       for (int b = 0; b < NB; ++b) acc[b][j] = fmadd(xv, wv[b], acc[b][j]);
     }
   }
@@ -261,16 +261,20 @@ void tile(const TileArgs<T>& a) {
   V acc[NB][NQ];
   for (int b = 0; b < NB; ++b)
     for (int j = 0; j < NQ; ++j) acc[b][j] = V::zero();
+  int64_t pix[NQ];
+  for (int j = 0; j < NQ; ++j) pix[j] = a.pix[j];
   for (int64_t i = 0; i < a.n_in; ++i) {
     const T* xb = a.x + i * a.x_block;
     const T* wb = a.w + i * a.w_block;
     const bool full = i < a.n_in - 1 || a.cn_last == VL;
     for (int64_t t = 0; t < a.n_taps; ++t) {
-      const T* xp = xb + a.taps[t].x_off;
+      const T* xt = xb + a.taps[t].x_off;
+      const T* xp[NQ];
+      for (int j = 0; j < NQ; ++j) xp[j] = xt + pix[j];
       const T* wp = wb + a.taps[t].w_off;
       if constexpr (DW) {
         const V wv = V::load(wp);
-        for (int j = 0; j < NQ; ++j) acc[0][j] = fmadd(V::load(xp + j * VL), wv, acc[0][j]);
+        for (int j = 0; j < NQ; ++j) acc[0][j] = fmadd(V::load(xp[j]), wv, acc[0][j]);
       } else if (full) {
         fma_dense<T, NB, NQ, VL>(acc, xp, wp, a.w_out, VL);
       } else {
@@ -304,6 +308,7 @@ TileFn<T> tile_fn(int nb, int nq, bool depthwise) {
 }
 
 inline int max_tile(int nb) { return nb == 3 ? kMaxTile3 : nb == 2 ? kMaxTile2 : kMaxTile1; }
+
 
 // Splits n pixels into the fewest tiles of at most max_width, of nearly equal width.
 struct Tiling {

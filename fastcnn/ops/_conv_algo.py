@@ -4,9 +4,10 @@ Algorithms are discovered through the registry (fastcnn._registry.has_kernel), n
 backend offers algorithm `a` for a direction when it registers the kernel `<direction>.<a>`
 (directions: conv2d_forward, conv2d_backward_input, conv2d_backward_weight).
 
-The autotuner (off by default; `fastcnn.ops.autotune(True)` or env FASTCNN_AUTOTUNE=1) times every
-applicable candidate once per (backend, device, direction, shapes, stride, padding, dilation, groups,
-dtype) and keeps the winner in a JSON file, `<cache dir>/fastcnn/conv_autotune.json` (cache dir:
+Each pass of a convolution (forward, backward-input, backward-weight) chooses on its own: the
+heuristic has per-direction rules, and the autotuner (off by default; `fastcnn.ops.autotune(True)`
+or env FASTCNN_AUTOTUNE=1) times every applicable candidate of that pass once per (backend, device,
+direction, shapes, stride, padding, dilation, groups, output size, dtype) and keeps the winner in a JSON file, `<cache dir>/fastcnn/conv_autotune.json` (cache dir:
 env FASTCNN_CACHE_DIR, else XDG_CACHE_HOME, else ~/.cache). The file is written atomically (temp file
 + os.replace); a corrupt or unreadable file is ignored and rebuilt, never breaks a run.
 """
@@ -18,7 +19,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Dict, Optional, Sequence
+from typing import Callable, Dict, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 
@@ -61,19 +62,74 @@ def candidates(backend: str, direction: str, stride, dilation) -> list:
             and why_not_applicable(a, stride, dilation) is None]
 
 
-def heuristic(options: Sequence[str], N: int, C: int, K: int, kernel_hw, in_hw=None) -> str:
-    """1x1 -> im2col (a plain GEMM); fft for C, K >= 64 with kernels >= 5x5 and batch >= 16, or with
-    3x3 kernels on images of at least 32x32 when `in_hw` is given (measured on the lecture layers,
-    2 threads: fft wins all three passes of PIDNet-S 64x64 and SRResNet 96x96, direct those of
-    HardNet 16x16); direct otherwise; im2col as the fallback. Only picks from `options`."""
-    R, S = kernel_hw
-    if R == 1 and S == 1 and "im2col" in options:
+class Layer(NamedTuple):
+    """What the heuristic looks at: the forward convolution x[N, C, *in_hw] (*) w[K, C/groups, *kernel_hw].
+    in_hw None (size unknown, or a backend whose timings were not measured): only the rules that do
+    not depend on measured cpu timings apply (1x1 -> im2col, fft for large kernels)."""
+    N: int
+    C: int
+    K: int
+    kernel_hw: Tuple[int, int]
+    in_hw: Optional[Tuple[int, int]] = None
+    stride: Tuple[int, int] = (1, 1)
+    dilation: Tuple[int, int] = (1, 1)
+    groups: int = 1
+
+
+def _fft_wins(layer: Layer, direction: str) -> bool:
+    R, S = layer.kernel_hw
+    if layer.C < 64 or layer.K < 64:
+        return False
+    if min(R, S) >= 5 and layer.N >= 16:
+        return True
+    if (R, S) != (3, 3) or layer.in_hw is None or min(layer.in_hw) < 32:
+        return False
+    # backward-weight sums its products over the batch: fft pays off on many pixels only
+    return direction != "conv2d_backward_weight" or layer.N * layer.in_hw[0] * layer.in_hw[1] >= 1 << 16
+
+
+def _im2col_wins(layer: Layer, direction: str) -> bool:
+    R, S = layer.kernel_hw
+    if (R, S) == (1, 1):
+        return True  # a plain GEMM
+    if layer.in_hw is None:
+        return False
+    if layer.dilation != (1, 1) and direction == "conv2d_backward_input":
+        return True  # the direct kernel's dilated taps stride across gy rows
+    # one large GEMM per group (AlexNet conv3: 256 x 9 deep, 384 wide) beats the direct tiles
+    Cg, Kg = layer.C // layer.groups, layer.K // layer.groups
+    return layer.stride == (1, 1) and Cg * R * S >= 2048 and Kg >= 256
+
+
+def heuristic(options: Sequence[str], layer: Layer, direction: str = "conv2d_forward") -> str:
+    """The algorithm for one pass (`direction`) of `layer`, from `options` only.
+
+    Rules from per-pass timings of the lecture layers on the cpu backend, 2 threads, float32
+    (bench/scripts/conv_passes.py --algos direct,im2col,fft; ms, fastest marked *):
+
+        layer (N C K HxW RxS s d g)         forward               backward-input        backward-weight
+                                            direct im2col  fft    direct im2col  fft    direct im2col  fft
+        AlexNet conv3 16 256 384 13 3        32.3  31.1*  41.8    35.5  30.6*  41.9    33.9  30.2*  66.2
+        AlexNet conv4 16 384 384 13 3 g2     22.1* 25.6   31.7    23.7* 25.5   33.4    24.9* 25.1   50.0
+        AlexNet conv5 16 384 256 13 3 g2     15.3* 19.1   23.3    16.7* 18.6   24.8    22.1* 24.2   43.5
+        HardNet 256 64 64 16 3               69.3  78.2   58.2    40.0* 50.6   52.9    38.6* 41.9   49.7
+        HardNet 256 64 128 16 3 s2           22.3  20.1*   -      25.1* 26.3    -      23.9  20.4*   -
+        R2D2 4 64 128 64 3 d2                16.1* 19.4    -      24.6  18.8*   -      16.6* 17.4    -
+        DCGAN D 64 64 128 16 4 s2             7.2*  9.3    -       8.2* 11.4    -       8.5*  9.5    -
+        PIDNet 4 64 64 64 3                   7.7  11.9    6.9*    7.7   9.1    7.1*    7.4* 11.4    9.0
+        SRResNet 16 64 64 96 3              99.9  110.2  51.2*  118.5 105.5   75.6*  144.2 116.6   75.5*
+        DCGAN G1 (adjoint) 64 128 256 16 4 s2 32.9* 42.6   -      49.1  47.3*   -      32.9* 32.8    -
+        DCGAN G2 (adjoint) 64 64 128 32 4 s2  31.8* 35.7   -      53.6  35.2*   -      40.5* 51.1    -
+
+    1x1 -> im2col (a plain GEMM); fft for C, K >= 64 with kernels >= 5x5 and batch >= 16, or 3x3
+    kernels on images of at least 32x32 (backward-weight: and at least 64Ki pixels in the batch);
+    im2col for one large GEMM per group (stride 1, C/g*R*S >= 2048, K/g >= 256) and for dilated
+    backward-input; direct otherwise. Where the table disagrees with the rules, the gap is small
+    or a kernel is being improved; the autotuner (FASTCNN_AUTOTUNE=1) measures instead."""
+    if "fft" in options and _fft_wins(layer, direction):
+        return "fft"
+    if "im2col" in options and _im2col_wins(layer, direction):
         return "im2col"
-    if "fft" in options and C >= 64 and K >= 64:
-        if min(R, S) >= 5 and N >= 16:
-            return "fft"
-        if (R, S) == (3, 3) and in_hw is not None and min(in_hw) >= 32:
-            return "fft"
     for algo in ("direct", "im2col", "fft"):
         if algo in options:
             return algo

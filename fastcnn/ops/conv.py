@@ -43,7 +43,7 @@ class ConvConfig(NamedTuple):
     activation: Optional[str]
     act_param: float
     backend: str
-    algo: str  # of the forward kernel
+    algo: str  # as asked: 'auto' (each pass chooses its own) or one algorithm for every pass
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -167,53 +167,56 @@ def _check_conv_transpose2d(input, weight, bias=None, stride=1, padding=0, outpu
 
 
 # ----------------------------------------------------------------------------------------------------
-# Algorithm choice
+# Algorithm choice: each pass (forward, backward-input, backward-weight) gets its own algorithm.
 
-def _choose(algo, backend, direction, x, w, stride, dilation, groups, run=None, in_shape=None):
-    """The algorithm for `direction` of the convolution of an `in_shape` (default x.shape) input
-    with w; `run(algo)` times one candidate for the autotuner."""
-    algos.check_explicit(algo, backend, direction, stride, dilation)
-    if algo != "auto":
+def _pass_algo(cfg: ConvConfig, direction, N, w, run):
+    """The algorithm of one pass of the convolution `cfg` (batch N, weight w [K, C/g, R, S]).
+    An explicit cfg.algo serves every pass whose kernel this backend has (a pass without one falls
+    back to 'auto'); 'auto' asks the autotuner (when on; `run(algo)` times one candidate) or the
+    per-direction heuristic."""
+    algo = cfg.algo
+    if algo != "auto" and has_kernel(cfg.backend, algos.kernel_name(direction, algo)):
         return algo
-    options = algos.candidates(backend, direction, stride, dilation)
+    options = algos.candidates(cfg.backend, direction, cfg.stride, cfg.dilation)
     if not options:
-        raise NotImplementedError(f"fastcnn: backend '{backend}' registers no '{direction}' kernel; "
+        raise NotImplementedError(f"fastcnn: backend '{cfg.backend}' registers no '{direction}' kernel; "
                                   "use backend='reference'")
-    in_shape = tuple(x.shape if in_shape is None else in_shape)
-    if run is not None and len(options) > 1 and algos.autotune_enabled():
-        key = algos.cache_key(backend, x.device, direction, (in_shape, w.shape), (stride, dilation, groups), x.dtype)
+    K, C = w.shape[0], w.shape[1] * cfg.groups
+    if len(options) > 1 and algos.autotune_enabled():
+        key = algos.cache_key(cfg.backend, w.device, direction, ((N, C) + cfg.in_hw, w.shape),
+                              (cfg.stride, cfg.padding, cfg.dilation, cfg.groups, cfg.out_hw), w.dtype)
         return algos.tuned(key, options, run)
-    # the image-size rule (fft for 3x3 on large images) was measured on the cpu backend only
-    in_hw = tuple(in_shape[2:]) if backend == "cpu" else None
-    return algos.heuristic(options, in_shape[0], in_shape[1], w.shape[0], tuple(w.shape[-2:]), in_hw=in_hw)
-
-
-def _backward_algo(cfg: ConvConfig, direction, x, w):
-    """The forward's algorithm if it has this direction's kernel, else the heuristic's choice."""
-    if has_kernel(cfg.backend, algos.kernel_name(direction, cfg.algo)):
-        return cfg.algo
-    return _choose("auto", cfg.backend, direction, x, w, cfg.stride, cfg.dilation, cfg.groups)
+    # the image-size rules were measured on the cpu backend only
+    layer = algos.Layer(N, C, K, cfg.kernel_hw, cfg.in_hw if cfg.backend == "cpu" else None, cfg.stride,
+                        cfg.dilation, cfg.groups)
+    return algos.heuristic(options, layer, direction)
 
 
 def _run(cfg: ConvConfig, direction: str, algo: str, *args):
     return kernel(cfg.backend, algos.kernel_name(direction, algo))(*args)
 
 
-def _conv_forward(cfg, algo, x, w, b, activation, act_param):
-    return _run(cfg, "conv2d_forward", algo, x, w, b, cfg.stride, cfg.padding, cfg.dilation, cfg.groups, cfg.out_hw,
-                activation, act_param)
+def _pass(cfg: ConvConfig, direction: str, N: int, w, *args):
+    """Runs one pass, `direction`'s kernel on `args`, with the algorithm chosen for it."""
+    def run(algo):
+        return _run(cfg, direction, algo, *args)
+    return run(_pass_algo(cfg, direction, N, w, run))
+
+
+def _conv_forward(cfg, x, w, b, activation, act_param):
+    return _pass(cfg, "conv2d_forward", x.shape[0], w, x, w, b, cfg.stride, cfg.padding, cfg.dilation, cfg.groups,
+                 cfg.out_hw, activation, act_param)
 
 
 def _conv_backward_input(cfg, gy, w):
-    algo = _backward_algo(cfg, "conv2d_backward_input", gy, w)
-    return _run(cfg, "conv2d_backward_input", algo, gy, w, cfg.in_hw, cfg.stride, cfg.padding, cfg.dilation,
-                cfg.groups)
+    return _pass(cfg, "conv2d_backward_input", gy.shape[0], w, gy, w, cfg.in_hw, cfg.stride, cfg.padding,
+                 cfg.dilation, cfg.groups)
 
 
-def _conv_backward_weight(cfg, x, gy):
-    algo = _backward_algo(cfg, "conv2d_backward_weight", x, gy)
-    return _run(cfg, "conv2d_backward_weight", algo, x, gy, cfg.kernel_hw, cfg.stride, cfg.padding, cfg.dilation,
-                cfg.groups)
+def _conv_backward_weight(cfg, x, gy, w):
+    """The weight gradient of the convolution of x (w: the weight, for its shape)."""
+    return _pass(cfg, "conv2d_backward_weight", x.shape[0], w, x, gy, cfg.kernel_hw, cfg.stride, cfg.padding,
+                 cfg.dilation, cfg.groups)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -222,7 +225,7 @@ def _conv_backward_weight(cfg, x, gy):
 class _Conv2d(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, w, b, cfg: ConvConfig):
-        y = _conv_forward(cfg, cfg.algo, x, w, b, cfg.activation, cfg.act_param)
+        y = _conv_forward(cfg, x, w, b, cfg.activation, cfg.act_param)
         ctx.cfg, ctx.has_bias = cfg, b is not None
         ctx.save_for_backward(x, w, y if cfg.activation else None)
         return y
@@ -236,7 +239,7 @@ class _Conv2d(torch.autograd.Function):
         if cfg.activation:
             gy = kernel(cfg.backend, "activation_backward")(gy, y, cfg.activation, cfg.act_param, 0.0, True)
         gx = _conv_backward_input(cfg, gy, w) if ctx.needs_input_grad[0] else None
-        gw = _conv_backward_weight(cfg, x, gy) if ctx.needs_input_grad[1] else None
+        gw = _conv_backward_weight(cfg, x, gy, w) if ctx.needs_input_grad[1] else None
         gb = kernel(cfg.backend, "channel_sum")(gy) if ctx.has_bias and ctx.needs_input_grad[2] else None
         return gx, gw, gb, None
 
@@ -247,8 +250,7 @@ class _ConvTranspose2d(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, w, b, cfg: ConvConfig):
-        y = _run(cfg, "conv2d_backward_input", cfg.algo, x, w, cfg.in_hw, cfg.stride, cfg.padding, cfg.dilation,
-                 cfg.groups)
+        y = _conv_backward_input(cfg, x, w)
         if b is not None:
             _add_bias(cfg.backend, y, b)
         ctx.cfg, ctx.has_bias = cfg, b is not None
@@ -263,10 +265,9 @@ class _ConvTranspose2d(torch.autograd.Function):
         gy = gy.contiguous()
         gx = gw = gb = None
         if ctx.needs_input_grad[0]:
-            algo = _backward_algo(cfg, "conv2d_forward", gy, w)
-            gx = _conv_forward(cfg, algo, gy, w, None, None, 0.0)
+            gx = _conv_forward(cfg, gy, w, None, None, 0.0)
         if ctx.needs_input_grad[1]:  # the forward convolution's weight gradient with input := gy, grad := x
-            gw = _conv_backward_weight(cfg, gy, x)
+            gw = _conv_backward_weight(cfg, gy, x, w)
         if ctx.has_bias and ctx.needs_input_grad[2]:
             gb = kernel(cfg.backend, "channel_sum")(gy)
         return gx, gw, gb, None
@@ -309,14 +310,10 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     stride, pad, dilation, out_hw = _conv_geometry(x, weight, stride, padding, dilation)
     x, w = x.contiguous(), weight.contiguous()
     b = None if bias is None else bias.contiguous()
+    algos.check_explicit(algo, backend, "conv2d_forward", stride, dilation)
     cfg = ConvConfig(stride, pad, dilation, groups, tuple(x.shape[-2:]), tuple(w.shape[-2:]), out_hw, activation,
-                     param, backend, "auto")
-
-    def run(candidate):
-        return _conv_forward(cfg, candidate, x, w, b, activation, param)
-
-    algo = _choose(algo, backend, "conv2d_forward", x, w, stride, dilation, groups, run)
-    y = _Conv2d.apply(x, w, b, cfg._replace(algo=algo))
+                     param, backend, algo)
+    y = _Conv2d.apply(x, w, b, cfg)
     return y.squeeze(0) if unbatched else y
 
 
@@ -334,12 +331,8 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     x, w = x.contiguous(), weight.contiguous()
     b = None if bias is None else bias.contiguous()
     # The forward convolution this is the adjoint of: out_hw-sized input -> x-sized output.
+    algos.check_explicit(algo, backend, "conv2d_backward_input", stride, dilation)
     cfg = ConvConfig(stride, pad, dilation, groups, out_hw, tuple(w.shape[-2:]), tuple(x.shape[-2:]), None, 0.0,
-                     backend, "auto")
-    def run(candidate):
-        return _run(cfg, "conv2d_backward_input", candidate, x, w, out_hw, stride, pad, dilation, groups)
-
-    algo = _choose(algo, backend, "conv2d_backward_input", x, w, stride, dilation, groups, run,
-                   in_shape=(x.shape[0], w.shape[1] * groups) + tuple(out_hw))
-    y = _ConvTranspose2d.apply(x, w, b, cfg._replace(algo=algo))
+                     backend, algo)
+    y = _ConvTranspose2d.apply(x, w, b, cfg)
     return y.squeeze(0) if unbatched else y

@@ -1,0 +1,150 @@
+"""Per-pass algorithm choice of conv2d / conv_transpose2d: with algo='auto' the forward, backward-input
+and backward-weight passes each choose (heuristic or autotuner, one cache entry per pass); an
+explicit algo= serves every pass. Which kernel ran is recorded by wrapping the registered cpu kernels."""
+import json
+from types import SimpleNamespace
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from fastcnn import _registry, ops
+from fastcnn.ops import _conv_algo
+from helpers import assert_close
+
+ALGOS = ("direct", "im2col", "fft")
+FWD, BWD_IN, BWD_W = _conv_algo.DIRECTIONS
+
+
+class Calls(list):
+    """(direction, algo) of each kernel call, in order. `slow`: kernels that advance `clock` (the
+    autotuner's clock in the tests that install it) by a second per call, so it never picks them."""
+
+    def __init__(self):
+        super().__init__()
+        self.slow = set()
+        self.clock = 0.0
+
+
+@pytest.fixture
+def ran(monkeypatch):
+    """Wraps every cpu conv kernel; returns the list of (direction, algo) calls, in order.
+    `ran.slow` = {(direction, algo)} makes those kernels take a second of `ran.clock`."""
+    calls = Calls()
+    for direction in _conv_algo.DIRECTIONS:
+        for algo in ALGOS:
+            name = _conv_algo.kernel_name(direction, algo)
+            if not _registry.has_kernel("cpu", name):
+                pytest.skip(f"the cpu backend registers no {name}")
+            inner = _registry.kernel("cpu", name)
+
+            def wrapper(*args, _inner=inner, _what=(direction, algo)):
+                calls.append(_what)
+                if _what in calls.slow:
+                    calls.clock += 1.0
+                return _inner(*args)
+            monkeypatch.setitem(_registry._KERNELS, ("cpu", name), wrapper)
+    return calls
+
+
+def _pick_per_direction(monkeypatch, choice):
+    monkeypatch.setattr(_conv_algo, "heuristic", lambda options, layer, direction: choice[direction])
+
+
+def _conv2d_train(algo="auto", dtype=torch.float64, dilation=1):
+    x = torch.randn(2, 3, 9, 8, dtype=dtype, requires_grad=True)
+    w = torch.randn(4, 3, 3, 3, dtype=dtype, requires_grad=True)
+    y = ops.conv2d(x, w, None, 1, dilation, dilation, algo=algo, backend="cpu")
+    gy = torch.randn_like(y)
+    y.backward(gy)
+    xr, wr = x.detach().requires_grad_(), w.detach().requires_grad_()
+    yr = F.conv2d(xr, wr, None, 1, dilation, dilation)
+    yr.backward(gy)
+    assert_close(y, yr, reduction=27)
+    assert_close(x.grad, xr.grad, reduction=36)
+    assert_close(w.grad, wr.grad, reduction=2 * 9 * 8)
+
+
+def test_auto_gives_each_conv2d_pass_its_own_algorithm(ran, monkeypatch):
+    choice = {FWD: "fft", BWD_IN: "direct", BWD_W: "im2col"}
+    _pick_per_direction(monkeypatch, choice)
+    _conv2d_train()
+    assert ran == [(FWD, "fft"), (BWD_IN, "direct"), (BWD_W, "im2col")]
+
+
+def test_explicit_algo_serves_every_pass(ran, monkeypatch):
+    _pick_per_direction(monkeypatch, {FWD: "fft", BWD_IN: "fft", BWD_W: "fft"})  # must not be asked
+    _conv2d_train(algo="im2col")
+    assert ran == [(FWD, "im2col"), (BWD_IN, "im2col"), (BWD_W, "im2col")]
+
+
+def test_conv_transpose2d_passes_choose_separately(ran, monkeypatch):
+    # forward = backward-input; input gradient = forward; weight gradient = backward-weight
+    _pick_per_direction(monkeypatch, {FWD: "im2col", BWD_IN: "fft", BWD_W: "direct"})
+    x = torch.randn(2, 4, 5, 6, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(4, 3, 3, 3, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    y = ops.conv_transpose2d(x, w, b, 1, 1, backend="cpu")
+    gy = torch.randn_like(y)
+    y.backward(gy)
+    assert ran == [(BWD_IN, "fft"), (FWD, "im2col"), (BWD_W, "direct")]
+    xr, wr, br = (t.detach().requires_grad_() for t in (x, w, b))
+    yr = F.conv_transpose2d(xr, wr, br, 1, 1)
+    yr.backward(gy)
+    assert_close(y, yr, reduction=36)
+    for got, want in ((x.grad, xr.grad), (w.grad, wr.grad), (b.grad, br.grad)):
+        assert_close(got, want, reduction=2 * 5 * 6 * 9)
+
+
+def test_conv_transpose2d_explicit_algo_serves_every_pass(ran):
+    x = torch.randn(1, 2, 4, 4, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(2, 3, 4, 4, dtype=torch.float64, requires_grad=True)
+    ops.conv_transpose2d(x, w, None, 2, 1, algo="direct", backend="cpu").sum().backward()
+    assert ran == [(BWD_IN, "direct"), (FWD, "direct"), (BWD_W, "direct")]
+
+
+def test_real_heuristic_differs_per_direction(ran):
+    # dilated: the backward-input pass goes to im2col, the others stay direct (see heuristic's table)
+    layer = _conv_algo.Layer(2, 3, 4, (3, 3), (9, 8), (1, 1), (2, 2))
+    want = {d: _conv_algo.heuristic(ALGOS[:2], layer, d) for d in _conv_algo.DIRECTIONS}
+    assert want == {FWD: "direct", BWD_IN: "im2col", BWD_W: "direct"}
+    _conv2d_train(dilation=2)
+    assert ran == [(FWD, "direct"), (BWD_IN, "im2col"), (BWD_W, "direct")]
+
+
+@pytest.mark.parametrize("direction,want", [(FWD, "fft"), (BWD_IN, "fft"), (BWD_W, "direct")])
+def test_heuristic_rules_per_direction(direction, want):
+    pidnet = _conv_algo.Layer(4, 64, 64, (3, 3), (64, 64))  # fft loses backward-weight on few pixels
+    assert _conv_algo.heuristic(ALGOS, pidnet, direction) == want
+    srresnet = _conv_algo.Layer(16, 64, 64, (3, 3), (96, 96))
+    assert _conv_algo.heuristic(ALGOS, srresnet, direction) == "fft"
+    alexnet3 = _conv_algo.Layer(16, 256, 384, (3, 3), (13, 13))
+    assert _conv_algo.heuristic(ALGOS, alexnet3, direction) == "im2col"
+    alexnet4 = _conv_algo.Layer(16, 384, 384, (3, 3), (13, 13), groups=2)
+    assert _conv_algo.heuristic(ALGOS, alexnet4, direction) == "direct"
+
+
+def test_autotuner_times_and_caches_each_pass(ran, tmp_path, monkeypatch):
+    monkeypatch.setenv("FASTCNN_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(_conv_algo, "_memory", {})
+    monkeypatch.setattr(_conv_algo, "heuristic", lambda *a: pytest.fail("the heuristic was asked"))
+    winner = {FWD: "im2col", BWD_IN: "direct", BWD_W: "fft"}
+    ran.slow.update((d, a) for d in winner for a in ALGOS if a != winner[d])
+    monkeypatch.setattr(_conv_algo, "time", SimpleNamespace(perf_counter=lambda: ran.clock))
+    ops.autotune(True)
+    try:
+        _conv2d_train()
+        assert {d for d, _ in ran} == set(winner)
+        assert all(ran.count((d, a)) >= 2 for d in winner for a in ALGOS)  # every candidate was timed
+        assert ran[-1] == (BWD_W, "fft")  # after timing, the pass runs its winner
+        entries = json.loads((tmp_path / "conv_autotune.json").read_text())
+        assert sorted(entries.values()) == sorted(winner.values())
+        for direction, algo in winner.items():
+            assert [v for k, v in entries.items() if f"|{direction}|" in k] == [algo]
+        # a new process (fresh memory) reads the file: each pass runs its winner, nothing is timed
+        monkeypatch.setattr(_conv_algo, "_memory", {})
+        ran.clear()
+        _conv2d_train()
+        assert ran == [(FWD, "im2col"), (BWD_IN, "direct"), (BWD_W, "fft")]
+    finally:
+        ops.autotune(False)
