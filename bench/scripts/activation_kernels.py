@@ -5,6 +5,13 @@ their fresh outputs, are in `fastcnn bench --suite ops --filter activation`.
 
     .venv/bin/python bench/scripts/activation_kernels.py [--reps 25]
 """
+import sys
+from pathlib import Path
+
+# Run as a script, Python puts bench/scripts/ on the path, not the checkout: import the fastcnn of
+# the checkout this script lives in (not whichever one an editable install points at).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
 import argparse
 import statistics
 import time

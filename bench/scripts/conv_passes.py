@@ -1,6 +1,13 @@
 """Per-pass timing of the lecture conv layers: forward, backward-input, backward-weight of each
 fastcnn cpu algorithm next to torch's own pieces (aten.convolution_backward with one output mask),
 alternating, median of runs. Usage: python bench/scripts/conv_passes.py [filter] [--reps N] [--threads 1 (thread CPU time)]"""
+import sys
+from pathlib import Path
+
+# Run as a script, Python puts bench/scripts/ on the path, not the checkout: import the fastcnn of
+# the checkout this script lives in (not whichever one an editable install points at).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
 import argparse
 import statistics
 import time

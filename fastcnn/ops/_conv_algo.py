@@ -96,6 +96,8 @@ def _im2col_wins(layer: Layer, direction: str) -> bool:
         return False
     if layer.dilation != (1, 1) and direction == "conv2d_backward_input":
         return True  # the direct kernel's dilated taps stride across gy rows
+    if layer.stride != (1, 1) and direction == "conv2d_backward_input" and min(layer.in_hw) >= 32:
+        return True  # strided backward-input (conv_transpose2d forward) onto large images: DCGAN G2
     # one large GEMM per group (AlexNet conv3: 256 x 9 deep, 384 wide) beats the direct tiles
     Cg, Kg = layer.C // layer.groups, layer.K // layer.groups
     return layer.stride == (1, 1) and Cg * R * S >= 2048 and Kg >= 256
@@ -123,8 +125,8 @@ def heuristic(options: Sequence[str], layer: Layer, direction: str = "conv2d_for
 
     1x1 -> im2col (a plain GEMM); fft for C, K >= 64 with kernels >= 5x5 and batch >= 16, or 3x3
     kernels on images of at least 32x32 (backward-weight: and at least 64Ki pixels in the batch);
-    im2col for one large GEMM per group (stride 1, C/g*R*S >= 2048, K/g >= 256) and for dilated
-    backward-input; direct otherwise. Where the table disagrees with the rules, the gap is small
+    im2col for one large GEMM per group (stride 1, C/g*R*S >= 2048, K/g >= 256), for dilated
+    backward-input and for strided backward-input onto images of at least 32x32; direct otherwise. Where the table disagrees with the rules, the gap is small
     or a kernel is being improved; the autotuner (FASTCNN_AUTOTUNE=1) measures instead."""
     if "fft" in options and _fft_wins(layer, direction):
         return "fft"
