@@ -15,4 +15,11 @@ from . import ops, nn  # noqa: E402
 from ._registry import available_backends  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["ops", "nn", "available_backends"]
+__all__ = ["ops", "nn", "available_backends", "empty_cache"]
+
+
+def empty_cache() -> None:
+    """Give the free buffers of the cpu output cache back to the OS
+    (fastcnn/backends/cpu/_output_cache.py; FASTCNN_OUTPUT_CACHE_MB=0 turns the cache off)."""
+    from .backends.cpu._output_cache import CACHE
+    CACHE.release()

@@ -6,6 +6,7 @@ it gets is valid: CPU, contiguous in the layout the kernel expects, float32/floa
 from __future__ import annotations
 
 import functools
+import math
 import os
 
 import torch
@@ -13,6 +14,7 @@ import torch
 from fastcnn import _C
 
 from ..._registry import register
+from ._output_cache import CACHE
 
 DTYPE_CODE = {torch.float32: 0, torch.float64: 1}
 
@@ -47,14 +49,37 @@ def fresh(t: torch.Tensor) -> torch.Tensor:
     return t
 
 
+def empty(shape, dtype, memory_format=torch.contiguous_format) -> torch.Tensor:
+    """torch.empty for a kernel's output: large ones come from the output cache
+    (fastcnn/backends/cpu/_output_cache.py), the rest from torch, made ready by fresh()."""
+    shape = tuple(int(d) for d in shape)
+    nbytes = math.prod(shape) * torch.empty((), dtype=dtype).element_size()
+    if CACHE.limit_bytes <= 0 or nbytes < HUGE_PAGE_MIN_BYTES:
+        return fresh(torch.empty(shape, dtype=dtype, memory_format=memory_format))
+    block = CACHE.take(nbytes)
+    if block is None:
+        t = fresh(torch.empty(shape, dtype=dtype, memory_format=memory_format))
+        CACHE.add(t.untyped_storage())
+        return t
+    # the strides torch.empty would give, on the cached storage
+    strides = torch.empty(shape, dtype=dtype, device="meta", memory_format=memory_format).stride()
+    return torch.empty(0, dtype=dtype).set_(block, 0, shape, strides)
+
+
 def empty_like(t: torch.Tensor) -> torch.Tensor:
-    """torch.empty_like for a kernel's output (contiguous in t's layout), made ready by fresh()."""
+    """torch.empty_like for a kernel's output, in t's layout (contiguous or channels_last)."""
+    if t.is_contiguous():
+        return empty(t.shape, t.dtype)
+    if t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last):
+        return empty(t.shape, t.dtype, torch.channels_last)
     return fresh(torch.empty_like(t))
 
 
 def new_empty(like: torch.Tensor, *shape, dtype=None) -> torch.Tensor:
-    """like.new_empty(shape) for a kernel's output, made ready by fresh()."""
-    return fresh(like.new_empty(*shape, dtype=dtype))
+    """like.new_empty(shape) for a kernel's output (contiguous)."""
+    if len(shape) == 1 and not isinstance(shape[0], int):
+        shape = tuple(shape[0])
+    return empty(shape, dtype or like.dtype)
 
 
 def cpu_kernel(name=None):

@@ -16,7 +16,7 @@ import torch
 
 from fastcnn import _C
 
-from ._lib import addr, cpu_kernel, dtype_code, fresh
+from ._lib import addr, cpu_kernel, dtype_code, empty
 
 # fastcnn::Act codes (csrc/common/activation_math.h) of the activations a conv epilogue may fuse.
 ACT_CODES = {None: 0, "relu": 1, "leaky_relu": 2, "elu": 3, "sigmoid": 4, "tanh": 5}
@@ -73,7 +73,7 @@ def conv2d_forward_direct(x, w, bias, stride, padding, dilation, groups, out_hw,
         if bias.shape != (k,):
             raise ValueError(f"bias: expected shape ({k},), got {tuple(bias.shape)}")
     code = _act_code(activation)
-    y = fresh(torch.empty((shape[0], k, shape[5], shape[6]), dtype=x.dtype))
+    y = empty((shape[0], k, shape[5], shape[6]), x.dtype)
     if y.numel() == 0:
         return y
     if x.numel() == 0:  # no input channels or pixels: every output is act(bias)
@@ -105,7 +105,7 @@ def conv2d_backward_input_direct(gy, w, in_hw, stride, padding, dilation, groups
     shape = _shape((n, cg * int(groups), h, wd), k, (p, q), (r, s), stride, padding, dilation, groups)
     if gy.numel() == 0:  # nothing flows back
         return torch.zeros((n, shape[1], h, wd), dtype=gy.dtype)
-    gx = fresh(torch.empty((n, shape[1], h, wd), dtype=gy.dtype))  # the kernel writes every element
+    gx = empty((n, shape[1], h, wd), gy.dtype)  # the kernel writes every element
     if gx.numel() == 0:
         return gx
     _C.conv_direct.backward_input(dtype_code(gy), shape, addr(gy), addr(w), addr(gx))

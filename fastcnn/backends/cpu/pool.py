@@ -10,13 +10,13 @@ import torch
 
 from fastcnn import _C
 
-from ...ops._pool_layout import empty as _layout_empty
 from ...ops._pool_layout import is_channels_last as _is_channels_last
-from ._lib import addr, cpu_kernel, dtype_code, fresh
+from ...ops._pool_layout import memory_format
+from ._lib import addr, cpu_kernel, dtype_code, empty
 
 
-def _empty(*args):
-    return fresh(_layout_empty(*args))
+def _empty(shape, like: torch.Tensor, channels_last: bool, dtype=None):
+    return empty(shape, dtype or like.dtype, memory_format(channels_last))
 
 
 def _geom(n, c, in_hw, out_hw, kernel=(1, 1), stride=(1, 1), padding=(0, 0), dilation=(1, 1)):
