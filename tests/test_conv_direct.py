@@ -9,6 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 from fastcnn._registry import kernel
 from helpers import assert_close, gradcheck, isa  # noqa: F401  (isa is a fixture)
+from conv_reference import TORCH_ACTIVATIONS
 
 FWD = "conv2d_forward.direct"
 BWD_IN = "conv2d_backward_input.direct"
@@ -26,16 +27,6 @@ def reference_conv(x, w, bias, stride, padding, dilation, groups, out_hw):
     need_h, need_w = (P - 1) * sh + (R - 1) * dh + 1, (Q - 1) * sw + (S - 1) * dw + 1
     xp = F.pad(x, (pw, max(0, need_w - x.shape[3] - pw), ph, max(0, need_h - x.shape[2] - ph)))
     return F.conv2d(xp, w, bias, stride, 0, dilation, groups)[:, :, :P, :Q]
-
-
-ACTIVATIONS = {
-    None: lambda t, a: t,
-    "relu": lambda t, a: torch.relu(t),
-    "leaky_relu": lambda t, a: F.leaky_relu(t, a),
-    "elu": lambda t, a: F.elu(t, a),
-    "sigmoid": lambda t, a: torch.sigmoid(t),
-    "tanh": lambda t, a: torch.tanh(t),
-}
 
 
 class Case:
@@ -123,7 +114,7 @@ def test_fused_activation(case, activation, param, dtype, isa):
     x, w, b, _ = case.tensors(dtype)
     y = k(FWD)(x, w, b, *case.conv_args(), case.out_hw, activation, param)
     pre = reference_conv(x.double(), w.double(), b.double(), *case.conv_args(), case.out_hw)
-    expected = ACTIVATIONS[activation](pre, param)
+    expected = TORCH_ACTIVATIONS[activation](pre, param)
     assert_close(y, expected, reduction=case.C // case.groups * case.R * case.S, name=f"y ({activation})")
 
 
