@@ -5,6 +5,7 @@ import torch
 
 from fastcnn import _C, ops
 from fastcnn.backends.cpu import _lib
+from fastcnn.backends.cpu._output_cache import OutputCache
 
 THP_POLICY = "/sys/kernel/mm/transparent_hugepage/enabled"
 HUGE = 2 << 20
@@ -39,7 +40,10 @@ def test_advise_rejects_what_spans_no_huge_page():
 
 
 @pytest.mark.skipif(thp_policy() not in ("madvise", "always"), reason="transparent huge pages off on this machine")
-def test_fresh_output_is_backed_by_huge_pages_and_correct():
+def test_fresh_output_is_backed_by_huge_pages_and_correct(monkeypatch):
+    # a freshly allocated output, not one from the output cache (whose idle buffers the kernel may
+    # have split back into small pages since)
+    monkeypatch.setattr(_lib, "CACHE", OutputCache(0))
     x = torch.randn(6 << 20)  # 24 MB: several whole huge pages whatever the alignment
     y = _lib.empty_like(x)
     _C.activation.forward(1, x.data_ptr(), y.data_ptr(), x.numel(), 0.0, 0.0, _C.Dtype.float32)
