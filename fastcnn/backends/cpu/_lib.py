@@ -53,17 +53,17 @@ def empty(shape, dtype, memory_format=torch.contiguous_format) -> torch.Tensor:
     """torch.empty for a kernel's output: large ones come from the output cache
     (fastcnn/backends/cpu/_output_cache.py), the rest from torch, made ready by fresh()."""
     shape = tuple(int(d) for d in shape)
-    nbytes = math.prod(shape) * torch.empty((), dtype=dtype).element_size()
-    if CACHE.limit_bytes <= 0 or nbytes < HUGE_PAGE_MIN_BYTES:
-        return fresh(torch.empty(shape, dtype=dtype, memory_format=memory_format))
-    block = CACHE.take(nbytes)
-    if block is None:
-        t = fresh(torch.empty(shape, dtype=dtype, memory_format=memory_format))
+    nbytes = math.prod(shape) * dtype.itemsize
+    cached = CACHE.limit_bytes > 0 and nbytes >= HUGE_PAGE_MIN_BYTES
+    if cached:
+        block = CACHE.take(nbytes)
+        if block is not None:  # on it, the strides torch.empty would give
+            strides = torch.empty(shape, dtype=dtype, device="meta", memory_format=memory_format).stride()
+            return torch.empty(0, dtype=dtype).set_(block, 0, shape, strides)
+    t = fresh(torch.empty(shape, dtype=dtype, memory_format=memory_format))
+    if cached:
         CACHE.add(t.untyped_storage())
-        return t
-    # the strides torch.empty would give, on the cached storage
-    strides = torch.empty(shape, dtype=dtype, device="meta", memory_format=memory_format).stride()
-    return torch.empty(0, dtype=dtype).set_(block, 0, shape, strides)
+    return t
 
 
 def empty_like(t: torch.Tensor) -> torch.Tensor:
