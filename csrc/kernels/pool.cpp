@@ -18,6 +18,7 @@
 #include <atomic>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "common/simd.h"
 #include "common/threads.h"
@@ -299,10 +300,162 @@ void for_each_plane(const Geom& g, i64 plane_elems, Fn&& fn) {
   });
 }
 
+// ---------------------------------------------------------------- max without indices: separable
+// The max over a window is the max over its columns of the max over its rows. So the index-free
+// forward takes, per output row, the element-wise max of the window's kh input rows (plain vector
+// maxima over whole contiguous rows), then the kw-tap max along that row: kh + kw maxima per
+// output instead of kh * kw compare-and-selects, and the second pass reads a row buffer in L1
+// whose borders hold -inf where the padding is, so it needs no bounds checks. Rows holding a NaN
+// go to the exact per-window path (plain maxima do not follow torch's NaN rule); a tie between
+// -0 and +0 may pick the other zero than torch's row-major first.
+
+// The row maxima of one output row, in pixels of `cs` elements (1 in NCHW, C in NHWC): pixel b of
+// the buffer is input column b - pw; pixels outside [pw, pw + W) stay -inf.
+template <class T>
+class RowMaxBuffer {
+ public:
+  RowMaxBuffer(const Geom& g, i64 cs)
+      : cs_(cs),
+        pixels_(std::max((g.Q - 1) * g.sw + (g.kw - 1) * g.dw + 1, g.pw + g.W)),
+        data_(pixels_ * cs + 2 * Vec<T>::N, neg_inf<T>()) {}
+  T* pixel(i64 b) { return data_.data() + b * cs_; }
+  i64 pixels() const { return pixels_; }
+
+  // Element-wise max of the window rows of output row p (row i at rows[i * row_step] .. + W*cs),
+  // stored from pixel pw on. Returns false if any of them held a NaN.
+  bool take_rows(const T* image, i64 row_step, const Geom& g, i64 p) {
+    using V = Vec<T>;
+    const Window w = fixed_window(g, p, 0);
+    const T* first = image + (w.hstart + w.i0 * g.dh) * row_step;
+    const i64 rows = w.i1 - w.i0, len = g.W * cs_, step = g.dh * row_step;
+    T* out = pixel(g.pw);
+    if (rows <= 0) return true;  // not reached: torch's shape rules give every window an input row
+    pool_simd::NanProbe<T> nan;
+    for (i64 e = 0; e < len; e += V::N) {
+      const int n = static_cast<int>(std::min<i64>(V::N, len - e));
+      V m = pool_simd::load_n(first + e, n, neg_inf<T>());
+      i64 i = 1;
+      if (rows % 2 == 0) {  // the first row pairs with the second, the rest in pairs
+        const V v = pool_simd::load_n(first + step + e, n, neg_inf<T>());
+        nan.add(m, v);
+        m = max(m, v);
+        i = 2;
+      } else {
+        nan.add(m);
+      }
+      for (; i < rows; i += 2) {
+        const V a = pool_simd::load_n(first + i * step + e, n, neg_inf<T>());
+        const V b = pool_simd::load_n(first + (i + 1) * step + e, n, neg_inf<T>());
+        nan.add(a, b);
+        m = max(m, max(a, b));
+      }
+      m.store(out + e, n);
+    }
+    return !nan.seen();
+  }
+
+ private:
+  i64 cs_, pixels_;
+  std::vector<T> data_;
+};
+
+// Splits a row buffer of single elements into its s phases: phase r holds elements r, r + s, ...
+// so that every tap of a stride-s output vector becomes a plain load.
+template <class T>
+class RowPhases {
+ public:
+  RowPhases(const Geom& g, i64 buffer_len)
+      : stride_(g.sw), len_((buffer_len + g.sw - 1) / g.sw + Vec<T>::N), data_(stride_ == 1 ? 0 : stride_ * len_) {}
+
+  // Pointer to the elements k*s + off of `row` (k = 0, 1, ...), for any tap offset off >= 0.
+  const T* at(const T* row, i64 off) const {
+    return stride_ == 1 ? row + off : data_.data() + (off % stride_) * len_ + off / stride_;
+  }
+  void split(const T* row, i64 buffer_len) {
+    if (stride_ == 1) return;
+    T* ph = data_.data();
+    const i64 groups = (buffer_len + stride_ - 1) / stride_;
+    if (stride_ == 2) {
+      for (i64 k = 0; k < groups; k += Vec<T>::N) {  // reads 2N elements: the buffer has the slack
+        Vec<T> even, odd;
+        pool_simd::deinterleave2(row + 2 * k, even, odd);
+        even.store(ph + k);
+        odd.store(ph + len_ + k);
+      }
+      return;
+    }
+    for (i64 k = 0; k < groups; ++k)
+      for (i64 r = 0; r < stride_; ++r) ph[r * len_ + k] = k * stride_ + r < buffer_len ? row[k * stride_ + r] : neg_inf<T>();
+  }
+
+ private:
+  i64 stride_, len_;
+  std::vector<T> data_;
+};
+
+template <class T>
+void max_forward_separable_nchw(const T* x, T* y, const Geom& g) {
+  using V = Vec<T>;
+  const Interior in = column_interior(g);
+  fastcnn::parallel_for(g.N * g.C * g.P, grain_for(g.Q * (g.kh + g.kw)), [&](i64 begin, i64 end) {
+    RowMaxBuffer<T> buf(g, 1);
+    RowPhases<T> phases(g, buf.pixels());
+    std::vector<const T*> taps(g.kw);  // tap j of output column q is taps[j][q]
+    for (i64 j = 0; j < g.kw; ++j) taps[j] = phases.at(buf.pixel(0), j * g.dw);
+    for (i64 item = begin; item < end; ++item) {
+      const i64 b = item / g.P, p = item % g.P;
+      const T* plane = x + b * g.H * g.W;
+      T* yrow = y + (b * g.P + p) * g.Q;
+      if (!buf.take_rows(plane, g.W, g, p)) {
+        max_row_nchw<T, false>(plane, yrow, nullptr, g, p, in);
+        continue;
+      }
+      phases.split(buf.pixel(0), buf.pixels());
+      for (i64 q0 = 0; q0 < g.Q; q0 += V::N) {
+        V m = V::load(taps[0] + q0);
+        for (i64 j = 1; j < g.kw; ++j) m = max(m, V::load(taps[j] + q0));
+        m.store(yrow + q0, static_cast<int>(std::min<i64>(V::N, g.Q - q0)));
+      }
+    }
+  });
+}
+
+template <class T>
+void max_forward_separable_nhwc(const T* x, T* y, const Geom& g) {
+  using V = Vec<T>;
+  fastcnn::parallel_for(g.N * g.P, grain_for(g.C * g.Q * (g.kh + g.kw)), [&](i64 begin, i64 end) {
+    RowMaxBuffer<T> buf(g, g.C);
+    for (i64 item = begin; item < end; ++item) {
+      const i64 n = item / g.P, p = item % g.P;
+      const T* image = x + n * g.H * g.W * g.C;
+      T* yrow = y + item * g.Q * g.C;
+      if (!buf.take_rows(image, g.W * g.C, g, p)) {
+        for (i64 q = 0; q < g.Q; ++q) max_pixel_nhwc<T, false>(image, yrow + q * g.C, nullptr, g, fixed_window(g, p, q));
+        continue;
+      }
+      for (i64 q = 0; q < g.Q; ++q) {
+        const T* first = buf.pixel(q * g.sw);
+        for (i64 c0 = 0; c0 < g.C; c0 += V::N) {  // full loads may run into the next pixel: unused lanes
+          V m = V::load(first + c0);
+          for (i64 j = 1; j < g.kw; ++j) m = max(m, V::load(first + j * g.dw * g.C + c0));
+          m.store(yrow + q * g.C + c0, static_cast<int>(std::min<i64>(V::N, g.C - c0)));
+        }
+      }
+    }
+  });
+}
+
 // ---------------------------------------------------------------- fixed windows: entry points
 
 template <class T>
 void max_forward(const T* x, T* y, int64_t* idx, const Geom& g, bool channels_last) {
+  if (!idx) {
+    if (channels_last)
+      max_forward_separable_nhwc(x, y, g);
+    else
+      max_forward_separable_nchw(x, y, g);
+    return;
+  }
   if (channels_last) {
     for_each_output_pixel(g, [&](i64 n, i64 p, i64 q) {
       const i64 o = (n * g.P + p) * g.Q + q;
