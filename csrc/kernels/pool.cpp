@@ -112,8 +112,10 @@ Interior column_interior(const Geom& g) {
 
 // ---------------------------------------------------------------- NCHW, fixed windows: forward
 
+// tap_off[i * kw + j] = i * dh * W + j * dw, the argmax offset of tap (i, j) (kIdx only): a
+// broadcast from memory, where converting the integer in the loop would chain every tap.
 template <class T, bool kIdx>
-void max_row_nchw(const T* plane, T* yrow, int64_t* irow, const Geom& g, i64 p, Interior in) {
+void max_row_nchw(const T* plane, T* yrow, int64_t* irow, const Geom& g, i64 p, Interior in, const T* tap_off) {
   using V = Vec<T>;
   for (i64 q = 0; q < in.lo; ++q) max_window_scalar(plane, g.W, 1, fixed_window(g, p, q), yrow + q, kIdx ? irow + q : nullptr);
   const Window w0 = fixed_window(g, p, in.lo);
@@ -128,7 +130,7 @@ void max_row_nchw(const T* plane, T* yrow, int64_t* irow, const Geom& g, i64 p, 
       auto tap = [&](i64 j, V v) {
         const auto take = takes_max(v, best);
         best = select(take, v, best);
-        if (kIdx) off = select(take, V::set1(T(i * g.dh * g.W + j * g.dw)), off);
+        if (kIdx) off = select(take, V::set1(tap_off[i * g.kw + j]), off);
       };
       if (full)
         pool_simd::full_vector_taps(row, g.sw, g.kw, g.dw, tap);
@@ -407,7 +409,7 @@ void max_forward_separable_nchw(const T* x, T* y, const Geom& g) {
       const T* plane = x + b * g.H * g.W;
       T* yrow = y + (b * g.P + p) * g.Q;
       if (!buf.take_rows(plane, g.W, g, p)) {
-        max_row_nchw<T, false>(plane, yrow, nullptr, g, p, in);
+        max_row_nchw<T, false>(plane, yrow, nullptr, g, p, in, nullptr);
         continue;
       }
       phases.split(buf.pixel(0), buf.pixels());
@@ -468,12 +470,12 @@ void max_forward(const T* x, T* y, int64_t* idx, const Geom& g, bool channels_la
   }
   Interior in = column_interior(g);
   if ((g.kh - 1) * g.dh * g.W + (g.kw - 1) * g.dw >= exact_limit<T>()) in.hi = in.lo;  // all per element
+  std::vector<T> tap_off(g.kh * g.kw);
+  for (i64 i = 0; i < g.kh; ++i)
+    for (i64 j = 0; j < g.kw; ++j) tap_off[i * g.kw + j] = T(i * g.dh * g.W + j * g.dw);
   for_each_output_row(g, g.Q * g.kh * g.kw, [&](i64 b, i64 p) {
     const i64 o = (b * g.P + p) * g.Q;
-    if (idx)
-      max_row_nchw<T, true>(x + b * g.H * g.W, y + o, idx + o, g, p, in);
-    else
-      max_row_nchw<T, false>(x + b * g.H * g.W, y + o, nullptr, g, p, in);
+    max_row_nchw<T, true>(x + b * g.H * g.W, y + o, idx + o, g, p, in, tap_off.data());
   });
 }
 
