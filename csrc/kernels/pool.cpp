@@ -316,42 +316,61 @@ void for_each_plane(const Geom& g, i64 plane_elems, Fn&& fn) {
 template <class T>
 class RowMaxBuffer {
  public:
-  RowMaxBuffer(const Geom& g, i64 cs)
+  RowMaxBuffer(const Geom& g, i64 cs, T border = neg_inf<T>())
       : cs_(cs),
         pixels_(std::max((g.Q - 1) * g.sw + (g.kw - 1) * g.dw + 1, g.pw + g.W)),
-        data_(pixels_ * cs + 2 * Vec<T>::N, neg_inf<T>()) {}
+        data_(pixels_ * cs + 2 * Vec<T>::N, border) {}
   T* pixel(i64 b) { return data_.data() + b * cs_; }
   i64 pixels() const { return pixels_; }
 
-  // Element-wise max of the window rows of output row p (row i at rows[i * row_step] .. + W*cs),
-  // stored from pixel pw on. Returns false if any of them held a NaN.
-  bool take_rows(const T* image, i64 row_step, const Geom& g, i64 p) {
+  // Element-wise max of the window rows of output row p (row r at image + r * row_step, W * cs
+  // elements), stored from pixel pw on; with kTrack, row_of_max receives (at the same places) the
+  // input row holding each max, the first one on ties as in torch's row-major rule. Returns false
+  // if any of the rows held a NaN.
+  template <bool kTrack = false>
+  bool take_rows(const T* image, i64 row_step, const Geom& g, i64 p, RowMaxBuffer* row_of_max = nullptr) {
     using V = Vec<T>;
     const Window w = fixed_window(g, p, 0);
-    const T* first = image + (w.hstart + w.i0 * g.dh) * row_step;
     const i64 rows = w.i1 - w.i0, len = g.W * cs_, step = g.dh * row_step;
-    T* out = pixel(g.pw);
     if (rows <= 0) return true;  // not reached: torch's shape rules give every window an input row
+    const T* first = image + (w.hstart + w.i0 * g.dh) * row_step;
+    T* out = pixel(g.pw);
+    T* rows_out = kTrack ? row_of_max->pixel(g.pw) : nullptr;
+    if (kTrack) {  // broadcast from memory in the loop (an int->float convert there would chain)
+      row_ids_.resize(rows);
+      for (i64 i = 0; i < rows; ++i) row_ids_[i] = T(w.hstart + (w.i0 + i) * g.dh);
+    }
     pool_simd::NanProbe<T> nan;
     for (i64 e = 0; e < len; e += V::N) {
       const int n = static_cast<int>(std::min<i64>(V::N, len - e));
-      V m = pool_simd::load_n(first + e, n, neg_inf<T>());
-      i64 i = 1;
-      if (rows % 2 == 0) {  // the first row pairs with the second, the rest in pairs
-        const V v = pool_simd::load_n(first + step + e, n, neg_inf<T>());
+      auto row = [&](i64 i) { return pool_simd::load_n(first + i * step + e, n, neg_inf<T>()); };
+      V m = row(0), r = kTrack ? V::set1(row_ids_[0]) : V::zero();
+      auto fold = [&](V v, i64 i) {
+        if constexpr (kTrack) {
+          const auto take = v > m;
+          m = select(take, v, m);
+          r = select(take, V::set1(row_ids_[i]), r);
+        } else {
+          m = max(m, v);
+        }
+      };
+      i64 i = 1;  // the rows after the first in pairs: one NaN test per pair
+      if (rows % 2 == 0) {
+        const V v = row(1);
         nan.add(m, v);
-        m = max(m, v);
+        fold(v, 1);
         i = 2;
       } else {
         nan.add(m);
       }
       for (; i < rows; i += 2) {
-        const V a = pool_simd::load_n(first + i * step + e, n, neg_inf<T>());
-        const V b = pool_simd::load_n(first + (i + 1) * step + e, n, neg_inf<T>());
+        const V a = row(i), b = row(i + 1);
         nan.add(a, b);
-        m = max(m, max(a, b));
+        fold(a, i);
+        fold(b, i + 1);
       }
       m.store(out + e, n);
+      if constexpr (kTrack) r.store(rows_out + e, n);
     }
     return !nan.seen();
   }
@@ -359,6 +378,7 @@ class RowMaxBuffer {
  private:
   i64 cs_, pixels_;
   std::vector<T> data_;
+  std::vector<T> row_ids_;
 };
 
 // Splits a row buffer of single elements into its s phases: phase r holds elements r, r + s, ...
@@ -422,6 +442,73 @@ void max_forward_separable_nchw(const T* x, T* y, const Geom& g) {
   });
 }
 
+// The argmax offset of tap (i, j) of a window, i * dh * W + j * dw, per tap (see max_row_nchw).
+template <class T>
+std::vector<T> tap_offsets(const Geom& g) {
+  std::vector<T> off(g.kh * g.kw);
+  for (i64 i = 0; i < g.kh; ++i)
+    for (i64 j = 0; j < g.kw; ++j) off[i * g.kw + j] = T(i * g.dh * g.W + j * g.dw);
+  return off;
+}
+
+// Row of the padding columns in a row-of-max buffer: their positions row * W + column sort after
+// every real one (H * W < 2^24 on this path), so a padding tap never wins a tie.
+template <class T>
+constexpr T padding_row() { return T(i64(1) << 24); }
+
+// NCHW with indices, separable: the row pass also records which row holds each column's max;
+// the column pass compares (value, position h * W + w) pairs, a greater value or an equal value
+// at a smaller position winning, which is exactly torch's first-in-row-major-order rule.
+template <class T>
+void max_forward_separable_nchw_indices(const T* x, T* y, int64_t* idx, const Geom& g) {
+  using V = Vec<T>;
+  const Interior in = column_interior(g);
+  const std::vector<T> tap_off = tap_offsets<T>(g);
+  fastcnn::parallel_for(g.N * g.C * g.P, grain_for(g.Q * (g.kh + 2 * g.kw)), [&](i64 begin, i64 end) {
+    RowMaxBuffer<T> vals(g, 1), rows(g, 1, padding_row<T>());
+    RowPhases<T> val_phases(g, vals.pixels()), row_phases(g, rows.pixels());
+    std::vector<const T*> val_taps(g.kw), row_taps(g.kw);
+    std::vector<T> tap_cols(g.kw);
+    for (i64 j = 0; j < g.kw; ++j) {
+      val_taps[j] = val_phases.at(vals.pixel(0), j * g.dw);
+      row_taps[j] = row_phases.at(rows.pixel(0), j * g.dw);
+      tap_cols[j] = T(j * g.dw);
+    }
+    alignas(64) T lane_cols[V::N];  // output lane l starts its window at input column l * sw - pw
+    for (int l = 0; l < V::N; ++l) lane_cols[l] = T(l * g.sw - g.pw);
+    const V width = V::set1(T(g.W)), col_step = V::set1(T(V::N * g.sw));
+    for (i64 item = begin; item < end; ++item) {
+      const i64 b = item / g.P, p = item % g.P;
+      const T* plane = x + b * g.H * g.W;
+      const i64 o = (b * g.P + p) * g.Q;
+      if (!vals.template take_rows<true>(plane, g.W, g, p, &rows)) {
+        max_row_nchw<T, true>(plane, y + o, idx + o, g, p, in, tap_off.data());
+        continue;
+      }
+      val_phases.split(vals.pixel(0), vals.pixels());
+      row_phases.split(rows.pixel(0), rows.pixels());
+      V col = V::load(lane_cols);
+      for (i64 q0 = 0; q0 < g.Q; q0 += V::N, col = col + col_step) {
+        V best = V::load(val_taps[0] + q0);
+        V best_pos = fmadd(V::load(row_taps[0] + q0), width, col);
+        for (i64 j = 1; j < g.kw; ++j) {
+          const V v = V::load(val_taps[j] + q0);
+          const V pos = fmadd(V::load(row_taps[j] + q0), width, col + V::set1(tap_cols[j]));
+          const V tie_pos = select(v == best, pos, best_pos);  // an equal value: the smaller position
+          best = select(tie_pos < best_pos, v, best);
+          best_pos = min(tie_pos, best_pos);
+          const auto greater = v > best;
+          best = select(greater, v, best);
+          best_pos = select(greater, pos, best_pos);
+        }
+        const int n = static_cast<int>(std::min<i64>(V::N, g.Q - q0));
+        best.store(y + o + q0, n);
+        pool_simd::store_index(idx + o + q0, n, 0, 0, best_pos);
+      }
+    }
+  });
+}
+
 template <class T>
 void max_forward_separable_nhwc(const T* x, T* y, const Geom& g) {
   using V = Vec<T>;
@@ -461,18 +548,17 @@ void max_forward(const T* x, T* y, int64_t* idx, const Geom& g, bool channels_la
   if (channels_last) {
     for_each_output_pixel(g, [&](i64 n, i64 p, i64 q) {
       const i64 o = (n * g.P + p) * g.Q + q;
-      if (idx)
-        max_pixel_nhwc<T, true>(x + n * g.H * g.W * g.C, y + o * g.C, idx + o * g.C, g, fixed_window(g, p, q));
-      else
-        max_pixel_nhwc<T, false>(x + n * g.H * g.W * g.C, y + o * g.C, nullptr, g, fixed_window(g, p, q));
+      max_pixel_nhwc<T, true>(x + n * g.H * g.W * g.C, y + o * g.C, idx + o * g.C, g, fixed_window(g, p, q));
     });
+    return;
+  }
+  if (g.H * g.W < exact_limit<T>()) {  // positions exact in T
+    max_forward_separable_nchw_indices(x, y, idx, g);
     return;
   }
   Interior in = column_interior(g);
   if ((g.kh - 1) * g.dh * g.W + (g.kw - 1) * g.dw >= exact_limit<T>()) in.hi = in.lo;  // all per element
-  std::vector<T> tap_off(g.kh * g.kw);
-  for (i64 i = 0; i < g.kh; ++i)
-    for (i64 j = 0; j < g.kw; ++j) tap_off[i * g.kw + j] = T(i * g.dh * g.W + j * g.dw);
+  const std::vector<T> tap_off = tap_offsets<T>(g);
   for_each_output_row(g, g.Q * g.kh * g.kw, [&](i64 b, i64 p) {
     const i64 o = (b * g.P + p) * g.Q;
     max_row_nchw<T, true>(x + b * g.H * g.W, y + o, idx + o, g, p, in, tap_off.data());
