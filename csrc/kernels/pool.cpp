@@ -764,14 +764,14 @@ void adaptive_avg_backward(const T* gy, T* gx, const Geom& g, bool channels_last
     for (i64 p = 0; p < g.P; ++p)
       for (i64 q = 0; q < g.Q; ++q) {
         const Window w = adaptive_window(g, p, q);
-        const V v = V::set1(gy[(b * g.P + p) * g.Q + q] / T(window_area(w)));
+        const T share = gy[(b * g.P + p) * g.Q + q] / T(window_area(w));
+        const V v = V::set1(share);
         const i64 width = w.j1 - w.j0;
         for (i64 i = w.i0; i < w.i1; ++i) {
           T* row = plane + (w.hstart + i) * g.W + w.wstart;
-          for (i64 c0 = 0; c0 < width; c0 += V::N) {
-            const int n = static_cast<int>(std::min<i64>(V::N, width - c0));
-            (V::load(row + c0, n) + v).store(row + c0, n);
-          }
+          i64 c0 = 0;
+          for (; c0 + V::N <= width; c0 += V::N) (V::load(row + c0) + v).store(row + c0);
+          for (; c0 < width; ++c0) row[c0] += share;  // a narrow tail: masked stores are slow on AMD
         }
       }
   });
