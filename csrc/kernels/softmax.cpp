@@ -37,17 +37,19 @@ void forward(const T* x, T* y, int64_t outer, int64_t D, int64_t inner, bool log
         const T* xr = x + r * D;
         T* yr = y + r * D;
         const T m = row_max(xr, D);
-        const T s = row_sum_exp(xr, D, m);
-        const V mv = V::set1(m), lse = V::set1(m + std::log(s)), inv = V::set1(T(1) / s);
+        // softmax keeps exp(x - m) in y and scales it; log_softmax needs only the sum
+        const T s = log ? row_sum_exp(xr, D, m) : row_sum_exp<T, true>(xr, D, m, yr);
+        const V shift = V::set1(m + std::log(s)), inv = V::set1(T(1) / s);
+        const T* src = log ? xr : yr;
         int64_t i = 0;
         for (; i + V::N <= D; i += V::N) {
-          const V xv = V::load(xr + i);
-          (log ? xv - lse : exp(xv - mv) * inv).store(yr + i);
+          const V v = V::load(src + i);
+          (log ? v - shift : v * inv).store(yr + i);
         }
         if (i < D) {
           const int w = int(D - i);
-          const V xv = V::load(xr + i, w);
-          (log ? xv - lse : exp(xv - mv) * inv).store(yr + i, w);
+          const V v = V::load(src + i, w);
+          (log ? v - shift : v * inv).store(yr + i, w);
         }
       }
     });
@@ -55,11 +57,12 @@ void forward(const T* x, T* y, int64_t outer, int64_t D, int64_t inner, bool log
   }
   for_lane_blocks<T>(outer, D, inner, [&](int64_t base, int width) {
     const V m = lanes_max(x + base, D, inner, width);
-    const V s = lanes_sum_exp(x + base, D, inner, width, m);
+    const V s = log ? lanes_sum_exp(x + base, D, inner, width, m) : lanes_sum_exp<T, true>(x + base, D, inner, width, m, y + base);
     const V lse = m + simd::log(s), inv = V::set1(T(1)) / s;
+    const T* src = (log ? x : y) + base;  // softmax: y already holds exp(x - m)
     for (int64_t d = 0; d < D; ++d) {
-      const V xv = lanes_load(x + base + d * inner, width, T(0));
-      lanes_store<T>(log ? xv - lse : exp(xv - m) * inv, y + base + d * inner, width);
+      const V v = lanes_load(src + d * inner, width, T(0));
+      lanes_store<T>(log ? v - lse : v * inv, y + base + d * inner, width);
     }
   });
 }

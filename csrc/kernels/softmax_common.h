@@ -37,18 +37,27 @@ inline T row_max(const T* x, int64_t D) {
 }
 
 // sum_i exp(x[i] - shift).
-template <class T>
-inline T row_sum_exp(const T* x, int64_t D, T shift) {
+// Sum over the row of exp(x - shift); with kKeep each exp(x - shift) is also written to out (so
+// softmax needs one exp per element, not two).
+template <class T, bool kKeep = false>
+inline T row_sum_exp(const T* x, int64_t D, T shift, T* out = nullptr) {
   using V = Vec<T>;
   const V sv = V::set1(shift), zero = V::zero();
   V s0 = zero, s1 = zero;
   int64_t i = 0;
   for (; i + 2 * V::N <= D; i += 2 * V::N) {
-    s0 = s0 + exp(V::load(x + i) - sv);
-    s1 = s1 + exp(V::load(x + i + V::N) - sv);
+    const V e0 = exp(V::load(x + i) - sv), e1 = exp(V::load(x + i + V::N) - sv);
+    if constexpr (kKeep) {
+      e0.store(out + i);
+      e1.store(out + i + V::N);
+    }
+    s0 = s0 + e0;
+    s1 = s1 + e1;
   }
   for (; i < D; i += V::N) {  // tail lanes read -inf: exp gives 0 (float: <= 1e-38, below rounding of a sum >= 1)
-    s0 = s0 + exp(V::load_or(x + i, int(D - i), -std::numeric_limits<T>::infinity()) - sv);
+    const V e = exp(V::load_or(x + i, int(D - i), -std::numeric_limits<T>::infinity()) - sv);
+    if constexpr (kKeep) e.store(out + i, int(D - i));
+    s0 = s0 + e;
   }
   return reduce_add(s0 + s1);
 }
@@ -63,11 +72,15 @@ inline Vec<T> lanes_max(const T* x, int64_t D, int64_t stride, int width) {
   return m;
 }
 
-template <class T>
-inline Vec<T> lanes_sum_exp(const T* x, int64_t D, int64_t stride, int width, Vec<T> shift) {
+template <class T, bool kKeep = false>  // kKeep: as row_sum_exp
+inline Vec<T> lanes_sum_exp(const T* x, int64_t D, int64_t stride, int width, Vec<T> shift, T* out = nullptr) {
   using V = Vec<T>;
   V s = V::zero();
-  for (int64_t d = 0; d < D; ++d) s = s + exp(lanes_load(x + d * stride, width, T(0)) - shift);
+  for (int64_t d = 0; d < D; ++d) {
+    const V e = exp(lanes_load(x + d * stride, width, T(0)) - shift);
+    if constexpr (kKeep) lanes_store(e, out + d * stride, width);
+    s = s + e;
+  }
   return s;  // lanes >= width hold garbage; callers store only `width` lanes
 }
 
