@@ -80,14 +80,6 @@ void max_window_scalar(const T* plane, i64 W, i64 cs, const Window& w, T* out, i
   if (index) *index = best_i;
 }
 
-template <class T>
-T sum_window_scalar(const T* plane, i64 W, i64 cs, const Window& w) {
-  T s = 0;
-  for (i64 i = w.i0; i < w.i1; ++i)
-    for (i64 j = w.j0; j < w.j1; ++j) s += plane[((w.hstart + i * w.dh) * W + w.wstart + j * w.dw) * cs];
-  return s;
-}
-
 // avg_pool2d's divisor for output (p, q).
 struct AvgRule {
   bool count_include_pad;
@@ -141,36 +133,6 @@ void max_row_nchw(const T* plane, T* yrow, int64_t* irow, const Geom& g, i64 p, 
     if (kIdx) pool_simd::store_index(irow + q0, n, w0.hstart * g.W + wstart, g.sw, off);
   }
   for (i64 q = in.hi; q < g.Q; ++q) max_window_scalar(plane, g.W, 1, fixed_window(g, p, q), yrow + q, kIdx ? irow + q : nullptr);
-}
-
-template <class T>
-void avg_row_nchw(const T* plane, T* yrow, const Geom& g, i64 p, Interior in, const AvgRule& r) {
-  using V = Vec<T>;
-  auto scalar_at = [&](i64 q) {
-    i64 div;
-    const Window w = avg_window(g, p, q, r, &div);
-    yrow[q] = sum_window_scalar(plane, g.W, 1, w) / T(div);
-  };
-  for (i64 q = 0; q < in.lo; ++q) scalar_at(q);
-  i64 div;
-  const Window w0 = avg_window(g, p, in.lo, r, &div);  // interior columns share the row span
-  const V vdiv = V::set1(T(div));
-  for (i64 q0 = in.lo; q0 < in.hi; q0 += V::N) {
-    const int n = static_cast<int>(std::min<i64>(V::N, in.hi - q0));
-    const i64 wstart = q0 * g.sw - g.pw;
-    V sum = V::zero();
-    const bool full = n == V::N && wstart + (V::N - 1) * g.sw + g.kw < g.W;
-    auto tap = [&](i64, V v) { sum = sum + v; };
-    for (i64 i = w0.i0; i < w0.i1; ++i) {
-      const T* row = plane + (w0.hstart + i) * g.W + wstart;
-      if (full)
-        pool_simd::full_vector_taps(row, g.sw, g.kw, i64(1), tap);
-      else
-        for (i64 j = 0; j < g.kw; ++j) tap(j, pool_simd::load_strided(row + j, g.sw, n, T(0)));
-    }
-    (sum / vdiv).store(yrow + q0, n);
-  }
-  for (i64 q = in.hi; q < g.Q; ++q) scalar_at(q);
 }
 
 // Runs row(plane_index, p) over every output row of every plane, threaded; `row_work` is about
@@ -313,22 +275,38 @@ void for_each_plane(const Geom& g, i64 plane_elems, Fn&& fn) {
 
 // The row maxima of one output row, in pixels of `cs` elements (1 in NCHW, C in NHWC): pixel b of
 // the buffer is input column b - pw; pixels outside [pw, pw + W) stay -inf.
+// How a separable pool combines taps: their max (a row with a NaN goes to the exact path) or sum.
+struct MaxOf {
+  static constexpr bool kNanMatters = true;
+  template <class T>
+  static T identity() { return neg_inf<T>(); }
+  template <class V>
+  static V combine(V a, V b) { return max(a, b); }
+};
+struct SumOf {
+  static constexpr bool kNanMatters = false;
+  template <class T>
+  static T identity() { return T(0); }
+  template <class V>
+  static V combine(V a, V b) { return a + b; }
+};
+
 template <class T>
-class RowMaxBuffer {
+class RowBuffer {
  public:
-  RowMaxBuffer(const Geom& g, i64 cs, T border = neg_inf<T>())
+  RowBuffer(const Geom& g, i64 cs, T border = neg_inf<T>())
       : cs_(cs),
         pixels_(std::max((g.Q - 1) * g.sw + (g.kw - 1) * g.dw + 1, g.pw + g.W)),
         data_(pixels_ * cs + 2 * Vec<T>::N, border) {}
   T* pixel(i64 b) { return data_.data() + b * cs_; }
   i64 pixels() const { return pixels_; }
 
-  // Element-wise max of the window rows of output row p (row r at image + r * row_step, W * cs
-  // elements), stored from pixel pw on; with kTrack, row_of_max receives (at the same places) the
-  // input row holding each max, the first one on ties as in torch's row-major rule. Returns false
-  // if any of the rows held a NaN.
-  template <bool kTrack = false>
-  bool take_rows(const T* image, i64 row_step, const Geom& g, i64 p, RowMaxBuffer* row_of_max = nullptr) {
+  // Element-wise Op (max or sum) of the window rows of output row p (row r at image + r * row_step,
+  // W * cs elements), stored from pixel pw on; with kTrack (max only), row_of_max receives (at the
+  // same places) the input row holding each max, the first one on ties as in torch's row-major
+  // rule. Returns false if Op is max and any of the rows held a NaN.
+  template <class Op = MaxOf, bool kTrack = false>
+  bool take_rows(const T* image, i64 row_step, const Geom& g, i64 p, RowBuffer* row_of_max = nullptr) {
     using V = Vec<T>;
     const Window w = fixed_window(g, p, 0);
     const i64 rows = w.i1 - w.i0, len = g.W * cs_, step = g.dh * row_step;
@@ -343,7 +321,7 @@ class RowMaxBuffer {
     pool_simd::NanProbe<T> nan;
     for (i64 e = 0; e < len; e += V::N) {
       const int n = static_cast<int>(std::min<i64>(V::N, len - e));
-      auto row = [&](i64 i) { return pool_simd::load_n(first + i * step + e, n, neg_inf<T>()); };
+      auto row = [&](i64 i) { return pool_simd::load_n(first + i * step + e, n, Op::template identity<T>()); };
       V m = row(0), r = kTrack ? V::set1(row_ids_[0]) : V::zero();
       auto fold = [&](V v, i64 i) {
         if constexpr (kTrack) {
@@ -351,21 +329,21 @@ class RowMaxBuffer {
           m = select(take, v, m);
           r = select(take, V::set1(row_ids_[i]), r);
         } else {
-          m = max(m, v);
+          m = Op::template combine<V>(m, v);
         }
       };
       i64 i = 1;  // the rows after the first in pairs: one NaN test per pair
       if (rows % 2 == 0) {
         const V v = row(1);
-        nan.add(m, v);
+        if (Op::kNanMatters) nan.add(m, v);
         fold(v, 1);
         i = 2;
-      } else {
+      } else if (Op::kNanMatters) {
         nan.add(m);
       }
       for (; i < rows; i += 2) {
         const V a = row(i), b = row(i + 1);
-        nan.add(a, b);
+        if (Op::kNanMatters) nan.add(a, b);
         fold(a, i);
         fold(b, i + 1);
       }
@@ -386,8 +364,9 @@ class RowMaxBuffer {
 template <class T>
 class RowPhases {
  public:
-  RowPhases(const Geom& g, i64 buffer_len)
-      : stride_(g.sw), len_((buffer_len + g.sw - 1) / g.sw + Vec<T>::N), data_(stride_ == 1 ? 0 : stride_ * len_) {}
+  RowPhases(const Geom& g, i64 buffer_len, T border = neg_inf<T>())
+      : stride_(g.sw), len_((buffer_len + g.sw - 1) / g.sw + Vec<T>::N), border_(border),
+        data_(stride_ == 1 ? 0 : stride_ * len_) {}
 
   // Pointer to the elements k*s + off of `row` (k = 0, 1, ...), for any tap offset off >= 0.
   const T* at(const T* row, i64 off) const {
@@ -407,36 +386,67 @@ class RowPhases {
       return;
     }
     for (i64 k = 0; k < groups; ++k)
-      for (i64 r = 0; r < stride_; ++r) ph[r * len_ + k] = k * stride_ + r < buffer_len ? row[k * stride_ + r] : neg_inf<T>();
+      for (i64 r = 0; r < stride_; ++r) ph[r * len_ + k] = k * stride_ + r < buffer_len ? row[k * stride_ + r] : border_;
   }
 
  private:
   i64 stride_, len_;
+  T border_;
   std::vector<T> data_;
 };
 
-template <class T>
-void max_forward_separable_nchw(const T* x, T* y, const Geom& g) {
+// Separable fixed-window pool over NCHW: per output row, Op over the window's rows, then over its
+// kw taps along the row buffer; finish(p, q0, v) turns a vector of window results into outputs
+// (max: as they are; avg: divided by each window's divisor), exact(plane, yrow, p) redoes a row
+// the row pass refused (a NaN under max).
+template <class T, class Op, class Finish, class Exact>
+void separable_nchw(const T* x, T* y, const Geom& g, Finish&& finish, Exact&& exact) {
   using V = Vec<T>;
-  const Interior in = column_interior(g);
   fastcnn::parallel_for(g.N * g.C * g.P, grain_for(g.Q * (g.kh + g.kw)), [&](i64 begin, i64 end) {
-    RowMaxBuffer<T> buf(g, 1);
-    RowPhases<T> phases(g, buf.pixels());
+    RowBuffer<T> buf(g, 1, Op::template identity<T>());
+    RowPhases<T> phases(g, buf.pixels(), Op::template identity<T>());
     std::vector<const T*> taps(g.kw);  // tap j of output column q is taps[j][q]
     for (i64 j = 0; j < g.kw; ++j) taps[j] = phases.at(buf.pixel(0), j * g.dw);
     for (i64 item = begin; item < end; ++item) {
       const i64 b = item / g.P, p = item % g.P;
       const T* plane = x + b * g.H * g.W;
       T* yrow = y + (b * g.P + p) * g.Q;
-      if (!buf.take_rows(plane, g.W, g, p)) {
-        max_row_nchw<T, false>(plane, yrow, nullptr, g, p, in, nullptr);
+      if (!buf.template take_rows<Op>(plane, g.W, g, p)) {
+        exact(plane, yrow, p);
         continue;
       }
       phases.split(buf.pixel(0), buf.pixels());
       for (i64 q0 = 0; q0 < g.Q; q0 += V::N) {
         V m = V::load(taps[0] + q0);
-        for (i64 j = 1; j < g.kw; ++j) m = max(m, V::load(taps[j] + q0));
-        m.store(yrow + q0, static_cast<int>(std::min<i64>(V::N, g.Q - q0)));
+        for (i64 j = 1; j < g.kw; ++j) m = Op::template combine<V>(m, V::load(taps[j] + q0));
+        finish(p, q0, m).store(yrow + q0, static_cast<int>(std::min<i64>(V::N, g.Q - q0)));
+      }
+    }
+  });
+}
+
+// The same over NHWC: the row buffer holds W pixels of C channels; finish(p, q, v) per vector of
+// channels of output pixel q, exact(image, yrow, p) as above.
+template <class T, class Op, class Finish, class Exact>
+void separable_nhwc(const T* x, T* y, const Geom& g, Finish&& finish, Exact&& exact) {
+  using V = Vec<T>;
+  fastcnn::parallel_for(g.N * g.P, grain_for(g.C * g.Q * (g.kh + g.kw)), [&](i64 begin, i64 end) {
+    RowBuffer<T> buf(g, g.C, Op::template identity<T>());
+    for (i64 item = begin; item < end; ++item) {
+      const i64 n = item / g.P, p = item % g.P;
+      const T* image = x + n * g.H * g.W * g.C;
+      T* yrow = y + item * g.Q * g.C;
+      if (!buf.template take_rows<Op>(image, g.W * g.C, g, p)) {
+        exact(image, yrow, p);
+        continue;
+      }
+      for (i64 q = 0; q < g.Q; ++q) {
+        const T* first = buf.pixel(q * g.sw);
+        for (i64 c0 = 0; c0 < g.C; c0 += V::N) {  // full loads may run into the next pixel: unused lanes
+          V m = V::load(first + c0);
+          for (i64 j = 1; j < g.kw; ++j) m = Op::template combine<V>(m, V::load(first + j * g.dw * g.C + c0));
+          finish(p, q, m).store(yrow + q * g.C + c0, static_cast<int>(std::min<i64>(V::N, g.C - c0)));
+        }
       }
     }
   });
@@ -465,7 +475,7 @@ void max_forward_separable_nchw_indices(const T* x, T* y, int64_t* idx, const Ge
   const Interior in = column_interior(g);
   const std::vector<T> tap_off = tap_offsets<T>(g);
   fastcnn::parallel_for(g.N * g.C * g.P, grain_for(g.Q * (g.kh + 2 * g.kw)), [&](i64 begin, i64 end) {
-    RowMaxBuffer<T> vals(g, 1), rows(g, 1, padding_row<T>());
+    RowBuffer<T> vals(g, 1), rows(g, 1, padding_row<T>());
     RowPhases<T> val_phases(g, vals.pixels()), row_phases(g, rows.pixels());
     std::vector<const T*> val_taps(g.kw), row_taps(g.kw);
     std::vector<T> tap_cols(g.kw);
@@ -481,7 +491,7 @@ void max_forward_separable_nchw_indices(const T* x, T* y, int64_t* idx, const Ge
       const i64 b = item / g.P, p = item % g.P;
       const T* plane = x + b * g.H * g.W;
       const i64 o = (b * g.P + p) * g.Q;
-      if (!vals.template take_rows<true>(plane, g.W, g, p, &rows)) {
+      if (!vals.template take_rows<MaxOf, true>(plane, g.W, g, p, &rows)) {
         max_row_nchw<T, true>(plane, y + o, idx + o, g, p, in, tap_off.data());
         continue;
       }
@@ -509,40 +519,22 @@ void max_forward_separable_nchw_indices(const T* x, T* y, int64_t* idx, const Ge
   });
 }
 
-template <class T>
-void max_forward_separable_nhwc(const T* x, T* y, const Geom& g) {
-  using V = Vec<T>;
-  fastcnn::parallel_for(g.N * g.P, grain_for(g.C * g.Q * (g.kh + g.kw)), [&](i64 begin, i64 end) {
-    RowMaxBuffer<T> buf(g, g.C);
-    for (i64 item = begin; item < end; ++item) {
-      const i64 n = item / g.P, p = item % g.P;
-      const T* image = x + n * g.H * g.W * g.C;
-      T* yrow = y + item * g.Q * g.C;
-      if (!buf.take_rows(image, g.W * g.C, g, p)) {
-        for (i64 q = 0; q < g.Q; ++q) max_pixel_nhwc<T, false>(image, yrow + q * g.C, nullptr, g, fixed_window(g, p, q));
-        continue;
-      }
-      for (i64 q = 0; q < g.Q; ++q) {
-        const T* first = buf.pixel(q * g.sw);
-        for (i64 c0 = 0; c0 < g.C; c0 += V::N) {  // full loads may run into the next pixel: unused lanes
-          V m = V::load(first + c0);
-          for (i64 j = 1; j < g.kw; ++j) m = max(m, V::load(first + j * g.dw * g.C + c0));
-          m.store(yrow + q * g.C + c0, static_cast<int>(std::min<i64>(V::N, g.C - c0)));
-        }
-      }
-    }
-  });
-}
-
 // ---------------------------------------------------------------- fixed windows: entry points
 
 template <class T>
 void max_forward(const T* x, T* y, int64_t* idx, const Geom& g, bool channels_last) {
   if (!idx) {
-    if (channels_last)
-      max_forward_separable_nhwc(x, y, g);
-    else
-      max_forward_separable_nchw(x, y, g);
+    auto as_is = [](i64, i64, Vec<T> v) { return v; };
+    if (channels_last) {
+      separable_nhwc<T, MaxOf>(x, y, g, as_is, [&](const T* image, T* yrow, i64 p) {
+        for (i64 q = 0; q < g.Q; ++q) max_pixel_nhwc<T, false>(image, yrow + q * g.C, nullptr, g, fixed_window(g, p, q));
+      });
+    } else {
+      const Interior in = column_interior(g);
+      separable_nchw<T, MaxOf>(x, y, g, as_is, [&](const T* plane, T* yrow, i64 p) {
+        max_row_nchw<T, false>(plane, yrow, nullptr, g, p, in, nullptr);
+      });
+    }
     return;
   }
   if (channels_last) {
@@ -565,19 +557,26 @@ void max_forward(const T* x, T* y, int64_t* idx, const Geom& g, bool channels_la
   });
 }
 
+// Separable: window sums as for max, then divided by the divisor of each window, which is (rows
+// counted) x (columns counted) or divisor_override. Sums add rows first, so they may round
+// differently from torch's row-major order.
 template <class T>
 void avg_forward(const T* x, T* y, const Geom& g, bool channels_last, bool count_include_pad, int64_t divisor_override) {
-  const AvgRule r{count_include_pad, divisor_override};
+  using V = Vec<T>;
+  std::vector<T> rows_counted(g.P), cols_counted(g.Q + V::N, T(1));
+  for (i64 p = 0; p < g.P; ++p) rows_counted[p] = T(pool::avg_span(p, g.H, g.kh, g.sh, g.ph, count_include_pad).count);
+  for (i64 q = 0; q < g.Q; ++q) cols_counted[q] = T(pool::avg_span(q, g.W, g.kw, g.sw, g.pw, count_include_pad).count);
+  const V override_div = V::set1(T(divisor_override));
+  auto never = [](const T*, T*, i64) {};  // sums refuse no row
   if (channels_last) {
-    for_each_output_pixel(g, [&](i64 n, i64 p, i64 q) {
-      i64 div;
-      const Window w = avg_window(g, p, q, r, &div);
-      sum_pixel_nhwc(x + n * g.H * g.W * g.C, y + ((n * g.P + p) * g.Q + q) * g.C, g, w, T(div));
-    });
+    separable_nhwc<T, SumOf>(x, y, g, [&](i64 p, i64 q, V v) {
+      return V(v / (divisor_override ? override_div : V(V::set1(rows_counted[p] * cols_counted[q]))));
+    }, never);
     return;
   }
-  const Interior in = column_interior(g);
-  for_each_output_row(g, g.Q * g.kh * g.kw, [&](i64 b, i64 p) { avg_row_nchw(x + b * g.H * g.W, y + (b * g.P + p) * g.Q, g, p, in, r); });
+  separable_nchw<T, SumOf>(x, y, g, [&](i64 p, i64 q0, V v) {
+    return V(v / (divisor_override ? override_div : V(V::set1(rows_counted[p]) * V::load(cols_counted.data() + q0))));
+  }, never);
 }
 
 template <class T>
