@@ -71,12 +71,18 @@ class IsaBuildExt(build_ext):
         compiler = self.compiler
         include_dirs = list(ext.include_dirs)
         header_mtime = newest_header_mtime()
+        # Link order matters: a template instantiated by several objects (std::vector<float>'s
+        # members, say) is a weak symbol, and the linker keeps the first copy it meets for all of
+        # them. Host objects and the baseline ("generic") copies come first, so the copy every ISA
+        # shares is baseline code; with the AVX-512 copy first, an AVX2 machine died of SIGILL in
+        # a std::vector member. tests/test_build_isa.py checks that nothing outside the ISA
+        # namespaces holds AVX instructions.
         jobs = []  # (source, object_dir, macros, extra flags)
-        for src in rel((CSRC / "kernels").glob("*.cpp")):
-            for isa, flags in ISA_FLAGS.items():
-                jobs.append((src, os.path.join(self.build_temp, "isa_" + isa), [("FASTCNN_ISA", isa)], flags))
         for src in ext.sources:
             jobs.append((src, os.path.join(self.build_temp, "host"), [], []))
+        for isa in sorted(ISA_FLAGS, key=lambda name: name != "generic"):
+            for src in rel((CSRC / "kernels").glob("*.cpp")):
+                jobs.append((src, os.path.join(self.build_temp, "isa_" + isa), [("FASTCNN_ISA", isa)], ISA_FLAGS[isa]))
 
         def compile_one(job):
             src, out_dir, macros, flags = job
@@ -93,10 +99,17 @@ class IsaBuildExt(build_ext):
         ext_path = self.get_ext_fullpath(ext.name)
         os.makedirs(os.path.dirname(ext_path), exist_ok=True)
         newest_obj = max(os.path.getmtime(o) for o in objects)
-        if self.force or not os.path.exists(ext_path) or os.path.getmtime(ext_path) < newest_obj:
+        order_file = os.path.join(self.build_temp, "link_order.txt")  # a new order must relink too
+        order = "\n".join(objects)
+        same_order = os.path.exists(order_file) and open(order_file).read() == order
+        if self.force or not same_order or not os.path.exists(ext_path) or os.path.getmtime(ext_path) < newest_obj:
+            if os.path.exists(ext_path):
+                os.remove(ext_path)  # else the compiler's own up-to-date check may skip the link
             compiler.link_shared_object(objects, ext_path, libraries=self.get_libraries(ext),
                                         extra_postargs=["-fopenmp"] + list(ext.extra_link_args),
                                         target_lang="c++")
+            with open(order_file, "w") as f:
+                f.write(order)
 
 
 ext = Pybind11Extension(
