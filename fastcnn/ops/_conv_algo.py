@@ -88,6 +88,15 @@ def _fft_wins(layer: Layer, direction: str) -> bool:
     return direction != "conv2d_backward_weight" or layer.N * layer.in_hw[0] * layer.in_hw[1] >= 1 << 16
 
 
+def _phases_apply(layer: Layer) -> bool:
+    """Whether the cpu im2col backward-input runs a strided convolution by phases (sub-pixel
+    decomposition, csrc/kernels/conv_im2col.cpp phases_pay): a kernel wider than its stride and at
+    least 64 input channels per group."""
+    spans = [d * (k - 1) + 1 for d, k in zip(layer.dilation, layer.kernel_hw)]
+    overlap = any(span > s for span, s in zip(spans, layer.stride))
+    return overlap and layer.C // layer.groups >= 64
+
+
 def _im2col_wins(layer: Layer, direction: str) -> bool:
     R, S = layer.kernel_hw
     if (R, S) == (1, 1):
@@ -96,8 +105,8 @@ def _im2col_wins(layer: Layer, direction: str) -> bool:
         return False
     if layer.dilation != (1, 1) and direction == "conv2d_backward_input":
         return True  # the direct kernel's dilated taps stride across gy rows
-    if layer.stride != (1, 1) and direction == "conv2d_backward_input" and min(layer.in_hw) >= 32:
-        return True  # strided backward-input (conv_transpose2d forward) onto large images: DCGAN G2
+    if layer.stride != (1, 1) and direction == "conv2d_backward_input" and _phases_apply(layer):
+        return True  # strided backward-input (conv_transpose2d forward) by phases: DCGAN G, D, HardNet s2
     # one large GEMM per group (AlexNet conv3: 256 x 9 deep, 384 wide) beats the direct tiles
     Cg, Kg = layer.C // layer.groups, layer.K // layer.groups
     return layer.stride == (1, 1) and Cg * R * S >= 2048 and Kg >= 256
