@@ -5,8 +5,9 @@ portable x86-64 baseline), each copy in its own C++ namespace; ``csrc/host/`` an
 are compiled once and pick the copy that matches the running CPU (``csrc/common/isa.h``). A wheel
 built here therefore also runs on an older x86-64.
 
-Objects are rebuilt only when their source or a header is newer, and compiled in parallel, so an
-edit to one kernel file recompiles one file three times, not the whole extension.
+Objects are rebuilt only when their source or a header it includes is newer (the compiler writes
+each object's dependency list, ``-MMD``), and compiled in parallel, so an edit to one kernel file or
+to a header only some files include recompiles just those.
 """
 import os
 import sys
@@ -41,6 +42,28 @@ def newest_header_mtime():
     return max((h.stat().st_mtime for h in headers), default=0.0)
 
 
+def dependencies(obj):
+    """The files an object was compiled from, read from the .d file -MMD wrote beside it (None if
+    there is none, e.g. from an older build: then every header counts)."""
+    try:
+        with open(obj[: -len(".o")] + ".d") as f:
+            text = f.read().replace("\\\n", " ")
+    except OSError:
+        return None
+    return text.split(":", 1)[1].split() if ":" in text else None
+
+
+def up_to_date(obj, src, any_header_mtime):
+    if not os.path.exists(obj):
+        return False
+    deps = dependencies(obj)
+    try:
+        newest = max(os.path.getmtime(d) for d in deps) if deps else max(os.path.getmtime(src), any_header_mtime)
+    except OSError:  # a listed header was removed or renamed
+        return False
+    return os.path.getmtime(obj) >= newest
+
+
 class IsaBuildExt(build_ext):
     """build_ext that compiles kernel files once per ISA, incrementally and in parallel."""
 
@@ -58,10 +81,9 @@ class IsaBuildExt(build_ext):
         def compile_one(job):
             src, out_dir, macros, flags = job
             obj = compiler.object_filenames([src], output_dir=out_dir)[0]
-            fresh = os.path.exists(obj) and os.path.getmtime(obj) >= max(os.path.getmtime(src), header_mtime)
-            if not fresh or self.force:
+            if self.force or not up_to_date(obj, src, header_mtime):
                 compiler.compile([src], output_dir=out_dir, macros=macros, include_dirs=include_dirs,
-                                 extra_postargs=COMMON_FLAGS + flags + list(ext.extra_compile_args))
+                                 extra_postargs=COMMON_FLAGS + flags + list(ext.extra_compile_args) + ["-MMD"])
             return obj
 
         n_jobs = int(os.environ.get("FASTCNN_BUILD_JOBS", os.cpu_count() or 1))

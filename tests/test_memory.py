@@ -44,7 +44,9 @@ def test_fresh_output_is_backed_by_huge_pages_and_correct(monkeypatch):
     # a freshly allocated output, not one from the output cache (whose idle buffers the kernel may
     # have split back into small pages since)
     monkeypatch.setattr(_lib, "CACHE", OutputCache(0))
-    x = torch.randn(6 << 20)  # 24 MB: several whole huge pages whatever the alignment
+    # 48 MB: above glibc's largest mmap threshold (32 MiB), so a fresh mapping, never heap memory
+    # that an earlier test already paged in (advice does not re-back resident pages)
+    x = torch.randn(12 << 20)
     y = _lib.empty_like(x)
     _C.activation.forward(1, x.data_ptr(), y.data_ptr(), x.numel(), 0.0, 0.0, _C.Dtype.float32)
     assert torch.equal(y, torch.relu(x))

@@ -187,6 +187,36 @@ def test_cpu_ties_and_nan_match_torch(isa, channels_last):
         assert torch.equal(i, ir)
 
 
+SEPARABLE_CASES = [dict(kernel_size=3, stride=2, padding=1), dict(kernel_size=(2, 3), stride=1, dilation=(2, 1)),
+                   dict(kernel_size=(3, 4), stride=(1, 3), padding=(1, 2), ceil_mode=True),
+                   dict(kernel_size=5, stride=(2, 4), padding=2, dilation=(1, 2)), dict(kernel_size=1, stride=2)]
+
+
+@pytest.mark.parametrize("with_indices", [False, True], ids=["values", "indices"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
+def test_cpu_separable_max_matches_torch(isa, dtype, channels_last, with_indices):
+    """The separable forward (row maxima, then column maxima; rows with a NaN take the exact path):
+    strides 1-4 (all phase splits), dilation, padding, ceil_mode, ties (also -0 against +0, which
+    must keep torch's row-major first), -inf, inf and NaN rows; values to the sign bit, indices."""
+    x = torch.randint(-2, 3, (2, 19, 23, 37)).to(dtype)
+    x[1, 7:9] = torch.where(torch.rand(2, 23, 37) < 0.5, -0.0, 0.0).to(dtype)
+    x[0, 1:4, 5:7] = float("nan")
+    x[1, 0, ::4, ::3] = float("nan")
+    x[1, 5] = float("-inf")
+    x[0, 6, :, :11] = float("inf")
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    for kw in SEPARABLE_CASES:
+        out = ops.max_pool2d(x, **kw, return_indices=with_indices, backend="cpu")
+        ref = F.max_pool2d(x, **kw, return_indices=with_indices)
+        (y, i), (yr, ir) = (out, ref) if with_indices else ((out, None), (ref, None))
+        assert y.shape == yr.shape and y.is_contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format), kw
+        assert torch.equal(y.isnan(), yr.isnan()) and torch.equal(y.nan_to_num(), yr.nan_to_num()), kw
+        if with_indices:
+            assert torch.equal(i, ir) and torch.equal(y.signbit(), yr.signbit()), kw
+
+
 @pytest.mark.parametrize("backend,device", [p for p in backend_params() if p.values[0] != "cpu"])
 def test_ties_and_nan_other_backends(backend, device):
     x = torch.randint(0, 2, (1, 2, 5, 6)).double()

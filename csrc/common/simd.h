@@ -132,7 +132,13 @@ struct Vec<float> {
     return _mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(p, tail(n)), _mm256_castsi256_ps(tail(n)));
   }
   void store(float* p) const { _mm256_storeu_ps(p, v); }
-  void store(float* p, int n) const { _mm256_maskstore_ps(p, tail(n), v); }
+  // A masked store is microcoded on AMD cores (many times a plain store's cost): only for a tail.
+  void store(float* p, int n) const {
+    if (n >= N)
+      _mm256_storeu_ps(p, v);
+    else
+      _mm256_maskstore_ps(p, tail(n), v);
+  }
   void stream(float* p) const { _mm256_stream_ps(p, v); }  // p aligned to sizeof(Reg); bypasses the cache
   friend Vec operator+(Vec a, Vec b) { return _mm256_add_ps(a.v, b.v); }
   friend Vec operator-(Vec a, Vec b) { return _mm256_sub_ps(a.v, b.v); }
@@ -179,7 +185,12 @@ struct Vec<double> {
     return _mm256_blendv_pd(_mm256_set1_pd(fill), _mm256_maskload_pd(p, tail(n)), _mm256_castsi256_pd(tail(n)));
   }
   void store(double* p) const { _mm256_storeu_pd(p, v); }
-  void store(double* p, int n) const { _mm256_maskstore_pd(p, tail(n), v); }
+  void store(double* p, int n) const {  // plain when full, as Vec<float>::store
+    if (n >= N)
+      _mm256_storeu_pd(p, v);
+    else
+      _mm256_maskstore_pd(p, tail(n), v);
+  }
   void stream(double* p) const { _mm256_stream_pd(p, v); }
   friend Vec operator+(Vec a, Vec b) { return _mm256_add_pd(a.v, b.v); }
   friend Vec operator-(Vec a, Vec b) { return _mm256_sub_pd(a.v, b.v); }

@@ -18,6 +18,7 @@
 #include <atomic>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "common/simd.h"
 #include "common/threads.h"
@@ -111,8 +112,10 @@ Interior column_interior(const Geom& g) {
 
 // ---------------------------------------------------------------- NCHW, fixed windows: forward
 
+// tap_off[i * kw + j] = i * dh * W + j * dw, the argmax offset of tap (i, j) (kIdx only): a
+// broadcast from memory, where converting the integer in the loop would chain every tap.
 template <class T, bool kIdx>
-void max_row_nchw(const T* plane, T* yrow, int64_t* irow, const Geom& g, i64 p, Interior in) {
+void max_row_nchw(const T* plane, T* yrow, int64_t* irow, const Geom& g, i64 p, Interior in, const T* tap_off) {
   using V = Vec<T>;
   for (i64 q = 0; q < in.lo; ++q) max_window_scalar(plane, g.W, 1, fixed_window(g, p, q), yrow + q, kIdx ? irow + q : nullptr);
   const Window w0 = fixed_window(g, p, in.lo);
@@ -127,7 +130,7 @@ void max_row_nchw(const T* plane, T* yrow, int64_t* irow, const Geom& g, i64 p, 
       auto tap = [&](i64 j, V v) {
         const auto take = takes_max(v, best);
         best = select(take, v, best);
-        if (kIdx) off = select(take, V::set1(T(i * g.dh * g.W + j * g.dw)), off);
+        if (kIdx) off = select(take, V::set1(tap_off[i * g.kw + j]), off);
       };
       if (full)
         pool_simd::full_vector_taps(row, g.sw, g.kw, g.dw, tap);
@@ -299,28 +302,266 @@ void for_each_plane(const Geom& g, i64 plane_elems, Fn&& fn) {
   });
 }
 
+// ---------------------------------------------------------------- max without indices: separable
+// The max over a window is the max over its columns of the max over its rows. So the index-free
+// forward takes, per output row, the element-wise max of the window's kh input rows (plain vector
+// maxima over whole contiguous rows), then the kw-tap max along that row: kh + kw maxima per
+// output instead of kh * kw compare-and-selects, and the second pass reads a row buffer in L1
+// whose borders hold -inf where the padding is, so it needs no bounds checks. Rows holding a NaN
+// go to the exact per-window path (plain maxima do not follow torch's NaN rule); a tie between
+// -0 and +0 may pick the other zero than torch's row-major first.
+
+// The row maxima of one output row, in pixels of `cs` elements (1 in NCHW, C in NHWC): pixel b of
+// the buffer is input column b - pw; pixels outside [pw, pw + W) stay -inf.
+template <class T>
+class RowMaxBuffer {
+ public:
+  RowMaxBuffer(const Geom& g, i64 cs, T border = neg_inf<T>())
+      : cs_(cs),
+        pixels_(std::max((g.Q - 1) * g.sw + (g.kw - 1) * g.dw + 1, g.pw + g.W)),
+        data_(pixels_ * cs + 2 * Vec<T>::N, border) {}
+  T* pixel(i64 b) { return data_.data() + b * cs_; }
+  i64 pixels() const { return pixels_; }
+
+  // Element-wise max of the window rows of output row p (row r at image + r * row_step, W * cs
+  // elements), stored from pixel pw on; with kTrack, row_of_max receives (at the same places) the
+  // input row holding each max, the first one on ties as in torch's row-major rule. Returns false
+  // if any of the rows held a NaN.
+  template <bool kTrack = false>
+  bool take_rows(const T* image, i64 row_step, const Geom& g, i64 p, RowMaxBuffer* row_of_max = nullptr) {
+    using V = Vec<T>;
+    const Window w = fixed_window(g, p, 0);
+    const i64 rows = w.i1 - w.i0, len = g.W * cs_, step = g.dh * row_step;
+    if (rows <= 0) return true;  // not reached: torch's shape rules give every window an input row
+    const T* first = image + (w.hstart + w.i0 * g.dh) * row_step;
+    T* out = pixel(g.pw);
+    T* rows_out = kTrack ? row_of_max->pixel(g.pw) : nullptr;
+    if (kTrack) {  // broadcast from memory in the loop (an int->float convert there would chain)
+      row_ids_.resize(rows);
+      for (i64 i = 0; i < rows; ++i) row_ids_[i] = T(w.hstart + (w.i0 + i) * g.dh);
+    }
+    pool_simd::NanProbe<T> nan;
+    for (i64 e = 0; e < len; e += V::N) {
+      const int n = static_cast<int>(std::min<i64>(V::N, len - e));
+      auto row = [&](i64 i) { return pool_simd::load_n(first + i * step + e, n, neg_inf<T>()); };
+      V m = row(0), r = kTrack ? V::set1(row_ids_[0]) : V::zero();
+      auto fold = [&](V v, i64 i) {
+        if constexpr (kTrack) {
+          const auto take = v > m;
+          m = select(take, v, m);
+          r = select(take, V::set1(row_ids_[i]), r);
+        } else {
+          m = max(m, v);
+        }
+      };
+      i64 i = 1;  // the rows after the first in pairs: one NaN test per pair
+      if (rows % 2 == 0) {
+        const V v = row(1);
+        nan.add(m, v);
+        fold(v, 1);
+        i = 2;
+      } else {
+        nan.add(m);
+      }
+      for (; i < rows; i += 2) {
+        const V a = row(i), b = row(i + 1);
+        nan.add(a, b);
+        fold(a, i);
+        fold(b, i + 1);
+      }
+      m.store(out + e, n);
+      if constexpr (kTrack) r.store(rows_out + e, n);
+    }
+    return !nan.seen();
+  }
+
+ private:
+  i64 cs_, pixels_;
+  std::vector<T> data_;
+  std::vector<T> row_ids_;
+};
+
+// Splits a row buffer of single elements into its s phases: phase r holds elements r, r + s, ...
+// so that every tap of a stride-s output vector becomes a plain load.
+template <class T>
+class RowPhases {
+ public:
+  RowPhases(const Geom& g, i64 buffer_len)
+      : stride_(g.sw), len_((buffer_len + g.sw - 1) / g.sw + Vec<T>::N), data_(stride_ == 1 ? 0 : stride_ * len_) {}
+
+  // Pointer to the elements k*s + off of `row` (k = 0, 1, ...), for any tap offset off >= 0.
+  const T* at(const T* row, i64 off) const {
+    return stride_ == 1 ? row + off : data_.data() + (off % stride_) * len_ + off / stride_;
+  }
+  void split(const T* row, i64 buffer_len) {
+    if (stride_ == 1) return;
+    T* ph = data_.data();
+    const i64 groups = (buffer_len + stride_ - 1) / stride_;
+    if (stride_ == 2) {
+      for (i64 k = 0; k < groups; k += Vec<T>::N) {  // reads 2N elements: the buffer has the slack
+        Vec<T> even, odd;
+        pool_simd::deinterleave2(row + 2 * k, even, odd);
+        even.store(ph + k);
+        odd.store(ph + len_ + k);
+      }
+      return;
+    }
+    for (i64 k = 0; k < groups; ++k)
+      for (i64 r = 0; r < stride_; ++r) ph[r * len_ + k] = k * stride_ + r < buffer_len ? row[k * stride_ + r] : neg_inf<T>();
+  }
+
+ private:
+  i64 stride_, len_;
+  std::vector<T> data_;
+};
+
+template <class T>
+void max_forward_separable_nchw(const T* x, T* y, const Geom& g) {
+  using V = Vec<T>;
+  const Interior in = column_interior(g);
+  fastcnn::parallel_for(g.N * g.C * g.P, grain_for(g.Q * (g.kh + g.kw)), [&](i64 begin, i64 end) {
+    RowMaxBuffer<T> buf(g, 1);
+    RowPhases<T> phases(g, buf.pixels());
+    std::vector<const T*> taps(g.kw);  // tap j of output column q is taps[j][q]
+    for (i64 j = 0; j < g.kw; ++j) taps[j] = phases.at(buf.pixel(0), j * g.dw);
+    for (i64 item = begin; item < end; ++item) {
+      const i64 b = item / g.P, p = item % g.P;
+      const T* plane = x + b * g.H * g.W;
+      T* yrow = y + (b * g.P + p) * g.Q;
+      if (!buf.take_rows(plane, g.W, g, p)) {
+        max_row_nchw<T, false>(plane, yrow, nullptr, g, p, in, nullptr);
+        continue;
+      }
+      phases.split(buf.pixel(0), buf.pixels());
+      for (i64 q0 = 0; q0 < g.Q; q0 += V::N) {
+        V m = V::load(taps[0] + q0);
+        for (i64 j = 1; j < g.kw; ++j) m = max(m, V::load(taps[j] + q0));
+        m.store(yrow + q0, static_cast<int>(std::min<i64>(V::N, g.Q - q0)));
+      }
+    }
+  });
+}
+
+// The argmax offset of tap (i, j) of a window, i * dh * W + j * dw, per tap (see max_row_nchw).
+template <class T>
+std::vector<T> tap_offsets(const Geom& g) {
+  std::vector<T> off(g.kh * g.kw);
+  for (i64 i = 0; i < g.kh; ++i)
+    for (i64 j = 0; j < g.kw; ++j) off[i * g.kw + j] = T(i * g.dh * g.W + j * g.dw);
+  return off;
+}
+
+// Row of the padding columns in a row-of-max buffer: their positions row * W + column sort after
+// every real one (H * W < 2^24 on this path), so a padding tap never wins a tie.
+template <class T>
+constexpr T padding_row() { return T(i64(1) << 24); }
+
+// NCHW with indices, separable: the row pass also records which row holds each column's max;
+// the column pass compares (value, position h * W + w) pairs, a greater value or an equal value
+// at a smaller position winning, which is exactly torch's first-in-row-major-order rule.
+template <class T>
+void max_forward_separable_nchw_indices(const T* x, T* y, int64_t* idx, const Geom& g) {
+  using V = Vec<T>;
+  const Interior in = column_interior(g);
+  const std::vector<T> tap_off = tap_offsets<T>(g);
+  fastcnn::parallel_for(g.N * g.C * g.P, grain_for(g.Q * (g.kh + 2 * g.kw)), [&](i64 begin, i64 end) {
+    RowMaxBuffer<T> vals(g, 1), rows(g, 1, padding_row<T>());
+    RowPhases<T> val_phases(g, vals.pixels()), row_phases(g, rows.pixels());
+    std::vector<const T*> val_taps(g.kw), row_taps(g.kw);
+    std::vector<T> tap_cols(g.kw);
+    for (i64 j = 0; j < g.kw; ++j) {
+      val_taps[j] = val_phases.at(vals.pixel(0), j * g.dw);
+      row_taps[j] = row_phases.at(rows.pixel(0), j * g.dw);
+      tap_cols[j] = T(j * g.dw);
+    }
+    alignas(64) T lane_cols[V::N];  // output lane l starts its window at input column l * sw - pw
+    for (int l = 0; l < V::N; ++l) lane_cols[l] = T(l * g.sw - g.pw);
+    const V width = V::set1(T(g.W)), col_step = V::set1(T(V::N * g.sw));
+    for (i64 item = begin; item < end; ++item) {
+      const i64 b = item / g.P, p = item % g.P;
+      const T* plane = x + b * g.H * g.W;
+      const i64 o = (b * g.P + p) * g.Q;
+      if (!vals.template take_rows<true>(plane, g.W, g, p, &rows)) {
+        max_row_nchw<T, true>(plane, y + o, idx + o, g, p, in, tap_off.data());
+        continue;
+      }
+      val_phases.split(vals.pixel(0), vals.pixels());
+      row_phases.split(rows.pixel(0), rows.pixels());
+      V col = V::load(lane_cols);
+      for (i64 q0 = 0; q0 < g.Q; q0 += V::N, col = col + col_step) {
+        V best = V::load(val_taps[0] + q0);
+        V best_pos = fmadd(V::load(row_taps[0] + q0), width, col);
+        for (i64 j = 1; j < g.kw; ++j) {
+          const V v = V::load(val_taps[j] + q0);
+          const V pos = fmadd(V::load(row_taps[j] + q0), width, col + V::set1(tap_cols[j]));
+          const V tie_pos = select(v == best, pos, best_pos);  // an equal value: the smaller position
+          best = select(tie_pos < best_pos, v, best);
+          best_pos = min(tie_pos, best_pos);
+          const auto greater = v > best;
+          best = select(greater, v, best);
+          best_pos = select(greater, pos, best_pos);
+        }
+        const int n = static_cast<int>(std::min<i64>(V::N, g.Q - q0));
+        best.store(y + o + q0, n);
+        pool_simd::store_index(idx + o + q0, n, 0, 0, best_pos);
+      }
+    }
+  });
+}
+
+template <class T>
+void max_forward_separable_nhwc(const T* x, T* y, const Geom& g) {
+  using V = Vec<T>;
+  fastcnn::parallel_for(g.N * g.P, grain_for(g.C * g.Q * (g.kh + g.kw)), [&](i64 begin, i64 end) {
+    RowMaxBuffer<T> buf(g, g.C);
+    for (i64 item = begin; item < end; ++item) {
+      const i64 n = item / g.P, p = item % g.P;
+      const T* image = x + n * g.H * g.W * g.C;
+      T* yrow = y + item * g.Q * g.C;
+      if (!buf.take_rows(image, g.W * g.C, g, p)) {
+        for (i64 q = 0; q < g.Q; ++q) max_pixel_nhwc<T, false>(image, yrow + q * g.C, nullptr, g, fixed_window(g, p, q));
+        continue;
+      }
+      for (i64 q = 0; q < g.Q; ++q) {
+        const T* first = buf.pixel(q * g.sw);
+        for (i64 c0 = 0; c0 < g.C; c0 += V::N) {  // full loads may run into the next pixel: unused lanes
+          V m = V::load(first + c0);
+          for (i64 j = 1; j < g.kw; ++j) m = max(m, V::load(first + j * g.dw * g.C + c0));
+          m.store(yrow + q * g.C + c0, static_cast<int>(std::min<i64>(V::N, g.C - c0)));
+        }
+      }
+    }
+  });
+}
+
 // ---------------------------------------------------------------- fixed windows: entry points
 
 template <class T>
 void max_forward(const T* x, T* y, int64_t* idx, const Geom& g, bool channels_last) {
+  if (!idx) {
+    if (channels_last)
+      max_forward_separable_nhwc(x, y, g);
+    else
+      max_forward_separable_nchw(x, y, g);
+    return;
+  }
   if (channels_last) {
     for_each_output_pixel(g, [&](i64 n, i64 p, i64 q) {
       const i64 o = (n * g.P + p) * g.Q + q;
-      if (idx)
-        max_pixel_nhwc<T, true>(x + n * g.H * g.W * g.C, y + o * g.C, idx + o * g.C, g, fixed_window(g, p, q));
-      else
-        max_pixel_nhwc<T, false>(x + n * g.H * g.W * g.C, y + o * g.C, nullptr, g, fixed_window(g, p, q));
+      max_pixel_nhwc<T, true>(x + n * g.H * g.W * g.C, y + o * g.C, idx + o * g.C, g, fixed_window(g, p, q));
     });
+    return;
+  }
+  if (g.H * g.W < exact_limit<T>()) {  // positions exact in T
+    max_forward_separable_nchw_indices(x, y, idx, g);
     return;
   }
   Interior in = column_interior(g);
   if ((g.kh - 1) * g.dh * g.W + (g.kw - 1) * g.dw >= exact_limit<T>()) in.hi = in.lo;  // all per element
+  const std::vector<T> tap_off = tap_offsets<T>(g);
   for_each_output_row(g, g.Q * g.kh * g.kw, [&](i64 b, i64 p) {
     const i64 o = (b * g.P + p) * g.Q;
-    if (idx)
-      max_row_nchw<T, true>(x + b * g.H * g.W, y + o, idx + o, g, p, in);
-    else
-      max_row_nchw<T, false>(x + b * g.H * g.W, y + o, nullptr, g, p, in);
+    max_row_nchw<T, true>(x + b * g.H * g.W, y + o, idx + o, g, p, in, tap_off.data());
   });
 }
 
@@ -523,14 +764,14 @@ void adaptive_avg_backward(const T* gy, T* gx, const Geom& g, bool channels_last
     for (i64 p = 0; p < g.P; ++p)
       for (i64 q = 0; q < g.Q; ++q) {
         const Window w = adaptive_window(g, p, q);
-        const V v = V::set1(gy[(b * g.P + p) * g.Q + q] / T(window_area(w)));
+        const T share = gy[(b * g.P + p) * g.Q + q] / T(window_area(w));
+        const V v = V::set1(share);
         const i64 width = w.j1 - w.j0;
         for (i64 i = w.i0; i < w.i1; ++i) {
           T* row = plane + (w.hstart + i) * g.W + w.wstart;
-          for (i64 c0 = 0; c0 < width; c0 += V::N) {
-            const int n = static_cast<int>(std::min<i64>(V::N, width - c0));
-            (V::load(row + c0, n) + v).store(row + c0, n);
-          }
+          i64 c0 = 0;
+          for (; c0 + V::N <= width; c0 += V::N) (V::load(row + c0) + v).store(row + c0);
+          for (; c0 < width; ++c0) row[c0] += share;  // a narrow tail: masked stores are slow on AMD
         }
       }
   });

@@ -40,6 +40,43 @@ inline Vec<double>::Mask takes_max(Vec<double> v, Vec<double> cur) {
 template <class T>
 inline bool takes_max(T v, T cur) { return v > cur || v != v; }
 
+// Remembers whether any lane of the vectors fed to it was NaN. The separable max-pooling path
+// takes plain maxima (x86 max drops a NaN in its first operand) and hands a row that saw a NaN to
+// the exact path, so NaN results and indices still follow torch's rule.
+template <class T>
+class NanProbe {
+ public:
+  void add(Vec<T> a, Vec<T> b) {
+#if FASTCNN_HAS_AVX512
+    if constexpr (sizeof(T) == 4) seen_ |= _mm512_cmp_ps_mask(a.v, b.v, _CMP_UNORD_Q);
+    else seen_ |= _mm512_cmp_pd_mask(a.v, b.v, _CMP_UNORD_Q);
+#elif FASTCNN_HAS_AVX2
+    if constexpr (sizeof(T) == 4) seen_ = _mm256_or_ps(seen_, _mm256_cmp_ps(a.v, b.v, _CMP_UNORD_Q));
+    else seen_ = _mm256_or_pd(seen_, _mm256_cmp_pd(a.v, b.v, _CMP_UNORD_Q));
+#else
+    for (int l = 0; l < Vec<T>::N; ++l) seen_ = seen_ || a.v[l] != a.v[l] || b.v[l] != b.v[l];
+#endif
+  }
+  void add(Vec<T> a) { add(a, a); }
+  bool seen() const {
+#if FASTCNN_HAS_AVX512
+    return seen_ != 0;
+#elif FASTCNN_HAS_AVX2
+    if constexpr (sizeof(T) == 4) return _mm256_movemask_ps(seen_) != 0;
+    else return _mm256_movemask_pd(seen_) != 0;
+#else
+    return seen_;
+#endif
+  }
+
+ private:
+#if FASTCNN_HAS_AVX512 || FASTCNN_HAS_AVX2
+  typename Vec<T>::Mask seen_ = typename Vec<T>::Mask{};  // all lanes clear
+#else
+  bool seen_ = false;
+#endif
+};
+
 // Lanes l < n hold p[l * s]; the others hold `fill`. Never touches memory past p[(n - 1) * s].
 template <class T>
 inline Vec<T> load_per_lane(const T* p, int64_t s, int n, T fill) {

@@ -19,6 +19,32 @@ import torch
 from .._registry import resolve_backend
 
 
+class _PlainCall:
+    """Stands in for autograd's ctx when no gradient will be taken, so forward() runs as a plain
+    function: what it saves or marks for a backward is dropped."""
+
+    def __init__(self, n_inputs: int):
+        self.needs_input_grad = (False,) * n_inputs
+
+    def save_for_backward(self, *tensors):
+        pass
+
+    def mark_dirty(self, *tensors):
+        pass
+
+    def mark_non_differentiable(self, *tensors):
+        pass
+
+
+def apply(function, *args):
+    """function.apply(*args) for a torch.autograd.Function; when no tensor argument needs a
+    gradient (inference, no_grad), its forward runs directly, without autograd's per-call
+    bookkeeping (about 10 microseconds, most of a small layer's time)."""
+    if torch.is_grad_enabled() and any(isinstance(a, torch.Tensor) and a.requires_grad for a in args):
+        return function.apply(*args)
+    return function.forward(_PlainCall(len(args)), *args)
+
+
 def public_op(reference: Callable, check: Optional[Callable] = None):
     def deco(body):
         sig = inspect.signature(body)

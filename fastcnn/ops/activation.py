@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from .. import _checks
 from .._registry import kernel
-from ._op import public_op
+from ._op import apply, public_op
 
 __all__ = ["relu", "relu_", "leaky_relu", "leaky_relu_", "elu", "elu_", "sigmoid", "tanh", "softplus", "prelu",
            "maxout", "step", "activation"]
@@ -69,7 +69,7 @@ class _Elementwise(torch.autograd.Function):
 
 
 def _elementwise(x, kind, p0, p1, backend, inplace=False):
-    return _Elementwise.apply(x, kind, float(p0), float(p1), backend, inplace)
+    return apply(_Elementwise, x, kind, float(p0), float(p1), backend, inplace)
 
 
 def _check_input(input, *args, **kwargs):
@@ -202,7 +202,7 @@ def _check_prelu(input, weight):
 
 @public_op(reference=F.prelu, check=_check_prelu)
 def prelu(input, weight, *, backend):
-    return _PReLU.apply(input, weight, backend)
+    return apply(_PReLU, input, weight, backend)
 
 
 # ---- Maxout: max over groups of pool_size consecutive channels ----------------------------------
@@ -248,7 +248,7 @@ def maxout(input, pool_size, dim=1, *, backend):
     """Maxout (Goodfellow et al. 2013): the input's `dim` holds out*pool_size linear pieces, grouped
     as consecutive runs of pool_size; the result keeps the maximum of each group. After a Linear
     layer of out*pool_size units this is the lecture's max of k linear pieces."""
-    return _Maxout.apply(input, pool_size, dim, backend)
+    return apply(_Maxout, input, pool_size, dim, backend)
 
 
 # ---- By name (used by fused epilogues and modules) ----------------------------------------------

@@ -25,7 +25,7 @@ from .. import _checks
 from .._registry import has_kernel, kernel
 from . import _conv_algo as algos
 from ._conv_algo import autotune
-from ._op import public_op
+from ._op import apply, public_op
 
 __all__ = ["conv2d", "conv_transpose2d", "autotune"]
 
@@ -313,7 +313,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     algos.check_explicit(algo, backend, "conv2d_forward", stride, dilation)
     cfg = ConvConfig(stride, pad, dilation, groups, tuple(x.shape[-2:]), tuple(w.shape[-2:]), out_hw, activation,
                      param, backend, algo)
-    y = _Conv2d.apply(x, w, b, cfg)
+    y = apply(_Conv2d, x, w, b, cfg)
     return y.squeeze(0) if unbatched else y
 
 
@@ -334,5 +334,5 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     algos.check_explicit(algo, backend, "conv2d_backward_input", stride, dilation)
     cfg = ConvConfig(stride, pad, dilation, groups, out_hw, tuple(w.shape[-2:]), tuple(x.shape[-2:]), None, 0.0,
                      backend, algo)
-    y = _ConvTranspose2d.apply(x, w, b, cfg)
+    y = apply(_ConvTranspose2d, x, w, b, cfg)
     return y.squeeze(0) if unbatched else y

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from .. import _checks
 from .._registry import kernel
-from ._op import public_op
+from ._op import apply, public_op
 
 __all__ = ["dropout", "dropout2d"]
 
@@ -64,7 +64,7 @@ def _run(input, p, training, inplace, generator, mask_shape, group, backend):
         return input
     keep = torch.empty(mask_shape, dtype=torch.uint8, device=input.device).bernoulli_(1.0 - p, generator=generator)
     scale = 0.0 if p == 1.0 else 1.0 / (1.0 - p)
-    return _Dropout.apply(input, keep, group, scale, inplace, backend)
+    return apply(_Dropout, input, keep, group, scale, inplace, backend)
 
 
 def _reference_dropout(input, p=0.5, training=True, inplace=False, generator=None):

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from .. import _checks
 from .._registry import kernel
-from ._op import public_op
+from ._op import apply, public_op
 
 __all__ = ["linear", "matmul"]
 
@@ -96,7 +96,7 @@ def linear(input, weight, bias=None, *, backend):
     """torch.nn.functional.linear: input[..., in] @ weight[out, in]^T + bias[out]."""
     lead = input.shape[:-1]
     x2d = input.reshape(-1, input.shape[-1]).contiguous()
-    y = _Linear.apply(x2d, weight.contiguous(), None if bias is None else bias.contiguous(), backend)
+    y = apply(_Linear, x2d, weight.contiguous(), None if bias is None else bias.contiguous(), backend)
     return y.view(*lead, weight.shape[0])
 
 
@@ -133,9 +133,9 @@ def matmul(a, b, *, backend):
     A, Bm, batch, shape = _matmul_shapes(a, b)
     if not Bm.shape[:-2]:  # b is one matrix: fold a's batch into its rows
         a2 = A.reshape(-1, A.shape[-1])
-        y = _Matmul.apply(a2.unsqueeze(0), Bm.unsqueeze(0), backend)
+        y = apply(_Matmul, a2.unsqueeze(0), Bm.unsqueeze(0), backend)
         return y.reshape(shape)
     if not A.shape[:-2]:
         A = A.expand(*batch, *A.shape)
-    y = _Matmul.apply(A.reshape(-1, *A.shape[-2:]), Bm.reshape(-1, *Bm.shape[-2:]), backend)
+    y = apply(_Matmul, A.reshape(-1, *A.shape[-2:]), Bm.reshape(-1, *Bm.shape[-2:]), backend)
     return y.reshape(shape)

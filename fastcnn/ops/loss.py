@@ -26,7 +26,7 @@ from torch.nn import _reduction
 
 from .. import _checks
 from .._registry import has_kernel, kernel
-from ._op import public_op
+from ._op import apply, public_op
 
 __all__ = ["cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits"]
 
@@ -173,7 +173,7 @@ class _NllLoss(torch.autograd.Function):
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
                   label_smoothing=0.0, *, backend):
     """torch.nn.functional.cross_entropy with class-index targets: log_softmax over dim 1 + nll, fused."""
-    return _CrossEntropy.apply(input, target, weight, int(ignore_index),
+    return apply(_CrossEntropy, input, target, weight, int(ignore_index),
                                _reduction_arg(size_average, reduce, reduction), float(label_smoothing), backend)
 
 
@@ -181,7 +181,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
              *, backend):
     """torch.nn.functional.nll_loss on log-probabilities with class-index targets."""
-    return _NllLoss.apply(input, target, weight, int(ignore_index), _reduction_arg(size_average, reduce, reduction),
+    return apply(_NllLoss, input, target, weight, int(ignore_index), _reduction_arg(size_average, reduce, reduction),
                           backend)
 
 
@@ -251,14 +251,14 @@ class _PointwiseLoss(torch.autograd.Function):
 @public_op(reference=F.mse_loss, check=_check_mse)
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None, *, backend):
     """torch.nn.functional.mse_loss: (input - target)^2 (times weight), reduced."""
-    return _PointwiseLoss.apply(MSE, input, target, weight, None, _reduction_arg(size_average, reduce, reduction),
+    return apply(_PointwiseLoss, MSE, input, target, weight, None, _reduction_arg(size_average, reduce, reduction),
                                 backend)
 
 
 @public_op(reference=F.binary_cross_entropy, check=_check_bce)
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean", *, backend):
     """torch.nn.functional.binary_cross_entropy on probabilities (logs clamped at -100 as torch)."""
-    return _PointwiseLoss.apply(BCE, input, target, weight, None, _reduction_arg(size_average, reduce, reduction),
+    return apply(_PointwiseLoss, BCE, input, target, weight, None, _reduction_arg(size_average, reduce, reduction),
                                 backend)
 
 
@@ -267,5 +267,5 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
                                      pos_weight=None, *, backend):
     """torch.nn.functional.binary_cross_entropy_with_logits, in the stable form
     (1 - y) x + (1 + (pos_weight - 1) y) (log1p(exp(-|x|)) + max(-x, 0))."""
-    return _PointwiseLoss.apply(BCE_LOGITS, input, target, weight, pos_weight,
+    return apply(_PointwiseLoss, BCE_LOGITS, input, target, weight, pos_weight,
                                 _reduction_arg(size_average, reduce, reduction), backend)

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from .. import _checks
 from .._registry import kernel
-from ._op import public_op
+from ._op import apply, public_op
 
 __all__ = ["batch_norm", "normalize", "local_response_norm"]
 
@@ -100,7 +100,7 @@ def _contig(t):
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5,
                *, backend):
     """torch.nn.functional.batch_norm on (N, C), (N, C, L) or (N, C, H, W) input."""
-    return _BatchNorm.apply(input, weight, bias, running_mean, running_var, training,
+    return apply(_BatchNorm, input, weight, bias, running_mean, running_var, training,
                             0.0 if momentum is None else float(momentum), float(eps), backend)
 
 
@@ -143,7 +143,7 @@ class _Normalize(torch.autograd.Function):
 @public_op(reference=F.normalize, check=_check_normalize)
 def normalize(input, p=2.0, dim=1, eps=1e-12, out=None, *, backend):
     """torch.nn.functional.normalize: input / max(||input||_p, eps) along dim (p = 2 fully vectorised)."""
-    return _Normalize.apply(input, float(p), dim, float(eps), backend)
+    return apply(_Normalize, input, float(p), dim, float(eps), backend)
 
 
 def _check_local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
@@ -178,4 +178,4 @@ class _LocalResponseNorm(torch.autograd.Function):
 def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0, *, backend):
     """torch.nn.functional.local_response_norm: x / (k + alpha/size * sum of x^2 over `size` neighbouring
     channels)^beta (alpha averaged over size, as torch; the window is zero-padded at the ends)."""
-    return _LocalResponseNorm.apply(input, size, float(alpha), float(beta), float(k), backend)
+    return apply(_LocalResponseNorm, input, size, float(alpha), float(beta), float(k), backend)

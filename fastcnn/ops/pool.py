@@ -35,7 +35,7 @@ import torch.nn.functional as F
 
 from .. import _checks
 from .._registry import kernel
-from ._op import public_op
+from ._op import apply, public_op
 from ._pool_layout import same_layout
 
 __all__ = ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d", "max_unpool2d"]
@@ -275,7 +275,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
                backend):
     k, s, p, d = _window_args(kernel_size, stride, padding, dilation)
     x, restore = _as_4d(input)
-    y, idx = _MaxPool2d.apply(x, k, s, p, d, _out_hw(x, k, s, p, d, ceil_mode), return_indices, backend)
+    y, idx = apply(_MaxPool2d, x, k, s, p, d, _out_hw(x, k, s, p, d, ceil_mode), return_indices, backend)
     return (restore(y), restore(idx)) if return_indices else restore(y)
 
 
@@ -285,19 +285,19 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     k, s, p, d = _window_args(kernel_size, stride, padding, 1)
     x, restore = _as_4d(input)
     out_hw = _out_hw(x, k, s, p, d, ceil_mode)
-    return restore(_AvgPool2d.apply(x, k, s, p, out_hw, count_include_pad, divisor_override, backend))
+    return restore(apply(_AvgPool2d, x, k, s, p, out_hw, count_include_pad, divisor_override, backend))
 
 
 @public_op(reference=F.adaptive_avg_pool2d, check=_check_adaptive)
 def adaptive_avg_pool2d(input, output_size, *, backend):
     x, restore = _as_4d(input)
-    return restore(_AdaptiveAvgPool2d.apply(x, _adaptive_out_hw(x, output_size), backend))
+    return restore(apply(_AdaptiveAvgPool2d, x, _adaptive_out_hw(x, output_size), backend))
 
 
 @public_op(reference=F.adaptive_max_pool2d, check=_check_adaptive)
 def adaptive_max_pool2d(input, output_size, return_indices=False, *, backend):
     x, restore = _as_4d(input)
-    y, idx = _AdaptiveMaxPool2d.apply(x, _adaptive_out_hw(x, output_size), backend)
+    y, idx = apply(_AdaptiveMaxPool2d, x, _adaptive_out_hw(x, output_size), backend)
     return (restore(y), restore(idx)) if return_indices else restore(y)
 
 
@@ -309,4 +309,4 @@ def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_siz
     out_hw = _unpool_out_hw(input, k, s, p, output_size)
     x, restore = _as_4d(input)
     idx, _ = _as_4d(indices)
-    return restore(_MaxUnpool2d.apply(x, idx, out_hw, backend))
+    return restore(apply(_MaxUnpool2d, x, idx, out_hw, backend))

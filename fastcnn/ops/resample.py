@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from .. import _checks
 from .._registry import kernel
-from ._op import public_op
+from ._op import apply, public_op
 
 __all__ = ["interpolate", "pixel_shuffle", "pixel_unshuffle", "unfold", "fold", "grid_sample"]
 
@@ -116,7 +116,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
                 recompute_scale_factor=None, antialias=False, *, backend):
     out_hw, scales, nearest, align = _interp_plan(input, size, scale_factor, mode, align_corners,
                                                   recompute_scale_factor, antialias)
-    return _Interpolate.apply(input, backend, out_hw, nearest, align, scales)
+    return apply(_Interpolate, input, backend, out_hw, nearest, align, scales)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -185,12 +185,12 @@ def _permute(backend, x, factor, to_space):
 
 @public_op(reference=F.pixel_shuffle, check=_check_pixel_shuffle)
 def pixel_shuffle(input, upscale_factor, *, backend):
-    return _PixelShuffle.apply(input, backend, upscale_factor, True)
+    return apply(_PixelShuffle, input, backend, upscale_factor, True)
 
 
 @public_op(reference=F.pixel_unshuffle, check=_check_pixel_unshuffle)
 def pixel_unshuffle(input, downscale_factor, *, backend):
-    return _PixelShuffle.apply(input, backend, downscale_factor, False)
+    return apply(_PixelShuffle, input, backend, downscale_factor, False)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -260,7 +260,7 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1, *, backend):
     batched = input.dim() == 4
     x = input if batched else input.unsqueeze(0)
     img_hw = tuple(x.shape[2:])
-    cols = _Unfold.apply(x, backend, True, img_hw, k, s, p, d, _blocks(img_hw, k, d, p, s, "input"))
+    cols = apply(_Unfold, x, backend, True, img_hw, k, s, p, d, _blocks(img_hw, k, d, p, s, "input"))
     return cols if batched else cols.squeeze(0)
 
 
@@ -270,7 +270,7 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1, *, ba
     img_hw = _checks.pair(output_size, "output_size", minimum=1)
     batched = input.dim() == 3
     cols = input if batched else input.unsqueeze(0)
-    y = _Unfold.apply(cols, backend, False, img_hw, k, s, p, d, _blocks(img_hw, k, d, p, s, "output_size"))
+    y = apply(_Unfold, cols, backend, False, img_hw, k, s, p, d, _blocks(img_hw, k, d, p, s, "output_size"))
     return y if batched else y.squeeze(0)
 
 
@@ -331,4 +331,4 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
                 backend):
     """align_corners=None means False (torch's default, without torch's warning)."""
     border, align = _grid_plan(input, grid, mode, padding_mode, align_corners)
-    return _GridSample.apply(input, grid, backend, border, align)
+    return apply(_GridSample, input, grid, backend, border, align)

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from .. import _checks
 from .._registry import kernel
-from ._op import public_op
+from ._op import apply, public_op
 
 __all__ = ["softmax", "log_softmax"]
 
@@ -63,7 +63,7 @@ class _Softmax(torch.autograd.Function):
 def _run(input, dim, dtype, log, backend):
     if dtype is not None:
         input = input.to(dtype)
-    return _Softmax.apply(input, _resolve_dim(input, dim), log, backend)
+    return apply(_Softmax, input, _resolve_dim(input, dim), log, backend)
 
 
 @public_op(reference=F.softmax, check=_check_softmax)
