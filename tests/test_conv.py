@@ -266,22 +266,29 @@ def test_cpu_im2col_every_isa(isa, case):  # noqa: F811
         assert_close(got.grad, want.grad, reduction=y[0].numel())
 
 
+# (C, H, K, R, stride, groups); about 15 MFLOP per image: enough work for the kernels to use
+# several threads. "phases": the strided backward-input by phases (runs of several images per GEMM).
+THREAD_SPLIT_LAYERS = {"groups2": (32, 40, 32, 3, 1, 2), "phases": (_conv_algo.PHASE_MIN_CHANNELS, 12, 48, 4, 2, 1)}
+
+
 @pytest.mark.parametrize("threads", [1, 2, 3])
-@pytest.mark.parametrize("N", [1, 2, 5])
-def test_cpu_im2col_thread_splits(threads, N):
+@pytest.mark.parametrize("N", [1, 2, 5, 8])
+@pytest.mark.parametrize("layer", list(THREAD_SPLIT_LAYERS))
+def test_cpu_im2col_thread_splits(threads, N, layer):
     """By-image and within-image threading, weight-gradient partial sums included."""
+    C, H, K, R, stride, groups = THREAD_SPLIT_LAYERS[layer]
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        # About 15 MFLOP per image: enough work for the kernels to use several threads.
-        x = torch.randn(N, 32, 40, 40, dtype=torch.float64, requires_grad=True)
-        w = torch.randn(32, 16, 3, 3, dtype=torch.float64, requires_grad=True)
-        y = ops.conv2d(x, w, None, 1, 1, 1, 2, algo="im2col", backend="cpu")
-        ref = F.conv2d(x, w, None, 1, 1, 1, 2)
+        x = torch.randn(N, C, H, H, dtype=torch.float64, requires_grad=True)
+        w = torch.randn(K, C // groups, R, R, dtype=torch.float64, requires_grad=True)
+        y = ops.conv2d(x, w, None, stride, 1, 1, groups, algo="im2col", backend="cpu")
+        ref = F.conv2d(x, w, None, stride, 1, 1, groups)
         gy = torch.randn_like(ref)
-        assert_close(y, ref, reduction=144)
-        for got, want in zip(torch.autograd.grad(y, (x, w), gy), torch.autograd.grad(ref, (x, w), gy)):
-            assert_close(got, want, reduction=N * 1600)
+        assert_close(y, ref, reduction=w[0].numel())
+        got, want = torch.autograd.grad(y, (x, w), gy), torch.autograd.grad(ref, (x, w), gy)
+        assert_close(got[0], want[0], reduction=K // groups * R * R, name="grad input")
+        assert_close(got[1], want[1], reduction=N * ref[0, 0].numel(), name="grad weight")
     finally:
         torch.set_num_threads(previous)
 
