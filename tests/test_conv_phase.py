@@ -126,5 +126,7 @@ def test_auto_picks_phases_where_they_apply():
     assert _conv_algo.heuristic(options, dcgan_g1, "conv2d_backward_input") == "im2col"
     dcgan_d = _conv_algo.Layer(64, 64, 128, (4, 4), (16, 16), (2, 2))  # 64 gx channels: no phases
     assert _conv_algo.heuristic(options, dcgan_d, "conv2d_backward_input") == "direct"
+    dcgan_g2 = _conv_algo.Layer(64, 64, 128, (4, 4), (32, 32), (2, 2))  # no phases, but a large gx: col2im
+    assert _conv_algo.heuristic(options, dcgan_g2, "conv2d_backward_input") == "im2col"
     pointwise_s2 = _conv_algo.Layer(16, 256, 512, (1, 1), (28, 28), (2, 2))  # no overlap: a plain GEMM
     assert _conv_algo.heuristic(options, pointwise_s2, "conv2d_backward_input") == "im2col"

@@ -108,8 +108,9 @@ def _im2col_wins(layer: Layer, direction: str) -> bool:
         return False
     if layer.dilation != (1, 1) and direction == "conv2d_backward_input":
         return True  # the direct kernel's dilated taps stride across gy rows
-    if layer.stride != (1, 1) and direction == "conv2d_backward_input" and _phases_apply(layer):
-        return True  # strided backward-input (conv_transpose2d forward) by phases: DCGAN G, D, HardNet s2
+    if layer.stride != (1, 1) and direction == "conv2d_backward_input" and (
+            min(layer.in_hw) >= 32 or _phases_apply(layer)):
+        return True  # strided backward-input (conv_transpose2d forward): onto large images (DCGAN G2), by phases (G1)
     # one large GEMM per group (AlexNet conv3: 256 x 9 deep, 384 wide) beats the direct tiles
     Cg, Kg = layer.C // layer.groups, layer.K // layer.groups
     return layer.stride == (1, 1) and Cg * R * S >= 2048 and Kg >= 256
