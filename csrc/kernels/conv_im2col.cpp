@@ -46,16 +46,20 @@ void fill_zero(T* p, int64_t n) {
   if (n > 0) std::fill(p, p + n, T(0));
 }
 
-// dst[i] = src[i] (Add = false) or dst[i] += src[i] (Add = true), vectorised.
+// dst[i] = src[i] (Add = false) or dst[i] += src[i] (Add = true), vectorised. Rows are short
+// (13 wide on AlexNet's last layers), so the tail matters: no masked store there (microcoded on
+// AMD); a copy re-copies the last full vector's worth, an add finishes per element.
 template <bool Add, class T>
 void copy_or_add(T* dst, const T* src, int64_t n) {
   using V = Vec<T>;
   int64_t i = 0;
   for (; i + V::N <= n; i += V::N) (Add ? V::load(dst + i) + V::load(src + i) : V::load(src + i)).store(dst + i);
-  if (i < n) {
-    const int rest = static_cast<int>(n - i);
-    (Add ? V::load(dst + i, rest) + V::load(src + i, rest) : V::load(src + i, rest)).store(dst + i, rest);
+  if (i == n) return;
+  if (!Add && n >= V::N) {
+    V::load(src + n - V::N).store(dst + n - V::N);
+    return;
   }
+  for (; i < n; ++i) dst[i] = Add ? dst[i] + src[i] : src[i];
 }
 
 // Walks the R*S*P taps of one channel plane: body(offset, input_row or nullptr, q0, q1, w_offset)
