@@ -18,6 +18,8 @@
 #include "common/simd.h"
 #include "common/threads.h"
 #include "kernels/conv_direct.h"
+#include "kernels/conv_workspace.h"
+#include "kernels/gemm_pack.h"
 
 FASTCNN_ISA_NAMESPACE_BEGIN
 namespace conv_direct {
@@ -126,12 +128,18 @@ void for_each_weight(const Plan& plan, const ConvShape& s, int VL, Visit&& visit
   });
 }
 
+// flip stores tap (r, c) where tap (R-1-r, S-1-c) goes, so that a correlation with the flipped
+// weights (the stride-1 backward-input) still reads them in ascending order.
 template <class T>
-std::vector<T> pack_weights(const Plan& plan, const ConvShape& s, const T* w) {
+std::vector<T> pack_weights(const Plan& plan, const ConvShape& s, const T* w, bool flip = false) {
   constexpr int VL = Vec<T>::N;
-  std::vector<T> packed(plan.out.size() * plan.ob_elems() * s.R * s.S, T(0));
+  const int64_t RS = s.R * s.S, tap = plan.tap_elems;
+  std::vector<T> packed(plan.out.size() * plan.ob_elems() * RS, T(0));
   T* dst = packed.data();
-  for_each_weight(plan, s, VL, [&](int64_t pi, int64_t wi) { dst[pi] = w[wi]; });
+  if (flip)
+    for_each_weight(plan, s, VL, [&](int64_t pi, int64_t wi) { dst[pi + (RS - 1 - 2 * (pi / tap % RS)) * tap] = w[wi]; });
+  else
+    for_each_weight(plan, s, VL, [&](int64_t pi, int64_t wi) { dst[pi] = w[wi]; });
   return packed;
 }
 
@@ -150,37 +158,84 @@ inline Blocked make_blocked(int64_t blocks, int64_t rows, int64_t width, int64_t
   return Blocked{blocks, rows, phases, ceil_div(width, phases), top, left, width};
 }
 
-// dst[N][blocks][rows][row_len][VL] <- src[N][channels][H][W] with zeros around and in empty lanes.
+// d[w * VL + l] = s[l * lane_stride + w] for w in [w0, w1) and lanes l < count, zero in lanes
+// count..VL-1: one image row of a channel block into the blocked layout (a transpose).
 template <class T>
-std::vector<T> pack_input(const T* src, int64_t N, int64_t channels, int64_t H, int64_t W,
-                          const std::vector<ChannelBlock>& blocks, const Blocked& g) {
+inline void pack_row(const T* s, int64_t lane_stride, int64_t count, int64_t w0, int64_t w1, T* d) {
+  constexpr int VL = Vec<T>::N;
+  int64_t w = w0;
+#if FASTCNN_HAS_AVX2 && !FASTCNN_HAS_AVX512
+  if constexpr (sizeof(T) == 4) {  // 8 x 8 register transposes
+    __m256 col[8];
+    for (; w + 8 <= w1; w += 8) {
+      gemm_pack::transpose_8x8(s + w, lane_stride, static_cast<int>(count), 1.0f, col);
+      for (int k = 0; k < 8; ++k) _mm256_storeu_ps(d + (w + k) * VL, col[k]);
+    }
+  }
+#endif
+  for (; w < w1; ++w)
+    for (int64_t l = 0; l < VL; ++l) d[w * VL + l] = l < count ? s[l * lane_stride + w] : T(0);
+}
+
+// dst[N][blocks][rows][row_len][VL] <- src[N][channels][H][W] with zeros around and in empty lanes.
+// dst holds N * g.blocks * g.block_elems<VL>() elements; every one is written.
+template <class T>
+void pack_input(const T* src, int64_t N, int64_t channels, int64_t H, int64_t W,
+                const std::vector<ChannelBlock>& blocks, const Blocked& g, T* dst) {
   constexpr int VL = Vec<T>::N;
   const int64_t row_elems = g.row_len() * VL;
-  std::vector<T> dst(static_cast<size_t>(N * g.blocks * g.rows * row_elems));
-  T* out = dst.data();
   const int64_t w0 = std::max<int64_t>(0, -g.left), w1 = std::min<int64_t>(W, g.width - g.left);
   parallel_for(N * g.blocks * g.rows, std::max<int64_t>(1, kMinChunk / row_elems), [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t row = i % g.rows, nb = i / g.rows, b = nb % g.blocks, n = nb / g.blocks;
-      T* d = out + i * row_elems;
-      std::memset(d, 0, sizeof(T) * row_elems);
+      T* d = dst + i * row_elems;
       const int64_t h = row - g.top;
-      if (h < 0 || h >= H) continue;
+      const bool inside = h >= 0 && h < H && w1 > w0;
       const ChannelBlock& cb = blocks[b];
+      const T* s = src + ((n * channels + cb.base) * H + h) * W;
+      if (inside && g.phases == 1) {  // zero the padding columns only, transpose the rest in
+        std::memset(d, 0, sizeof(T) * (w0 + g.left) * VL);
+        std::memset(d + (w1 + g.left) * VL, 0, sizeof(T) * (g.row_len() - w1 - g.left) * VL);
+        pack_row(s, cb.stride * H * W, cb.count, w0, w1, d + g.left * VL);
+        continue;
+      }
+      std::memset(d, 0, sizeof(T) * row_elems);
+      if (!inside) continue;
       for (int64_t l = 0; l < cb.count; ++l) {
-        const T* s = src + ((n * channels + cb.base + l * cb.stride) * H + h) * W;
+        const T* sc = s + l * cb.stride * H * W;
         // Phase a holds padded columns a, a + phases, ...: source column i * phases + a - left.
         for (int64_t a = 0; a < g.phases; ++a) {
           const int64_t first = a - g.left;  // source column of index 0 of this phase
-          const int64_t i0 = first >= w0 ? 0 : ceil_div(w0 - first, g.phases);
-          const int64_t i1 = w1 > first ? ceil_div(w1 - first, g.phases) : 0;
-          T* dl = d + (a * g.phase_len + i0) * VL + l;
-          const T* sl = s + first + i0 * g.phases;
-          for (int64_t i = i0; i < i1; ++i, dl += VL, sl += g.phases) *dl = *sl;
+          const int64_t j0 = first >= w0 ? 0 : ceil_div(w0 - first, g.phases);
+          const int64_t j1 = w1 > first ? ceil_div(w1 - first, g.phases) : 0;
+          T* dl = d + (a * g.phase_len + j0) * VL + l;
+          const T* sl = sc + first + j0 * g.phases;
+          for (int64_t j = j0; j < j1; ++j, dl += VL, sl += g.phases) *dl = *sl;
         }
       }
     }
   });
+}
+
+// conv::Workspace slots of the blocked copies: the input (x, or gy for backward-input), and gy of
+// backward-weight.
+constexpr int kSlotInput = 3, kSlotGrad = 4;
+
+// The blocked copy in scratch slot `slot` of conv::Workspace (valid until that slot is asked for again).
+template <class T>
+const T* pack_input_scratch(int slot, const T* src, int64_t N, int64_t channels, int64_t H, int64_t W,
+                            const std::vector<ChannelBlock>& blocks, const Blocked& g) {
+  T* dst = conv::Workspace::get<T>(slot, static_cast<size_t>(N * g.blocks * g.template block_elems<Vec<T>::N>()));
+  pack_input(src, N, channels, H, W, blocks, g, dst);
+  return dst;
+}
+
+// The blocked copy as a vector of its own.
+template <class T>
+std::vector<T> pack_input(const T* src, int64_t N, int64_t channels, int64_t H, int64_t W,
+                          const std::vector<ChannelBlock>& blocks, const Blocked& g) {
+  std::vector<T> dst(static_cast<size_t>(N * g.blocks * g.template block_elems<Vec<T>::N>()));
+  pack_input(src, N, channels, H, W, blocks, g, dst.data());
   return dst;
 }
 
@@ -188,10 +243,19 @@ std::vector<T> pack_input(const T* src, int64_t N, int64_t channels, int64_t H, 
 template <class T>
 inline void unpack_row(const T* buf, int64_t npix, const ChannelBlock& ch, T* y_image, int64_t plane, int64_t row_off) {
   constexpr int VL = Vec<T>::N;
+  int64_t q = 0;
+#if FASTCNN_HAS_AVX2 && !FASTCNN_HAS_AVX512
+  if constexpr (sizeof(T) == 4) {  // 8 pixels x 8 lanes per register transpose
+    __m256 lane[8];
+    for (; q + 8 <= npix; q += 8) {
+      gemm_pack::transpose_8x8(buf + q * VL, VL, 8, 1.0f, lane);
+      for (int64_t l = 0; l < ch.count; ++l) _mm256_storeu_ps(y_image + (ch.base + l * ch.stride) * plane + row_off + q, lane[l]);
+    }
+  }
+#endif
   for (int64_t l = 0; l < ch.count; ++l) {
     T* d = y_image + (ch.base + l * ch.stride) * plane + row_off;
-    const T* s = buf + l;
-    for (int64_t q = 0; q < npix; ++q) d[q] = s[q * VL];
+    for (int64_t p = q; p < npix; ++p) d[p] = buf[p * VL + l];
   }
 }
 
