@@ -96,50 +96,46 @@ inline Plan make_plan(const ConvShape& s, int VL, bool transposed) {
 }
 
 // Calls visit(packed_index, weight_index) for every real weight of w[K][C/g][R][S] in the packed
-// order of `plan` (padding slots are left alone). Shared by packing and by backward-weight's unpacking.
+// order of `plan` (padding slots are left alone). flip packs tap (r, c) where tap (R-1-r, S-1-c)
+// goes, so that a correlation with the flipped weights (the stride-1 backward-input) still reads
+// them in ascending order. Shared by packing and by backward-weight's unpacking. The taps of one
+// weight are visited together: they are contiguous in w.
 template <class Visit>
-void for_each_weight(const Plan& plan, const ConvShape& s, int VL, Visit&& visit) {
-  const int64_t RS = s.R * s.S, Cg = s.C / s.groups;
-  const int64_t grain = std::max<int64_t>(1, kMinChunk / (plan.n_in * RS * plan.tap_elems));
+void for_each_weight(const Plan& plan, const ConvShape& s, int VL, Visit&& visit, bool flip = false) {
+  const int64_t RS = s.R * s.S, Cg = s.C / s.groups, tap = plan.tap_elems;
+  const int64_t grain = std::max<int64_t>(1, kMinChunk / (plan.n_in * RS * tap));
   parallel_for(static_cast<int64_t>(plan.out.size()), grain, [&](int64_t ob0, int64_t ob1) {
     for (int64_t ob = ob0; ob < ob1; ++ob) {
       const OutBlock& o = plan.out[ob];
       for (int64_t b = 0; b < o.n_in; ++b) {
         const ChannelBlock& ic = plan.in[o.in_first + b];
-        const int64_t packed0 = (ob * plan.n_in + b) * RS * plan.tap_elems;
-        for (int64_t rs = 0; rs < RS; ++rs) {
-          const int64_t packed = packed0 + rs * plan.tap_elems;
-          if (plan.depthwise) {
-            for (int64_t l = 0; l < o.ch.count; ++l) {
-              const int64_t k = plan.transposed ? ic.base + l * ic.stride : o.ch.base + l * o.ch.stride;
-              visit(packed + l, k * RS + rs);
-            }
-            continue;
-          }
-          for (int64_t li = 0; li < ic.count; ++li)
-            for (int64_t lo = 0; lo < o.ch.count; ++lo) {
-              const int64_t ci = ic.base + li, co = o.ch.base + lo;
-              const int64_t k = plan.transposed ? ci : co, c = (plan.transposed ? co : ci) % Cg;
-              visit(packed + li * VL + lo, (k * Cg + c) * RS + rs);
-            }
+        const int64_t packed0 = (ob * plan.n_in + b) * RS * tap;
+        // weight (lane slot, w[k][c] row) -> every tap of it
+        auto taps = [&](int64_t slot, int64_t row) {
+          for (int64_t rs = 0; rs < RS; ++rs) visit(packed0 + (flip ? RS - 1 - rs : rs) * tap + slot, row * RS + rs);
+        };
+        if (plan.depthwise) {
+          for (int64_t l = 0; l < o.ch.count; ++l)
+            taps(l, plan.transposed ? ic.base + l * ic.stride : o.ch.base + l * o.ch.stride);
+          continue;
         }
+        for (int64_t li = 0; li < ic.count; ++li)
+          for (int64_t lo = 0; lo < o.ch.count; ++lo) {
+            const int64_t ci = ic.base + li, co = o.ch.base + lo;
+            const int64_t k = plan.transposed ? ci : co, c = (plan.transposed ? co : ci) % Cg;
+            taps(li * VL + lo, k * Cg + c);
+          }
       }
     }
   });
 }
 
-// flip stores tap (r, c) where tap (R-1-r, S-1-c) goes, so that a correlation with the flipped
-// weights (the stride-1 backward-input) still reads them in ascending order.
 template <class T>
 std::vector<T> pack_weights(const Plan& plan, const ConvShape& s, const T* w, bool flip = false) {
   constexpr int VL = Vec<T>::N;
-  const int64_t RS = s.R * s.S, tap = plan.tap_elems;
-  std::vector<T> packed(plan.out.size() * plan.ob_elems() * RS, T(0));
+  std::vector<T> packed(plan.out.size() * plan.ob_elems() * s.R * s.S, T(0));
   T* dst = packed.data();
-  if (flip)
-    for_each_weight(plan, s, VL, [&](int64_t pi, int64_t wi) { dst[pi + (RS - 1 - 2 * (pi / tap % RS)) * tap] = w[wi]; });
-  else
-    for_each_weight(plan, s, VL, [&](int64_t pi, int64_t wi) { dst[pi] = w[wi]; });
+  for_each_weight(plan, s, VL, [&](int64_t pi, int64_t wi) { dst[pi] = w[wi]; }, flip);
   return packed;
 }
 
