@@ -147,6 +147,24 @@ def test_scratch_reuse_across_shapes(isa):
                      reduction=case.N * case.out_hw[0] * case.out_hw[1], name="grad_weight")
 
 
+def test_tasks_shared_between_threads(isa):
+    # Large enough for several images per thread: the forward and stride-1 backward-input hand
+    # images out to the threads one at a time from a shared counter; every output must be written once.
+    case = Case(7, 40, 15, 15, 36, 3, 3, padding=(1, 1))
+    x, w, b, gy = case.tensors(torch.float32)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        y = k(FWD)(x, w, b, *case.conv_args(), case.out_hw, "relu", 0.0)
+        gx = k(BWD_IN)(gy, w, (case.H, case.W), *case.conv_args())
+    finally:
+        torch.set_num_threads(threads)
+    expected = torch.relu(reference_conv(x.double(), w.double(), b.double(), *case.conv_args(), case.out_hw))
+    assert_close(y, expected, reduction=case.C * 9, name="y")
+    gx_ref, _ = reference_grads(case, x, w, gy)
+    assert_close(gx, gx_ref, reduction=case.K * 9, name="grad_input")
+
+
 class _DirectConv(torch.autograd.Function):
     """The three kernels as one autograd function, so gradcheck ties the backward to the forward."""
 

@@ -45,11 +45,11 @@ void correlate(const ConvShape& s, const Plan& plan, const std::vector<T>& wb, c
                            (r * s.S + c) * plan.tap_elems};
   const int64_t band = std::max<int64_t>(1, kBandPixels / s.Q);
 
-  parallel_for(wk.tasks, wk.grain, [&](int64_t t0, int64_t t1) {
+  parallel_claim(wk.tasks, wk.grain, [&](int64_t, auto&& claim) {
     std::vector<T> buf(static_cast<size_t>(kMaxBlocks * band * s.Q * VL));
     std::vector<int64_t> pix(static_cast<size_t>(band * s.Q));  // input offset of each pixel of a band
     alignas(64) T bias_lanes[kMaxBlocks * VL];
-    for (int64_t t = t0; t < t1; ++t) {
+    for (int64_t t; claim(t);) {
       const int64_t obc = t % wk.ob_chunks, rb = (t / wk.ob_chunks) % wk.row_blocks, n = t / wk.ob_chunks / wk.row_blocks;
       const int64_t p0 = rb * wk.rows_per_block, p1 = std::min(s.P, p0 + wk.rows_per_block);
       const int64_t ob0 = obc * wk.ob_per_chunk, ob1 = std::min(n_ob, ob0 + wk.ob_per_chunk);

@@ -10,6 +10,7 @@
 // (depthwise: lanes are channels of different groups).
 #pragma once
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <utility>
 #include <vector>
@@ -408,6 +409,22 @@ inline Work split_work(int64_t N, int64_t out_rows, int64_t rows_fit, int64_t n_
   wk.tasks = N * wk.row_blocks * wk.ob_chunks;
   wk.grain = std::max<int64_t>(1, kMinFlopChunk / std::max<int64_t>(1, macs_per_row_block * wk.rows_per_block * wk.ob_per_chunk));
   return wk;
+}
+
+// Runs [0, n) on as many workers as parallel_for would start for `grain`, handing out one item at a
+// time from a shared counter: body(worker, claim), with claim(item) true while items are left. On a
+// machine shared with other processes a delayed thread then leaves its items to the others instead
+// of making them wait at the end (a static split waits for the slowest thread).
+template <class Body>
+void parallel_claim(int64_t n, int64_t grain, Body&& body) {
+  std::atomic<int64_t> next{0};
+  const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(num_threads(), n / std::max<int64_t>(1, grain)));
+  parallel_for(workers, 1, [&](int64_t w0, int64_t w1) {
+    for (int64_t worker = w0; worker < w1; ++worker) {
+      auto claim = [&](int64_t& item) { return (item = next.fetch_add(1, std::memory_order_relaxed)) < n; };
+      body(worker, claim);
+    }
+  });
 }
 
 constexpr int64_t kL2Budget = 384 * 1024;  // bytes of blocked input a row block may touch
