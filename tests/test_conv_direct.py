@@ -69,6 +69,10 @@ CASES = [
     Case(2, 18, 9, 7, 19, 3, 5, stride=(2, 2), padding=(0, 2), out_hw=(3, 4)),   # cropped bottom/right
     Case(1, 16, 5, 6, 16, 2, 7, padding=(1, 3), out_hw=(6, 8)),                  # out_hw beyond the input
     Case(2, 6, 30, 3, 5, 1, 3, stride=(1, 1), padding=(0, 1)),                   # narrow image
+    # Rows of 8+ pixels: the blocked copies go through 8 x 8 register transposes plus a tail.
+    Case(3, 70, 6, 21, 67, 3, 3, padding=(1, 1)),                                # 9 input blocks, partial last
+    Case(2, 36, 5, 19, 20, 3, 3, padding=(2, 1), groups=2, out_hw=(6, 17)),     # groups, cropped right
+    Case(2, 24, 4, 17, 48, 3, 3, padding=(1, 1), groups=24),                     # depthwise x2: lane stride 2
 ]
 
 
@@ -125,6 +129,40 @@ def test_no_bias_and_large_blocks(isa):
     y = k(FWD)(x, w, None, *case.conv_args(), case.out_hw, None, 0.0)
     expected = reference_conv(x.double(), w.double(), None, *case.conv_args(), case.out_hw)
     assert_close(y, expected, reduction=48 * 9)
+
+
+def test_scratch_reuse_across_shapes(isa):
+    # The blocked copies live in per-thread scratch buffers kept between calls: a call after a larger
+    # one (stale data in the buffer) and after a smaller one (the buffer grows) must both be exact.
+    cases = [Case(2, 40, 12, 20, 24, 3, 3, padding=(1, 1)), Case(1, 9, 5, 9, 8, 3, 3, padding=(2, 0)),
+             Case(2, 40, 12, 20, 24, 3, 3, padding=(1, 1))]
+    for case in cases:
+        x, w, b, gy = case.tensors(torch.float32)
+        y = k(FWD)(x, w, b, *case.conv_args(), case.out_hw, None, 0.0)
+        expected = reference_conv(x.double(), w.double(), b.double(), *case.conv_args(), case.out_hw)
+        assert_close(y, expected, reduction=case.C * 9, name=f"y {case}")
+        gx_ref, gw_ref = reference_grads(case, x, w, gy)
+        assert_close(k(BWD_IN)(gy, w, (case.H, case.W), *case.conv_args()), gx_ref, reduction=case.K * 9, name="grad_input")
+        assert_close(k(BWD_W)(x, gy, (case.R, case.S), *case.conv_args()), gw_ref,
+                     reduction=case.N * case.out_hw[0] * case.out_hw[1], name="grad_weight")
+
+
+def test_tasks_shared_between_threads(isa):
+    # Large enough for several images per thread: the forward and stride-1 backward-input hand
+    # images out to the threads one at a time from a shared counter; every output must be written once.
+    case = Case(7, 40, 15, 15, 36, 3, 3, padding=(1, 1))
+    x, w, b, gy = case.tensors(torch.float32)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        y = k(FWD)(x, w, b, *case.conv_args(), case.out_hw, "relu", 0.0)
+        gx = k(BWD_IN)(gy, w, (case.H, case.W), *case.conv_args())
+    finally:
+        torch.set_num_threads(threads)
+    expected = torch.relu(reference_conv(x.double(), w.double(), b.double(), *case.conv_args(), case.out_hw))
+    assert_close(y, expected, reduction=case.C * 9, name="y")
+    gx_ref, _ = reference_grads(case, x, w, gy)
+    assert_close(gx, gx_ref, reduction=case.K * 9, name="grad_input")
 
 
 class _DirectConv(torch.autograd.Function):

@@ -9,7 +9,7 @@
 // input rows of a row block fit L2 too.
 //
 // Backward-input with stride 1 is the forward's correlation of gy (padded by (R-1)*dh - ph) with the
-// weights packed transposed ([c][k] roles swapped) and read flipped. With stride > 1, gx pixel
+// weights packed transposed ([c][k] roles swapped) and flipped. With stride > 1, gx pixel
 // (h, w) gathers gy(p, q) with h + ph = p*sh + r*dh, w + pw = q*sw + s*dw: the gx columns of one residue class a = w mod sw read consecutive gy columns through a
 // fixed set of taps, so each (row, residue) is a stride-1 correlation with its own tap list: no
 // scatter, no zero-stuffed gy.
@@ -23,15 +23,15 @@ namespace conv_direct {
 constexpr int64_t kBandPixels = 64;
 
 // y = act(correlation of x with the packed weights wb + bias) for the forward geometry s; plan.in
-// are x's channel blocks, plan.out y's. flip reads tap (r, c) from weight (R-1-r, S-1-c): the
-// stride-1 backward-input is this correlation of gy with the transposed, flipped weights.
+// are x's channel blocks, plan.out y's. The stride-1 backward-input is this correlation of gy with
+// the transposed weights, packed flipped.
 template <class T>
-void correlate(const ConvShape& s, const Plan& plan, const std::vector<T>& wb, bool flip, const T* x, const T* bias,
+void correlate(const ConvShape& s, const Plan& plan, const std::vector<T>& wb, const T* x, const T* bias,
                T* y, const Epilogue& ep) {
   constexpr int VL = Vec<T>::N;
   const int64_t RS = s.R * s.S;
   const Blocked g = forward_input_geometry(s, static_cast<int64_t>(plan.in.size()));
-  const std::vector<T> xb = pack_input(x, s.N, s.C, s.H, s.W, plan.in, g);
+  const T* xb = pack_input_scratch(kSlotInput, x, s.N, s.C, s.H, s.W, plan.in, g);
   const int64_t XB = g.block_elems<VL>(), XI = XB * g.blocks, RL = g.row_len();
   const int64_t n_ob = static_cast<int64_t>(plan.out.size());
   const Work wk = split_work(s.N, s.P, rows_that_fit(plan.n_in * RL * VL * int64_t(sizeof(T)), (s.R - 1) * s.dh + 1, s.sh),
@@ -42,14 +42,14 @@ void correlate(const ConvShape& s, const Plan& plan, const std::vector<T>& wb, b
   for (int64_t r = 0; r < s.R; ++r)
     for (int64_t c = 0; c < s.S; ++c)
       taps[r * s.S + c] = {(r * s.dh * RL + g.pos(c * s.dw)) * VL,
-                           (flip ? (s.R - 1 - r) * s.S + s.S - 1 - c : r * s.S + c) * plan.tap_elems};
+                           (r * s.S + c) * plan.tap_elems};
   const int64_t band = std::max<int64_t>(1, kBandPixels / s.Q);
 
-  parallel_for(wk.tasks, wk.grain, [&](int64_t t0, int64_t t1) {
+  parallel_claim(wk.tasks, wk.grain, [&](int64_t, auto&& claim) {
     std::vector<T> buf(static_cast<size_t>(kMaxBlocks * band * s.Q * VL));
     std::vector<int64_t> pix(static_cast<size_t>(band * s.Q));  // input offset of each pixel of a band
     alignas(64) T bias_lanes[kMaxBlocks * VL];
-    for (int64_t t = t0; t < t1; ++t) {
+    for (int64_t t; claim(t);) {
       const int64_t obc = t % wk.ob_chunks, rb = (t / wk.ob_chunks) % wk.row_blocks, n = t / wk.ob_chunks / wk.row_blocks;
       const int64_t p0 = rb * wk.rows_per_block, p1 = std::min(s.P, p0 + wk.rows_per_block);
       const int64_t ob0 = obc * wk.ob_per_chunk, ob1 = std::min(n_ob, ob0 + wk.ob_per_chunk);
@@ -62,7 +62,7 @@ void correlate(const ConvShape& s, const Plan& plan, const std::vector<T>& wb, b
             for (int l = 0; l < VL; ++l) bias_lanes[b * VL + l] = l < ch.count ? bias[ch.base + l * ch.stride] : T(0);
           }
         const int64_t buf_block = band * s.Q * VL;
-        TileArgs<T> args{xb.data() + n * XI + o.in_first * XB, nullptr, XB, wb.data() + ob * w_out, plan.tap_elems * RS, w_out, o.n_in, o.cn_last, taps.data(), RS,
+        TileArgs<T> args{xb + n * XI + o.in_first * XB, nullptr, XB, wb.data() + ob * w_out, plan.tap_elems * RS, w_out, o.n_in, o.cn_last, taps.data(), RS,
                          nullptr, VL, buf_block, bias ? bias_lanes : nullptr, ep};
         for (int64_t p = p0; p < p1; p += band) {
           const int64_t rows = std::min(band, p1 - p), npix = rows * s.Q;
@@ -87,7 +87,7 @@ void correlate(const ConvShape& s, const Plan& plan, const std::vector<T>& wb, b
 template <class T>
 void forward(const ConvShape& s, const T* x, const T* w, const T* bias, T* y, int act_code, T act_param) {
   const Plan plan = make_plan(s, Vec<T>::N, false);
-  correlate(s, plan, pack_weights(plan, s, w), false, x, bias, y, Epilogue{static_cast<Act>(act_code), double(act_param)});
+  correlate(s, plan, pack_weights(plan, s, w), x, bias, y, Epilogue{static_cast<Act>(act_code), double(act_param)});
 }
 
 template <class T>
@@ -97,7 +97,7 @@ void backward_input(const ConvShape& s, const T* gy, const T* w, T* gx) {
   if (s.sh == 1 && s.sw == 1) {  // the correlation of gy with the flipped weights, padded to span (R-1)*dh
     const ConvShape adjoint{s.N, s.K, s.P, s.Q, s.C, s.H, s.W, s.R, s.S, 1, 1,
                             (s.R - 1) * s.dh - s.ph, (s.S - 1) * s.dw - s.pw, s.dh, s.dw, s.groups};
-    correlate(adjoint, plan, pack_weights(plan, s, w), true, gy, static_cast<const T*>(nullptr), gx,
+    correlate(adjoint, plan, pack_weights(plan, s, w, true), gy, static_cast<const T*>(nullptr), gx,
               Epilogue{Act::identity, 0.0});
     return;
   }

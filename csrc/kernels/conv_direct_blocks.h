@@ -10,6 +10,7 @@
 // (depthwise: lanes are channels of different groups).
 #pragma once
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <utility>
 #include <vector>
@@ -18,6 +19,8 @@
 #include "common/simd.h"
 #include "common/threads.h"
 #include "kernels/conv_direct.h"
+#include "kernels/conv_workspace.h"
+#include "kernels/gemm_pack.h"
 
 FASTCNN_ISA_NAMESPACE_BEGIN
 namespace conv_direct {
@@ -94,44 +97,46 @@ inline Plan make_plan(const ConvShape& s, int VL, bool transposed) {
 }
 
 // Calls visit(packed_index, weight_index) for every real weight of w[K][C/g][R][S] in the packed
-// order of `plan` (padding slots are left alone). Shared by packing and by backward-weight's unpacking.
+// order of `plan` (padding slots are left alone). flip packs tap (r, c) where tap (R-1-r, S-1-c)
+// goes, so that a correlation with the flipped weights (the stride-1 backward-input) still reads
+// them in ascending order. Shared by packing and by backward-weight's unpacking. The taps of one
+// weight are visited together: they are contiguous in w.
 template <class Visit>
-void for_each_weight(const Plan& plan, const ConvShape& s, int VL, Visit&& visit) {
-  const int64_t RS = s.R * s.S, Cg = s.C / s.groups;
-  const int64_t grain = std::max<int64_t>(1, kMinChunk / (plan.n_in * RS * plan.tap_elems));
+void for_each_weight(const Plan& plan, const ConvShape& s, int VL, Visit&& visit, bool flip = false) {
+  const int64_t RS = s.R * s.S, Cg = s.C / s.groups, tap = plan.tap_elems;
+  const int64_t grain = std::max<int64_t>(1, kMinChunk / (plan.n_in * RS * tap));
   parallel_for(static_cast<int64_t>(plan.out.size()), grain, [&](int64_t ob0, int64_t ob1) {
     for (int64_t ob = ob0; ob < ob1; ++ob) {
       const OutBlock& o = plan.out[ob];
       for (int64_t b = 0; b < o.n_in; ++b) {
         const ChannelBlock& ic = plan.in[o.in_first + b];
-        const int64_t packed0 = (ob * plan.n_in + b) * RS * plan.tap_elems;
-        for (int64_t rs = 0; rs < RS; ++rs) {
-          const int64_t packed = packed0 + rs * plan.tap_elems;
-          if (plan.depthwise) {
-            for (int64_t l = 0; l < o.ch.count; ++l) {
-              const int64_t k = plan.transposed ? ic.base + l * ic.stride : o.ch.base + l * o.ch.stride;
-              visit(packed + l, k * RS + rs);
-            }
-            continue;
-          }
-          for (int64_t li = 0; li < ic.count; ++li)
-            for (int64_t lo = 0; lo < o.ch.count; ++lo) {
-              const int64_t ci = ic.base + li, co = o.ch.base + lo;
-              const int64_t k = plan.transposed ? ci : co, c = (plan.transposed ? co : ci) % Cg;
-              visit(packed + li * VL + lo, (k * Cg + c) * RS + rs);
-            }
+        const int64_t packed0 = (ob * plan.n_in + b) * RS * tap;
+        // weight (lane slot, w[k][c] row) -> every tap of it
+        auto taps = [&](int64_t slot, int64_t row) {
+          for (int64_t rs = 0; rs < RS; ++rs) visit(packed0 + (flip ? RS - 1 - rs : rs) * tap + slot, row * RS + rs);
+        };
+        if (plan.depthwise) {
+          for (int64_t l = 0; l < o.ch.count; ++l)
+            taps(l, plan.transposed ? ic.base + l * ic.stride : o.ch.base + l * o.ch.stride);
+          continue;
         }
+        for (int64_t li = 0; li < ic.count; ++li)
+          for (int64_t lo = 0; lo < o.ch.count; ++lo) {
+            const int64_t ci = ic.base + li, co = o.ch.base + lo;
+            const int64_t k = plan.transposed ? ci : co, c = (plan.transposed ? co : ci) % Cg;
+            taps(li * VL + lo, k * Cg + c);
+          }
       }
     }
   });
 }
 
 template <class T>
-std::vector<T> pack_weights(const Plan& plan, const ConvShape& s, const T* w) {
+std::vector<T> pack_weights(const Plan& plan, const ConvShape& s, const T* w, bool flip = false) {
   constexpr int VL = Vec<T>::N;
   std::vector<T> packed(plan.out.size() * plan.ob_elems() * s.R * s.S, T(0));
   T* dst = packed.data();
-  for_each_weight(plan, s, VL, [&](int64_t pi, int64_t wi) { dst[pi] = w[wi]; });
+  for_each_weight(plan, s, VL, [&](int64_t pi, int64_t wi) { dst[pi] = w[wi]; }, flip);
   return packed;
 }
 
@@ -150,37 +155,84 @@ inline Blocked make_blocked(int64_t blocks, int64_t rows, int64_t width, int64_t
   return Blocked{blocks, rows, phases, ceil_div(width, phases), top, left, width};
 }
 
-// dst[N][blocks][rows][row_len][VL] <- src[N][channels][H][W] with zeros around and in empty lanes.
+// d[w * VL + l] = s[l * lane_stride + w] for w in [w0, w1) and lanes l < count, zero in lanes
+// count..VL-1: one image row of a channel block into the blocked layout (a transpose).
 template <class T>
-std::vector<T> pack_input(const T* src, int64_t N, int64_t channels, int64_t H, int64_t W,
-                          const std::vector<ChannelBlock>& blocks, const Blocked& g) {
+inline void pack_row(const T* s, int64_t lane_stride, int64_t count, int64_t w0, int64_t w1, T* d) {
+  constexpr int VL = Vec<T>::N;
+  int64_t w = w0;
+#if FASTCNN_HAS_AVX2 && !FASTCNN_HAS_AVX512
+  if constexpr (sizeof(T) == 4) {  // 8 x 8 register transposes
+    __m256 col[8];
+    for (; w + 8 <= w1; w += 8) {
+      gemm_pack::transpose_8x8(s + w, lane_stride, static_cast<int>(count), 1.0f, col);
+      for (int k = 0; k < 8; ++k) _mm256_storeu_ps(d + (w + k) * VL, col[k]);
+    }
+  }
+#endif
+  for (; w < w1; ++w)
+    for (int64_t l = 0; l < VL; ++l) d[w * VL + l] = l < count ? s[l * lane_stride + w] : T(0);
+}
+
+// dst[N][blocks][rows][row_len][VL] <- src[N][channels][H][W] with zeros around and in empty lanes.
+// dst holds N * g.blocks * g.block_elems<VL>() elements; every one is written.
+template <class T>
+void pack_input(const T* src, int64_t N, int64_t channels, int64_t H, int64_t W,
+                const std::vector<ChannelBlock>& blocks, const Blocked& g, T* dst) {
   constexpr int VL = Vec<T>::N;
   const int64_t row_elems = g.row_len() * VL;
-  std::vector<T> dst(static_cast<size_t>(N * g.blocks * g.rows * row_elems));
-  T* out = dst.data();
   const int64_t w0 = std::max<int64_t>(0, -g.left), w1 = std::min<int64_t>(W, g.width - g.left);
   parallel_for(N * g.blocks * g.rows, std::max<int64_t>(1, kMinChunk / row_elems), [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t row = i % g.rows, nb = i / g.rows, b = nb % g.blocks, n = nb / g.blocks;
-      T* d = out + i * row_elems;
-      std::memset(d, 0, sizeof(T) * row_elems);
+      T* d = dst + i * row_elems;
       const int64_t h = row - g.top;
-      if (h < 0 || h >= H) continue;
+      const bool inside = h >= 0 && h < H && w1 > w0;
       const ChannelBlock& cb = blocks[b];
+      const T* s = src + ((n * channels + cb.base) * H + h) * W;
+      if (inside && g.phases == 1) {  // zero the padding columns only, transpose the rest in
+        std::memset(d, 0, sizeof(T) * (w0 + g.left) * VL);
+        std::memset(d + (w1 + g.left) * VL, 0, sizeof(T) * (g.row_len() - w1 - g.left) * VL);
+        pack_row(s, cb.stride * H * W, cb.count, w0, w1, d + g.left * VL);
+        continue;
+      }
+      std::memset(d, 0, sizeof(T) * row_elems);
+      if (!inside) continue;
       for (int64_t l = 0; l < cb.count; ++l) {
-        const T* s = src + ((n * channels + cb.base + l * cb.stride) * H + h) * W;
+        const T* sc = s + l * cb.stride * H * W;
         // Phase a holds padded columns a, a + phases, ...: source column i * phases + a - left.
         for (int64_t a = 0; a < g.phases; ++a) {
           const int64_t first = a - g.left;  // source column of index 0 of this phase
-          const int64_t i0 = first >= w0 ? 0 : ceil_div(w0 - first, g.phases);
-          const int64_t i1 = w1 > first ? ceil_div(w1 - first, g.phases) : 0;
-          T* dl = d + (a * g.phase_len + i0) * VL + l;
-          const T* sl = s + first + i0 * g.phases;
-          for (int64_t i = i0; i < i1; ++i, dl += VL, sl += g.phases) *dl = *sl;
+          const int64_t j0 = first >= w0 ? 0 : ceil_div(w0 - first, g.phases);
+          const int64_t j1 = w1 > first ? ceil_div(w1 - first, g.phases) : 0;
+          T* dl = d + (a * g.phase_len + j0) * VL + l;
+          const T* sl = sc + first + j0 * g.phases;
+          for (int64_t j = j0; j < j1; ++j, dl += VL, sl += g.phases) *dl = *sl;
         }
       }
     }
   });
+}
+
+// conv::Workspace slots of the blocked copies: the input (x, or gy for backward-input), and gy of
+// backward-weight.
+constexpr int kSlotInput = 3, kSlotGrad = 4;
+
+// The blocked copy in scratch slot `slot` of conv::Workspace (valid until that slot is asked for again).
+template <class T>
+const T* pack_input_scratch(int slot, const T* src, int64_t N, int64_t channels, int64_t H, int64_t W,
+                            const std::vector<ChannelBlock>& blocks, const Blocked& g) {
+  T* dst = conv::Workspace::get<T>(slot, static_cast<size_t>(N * g.blocks * g.template block_elems<Vec<T>::N>()));
+  pack_input(src, N, channels, H, W, blocks, g, dst);
+  return dst;
+}
+
+// The blocked copy as a vector of its own.
+template <class T>
+std::vector<T> pack_input(const T* src, int64_t N, int64_t channels, int64_t H, int64_t W,
+                          const std::vector<ChannelBlock>& blocks, const Blocked& g) {
+  std::vector<T> dst(static_cast<size_t>(N * g.blocks * g.template block_elems<Vec<T>::N>()));
+  pack_input(src, N, channels, H, W, blocks, g, dst.data());
   return dst;
 }
 
@@ -188,10 +240,19 @@ std::vector<T> pack_input(const T* src, int64_t N, int64_t channels, int64_t H, 
 template <class T>
 inline void unpack_row(const T* buf, int64_t npix, const ChannelBlock& ch, T* y_image, int64_t plane, int64_t row_off) {
   constexpr int VL = Vec<T>::N;
+  int64_t q = 0;
+#if FASTCNN_HAS_AVX2 && !FASTCNN_HAS_AVX512
+  if constexpr (sizeof(T) == 4) {  // 8 pixels x 8 lanes per register transpose
+    __m256 lane[8];
+    for (; q + 8 <= npix; q += 8) {
+      gemm_pack::transpose_8x8(buf + q * VL, VL, 8, 1.0f, lane);
+      for (int64_t l = 0; l < ch.count; ++l) _mm256_storeu_ps(y_image + (ch.base + l * ch.stride) * plane + row_off + q, lane[l]);
+    }
+  }
+#endif
   for (int64_t l = 0; l < ch.count; ++l) {
     T* d = y_image + (ch.base + l * ch.stride) * plane + row_off;
-    const T* s = buf + l;
-    for (int64_t q = 0; q < npix; ++q) d[q] = s[q * VL];
+    for (int64_t p = q; p < npix; ++p) d[p] = buf[p * VL + l];
   }
 }
 
@@ -348,6 +409,22 @@ inline Work split_work(int64_t N, int64_t out_rows, int64_t rows_fit, int64_t n_
   wk.tasks = N * wk.row_blocks * wk.ob_chunks;
   wk.grain = std::max<int64_t>(1, kMinFlopChunk / std::max<int64_t>(1, macs_per_row_block * wk.rows_per_block * wk.ob_per_chunk));
   return wk;
+}
+
+// Runs [0, n) on as many workers as parallel_for would start for `grain`, handing out one item at a
+// time from a shared counter: body(worker, claim), with claim(item) true while items are left. On a
+// machine shared with other processes a delayed thread then leaves its items to the others instead
+// of making them wait at the end (a static split waits for the slowest thread).
+template <class Body>
+void parallel_claim(int64_t n, int64_t grain, Body&& body) {
+  std::atomic<int64_t> next{0};
+  const int64_t workers = std::max<int64_t>(1, std::min<int64_t>(num_threads(), n / std::max<int64_t>(1, grain)));
+  parallel_for(workers, 1, [&](int64_t w0, int64_t w1) {
+    for (int64_t worker = w0; worker < w1; ++worker) {
+      auto claim = [&](int64_t& item) { return (item = next.fetch_add(1, std::memory_order_relaxed)) < n; };
+      body(worker, claim);
+    }
+  });
 }
 
 constexpr int64_t kL2Budget = 384 * 1024;  // bytes of blocked input a row block may touch

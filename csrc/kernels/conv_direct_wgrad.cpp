@@ -106,8 +106,8 @@ void backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw) {
   std::vector<ChannelBlock> gy_blocks;
   for (const OutBlock& o : plan.out) gy_blocks.push_back(o.ch);
   const Blocked gg = make_blocked(static_cast<int64_t>(gy_blocks.size()), s.P, s.Q, 0, 0, 1);
-  const std::vector<T> xb = pack_input(x, s.N, s.C, s.H, s.W, plan.in, g);
-  const std::vector<T> gyb = pack_input(gy, s.N, s.K, s.P, s.Q, gy_blocks, gg);
+  const T* xb = pack_input_scratch(kSlotInput, x, s.N, s.C, s.H, s.W, plan.in, g);
+  const T* gyb = pack_input_scratch(kSlotGrad, gy, s.N, s.K, s.P, s.Q, gy_blocks, gg);
   const int64_t XB = g.block_elems<VL>(), XI = XB * g.blocks, RL = g.row_len();
   const int64_t GB = gg.block_elems<VL>(), GI = GB * gg.blocks;
   const int64_t n_ob = static_cast<int64_t>(plan.out.size());
@@ -127,10 +127,10 @@ void backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw) {
         for (int64_t ob = 0, nb; ob < n_ob; ob += nb) {
           nb = blocks_together(plan, ob, n_ob);
           const OutBlock& o = plan.out[ob];
-          const T* gyo = gyb.data() + n * GI + ob * GB + p0 * s.Q * VL;
+          const T* gyo = gyb + n * GI + ob * GB + p0 * s.Q * VL;
           for (int64_t b = 0; b < o.n_in; ++b) {
             const int cn = b == o.n_in - 1 ? o.cn_last : VL;
-            const T* xin = xb.data() + n * XI + (o.in_first + b) * XB;
+            const T* xin = xb + n * XI + (o.in_first + b) * XB;
             for (int64_t r = 0; r < s.R; ++r)
               for (int64_t c = 0; c < s.S; ++c) {
                 T* am = acc + ((ob * plan.n_in + b) * RS + r * s.S + c) * plan.tap_elems;

@@ -23,7 +23,7 @@
 #include "common/threads.h"
 #include "kernels/conv_fft_gemm.h"
 #include "kernels/conv_fft_transform.h"
-#include "kernels/conv_fft_workspace.h"
+#include "kernels/conv_workspace.h"
 
 FASTCNN_ISA_NAMESPACE_BEGIN
 namespace {
@@ -183,13 +183,13 @@ void forward_tiled(const FftConvArgs& a) {
     }
     w = wflip.data();
   }
-  S* Ws = fft::Workspace::get<S>(0, size_t(F) * KC * 2);
+  S* Ws = conv::Workspace::get<S>(0, size_t(F) * KC * 2);
   transform_kernels<S, T>(w, KC, a.R, a.S, Ws);
 
   const int64_t per_tv = (a.C + a.K) * F * 2 * L * int64_t(sizeof(S));
   const int64_t chunk = chunk_size(NTV, per_tv);
-  S* Xs = fft::Workspace::get<S>(1, size_t(F * chunk * a.C * 2 * L));
-  S* Ys = fft::Workspace::get<S>(2, size_t(F * chunk * a.K * 2 * L));
+  S* Xs = conv::Workspace::get<S>(1, size_t(F * chunk * a.C * 2 * L));
+  S* Ys = conv::Workspace::get<S>(2, size_t(F * chunk * a.K * 2 * L));
   const S scale = S(1) / S(4 * T * T);
   const Act kind = static_cast<Act>(a.act);
   const S param = S(a.act_param);
@@ -242,9 +242,9 @@ void weight_grad_tiled(const FftWeightGradArgs& a) {
 
   const int64_t per_tv = (a.C + a.K) * F * 2 * L * int64_t(sizeof(S));
   const int64_t chunk = chunk_size(NTV, per_tv);
-  S* Xs = fft::Workspace::get<S>(1, size_t(F * chunk * a.C * 2 * L));
-  S* Gs = fft::Workspace::get<S>(2, size_t(F * chunk * a.K * 2 * L));
-  S* GW = fft::Workspace::get<S>(0, size_t(F) * KC * 2);  // [f][k][c] complex scalars, summed over tiles
+  S* Xs = conv::Workspace::get<S>(1, size_t(F * chunk * a.C * 2 * L));
+  S* Gs = conv::Workspace::get<S>(2, size_t(F * chunk * a.K * 2 * L));
+  S* GW = conv::Workspace::get<S>(0, size_t(F) * KC * 2);  // [f][k][c] complex scalars, summed over tiles
   std::fill(GW, GW + size_t(F) * KC * 2, S(0));
 
   for (int64_t tv0 = 0; tv0 < NTV; tv0 += chunk) {

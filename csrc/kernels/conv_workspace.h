@@ -1,21 +1,24 @@
-// Reusable scratch memory for the FFT convolution's spectra (tens of MB per call).
+// Reusable scratch memory of the convolutions: the FFT's spectra and the direct convolution's
+// blocked copies of its inputs (tens of MB per call).
 //
-// Fresh allocations of that size cost a page fault per 4 KiB on first touch, and the transforms
+// Fresh allocations of that size cost a page fault per 4 KiB on first touch, and the FFT transforms
 // walk the spectra with strides of 100+ KiB (one frequency after another), which with 4 KiB pages
 // is a TLB miss per access. So each calling thread keeps its buffers between calls (they only
-// grow; freed when the thread ends) and asks for transparent huge pages on them.
+// grow; freed when the thread ends) and asks for transparent huge pages on them. Slots: 0-2 the
+// FFT's (conv_fft.cpp), 3-4 the direct convolution's (conv_direct_blocks.h).
 #pragma once
 #include <sys/mman.h>
 
 #include <cstddef>
 #include <cstdlib>
+#include <new>
 
 FASTCNN_ISA_NAMESPACE_BEGIN
-namespace fft {
+namespace conv {
 
 class Workspace {
  public:
-  static constexpr int kSlots = 4;
+  static constexpr int kSlots = 5;
   // Uninitialised storage for n elements of S in `slot`, valid until the next call for that slot.
   template <class S>
   static S* get(int slot, size_t n) {
@@ -49,5 +52,5 @@ class Workspace {
   }
 };
 
-}  // namespace fft
+}  // namespace conv
 FASTCNN_ISA_NAMESPACE_END
