@@ -688,16 +688,28 @@ void max_window_nchw_lanes(const T* plane, const Geom& g, const Window& w, T* ou
   if (index) *index = (w.hstart + w.i0) * g.W + w.wstart + bo;
 }
 
+// Four row accumulators, so that a wide window (global pooling: 60 rows of 60) is not one chain
+// of dependent adds.
 template <class T>
 T sum_window_nchw_lanes(const T* plane, const Geom& g, const Window& w) {
   using V = Vec<T>;
   const i64 width = w.j1 - w.j0;
-  V sum = V::zero();
-  for (i64 i = w.i0; i < w.i1; ++i) {
+  auto add_row = [&](i64 i, V sum) {
     const T* row = plane + (w.hstart + i) * g.W + w.wstart;
-    for (i64 c0 = 0; c0 < width; c0 += V::N) sum = sum + V::load(row + c0, static_cast<int>(std::min<i64>(V::N, width - c0)));
+    for (i64 c0 = 0; c0 < width; c0 += V::N)
+      sum = sum + pool_simd::load_n(row + c0, static_cast<int>(std::min<i64>(V::N, width - c0)), T(0));
+    return sum;
+  };
+  V s0 = V::zero(), s1 = V::zero(), s2 = V::zero(), s3 = V::zero();
+  i64 i = w.i0;
+  for (; i + 4 <= w.i1; i += 4) {
+    s0 = add_row(i, s0);
+    s1 = add_row(i + 1, s1);
+    s2 = add_row(i + 2, s2);
+    s3 = add_row(i + 3, s3);
   }
-  return reduce_add(sum);
+  for (; i < w.i1; ++i) s0 = add_row(i, s0);
+  return reduce_add(V(V(s0 + s1) + V(s2 + s3)));
 }
 
 i64 window_area(const Window& w) { return (w.i1 - w.i0) * (w.j1 - w.j0); }
