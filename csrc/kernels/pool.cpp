@@ -702,6 +702,10 @@ T sum_window_nchw_lanes(const T* plane, const Geom& g, const Window& w) {
   };
   V s0 = V::zero(), s1 = V::zero(), s2 = V::zero(), s3 = V::zero();
   i64 i = w.i0;
+  if (width < V::N) {  // a narrow window (adaptive 13 -> 6): one partial vector a row, few rows
+    for (; i < w.i1; ++i) s0 = s0 + V::load(plane + (w.hstart + i) * g.W + w.wstart, static_cast<int>(width));
+    return reduce_add(s0);
+  }
   for (; i + 4 <= w.i1; i += 4) {
     s0 = add_row(i, s0);
     s1 = add_row(i + 1, s1);
