@@ -119,7 +119,7 @@ def test_heuristic_rules_per_direction(direction, want):
     srresnet = _conv_algo.Layer(16, 64, 64, (3, 3), (96, 96))
     assert _conv_algo.heuristic(ALGOS, srresnet, direction) == "fft"
     alexnet3 = _conv_algo.Layer(16, 256, 384, (3, 3), (13, 13))
-    assert _conv_algo.heuristic(ALGOS, alexnet3, direction) == "im2col"
+    assert _conv_algo.heuristic(ALGOS, alexnet3, direction) == "direct"
     alexnet4 = _conv_algo.Layer(16, 384, 384, (3, 3), (13, 13), groups=2)
     assert _conv_algo.heuristic(ALGOS, alexnet4, direction) == "direct"
 
