@@ -265,16 +265,15 @@ void for_each_plane(const Geom& g, i64 plane_elems, Fn&& fn) {
 }
 
 // ---------------------------------------------------------------- max without indices: separable
-// The max over a window is the max over its columns of the max over its rows. So the index-free
-// forward takes, per output row, the element-wise max of the window's kh input rows (plain vector
-// maxima over whole contiguous rows), then the kw-tap max along that row: kh + kw maxima per
-// output instead of kh * kw compare-and-selects, and the second pass reads a row buffer in L1
-// whose borders hold -inf where the padding is, so it needs no bounds checks. Rows holding a NaN
-// go to the exact per-window path (plain maxima do not follow torch's NaN rule); a tie between
-// -0 and +0 may pick the other zero than torch's row-major first.
+// The max (or sum) over a window is the max (sum) over its columns of the max (sum) over its rows.
+// So the separable forward takes, per output row, the element-wise max/sum of the window's kh
+// input rows (plain vector ops over whole contiguous rows), then the kw taps along that row: kh + kw
+// operations per output instead of kh * kw, and the second pass reads a row buffer in L1 whose
+// borders hold the identity (-inf / 0) where the padding is, so it needs no bounds checks. Max rows
+// holding a NaN go to the exact per-window path (plain maxima do not follow torch's NaN rule); a
+// tie between -0 and +0 may then pick the other zero than torch's row-major first (the indices path
+// below keeps torch's choice).
 
-// The row maxima of one output row, in pixels of `cs` elements (1 in NCHW, C in NHWC): pixel b of
-// the buffer is input column b - pw; pixels outside [pw, pw + W) stay -inf.
 // How a separable pool combines taps: their max (a row with a NaN goes to the exact path) or sum.
 struct MaxOf {
   static constexpr bool kNanMatters = true;
@@ -291,6 +290,8 @@ struct SumOf {
   static V combine(V a, V b) { return a + b; }
 };
 
+// The row maxima (or sums) of one output row, in pixels of `cs` elements (1 in NCHW, C in NHWC):
+// pixel b of the buffer is input column b - pw; pixels outside [pw, pw + W) keep the border value.
 template <class T>
 class RowBuffer {
  public:

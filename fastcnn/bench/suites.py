@@ -203,6 +203,8 @@ conv_case("LeNet conv1 1->10 k5 28x28 b64", 64, 1, 10, 28, 28, 5)
 conv_case("LeNet conv2 10->20 k5 12x12 b64", 64, 10, 20, 12, 12, 5, quick=True)
 conv_case("AlexNet conv1 3->96 k11 s4 227 b16", 16, 3, 96, 227, 227, 11, stride=4)
 conv_case("AlexNet conv2 96->256 k5 p2 g2 27 b16", 16, 96, 256, 27, 27, 5, padding=2, groups=2, quick=True)
+# the same layer ungrouped, as issue #3 states it: NNPACK (no groups) can run beside it
+conv_case("AlexNet conv2 96->256 k5 p2 27 b16 (ungrouped)", 16, 96, 256, 27, 27, 5, padding=2)
 conv_case("AlexNet conv3 256->384 k3 p1 13 b16", 16, 256, 384, 13, 13, 3, padding=1, quick=True)
 conv_case("AlexNet conv4 384->384 k3 p1 g2 13 b16", 16, 384, 384, 13, 13, 3, padding=1, groups=2)
 conv_case("AlexNet conv5 384->256 k3 p1 g2 13 b16", 16, 384, 256, 13, 13, 3, padding=1, groups=2)
