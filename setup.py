@@ -101,7 +101,10 @@ class IsaBuildExt(build_ext):
         newest_obj = max(os.path.getmtime(o) for o in objects)
         order_file = os.path.join(self.build_temp, "link_order.txt")  # a new order must relink too
         order = "\n".join(objects)
-        same_order = os.path.exists(order_file) and open(order_file).read() == order
+        same_order = False
+        if os.path.exists(order_file):
+            with open(order_file) as f:
+                same_order = f.read() == order
         if self.force or not same_order or not os.path.exists(ext_path) or os.path.getmtime(ext_path) < newest_obj:
             if os.path.exists(ext_path):
                 os.remove(ext_path)  # else the compiler's own up-to-date check may skip the link

@@ -264,7 +264,7 @@ void for_each_plane(const Geom& g, i64 plane_elems, Fn&& fn) {
   });
 }
 
-// ---------------------------------------------------------------- max without indices: separable
+// ---------------------------------------------------------------- separable fixed-window pools
 // The max (or sum) over a window is the max (sum) over its columns of the max (sum) over its rows.
 // So the separable forward takes, per output row, the element-wise max/sum of the window's kh
 // input rows (plain vector ops over whole contiguous rows), then the kw taps along that row: kh + kw

@@ -73,10 +73,11 @@ def _check_class_target(input, target, weight, ignore_index):
             raise ValueError(f"weight: expected {C} elements (one per class), got {weight.shape[0]}")
     if target.numel():
         lo, hi = target.aminmax()  # one pass; the exact test only when something lies outside [0, C)
-        bad = ((target < 0) | (target >= C)) & (target != ignore_index) if int(lo) < 0 or int(hi) >= C else None
-        if bad is not None and bool(bad.any()):
-            raise ValueError(f"target: class indices must be in [0, {C}) or equal ignore_index={ignore_index}; "
-                             f"got {int(target[bad].flatten()[0])}")
+        if int(lo) < 0 or int(hi) >= C:
+            bad = ((target < 0) | (target >= C)) & (target != ignore_index)
+            if bool(bad.any()):
+                raise ValueError(f"target: class indices must be in [0, {C}) or equal ignore_index={ignore_index}; "
+                                 f"got {int(target[bad].flatten()[0])}")
 
 
 def _check_cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
