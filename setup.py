@@ -65,7 +65,15 @@ def up_to_date(obj, src, any_header_mtime):
 
 
 class IsaBuildExt(build_ext):
-    """build_ext that compiles kernel files once per ISA, incrementally and in parallel."""
+    """build_ext that compiles kernel files once per ISA, incrementally and in parallel.
+
+    Objects live in a persistent folder (build/objects, or FASTCNN_BUILD_TEMP), not in the fresh
+    temporary folder pip gives an editable install each time: a second `pip install -e .` then
+    recompiles only what changed."""
+
+    def finalize_options(self):
+        super().finalize_options()
+        self.build_temp = os.environ.get("FASTCNN_BUILD_TEMP", str(ROOT / "build" / "objects"))
 
     def build_extension(self, ext):
         compiler = self.compiler
@@ -88,6 +96,7 @@ class IsaBuildExt(build_ext):
             src, out_dir, macros, flags = job
             obj = compiler.object_filenames([src], output_dir=out_dir)[0]
             if self.force or not up_to_date(obj, src, header_mtime):
+                print(f"[fastcnn build] compiling {src} ({os.path.basename(out_dir)})", flush=True)
                 compiler.compile([src], output_dir=out_dir, macros=macros, include_dirs=include_dirs,
                                  extra_postargs=COMMON_FLAGS + flags + list(ext.extra_compile_args) + ["-MMD"])
             return obj

@@ -22,6 +22,10 @@ echo "[fastcnn] installing dependencies"
 "$VPY" -m pip install -q --disable-pip-version-check "triton>=3.0,<4" numpy pybind11 "setuptools>=77" wheel \
   pytest hypothesis pytest-benchmark matplotlib tqdm scikit-learn scikit-image \
   nvidia-cuda-nvrtc 2>&1 | quiet  # nvidia-cuda-nvrtc: lets the tests compile every .cu with NVRTC, as cupy does
-echo "[fastcnn] building the C++ extension (editable install)"
-"$VPY" -m pip install -q --disable-pip-version-check --no-build-isolation --no-deps -e . 2>&1 | quiet
+echo "[fastcnn] building the C++ extension (editable install; objects kept in build/objects, so a rerun"
+echo "          compiles only what changed)"
+# -v streams the build's own progress lines ([fastcnn build] ...); pip's chatter is filtered out, and a
+# failed build still prints the compiler's error and fails the script (pipefail).
+"$VPY" -m pip install -v --disable-pip-version-check --no-build-isolation --no-deps -e . 2>&1 \
+  | grep --line-buffered -E '\[fastcnn build\]|error|Error|ERROR' | quiet
 "$VPY" -c "import fastcnn, json; print('[fastcnn] backends:', json.dumps({k: v['available'] for k, v in fastcnn.available_backends().items()}))"

@@ -1,0 +1,88 @@
+"""The model registry: a name -> a builder, in the style of torchvision.models."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Dict, List
+
+from torch import nn
+
+from ._layers import FAST, TORCH
+
+SIZES = ("canonical", "small")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    build: Callable[..., nn.Module]  # build(size=..., lib=..., **overrides)
+    paper: str
+    canonical_params: int  # the published count (NETWORKS.md) that the canonical size reproduces
+    task: str = ""
+
+    def __call__(self, size: str = "canonical", lib=FAST, **overrides) -> nn.Module:
+        if size not in SIZES:
+            raise ValueError(f"size: expected one of {SIZES}, got {size!r}")
+        return self.build(size=size, lib=lib, **overrides)
+
+
+_MODELS: Dict[str, ModelSpec] = {}
+
+
+def register_model(name: str, *, paper: str, canonical_params: int, task: str = ""):
+    """Decorator for a builder `fn(size, lib, **overrides) -> Network`."""
+    def deco(fn):
+        if name in _MODELS:
+            raise ValueError(f"model {name!r} is registered twice")
+        _MODELS[name] = ModelSpec(name, fn, paper, canonical_params, task)
+        return fn
+    return deco
+
+
+def list_models() -> List[str]:
+    """The names of every network in the zoo, sorted."""
+    _load_all()
+    return sorted(_MODELS)
+
+
+def model_spec(name: str) -> ModelSpec:
+    _load_all()
+    if name not in _MODELS:
+        raise ValueError(f"name: unknown model {name!r}; known models: {', '.join(sorted(_MODELS))}")
+    return _MODELS[name]
+
+
+def get_model(name: str, size: str = "canonical", **overrides) -> nn.Module:
+    """The zoo network `name` built from fastcnn layers, in its canonical (published) or small
+    (trainable on 2 CPU cores in minutes) size; overrides (e.g. num_classes=, activation=) go to its
+    builder. Works under `with torch.device("meta"):` (counts without allocating)."""
+    return model_spec(name)(size, FAST, **overrides)
+
+
+def get_twin(name: str, size: str = "canonical", **overrides) -> nn.Module:
+    """The same network built from torch.nn layers (same state_dict keys): the reference to compare with."""
+    return model_spec(name)(size, TORCH, **overrides)
+
+
+_loaded = False
+
+
+def _load_all() -> None:
+    """Imports every network module of fastcnn.models (they register themselves)."""
+    global _loaded
+    if _loaded:
+        return
+    import importlib
+    import pkgutil
+
+    import fastcnn.models as pkg
+
+    for mod in pkgutil.iter_modules(pkg.__path__):
+        if not mod.name.startswith("_"):
+            importlib.import_module(f"fastcnn.models.{mod.name}")
+    _loaded = True
+
+
+def pick(size: str, canonical, small):
+    """The canonical or small value of a configuration entry."""
+    return canonical if size == "canonical" else small
+
