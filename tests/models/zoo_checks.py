@@ -15,9 +15,10 @@ NON_COMPUTE = (nn.Sequential, nn.ModuleList, nn.ModuleDict, nn.Identity, nn.Flat
 
 # aten kernels that a torch compute layer would run: seeing one means a layer was not fastcnn's.
 # (Names as TorchDispatchMode sees them: the overload packet, e.g. "convolution", "addmm". Dropout masks
-# are drawn with torch's generator by design, fastcnn/ops/dropout.py: bernoulli_ is allowed.)
+# are drawn with torch's generator by design, fastcnn/ops/dropout.py: bernoulli_ is allowed; so is the
+# element-wise glue of a forward (add for skips, mul, pow, exp in a VAE's reparameterisation).)
 TORCH_COMPUTE_EXACT = {"mm", "addmm", "bmm", "baddbmm", "addbmm", "mv", "addmv", "dot", "matmul", "linear",
-                       "sigmoid", "tanh", "relu", "erf", "exp"}
+                       "sigmoid", "tanh", "relu", "erf"}
 TORCH_COMPUTE_PARTS = (
     "convolution", "conv2d", "conv_transpose", "mkldnn", "leaky_relu", "elu", "softplus", "prelu", "gelu", "silu",
     "hardswish", "threshold", "sigmoid_backward", "tanh_backward", "batch_norm", "layer_norm", "group_norm",
