@@ -250,58 +250,97 @@ def pyramid_pooling_case(label, N, C, H, W):
 pyramid_pooling_case("PSPNet pyramid pooling bins 1,2,3,6 [4,512,60,60]", 4, 512, 60, 60)
 
 
-# ---- networks: one training step and one inference pass ----------------------------------------
-def lenet():
-    """NETWORKS.md #3: the lecture's LeNet-like CNN (21,840 parameters), input 1x28x28."""
-    nn = torch.nn
-    return nn.Sequential(nn.Conv2d(1, 10, 5), nn.MaxPool2d(2), nn.ReLU(), nn.Conv2d(10, 20, 5), nn.Dropout2d(),
-                         nn.MaxPool2d(2), nn.ReLU(), nn.Flatten(), nn.Linear(320, 50), nn.ReLU(), nn.Dropout(),
-                         nn.Linear(50, 10))
+# ---- networks: every zoo network in its small size, one inference pass and one training step ----
+# fastcnn's network (fastcnn.models.get_model) against its torch twin (get_twin: the same definition
+# on torch.nn layers, same weights) in eager mode, NCHW and channels_last; `--compile` adds
+# torch.compile of the twin. Dropout is off in both (p=0) so they compute the same function and the
+# results can be checked against each other; BatchNorm runs in training mode for the training step.
+NETWORK_BATCH = 16
+NETWORK_QUICK = ("lenet", "conv_autoencoder")
 
 
-def autoencoder():
-    """A convolutional autoencoder in the shape of NETWORKS.md #7 (3 conv+pool stages, nearest x2 decoder)."""
-    nn = torch.nn
-    return nn.Sequential(
-        nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(16, 8, 3, padding=1), nn.ReLU(),
-        nn.MaxPool2d(2), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, ceil_mode=True),
-        nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(), nn.Upsample(scale_factor=2), nn.Conv2d(8, 8, 3, padding=1),
-        nn.ReLU(), nn.Upsample(scale_factor=2), nn.Conv2d(8, 16, 3), nn.ReLU(), nn.Upsample(scale_factor=2),
-        nn.Conv2d(16, 1, 3, padding=1), nn.Sigmoid())
+def _no_dropout(model):
+    for m in model.modules():
+        if "Dropout" in type(m).__name__:
+            m.p = 0.0
+    return model
 
 
-def network_case(label, build_model, input_shape, quick=False):
-    def build(mode, backends):
-        torch.manual_seed(0)
-        model = build_model().eval()  # eval: dropout off, so fastcnn and torch compute the same thing
-        x = torch.randn(*input_shape)
-        fast = {}
-        for backend in backends:
-            converted = fastcnn.nn.convert(copy.deepcopy(model)) if hasattr(fastcnn.nn, "convert") else None
-            if converted is None:
-                raise NotImplementedError("fastcnn.nn.convert does not exist yet")
-            fast[f"fastcnn[{backend}]"] = _network_call(converted, x, mode)
-        return fast, {"torch": _network_call(model, x, mode)}
-    CASES.append(Case("networks", label, "network", build, quick=quick, rtol=1e-3, modes=("forward", "train")))
+def _first_tensor(out):
+    if isinstance(out, torch.Tensor):
+        return out
+    return _first_tensor(next(iter(out.values())) if isinstance(out, dict) else out[0])
+
+
+def _network_loss(out):
+    """A scalar touching every floating output (the benchmark times the network, not a loss)."""
+    leaves = [out] if isinstance(out, torch.Tensor) else list(out.values()) if isinstance(out, dict) else list(out)
+    return sum(t.float().pow(2).mean() for t in leaves if isinstance(t, torch.Tensor) and t.is_floating_point())
 
 
 def _network_call(model, x, mode):
     if mode == "forward":
+        model.eval()
+
         def infer():
             with torch.no_grad():
-                return model(x)
+                return _first_tensor(model(x))
         return infer
-    params = list(model.parameters())
+    model.train()
+    params = [p for p in model.parameters() if p.requires_grad]
 
     def train_step():  # forward, backward, SGD update; returns the loss (parameters keep changing)
-        loss = model(x).float().pow(2).mean()
-        grads = torch.autograd.grad(loss, params)
+        loss = _network_loss(model(x))
+        grads = torch.autograd.grad(loss, params, allow_unused=True)
         with torch.no_grad():
             for p, g in zip(params, grads):
-                p.sub_(1e-6 * g)
+                if g is not None:
+                    p.sub_(1e-6 * g)
         return loss.detach()
     return train_step
 
 
-network_case("LeNet b64 28x28", lenet, (64, 1, 28, 28), quick=True)
-network_case("Conv autoencoder b64 28x28", autoencoder, (64, 1, 28, 28))
+def _with_backend(call, backend):
+    """call() with every fastcnn op of the network on `backend` (modules are built with backend=None)."""
+    import os
+
+    def run():
+        old = os.environ.get("FASTCNN_BACKEND")
+        os.environ["FASTCNN_BACKEND"] = backend
+        try:
+            return call()
+        finally:
+            if old is None:
+                del os.environ["FASTCNN_BACKEND"]
+            else:
+                os.environ["FASTCNN_BACKEND"] = old
+    return run
+
+
+def network_case(name, batch=NETWORK_BATCH, quick=False):
+    from fastcnn import models
+
+    def build(mode, backends):
+        torch.manual_seed(0)
+        net = _no_dropout(models.get_model(name, size="small"))
+        twin = _no_dropout(models.get_twin(name, size="small"))
+        twin.load_state_dict(net.state_dict())
+        x = net.example_input(batch)
+        if mode == "train" and not _network_loss(twin(x)).requires_grad:
+            raise NotImplementedError(f"{name} has no gradient (it trains by its own rule)")
+        fast = {f"fastcnn[{b}]": _with_backend(_network_call(net, x, mode), b) for b in backends}
+        twin_cl = copy.deepcopy(twin).to(memory_format=torch.channels_last)
+        x_cl = x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
+        base = {"torch": _network_call(twin, x, mode), "torch_cl": _network_call(twin_cl, x_cl, mode)}
+        return fast, base
+    CASES.append(Case("networks", f"{name} (small) b{batch}", "network", build, quick=quick, rtol=1e-3))
+
+
+def _network_cases():
+    from fastcnn import models
+
+    for name in models.list_models():
+        network_case(name, quick=name in NETWORK_QUICK)
+
+
+_network_cases()

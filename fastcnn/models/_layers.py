@@ -65,6 +65,20 @@ class LayerLib:
     def __repr__(self):
         return f"LayerLib({self.name!r})"
 
+    # A library is a constant: copies and pickles of a network refer to the same one.
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __reduce__(self):
+        return (_library, (self.name,))
+
+
+def _library(name: str) -> "LayerLib":
+    return FAST if name == "fastcnn" else TORCH
+
 
 FAST = LayerLib("fastcnn")
 TORCH = LayerLib("torch")
