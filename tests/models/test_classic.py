@@ -1,0 +1,80 @@
+"""What is specific to the classic networks of the zoo (perceptron, mlp, alexnet, conv_autoencoder,
+llnet, vae, dcgan): counts per configuration, extra methods (score, encode/decode, tied decoders,
+sampling) and output ranges. The generic checks (published count, twin parity, no torch compute) are
+in test_zoo.py."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fastcnn import models, ops
+from fastcnn.models.mlp import ACTIVATIONS
+from helpers import assert_close
+
+
+def _count(name, size="canonical", **overrides):
+    with torch.device("meta"):
+        return models.get_model(name, size, **overrides).num_parameters()
+
+
+def _twin_pair(name, size="small", dtype=torch.float64, **overrides):
+    """The fastcnn network and its torch twin with the same weights."""
+    torch.manual_seed(0)
+    net = models.get_model(name, size, **overrides).to(dtype)
+    twin = models.get_twin(name, size, **overrides).to(dtype)
+    twin.load_state_dict(net.state_dict())
+    return net, twin
+
+
+# ---- perceptron ---------------------------------------------------------------------------------
+def test_perceptron_output_is_the_step_of_its_score():
+    net = models.get_model("perceptron")
+    x = net.example_input(16)
+    s = net.score(x)
+    assert_close(s, x.double() @ net.linear.weight.double().t() + net.linear.bias.double(), reduction=64)
+    y = net(x)
+    assert y.shape == (16, 1)
+    assert torch.equal(y, (s > 0).to(y.dtype))
+
+
+def test_perceptron_output_carries_a_zero_gradient_on_both_sides():
+    net, twin = _twin_pair("perceptron")
+    x = net.example_input(4, dtype=torch.float64)
+    net(x).sum().backward()
+    twin(x).sum().backward()
+    for p, q in zip(net.parameters(), twin.parameters()):
+        assert torch.equal(p.grad, torch.zeros_like(p)) and torch.equal(q.grad, torch.zeros_like(q))
+
+
+def test_perceptron_score_checks_its_input():
+    with pytest.raises(ValueError, match=r"perceptron \(canonical\) expects \[N, 64\]"):
+        models.get_model("perceptron").score(torch.randn(2, 63))
+
+
+# ---- mlp ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_mlp_parameter_count_per_activation(activation):
+    expected = 14_010 if activation == "maxout" else 7_510
+    assert _count("mlp", activation=activation) == expected
+
+
+def test_mlp_default_activation_is_the_registered_count():
+    assert _count("mlp") == models.model_spec("mlp").canonical_params
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_mlp_twin_parity_per_activation(activation):
+    net, twin = _twin_pair("mlp", activation=activation)
+    x = net.example_input(3, dtype=torch.float64)
+    out, ref = net(x), twin(x)
+    assert_close(out, ref, reduction=64 * 2)
+    w = torch.randn(out.shape, dtype=torch.float64)
+    (out * w).sum().backward()
+    (ref * w).sum().backward()
+    for (name, p), q in zip(net.named_parameters(), twin.parameters()):
+        assert_close(p.grad, q.grad, reduction=64 * 2, name=f"grad {name}")
+
+
+def test_mlp_rejects_an_unknown_activation():
+    with pytest.raises(ValueError, match="activation: expected one of"):
+        models.get_model("mlp", activation="swish")
