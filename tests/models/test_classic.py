@@ -78,3 +78,28 @@ def test_mlp_twin_parity_per_activation(activation):
 def test_mlp_rejects_an_unknown_activation():
     with pytest.raises(ValueError, match="activation: expected one of"):
         models.get_model("mlp", activation="swish")
+
+
+# ---- conv_autoencoder ---------------------------------------------------------------------------
+def test_conv_autoencoder_code_and_reconstruction():
+    torch.manual_seed(0)
+    net = models.get_model("conv_autoencoder").eval()
+    x = torch.rand(2, 1, 28, 28)
+    code = net.encode(x)
+    assert code.shape == (2, 8, 4, 4)
+    out = net(x)
+    assert torch.equal(net.decode(code), out)
+    assert out.shape == x.shape and out.min() > 0 and out.max() < 1  # sigmoid: inside (0, 1)
+
+
+def test_conv_autoencoder_is_the_bench_suites_draft():
+    """fastcnn/bench/suites.py's autoencoder() (a torch.nn Sequential) computes the same function."""
+    from fastcnn.bench.suites import autoencoder
+
+    torch.manual_seed(0)
+    draft, twin = autoencoder().double(), models.get_twin("conv_autoencoder").double()
+    with torch.no_grad():
+        for q, p in zip(twin.parameters(), draft.parameters(), strict=True):
+            q.copy_(p)
+    x = torch.rand(2, 1, 28, 28, dtype=torch.float64)
+    assert torch.equal(twin(x), draft(x))
