@@ -103,3 +103,42 @@ def test_conv_autoencoder_is_the_bench_suites_draft():
             q.copy_(p)
     x = torch.rand(2, 1, 28, 28, dtype=torch.float64)
     assert torch.equal(twin(x), draft(x))
+
+
+# ---- vae ----------------------------------------------------------------------------------------
+def test_vae_eval_is_deterministic_with_z_equal_to_mu():
+    torch.manual_seed(0)
+    net = models.get_model("vae", size="small").eval()
+    x = torch.rand(3, 64)
+    recon, mu, logvar = net(x)
+    again = net(x)
+    assert all(torch.equal(a, b) for a, b in zip((recon, mu, logvar), again))
+    assert torch.equal(recon, net.decode(mu))
+
+
+def test_vae_train_draws_fresh_noise_that_an_equal_state_dict_repeats():
+    torch.manual_seed(0)
+    net = models.get_model("vae", size="small").train()
+    copy = models.get_model("vae", size="small").train()
+    copy.load_state_dict(net.state_dict())
+    x = torch.rand(3, 64)
+    first, second = net(x)[0], net(x)[0]
+    assert not torch.equal(first, second)  # a new eps per forward
+    assert torch.equal(copy(x)[0], first) and torch.equal(copy(x)[0], second)
+
+
+def test_vae_explicit_noise_is_the_reparameterisation():
+    torch.manual_seed(0)
+    net = models.get_model("vae", size="small").train()
+    x, eps = torch.rand(3, 64), torch.randn(3, 8)
+    recon, mu, logvar = net(x, eps=eps)
+    assert torch.equal(recon, net.decode(mu + eps * torch.exp(0.5 * logvar)))
+
+
+def test_vae_decode_samples_images():
+    torch.manual_seed(0)
+    net = models.get_model("vae").eval()
+    with torch.no_grad():
+        images = net.decode(torch.randn(4, 20))
+    assert images.shape == (4, 784) and images.min() > 0 and images.max() < 1
+    assert _count("vae", "small") == 64 * 128 + 128 + 2 * (128 * 8 + 8) + 8 * 128 + 128 + 128 * 64 + 64  # 19,792
