@@ -142,3 +142,23 @@ def test_vae_decode_samples_images():
         images = net.decode(torch.randn(4, 20))
     assert images.shape == (4, 784) and images.min() > 0 and images.max() < 1
     assert _count("vae", "small") == 64 * 128 + 128 + 2 * (128 * 8 + 8) + 8 * 128 + 128 + 128 * 64 + 64  # 19,792
+
+
+# ---- dcgan --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("size", ["small", pytest.param("canonical", marks=pytest.mark.slow)])
+def test_dcgan_generator_feeds_the_discriminator_in_range(size):
+    torch.manual_seed(0)
+    gen, disc = models.get_model("dcgan_generator", size), models.get_model("dcgan_discriminator", size)
+    z = gen.example_input(3)
+    fake = gen(z)
+    assert fake.shape[1:] == disc.input_shape == gen.output_shape
+    assert fake.min() >= -1 and fake.max() <= 1 and fake.abs().max() > 0.1  # tanh, not collapsed to 0
+    p = disc(fake)
+    assert p.shape == (3, 1) and p.min() > 0 and p.max() < 1  # sigmoid probabilities
+
+
+def test_dcgan_small_sizes():
+    assert models.get_model("dcgan_generator", "small").input_shape == (32, 1, 1)
+    assert models.get_model("dcgan_discriminator", "small").input_shape == (1, 32, 32)
+    assert _count("dcgan_generator", "small") == 230_336
+    assert _count("dcgan_discriminator", "small") == 166_784
