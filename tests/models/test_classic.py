@@ -162,3 +162,46 @@ def test_dcgan_small_sizes():
     assert models.get_model("dcgan_discriminator", "small").input_shape == (1, 32, 32)
     assert _count("dcgan_generator", "small") == 230_336
     assert _count("dcgan_discriminator", "small") == 166_784
+
+
+# ---- llnet --------------------------------------------------------------------------------------
+def test_llnet_tied_decoder_is_linear_with_the_transposed_encoder_weight():
+    net, twin = _twin_pair("llnet")
+    h = torch.rand(3, 289, dtype=torch.float64)
+    for i in range(net.depth):
+        enc, dec = net.encoders[i], net.decoders[net.depth - 1 - i]
+        code = torch.sigmoid(h @ enc.weight.t() + enc.bias)
+        expected = torch.sigmoid(code @ enc.weight + dec.bias)
+        out, ref = net.tied_reconstruct(i, h), twin.tied_reconstruct(i, h)
+        assert out.shape == h.shape
+        assert_close(out, expected, reduction=2 * enc.weight.shape[0])
+        # W_i gets the gradient of both its uses (encoder and tied decoder), as in the twin
+        w = torch.randn(out.shape, dtype=torch.float64)
+        (out * w).sum().backward()
+        (ref * w).sum().backward()
+        assert_close(enc.weight.grad, twin.encoders[i].weight.grad, reduction=2 * enc.weight.shape[0])
+        assert_close(dec.bias.grad, twin.decoders[net.depth - 1 - i].bias.grad, reduction=2 * enc.weight.shape[0])
+        h = net.encode(torch.rand(3, 289, dtype=torch.float64), layers=i + 1).detach()
+
+
+def test_llnet_tied_pretraining_runs_only_fastcnn_compute():
+    from zoo_checks import torch_compute_kernels
+
+    net = models.get_model("llnet", "small")
+    h = torch.rand(2, 289)
+    assert torch_compute_kernels(lambda: net.tied_reconstruct(0, h).sum().backward()) == set()
+
+
+def test_llnet_untied_network_starts_from_the_tied_stack():
+    torch.manual_seed(0)
+    net = models.get_model("llnet", "small").double()
+    net.untie_decoders()
+    x = torch.rand(3, 289, dtype=torch.float64)
+    h = net.encode(x)
+    for i in reversed(range(net.depth)):
+        h = net.tied_decode(i, h)
+    assert_close(net(x), h, reduction=2 * 289)
+
+
+def test_llnet_small_count():
+    assert _count("llnet", "small") == 316_229
