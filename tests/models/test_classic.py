@@ -205,3 +205,20 @@ def test_llnet_untied_network_starts_from_the_tied_stack():
 
 def test_llnet_small_count():
     assert _count("llnet", "small") == 316_229
+
+
+# ---- alexnet ------------------------------------------------------------------------------------
+def test_alexnet_small_count_and_overrides():
+    assert _count("alexnet", "small") == 453_738
+    assert _count("alexnet", "small", num_classes=2) == 453_738 - 8 * 513
+    assert _count("alexnet", "small", in_channels=1) == 453_738 - 2 * 121 * 24
+    assert _count("alexnet", num_classes=10) == 60_965_224 - 990 * 4097
+    assert models.get_model("alexnet", "small", in_channels=1).input_shape == (1, 67, 67)
+
+
+@pytest.mark.parametrize("size,features", [("canonical", 9216), ("small", 64)])
+def test_alexnet_feature_map_feeds_fc6(size, features):
+    with torch.device("meta"):
+        twin = models.get_twin("alexnet", size)
+        pooled = twin.features(twin.example_input(1, device="meta"))
+    assert pooled.flatten(1).shape[1] == features == twin.classifier[1].in_features
