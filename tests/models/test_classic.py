@@ -92,20 +92,8 @@ def test_conv_autoencoder_code_and_reconstruction():
     assert out.shape == x.shape and out.min() > 0 and out.max() < 1  # sigmoid: inside (0, 1)
 
 
-def test_conv_autoencoder_is_the_bench_suites_draft():
-    """fastcnn/bench/suites.py's autoencoder() (a torch.nn Sequential) computes the same function."""
-    from fastcnn.bench.suites import autoencoder
-
-    torch.manual_seed(0)
-    draft, twin = autoencoder().double(), models.get_twin("conv_autoencoder").double()
-    with torch.no_grad():
-        for q, p in zip(twin.parameters(), draft.parameters(), strict=True):
-            q.copy_(p)
-    x = torch.rand(2, 1, 28, 28, dtype=torch.float64)
-    assert torch.equal(twin(x), draft(x))
-
-
 # ---- vae ----------------------------------------------------------------------------------------
+
 def test_vae_eval_is_deterministic_with_z_equal_to_mu():
     torch.manual_seed(0)
     net = models.get_model("vae", size="small").eval()
