@@ -45,14 +45,14 @@ class HardNet(Network):
         """Each patch to zero mean, unit (unbiased) standard deviation, as HardNet's input_norm.
 
         Per-sample standardisation is batch normalisation of the [1, N, H*W] view with batch
-        statistics (biased variance); the factor sqrt(n / (n - 1)) turns it into HardNet's unbiased
-        std. HardNet divides by std + 1e-7 and detaches both statistics; here eps = 1e-10 sits under
+        statistics (biased variance); the factor sqrt((n - 1) / n) turns it into a division by HardNet's
+        unbiased std. HardNet divides by std + 1e-7 and detaches both statistics; here eps = 1e-10 sits under
         the square root and the statistics are differentiated (both only matter for a flat patch, or
         for gradients w.r.t. the input patch, which training never takes)."""
         n = x[0].numel()
         flat = x.reshape(1, x.shape[0], n)
         z = self.lib.F.batch_norm(flat, None, None, training=True, eps=1e-10)
-        return z.view(x.shape) * ((n / (n - 1)) ** 0.5)
+        return z.view(x.shape) * (((n - 1) / n) ** 0.5)
 
     def forward(self, x):
         y = self.features(self.standardise(x))
