@@ -47,7 +47,7 @@ from torch import nn
 
 from ._layers import FAST
 from ._network import Network
-from ._registry import pick, register_model
+from ._registry import register_model
 
 SQRT2 = math.sqrt(2.0)
 
@@ -186,6 +186,9 @@ class SynthesisLayer(nn.Module):
         pad_total += up_taps + down_taps - 2  # what the filters remove
         pad_lo = (pad_total + self.up_factor) // 2  # the symmetric interpretation (StyleGAN3 appendix C.3)
         self.padding = [pad_lo, pad_total - pad_lo] * 2  # x0, x1, y0, y1
+        if up_taps == 1 and any(self.padding):
+            raise ValueError(f"out_size: a layer without an upsampling filter must keep the size, got "
+                             f"{self.in_size} -> {self.out_size}")
 
     def forward(self, x, w, update_emas=False):
         F = self.lib.F
@@ -204,10 +207,8 @@ class SynthesisLayer(nn.Module):
         """bias, upfirdn2d up (gain up^2), leaky ReLU 0.2 x sqrt(2) (none for ToRGB), clamp, upfirdn2d down."""
         F = self.lib.F
         x = x + self.bias.view(1, -1, 1, 1)
-        if self.up_filter is not None:
+        if self.up_filter is not None:  # (without one, ToRGB, the padding is 0: nothing to do)
             x = F.upfirdn2d(x, self.up_filter, up=self.up_factor, padding=self.padding, gain=self.up_factor ** 2)
-        else:  # an identity filter: only the padding (a crop here)
-            x = nn.functional.pad(x, self.padding)
         if not self.is_torgb:
             x = F.leaky_relu(x, 0.2) * SQRT2
         if self.conv_clamp is not None:

@@ -20,7 +20,8 @@ __all__ = ["spectral_norm"]
 
 class _SpectralNorm:
     def __init__(self, name: str, n_power_iterations: int, dim: int, eps: float, backend):
-        self.name, self.n_power_iterations, self.dim, self.eps, self.backend = name, n_power_iterations, dim, eps, backend
+        self.name, self.n_power_iterations, self.dim = name, n_power_iterations, dim
+        self.eps, self.backend = eps, backend
 
     def matrix(self, weight: torch.Tensor) -> torch.Tensor:
         if self.dim != 0:

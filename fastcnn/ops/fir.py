@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from typing import Tuple
 
-import torch
 import torch.nn.functional as F
 
 from .. import _checks
@@ -63,8 +62,8 @@ def _check_upfirdn2d(input, f, up=1, down=1, padding=0, flip_filter=False, gain=
     kh, kw = (f.shape[0], f.shape[0]) if f.dim() == 1 else tuple(f.shape)
     H, W = input.shape[2:]
     if min(_out_size(W, upx, downx, x0, x1, kw), _out_size(H, upy, downy, y0, y1, kh)) < 1:
-        raise ValueError(f"padding: input {H}x{W} upsampled by {(upx, upy)} and padded by {(x0, x1, y0, y1)} is smaller "
-                         f"than the {kh}x{kw} filter")
+        raise ValueError(f"padding: input {H}x{W} upsampled by {(upx, upy)} and padded by {(x0, x1, y0, y1)} "
+                         f"is smaller than the {kh}x{kw} filter")
 
 
 def upfirdn2d_reference(input, f, up=1, down=1, padding=0, flip_filter=False, gain=1):

@@ -12,7 +12,6 @@ fastcnn's conv2d (forward and backward kernels), backend='reference' is torch's.
 """
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 
 from .. import _checks
