@@ -1,0 +1,51 @@
+"""Device mistakes that only a GPU used to show, caught on a CPU-only machine: a tensor drawn or
+created on the wrong device, GPU timing that mixes compilation into the measurements."""
+from __future__ import annotations
+
+import time
+
+import torch
+
+from fastcnn.bench.harness import run_case
+from fastcnn.ops.dropout import _keep_mask
+
+
+def test_dropout_mask_is_drawn_on_the_generators_device(monkeypatch):
+    """A CPU generator cannot fill a CUDA tensor ('Expected a cuda device type for generator'): the
+    mask is drawn where the generator lives, then moved to the input's device (meta stands in for cuda)."""
+    draws = []
+    original = torch.Tensor.bernoulli_
+
+    def spy(self, p, *, generator=None):
+        draws.append((self.device.type, None if generator is None else generator.device.type))
+        return original(self, p, generator=generator)
+
+    monkeypatch.setattr(torch.Tensor, "bernoulli_", spy)
+    g = torch.Generator().manual_seed(3)
+    keep = _keep_mask((4, 5), 0.5, g, torch.device("meta"))
+    assert keep.device.type == "meta" and keep.shape == (4, 5) and keep.dtype == torch.uint8
+    assert draws == [("cpu", "cpu")]
+    # the same seed gives the same mask whatever the input's device
+    assert torch.equal(_keep_mask((4, 5), 0.5, torch.Generator().manual_seed(3), torch.device("cpu")),
+                       torch.empty(4, 5, dtype=torch.uint8).bernoulli_(0.5, generator=torch.Generator().manual_seed(3)))
+    draws.clear()
+    _keep_mask((3,), 0.5, None, torch.device("meta"))  # the default generator draws on the input's device
+    assert draws == [("meta", None)]
+
+
+def test_bench_first_call_is_reported_apart_from_the_timings():
+    """Compilation at first use (Triton JIT, NVRTC) took 95 s inside the first GPU case: the first
+    call is timed on its own and kept out of the medians."""
+    calls = []
+
+    def slow_first():
+        calls.append(1)
+        if len(calls) == 1:
+            time.sleep(0.3)
+        return torch.ones(3)
+
+    result = run_case("ops", "first-call", "forward", {"fast": slow_first}, {"torch": lambda: torch.ones(3)},
+                      reference="torch", budget_s=0.01)
+    assert result.first_call_s["fast"] >= 0.3
+    assert result.timings["fast"].max < 0.1
+    assert set(result.first_call_s) == {"fast", "torch"} and not result.wrong
