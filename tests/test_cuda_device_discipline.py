@@ -49,3 +49,25 @@ def test_bench_first_call_is_reported_apart_from_the_timings():
     assert result.first_call_s["fast"] >= 0.3
     assert result.timings["fast"].max < 0.1
     assert set(result.first_call_s) == {"fast", "torch"} and not result.wrong
+
+
+def test_ops_layer_rejects_an_output_on_another_device():
+    """A launcher that allocates with torch.empty(shape) (default device) instead of on the input's
+    device: on a GPU the output lands on the CPU; meta stands in for the wrong device here."""
+    import pytest
+
+    from fastcnn.ops._op import apply
+
+    class WrongDevice(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return torch.empty(x.shape, device="meta")
+
+        @staticmethod
+        def backward(ctx, gy):
+            return gy
+
+    x = torch.randn(3, requires_grad=True)
+    for inp in (x, x.detach()):  # through autograd and the plain-call path
+        with pytest.raises(RuntimeError, match="WrongDevice returned an output on meta for an input on cpu"):
+            apply(WrongDevice, inp)

@@ -110,8 +110,20 @@ def _value(desc):
     return desc[1]
 
 
-def _signature(fn, spec):
-    """(signature, constexprs, options) for triton.compile, the way the runtime specialises a launch."""
+def _runtime_type(value, specialize: bool) -> str:
+    """The type this triton's launcher gives a Python scalar ('i32', 'i64', 'fp32', 'u1', or
+    'constexpr' for an int 1)."""
+    from triton._C.libtriton import native_specialize_impl
+    from triton.backends.compiler import BaseBackend
+
+    return native_specialize_impl(BaseBackend, value, False, specialize, True)[0]
+
+
+def _signature(fn, spec, ones=False):
+    """(signature, constexprs, options) for triton.compile, the way the runtime specialises a launch.
+    ones=True: every integer argument is 1, which the runtime turns into a constexpr (a batch, a
+    channel count or a height of 1): a kernel that calls a tensor method on an int argument
+    (`size.to(...)`) compiles for sizes > 1 only."""
     names = fn.arg_names
     bound = dict(zip(names, spec["args"]))
     options = {}
@@ -138,16 +150,14 @@ def _signature(fn, spec):
             signature[p.name] = "*" + _DTYPES[desc[1]]
         elif p.annotation_type:
             signature[p.name] = p.annotation_type
-        elif kind == "bool":
-            signature[p.name] = "i1"
-        elif kind == "int":
-            if desc[1] == 1 and not p.do_not_specialize:  # the runtime turns an int 1 into a constexpr
+        elif kind in ("int", "bool", "float"):
+            value = 1 if ones and kind == "int" else desc[1]
+            ty = _runtime_type(value, specialize=not p.do_not_specialize)
+            if ty == "constexpr":  # the runtime turns an int 1 into a constexpr
                 signature[p.name] = "constexpr"
-                constexprs[p.name] = 1
+                constexprs[p.name] = value
             else:
-                signature[p.name] = "i32" if -2 ** 31 <= desc[1] < 2 ** 31 else "i64"
-        elif kind == "float":
-            signature[p.name] = "fp32"  # an unannotated Python float is passed as float32
+                signature[p.name] = ty  # an unannotated Python float is fp32, a bool u1
         else:
             raise TypeError(f"{fn.__name__}.{p.name}: cannot type {desc}")
     return signature, constexprs, options
@@ -167,10 +177,12 @@ def _compile_all(specs_path, arch, out_path):
     report = {"triton": triton.__version__, "arch": arch, "compiled": [], "failed": [], "seconds": 0.0}
     start = time.time()
     done = set()
-    for spec in specs:
+    # every launch as recorded; on sm_90 also with all its integers 1 (front-end errors do not depend on the arch)
+    variants = [(spec, False) for spec in specs] + ([(spec, True) for spec in specs] if arch == 90 else [])
+    for spec, ones in variants:
         fn = getattr(importlib.import_module(spec["module"]), spec["kernel"])
         assert isinstance(fn, JITFunction), f"{spec['module']}.{spec['kernel']} is not a compiling JITFunction"
-        signature, constexprs, options = _signature(fn, spec)
+        signature, constexprs, options = _signature(fn, spec, ones)
         key = json.dumps([spec["module"], spec["kernel"], signature, {k: repr(v) for k, v in constexprs.items()},
                           {k: repr(v) for k, v in options.items()}], sort_keys=True)
         if key in done:

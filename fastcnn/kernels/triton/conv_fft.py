@@ -169,7 +169,7 @@ def _dft_table(T: int, dtype, device) -> torch.Tensor:
     """[cos(2 pi m / T), sin(2 pi m / T)] for m < T, computed in float64, cached."""
     key = (T, dtype, str(device))
     if key not in _TABLES:
-        m = torch.arange(T, dtype=torch.float64) * (2 * math.pi / T)
+        m = torch.arange(T, dtype=torch.float64, device="cpu") * (2 * math.pi / T)  # on the host, then moved
         _TABLES[key] = torch.stack([torch.cos(m), torch.sin(m)]).to(dtype=dtype, device=device).contiguous()
     return _TABLES[key]
 
