@@ -45,7 +45,7 @@ PYTEST_ARGS=(tests -m gpu -q -rfE --junitxml="$OUT/junit.xml" -p no:cacheprovide
 step tests "${GPU_CHECK_TEST_TIMEOUT:-300}" "$PY" -m pytest "${PYTEST_ARGS[@]}"
 
 step bench "${GPU_CHECK_BENCH_TIMEOUT:-150}" "$PY" -m fastcnn.cli bench --quick --backend cuda --backend triton \
-    --budget 0.2 --out "$OUT/bench"
+    --budget 0.2 --max-seconds 110 --out "$OUT/bench"
 
 echo "== summary ($OUT)"
 cat "$STATUS"

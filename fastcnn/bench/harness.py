@@ -89,8 +89,6 @@ class _Clock:
 
     def __init__(self):
         self.cuda = torch.cuda.is_available()
-        if self.cuda:
-            torch.backends.cudnn.benchmark = True  # the torch baseline with cuDNN's tuned algorithms
 
     def wall(self, fn) -> float:
         """Wall-clock seconds of one call until the GPU has finished it (compilation included)."""
