@@ -70,8 +70,8 @@ class _LanguageGuard:
     def __init__(self):
         import triton.language as tl
 
-        spaces = [tl, tl.core, tl.math, tl.tensor, tl.dtype, tl.condition]
-        spaces += [getattr(tl.core, n) for n in ("tensor_descriptor_base",) if hasattr(tl.core, n)]
+        spaces = [tl, tl.core, tl.math] + [getattr(tl.core, n) for n in (
+            "tensor", "dtype", "condition", "tensor_descriptor_base") if hasattr(tl.core, n)]
         self._saved = [(ns, dict(vars(ns))) for ns in spaces]
 
     def dirty(self) -> list:
