@@ -7,7 +7,8 @@
 2. `compile_specs(specs, arch)` runs `python tests/triton_aot.py SPECS.json ARCH` in a fresh process
    with TRITON_INTERPRET=0, where every @triton.jit function is a compiling JITFunction, and calls
    `triton.compile(ASTSource(fn, signature, constexprs), target=GPUTarget("cuda", ARCH, 32))` once
-   per unique (kernel, signature, constexprs, options). A separate process keeps the interpreter
+   per unique (kernel, signature, constexprs, options), and once more with every integer argument
+   1 (the runtime makes those constexprs: a one-row image, a batch of 1). A separate process keeps the interpreter
    (which patches triton.language while it runs) and the compiler apart whatever ran before.
    `FASTCNN_AOT_TRITON_PATH` puts another triton first on that process's path (the oldest supported
    triton, scripts/triton-min.sh).
@@ -78,8 +79,10 @@ def record_launches(workload) -> list:
     return specs
 
 
-def compile_specs(specs: list, arch: int, timeout: float = 600, triton_path: str = None) -> dict:
-    """Compiles every spec for sm_<arch> in a fresh process; returns its JSON report
+def compile_specs(specs: list, arch: int, timeout: float = 600, triton_path: str = None, ones=(0, 1)) -> dict:
+    """Compiles every spec for sm_<arch> in a fresh process, and the all-integers-1 variant of every
+    ones[1]-th spec from ones[0] (front-end errors do not depend on the arch, so two processes can
+    share that work; None: none); returns its JSON report
     {"triton": version, "compiled": [{"kernel", "key", "cubin_bytes"}], "failed": [{"kernel", "key", "error"}]}."""
     import tempfile
 
@@ -90,7 +93,8 @@ def compile_specs(specs: list, arch: int, timeout: float = 600, triton_path: str
         path = Path(tmp) / "specs.json"
         path.write_text(json.dumps(specs))
         out = Path(tmp) / "report.json"
-        proc = subprocess.run([sys.executable, __file__, str(path), str(arch), str(out)], env=env,
+        share = "none" if ones is None else f"{ones[0]}/{ones[1]}"
+        proc = subprocess.run([sys.executable, __file__, str(path), str(arch), str(out), share], env=env,
                               capture_output=True, text=True, timeout=timeout)
         if proc.returncode != 0 or not out.exists():
             raise RuntimeError(f"AOT compile process failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
@@ -163,7 +167,7 @@ def _signature(fn, spec, ones=False):
     return signature, constexprs, options
 
 
-def _compile_all(specs_path, arch, out_path):
+def _compile_all(specs_path, arch, out_path, ones_share="0/1"):
     import importlib
     import time
     import traceback
@@ -177,8 +181,11 @@ def _compile_all(specs_path, arch, out_path):
     report = {"triton": triton.__version__, "arch": arch, "compiled": [], "failed": [], "seconds": 0.0}
     start = time.time()
     done = set()
-    # every launch as recorded; on sm_90 also with all its integers 1 (front-end errors do not depend on the arch)
-    variants = [(spec, False) for spec in specs] + ([(spec, True) for spec in specs] if arch == 90 else [])
+    # every launch as recorded, and (this process's share of) the same launches with all integers 1
+    variants = [(spec, False) for spec in specs]
+    if ones_share != "none":
+        first, step = (int(v) for v in ones_share.split("/"))
+        variants += [(spec, True) for spec in specs[first::step]]
     for spec, ones in variants:
         fn = getattr(importlib.import_module(spec["module"]), spec["kernel"])
         assert isinstance(fn, JITFunction), f"{spec['module']}.{spec['kernel']} is not a compiling JITFunction"
@@ -200,4 +207,4 @@ def _compile_all(specs_path, arch, out_path):
 
 
 if __name__ == "__main__":
-    _compile_all(sys.argv[1], int(sys.argv[2]), sys.argv[3])
+    _compile_all(sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else "0/1")
