@@ -6,6 +6,7 @@
 // kernel source (index math, bounds checks, shared-memory tiling, synchronisation), slowly; it says
 // nothing about timing, warps, memory coalescing or compiler-specific behaviour.
 #pragma once
+#include <atomic>
 #include <barrier>
 #include <cmath>
 #include <cstring>
@@ -71,6 +72,13 @@ inline double __longlong_as_double(long long i) {
   double d;
   std::memcpy(&d, &i, sizeof d);
   return d;
+}
+
+// The threads of a block run in parallel here, as on the GPU: atomicAdd must be a real atomic
+// (std::atomic_ref, floating-point fetch_add in C++20). Returns the old value, as CUDA's.
+template <class T>
+inline T atomicAdd(T* address, T value) {
+  return std::atomic_ref<T>(*address).fetch_add(value, std::memory_order_relaxed);
 }
 
 using std::cos;

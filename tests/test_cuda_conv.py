@@ -332,8 +332,8 @@ def test_unknown_activation_is_rejected():
 def _cuda_reason():
     if not HAS_GPU:
         return "no CUDA GPU on this machine: cuda kernel launch tests skipped"
-    from fastcnn._registry import backends
-    info = backends()["cuda"]
+    from fastcnn._registry import available_backends
+    info = available_backends()["cuda"]
     return None if info["available"] else f"cuda backend unavailable: {info['reason']}"
 
 

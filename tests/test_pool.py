@@ -63,7 +63,7 @@ def _check_against_reference(op, ref, x, kwargs, reduction, backend, *, indices=
     """Forward (values, indices, memory format) and backward of op vs ref on float64 copies."""
     xg = x.detach().clone().requires_grad_()
     out = op(xg, **kwargs, backend=backend)
-    xr = x.detach().double().requires_grad_()
+    xr = x.detach().cpu().double().requires_grad_()  # the reference runs on the CPU, whatever x's device
     expected = ref(xr, **kwargs)
     if indices:
         (out, idx), (expected, idx_ref) = out, expected

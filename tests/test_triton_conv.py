@@ -2,12 +2,11 @@
 
 Kernels are called through the registry (fastcnn._registry.kernel("triton", name)) on CPU tensors,
 which runs them under the Triton interpreter (tiny shapes), and on CUDA tensors where a GPU exists
-(marked gpu). Without a GPU, test_compiles_for_gpu still compiles every kernel the launchers would
-launch for sm_90 (and sm_80 with -m slow), so a kernel that cannot lower fails here, not on a GPU.
+(marked gpu). Without a GPU, tests/test_triton_aot.py compiles every kernel launch the launchers
+make for sm_90 and sm_80, so a kernel that cannot lower fails there, not on a GPU.
 """
 from __future__ import annotations
 
-import sys
 import zlib
 
 import pytest
@@ -274,118 +273,3 @@ def test_channel_sum(shape, dtype, device):
     t = torch.randn(*shape, dtype=torch.float64).to(dtype=dtype, device=device)
     assert_close(triton_kernel("channel_sum")(t), t.double().sum((0, 2, 3)),
                  reduction=shape[0] * shape[2] * shape[3])
-
-
-# ----------------------------------------------------------------------------------------------
-# Every launched kernel compiles for the GPU (no GPU needed: triton.compile with a target).
-
-_KERNEL_MODULES = ("gemm", "conv_bias", "conv_direct", "conv_im2col", "conv_fft")
-
-
-def _compiling_copies():
-    """Copies of the kernel modules (and their private helper modules) whose @triton.jit functions
-    compile, whatever mode this process runs Triton in (on a CPU-only machine fastcnn switches the
-    interpreter on before triton is imported): {module: copy}, and the copies' _conv_common."""
-    import importlib.util
-
-    import fastcnn.kernels.triton as pkg
-    from triton import knobs
-
-    prefix = pkg.__name__ + "._"
-    saved = {k: sys.modules.pop(k) for k in list(sys.modules) if k.startswith(prefix)}
-    previous = knobs.runtime.interpret
-    knobs.runtime.interpret = False
-    try:
-        copies = {}
-        for m in _KERNEL_MODULES:
-            name = f"{pkg.__name__}.{m}"
-            spec = importlib.util.spec_from_file_location(name + "__compiling", importlib.util.find_spec(name).origin)
-            copies[m] = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(copies[m])
-        common = sys.modules[prefix + "conv_common"]
-    finally:
-        knobs.runtime.interpret = previous
-        for k in [k for k in sys.modules if k.startswith(prefix)]:
-            del sys.modules[k]
-        sys.modules.update(saved)
-        for k, mod in saved.items():  # the import system rebinds package attributes
-            setattr(pkg, k.rsplit(".", 1)[1], mod)
-    return copies, common
-
-
-def _gpu_compile_hook(arch, compiled):
-    """A LAUNCH_HOOK that compiles the launched kernel for sm_<arch> instead of running it."""
-    import triton
-    from triton.backends.compiler import GPUTarget
-    from triton.compiler import ASTSource
-    from triton.runtime.jit import JITFunction
-
-    def hook(jit_fn, grid, args, constexprs, num_warps, num_stages):
-        assert isinstance(jit_fn, JITFunction), f"{jit_fn!r} is not a compiling @triton.jit function"
-        values = iter(args)
-        signature = {}
-        for p in jit_fn.params:
-            if p.is_constexpr:
-                signature[p.name] = "constexpr"
-                continue
-            v = next(values)
-            if p.annotation_type:
-                signature[p.name] = p.annotation_type
-            elif isinstance(v, torch.Tensor):
-                signature[p.name] = {torch.float32: "*fp32", torch.float64: "*fp64"}[v.dtype]
-            elif isinstance(v, int):
-                signature[p.name] = "i32" if -2**31 <= v < 2**31 else "i64"
-            else:
-                raise AssertionError(f"{jit_fn.__name__}: argument {p.name} of type {type(v).__name__} "
-                                     "would be passed as float32: annotate it tl.float64")
-        key = (jit_fn.__name__, tuple(signature.items()), tuple(sorted(constexprs.items())), num_warps, num_stages)
-        if key not in compiled:
-            binary = triton.compile(ASTSource(jit_fn, signature, dict(constexprs)), target=GPUTarget("cuda", arch, 32),
-                                    options={"num_warps": num_warps, "num_stages": num_stages})
-            compiled[key] = len(binary.asm["cubin"])
-    return hook
-
-
-@pytest.mark.parametrize("arch", [90, pytest.param(80, marks=pytest.mark.slow)])
-def test_compiles_for_gpu(arch, monkeypatch):
-    try:
-        from triton.backends.nvidia.compiler import get_ptxas  # noqa: F401
-    except ImportError as e:
-        pytest.skip(f"triton's NVIDIA backend is not installed: {e}")
-    copies, common = _compiling_copies()
-    compiled = {}
-    monkeypatch.setattr(common, "LAUNCH_HOOK", _gpu_compile_hook(arch, compiled))
-    launchers = {name: fn for mod in copies.values() for name, fn in mod.KERNELS.items()}
-
-    def forward(algo, case, x, w, b, activation=None, act_param=0.0):
-        launchers[f"conv2d_forward.{algo}"](x, w, b, case.stride, case.padding, case.dilation, case.groups,
-                                            case.out_hw, activation, act_param)
-
-    case = Case("compile", 2, 4, 9, 9, 4, 3, 3, padding=(1, 1), groups=2)
-    geometry = (case.stride, case.padding, case.dilation, case.groups)
-    for dtype in (torch.float32, torch.float64):
-        x, w, b, gy = _inputs(case, dtype, "cpu")
-        launchers["gemm"](x[0, 0], x[0, 1], beta=1.0, out=x[1, 0].clone())
-        launchers["channel_sum"](gy)
-        for algo in ALGOS:
-            forward(algo, case, x, w, b, "elu", 1.0)
-            forward(algo, case, x, w, None)
-            launchers[f"conv2d_backward_input.{algo}"](gy, w, (case.H, case.W), *geometry)
-            launchers[f"conv2d_backward_weight.{algo}"](x, gy, (case.R, case.S), *geometry)
-        big = Case("compile_large_kernel", 1, 2, 40, 40, 2, 17, 17)  # the 64-point fft
-        forward("fft", big, *_inputs(big, dtype, "cpu")[:3])
-    # TF32 tensor cores on request (float32 GEMM-like kernels only; float64 stays ieee)
-    monkeypatch.setenv("FASTCNN_TRITON_TF32", "1")
-    for dtype in (torch.float32, torch.float64):
-        x, w, b, gy = _inputs(case, dtype, "cpu")
-        launchers["gemm"](x[0, 0], x[0, 1])
-        for algo in ALGOS:
-            forward(algo, case, x, w, b)
-    precisions = {(k[0], dict(k[2]).get("PRECISION")) for k in compiled}
-    assert ("gemm_kernel", "tf32") in precisions and ("cgemm_kernel", "tf32") in precisions
-    assert ("conv_forward_kernel", "tf32") in precisions
-    names = {k[0] for k in compiled}
-    assert names == {"gemm_kernel", "channel_sum_kernel", "conv_forward_kernel", "conv_backward_input_kernel",
-                     "conv_backward_weight_kernel", "im2col_kernel", "col2im_kernel", "spectrum_kernel",
-                     "cgemm_kernel", "untile_kernel"}
-    assert all(size > 0 for size in compiled.values())

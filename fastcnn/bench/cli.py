@@ -26,6 +26,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compile", action="store_true", help="add torch.compile baselines (slow to compile)")
     p.add_argument("--budget", type=float, default=None, help="seconds of timing per case and mode")
     p.add_argument("--out", default="bench/results", help="folder for results.json, report.md and plots")
+    p.add_argument("--max-seconds", type=float, default=None,
+                   help="start no new case after this many seconds; the report says which were left out "
+                        "(a bounded run on a lent GPU still writes its results)")
 
 
 def default_backends():
@@ -74,7 +77,11 @@ def run(args) -> int:
     results = []
     started = time.time()
     bar = _progress(work, len(work))
+    left_out = []
     for case, mode in bar:
+        if args.max_seconds is not None and time.time() - started > args.max_seconds:
+            left_out.append(f"{case.name} {mode}")
+            continue
         if hasattr(bar, "set_description"):
             bar.set_description(f"{case.name[:40]} {mode}")
         try:
@@ -91,7 +98,8 @@ def run(args) -> int:
         results.append(run_case(case.suite, case.name, mode, fast, base, reference=case.reference,
                                 flops=case.flops(mode), nbytes=case.nbytes(mode), rtol=case.rtol, budget_s=budget))
     settings = {"quick": args.quick, "backends": backends, "suites": sorted(set(c.suite for c in cases)),
-                "filter": args.filter, "budget_s": budget, "seconds": round(time.time() - started, 1)}
+                "filter": args.filter, "budget_s": budget, "seconds": round(time.time() - started, 1),
+                "left_out": left_out}
     print(report.table(results, machine))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -32,6 +32,9 @@ class Result:
     baselines: List[str] = field(default_factory=list)
     errors: Dict[str, str] = field(default_factory=dict)  # contender -> why it has no timing
     wrong: Dict[str, float] = field(default_factory=dict)  # fastcnn contender -> relative error found
+    # contender -> seconds of its first call (kernel compilation: Triton JIT, NVRTC; cuDNN's algorithm
+    # search), reported apart and never part of the timings
+    first_call_s: Dict[str, float] = field(default_factory=dict)
 
     def ratio(self, fast: str, baseline: str) -> Optional[float]:
         """baseline time / fastcnn time, None where either is missing or fastcnn's result was wrong."""
@@ -87,6 +90,16 @@ class _Clock:
     def __init__(self):
         self.cuda = torch.cuda.is_available()
 
+    def wall(self, fn) -> float:
+        """Wall-clock seconds of one call until the GPU has finished it (compilation included)."""
+        if self.cuda:
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        fn()
+        if self.cuda:
+            torch.cuda.synchronize()
+        return time.perf_counter() - t
+
     def time(self, fn) -> float:
         if not self.cuda:
             t = time.perf_counter()
@@ -125,9 +138,10 @@ def run_case(suite: str, case: str, mode: str, fastcnn: Dict[str, Callable], bas
     against the `reference` baseline's result (relative error above rtol marks it wrong)."""
     result = Result(suite, case, mode, flops, nbytes, fastcnn=list(fastcnn), baselines=list(baselines))
     runnable = {}
+    clock = _Clock()
     for name, fn in {**fastcnn, **baselines}.items():
         try:
-            fn()
+            result.first_call_s[name] = clock.wall(fn)  # compile / autotune happens here, not in the timings
             runnable[name] = fn
         except Exception as e:  # a contender that cannot run this case is reported, not fatal
             result.errors[name] = f"{type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}"

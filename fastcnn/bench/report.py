@@ -105,6 +105,10 @@ def write_markdown(path: Path, results: List[Result], machine: dict, settings: d
              "Ratio = baseline time / fastcnn time (above 1: fastcnn faster); median of alternated runs. "
              "GFLOP/s are nominal (2*N*K*(C/g)*R*S*P*Q per convolution; training counts 3x).", "",
              "```", table(results, machine), "```", ""]
+    slow_first = [(r.case, r.mode, name, t) for r in results for name, t in r.first_call_s.items() if t > 0.5]
+    if slow_first:  # kernel compilation at first use (Triton JIT, NVRTC), kept out of the timings above
+        lines += ["First calls over 0.5 s (compilation / autotuning, not in the timings):", ""]
+        lines += [f"- {case} {mode} {name}: {t:.1f} s" for case, mode, name, t in slow_first] + [""]
     lines += ["![speedup](speedup.png)", "", "![gflops](gflops.png)", ""]
     path.write_text("\n".join(lines))
 

@@ -41,8 +41,22 @@ def apply(function, *args):
     gradient (inference, no_grad), its forward runs directly, without autograd's per-call
     bookkeeping (about 10 microseconds, most of a small layer's time)."""
     if torch.is_grad_enabled() and any(isinstance(a, torch.Tensor) and a.requires_grad for a in args):
-        return function.apply(*args)
-    return function.forward(_PlainCall(len(args)), *args)
+        out = function.apply(*args)
+    else:
+        out = function.forward(_PlainCall(len(args)), *args)
+    _check_device(function, args, out)
+    return out
+
+
+def _check_device(function, args, out) -> None:
+    """Every output on the first input tensor's device: a launcher that allocates on the default
+    (CPU) device fails here, naming the op, not later in an unrelated torch call. (Gradients are
+    checked by autograd itself: 'invalid gradient ... expected device'.)"""
+    device = next((a.device for a in args if isinstance(a, torch.Tensor)), None)
+    for o in out if isinstance(out, (tuple, list)) else (out,):
+        if isinstance(o, torch.Tensor) and o.device != device:
+            raise RuntimeError(f"fastcnn: {function.__name__} returned an output on {o.device} for an input on "
+                               f"{device}: the backend's kernel allocated it on the wrong device")
 
 
 def public_op(reference: Callable, check: Optional[Callable] = None):

@@ -59,10 +59,20 @@ class _Dropout(torch.autograd.Function):
         return gx, None, None, None, None, None
 
 
+def _keep_mask(shape, keep_prob, generator, device):
+    """uint8 keep-mask on `device`, drawn by `generator` (torch's default one when None). A generator
+    only draws on its own device type (a CPU generator cannot fill a CUDA tensor): then the mask is
+    drawn where the generator lives and copied, so a seeded generator gives the same mask whatever
+    the input's device."""
+    where = device if generator is None or generator.device.type == device.type else generator.device
+    keep = torch.empty(shape, dtype=torch.uint8, device=where).bernoulli_(keep_prob, generator=generator)
+    return keep.to(device)
+
+
 def _run(input, p, training, inplace, generator, mask_shape, group, backend):
     if not training or p == 0.0:
         return input
-    keep = torch.empty(mask_shape, dtype=torch.uint8, device=input.device).bernoulli_(1.0 - p, generator=generator)
+    keep = _keep_mask(mask_shape, 1.0 - p, generator, input.device)
     scale = 0.0 if p == 1.0 else 1.0 / (1.0 - p)
     return apply(_Dropout, input, keep, group, scale, inplace, backend)
 

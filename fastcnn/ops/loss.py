@@ -116,7 +116,7 @@ def finish_reduction(total, reduction, count, like, denom=None):
     if reduction == "sum":
         return total.to(like.dtype).to(like.device), None
     if denom is None:
-        denom = torch.tensor(float(count), dtype=torch.float64)
+        denom = torch.tensor(float(count), dtype=torch.float64, device=total.device)
     return (total / denom).to(like.dtype).to(like.device), denom
 
 

@@ -40,6 +40,11 @@ def i64(v: int):
     return np.int64(v)
 
 
+def i32(v: int):
+    """An `int` kernel parameter (a plain Python int would travel as 64 bits)."""
+    return np.int32(v)
+
+
 def scalar(v: float, dtype: torch.dtype):
     return np.float32(v) if dtype == torch.float32 else np.float64(v)
 

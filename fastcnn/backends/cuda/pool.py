@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from ...ops._pool_layout import empty, is_channels_last
-from ._lib import cuda_kernel, i64, launch, ptr, suffix
+from ._lib import cuda_kernel, i32, i64, launch, ptr, suffix
 
 BLOCK = 256
 MAX_BLOCKS = 65535 * 8  # grid-stride loops cover the rest
@@ -41,7 +41,7 @@ def max_pool2d_forward(x, kernel_size, stride, padding, dilation, out_hw, with_i
     idx = _like(x, out_hw, torch.int64) if with_indices else y.new_empty(0, dtype=torch.int64)
     _run("max_pool2d_forward", x, y.numel(),
          [ptr(x), ptr(y), ptr(idx), *_geom(n, c, x.shape[2:], out_hw, kernel_size, stride, padding, dilation),
-          *_strides(x), *_strides(y), int(with_indices)])
+          *_strides(x), *_strides(y), i32(with_indices)])
     return y, (idx if with_indices else None)
 
 
@@ -51,7 +51,7 @@ def avg_pool2d_forward(x, kernel_size, stride, padding, out_hw, count_include_pa
     y = _like(x, out_hw)
     _run("avg_pool2d_forward", x, y.numel(),
          [ptr(x), ptr(y), *_geom(n, c, x.shape[2:], out_hw, kernel_size, stride, padding), *_strides(x),
-          *_strides(y), int(count_include_pad), i64(divisor_override or 0)])
+          *_strides(y), i32(count_include_pad), i64(divisor_override or 0)])
     return y
 
 
@@ -61,7 +61,7 @@ def avg_pool2d_backward(gy, in_hw, kernel_size, stride, padding, count_include_p
     gx = _like(gy, in_hw)
     _run("avg_pool2d_backward", gy, gx.numel(),
          [ptr(gy), ptr(gx), *_geom(n, c, in_hw, gy.shape[2:], kernel_size, stride, padding), *_strides(gy),
-          *_strides(gx), int(count_include_pad), i64(divisor_override or 0)])
+          *_strides(gx), i32(count_include_pad), i64(divisor_override or 0)])
     return gx
 
 
@@ -99,7 +99,7 @@ def pool_index_scatter(src, indices, out_hw, accumulate):
     out = _like(src, out_hw).zero_()
     _run("pool_index_scatter", src, src.numel(),
          [ptr(src), ptr(indices), ptr(out), *_geom(n, c, out_hw, src.shape[2:]), *_strides(src), *_strides(out),
-          int(accumulate)])
+          i32(accumulate)])
     return out
 
 

@@ -56,6 +56,41 @@ def _import_interpreted(module_name: str):
     return module
 
 
+class _LanguageGuard:
+    """Puts triton.language back as it was after every interpreted launch.
+
+    The interpreter swaps triton.language's builtins (tl.load, tl.arange, tensor methods, ...) for
+    numpy-backed versions while a kernel runs and restores them at the end, but a @triton.jit helper
+    called as a device function patches them again and never restores (InterpretedFunction.__call__
+    in triton 3.6-3.9). Some sequences of interpreted launches then leave the builtins swapped, and
+    every later *compile* in the process fails ("Did you forget to add @triton.jit?" from the
+    interpreter's semantics): the GPU launches of a process that also ran CPU tensors, and the
+    ahead-of-time compile tests (tests/test_triton_aot.py) in a full test run."""
+
+    def __init__(self):
+        import triton.language as tl
+
+        spaces = [tl, tl.core, tl.math] + [getattr(tl.core, n) for n in (
+            "tensor", "dtype", "condition", "tensor_descriptor_base") if hasattr(tl.core, n)]
+        self._saved = [(ns, dict(vars(ns))) for ns in spaces]
+
+    def dirty(self) -> list:
+        """Names whose value differs from the snapshot taken when the backend was loaded."""
+        return [f"{getattr(ns, '__name__', ns)}.{k}" for ns, saved in self._saved for k, v in saved.items()
+                if vars(ns).get(k, _MISSING) is not v]
+
+    def restore(self) -> None:
+        for ns, saved in self._saved:
+            current = vars(ns)
+            for k, v in saved.items():
+                if current.get(k, _MISSING) is not v:
+                    setattr(ns, k, v)
+
+
+_MISSING = object()
+LANGUAGE_GUARD = _LanguageGuard()
+
+
 def _first_tensor_device(args, kwargs):
     for a in list(args) + list(kwargs.values()):
         if isinstance(a, torch.Tensor):
@@ -70,7 +105,10 @@ def _dispatching(module_name: str, kernel_name: str):
     def launch(*args, **kwargs):
         if _first_tensor_device(args, kwargs) == "cuda":
             return gpu_module.KERNELS[kernel_name](*args, **kwargs)
-        return _import_interpreted(module_name).KERNELS[kernel_name](*args, **kwargs)
+        try:
+            return _import_interpreted(module_name).KERNELS[kernel_name](*args, **kwargs)
+        finally:
+            LANGUAGE_GUARD.restore()
 
     return launch
 

@@ -33,6 +33,14 @@ def _expm1(x):
 
 
 @triton.jit
+def _log1p(t):
+    # log(1 + t) for t >= 0 without losing t's digits when 1 + t rounds (softplus far below 0):
+    # log(w) * t / (w - 1) with w = 1 + t cancels the rounding of w (Goldberg), t itself when w == 1.
+    w = 1.0 + t
+    return tl.where(w == 1.0, t, tl.log(w) * t / tl.where(w == 1.0, 1.0, w - 1.0))
+
+
+@triton.jit
 def act_forward(x, KIND: tl.constexpr, p0, p1):
     if KIND == 1:
         y = tl.maximum(x, 0.0, propagate_nan=tl.PropagateNan.ALL)
@@ -47,7 +55,7 @@ def act_forward(x, KIND: tl.constexpr, p0, p1):
     elif KIND == 6:
         z = x * p0
         # log1p(exp(z)) = max(z, 0) + log(1 + exp(-|z|)), linear above the threshold like torch
-        soft = (tl.maximum(z, 0.0) + tl.log(1.0 + tl.exp(-tl.abs(z)))) / p0
+        soft = (tl.maximum(z, 0.0) + _log1p(tl.exp(-tl.abs(z)))) / p0
         y = tl.where(z > p1, x, soft)
     elif KIND == 7:
         y = tl.where(x > 0, 1.0, tl.where(x == 0, p0, 0.0)) + 0.0 * x

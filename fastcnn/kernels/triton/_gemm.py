@@ -59,7 +59,7 @@ def gemm_kernel(a_ptr, b_ptr, c_ptr, bias_ptr,  # A[M, K], B[K, N], C[M, N], bia
             k_ok = kk < K
             a = tl.load(a_r + rows[:, None] * s_am + kk[None, :] * s_ak, mask=row_ok[:, None] & k_ok[None, :], other=0.0)
             b = tl.load(b_r + kk[:, None] * s_bk + cols[None, :] * s_bn, mask=k_ok[:, None] & col_ok[None, :], other=0.0)
-            acc = tl.dot(a, b, acc, input_precision=PRECISION)
+            acc = tl.dot(a, b, acc, input_precision=PRECISION, out_dtype=acc.dtype)
 
     acc = acc * scalar_as(alpha, acc)
     c_ptrs = c_ptr + rows[:, None] * s_cm + cols[None, :] * s_cn

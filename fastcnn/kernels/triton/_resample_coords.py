@@ -54,7 +54,7 @@ def contributor_first(i, step, n_out):
 @triton.jit
 def grid_source(g, size, ALIGN: tl.constexpr, BORDER: tl.constexpr):
     """Pixel coordinate of normalised grid coordinate g, and its derivative (0 where clipped)."""
-    sz = size.to(g.dtype)
+    sz = tl.full([], size, g.dtype)  # not size.to(): a size of 1 arrives as a constexpr int
     if ALIGN:
         x = (g + 1.0) / 2.0 * (sz - 1.0)
         dx = tl.zeros(g.shape, g.dtype) + (sz - 1.0) / 2.0

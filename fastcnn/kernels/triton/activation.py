@@ -10,27 +10,28 @@ import triton
 import triton.language as tl
 
 from fastcnn.kernels.triton._activation_math import act_backward, act_forward
+from fastcnn.kernels.triton._conv_common import scalar_as  # float args come as float64 (exact slopes)
 from fastcnn.ops.activation import ACT_KIND
 
 BLOCK = 1024
 
 
 @triton.jit
-def _forward_kernel(x_ptr, y_ptr, n, p0, p1, KIND: tl.constexpr, BLOCK: tl.constexpr):
+def _forward_kernel(x_ptr, y_ptr, n, p0: tl.float64, p1: tl.float64, KIND: tl.constexpr, BLOCK: tl.constexpr):
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < n
     x = tl.load(x_ptr + offs, mask=mask)
-    tl.store(y_ptr + offs, act_forward(x, KIND, p0, p1).to(x.dtype), mask=mask)
+    tl.store(y_ptr + offs, act_forward(x, KIND, scalar_as(p0, x), scalar_as(p1, x)).to(x.dtype), mask=mask)
 
 
 @triton.jit
-def _backward_kernel(gy_ptr, s_ptr, gx_ptr, n, p0, p1, KIND: tl.constexpr, FROM_OUTPUT: tl.constexpr,
+def _backward_kernel(gy_ptr, s_ptr, gx_ptr, n, p0: tl.float64, p1: tl.float64, KIND: tl.constexpr, FROM_OUTPUT: tl.constexpr,
                      BLOCK: tl.constexpr):
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < n
     gy = tl.load(gy_ptr + offs, mask=mask)
     s = tl.load(s_ptr + offs, mask=mask)
-    tl.store(gx_ptr + offs, act_backward(gy, s, KIND, FROM_OUTPUT, p0, p1).to(gy.dtype), mask=mask)
+    tl.store(gx_ptr + offs, act_backward(gy, s, KIND, FROM_OUTPUT, scalar_as(p0, s), scalar_as(p1, s)).to(gy.dtype), mask=mask)
 
 
 @triton.jit

@@ -64,7 +64,7 @@ def conv_forward_kernel(x_ptr, w_ptr, bias_ptr, y_ptr,  # x[N,C,H,W], w[K,C/g,R,
         a_ok = m_ok[:, None] & red_ok[None, :] & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
         a = tl.load(x_rows[:, None] + (c * H * W)[None, :] + ih * W + iw, mask=a_ok, other=0.0)
         b = tl.load(w_cols[None, :] + red[:, None], mask=red_ok[:, None] & k_ok[None, :], other=0.0)
-        acc = tl.dot(a, b, acc, input_precision=PRECISION)
+        acc = tl.dot(a, b, acc, input_precision=PRECISION, out_dtype=acc.dtype)
 
     if HAS_BIAS:
         acc += tl.load(bias_ptr + g * Kg + k, mask=k_ok, other=0.0)[None, :]
@@ -97,14 +97,18 @@ def conv_backward_input_kernel(gy_ptr, w_ptr, gx_ptr,  # gy[N,K,P,Q], w[K,C/g,R,
         rs = red % (R * S)
         th = h[:, None] + ph - (rs // S * dh)[None, :]  # = p * sh where tap r of row p reads h
         tw = w[:, None] + pw - (rs % S * dw)[None, :]
-        p = th // sh
-        q = tw // sw
-        lands = (th >= 0) & (tw >= 0) & (th % sh == 0) & (tw % sw == 0) & (p < P) & (q < Q)
+        # th, tw < 0 never land; clamping first keeps // and % on non-negative values, where the
+        # GPU (truncating) and the interpreter (numpy, flooring) agree
+        th_pos = tl.maximum(th, 0)
+        tw_pos = tl.maximum(tw, 0)
+        p = th_pos // sh
+        q = tw_pos // sw
+        lands = (th >= 0) & (tw >= 0) & (th_pos % sh == 0) & (tw_pos % sw == 0) & (p < P) & (q < Q)
         a_ok = m_ok[:, None] & red_ok[None, :] & lands
         a = tl.load(gy_rows[:, None] + (kk * P * Q)[None, :] + p * Q + q, mask=a_ok, other=0.0)
         b_ptrs = w_ptr + ((g * Kg + kk) * Cg * R * S + rs)[:, None] + (c * R * S)[None, :]
         b = tl.load(b_ptrs, mask=red_ok[:, None] & c_ok[None, :], other=0.0)
-        acc = tl.dot(a, b, acc, input_precision=PRECISION)
+        acc = tl.dot(a, b, acc, input_precision=PRECISION, out_dtype=acc.dtype)
 
     gx_ptrs = gx_ptr + (n * C * H * W + hw)[:, None] + ((g * Cg + c) * H * W)[None, :]
     tl.store(gx_ptrs, acc, mask=m_ok[:, None] & c_ok[None, :])
@@ -137,7 +141,7 @@ def conv_backward_weight_kernel(x_ptr, gy_ptr, gw_ptr,  # x[N,C,H,W], gy[N,K,P,Q
         b_ok = red_ok[:, None] & col_ok[None, :] & (ih >= 0) & (ih < H) & (iw >= 0) & (iw < W)
         b_ptrs = x_ptr + ((n * C + g * Cg) * H * W)[:, None] + (c * H * W)[None, :] + ih * W + iw
         b = tl.load(b_ptrs, mask=b_ok, other=0.0)
-        acc = tl.dot(a, b, acc, input_precision=PRECISION)
+        acc = tl.dot(a, b, acc, input_precision=PRECISION, out_dtype=acc.dtype)
 
     gw_ptrs = gw_ptr + ((g * Kg + k) * COLS)[:, None] + col[None, :]
     tl.store(gw_ptrs, acc, mask=k_ok[:, None] & col_ok[None, :])

@@ -129,10 +129,10 @@ def cgemm_kernel(a_ptr, b_ptr, c_ptr,  # per (frequency f, group g): C = op(A) @
             ai = -ai
         if CONJ_B:
             bi = -bi
-        acc_re = tl.dot(ar, br, acc_re, input_precision=PRECISION)
-        acc_re = tl.dot(-ai, bi, acc_re, input_precision=PRECISION)
-        acc_im = tl.dot(ai, br, acc_im, input_precision=PRECISION)
-        acc_im = tl.dot(ar, bi, acc_im, input_precision=PRECISION)
+        acc_re = tl.dot(ar, br, acc_re, input_precision=PRECISION, out_dtype=acc_re.dtype)
+        acc_re = tl.dot(-ai, bi, acc_re, input_precision=PRECISION, out_dtype=acc_re.dtype)
+        acc_im = tl.dot(ai, br, acc_im, input_precision=PRECISION, out_dtype=acc_im.dtype)
+        acc_im = tl.dot(ar, bi, acc_im, input_precision=PRECISION, out_dtype=acc_im.dtype)
     c_ptrs = c_ptr + f * s_cf + g * s_cg + rows * s_cm + cols * s_cn
     c_ok = (rows < M) & (cols < N) & (f >= 0)
     tl.store(c_ptrs, acc_re, mask=c_ok)
@@ -169,7 +169,7 @@ def _dft_table(T: int, dtype, device) -> torch.Tensor:
     """[cos(2 pi m / T), sin(2 pi m / T)] for m < T, computed in float64, cached."""
     key = (T, dtype, str(device))
     if key not in _TABLES:
-        m = torch.arange(T, dtype=torch.float64) * (2 * math.pi / T)
+        m = torch.arange(T, dtype=torch.float64, device="cpu") * (2 * math.pi / T)  # on the host, then moved
         _TABLES[key] = torch.stack([torch.cos(m), torch.sin(m)]).to(dtype=dtype, device=device).contiguous()
     return _TABLES[key]
 

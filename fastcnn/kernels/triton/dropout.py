@@ -5,22 +5,24 @@ import torch
 import triton
 import triton.language as tl
 
+from fastcnn.kernels.triton._conv_common import scalar_as  # scale 1/(1-p) exact for float64
+
 
 @triton.jit
-def _masked_scale(x_ptr, keep_ptr, y_ptr, n, group, scale, BLOCK: tl.constexpr):
+def _masked_scale(x_ptr, keep_ptr, y_ptr, n, group, scale: tl.float64, BLOCK: tl.constexpr):
     """y[i] = keep[i // group] ? x[i] * scale : 0; x, y flat [n], keep uint8 [n // group]."""
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < n
     x = tl.load(x_ptr + offs, mask=mask, other=0.0)
     k = tl.load(keep_ptr + offs // group, mask=mask, other=0)
-    tl.store(y_ptr + offs, tl.where(k != 0, x * scale, 0.0), mask=mask)
+    tl.store(y_ptr + offs, tl.where(k != 0, x * scalar_as(scale, x), 0.0), mask=mask)
 
 
 def dropout_masked_scale(x, keep, group, scale, out=None):
     y = torch.empty_like(x) if out is None else out
     if x.numel():
         block = 1024
-        # scale in x's dtype (a 0-d tensor would not do; the multiply happens in x's precision either way)
+        # scale passed as float64 (annotated) and turned into x's dtype in the kernel
         _masked_scale[(triton.cdiv(x.numel(), block),)](x, keep, y, x.numel(), int(group), float(scale), BLOCK=block)
     return y
 

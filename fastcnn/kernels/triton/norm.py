@@ -51,7 +51,7 @@ def _bn_forward_channel(x_ptr, w_ptr, b_ptr, rm_ptr, rv_ptr, params_ptr, mean_pt
     if TRAINING:
         pivot = tl.load(x_ptr + c * S).to(ACC)
         sum_d, sum_dd = _channel_sums(x_ptr, x_ptr, pivot, pivot, c, N, C, S, True, ACC, BLOCK)
-        count = (N * S).to(ACC)
+        count = tl.full([], N * S, ACC)  # not (N * S).to(): N = S = 1 arrive as constexpr ints
         dmean = sum_d / count
         mean = pivot + dmean
         var = tl.maximum(sum_dd / count - dmean * dmean, 0.0)
@@ -96,7 +96,7 @@ def _bn_backward_channel(gy_ptr, x_ptr, w_ptr, mean_ptr, invstd_ptr, gw_ptr, gb_
     b = a * 0.0
     k = a * 0.0
     if TRAINING:
-        count = (N * S).to(ACC)
+        count = tl.full([], N * S, ACC)  # not (N * S).to(): N = S = 1 arrive as constexpr ints
         b = -a * invstd * invstd * sum_gy_xmu / count
         k = -a * sum_gy / count
     tl.store(a_ptr + c, a)

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# One command for a machine with a CUDA GPU: build the C++ extension, run the GPU tests, run the quick
+# GPU benchmark; logs, a JUnit XML and the bench JSON/Markdown go to one folder. Under 8 minutes on
+# one GPU: timeouts 120 s build + 220 s tests + 120 s bench (a step that fails or times out is
+# recorded and the next one runs; the bench stops starting cases after 85 s and still writes its report).
+#   bash scripts/gpu-check.sh [OUT_DIR]        (default gpu-check/<UTC timestamp>)
+# Environment: PYTHON (default: python3), GPU_CHECK_TEST_TIMEOUT (s, default 220),
+# GPU_CHECK_BENCH_TIMEOUT (s, default 120), GPU_CHECK_PER_TEST (s, default 60).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+OUT=${1:-gpu-check/$(date -u +%Y%m%dT%H%M%SZ)}
+mkdir -p "$OUT"
+STATUS="$OUT/status.txt"
+: > "$STATUS"
+
+step() {  # step NAME TIMEOUT_S CMD... : run with a timeout, log to $OUT/NAME.log, record the exit code
+    local name=$1 limit=$2; shift 2
+    local t0=$SECONDS
+    echo "== $name (limit ${limit}s): $*"
+    timeout --kill-after=10 "$limit" "$@" > "$OUT/$name.log" 2>&1
+    local rc=$?
+    echo "$name rc=$rc seconds=$((SECONDS - t0))" | tee -a "$STATUS"
+    tail -n 3 "$OUT/$name.log"
+    return 0
+}
+
+"$PY" - > "$OUT/environment.txt" 2>&1 <<'PYEOF'
+import platform, torch
+print("python", platform.python_version(), "torch", torch.__version__, "cuda", torch.version.cuda)
+print("gpu", torch.cuda.get_device_name(0) if torch.cuda.is_available() else "NONE")
+for mod in ("triton", "cupy", "xdist", "pytest_timeout"):
+    try:
+        m = __import__(mod); print(mod, getattr(m, "__version__", "installed"))
+    except ImportError as e:
+        print(mod, "missing:", e)
+PYEOF
+cat "$OUT/environment.txt"
+grep -q "^gpu NONE" "$OUT/environment.txt" && echo "warning: torch sees no GPU; the gpu tests will skip"
+
+step build 120 "$PY" -m pip install --no-build-isolation --no-deps --no-index -e .
+
+PYTEST_ARGS=(tests -m gpu -q -rfE --junitxml="$OUT/junit.xml" -p no:cacheprovider)
+"$PY" -c "import xdist" 2>/dev/null && PYTEST_ARGS+=(-n auto)
+"$PY" -c "import pytest_timeout" 2>/dev/null && PYTEST_ARGS+=(--timeout "${GPU_CHECK_PER_TEST:-60}")
+step tests "${GPU_CHECK_TEST_TIMEOUT:-220}" "$PY" -m pytest "${PYTEST_ARGS[@]}"
+
+step bench "${GPU_CHECK_BENCH_TIMEOUT:-120}" "$PY" -m fastcnn.cli bench --quick --backend cuda --backend triton \
+    --budget 0.2 --max-seconds 85 --out "$OUT/bench"
+
+echo "== summary ($OUT)"
+cat "$STATUS"
+grep -E "passed|failed" "$OUT/tests.log" | tail -n 1
+! grep -qv "rc=0" "$STATUS"

@@ -1,0 +1,155 @@
+"""Every Triton kernel the launchers launch compiles for the GPU (sm_90 and sm_80), no GPU needed.
+
+The launches are recorded from tests/triton_launch_workload.py (every registered triton kernel,
+forward and backward, float32 and float64) under the interpreter, and each unique (kernel,
+signature, constexprs, launch options) is compiled with triton.compile for a CUDA target in a fresh
+process (tests/triton_aot.py). FASTCNN_AOT_TRITON_PATH=<dir> compiles with another triton (the
+oldest supported one, installed by scripts/triton-min.sh) instead of the installed one.
+"""
+from __future__ import annotations
+
+import ast
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+import triton_aot
+import triton_launch_workload
+from fastcnn._registry import _KERNELS, kernel
+
+pytest.importorskip("triton.backends.nvidia.compiler", reason="triton's NVIDIA backend is not installed")
+
+KERNEL_DIR = Path(__file__).resolve().parents[1] / "fastcnn" / "kernels" / "triton"
+
+
+@pytest.fixture(scope="module")
+def recorded():
+    """(launch specs, names of the registered triton kernels the workload called)."""
+    kernel("triton", "gemm")  # loads the backend: every launcher registered
+    called = set()
+    originals = {k: fn for k, fn in _KERNELS.items() if k[0] == "triton"}
+
+    def spy(name, fn):
+        def call(*args, **kwargs):
+            called.add(name)
+            return fn(*args, **kwargs)
+        return call
+
+    try:
+        for k, fn in originals.items():
+            _KERNELS[k] = spy(k[1], fn)
+        specs = triton_aot.record_launches(triton_launch_workload.run_all)
+    finally:
+        _KERNELS.update(originals)
+    return specs, called
+
+
+def _launched_in_source():
+    """@triton.jit kernels launched somewhere in fastcnn/kernels/triton (`name[grid](` or `launch(name,`)."""
+    names = set()
+    for path in KERNEL_DIR.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        jit = {f.name for f in tree.body if isinstance(f, ast.FunctionDef)
+               and any("jit" in ast.unparse(d) for d in f.decorator_list)}
+        src = path.read_text()
+        names |= {n for n in jit if re.search(rf"\b{n}\[", src)}
+        names |= set(re.findall(r"\blaunch\((\w+),", src)) & jit
+    # conv_direct passes its kernel through a variable: every kernel defined in a module that calls launch()
+    for path in KERNEL_DIR.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        if "launch(kernel," in path.read_text():
+            names |= {f.name for f in tree.body if isinstance(f, ast.FunctionDef) and f.name.endswith("_kernel")
+                      and any("jit" in ast.unparse(d) for d in f.decorator_list)}
+    return names
+
+
+def test_workload_calls_every_launcher_and_kernel(recorded):
+    specs, called = recorded
+    registered = {k[1] for k in _KERNELS if k[0] == "triton"}
+    assert registered - called == set(), f"triton kernels the AOT workload never calls: {sorted(registered - called)}"
+    launched = {s["kernel"] for s in specs}
+    missing = _launched_in_source() - launched
+    assert not missing, f"@triton.jit kernels launched in fastcnn/kernels/triton but not by the workload: {sorted(missing)}"
+    dtypes = {tuple(a[1] for a in s["args"] if a[0] == "ptr") for s in specs}
+    assert any("float64" in d for d in dtypes) and any("float32" in d for d in dtypes)
+
+
+def test_float_arguments_are_float64(recorded):
+    """A plain Python float reaches a compiled kernel as float32 (the interpreter hides it): kernels
+    taking a float that matters in float64 annotate it tl.float64. The resampling scales are float32
+    on purpose (torch computes nearest-neighbour source indices in float)."""
+    import importlib
+
+    float32_on_purpose = {("_interpolate_fwd", "nscale_h"), ("_interpolate_fwd", "nscale_w"),
+                          ("_interpolate_bwd", "nscale_h"), ("_interpolate_bwd", "nscale_w"),
+                          ("_interpolate_bwd", "step_h"), ("_interpolate_bwd", "step_w")}
+    bad = set()
+    for spec in recorded[0]:
+        module = importlib.import_module(spec["module"])
+        fn = getattr(module, spec["kernel"])
+        params = list(inspect.signature(fn.fn).parameters.values())
+        bound = dict(zip([p.name for p in params], spec["args"]))
+        bound.update(spec["kwargs"])
+        for p in params:
+            desc = bound.get(p.name)
+            if desc and desc[0] == "float" and p.annotation is inspect.Parameter.empty \
+                    and (spec["kernel"], p.name) not in float32_on_purpose:
+                bad.add((spec["module"], spec["kernel"], p.name))
+    assert not bad, f"float arguments passed as float32 on the GPU: {sorted(bad)}"
+
+
+def test_every_launched_kernel_compiles(recorded):
+    """sm_90 and sm_80, one compiling process each, side by side (CI has two cores); the variants
+    with every integer 1 are split between them (their errors are front-end errors, arch-independent)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        reports = list(pool.map(lambda job: triton_aot.compile_specs(recorded[0], job[0], ones=job[1]),
+                                ((90, (0, 2)), (80, (1, 2)))))
+    for report in reports:
+        failures = [f"{f['kernel']}: {f['error'].strip()[-600:]}" for f in report["failed"]]
+        assert not failures, (f"{len(failures)} of {len(failures) + len(report['compiled'])} launches do not compile "
+                              f"for sm_{report['arch']} with triton {report['triton']}:\n" + "\n\n".join(failures[:5]))
+        assert report["compiled"] and all(c["cubin_bytes"] > 0 for c in report["compiled"])
+        assert {c["kernel"] for c in report["compiled"]} == {s["kernel"] for s in recorded[0]}
+
+
+def test_interpreted_launches_leave_triton_language_unpatched(recorded):
+    """The interpreter patches triton.language while a kernel runs and triton 3.6-3.9 do not always
+    undo it (a @jit helper called as a device function); a later compile in the same process then
+    fails ("Did you forget to add @triton.jit?"). After the whole workload, nothing is left patched,
+    and a kernel compiles in this very process."""
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    from fastcnn.backends.triton.kernels import LANGUAGE_GUARD
+
+    assert LANGUAGE_GUARD.dirty() == []
+    # the unrestored path itself: a @jit helper called outside a kernel patches the language ...
+    from fastcnn.backends.triton.kernels import _import_interpreted
+    helpers = _import_interpreted("fastcnn.kernels.triton.activation")
+    from triton.runtime.interpreter import _patch_lang
+    _patch_lang(helpers._forward_kernel.fn)
+    assert LANGUAGE_GUARD.dirty(), "expected the interpreter's patch to be visible"
+    # ... and the next interpreted launch puts it back
+    ops_x = torch.randn(5, dtype=torch.float64)
+    kernel("triton", "activation_forward")(ops_x, "relu")
+    assert LANGUAGE_GUARD.dirty() == []
+    # a compiling @triton.jit function, compiled here after all the interpreted launches
+    knobs = triton.knobs
+    previous = knobs.runtime.interpret
+    knobs.runtime.interpret = False
+    try:
+        @triton.jit
+        def copy_kernel(src, dst, n, BLOCK: triton.language.constexpr):
+            i = triton.language.arange(0, BLOCK)
+            triton.language.store(dst + i, triton.language.load(src + i, mask=i < n), mask=i < n)
+    finally:
+        knobs.runtime.interpret = previous
+    binary = triton.compile(ASTSource(copy_kernel, {"src": "*fp64", "dst": "*fp64", "n": "i32", "BLOCK": "constexpr"},
+                                      {"BLOCK": 64}), target=GPUTarget("cuda", 90, 32))
+    assert len(binary.asm["cubin"]) > 0
