@@ -130,7 +130,9 @@ def make_homography_pair(image: np.ndarray, rng: np.random.Generator, size=None,
     back = apply_homography(np.linalg.inv(transform.params), np.stack([xs.ravel(), ys.ravel()], axis=1))
     mask = _inside(back, source.shape).reshape(ch, cw)
     if photometric:
-        target = np.where(mask[..., None] if target.ndim == 3 else mask, _photometric(rng, target), 0.0)
+        target = _photometric(rng, target)
+    # zero outside the mask: no half-interpolated border pixels and no noise where nothing was seen
+    target = np.where(mask[..., None] if target.ndim == 3 else mask, target, 0.0)
     return HomographyPair(source=source, target=target.astype(np.float32),
                           homography=transform.params.copy(), mask=mask, name=name)
 
