@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fastcnn.data.features import sift_keypoints
+from fastcnn.data.features import keypoint_patches, sift_keypoints
 from fastcnn.data.superres import SCALE, heldout_pair, upscale_bicubic
 from fastcnn.eval.matching import matching_accuracy, mutual_nearest_neighbours
 from fastcnn.eval.superres import psnr_y, ssim_y
@@ -33,6 +33,26 @@ def sift_features(image: np.ndarray, max_keypoints: int | None = None) -> LocalF
     xy, _, _, descriptors = sift_keypoints(_grey(image), max_keypoints)
     seconds = time.perf_counter() - start
     return LocalFeatures(xy=xy, descriptors=descriptors.astype(np.float32), seconds=seconds)
+
+
+def sift_and_patch_features(image: np.ndarray, describe, max_keypoints: int | None = None):
+    """SIFT and a patch descriptor on the same keypoints (HardNet against SIFT): detect SIFT keypoints,
+    keep those whose 32x32 patch lies inside the image, and describe them twice, by SIFT and by
+    ``describe(patches (N, 1, 32, 32) float32) -> (N, D)`` (e.g. a trained HardNet). Returns
+    (sift LocalFeatures, patch LocalFeatures); the patch timing covers extraction and ``describe``, the
+    SIFT timing detection and description."""
+    grey = _grey(image)
+    start = time.perf_counter()
+    xy, sigmas, orientations, descriptors = sift_keypoints(grey, max_keypoints)
+    sift_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    patches, inside = keypoint_patches(grey, xy, sigmas, orientations)
+    described = np.asarray(describe(patches[inside][:, None]), dtype=np.float32)
+    patch_seconds = time.perf_counter() - start
+    if described.ndim != 2 or len(described) != int(inside.sum()):
+        raise ValueError(f"describe must return one row per patch, got shape {described.shape}")
+    return (LocalFeatures(xy=xy[inside], descriptors=descriptors[inside].astype(np.float32), seconds=sift_seconds),
+            LocalFeatures(xy=xy[inside], descriptors=described, seconds=patch_seconds))
 
 
 def match_features(f1: LocalFeatures, f2: LocalFeatures, correspond, thresholds=(1, 3, 5)) -> dict:
