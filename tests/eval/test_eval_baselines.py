@@ -64,3 +64,26 @@ def test_sift_and_a_patch_descriptor_on_the_same_keypoints():
     assert 0.2 < baselines.match_features(raw1, raw2, pair.correspond)["mma@3"] < 1
     with pytest.raises(ValueError, match="one row per patch"):
         baselines.sift_and_patch_features(pair.source, lambda p: p[:1].reshape(1, -1))
+
+
+@pytest.mark.slow
+def test_docs_baseline_figures_reproduce():
+    """docs/results.md's baseline rows come from scripts/vision_baselines.py; rerun the deterministic
+    parts (not the timings) and compare with the stored docs/results/baselines.json."""
+    import json
+    import pathlib
+    import runpy
+
+    root = pathlib.Path(__file__).resolve().parents[2]
+    stored = json.loads((root / "docs/results/baselines.json").read_text())
+    script = runpy.run_path(str(root / "scripts/vision_baselines.py"))
+    homographies = script["sift_homography"]()
+    stereo = script["sift_stereo"]()
+    for key in ("mma@1", "mma@3", "mma@5"):
+        assert homographies[key] == pytest.approx(stored["sift_heldout_homographies"][key], abs=0.02)
+        assert stereo[key] == pytest.approx(stored["sift_stereo_motorcycle"][key], abs=0.02)
+    assert script["pixel_descriptor_fpr95"]()["fpr95"] == pytest.approx(
+        stored["pixel_descriptor_heldout_patches"]["fpr95"], abs=0.02)
+    bicubic = baselines.bicubic_baseline()
+    assert bicubic["psnr_y"] == pytest.approx(stored["bicubic_x4_heldout"]["psnr_y"], abs=0.01)
+    assert bicubic["ssim_y"] == pytest.approx(stored["bicubic_x4_heldout"]["ssim_y"], abs=1e-4)
