@@ -94,8 +94,10 @@ _BACKENDS: Dict[str, _Backend] = {
     "reference": _Backend("reference", None, lambda: (True, "plain torch ops (ground truth)")),
 }
 
-# Which tensor devices each backend can take.
-_DEVICES = {"cpu": {"cpu"}, "triton": {"cpu", "cuda"}, "cuda": {"cuda"}, "reference": {"cpu", "cuda"}}
+# Which tensor devices each backend can take. The reference backend is plain torch, so it also takes meta
+# tensors (shapes without data: a zoo network's torch twin on the meta device uses fastcnn's reference
+# ops for what torch lacks, e.g. Step, Maxout).
+_DEVICES = {"cpu": {"cpu"}, "triton": {"cpu", "cuda"}, "cuda": {"cuda"}, "reference": {"cpu", "cuda", "meta"}}
 
 
 def available_backends() -> Dict[str, Dict[str, object]]:
