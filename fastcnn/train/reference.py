@@ -26,8 +26,8 @@ def trained(name: str, settings):
                "world_size": 1, "options": {}}
         ckpt = loop.checkpoint_path(folder)
         done = os.path.exists(os.path.join(folder, "metrics.json")) and os.path.exists(ckpt)
-        if done:
-            payload = checkpoint.load(ckpt, run)
+        if done:   # any finished run of that network, size and seed will do (e.g. one from the CLI)
+            payload = checkpoint.load(ckpt, {k: run[k] for k in ("network", "size", "seed")})
             if payload["step"] >= task.steps:
                 checkpoint.restore(task, payload, ckpt)
                 task.train_mode(False)

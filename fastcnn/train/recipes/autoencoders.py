@@ -6,8 +6,6 @@ import math
 
 import numpy as np
 import torch
-from torch import nn
-
 from ... import data
 from ..task import Task
 from .classify import as_input, digits_for
@@ -114,33 +112,22 @@ class LLNetTask(Task):
     def __init__(self, settings):
         super().__init__(settings)
         net = self.build("llnet")
-        self.linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
-        if len(self.linears) % 2:
-            raise ValueError(f"llnet: expected an even number of linear layers (encoder + mirrored decoder), "
-                             f"got {len(self.linears)}")
-        self.depth = len(self.linears) // 2
-        self.patch = int(round(math.prod(net.input_shape) ** 0.5))
+        self.depth = net.depth
+        self.patch = int(round(net.input_shape[0] ** 0.5))
         clean = data.ImagePatches(data.sample_images(), self.patch, count=20_000, seed=settings.seed)
         self.train_set = data.LowLightPairs(clean, seed=settings.seed, noise=self.options.get("noise", "gaussian"))
-        # visible biases of the tied-weight pretraining autoencoders (checkpointed with the network)
-        self.nets["visible"] = nn.ParameterList(
-            [nn.Parameter(torch.zeros(l.in_features, device=settings.device)) for l in self.linears[:self.depth]])
         per_layer = max(1, int(self.steps * self.pretrain_share))
         self.boundaries = [per_layer * (k + 1) for k in range(self.depth)]
         for k in range(self.depth):
-            self.optimizers[f"pretrain{k}"] = torch.optim.Adam(
-                [self.linears[k].weight, self.linears[k].bias, self.nets["visible"][k]], lr=self.lr)
+            # layer k's tied autoencoder: its encoder and, as visible bias, the mirrored decoder's bias
+            params = list(net.encoders[k].parameters()) + [net.decoders[self.depth - 1 - k].bias]
+            self.optimizers[f"pretrain{k}"] = torch.optim.Adam(params, lr=self.lr)
         self.optimizers["finetune"] = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         self.make_test_image()
 
     def phase(self, step: int) -> int:
         """0..depth-1: pretraining that encoder layer; depth: fine-tuning."""
         return next((k for k, b in enumerate(self.boundaries) if step < b), self.depth)
-
-    def encode(self, x, upto: int):
-        for lin in self.linears[:upto]:
-            x = self.F.sigmoid(self.F.linear(x, lin.weight, lin.bias))
-        return x
 
     def kl_sparsity(self, h):
         rho_hat = h.mean(0).clamp(1e-6, 1 - 1e-6)
@@ -149,41 +136,30 @@ class LLNetTask(Task):
 
     def step(self, batch, step):
         noisy, clean = (b.reshape(b.shape[0], -1) for b in batch)
+        net = self.nets["model"]
         k = self.phase(step)
         if k < self.depth:
             opt = self.optimizers[f"pretrain{k}"]
             opt.zero_grad(set_to_none=True)
-            with torch.no_grad():
-                inp, target = self.encode(noisy, k), self.encode(clean, k)
-            lin = self.linears[k]
-            h = self.F.sigmoid(self.F.linear(inp, lin.weight, lin.bias))
-            rec = self.F.sigmoid(self.F.linear(h, lin.weight.t(), self.nets["visible"][k]))
+            with torch.no_grad():   # layer k denoises the codes of the layers below
+                inp, target = net.encode(noisy, layers=k), net.encode(clean, layers=k)
+            enc = net.encoders[k]
+            h = net.act(enc(inp))
+            rec = net.tied_decode(k, h)
             loss = (self.F.mse_loss(rec, target) + self.beta * self.kl_sparsity(h) / h.shape[1]
-                    + 0.5 * self.weight_decay * (lin.weight ** 2).sum())
+                    + 0.5 * self.weight_decay * (enc.weight ** 2).sum())
             loss.backward()
             opt.step()
-            if step + 1 == self.boundaries[k]:
-                self.tie_decoder(k)
+            if step + 1 == self.boundaries[-1]:
+                net.untie_decoders()
         else:
             opt = self.optimizers["finetune"]
             opt.zero_grad(set_to_none=True)
-            net = self.fwd["model"]
-            out = net(as_input(noisy, self.nets["model"].input_shape))
-            loss = self.F.mse_loss(out.reshape(out.shape[0], -1), clean)
+            out = self.fwd["model"](noisy)
+            loss = self.F.mse_loss(out, clean)
             loss.backward()
             opt.step()
         return {"loss": loss.item()}
-
-    def tie_decoder(self, k: int) -> None:
-        """The decoder layer that mirrors encoder layer k starts from W_k^T and the visible bias."""
-        dec = self.linears[2 * self.depth - 1 - k]
-        enc = self.linears[k]
-        if dec.weight.shape != enc.weight.t().shape:
-            raise ValueError(f"llnet: decoder layer {tuple(dec.weight.shape)} does not mirror encoder layer "
-                             f"{tuple(enc.weight.shape)}")
-        with torch.no_grad():
-            dec.weight.copy_(enc.weight.t())
-            dec.bias.copy_(self.nets["visible"][k])
 
     # -- the held-out test image ---------------------------------------------------------------
     def make_test_image(self):
