@@ -29,11 +29,24 @@ def accuracy(net, x, y, shape, batch: int = 512) -> float:
     return right / len(x)
 
 
+def random_shift(x: torch.Tensor, most: int) -> torch.Tensor:
+    """Each image moved by up to `most` pixels in each direction (zeros come in): augmentation."""
+    if most <= 0 or x.dim() != 4:
+        return x
+    n, _, h, w = x.shape
+    padded = x.new_zeros(n, x.shape[1], h + 2 * most, w + 2 * most)
+    padded[:, :, most:most + h, most:most + w] = x
+    dy, dx = torch.randint(0, 2 * most + 1, (2, n)).tolist()
+    return torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)])
+
+
 class Classifier(Task):
-    """Softmax cross-entropy and SGD with momentum on digits upsampled to the network's input."""
+    """Softmax cross-entropy and SGD with momentum (cosine schedule) on digits upsampled to the
+    network's input, shifted at random by up to `shift` pixels (1,079 training digits are few)."""
     metric_name = "test_accuracy"
     network = "lenet"
     lr, momentum, weight_decay = 0.05, 0.9, 0.0
+    shift = 0
 
     def __init__(self, settings):
         super().__init__(settings)
@@ -58,6 +71,7 @@ class Classifier(Task):
         x, y = batch
         net, opt = self.fwd["model"], self.optimizers["model"]
         opt.zero_grad(set_to_none=True)
+        x = random_shift(x, self.shift)
         loss = self.loss(net(as_input(x, self.nets["model"].input_shape)), y)
         loss.backward()
         opt.step()
@@ -76,7 +90,8 @@ class Classifier(Task):
 class LeNetTask(Classifier):
     name = network = "lenet"
     target, target_text = 0.97, "test accuracy >= 97% (NETWORKS.md #3)"
-    batch_size, steps = 64, 1500   # 600 steps ended at 95.8%; 1500 reach 98.0% (seed 0)
+    batch_size, steps = 64, 2000
+    shift = 2      # without it, 1500 steps ended between 96.1% and 98.0% depending on the dropout masks
 
 
 class AlexNetTask(Classifier):
@@ -85,6 +100,7 @@ class AlexNetTask(Classifier):
     target, target_text = 0.95, "test accuracy >= 95% on digits upsampled to the input size (stated here; NETWORKS.md #4 leaves it open)"
     batch_size, steps = 64, 400
     lr, weight_decay = 0.02, 5e-4
+    shift = 4      # on 67x67 inputs
 
 
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "maxout", "elu")

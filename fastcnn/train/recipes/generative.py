@@ -18,7 +18,7 @@ def to_lenet(images: torch.Tensor) -> torch.Tensor:
     if images.dim() == 2:
         side = int(round(images.shape[1] ** 0.5))
         images = images.reshape(n, 1, side, side)
-    gray = images.float().mean(1).cpu().numpy()
+    gray = images.detach().float().mean(1).cpu().numpy()
     return torch.from_numpy(resize_stack(gray, 28))[:, None]
 
 
