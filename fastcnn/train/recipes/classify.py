@@ -47,6 +47,7 @@ class Classifier(Task):
     metric_name = "test_accuracy"
     network = "lenet"
     lr, momentum, weight_decay = 0.05, 0.9, 0.0
+    optimizer = "sgd"
     shift = 0
 
     def __init__(self, settings):
@@ -54,8 +55,11 @@ class Classifier(Task):
         net = self.build(self.network, **self.model_overrides())
         self.splits = digits_for(net.input_shape, settings.seed)
         self.train_set = self.splits.train
-        self.optimizers["model"] = torch.optim.SGD(net.parameters(), lr=self.lr, momentum=self.momentum,
-                                                   weight_decay=self.weight_decay)
+        if self.optimizer == "adam":
+            self.optimizers["model"] = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        else:
+            self.optimizers["model"] = torch.optim.SGD(net.parameters(), lr=self.lr, momentum=self.momentum,
+                                                       weight_decay=self.weight_decay)
         self.schedulers["model"] = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizers["model"],
                                                                               T_max=max(1, self.total_steps()))
 
@@ -96,11 +100,12 @@ class LeNetTask(Classifier):
 
 
 class AlexNetTask(Classifier):
-    """AlexNet small on digits upsampled to its input; the paper's SGD (momentum 0.9, weight decay 5e-4)."""
+    """AlexNet small on digits upsampled to its input. The paper's SGD (momentum 0.9, lr 0.02 or 0.005)
+    stayed at chance for 150-400 steps here; Adam (lr 1e-3) with the paper's weight decay 5e-4 learns."""
     name = network = "alexnet"
     target, target_text = 0.95, "test accuracy >= 95% on digits upsampled to the input size (stated here; NETWORKS.md #4 leaves it open)"
-    batch_size, steps = 64, 400
-    lr, weight_decay = 0.02, 5e-4
+    batch_size, steps = 64, 600
+    optimizer, lr, weight_decay = "adam", 1e-3, 5e-4
     shift = 4      # on 67x67 inputs
 
 
