@@ -35,6 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gan-loss", choices=("nonsaturating", "minimax"), default="nonsaturating", help="dcgan")
     p.add_argument("--noise", choices=("gaussian", "poisson"), default="gaussian", help="llnet's synthetic noise")
     p.add_argument("--dropout", type=float, help="set every dropout probability (0: deterministic comparisons)")
+    p.add_argument("--shift", type=int, help="random-shift augmentation of the digit classifiers, in pixels "
+                                             "(0: none, for exact comparisons; default: the recipe's)")
     p.add_argument("--reference-dir", help="where the lenet / vae runs that vae and dcgan need live "
                                            "(default: OUT's parent folder; trained there if missing)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -75,6 +77,8 @@ def validate(args) -> None:
         raise UsageError(f"--checkpoint-every must be a positive integer, got {args.checkpoint_every}")
     if args.eval_every < 0:
         raise UsageError(f"--eval-every must be >= 0, got {args.eval_every}")
+    if args.shift is not None and args.shift < 0:
+        raise UsageError(f"--shift must be >= 0, got {args.shift}")
     if args.dropout is not None and not 0.0 <= args.dropout < 1.0:
         raise UsageError(f"--dropout must lie in [0, 1), got {args.dropout}")
     from .recipes.classify import ACTIVATIONS
@@ -120,7 +124,7 @@ def run_one(args, options: dict, out_dir: str, command: str) -> dict:
     torch.manual_seed(args.seed)
     recipe = RECIPES[args.name]
     settings = Settings(size=args.size, seed=args.seed, batch_size=args.batch_size, lib=FAST, device=device,
-                        dropout=args.dropout, options=options,
+                        dropout=args.dropout, shift=args.shift, options=options,
                         reference_dir=args.reference_dir or os.path.dirname(os.path.abspath(args.out)))
     steps = args.steps
     if args.epochs is not None:
@@ -134,9 +138,10 @@ def run_one(args, options: dict, out_dir: str, command: str) -> dict:
         torch.manual_seed(args.seed + 1000 * world.rank)   # dropout / noise differ per process; weights came first
     distributed.wrap(task, world)
     run = {"network": task.name, "size": args.size, "seed": args.seed, "batch_size": task.batch_size,
+           "shift": args.shift, "dropout": args.dropout,
            "world_size": world.size, "options": {k: str(v) for k, v in sorted(options.items())},
            "backend": args.backend, "threads": torch.get_num_threads()}
-    expect = {k: run[k] for k in ("network", "size", "seed", "batch_size", "world_size", "options")}
+    expect = {k: run[k] for k in ("network", "size", "seed", "batch_size", "world_size", "options", "shift", "dropout")}
     cfg = loop.LoopConfig(steps=steps, out_dir=out_dir, checkpoint_every=args.checkpoint_every,
                           eval_every=args.eval_every, resume=args.resume, progress=not args.no_progress,
                           stop_after=args.stop_after)

@@ -21,6 +21,7 @@ class Settings:
     lib: object = FAST                 # FAST (fastcnn) or TORCH (the torch twin, for --compare)
     device: str = "cpu"
     dropout: Optional[float] = None    # override every dropout probability (0 for exact comparisons)
+    shift: Optional[int] = None        # override the random-shift augmentation in pixels (0: none)
     options: Optional[dict] = None     # recipe options (e.g. activation=, gan_loss=)
     reference_dir: Optional[str] = None  # where runs of other networks this one needs (lenet, vae) live
 

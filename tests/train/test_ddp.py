@@ -15,7 +15,7 @@ def _run(cmd, tmp_path):
 
 
 def test_two_processes_match_one_on_the_same_global_batch(tmp_path):
-    args = ["lenet", "--steps", "4", "--batch-size", "32", "--dropout", "0", "--no-progress", "--threads", "1"]
+    args = ["lenet", "--steps", "4", "--batch-size", "32", "--dropout", "0", "--shift", "0", "--no-progress", "--threads", "1"]
     _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
           "-m", "fastcnn.train", *args, "--out", str(tmp_path / "ddp")], tmp_path)
     _run([sys.executable, "-m", "fastcnn.train", *args, "--out", str(tmp_path / "one")], tmp_path)

@@ -52,6 +52,8 @@ class Classifier(Task):
 
     def __init__(self, settings):
         super().__init__(settings)
+        if settings.shift is not None:
+            self.shift = settings.shift
         net = self.build(self.network, **self.model_overrides())
         self.splits = digits_for(net.input_shape, settings.seed)
         self.train_set = self.splits.train
