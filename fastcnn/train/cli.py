@@ -213,7 +213,11 @@ def _run_mlp(args, options, command) -> int:
     summary = dict(first, metric=rows[worst]["metric"], reached=all(r["reached"] for r in rows.values()),
                    steps=sum(r["steps"] for r in rows.values()), seconds=round(sum(r["seconds"] for r in rows.values()), 3),
                    wall_seconds=round(sum(r["wall_seconds"] for r in rows.values()), 3),
-                   details={"lowest": worst, **{f"{a}_test_accuracy": r["metric"] for a, r in rows.items()}})
+                   details={"lowest": worst, **{f"{a}_test_accuracy": r["metric"] for a, r in rows.items()}},
+                   steps_to_target=None, evaluations=[], compare=None)
+    # the runs are sequential: the time to target of all of them is the sum of theirs
+    times = [r["time_to_target"] for r in rows.values()]
+    summary["time_to_target"] = round(sum(times), 3) if None not in times else None
     total_samples = sum(r["samples_per_s"] * r["seconds"] for r in rows.values() if r["samples_per_s"])
     summary["samples_per_s"] = round(total_samples / summary["seconds"], 2) if summary["seconds"] else None
     from . import report
