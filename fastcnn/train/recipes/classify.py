@@ -102,12 +102,13 @@ class LeNetTask(Classifier):
 
 
 class AlexNetTask(Classifier):
-    """AlexNet small on digits upsampled to its input. The paper's SGD (momentum 0.9, lr 0.02 or 0.005)
-    stayed at chance for 150-400 steps here; Adam (lr 1e-3) with the paper's weight decay 5e-4 learns."""
+    """AlexNet small on digits upsampled to its input. The paper's SGD (momentum 0.9, lr 0.02 or 0.005,
+    weight decay 5e-4) stayed at chance for 150-400 steps here, and so did Adam (lr 1e-3) with that weight
+    decay (600 steps, the torch twin too); Adam without weight decay reached 81% in 150 steps."""
     name = network = "alexnet"
     target, target_text = 0.95, "test accuracy >= 95% on digits upsampled to the input size (stated here; NETWORKS.md #4 leaves it open)"
     batch_size, steps = 64, 600
-    optimizer, lr, weight_decay = "adam", 1e-3, 5e-4
+    optimizer, lr, weight_decay = "adam", 1e-3, 0.0
     shift = 4      # on 67x67 inputs
 
 
