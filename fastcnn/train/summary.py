@@ -22,7 +22,7 @@ def rows(folders):
             continue
         with open(path) as f:
             m = json.load(f)
-        cmp = {r["impl"]: r for r in m.get("compare", [])}
+        cmp = {r["impl"]: r for r in m.get("compare") or []}
         eager, comp = cmp.get("torch eager", {}), cmp.get("torch.compile", {})
         ratio = eager.get("fastcnn_speedup_to_target")
         out.append(f"| {m['network']} | {m['metric_name']} {_f(m['metric'], 4)} | {'yes' if m['reached'] else 'NO'} | "
