@@ -1,4 +1,4 @@
-"""The `fastcnn` command: `fastcnn demo`, `fastcnn bench ...`, `fastcnn backends`."""
+"""The `fastcnn` command: `fastcnn demo`, `fastcnn bench ...`, `fastcnn backends`, `fastcnn train NAME ...`."""
 from __future__ import annotations
 
 import argparse
@@ -15,6 +15,9 @@ def main(argv=None) -> int:
     from .bench.cli import add_arguments
 
     add_arguments(bench)
+    from .train.cli import add_arguments as add_train_arguments
+
+    add_train_arguments(sub.add_parser("train", help="train a zoo network on shipped data (see docs/training.md)"))
     args = parser.parse_args(argv)
     if args.command == "demo":
         from .demo import run_demo
@@ -25,6 +28,10 @@ def main(argv=None) -> int:
 
         print(json.dumps(available_backends(), indent=2))
         return 0
+    if args.command == "train":
+        from .train.cli import run as run_train
+
+        return run_train(args)
     from .bench.cli import run
 
     return run(args)
