@@ -200,7 +200,22 @@ def _pass(cfg: ConvConfig, direction: str, N: int, w, *args):
     """Runs one pass, `direction`'s kernel on `args`, with the algorithm chosen for it."""
     def run(algo):
         return _run(cfg, direction, algo, *args)
-    return run(_pass_algo(cfg, direction, N, w, run))
+    algo = _pass_algo(cfg, direction, N, w, run)
+    out = run(algo)
+    if algo == "fft" and direction not in _FFT_NONFINITE_IN_KERNEL.get(cfg.backend, ()) \
+            and not bool(torch.isfinite(out).all()):
+        others = [a for a in algos.candidates(cfg.backend, direction, cfg.stride, cfg.dilation) if a != "fft"]
+        if others:
+            out = run(others[0])
+    return out
+
+
+# One NaN/inf in an FFT tile spreads over the whole output tile (and, in the weight gradient, over
+# every R x S tap of a (k, c) pair), where torch's convolution reaches only the outputs that touch
+# it. Passes listed here recompute such tiles inside the kernel (csrc/kernels/conv_fft.cpp); the
+# others check their result and, only when it holds a non-finite value, run again without the FFT
+# (the weight gradient is small, so its check is cheap).
+_FFT_NONFINITE_IN_KERNEL = {"cpu": ("conv2d_forward", "conv2d_backward_input")}
 
 
 def _conv_forward(cfg, x, w, b, activation, act_param):
