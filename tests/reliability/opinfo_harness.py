@@ -66,13 +66,13 @@ def _forward_reduction(name: str, x, args, kwargs) -> int:
     return 1
 
 
-def _rms(ts) -> float:
+def rms(ts) -> float:
     vals = [t.detach().double() for t in ts if isinstance(t, torch.Tensor) and t.is_floating_point()]
     vals = [v[torch.isfinite(v)] for v in vals]
     return max([v.pow(2).mean().sqrt().item() for v in vals if v.numel()] + [0.0])
 
 
-def _close(actual: torch.Tensor, expected: torch.Tensor, same_dtype_torch: torch.Tensor,
+def compare(actual: torch.Tensor, expected: torch.Tensor, same_dtype_torch: torch.Tensor,
            reduction: int, what: str, conditioning: float = 0.0) -> Optional[str]:
     """None if actual matches, else why not. Non-finite values must sit where torch's (in the same
     dtype) sit and be equal; finite ones are within assert_close's bound against the float64
@@ -165,7 +165,7 @@ def _grads(outs, leaves, seed):
         return None, 0.0
     g = torch.Generator().manual_seed(seed)
     gys = [torch.randn(o.shape, generator=g, dtype=torch.float64).to(o.dtype) for o in float_outs]
-    return torch.autograd.grad(float_outs, leaves, gys, allow_unused=True), _rms(gys)
+    return torch.autograd.grad(float_outs, leaves, gys, allow_unused=True), rms(gys)
 
 
 def _names_an_argument(message: str, fn: Callable) -> bool:
@@ -225,7 +225,7 @@ def run_sample(op, sample, dtype, backend: str, seed: int = 0) -> Outcome:
     r_grads, gy_rms = _grads(r_outs, r_leaves, seed)
     red = _forward_reduction(name, sample.input, tuple(sample.args), dict(sample.kwargs))
     for i, (f, t, r) in enumerate(zip(f_outs, t_outs, r_outs)):
-        why = _close(f, r, t, red, f"output {i}", _rms([sample.input]))
+        why = compare(f, r, t, red, f"output {i}", rms([sample.input]))
         if why:
             return Outcome("crash", why)
     if (t_grads is None) != (f_grads is None):
@@ -239,7 +239,7 @@ def run_sample(op, sample, dtype, backend: str, seed: int = 0) -> Outcome:
                 if (t if f is None else f).abs().sum() == 0:
                     continue  # an all-zero gradient vs none: both mean 'no dependence'
                 return Outcome("crash", f"grad {i}: None on one side only")
-            why = _close(f, r, t, back_red, f"grad {i}", gy_rms)
+            why = compare(f, r, t, back_red, f"grad {i}", gy_rms)
             if why:
                 return Outcome("crash", why)
     return Outcome("match")
