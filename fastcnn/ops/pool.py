@@ -229,7 +229,9 @@ class _AdaptiveAvgPool2d(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, out_hw, backend):
         (x,) = same_layout(x)
-        ctx.backend, ctx.in_hw, ctx.channels_last = backend, tuple(x.shape[-2:]), is_channels_last(x)
+        ctx.backend, ctx.in_hw = backend, tuple(x.shape[-2:])
+        # torch computes a 1x1 adaptive average as a mean, whose gradient is NCHW whatever the input
+        ctx.channels_last = is_channels_last(x) and tuple(out_hw) != (1, 1)
         return kernel(backend, "adaptive_avg_pool2d_forward")(x, out_hw)
 
     @staticmethod
