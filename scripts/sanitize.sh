@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 ROOT=$PWD
+case "$PY" in /*) ;; *) PY="$ROOT/$PY" ;; esac  # (not realpath: a venv's python is a symlink)
 FASTCNN_SANITIZE=address,undefined FASTCNN_BUILD_TEMP="$ROOT/build/asan" \
   "$PY" setup.py -q build_ext --build-lib "$ROOT/build/asan-lib" 2>&1 | grep -E "\[fastcnn build\]|error" || true
 SO=$(ls "$ROOT"/build/asan-lib/fastcnn/_C*.so)
@@ -24,7 +25,7 @@ export ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:abort_on_error=1:detect_odr_v
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 # The cpu op tests on their small shapes: every csrc/kernels file is reached (tests/test_build_isa.py
 # and the triton/cuda ones need no sanitizer).
-LD_PRELOAD="$LIBASAN $LIBUBSAN" FASTCNN_BACKEND=cpu "$ROOT/$PY" -m pytest -q -x -p no:cacheprovider \
+LD_PRELOAD="$LIBASAN $LIBUBSAN" FASTCNN_BACKEND=cpu "$PY" -m pytest -q -x -p no:cacheprovider \
   tests/test_activation.py tests/test_conv.py tests/test_conv_direct.py tests/test_conv_fft.py \
   tests/test_gemm.py tests/test_loss.py tests/test_norm.py tests/test_pool.py tests/test_resample.py \
   tests/test_softmax.py tests/test_dropout.py tests/test_vmath.py tests/reliability/test_edge_cases.py \
