@@ -33,6 +33,13 @@ COMMON_FLAGS = ["-O3", "-fopenmp", "-std=c++17", "-fno-math-errno", "-Wall", "-W
                 "-fvisibility=hidden"]
 
 
+# FASTCNN_SANITIZE=address,undefined: an instrumented build for scripts/sanitize.sh (never the
+# shipped one: that script builds into its own folders). -O1 keeps ASan's reports readable.
+SANITIZE = os.environ.get("FASTCNN_SANITIZE", "")
+SANITIZE_FLAGS = ([f"-fsanitize={SANITIZE}", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g", "-O1"]
+                  if SANITIZE else [])
+
+
 def rel(paths):
     return sorted(str(p.relative_to(ROOT)) for p in paths)
 
@@ -98,7 +105,8 @@ class IsaBuildExt(build_ext):
             if self.force or not up_to_date(obj, src, header_mtime):
                 print(f"[fastcnn build] compiling {src} ({os.path.basename(out_dir)})", flush=True)
                 compiler.compile([src], output_dir=out_dir, macros=macros, include_dirs=include_dirs,
-                                 extra_postargs=COMMON_FLAGS + flags + list(ext.extra_compile_args) + ["-MMD"])
+                                 extra_postargs=COMMON_FLAGS + flags + list(ext.extra_compile_args) + ["-MMD"]
+                                 + SANITIZE_FLAGS)
             return obj
 
         n_jobs = int(os.environ.get("FASTCNN_BUILD_JOBS", os.cpu_count() or 1))
@@ -118,7 +126,7 @@ class IsaBuildExt(build_ext):
             if os.path.exists(ext_path):
                 os.remove(ext_path)  # else the compiler's own up-to-date check may skip the link
             compiler.link_shared_object(objects, ext_path, libraries=self.get_libraries(ext),
-                                        extra_postargs=["-fopenmp"] + list(ext.extra_link_args),
+                                        extra_postargs=["-fopenmp"] + list(ext.extra_link_args) + SANITIZE_FLAGS[:1],
                                         target_lang="c++")
             with open(order_file, "w") as f:
                 f.write(order)

@@ -20,7 +20,7 @@ if ! "$VPY" -c "import torch" 2>/dev/null; then
 fi
 echo "[fastcnn] installing dependencies"
 "$VPY" -m pip install -q --disable-pip-version-check "triton>=3.0,<4" numpy pybind11 "setuptools>=77" wheel \
-  pytest hypothesis pytest-benchmark matplotlib tqdm scikit-learn scikit-image \
+  pytest hypothesis expecttest pytest-benchmark matplotlib tqdm scikit-learn scikit-image \
   nvidia-cuda-nvrtc 2>&1 | quiet  # nvidia-cuda-nvrtc: lets the tests compile every .cu with NVRTC, as cupy does
 echo "[fastcnn] building the C++ extension (editable install; objects kept in build/objects, so a rerun"
 echo "          compiles only what changed)"

@@ -37,7 +37,8 @@ void batch_norm_forward(int dtype, std::uintptr_t x, std::uintptr_t y, int64_t N
       if (training) {
         const double d = s1[c] / M;
         mu = pivot[c] + d;
-        var = std::max(0.0, s2[c] / M - d * d);
+        var = s2[c] / M - d * d;
+        if (var < 0) var = 0;  // rounding; a NaN (an inf or NaN in the channel) stays NaN, as torch's
         if (rm) rm[c] = T((1 - momentum) * double(rm[c]) + momentum * mu);
         if (rv) rv[c] = T((1 - momentum) * double(rv[c]) + momentum * var * M / (M - 1));
       } else {
@@ -116,6 +117,7 @@ void lrn_forward(int dtype, std::uintptr_t x, std::uintptr_t y, std::uintptr_t s
                  int64_t size, double alpha, double beta, double k) {
   dispatch_float(Dtype(dtype), [&](auto zero) {
     using T = decltype(zero);
+    if (N == 0 || C == 0 || S == 0) return;  // empty: nothing to write (the kernels divide by these)
     pick_lp<T>(norm_kernels()).lrn_forward(as_ptr<const T>(x), as_ptr<T>(y), as_ptr<T>(scale), N, C, S, size, alpha,
                                            beta, k);
   });
@@ -125,6 +127,7 @@ void lrn_backward(int dtype, std::uintptr_t gy, std::uintptr_t x, std::uintptr_t
                   int64_t C, int64_t S, int64_t size, double alpha, double beta) {
   dispatch_float(Dtype(dtype), [&](auto zero) {
     using T = decltype(zero);
+    if (N == 0 || C == 0 || S == 0) return;  // empty: nothing to write (the kernels divide by these)
     pick_lp<T>(norm_kernels()).lrn_backward(as_ptr<const T>(gy), as_ptr<const T>(x), as_ptr<const T>(scale),
                                             as_ptr<T>(gx), N, C, S, size, alpha, beta);
   });

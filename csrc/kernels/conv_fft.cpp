@@ -156,6 +156,53 @@ void epilogue(Vec<S>* rb, int Mh, int Mw, S scale, S bias, Act kind, S param) {
   }
 }
 
+// Non-finite inputs: a NaN or inf anywhere in an input tile reaches every frequency of its spectrum
+// and so every output of the tile (NaN, even for +inf), where a direct convolution spreads it over
+// R x S outputs only. Output tiles whose inverse transform holds a non-finite value are therefore
+// recomputed by direct summation (a plain loop: only tiles that met a non-finite value pay for it),
+// which gives torch's NaN/inf pattern. Finite inputs cost one check per output tile vector.
+template <class S, int T>
+unsigned nonfinite_lanes(const Vec<S>* rb, int Mh, int Mw) {
+  using V = Vec<S>;
+  V acc = V::zero();
+  for (int i = 0; i < Mh; ++i)
+    for (int j = 0; j < Mw; ++j) acc = acc + (rb[i * T + j] - rb[i * T + j]);  // 0, or NaN if inf/NaN
+  alignas(64) S lane[V::N];
+  acc.store(lane);
+  unsigned mask = 0;
+  for (int l = 0; l < V::N; ++l)
+    if (lane[l] != lane[l]) mask |= 1u << l;
+  return mask;
+}
+
+// Overwrites lane l's Mh x Mw outputs of channel k in rb (tile-lane layout, before scaling by
+// `scale`) with the direct correlation of x and the effective kernels w.
+template <class S, int T>
+void direct_tile(const FftConvArgs& a, const S* x, const S* w, const TileGrid& grid, int64_t t, int64_t k, int l,
+                 int Mh, int Mw, S scale, S* rb) {
+  constexpr int L = Vec<S>::N;
+  const int64_t G = a.groups, Cg = a.C / G, Kg = a.K / G, g = k / Kg;
+  int64_t n, oy, ox;
+  grid.locate(t, n, oy, ox);
+  for (int i = 0; i < Mh && oy + i < a.P; ++i)
+    for (int j = 0; j < Mw && ox + j < a.Q; ++j) {
+      S sum = S(0);
+      for (int64_t c = 0; c < Cg; ++c) {
+        const S* plane = x + (n * a.C + g * Cg + c) * a.H * a.W;
+        const S* wk = w + (k * Cg + c) * a.R * a.S;
+        for (int64_t r = 0; r < a.R; ++r) {
+          const int64_t yy = oy + i - a.pad_h + r;
+          if (yy < 0 || yy >= a.H) continue;
+          for (int64_t s = 0; s < a.S; ++s) {
+            const int64_t xx = ox + j - a.pad_w + s;
+            if (xx >= 0 && xx < a.W) sum += plane[yy * a.W + xx] * wk[r * a.S + s];
+          }
+        }
+      }
+      rb[(i * T + j) * L + l] = sum / scale;  // scale is a power of two: the epilogue's product is exact
+    }
+}
+
 template <class S, int T>
 void forward_tiled(const FftConvArgs& a) {
   using V = Vec<S>;
@@ -220,6 +267,9 @@ void forward_tiled(const FftConvArgs& a) {
       for (int64_t item = b; item < e; ++item) {
         const int64_t tvl = item / a.K, k = item % a.K;
         fft::irfft2<T>(Ys + (tvl * a.K + k) * 2 * L, nt * a.K * 2 * L, s.H.data(), Mh, s.rb.data());
+        if (const unsigned bad = nonfinite_lanes<S, T>(s.rb.data(), Mh, Mw))
+          for (int l = 0; l < L; ++l)
+            if ((bad >> l) & 1u) direct_tile<S, T>(a, x, w, grid, (tv0 + tvl) * L + l, k, l, Mh, Mw, scale, s.rbs());
         epilogue<S, T>(s.rb.data(), Mh, Mw, scale, bias ? bias[k] : S(0), kind, param);
         grid.lanes<S, L>(tv0 + tvl, y, a.K, k, a.P * a.Q, 0, 0, lanes);
         fft::store_tiles<T>(s.rbs(), lanes, a.P, a.Q, Mh, Mw);

@@ -59,6 +59,20 @@ def _check_device(function, args, out) -> None:
                                f"{device}: the backend's kernel allocated it on the wrong device")
 
 
+def refuse_autocast(tensors, op_name: str) -> None:
+    """fastcnn's kernels compute float32/float64 only. Inside torch.autocast a torch layer would run
+    in float16/bfloat16; rather than silently stay float32 (or hand the call to torch's kernels),
+    a kernel backend refuses it, naming the way out."""
+    for t in tensors:
+        kind = t.device.type
+        if kind in ("cpu", "cuda") and torch.is_autocast_enabled(kind):
+            raise NotImplementedError(
+                f"{op_name}: fastcnn kernels compute float32/float64 only and do not follow torch.autocast "
+                f"({kind}, {torch.get_autocast_dtype(kind)}); run fastcnn layers outside autocast (wrap them in "
+                f"torch.autocast('{kind}', enabled=False)) or use backend='reference'")
+        return  # every tensor of a call is on one device (the checks make sure)
+
+
 def public_op(reference: Callable, check: Optional[Callable] = None):
     def deco(body):
         sig = inspect.signature(body)
@@ -74,6 +88,7 @@ def public_op(reference: Callable, check: Optional[Callable] = None):
             chosen = resolve_backend(backend, tensors)
             if chosen == "reference":
                 return reference(*args, **kwargs)
+            refuse_autocast(tensors, body.__name__)
             return body(*args, backend=chosen, **kwargs)
 
         wrapper.__signature__ = public_sig

@@ -28,3 +28,12 @@ def same_layout(first: torch.Tensor, *others: torch.Tensor):
         first = first.contiguous()
     fmt = memory_format(is_channels_last(first))
     return (first,) + tuple(t.contiguous(memory_format=fmt) for t in others)
+
+
+def like_input(grad: torch.Tensor, input_channels_last: bool) -> torch.Tensor:
+    """An input gradient in the input's memory format, as torch returns it. The backward kernels
+    read the layout off the output gradient, which says nothing when it is both (a 1x1 output of a
+    global pool): then a channels_last input still gets a channels_last gradient."""
+    if input_channels_last and not grad.is_contiguous(memory_format=torch.channels_last):
+        return grad.contiguous(memory_format=torch.channels_last)
+    return grad

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from .. import _checks
 from .._registry import kernel
 from ._op import apply, public_op
+from ._shapes import around
 
 __all__ = ["relu", "relu_", "leaky_relu", "leaky_relu_", "elu", "elu_", "sigmoid", "tanh", "softplus", "prelu",
            "maxout", "step", "activation"]
@@ -26,6 +27,9 @@ __all__ = ["relu", "relu_", "leaky_relu", "leaky_relu_", "elu", "elu_", "sigmoid
 ACT_KIND = {"identity": 0, "relu": 1, "leaky_relu": 2, "elu": 3, "sigmoid": 4, "tanh": 5, "softplus": 6, "step": 7}
 # Kinds whose derivative can be computed from the output alone (so in-place forward works).
 FROM_OUTPUT = {"relu", "leaky_relu", "elu", "sigmoid", "tanh"}
+# ...of which elu's is ill-conditioned from the output (y + alpha cancels for x << 0: 1e-4 relative
+# error in float32 at x = -8.5), so like torch it uses the output only when the input is overwritten.
+FROM_OUTPUT_ONLY_INPLACE = {"elu"}
 
 
 def dense(t: torch.Tensor) -> torch.Tensor:
@@ -53,7 +57,7 @@ class _Elementwise(torch.autograd.Function):
                 x.copy_(y)
                 y = x
             ctx.mark_dirty(x)
-        ctx.from_output = kind in FROM_OUTPUT
+        ctx.from_output = kind in FROM_OUTPUT and (inplace or kind not in FROM_OUTPUT_ONLY_INPLACE)
         ctx.save_for_backward(y if ctx.from_output else x_dense)
         ctx.args = (kind, p0, p1, backend)
         return y
@@ -172,15 +176,15 @@ def _as_channels(t: torch.Tensor):
     """(outer, C, inner) contiguous view for channel-wise ops along dim 1."""
     if t.dim() < 2:
         return t.reshape(1, 1, -1).contiguous()
-    return t.contiguous().reshape(t.shape[0], t.shape[1], -1)
+    return around(t, 1)
 
 
 class _PReLU(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, backend):
-        x3, w = _as_channels(x), weight.contiguous()
+        x3, w = _as_channels(x), weight.contiguous().reshape(weight.numel())  # a 0-D weight is one slope
         ctx.save_for_backward(x3, w)
-        ctx.backend, ctx.shape = backend, x.shape
+        ctx.backend, ctx.shape, ctx.weight_shape = backend, x.shape, weight.shape
         return kernel(backend, "prelu_forward")(x3, w).reshape(x.shape)
 
     @staticmethod
@@ -188,12 +192,12 @@ class _PReLU(torch.autograd.Function):
     def backward(ctx, gy):
         x3, w = ctx.saved_tensors
         gx, gw = kernel(ctx.backend, "prelu_backward")(gy.contiguous().reshape(x3.shape), x3, w)
-        return gx.reshape(ctx.shape), gw, None
+        return gx.reshape(ctx.shape), gw.reshape(ctx.weight_shape), None
 
 
 def _check_prelu(input, weight):
     _checks.float_tensor(input, "input")
-    _checks.float_tensor(weight, "weight", ndims=1)
+    _checks.float_tensor(weight, "weight", ndims=(0, 1))
     _checks.same_dtype_device(input, "input", weight, "weight")
     channels = input.shape[1] if input.dim() >= 2 else 1
     if weight.numel() not in (1, channels):
@@ -225,10 +229,7 @@ class _Maxout(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, pool_size, dim, backend):
         d = dim % x.dim()
-        outer = 1
-        for s in x.shape[:d]:
-            outer *= s
-        x3 = x.contiguous().reshape(outer, x.shape[d], -1)
+        x3 = around(x, d)
         ctx.save_for_backward(x3)
         ctx.args, ctx.shape = (pool_size, backend), x.shape
         y = kernel(backend, "maxout_forward")(x3, pool_size)

@@ -26,6 +26,7 @@ from .._registry import has_kernel, kernel
 from . import _conv_algo as algos
 from ._conv_algo import autotune
 from ._op import apply, public_op
+from ._shapes import channels_last_from_nchw, is_channels_last_only, nchw_from_channels_last
 
 __all__ = ["conv2d", "conv_transpose2d", "autotune"]
 
@@ -200,7 +201,22 @@ def _pass(cfg: ConvConfig, direction: str, N: int, w, *args):
     """Runs one pass, `direction`'s kernel on `args`, with the algorithm chosen for it."""
     def run(algo):
         return _run(cfg, direction, algo, *args)
-    return run(_pass_algo(cfg, direction, N, w, run))
+    algo = _pass_algo(cfg, direction, N, w, run)
+    out = run(algo)
+    if algo == "fft" and direction not in _FFT_NONFINITE_IN_KERNEL.get(cfg.backend, ()) \
+            and not bool(torch.isfinite(out).all()):
+        others = [a for a in algos.candidates(cfg.backend, direction, cfg.stride, cfg.dilation) if a != "fft"]
+        if others:
+            out = run(others[0])
+    return out
+
+
+# One NaN/inf in an FFT tile spreads over the whole output tile (and, in the weight gradient, over
+# every R x S tap of a (k, c) pair), where torch's convolution reaches only the outputs that touch
+# it. Passes listed here recompute such tiles inside the kernel (csrc/kernels/conv_fft.cpp); the
+# others check their result and, only when it holds a non-finite value, run again without the FFT
+# (the weight gradient is small, so its check is cheap).
+_FFT_NONFINITE_IN_KERNEL = {"cpu": ("conv2d_forward", "conv2d_backward_input")}
 
 
 def _conv_forward(cfg, x, w, b, activation, act_param):
@@ -306,6 +322,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     """torch.nn.functional.conv2d on fastcnn kernels, plus `algo=` and a fused `activation=`
     (None, 'relu', 'leaky_relu', 'elu', 'sigmoid', 'tanh'; `activation_param` = slope / alpha)."""
     activation, param = _activation(activation, activation_param)
+    channels_last = is_channels_last_only(input)  # the kernels take NCHW; the result follows the input
+    if channels_last:
+        input = nchw_from_channels_last(input)
     x, unbatched = _operands(input, weight, bias, groups, transposed=False)
     stride, pad, dilation, out_hw = _conv_geometry(x, weight, stride, padding, dilation)
     x, w = x.contiguous(), weight.contiguous()
@@ -314,6 +333,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     cfg = ConvConfig(stride, pad, dilation, groups, tuple(x.shape[-2:]), tuple(w.shape[-2:]), out_hw, activation,
                      param, backend, algo)
     y = apply(_Conv2d, x, w, b, cfg)
+    if channels_last:
+        y = channels_last_from_nchw(y)
     return y.squeeze(0) if unbatched else y
 
 
@@ -326,6 +347,9 @@ def _conv_transpose2d_reference(input, weight, bias=None, stride=1, padding=0, o
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1, *,
                      algo="auto", backend):
     """torch.nn.functional.conv_transpose2d on fastcnn kernels (weight [in, out/groups, R, S]), plus `algo=`."""
+    channels_last = is_channels_last_only(input)  # the kernels take NCHW; the result follows the input
+    if channels_last:
+        input = nchw_from_channels_last(input)
     x, unbatched = _operands(input, weight, bias, groups, transposed=True)
     stride, pad, dilation, out_hw = _transpose_geometry(x, weight, stride, padding, output_padding, dilation)
     x, w = x.contiguous(), weight.contiguous()
@@ -335,4 +359,6 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     cfg = ConvConfig(stride, pad, dilation, groups, out_hw, tuple(w.shape[-2:]), tuple(x.shape[-2:]), None, 0.0,
                      backend, algo)
     y = apply(_ConvTranspose2d, x, w, b, cfg)
+    if channels_last:
+        y = channels_last_from_nchw(y)
     return y.squeeze(0) if unbatched else y

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from .. import _checks
 from .._registry import kernel
 from ._op import apply, public_op
+from ._shapes import leading_merged
 
 __all__ = ["linear", "matmul"]
 
@@ -95,7 +96,7 @@ def _check_linear(input, weight, bias=None):
 def linear(input, weight, bias=None, *, backend):
     """torch.nn.functional.linear: input[..., in] @ weight[out, in]^T + bias[out]."""
     lead = input.shape[:-1]
-    x2d = input.reshape(-1, input.shape[-1]).contiguous()
+    x2d = leading_merged(input, 1).contiguous()
     y = apply(_Linear, x2d, weight.contiguous(), None if bias is None else bias.contiguous(), backend)
     return y.view(*lead, weight.shape[0])
 
@@ -132,10 +133,10 @@ def matmul(a, b, *, backend):
     one side: a batched a with a 2-D b is one GEMM over the stacked rows)."""
     A, Bm, batch, shape = _matmul_shapes(a, b)
     if not Bm.shape[:-2]:  # b is one matrix: fold a's batch into its rows
-        a2 = A.reshape(-1, A.shape[-1])
+        a2 = leading_merged(A, 1)
         y = apply(_Matmul, a2.unsqueeze(0), Bm.unsqueeze(0), backend)
         return y.reshape(shape)
     if not A.shape[:-2]:
         A = A.expand(*batch, *A.shape)
-    y = apply(_Matmul, A.reshape(-1, *A.shape[-2:]), Bm.reshape(-1, *Bm.shape[-2:]), backend)
+    y = apply(_Matmul, leading_merged(A, 2), leading_merged(Bm, 2), backend)
     return y.reshape(shape)

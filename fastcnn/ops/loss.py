@@ -187,7 +187,9 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
                           backend)
 
 
-def _check_pointwise(input, target, weight, reduction, pos_weight=None):
+def _check_pointwise(input, target, weight, reduction, pos_weight=None, target_grad=False):
+    """target_grad: the loss differentiates its target too (mse); the others reject a target
+    that requires grad."""
     _checks.float_tensor(input, "input")
     _checks.tensor(target, "target")
     if not target.is_floating_point():
@@ -205,13 +207,13 @@ def _check_pointwise(input, target, weight, reduction, pos_weight=None):
         except RuntimeError:
             raise ValueError(f"{name}: shape {tuple(t.shape)} does not broadcast to input's {tuple(input.shape)}") from None
     _check_reduction(reduction)
-    if target.requires_grad and torch.is_grad_enabled():
+    if target.requires_grad and torch.is_grad_enabled() and not target_grad:
         raise NotImplementedError("target: fastcnn computes no gradient for the target of this loss; detach it "
                                   "or use backend='reference'")
 
 
 def _check_mse(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
-    _check_pointwise(input, target, weight, _reduction_arg(size_average, reduce, reduction))
+    _check_pointwise(input, target, weight, _reduction_arg(size_average, reduce, reduction), target_grad=True)
     if weight is not None and weight.shape != input.shape:
         raise ValueError(f"weight: expected the shape of input {tuple(input.shape)}, got {tuple(weight.shape)}")
 
@@ -246,8 +248,12 @@ class _PointwiseLoss(torch.autograd.Function):
         x, y, w, pw = ctx.saved_tensors
         kind, reduction, backend, denom = ctx.args
         g = upstream_scale(gy, reduction, denom, x)
-        gx = kernel(backend, "pointwise_loss_backward")(kind, x, y, w, pw, g)
-        return None, gx, None, None, None, None, None
+        need_x, need_y = ctx.needs_input_grad[1:3]
+        gx = kernel(backend, "pointwise_loss_backward")(kind, x, y, w, pw, g) if need_x or need_y else None
+        # mse is a function of x - y: its target gradient is the input gradient negated (only mse
+        # gets here with a target that requires grad; see _check_pointwise)
+        gt = gx.neg() if need_y else None
+        return None, gx if need_x else None, gt, None, None, None, None
 
 
 @public_op(reference=F.mse_loss, check=_check_mse)

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from .. import _checks
 from .._registry import kernel
 from ._op import apply, public_op
+from ._shapes import around
 
 __all__ = ["batch_norm", "normalize", "local_response_norm"]
 
@@ -67,7 +68,7 @@ class _BatchNorm(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps, backend):
         fmt = _memory_format(x)
-        x3 = x.contiguous().view(x.shape[0], x.shape[1], -1)
+        x3 = around(x, 1)
         buffers = [running_mean, running_var]
         work = [b.contiguous() if b is not None else None for b in buffers]  # kernels write these in place
         y3, mean, invstd = kernel(backend, "batch_norm_forward")(
@@ -160,7 +161,7 @@ def _check_local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
 class _LocalResponseNorm(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, size, alpha, beta, k, backend):
-        x3 = x.contiguous().view(x.shape[0], x.shape[1], -1)
+        x3 = around(x, 1)
         y, scale = kernel(backend, "local_response_norm_forward")(x3, size, alpha, beta, k)
         ctx.save_for_backward(x3, scale)
         ctx.args = (size, alpha, beta, backend, x.shape)

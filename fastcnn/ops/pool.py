@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from .. import _checks
 from .._registry import kernel
 from ._op import apply, public_op
-from ._pool_layout import same_layout
+from ._pool_layout import is_channels_last, like_input, same_layout
 
 __all__ = ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d", "max_unpool2d"]
 
@@ -190,7 +190,7 @@ def _argmax_grad(ctx, gy):
     """Gradient of a max pool that saved its argmax indices: gy accumulated at those input positions."""
     (idx,) = ctx.saved_tensors
     idx, gy = same_layout(idx, gy)
-    return kernel(ctx.backend, "pool_index_scatter")(gy, idx, ctx.in_hw, True)
+    return like_input(kernel(ctx.backend, "pool_index_scatter")(gy, idx, ctx.in_hw, True), ctx.channels_last)
 
 
 class _MaxPool2d(torch.autograd.Function):
@@ -199,7 +199,7 @@ class _MaxPool2d(torch.autograd.Function):
         (x,) = same_layout(x)
         with_indices = return_indices or ctx.needs_input_grad[0]
         y, idx = kernel(backend, "max_pool2d_forward")(x, k, s, p, d, out_hw, with_indices)
-        ctx.backend, ctx.in_hw = backend, tuple(x.shape[-2:])
+        ctx.backend, ctx.in_hw, ctx.channels_last = backend, tuple(x.shape[-2:]), is_channels_last(x)
         if idx is not None:
             ctx.save_for_backward(idx)
             ctx.mark_non_differentiable(idx)
@@ -215,13 +215,13 @@ class _AvgPool2d(torch.autograd.Function):
     def forward(ctx, x, k, s, p, out_hw, count_include_pad, divisor_override, backend):
         (x,) = same_layout(x)
         ctx.args = (tuple(x.shape[-2:]), k, s, p, count_include_pad, divisor_override)
-        ctx.backend = backend
+        ctx.backend, ctx.channels_last = backend, is_channels_last(x)
         return kernel(backend, "avg_pool2d_forward")(x, k, s, p, out_hw, count_include_pad, divisor_override)
 
     @staticmethod
     def backward(ctx, gy):
         (gy,) = same_layout(gy)
-        gx = kernel(ctx.backend, "avg_pool2d_backward")(gy, *ctx.args)
+        gx = like_input(kernel(ctx.backend, "avg_pool2d_backward")(gy, *ctx.args), ctx.channels_last)
         return gx, None, None, None, None, None, None, None
 
 
@@ -230,12 +230,15 @@ class _AdaptiveAvgPool2d(torch.autograd.Function):
     def forward(ctx, x, out_hw, backend):
         (x,) = same_layout(x)
         ctx.backend, ctx.in_hw = backend, tuple(x.shape[-2:])
+        # torch computes a 1x1 adaptive average as a mean, whose gradient is NCHW whatever the input
+        ctx.channels_last = is_channels_last(x) and tuple(out_hw) != (1, 1)
         return kernel(backend, "adaptive_avg_pool2d_forward")(x, out_hw)
 
     @staticmethod
     def backward(ctx, gy):
         (gy,) = same_layout(gy)
-        return kernel(ctx.backend, "adaptive_avg_pool2d_backward")(gy, ctx.in_hw), None, None
+        gx = kernel(ctx.backend, "adaptive_avg_pool2d_backward")(gy, ctx.in_hw)
+        return like_input(gx, ctx.channels_last), None, None
 
 
 class _AdaptiveMaxPool2d(torch.autograd.Function):
@@ -243,7 +246,7 @@ class _AdaptiveMaxPool2d(torch.autograd.Function):
     def forward(ctx, x, out_hw, backend):
         (x,) = same_layout(x)
         y, idx = kernel(backend, "adaptive_max_pool2d_forward")(x, out_hw)
-        ctx.backend, ctx.in_hw = backend, tuple(x.shape[-2:])
+        ctx.backend, ctx.in_hw, ctx.channels_last = backend, tuple(x.shape[-2:]), is_channels_last(x)
         ctx.save_for_backward(idx)
         ctx.mark_non_differentiable(idx)
         return y, idx

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from .. import _checks
 from .._registry import kernel
 from ._op import apply, public_op
+from ._shapes import leading_merged
 
 __all__ = ["interpolate", "pixel_shuffle", "pixel_unshuffle", "unfold", "fold", "grid_sample"]
 
@@ -178,7 +179,7 @@ def shuffle_geometry(x: torch.Tensor, r: int, to_space: bool):
 
 def _permute(backend, x, factor, to_space):
     lead = x.shape[:-3]
-    x4 = x.contiguous().reshape((-1,) + tuple(x.shape[-3:]))
+    x4 = leading_merged(x.contiguous(), 3)
     y = kernel(backend, "pixel_shuffle")(x4, factor, to_space)
     return y.reshape(tuple(lead) + tuple(y.shape[1:]))
 

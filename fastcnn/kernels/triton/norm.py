@@ -54,7 +54,8 @@ def _bn_forward_channel(x_ptr, w_ptr, b_ptr, rm_ptr, rv_ptr, params_ptr, mean_pt
         count = tl.full([], N * S, ACC)  # not (N * S).to(): N = S = 1 arrive as constexpr ints
         dmean = sum_d / count
         mean = pivot + dmean
-        var = tl.maximum(sum_dd / count - dmean * dmean, 0.0)
+        var = sum_dd / count - dmean * dmean
+        var = tl.where(var < 0.0, 0.0, var)  # rounding; NaN (an inf/NaN in the channel) stays NaN, as torch
         if HAS_RUNNING:
             rm = tl.load(rm_ptr + c).to(ACC)
             rv = tl.load(rv_ptr + c).to(ACC)

@@ -1,0 +1,64 @@
+"""Memory format, empty batches and autocast as a torch user meets them: conv2d/conv_transpose2d on a
+channels_last input give a channels_last result and gradient (torch's rule); BatchNorm2d in eval
+mode takes an empty batch; under torch.autocast a fastcnn op refuses clearly instead of silently
+computing float32."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import fastcnn
+from fastcnn import ops
+from helpers import CPU_BACKENDS, assert_close
+
+BACKENDS = [pytest.param(b, id=b) for b in CPU_BACKENDS]
+CL = torch.channels_last
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("transposed", [False, True], ids=["conv2d", "conv_transpose2d"])
+def test_conv_channels_last_in_channels_last_out(backend, transposed):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 4, 7, 6, generator=g, dtype=torch.float64).contiguous(memory_format=CL)
+    w = torch.randn(4, 3, 3, 3, generator=g, dtype=torch.float64)
+    fast = (lambda a, b: ops.conv_transpose2d(a, b, stride=2, backend=backend)) if transposed else \
+        (lambda a, b: ops.conv2d(a, b.transpose(0, 1).contiguous(), padding=1, backend=backend))
+    ref = (lambda a, b: F.conv_transpose2d(a, b, stride=2)) if transposed else \
+        (lambda a, b: F.conv2d(a, b.transpose(0, 1).contiguous(), padding=1))
+    results = []
+    for fn in (fast, ref):
+        xl = x.detach().clone(memory_format=torch.preserve_format).requires_grad_(True)
+        y = fn(xl, w)
+        (gx,) = torch.autograd.grad(y, xl, torch.ones_like(y))
+        results.append((y, gx))
+    (y, gx), (yr, gxr) = results
+    assert yr.is_contiguous(memory_format=CL) and gxr.is_contiguous(memory_format=CL)
+    assert y.is_contiguous(memory_format=CL), f"output strides {y.stride()}"
+    assert gx.is_contiguous(memory_format=CL), f"input-gradient strides {gx.stride()}"
+    assert_close(y, yr, reduction=36)
+    assert_close(gx, gxr, reduction=36)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_batch_norm_eval_empty_batch(backend):
+    bn = fastcnn.nn.BatchNorm2d(3).eval()
+    ref = torch.nn.BatchNorm2d(3).eval()
+    y = ops.batch_norm(torch.randn(0, 3, 4, 4), bn.running_mean, bn.running_var, bn.weight, bn.bias,
+                       training=False, backend=backend)
+    assert y.shape == ref(torch.randn(0, 3, 4, 4)).shape == (0, 3, 4, 4)
+    assert bn(torch.randn(0, 3, 4, 4)).shape == (0, 3, 4, 4)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_autocast_is_refused_clearly(backend):
+    model = fastcnn.nn.convert(torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU()))
+    x = torch.randn(1, 3, 8, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        with pytest.raises(NotImplementedError, match="autocast"):
+            model(x)
+        with pytest.raises(NotImplementedError, match="autocast"):
+            ops.relu(x, backend=backend)
+        assert ops.relu(x, backend="reference").dtype == torch.float32  # torch's own op: its autocast rules
+        with torch.autocast("cpu", enabled=False):  # the documented way out
+            assert ops.conv2d(x, torch.randn(4, 3, 3, 3), backend=backend).dtype == torch.float32
