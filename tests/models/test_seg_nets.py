@@ -1,0 +1,76 @@
+"""What the segmentation networks promise beyond the generic zoo checks (test_zoo.py): FCN's fixed
+bilinear upsampling, SegNet's index unpooling, PSPNet's and PIDNet-S's two head configurations, and
+outputs the size of the input."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as torch_F
+
+from fastcnn import models
+from fastcnn.models.fcn import FixedBilinearUpsample
+from helpers import assert_close
+
+FCNS = ["fcn32s", "fcn16s", "fcn8s"]
+
+
+def _count(name, **overrides):
+    with torch.device("meta"):
+        return models.get_model(name, **overrides).num_parameters()
+
+
+# ----------------------------------------------------------------------------------------------- FCN
+
+@pytest.mark.parametrize("factor", [2, 8, 32])
+def test_fixed_bilinear_upsampling_is_bilinear_interpolation(factor):
+    """Cropped by factor/2 on each side (FCN's crop does this), the fixed deconvolution is bilinear
+    interpolation with half-pixel centres wherever no border clamping is involved."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 5, 7, dtype=torch.float64)
+    up = FixedBilinearUpsample(3, factor).double()
+    c = factor // 2
+    out = up(x)[:, :, c:c + 5 * factor, c:c + 7 * factor]
+    ref = torch_F.interpolate(x, scale_factor=factor, mode="bilinear", align_corners=False)
+    inner = (slice(None), slice(None), slice(c, 5 * factor - c), slice(c, 7 * factor - c))
+    assert_close(out[inner], ref[inner], reduction=4)
+    assert not torch.allclose(out, ref)  # the borders differ: the deconvolution zero-pads, interpolate clamps
+
+
+@pytest.mark.parametrize("name", FCNS)
+def test_fcn_upsampling_is_fixed(name):
+    torch.manual_seed(0)
+    net = models.get_model(name, size="small")
+    ups = [m for m in net.modules() if isinstance(m, FixedBilinearUpsample)]
+    assert len(ups) == {"fcn32s": 1, "fcn16s": 2, "fcn8s": 3}[name]
+    fixed = {id(m.weight) for m in ups}
+    assert not any(id(p) in fixed for p in net.parameters())
+    before = [m.weight.clone() for m in ups]
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    net(net.example_input(2)).square().mean().backward()
+    opt.step()
+    for m, w in zip(ups, before):
+        assert m.weight.grad is None and not m.weight.requires_grad
+        assert torch.equal(m.weight, w)
+    assert net.score_fr.weight.grad is not None
+    # learned counts: everything but the fixed upsampling
+    total = sum(p.numel() for p in net.parameters())
+    assert net.num_parameters() == total
+
+
+@pytest.mark.parametrize("name", FCNS)
+def test_fcn_output_matches_any_input_size(name):
+    torch.manual_seed(0)
+    net = models.get_model(name, size="small", num_classes=5).eval()
+    for hw in [(64, 64), (46, 90)]:
+        out = net(torch.randn(1, 3, *hw))
+        assert tuple(out.shape) == (1, 5, *hw)
+
+
+def test_fcn_learned_counts_exclude_the_fixed_upsampling():
+    fixed = {"fcn32s": 21 * 64 * 64, "fcn16s": 21 * 4 * 4 + 21 * 32 * 32, "fcn8s": 2 * 21 * 4 * 4 + 21 * 16 * 16}
+    for name in FCNS:
+        with torch.device("meta"):
+            net = models.get_model(name)
+        buffers = sum(b.numel() for b in net.buffers())
+        assert buffers == fixed[name]
+        assert net.num_parameters() == models.model_spec(name).canonical_params
