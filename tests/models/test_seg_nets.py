@@ -74,3 +74,34 @@ def test_fcn_learned_counts_exclude_the_fixed_upsampling():
         buffers = sum(b.numel() for b in net.buffers())
         assert buffers == fixed[name]
         assert net.num_parameters() == models.model_spec(name).canonical_params
+
+
+# -------------------------------------------------------------------------------------------- SegNet
+
+@pytest.mark.parametrize("name", ["segnet", "segnet_basic"])
+def test_segnet_unpools_with_the_encoders_indices(name):
+    """Each unpooling gets the indices of the mirrored pooling (last pooled, first unpooled), so
+    every value lands where its encoder maximum was and all other positions are zero."""
+    torch.manual_seed(0)
+    net = models.get_model(name, size="small").eval()
+    pooled, unpooled = [], []
+    net.pool.register_forward_hook(lambda m, i, out: pooled.append((i[0].shape, out[1])))
+    net.unpool.register_forward_hook(lambda m, i, out: unpooled.append((i[1], i[0], out)))
+    net(net.example_input(2))
+    assert len(pooled) == len(unpooled) == len(net.encoder)
+    for (size, indices), (idx, x, out) in zip(reversed(pooled), unpooled):
+        assert idx is indices
+        assert out.shape == size
+        flat = out.flatten(2)
+        assert torch.equal(flat.gather(2, idx.flatten(2)), x.flatten(2))
+        placed = torch.zeros_like(flat, dtype=torch.bool).scatter_(2, idx.flatten(2), True)
+        assert not flat[~placed].any()
+
+
+@pytest.mark.parametrize("name", ["segnet", "segnet_basic"])
+def test_segnet_output_matches_the_input_size(name):
+    torch.manual_seed(0)
+    net = models.get_model(name, size="small", num_classes=4).eval()
+    for hw in [(48, 64), (46, 70)]:  # 46 -> 23 -> 12 -> 6 -> 3 -> 2 pools round up; unpooling restores each
+        out = net(torch.randn(1, 3, *hw))
+        assert tuple(out.shape) == (1, 4, *hw)
