@@ -10,6 +10,7 @@ import torch.nn.functional as torch_F
 from fastcnn import models
 from fastcnn.models.fcn import FixedBilinearUpsample
 from helpers import assert_close
+from test_zoo import _fan_in_depth, _scalar
 
 FCNS = ["fcn32s", "fcn16s", "fcn8s"]
 
@@ -105,3 +106,51 @@ def test_segnet_output_matches_the_input_size(name):
     for hw in [(48, 64), (46, 70)]:  # 46 -> 23 -> 12 -> 6 -> 3 -> 2 pools round up; unpooling restores each
         out = net(torch.randn(1, 3, *hw))
         assert tuple(out.shape) == (1, 4, *hw)
+
+
+# -------------------------------------------------------------------------------------------- PSPNet
+
+def test_pspnet_counts_with_and_without_the_auxiliary_head():
+    assert _count("pspnet") == models.model_spec("pspnet").canonical_params == 46_716_373
+    assert _count("pspnet", aux=True) == 46_716_373 + 2_365_205
+
+
+def test_pspnet_auxiliary_head_runs_in_training_only():
+    torch.manual_seed(0)
+    net = models.get_model("pspnet", size="small", num_classes=5, aux=True)
+    x = net.example_input(4)
+    main, aux = net.train()(x)
+    assert main.shape == aux.shape == (4, 5, 65, 65)
+    (main.sum() + 0.4 * aux.sum()).backward()
+    assert net.aux[0].weight.grad is not None and net.cls[0].weight.grad is not None
+    out = net.eval()(x)
+    assert isinstance(out, torch.Tensor) and out.shape == (4, 5, 65, 65)
+    assert tuple(out.shape[1:]) == net.output_shape
+
+
+@pytest.mark.parametrize("mode", ["train", "eval"])
+def test_pspnet_auxiliary_head_matches_the_twin(mode):
+    """The generic parity test builds the default (no aux); this covers the aux head (fp64)."""
+    torch.manual_seed(0)
+    net = models.get_model("pspnet", size="small", aux=True).double()
+    twin = models.get_twin("pspnet", size="small", aux=True).double()
+    twin.load_state_dict(net.state_dict())
+    for m in (net, twin):
+        getattr(m, mode)()
+        for d in m.modules():
+            if "Dropout" in type(d).__name__:
+                d.p = 0.0
+    x = net.example_input(4, dtype=torch.float64)
+    outs, refs = net(x), twin(x)
+    outs, refs = (outs, refs) if mode == "train" else ((outs,), (refs,))
+    assert len(outs) == (2 if mode == "train" else 1)
+    fan, depth = _fan_in_depth(net)
+    for o, r in zip(outs, refs):
+        assert_close(o, r, reduction=fan * depth)
+    _scalar(outs).backward()
+    _scalar(refs).backward()
+    for (n, p), (_, q) in zip(net.named_parameters(), twin.named_parameters()):
+        if n.startswith("aux."):
+            assert (p.grad is not None) == (mode == "train"), n
+        if p.grad is not None:
+            assert_close(p.grad, q.grad, reduction=fan * depth, name=n)
