@@ -154,3 +154,20 @@ def test_pspnet_auxiliary_head_matches_the_twin(mode):
             assert (p.grad is not None) == (mode == "train"), n
         if p.grad is not None:
             assert_close(p.grad, q.grad, reduction=fan * depth, name=n)
+
+
+# ------------------------------------------------------------------------------------------- PIDNet-S
+
+def test_pidnet_counts_training_and_inference():
+    assert _count("pidnet_s") == models.model_spec("pidnet_s").canonical_params == 7_720_935
+    assert _count("pidnet_s", augment=False) == _count("pidnet_s", aux=False) == 7_625_715
+
+
+def test_pidnet_heads_and_output_size():
+    torch.manual_seed(0)
+    net = models.get_model("pidnet_s", size="small", num_classes=5).eval()
+    p, main, d = net(torch.randn(2, 3, 64, 96))
+    assert p.shape == main.shape == (2, 5, 64, 96) and d.shape == (2, 1, 64, 96)
+    infer = models.get_model("pidnet_s", size="small", num_classes=5, augment=False).eval()
+    out = infer(torch.randn(2, 3, 64, 96))
+    assert isinstance(out, torch.Tensor) and out.shape == (2, 5, 64, 96)
