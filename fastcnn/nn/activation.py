@@ -7,7 +7,8 @@ from torch import nn
 
 from .. import ops
 
-__all__ = ["ReLU", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "Softplus", "PReLU", "Maxout", "Step"]
+__all__ = ["ReLU", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "Softplus", "PReLU", "Maxout", "Step", "SiLU", "GELU",
+           "Hardswish", "Hardsigmoid"]
 
 
 class ReLU(nn.Module):
@@ -142,3 +143,51 @@ class Step(nn.Module):
 
     def forward(self, input):
         return ops.step(input, self.value_at_zero, backend=self.backend)
+
+
+class _InplaceActivation(nn.Module):
+    """An element-wise activation whose only option is `inplace` (SiLU, Hardswish, Hardsigmoid)."""
+
+    op = None  # the fastcnn.ops function
+
+    def __init__(self, inplace: bool = False, *, backend=None):
+        super().__init__()
+        self.inplace, self.backend = inplace, backend
+
+    def forward(self, input):
+        return type(self).op(input, self.inplace, backend=self.backend)
+
+    def extra_repr(self):
+        return "inplace=True" if self.inplace else ""
+
+    @classmethod
+    def from_torch(cls, m, *, backend=None):
+        return cls(m.inplace, backend=backend)
+
+
+class SiLU(_InplaceActivation):
+    op = staticmethod(ops.silu)
+
+
+class Hardswish(_InplaceActivation):
+    op = staticmethod(ops.hardswish)
+
+
+class Hardsigmoid(_InplaceActivation):
+    op = staticmethod(ops.hardsigmoid)
+
+
+class GELU(nn.Module):
+    def __init__(self, approximate: str = "none", *, backend=None):
+        super().__init__()
+        self.approximate, self.backend = approximate, backend
+
+    def forward(self, input):
+        return ops.gelu(input, self.approximate, backend=self.backend)
+
+    def extra_repr(self):
+        return f"approximate={self.approximate!r}"
+
+    @classmethod
+    def from_torch(cls, m: nn.GELU, *, backend=None):
+        return cls(m.approximate, backend=backend)

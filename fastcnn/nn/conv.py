@@ -14,9 +14,13 @@ from .. import ops
 __all__ = ["Conv2d", "ConvTranspose2d", "Linear"]
 
 
-def _check_padding_mode(padding_mode):
-    if padding_mode != "zeros":
-        raise ValueError(f"padding_mode: fastcnn supports only 'zeros', got {padding_mode!r}")
+def _check_padding_mode(padding_mode, allowed=("zeros",)):
+    if padding_mode not in allowed:
+        raise ValueError(f"padding_mode: expected one of {list(allowed)}, got {padding_mode!r}")
+
+
+# Conv2d pads with fastcnn.ops.pad, then convolves without padding (torch.nn.Conv2d._conv_forward).
+CONV2D_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
 def _adopt(cls, module: nn.Module, **extra):
@@ -34,19 +38,23 @@ class Conv2d(nn.Conv2d):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
                  padding_mode="zeros", device=None, dtype=None, *, algo="auto", activation=None,
                  activation_param=None, backend=None):
-        _check_padding_mode(padding_mode)
+        _check_padding_mode(padding_mode, CONV2D_PADDING_MODES)
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias, padding_mode,
                          device, dtype)
         self.algo, self.activation, self.activation_param, self.backend = algo, activation, activation_param, backend
 
     def forward(self, input):
-        return ops.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups,
+        padding = self.padding
+        if self.padding_mode != "zeros":
+            input = ops.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode, backend=self.backend)
+            padding = 0
+        return ops.conv2d(input, self.weight, self.bias, self.stride, padding, self.dilation, self.groups,
                           algo=self.algo, activation=self.activation, activation_param=self.activation_param,
                           backend=self.backend)
 
     @classmethod
     def from_torch(cls, m: nn.Conv2d, **kwargs):
-        _check_padding_mode(m.padding_mode)
+        _check_padding_mode(m.padding_mode, CONV2D_PADDING_MODES)
         settings = dict(algo="auto", activation=None, activation_param=None, backend=None)
         settings.update(kwargs)
         return _adopt(cls, m, **settings)
