@@ -32,8 +32,10 @@ def _backward(*outputs):
 
 def activations(dtype):
     x = _rand(2, 3, 4, 5, dtype=dtype)
-    for name in ("relu", "leaky_relu", "elu", "sigmoid", "tanh", "softplus"):
+    for name in ("relu", "leaky_relu", "elu", "sigmoid", "tanh", "softplus", "silu", "hardswish", "hardsigmoid"):
         _backward(getattr(ops, name)(x, backend="triton"))
+    for approximate in ("none", "tanh"):
+        _backward(ops.gelu(x, approximate=approximate, backend="triton"))
     _backward(ops.step(x.detach(), backend="triton") * x)
     w = _rand(3, dtype=dtype)
     _backward(ops.prelu(x, w, backend="triton"))
@@ -97,6 +99,20 @@ def normalisation(dtype):
             _backward(ops.normalize(x, p, dim, backend="triton"))
     _backward(ops.local_response_norm(x, 3, backend="triton"))
     _backward(ops.local_response_norm(_rand(2, 5, 7, dtype=dtype), 2, backend="triton"))
+    # group / layer / instance norm share the row-group kernels
+    x4 = _rand(2, 4, 5, 3, dtype=dtype)
+    _backward(ops.group_norm(x4, 2, _rand(4, dtype=dtype), _rand(4, dtype=dtype), backend="triton"))
+    _backward(ops.group_norm(x4, 4, backend="triton"))
+    _backward(ops.layer_norm(x4, (5, 3), _rand(5, 3, dtype=dtype), _rand(5, 3, dtype=dtype), backend="triton"))
+    mean, var = torch.zeros(4, dtype=dtype, device=CPU), torch.ones(4, dtype=dtype, device=CPU)
+    _backward(ops.instance_norm(x4, mean, var, _rand(4, dtype=dtype), _rand(4, dtype=dtype), backend="triton"))
+
+
+def padding(dtype):
+    for channels_last in (False, True):
+        x = _rand(2, 3, 5, 4, dtype=dtype, channels_last=channels_last)
+        for mode in ("constant", "reflect", "replicate", "circular"):
+            _backward(ops.pad(x, (1, 2, 2, 1), mode=mode, backend="triton"))
 
 
 def softmax_and_losses(dtype):
@@ -149,7 +165,7 @@ def resampling(dtype):
     _backward(ops.grid_sample(_rand(1, 2, 1, 6, dtype=dtype), grid, backend="triton"))
 
 
-FAMILIES = (activations, convolutions, pooling, normalisation, softmax_and_losses, dropout, resampling)
+FAMILIES = (activations, convolutions, pooling, normalisation, padding, softmax_and_losses, dropout, resampling)
 
 
 def run_all() -> None:

@@ -12,6 +12,8 @@ import torch
 import triton
 import triton.language as tl
 
+from fastcnn.kernels.triton._conv_common import scalar_as  # float args come as float64 (exact pad value)
+
 _BLOCK = 1024
 
 
@@ -34,7 +36,7 @@ def _source(o, lo, n, MODE: tl.constexpr):
 
 
 @triton.jit
-def _pad_forward(x_ptr, y_ptr, value, total, H, W, K, Ho, Wo, top, left, MODE: tl.constexpr, BLOCK: tl.constexpr):
+def _pad_forward(x_ptr, y_ptr, value: tl.float64, total, H, W, K, Ho, Wo, top, left, MODE: tl.constexpr, BLOCK: tl.constexpr):
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < total
     k = offs % K
@@ -45,7 +47,7 @@ def _pad_forward(x_ptr, y_ptr, value, total, H, W, K, Ho, Wo, top, left, MODE: t
     sj, in_j = _source(j, left, W, MODE)
     valid = mask & in_i & in_j
     v = tl.load(x_ptr + ((p * H + si) * W + sj) * K + k, mask=valid, other=0.0)
-    tl.store(y_ptr + offs, tl.where(valid, v, value), mask=mask)
+    tl.store(y_ptr + offs, tl.where(valid, v, scalar_as(value, v)), mask=mask)  # value: exact in float64
 
 
 @triton.jit
