@@ -1,21 +1,21 @@
 """Normalisation modules with torch.nn's names, constructor arguments and state_dict keys.
 
 BatchNorm1d/2d subclass the torch.nn classes for their parameters, buffers and input-rank checks
-(so load_state_dict works both ways) and replace only forward with fastcnn.ops.batch_norm."""
+(so load_state_dict works both ways) and replace only forward with fastcnn.ops.batch_norm; the
+base (_base.py) adds `backend=` and from_torch."""
 from __future__ import annotations
 
 import torch
 
 from .. import ops
+from ._base import Module
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LocalResponseNorm"]
 
 
-class _FastBatchNorm:
+class _FastBatchNorm(Module):
     """forward() of torch.nn's _BatchNorm (momentum None = cumulative average, track_running_stats,
-    num_batches_tracked) on fastcnn.ops.batch_norm. `backend` picks the kernel backend (None: auto)."""
-
-    backend = None
+    num_batches_tracked) on fastcnn.ops.batch_norm."""
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         self._check_input_dim(input)
@@ -37,10 +37,8 @@ class BatchNorm2d(_FastBatchNorm, torch.nn.BatchNorm2d):
     """torch.nn.BatchNorm2d on fastcnn kernels: (N, C, H, W) input (contiguous or channels_last)."""
 
 
-class LocalResponseNorm(torch.nn.LocalResponseNorm):
+class LocalResponseNorm(Module, torch.nn.LocalResponseNorm):
     """torch.nn.LocalResponseNorm(size, alpha=1e-4, beta=0.75, k=1.0) on fastcnn kernels."""
-
-    backend = None
 
     def forward(self, input):
         return ops.local_response_norm(input, self.size, self.alpha, self.beta, self.k, backend=self.backend)
