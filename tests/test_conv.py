@@ -419,7 +419,7 @@ def test_modules_reject_padding_modes(cls, args):
     with pytest.raises(ValueError, match="padding_mode"):
         cls(*args, padding_mode="reflect")
     with pytest.raises(ValueError, match="padding_mode"):
-        fastcnn.nn.convert(nn.Sequential(nn.Conv2d(2, 2, 3, padding=1, padding_mode="circular")))
+        fastcnn.nn.convert(nn.Sequential(nn.Conv2d(2, 2, 3, padding=1, padding_mode="circular")), strict=True)
 
 
 # --------------------------------------------------------------------------------------------------

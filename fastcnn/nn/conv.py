@@ -32,6 +32,12 @@ class Conv2d(Module, nn.Conv2d, settings=dict(algo="auto", activation=None, acti
 
 
 class ConvTranspose2d(Module, nn.ConvTranspose2d, settings=dict(algo="auto")):
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1,
+                 bias=True, dilation=1, padding_mode="zeros", device=None, dtype=None, *, algo="auto", backend=None):
+        _check_padding_mode(padding_mode)  # before torch's own check, whose message does not name the argument
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, output_padding, groups, bias,
+                         dilation, padding_mode, device, dtype, algo=algo, backend=backend)
+
     @classmethod
     def check_settings(cls, module):
         _check_padding_mode(module.padding_mode)
