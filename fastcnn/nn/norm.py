@@ -45,38 +45,23 @@ class LocalResponseNorm(Module, torch.nn.LocalResponseNorm):
         return ops.local_response_norm(input, self.size, self.alpha, self.beta, self.k, backend=self.backend)
 
 
-class _FromTorch:
-    """from_torch(module): this class over the torch module's parameters, buffers and settings (shared)."""
-
-    @classmethod
-    def from_torch(cls, m, *, backend=None):
-        from .conv import _adopt
-        return _adopt(cls, m, backend=backend)
-
-
-class GroupNorm(_FromTorch, torch.nn.GroupNorm):
+class GroupNorm(Module, torch.nn.GroupNorm):
     """torch.nn.GroupNorm(num_groups, num_channels, eps=1e-5, affine=True) on fastcnn kernels."""
-
-    backend = None
 
     def forward(self, input):
         return ops.group_norm(input, self.num_groups, self.weight, self.bias, self.eps, backend=self.backend)
 
 
-class LayerNorm(_FromTorch, torch.nn.LayerNorm):
+class LayerNorm(Module, torch.nn.LayerNorm):
     """torch.nn.LayerNorm(normalized_shape, eps=1e-5, elementwise_affine=True, bias=True) on fastcnn kernels."""
-
-    backend = None
 
     def forward(self, input):
         return ops.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps, backend=self.backend)
 
 
-class _FastInstanceNorm(_FromTorch):
+class _FastInstanceNorm(Module):
     """torch's _InstanceNorm.forward (input checks, unbatched input) with the normalisation itself on
     fastcnn.ops.instance_norm."""
-
-    backend = None
 
     def _apply_instance_norm(self, input):
         return ops.instance_norm(input, self.running_mean, self.running_var, self.weight, self.bias,

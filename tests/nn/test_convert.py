@@ -57,6 +57,7 @@ EXAMPLES = {
     "BatchNorm2d": (lambda: nn.BatchNorm2d(3), lambda: (_x(2, 3, 4, 5),), 40),
     "GroupNorm": (lambda: nn.GroupNorm(2, 4), lambda: (_x(2, 4, 3, 5),), 30),
     "LayerNorm": (lambda: nn.LayerNorm([4, 5]), lambda: (_x(2, 3, 4, 5),), 20),
+    "InstanceNorm1d": (lambda: nn.InstanceNorm1d(3, track_running_stats=True), lambda: (_x(2, 3, 7),), 7),
     "InstanceNorm2d": (lambda: nn.InstanceNorm2d(3, affine=True), lambda: (_x(2, 3, 4, 5),), 20),
     "LocalResponseNorm": (lambda: nn.LocalResponseNorm(3), lambda: (_x(2, 5, 4, 4),), 3),
     "MaxPool2d": (lambda: nn.MaxPool2d(3, 2, 1), lambda: (_x(2, 3, 7, 6),), 9),
