@@ -52,6 +52,7 @@ EXAMPLES = {
     "GELU": (lambda: nn.GELU(), lambda: (_x(2, 3, 4, 5),), 1),
     "Hardswish": (lambda: nn.Hardswish(), lambda: (_x(2, 3, 4, 5) * 4,), 1),
     "Dropout": (lambda: nn.Dropout(0.3).eval(), lambda: (_x(2, 3, 4, 5),), 1),
+    "Dropout1d": (lambda: nn.Dropout1d(0.3).eval(), lambda: (_x(2, 3, 5),), 1),
     "Dropout2d": (lambda: nn.Dropout2d(0.3).eval(), lambda: (_x(2, 3, 4, 5),), 1),
     "BatchNorm1d": (lambda: nn.BatchNorm1d(3), lambda: (_x(4, 3, 5),), 20),
     "BatchNorm2d": (lambda: nn.BatchNorm2d(3), lambda: (_x(2, 3, 4, 5),), 40),
@@ -140,6 +141,16 @@ def test_every_swappable_class_converts(theirs):
             assert_close(a.grad, b.grad, reduction=reduction, name="input.grad")
     for k, v in ref.state_dict().items():  # buffers updated alike (BatchNorm's running statistics)
         assert_close(ours.state_dict()[k].double(), v.double(), reduction=reduction, name=k)
+
+
+@pytest.mark.parametrize("shape", [(4, 6, 50), (40, 50)])
+def test_dropout1d_drops_whole_channels_in_training(shape):
+    torch.manual_seed(1)
+    x = torch.rand(*shape, **f64) + 1
+    y = fastcnn.nn.Dropout1d(0.5)(x)
+    kept = y != 0
+    assert torch.equal(kept, kept[..., :1].expand_as(kept)) and 0 < int(kept[..., 0].sum()) < kept[..., 0].numel()
+    assert_close(y[kept], x[kept] * 2)
 
 
 def test_twin_shares_parameters_buffers_and_hooks_not_containers():
