@@ -55,8 +55,10 @@ class Entry:
     note: str = ""  # swapped: the fastcnn class; left / custom: why
 
     def line(self, tag: str) -> str:
-        return f"  {tag:<7} {self.path or '(model)'}: {self.kind}" + (f" -> {self.note}" if tag == "swap" else
-                                                                          f": {self.note}" if self.note else "")
+        where = f"  {tag:<7} {self.path or '(model)'}: {self.kind}"
+        if not self.note:
+            return where
+        return f"{where} -> {self.note}" if tag == "swap" else f"{where}: {self.note}"
 
 
 @dataclass
@@ -128,7 +130,7 @@ class _Plan:
             return {"parametrizations"}
         elif cls in self.table:
             self._swap(module, path, self.table[cls])
-        elif isinstance(module, CONTAINERS) or cls is nn.Module:
+        elif cls in CONTAINERS or cls is nn.Module:  # (a user's subclass is judged as custom, below)
             pass
         elif isinstance(module, tuple(self.table)):
             base = next(t for t in cls.__mro__ if t in self.table)
