@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import fastcnn
+import fastcnn.models
 from fastcnn.nn import ConversionError, conversion_report, conversion_table, convert
 from fastcnn.nn._base import Module as FastcnnModule
 from helpers import assert_close
@@ -287,6 +288,14 @@ def test_shared_modules_get_one_twin_and_a_top_level_layer_is_returned():
     conv = nn.Conv2d(2, 3, 3)
     ours = convert(conv, algo="direct")
     assert type(ours) is fastcnn.nn.Conv2d and ours.algo == "direct" and type(conv) is nn.Conv2d
+
+
+@pytest.mark.parametrize("name", fastcnn.models.list_models())
+def test_converting_a_zoo_twin_leaves_no_torch_compute(name):
+    """Each zoo network's torch twin is a model users could have written: convert swaps all of it."""
+    with torch.device("meta"):
+        twin = convert(fastcnn.models.get_twin(name, size="small"), strict=True)
+    assert torch_compute_modules(twin) == []
 
 
 def _readme_python_blocks():
