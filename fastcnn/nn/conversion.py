@@ -89,7 +89,9 @@ class ConversionError(ValueError):
 
 
 def _torch_name(cls) -> str:
-    return f"torch.nn.{cls.__name__}" if getattr(nn, cls.__name__, None) is cls else f"{cls.__module__}.{cls.__qualname__}"
+    if getattr(nn, cls.__name__, None) is cls:
+        return f"torch.nn.{cls.__name__}"
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 class _Plan:

@@ -246,7 +246,8 @@ def test_report_lists_swaps_left_and_custom_not_containers():
 
 
 def _snapshot(model):
-    return ([(n, m) for n, m in model.named_modules()], [(n, p, p.detach().clone()) for n, p in model.named_parameters()])
+    modules = list(model.named_modules())
+    return modules, [(n, p, p.detach().clone()) for n, p in model.named_parameters()]
 
 
 def _assert_unchanged(model, snapshot):
