@@ -6,13 +6,15 @@
 // the input; softplus's derivative needs the input.
 #pragma once
 #include <cmath>
+#include <limits>
 
 #include "common/simd.h"
 
 namespace fastcnn {
 
 // Numbering shared with Python (fastcnn/ops/activation.py: ACT_KIND) and CUDA (activation_math.cuh).
-enum class Act : int { identity = 0, relu = 1, leaky_relu = 2, elu = 3, sigmoid = 4, tanh = 5, softplus = 6, step = 7 };
+enum class Act : int { identity = 0, relu = 1, leaky_relu = 2, elu = 3, sigmoid = 4, tanh = 5, softplus = 6, step = 7,
+                       silu = 8, gelu = 9, gelu_tanh = 10, hardswish = 11, hardsigmoid = 12 };
 
 FASTCNN_ISA_INLINE_BEGIN
 namespace act {
@@ -91,6 +93,65 @@ inline Vec<T> softplus(Vec<T> x, T beta, T threshold) {
   return select(z > V::set1(threshold), x, soft);
 }
 
+// erfc for float lanes: Numerical Recipes' erfcc, t exp(-z^2 + P(t)) with t = 1 / (1 + z/2), z = |x|
+// (relative error below 1.2e-7 everywhere), reflected as 2 - erfc(|x|) for x < 0. Used as
+// gelu(x) = x/2 erfc(-x/sqrt2), which keeps the negative tail's relative accuracy (1 + erf would
+// cancel there).
+inline Vec<float> erfc(Vec<float> x) {
+  using V = Vec<float>;
+  const V z = max(x, V::zero() - x);
+  const V t = V::set1(1.0f) / fmadd(z, V::set1(0.5f), V::set1(1.0f));
+  V p = V::set1(0.17087277f);
+  p = fmadd(p, t, V::set1(-0.82215223f));
+  p = fmadd(p, t, V::set1(1.48851587f));
+  p = fmadd(p, t, V::set1(-1.13520398f));
+  p = fmadd(p, t, V::set1(0.27886807f));
+  p = fmadd(p, t, V::set1(-0.18628806f));
+  p = fmadd(p, t, V::set1(0.09678418f));
+  p = fmadd(p, t, V::set1(0.37409196f));
+  p = fmadd(p, t, V::set1(1.00002368f));
+  p = fmadd(p, t, V::set1(-1.26551223f));
+  const V r = t * exp(p - z * z);
+  return select(x < V::zero(), V::set1(2.0f) - r, r);
+}
+
+// double (the gradcheck dtype, not a speed target): the C library per lane.
+inline Vec<double> erfc(Vec<double> x) {
+  return simd::detail::per_lane(x, [](double v) { return std::erfc(v); });
+}
+
+// exp with exp(-inf) = 0 and exp(inf) = inf exactly (the float exp clamps its argument, which
+// would turn torch's NaN of -inf * 0 in silu and gelu at -+inf into an infinity).
+template <class T>
+inline Vec<T> exp_exact_inf(Vec<T> x) {
+  using V = Vec<T>;
+  const V inf = V::set1(std::numeric_limits<T>::infinity());
+  return select(x == V::zero() - inf, V::zero(), select(x == inf, inf, exp(x)));
+}
+
+template <class T>
+inline Vec<T> silu_sigmoid(Vec<T> x) {
+  return Vec<T>::set1(T(1)) / (Vec<T>::set1(T(1)) + exp_exact_inf<T>(Vec<T>::zero() - x));
+}
+
+// gelu's tanh approximation through sigmoids, which keep the tails accurate where 1 + tanh(u) and
+// 1 - tanh(u)^2 would cancel: 0.5 (1 + tanh u) = sigmoid(2u), 0.5 (1 - tanh u) = sigmoid(-2u).
+// Sets s_pos = sigmoid(2u), s_neg = sigmoid(-2u), from one exp of -2|u|.
+template <class T>
+inline void gelu_tanh_sigmoids(Vec<T> u, Vec<T>& s_pos, Vec<T>& s_neg) {
+  using V = Vec<T>;
+  const V e = exp_exact_inf<T>(V::set1(T(-2)) * max(u, V::zero() - u));
+  const V big = V::set1(T(1)) / (V::set1(T(1)) + e), small = e * big;
+  const auto positive = u >= V::zero();
+  s_pos = select(positive, big, small);
+  s_neg = select(positive, small, big);
+}
+
+constexpr double kSqrtHalf = 0.70710678118654752440;      // 1/sqrt(2)
+constexpr double kInvSqrt2Pi = 0.39894228040143267794;    // 1/sqrt(2 pi)
+constexpr double kSqrt2OverPi = 0.79788456080286535588;   // sqrt(2/pi), gelu's tanh approximation
+constexpr double kGeluCubic = 0.044715;
+
 // y = f(x).
 template <class T>
 inline Vec<T> forward(Act kind, Vec<T> x, T p0, T p1) {
@@ -103,6 +164,16 @@ inline Vec<T> forward(Act kind, Vec<T> x, T p0, T p1) {
     case Act::tanh: return tanh(x);
     case Act::softplus: return softplus(x, p0, p1);
     case Act::step: return select(x > V::zero(), V::set1(T(1)), select(x == V::zero(), V::set1(p0), V::zero()));
+    case Act::silu: return x * silu_sigmoid(x);
+    case Act::gelu: return x * V::set1(T(0.5)) * erfc(x * V::set1(T(-kSqrtHalf)));
+    case Act::gelu_tanh: {
+      V s_pos, s_neg;
+      gelu_tanh_sigmoids<T>(x * fmadd(x * x, V::set1(T(kSqrt2OverPi * kGeluCubic)), V::set1(T(kSqrt2OverPi))), s_pos, s_neg);
+      return x * s_pos;
+    }
+    // min/max return their second operand on NaN (x86 order): the NaN of x + 3 is kept.
+    case Act::hardswish: return x * min(V::set1(T(6)), max(V::zero(), x + V::set1(T(3)))) / V::set1(T(6));
+    case Act::hardsigmoid: return min(V::set1(T(6)), max(V::zero(), x + V::set1(T(3)))) / V::set1(T(6));
     default: return x;
   }
 }
@@ -131,6 +202,26 @@ inline Vec<T> backward(Act kind, Vec<T> gy, Vec<T> s, bool from_output, T p0, T 
       return select(z > V::set1(p1), gy, gy * sigmoid(z));
     }
     case Act::step: return zero;
+    // The rest need the input (s = x).
+    case Act::silu: {
+      const V sg = silu_sigmoid(s);
+      return gy * sg * fmadd(s, one - sg, one);
+    }
+    case Act::gelu:  // Phi(x) + x phi(x)
+      return gy * fmadd(s * V::set1(T(kInvSqrt2Pi)), exp_exact_inf<T>(s * s * V::set1(T(-0.5))),
+                        V::set1(T(0.5)) * erfc(s * V::set1(T(-kSqrtHalf))));
+    case Act::gelu_tanh: {  // sigmoid(2u) + x 2 sigmoid(2u) sigmoid(-2u) du/dx
+      const V s2 = s * s;
+      V s_pos, s_neg;
+      gelu_tanh_sigmoids<T>(s * fmadd(s2, V::set1(T(kSqrt2OverPi * kGeluCubic)), V::set1(T(kSqrt2OverPi))), s_pos, s_neg);
+      const V du = fmadd(s2, V::set1(T(3 * kSqrt2OverPi * kGeluCubic)), V::set1(T(kSqrt2OverPi)));
+      return gy * fmadd(V::set1(T(2)) * s * s_pos * s_neg, du, s_pos);
+    }
+    case Act::hardswish:  // torch's: 0 at x <= -3, x/3 + 1/2 below 3, else (from 3, and NaN) 1
+      return select(V::set1(T(-3)) >= s, zero,
+                    select(s < V::set1(T(3)), gy * fmadd(s, V::set1(T(1) / T(3)), V::set1(T(0.5))), gy));
+    case Act::hardsigmoid:  // 1/6 strictly inside (-3, 3), else 0 (NaN too)
+      return select(s > V::set1(T(-3)), select(s < V::set1(T(3)), gy / V::set1(T(6)), zero), zero);
     default: return gy;
   }
 }

@@ -27,6 +27,11 @@ void with_kind(Act kind, Body&& body) {
     case Act::tanh: return body(std::integral_constant<Act, Act::tanh>{});
     case Act::softplus: return body(std::integral_constant<Act, Act::softplus>{});
     case Act::step: return body(std::integral_constant<Act, Act::step>{});
+    case Act::silu: return body(std::integral_constant<Act, Act::silu>{});
+    case Act::gelu: return body(std::integral_constant<Act, Act::gelu>{});
+    case Act::gelu_tanh: return body(std::integral_constant<Act, Act::gelu_tanh>{});
+    case Act::hardswish: return body(std::integral_constant<Act, Act::hardswish>{});
+    case Act::hardsigmoid: return body(std::integral_constant<Act, Act::hardsigmoid>{});
     default: return body(std::integral_constant<Act, Act::identity>{});
   }
 }

@@ -8,7 +8,8 @@ from torch import nn
 from .. import ops
 from ._base import Module
 
-__all__ = ["ReLU", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "Softplus", "PReLU", "Maxout", "Step"]
+__all__ = ["ReLU", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "Softplus", "PReLU", "Maxout", "Step", "SiLU", "GELU",
+           "Hardswish", "Hardsigmoid"]
 
 
 class ReLU(Module, nn.ReLU):
@@ -69,3 +70,23 @@ class Step(Module):
 
     def forward(self, input):
         return ops.step(input, self.value_at_zero, backend=self.backend)
+
+
+class SiLU(Module, nn.SiLU):
+    def forward(self, input):
+        return ops.silu(input, self.inplace, backend=self.backend)
+
+
+class Hardswish(Module, nn.Hardswish):
+    def forward(self, input):
+        return ops.hardswish(input, self.inplace, backend=self.backend)
+
+
+class Hardsigmoid(Module, nn.Hardsigmoid):
+    def forward(self, input):
+        return ops.hardsigmoid(input, self.inplace, backend=self.backend)
+
+
+class GELU(Module, nn.GELU):
+    def forward(self, input):
+        return ops.gelu(input, self.approximate, backend=self.backend)

@@ -15,18 +15,26 @@ from ._base import Module
 __all__ = ["Conv2d", "ConvTranspose2d", "Linear"]
 
 
-def _check_padding_mode(padding_mode):
-    if padding_mode != "zeros":
-        raise ValueError(f"padding_mode: fastcnn supports only 'zeros', got {padding_mode!r}")
+def _check_padding_mode(padding_mode, allowed=("zeros",)):
+    if padding_mode not in allowed:
+        raise ValueError(f"padding_mode: expected one of {list(allowed)}, got {padding_mode!r}")
+
+
+# Conv2d pads with fastcnn.ops.pad, then convolves without padding (torch.nn.Conv2d._conv_forward).
+CONV2D_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
 class Conv2d(Module, nn.Conv2d, settings=dict(algo="auto", activation=None, activation_param=None)):
     @classmethod
     def check_settings(cls, module):
-        _check_padding_mode(module.padding_mode)
+        _check_padding_mode(module.padding_mode, CONV2D_PADDING_MODES)
 
     def forward(self, input):
-        return ops.conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups,
+        padding = self.padding
+        if self.padding_mode != "zeros":
+            input = ops.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode, backend=self.backend)
+            padding = 0
+        return ops.conv2d(input, self.weight, self.bias, self.stride, padding, self.dilation, self.groups,
                           algo=self.algo, activation=self.activation, activation_param=self.activation_param,
                           backend=self.backend)
 

@@ -20,10 +20,11 @@ from .._registry import kernel
 from ._op import apply, public_op
 
 __all__ = ["relu", "relu_", "leaky_relu", "leaky_relu_", "elu", "elu_", "sigmoid", "tanh", "softplus", "prelu",
-           "maxout", "step", "activation"]
+           "maxout", "step", "activation", "silu", "gelu", "hardswish", "hardsigmoid"]
 
 # Shared with csrc/common/activation_math.h (enum Act) and fastcnn/kernels/*/activation*.
-ACT_KIND = {"identity": 0, "relu": 1, "leaky_relu": 2, "elu": 3, "sigmoid": 4, "tanh": 5, "softplus": 6, "step": 7}
+ACT_KIND = {"identity": 0, "relu": 1, "leaky_relu": 2, "elu": 3, "sigmoid": 4, "tanh": 5, "softplus": 6, "step": 7,
+            "silu": 8, "gelu": 9, "gelu_tanh": 10, "hardswish": 11, "hardsigmoid": 12}
 # Kinds whose derivative can be computed from the output alone (so in-place forward works).
 FROM_OUTPUT = {"relu", "leaky_relu", "elu", "sigmoid", "tanh"}
 
@@ -47,14 +48,17 @@ class _Elementwise(torch.autograd.Function):
     def forward(ctx, x, kind, p0, p1, backend, inplace):
         x_dense = dense(x)
         out = x_dense if inplace else None
+        from_output = kind in FROM_OUTPUT
+        # An in-place op whose derivative needs the input keeps a copy of it (as torch does).
+        saved_input = x_dense.clone() if inplace and not from_output and ctx.needs_input_grad[0] else x_dense
         y = kernel(backend, "activation_forward")(x_dense, kind, p0, p1, out=out)
         if inplace:
             if y is not x:  # x was not dense: write the result back into the caller's tensor
                 x.copy_(y)
                 y = x
             ctx.mark_dirty(x)
-        ctx.from_output = kind in FROM_OUTPUT
-        ctx.save_for_backward(y if ctx.from_output else x_dense)
+        ctx.from_output = from_output
+        ctx.save_for_backward(y if from_output else saved_input)
         ctx.args = (kind, p0, p1, backend)
         return y
 
@@ -165,6 +169,37 @@ def step(input, value_at_zero=0.0, *, backend):
     require grad."""
     with torch.no_grad():
         return kernel(backend, "activation_forward")(dense(input), "step", float(value_at_zero), 0.0)
+
+
+@public_op(reference=F.silu, check=_check_inplace)
+def silu(input, inplace=False, *, backend):
+    """torch.nn.functional.silu (swish): x * sigmoid(x); the backward from the saved input."""
+    return _elementwise(input, "silu", 0.0, 0.0, backend, inplace)
+
+
+def _check_gelu(input, approximate="none"):
+    _checks.float_tensor(input, "input")
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"approximate: expected 'none' or 'tanh', got {approximate!r}")
+
+
+@public_op(reference=F.gelu, check=_check_gelu)
+def gelu(input, approximate="none", *, backend):
+    """torch.nn.functional.gelu: x Phi(x) (approximate='none', via erfc so the negative tail keeps its
+    relative accuracy) or x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (approximate='tanh')."""
+    return _elementwise(input, "gelu" if approximate == "none" else "gelu_tanh", 0.0, 0.0, backend)
+
+
+@public_op(reference=F.hardswish, check=_check_inplace)
+def hardswish(input, inplace=False, *, backend):
+    """torch.nn.functional.hardswish: x * relu6(x + 3) / 6 (torch's gradient at the kinks)."""
+    return _elementwise(input, "hardswish", 0.0, 0.0, backend, inplace)
+
+
+@public_op(reference=F.hardsigmoid, check=_check_inplace)
+def hardsigmoid(input, inplace=False, *, backend):
+    """torch.nn.functional.hardsigmoid: relu6(x + 3) / 6."""
+    return _elementwise(input, "hardsigmoid", 0.0, 0.0, backend, inplace)
 
 
 # ---- PReLU: y = x if x > 0 else weight[c] * x --------------------------------------------------

@@ -52,6 +52,7 @@ EXAMPLES = {
     "SiLU": (lambda: nn.SiLU(), lambda: (_x(2, 3, 4, 5),), 1),
     "GELU": (lambda: nn.GELU(), lambda: (_x(2, 3, 4, 5),), 1),
     "Hardswish": (lambda: nn.Hardswish(), lambda: (_x(2, 3, 4, 5) * 4,), 1),
+    "Hardsigmoid": (lambda: nn.Hardsigmoid(), lambda: (_x(2, 3, 4, 5) * 4,), 1),
     "Dropout": (lambda: nn.Dropout(0.3).eval(), lambda: (_x(2, 3, 4, 5),), 1),
     "Dropout1d": (lambda: nn.Dropout1d(0.3).eval(), lambda: (_x(2, 3, 5),), 1),
     "Dropout2d": (lambda: nn.Dropout2d(0.3).eval(), lambda: (_x(2, 3, 4, 5),), 1),
@@ -181,6 +182,15 @@ def test_new_user_model_swaps_every_layer_and_repr_marks_them():
     text = repr(model)
     assert "(0): fastcnn.nn.Conv2d(3, 4" in text and "(3): fastcnn.nn.Upsample(scale_factor=2.0" in text
     assert "(4): Conv1d(2, 2" in text and text.startswith("Sequential(")
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_conv_padding_modes_convert(mode):
+    ref = nn.Conv2d(3, 4, 3, padding=(1, 2), padding_mode=mode).double()
+    ours = convert(copy.deepcopy(ref), strict=True)
+    assert type(ours) is fastcnn.nn.Conv2d
+    x = _x(2, 3, 6, 7)
+    assert_close(ours(x), ref(x), reduction=27)
 
 
 class _Scale(nn.Module):  # a user's own layer: its forward is its own business

@@ -33,6 +33,18 @@ def _expm1(x):
 
 
 @triton.jit
+def _gelu_tanh_parts(x):
+    """(sigmoid(2u), sigmoid(-2u), du/dx) for gelu's tanh approximation, u = sqrt(2/pi) (x + 0.044715 x^3):
+    0.5 (1 + tanh u) and 0.5 (1 - tanh u) as sigmoids, which do not cancel in the tails."""
+    x2 = x * x
+    u = x * (0.7978845608028654 + 0.035677408136300125 * x2)
+    e = tl.exp(-2.0 * tl.abs(u))
+    big = 1.0 / (1.0 + e)
+    small = e * big
+    return tl.where(u >= 0, big, small), tl.where(u >= 0, small, big), 0.7978845608028654 + 0.10703222440890037 * x2
+
+
+@triton.jit
 def act_forward(x, KIND: tl.constexpr, p0, p1):
     if KIND == 1:
         y = tl.maximum(x, 0.0, propagate_nan=tl.PropagateNan.ALL)
@@ -51,6 +63,19 @@ def act_forward(x, KIND: tl.constexpr, p0, p1):
         y = tl.where(z > p1, x, soft)
     elif KIND == 7:
         y = tl.where(x > 0, 1.0, tl.where(x == 0, p0, 0.0)) + 0.0 * x
+    elif KIND == 8:
+        y = x * _sigmoid(x)
+    elif KIND == 9:
+        y = 0.5 * x * (1.0 + tl.erf(x * 0.7071067811865476))
+    elif KIND == 10:
+        s_pos, s_neg, du = _gelu_tanh_parts(x)
+        y = x * s_pos
+    elif KIND == 11:
+        y = x * tl.minimum(tl.maximum(x + 3.0, 0.0, propagate_nan=tl.PropagateNan.ALL), 6.0,
+                           propagate_nan=tl.PropagateNan.ALL) / 6.0
+    elif KIND == 12:
+        y = tl.minimum(tl.maximum(x + 3.0, 0.0, propagate_nan=tl.PropagateNan.ALL), 6.0,
+                       propagate_nan=tl.PropagateNan.ALL) / 6.0
     else:
         y = x
     return y
@@ -85,6 +110,18 @@ def act_backward(gy, s, KIND: tl.constexpr, FROM_OUTPUT: tl.constexpr, p0, p1):
         g = tl.where(z > p1, gy, gy * _sigmoid(z))
     elif KIND == 7:
         g = gy * 0.0
+    elif KIND == 8:  # from here on s is the input
+        sg = _sigmoid(s)
+        g = gy * sg * (1.0 + s * (1.0 - sg))
+    elif KIND == 9:  # Phi(x) + x phi(x)
+        g = gy * (0.5 * (1.0 + tl.erf(s * 0.7071067811865476)) + s * 0.3989422804014327 * tl.exp(-0.5 * s * s))
+    elif KIND == 10:
+        s_pos, s_neg, du = _gelu_tanh_parts(s)
+        g = gy * (s_pos + 2.0 * s * s_pos * s_neg * du)
+    elif KIND == 11:  # torch's: 0 at x <= -3, x/3 + 1/2 below 3, else (from 3, and NaN) 1
+        g = tl.where(s <= -3.0, 0.0, tl.where(s < 3.0, gy * (s / 3.0 + 0.5), gy))
+    elif KIND == 12:
+        g = tl.where((s > -3.0) & (s < 3.0), gy / 6.0, 0.0)
     else:
         g = gy
     return g
