@@ -366,7 +366,8 @@ def test_modules_match_torch(backend):
         (fastcnn.nn.AdaptiveMaxPool2d(3, backend=backend), torch.nn.AdaptiveMaxPool2d(3)),
     ]
     for ours, theirs in pairs:
-        assert repr(ours) == repr(theirs) and ours.state_dict().keys() == theirs.state_dict().keys()
+        assert repr(ours) == f"fastcnn.nn.{repr(theirs)[:-1]}, backend='{backend}')"  # marked, settings shown
+        assert ours.state_dict().keys() == theirs.state_dict().keys()
         assert_close(ours(x), reference_f64(theirs, x), reduction=16)
     pool = fastcnn.nn.MaxPool2d(2, return_indices=True, backend=backend)
     y, idx = pool(x)

@@ -164,7 +164,7 @@ def test_upsample_modules():
              (fastcnn.nn.UpsamplingNearest2d(scale_factor=2), torch.nn.UpsamplingNearest2d(scale_factor=2)),
              (fastcnn.nn.UpsamplingBilinear2d(size=(8, 11)), torch.nn.UpsamplingBilinear2d(size=(8, 11)))]
     for ours, theirs in pairs:
-        assert repr(ours) == repr(theirs)
+        assert repr(ours) == "fastcnn.nn." + repr(theirs)  # torch's repr, marked as fastcnn's
         assert_close(ours(x), theirs(x), name=repr(ours))
     reference_module = fastcnn.nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True, backend="reference")
     assert_close(reference_module(x), F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=True))
@@ -221,7 +221,7 @@ def test_pixel_shuffle_modules():
     x = torch.randn(2, 18, 4, 6)
     for ours, theirs in [(fastcnn.nn.PixelShuffle(3), torch.nn.PixelShuffle(3)),
                          (fastcnn.nn.PixelUnshuffle(2), torch.nn.PixelUnshuffle(2))]:
-        assert repr(ours) == repr(theirs)
+        assert repr(ours) == "fastcnn.nn." + repr(theirs)  # torch's repr, marked as fastcnn's
         assert torch.equal(ours(x), theirs(x))
 
 

@@ -1,193 +1,92 @@
-"""torch.nn-compatible activation modules on fastcnn kernels. Same constructor arguments as torch.nn
-(plus `backend=`), same parameter names, and `from_torch(module)` for fastcnn.nn.convert."""
+"""torch.nn-compatible activation modules on fastcnn kernels: each subclasses its torch.nn class
+(constructor arguments, parameter names, repr) and replaces forward; `backend=` (keyword only) and
+`from_torch(module)` come from the base, fastcnn/nn/_base.py. Maxout and Step have no torch twin."""
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from .. import ops
+from ._base import Module
 
 __all__ = ["ReLU", "LeakyReLU", "ELU", "Sigmoid", "Tanh", "Softplus", "PReLU", "Maxout", "Step", "SiLU", "GELU",
            "Hardswish", "Hardsigmoid"]
 
 
-class ReLU(nn.Module):
-    def __init__(self, inplace: bool = False, *, backend=None):
-        super().__init__()
-        self.inplace, self.backend = inplace, backend
-
+class ReLU(Module, nn.ReLU):
     def forward(self, input):
         return ops.relu(input, self.inplace, backend=self.backend)
 
-    def extra_repr(self):
-        return "inplace=True" if self.inplace else ""
 
-    @classmethod
-    def from_torch(cls, m: nn.ReLU):
-        return cls(m.inplace)
-
-
-class LeakyReLU(nn.Module):
-    def __init__(self, negative_slope: float = 0.01, inplace: bool = False, *, backend=None):
-        super().__init__()
-        self.negative_slope, self.inplace, self.backend = negative_slope, inplace, backend
-
+class LeakyReLU(Module, nn.LeakyReLU):
     def forward(self, input):
         return ops.leaky_relu(input, self.negative_slope, self.inplace, backend=self.backend)
 
-    def extra_repr(self):
-        return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace else "")
 
-    @classmethod
-    def from_torch(cls, m: nn.LeakyReLU):
-        return cls(m.negative_slope, m.inplace)
-
-
-class ELU(nn.Module):
-    def __init__(self, alpha: float = 1.0, inplace: bool = False, *, backend=None):
-        super().__init__()
-        self.alpha, self.inplace, self.backend = alpha, inplace, backend
-
+class ELU(Module, nn.ELU):
     def forward(self, input):
         return ops.elu(input, self.alpha, self.inplace, backend=self.backend)
 
-    def extra_repr(self):
-        return f"alpha={self.alpha}" + (", inplace=True" if self.inplace else "")
 
-    @classmethod
-    def from_torch(cls, m: nn.ELU):
-        return cls(m.alpha, m.inplace)
-
-
-class Sigmoid(nn.Module):
-    def __init__(self, *, backend=None):
-        super().__init__()
-        self.backend = backend
-
+class Sigmoid(Module, nn.Sigmoid):
     def forward(self, input):
         return ops.sigmoid(input, backend=self.backend)
 
-    @classmethod
-    def from_torch(cls, m: nn.Sigmoid):
-        return cls()
 
-
-class Tanh(nn.Module):
-    def __init__(self, *, backend=None):
-        super().__init__()
-        self.backend = backend
-
+class Tanh(Module, nn.Tanh):
     def forward(self, input):
         return ops.tanh(input, backend=self.backend)
 
-    @classmethod
-    def from_torch(cls, m: nn.Tanh):
-        return cls()
 
-
-class Softplus(nn.Module):
-    def __init__(self, beta: float = 1.0, threshold: float = 20.0, *, backend=None):
-        super().__init__()
-        self.beta, self.threshold, self.backend = beta, threshold, backend
-
+class Softplus(Module, nn.Softplus):
     def forward(self, input):
         return ops.softplus(input, self.beta, self.threshold, backend=self.backend)
 
-    def extra_repr(self):
-        return f"beta={self.beta}, threshold={self.threshold}"
 
-    @classmethod
-    def from_torch(cls, m: nn.Softplus):
-        return cls(m.beta, m.threshold)
-
-
-class PReLU(nn.Module):
-    def __init__(self, num_parameters: int = 1, init: float = 0.25, device=None, dtype=None, *, backend=None):
-        super().__init__()
-        self.num_parameters, self.init, self.backend = num_parameters, init, backend
-        self.weight = nn.Parameter(torch.full((num_parameters,), float(init), device=device, dtype=dtype))
-
+class PReLU(Module, nn.PReLU):
     def forward(self, input):
         return ops.prelu(input, self.weight, backend=self.backend)
 
-    def extra_repr(self):
-        return f"num_parameters={self.num_parameters}"
 
-    @classmethod
-    def from_torch(cls, m: nn.PReLU):
-        new = cls(m.num_parameters, device=m.weight.device, dtype=m.weight.dtype)
-        new.load_state_dict(m.state_dict())
-        return new
-
-
-class Maxout(nn.Module):
+class Maxout(Module):
     """Max over groups of `pool_size` consecutive features along `dim` (see fastcnn.ops.maxout)."""
 
     def __init__(self, pool_size: int, dim: int = 1, *, backend=None):
-        super().__init__()
-        self.pool_size, self.dim, self.backend = pool_size, dim, backend
+        super().__init__(backend=backend)
+        self.pool_size, self.dim = pool_size, dim
 
     def forward(self, input):
         return ops.maxout(input, self.pool_size, self.dim, backend=self.backend)
 
     def extra_repr(self):
-        return f"pool_size={self.pool_size}, dim={self.dim}"
+        return ", ".join(filter(None, [f"pool_size={self.pool_size}, dim={self.dim}", super().extra_repr()]))
 
 
-class Step(nn.Module):
+class Step(Module):
     """Heaviside step (the perceptron's threshold unit); forward only."""
 
     def __init__(self, value_at_zero: float = 0.0, *, backend=None):
-        super().__init__()
-        self.value_at_zero, self.backend = value_at_zero, backend
+        super().__init__(backend=backend)
+        self.value_at_zero = value_at_zero
 
     def forward(self, input):
         return ops.step(input, self.value_at_zero, backend=self.backend)
 
 
-class _InplaceActivation(nn.Module):
-    """An element-wise activation whose only option is `inplace` (SiLU, Hardswish, Hardsigmoid)."""
-
-    op = None  # the fastcnn.ops function
-
-    def __init__(self, inplace: bool = False, *, backend=None):
-        super().__init__()
-        self.inplace, self.backend = inplace, backend
-
+class SiLU(Module, nn.SiLU):
     def forward(self, input):
-        return type(self).op(input, self.inplace, backend=self.backend)
-
-    def extra_repr(self):
-        return "inplace=True" if self.inplace else ""
-
-    @classmethod
-    def from_torch(cls, m, *, backend=None):
-        return cls(m.inplace, backend=backend)
+        return ops.silu(input, self.inplace, backend=self.backend)
 
 
-class SiLU(_InplaceActivation):
-    op = staticmethod(ops.silu)
+class Hardswish(Module, nn.Hardswish):
+    def forward(self, input):
+        return ops.hardswish(input, self.inplace, backend=self.backend)
 
 
-class Hardswish(_InplaceActivation):
-    op = staticmethod(ops.hardswish)
+class Hardsigmoid(Module, nn.Hardsigmoid):
+    def forward(self, input):
+        return ops.hardsigmoid(input, self.inplace, backend=self.backend)
 
 
-class Hardsigmoid(_InplaceActivation):
-    op = staticmethod(ops.hardsigmoid)
-
-
-class GELU(nn.Module):
-    def __init__(self, approximate: str = "none", *, backend=None):
-        super().__init__()
-        self.approximate, self.backend = approximate, backend
-
+class GELU(Module, nn.GELU):
     def forward(self, input):
         return ops.gelu(input, self.approximate, backend=self.backend)
-
-    def extra_repr(self):
-        return f"approximate={self.approximate!r}"
-
-    @classmethod
-    def from_torch(cls, m: nn.GELU, *, backend=None):
-        return cls(m.approximate, backend=backend)

@@ -1,22 +1,22 @@
 """Normalisation modules with torch.nn's names, constructor arguments and state_dict keys.
 
 BatchNorm1d/2d subclass the torch.nn classes for their parameters, buffers and input-rank checks
-(so load_state_dict works both ways) and replace only forward with fastcnn.ops.batch_norm."""
+(so load_state_dict works both ways) and replace only forward with fastcnn.ops.batch_norm; the
+base (_base.py) adds `backend=` and from_torch."""
 from __future__ import annotations
 
 import torch
 
 from .. import ops
+from ._base import Module
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LocalResponseNorm", "GroupNorm", "LayerNorm", "InstanceNorm1d",
            "InstanceNorm2d"]
 
 
-class _FastBatchNorm:
+class _FastBatchNorm(Module):
     """forward() of torch.nn's _BatchNorm (momentum None = cumulative average, track_running_stats,
-    num_batches_tracked) on fastcnn.ops.batch_norm. `backend` picks the kernel backend (None: auto)."""
-
-    backend = None
+    num_batches_tracked) on fastcnn.ops.batch_norm."""
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         self._check_input_dim(input)
@@ -38,47 +38,30 @@ class BatchNorm2d(_FastBatchNorm, torch.nn.BatchNorm2d):
     """torch.nn.BatchNorm2d on fastcnn kernels: (N, C, H, W) input (contiguous or channels_last)."""
 
 
-class LocalResponseNorm(torch.nn.LocalResponseNorm):
+class LocalResponseNorm(Module, torch.nn.LocalResponseNorm):
     """torch.nn.LocalResponseNorm(size, alpha=1e-4, beta=0.75, k=1.0) on fastcnn kernels."""
-
-    backend = None
 
     def forward(self, input):
         return ops.local_response_norm(input, self.size, self.alpha, self.beta, self.k, backend=self.backend)
 
 
-class _FromTorch:
-    """from_torch(module): this class over the torch module's parameters, buffers and settings (shared)."""
-
-    @classmethod
-    def from_torch(cls, m, *, backend=None):
-        from .conv import _adopt
-        return _adopt(cls, m, backend=backend)
-
-
-class GroupNorm(_FromTorch, torch.nn.GroupNorm):
+class GroupNorm(Module, torch.nn.GroupNorm):
     """torch.nn.GroupNorm(num_groups, num_channels, eps=1e-5, affine=True) on fastcnn kernels."""
-
-    backend = None
 
     def forward(self, input):
         return ops.group_norm(input, self.num_groups, self.weight, self.bias, self.eps, backend=self.backend)
 
 
-class LayerNorm(_FromTorch, torch.nn.LayerNorm):
+class LayerNorm(Module, torch.nn.LayerNorm):
     """torch.nn.LayerNorm(normalized_shape, eps=1e-5, elementwise_affine=True, bias=True) on fastcnn kernels."""
-
-    backend = None
 
     def forward(self, input):
         return ops.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps, backend=self.backend)
 
 
-class _FastInstanceNorm(_FromTorch):
+class _FastInstanceNorm(Module):
     """torch's _InstanceNorm.forward (input checks, unbatched input) with the normalisation itself on
     fastcnn.ops.instance_norm."""
-
-    backend = None
 
     def _apply_instance_norm(self, input):
         return ops.instance_norm(input, self.running_mean, self.running_var, self.weight, self.bias,

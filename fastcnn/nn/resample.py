@@ -1,73 +1,55 @@
 """Resampling modules with torch.nn's names and constructor arguments (subclasses of the torch.nn
-classes, so repr, state_dict and isinstance checks carry over); forward runs fastcnn.ops. Each
-takes an extra keyword `backend=` (None: chosen per call from the tensor's device)."""
+classes, so repr, state_dict and isinstance checks carry over); forward runs fastcnn.ops. The base
+(_base.py) adds the keyword `backend=` (None: chosen per call from the tensor's device) and from_torch."""
 from __future__ import annotations
 
 import torch
 
 from .. import ops
+from ._base import Module
 
 __all__ = ["Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d", "PixelShuffle", "PixelUnshuffle",
            "Unfold", "Fold"]
 
 
-class Upsample(torch.nn.Upsample):
-    def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None,
-                 recompute_scale_factor=None, *, backend=None):
-        super().__init__(size, scale_factor, mode, align_corners, recompute_scale_factor)
-        self.backend = backend
+_KERNEL_MODES = ("nearest", "bilinear")
+
+
+class Upsample(Module, torch.nn.Upsample):
+    @classmethod
+    def check_settings(cls, module):
+        if module.mode not in _KERNEL_MODES:
+            raise NotImplementedError(f"mode: fastcnn interpolate has kernels for {_KERNEL_MODES}, not {module.mode!r}")
 
     def forward(self, input):
         return ops.interpolate(input, self.size, self.scale_factor, self.mode, self.align_corners,
                                recompute_scale_factor=self.recompute_scale_factor, backend=self.backend)
 
 
-class UpsamplingNearest2d(Upsample):
+class UpsamplingNearest2d(Upsample, torch.nn.UpsamplingNearest2d):
     """torch.nn.UpsamplingNearest2d: Upsample with mode='nearest'."""
 
-    def __init__(self, size=None, scale_factor=None, *, backend=None):
-        super().__init__(size, scale_factor, mode="nearest", backend=backend)
 
-
-class UpsamplingBilinear2d(Upsample):
+class UpsamplingBilinear2d(Upsample, torch.nn.UpsamplingBilinear2d):
     """torch.nn.UpsamplingBilinear2d: Upsample with mode='bilinear', align_corners=True."""
 
-    def __init__(self, size=None, scale_factor=None, *, backend=None):
-        super().__init__(size, scale_factor, mode="bilinear", align_corners=True, backend=backend)
 
-
-class PixelShuffle(torch.nn.PixelShuffle):
-    def __init__(self, upscale_factor, *, backend=None):
-        super().__init__(upscale_factor)
-        self.backend = backend
-
+class PixelShuffle(Module, torch.nn.PixelShuffle):
     def forward(self, input):
         return ops.pixel_shuffle(input, self.upscale_factor, backend=self.backend)
 
 
-class PixelUnshuffle(torch.nn.PixelUnshuffle):
-    def __init__(self, downscale_factor, *, backend=None):
-        super().__init__(downscale_factor)
-        self.backend = backend
-
+class PixelUnshuffle(Module, torch.nn.PixelUnshuffle):
     def forward(self, input):
         return ops.pixel_unshuffle(input, self.downscale_factor, backend=self.backend)
 
 
-class Unfold(torch.nn.Unfold):
-    def __init__(self, kernel_size, dilation=1, padding=0, stride=1, *, backend=None):
-        super().__init__(kernel_size, dilation, padding, stride)
-        self.backend = backend
-
+class Unfold(Module, torch.nn.Unfold):
     def forward(self, input):
         return ops.unfold(input, self.kernel_size, self.dilation, self.padding, self.stride, backend=self.backend)
 
 
-class Fold(torch.nn.Fold):
-    def __init__(self, output_size, kernel_size, dilation=1, padding=0, stride=1, *, backend=None):
-        super().__init__(output_size, kernel_size, dilation, padding, stride)
-        self.backend = backend
-
+class Fold(Module, torch.nn.Fold):
     def forward(self, input):
         return ops.fold(input, self.output_size, self.kernel_size, self.dilation, self.padding, self.stride,
                         backend=self.backend)
