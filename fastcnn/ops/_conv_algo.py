@@ -25,7 +25,7 @@ import torch
 
 from .._registry import has_kernel
 
-ALGOS = ("direct", "im2col", "fft")
+ALGOS = ("direct", "im2col", "fft", "winograd")
 CHOICES = ("auto",) + ALGOS
 DIRECTIONS = ("conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight")
 
@@ -34,21 +34,25 @@ def kernel_name(direction: str, algo: str) -> str:
     return f"{direction}.{algo}"
 
 
-def why_not_applicable(algo: str, stride, dilation) -> Optional[str]:
-    """Why `algo` cannot run this convolution (None if it can)."""
+def why_not_applicable(algo: str, stride, dilation, kernel_hw=None) -> Optional[str]:
+    """Why `algo` cannot run this convolution (None if it can); kernel_hw None: not checked."""
+    if algo == "winograd" and (tuple(stride) != (1, 1) or tuple(dilation) != (1, 1)
+                               or (kernel_hw is not None and tuple(kernel_hw) != (3, 3))):
+        return (f"algo='winograd' needs a 3x3 kernel, stride 1 and dilation 1 (got kernel {kernel_hw and tuple(kernel_hw)}, "
+                f"stride={tuple(stride)}, dilation={tuple(dilation)}); use algo='direct', 'im2col' or 'auto'")
     if algo == "fft" and (tuple(stride) != (1, 1) or tuple(dilation) != (1, 1)):
         return (f"algo='fft' needs stride 1 and dilation 1 (got stride={tuple(stride)}, dilation={tuple(dilation)}); "
                 "use algo='direct', 'im2col' or 'auto'")
     return None
 
 
-def check_explicit(algo: str, backend: str, direction: str, stride, dilation) -> None:
+def check_explicit(algo: str, backend: str, direction: str, stride, dilation, kernel_hw=None) -> None:
     """Raise a clear error if an explicitly requested algorithm cannot run here."""
     if algo not in CHOICES:
         raise ValueError(f"algo: expected one of {CHOICES}, got {algo!r}")
     if algo == "auto":
         return
-    reason = why_not_applicable(algo, stride, dilation)
+    reason = why_not_applicable(algo, stride, dilation, kernel_hw)
     if reason:
         raise ValueError(reason)
     if not has_kernel(backend, kernel_name(direction, algo)):
@@ -57,9 +61,9 @@ def check_explicit(algo: str, backend: str, direction: str, stride, dilation) ->
                                   f"this backend offers {offered or 'none'} (or use algo='auto')")
 
 
-def candidates(backend: str, direction: str, stride, dilation) -> list:
+def candidates(backend: str, direction: str, stride, dilation, kernel_hw=None) -> list:
     return [a for a in ALGOS if has_kernel(backend, kernel_name(direction, a))
-            and why_not_applicable(a, stride, dilation) is None]
+            and why_not_applicable(a, stride, dilation, kernel_hw) is None]
 
 
 class Layer(NamedTuple):
