@@ -146,7 +146,14 @@ def heuristic(options: Sequence[str], layer: Layer, direction: str = "conv2d_for
     transposed packing and per-thread scratch: since, direct beats im2col on AlexNet conv3 too
     (layers suite, whole layer: forward 0.95x against 0.88x torch, training 1.20x against 0.99x),
     so the old "one large GEMM per group -> im2col" rule is gone. Where the table disagrees with the rules, the gap is small
-    or a kernel is being improved; the autotuner (FASTCNN_AUTOTUNE=1) measures instead."""
+    or a kernel is being improved; the autotuner (FASTCNN_AUTOTUNE=1) measures instead.
+
+    winograd (F(4x4,3x3), forward and backward-input only) is never chosen by this heuristic: measured
+    (2026-12-04, AVX-512, 2 threads on a shared, noisy machine; median of 7, ms, fwd / bwd_in) it is level
+    with direct and fft on SRResNet 64->64 96x96 b16 (45.8 / 44.5 against direct 48.0 / 44.0) and slower
+    elsewhere: HardNet 64->64 16x16 b256 236.7 / 232.0 against 56.0 / 55.9, AlexNet conv3 21.1 / 24.5 against
+    19.1 / 19.3, conv5 13.2 / 13.0 against 9.0 / 9.2 (docs/algo-winograd.md). It only runs when asked for
+    (algo='winograd') or when the autotuner times it fastest."""
     if "fft" in options and _fft_wins(layer, direction):
         return "fft"
     if "im2col" in options and _im2col_wins(layer, direction):
