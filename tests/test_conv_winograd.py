@@ -228,3 +228,18 @@ def test_auto_runs_3x3_layers_end_to_end():
 
 def test_extension_exports_the_tile():
     assert _C.conv_winograd.output_tile == 4
+
+
+def test_auto_picks_winograd_by_the_measured_rule():
+    """HardNet's 64->64 16x16 layer: winograd for forward and backward-input, never backward-weight
+    (no kernel); AlexNet conv3's 256 channels: not winograd."""
+    hardnet = _conv_algo.Layer(256, 64, 64, (3, 3), (16, 16))
+    alexnet = _conv_algo.Layer(16, 256, 384, (3, 3), (13, 13))
+    for direction in _conv_algo.DIRECTIONS:
+        options = _conv_algo.candidates("cpu", direction, ONE, ONE, (3, 3))
+        expected = "winograd" if direction != "conv2d_backward_weight" else None
+        if expected:
+            assert _conv_algo.heuristic(options, hardnet, direction) == "winograd"
+        else:
+            assert "winograd" not in options
+        assert _conv_algo.heuristic(options, alexnet, direction) != "winograd"

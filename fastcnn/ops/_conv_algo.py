@@ -92,6 +92,15 @@ def _fft_wins(layer: Layer, direction: str) -> bool:
     return direction != "conv2d_backward_weight" or layer.N * layer.in_hw[0] * layer.in_hw[1] >= 1 << 16
 
 
+def _winograd_wins(layer: Layer, direction: str) -> bool:
+    if direction == "conv2d_backward_weight" or layer.in_hw is None:
+        return False
+    if layer.kernel_hw != (3, 3) or layer.stride != (1, 1) or layer.dilation != (1, 1):
+        return False  # cannot run (candidates() already drops it; kept here so the rule stands alone)
+    Cg, Kg = layer.C // layer.groups, layer.K // layer.groups
+    return 64 <= Cg <= 128 and Kg >= 64 and min(layer.in_hw) >= 16
+
+
 PHASE_MIN_CHANNELS = 128  # csrc/kernels/conv_im2col.cpp kPhaseMinChannels
 
 
@@ -148,12 +157,19 @@ def heuristic(options: Sequence[str], layer: Layer, direction: str = "conv2d_for
     so the old "one large GEMM per group -> im2col" rule is gone. Where the table disagrees with the rules, the gap is small
     or a kernel is being improved; the autotuner (FASTCNN_AUTOTUNE=1) measures instead.
 
-    winograd (F(4x4,3x3), forward and backward-input only) is never chosen by this heuristic: measured
-    (2026-12-04, AVX-512, 2 threads on a shared, noisy machine; median of 7, ms, fwd / bwd_in) it is level
-    with direct and fft on SRResNet 64->64 96x96 b16 (45.8 / 44.5 against direct 48.0 / 44.0) and slower
-    elsewhere: HardNet 64->64 16x16 b256 236.7 / 232.0 against 56.0 / 55.9, AlexNet conv3 21.1 / 24.5 against
-    19.1 / 19.3, conv5 13.2 / 13.0 against 9.0 / 9.2 (docs/algo-winograd.md). It only runs when asked for
-    (algo='winograd') or when the autotuner times it fastest."""
+    winograd (F(4x4,3x3); forward and backward-input only, so never for backward-weight): measured
+    (2026-12-04, AVX-512, 2 threads, median of 7, ms, fwd / bwd_in; docs/algo-winograd.md):
+        HardNet 256 64 64 16     winograd 19.9 / 19.3   direct 25.3 / 25.1   fft 21.7 / 21.7
+        PIDNet 4 64 64 64        winograd  5.2 /  5.1   direct  5.5 /  5.5   fft  7.1 /  6.9
+        SRResNet 16 64 64 96     winograd 46.8 / 46.1   direct 47.9 / 47.9   fft 47.6 / 47.5
+        SegNet 4 64 64 90x120    winograd 14.6 / 14.7   direct 14.5 / 14.2   fft 20.0 / 20.2
+        AlexNet conv3 (C 256)    winograd 22.0 / 23.2   direct 17.1 / 17.7
+        AlexNet conv5 (C/g 192)  winograd 13.8 / 13.6   direct  9.4 /  9.6
+    -> winograd for 3x3 stride-1 dilation-1 layers with 64 <= C/g <= 128, K/g >= 64 on maps of at
+    least 16x16 (it beats or ties direct and beats fft there; with more channels per group the GEMMs
+    of direct win)."""
+    if "winograd" in options and _winograd_wins(layer, direction):
+        return "winograd"
     if "fft" in options and _fft_wins(layer, direction):
         return "fft"
     if "im2col" in options and _im2col_wins(layer, direction):
