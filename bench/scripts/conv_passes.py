@@ -15,7 +15,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from fastcnn._registry import kernel
+from fastcnn._registry import has_kernel, kernel
 
 LAYERS = {  # name: N, C, K, H, W, R, stride, padding, dilation, groups
     "alexnet.conv2": (16, 96, 256, 27, 27, 5, 1, 2, 1, 2),
@@ -30,6 +30,7 @@ LAYERS = {  # name: N, C, K, H, W, R, stride, padding, dilation, groups
     "srresnet": (16, 64, 64, 96, 96, 3, 1, 1, 1, 1),
     "srresnet.in9": (16, 3, 64, 96, 96, 9, 1, 4, 1, 1),
     "segnet.7x7": (4, 64, 64, 45, 60, 7, 1, 3, 1, 1),
+    "segnet.64-64": (4, 64, 64, 90, 120, 3, 1, 1, 1, 1),  # VGG16 encoder block 1 at a quarter of 360x480
     # conv_transpose2d layers as their adjoint convolution (forward = backward-input of this)
     "dcgan.g1T": (64, 128, 256, 16, 16, 4, 2, 1, 1, 1),
     "dcgan.g2T": (64, 64, 128, 32, 32, 4, 2, 1, 1, 1),
@@ -55,7 +56,7 @@ def main():
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--algos", default="direct,im2col")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--stat", choices=("median", "min"), default="median")
+    ap.add_argument("--stat", choices=("median", "min"), default="median")  # median also prints [min-max]
     ap.add_argument("--passes", default="fwd,bwd_in,bwd_w")
     a = ap.parse_args()
     global CLOCK
@@ -81,22 +82,28 @@ def main():
             "bwd_w": (lambda: aten(gy, x, w, None, s2, p2, d2, False, [0, 0], g, [False, True, False]),
                       lambda al: kernel("cpu", f"conv2d_backward_weight.{al}")(x, gy, (R, R), s2, p2, d2, g)),
         }
-        algos = [al for al in a.algos.split(",") if not (al == "fft" and (st != 1 or dl != 1))]
+        unit = st == 1 and dl == 1
+        algos = [al for al in a.algos.split(",") if not (al in ("fft", "winograd") and not unit)
+                 and not (al == "winograd" and R != 3)]
         flops = 2 * N * K * (C // g) * R * R * P * Q
         line = [f"{name:15s}"]
         for piece, (tf, ff) in pieces.items():
             if piece not in a.passes.split(","):
                 continue
-            tt, ft = [], {al: [] for al in algos}
+            direction = {"fwd": "conv2d_forward", "bwd_in": "conv2d_backward_input",
+                         "bwd_w": "conv2d_backward_weight"}[piece]
+            here = [al for al in algos if has_kernel("cpu", f"{direction}.{al}")]
+            tt, ft = [], {al: [] for al in here}
             for _ in range(a.reps):
                 tt += timeit(tf, 1)
-                for al in algos:
+                for al in here:
                     ft[al] += timeit(lambda: ff(al), 1)
             tm = stat(tt)
-            parts = [f"torch {tm*1e3:7.2f}ms {flops/tm/1e9:5.1f}GF"]
-            for al in algos:
+            parts = [f"torch {tm*1e3:7.2f}ms [{min(tt)*1e3:.2f}-{max(tt)*1e3:.2f}] {flops/tm/1e9:5.1f}GF"]
+            for al in here:
                 fm = stat(ft[al])
-                parts.append(f"{al} {fm*1e3:7.2f} {flops/fm/1e9:5.1f}GF x{tm/fm:4.2f}")
+                parts.append(f"{al} {fm*1e3:7.2f} [{min(ft[al])*1e3:.2f}-{max(ft[al])*1e3:.2f}] "
+                             f"{flops/fm/1e9:5.1f}GF x{tm/fm:4.2f}")
             line.append(f"{piece}: " + " ".join(parts))
         print("\n   ".join(line), flush=True)
 

@@ -5,7 +5,8 @@
 // walk the spectra with strides of 100+ KiB (one frequency after another), which with 4 KiB pages
 // is a TLB miss per access. So each calling thread keeps its buffers between calls (they only
 // grow; freed when the thread ends) and asks for transparent huge pages on them. Slots: 0-2 the
-// FFT's (conv_fft.cpp), 3-4 the direct convolution's (conv_direct_blocks.h).
+// FFT's (conv_fft.cpp) and the Winograd convolution's (conv_winograd.cpp), 3-4 the direct
+// convolution's (conv_direct_blocks.h).
 #pragma once
 #include <sys/mman.h>
 

@@ -172,7 +172,7 @@ simple_case("pixel_shuffle x2 [16,256,24,24]", "resample", "pixel_shuffle", F.pi
 
 
 # ---- layers: the convolutions of the lecture networks ----------------------------------------------
-CONV_ALGOS = ("direct", "im2col", "fft")
+CONV_ALGOS = ("direct", "im2col", "fft", "winograd")
 
 
 def conv_case(label, N, C, K, H, W, R, S=None, stride=1, padding=0, dilation=1, groups=1, quick=False):
@@ -183,7 +183,9 @@ def conv_case(label, N, C, K, H, W, R, S=None, stride=1, padding=0, dilation=1, 
 
     def build(mode, backends):
         x, w, b = torch.randn(N, C, H, W), torch.randn(K, C // groups, R, S) * (C * R * S) ** -0.5, torch.randn(K)
-        applicable = [a for a in CONV_ALGOS if not (a == "fft" and (stride != 1 or dilation != 1))]
+        unit = stride == 1 and dilation == 1
+        applicable = [a for a in CONV_ALGOS if not (a in ("fft", "winograd") and not unit)
+                      and not (a == "winograd" and (R, S) != (3, 3))]
         variants = {"auto": {"algo": "auto"}}
         variants.update({a: {"algo": a} for a in applicable
                          if any(has_kernel(be, f"conv2d_forward.{a}") for be in backends)})

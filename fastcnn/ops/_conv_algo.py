@@ -25,7 +25,7 @@ import torch
 
 from .._registry import has_kernel
 
-ALGOS = ("direct", "im2col", "fft")
+ALGOS = ("direct", "im2col", "fft", "winograd")
 CHOICES = ("auto",) + ALGOS
 DIRECTIONS = ("conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight")
 
@@ -34,21 +34,25 @@ def kernel_name(direction: str, algo: str) -> str:
     return f"{direction}.{algo}"
 
 
-def why_not_applicable(algo: str, stride, dilation) -> Optional[str]:
-    """Why `algo` cannot run this convolution (None if it can)."""
+def why_not_applicable(algo: str, stride, dilation, kernel_hw=None) -> Optional[str]:
+    """Why `algo` cannot run this convolution (None if it can); kernel_hw None: not checked."""
+    if algo == "winograd" and (tuple(stride) != (1, 1) or tuple(dilation) != (1, 1)
+                               or (kernel_hw is not None and tuple(kernel_hw) != (3, 3))):
+        return (f"algo='winograd' needs a 3x3 kernel, stride 1 and dilation 1 (got kernel {kernel_hw and tuple(kernel_hw)}, "
+                f"stride={tuple(stride)}, dilation={tuple(dilation)}); use algo='direct', 'im2col' or 'auto'")
     if algo == "fft" and (tuple(stride) != (1, 1) or tuple(dilation) != (1, 1)):
         return (f"algo='fft' needs stride 1 and dilation 1 (got stride={tuple(stride)}, dilation={tuple(dilation)}); "
                 "use algo='direct', 'im2col' or 'auto'")
     return None
 
 
-def check_explicit(algo: str, backend: str, direction: str, stride, dilation) -> None:
+def check_explicit(algo: str, backend: str, direction: str, stride, dilation, kernel_hw=None) -> None:
     """Raise a clear error if an explicitly requested algorithm cannot run here."""
     if algo not in CHOICES:
         raise ValueError(f"algo: expected one of {CHOICES}, got {algo!r}")
     if algo == "auto":
         return
-    reason = why_not_applicable(algo, stride, dilation)
+    reason = why_not_applicable(algo, stride, dilation, kernel_hw)
     if reason:
         raise ValueError(reason)
     if not has_kernel(backend, kernel_name(direction, algo)):
@@ -57,9 +61,9 @@ def check_explicit(algo: str, backend: str, direction: str, stride, dilation) ->
                                   f"this backend offers {offered or 'none'} (or use algo='auto')")
 
 
-def candidates(backend: str, direction: str, stride, dilation) -> list:
+def candidates(backend: str, direction: str, stride, dilation, kernel_hw=None) -> list:
     return [a for a in ALGOS if has_kernel(backend, kernel_name(direction, a))
-            and why_not_applicable(a, stride, dilation) is None]
+            and why_not_applicable(a, stride, dilation, kernel_hw) is None]
 
 
 class Layer(NamedTuple):
@@ -86,6 +90,15 @@ def _fft_wins(layer: Layer, direction: str) -> bool:
         return False
     # backward-weight sums its products over the batch: fft pays off on many pixels only
     return direction != "conv2d_backward_weight" or layer.N * layer.in_hw[0] * layer.in_hw[1] >= 1 << 16
+
+
+def _winograd_wins(layer: Layer, direction: str) -> bool:
+    if direction == "conv2d_backward_weight" or layer.in_hw is None:
+        return False
+    if layer.kernel_hw != (3, 3) or layer.stride != (1, 1) or layer.dilation != (1, 1):
+        return False  # cannot run (candidates() already drops it; kept here so the rule stands alone)
+    Cg, Kg = layer.C // layer.groups, layer.K // layer.groups
+    return 64 <= Cg <= 128 and Kg >= 64 and min(layer.in_hw) >= 16
 
 
 PHASE_MIN_CHANNELS = 128  # csrc/kernels/conv_im2col.cpp kPhaseMinChannels
@@ -142,7 +155,21 @@ def heuristic(options: Sequence[str], layer: Layer, direction: str = "conv2d_for
     transposed packing and per-thread scratch: since, direct beats im2col on AlexNet conv3 too
     (layers suite, whole layer: forward 0.95x against 0.88x torch, training 1.20x against 0.99x),
     so the old "one large GEMM per group -> im2col" rule is gone. Where the table disagrees with the rules, the gap is small
-    or a kernel is being improved; the autotuner (FASTCNN_AUTOTUNE=1) measures instead."""
+    or a kernel is being improved; the autotuner (FASTCNN_AUTOTUNE=1) measures instead.
+
+    winograd (F(4x4,3x3); forward and backward-input only, so never for backward-weight): measured
+    (2026-12-04, AVX-512, 2 threads, median of 7, ms, fwd / bwd_in; docs/algo-winograd.md):
+        HardNet 256 64 64 16     winograd 19.9 / 19.3   direct 25.3 / 25.1   fft 21.7 / 21.7
+        PIDNet 4 64 64 64        winograd  5.2 /  5.1   direct  5.5 /  5.5   fft  7.1 /  6.9
+        SRResNet 16 64 64 96     winograd 46.8 / 46.1   direct 47.9 / 47.9   fft 47.6 / 47.5
+        SegNet 4 64 64 90x120    winograd 14.6 / 14.7   direct 14.5 / 14.2   fft 20.0 / 20.2
+        AlexNet conv3 (C 256)    winograd 22.0 / 23.2   direct 17.1 / 17.7
+        AlexNet conv5 (C/g 192)  winograd 13.8 / 13.6   direct  9.4 /  9.6
+    -> winograd for 3x3 stride-1 dilation-1 layers with 64 <= C/g <= 128, K/g >= 64 on maps of at
+    least 16x16 (it beats or ties direct and beats fft there; with more channels per group the GEMMs
+    of direct win)."""
+    if "winograd" in options and _winograd_wins(layer, direction):
+        return "winograd"
     if "fft" in options and _fft_wins(layer, direction):
         return "fft"
     if "im2col" in options and _im2col_wins(layer, direction):

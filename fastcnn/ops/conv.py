@@ -1,4 +1,5 @@
-"""Convolution: conv2d and conv_transpose2d with algo = 'auto' | 'direct' | 'im2col' | 'fft'.
+"""Convolution: conv2d and conv_transpose2d with algo = 'auto' | 'direct' | 'im2col' | 'fft' |
+'winograd'.
 
 Kernels called here (same name and signature on every backend; all tensors contiguous NCHW, one
 dtype; padding is the top/left padding, the bottom/right padding is implied by out_hw / in_hw):
@@ -178,7 +179,7 @@ def _pass_algo(cfg: ConvConfig, direction, N, w, run):
     algo = cfg.algo
     if algo != "auto" and has_kernel(cfg.backend, algos.kernel_name(direction, algo)):
         return algo
-    options = algos.candidates(cfg.backend, direction, cfg.stride, cfg.dilation)
+    options = algos.candidates(cfg.backend, direction, cfg.stride, cfg.dilation, cfg.kernel_hw)
     if not options:
         raise NotImplementedError(f"fastcnn: backend '{cfg.backend}' registers no '{direction}' kernel; "
                                   "use backend='reference'")
@@ -329,7 +330,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     stride, pad, dilation, out_hw = _conv_geometry(x, weight, stride, padding, dilation)
     x, w = x.contiguous(), weight.contiguous()
     b = None if bias is None else bias.contiguous()
-    algos.check_explicit(algo, backend, "conv2d_forward", stride, dilation)
+    algos.check_explicit(algo, backend, "conv2d_forward", stride, dilation, tuple(weight.shape[-2:]))
     cfg = ConvConfig(stride, pad, dilation, groups, tuple(x.shape[-2:]), tuple(w.shape[-2:]), out_hw, activation,
                      param, backend, algo)
     y = apply(_Conv2d, x, w, b, cfg)
@@ -355,7 +356,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     x, w = x.contiguous(), weight.contiguous()
     b = None if bias is None else bias.contiguous()
     # The forward convolution this is the adjoint of: out_hw-sized input -> x-sized output.
-    algos.check_explicit(algo, backend, "conv2d_backward_input", stride, dilation)
+    algos.check_explicit(algo, backend, "conv2d_backward_input", stride, dilation, tuple(weight.shape[-2:]))
     cfg = ConvConfig(stride, pad, dilation, groups, out_hw, tuple(w.shape[-2:]), tuple(x.shape[-2:]), None, 0.0,
                      backend, algo)
     y = apply(_ConvTranspose2d, x, w, b, cfg)

@@ -1,0 +1,223 @@
+// Winograd convolution F(4x4, 3x3) on the cpu backend, compiled once per ISA (see setup.py).
+//
+// The outputs are cut into 4x4 tiles; tile t reads the 6x6 input patch at its origin - pad (zero
+// outside the image). With the 6x6 transform points p = (i, j):
+//   1. filter transform, once per call: U[p][k][c] = (G g_kc G^T)[p]   (in double, rounded once);
+//   2. per chunk of tiles: input transform V[p][c][t] = (B^T d_tc B)[p], L tiles per vector
+//      (lane l = tile l, as the FFT convolution does, so the transforms are plain vector adds);
+//   3. the channel reduction, one GEMM per (point, group) on fastcnn's GEMM:
+//      M[p][k][t] = sum_c U[p][k][c] V[p][c][t]   ([K/g x C/g] x [C/g x tiles]);
+//   4. output transform y_tile = A^T M_t A, + bias, activation, cropped into y.
+// Threads split (tile-vector, channel) items in the transforms and (point, group) GEMMs.
+// Error bound: docs/algo-winograd.md (the transforms below are written so that every output is a
+// combination with at most the roundings counted there).
+#include "kernels/conv_winograd.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "common/activation_math.h"
+#include "common/simd.h"
+#include "common/threads.h"
+#include "kernels/conv_fft_transform.h"
+#include "kernels/conv_workspace.h"
+#include "kernels/gemm.h"
+
+FASTCNN_ISA_NAMESPACE_BEGIN
+namespace {
+
+using simd::Vec;
+using fft::TileRef;
+
+constexpr int kIn = 6, kOut = 4, kPoints = kIn * kIn;
+// Bytes of V and M per chunk of tiles: a chunk's transformed tiles stay near the caches.
+constexpr int64_t kChunkBytes = int64_t(8) << 20;
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// 1-D input transform o = B^T d (d, o: 6 entries at stride `st`), B^T of Lavin & Gray:
+//   [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1].
+template <class V>
+inline void input_1d(const V* d, int st, V* o) {
+  const V m4 = V::set1(-4), m5 = V::set1(-5), p4 = V::set1(4), p2 = V::set1(2);
+  const V d0 = d[0], d1 = d[st], d2 = d[2 * st], d3 = d[3 * st], d4 = d[4 * st], d5 = d[5 * st];
+  const V t0 = fmadd(m4, d2, d4), t1 = fmadd(m4, d1, d3);  // d4 - 4 d2, d3 - 4 d1
+  const V t2 = d4 - d2, t3 = d3 - d1;
+  o[0] = fmadd(p4, d0, fmadd(m5, d2, d4));
+  o[st] = t0 + t1;
+  o[2 * st] = t0 - t1;
+  o[3 * st] = fmadd(p2, t3, t2);
+  o[4 * st] = t2 - p2 * t3;
+  o[5 * st] = fmadd(p4, d1, fmadd(m5, d3, d5));
+}
+
+// 1-D output transform o = A^T m (m: 6 entries at stride `si`, o: 4 at stride `so`):
+//   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1].
+template <class V>
+inline void output_1d(const V* m, int si, V* o, int so) {
+  const V a = m[si] + m[2 * si], b = m[si] - m[2 * si], c = m[3 * si] + m[4 * si], d = m[3 * si] - m[4 * si];
+  o[0] = m[0] + a + c;
+  o[so] = fmadd(V::set1(2), d, b);
+  o[2 * so] = fmadd(V::set1(4), c, a);
+  o[3 * so] = fmadd(V::set1(8), d, b) + m[5 * si];
+}
+
+// 1-D filter transform o = G g, G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6;
+// 1/24 -1/12 1/6; 0 0 1] (in double: the filter is transformed once, then rounded once).
+inline void filter_1d(const double* g, int st, double* o, int so) {
+  const double g0 = g[0], g1 = g[st], g2 = g[2 * st];
+  o[0] = g0 / 4;
+  o[so] = -(g0 + g1 + g2) / 6;
+  o[2 * so] = -(g0 - g1 + g2) / 6;
+  o[3 * so] = g0 / 24 + g1 / 12 + g2 / 6;
+  o[4 * so] = g0 / 24 - g1 / 12 + g2 / 6;
+  o[5 * so] = g2;
+}
+
+// U[p][k][c] for the effective kernels (as given, or flipped and channel-transposed).
+template <class S>
+void transform_filters(const WinogradConvArgs& a, S* U) {
+  const S* w = static_cast<const S*>(a.w);
+  const int64_t G = a.groups, Cg = a.C / G, Kg = a.K / G, KC = a.K * Cg;
+  parallel_for(KC, 16, [&](int64_t b, int64_t e) {
+    for (int64_t kc = b; kc < e; ++kc) {
+      const int64_t k = kc / Cg, c = kc % Cg;
+      double g[9], t[18], u[kPoints];
+      if (a.flip_transpose) {
+        const S* src = w + (((k / Kg) * Cg + c) * Kg + k % Kg) * 9;
+        for (int i = 0; i < 9; ++i) g[i] = double(src[8 - i]);
+      } else {
+        for (int i = 0; i < 9; ++i) g[i] = double(w[kc * 9 + i]);
+      }
+      for (int j = 0; j < 3; ++j) filter_1d(g + j, 3, t + j, 3);   // t = G g      (6 x 3)
+      for (int i = 0; i < kIn; ++i) filter_1d(t + 3 * i, 1, u + kIn * i, 1);  // u = t G^T (6 x 6)
+      for (int p = 0; p < kPoints; ++p) U[(p * a.K + k) * Cg + c] = S(u[p]);
+    }
+  });
+}
+
+// Output tiles numbered (n, ty, tx) row-major; lanes of tile-vector tv as TileRefs into planes
+// [N][CH][Hp][Wp] at output origin + (dy, dx); tiles past the last are empty lanes.
+struct TileGrid {
+  int64_t N, TY, TX;
+  int64_t count() const { return N * TY * TX; }
+  template <class S, int L>
+  void lanes(int64_t tv, S* planes, int64_t CH, int64_t ch, int64_t plane_size, int64_t dy, int64_t dx,
+             TileRef<S>* out) const {
+    for (int l = 0; l < L; ++l) {
+      const int64_t t = tv * L + l;
+      if (t >= count()) {
+        out[l] = {nullptr, 0, 0};
+        continue;
+      }
+      const int64_t n = t / (TY * TX), r = t % (TY * TX);
+      out[l] = {planes + (n * CH + ch) * plane_size, (r / TX) * kOut + dy, (r % TX) * kOut + dx};
+    }
+  }
+};
+
+template <class S, Act kKind>
+void epilogue_kind(Vec<S>* o, S bias, S param) {
+  const Vec<S> vb = Vec<S>::set1(bias);
+  for (int i = 0; i < kOut * kOut; ++i) {
+    const Vec<S> v = o[i] + vb;
+    o[i] = kKind == Act::identity ? v : act::forward<S>(kKind, v, param, S(0));
+  }
+}
+
+template <class S>
+void epilogue(Vec<S>* o, S bias, Act kind, S param) {
+  switch (kind) {
+    case Act::relu: return epilogue_kind<S, Act::relu>(o, bias, param);
+    case Act::leaky_relu: return epilogue_kind<S, Act::leaky_relu>(o, bias, param);
+    case Act::elu: return epilogue_kind<S, Act::elu>(o, bias, param);
+    case Act::sigmoid: return epilogue_kind<S, Act::sigmoid>(o, bias, param);
+    case Act::tanh: return epilogue_kind<S, Act::tanh>(o, bias, param);
+    default: return epilogue_kind<S, Act::identity>(o, bias, param);
+  }
+}
+
+template <class S>
+void gemm(int64_t M, int64_t N, int64_t K, const S* A, int64_t lda, const S* B, int64_t ldb, S* C, int64_t ldc) {
+  if constexpr (sizeof(S) == 4)
+    gemm_kernels().f32(false, false, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc, 1);
+  else
+    gemm_kernels().f64(false, false, M, N, K, 1.0, A, lda, B, ldb, 0.0, C, ldc, 1);
+}
+
+template <class S>
+void forward(const WinogradConvArgs& a) {
+  using V = Vec<S>;
+  constexpr int L = V::N;
+  const S* x = static_cast<const S*>(a.x);
+  const S* bias = static_cast<const S*>(a.bias);
+  S* y = static_cast<S*>(a.y);
+  const int64_t G = a.groups, Cg = a.C / G, Kg = a.K / G;
+  const TileGrid grid{a.N, ceil_div(a.P, kOut), ceil_div(a.Q, kOut)};
+  const int64_t NTV = ceil_div(grid.count(), L);
+
+  S* U = conv::Workspace::get<S>(0, size_t(kPoints * a.K * Cg));
+  transform_filters<S>(a, U);
+
+  const int64_t per_tv = int64_t(kPoints) * (a.C + a.K) * L * int64_t(sizeof(S));
+  const int64_t chunk = std::min(NTV, std::max<int64_t>(1, kChunkBytes / per_tv));  // tile-vectors per chunk
+  const int64_t ld = chunk * L;                                                      // tiles per row of V, M
+  S* Vt = conv::Workspace::get<S>(1, size_t(kPoints * a.C * ld));
+  S* Mt = conv::Workspace::get<S>(2, size_t(kPoints * a.K * ld));
+  const Act kind = static_cast<Act>(a.act);
+  const S param = S(a.act_param);
+
+  for (int64_t tv0 = 0; tv0 < NTV; tv0 += chunk) {
+    const int64_t nt = std::min(chunk, NTV - tv0);
+    parallel_for(nt * a.C, 4, [&](int64_t b, int64_t e) {
+      alignas(64) S raw[kPoints * L];
+      V t[kPoints], v[kPoints];
+      TileRef<const S> lanes[L];
+      for (int64_t item = b; item < e; ++item) {
+        const int64_t tvl = item / a.C, c = item % a.C;
+        grid.lanes<const S, L>(tv0 + tvl, x, a.C, c, a.H * a.W, -a.pad_h, -a.pad_w, lanes);
+        fft::load_tiles<kIn>(raw, lanes, a.H, a.W, kIn, kIn);
+        const V* d = reinterpret_cast<const V*>(raw);
+        for (int j = 0; j < kIn; ++j) input_1d(d + j, kIn, t + j);              // columns: B^T d
+        for (int i = 0; i < kIn; ++i) input_1d(t + kIn * i, 1, v + kIn * i);  // rows: (B^T d) B
+        S* dst = Vt + c * ld + tvl * L;
+        for (int p = 0; p < kPoints; ++p) v[p].store(dst + p * a.C * ld);
+      }
+    });
+
+    const int64_t ntiles = std::min(nt * L, grid.count() - tv0 * L);
+    parallel_for(kPoints * G, 1, [&](int64_t b, int64_t e) {
+      for (int64_t item = b; item < e; ++item) {
+        const int64_t p = item / G, g = item % G;
+        gemm<S>(Kg, ntiles, Cg, U + (p * a.K + g * Kg) * Cg, Cg, Vt + (p * a.C + g * Cg) * ld, ld,
+                Mt + (p * a.K + g * Kg) * ld, ld);
+      }
+    });
+
+    parallel_for(nt * a.K, 4, [&](int64_t b, int64_t e) {
+      alignas(64) S out[kOut * kOut * L];
+      V m[kPoints], t[kOut * kIn];
+      V* o = reinterpret_cast<V*>(out);
+      TileRef<S> lanes[L];
+      for (int64_t item = b; item < e; ++item) {
+        const int64_t tvl = item / a.K, k = item % a.K;
+        const S* src = Mt + k * ld + tvl * L;
+        for (int p = 0; p < kPoints; ++p) m[p] = V::load(src + p * a.K * ld);
+        for (int j = 0; j < kIn; ++j) output_1d(m + j, kIn, t + j, kIn);           // A^T M     (4 x 6)
+        for (int i = 0; i < kOut; ++i) output_1d(t + kIn * i, 1, o + kOut * i, 1);  // (A^T M) A (4 x 4)
+        epilogue<S>(o, bias ? bias[k] : S(0), kind, param);
+        grid.lanes<S, L>(tv0 + tvl, y, a.K, k, a.P * a.Q, 0, 0, lanes);
+        fft::store_tiles<kOut>(out, lanes, a.P, a.Q, kOut, kOut);
+      }
+    });
+  }
+}
+
+}  // namespace
+
+const ConvWinogradKernels& conv_winograd_kernels() {
+  static const ConvWinogradKernels table{&forward<float>, &forward<double>};
+  return table;
+}
+
+FASTCNN_ISA_NAMESPACE_END

@@ -1,0 +1,32 @@
+// Winograd convolution F(4x4, 3x3) (Lavin & Gray 2016), 3x3 kernels, stride 1, dilation 1: the
+// table of per-ISA entry points shared by the kernels and the host bindings.
+//
+// forward:        y[n,k,p,q] = act(bias[k] + sum_{c in group(k), r, s} x[n,c,p-pad_h+r,q-pad_w+s] w[k,c,r,s])
+// backward input: the same with x := gy, w := the flipped, channel-transposed weight (flip_transpose)
+//                 and pad := 2-pad_h (negative pads only shift the tiles).
+#pragma once
+#include <cstdint>
+
+#include "common/isa.h"
+
+namespace fastcnn {
+
+struct WinogradConvArgs {
+  const void* x;     // [N, C, H, W] input of the correlation
+  const void* w;     // [K, C/groups, 3, 3]; with flip_transpose: [C, K/groups, 3, 3] of the differentiated conv
+  const void* bias;  // [K] or nullptr
+  void* y;           // [N, K, P, Q]
+  int64_t N, C, H, W, K, P, Q, pad_h, pad_w, groups;
+  bool flip_transpose;
+  int act;  // fastcnn::Act
+  double act_param;
+};
+
+struct ConvWinogradKernels {
+  void (*forward_f32)(const WinogradConvArgs&);
+  void (*forward_f64)(const WinogradConvArgs&);
+};
+
+}  // namespace fastcnn
+
+FASTCNN_ISA_TABLE(ConvWinogradKernels, conv_winograd_kernels)

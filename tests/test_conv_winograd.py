@@ -1,0 +1,245 @@
+"""Tests of the cpu Winograd F(4x4,3x3) convolution (conv2d_forward.winograd,
+conv2d_backward_input.winograd) against an fp64 reference, with the error bound derived in
+docs/algo-winograd.md (not a generic tolerance):
+
+    |y_winograd - y| <= gamma(C/g + 25) * E + gamma_ref,
+    E = |A^T| (sum_c |G| |g_kc| |G^T| . |B^T| |d_tc| |B|) |A| + |bias|   (per 4x4 output tile),
+
+gamma(n) = n u / (1 - n u), u the unit roundoff of the kernel's dtype; gamma_ref the fp64
+reference's own error (a direct sum of 9 C/g products: gamma_64(9 C/g + 2) * (|x| * |w| + |b|)).
+E is computed here in float64 from the same tiling the kernel uses (4x4 output tiles from the top
+left corner, 6x6 input patches at origin - pad, zeros outside).
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import fastcnn.ops as ops
+from fastcnn import _C
+from fastcnn._registry import kernel
+from fastcnn.ops import _conv_algo
+from helpers import gradcheck, isa  # noqa: F401  (isa is a fixture)
+
+FWD = "conv2d_forward.winograd"
+BWD_INPUT = "conv2d_backward_input.winograd"
+ONE = (1, 1)
+
+BT = torch.tensor([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
+                   [0, -2, -1, 2, 1, 0], [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]], dtype=torch.float64)
+G = torch.tensor([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6],
+                  [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]], dtype=torch.float64)
+AT = torch.tensor([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]],
+                  dtype=torch.float64)
+
+
+def unit_roundoff(dtype):
+    return torch.finfo(dtype).eps / 2
+
+
+def gamma(n, dtype):
+    u = unit_roundoff(dtype)
+    return n * u / (1 - n * u)
+
+
+def winograd_abs(x, w, bias, pad, groups, out_hw):
+    """E of the module docstring: the Winograd algorithm run on |x|, |w|, |bias| with |A|, |G|, |B|.
+    x [N, C, H, W], w [K, C/g, 3, 3] (the correlation's effective kernel); pad may be negative."""
+    x, w = x.detach().double().abs(), w.detach().double().abs()
+    N, C, H, W = x.shape
+    K, Cg = w.shape[:2]
+    P, Q = out_hw
+    TY, TX = -(-P // 4), -(-Q // 4)
+    # xp[i, j] = x[i - pad_h, j - pad_w] (zero outside x), rows/columns the tiles read
+    xp = x.new_zeros(N, C, 4 * TY + 2, 4 * TX + 2)
+    (ph, pw) = pad
+    r0, c0 = max(0, -ph), max(0, -pw)
+    rows = min(H - r0, xp.shape[2] - (r0 + ph))
+    cols = min(W - c0, xp.shape[3] - (c0 + pw))
+    if rows > 0 and cols > 0:
+        xp[:, :, r0 + ph:r0 + ph + rows, c0 + pw:c0 + pw + cols] = x[:, :, r0:r0 + rows, c0:c0 + cols]
+    d = xp.unfold(2, 6, 4).unfold(3, 6, 4)                                # [N, C, TY, TX, 6, 6]
+    V = BT.abs() @ d @ BT.abs().T
+    U = G.abs() @ w @ G.abs().T                                            # [K, Cg, 6, 6]
+    M = torch.einsum("ngcyxij,gkcij->ngkyxij", V.view(N, groups, Cg, TY, TX, 6, 6),
+                     U.view(groups, K // groups, Cg, 6, 6))
+    Y = AT.abs() @ M @ AT.abs().T                                          # [N, g, K/g, TY, TX, 4, 4]
+    Y = Y.reshape(N, K, TY, TX, 4, 4).permute(0, 1, 2, 4, 3, 5).reshape(N, K, 4 * TY, 4 * TX)[:, :, :P, :Q]
+    return Y + (bias.detach().double().abs().view(1, K, 1, 1) if bias is not None else 0)
+
+
+def assert_within_bound(got, ref, x, w_eff, bias, pad, groups, dtype):
+    """got (the kernel's result) against ref (fp64) with the derived bound."""
+    Cg = w_eff.shape[1]
+    E = winograd_abs(x, w_eff, bias, pad, groups, tuple(ref.shape[-2:]))
+    xpad = F.pad(x.detach().double().abs(), (max(pad[1], 0), max(pad[1], 0) + 4, max(pad[0], 0), max(pad[0], 0) + 4))
+    direct = F.conv2d(xpad[:, :, max(-pad[0], 0):, max(-pad[1], 0):], w_eff.detach().double().abs(), None,
+                      groups=groups)[:, :, :ref.shape[2], :ref.shape[3]]
+    if bias is not None:
+        direct = direct + bias.detach().double().abs().view(1, -1, 1, 1)
+    bound = gamma(Cg + 25, dtype) * E + gamma(9 * Cg + 2, torch.float64) * direct
+    err = (got.double() - ref).abs()
+    assert got.dtype == dtype and got.shape == ref.shape
+    bad = err > bound
+    assert not bad.any(), (f"{int(bad.sum())} of {err.numel()} outside the bound; worst err {err.max().item():.3g}, "
+                           f"bound there {bound[err == err.max()][0].item():.3g}")
+    return (err / bound.clamp_min(1e-300)).max().item()
+
+
+def flipped_transposed(w, groups):
+    """The kernel of the backward-input correlation: [C, K/g, 3, 3] from the forward's [K, C/g, 3, 3]."""
+    K, Cg = w.shape[:2]
+    return w.view(groups, K // groups, Cg, 3, 3).transpose(1, 2).reshape(groups * Cg, K // groups, 3, 3).flip(-1, -2)
+
+
+# N, C, H, W, K, padding, groups
+CASES = [
+    (2, 3, 11, 9, 5, (1, 1), 1),     # odd H/W, C not a multiple of the vector width
+    (1, 17, 7, 13, 3, (0, 0), 1),    # batch 1, padding 0
+    (2, 4, 10, 15, 6, (2, 2), 2),    # padding 2, groups 2
+    (3, 6, 9, 8, 9, (1, 2), 3),      # asymmetric padding, groups 3
+    (2, 5, 9, 10, 5, (1, 1), 5),     # depthwise
+    (1, 2, 3, 3, 2, (0, 0), 1),      # one output pixel
+    (1, 19, 21, 18, 7, (3, 1), 1),   # padding beyond the kernel's half: negative backward pad
+]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("case", CASES)
+def test_forward_and_backward_input_within_bound(case, dtype):
+    N, C, H, W, K, pad, groups = case
+    torch.manual_seed(0)
+    x, w, b = torch.randn(N, C, H, W, dtype=dtype), torch.randn(K, C // groups, 3, 3, dtype=dtype), \
+        torch.randn(K, dtype=dtype)
+    ref = F.conv2d(x.double(), w.double(), b.double(), 1, pad, 1, groups)
+    P, Q = ref.shape[-2:]
+    y = kernel("cpu", FWD)(x, w, b, ONE, pad, ONE, groups, (P, Q), None, 0.0)
+    assert_within_bound(y, ref, x, w, b, pad, groups, dtype)
+
+    gy = torch.randn(N, K, P, Q, dtype=dtype)
+    gx_ref = torch.nn.grad.conv2d_input(x.shape, w.double(), gy.double(), 1, pad, 1, groups)
+    gx = kernel("cpu", BWD_INPUT)(gy, w, (H, W), ONE, pad, ONE, groups)
+    assert_within_bound(gx, gx_ref, gy, flipped_transposed(w, groups), None, (2 - pad[0], 2 - pad[1]), groups, dtype)
+
+
+def test_bound_is_tight_enough_to_catch_a_wrong_result():
+    """The bound is far below the result's size: an off-by-one-tap kernel falls outside it."""
+    torch.manual_seed(1)
+    x, w = torch.randn(2, 8, 12, 12), torch.randn(8, 8, 3, 3)
+    ref = F.conv2d(x.double(), w.double(), None, 1, 1)
+    y = kernel("cpu", FWD)(x, w, None, ONE, ONE, ONE, 1, (12, 12), None, 0.0)
+    assert_within_bound(y, ref, x, w, None, ONE, 1, torch.float32)
+    shifted = ref.roll(1, dims=-1)
+    with pytest.raises(AssertionError, match="outside the bound"):
+        assert_within_bound(shifted.float(), ref, x, w, None, ONE, 1, torch.float32)
+
+
+@pytest.mark.parametrize("case", [CASES[0], CASES[2], CASES[6]])
+def test_each_isa_copy(isa, case):  # noqa: F811  (isa: fixture switching the compiled copy)
+    N, C, H, W, K, pad, groups = case
+    torch.manual_seed(2)
+    x, w, b = torch.randn(N, C, H, W), torch.randn(K, C // groups, 3, 3), torch.randn(K)
+    ref = F.conv2d(x.double(), w.double(), b.double(), 1, pad, 1, groups)
+    y = kernel("cpu", FWD)(x, w, b, ONE, pad, ONE, groups, tuple(ref.shape[-2:]), None, 0.0)
+    assert_within_bound(y, ref, x, w, b, pad, groups, torch.float32)
+
+
+@pytest.mark.parametrize("activation,param", [("relu", 0.0), ("leaky_relu", 0.1)])
+def test_fused_activation(activation, param):
+    """relu and leaky_relu are 1-Lipschitz and exact: the bound of the pre-activation holds."""
+    torch.manual_seed(3)
+    x, w, b = torch.randn(2, 5, 9, 11), torch.randn(6, 5, 3, 3), torch.randn(6)
+    pre = F.conv2d(x.double(), w.double(), b.double(), 1, 1)
+    ref = F.relu(pre) if activation == "relu" else F.leaky_relu(pre, param)
+    y = ops.conv2d(x, w, b, padding=1, algo="winograd", activation=activation, activation_param=param,
+                   backend="cpu")
+    assert_within_bound(y, ref, x, w, b, ONE, 1, torch.float32)
+
+
+def test_channels_last_input_and_public_op():
+    torch.manual_seed(4)
+    x = torch.randn(2, 7, 13, 10).to(memory_format=torch.channels_last)
+    w, b = torch.randn(4, 7, 3, 3), torch.randn(4)
+    y = ops.conv2d(x, w, b, padding=1, algo="winograd", backend="cpu")
+    ref = F.conv2d(x.double(), w.double(), b.double(), 1, 1)
+    assert_within_bound(y.contiguous(), ref, x.contiguous(), w, b, ONE, 1, torch.float32)
+
+
+def test_gradcheck_f64():
+    torch.manual_seed(5)
+    x = torch.randn(2, 4, 7, 6, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(6, 2, 3, 3, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(6, dtype=torch.float64, requires_grad=True)
+    gradcheck(lambda x, w, b: ops.conv2d(x, w, b, padding=(1, 2), groups=2, algo="winograd", backend="cpu"),
+              (x, w, b))
+
+
+def test_conv_transpose2d_forward_runs_winograd():
+    """conv_transpose2d (stride 1, 3x3) is the backward-input pass: winograd serves it."""
+    torch.manual_seed(6)
+    x, w = torch.randn(2, 6, 9, 7), torch.randn(6, 4, 3, 3)
+    y = ops.conv_transpose2d(x, w, None, padding=1, algo="winograd", backend="cpu")
+    ref = F.conv_transpose2d(x.double(), w.double(), None, padding=1)
+    # conv_transpose2d(x, w) = backward input of conv2d with weight w [in=6 -> K, C=4]
+    assert_within_bound(y, ref, x, flipped_transposed(w, 1), None, (1, 1), 1, torch.float32)
+
+
+@pytest.mark.parametrize("kw,what", [({"stride": 2}, "stride"), ({"dilation": 2}, "dilation"),
+                                     ({"kernel": 5}, "3x3")])
+def test_not_applicable_errors_name_algo_and_shape(kw, what):
+    R = kw.pop("kernel", 3)
+    x, w = torch.randn(1, 2, 9, 9), torch.randn(3, 2, R, R)
+    with pytest.raises(ValueError, match=f"winograd.*{what}|{what}.*winograd"):
+        ops.conv2d(x, w, None, padding=1, algo="winograd", backend="cpu", **kw)
+    with pytest.raises(ValueError, match="winograd"):
+        ops.conv_transpose2d(x[:, :2], torch.randn(2, 3, R, R), algo="winograd", backend="cpu", **kw)
+
+
+def test_kernel_rejects_bad_shape_directly():
+    x, w = torch.randn(1, 2, 9, 9), torch.randn(3, 2, 5, 5)
+    with pytest.raises(ValueError, match="weight: algo='winograd' takes 3x3"):
+        kernel("cpu", FWD)(x, w, None, ONE, ONE, ONE, 1, (7, 7), None, 0.0)
+    with pytest.raises(ValueError, match="stride: algo='winograd'"):
+        kernel("cpu", BWD_INPUT)(torch.randn(1, 3, 4, 4), torch.randn(3, 2, 3, 3), (9, 9), (2, 2), ONE, ONE, 1)
+    with pytest.raises(ValueError, match="groups"):
+        kernel("cpu", FWD)(x, torch.randn(3, 1, 3, 3), None, ONE, ONE, ONE, 3, (9, 9), None, 0.0)
+
+
+@pytest.mark.parametrize("kernel_hw,stride,dilation", [((5, 5), (1, 1), (1, 1)), ((3, 3), (2, 2), (1, 1)),
+                                                        ((3, 3), (1, 1), (2, 2)), ((1, 1), (1, 1), (1, 1)),
+                                                        ((3, 1), (1, 1), (1, 1))])
+def test_auto_never_picks_winograd_where_it_cannot_run(kernel_hw, stride, dilation):
+    for direction in _conv_algo.DIRECTIONS:
+        options = _conv_algo.candidates("cpu", direction, stride, dilation, kernel_hw)
+        assert "winograd" not in options
+        for N, C, HW in ((256, 64, 16), (16, 64, 96), (4, 64, 64), (16, 256, 13)):
+            layer = _conv_algo.Layer(N, C, C, kernel_hw, (HW, HW), stride, dilation, 1)
+            assert _conv_algo.heuristic(options, layer, direction) != "winograd"
+
+
+def test_auto_runs_3x3_layers_end_to_end():
+    """Whatever auto picks per pass for a 3x3 layer, forward and both gradients match the reference."""
+    torch.manual_seed(7)
+    x = torch.randn(2, 3, 10, 9, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(4, 3, 3, 3, dtype=torch.float64, requires_grad=True)
+    gradcheck(lambda x, w: ops.conv2d(x, w, None, padding=1, algo="auto", backend="cpu"), (x, w))
+
+
+def test_extension_exports_the_tile():
+    assert _C.conv_winograd.output_tile == 4
+
+
+def test_auto_picks_winograd_by_the_measured_rule():
+    """HardNet's 64->64 16x16 layer: winograd for forward and backward-input, never backward-weight
+    (no kernel); AlexNet conv3's 256 channels: not winograd."""
+    hardnet = _conv_algo.Layer(256, 64, 64, (3, 3), (16, 16))
+    alexnet = _conv_algo.Layer(16, 256, 384, (3, 3), (13, 13))
+    for direction in _conv_algo.DIRECTIONS:
+        options = _conv_algo.candidates("cpu", direction, ONE, ONE, (3, 3))
+        expected = "winograd" if direction != "conv2d_backward_weight" else None
+        if expected:
+            assert _conv_algo.heuristic(options, hardnet, direction) == "winograd"
+        else:
+            assert "winograd" not in options
+        assert _conv_algo.heuristic(options, alexnet, direction) != "winograd"
