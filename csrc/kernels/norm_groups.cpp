@@ -9,6 +9,10 @@
 #include "common/threads.h"
 #include "norm_groups.h"
 
+// No contraction of a product and a sum into one FMA in this file: the backward's g - mean(g) must be
+// exactly 0 where the row is constant (one element a row), so both passes must round g = w gy alike.
+#pragma GCC optimize("fp-contract=off")
+
 FASTCNN_ISA_NAMESPACE_BEGIN
 namespace {
 using simd::Vec;
@@ -121,10 +125,12 @@ void row_backward(const T* gy, const T* x, T* gx, int64_t R, int64_t L, int64_t 
       sg += double(reduce_add(a1));
       sgx += double(reduce_add(a2));
       const double rs = double(rstd[r]);
-      const V av = V::set1(T(rs)), bv = V::set1(T(-rs * sg / double(L))),
+      // rstd (g - mean(g)) first: g - mean(g) is exact 0 where the row is constant in g (one element
+      // a row, as torch), instead of the rounding left by g rstd - mean(g) rstd in two products.
+      const V av = V::set1(T(rs)), bv = V::set1(T(sg / double(L))),
               cv = V::set1(T(-rs * rs * rs * sgx / double(L)));
       row_vectors<T>(r, L, G, S, w, static_cast<const T*>(nullptr), [&](int64_t i, int n, V wv, V) {
-        const V o = fmadd(load_n(gr + i, n) * wv, av, fmadd(load_n(xr + i, n) - m, cv, bv));
+        const V o = fmadd(load_n(xr + i, n) - m, cv, (load_n(gr + i, n) * wv - bv) * av);
         if (n == V::N) o.store(out + i); else o.store(out + i, n);
       });
     }

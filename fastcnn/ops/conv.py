@@ -204,20 +204,22 @@ def _pass(cfg: ConvConfig, direction: str, N: int, w, *args):
         return _run(cfg, direction, algo, *args)
     algo = _pass_algo(cfg, direction, N, w, run)
     out = run(algo)
-    if algo == "fft" and direction not in _FFT_NONFINITE_IN_KERNEL.get(cfg.backend, ()) \
+    if algo in _TILE_TRANSFORMS and (cfg.backend, direction, algo) not in _NONFINITE_IN_KERNEL \
             and not bool(torch.isfinite(out).all()):
-        others = [a for a in algos.candidates(cfg.backend, direction, cfg.stride, cfg.dilation) if a != "fft"]
+        others = [a for a in algos.candidates(cfg.backend, direction, cfg.stride, cfg.dilation, cfg.kernel_hw)
+                  if a not in _TILE_TRANSFORMS]
         if others:
             out = run(others[0])
     return out
 
 
-# One NaN/inf in an FFT tile spreads over the whole output tile (and, in the weight gradient, over
-# every R x S tap of a (k, c) pair), where torch's convolution reaches only the outputs that touch
-# it. Passes listed here recompute such tiles inside the kernel (csrc/kernels/conv_fft.cpp); the
-# others check their result and, only when it holds a non-finite value, run again without the FFT
-# (the weight gradient is small, so its check is cheap).
-_FFT_NONFINITE_IN_KERNEL = {"cpu": ("conv2d_forward", "conv2d_backward_input")}
+# One NaN/inf in an FFT or Winograd tile spreads over the whole output tile (and, in the FFT weight
+# gradient, over every R x S tap of a (k, c) pair), where torch's convolution reaches only the outputs
+# that touch it. Passes listed in _NONFINITE_IN_KERNEL recompute such tiles inside the kernel
+# (csrc/kernels/conv_fft.cpp); the others check their result and, only when it holds a non-finite
+# value, run again with a direct/im2col algorithm (one read of the output: cheap beside the transforms).
+_TILE_TRANSFORMS = ("fft", "winograd")
+_NONFINITE_IN_KERNEL = {("cpu", "conv2d_forward", "fft"), ("cpu", "conv2d_backward_input", "fft")}
 
 
 def _conv_forward(cfg, x, w, b, activation, act_param):

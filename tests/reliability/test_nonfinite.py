@@ -36,8 +36,8 @@ def _poison(t, value, places):
 PLACES = [(0, 1, 5, 6), (1, 3, 0, 11)]
 
 
-def _algos(backend, direction):
-    return algos.candidates(backend, direction, (1, 1), (1, 1))
+def _algos(backend, direction, k=3):
+    return algos.candidates(backend, direction, (1, 1), (1, 1), (k, k))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -48,7 +48,7 @@ def test_conv2d_forward_blast_radius(backend, value, k):
     x = _poison(torch.randn(2, 8, 12, 12, generator=g), value, PLACES)
     w = torch.randn(6, 8, k, k, generator=g)
     expected = F.conv2d(x, w, padding=k // 2)
-    for algo in _algos(backend, "conv2d_forward"):
+    for algo in _algos(backend, "conv2d_forward", k):
         _same_nonfinite(ops.conv2d(x, w, padding=k // 2, algo=algo, backend=backend), expected, f"forward {algo}")
 
 

@@ -19,7 +19,19 @@ TRITON_QUICK_SAMPLES = 12  # per op and dtype in the default run
 
 
 def _failures(results):
-    return [f"{op}: {desc}: {o.detail}" for op, rows in results.items() for desc, o in rows if o.kind == "crash"]
+    return [f"{op}: {desc}: {o.detail}" for op, rows in results.items() for desc, o in rows
+            if o.kind == "crash" and not _documented_difference(op, desc, o.detail)]
+
+
+# Where torch disagrees with itself, fastcnn follows the exact value (docs/ops-activation.md): torch's
+# float64 hardsigmoid backward multiplies by the float32 1/6 on some paths (these 1-D samples) and
+# divides by 6 on others (tests/test_activation_smooth.py compares with the latter).
+_DOCUMENTED_DIFFERENCES = {("nn.functional.hardsigmoid", "float64", "grad 0")}
+
+
+def _documented_difference(op, desc, detail):
+    return any(op == name and dtype in desc and detail.startswith(what)
+               for name, dtype, what in _DOCUMENTED_DIFFERENCES)
 
 
 def _first(n):
@@ -70,6 +82,7 @@ _ALL_REJECTED = {
     "nn.functional.interpolate.trilinear": "5-D input not implemented",
     "nn.functional.binary_cross_entropy": "every sample's target requires grad: no target-gradient kernel",
     "nn.functional.binary_cross_entropy_with_logits": "every sample's target requires grad: no target-gradient kernel",
+    "nn.functional.pad.replicate_negative": "negative padding (cropping) not implemented: ValueError naming pad",
 }
 
 
