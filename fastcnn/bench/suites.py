@@ -259,6 +259,10 @@ pyramid_pooling_case("PSPNet pyramid pooling bins 1,2,3,6 [4,512,60,60]", 4, 512
 # results can be checked against each other; BatchNorm runs in training mode for the training step.
 NETWORK_BATCH = 16
 NETWORK_QUICK = ("lenet", "conv_autoencoder")
+# Networks whose training-mode forward advances a state on every call (the VAE's noise counter,
+# spectral norm's power iteration): fastcnn's and the twin's results depend on how often each was
+# timed, so the harness's after-timing check cannot compare them; tests/models checks their parity.
+NETWORK_STATEFUL = ("vae", "stylegan_xl_discriminator")
 
 
 def _no_dropout(model):
@@ -331,11 +335,14 @@ def network_case(name, batch=NETWORK_BATCH, quick=False):
         if mode == "train" and not _network_loss(twin(x)).requires_grad:
             raise NotImplementedError(f"{name} has no gradient (it trains by its own rule)")
         fast = {f"fastcnn[{b}]": _with_backend(_network_call(net, x, mode), b) for b in backends}
-        twin_cl = copy.deepcopy(twin).to(memory_format=torch.channels_last)
+        twin_cl = _no_dropout(models.get_twin(name, size="small"))  # built anew: some hold non-leaf caches
+        twin_cl.load_state_dict(net.state_dict())
+        twin_cl = twin_cl.to(memory_format=torch.channels_last)
         x_cl = x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
         base = {"torch": _network_call(twin, x, mode), "torch_cl": _network_call(twin_cl, x_cl, mode)}
         return fast, base
-    CASES.append(Case("networks", f"{name} (small) b{batch}", "network", build, quick=quick, rtol=1e-3))
+    CASES.append(Case("networks", f"{name} (small) b{batch}", "network", build, quick=quick,
+                      rtol=float("inf") if name in NETWORK_STATEFUL else 1e-3))
 
 
 def _network_cases():
