@@ -60,6 +60,15 @@ def _tile(tile):
     return int(tile)
 
 
+def bias_epilogue(x, bias, out_shape, activation, act_param):
+    """The output of a convolution with no input channels: the bias (or 0) broadcast to out_shape,
+    through the fused activation."""
+    N, K, P, Q = out_shape
+    z = (bias.view(1, K, 1, 1) if bias is not None else x.new_zeros(1, K, 1, 1)).expand(N, K, P, Q)
+    from .activation import activation_forward
+    return activation_forward(z.contiguous(), "identity" if activation is None else activation, act_param)
+
+
 @cpu_kernel("conv2d_forward.fft")
 def conv2d_forward_fft(x, w, bias, stride, padding, dilation, groups, out_hw, activation=None, act_param=0.0,
                        *, tile=None):
@@ -70,9 +79,7 @@ def conv2d_forward_fft(x, w, bias, stride, padding, dilation, groups, out_hw, ac
     if y.numel() == 0:
         return y
     if C == 0:  # nothing to sum: the epilogue of the bias alone
-        z = (bias.view(1, K, 1, 1) if bias is not None else x.new_zeros(1, K, 1, 1)).expand(N, K, P, Q)
-        from .activation import activation_forward
-        return activation_forward(z.contiguous(), "identity" if activation is None else activation, act_param)
+        return bias_epilogue(x, bias, (N, K, P, Q), activation, act_param)
     b = bias.contiguous() if bias is not None else None
     _F.forward(dtype_code(x), addr(x), addr(w), addr(b) if b is not None else 0, addr(y), N, C, H, W, K, R, S, P, Q,
                padding[0], padding[1], groups, False, _act_code(activation), float(act_param), _tile(tile))

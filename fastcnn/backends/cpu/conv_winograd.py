@@ -17,7 +17,7 @@ from __future__ import annotations
 from fastcnn import _C
 
 from ._lib import addr, cpu_kernel, dtype_code, new_empty
-from .conv_fft import _act_code, _groups
+from .conv_fft import _act_code, _groups, bias_epilogue
 
 _W = _C.conv_winograd
 
@@ -47,9 +47,7 @@ def conv2d_forward_winograd(x, w, bias, stride, padding, dilation, groups, out_h
     if y.numel() == 0:
         return y
     if C == 0:  # nothing to sum: the epilogue of the bias alone
-        z = (bias.view(1, K, 1, 1) if bias is not None else x.new_zeros(1, K, 1, 1)).expand(N, K, P, Q)
-        from .activation import activation_forward
-        return activation_forward(z.contiguous(), "identity" if activation is None else activation, act_param)
+        return bias_epilogue(x, bias, (N, K, P, Q), activation, act_param)
     b = bias.contiguous() if bias is not None else None
     _W.forward(dtype_code(x), addr(x), addr(w), addr(b) if b is not None else 0, addr(y), N, C, H, W, K, P, Q,
                padding[0], padding[1], groups, False, _act_code(activation), float(act_param))
