@@ -1,4 +1,5 @@
-"""The `fastcnn` command: `fastcnn demo`, `fastcnn bench ...`, `fastcnn backends`, `fastcnn train NAME ...`."""
+"""The `fastcnn` command: `fastcnn demo`, `fastcnn bench ...`, `fastcnn backends`, `fastcnn train NAME ...`,
+`fastcnn experiment NAME`."""
 from __future__ import annotations
 
 import argparse
@@ -18,6 +19,9 @@ def main(argv=None) -> int:
     from .train.cli import add_arguments as add_train_arguments
 
     add_train_arguments(sub.add_parser("train", help="train a zoo network on shipped data (see docs/training.md)"))
+    from .experiments.cli import add_arguments as add_experiment_arguments
+
+    add_experiment_arguments(sub.add_parser("experiment", help="regenerate a lecture comparison (see docs/results.md)"))
     args = parser.parse_args(argv)
     if args.command == "demo":
         from .demo import run_demo
@@ -32,6 +36,10 @@ def main(argv=None) -> int:
         from .train.cli import run as run_train
 
         return run_train(args)
+    if args.command == "experiment":
+        from .experiments.cli import run as run_experiment
+
+        return run_experiment(args)
     from .bench.cli import run
 
     return run(args)

@@ -26,6 +26,9 @@ class Settings:
     reference_dir: Optional[str] = None  # where runs of other networks this one needs (lenet, vae) live
 
 
+RECIPES: Dict[str, type] = {}   # trainable name -> its Task subclass, filled as recipe modules are imported
+
+
 class Task:
     """One network's recipe. Subclasses set the class attributes and build everything in __init__:
     self.nets (the modules whose state is checkpointed), self.optimizers, self.train_set; the loop
@@ -40,6 +43,17 @@ class Task:
     batch_size = 64
     steps = 500
     supports_ddp = True
+    networks: tuple = ()               # the zoo networks trained together, for a pair (e.g. a GAN); () = (name,)
+
+    def __init_subclass__(cls, **kwargs):
+        # a subclass that names itself is a recipe; intermediate bases (no `name` of their own) are not
+        super().__init_subclass__(**kwargs)
+        name = cls.__dict__.get("name")
+        if name is None:
+            return
+        if name in RECIPES and RECIPES[name] is not cls:
+            raise ValueError(f"two training recipes named {name!r}: {RECIPES[name].__qualname__} and {cls.__qualname__}")
+        RECIPES[name] = cls
 
     def __init__(self, settings: Settings):
         self.s = settings

@@ -1,16 +1,22 @@
-"""One recipe (a Task subclass) per trainable name. Imported explicitly: each module is one family."""
+"""One recipe (a Task subclass that sets `name`) per trainable name, one module per family. Every
+module of this package is imported here, and each recipe registers itself (Task.__init_subclass__):
+a new family is one new file."""
 from __future__ import annotations
 
-from .classify import AlexNetTask, LeNetTask, MLPTask, PerceptronTask
-from .autoencoders import ConvAutoencoderTask, LLNetTask
-from .generative import DCGANTask, VAETask
+import importlib
+import pkgutil
 
-RECIPES = {t.name: t for t in (PerceptronTask, MLPTask, LeNetTask, AlexNetTask, ConvAutoencoderTask, LLNetTask,
-                               VAETask, DCGANTask)}
+from ..task import RECIPES
 
-# Adversarial pairs: the trainable name -> the zoo networks it trains together.
-PAIRS = {"dcgan": ("dcgan_generator", "dcgan_discriminator"), "srgan": ("srgan_generator", "srgan_discriminator"),
-         "stylegan_xl": ("stylegan_xl_generator", "stylegan_xl_discriminator")}
+for _mod in pkgutil.iter_modules(__path__):
+    if not _mod.name.startswith("_"):
+        importlib.import_module(f"{__name__}.{_mod.name}")
+
+# Adversarial pairs: the trainable name -> the zoo networks it trains together (from the recipes).
+PAIRS = {name: task.networks for name, task in RECIPES.items() if len(task.networks) > 1}
 # Names for which a recipe belongs to a later issue.
-NOT_YET = {"srgan": "the SRGAN recipe (perceptual + adversarial loss) belongs to a later issue",
-           "stylegan_xl": "the StyleGAN-XL recipe (projected discriminator, hinge loss) belongs to a later issue"}
+NOT_YET = {name: why for name, why in {
+    "srgan": "the SRGAN recipe (perceptual + adversarial loss) belongs to a later issue",
+    "stylegan_xl": "the StyleGAN-XL recipe (projected discriminator, hinge loss) belongs to a later issue",
+}.items() if name not in RECIPES}
+PAIRS.update({name: (f"{name}_generator", f"{name}_discriminator") for name in NOT_YET})

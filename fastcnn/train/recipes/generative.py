@@ -146,6 +146,7 @@ class DCGANTask(_JudgedByLeNet):
     minimax G loss log(1 - D(G(z))) or the non-saturating -log D(G(z)). Judged by the Frechet distance
     in LeNet's features to the test digits, beside the VAE's samples."""
     name = "dcgan"
+    networks = ("dcgan_generator", "dcgan_discriminator")
     metric_name = "frechet_distance_lenet"
     higher_is_better = False
     target_text = "Frechet distance (LeNet features, to test digits) below the VAE samples' (the lecture's VAE vs GAN point)"
