@@ -69,19 +69,22 @@ def features(ctx):
     from ..eval import baselines, local_features, match_plots, matching
     from ..train.recipes import features as recipes
 
+    if ctx.threads:
+        torch.set_num_threads(ctx.threads)
     threads = torch.get_num_threads()
     ctx.figures["threads"] = threads
     runs = {"hardnet": ctx.trained("hardnet", "--eval-every", "500"),
             "r2d2": ctx.trained("r2d2", "--eval-every", "400")}
     nets = {k: load_network(k, v) for k, v in runs.items()}
     metrics = {k: ctx.metrics(v) for k, v in runs.items()}
-    ratio = {"hardnet": twin_speed_ratio("hardnet", (128, 1, 32, 32)),
-             "r2d2": twin_speed_ratio("r2d2", (8, 3, 96, 96))}
+    # at the recipes' training batch (quick: a tiny one, one repetition)
+    ratio = {"hardnet": twin_speed_ratio("hardnet", (8 if ctx.quick else 128, 1, 32, 32), 1 if ctx.quick else 5),
+             "r2d2": twin_speed_ratio("r2d2", (1, 3, 32, 32) if ctx.quick else (8, 3, 64, 64), 1 if ctx.quick else 5)}
     ratio_text = {k: f"{v:.2f}x step time (fwd+bwd, {threads} threads)" for k, v in ratio.items()}
     ctx.figures["speed_ratio_vs_twin"] = ratio
 
     # -- HardNet: patch verification on the held-out patch pairs --------------------------------------
-    eval_pairs = 2 if ctx.quick else 6
+    eval_pairs = 1 if ctx.quick else recipes.HardNetTask.eval_pairs
     pp, labelled = recipes.heldout_patch_pairs(eval_pairs)
     describe = local_features.hardnet_describe(nets["hardnet"])
     fpr, pos, neg = recipes.fpr95_of(describe(pp.anchors), describe(pp.positives), labelled)
@@ -100,7 +103,7 @@ def features(ctx):
                         speed_ratio=ratio_text["hardnet"]))
 
     # -- HardNet against SIFT descriptors on the same SIFT keypoints ----------------------------------
-    pairs_per_image = 1 if ctx.quick else 3
+    pairs_per_image = 1 if ctx.quick else recipes.R2D2Task.eval_pairs_per_image
     grey_pairs = fd.heldout_pairs(pairs_per_image, size=(256, 256), seed=0, gray=True)
     sift_res, hard_res = [], []
     for pair in grey_pairs:

@@ -139,7 +139,14 @@ def test_r2d2_recipe_two_steps_change_weights_and_mma_is_finite():
 def test_features_experiment_quick_writes_rows(tmp_path, monkeypatch):
     from fastcnn.experiments.cli import main
 
+    from fastcnn.train.recipes import features as recipes
+
     monkeypatch.setenv("FASTCNN_BACKEND", "cpu")
+    # a smoke run: the recipes evaluate on one held-out pair per image, small ones for R2D2
+    monkeypatch.setattr(recipes.HardNetTask, "eval_pairs", 1)
+    monkeypatch.setattr(recipes.R2D2Task, "eval_pairs_per_image", 1)
+    monkeypatch.setattr(recipes.R2D2Task, "eval_size", 96)
+    monkeypatch.setattr(recipes.R2D2Task, "crop", 64)
     out = tmp_path / "results"
     assert main(["features", "--quick", "--runs", str(tmp_path / "runs"), "--out", str(out)]) == 0
     payload = json.loads((out / "features.json").read_text())
