@@ -53,7 +53,7 @@ def save_matches_figure(panels, path: str, suptitle: str) -> str:
 
 
 def save_maps_figure(images, titles, path: str, suptitle: str) -> str:
-    """Equal-sized images / maps in one row (maps in [0, 1] with a colour bar)."""
+    """Equal-sized images / maps in one row (maps with a colour bar)."""
     plt = _plt()
     fig, axes = plt.subplots(1, len(images), figsize=(3.2 * len(images), 3.4), squeeze=False)
     for ax, im, t in zip(axes[0], images, titles):
@@ -61,7 +61,7 @@ def save_maps_figure(images, titles, path: str, suptitle: str) -> str:
         if im.ndim == 3 or t.startswith("image"):
             _show(ax, im)
         else:
-            shown = ax.imshow(im, cmap="viridis", vmin=0, vmax=1)
+            shown = ax.imshow(im, cmap="viridis")   # own range: a short run's maps span little of [0, 1]
             fig.colorbar(shown, ax=ax, fraction=0.046)
             ax.axis("off")
         ax.set_title(t, fontsize=8)
