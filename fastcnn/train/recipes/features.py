@@ -56,15 +56,15 @@ class HardNetTask(Task):
     positive sampled after a random jitter of the keypoint frame. Loss: hardest-in-batch triplet margin loss
     (margin 1) on the L2-normalised descriptors. Optimiser: the paper's SGD (lr 0.1, momentum 0.9, weight
     decay 1e-4, lr decayed linearly to 0); option optimizer=adam uses Adam (lr 1e-3, same decay). The
-    training set grows with the run (about 8 visits per patch, 4 to 80 homography pairs)."""
+    training set grows with the run (about 8 visits per patch, 4 to 60 homography pairs)."""
     name = "hardnet"
     metric_name = "heldout_fpr95"
     higher_is_better = False
     target_text = "FPR95 below raw standardised pixels' on the same held-out patch pairs (lower is better)"
-    batch_size, steps = 128, 1500
+    batch_size, steps = 128, 1000
     optimizer, lr, momentum, weight_decay = "sgd", 0.1, 0.9, 1e-4
     margin = 1.0
-    visits_per_patch, patches_per_pair, max_pairs = 8, 110, 80
+    visits_per_patch, patches_per_pair, max_pairs = 8, 110, 60
     eval_pairs = 6   # held-out homography pairs whose patches the metric uses (docs/results.md's baseline)
 
     def __init__(self, settings):
@@ -156,7 +156,7 @@ class R2D2Task(Task):
     name = "r2d2"
     metric_name = "heldout_mma@3"
     target_text = "MMA@3 of SIFT on the same held-out homography pairs (the lecture's handcrafted baseline)"
-    batch_size, steps = 8, 1000
+    batch_size, steps = 8, 500
     crop = 64     # the reference trains on 192x192 crops; 64 keeps a run within minutes on 2 cores
     lr, weight_decay = 1e-3, 5e-4
     window = 16   # cosim / peaky patch size N
