@@ -69,7 +69,7 @@ def identity_flow(b, h, w):
     return torch.stack([xs, ys])[None].repeat(b, 1, 1, 1)
 
 
-def test_reliability_loss_is_zero_for_identical_distinct_descriptors_and_full_reliability():
+def test_reliability_loss_known_values():
     torch.manual_seed(0)
     d = torch.nn.functional.normalize(torch.randn(2, 64, 48, 48), dim=1)
     rel = torch.ones(2, 1, 48, 48)
@@ -79,6 +79,17 @@ def test_reliability_loss_is_zero_for_identical_distinct_descriptors_and_full_re
     # zero reliability: the loss is the base 0.5 whatever the AP
     loss0, _ = L.reliability_loss(ops, sampler, d, d.clone(), rel * 0, rel * 0, identity_flow(2, 48, 48))
     assert loss0.item() == pytest.approx(0.5, abs=1e-6)
+    # the unweighted form adds 1 - AP (= 0 here) for the descriptors: the same values
+    loss_u, _ = L.reliability_loss(ops, sampler, d, d.clone(), rel * 0, rel * 0, identity_flow(2, 48, 48),
+                                   unweighted_ap=True)
+    assert loss_u.item() == pytest.approx(0.5, abs=1e-6)
+    torch.manual_seed(1)
+    other = torch.nn.functional.normalize(torch.randn(2, 64, 48, 48), dim=1)   # unrelated: AP well below 1
+    lw, ap_w = L.reliability_loss(ops, sampler, d, other, rel, rel, identity_flow(2, 48, 48))
+    torch.manual_seed(1)
+    other = torch.nn.functional.normalize(torch.randn(2, 64, 48, 48), dim=1)
+    lu, ap_u = L.reliability_loss(ops, sampler, d, other, rel, rel, identity_flow(2, 48, 48), unweighted_ap=True)
+    assert ap_w < 0.5 and lw.item() == pytest.approx(1 - ap_w, abs=1e-6) and lu.item() == pytest.approx(2 * (1 - ap_u), abs=1e-6)
 
 
 def test_cosim_is_zero_for_the_same_map_and_peaky_rewards_peaks():

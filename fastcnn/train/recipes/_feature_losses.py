@@ -132,16 +132,25 @@ class PixelSampler:
         return scores, labels, valid, rel
 
 
-def reliability_loss(F, sampler, desc1, desc2, rel1, rel2, flow, base: float = 0.5, nq: int = 20):
+def reliability_loss(F, sampler, desc1, desc2, rel1, rel2, flow, base: float = 0.5, nq: int = 20,
+                     unweighted_ap: bool = False):
     """R2D2's ReliabilityLoss: 1 - AP * R - (1 - R) * base per query pixel (R its reliability), averaged
-    over queries with a correspondence. Also returns the mean AP (detached) for the logs."""
+    over queries with a correspondence. Also returns the mean AP (detached) for the logs.
+
+    ``unweighted_ap``: the descriptors learn from 1 - AP at every query and the reliability from the
+    paper's term with AP held constant (the same gradient for R, -(AP - base); for the descriptors -1
+    instead of -R). While AP < base the paper's form drives R to 0 and with it the descriptors' gradient:
+    a short run of the small network ended with median reliability 1e-38 and stalled descriptors."""
     scores, labels, valid, rel = sampler(F, desc1, desc2, rel1, rel2, flow)
     if not bool(valid.any()):
         zero = (desc1.sum() + rel1.sum()) * 0.0
         return zero, float("nan")
     ap = average_precision(F, scores[valid], labels[valid], nq)
     r = rel[valid]
-    loss = (1.0 - ap * r - (1.0 - r) * base).mean()
+    if unweighted_ap:
+        loss = (1.0 - ap).mean() + (1.0 - ap.detach() * r - (1.0 - r) * base).mean()
+    else:
+        loss = (1.0 - ap * r - (1.0 - r) * base).mean()
     return loss, float(ap.detach().mean())
 
 
@@ -177,10 +186,10 @@ def peaky_loss(F, rep, n: int = 16):
     return 1.0 - (F.max_pool2d(s, n + 1, stride=1, padding=n // 2) - F.avg_pool2d(s, n + 1, stride=1, padding=n // 2)).mean()
 
 
-def r2d2_losses(F, sampler, out1, out2, flow, n: int = 16, nq: int = 20):
+def r2d2_losses(F, sampler, out1, out2, flow, n: int = 16, nq: int = 20, unweighted_ap: bool = False):
     """The three terms of R2D2's training objective (weights 1, 1, 1) for outputs of the two images."""
     rel, ap = reliability_loss(F, sampler, out1["descriptors"], out2["descriptors"], out1["reliability"],
-                               out2["reliability"], flow, nq=nq)
+                               out2["reliability"], flow, nq=nq, unweighted_ap=unweighted_ap)
     cos = cosim_loss(F, out1["repeatability"], out2["repeatability"], flow, n)
     peaky = (peaky_loss(F, out1["repeatability"], n) + peaky_loss(F, out2["repeatability"], n)) / 2
     return {"reliability": rel, "cosim": cos, "peaky": peaky, "ap": ap}
