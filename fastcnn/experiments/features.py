@@ -27,7 +27,9 @@ def load_network(name: str, folder: str):
 
 
 def training_time(m: dict) -> str:
-    return f"{m['seconds']:.0f} s ({m['steps']} steps x batch {m['batch_size']}, {m['threads']} threads)"
+    """All the run's steps at its measured step rate (a resumed run's metrics time only its last part)."""
+    seconds = m["steps"] / m["steps_per_s"] if m.get("steps_per_s") else m["seconds"]
+    return f"{seconds:.0f} s ({m['steps']} steps x batch {m['batch_size']}, {m['threads']} threads)"
 
 
 def twin_speed_ratio(name: str, shape, reps: int = 5) -> float:
