@@ -194,6 +194,26 @@ def _pass_algo(cfg: ConvConfig, direction, N, w, run):
     return algos.heuristic(options, layer, direction)
 
 
+# The heuristic's answer for a pass depends only on the configuration and the registered kernels, so it
+# is remembered: choosing costs ~10 us of Python per pass, more than a small layer's kernel. (The
+# autotuner keeps its own memory; it is asked afresh each time it is on.)
+_CHOSEN: dict = {}
+_CHOSEN_MAX = 4096
+
+
+def _chosen_algo(cfg: ConvConfig, direction, N, w, run):
+    if algos.autotune_enabled():
+        return _pass_algo(cfg, direction, N, w, run)
+    key = (cfg, direction, N, w.shape, w.dtype, w.device, algos.heuristic)  # (a replaced heuristic: new answers)
+    algo = _CHOSEN.get(key)
+    if algo is None:
+        algo = _pass_algo(cfg, direction, N, w, run)
+        if len(_CHOSEN) >= _CHOSEN_MAX:
+            _CHOSEN.clear()
+        _CHOSEN[key] = algo
+    return algo
+
+
 def _run(cfg: ConvConfig, direction: str, algo: str, *args):
     return kernel(cfg.backend, algos.kernel_name(direction, algo))(*args)
 
@@ -202,7 +222,7 @@ def _pass(cfg: ConvConfig, direction: str, N: int, w, *args):
     """Runs one pass, `direction`'s kernel on `args`, with the algorithm chosen for it."""
     def run(algo):
         return _run(cfg, direction, algo, *args)
-    algo = _pass_algo(cfg, direction, N, w, run)
+    algo = _chosen_algo(cfg, direction, N, w, run)
     out = run(algo)
     if algo in _TILE_TRANSFORMS and (cfg.backend, direction, algo) not in _NONFINITE_IN_KERNEL \
             and not bool(torch.isfinite(out).all()):
