@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from .. import _checks
 from .._registry import has_kernel, kernel
 from . import _conv_algo as algos
+from . import _library
 from ._conv_algo import autotune
 from ._op import apply, public_op
 from ._shapes import channels_last_from_nchw, is_channels_last_only, nchw_from_channels_last
@@ -220,6 +221,8 @@ def _run(cfg: ConvConfig, direction: str, algo: str, *args):
 
 def _pass(cfg: ConvConfig, direction: str, N: int, w, *args):
     """Runs one pass, `direction`'s kernel on `args`, with the algorithm chosen for it."""
+    if torch.compiler.is_compiling():  # a traced graph: the whole pass is one custom op (ops/_library.py)
+        return _library.conv_pass(cfg, direction, N, w, *args)
     def run(algo):
         return _run(cfg, direction, algo, *args)
     algo = _chosen_algo(cfg, direction, N, w, run)
