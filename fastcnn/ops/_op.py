@@ -81,6 +81,50 @@ def _check_device(function, args, out) -> None:
                                f"{device}: the backend's kernel allocated it on the wrong device")
 
 
+def _plain(value) -> bool:
+    """An argument a memo key may hold as is: exact ints (a bool equals 1 but must stay rejected),
+    strings, None, tuples of exact ints."""
+    kind = type(value)
+    return value is None or kind is int or kind is str or (kind is tuple and all(type(v) is int for v in value))
+
+
+class ConfigMemo:
+    """What an op's argument checks computed (output sizes, normalised pairs), remembered per
+    configuration: tensors by (shape, dtype, device), the other arguments by value. A layer calls its
+    op with one configuration every step, so from the second call the checks' result is a dict
+    lookup; a configuration never seen before, or with an argument that is not plain (a list, a bool,
+    a float), takes the full checks. Only checks that depend on nothing but the key may be memoised
+    (not values, not requires_grad). Not used while a graph is traced."""
+
+    def __init__(self, max_entries: int = 4096):
+        self._entries: dict = {}
+        self._max = max_entries
+
+    def key(self, *parts):
+        """The key of a call, or None where it must not be remembered."""
+        if torch.compiler.is_compiling():
+            return None
+        out = []
+        for p in parts:
+            if isinstance(p, _Tensor):
+                out.append((_Tensor, p.shape, p.dtype, p.device))
+            elif _plain(p):
+                out.append(p)
+            else:
+                return None
+        return tuple(out)
+
+    def get(self, key):
+        return None if key is None else self._entries.get(key)
+
+    def put(self, key, value) -> None:
+        if key is None:
+            return
+        if len(self._entries) >= self._max:
+            self._entries.clear()
+        self._entries[key] = value
+
+
 def refuse_autocast(tensors, op_name: str) -> None:
     """fastcnn's kernels compute float32/float64 only. Inside torch.autocast a torch layer would run
     in float16/bfloat16; rather than silently stay float32 (or hand the call to torch's kernels),

@@ -27,7 +27,7 @@ from .._registry import has_kernel, kernel
 from . import _conv_algo as algos
 from . import _library
 from ._conv_algo import autotune
-from ._op import apply, public_op
+from ._op import ConfigMemo, apply, public_op
 from ._shapes import channels_last_from_nchw, is_channels_last_only, nchw_from_channels_last
 
 __all__ = ["conv2d", "conv_transpose2d", "autotune"]
@@ -130,11 +130,24 @@ def _conv_geometry(x, weight, stride, padding, dilation):
     return stride, padding, dilation, out_hw
 
 
+_GEOMETRY = ConfigMemo()
+
+
+def _checked_geometry(input, weight, bias, stride, padding, dilation, groups):
+    """(unbatched, stride, top/left padding, dilation, out_hw) of conv2d after every check of
+    _operands and _conv_geometry, remembered per configuration (the check and the op both ask)."""
+    key = _GEOMETRY.key(input, weight, bias, stride, padding, dilation, groups)
+    found = _GEOMETRY.get(key)
+    if found is None:
+        x, unbatched = _operands(input, weight, bias, _groups(groups), transposed=False)
+        found = (unbatched,) + _conv_geometry(x, weight, stride, padding, dilation)
+        _GEOMETRY.put(key, found)
+    return found
+
+
 def _check_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, algo="auto",
                   activation=None, activation_param=None):
-    groups = _groups(groups)
-    x, _ = _operands(input, weight, bias, groups, transposed=False)
-    _conv_geometry(x, weight, stride, padding, dilation)
+    _checked_geometry(input, weight, bias, stride, padding, dilation, groups)
     _activation(activation, activation_param)
     if algo not in algos.CHOICES:
         raise ValueError(f"algo: expected one of {algos.CHOICES}, got {algo!r}")
@@ -351,8 +364,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     channels_last = is_channels_last_only(input)  # the kernels take NCHW; the result follows the input
     if channels_last:
         input = nchw_from_channels_last(input)
-    x, unbatched = _operands(input, weight, bias, groups, transposed=False)
-    stride, pad, dilation, out_hw = _conv_geometry(x, weight, stride, padding, dilation)
+    unbatched, stride, pad, dilation, out_hw = _checked_geometry(input, weight, bias, stride, padding, dilation,
+                                                                 groups)
+    x = input.unsqueeze(0) if unbatched else input
     x, w = x.contiguous(), weight.contiguous()
     b = None if bias is None else bias.contiguous()
     algos.check_explicit(algo, backend, "conv2d_forward", stride, dilation, tuple(weight.shape[-2:]))
