@@ -9,14 +9,30 @@ import fastcnn.ops as O
 from fastcnn.ops._op import ConfigMemo
 
 
-def test_memo_key_keeps_bools_lists_and_floats_apart():
+def test_memo_key_keeps_bools_ints_floats_and_lists_apart():
     memo = ConfigMemo()
     x = torch.randn(1, 1, 4, 4)
-    assert memo.key(x, 1, (1, 1)) is not None
-    for bad in (True, [1, 1], (1, True), 1.0):
+    assert len({memo.key(x, 1), memo.key(x, True), memo.key(x, 1.0)}) == 3
+    assert memo.key(x, (1, 1)) is not None
+    for bad in ([1, 1], (1, True), (1, 1.0), object()):
         assert memo.key(x, bad) is None, bad
     assert memo.key(x, 1) != memo.key(x.double(), 1)
     assert memo.key(x, 1) != memo.key(x[0], 1)
+
+
+def test_linear_and_batch_norm_reject_after_a_valid_call():
+    x, w, b = torch.randn(2, 8), torch.randn(4, 8), torch.randn(4)
+    O.linear(x, w, b)
+    with pytest.raises(ValueError, match="bias"):
+        O.linear(x, w, torch.randn(5))
+    with pytest.raises(TypeError, match="bias"):
+        O.linear(x, w, b.double())
+    y, rm, rv = torch.randn(4, 3, 2, 2), torch.zeros(3), torch.ones(3)
+    O.batch_norm(y, rm, rv, training=True)
+    with pytest.raises(TypeError, match="training"):
+        O.batch_norm(y, rm, rv, training=1)
+    with pytest.raises(ValueError, match="input"):
+        O.batch_norm(y[:1, :, :1, :1], rm, rv, training=True)
 
 
 def test_conv2d_rejects_after_a_valid_call_of_the_same_shape():

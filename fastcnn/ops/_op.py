@@ -81,20 +81,17 @@ def _check_device(function, args, out) -> None:
                                f"{device}: the backend's kernel allocated it on the wrong device")
 
 
-def _plain(value) -> bool:
-    """An argument a memo key may hold as is: exact ints (a bool equals 1 but must stay rejected),
-    strings, None, tuples of exact ints."""
-    kind = type(value)
-    return value is None or kind is int or kind is str or (kind is tuple and all(type(v) is int for v in value))
+_SCALARS = (int, float, str, bool, type(None))
 
 
 class ConfigMemo:
     """What an op's argument checks computed (output sizes, normalised pairs), remembered per
-    configuration: tensors by (shape, dtype, device), the other arguments by value. A layer calls its
-    op with one configuration every step, so from the second call the checks' result is a dict
-    lookup; a configuration never seen before, or with an argument that is not plain (a list, a bool,
-    a float), takes the full checks. Only checks that depend on nothing but the key may be memoised
-    (not values, not requires_grad). Not used while a graph is traced."""
+    configuration: tensors by (shape, dtype, device), scalars by (type, value) (True equals 1 but must
+    stay rejected where an int is expected), tuples of exact ints by value; anything else (a list, a
+    numpy array) is never remembered. A layer calls its op with one configuration every step, so from
+    the second call the checks' result is a dict lookup; a configuration never seen before takes the
+    full checks. Only checks that depend on nothing but the key may be memoised (not tensor values,
+    not requires_grad). Not used while a graph is traced."""
 
     def __init__(self, max_entries: int = 4096):
         self._entries: dict = {}
@@ -106,9 +103,12 @@ class ConfigMemo:
             return None
         out = []
         for p in parts:
+            kind = type(p)
             if isinstance(p, _Tensor):
                 out.append((_Tensor, p.shape, p.dtype, p.device))
-            elif _plain(p):
+            elif kind in _SCALARS:
+                out.append((kind, p))
+            elif kind is tuple and all(type(v) is int for v in p):
                 out.append(p)
             else:
                 return None
@@ -123,6 +123,20 @@ class ConfigMemo:
         if len(self._entries) >= self._max:
             self._entries.clear()
         self._entries[key] = value
+
+
+def memoised(check: Callable) -> Callable:
+    """check(*args, **kwargs) skipped for a configuration it has passed before (ConfigMemo); for
+    checks that look at nothing but tensor metadata and argument values."""
+    memo = ConfigMemo()
+
+    @functools.wraps(check)
+    def checked(*args, **kwargs):
+        key = memo.key(*args, *kwargs, *kwargs.values())
+        if memo.get(key) is None:
+            check(*args, **kwargs)
+            memo.put(key, True)
+    return checked
 
 
 def refuse_autocast(tensors, op_name: str) -> None:

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from .. import _checks
 from .._registry import kernel
-from ._op import apply, public_op
+from ._op import apply, memoised, public_op
 from ._shapes import around, reshaped_in_place
 
 __all__ = ["batch_norm", "normalize", "local_response_norm"]
@@ -99,7 +99,7 @@ def _contig(t):
     return t.contiguous() if t is not None else None
 
 
-@public_op(reference=F.batch_norm, check=_check_batch_norm)
+@public_op(reference=F.batch_norm, check=memoised(_check_batch_norm))
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5,
                *, backend):
     """torch.nn.functional.batch_norm on (N, C), (N, C, L) or (N, C, H, W) input."""

@@ -111,10 +111,8 @@ _WINDOWS = ConfigMemo()
 
 def _checked_window(input, kernel_size, stride, padding, dilation, ceil_mode) -> Tuple[Pair, Pair, Pair, Pair, Pair]:
     """(kernel, stride, padding, dilation, out_hw) after the input, window and output-size checks,
-    remembered per configuration (the check and the op both ask). ceil_mode enters the key as a
-    word: an int 1 equals True and must still be rejected."""
-    mode = "ceil" if ceil_mode is True else "floor" if ceil_mode is False else ceil_mode
-    key = _WINDOWS.key(input, kernel_size, stride, padding, dilation, mode)
+    remembered per configuration (the check and the op both ask)."""
+    key = _WINDOWS.key(input, kernel_size, stride, padding, dilation, ceil_mode)
     found = _WINDOWS.get(key)
     if found is None:
         _input(input)
