@@ -16,7 +16,7 @@ import fastcnn
 from fastcnn import models
 from fastcnn.ops import _library
 
-from tests.helpers import assert_close
+from helpers import assert_close
 
 
 def _small_convnet():
