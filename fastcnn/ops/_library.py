@@ -391,6 +391,31 @@ _SHIMS["local_response_norm_backward"] = lambda backend: lambda gy, x, scale, si
     local_response_norm_backward(gy, x, scale, size, float(alpha), float(beta), backend)
 
 
+# ---------------------------------------------------------------------------------------- resampling
+@_op("interpolate_forward")
+def interpolate_forward(x: Tensor, out_hw: Sequence[int], nearest: bool, align_corners: bool,
+                        scales: Sequence[float], backend: str) -> Tensor:
+    return _kernel(backend, "interpolate_forward")(x, tuple(out_hw), nearest, align_corners, tuple(scales))
+
+
+interpolate_forward.register_fake(lambda x, out_hw, nearest, align_corners, scales, backend:
+                                  x.new_empty(_pool_out(x, out_hw)))
+_SHIMS["interpolate_forward"] = lambda backend: lambda x, out_hw, nearest, align_corners, scales: \
+    interpolate_forward(x, out_hw, bool(nearest), bool(align_corners), [float(v) for v in scales], backend)
+
+
+@_op("interpolate_backward")
+def interpolate_backward(gy: Tensor, in_hw: Sequence[int], nearest: bool, align_corners: bool,
+                         scales: Sequence[float], backend: str) -> Tensor:
+    return _kernel(backend, "interpolate_backward")(gy, tuple(in_hw), nearest, align_corners, tuple(scales))
+
+
+interpolate_backward.register_fake(lambda gy, in_hw, nearest, align_corners, scales, backend:
+                                   gy.new_empty(_pool_out(gy, in_hw)))
+_SHIMS["interpolate_backward"] = lambda backend: lambda gy, in_hw, nearest, align_corners, scales: \
+    interpolate_backward(gy, in_hw, bool(nearest), bool(align_corners), [float(v) for v in scales], backend)
+
+
 # ---------------------------------------------------------------------------------- dropout, softmax
 @_op("dropout_masked_scale")
 def dropout_masked_scale(x: Tensor, keep: Tensor, group: int, scale: float, backend: str) -> Tensor:

@@ -143,3 +143,27 @@ def test_compiled_cross_entropy_rejects_bad_target():
     assert torch.isfinite(loss(x, torch.tensor([0, 2])))
     with pytest.raises(ValueError, match="target"):
         loss(x, torch.tensor([0, 3]))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["alexnet", "conv_autoencoder"])
+def test_zoo_network_compiles_fullgraph(name):
+    """Larger zoo networks (AlexNet's LRN, adaptive pooling and dropout; the autoencoder's transposed
+    convolutions): fullgraph compile, training step equal to eager."""
+    torch.manual_seed(0)
+    eager = models.get_model(name, size="small").train()
+    compiled_model = copy.deepcopy(eager)
+    x = eager.example_input(2)
+
+    def step(model):
+        torch.manual_seed(1)
+        out = model(x)
+        out = out if isinstance(out, torch.Tensor) else out[0]
+        out.pow(2).mean().backward()
+        return out.detach()
+
+    out_e = step(eager)
+    out_c = step(torch.compile(compiled_model, fullgraph=True, backend="aot_eager"))
+    _assert_same(out_c, out_e, "output")
+    for pname, g in _grads(eager).items():
+        _assert_same(_grads(compiled_model)[pname], g, f"grad {pname}")
