@@ -102,14 +102,15 @@ class ConfigMemo:
         if torch.compiler.is_compiling():
             return None
         out = []
+        add = out.append
         for p in parts:
             kind = type(p)
-            if isinstance(p, _Tensor):
-                out.append((_Tensor, p.shape, p.dtype, p.device))
-            elif kind in _SCALARS:
-                out.append((kind, p))
+            if kind in _SCALARS:
+                add((kind, p))
+            elif isinstance(p, _Tensor):
+                add((_Tensor, p.shape, p.dtype, p.device))
             elif kind is tuple and all(type(v) is int for v in p):
-                out.append(p)
+                add(p)
             else:
                 return None
         return tuple(out)
