@@ -15,7 +15,7 @@ Contenders = Dict[str, Callable[[], object]]
 
 @dataclass
 class Case:
-    suite: str  # "ops", "layers" or "networks"
+    suite: str  # "ops", "layers", "networks" or "overhead"
     name: str
     family: str  # op family, for --filter
     build: Callable[[str, Sequence[str]], Tuple[Contenders, Contenders]]  # (mode, backends) -> (fastcnn, baselines)

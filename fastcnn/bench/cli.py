@@ -16,8 +16,9 @@ from .machine import describe
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="the quick subset (under 3 minutes on 2 cores)")
-    p.add_argument("--suite", action="append", choices=["ops", "layers", "networks"],
-                   help="suite(s) to run (default: all)")
+    p.add_argument("--suite", action="append", choices=["ops", "layers", "networks", "overhead"],
+                   help="suite(s) to run (default: ops, layers, networks; 'overhead': the per-call cost of "
+                        "an op on a tiny tensor)")
     p.add_argument("--backend", action="append", help="fastcnn backend(s) to time (default: cpu on CPU; "
                    "cuda and triton on a GPU; the Triton interpreter is never timed)")
     p.add_argument("--filter", action="append", default=None,

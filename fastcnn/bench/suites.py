@@ -252,6 +252,27 @@ def pyramid_pooling_case(label, N, C, H, W):
 pyramid_pooling_case("PSPNet pyramid pooling bins 1,2,3,6 [4,512,60,60]", 4, 512, 60, 60)
 
 
+# ---- overhead: the per-call cost of a public op, on tensors so small that the kernel is nothing -------
+# What the Python layer (argument checks, backend dispatch, autograd.Function, output allocation) costs
+# beside torch.nn.functional's C++ dispatch; it decides small networks such as LeNet. Not in the
+# default run (`fastcnn bench --suite overhead`).
+def overhead_case(label, name, torch_fn, make_inputs, grad_args=(0,), **kw):
+    def build(mode, backends):
+        return op_contenders(fast_op(name), torch_fn, make_inputs(), mode, backends, kwargs=kw, grad_args=grad_args)
+    CASES.append(Case("overhead", label, "overhead", build, quick=True))
+
+
+overhead_case("relu [8]", "relu", F.relu, lambda: [torch.randn(8)])
+overhead_case("conv2d 1x1 [1,1,4,4]", "conv2d", F.conv2d,
+              lambda: [torch.randn(1, 1, 4, 4), torch.randn(1, 1, 1, 1), torch.randn(1)], grad_args=(0, 1, 2))
+overhead_case("max_pool2d 2x2 [1,1,4,4]", "max_pool2d", F.max_pool2d, lambda: [torch.randn(1, 1, 4, 4)], kernel_size=2)
+overhead_case("linear 8->4 [2,8]", "linear", F.linear, lambda: [torch.randn(2, 8), torch.randn(4, 8), torch.randn(4)],
+              grad_args=(0, 1, 2))
+overhead_case("batch_norm train [4,3,2,2]", "batch_norm", F.batch_norm,
+              lambda: [torch.randn(4, 3, 2, 2), torch.zeros(3), torch.ones(3), torch.ones(3), torch.zeros(3)],
+              grad_args=(0, 3, 4), training=True)
+
+
 # ---- networks: every zoo network in its small size, one inference pass and one training step ----
 # fastcnn's network (fastcnn.models.get_model) against its torch twin (get_twin: the same definition
 # on torch.nn layers, same weights) in eager mode, NCHW and channels_last; `--compile` adds

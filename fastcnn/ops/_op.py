@@ -36,27 +36,108 @@ class _PlainCall:
         pass
 
 
+_Tensor = torch.Tensor
+_functorch_active = torch._C._are_functorch_transforms_active
+_unwrap_if_dead = torch._C._functorch.unwrap_if_dead
+
+
 def apply(function, *args):
     """function.apply(*args) for a torch.autograd.Function; when no tensor argument needs a
     gradient (inference, no_grad), its forward runs directly, without autograd's per-call
     bookkeeping (about 10 microseconds, most of a small layer's time)."""
-    if torch.is_grad_enabled() and any(isinstance(a, torch.Tensor) and a.requires_grad for a in args):
-        out = function.apply(*args)
+    if torch.is_grad_enabled() and any(isinstance(a, _Tensor) and a.requires_grad for a in args):
+        out = _autograd_apply(function, args)
     else:
         out = function.forward(_PlainCall(len(args)), *args)
     _check_device(function, args, out)
     return out
 
 
+def _autograd_apply(function, args):
+    """function.apply(*args). Function.apply walks every argument with pytree to unwrap dead
+    functorch wrappers (a ConvConfig alone is a dozen leaves: several microseconds); fastcnn passes
+    tensors only at the top level, so the same unwrapping is one pass over args. Under functorch
+    transforms and while torch.compile traces (which recognises Function.apply itself) the full
+    Function.apply runs."""
+    if _functorch_active() or torch.compiler.is_compiling():
+        return function.apply(*args)
+    args = [_unwrap_if_dead(a) if isinstance(a, _Tensor) else a for a in args]
+    return super(torch.autograd.Function, function).apply(*args)
+
+
 def _check_device(function, args, out) -> None:
     """Every output on the first input tensor's device: a launcher that allocates on the default
     (CPU) device fails here, naming the op, not later in an unrelated torch call. (Gradients are
     checked by autograd itself: 'invalid gradient ... expected device'.)"""
-    device = next((a.device for a in args if isinstance(a, torch.Tensor)), None)
+    first = args[0] if isinstance(args[0], _Tensor) else next((a for a in args if isinstance(a, _Tensor)), None)
+    if first is None:
+        return
+    if isinstance(out, _Tensor) and out.is_cpu and first.is_cpu:  # the common case, without device objects
+        return
+    device = first.device
     for o in out if isinstance(out, (tuple, list)) else (out,):
-        if isinstance(o, torch.Tensor) and o.device != device:
+        if isinstance(o, _Tensor) and o.device != device:
             raise RuntimeError(f"fastcnn: {function.__name__} returned an output on {o.device} for an input on "
                                f"{device}: the backend's kernel allocated it on the wrong device")
+
+
+_SCALARS = (int, float, str, bool, type(None))
+
+
+class ConfigMemo:
+    """What an op's argument checks computed (output sizes, normalised pairs), remembered per
+    configuration: tensors by (shape, dtype, device), scalars by (type, value) (True equals 1 but must
+    stay rejected where an int is expected), tuples of exact ints by value; anything else (a list, a
+    numpy array) is never remembered. A layer calls its op with one configuration every step, so from
+    the second call the checks' result is a dict lookup; a configuration never seen before takes the
+    full checks. Only checks that depend on nothing but the key may be memoised (not tensor values,
+    not requires_grad). Not used while a graph is traced."""
+
+    def __init__(self, max_entries: int = 4096):
+        self._entries: dict = {}
+        self._max = max_entries
+
+    def key(self, *parts):
+        """The key of a call, or None where it must not be remembered."""
+        if torch.compiler.is_compiling():
+            return None
+        out = []
+        add = out.append
+        for p in parts:
+            kind = type(p)
+            if kind in _SCALARS:
+                add((kind, p))
+            elif isinstance(p, _Tensor):
+                add((_Tensor, p.shape, p.dtype, p.device))
+            elif kind is tuple and all(type(v) is int for v in p):
+                add(p)
+            else:
+                return None
+        return tuple(out)
+
+    def get(self, key):
+        return None if key is None else self._entries.get(key)
+
+    def put(self, key, value) -> None:
+        if key is None:
+            return
+        if len(self._entries) >= self._max:
+            self._entries.clear()
+        self._entries[key] = value
+
+
+def memoised(check: Callable) -> Callable:
+    """check(*args, **kwargs) skipped for a configuration it has passed before (ConfigMemo); for
+    checks that look at nothing but tensor metadata and argument values."""
+    memo = ConfigMemo()
+
+    @functools.wraps(check)
+    def checked(*args, **kwargs):
+        key = memo.key(*args, *kwargs, *kwargs.values())
+        if memo.get(key) is None:
+            check(*args, **kwargs)
+            memo.put(key, True)
+    return checked
 
 
 def refuse_autocast(tensors, op_name: str) -> None:
@@ -64,7 +145,7 @@ def refuse_autocast(tensors, op_name: str) -> None:
     in float16/bfloat16; rather than silently stay float32 (or hand the call to torch's kernels),
     a kernel backend refuses it, naming the way out."""
     for t in tensors:
-        kind = t.device.type
+        kind = "cpu" if t.is_cpu else t.device.type
         if kind in ("cpu", "cuda") and torch.is_autocast_enabled(kind):
             raise NotImplementedError(
                 f"{op_name}: fastcnn kernels compute float32/float64 only and do not follow torch.autocast "
@@ -80,15 +161,19 @@ def public_op(reference: Callable, check: Optional[Callable] = None):
         public_sig = sig.replace(parameters=params + [
             inspect.Parameter("backend", inspect.Parameter.KEYWORD_ONLY, default=None)])
 
+        name = body.__name__
+
         @functools.wraps(body)
         def wrapper(*args, backend: Optional[str] = None, **kwargs):
             if check is not None:
                 check(*args, **kwargs)
-            tensors = [a for a in list(args) + list(kwargs.values()) if isinstance(a, torch.Tensor)]
+            tensors = [a for a in args if isinstance(a, _Tensor)]
+            if kwargs:
+                tensors += [a for a in kwargs.values() if isinstance(a, _Tensor)]
             chosen = resolve_backend(backend, tensors)
             if chosen == "reference":
                 return reference(*args, **kwargs)
-            refuse_autocast(tensors, body.__name__)
+            refuse_autocast(tensors, name)
             return body(*args, backend=chosen, **kwargs)
 
         wrapper.__signature__ = public_sig

@@ -18,6 +18,21 @@ def leading_merged(t: torch.Tensor, keep: int) -> torch.Tensor:
     return t.reshape(math.prod(t.shape[:t.dim() - keep]), *t.shape[t.dim() - keep:])
 
 
+def reshaped_in_place(t: torch.Tensor, shape) -> torch.Tensor:
+    """A contiguous tensor made inside an autograd.Function's forward, given `shape` without becoming a
+    view: autograd forbids modifying in place a view returned by a custom Function (BatchNorm
+    followed by ReLU(inplace=True)), and a copy would cost a pass over memory."""
+    return t.as_strided_(tuple(shape), _contiguous_strides(shape))
+
+
+def _contiguous_strides(shape):
+    strides, step = [], 1
+    for size in reversed(tuple(shape)):
+        strides.append(step)
+        step *= max(size, 1)
+    return tuple(reversed(strides))
+
+
 class _Relayout(torch.autograd.Function):
     """t copied into memory format `fmt`; its gradient goes back in `back` (the caller's format)."""
 

@@ -22,11 +22,12 @@ from typing import NamedTuple, Optional, Tuple
 import torch
 import torch.nn.functional as F
 
-from .. import _checks
+from .. import _checks, _registry
 from .._registry import has_kernel, kernel
 from . import _conv_algo as algos
+from . import _library
 from ._conv_algo import autotune
-from ._op import apply, public_op
+from ._op import ConfigMemo, apply, public_op
 from ._shapes import channels_last_from_nchw, is_channels_last_only, nchw_from_channels_last
 
 __all__ = ["conv2d", "conv_transpose2d", "autotune"]
@@ -129,11 +130,24 @@ def _conv_geometry(x, weight, stride, padding, dilation):
     return stride, padding, dilation, out_hw
 
 
+_GEOMETRY = ConfigMemo()
+
+
+def _checked_geometry(input, weight, bias, stride, padding, dilation, groups):
+    """(unbatched, stride, top/left padding, dilation, out_hw) of conv2d after every check of
+    _operands and _conv_geometry, remembered per configuration (the check and the op both ask)."""
+    key = _GEOMETRY.key(input, weight, bias, stride, padding, dilation, groups)
+    found = _GEOMETRY.get(key)
+    if found is None:
+        x, unbatched = _operands(input, weight, bias, _groups(groups), transposed=False)
+        found = (unbatched,) + _conv_geometry(x, weight, stride, padding, dilation)
+        _GEOMETRY.put(key, found)
+    return found
+
+
 def _check_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, algo="auto",
                   activation=None, activation_param=None):
-    groups = _groups(groups)
-    x, _ = _operands(input, weight, bias, groups, transposed=False)
-    _conv_geometry(x, weight, stride, padding, dilation)
+    _checked_geometry(input, weight, bias, stride, padding, dilation, groups)
     _activation(activation, activation_param)
     if algo not in algos.CHOICES:
         raise ValueError(f"algo: expected one of {algos.CHOICES}, got {algo!r}")
@@ -194,15 +208,38 @@ def _pass_algo(cfg: ConvConfig, direction, N, w, run):
     return algos.heuristic(options, layer, direction)
 
 
+# The heuristic's answer for a pass depends only on the configuration and the registered kernels, so it
+# is remembered: choosing costs ~10 us of Python per pass, more than a small layer's kernel. (The
+# autotuner keeps its own memory; it is asked afresh each time it is on.)
+_CHOSEN: dict = {}
+_CHOSEN_MAX = 4096
+
+
+def _chosen_algo(cfg: ConvConfig, direction, N, w, run):
+    if algos.autotune_enabled():
+        return _pass_algo(cfg, direction, N, w, run)
+    # a replaced heuristic or a kernel added or removed (tests do both) gives new answers
+    key = (cfg, direction, N, w.shape, w.dtype, w.device, algos.heuristic, len(_registry._KERNELS))
+    algo = _CHOSEN.get(key)
+    if algo is None:
+        algo = _pass_algo(cfg, direction, N, w, run)
+        if len(_CHOSEN) >= _CHOSEN_MAX:
+            _CHOSEN.clear()
+        _CHOSEN[key] = algo
+    return algo
+
+
 def _run(cfg: ConvConfig, direction: str, algo: str, *args):
     return kernel(cfg.backend, algos.kernel_name(direction, algo))(*args)
 
 
 def _pass(cfg: ConvConfig, direction: str, N: int, w, *args):
     """Runs one pass, `direction`'s kernel on `args`, with the algorithm chosen for it."""
+    if torch.compiler.is_compiling():  # a traced graph: the whole pass is one custom op (ops/_library.py)
+        return _library.conv_pass(cfg, direction, N, w, *args)
     def run(algo):
         return _run(cfg, direction, algo, *args)
-    algo = _pass_algo(cfg, direction, N, w, run)
+    algo = _chosen_algo(cfg, direction, N, w, run)
     out = run(algo)
     if algo in _TILE_TRANSFORMS and (cfg.backend, direction, algo) not in _NONFINITE_IN_KERNEL \
             and not bool(torch.isfinite(out).all()):
@@ -328,8 +365,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     channels_last = is_channels_last_only(input)  # the kernels take NCHW; the result follows the input
     if channels_last:
         input = nchw_from_channels_last(input)
-    x, unbatched = _operands(input, weight, bias, groups, transposed=False)
-    stride, pad, dilation, out_hw = _conv_geometry(x, weight, stride, padding, dilation)
+    unbatched, stride, pad, dilation, out_hw = _checked_geometry(input, weight, bias, stride, padding, dilation,
+                                                                 groups)
+    x = input.unsqueeze(0) if unbatched else input
     x, w = x.contiguous(), weight.contiguous()
     b = None if bias is None else bias.contiguous()
     algos.check_explicit(algo, backend, "conv2d_forward", stride, dilation, tuple(weight.shape[-2:]))

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from .. import _checks
 from .._registry import kernel
-from ._op import apply, public_op
+from ._op import apply, memoised, public_op
 from ._shapes import leading_merged
 
 __all__ = ["linear", "matmul"]
@@ -92,7 +92,7 @@ def _check_linear(input, weight, bias=None):
             raise ValueError(f"bias: expected {weight.shape[0]} values, got {bias.shape[0]}")
 
 
-@public_op(reference=F.linear, check=_check_linear)
+@public_op(reference=F.linear, check=memoised(_check_linear))
 def linear(input, weight, bias=None, *, backend):
     """torch.nn.functional.linear: input[..., in] @ weight[out, in]^T + bias[out]."""
     lead = input.shape[:-1]

@@ -71,6 +71,12 @@ def _check_class_target(input, target, weight, ignore_index):
         _checks.same_dtype_device(input, "input", weight, "weight")
         if weight.shape[0] != C:
             raise ValueError(f"weight: expected {C} elements (one per class), got {weight.shape[0]}")
+    if not torch.compiler.is_compiling():  # a traced graph has no values yet: its custom op checks them
+        check_target_values(target, C, ignore_index)
+
+
+def check_target_values(target, C, ignore_index):
+    """ValueError unless every class index lies in [0, C) or equals ignore_index."""
     if target.numel():
         lo, hi = target.aminmax()  # one pass; the exact test only when something lies outside [0, C)
         if int(lo) < 0 or int(hi) >= C:
@@ -139,7 +145,6 @@ class _CrossEntropy(torch.autograd.Function):
         out, denom = reduce_loss(backend, loss, wt, reduction, target.shape)
         ctx.save_for_backward(x, t, w, lse)
         ctx.args = (ignore_index, reduction, label_smoothing, backend, denom, input.shape)
-        ctx.mark_non_differentiable(lse)
         return out
 
     @staticmethod

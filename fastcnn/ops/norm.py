@@ -21,8 +21,8 @@ import torch.nn.functional as F
 
 from .. import _checks
 from .._registry import kernel
-from ._op import apply, public_op
-from ._shapes import around
+from ._op import apply, memoised, public_op
+from ._shapes import around, reshaped_in_place
 
 __all__ = ["batch_norm", "normalize", "local_response_norm"]
 
@@ -74,11 +74,13 @@ class _BatchNorm(torch.autograd.Function):
         y3, mean, invstd = kernel(backend, "batch_norm_forward")(
             x3, _contig(weight), _contig(bias), work[0], work[1], training, momentum, eps)
         for buf, w in zip(buffers, work):
-            if buf is not None and w is not None and w.data_ptr() != buf.data_ptr():
+            if buf is not None and w is not buf:  # contiguous() made a copy: write the statistics back
                 buf.copy_(w)
         ctx.save_for_backward(x3, weight, mean, invstd)
         ctx.training, ctx.backend, ctx.shape = training, backend, x.shape
         ctx.has_bias = bias is not None
+        if fmt is torch.contiguous_format:
+            return reshaped_in_place(y3, x.shape)
         return y3.view(x.shape).contiguous(memory_format=fmt)
 
     @staticmethod
@@ -97,7 +99,7 @@ def _contig(t):
     return t.contiguous() if t is not None else None
 
 
-@public_op(reference=F.batch_norm, check=_check_batch_norm)
+@public_op(reference=F.batch_norm, check=memoised(_check_batch_norm))
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5,
                *, backend):
     """torch.nn.functional.batch_norm on (N, C), (N, C, L) or (N, C, H, W) input."""

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 
 from .. import _checks
 from .._registry import kernel
-from ._op import apply, public_op
+from ._op import ConfigMemo, apply, public_op
 from ._pool_layout import is_channels_last, like_input, same_layout
 
 __all__ = ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d", "max_unpool2d"]
@@ -106,19 +106,31 @@ def _adaptive_out_hw(x, output_size) -> Pair:
     return tuple(out)
 
 
+_WINDOWS = ConfigMemo()
+
+
+def _checked_window(input, kernel_size, stride, padding, dilation, ceil_mode) -> Tuple[Pair, Pair, Pair, Pair, Pair]:
+    """(kernel, stride, padding, dilation, out_hw) after the input, window and output-size checks,
+    remembered per configuration (the check and the op both ask)."""
+    key = _WINDOWS.key(input, kernel_size, stride, padding, dilation, ceil_mode)
+    found = _WINDOWS.get(key)
+    if found is None:
+        _input(input)
+        k, s, p, d = _window_args(kernel_size, stride, padding, dilation)
+        found = (k, s, p, d, _out_hw(input, k, s, p, d, ceil_mode))
+        _WINDOWS.put(key, found)
+    return found
+
+
 def _check_max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
-    _input(input)
-    k, s, p, d = _window_args(kernel_size, stride, padding, dilation)
-    _out_hw(input, k, s, p, d, ceil_mode)
+    _checked_window(input, kernel_size, stride, padding, dilation, ceil_mode)
     if not isinstance(return_indices, bool):
         raise TypeError(f"return_indices: expected a bool, got {type(return_indices).__name__}")
 
 
 def _check_avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                       divisor_override=None):
-    _input(input)
-    k, s, p, d = _window_args(kernel_size, stride, padding, 1)
-    _out_hw(input, k, s, p, d, ceil_mode)
+    _checked_window(input, kernel_size, stride, padding, 1, ceil_mode)
     if not isinstance(count_include_pad, bool):
         raise TypeError(f"count_include_pad: expected a bool, got {type(count_include_pad).__name__}")
     if divisor_override is not None:
@@ -276,18 +288,17 @@ class _MaxUnpool2d(torch.autograd.Function):
 @public_op(reference=F.max_pool2d, check=_check_max_pool2d)
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False, *,
                backend):
-    k, s, p, d = _window_args(kernel_size, stride, padding, dilation)
+    k, s, p, d, out_hw = _checked_window(input, kernel_size, stride, padding, dilation, ceil_mode)
     x, restore = _as_4d(input)
-    y, idx = apply(_MaxPool2d, x, k, s, p, d, _out_hw(x, k, s, p, d, ceil_mode), return_indices, backend)
+    y, idx = apply(_MaxPool2d, x, k, s, p, d, out_hw, return_indices, backend)
     return (restore(y), restore(idx)) if return_indices else restore(y)
 
 
 @public_op(reference=F.avg_pool2d, check=_check_avg_pool2d)
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None, *, backend):
-    k, s, p, d = _window_args(kernel_size, stride, padding, 1)
+    k, s, p, d, out_hw = _checked_window(input, kernel_size, stride, padding, 1, ceil_mode)
     x, restore = _as_4d(input)
-    out_hw = _out_hw(x, k, s, p, d, ceil_mode)
     return restore(apply(_AvgPool2d, x, k, s, p, out_hw, count_include_pad, divisor_override, backend))
 
 

@@ -54,6 +54,8 @@ def empty(shape, dtype, memory_format=torch.contiguous_format) -> torch.Tensor:
     (fastcnn/backends/cpu/_output_cache.py), the rest from torch, made ready by fresh()."""
     shape = tuple(int(d) for d in shape)
     nbytes = math.prod(shape) * dtype.itemsize
+    if nbytes < HUGE_PAGE_MIN_BYTES:  # small: neither cached nor advised (what fresh() would decide)
+        return torch.empty(shape, dtype=dtype, memory_format=memory_format)
     cached = CACHE.limit_bytes > 0 and nbytes >= HUGE_PAGE_MIN_BYTES
     if cached:
         block = CACHE.take(nbytes)
@@ -68,6 +70,9 @@ def empty(shape, dtype, memory_format=torch.contiguous_format) -> torch.Tensor:
 
 def empty_like(t: torch.Tensor) -> torch.Tensor:
     """torch.empty_like for a kernel's output, in t's layout (contiguous or channels_last)."""
+    if t.numel() * t.element_size() < HUGE_PAGE_MIN_BYTES and (
+            t.is_contiguous() or t.is_contiguous(memory_format=torch.channels_last)):
+        return torch.empty_like(t)  # small and dense: torch keeps the layout, nothing to cache or advise
     if t.is_contiguous():
         return empty(t.shape, t.dtype)
     if t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last):
@@ -82,12 +87,19 @@ def new_empty(like: torch.Tensor, *shape, dtype=None) -> torch.Tensor:
     return empty(shape, dtype or like.dtype)
 
 
+_threads = [0]  # the thread count last handed to the C++ side
+
+
 def cpu_kernel(name=None):
-    """Register a cpu kernel; sets the C++ thread count from torch.get_num_threads() per call."""
+    """Register a cpu kernel; follows torch.get_num_threads() on every call (the C++ side is told
+    only when it changed: the pybind call costs as much as a small kernel)."""
     def deco(fn):
         @functools.wraps(fn)
         def wrapped(*args, **kwargs):
-            _C.set_num_threads(torch.get_num_threads())
+            n = torch.get_num_threads()
+            if n != _threads[0]:
+                _C.set_num_threads(n)
+                _threads[0] = n
             return fn(*args, **kwargs)
         return register("cpu", name or fn.__name__)(wrapped)
     return deco

@@ -1,0 +1,572 @@
+"""fastcnn's kernels as torch.library custom ops, for torch.compile and torch.export.
+
+A compiled or exported graph cannot call a kernel that reads data pointers: Dynamo refuses pybind
+functions ("Attempted to call function marked as skipped"), and the fake tensors it traces with have
+no data. So while a graph is traced (torch.compiler.is_compiling(), which torch.export sets too),
+fastcnn._registry.kernel() hands out the kernel's custom op `torch.ops.fastcnn.<kernel>` instead of
+the kernel: an opaque graph node with a fake implementation (output shapes, dtypes and layouts),
+whose real implementation is the same registered kernel. Everything around the kernels (argument
+checks, backend choice, the autograd.Functions with their fastcnn backward) is plain Python that
+Dynamo traces, so a compiled model runs exactly the kernels eager mode runs, forward and backward.
+
+Eager calls never come here: kernel() returns the plain kernel (a custom op call costs ~10 us of
+dispatch, more than the whole op on a small tensor).
+
+Each op takes the backend as its last argument, so one op serves cpu, triton and cuda. Kernel
+arguments that are None-able outputs (an argmax nobody asked for, a gradient not needed) come back
+as empty tensors from the op and are turned into None again by the shim, which has the kernel's
+exact calling signature. `calls` counts the real executions per kernel (tests read it to prove a
+compiled graph ran fastcnn's kernels).
+"""
+from __future__ import annotations
+
+import collections
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+from torch import Tensor
+
+from .. import _registry
+from ._pool_layout import is_channels_last
+
+NAMESPACE = "fastcnn"
+calls: collections.Counter = collections.Counter()  # kernel name -> real executions through its custom op
+
+_SHIMS: Dict[str, Callable] = {}  # kernel name -> function(backend) -> shim with the kernel's signature
+
+
+def _kernel(backend: str, name: str) -> Callable:
+    """The eager kernel (the custom op's real implementation runs outside any trace)."""
+    calls[name] += 1
+    return _registry._lookup(backend, name)
+
+
+def _tuples(args):
+    """custom ops hand int sequences over as lists; the kernels were written for tuples."""
+    return [tuple(a) if isinstance(a, list) else a for a in args]
+
+
+def _op(name: str, mutates_args=()):
+    """Decorator: `fn` (annotated, backend last) becomes custom op fastcnn::<name> running kernel `name`."""
+    def deco(fn):
+        return torch.library.custom_op(f"{NAMESPACE}::{name}", fn, mutates_args=mutates_args)
+    return deco
+
+
+def _empty_like_layout(ref: Tensor, shape, dtype=None) -> Tensor:
+    """A new tensor of `shape` in ref's layout (channels_last when ref is), as the kernels allocate."""
+    fmt = torch.channels_last if len(shape) == 4 and is_channels_last(ref) else torch.contiguous_format
+    return torch.empty(tuple(shape), dtype=dtype or ref.dtype, device=ref.device, memory_format=fmt)
+
+
+def _dense_like(t: Tensor) -> Tensor:
+    """torch.empty_like for a dense (contiguous or channels_last) tensor, as the cpu kernels' empty_like."""
+    return torch.empty_like(t) if t.is_contiguous() or is_channels_last(t) else torch.empty_like(
+        t, memory_format=torch.contiguous_format)
+
+
+def _none(t: Tensor) -> Optional[Tensor]:
+    return None if t.numel() == 0 and t.dim() == 1 and t.dtype == torch.uint8 else t
+
+
+def _nothing(like: Tensor) -> Tensor:
+    """The stand-in for a None output: a 1-D empty uint8 tensor (no kernel output looks like it)."""
+    return torch.empty(0, dtype=torch.uint8, device=like.device)
+
+
+# ---------------------------------------------------------------------------------------- activations
+@_op("activation_forward")
+def activation_forward(x: Tensor, kind: str, p0: float, p1: float, backend: str) -> Tensor:
+    return _kernel(backend, "activation_forward")(x, kind, p0, p1)
+
+
+activation_forward.register_fake(lambda x, kind, p0, p1, backend: _dense_like(x))
+
+
+@_op("activation_forward_", mutates_args=("x",))
+def activation_forward_(x: Tensor, kind: str, p0: float, p1: float, backend: str) -> None:
+    _kernel(backend, "activation_forward")(x, kind, p0, p1, out=x)
+
+
+activation_forward_.register_fake(lambda x, kind, p0, p1, backend: None)
+
+
+@_op("activation_backward")
+def activation_backward(gy: Tensor, saved: Tensor, kind: str, p0: float, p1: float, from_output: bool,
+                        backend: str) -> Tensor:
+    return _kernel(backend, "activation_backward")(gy, saved, kind, p0, p1, from_output)
+
+
+activation_backward.register_fake(lambda gy, saved, kind, p0, p1, from_output, backend: _dense_like(saved))
+
+
+def _activation_forward_shim(backend):
+    def shim(x, kind, p0=0.0, p1=0.0, out=None):
+        if out is None:
+            return activation_forward(x, kind, float(p0), float(p1), backend)
+        if out is not x:
+            raise NotImplementedError("fastcnn: under torch.compile activation_forward writes in place only (out=x)")
+        activation_forward_(x, kind, float(p0), float(p1), backend)
+        return x
+    return shim
+
+
+_SHIMS["activation_forward"] = _activation_forward_shim
+_SHIMS["activation_backward"] = lambda backend: lambda gy, saved, kind, p0=0.0, p1=0.0, from_output=True: \
+    activation_backward(gy, saved, kind, float(p0), float(p1), bool(from_output), backend)
+
+
+# --------------------------------------------------------------------------------------- convolution
+@_op("conv2d_pass")
+def conv2d_pass(direction: str, a: Tensor, b: Tensor, weight: Tensor, bias: Optional[Tensor], N: int,
+                stride: Sequence[int], padding: Sequence[int], dilation: Sequence[int], groups: int,
+                in_hw: Sequence[int], kernel_hw: Sequence[int], out_hw: Sequence[int], activation: Optional[str],
+                act_param: float, backend: str, algo: str) -> Tensor:
+    """One pass of a convolution (fastcnn/ops/conv.py _pass: the algorithm choice, the kernel, the
+    non-finite recheck of tile transforms), as one op."""
+    from . import conv
+
+    stride, padding, dilation, in_hw, kernel_hw, out_hw = _tuples([stride, padding, dilation, in_hw, kernel_hw,
+                                                                     out_hw])
+    cfg = conv.ConvConfig(stride, padding, dilation, groups, in_hw, kernel_hw, out_hw, activation, act_param, backend,
+                          algo)
+    calls[direction] += 1
+    if direction == "conv2d_forward":
+        args = (a, b, bias, stride, padding, dilation, groups, out_hw, activation, act_param)
+    elif direction == "conv2d_backward_input":
+        args = (a, b, in_hw, stride, padding, dilation, groups)
+    else:
+        args = (a, b, kernel_hw, stride, padding, dilation, groups)
+    return conv._pass(cfg, direction, N, weight, *args)
+
+
+@conv2d_pass.register_fake
+def _(direction, a, b, weight, bias, N, stride, padding, dilation, groups, in_hw, kernel_hw, out_hw, activation,
+      act_param, backend, algo):
+    if direction == "conv2d_forward":
+        shape = (a.shape[0], weight.shape[0], *out_hw)
+    elif direction == "conv2d_backward_input":
+        shape = (a.shape[0], weight.shape[1] * groups, *in_hw)
+    else:
+        shape = tuple(weight.shape)
+    return a.new_empty(shape)
+
+
+def conv_pass(cfg, direction: str, N: int, w: Tensor, *args) -> Tensor:
+    """fastcnn/ops/conv.py's _pass(cfg, direction, N, w, *args) as the custom op (while tracing)."""
+    bias, activation, act_param = None, None, 0.0
+    if direction == "conv2d_forward":
+        bias, activation, act_param = args[2], args[8], args[9]
+    return conv2d_pass(direction, args[0], args[1], w, bias, N, cfg.stride, cfg.padding, cfg.dilation, cfg.groups,
+                       cfg.in_hw, cfg.kernel_hw, cfg.out_hw, activation, float(act_param), cfg.backend, cfg.algo)
+
+
+@_op("channel_sum")
+def channel_sum(t: Tensor, backend: str) -> Tensor:
+    return _kernel(backend, "channel_sum")(t)
+
+
+channel_sum.register_fake(lambda t, backend: t.new_empty(t.shape[1]))
+_SHIMS["channel_sum"] = lambda backend: lambda t: channel_sum(t, backend)
+
+
+@_op("channel_bias_act", mutates_args=("y",))
+def channel_bias_act(y: Tensor, bias: Optional[Tensor], activation: Optional[str], act_param: float,
+                     backend: str) -> None:
+    _kernel(backend, "channel_bias_act")(y, bias, activation, act_param)
+
+
+channel_bias_act.register_fake(lambda y, bias, activation, act_param, backend: None)
+
+
+def _channel_bias_act_shim(backend):
+    def shim(y, bias, activation=None, act_param=0.0):
+        channel_bias_act(y, bias, activation, float(act_param), backend)
+        return y
+    return shim
+
+
+_SHIMS["channel_bias_act"] = _channel_bias_act_shim
+
+
+# ---------------------------------------------------------------------------------------------- GEMM
+def _gemm_shape(a, b, trans_a, trans_b):
+    return (a.shape[1] if trans_a else a.shape[0], b.shape[0] if trans_b else b.shape[1])
+
+
+@_op("gemm")
+def gemm(a: Tensor, b: Tensor, trans_a: bool, trans_b: bool, alpha: float, backend: str) -> Tensor:
+    return _kernel(backend, "gemm")(a, b, trans_a=trans_a, trans_b=trans_b, alpha=alpha)
+
+
+gemm.register_fake(lambda a, b, trans_a, trans_b, alpha, backend: a.new_empty(_gemm_shape(a, b, trans_a, trans_b)))
+
+
+@_op("gemm_", mutates_args=("out",))
+def gemm_(a: Tensor, b: Tensor, out: Tensor, trans_a: bool, trans_b: bool, alpha: float, beta: float,
+          backend: str) -> None:
+    _kernel(backend, "gemm")(a, b, trans_a=trans_a, trans_b=trans_b, alpha=alpha, beta=beta, out=out)
+
+
+gemm_.register_fake(lambda a, b, out, trans_a, trans_b, alpha, beta, backend: None)
+
+
+def _gemm_shim(backend):
+    def shim(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None):
+        if out is None:
+            return gemm(a, b, bool(trans_a), bool(trans_b), float(alpha), backend)
+        gemm_(a, b, out, bool(trans_a), bool(trans_b), float(alpha), float(beta), backend)
+        return out
+    return shim
+
+
+_SHIMS["gemm"] = _gemm_shim
+
+
+# ------------------------------------------------------------------------------------------- pooling
+def _pool_out(x, out_hw):
+    return (x.shape[0], x.shape[1], *out_hw)
+
+
+@_op("max_pool2d_forward")
+def max_pool2d_forward(x: Tensor, k: Sequence[int], s: Sequence[int], p: Sequence[int], d: Sequence[int],
+                       out_hw: Sequence[int], with_indices: bool, backend: str) -> Tuple[Tensor, Tensor]:
+    y, idx = _kernel(backend, "max_pool2d_forward")(x, *_tuples([k, s, p, d, out_hw]), with_indices)
+    return y, idx if idx is not None else _nothing(x)
+
+
+@max_pool2d_forward.register_fake
+def _(x, k, s, p, d, out_hw, with_indices, backend):
+    y = _empty_like_layout(x, _pool_out(x, out_hw))
+    return y, _empty_like_layout(x, _pool_out(x, out_hw), torch.int64) if with_indices else _nothing(x)
+
+
+def _max_pool_shim(backend):
+    def shim(x, k, s, p, d, out_hw, with_indices):
+        y, idx = max_pool2d_forward(x, k, s, p, d, out_hw, bool(with_indices), backend)
+        return y, idx if with_indices else None
+    return shim
+
+
+_SHIMS["max_pool2d_forward"] = _max_pool_shim
+
+
+@_op("avg_pool2d_forward")
+def avg_pool2d_forward(x: Tensor, k: Sequence[int], s: Sequence[int], p: Sequence[int], out_hw: Sequence[int],
+                       count_include_pad: bool, divisor_override: Optional[int], backend: str) -> Tensor:
+    return _kernel(backend, "avg_pool2d_forward")(x, *_tuples([k, s, p, out_hw]), count_include_pad, divisor_override)
+
+
+avg_pool2d_forward.register_fake(lambda x, k, s, p, out_hw, cip, div, backend: _empty_like_layout(x, _pool_out(x, out_hw)))
+_SHIMS["avg_pool2d_forward"] = lambda backend: lambda x, k, s, p, out_hw, cip, div: \
+    avg_pool2d_forward(x, k, s, p, out_hw, bool(cip), div, backend)
+
+
+@_op("avg_pool2d_backward")
+def avg_pool2d_backward(gy: Tensor, in_hw: Sequence[int], k: Sequence[int], s: Sequence[int], p: Sequence[int],
+                        count_include_pad: bool, divisor_override: Optional[int], backend: str) -> Tensor:
+    return _kernel(backend, "avg_pool2d_backward")(gy, *_tuples([in_hw, k, s, p]), count_include_pad,
+                                                   divisor_override)
+
+
+avg_pool2d_backward.register_fake(lambda gy, in_hw, k, s, p, cip, div, backend:
+                                  _empty_like_layout(gy, _pool_out(gy, in_hw)))
+_SHIMS["avg_pool2d_backward"] = lambda backend: lambda gy, in_hw, k, s, p, cip, div: \
+    avg_pool2d_backward(gy, in_hw, k, s, p, bool(cip), div, backend)
+
+
+@_op("adaptive_avg_pool2d_forward")
+def adaptive_avg_pool2d_forward(x: Tensor, out_hw: Sequence[int], backend: str) -> Tensor:
+    return _kernel(backend, "adaptive_avg_pool2d_forward")(x, tuple(out_hw))
+
+
+adaptive_avg_pool2d_forward.register_fake(lambda x, out_hw, backend: _empty_like_layout(x, _pool_out(x, out_hw)))
+_SHIMS["adaptive_avg_pool2d_forward"] = lambda backend: lambda x, out_hw: \
+    adaptive_avg_pool2d_forward(x, out_hw, backend)
+
+
+@_op("adaptive_avg_pool2d_backward")
+def adaptive_avg_pool2d_backward(gy: Tensor, in_hw: Sequence[int], backend: str) -> Tensor:
+    return _kernel(backend, "adaptive_avg_pool2d_backward")(gy, tuple(in_hw))
+
+
+adaptive_avg_pool2d_backward.register_fake(lambda gy, in_hw, backend: _empty_like_layout(gy, _pool_out(gy, in_hw)))
+_SHIMS["adaptive_avg_pool2d_backward"] = lambda backend: lambda gy, in_hw: \
+    adaptive_avg_pool2d_backward(gy, in_hw, backend)
+
+
+@_op("adaptive_max_pool2d_forward")
+def adaptive_max_pool2d_forward(x: Tensor, out_hw: Sequence[int], backend: str) -> Tuple[Tensor, Tensor]:
+    return tuple(_kernel(backend, "adaptive_max_pool2d_forward")(x, tuple(out_hw)))
+
+
+@adaptive_max_pool2d_forward.register_fake
+def _(x, out_hw, backend):
+    return (_empty_like_layout(x, _pool_out(x, out_hw)), _empty_like_layout(x, _pool_out(x, out_hw), torch.int64))
+
+
+_SHIMS["adaptive_max_pool2d_forward"] = lambda backend: lambda x, out_hw: \
+    adaptive_max_pool2d_forward(x, out_hw, backend)
+
+
+@_op("pool_index_scatter")
+def pool_index_scatter(src: Tensor, indices: Tensor, out_hw: Sequence[int], accumulate: bool, backend: str) -> Tensor:
+    return _kernel(backend, "pool_index_scatter")(src, indices, tuple(out_hw), accumulate)
+
+
+pool_index_scatter.register_fake(lambda src, indices, out_hw, accumulate, backend:
+                                 _empty_like_layout(src, _pool_out(src, out_hw)))
+_SHIMS["pool_index_scatter"] = lambda backend: lambda src, indices, out_hw, accumulate: \
+    pool_index_scatter(src, indices, out_hw, bool(accumulate), backend)
+
+
+@_op("pool_index_gather")
+def pool_index_gather(src: Tensor, indices: Tensor, backend: str) -> Tensor:
+    return _kernel(backend, "pool_index_gather")(src, indices)
+
+
+pool_index_gather.register_fake(lambda src, indices, backend: _empty_like_layout(src, tuple(indices.shape)))
+_SHIMS["pool_index_gather"] = lambda backend: lambda src, indices: pool_index_gather(src, indices, backend)
+
+
+# ----------------------------------------------------------------------------------- normalisation
+@_op("batch_norm_forward", mutates_args=("running_mean", "running_var"))
+def batch_norm_forward(x: Tensor, weight: Optional[Tensor], bias: Optional[Tensor], running_mean: Optional[Tensor],
+                       running_var: Optional[Tensor], training: bool, momentum: float, eps: float,
+                       backend: str) -> Tuple[Tensor, Tensor, Tensor]:
+    return tuple(_kernel(backend, "batch_norm_forward")(x, weight, bias, running_mean, running_var, training,
+                                                        momentum, eps))
+
+
+@batch_norm_forward.register_fake
+def _(x, weight, bias, running_mean, running_var, training, momentum, eps, backend):
+    return torch.empty_like(x, memory_format=torch.contiguous_format), x.new_empty(x.shape[1]), x.new_empty(x.shape[1])
+
+
+_SHIMS["batch_norm_forward"] = lambda backend: lambda x, w, b, rm, rv, training, momentum, eps: \
+    batch_norm_forward(x, w, b, rm, rv, bool(training), float(momentum), float(eps), backend)
+
+
+@_op("batch_norm_backward")
+def batch_norm_backward(gy: Tensor, x: Tensor, weight: Optional[Tensor], mean: Tensor, invstd: Tensor, training: bool,
+                        need_input: bool, need_weight: bool, need_bias: bool,
+                        backend: str) -> Tuple[Tensor, Tensor, Tensor]:
+    out = _kernel(backend, "batch_norm_backward")(gy, x, weight, mean, invstd, training, need_input, need_weight,
+                                                  need_bias)
+    return tuple(t if t is not None else _nothing(x) for t in out)
+
+
+@batch_norm_backward.register_fake
+def _(gy, x, weight, mean, invstd, training, need_input, need_weight, need_bias, backend):
+    C = x.shape[1]
+    return (torch.empty_like(x, memory_format=torch.contiguous_format) if need_input else _nothing(x),
+            x.new_empty(C) if need_weight else _nothing(x), x.new_empty(C) if need_bias else _nothing(x))
+
+
+_SHIMS["batch_norm_backward"] = lambda backend: lambda gy, x, w, mean, invstd, training, ni, nw, nb: tuple(
+    _none(t) for t in batch_norm_backward(gy, x, w, mean, invstd, bool(training), bool(ni), bool(nw), bool(nb),
+                                          backend))
+
+
+@_op("local_response_norm_forward")
+def local_response_norm_forward(x: Tensor, size: int, alpha: float, beta: float, k: float,
+                                backend: str) -> Tuple[Tensor, Tensor]:
+    return tuple(_kernel(backend, "local_response_norm_forward")(x, size, alpha, beta, k))
+
+
+local_response_norm_forward.register_fake(lambda x, size, alpha, beta, k, backend: (torch.empty_like(x),
+                                                                                   torch.empty_like(x)))
+_SHIMS["local_response_norm_forward"] = lambda backend: lambda x, size, alpha, beta, k: \
+    local_response_norm_forward(x, size, float(alpha), float(beta), float(k), backend)
+
+
+@_op("local_response_norm_backward")
+def local_response_norm_backward(gy: Tensor, x: Tensor, scale: Tensor, size: int, alpha: float, beta: float,
+                                 backend: str) -> Tensor:
+    return _kernel(backend, "local_response_norm_backward")(gy, x, scale, size, alpha, beta)
+
+
+local_response_norm_backward.register_fake(lambda gy, x, scale, size, alpha, beta, backend: torch.empty_like(x))
+_SHIMS["local_response_norm_backward"] = lambda backend: lambda gy, x, scale, size, alpha, beta: \
+    local_response_norm_backward(gy, x, scale, size, float(alpha), float(beta), backend)
+
+
+# ---------------------------------------------------------------------------------------- resampling
+@_op("interpolate_forward")
+def interpolate_forward(x: Tensor, out_hw: Sequence[int], nearest: bool, align_corners: bool,
+                        scales: Sequence[float], backend: str) -> Tensor:
+    return _kernel(backend, "interpolate_forward")(x, tuple(out_hw), nearest, align_corners, tuple(scales))
+
+
+interpolate_forward.register_fake(lambda x, out_hw, nearest, align_corners, scales, backend:
+                                  x.new_empty(_pool_out(x, out_hw)))
+_SHIMS["interpolate_forward"] = lambda backend: lambda x, out_hw, nearest, align_corners, scales: \
+    interpolate_forward(x, out_hw, bool(nearest), bool(align_corners), [float(v) for v in scales], backend)
+
+
+@_op("interpolate_backward")
+def interpolate_backward(gy: Tensor, in_hw: Sequence[int], nearest: bool, align_corners: bool,
+                         scales: Sequence[float], backend: str) -> Tensor:
+    return _kernel(backend, "interpolate_backward")(gy, tuple(in_hw), nearest, align_corners, tuple(scales))
+
+
+interpolate_backward.register_fake(lambda gy, in_hw, nearest, align_corners, scales, backend:
+                                   gy.new_empty(_pool_out(gy, in_hw)))
+_SHIMS["interpolate_backward"] = lambda backend: lambda gy, in_hw, nearest, align_corners, scales: \
+    interpolate_backward(gy, in_hw, bool(nearest), bool(align_corners), [float(v) for v in scales], backend)
+
+
+# ---------------------------------------------------------------------------------- dropout, softmax
+@_op("dropout_masked_scale")
+def dropout_masked_scale(x: Tensor, keep: Tensor, group: int, scale: float, backend: str) -> Tensor:
+    return _kernel(backend, "dropout_masked_scale")(x, keep, group, scale)
+
+
+dropout_masked_scale.register_fake(lambda x, keep, group, scale, backend: torch.empty_like(x))
+
+
+@_op("dropout_masked_scale_", mutates_args=("x",))
+def dropout_masked_scale_(x: Tensor, keep: Tensor, group: int, scale: float, backend: str) -> None:
+    _kernel(backend, "dropout_masked_scale")(x, keep, group, scale, out=x)
+
+
+dropout_masked_scale_.register_fake(lambda x, keep, group, scale, backend: None)
+
+
+def _dropout_shim(backend):
+    def shim(x, keep, group, scale, out=None):
+        if out is None:
+            return dropout_masked_scale(x, keep, int(group), float(scale), backend)
+        if out is not x:
+            raise NotImplementedError("fastcnn: under torch.compile dropout_masked_scale writes in place only (out=x)")
+        dropout_masked_scale_(x, keep, int(group), float(scale), backend)
+        return x
+    return shim
+
+
+_SHIMS["dropout_masked_scale"] = _dropout_shim
+
+
+@_op("softmax_forward")
+def softmax_forward(x: Tensor, log: bool, backend: str) -> Tensor:
+    return _kernel(backend, "softmax_forward")(x, log)
+
+
+softmax_forward.register_fake(lambda x, log, backend: torch.empty_like(x))
+_SHIMS["softmax_forward"] = lambda backend: lambda x, log: softmax_forward(x, bool(log), backend)
+
+
+@_op("softmax_backward")
+def softmax_backward(gy: Tensor, y: Tensor, log: bool, backend: str) -> Tensor:
+    return _kernel(backend, "softmax_backward")(gy, y, log)
+
+
+softmax_backward.register_fake(lambda gy, y, log, backend: torch.empty_like(y))
+_SHIMS["softmax_backward"] = lambda backend: lambda gy, y, log: softmax_backward(gy, y, bool(log), backend)
+
+
+# -------------------------------------------------------------------------------------------- losses
+def _check_targets(x: Tensor, target: Tensor, ignore_index: int) -> None:
+    """The class-index range check that the public op cannot do on fake tensors, done on the real ones."""
+    from .loss import check_target_values
+
+    check_target_values(target, x.shape[1], ignore_index)
+
+
+@_op("cross_entropy_forward")
+def cross_entropy_forward(x: Tensor, target: Tensor, weight: Optional[Tensor], ignore_index: int,
+                          label_smoothing: float, backend: str) -> Tuple[Tensor, Tensor, Tensor]:
+    _check_targets(x, target, ignore_index)
+    return tuple(_kernel(backend, "cross_entropy_forward")(x, target, weight, ignore_index, label_smoothing))
+
+
+@cross_entropy_forward.register_fake
+def _(x, target, weight, ignore_index, label_smoothing, backend):
+    N, _, S = x.shape
+    return x.new_empty((N, S)), x.new_empty((N, S)), x.new_empty((N, S))
+
+
+_SHIMS["cross_entropy_forward"] = lambda backend: lambda x, t, w, ii, ls: \
+    cross_entropy_forward(x, t, w, int(ii), float(ls), backend)
+
+
+@_op("cross_entropy_backward")
+def cross_entropy_backward(x: Tensor, target: Tensor, weight: Optional[Tensor], lse: Tensor, ignore_index: int,
+                           label_smoothing: float, g: Tensor, backend: str) -> Tensor:
+    return _kernel(backend, "cross_entropy_backward")(x, target, weight, lse, ignore_index, label_smoothing, g)
+
+
+cross_entropy_backward.register_fake(lambda x, t, w, lse, ii, ls, g, backend: torch.empty_like(x))
+_SHIMS["cross_entropy_backward"] = lambda backend: lambda x, t, w, lse, ii, ls, g: \
+    cross_entropy_backward(x, t, w, lse, int(ii), float(ls), g, backend)
+
+
+@_op("nll_loss_forward")
+def nll_loss_forward(x: Tensor, target: Tensor, weight: Optional[Tensor], ignore_index: int,
+                     backend: str) -> Tuple[Tensor, Tensor]:
+    _check_targets(x, target, ignore_index)
+    return tuple(_kernel(backend, "nll_loss_forward")(x, target, weight, ignore_index))
+
+
+@nll_loss_forward.register_fake
+def _(x, target, weight, ignore_index, backend):
+    N, _, S = x.shape
+    return x.new_empty((N, S)), x.new_empty((N, S))
+
+
+_SHIMS["nll_loss_forward"] = lambda backend: lambda x, t, w, ii: nll_loss_forward(x, t, w, int(ii), backend)
+
+
+@_op("nll_loss_backward")
+def nll_loss_backward(target: Tensor, weight: Optional[Tensor], ignore_index: int, g: Tensor, shape: Sequence[int],
+                      backend: str) -> Tensor:
+    return _kernel(backend, "nll_loss_backward")(target, weight, ignore_index, g, tuple(shape))
+
+
+nll_loss_backward.register_fake(lambda t, w, ii, g, shape, backend: g.new_empty(tuple(shape)))
+_SHIMS["nll_loss_backward"] = lambda backend: lambda t, w, ii, g, shape: \
+    nll_loss_backward(t, w, int(ii), g, shape, backend)
+
+
+@_op("loss_sum")
+def loss_sum(v: Tensor, backend: str) -> Tensor:
+    return _kernel(backend, "loss_sum")(v).to(v.device)
+
+
+loss_sum.register_fake(lambda v, backend: torch.empty((), dtype=torch.float64, device=v.device))
+_SHIMS["loss_sum"] = lambda backend: lambda v: loss_sum(v, backend)
+
+
+# ------------------------------------------------------------------------------------------ dispatch
+def traced_kernel(backend: str, name: str) -> Callable:
+    """kernel(backend, name) while a graph is traced: its custom op behind the kernel's signature."""
+    make = _SHIMS.get(name)
+    if make is None:
+        raise NotImplementedError(
+            f"fastcnn: kernel '{name}' has no torch.library custom op yet, so torch.compile / torch.export cannot "
+            f"trace the op that calls it; run that op outside the compiled region (torch.compiler.disable) or "
+            f"register it in fastcnn/ops/_library.py")
+    return make(backend)
+
+
+def registered() -> List[str]:
+    """Kernel names that have a custom op (the ops whose calls compile)."""
+    return sorted(_SHIMS) + ["conv2d_forward.*", "conv2d_backward_input.*", "conv2d_backward_weight.*"]
+
+
+def _load_backends(*_trigger) -> None:
+    """Probe and load the backends a compiled graph may call before Dynamo traces it: importing the
+    kernel modules (and the C++ extension's probe) cannot be traced. torch.export runs the Python
+    for real and needs no help."""
+    wanted = ["cpu"] + (["cuda", "triton"] if torch.cuda.is_available() else [])
+    named = _registry.env_backend()
+    if named in _registry.KERNEL_BACKENDS and named not in wanted:
+        wanted.append(named)
+    for name in wanted:
+        backend = _registry._BACKENDS[name]
+        if backend.ready()[0]:
+            _registry._load(backend)
+
+
+_registry._traced_kernel = traced_kernel
+torch._dynamo.callback.callback_handler.register_start_callback(_load_backends)

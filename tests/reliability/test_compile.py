@@ -1,0 +1,169 @@
+"""torch.compile and torch.export of models on fastcnn layers (fastcnn/ops/_library.py).
+
+A compiled graph must hold fastcnn's kernels as custom ops, with no graph break (fullgraph=True) and
+the results of eager mode, forward and backward; `_library.calls` counts the kernels that ran through
+their custom op, which proves the compiled graph ran them (eager calls never pass there).
+"""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+import fastcnn
+from fastcnn import models
+from fastcnn.ops import _library
+
+from helpers import assert_close
+
+
+def _small_convnet():
+    """A converted LeNet-sized model touching the ops the zoo networks use."""
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+        nn.Conv2d(4, 6, 3), nn.LeakyReLU(0.1), nn.AvgPool2d(2), nn.Flatten(),
+        nn.Linear(6, 8), nn.Tanh(), nn.Dropout(0.0), nn.Linear(8, 5), nn.LogSoftmax(dim=1))
+    return fastcnn.nn.convert(model)
+
+
+def _grads(model):
+    return {n: p.grad.clone() for n, p in model.named_parameters()}
+
+
+def _train_step(model, x, target):
+    out = model(x)
+    loss = fastcnn.ops.nll_loss(out, target)
+    loss.backward()
+    return out.detach(), loss.detach()
+
+
+def _assert_same(actual, expected, name):
+    assert_close(actual, expected.double(), name=name)
+
+
+@pytest.mark.parametrize("compiler", ["aot_eager", "inductor"])
+def test_fullgraph_compile_matches_eager_forward_and_backward(compiler):
+    eager = _small_convnet()
+    compiled_model = copy.deepcopy(eager)
+    x, target = torch.randn(3, 1, 10, 10), torch.tensor([0, 4, 2])
+
+    out_e, loss_e = _train_step(eager, x, target)
+    before = sum(_library.calls.values())
+    compiled = torch.compile(compiled_model, fullgraph=True, backend=compiler)
+    out_c, loss_c = _train_step(compiled, x, target)
+    ran = sum(_library.calls.values()) - before
+
+    _assert_same(out_c, out_e, "output")
+    _assert_same(loss_c, loss_e, "loss")
+    for name, g in _grads(eager).items():
+        _assert_same(_grads(compiled_model)[name], g, f"grad {name}")
+    bn_e, bn_c = eager[1], compiled_model[1]
+    _assert_same(bn_c.running_mean, bn_e.running_mean, "running_mean")
+    _assert_same(bn_c.running_var, bn_e.running_var, "running_var")
+    # forward: 2 conv, bn, 3 activations, 2 pools, 2 linear, log_softmax; backward about as many again
+    assert ran >= 20, f"only {ran} fastcnn kernels ran through their custom ops: {dict(_library.calls)}"
+    for kernel in ("conv2d_forward", "conv2d_backward_weight", "batch_norm_backward", "max_pool2d_forward",
+                   "avg_pool2d_backward", "gemm", "softmax_backward"):
+        assert _library.calls[kernel] > 0, f"{kernel} never ran inside the compiled graph"
+
+
+def test_eager_calls_do_not_go_through_custom_ops():
+    model = _small_convnet()
+    x, target = torch.randn(2, 1, 10, 10), torch.tensor([1, 3])
+    before = dict(_library.calls)
+    _train_step(model, x, target)
+    assert dict(_library.calls) == before
+
+
+def test_zoo_lenet_compiles_fullgraph_with_dropout():
+    """The zoo's LeNet in training mode (dropout on: torch's generator draws the masks, which
+    inductor's fallback_random keeps identical to eager), cross_entropy loss."""
+    torch.manual_seed(0)
+    eager = models.get_model("lenet", size="small").train()
+    compiled_model = copy.deepcopy(eager)
+    x, target = torch.randn(4, 1, 28, 28), torch.tensor([1, 7, 3, 0])
+
+    def forward_and_loss(model, inp, tgt):
+        out = model(inp)
+        return out, fastcnn.ops.cross_entropy(out, tgt)
+
+    def step(fn, model):
+        torch.manual_seed(1)
+        out, loss = fn(model, x, target)
+        loss.backward()
+        return out.detach()
+
+    out_e = step(forward_and_loss, eager)
+    before = _library.calls["conv2d_backward_input"]
+    from torch._inductor import config
+
+    with config.patch(fallback_random=True):
+        out_c = step(torch.compile(forward_and_loss, fullgraph=True), compiled_model)
+    _assert_same(out_c, out_e, "output")
+    for name, g in _grads(eager).items():
+        _assert_same(_grads(compiled_model)[name], g, f"grad {name}")
+    assert _library.calls["conv2d_backward_input"] > before  # conv2's input gradient ran compiled
+    assert _library.calls["cross_entropy_backward"] > 0 and _library.calls["dropout_masked_scale"] > 0
+
+
+def test_export_round_trip_eval():
+    model = _small_convnet().eval()
+    x = torch.randn(2, 1, 10, 10)
+    with torch.no_grad():
+        expected = model(x)
+    program = torch.export.export(model, (x,))
+    targets = {str(n.target) for n in program.graph.nodes if n.op == "call_function"}
+    fastcnn_ops = {t for t in targets if t.startswith("fastcnn.")}
+    assert {"fastcnn.conv2d_pass.default", "fastcnn.batch_norm_forward.default",
+            "fastcnn.max_pool2d_forward.default", "fastcnn.gemm_.default"} <= fastcnn_ops, targets
+    before = _library.calls["conv2d_forward"]
+    with torch.no_grad():
+        got = program.module()(x)
+    _assert_same(got, expected, "exported output")
+    assert _library.calls["conv2d_forward"] == before + 2
+
+
+def test_compiled_op_still_rejects_bad_input():
+    """Argument checks run while tracing: a wrong shape is the eager ValueError (Dynamo hands the
+    call back to eager mode, where it is raised); with fullgraph=True Dynamo reports that exception."""
+    x, w = torch.randn(1, 3, 8, 8), torch.randn(4, 2, 3, 3)
+    with pytest.raises(ValueError, match="weight: expected 3 input channels"):
+        torch.compile(lambda a, b: fastcnn.ops.conv2d(a, b), backend="aot_eager")(x, w)
+    with pytest.raises(Exception, match="weight: expected 3 input channels"):
+        torch.compile(lambda a, b: fastcnn.ops.conv2d(a, b), fullgraph=True, backend="aot_eager")(x, w)
+
+
+def test_compiled_cross_entropy_rejects_bad_target():
+    """The class-index range check needs values, so it runs in the custom op on the real tensors."""
+    loss = torch.compile(lambda x, t: fastcnn.ops.cross_entropy(x, t), fullgraph=True, backend="aot_eager")
+    x = torch.randn(2, 3)
+    assert torch.isfinite(loss(x, torch.tensor([0, 2])))
+    with pytest.raises(ValueError, match="target"):
+        loss(x, torch.tensor([0, 3]))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["alexnet", "conv_autoencoder"])
+def test_zoo_network_compiles_fullgraph(name):
+    """Larger zoo networks (AlexNet's LRN, adaptive pooling and dropout; the autoencoder's transposed
+    convolutions): fullgraph compile, training step equal to eager."""
+    torch.manual_seed(0)
+    eager = models.get_model(name, size="small").train()
+    compiled_model = copy.deepcopy(eager)
+    x = eager.example_input(2)
+
+    def step(model):
+        torch.manual_seed(1)
+        out = model(x)
+        out = out if isinstance(out, torch.Tensor) else out[0]
+        out.pow(2).mean().backward()
+        return out.detach()
+
+    out_e = step(eager)
+    out_c = step(torch.compile(compiled_model, fullgraph=True, backend="aot_eager"))
+    _assert_same(out_c, out_e, "output")
+    for pname, g in _grads(eager).items():
+        _assert_same(_grads(compiled_model)[pname], g, f"grad {pname}")
