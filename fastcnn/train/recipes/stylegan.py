@@ -194,13 +194,13 @@ class StyleGANXLTask(_JudgedByLeNet):
             self.details["dcgan_lenet_confident_share"] = dcgan.details["gan_samples_lenet_confident_share"]
 
     def evaluate(self):
-        self.details["feature_network_test_accuracy"] = self.feature_accuracy()
         self.set_target()
         images, labels = self.sample(self.samples_for_metric, seed=1)
         return self.judge(images, "samples", labels)
 
     def plots(self, out_dir):
         from ..plots import image_grid
+        self.details["feature_network_test_accuracy"] = self.feature_accuracy()
         images, _ = self.sample(80, seed=2)
         order = torch.arange(80).reshape(8, 10).t().reshape(-1)   # one row per class
         return [image_grid(images[order], out_dir, "samples.png",
