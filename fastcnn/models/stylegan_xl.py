@@ -29,7 +29,8 @@ image [N, 3, 16, 16]; c is a one-hot (or soft) [N, c_dim] label, None = the aver
 
 Discriminator (Projected GAN / StyleGAN-XL's ProjectedDiscriminator): the image, mapped from [-1, 1]
 to [0, 1] and normalised, is resized (bilinear) for a feature network (a 4-stage CNN the project trains
-itself later; here randomly initialised) and projected by fixed random 1x1 convolutions (cross-channel
+itself: the stylegan_xl recipe trains it as a digit classifier, then freezes it; here randomly
+initialised) and projected by fixed random 1x1 convolutions (cross-channel
 mixing) and feature-fusion blocks (cross-scale mixing: add, bilinear x2, 1x1 conv); the feature network
 and projections are frozen (requires_grad False, eval mode). On each of the 4 scales a conditional
 discriminator (SingleDiscCond): DownBlocks (spectral-norm conv k4 s2 + BatchNorm + leaky ReLU 0.2) down to
