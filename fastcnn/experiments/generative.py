@@ -102,7 +102,7 @@ def generative(ctx):
     ctx.figures.update(figures)
     out = ctx.image_path("generative_samples.png")
     image_grid(torch.cat(grids), os.path.dirname(out), os.path.basename(out),
-               "samples (4 rows each): " + ", ".join(TITLES[k] for k in MODELS), columns=16)
+               "samples (2 rows each, top to bottom): " + ", ".join(TITLES[k] for k in MODELS), columns=16)
     out = ctx.image_path("generative_interpolation.png")
     image_grid(torch.cat(strips), os.path.dirname(out), os.path.basename(out),
                "interpolation between two latents (rows: " + ", ".join(TITLES[k] for k in MODELS) + ")", columns=10)
