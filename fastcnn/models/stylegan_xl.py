@@ -29,7 +29,8 @@ image [N, 3, 16, 16]; c is a one-hot (or soft) [N, c_dim] label, None = the aver
 
 Discriminator (Projected GAN / StyleGAN-XL's ProjectedDiscriminator): the image, mapped from [-1, 1]
 to [0, 1] and normalised, is resized (bilinear) for a feature network (a 4-stage CNN the project trains
-itself later; here randomly initialised) and projected by fixed random 1x1 convolutions (cross-channel
+itself: the stylegan_xl recipe trains it as a digit classifier, then freezes it; here randomly
+initialised) and projected by fixed random 1x1 convolutions (cross-channel
 mixing) and feature-fusion blocks (cross-scale mixing: add, bilinear x2, 1x1 conv); the feature network
 and projections are frozen (requires_grad False, eval mode). On each of the 4 scales a conditional
 discriminator (SingleDiscCond): DownBlocks (spectral-norm conv k4 s2 + BatchNorm + leaky ReLU 0.2) down to
@@ -440,14 +441,18 @@ class StyleGANXLDiscriminator(Network):
         self.feature_network.train(False)
         return self
 
+    def feature_input(self, x):
+        """[-1, 1] images -> the feature network's input: [0, 1], its normalisation, its size (a recipe
+        that trains the feature network itself feeds it the same way)."""
+        mean = x.new_tensor(self.MEAN).view(1, 3, 1, 1)
+        std = x.new_tensor(self.STD).view(1, 3, 1, 1)
+        x = ((x + 1) / 2 - mean) / std
+        return self.lib.F.interpolate(x, size=self.feature_size, mode="bilinear", align_corners=False)
+
     def forward(self, x, c=None):
         if c is None:  # the average class
             c = x.new_full((x.shape[0], self.c_dim), 1.0 / self.c_dim)
-        mean = x.new_tensor(self.MEAN).view(1, 3, 1, 1)
-        std = x.new_tensor(self.STD).view(1, 3, 1, 1)
-        x = ((x + 1) / 2 - mean) / std  # [-1, 1] -> [0, 1] -> the feature network's statistics
-        x = self.lib.F.interpolate(x, size=self.feature_size, mode="bilinear", align_corners=False)
-        features = self.feature_network(x)
+        features = self.feature_network(self.feature_input(x))
         return torch.cat([disc(f, c).flatten(1) for disc, f in zip(self.discs, features)], dim=1)
 
 

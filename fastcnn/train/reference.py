@@ -34,7 +34,8 @@ def trained(name: str, settings):
                 return task
         os.makedirs(folder, exist_ok=True)
         print(f"fastcnn train: training the reference {name} in {folder} first")
-        res = loop.run(task, loop.LoopConfig(steps=task.steps, out_dir=folder, resume=True), run)
+        with torch.enable_grad():   # asked for from inside an evaluation (no_grad) of the run that needs it
+            res = loop.run(task, loop.LoopConfig(steps=task.steps, out_dir=folder, resume=True), run)
         from . import report
         report.write_metrics(folder, report.metrics(task, res, dict(run, backend="cpu", threads=torch.get_num_threads()),
                                                     res.seconds))

@@ -108,13 +108,14 @@ class LLNetTask(Task):
     rho, beta, weight_decay, lr = 0.2, 0.1, 1e-5, 1e-3
     pretrain_share = 0.05   # 3000 steps with 15% per layer ended at 15.7 dB (fine-tuning still climbing)
     test_image, test_size, test_gamma, test_variance = "camera", 128, 3.0, 0.005
+    patches = 20_000
 
     def __init__(self, settings):
         super().__init__(settings)
         net = self.build("llnet")
         self.depth = net.depth
         self.patch = int(round(net.input_shape[0] ** 0.5))
-        clean = data.ImagePatches(data.sample_images(), self.patch, count=20_000, seed=settings.seed)
+        clean = data.ImagePatches(data.sample_images(), self.patch, count=self.patches, seed=settings.seed)
         self.train_set = data.LowLightPairs(clean, seed=settings.seed, noise=self.options.get("noise", "gaussian"))
         per_layer = max(1, int(self.steps * self.pretrain_share))
         self.boundaries = [per_layer * (k + 1) for k in range(self.depth)]

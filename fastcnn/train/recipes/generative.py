@@ -58,8 +58,10 @@ class _JudgedByLeNet(Task):
             self._real = lenet_features(self.lenet(), test.to(self.s.device)).cpu().numpy()
         return self._real
 
-    def judge(self, samples01: torch.Tensor, prefix: str) -> float:
-        """Classes LeNet gives the samples, its confidence, and their Frechet distance to test digits."""
+    def judge(self, samples01: torch.Tensor, prefix: str, labels: torch.Tensor = None) -> float:
+        """Classes LeNet gives the samples, its confidence, and their Frechet distance to test digits;
+        for samples of a conditional generator (`labels`: the classes asked for), the share LeNet
+        puts in the class asked for."""
         x = to_lenet(samples01).to(self.s.device)
         lenet = self.lenet()
         prob = self.F.softmax(lenet(x), dim=1)
@@ -67,6 +69,9 @@ class _JudgedByLeNet(Task):
         fd = frechet_distance(lenet_features(lenet, x).cpu().numpy(), self.real_features())
         self.details[f"{prefix}_lenet_class_counts"] = counts
         self.details[f"{prefix}_lenet_confident_share"] = float((prob.max(1).values > 0.9).float().mean())
+        self.details[f"{prefix}_lenet_mean_confidence"] = float(prob.max(1).values.mean())
+        if labels is not None:
+            self.details[f"{prefix}_lenet_class_accuracy"] = float((prob.argmax(1).cpu() == labels.cpu()).float().mean())
         self.details[f"{prefix}_frechet_distance_lenet"] = fd
         return fd
 
@@ -141,16 +146,33 @@ class VAETask(_JudgedByLeNet):
                            "rows: test digits, VAE reconstructions", columns=16)]
 
 
+def dcgan_init(net: torch.nn.Module) -> None:
+    """The paper's initialisation: conv weights N(0, 0.02), BatchNorm scale N(1, 0.02) and shift 0."""
+    with torch.no_grad():
+        for m in net.modules():
+            w = getattr(m, "weight", None)
+            if not isinstance(w, torch.Tensor):
+                continue
+            if w.dim() == 4:
+                w.normal_(0.0, 0.02)
+            elif w.dim() == 1:      # BatchNorm
+                w.normal_(1.0, 0.02)
+                m.bias.zero_()
+
+
 class DCGANTask(_JudgedByLeNet):
-    """Radford et al.: Adam(2e-4, betas 0.5/0.999), D on real then fake batches, then G; the lecture's
-    minimax G loss log(1 - D(G(z))) or the non-saturating -log D(G(z)). Judged by the Frechet distance
-    in LeNet's features to the test digits, beside the VAE's samples."""
+    """Radford et al.: weights N(0, 0.02), Adam(2e-4, betas 0.5/0.999), batch 128, D on real then fake
+    batches, then G; the lecture's minimax G loss log(1 - D(G(z))) or the non-saturating -log D(G(z)).
+    Judged by the Frechet distance in LeNet's features to the test digits, beside the VAE's samples.
+    Samples are drawn as the reference code draws them, with G's BatchNorm on the batch's statistics
+    (pytorch/examples never switches G to eval mode); the figure with the running averages is reported
+    beside it (gan_samples_running_stats_*)."""
     name = "dcgan"
     networks = ("dcgan_generator", "dcgan_discriminator")
     metric_name = "frechet_distance_lenet"
     higher_is_better = False
     target_text = "Frechet distance (LeNet features, to test digits) below the VAE samples' (the lecture's VAE vs GAN point)"
-    batch_size, steps = 64, 2000
+    batch_size, steps = 128, 2000
     supports_ddp = False   # D runs twice (real, fake) before each backward
     lr, betas = 2e-4, (0.5, 0.999)
 
@@ -159,6 +181,8 @@ class DCGANTask(_JudgedByLeNet):
         self.loss_kind = self.options.get("gan_loss", "nonsaturating")
         G = self.build("dcgan_generator", key="G")
         D = self.build("dcgan_discriminator", key="D")
+        dcgan_init(G)
+        dcgan_init(D)
         c, h, w = D.input_shape
         self.splits = data.digits(size=h, channels=c, seed=settings.seed)
         self.train_set = self.splits.train
@@ -196,9 +220,23 @@ class DCGANTask(_JudgedByLeNet):
         oG.step()
         return {"loss": d_loss.item() + g_loss.item(), "d_loss": d_loss.item(), "g_loss": g_loss.item()}
 
-    def sample(self, n, seed=0) -> torch.Tensor:
+    def sample(self, n, seed=0, batch_statistics=True) -> torch.Tensor:
+        """n samples in [0, 1]; batch_statistics: G's BatchNorm normalises with the statistics of the
+        sampled batch (as in training and in the reference code), else with its running averages.
+        Either way G's state is left as it was."""
         g = torch.Generator().manual_seed(seed)
-        return ((self.nets["G"](self.z(n, g)) + 1) / 2).clamp(0, 1).cpu()
+        G = self.nets["G"]
+        z = self.z(n, g)
+        if not batch_statistics:
+            return ((G(z) + 1) / 2).clamp(0, 1).cpu()
+        was, saved = G.training, {k: v.clone() for k, v in G.state_dict().items()}
+        G.train(True)
+        try:
+            out = G(z)
+        finally:
+            G.load_state_dict(saved)   # BatchNorm in train mode moved the running averages
+            G.train(was)
+        return ((out + 1) / 2).clamp(0, 1).cpu()
 
     def set_target(self):
         if self._target_ready:
@@ -210,6 +248,7 @@ class DCGANTask(_JudgedByLeNet):
 
     def evaluate(self):
         self.set_target()
+        self.judge(self.sample(self.samples_for_metric, seed=1, batch_statistics=False), "gan_samples_running_stats")
         return self.judge(self.sample(self.samples_for_metric, seed=1), "gan_samples")
 
     def plots(self, out_dir):
