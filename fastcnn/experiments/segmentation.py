@@ -11,6 +11,7 @@ NETWORKS = ("fcn32s", "fcn16s", "fcn8s", "segnet", "segnet_basic", "pspnet", "pi
 STEPS = 300            # the same for every network (batch 16: 4,800 images, ~2.3 passes over 2,048)
 EVAL_EVERY = 100
 OVERLAY_IMAGES = 4
+SPEED_STEPS = 10
 
 
 def load_trained(name: str, folder: str, seed: int):
@@ -29,11 +30,30 @@ def load_trained(name: str, folder: str, seed: int):
     return task
 
 
-def speed_ratio(m: dict) -> str:
-    """fastcnn's training steps/s against the eager torch twin's, from a --compare run (else '—')."""
-    rows = {r["impl"]: r for r in (m.get("compare") or [])}
-    fast, twin = rows.get("fastcnn", {}).get("steps_per_s"), rows.get("torch eager", {}).get("steps_per_s")
-    return f"{fast / twin:.2f}x" if fast and twin else "—"
+def step_speedup(name: str, seed: int, steps: int = SPEED_STEPS, warmup: int = 2) -> float:
+    """The torch twin's (eager) training-step time over fastcnn's on one batch of the recipe (same seed,
+    weights and batch; after `warmup` steps): above 1, fastcnn is faster. The short form of
+    `fastcnn train NAME --compare` (which also trains a torch.compile twin, minutes per network here)."""
+    import time
+
+    from ..models import FAST, TORCH
+    from ..train.recipes import RECIPES
+    from ..train.task import Settings
+
+    seconds = {}
+    with torch.random.fork_rng(devices=[]):
+        for lib in (FAST, TORCH):
+            torch.manual_seed(seed)
+            task = RECIPES[name](Settings(seed=seed, lib=lib))
+            batch = [torch.stack(t) for t in zip(*[task.train_set[i] for i in range(task.batch_size)])]
+            task.train_mode(True)
+            for s in range(warmup):
+                task.step(batch, s)
+            t0 = time.perf_counter()
+            for s in range(steps):
+                task.step(batch, warmup + s)
+            seconds[lib.name] = (time.perf_counter() - t0) / steps
+    return seconds["torch"] / seconds["fastcnn"]
 
 
 BASELINES = {"fcn16s": ("FCN-32s", ("fcn32s",)), "fcn8s": ("FCN-32s / FCN-16s (combining layers)", ("fcn32s", "fcn16s")),
@@ -42,7 +62,7 @@ BASELINES = {"fcn16s": ("FCN-32s", ("fcn32s",)), "fcn8s": ("FCN-32s / FCN-16s (c
              "pidnet_s": ("PSPNet / FCN-8s", ("pspnet", "fcn8s"))}
 
 
-def row(name: str, metrics: dict) -> Row:
+def row(name: str, metrics: dict, speedup=None) -> Row:
     m, d = metrics[name], metrics[name]["details"]
     figure = f"{m['metric']:.3f}"
     if name == "pidnet_s":
@@ -55,7 +75,7 @@ def row(name: str, metrics: dict) -> Row:
                metric="mIoU" + (", boundary F1 (2 px)" if name == "pidnet_s" else ""),
                baseline=baseline, baseline_figure=base_fig, figure=figure,
                training_time=f"{m['seconds']:.0f} s ({m['steps']} steps x {m['batch_size']}, {m['threads']} threads)",
-               speed_ratio=speed_ratio(m))
+               speed_ratio="—" if speedup is None else f"{speedup:.2f}x (step time, eager twin)")
 
 
 def verdicts(mi: dict) -> dict:
@@ -81,7 +101,10 @@ def segmentation(ctx):
         metrics[name] = ctx.metrics(folder)
         with torch.no_grad():
             predictions[name] = load_trained(name, folder, ctx.seed).predict(x)
-    ctx.rows.extend(row(name, metrics) for name in NETWORKS)
+    # step times need the CPU to themselves: measured in real runs only (quick runs leave "—")
+    speedups = {} if ctx.quick else {name: step_speedup(name, ctx.seed) for name in NETWORKS}
+    ctx.rows.extend(row(name, metrics, speedups.get(name)) for name in NETWORKS)
+    ctx.figures["step_speedup_vs_eager_twin"] = speedups
     for name, m in metrics.items():
         d = m["details"]
         ctx.figures[name] = {"mIoU": m["metric"], "pixel_accuracy": d["pixel_accuracy"],

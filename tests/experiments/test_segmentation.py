@@ -104,3 +104,10 @@ def test_pidnet_training_beats_the_majority_class(tmp_path, monkeypatch):
     assert main(["train", "pidnet_s", "--out", str(out), "--no-progress", "--threads", "2"]) == 0
     m = json.loads((out / "metrics.json").read_text())
     assert m["metric"] > m["details"]["majority_class_mIoU"] + 0.1, m
+
+
+def test_step_speedup_against_the_twin_is_a_positive_ratio(tiny_data):
+    from fastcnn.experiments.segmentation import step_speedup
+
+    ratio = step_speedup("segnet_basic", seed=0, steps=1, warmup=1)
+    assert math.isfinite(ratio) and ratio > 0
