@@ -93,6 +93,8 @@ def segmentation(ctx):
     from ..train.recipes.segmentation import overlay_figure, test_set
 
     extra = () if ctx.quick else ("--eval-every", str(EVAL_EVERY))
+    if ctx.threads:
+        torch.set_num_threads(ctx.threads)   # the step-time comparison runs here, not in `fastcnn train`
     test = test_set(ctx.seed, OVERLAY_IMAGES)
     x, labels, _ = (torch.stack(t) for t in zip(*[test[i] for i in range(OVERLAY_IMAGES)]))
     metrics, predictions = {}, {}
