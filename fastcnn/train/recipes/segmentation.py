@@ -65,8 +65,9 @@ def overlay_figure(images, labels, predictions: dict, path: str, title: str) -> 
 class Segmenter(Task):
     """Pixel-wise cross-entropy on synthetic shapes. Optimizer: Adam (lr 1e-3, weight decay 1e-4) with
     the papers' poly schedule (lr x (1 - step/steps)^0.9). The papers' SGD (momentum 0.9, lr 0.01, weight
-    decay 5e-4) starts from ImageNet weights; from scratch, in a few hundred steps, it learned less
-    (docs/results.md gives the measured comparison)."""
+    decay 5e-4, same poly schedule) starts from ImageNet weights; from scratch it learned less here:
+    PSPNet, 300 steps of 16, test mIoU 0.172 with SGD against 0.248 with Adam (options={'optimizer': 'sgd'}
+    selects it)."""
     metric_name = "test_mIoU"
     target = 0.5
     target_text = ("mIoU >= 0.5 on 256 held-out synthetic-shapes images (stated here: about 5x the "
