@@ -17,7 +17,7 @@ class Row:
     baseline_figure: str       # measured here, same data
     figure: str                # ours, measured here
     training_time: str = "—"   # e.g. "212 s (2 threads)"
-    speed_ratio: str = "—"     # fastcnn step time against the torch twin's, e.g. "1.12x"
+    speed_ratio: str = "—"     # the torch twin's training-step time over fastcnn's (above 1: fastcnn faster)
 
 
 @dataclass

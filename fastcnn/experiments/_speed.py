@@ -1,0 +1,33 @@
+"""How much faster a recipe's training step runs on fastcnn than on its torch twin (shared by the
+experiments' speed column)."""
+from __future__ import annotations
+
+import torch
+
+
+def step_speedup(name: str, seed: int, steps: int = 10, warmup: int = 2) -> float:
+    """The torch twin's (eager) training-step time over fastcnn's on one batch of the recipe (same seed,
+    weights and batch; after `warmup` steps): above 1, fastcnn is faster. The short form of
+    `fastcnn train NAME --compare` (which also trains a torch.compile twin, minutes per network here)."""
+    import time
+
+    from torch.utils.data import default_collate
+
+    from ..models import FAST, TORCH
+    from ..train.recipes import RECIPES
+    from ..train.task import Settings
+
+    seconds = {}
+    with torch.random.fork_rng(devices=[]):
+        for lib in (FAST, TORCH):
+            torch.manual_seed(seed)
+            task = RECIPES[name](Settings(seed=seed, lib=lib))
+            batch = task.to_device(default_collate([task.train_set[i] for i in range(task.batch_size)]))
+            task.train_mode(True)
+            for s in range(warmup):
+                task.step(batch, s)
+            t0 = time.perf_counter()
+            for s in range(steps):
+                task.step(batch, warmup + s)
+            seconds[lib.name] = (time.perf_counter() - t0) / steps
+    return seconds["torch"] / seconds["fastcnn"]
