@@ -78,6 +78,16 @@ class Layer(NamedTuple):
     stride: Tuple[int, int] = (1, 1)
     dilation: Tuple[int, int] = (1, 1)
     groups: int = 1
+    isa: Optional[str] = None  # the cpu backend's instruction set ("avx512", "avx2", "generic"); None: unknown
+
+
+def cpu_isa() -> Optional[str]:
+    """The instruction set the cpu kernels run with (FASTCNN_ISA may lower it), None without the extension."""
+    try:
+        from .. import _C
+    except ImportError:
+        return None
+    return _C.isa()
 
 
 def _fft_wins(layer: Layer, direction: str) -> bool:
@@ -121,9 +131,11 @@ def _im2col_wins(layer: Layer, direction: str) -> bool:
         return False
     if layer.dilation != (1, 1) and direction == "conv2d_backward_input":
         return True  # the direct kernel's dilated taps stride across gy rows
-    if layer.stride != (1, 1) and direction == "conv2d_backward_input" and (
+    if layer.stride != (1, 1) and direction == "conv2d_backward_input" and layer.isa != "avx512" and (
             min(layer.in_hw) >= 32 or _phases_apply(layer)):
-        return True  # strided backward-input (conv_transpose2d forward): onto large images (DCGAN G2), by phases (G1)
+        # strided backward-input (conv_transpose2d forward) onto large images (DCGAN G2), by phases (G1);
+        # with AVX-512 the direct kernel's residue-class correlation wins these (table below)
+        return True
     return False
 
 
