@@ -81,13 +81,19 @@ class Layer(NamedTuple):
     isa: Optional[str] = None  # the cpu backend's instruction set ("avx512", "avx2", "generic"); None: unknown
 
 
+_extension = []  # fastcnn._C once imported (an import statement per convolution pass costs more than the call)
+
+
 def cpu_isa() -> Optional[str]:
-    """The instruction set the cpu kernels run with (FASTCNN_ISA may lower it), None without the extension."""
-    try:
-        from .. import _C
-    except ImportError:
-        return None
-    return _C.isa()
+    """The instruction set the cpu kernels run with now (FASTCNN_ISA or _C.set_isa may lower it), None
+    without the extension."""
+    if not _extension:
+        try:
+            from .. import _C
+        except ImportError:
+            return None
+        _extension.append(_C)
+    return _extension[0].isa()
 
 
 def _fft_wins(layer: Layer, direction: str) -> bool:
