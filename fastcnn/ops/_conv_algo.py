@@ -175,6 +175,11 @@ def heuristic(options: Sequence[str], layer: Layer, direction: str = "conv2d_for
     so the old "one large GEMM per group -> im2col" rule is gone. Where the table disagrees with the rules, the gap is small
     or a kernel is being improved; the autotuner (FASTCNN_AUTOTUNE=1) measures instead.
 
+    With AVX-512 (2026-12-04, Xeon, 2 threads, median of 5, ms; docs/ops-conv.md "Measured: per-pass
+    choice") direct wins the strided backward-input the rule above gives im2col: DCGAN G1 (adjoint)
+    direct 19.5 / im2col (phases) 23.2, G2 19.8 / 21.3, DCGAN D 5.4 / 6.8; so that rule applies to
+    the AVX2 and generic copies only (Layer.isa).
+
     winograd (F(4x4,3x3); forward and backward-input only, so never for backward-weight): measured
     (2026-12-04, AVX-512, 2 threads, median of 7, ms, fwd / bwd_in; docs/algo-winograd.md):
         HardNet 256 64 64 16     winograd 19.9 / 19.3   direct 25.3 / 25.1   fft 21.7 / 21.7
