@@ -155,23 +155,28 @@ inline Blocked make_blocked(int64_t blocks, int64_t rows, int64_t width, int64_t
   return Blocked{blocks, rows, phases, ceil_div(width, phases), top, left, width};
 }
 
-// d[w * VL + l] = s[l * lane_stride + w] for w in [w0, w1) and lanes l < count, zero in lanes
-// count..VL-1: one image row of a channel block into the blocked layout (a transpose).
+// Row d of a blocked copy with geometry g: source column w lands at position g.pos(w + g.left), lane l
+// = s[l * lane_stride + w] for w in [w0, w1) and l < count, zero in lanes count..VL-1 (a transpose;
+// with g.phases > 1 also the de-interleave of the stride phases).
 template <class T>
-inline void pack_row(const T* s, int64_t lane_stride, int64_t count, int64_t w0, int64_t w1, T* d) {
+inline void pack_row(const T* s, int64_t lane_stride, int64_t count, int64_t w0, int64_t w1, const Blocked& g, T* d) {
   constexpr int VL = Vec<T>::N;
   int64_t w = w0;
-#if FASTCNN_HAS_AVX2 && !FASTCNN_HAS_AVX512
-  if constexpr (sizeof(T) == 4) {  // 8 x 8 register transposes
+#if FASTCNN_HAS_AVX2
+  if constexpr (sizeof(T) == 4 && VL % 8 == 0) {  // 8 x 8 register transposes, VL / 8 lane halves
     __m256 col[8];
-    for (; w + 8 <= w1; w += 8) {
-      gemm_pack::transpose_8x8(s + w, lane_stride, static_cast<int>(count), 1.0f, col);
-      for (int k = 0; k < 8; ++k) _mm256_storeu_ps(d + (w + k) * VL, col[k]);
-    }
+    for (; w + 8 <= w1; w += 8)
+      for (int h = 0; h < VL / 8; ++h) {
+        const int rows = static_cast<int>(std::max<int64_t>(0, std::min<int64_t>(8, count - 8 * h)));
+        gemm_pack::transpose_8x8(s + 8 * h * lane_stride + w, lane_stride, rows, 1.0f, col);
+        for (int k = 0; k < 8; ++k) _mm256_storeu_ps(d + g.pos(w + k + g.left) * VL + 8 * h, col[k]);
+      }
   }
 #endif
-  for (; w < w1; ++w)
-    for (int64_t l = 0; l < VL; ++l) d[w * VL + l] = l < count ? s[l * lane_stride + w] : T(0);
+  for (; w < w1; ++w) {
+    T* dw = d + g.pos(w + g.left) * VL;
+    for (int64_t l = 0; l < VL; ++l) dw[l] = l < count ? s[l * lane_stride + w] : T(0);
+  }
 }
 
 // dst[N][blocks][rows][row_len][VL] <- src[N][channels][H][W] with zeros around and in empty lanes.
@@ -193,23 +198,10 @@ void pack_input(const T* src, int64_t N, int64_t channels, int64_t H, int64_t W,
       if (inside && g.phases == 1) {  // zero the padding columns only, transpose the rest in
         std::memset(d, 0, sizeof(T) * (w0 + g.left) * VL);
         std::memset(d + (w1 + g.left) * VL, 0, sizeof(T) * (g.row_len() - w1 - g.left) * VL);
-        pack_row(s, cb.stride * H * W, cb.count, w0, w1, d + g.left * VL);
-        continue;
+      } else {  // phased rows interleave padding and interior: zero all, then fill the interior
+        std::memset(d, 0, sizeof(T) * row_elems);
       }
-      std::memset(d, 0, sizeof(T) * row_elems);
-      if (!inside) continue;
-      for (int64_t l = 0; l < cb.count; ++l) {
-        const T* sc = s + l * cb.stride * H * W;
-        // Phase a holds padded columns a, a + phases, ...: source column i * phases + a - left.
-        for (int64_t a = 0; a < g.phases; ++a) {
-          const int64_t first = a - g.left;  // source column of index 0 of this phase
-          const int64_t j0 = first >= w0 ? 0 : ceil_div(w0 - first, g.phases);
-          const int64_t j1 = w1 > first ? ceil_div(w1 - first, g.phases) : 0;
-          T* dl = d + (a * g.phase_len + j0) * VL + l;
-          const T* sl = sc + first + j0 * g.phases;
-          for (int64_t j = j0; j < j1; ++j, dl += VL, sl += g.phases) *dl = *sl;
-        }
-      }
+      if (inside) pack_row(s, cb.stride * H * W, cb.count, w0, w1, g, d);
     }
   });
 }
@@ -241,13 +233,15 @@ template <class T>
 inline void unpack_row(const T* buf, int64_t npix, const ChannelBlock& ch, T* y_image, int64_t plane, int64_t row_off) {
   constexpr int VL = Vec<T>::N;
   int64_t q = 0;
-#if FASTCNN_HAS_AVX2 && !FASTCNN_HAS_AVX512
-  if constexpr (sizeof(T) == 4) {  // 8 pixels x 8 lanes per register transpose
+#if FASTCNN_HAS_AVX2
+  if constexpr (sizeof(T) == 4 && VL % 8 == 0) {  // 8 pixels x 8 lanes per register transpose
     __m256 lane[8];
-    for (; q + 8 <= npix; q += 8) {
-      gemm_pack::transpose_8x8(buf + q * VL, VL, 8, 1.0f, lane);
-      for (int64_t l = 0; l < ch.count; ++l) _mm256_storeu_ps(y_image + (ch.base + l * ch.stride) * plane + row_off + q, lane[l]);
-    }
+    for (; q + 8 <= npix; q += 8)
+      for (int64_t h = 0; h < VL / 8 && 8 * h < ch.count; ++h) {
+        gemm_pack::transpose_8x8(buf + q * VL + 8 * h, VL, 8, 1.0f, lane);
+        for (int64_t l = 8 * h; l < std::min<int64_t>(ch.count, 8 * h + 8); ++l)
+          _mm256_storeu_ps(y_image + (ch.base + l * ch.stride) * plane + row_off + q, lane[l - 8 * h]);
+      }
   }
 #endif
   for (int64_t l = 0; l < ch.count; ++l) {

@@ -37,7 +37,7 @@ void pack_runs(const T* src, int64_t ld, int n, int64_t kc, T scale, T* dst) {
   }
 }
 
-#if FASTCNN_HAS_AVX2 && !FASTCNN_HAS_AVX512
+#if FASTCNN_HAS_AVX2  // the AVX-512 copy too: conv_direct_blocks.h transposes its 16-lane blocks as two 8-lane halves
 // Eight k-steps of up to 8 streams: column k of the 8 x 8 block src[i * ld + k] (rows past `rows`
 // read as zero), scaled, as out[k].
 inline void transpose_8x8(const float* src, int64_t ld, int rows, float scale, __m256 out[8]) {

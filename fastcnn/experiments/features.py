@@ -4,7 +4,6 @@ homography pairs and on the motorcycle stereo pair, with the time per image of e
 process at one thread count."""
 from __future__ import annotations
 
-
 import torch
 
 from . import Row, experiment

@@ -78,6 +78,22 @@ class Layer(NamedTuple):
     stride: Tuple[int, int] = (1, 1)
     dilation: Tuple[int, int] = (1, 1)
     groups: int = 1
+    isa: Optional[str] = None  # the cpu backend's instruction set ("avx512", "avx2", "generic"); None: unknown
+
+
+_extension = []  # fastcnn._C once imported (an import statement per convolution pass costs more than the call)
+
+
+def cpu_isa() -> Optional[str]:
+    """The instruction set the cpu kernels run with now (FASTCNN_ISA or _C.set_isa may lower it), None
+    without the extension."""
+    if not _extension:
+        try:
+            from .. import _C
+        except ImportError:
+            return None
+        _extension.append(_C)
+    return _extension[0].isa()
 
 
 def _fft_wins(layer: Layer, direction: str) -> bool:
@@ -121,9 +137,11 @@ def _im2col_wins(layer: Layer, direction: str) -> bool:
         return False
     if layer.dilation != (1, 1) and direction == "conv2d_backward_input":
         return True  # the direct kernel's dilated taps stride across gy rows
-    if layer.stride != (1, 1) and direction == "conv2d_backward_input" and (
+    if layer.stride != (1, 1) and direction == "conv2d_backward_input" and layer.isa != "avx512" and (
             min(layer.in_hw) >= 32 or _phases_apply(layer)):
-        return True  # strided backward-input (conv_transpose2d forward): onto large images (DCGAN G2), by phases (G1)
+        # strided backward-input (conv_transpose2d forward) onto large images (DCGAN G2), by phases (G1);
+        # with AVX-512 the direct kernel's residue-class correlation wins these (table below)
+        return True
     return False
 
 
@@ -156,6 +174,11 @@ def heuristic(options: Sequence[str], layer: Layer, direction: str = "conv2d_for
     (layers suite, whole layer: forward 0.95x against 0.88x torch, training 1.20x against 0.99x),
     so the old "one large GEMM per group -> im2col" rule is gone. Where the table disagrees with the rules, the gap is small
     or a kernel is being improved; the autotuner (FASTCNN_AUTOTUNE=1) measures instead.
+
+    With AVX-512 (2026-12-04, Xeon, 2 threads, median of 5, ms; docs/ops-conv.md "Measured: per-pass
+    choice") direct wins the strided backward-input the rule above gives im2col: DCGAN G1 (adjoint)
+    direct 19.5 / im2col (phases) 23.2, G2 19.8 / 21.3, DCGAN D 5.4 / 6.8; so that rule applies to
+    the AVX2 and generic copies only (Layer.isa).
 
     winograd (F(4x4,3x3); forward and backward-input only, so never for backward-weight): measured
     (2026-12-04, AVX-512, 2 threads, median of 7, ms, fwd / bwd_in; docs/algo-winograd.md):

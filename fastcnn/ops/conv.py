@@ -17,6 +17,8 @@ Which algorithm runs is decided in fastcnn/ops/_conv_algo.py (heuristic or autot
 """
 from __future__ import annotations
 
+import logging
+import os
 from typing import NamedTuple, Optional, Tuple
 
 import torch
@@ -203,8 +205,9 @@ def _pass_algo(cfg: ConvConfig, direction, N, w, run):
                               (cfg.stride, cfg.padding, cfg.dilation, cfg.groups, cfg.out_hw), w.dtype)
         return algos.tuned(key, options, run)
     # the image-size rules were measured on the cpu backend only
-    layer = algos.Layer(N, C, K, cfg.kernel_hw, cfg.in_hw if cfg.backend == "cpu" else None, cfg.stride,
-                        cfg.dilation, cfg.groups)
+    cpu = cfg.backend == "cpu"
+    layer = algos.Layer(N, C, K, cfg.kernel_hw, cfg.in_hw if cpu else None, cfg.stride, cfg.dilation, cfg.groups,
+                        algos.cpu_isa() if cpu else None)
     return algos.heuristic(options, layer, direction)
 
 
@@ -229,6 +232,39 @@ def _chosen_algo(cfg: ConvConfig, direction, N, w, run):
     return algo
 
 
+# Which algorithm each pass ran: DEBUG records on logger "fastcnn.conv" (attributes conv_direction,
+# conv_algo, conv_shapes); env FASTCNN_CONV_LOG=1 prints each distinct choice once to stderr.
+_log = logging.getLogger("fastcnn.conv")
+
+
+class _FirstOccurrence(logging.Filter):
+    def __init__(self):
+        super().__init__()
+        self.seen = set()
+
+    def filter(self, record):
+        key = record.getMessage()
+        if key in self.seen:
+            return False
+        self.seen.add(key)
+        return True
+
+
+if os.environ.get("FASTCNN_CONV_LOG", "0") not in ("", "0", "false", "False"):
+    _handler = logging.StreamHandler()
+    _handler.addFilter(_FirstOccurrence())
+    _handler.setFormatter(logging.Formatter("fastcnn.conv: %(message)s"))
+    _log.addHandler(_handler)
+    _log.setLevel(logging.DEBUG)
+
+
+def _log_choice(cfg: ConvConfig, direction: str, algo: str, args) -> None:
+    shapes = tuple(tuple(a.shape) for a in args[:2])
+    _log.debug("%s.%s backend=%s shapes=%s stride=%s padding=%s dilation=%s groups=%d (asked %s)", direction, algo,
+               cfg.backend, shapes, cfg.stride, cfg.padding, cfg.dilation, cfg.groups, cfg.algo,
+               extra={"conv_direction": direction, "conv_algo": algo, "conv_shapes": shapes})
+
+
 def _run(cfg: ConvConfig, direction: str, algo: str, *args):
     return kernel(cfg.backend, algos.kernel_name(direction, algo))(*args)
 
@@ -246,7 +282,10 @@ def _pass(cfg: ConvConfig, direction: str, N: int, w, *args):
         others = [a for a in algos.candidates(cfg.backend, direction, cfg.stride, cfg.dilation, cfg.kernel_hw)
                   if a not in _TILE_TRANSFORMS]
         if others:
-            out = run(others[0])
+            algo = others[0]
+            out = run(algo)
+    if _log.isEnabledFor(logging.DEBUG):
+        _log_choice(cfg, direction, algo, args)
     return out
 
 

@@ -1,0 +1,102 @@
+"""Layer fusion: `optimize_for_inference(model)` for eval, `fuse_conv_activations(model)` for training too.
+
+Both return a new model (a deep copy; the input model is left as it was) in which, inside every
+nn.Sequential (the containers the zoo builds its conv stacks from; a custom forward's order of calls
+is not visible, so it is left alone):
+  - Conv2d -> BatchNorm2d with running statistics (eval only) becomes one Conv2d holding the folded
+    weight and bias (fuse_conv_bn, computed in float64);
+  - fastcnn.nn.Conv2d -> ReLU / LeakyReLU / ELU (parameter >= 0) / Sigmoid / Tanh becomes one
+    Conv2d whose kernel applies bias + activation to its registers before the store (the epilogue:
+    no second pass over the output, and in training the activation's backward runs from the saved
+    output, as the unfused layer's does).
+The replaced module's slot holds an nn.Identity, so the Sequential keeps its indices.
+
+Accuracy (eval): folding changes the rounding only, one float32 rounding of the folded weight and
+bias per element (the fold itself is computed in float64), so the outputs equal the unfused eval
+model's within the conv tolerance of tests/helpers.assert_close over C/g*R*S products per layer.
+"""
+from __future__ import annotations
+
+import copy
+from typing import List, Optional, Tuple
+
+import torch
+from torch import nn
+
+from .conv import Conv2d
+from .fuse import fuse_conv_bn
+
+__all__ = ["optimize_for_inference", "fuse_conv_activations"]
+
+
+def _epilogue(module: nn.Module) -> Optional[Tuple[str, Optional[float]]]:
+    """(activation, param) of the conv epilogue equal to `module`, or None if it has none."""
+    if isinstance(module, nn.ReLU):
+        return "relu", None
+    if isinstance(module, nn.LeakyReLU) and module.negative_slope >= 0:  # the backward reads the output's sign
+        return "leaky_relu", float(module.negative_slope)
+    if isinstance(module, nn.ELU) and module.alpha >= 0:
+        return "elu", float(module.alpha)
+    if isinstance(module, nn.Sigmoid):
+        return "sigmoid", None
+    if isinstance(module, nn.Tanh):
+        return "tanh", None
+    return None
+
+
+def _foldable_bn(module: nn.Module, channels: int) -> bool:
+    return (isinstance(module, nn.BatchNorm2d) and module.running_mean is not None
+            and module.num_features == channels)
+
+
+def _fuse_sequential(seq: nn.Sequential, fold_bn: bool, fuse_act: bool, fused: List[str], prefix: str) -> None:
+    names = list(seq._modules)
+    i = 0
+    while i < len(names):
+        conv = seq._modules[names[i]]
+        if not isinstance(conv, nn.Conv2d):
+            i += 1
+            continue
+        j = i + 1
+        if fold_bn and j < len(names) and _foldable_bn(seq._modules[names[j]], conv.out_channels) \
+                and getattr(conv, "activation", None) is None:
+            conv = fuse_conv_bn(conv, seq._modules[names[j]])
+            seq._modules[names[i]], seq._modules[names[j]] = conv, nn.Identity()
+            fused.append(f"{prefix}{names[i]}+{names[j]} (batch norm folded)")
+            j += 1
+        if fuse_act and j < len(names) and isinstance(conv, Conv2d) and conv.activation is None:
+            epilogue = _epilogue(seq._modules[names[j]])
+            if epilogue is not None:
+                conv.activation, conv.activation_param = epilogue
+                seq._modules[names[j]] = nn.Identity()
+                fused.append(f"{prefix}{names[i]}+{names[j]} ({epilogue[0]} epilogue)")
+                j += 1
+        i = j
+
+
+def _fuse(model: nn.Module, fold_bn: bool, fuse_act: bool) -> nn.Module:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected a torch.nn.Module, got {type(model).__name__}")
+    new = copy.deepcopy(model)
+    if fold_bn:
+        new.eval()
+    fused: List[str] = []
+    for name, module in list(new.named_modules()):
+        if isinstance(module, nn.Sequential):
+            _fuse_sequential(module, fold_bn, fuse_act, fused, f"{name}." if name else "")
+    new.fused_layers = fused  # what was fused, for inspection (a plain list attribute)
+    return new
+
+
+def optimize_for_inference(model: nn.Module, *, fuse_activations: bool = True) -> nn.Module:
+    """A new eval-mode model computing model.eval()'s function with conv + BN folded and, unless
+    fuse_activations=False, conv + activation fused (see the module docstring); `model` is not
+    modified. The new model's `fused_layers` lists what was fused."""
+    return _fuse(model, fold_bn=True, fuse_act=fuse_activations)
+
+
+def fuse_conv_activations(model: nn.Module) -> nn.Module:
+    """A new model (same training mode) in which every fastcnn.nn.Conv2d directly followed by an
+    activation in a Sequential applies it in its epilogue; it trains like the original (the same
+    parameter values, copied). `model` is not modified."""
+    return _fuse(model, fold_bn=False, fuse_act=True)
