@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Callable, Dict, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 
+from .._cache import atomic_write, cache_dir
 from .._registry import has_kernel
 
 ALGOS = ("direct", "im2col", "fft", "winograd", "implicit_gemm")
@@ -207,11 +207,7 @@ def autotune_enabled() -> bool:
 
 
 def cache_path() -> Path:
-    base = os.environ.get("FASTCNN_CACHE_DIR")
-    if base:
-        return Path(base) / "conv_autotune.json"
-    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(xdg) / "fastcnn" / "conv_autotune.json"
+    return cache_dir() / "conv_autotune.json"
 
 
 def _read_cache(path: Path) -> Dict[str, str]:
@@ -225,14 +221,8 @@ def _read_cache(path: Path) -> Dict[str, str]:
 
 
 def _write_cache(path: Path, entries: Dict[str, str]) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".conv_autotune.", suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump(entries, f, indent=0, sort_keys=True)
-        os.replace(tmp, path)
-    except OSError:
-        pass  # a read-only cache dir only costs re-tuning next run
+    # a read-only cache dir only costs re-tuning next run (atomic_write returns None)
+    atomic_write(path, json.dumps(entries, indent=0, sort_keys=True).encode())
 
 
 def cache_key(backend: str, device: torch.device, direction: str, shapes, params, dtype) -> str:

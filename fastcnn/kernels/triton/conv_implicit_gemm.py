@@ -94,16 +94,16 @@ def _grouped_tile(pid, tiles_m, tiles_n, GROUP_M: tl.constexpr):
 def igemm_forward_kernel(x_ptr, w_ptr, bias_ptr, y_ptr,  # x[N,C,H,W], w packed [G,R*S,Cg,Kg], bias[K], y[N,K,P,Q]
                          N, C, H, W, K, P, Q, R, S, sh, sw, ph, pw, dh, dw, Cg, Kg,
                          act_param: tl.float64,
-                         PRECISION: tl.constexpr, ACC: tl.constexpr, HAS_BIAS: tl.constexpr, ACT: tl.constexpr,
+                         PRECISION: tl.constexpr, ACC: tl.constexpr, IDX: tl.constexpr, HAS_BIAS: tl.constexpr, ACT: tl.constexpr,
                          BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr, GROUP_M: tl.constexpr):
     M = N * P * Q
     tiles_m = (M + BLOCK_M - 1) // BLOCK_M
     tiles_n = (Kg + BLOCK_N - 1) // BLOCK_N
     pid = tl.program_id(0)
-    g = (pid // (tiles_m * tiles_n)).to(tl.int64)
+    g = (pid // (tiles_m * tiles_n)).to(IDX)
     pid_m, pid_n = _grouped_tile(pid % (tiles_m * tiles_n), tiles_m, tiles_n, GROUP_M)
-    m = pid_m.to(tl.int64) * BLOCK_M + tl.arange(0, BLOCK_M)
-    k = pid_n.to(tl.int64) * BLOCK_N + tl.arange(0, BLOCK_N)
+    m = pid_m.to(IDX) * BLOCK_M + tl.arange(0, BLOCK_M)
+    k = pid_n.to(IDX) * BLOCK_N + tl.arange(0, BLOCK_N)
     n = m // (P * Q)
     pq = m % (P * Q)
     ih0 = (pq // Q) * sh - ph
@@ -112,7 +112,7 @@ def igemm_forward_kernel(x_ptr, w_ptr, bias_ptr, y_ptr,  # x[N,C,H,W], w packed 
     k_ok = k < Kg
     x_rows = x_ptr + (n * C + g * Cg) * H * W  # [BLOCK_M] channel 0 of the group
     w_group = w_ptr + g * R * S * Cg * Kg
-    cs = tl.arange(0, BLOCK_K).to(tl.int64)
+    cs = tl.arange(0, BLOCK_K).to(IDX)
 
     acc = tl.full((BLOCK_M, BLOCK_N), 0.0, ACC)
     c_blocks = (Cg + BLOCK_K - 1) // BLOCK_K
@@ -139,7 +139,7 @@ def igemm_forward_kernel(x_ptr, w_ptr, bias_ptr, y_ptr,  # x[N,C,H,W], w packed 
 @triton.jit
 def igemm_backward_input_kernel(gy_ptr, w_ptr, gx_ptr, taps_ptr,  # gy[N,K,P,Q], w packed [G,R*S,Kg,Cg], gx[N,C,H,W]
                                 N, C, H, W, K, P, Q, R, S, sh, sw, ph, pw, dh, dw, Cg, Kg, HP, WP,
-                                PRECISION: tl.constexpr, ACC: tl.constexpr,
+                                PRECISION: tl.constexpr, ACC: tl.constexpr, IDX: tl.constexpr,
                                 BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
                                 GROUP_M: tl.constexpr):
     # taps[phase] = (count, then count x (tap, dp, dq)), R*S*3 + 1 ints per phase: the taps that land
@@ -151,10 +151,10 @@ def igemm_backward_input_kernel(gy_ptr, w_ptr, gx_ptr, taps_ptr,  # gy[N,K,P,Q],
     pid = tl.program_id(0)
     phase = pid // (groups * tiles_m * tiles_n)
     rest = pid % (groups * tiles_m * tiles_n)
-    g = (rest // (tiles_m * tiles_n)).to(tl.int64)
+    g = (rest // (tiles_m * tiles_n)).to(IDX)
     pid_m, pid_n = _grouped_tile(rest % (tiles_m * tiles_n), tiles_m, tiles_n, GROUP_M)
-    m = pid_m.to(tl.int64) * BLOCK_M + tl.arange(0, BLOCK_M)
-    c = pid_n.to(tl.int64) * BLOCK_N + tl.arange(0, BLOCK_N)
+    m = pid_m.to(IDX) * BLOCK_M + tl.arange(0, BLOCK_M)
+    c = pid_n.to(IDX) * BLOCK_N + tl.arange(0, BLOCK_N)
     n = m // (HP * WP)
     i = (m % (HP * WP)) // WP
     j = m % WP
@@ -164,15 +164,15 @@ def igemm_backward_input_kernel(gy_ptr, w_ptr, gx_ptr, taps_ptr,  # gy[N,K,P,Q],
     c_ok = c < Cg
     gy_rows = gy_ptr + (n * K + g * Kg) * P * Q
     w_group = w_ptr + g * R * S * Kg * Cg
-    table = taps_ptr + phase.to(tl.int64) * (R * S * 3 + 1)
-    ks = tl.arange(0, BLOCK_K).to(tl.int64)
+    table = taps_ptr + phase.to(IDX) * (R * S * 3 + 1)
+    ks = tl.arange(0, BLOCK_K).to(IDX)
 
     acc = tl.full((BLOCK_M, BLOCK_N), 0.0, ACC)
     k_blocks = (Kg + BLOCK_K - 1) // BLOCK_K
     for it in range(0, tl.load(table) * k_blocks):
         t = it // k_blocks
         kk = (it % k_blocks) * BLOCK_K + ks
-        rs = tl.load(table + 1 + t * 3).to(tl.int64)
+        rs = tl.load(table + 1 + t * 3).to(IDX)
         p = i + tl.load(table + 2 + t * 3)
         q = j + tl.load(table + 3 + t * 3)
         row_ok = m_ok & (p >= 0) & (p < P) & (q >= 0) & (q < Q)
@@ -191,7 +191,7 @@ def igemm_backward_input_kernel(gy_ptr, w_ptr, gx_ptr, taps_ptr,  # gy[N,K,P,Q],
 def igemm_backward_weight_kernel(x_ptr, gy_ptr, out_ptr,  # x[N,C,H,W], gy[N,K,P,Q]; out: gw[K,Cg,R,S] or
                                  N, C, H, W, K, P, Q, R, S, sh, sw, ph, pw, dh, dw, Cg, Kg,  # workspace [SPLIT,K,Cg,R,S]
                                  chunk, split_stride,
-                                 PRECISION: tl.constexpr, ACC: tl.constexpr,
+                                 PRECISION: tl.constexpr, ACC: tl.constexpr, IDX: tl.constexpr,
                                  BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
                                  GROUP_M: tl.constexpr):
     # program: (split, group, tap, tile); rows = output channels, cols = input channels of one tap
@@ -203,20 +203,20 @@ def igemm_backward_weight_kernel(x_ptr, gy_ptr, out_ptr,  # x[N,C,H,W], gy[N,K,P
     pid = tl.program_id(0)
     split = pid // per_split
     rest = pid % per_split
-    g = (rest // (R * S * tiles_m * tiles_n)).to(tl.int64)
+    g = (rest // (R * S * tiles_m * tiles_n)).to(IDX)
     rest = rest % (R * S * tiles_m * tiles_n)
     rs = rest // (tiles_m * tiles_n)
     pid_m, pid_n = _grouped_tile(rest % (tiles_m * tiles_n), tiles_m, tiles_n, GROUP_M)
-    k = pid_m.to(tl.int64) * BLOCK_M + tl.arange(0, BLOCK_M)
-    c = pid_n.to(tl.int64) * BLOCK_N + tl.arange(0, BLOCK_N)
+    k = pid_m.to(IDX) * BLOCK_M + tl.arange(0, BLOCK_M)
+    c = pid_n.to(IDX) * BLOCK_N + tl.arange(0, BLOCK_N)
     k_ok = k < Kg
     c_ok = c < Cg
     dr = (rs // S) * dh - ph
     ds = (rs % S) * dw - pw
     gy_cols = gy_ptr + (g * Kg + k) * P * Q  # [BLOCK_M]
     x_cols = x_ptr + (g * Cg + c) * H * W  # [BLOCK_N]
-    ks = tl.arange(0, BLOCK_K).to(tl.int64)
-    start = split.to(tl.int64) * chunk
+    ks = tl.arange(0, BLOCK_K).to(IDX)
+    start = split.to(IDX) * chunk
     end = tl.minimum(start + chunk, RED)
 
     acc = tl.full((BLOCK_M, BLOCK_N), 0.0, ACC)
@@ -233,7 +233,7 @@ def igemm_backward_weight_kernel(x_ptr, gy_ptr, out_ptr,  # x[N,C,H,W], gy[N,K,P
                     other=0.0)
         acc = tl.dot(a, b, acc, input_precision=PRECISION, out_dtype=ACC)
 
-    out = out_ptr + split.to(tl.int64) * split_stride + ((g * Kg + k) * Cg * R * S + rs)[:, None] + (c * R * S)[None, :]
+    out = out_ptr + split.to(IDX) * split_stride + ((g * Kg + k) * Cg * R * S + rs)[:, None] + (c * R * S)[None, :]
     tl.store(out, acc.to(out_ptr.dtype.element_ty), mask=k_ok[:, None] & c_ok[None, :])
 
 
@@ -259,6 +259,12 @@ def conv_precision(dtype: torch.dtype) -> str:
     if dtype == torch.float32:
         return "tf32" if torch.backends.cudnn.allow_tf32 else "ieee"
     return "tf32"
+
+
+def _index_type(*tensors):
+    """Index arithmetic in int32 while every tensor has fewer than 2^31 elements (a 128x128 tile of
+    int64 offsets alone fills the register file), int64 beyond."""
+    return tl.int64 if any(t.numel() >= 2 ** 31 for t in tensors) else tl.int32
 
 
 def _accumulator(dtype: torch.dtype):
@@ -302,6 +308,7 @@ def conv2d_forward(x, w, bias, stride, padding, dilation, groups, out_hw, activa
     igemm_forward_kernel[grid](x.contiguous(), wp, bias if bias is not None else y, y,
                                *_geometry(N, C, H, W, K, P, Q, R, S, stride, padding, dilation, Cg, Kg),
                                float(act_param), PRECISION=conv_precision(x.dtype), ACC=_accumulator(x.dtype),
+                               IDX=_index_type(x, wp, y),
                                HAS_BIAS=bias is not None, ACT=act, GROUP_M=GROUP_M)
     return y
 
@@ -350,7 +357,8 @@ def conv2d_backward_input(gy, w, in_hw, stride, padding, dilation, groups):
 
     igemm_backward_input_kernel[grid](gy.contiguous(), wp, gx, taps,
                                       *_geometry(N, C, H, W, K, P, Q, R, S, stride, padding, dilation, Cg, Kg), HP, WP,
-                                      PRECISION=conv_precision(gy.dtype), ACC=_accumulator(gy.dtype), GROUP_M=GROUP_M)
+                                      PRECISION=conv_precision(gy.dtype), ACC=_accumulator(gy.dtype),
+                                      IDX=_index_type(gy, wp, gx), GROUP_M=GROUP_M)
     return gx
 
 
@@ -388,7 +396,7 @@ def conv2d_backward_weight(x, gy, kernel_hw, stride, padding, dilation, groups):
     igemm_backward_weight_kernel[grid](x.contiguous(), gy.contiguous(), out,
                                        *_geometry(N, C, H, W, K, P, Q, R, S, stride, padding, dilation, Cg, Kg),
                                        chunk, gw.numel(), PRECISION=conv_precision(x.dtype),
-                                       ACC=_accumulator(x.dtype), GROUP_M=GROUP_M)
+                                       ACC=_accumulator(x.dtype), IDX=_index_type(x, gy, out), GROUP_M=GROUP_M)
     if split > 1:
         block = 1024
         sum_splits_kernel[(triton.cdiv(gw.numel(), block),)](out, gw, split, gw.numel(), BLOCK=block, num_warps=4)
