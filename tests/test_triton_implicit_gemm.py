@@ -134,9 +134,9 @@ def test_precision_follows_torch_flags(monkeypatch):
 
 
 def test_autotune_configs():
-    """Interpreter: one config, so nothing is benchmarked on CPU tensors. The shipped GPU set: the
-    pruner keeps float64 tiles for float64 and tensor-core tiles otherwise, drops tiles far wider
-    than the channels, and never returns nothing."""
+    """Interpreter: one config, so nothing is benchmarked on CPU tensors. The shipped GPU sets: the
+    pruner keeps the FMA tiles for float64 and IEEE float32, tensor-core tiles otherwise, drops
+    tiles far wider than the channels, and never returns nothing."""
     import triton
 
     from fastcnn.backends.triton.kernels import _import_interpreted
@@ -146,14 +146,15 @@ def test_autotune_configs():
                                      interpreted.igemm_backward_weight_kernel)] == [1, 1, 1]
     m = _module()
     gpu_configs = [triton.Config({"BLOCK_M": a, "BLOCK_N": b, "BLOCK_K": c}, num_warps=w, num_stages=s)
-                   for a, b, c, w, s in m.TENSOR_CORE_CONFIGS + m.FLOAT64_CONFIGS]
-    f32 = m.configs_for(gpu_configs, torch.float32, 1 << 16, 256)
-    assert len(f32) == len(m.TENSOR_CORE_CONFIGS) and all(c.kwargs["BLOCK_K"] == 32 for c in f32)
-    f64 = m.configs_for(gpu_configs, torch.float64, 1 << 16, 256)
-    assert {c.kwargs["BLOCK_K"] for c in f64} == {16}
-    narrow = m.configs_for(gpu_configs, torch.float32, 1 << 16, 16)
+                   for a, b, c, w, s in m.TENSOR_CORE_CONFIGS + m.FMA_CONFIGS]
+    tf32 = m.configs_for(gpu_configs, torch.float32, "tf32", 1 << 16, 256)
+    assert [m._shape(c) for c in tf32] == list(m.TENSOR_CORE_CONFIGS)
+    assert m.configs_for(gpu_configs, torch.bfloat16, "tf32", 1 << 16, 256) == tf32
+    for dtype, precision in ((torch.float64, "ieee"), (torch.float32, "ieee")):
+        assert [m._shape(c) for c in m.configs_for(gpu_configs, dtype, precision, 1 << 16, 256)] == list(m.FMA_CONFIGS)
+    narrow = m.configs_for(gpu_configs, torch.float32, "tf32", 1 << 16, 8)
     assert narrow and all(c.kwargs["BLOCK_N"] <= 32 for c in narrow)
-    assert m.configs_for(gpu_configs, torch.float16, 1, 1)
+    assert m.configs_for(gpu_configs, torch.float16, "tf32", 1, 1)
 
 
 def test_gradcheck_through_public_op():

@@ -37,12 +37,14 @@ from triton import knobs
 
 from ._conv_common import activation_code, apply_activation, scalar_as
 
-# (BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages). Tensor-core tiles (float32/TF32, float16,
-# bfloat16) after the Triton matmul tutorial and inductor's conv template; float64 (FMA, 8-byte
-# accumulators) smaller with BLOCK_K 16, which is also how the pruner tells them apart.
-TENSOR_CORE_CONFIGS = ((128, 128, 32, 8, 3), (128, 64, 32, 4, 4), (64, 128, 32, 4, 4), (64, 64, 32, 4, 4),
-                       (128, 32, 32, 4, 4))
-FLOAT64_CONFIGS = ((64, 64, 16, 4, 2), (64, 32, 16, 4, 2), (32, 64, 16, 4, 2))
+# (BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages), one set per arithmetic: tensor cores (float32
+# with TF32, float16, bfloat16) and FMA units (IEEE float32, float64: both operand tiles live in
+# registers, so smaller tiles). Only tiles that compile without register spills for sm_80 and sm_90
+# in every pass (tests/test_triton_aot.py checks it): a sweep with the elu epilogue found 128 x 128,
+# 64 x 128 / 4 warps and 128 x 64 / 8 warps (backward input, float16, sm_90) spilling, and IEEE
+# float32 with BLOCK_K 32 spilling on sm_80 (docs/backend-triton.md).
+TENSOR_CORE_CONFIGS = ((64, 64, 32, 4, 3), (64, 64, 32, 4, 4), (64, 32, 32, 4, 3), (32, 64, 32, 4, 3))
+FMA_CONFIGS = ((64, 32, 16, 4, 2), (32, 32, 16, 4, 2))  # IEEE float32 and float64
 INTERPRETER_CONFIG = (32, 16, 16, 4, 2)  # CPU tensors: one config, small tiles (tiny test shapes)
 GROUP_M = 8
 _INTERPRETING = knobs.runtime.interpret  # fixed per module copy (kernels.py imports this module twice)
@@ -50,16 +52,30 @@ _CPU_DTYPES = (torch.float32, torch.float64, torch.float16)
 _GPU_DTYPES = _CPU_DTYPES + (torch.bfloat16,)
 
 
+def _shape(config) -> tuple:
+    k = config.kwargs
+    return k["BLOCK_M"], k["BLOCK_N"], k["BLOCK_K"], config.num_warps, config.num_stages
+
+
 def _configs():
-    shapes = (INTERPRETER_CONFIG,) if _INTERPRETING else TENSOR_CORE_CONFIGS + FLOAT64_CONFIGS
+    shapes = (INTERPRETER_CONFIG,) if _INTERPRETING else tuple(dict.fromkeys(
+        TENSOR_CORE_CONFIGS + FMA_CONFIGS))
     return [triton.Config({"BLOCK_M": m, "BLOCK_N": n, "BLOCK_K": k}, num_warps=w, num_stages=s)
             for m, n, k, w, s in shapes]
 
 
-def configs_for(configs, dtype, rows: int, cols: int):
-    """The configs worth timing for `dtype` and a rows x cols GEMM: the dtype's family, without tiles
-    more than twice as wide as the matrix (mostly masked lanes); never empty."""
-    family = [c for c in configs if (c.kwargs["BLOCK_K"] == 16) == (dtype == torch.float64)] or list(configs)
+def config_set(dtype, precision: str) -> tuple:
+    """The tile set of an arithmetic: FMA units (float64, IEEE float32) or tensor cores."""
+    if dtype == torch.float64 or (dtype == torch.float32 and precision == "ieee"):
+        return FMA_CONFIGS
+    return TENSOR_CORE_CONFIGS
+
+
+def configs_for(configs, dtype, precision: str, rows: int, cols: int):
+    """The configs worth timing for `dtype` at `precision` and a rows x cols GEMM: the arithmetic's
+    set, without tiles more than twice as wide as the matrix (mostly masked lanes); never empty."""
+    wanted = config_set(dtype, precision)
+    family = [c for c in configs if _shape(c) in wanted] or list(configs)
     fits = [c for c in family if c.kwargs["BLOCK_M"] <= max(32, 2 * rows) and c.kwargs["BLOCK_N"] <= max(32, 2 * cols)]
     return fits or family[-1:]
 
@@ -67,7 +83,8 @@ def configs_for(configs, dtype, rows: int, cols: int):
 def _pruner(rows, cols, tensor):
     """early_config_prune for a kernel whose GEMM is rows(args) x cols(args), dtype of arg `tensor`."""
     def prune(configs, named_args, **kwargs):
-        return configs_for(configs, named_args[tensor].dtype, rows(named_args), cols(named_args))
+        precision = kwargs.get("PRECISION", named_args.get("PRECISION"))
+        return configs_for(configs, named_args[tensor].dtype, precision, rows(named_args), cols(named_args))
     return prune
 
 
