@@ -11,8 +11,9 @@
    1 (the runtime makes those constexprs: a one-row image, a batch of 1). A separate process keeps the interpreter
    (which patches triton.language while it runs) and the compiler apart whatever ran before.
    A `triton.autotune`d kernel runs one config under the interpreter; here each recorded launch is
-   compiled once per config the GPU copy would time for it (its early_config_prune applied to the
-   recorded dtypes and sizes), so every shipped config is compiled (the all-ones variant: the first).
+   compiled once per config the GPU copy could time for it (its early_config_prune applied to the
+   recorded dtypes and flags, sizes taken as large), so every shipped config is compiled (the
+   all-ones variant: the first).
    Every compiled launch reports its PTX's tensor-core instructions (mma.sync / wgmma.mma_async
    counts); a spec with "resources": true also reports registers and spill bytes (the cubin's
    stack frame + local memory from the bundled cuobjdump -res-usage: what the driver reports as
@@ -197,12 +198,16 @@ def _named_value(desc):
 
 def _expand_configs(attr, spec, ones):
     """(JITFunction, spec, config label) for each compile of a recorded launch: one for a plain
-    @triton.jit kernel; one per config the autotuner would time for it (the first only for ones)."""
+    @triton.jit kernel; one per config the autotuner could time for its dtypes and flags (the first
+    only for ones)."""
     from triton.runtime.autotuner import Autotuner
 
     if not isinstance(attr, Autotuner):
         return [(attr, spec, None)]
-    named = {name: _named_value(desc) for name, desc in zip(attr.arg_names, spec["args"])}
+    # the pruner sees every integer as large: the configs it could pick for this signature at any
+    # problem size (it also drops tiles wider than a small recorded matrix, which a larger one takes)
+    named = {name: (1 << 12 if desc[0] == "int" else _named_value(desc))
+             for name, desc in zip(attr.arg_names, spec["args"])}
     named.update({k: _value(v) for k, v in spec["kwargs"].items()})
     configs = attr.early_config_prune(attr.configs, named) if attr.early_config_prune else attr.configs
     out = []

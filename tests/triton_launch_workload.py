@@ -92,14 +92,17 @@ def implicit_gemm(dtype, x, w, b):
     """Every pass of the tensor-core convolution: float32 with TF32 on and off (torch.backends.cudnn.
     allow_tf32), float64, float16 (bfloat16: derived from these in the AOT test, the interpreter
     cannot multiply it); strided backward input (phases) and a split-K weight gradient."""
-    for on in ((False, True) if dtype == torch.float32 else (False,)):
-        with _tf32(torch.backends.cudnn, on):
-            _backward(ops.conv2d(x, w, b, padding=1, groups=2, algo="implicit_gemm", activation="elu", backend="triton"))
-            _backward(ops.conv2d(x, w, None, stride=2, dilation=2, padding=1, groups=2, algo="implicit_gemm",
+    with _tf32(torch.backends.cudnn, False):
+        _backward(ops.conv2d(x, w, b, padding=1, groups=2, algo="implicit_gemm", activation="elu", backend="triton"))
+        _backward(ops.conv2d(x, w, None, stride=2, dilation=2, padding=1, groups=2, algo="implicit_gemm",
+                             backend="triton"))
+        # 2 x 12 x 12 output pixels: backward weight splits its reduction (sum_splits_kernel)
+        _backward(ops.conv2d(_rand(2, 3, 12, 12, dtype=dtype), _rand(4, 3, 3, 3, dtype=dtype), None, padding=1,
+                             algo="implicit_gemm", backend="triton"))
+    if dtype == torch.float32:
+        with _tf32(torch.backends.cudnn, True):  # every pass on TF32 tensor cores
+            _backward(ops.conv2d(x, w, b, padding=1, groups=2, algo="implicit_gemm", activation="elu",
                                  backend="triton"))
-            # 2 x 12 x 12 output pixels: backward weight splits its reduction (sum_splits_kernel)
-            _backward(ops.conv2d(_rand(2, 3, 12, 12, dtype=dtype), _rand(4, 3, 3, 3, dtype=dtype), None, padding=1,
-                                 algo="implicit_gemm", backend="triton"))
     if dtype == torch.float32:
         xh, wh, bh = (t.detach().half() for t in (x, w, b))
         geometry = ((2, 1), (1, 1), (1, 1), 2)
