@@ -44,7 +44,7 @@ from ._conv_common import activation_code, apply_activation, scalar_as
 # 64 x 128 / 4 warps and 128 x 64 / 8 warps (backward input, float16, sm_90) spilling, and IEEE
 # float32 with BLOCK_K 32 spilling on sm_80 (docs/backend-triton.md).
 TENSOR_CORE_CONFIGS = ((64, 64, 32, 4, 3), (64, 64, 32, 4, 4), (64, 32, 32, 4, 3), (32, 64, 32, 4, 3))
-FMA_CONFIGS = ((64, 32, 16, 4, 2), (32, 32, 16, 4, 2))  # IEEE float32 and float64
+FMA_CONFIGS = ((64, 32, 16, 4, 2),)  # IEEE float32 and float64 (32 x 32 x 16 spilled 8-16 bytes on sm_90)
 INTERPRETER_CONFIG = (32, 16, 16, 4, 2)  # CPU tensors: one config, small tiles (tiny test shapes)
 GROUP_M = 8
 _INTERPRETING = knobs.runtime.interpret  # fixed per module copy (kernels.py imports this module twice)
