@@ -130,6 +130,34 @@ class IsaBuildExt(build_ext):
                                         target_lang="c++")
             with open(order_file, "w") as f:
                 f.write(order)
+        self.build_cuda_fatbins()
+
+    def build_cuda_fatbins(self):
+        """The .cu kernels compiled ahead of time (sm_80, sm_90 + compute_90 PTX) when nvcc is here, so
+        the cuda backend loads them instead of compiling at first use (fastcnn/backends/cuda/
+        _binaries.py; without them, NVRTC output is cached on disk). FASTCNN_NO_FATBIN=1 skips; a
+        failure only warns (NVRTC remains)."""
+        import importlib.util
+        import shutil
+
+        nvcc = shutil.which("nvcc")
+        if not nvcc or os.environ.get("FASTCNN_NO_FATBIN", "0") not in ("", "0"):
+            return
+        spec = importlib.util.spec_from_file_location("fastcnn_cuda_binaries",
+                                                      ROOT / "fastcnn" / "backends" / "cuda" / "_binaries.py")
+        binaries = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(binaries)
+        try:
+            built = binaries.build_fatbins(nvcc, jobs=int(os.environ.get("FASTCNN_BUILD_JOBS", os.cpu_count() or 1)))
+        except Exception as e:  # noqa: BLE001 - the NVRTC path still works
+            print(f"[fastcnn build] warning: CUDA fatbins not built ({e}); kernels compile at first use", flush=True)
+            return
+        print(f"[fastcnn build] CUDA fatbins built: {built or 'all current'}", flush=True)
+        if not self.inplace:  # package data was copied before build_ext ran
+            target = Path(self.build_lib) / "fastcnn" / "kernels" / "cuda"
+            target.mkdir(parents=True, exist_ok=True)
+            for path in binaries.CUDA_DIR.glob("*.fatbin*"):
+                shutil.copy2(path, target / path.name)
 
 
 ext = Pybind11Extension(

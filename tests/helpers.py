@@ -29,7 +29,7 @@ def backend_params():
     return params
 
 
-EPS = {torch.float32: 2.0 ** -23, torch.float64: 2.0 ** -52}
+EPS = {torch.float32: 2.0 ** -23, torch.float64: 2.0 ** -52, torch.float16: 2.0 ** -10, torch.bfloat16: 2.0 ** -7}
 
 
 def assert_close(actual: torch.Tensor, expected: torch.Tensor, *, reduction: int = 1, factor: float = 8.0,

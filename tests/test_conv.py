@@ -16,7 +16,7 @@ from fastcnn._registry import has_kernel, kernel
 from fastcnn.ops import _conv_algo
 from helpers import CPU_BACKENDS, assert_close, backend_params, gradcheck, isa  # noqa: F401
 
-ALGOS = ("direct", "im2col", "fft")
+ALGOS = ("direct", "im2col", "fft", "implicit_gemm")
 
 
 def _algo_params():

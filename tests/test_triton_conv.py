@@ -19,7 +19,7 @@ from fastcnn._registry import kernel
 from conv_reference import TORCH_ACTIVATIONS, Case, conv_cases, reference_conv
 from helpers import HAS_GPU, assert_close, backend_params, reference_f64
 
-ALGOS = ("direct", "im2col", "fft")
+ALGOS = ("direct", "im2col", "fft", "implicit_gemm")
 DTYPES = [pytest.param(torch.float32, id="f32"), pytest.param(torch.float64, id="f64")]
 
 

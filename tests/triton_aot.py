@@ -10,6 +10,15 @@
    per unique (kernel, signature, constexprs, options), and once more with every integer argument
    1 (the runtime makes those constexprs: a one-row image, a batch of 1). A separate process keeps the interpreter
    (which patches triton.language while it runs) and the compiler apart whatever ran before.
+   A `triton.autotune`d kernel runs one config under the interpreter; here each recorded launch is
+   compiled once per config the GPU copy could time for it (its early_config_prune applied to the
+   recorded dtypes and flags, sizes taken as large), so every shipped config is compiled (the
+   all-ones variant: the first).
+   Every compiled launch reports its PTX's tensor-core instructions (mma.sync / wgmma.mma_async
+   counts); a spec with "resources": true also reports registers and spill bytes (the cubin's
+   stack frame + local memory from the bundled cuobjdump -res-usage: what the driver reports as
+   local memory, of which triton's n_spills is a quarter; n_spills itself needs a GPU to load the
+   binary).
    `FASTCNN_AOT_TRITON_PATH` puts another triton first on that process's path (the oldest supported
    triton, scripts/triton-min.sh).
 """
@@ -77,6 +86,17 @@ def record_launches(workload) -> list:
     finally:
         InterpretedFunction.run = original
     return specs
+
+
+def with_bfloat16(specs: list, kernels) -> list:
+    """specs plus, for every launch of `kernels` with float16 tensors, the same launch in bfloat16:
+    the interpreter's tl.dot cannot multiply bfloat16, so the workload records float16 and the
+    bfloat16 variant (same code path in the launcher) is derived here."""
+    out = list(specs)
+    for spec in specs:
+        if spec["kernel"] in kernels and any(a == ["ptr", "float16"] for a in spec["args"]):
+            out.append(dict(spec, args=[["ptr", "bfloat16"] if a == ["ptr", "float16"] else a for a in spec["args"]]))
+    return out
 
 
 def compile_specs(specs: list, arch: int, timeout: float = 600, triton_path: str = None, ones=(0, 1)) -> dict:
@@ -167,6 +187,53 @@ def _signature(fn, spec, ones=False):
     return signature, constexprs, options
 
 
+def _named_value(desc):
+    """A recorded argument as the autotuner's pruner sees it: tensors by dtype, scalars by value."""
+    from types import SimpleNamespace
+
+    if desc[0] == "ptr":
+        return SimpleNamespace(dtype=getattr(torch, desc[1]))
+    return _value(desc)
+
+
+def _expand_configs(attr, spec, ones):
+    """(JITFunction, spec, config label) for each compile of a recorded launch: one for a plain
+    @triton.jit kernel; one per config the autotuner could time for its dtypes and flags (the first
+    only for ones)."""
+    from triton.runtime.autotuner import Autotuner
+
+    if not isinstance(attr, Autotuner):
+        return [(attr, spec, None)]
+    # the pruner sees every integer as large: the configs it could pick for this signature at any
+    # problem size (it also drops tiles wider than a small recorded matrix, which a larger one takes)
+    named = {name: (1 << 12 if desc[0] == "int" else _named_value(desc))
+             for name, desc in zip(attr.arg_names, spec["args"])}
+    named.update({k: _value(v) for k, v in spec["kwargs"].items()})
+    configs = attr.early_config_prune(attr.configs, named) if attr.early_config_prune else attr.configs
+    out = []
+    for config in configs[:1] if ones else configs:
+        kwargs = dict(spec["kwargs"])
+        kwargs.update({k: _describe(v) for k, v in config.all_kwargs().items()})
+        out.append((attr.fn, dict(spec, kwargs=kwargs), str(config)))
+    return out
+
+
+def _resources(binary):
+    """(registers, spill bytes) of a compiled kernel: cuobjdump -res-usage's REG and STACK + LOCAL."""
+    import re
+    import tempfile
+
+    import triton
+
+    tool = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
+    with tempfile.NamedTemporaryFile(suffix=".cubin") as f:
+        f.write(binary.asm["cubin"])
+        f.flush()
+        text = subprocess.run([str(tool), "-res-usage", f.name], capture_output=True, text=True, check=True).stdout
+    fields = dict(re.findall(r"(REG|STACK|LOCAL):(\d+)", text))
+    return int(fields["REG"]), int(fields["STACK"]) + int(fields["LOCAL"])
+
+
 def _compile_all(specs_path, arch, out_path, ones_share="0/1"):
     import importlib
     import time
@@ -186,22 +253,31 @@ def _compile_all(specs_path, arch, out_path, ones_share="0/1"):
     if ones_share != "none":
         first, step = (int(v) for v in ones_share.split("/"))
         variants += [(spec, True) for spec in specs[first::step]]
-    for spec, ones in variants:
-        fn = getattr(importlib.import_module(spec["module"]), spec["kernel"])
-        assert isinstance(fn, JITFunction), f"{spec['module']}.{spec['kernel']} is not a compiling JITFunction"
-        signature, constexprs, options = _signature(fn, spec, ones)
-        key = json.dumps([spec["module"], spec["kernel"], signature, {k: repr(v) for k, v in constexprs.items()},
-                          {k: repr(v) for k, v in options.items()}], sort_keys=True)
-        if key in done:
-            continue
-        done.add(key)
-        try:
-            binary = triton.compile(ASTSource(fn, signature, constexprs), target=GPUTarget("cuda", arch, 32),
-                                    options=options)
-            report["compiled"].append({"kernel": spec["kernel"], "key": key, "cubin_bytes": len(binary.asm["cubin"])})
-        except Exception as e:  # every failure is reported, the run goes on
-            report["failed"].append({"kernel": spec["kernel"], "key": key,
-                                     "error": "".join(traceback.format_exception_only(type(e), e))[-2000:]})
+    for recorded, ones in variants:
+        attr = getattr(importlib.import_module(recorded["module"]), recorded["kernel"])
+        for fn, spec, config in _expand_configs(attr, recorded, ones):
+            assert isinstance(fn, JITFunction), f"{spec['module']}.{spec['kernel']} is not a compiling JITFunction"
+            signature, constexprs, options = _signature(fn, spec, ones)
+            key = json.dumps([spec["module"], spec["kernel"], signature, {k: repr(v) for k, v in constexprs.items()},
+                              {k: repr(v) for k, v in options.items()}], sort_keys=True)
+            if key in done:
+                continue
+            done.add(key)
+            try:
+                binary = triton.compile(ASTSource(fn, signature, constexprs), target=GPUTarget("cuda", arch, 32),
+                                        options=options)
+                ptx = binary.asm["ptx"]
+                entry = {"kernel": spec["kernel"], "key": key, "cubin_bytes": len(binary.asm["cubin"]),
+                         "config": config, "ones": ones, "signature": signature,
+                         "constexprs": {k: repr(v) for k, v in constexprs.items()},
+                         "mma_sync": ptx.count("mma.sync"), "wgmma": ptx.count("wgmma.mma_async"),
+                         "fma": ptx.count("fma.rn"), "probe": bool(spec.get("probe"))}
+                if spec.get("resources") and not ones:
+                    entry["registers"], entry["spill_bytes"] = _resources(binary)
+                report["compiled"].append(entry)
+            except Exception as e:  # every failure is reported, the run goes on
+                report["failed"].append({"kernel": spec["kernel"], "key": key,
+                                         "error": "".join(traceback.format_exception_only(type(e), e))[-2000:]})
     report["seconds"] = time.time() - start
     Path(out_path).write_text(json.dumps(report))
 

@@ -64,10 +64,51 @@ def convolutions(dtype):
             ops.conv2d(x.detach(), w.detach(), b.detach(), padding=1, groups=2, algo=algo, backend="triton")
     finally:
         del os.environ["FASTCNN_TRITON_TF32"]
+    implicit_gemm(dtype, x, w, b)
     a, m = _rand(5, 7, dtype=dtype), _rand(7, 3, dtype=dtype)
     _backward(ops.matmul(a, m, backend="triton"))
+    if dtype == torch.float32:  # the GEMM with TF32 as torch.backends.cuda.matmul.allow_tf32 asks
+        with _tf32(torch.backends.cuda.matmul, True):
+            _backward(ops.linear(a, _rand(3, 7, dtype=dtype), _rand(3, dtype=dtype), backend="triton"))
     _backward(ops.linear(a, _rand(3, 7, dtype=dtype), _rand(3, dtype=dtype), backend="triton"))
     kernel("triton", "gemm")(a.detach(), m.detach(), beta=1.0, out=torch.zeros(5, 3, dtype=dtype, device=CPU))
+
+
+class _tf32:
+    """Sets `flags.allow_tf32` (torch.backends.cudnn or torch.backends.cuda.matmul) for a block."""
+
+    def __init__(self, flags, on):
+        self.flags, self.on = flags, on
+
+    def __enter__(self):
+        self.saved = self.flags.allow_tf32
+        self.flags.allow_tf32 = self.on
+
+    def __exit__(self, *exc):
+        self.flags.allow_tf32 = self.saved
+
+
+def implicit_gemm(dtype, x, w, b):
+    """Every pass of the tensor-core convolution: float32 with TF32 on and off (torch.backends.cudnn.
+    allow_tf32), float64, float16 (bfloat16: derived from these in the AOT test, the interpreter
+    cannot multiply it); strided backward input (phases) and a split-K weight gradient."""
+    with _tf32(torch.backends.cudnn, False):
+        _backward(ops.conv2d(x, w, b, padding=1, groups=2, algo="implicit_gemm", activation="elu", backend="triton"))
+        _backward(ops.conv2d(x, w, None, stride=2, dilation=2, padding=1, groups=2, algo="implicit_gemm",
+                             backend="triton"))
+        # 2 x 12 x 12 output pixels: backward weight splits its reduction (sum_splits_kernel)
+        _backward(ops.conv2d(_rand(2, 3, 12, 12, dtype=dtype), _rand(4, 3, 3, 3, dtype=dtype), None, padding=1,
+                             algo="implicit_gemm", backend="triton"))
+    if dtype == torch.float32:
+        with _tf32(torch.backends.cudnn, True):  # every pass on TF32 tensor cores
+            _backward(ops.conv2d(x, w, b, padding=1, groups=2, algo="implicit_gemm", activation="elu",
+                                 backend="triton"))
+    if dtype == torch.float32:
+        xh, wh, bh = (t.detach().half() for t in (x, w, b))
+        geometry = ((2, 1), (1, 1), (1, 1), 2)
+        y = kernel("triton", "conv2d_forward.implicit_gemm")(xh, wh, bh, *geometry, (5, 9), "relu", 0.0)
+        kernel("triton", "conv2d_backward_input.implicit_gemm")(y, wh, (9, 9), *geometry)
+        kernel("triton", "conv2d_backward_weight.implicit_gemm")(xh, y, (3, 3), *geometry)
 
 
 def pooling(dtype):

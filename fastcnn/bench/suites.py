@@ -172,7 +172,7 @@ simple_case("pixel_shuffle x2 [16,256,24,24]", "resample", "pixel_shuffle", F.pi
 
 
 # ---- layers: the convolutions of the lecture networks ----------------------------------------------
-CONV_ALGOS = ("direct", "im2col", "fft", "winograd")
+CONV_ALGOS = ("direct", "im2col", "fft", "winograd", "implicit_gemm")
 
 
 def conv_case(label, N, C, K, H, W, R, S=None, stride=1, padding=0, dilation=1, groups=1, quick=False):

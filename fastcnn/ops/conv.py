@@ -1,5 +1,5 @@
 """Convolution: conv2d and conv_transpose2d with algo = 'auto' | 'direct' | 'im2col' | 'fft' |
-'winograd'.
+'winograd' | 'implicit_gemm' (triton).
 
 Kernels called here (same name and signature on every backend; all tensors contiguous NCHW, one
 dtype; padding is the top/left padding, the bottom/right padding is implied by out_hw / in_hw):
@@ -207,7 +207,7 @@ def _pass_algo(cfg: ConvConfig, direction, N, w, run):
     # the image-size rules were measured on the cpu backend only
     cpu = cfg.backend == "cpu"
     layer = algos.Layer(N, C, K, cfg.kernel_hw, cfg.in_hw if cpu else None, cfg.stride, cfg.dilation, cfg.groups,
-                        algos.cpu_isa() if cpu else None)
+                        algos.cpu_isa() if cpu else None, w.device.type == "cuda")
     return algos.heuristic(options, layer, direction)
 
 

@@ -1,4 +1,5 @@
-"""Compiles fastcnn/kernels/cuda/<family>.cu with NVRTC (through cupy) and launches its kernels on
+"""Loads fastcnn/kernels/cuda/<family>.cu's machine code (shipped fatbin or cached NVRTC output,
+_binaries.py) and launches its kernels on
 torch's current CUDA stream. Kernels are `extern "C" __global__`; pointers travel as uint64 and
 sizes as int64 (`long long` in the .cu files), scalars as float/double matching the dtype."""
 from __future__ import annotations
@@ -17,10 +18,11 @@ CTYPE = {torch.float32: "float", torch.float64: "double"}
 
 @functools.lru_cache(maxsize=None)
 def module(family: str):
-    import cupy
+    """The family's kernels for the current GPU: the shipped fatbin, or NVRTC output cached on disk
+    (compiled once per source, arch and compiler version; _binaries.py)."""
+    from . import _binaries
 
-    source = (CUDA_DIR / f"{family}.cu").read_text()
-    return cupy.RawModule(code=source, options=("-std=c++17", f"-I{CUDA_DIR}"), name_expressions=None)
+    return _binaries.load_module(family)
 
 
 def launch(family: str, kernel: str, grid, block, args, shared_mem: int = 0):

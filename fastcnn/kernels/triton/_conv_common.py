@@ -52,11 +52,14 @@ def add(a, b):
     return a + b
 
 
-def dot_precision(dtype) -> str:
+def dot_precision(dtype, matmul: bool = False) -> str:
     """tl.dot input precision of the GEMM-like kernels: "ieee" (exact float32 products) unless
     FASTCNN_TRITON_TF32=1 asks for TF32 tensor cores on float32 (about 1e-3 relative error; the
-    FFT transforms stay ieee). float64 is always ieee."""
-    if dtype == torch.float32 and os.environ.get("FASTCNN_TRITON_TF32", "0") == "1":
+    FFT transforms stay ieee), or, for the GEMM (matmul=True: linear, matmul, im2col's product),
+    torch.backends.cuda.matmul.allow_tf32 does (torch's own rule for its matmuls; off by default).
+    float64 is always ieee. The implicit_gemm convolution has its own rule (conv_precision)."""
+    if dtype == torch.float32 and (os.environ.get("FASTCNN_TRITON_TF32", "0") == "1"
+                                   or (matmul and torch.backends.cuda.matmul.allow_tf32)):
         return "tf32"
     return "ieee"
 

@@ -98,6 +98,6 @@ def batched_gemm(a, b, c, *, M, N, K, a_strides, b_strides, c_strides,
            *a_batch, *b_batch, *c_batch, bias_batch, a_reduce, b_reduce,
            float(alpha), float(beta), float(act_param),
            num_warps=warps, num_stages=stages,
-           PRECISION=dot_precision(c.dtype), ACCUMULATE=beta != 0, HAS_BIAS=bias is not None, ACT=act,
+           PRECISION=dot_precision(c.dtype, matmul=True), ACCUMULATE=beta != 0, HAS_BIAS=bias is not None, ACT=act,
            BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, GROUP_M=group_m)
     return c

@@ -42,6 +42,15 @@ def axis_params(n_in, n_out, nearest, align_corners, scale, dtype):
     return kind, ratio, float(nscale), (step if step > 0 else 1e30)
 
 
+# The interpolation kernels compile without multiply-add contraction: torch rounds every product of
+# its source-index math (`ratio * (d + 0.5) - 0.5`, `src - floor(src)`) and of the blend
+# (`l0 * (w0 * x00 + w1 * x01) + ...`) separately, and so does the interpreter; a GPU compile with
+# fusion on turns them into FMAs, which round once, and a source index or weight 1 ulp away picks
+# another tap weight (issue #14: one float64 element off on an H200). tests/test_triton_aot.py
+# checks the PTX has no fma.
+NO_FMA = {"enable_fp_fusion": False}
+
+
 def _ratios(ah, aw, like):
     return torch.tensor([float(ah[1]), float(aw[1])], dtype=like.dtype, device=like.device)
 
@@ -113,7 +122,7 @@ def interpolate_forward(x, out_hw, nearest, align_corners, scales):
     if total:
         _interpolate_fwd[(triton.cdiv(total, BLOCK),)](x, y, ratios, total, H, W, P, Q, ah[2], aw[2],
                                                       KIND_H=ah[0], KIND_W=aw[0], ALIGN=bool(align_corners),
-                                                      BLOCK=BLOCK)
+                                                      BLOCK=BLOCK, **NO_FMA)
     return y
 
 
@@ -132,7 +141,7 @@ def interpolate_backward(gy, in_hw, nearest, align_corners, scales):
         _interpolate_bwd[(triton.cdiv(total, BLOCK),)](gy, gx, ratios, total, H, W, P, Q, ah[2], aw[2], ah[3],
                                                       aw[3], _window_len(ah[3], P), _window_len(aw[3], Q),
                                                       KIND_H=ah[0], KIND_W=aw[0], ALIGN=bool(align_corners),
-                                                      BLOCK=BLOCK)
+                                                      BLOCK=BLOCK, **NO_FMA)
     return gx
 
 
