@@ -45,3 +45,31 @@ def nchw_from_channels_last(t: torch.Tensor) -> torch.Tensor:
 def channels_last_from_nchw(t: torch.Tensor) -> torch.Tensor:
     """A result made channels_last because the input was, as torch's is."""
     return _Relayout.apply(t, torch.channels_last, torch.contiguous_format)
+
+
+def owned_outputs(function_cls):
+    """Class decorator for a torch.autograd.Function whose forward reshapes a kernel's result
+    (`y3.view(x.shape)`): autograd refuses in-place ops on a Function output that is a view of a
+    tensor made inside forward ("Output 0 of _BatchNorm is a view and is being modified inplace"),
+    so `BatchNorm2d` then `ReLU(inplace=True)` would fail where torch's works. Such outputs are
+    returned detached from their base (same storage, no view relation); an output sharing storage
+    with an input is left as it is."""
+    forward = function_cls.forward
+
+    def own(t, inputs):
+        if not isinstance(t, torch.Tensor) or not t._is_view():
+            return t
+        storage = t.untyped_storage().data_ptr()
+        if any(a.untyped_storage().data_ptr() == storage for a in inputs):
+            return t
+        return t.detach()
+
+    def owning_forward(ctx, *args):
+        out = forward(ctx, *args)
+        inputs = [a for a in args if isinstance(a, torch.Tensor)]
+        if isinstance(out, tuple):
+            return tuple(own(o, inputs) for o in out)
+        return own(out, inputs)
+
+    function_cls.forward = staticmethod(owning_forward)
+    return function_cls

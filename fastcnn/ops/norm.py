@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from .. import _checks
 from .._registry import kernel
 from ._op import apply, public_op
-from ._shapes import around
+from ._shapes import around, owned_outputs
 
 __all__ = ["batch_norm", "normalize", "local_response_norm"]
 
@@ -64,6 +64,7 @@ def _check_batch_norm(input, running_mean, running_var, weight=None, bias=None, 
         raise ValueError(f"input: expected more than 1 value per channel when training, got shape {tuple(input.shape)}")
 
 
+@owned_outputs
 class _BatchNorm(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps, backend):
@@ -120,6 +121,7 @@ def _check_normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
         raise ValueError("out: fastcnn.ops.normalize returns a new tensor; out= is not supported")
 
 
+@owned_outputs
 class _Normalize(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, p, dim, eps, backend):
@@ -158,6 +160,7 @@ def _check_local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
         _checks.number(value, name)
 
 
+@owned_outputs
 class _LocalResponseNorm(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, size, alpha, beta, k, backend):

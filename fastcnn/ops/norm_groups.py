@@ -23,10 +23,12 @@ from .. import _checks
 from .._registry import kernel
 from ._op import apply, public_op
 from .norm import _memory_format, batch_norm
+from ._shapes import owned_outputs
 
 __all__ = ["group_norm", "layer_norm", "instance_norm"]
 
 
+@owned_outputs
 class _GroupRows(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, running_mean, running_var, rows, row_len, groups, span, eps, momentum, backend,

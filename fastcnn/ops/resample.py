@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from .. import _checks
 from .._registry import kernel
 from ._op import apply, public_op
-from ._shapes import leading_merged
+from ._shapes import leading_merged, owned_outputs
 
 __all__ = ["interpolate", "pixel_shuffle", "pixel_unshuffle", "unfold", "fold", "grid_sample"]
 
@@ -151,6 +151,7 @@ def _check_pixel_unshuffle(input, downscale_factor):
                          f"divisible by downscale_factor = {r}")
 
 
+@owned_outputs
 class _PixelShuffle(torch.autograd.Function):
     """to_space=True: pixel_shuffle; False: pixel_unshuffle. The backward is the other direction
     of the same permutation kernel."""
