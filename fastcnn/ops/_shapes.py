@@ -2,6 +2,8 @@
 tensor is empty, and every op must accept empty tensors as torch does."""
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 
 import torch
@@ -73,3 +75,18 @@ def owned_outputs(function_cls):
 
     function_cls.forward = staticmethod(owning_forward)
     return function_cls
+
+
+def follows_channels_last(body):
+    """For an op body whose kernels take NCHW (dense) tensors: a channels_last input is computed as
+    NCHW and the 4-D result (and the input's gradient) returned channels_last, as torch's are. An
+    in-place call is left alone (it must write the caller's tensor)."""
+    sig = inspect.signature(body)
+
+    @functools.wraps(body)
+    def wrapper(input, *args, **kwargs):
+        if not is_channels_last_only(input) or sig.bind_partial(input, *args, **kwargs).arguments.get("inplace"):
+            return body(input, *args, **kwargs)
+        y = body(nchw_from_channels_last(input), *args, **kwargs)
+        return channels_last_from_nchw(y) if isinstance(y, torch.Tensor) and y.dim() == 4 else y
+    return wrapper

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from .. import _checks
 from .._registry import kernel
 from ._op import apply, public_op
-from ._shapes import around, owned_outputs
+from ._shapes import around, owned_outputs, follows_channels_last
 
 __all__ = ["relu", "relu_", "leaky_relu", "leaky_relu_", "elu", "elu_", "sigmoid", "tanh", "softplus", "prelu",
            "maxout", "step", "activation", "silu", "gelu", "hardswish", "hardsigmoid"]
@@ -245,6 +245,7 @@ def _check_prelu(input, weight):
 
 
 @public_op(reference=F.prelu, check=_check_prelu)
+@follows_channels_last
 def prelu(input, weight, *, backend):
     return apply(_PReLU, input, weight, backend)
 

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from .. import _checks
 from .._registry import kernel
 from ._op import apply, public_op
-from ._shapes import around, owned_outputs
+from ._shapes import around, owned_outputs, follows_channels_last
 
 __all__ = ["batch_norm", "normalize", "local_response_norm"]
 
@@ -99,6 +99,7 @@ def _contig(t):
 
 
 @public_op(reference=F.batch_norm, check=_check_batch_norm)
+@follows_channels_last
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5,
                *, backend):
     """torch.nn.functional.batch_norm on (N, C), (N, C, L) or (N, C, H, W) input."""
@@ -144,6 +145,7 @@ class _Normalize(torch.autograd.Function):
 
 
 @public_op(reference=F.normalize, check=_check_normalize)
+@follows_channels_last
 def normalize(input, p=2.0, dim=1, eps=1e-12, out=None, *, backend):
     """torch.nn.functional.normalize: input / max(||input||_p, eps) along dim (p = 2 fully vectorised)."""
     return apply(_Normalize, input, float(p), dim, float(eps), backend)
@@ -179,6 +181,7 @@ class _LocalResponseNorm(torch.autograd.Function):
 
 
 @public_op(reference=F.local_response_norm, check=_check_local_response_norm)
+@follows_channels_last
 def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0, *, backend):
     """torch.nn.functional.local_response_norm: x / (k + alpha/size * sum of x^2 over `size` neighbouring
     channels)^beta (alpha averaged over size, as torch; the window is zero-padded at the ends)."""

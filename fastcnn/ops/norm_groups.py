@@ -23,7 +23,7 @@ from .. import _checks
 from .._registry import kernel
 from ._op import apply, public_op
 from .norm import _memory_format, batch_norm
-from ._shapes import owned_outputs
+from ._shapes import owned_outputs, follows_channels_last
 
 __all__ = ["group_norm", "layer_norm", "instance_norm"]
 
@@ -99,6 +99,7 @@ def _check_group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
 
 
 @public_op(reference=F.group_norm, check=_check_group_norm)
+@follows_channels_last
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5, *, backend):
     """torch.nn.functional.group_norm: each of num_groups groups of C/num_groups channels normalised
     over its channels and spatial positions, then a per-channel affine transform."""

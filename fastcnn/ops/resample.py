@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from .. import _checks
 from .._registry import kernel
 from ._op import apply, public_op
-from ._shapes import leading_merged, owned_outputs
+from ._shapes import leading_merged, owned_outputs, follows_channels_last
 
 __all__ = ["interpolate", "pixel_shuffle", "pixel_unshuffle", "unfold", "fold", "grid_sample"]
 
@@ -136,6 +136,7 @@ class _Interpolate(torch.autograd.Function):
 
 
 @public_op(reference=F.interpolate, check=_check_interpolate)
+@follows_channels_last
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
                 recompute_scale_factor=None, antialias=False, *, backend):
     out_hw, scales, nearest, align = _interp_plan(input, size, scale_factor, mode, align_corners,
@@ -211,11 +212,13 @@ def _permute(backend, x, factor, to_space):
 
 
 @public_op(reference=F.pixel_shuffle, check=_check_pixel_shuffle)
+@follows_channels_last
 def pixel_shuffle(input, upscale_factor, *, backend):
     return apply(_PixelShuffle, input, backend, upscale_factor, True)
 
 
 @public_op(reference=F.pixel_unshuffle, check=_check_pixel_unshuffle)
+@follows_channels_last
 def pixel_unshuffle(input, downscale_factor, *, backend):
     return apply(_PixelShuffle, input, backend, downscale_factor, False)
 
