@@ -115,3 +115,18 @@ def test_inplace_dropout_channels_last_writes_the_callers_tensor(backend):
     x = torch.randn(2, 8, 6, 4).contiguous(memory_format=CL)
     y = ops.dropout(x, 0.5, inplace=True, backend=backend)
     assert y.data_ptr() == x.data_ptr() and bool(((x == 0) | (x != 0)).all())
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_autocast_refused_for_every_layer_kind(dtype):
+    """bfloat16 stays a documented rejection (docs/reliability.md): under CPU autocast each converted
+    layer kind refuses (the first to run raises), none quietly runs torch's kernels or float32."""
+    layers = [torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(3), torch.nn.MaxPool2d(2), torch.nn.AvgPool2d(2),
+              torch.nn.ReLU(), torch.nn.Sigmoid(), torch.nn.Linear(8, 2)]
+    for layer in layers:
+        model = fastcnn.nn.convert(torch.nn.Sequential(layer))
+        assert type(model[0]).__module__.startswith("fastcnn"), f"{layer} not converted"
+        x = torch.randn(2, 8) if isinstance(layer, torch.nn.Linear) else torch.randn(2, 3, 8, 8)
+        with torch.autocast("cpu", dtype=dtype):
+            with pytest.raises(NotImplementedError, match="autocast"):
+                model(x)
