@@ -80,13 +80,19 @@ def test_matmul_linear_empty(backend, a_shape, b_shape):
 @pytest.mark.parametrize("shape", [(), (7,), (2, 3), (2, 3, 4, 5), (1, 0, 3)])
 def test_prelu_zero_dim_weight(backend, shape):
     """torch's prelu takes a 0-D weight (one slope for every channel); so does nn.PReLU's default."""
-    x = torch.randn(shape, dtype=torch.float64)
+    x = torch.randn(shape, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
     w = torch.tensor(0.25, dtype=torch.float64)
     (y, g), (yr, gr) = _both(lambda s, t: ops.prelu(s, t, backend=backend), F.prelu, x, w)
     assert_close(y, yr)
     assert g[1].shape == w.shape
-    for a, e in zip(g, gr):
-        assert_close(a, e, reduction=max(1, x.numel()))
+    assert_close(g[0], gr[0])
+    # The slope's gradient is a sum of x * gy over the negative inputs, which may cancel: its rounding
+    # is relative to the sum of the terms' sizes, not to the (possibly tiny) result. (With the
+    # result as the scale this check failed for about 1 draw in 600 of an unseeded x, on any build:
+    # the 'ASan-only' prelu mismatch of the first sanitizer run, whose test order drew such an x.)
+    gy = torch.randn(y.shape, generator=torch.Generator().manual_seed(0), dtype=y.dtype)
+    terms = (x.clamp(max=0) * gy).abs().sum().item()
+    assert_close(g[1], gr[1], reduction=max(1, x.numel()), scale=terms)
     if x.numel():
         gradcheck(lambda s, t: ops.prelu(s, t, backend=backend), (_leaf(x), _leaf(w)))
 
