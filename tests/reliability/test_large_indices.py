@@ -18,7 +18,9 @@ pytestmark = [pytest.mark.slow,
               pytest.mark.skipif("cpu" not in CPU_BACKENDS, reason="the cpu backend is not built here")]
 
 BIG = 2 ** 31
-SIDE = 46341  # SIDE * SIDE = 2,147,488,281 > 2^31
+# A [1, 1, H, W] float32 image of 2,147,812,... elements (8.6 GB) whose last rows lie wholly beyond
+# element 2^31: row 46344 starts at 2,147,627,... (pooling by 4 and convolving by 3 reach it).
+H, W = 46348, 46341
 
 
 def _available_gb() -> float:
@@ -36,10 +38,9 @@ def _need(gb: float):
 
 
 def _tail_image(rows: int, seed: int = 0) -> torch.Tensor:
-    """[1, 1, SIDE, SIDE] float32 zeros whose last `rows` rows (all beyond element 2^31 - rows * SIDE)
-    hold random values."""
-    x = torch.zeros(1, 1, SIDE, SIDE)
-    x[..., SIDE - rows:, :] = torch.randn(rows, SIDE, generator=torch.Generator().manual_seed(seed))
+    """[1, 1, H, W] float32 zeros whose last `rows` rows hold random values."""
+    x = torch.zeros(1, 1, H, W)
+    x[..., H - rows:, :] = torch.randn(rows, W, generator=torch.Generator().manual_seed(seed))
     return x
 
 
@@ -58,24 +59,26 @@ def test_elementwise_in_place_beyond_2_31():
 
 def test_max_pool_indices_beyond_2_31():
     _need(11)
-    x = _tail_image(24)
+    x = _tail_image(28)
     y, idx = ops.max_pool2d(x, 4, stride=4, return_indices=True, backend="cpu")
-    first = SIDE - 21  # 46320: output rows 11580..11584 read input rows 46320..46339
-    ref, ref_idx = F.max_pool2d(x[..., first:first + 20, :], 4, stride=4, return_indices=True)
-    assert torch.equal(y[..., -5:, :], ref)
-    assert torch.equal(idx[..., -5:, :], ref_idx + first * SIDE)
-    assert int(idx[..., -1, -1]) > BIG
+    first = H - 28  # 46320: output rows 11580..11586 read input rows 46320..46347
+    ref, ref_idx = F.max_pool2d(x[..., first:, :], 4, stride=4, return_indices=True)
+    assert y.shape[-2] == H // 4
+    assert torch.equal(y[..., -7:, :], ref)
+    assert torch.equal(idx[..., -7:, :], ref_idx + first * W)
+    assert int(idx[..., -1, :].min()) > BIG  # the last output row's argmaxes all lie beyond 2^31
     del x, y, idx
 
 
 def test_conv2d_direct_beyond_2_31():
     _need(11)
-    x = _tail_image(12)
+    x = _tail_image(13)
     w = torch.randn(1, 1, 3, 3, generator=torch.Generator().manual_seed(2))
     y = ops.conv2d(x, w, stride=3, algo="direct", backend="cpu")
-    first = SIDE - 12  # output rows 15439.. read input rows 46317..
-    first -= first % 3
+    first = H - 13  # 46335: output rows 15445..15448 read input rows 46335..46346 (from 2^31 + 159,...)
     ref = F.conv2d(x[..., first:, :], w, stride=3)
+    assert y.shape[-2] == first // 3 + ref.shape[-2]
+    assert (first + 9) * W > BIG
     assert_close(y[..., first // 3:, :], ref, reduction=9)
     del x, y
 
