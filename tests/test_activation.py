@@ -137,7 +137,9 @@ def test_step(backend, device):
     x = torch.tensor([-2.0, 0.0, 3.0, -0.0, 1e-30], device=device, requires_grad=True)
     y = ops.step(x, 0.5, backend=backend)
     assert y.tolist() == [0.0, 0.5, 1.0, 0.5, 1.0]
-    assert not y.requires_grad
+    # differentiable with a zero derivative (the perceptron's output joins a graph without a detach)
+    (gx,) = torch.autograd.grad((y * torch.arange(1.0, 6.0, device=device)).sum(), x)
+    assert gx.tolist() == [0.0] * 5
 
 
 @pytest.mark.parametrize("backend,device", backend_params())

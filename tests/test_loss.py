@@ -1,4 +1,7 @@
 """Losses (functional and modules) against torch on odd shapes, per backend."""
+import functools
+from types import SimpleNamespace
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -117,8 +120,8 @@ def test_class_losses_reject_bad_input():
     x, t = torch.randn(4, 3), torch.tensor([0, 1, 2, 1])
     with pytest.raises(TypeError, match="target"):
         ops.cross_entropy(x, t.to(torch.int32))
-    with pytest.raises(TypeError, match="target"):
-        ops.cross_entropy(x, torch.rand(4, 3))
+    with pytest.raises(TypeError, match="target"):  # class probabilities: input's dtype
+        ops.cross_entropy(x, torch.rand(4, 3, dtype=torch.float64))
     with pytest.raises(ValueError, match="target"):
         ops.cross_entropy(x, torch.tensor([0, 1, 2]))
     with pytest.raises(ValueError, match="target"):
@@ -223,6 +226,88 @@ def test_pointwise_losses_reject_bad_input():
         ops.binary_cross_entropy_with_logits(x, y, pos_weight=torch.ones(5))
     with pytest.raises(ValueError, match="reduction"):
         ops.binary_cross_entropy(x, y, reduction="mean ")
-    with pytest.raises(NotImplementedError, match="target"):  # mse differentiates its target; bce does not
-        ops.binary_cross_entropy(x, y.clone().requires_grad_(True))
+    with pytest.raises(ValueError, match="target"):
+        ops.binary_cross_entropy_with_logits(x, torch.rand(3, 5, requires_grad=True))
 
+
+# Every pointwise loss differentiates its target too, as torch's do (the OpInfo samples all ask it).
+TARGET_GRAD_CASES = {
+    "mse": lambda f, x, t, w, pw, r: f.mse_loss(x, t, reduction=r, **({"weight": w.expand_as(x)} if w is not None else {})),
+    "bce": lambda f, x, t, w, pw, r: f.binary_cross_entropy(x.sigmoid(), t, weight=w, reduction=r),
+    "bce_logits": lambda f, x, t, w, pw, r: f.binary_cross_entropy_with_logits(x, t, weight=w, pos_weight=pw,
+                                                                               reduction=r),
+}
+
+
+@pytest.mark.parametrize("backend,device", backend_params())
+@pytest.mark.parametrize("loss", list(TARGET_GRAD_CASES))
+@pytest.mark.parametrize("reduction,weighted", [("mean", False), ("sum", True), ("none", True)])
+def test_pointwise_loss_target_gradient(backend, device, loss, reduction, weighted):
+    if backend == "triton" and reduction != "sum":
+        pytest.skip("triton under the interpreter: one reduction")
+    g = torch.Generator().manual_seed(3)
+    shape = (3, 7)  # odd sizes: vector tails
+    x = (torch.randn(shape, generator=g, dtype=torch.float64) * 3).to(device)
+    t = torch.rand(shape, generator=g, dtype=torch.float64).to(device)
+    w = torch.rand(7, generator=g, dtype=torch.float64).to(device) + 0.5 if weighted else None
+    pw = torch.rand(7, generator=g, dtype=torch.float64).to(device) * 2 if weighted else None
+    call = TARGET_GRAD_CASES[loss]
+    fast = SimpleNamespace(**{n: functools.partial(getattr(ops, n), backend=backend)
+                              for n in ("mse_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits")})
+    outs = []
+    for f in (fast, F):
+        xl, tl_ = x.clone().requires_grad_(True), t.clone().requires_grad_(True)
+        y = call(f, xl, tl_, w, pw, reduction)
+        gy = torch.linspace(-1, 1, y.numel(), dtype=y.dtype, device=device).reshape(y.shape)
+        outs.append(torch.autograd.grad(y, (xl, tl_), gy))
+    for a, e in zip(*outs):
+        assert_close(a, e, reduction=x.numel())
+    gradcheck(lambda xx, tt: call(fast, xx, tt, w, pw, reduction),
+              (x.clone().requires_grad_(True), t.clone().requires_grad_(True)), fast_mode=backend == "triton")
+
+
+# cross_entropy with class-probability targets (a float tensor of input's shape), with label smoothing
+# and class weights; the target is differentiated too.
+SOFT_CE_CASES = [((3, 5), {}), ((7,), {"label_smoothing": 0.2}), ((2, 4, 3, 5), {"weight": True}),
+                 ((1, 3, 1, 9), {"label_smoothing": 0.3, "weight": True})]
+
+
+@pytest.mark.parametrize("backend,device", backend_params())
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("shape,kw", SOFT_CE_CASES, ids=[f"{s}-{kw}" for s, kw in SOFT_CE_CASES])
+def test_cross_entropy_probability_targets(backend, device, dtype, reduction, shape, kw):
+    if backend == "triton" and (reduction != "mean" or dtype == torch.float32):
+        pytest.skip("triton under the interpreter: one reduction and dtype")
+    g = torch.Generator().manual_seed(4)
+    x = (torch.randn(shape, generator=g, dtype=torch.float64) * 2).to(device, dtype)
+    t = torch.rand(shape, generator=g, dtype=torch.float64).to(device, dtype)
+    C = shape[1] if len(shape) > 1 else shape[0]
+    kw = dict(kw)
+    if kw.pop("weight", False):
+        kw["weight"] = torch.rand(C, generator=g, dtype=torch.float64).to(device, dtype) + 0.5
+    outs = []
+    for fn in (functools.partial(ops.cross_entropy, backend=backend), F.cross_entropy):
+        xl, tl_ = x.clone().requires_grad_(True), t.clone().requires_grad_(True)
+        y = fn(xl, tl_, reduction=reduction, **kw)
+        gy = torch.linspace(-1, 1, y.numel(), dtype=y.dtype, device=device).reshape(y.shape)
+        outs.append((y,) + torch.autograd.grad(y, (xl, tl_), gy))
+    for a, e in zip(*outs):
+        assert_close(a, e, reduction=x.numel())
+    if dtype == torch.float64:
+        gradcheck(lambda xx, tt: ops.cross_entropy(xx, tt, reduction=reduction, backend=backend, **kw),
+                  (x.clone().requires_grad_(True), t.clone().requires_grad_(True)), fast_mode=backend == "triton")
+
+
+def test_cross_entropy_probability_targets_reject_bad_input():
+    x = torch.randn(3, 5)
+    with pytest.raises(ValueError, match="target"):
+        ops.cross_entropy(x, torch.rand(3, 4))
+    with pytest.raises(TypeError, match="target"):
+        ops.cross_entropy(x, torch.rand(3, 5, dtype=torch.float64))
+    with pytest.raises(ValueError, match="ignore_index"):
+        ops.cross_entropy(x, torch.rand(3, 5), ignore_index=1)
+    with pytest.raises(ValueError, match="weight"):
+        ops.cross_entropy(x, torch.rand(3, 5), weight=torch.rand(4))
+    with pytest.raises(ValueError, match="label_smoothing"):
+        ops.cross_entropy(x, torch.rand(3, 5), label_smoothing=1.5)

@@ -127,14 +127,50 @@ def test_interpolate_gradcheck(backend, device):
         gradcheck(lambda t: ops.interpolate(t, **kw, backend=backend), (x,), **_gradcheck_kwargs(backend))
 
 
+# 3-D inputs (N, C, L): 'nearest' and 'linear' (torch's modes for 3-D that fastcnn has in 2-D) run the
+# 2-D kernels on a height-1 image.
+INTERP_1D_CASES = [
+    ((2, 3, 7), dict(scale_factor=1.7)),
+    ((1, 1, 9), dict(size=4)),
+    ((2, 3, 7), dict(scale_factor=2, mode="linear")),
+    ((2, 3, 7), dict(scale_factor=0.6, mode="linear", align_corners=True)),
+    ((1, 2, 5), dict(size=(11,), mode="linear", align_corners=False)),
+    ((1, 2, 5), dict(size=1, mode="linear", align_corners=True)),
+    ((2, 1, 6), dict(scale_factor=2.3, mode="linear", recompute_scale_factor=True)),
+]
+
+
+@pytest.mark.parametrize("backend,device", backend_params())
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape,kw", INTERP_1D_CASES, ids=[f"{s}-{kw}" for s, kw in INTERP_1D_CASES])
+def test_interpolate_3d_input(backend, device, dtype, shape, kw):
+    x = torch.randn(shape, dtype=dtype, device=device)
+    y, (gx,), gy = _with_grad(lambda t: ops.interpolate(t, **kw, backend=backend), x)
+    y_same, (gx_same,), _ = _with_grad(lambda t: F.interpolate(t, **kw), x, gy=gy)
+    taps = math.ceil(y.shape[2] / shape[2] + 1)
+    if kw.get("mode", "nearest") == "nearest":
+        assert torch.equal(y, y_same), "nearest must pick exactly torch's elements"
+    assert_close(y, y_same, name="forward")
+    assert_close(gx, gx_same, reduction=taps, name="backward")
+    if dtype == torch.float64:
+        gradcheck(lambda t: ops.interpolate(t, **kw, backend=backend), (x.detach().requires_grad_(),),
+                  **_gradcheck_kwargs(backend))
+
+
 def test_interpolate_bad_input():
     x = torch.randn(1, 2, 5, 5)
     with pytest.raises(ValueError, match="size, scale_factor.*both"):
         ops.interpolate(x, size=3, scale_factor=2)
     with pytest.raises(ValueError, match="size, scale_factor.*neither"):
         ops.interpolate(x)
-    with pytest.raises(ValueError, match="input: expected a 4-D"):
-        ops.interpolate(torch.randn(2, 5, 5), scale_factor=2)
+    with pytest.raises(ValueError, match="input: expected a 3-D or 4-D"):
+        ops.interpolate(torch.randn(1, 2, 5, 5, 5), scale_factor=2)
+    with pytest.raises(ValueError, match="mode"):  # torch's names: 'linear' is for 3-D inputs
+        ops.interpolate(x, scale_factor=2, mode="linear")
+    with pytest.raises(ValueError, match="mode"):
+        ops.interpolate(torch.randn(2, 5, 5), scale_factor=2, mode="bilinear")
+    with pytest.raises(ValueError, match="size"):
+        ops.interpolate(torch.randn(2, 5, 5), size=(3, 4))
     with pytest.raises(ValueError, match="align_corners"):
         ops.interpolate(x, scale_factor=2, mode="nearest", align_corners=False)
     with pytest.raises(ValueError, match="mode"):

@@ -28,6 +28,28 @@ void cross_entropy_backward(int dtype, std::uintptr_t x, std::uintptr_t target, 
   });
 }
 
+void soft_cross_entropy_forward(int dtype, std::uintptr_t x, std::uintptr_t target, std::uintptr_t weight, int64_t N,
+                                int64_t C, int64_t S, double smoothing, std::uintptr_t loss, std::uintptr_t lse) {
+  dispatch_float(Dtype(dtype), [&](auto zero) {
+    using T = decltype(zero);
+    pick<T>(loss_kernels()).soft_cross_entropy_forward(as_ptr<const T>(x), as_ptr<const T>(target),
+                                                       as_ptr<const T>(weight), N, C, S, smoothing, as_ptr<T>(loss),
+                                                       as_ptr<T>(lse));
+  });
+}
+
+void soft_cross_entropy_backward(int dtype, std::uintptr_t x, std::uintptr_t target, std::uintptr_t weight,
+                                 std::uintptr_t lse, int64_t N, int64_t C, int64_t S, double smoothing, std::uintptr_t g,
+                                 int64_t g_stride, std::uintptr_t gx, std::uintptr_t gt) {
+  dispatch_float(Dtype(dtype), [&](auto zero) {
+    using T = decltype(zero);
+    pick<T>(loss_kernels()).soft_cross_entropy_backward(as_ptr<const T>(x), as_ptr<const T>(target),
+                                                        as_ptr<const T>(weight), as_ptr<const T>(lse), N, C, S,
+                                                        smoothing, as_ptr<const T>(g), g_stride, as_ptr<T>(gx),
+                                                        as_ptr<T>(gt));
+  });
+}
+
 void nll_loss_forward(int dtype, std::uintptr_t x, std::uintptr_t target, std::uintptr_t weight, int64_t N, int64_t C,
                       int64_t S, int64_t ignore_index, std::uintptr_t out, std::uintptr_t wt) {
   dispatch_float(Dtype(dtype), [&](auto zero) {
@@ -87,6 +109,8 @@ FASTCNN_BIND(loss) {
   using namespace fastcnn;
   m.def("cross_entropy_forward", &cross_entropy_forward, FASTCNN_NOGIL);
   m.def("cross_entropy_backward", &cross_entropy_backward, FASTCNN_NOGIL);
+  m.def("soft_cross_entropy_forward", &soft_cross_entropy_forward, FASTCNN_NOGIL);
+  m.def("soft_cross_entropy_backward", &soft_cross_entropy_backward, FASTCNN_NOGIL);
   m.def("nll_loss_forward", &nll_loss_forward, FASTCNN_NOGIL);
   m.def("nll_loss_backward", &nll_loss_backward, FASTCNN_NOGIL);
   m.def("pointwise_loss_forward", &pointwise_loss_forward, FASTCNN_NOGIL);

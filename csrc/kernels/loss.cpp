@@ -3,6 +3,7 @@
 // (segmentation): Vec::N neighbouring pixels per block, one lane each, stepping through C.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "common/simd.h"
@@ -177,10 +178,67 @@ void nll_backward(const int64_t* t, const T* w, int64_t N, int64_t C, int64_t S,
   });
 }
 
+// Class-probability targets: one (n, s) row at a time, classes strided by S (scalar: soft targets
+// are rare beside class indices, and every class term needs its own target value anyway).
+template <class T>
+T row_lse(const T* xr, int64_t C, int64_t S) {
+  T m = -std::numeric_limits<T>::infinity();
+  for (int64_t c = 0; c < C; ++c) {
+    const T v = xr[c * S];
+    if (std::isnan(v) || v > m) m = v;  // a NaN wins and stays, as in torch's max
+  }
+  if (std::isinf(m)) return m;  // every x -inf (or one +inf): lse = m, and the terms below give torch's NaN/inf
+  T sum = T(0);
+  for (int64_t c = 0; c < C; ++c) sum += std::exp(xr[c * S] - m);
+  return m + std::log(sum);
+}
+
+template <class T>
+void soft_cross_entropy_forward(const T* x, const T* t, const T* w, int64_t N, int64_t C, int64_t S,
+                                double smoothing, T* loss, T* lse_out) {
+  const T keep = T(1 - smoothing), spread = T(smoothing / double(C));
+  parallel_for(N * S, std::max<int64_t>(1, kGrainElems / std::max<int64_t>(1, C)), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t off = (i / S) * C * S + i % S;
+      const T* xr = x + off;
+      const T* tr = t + off;
+      const T lse = row_lse(xr, C, S);
+      T acc = T(0);
+      for (int64_t c = 0; c < C; ++c) acc += weight_of(w, c) * (keep * tr[c * S] + spread) * (lse - xr[c * S]);
+      loss[i] = acc;
+      lse_out[i] = lse;
+    }
+  });
+}
+
+template <class T>
+void soft_cross_entropy_backward(const T* x, const T* t, const T* w, const T* lse, int64_t N, int64_t C, int64_t S,
+                                 double smoothing, const T* g, int64_t g_stride, T* gx, T* gt) {
+  const T keep = T(1 - smoothing), spread = T(smoothing / double(C));
+  parallel_for(N * S, std::max<int64_t>(1, kGrainElems / std::max<int64_t>(1, C)), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t off = (i / S) * C * S + i % S;
+      const T* xr = x + off;
+      const T* tr = t + off;
+      const T gi = g[i * g_stride], l = lse[i];
+      if (gx) {
+        T A = T(0);
+        for (int64_t c = 0; c < C; ++c) A += weight_of(w, c) * (keep * tr[c * S] + spread);
+        for (int64_t c = 0; c < C; ++c)
+          gx[off + c * S] = gi * (std::exp(xr[c * S] - l) * A - weight_of(w, c) * (keep * tr[c * S] + spread));
+      }
+      if (gt)
+        for (int64_t c = 0; c < C; ++c) gt[off + c * S] = gi * keep * weight_of(w, c) * (l - xr[c * S]);
+    }
+  });
+}
+
 // Element-wise losses, as torch computes them (BCE: logs clamped at -100, backward denominator
 // max(x (1 - x), 1e-12); with logits: (1 - y) x + (1 + (pw - 1) y) softplus(-x), softplus(-x) =
-// log1p(exp(-|x|)) + max(-x, 0)).
-enum PointwiseKind { kMse = 0, kBce = 1, kBceLogits = 2 };
+// log1p(exp(-|x|)) + max(-x, 0)). The target-gradient kinds are backward-only: d loss / d target,
+// log(1 - x) - log(x) for BCE (unclamped, as torch's logit(x).neg()), (pw - 1) softplus(-x) - x with
+// logits (-x without pos_weight).
+enum PointwiseKind { kMse = 0, kBce = 1, kBceLogits = 2, kBceTarget = 3, kBceLogitsTarget = 4 };
 
 template <class T>
 inline Vec<T> softplus_neg(Vec<T> x) {  // log(1 + exp(-x)), stable for any x
@@ -210,6 +268,8 @@ inline Vec<T> pointwise_grad(int kind, Vec<T> x, Vec<T> y, Vec<T> pw, bool has_p
   const V one = V::set1(T(1));
   if (kind == kMse) return V::set1(T(2)) * (x - y);
   if (kind == kBce) return (x - y) / max((one - x) * x, V::set1(T(1e-12)));
+  if (kind == kBceTarget) return simd::log(one - x) - simd::log(x);
+  if (kind == kBceLogitsTarget) return has_pw ? (pw - one) * softplus_neg(x) - x : V::zero() - x;
   const V scale = has_pw ? V(fmadd(pw - one, y, one)) : one;
   const V sig_neg = one / (one + exp(x));  // sigmoid(-x)
   return (one - y) - scale * sig_neg;
@@ -295,9 +355,11 @@ double pointwise_sum(int kind, const T* x, const T* y, const T* w, const T* pw, 
 
 const LossKernels& loss_kernels() {
   static const LossKernels table{
-      {&cross_entropy_forward<float>, &cross_entropy_backward<float>, &nll_forward<float>, &nll_backward<float>,
+      {&cross_entropy_forward<float>, &cross_entropy_backward<float>, &soft_cross_entropy_forward<float>,
+       &soft_cross_entropy_backward<float>, &nll_forward<float>, &nll_backward<float>,
        &pointwise_forward<float>, &pointwise_backward<float>, &pointwise_sum<float>, &sum<float>},
-      {&cross_entropy_forward<double>, &cross_entropy_backward<double>, &nll_forward<double>, &nll_backward<double>,
+      {&cross_entropy_forward<double>, &cross_entropy_backward<double>, &soft_cross_entropy_forward<double>,
+       &soft_cross_entropy_backward<double>, &nll_forward<double>, &nll_backward<double>,
        &pointwise_forward<double>, &pointwise_backward<double>, &pointwise_sum<double>, &sum<double>}};
   return table;
 }

@@ -20,6 +20,14 @@ struct LossFns {
   void (*cross_entropy_backward)(const T* x, const int64_t* t, const T* w, const T* lse, int64_t N, int64_t C,
                                  int64_t S, int64_t ignore_index, double smoothing, const T* g, int64_t g_stride,
                                  T* gx);
+  // Class-probability targets t[N, C, S] (x's dtype), e = label_smoothing, t' = (1 - e) t + e / C:
+  //   loss[i] = sum_c w[c] t'[n,c,s] (lse - x[n,c,s]), lse_out[i] = lse.
+  void (*soft_cross_entropy_forward)(const T* x, const T* t, const T* w, int64_t N, int64_t C, int64_t S,
+                                     double smoothing, T* loss, T* lse_out);
+  // Scaled by g_i = g[i * g_stride]: gx[n,c,s] = g_i (p_c A_i - w[c] t'_c), A_i = sum_c w[c] t'_c,
+  // p = exp(x - lse);  gt[n,c,s] = g_i (1 - e) w[c] (lse - x[n,c,s]). gx or gt may be null (not needed).
+  void (*soft_cross_entropy_backward)(const T* x, const T* t, const T* w, const T* lse, int64_t N, int64_t C,
+                                      int64_t S, double smoothing, const T* g, int64_t g_stride, T* gx, T* gt);
   // nll on log-probabilities x: out[i] = -w[t] * x[n,t,s], wt[i] = w[t] (both 0 where t == ignore_index).
   void (*nll_forward)(const T* x, const int64_t* t, const T* w, int64_t N, int64_t C, int64_t S,
                       int64_t ignore_index, T* out, T* wt);

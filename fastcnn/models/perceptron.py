@@ -27,10 +27,9 @@ class Perceptron(Network):
 
     def forward(self, x):
         s = self.score(x)
-        # The step's derivative is zero almost everywhere and fastcnn's step returns no graph, so the
-        # output is tied to the score with that zero gradient (as torch.sign does): a loss over the
-        # output backpropagates zeros instead of failing. Learning goes through score().
-        return self.step(s.detach()) + 0 * s
+        # The step's derivative is zero: a loss over the output backpropagates zeros. Learning goes
+        # through score() (the perceptron rule).
+        return self.step(s)
 
 
 @register_model("perceptron", paper="Rosenblatt 1958", canonical_params=65,

@@ -62,7 +62,7 @@ class Maxout(Module):
 
 
 class Step(Module):
-    """Heaviside step (the perceptron's threshold unit); forward only."""
+    """Heaviside step (the perceptron's threshold unit); its derivative is zero."""
 
     def __init__(self, value_at_zero: float = 0.0, *, backend=None):
         super().__init__(backend=backend)

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from .. import _checks
 from .._registry import kernel
 from ._op import apply, public_op
-from ._shapes import around
+from ._shapes import around, owned_outputs, follows_channels_last
 
 __all__ = ["relu", "relu_", "leaky_relu", "leaky_relu_", "elu", "elu_", "sigmoid", "tanh", "softplus", "prelu",
            "maxout", "step", "activation", "silu", "gelu", "hardswish", "hardsigmoid"]
@@ -158,7 +158,12 @@ def softplus(input, beta=1.0, threshold=20.0, *, backend):
 
 
 def _step_reference(input, value_at_zero=0.0):
-    return torch.heaviside(input, torch.tensor(value_at_zero, dtype=input.dtype, device=input.device))
+    # torch.heaviside has no derivative; an exact zero tied to the input's graph through sign() (whose
+    # derivative is zero) gives the same zero gradient as fastcnn's kernel (NaN mapped first: NaN * 0).
+    y = torch.heaviside(input.detach(), torch.tensor(value_at_zero, dtype=input.dtype, device=input.device))
+    if not input.requires_grad:
+        return y
+    return y + torch.where(input.isnan(), 0.0, input).sign() * 0
 
 
 def _check_step(input, value_at_zero=0.0):
@@ -169,10 +174,9 @@ def _check_step(input, value_at_zero=0.0):
 @public_op(reference=_step_reference, check=_check_step)
 def step(input, value_at_zero=0.0, *, backend):
     """Heaviside step: 1 where input > 0, value_at_zero where input == 0, else 0 (the perceptron's
-    threshold unit). Forward only: its derivative is zero almost everywhere, so the result does not
-    require grad."""
-    with torch.no_grad():
-        return kernel(backend, "activation_forward")(dense(input), "step", float(value_at_zero), 0.0)
+    threshold unit). Differentiable with the derivative zero everywhere (as torch.sign): a loss over
+    the output backpropagates zeros into the graph instead of failing."""
+    return _elementwise(input, "step", value_at_zero, 0.0, backend)
 
 
 @public_op(reference=F.silu, check=_check_inplace)
@@ -214,6 +218,7 @@ def _as_channels(t: torch.Tensor):
     return around(t, 1)
 
 
+@owned_outputs
 class _PReLU(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, backend):
@@ -240,6 +245,7 @@ def _check_prelu(input, weight):
 
 
 @public_op(reference=F.prelu, check=_check_prelu)
+@follows_channels_last
 def prelu(input, weight, *, backend):
     return apply(_PReLU, input, weight, backend)
 
@@ -260,6 +266,7 @@ def _check_maxout(input, pool_size, dim=1):
         raise ValueError(f"pool_size: input size {input.shape[dim]} along dim {dim} is not divisible by {pool_size}")
 
 
+@owned_outputs
 class _Maxout(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, pool_size, dim, backend):

@@ -320,8 +320,11 @@ def _conv_backward_weight(cfg, x, gy, w):
 class _Conv2d(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, w, b, cfg: ConvConfig):
-        y = _conv_forward(cfg, x, w, b, cfg.activation, cfg.act_param)
         ctx.cfg, ctx.has_bias = cfg, b is not None
+        if x.shape[1] == 0:  # torch 2.13 returns no output channels here, [N, 0, P, Q] (not the bias)
+            ctx.save_for_backward(x, w, None)
+            return x.new_empty((x.shape[0], 0) + tuple(cfg.out_hw))
+        y = _conv_forward(cfg, x, w, b, cfg.activation, cfg.act_param)
         ctx.save_for_backward(x, w, y if cfg.activation else None)
         return y
 
@@ -330,6 +333,9 @@ class _Conv2d(torch.autograd.Function):
     def backward(ctx, gy):
         x, w, y = ctx.saved_tensors
         cfg = ctx.cfg
+        if x.shape[1] == 0:  # nothing was summed: every gradient is zero (empty for x and w), as torch's
+            gb = w.new_zeros(w.shape[0]) if ctx.has_bias and ctx.needs_input_grad[2] else None
+            return x.new_zeros(x.shape), w.new_zeros(w.shape), gb, None
         gy = gy.contiguous()
         if cfg.activation:
             gy = kernel(cfg.backend, "activation_backward")(gy, y, cfg.activation, cfg.act_param, 0.0, True)

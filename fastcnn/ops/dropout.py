@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from .. import _checks
 from .._registry import kernel
 from ._op import apply, public_op
+from ._shapes import follows_channels_last
 
 __all__ = ["dropout", "dropout2d"]
 
@@ -86,12 +87,14 @@ def _reference_dropout2d(input, p=0.5, training=True, inplace=False, generator=N
 
 
 @public_op(reference=_reference_dropout, check=_check_dropout)
+@follows_channels_last
 def dropout(input, p=0.5, training=True, inplace=False, *, generator=None, backend):
     """torch.nn.functional.dropout: zero each element with probability p, scale the rest by 1/(1-p)."""
     return _run(input, float(p), training, inplace, generator, input.shape, 1, backend)
 
 
 @public_op(reference=_reference_dropout2d, check=_check_dropout2d)
+@follows_channels_last
 def dropout2d(input, p=0.5, training=True, inplace=False, *, generator=None, backend):
     """torch.nn.functional.dropout2d: zero whole channels (one draw per (n, c) plane) with probability p."""
     planes = input.shape[:-2]

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from .. import _checks
 from .._registry import kernel
 from ._op import apply, memoised, public_op
-from ._shapes import leading_merged
+from ._shapes import leading_merged, owned_outputs
 
 __all__ = ["linear", "matmul"]
 
@@ -21,6 +21,7 @@ def _gemm(backend, a, b, **kw):
     return kernel(backend, "gemm")(a, b, **kw)
 
 
+@owned_outputs
 class _Linear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x2d, w, b, backend):
@@ -47,6 +48,7 @@ class _Linear(torch.autograd.Function):
         return gx, gw, gb, None
 
 
+@owned_outputs
 class _Matmul(torch.autograd.Function):
     """a[B, M, K] @ b[B, K, N] (B may be 1 for either side's broadcast is handled by the caller)."""
 

@@ -13,7 +13,8 @@ int64 with values in [0, C) or == ignore_index, weight[C] or None; all contiguou
   pointwise_loss_sum(kind, ...same) -> 0-d float64 tensor: the sum of those values, never stored
       (optional: backends without it take pointwise_loss_forward + loss_sum)
   pointwise_loss_backward(kind, x, y, weight|None, pos_weight|None, g[numel] or g[1]) -> gx
-      kind: MSE, BCE, BCE_LOGITS below; weight/pos_weight broadcast to x's shape, contiguous
+      kind: MSE, BCE, BCE_LOGITS below (backward also TARGET_GRAD_KIND: d loss / d target);
+      weight/pos_weight broadcast to x's shape, contiguous
 'mean' is sum(loss) / sum(wt), as torch (nan when every target is ignored).
 """
 from __future__ import annotations
@@ -31,6 +32,8 @@ from ._op import apply, public_op
 __all__ = ["cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits"]
 
 MSE, BCE, BCE_LOGITS = 0, 1, 2  # pointwise loss kinds, numbered as in csrc/kernels/loss.cpp
+# backward-only kinds: d loss / d target (pointwise_loss_backward with these returns g * that)
+TARGET_GRAD_KIND = {BCE: 3, BCE_LOGITS: 4}
 
 REDUCTIONS = ("none", "mean", "sum")
 
@@ -86,9 +89,32 @@ def check_target_values(target, C, ignore_index):
                                  f"got {int(target[bad].flatten()[0])}")
 
 
+def _check_probability_target(input, target, weight, ignore_index):
+    """Class-probability target: a float tensor of input's shape, dtype and device (no ignore_index)."""
+    _checks.float_tensor(input, "input")
+    if input.dim() == 0:
+        raise ValueError("input: expected a (C,), (N, C) or (N, C, d1, ...) tensor, got a 0-D tensor")
+    _checks.same_dtype_device(input, "input", target, "target")
+    if target.shape != input.shape:
+        raise ValueError(f"target: class probabilities must have input's shape {tuple(input.shape)}, "
+                         f"got {tuple(target.shape)}")
+    if ignore_index != -100:
+        raise ValueError(f"ignore_index: not supported with class-probability targets (as torch), got {ignore_index}")
+    if weight is not None:
+        C = input.shape[0] if input.dim() == 1 else input.shape[1]
+        _checks.float_tensor(weight, "weight", 1)
+        _checks.same_dtype_device(input, "input", weight, "weight")
+        if weight.shape[0] != C:
+            raise ValueError(f"weight: expected {C} elements (one per class), got {weight.shape[0]}")
+
+
 def _check_cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
                          reduction="mean", label_smoothing=0.0):
-    _check_class_target(input, target, weight, ignore_index)
+    _checks.tensor(target, "target")
+    if target.is_floating_point():
+        _check_probability_target(input, target, weight, ignore_index)
+    else:
+        _check_class_target(input, target, weight, ignore_index)
     _check_reduction(_reduction_arg(size_average, reduce, reduction))
     if not 0.0 <= _checks.number(label_smoothing, "label_smoothing") <= 1.0:
         raise ValueError(f"label_smoothing: expected a value in [0, 1], got {label_smoothing}")
@@ -106,6 +132,12 @@ def _as_ncs(input, target):
     N, C = input.shape[:2]
     S = math.prod(input.shape[2:])
     return input.contiguous().view(N, C, S), target.contiguous().view(N, S)
+
+
+def _logits_ncs(t):
+    """A logits-shaped tensor ((C,), (N, C) or (N, C, d1, ...)) as [N, C, S]."""
+    t = t.unsqueeze(0) if t.dim() == 1 else t
+    return t.contiguous().view(t.shape[0], t.shape[1], math.prod(t.shape[2:]))
 
 
 def reduce_loss(backend, loss, wt, reduction, out_shape):
@@ -176,12 +208,41 @@ class _NllLoss(torch.autograd.Function):
         return gx.view(shape), None, None, None, None, None
 
 
+class _SoftCrossEntropy(torch.autograd.Function):
+    """Class-probability targets t (input's shape): sum_c w[c] t'[c] (lse - x[c]), t' = (1 - e) t + e / C;
+    'mean' divides by the number of rows (N * d1 * ...), as torch. Differentiates the target too."""
+
+    @staticmethod
+    def forward(ctx, input, target, weight, reduction, label_smoothing, backend):
+        x, t = _logits_ncs(input), _logits_ncs(target)
+        w = weight.contiguous() if weight is not None else None
+        loss, lse = kernel(backend, "soft_cross_entropy_forward")(x, t, w, label_smoothing)
+        row_shape = input.shape[:1] + input.shape[2:] if input.dim() > 1 else ()
+        out, denom = reduce_loss(backend, loss, None, reduction, row_shape)
+        ctx.save_for_backward(x, t, w, lse)
+        ctx.args = (reduction, label_smoothing, backend, denom, input.shape)
+        return out
+
+    @staticmethod
+    def backward(ctx, gy):
+        x, t, w, lse = ctx.saved_tensors
+        reduction, label_smoothing, backend, denom, shape = ctx.args
+        g = upstream_scale(gy, reduction, denom, x)
+        gx, gt = kernel(backend, "soft_cross_entropy_backward")(x, t, w, lse, label_smoothing, g,
+                                                                ctx.needs_input_grad[0], ctx.needs_input_grad[1])
+        return (gx.view(shape) if gx is not None else None, gt.view(shape) if gt is not None else None,
+                None, None, None, None)
+
+
 @public_op(reference=F.cross_entropy, check=_check_cross_entropy)
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
                   label_smoothing=0.0, *, backend):
-    """torch.nn.functional.cross_entropy with class-index targets: log_softmax over dim 1 + nll, fused."""
-    return apply(_CrossEntropy, input, target, weight, int(ignore_index),
-                               _reduction_arg(size_average, reduce, reduction), float(label_smoothing), backend)
+    """torch.nn.functional.cross_entropy: log_softmax over dim 1 + nll, fused; class-index targets
+    (int64, with ignore_index) or class probabilities (a float tensor of input's shape)."""
+    reduction = _reduction_arg(size_average, reduce, reduction)
+    if target.is_floating_point():
+        return apply(_SoftCrossEntropy, input, target, weight, reduction, float(label_smoothing), backend)
+    return apply(_CrossEntropy, input, target, weight, int(ignore_index), reduction, float(label_smoothing), backend)
 
 
 @public_op(reference=F.nll_loss, check=_check_nll_loss)
@@ -192,9 +253,8 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
                           backend)
 
 
-def _check_pointwise(input, target, weight, reduction, pos_weight=None, target_grad=False):
-    """target_grad: the loss differentiates its target too (mse); the others reject a target
-    that requires grad."""
+def _check_pointwise(input, target, weight, reduction, pos_weight=None):
+    """Every pointwise loss differentiates its target too (as torch's do)."""
     _checks.float_tensor(input, "input")
     _checks.tensor(target, "target")
     if not target.is_floating_point():
@@ -212,13 +272,10 @@ def _check_pointwise(input, target, weight, reduction, pos_weight=None, target_g
         except RuntimeError:
             raise ValueError(f"{name}: shape {tuple(t.shape)} does not broadcast to input's {tuple(input.shape)}") from None
     _check_reduction(reduction)
-    if target.requires_grad and torch.is_grad_enabled() and not target_grad:
-        raise NotImplementedError("target: fastcnn computes no gradient for the target of this loss; detach it "
-                                  "or use backend='reference'")
 
 
 def _check_mse(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
-    _check_pointwise(input, target, weight, _reduction_arg(size_average, reduce, reduction), target_grad=True)
+    _check_pointwise(input, target, weight, _reduction_arg(size_average, reduce, reduction))
     if weight is not None and weight.shape != input.shape:
         raise ValueError(f"weight: expected the shape of input {tuple(input.shape)}, got {tuple(weight.shape)}")
 
@@ -254,10 +311,11 @@ class _PointwiseLoss(torch.autograd.Function):
         kind, reduction, backend, denom = ctx.args
         g = upstream_scale(gy, reduction, denom, x)
         need_x, need_y = ctx.needs_input_grad[1:3]
-        gx = kernel(backend, "pointwise_loss_backward")(kind, x, y, w, pw, g) if need_x or need_y else None
-        # mse is a function of x - y: its target gradient is the input gradient negated (only mse
-        # gets here with a target that requires grad; see _check_pointwise)
-        gt = gx.neg() if need_y else None
+        backward = kernel(backend, "pointwise_loss_backward")
+        gx = backward(kind, x, y, w, pw, g) if need_x or (need_y and kind == MSE) else None
+        gt = None
+        if need_y:  # mse is a function of x - y: its target gradient is the input gradient negated
+            gt = gx.neg() if kind == MSE else backward(TARGET_GRAD_KIND[kind], x, y, w, pw, g)
         return None, gx if need_x else None, gt, None, None, None, None
 
 

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from .. import _checks
 from .._registry import kernel
 from ._op import apply, memoised, public_op
-from ._shapes import around, reshaped_in_place
+from ._shapes import around, follows_channels_last, owned_outputs
 
 __all__ = ["batch_norm", "normalize", "local_response_norm"]
 
@@ -64,6 +64,7 @@ def _check_batch_norm(input, running_mean, running_var, weight=None, bias=None, 
         raise ValueError(f"input: expected more than 1 value per channel when training, got shape {tuple(input.shape)}")
 
 
+@owned_outputs
 class _BatchNorm(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps, backend):
@@ -79,9 +80,7 @@ class _BatchNorm(torch.autograd.Function):
         ctx.save_for_backward(x3, weight, mean, invstd)
         ctx.training, ctx.backend, ctx.shape = training, backend, x.shape
         ctx.has_bias = bias is not None
-        if fmt is torch.contiguous_format:
-            return reshaped_in_place(y3, x.shape)
-        return y3.view(x.shape).contiguous(memory_format=fmt)
+        return y3.view(x.shape).contiguous(memory_format=fmt)  # a view: @owned_outputs makes it the caller's
 
     @staticmethod
     def backward(ctx, gy):
@@ -100,6 +99,7 @@ def _contig(t):
 
 
 @public_op(reference=F.batch_norm, check=memoised(_check_batch_norm))
+@follows_channels_last
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5,
                *, backend):
     """torch.nn.functional.batch_norm on (N, C), (N, C, L) or (N, C, H, W) input."""
@@ -122,6 +122,7 @@ def _check_normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
         raise ValueError("out: fastcnn.ops.normalize returns a new tensor; out= is not supported")
 
 
+@owned_outputs
 class _Normalize(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, p, dim, eps, backend):
@@ -144,6 +145,7 @@ class _Normalize(torch.autograd.Function):
 
 
 @public_op(reference=F.normalize, check=_check_normalize)
+@follows_channels_last
 def normalize(input, p=2.0, dim=1, eps=1e-12, out=None, *, backend):
     """torch.nn.functional.normalize: input / max(||input||_p, eps) along dim (p = 2 fully vectorised)."""
     return apply(_Normalize, input, float(p), dim, float(eps), backend)
@@ -160,6 +162,7 @@ def _check_local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
         _checks.number(value, name)
 
 
+@owned_outputs
 class _LocalResponseNorm(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, size, alpha, beta, k, backend):
@@ -178,6 +181,7 @@ class _LocalResponseNorm(torch.autograd.Function):
 
 
 @public_op(reference=F.local_response_norm, check=_check_local_response_norm)
+@follows_channels_last
 def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0, *, backend):
     """torch.nn.functional.local_response_norm: x / (k + alpha/size * sum of x^2 over `size` neighbouring
     channels)^beta (alpha averaged over size, as torch; the window is zero-padded at the ends)."""

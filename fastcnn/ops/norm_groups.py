@@ -23,10 +23,12 @@ from .. import _checks
 from .._registry import kernel
 from ._op import apply, public_op
 from .norm import _memory_format, batch_norm
+from ._shapes import owned_outputs, follows_channels_last
 
 __all__ = ["group_norm", "layer_norm", "instance_norm"]
 
 
+@owned_outputs
 class _GroupRows(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, running_mean, running_var, rows, row_len, groups, span, eps, momentum, backend,
@@ -97,6 +99,7 @@ def _check_group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
 
 
 @public_op(reference=F.group_norm, check=_check_group_norm)
+@follows_channels_last
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5, *, backend):
     """torch.nn.functional.group_norm: each of num_groups groups of C/num_groups channels normalised
     over its channels and spatial positions, then a per-channel affine transform."""

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from .. import _checks
 from .._registry import kernel
 from ._op import apply, public_op
+from ._shapes import owned_outputs
 
 __all__ = ["pad"]
 
@@ -64,6 +65,7 @@ def _planes(x: torch.Tensor):
     return x.contiguous(), N * C, 1, torch.contiguous_format
 
 
+@owned_outputs
 class _Pad2d(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, pads, mode, value, backend):

@@ -1,4 +1,4 @@
-"""Resampling ops: interpolate (nearest, bilinear), pixel_shuffle / pixel_unshuffle, unfold / fold,
+"""Resampling ops: interpolate (nearest, bilinear; nearest and linear on 3-D inputs), pixel_shuffle / pixel_unshuffle, unfold / fold,
 grid_sample (bilinear; zeros and border padding). Same names, arguments and defaults as
 torch.nn.functional, plus the keyword `backend=`.
 
@@ -27,63 +27,86 @@ import torch.nn.functional as F
 from .. import _checks
 from .._registry import kernel
 from ._op import apply, public_op
-from ._shapes import leading_merged
+from ._shapes import leading_merged, owned_outputs, follows_channels_last
 
 __all__ = ["interpolate", "pixel_shuffle", "pixel_unshuffle", "unfold", "fold", "grid_sample"]
 
-_TORCH_ONLY_INTERP_MODES = ("linear", "bicubic", "trilinear", "area", "nearest-exact")
+_TORCH_ONLY_INTERP_MODES = ("bicubic", "trilinear", "area", "nearest-exact")
+# fastcnn's modes by input rank (torch's names): 3-D (N, C, L) runs the 2-D kernels on (N, C, 1, L).
+_INTERP_MODES = {3: ("nearest", "linear"), 4: ("nearest", "bilinear")}
 
 
 # ----------------------------------------------------------------------------------------------
 # interpolate
 
-def _positive_pair_of_numbers(value, name):
+def _positive_numbers(value, name, n):
+    """n positive finite numbers from one number or a sequence of n (one per spatial axis)."""
     if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(f"{name}: expected a number or 2 numbers for a 4-D input, got {value!r}")
+        if len(value) != n:
+            raise ValueError(f"{name}: expected a number or {n} numbers for a {n + 2}-D input, got {value!r}")
         vals = tuple(_checks.number(v, name) for v in value)
     else:
-        vals = (_checks.number(value, name),) * 2
+        vals = (_checks.number(value, name),) * n
     if not all(v > 0 and math.isfinite(v) for v in vals):
         raise ValueError(f"{name}: expected positive finite values, got {value!r}")
     return vals
 
 
+def _sizes(value, n):
+    if isinstance(value, (tuple, list)):
+        if len(value) != n:
+            raise ValueError(f"size: expected an int or {n} ints for a {n + 2}-D input, got {value!r}")
+        vals = tuple(value)
+    else:
+        vals = (value,) * n
+    for v in vals:
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise TypeError(f"size: expected ints, got {value!r}")
+        if v < 1:
+            raise ValueError(f"size: expected positive sizes, got {value!r}")
+    return vals
+
+
 def _interp_plan(input, size, scale_factor, mode, align_corners, recompute_scale_factor, antialias):
-    """(out_hw, scales, nearest, align_corners) exactly as torch.nn.functional.interpolate derives them."""
-    _checks.float_tensor(input, "input", ndims=4)
+    """(out_hw, scales, nearest, align_corners) exactly as torch.nn.functional.interpolate derives them,
+    for the 4-D kernels (a 3-D input's length is the width of a height-1 image)."""
+    _checks.float_tensor(input, "input", ndims=(3, 4))
     if not isinstance(mode, str):
         raise TypeError(f"mode: expected a string, got {type(mode).__name__}")
+    modes = _INTERP_MODES[input.dim()]
     if mode in _TORCH_ONLY_INTERP_MODES:
-        raise NotImplementedError(f"mode: fastcnn interpolate supports 'nearest' and 'bilinear', got {mode!r}; "
-                                  "use backend='reference'")
-    if mode not in ("nearest", "bilinear"):
-        raise ValueError(f"mode: expected 'nearest' or 'bilinear', got {mode!r}")
+        raise NotImplementedError(f"mode: fastcnn interpolate supports {modes} on a {input.dim()}-D input, "
+                                  f"got {mode!r}; use backend='reference'")
+    if mode not in modes:
+        raise ValueError(f"mode: expected one of {modes} for a {input.dim()}-D input, got {mode!r}")
     if antialias:
         raise NotImplementedError("antialias: fastcnn interpolate has no antialiased kernels; use backend='reference'")
     nearest = mode == "nearest"
     if nearest and align_corners is not None:
-        raise ValueError("align_corners: can only be set with mode='bilinear', not 'nearest'")
+        raise ValueError(f"align_corners: can only be set with mode={modes[1]!r}, not 'nearest'")
     if align_corners is not None and not isinstance(align_corners, bool):
         raise TypeError(f"align_corners: expected a bool or None, got {align_corners!r}")
     if (size is None) == (scale_factor is None):
         raise ValueError("size, scale_factor: expected exactly one of them, got "
                          + ("both" if size is not None else "neither"))
-    H, W = input.shape[2:]
+    spatial = tuple(input.shape[2:])
+    n = len(spatial)
     if size is not None:
         if recompute_scale_factor:
             raise ValueError("recompute_scale_factor: not meaningful with an explicit size")
-        out_hw = _checks.pair(tuple(size) if isinstance(size, list) else size, "size", minimum=1)
-        scales = (0.0, 0.0)
+        out = _sizes(size, n)
+        scales = (0.0,) * n
     else:
-        factors = _positive_pair_of_numbers(scale_factor, "scale_factor")
-        out_hw = tuple(math.floor(float(n) * s) for n, s in zip((H, W), factors))
-        if min(out_hw) < 1:
-            raise ValueError(f"scale_factor: {scale_factor!r} makes an empty output from input size {(H, W)}")
-        scales = (0.0, 0.0) if recompute_scale_factor else factors
-    if H < 1 or W < 1:
+        factors = _positive_numbers(scale_factor, "scale_factor", n)
+        out = tuple(math.floor(float(d) * s) for d, s in zip(spatial, factors))
+        if min(out) < 1:
+            raise ValueError(f"scale_factor: {scale_factor!r} makes an empty output from input size {spatial}")
+        scales = (0.0,) * n if recompute_scale_factor else factors
+    if min(spatial) < 1:
         raise ValueError(f"input: expected non-empty spatial size, got {tuple(input.shape)}")
-    return out_hw, scales, nearest, bool(align_corners)
+    if n == 1:  # height 1 -> 1 (scale 0.0: in/out = 1) is the identity for both modes
+        out, scales = (1,) + out, (0.0,) + scales
+    return out, scales, nearest, bool(align_corners)
 
 
 def _check_interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
@@ -113,10 +136,13 @@ class _Interpolate(torch.autograd.Function):
 
 
 @public_op(reference=F.interpolate, check=_check_interpolate)
+@follows_channels_last
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
                 recompute_scale_factor=None, antialias=False, *, backend):
     out_hw, scales, nearest, align = _interp_plan(input, size, scale_factor, mode, align_corners,
                                                   recompute_scale_factor, antialias)
+    if input.dim() == 3:  # (N, C, L) as a height-1 image
+        return apply(_Interpolate, input.unsqueeze(2), backend, out_hw, nearest, align, scales).squeeze(2)
     return apply(_Interpolate, input, backend, out_hw, nearest, align, scales)
 
 
@@ -151,6 +177,7 @@ def _check_pixel_unshuffle(input, downscale_factor):
                          f"divisible by downscale_factor = {r}")
 
 
+@owned_outputs
 class _PixelShuffle(torch.autograd.Function):
     """to_space=True: pixel_shuffle; False: pixel_unshuffle. The backward is the other direction
     of the same permutation kernel."""
@@ -185,11 +212,13 @@ def _permute(backend, x, factor, to_space):
 
 
 @public_op(reference=F.pixel_shuffle, check=_check_pixel_shuffle)
+@follows_channels_last
 def pixel_shuffle(input, upscale_factor, *, backend):
     return apply(_PixelShuffle, input, backend, upscale_factor, True)
 
 
 @public_op(reference=F.pixel_unshuffle, check=_check_pixel_unshuffle)
+@follows_channels_last
 def pixel_unshuffle(input, downscale_factor, *, backend):
     return apply(_PixelShuffle, input, backend, downscale_factor, False)
 

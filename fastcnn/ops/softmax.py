@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from .. import _checks
 from .._registry import kernel
 from ._op import apply, public_op
+from ._shapes import owned_outputs
 
 __all__ = ["softmax", "log_softmax"]
 
@@ -40,6 +41,7 @@ def _check_softmax(input, dim=None, _stacklevel=3, dtype=None):
         raise ValueError(f"dim: expected a value in [{-ndim}, {ndim - 1}] for a {input.dim()}-D input, got {dim}")
 
 
+@owned_outputs
 class _Softmax(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, dim, log, backend):

@@ -3,6 +3,9 @@ empty tensors, a 0-D prelu weight, an mse target that requires grad, input gradi
 input's memory format when the output says nothing (1x1), elu's gradient for very negative inputs."""
 from __future__ import annotations
 
+import functools
+from types import SimpleNamespace
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -77,13 +80,19 @@ def test_matmul_linear_empty(backend, a_shape, b_shape):
 @pytest.mark.parametrize("shape", [(), (7,), (2, 3), (2, 3, 4, 5), (1, 0, 3)])
 def test_prelu_zero_dim_weight(backend, shape):
     """torch's prelu takes a 0-D weight (one slope for every channel); so does nn.PReLU's default."""
-    x = torch.randn(shape, dtype=torch.float64)
+    x = torch.randn(shape, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
     w = torch.tensor(0.25, dtype=torch.float64)
     (y, g), (yr, gr) = _both(lambda s, t: ops.prelu(s, t, backend=backend), F.prelu, x, w)
     assert_close(y, yr)
     assert g[1].shape == w.shape
-    for a, e in zip(g, gr):
-        assert_close(a, e, reduction=max(1, x.numel()))
+    assert_close(g[0], gr[0])
+    # The slope's gradient is a sum of x * gy over the negative inputs, which may cancel: its rounding
+    # is relative to the sum of the terms' sizes, not to the (possibly tiny) result. (With the
+    # result as the scale this check failed for about 1 draw in 600 of an unseeded x, on any build:
+    # the 'ASan-only' prelu mismatch of the first sanitizer run, whose test order drew such an x.)
+    gy = torch.randn(y.shape, generator=torch.Generator().manual_seed(0), dtype=y.dtype)
+    terms = (x.clamp(max=0) * gy).abs().sum().item()
+    assert_close(g[1], gr[1], reduction=max(1, x.numel()), scale=terms)
     if x.numel():
         gradcheck(lambda s, t: ops.prelu(s, t, backend=backend), (_leaf(x), _leaf(w)))
 
@@ -128,3 +137,47 @@ def test_elu_gradient_accurate_for_very_negative_input(backend):
     (g,) = torch.autograd.grad(ops.elu(leaf, backend=backend), leaf, torch.ones_like(x))
     expected = reference_f64(lambda t: torch.where(t > 0, torch.ones_like(t), torch.exp(t)), x)
     assert_close(g, expected)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "channels_last"])
+def test_conv2d_without_input_channels_matches_torch(backend, channels_last):
+    """torch 2.13 returns [N, 0, P, Q] for x [N, 0, H, W] (not the bias): fastcnn the same, with torch's
+    gradients (empty for x and w, zeros for the bias)."""
+    x, w, b = torch.randn(2, 0, 8, 8), torch.randn(4, 0, 3, 3), torch.randn(4)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    (y, g), (yr, gr) = _both(lambda s, t, u: ops.conv2d(s, t, u, stride=2, padding=1, backend=backend),
+                             lambda s, t, u: F.conv2d(s, t, u, stride=2, padding=1), x, w, b)
+    assert y.shape == yr.shape == (2, 0, 4, 4)
+    for a, e in zip(g, gr):
+        assert a.shape == e.shape and torch.equal(a, e)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("before", ["batch_norm", "prelu", "layer_norm", "group_norm", "normalize",
+                                    "local_response_norm", "pad", "pixel_shuffle", "linear"])  # (softmax saves its output: torch refuses too)
+def test_inplace_activation_after_op_as_torch(backend, before):
+    """An in-place ReLU right after these ops (BatchNorm2d then ReLU(inplace=True), the usual block)
+    works and gives torch's gradient: their outputs are not views of a tensor made inside forward."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(2, 4, 6, 6, generator=g, dtype=torch.float64)
+    w = torch.rand(4, generator=g, dtype=torch.float64)
+    lw = torch.randn(5, 6, generator=g, dtype=torch.float64)
+    calls = {
+        "batch_norm": lambda f, a: f.batch_norm(a, None, None, training=True),
+        "prelu": lambda f, a: f.prelu(a, w),
+        "layer_norm": lambda f, a: f.layer_norm(a, (6, 6)),
+        "group_norm": lambda f, a: f.group_norm(a, 2),
+        "normalize": lambda f, a: f.normalize(a),
+        "local_response_norm": lambda f, a: f.local_response_norm(a, 3),
+        "pad": lambda f, a: f.pad(a, (1, 1, 1, 1)),
+        "pixel_shuffle": lambda f, a: f.pixel_shuffle(a, 2),
+        "linear": lambda f, a: f.linear(a, lw),
+    }
+    fast_ops = SimpleNamespace(**{k: functools.partial(getattr(ops, k), backend=backend) for k in calls})
+    fast = lambda a: ops.relu(calls[before](fast_ops, a), inplace=True, backend=backend)
+    ref = lambda a: F.relu(calls[before](F, a), inplace=True)
+    (y, gx), (yr, gxr) = _both(fast, ref, x)
+    assert_close(y, yr, reduction=x.numel())
+    assert_close(gx[0], gxr[0], reduction=x.numel())

@@ -4,6 +4,9 @@ mode takes an empty batch; under torch.autocast a fastcnn op refuses clearly ins
 computing float32."""
 from __future__ import annotations
 
+import functools
+from types import SimpleNamespace
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -62,3 +65,68 @@ def test_autocast_is_refused_clearly(backend):
         assert ops.relu(x, backend="reference").dtype == torch.float32  # torch's own op: its autocast rules
         with torch.autocast("cpu", enabled=False):  # the documented way out
             assert ops.conv2d(x, torch.randn(4, 3, 3, 3), backend=backend).dtype == torch.float32
+
+
+# Ops whose kernels take NCHW: a channels_last input still gives a channels_last result and input
+# gradient, as torch's do (dropout: its kept values are checked, the mask being random).
+_FOLLOWS_INPUT = {
+    "local_response_norm": lambda f, x: f.local_response_norm(x, 3),
+    "normalize": lambda f, x: f.normalize(x, dim=3),
+    "dropout": lambda f, x: f.dropout(x, 0.5),
+    "dropout2d": lambda f, x: f.dropout2d(x, 0.5),
+    "pixel_shuffle": lambda f, x: f.pixel_shuffle(x, 2),
+    "pixel_unshuffle": lambda f, x: f.pixel_unshuffle(x, 2),
+    "prelu": lambda f, x: f.prelu(x, torch.linspace(0.1, 0.5, 8, dtype=x.dtype)),
+    "batch_norm": lambda f, x: f.batch_norm(x, None, None, training=True),
+    "group_norm": lambda f, x: f.group_norm(x, 2),
+    "interpolate": lambda f, x: f.interpolate(x, scale_factor=1.5, mode="bilinear"),
+}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("op", list(_FOLLOWS_INPUT))
+def test_channels_last_in_channels_last_out(backend, op):
+    call = _FOLLOWS_INPUT[op]
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 8, 6, 4, generator=g, dtype=torch.float64).contiguous(memory_format=CL)
+    gy = None
+    results = []
+    for f in (SimpleNamespace(**{n: functools.partial(getattr(ops, n), backend=backend) for n in _FOLLOWS_INPUT}), F):
+        xl = x.detach().clone(memory_format=torch.preserve_format).requires_grad_(True)
+        y = call(f, xl)
+        gy = torch.randn(y.shape, generator=g, dtype=y.dtype).contiguous(memory_format=CL) if gy is None else gy
+        (gx,) = torch.autograd.grad(y, xl, gy)
+        results.append((y, gx))
+    (y, gx), (yr, gxr) = results
+    assert yr.is_contiguous(memory_format=CL) and gxr.is_contiguous(memory_format=CL)
+    assert y.is_contiguous(memory_format=CL), f"output strides {y.stride()}"
+    assert gx.is_contiguous(memory_format=CL), f"input-gradient strides {gx.stride()}"
+    if op.startswith("dropout"):  # each output is 0 or x / (1 - p); the gradient is that mask / (1 - p)
+        kept = y != 0
+        assert_close(y[kept], x[kept] * 2)
+        assert_close(gx, gy * kept * 2)
+        return
+    assert_close(y, yr, reduction=64)
+    assert_close(gx, gxr, reduction=64)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_inplace_dropout_channels_last_writes_the_callers_tensor(backend):
+    x = torch.randn(2, 8, 6, 4).contiguous(memory_format=CL)
+    y = ops.dropout(x, 0.5, inplace=True, backend=backend)
+    assert y.data_ptr() == x.data_ptr() and bool(((x == 0) | (x != 0)).all())
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_autocast_refused_for_every_layer_kind(dtype):
+    """bfloat16 stays a documented rejection (docs/reliability.md): under CPU autocast each converted
+    layer kind refuses (the first to run raises), none quietly runs torch's kernels or float32."""
+    layers = [torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(3), torch.nn.MaxPool2d(2), torch.nn.AvgPool2d(2),
+              torch.nn.ReLU(), torch.nn.Sigmoid(), torch.nn.Linear(8, 2)]
+    for layer in layers:
+        model = fastcnn.nn.convert(torch.nn.Sequential(layer))
+        assert type(model[0]).__module__.startswith("fastcnn"), f"{layer} not converted"
+        x = torch.randn(2, 8) if isinstance(layer, torch.nn.Linear) else torch.randn(2, 3, 8, 8)
+        with torch.autocast("cpu", dtype=dtype):
+            with pytest.raises(NotImplementedError, match="autocast"):
+                model(x)

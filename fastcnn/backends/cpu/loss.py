@@ -32,6 +32,26 @@ def cross_entropy_backward(x, target, weight, lse, ignore_index, label_smoothing
 
 
 @cpu_kernel()
+def soft_cross_entropy_forward(x, target, weight, label_smoothing):
+    N, C, S = x.shape
+    loss, lse = new_empty(x, N, S), new_empty(x, N, S)
+    _C.loss.soft_cross_entropy_forward(dtype_code(x), addr(x), addr(target), _opt(weight), N, C, S,
+                                       float(label_smoothing), addr(loss), addr(lse))
+    return loss, lse
+
+
+@cpu_kernel()
+def soft_cross_entropy_backward(x, target, weight, lse, label_smoothing, g, need_input, need_target):
+    N, C, S = x.shape
+    gx = empty_like(x) if need_input else None
+    gt = empty_like(x) if need_target else None
+    _C.loss.soft_cross_entropy_backward(dtype_code(x), addr(x), addr(target), _opt(weight), addr(lse), N, C, S,
+                                        float(label_smoothing), addr(g), 0 if g.numel() == 1 else 1, _opt(gx),
+                                        _opt(gt))
+    return gx, gt
+
+
+@cpu_kernel()
 def nll_loss_forward(x, target, weight, ignore_index):
     N, C, S = x.shape
     out, wt = new_empty(x, N, S), new_empty(x, N, S)

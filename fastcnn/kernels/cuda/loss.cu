@@ -95,7 +95,8 @@ __device__ void nll_backward(const long long* t, const T* w, const T* g, long lo
   }
 }
 
-// Element-wise losses (kind 0 mse, 1 bce, 2 bce with logits; formulas in csrc/kernels/loss.cpp):
+// Element-wise losses (kind 0 mse, 1 bce, 2 bce with logits; 3 / 4: the target gradient of bce / bce
+// with logits, backward only; formulas in csrc/kernels/loss.cpp):
 // forward: out = w * loss; backward: out = g * w * d loss / dx. w, pw, g may be null (g_stride 0:
 // one shared g).
 template <class T>
@@ -111,6 +112,10 @@ __device__ void pointwise_loss(int kind, int backward, const T* x, const T* y, c
     } else if (kind == 1) {
       v = backward ? (xi - yi) / fmax((T(1) - xi) * xi, T(1e-12))
                    : -(yi * fmax(::log(xi), T(-100)) + (T(1) - yi) * fmax(::log(T(1) - xi), T(-100)));
+    } else if (kind == 3) {
+      v = ::log(T(1) - xi) - ::log(xi);
+    } else if (kind == 4) {
+      v = pw ? (pw[i] - T(1)) * (log1p(exp(-fabs(xi))) + fmax(-xi, T(0))) - xi : -xi;
     } else {
       v = backward ? (T(1) - yi) - scale / (T(1) + exp(xi))
                    : (T(1) - yi) * xi + scale * (log1p(exp(-fabs(xi))) + fmax(-xi, T(0)));

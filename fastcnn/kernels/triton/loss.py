@@ -105,6 +105,72 @@ def _ce_backward(x_ptr, t_ptr, w_ptr, lse_ptr, g_ptr, gx_ptr, C, S, ignore_index
 
 
 @triton.jit
+def _soft_class_weights(w_ptr, c, cmask, HAS_W: tl.constexpr, ACC: tl.constexpr):
+    if HAS_W:
+        return tl.load(w_ptr + c, mask=cmask, other=0.0).to(ACC)
+    return tl.where(cmask, 1.0, 0.0).to(ACC)
+
+
+@triton.jit
+def _soft_ce_forward(x_ptr, t_ptr, w_ptr, loss_ptr, lse_ptr, C, S, coef_ptr, HAS_W: tl.constexpr, ACC: tl.constexpr,
+                     BLOCK_C: tl.constexpr, BLOCK_S: tl.constexpr):
+    """Class-probability targets t: [N,C,S] like x. loss = sum_c w[c] t'[c] (lse - x[c]), t' = keep t +
+    spread (coef = [1 - e, e / C]). Grid (N, cdiv(S, BLOCK_S))."""
+    keep = tl.load(coef_ptr).to(ACC)
+    spread = tl.load(coef_ptr + 1).to(ACC)
+    n, base, s, smask = reduction_program(C, S, BLOCK_S)
+    m_safe, acc = online_logsumexp(x_ptr, base, C, S, s, smask, ACC, BLOCK_C)
+    lse = m_safe + tl.log(tl.where(smask, acc, 1.0))
+    loss = tl.full([BLOCK_S], 0.0, dtype=ACC)
+    for c0 in range(0, C, BLOCK_C):
+        c = c0 + tl.arange(0, BLOCK_C)
+        cmask = c < C
+        mask = cmask[:, None] & smask[None, :]
+        offs = base + c[:, None] * S + s[None, :]
+        x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(ACC)
+        t = tl.load(t_ptr + offs, mask=mask, other=0.0).to(ACC)
+        wc = _soft_class_weights(w_ptr, c, cmask, HAS_W, ACC)
+        loss += block_sum(tl.where(mask, wc[:, None] * (keep * t + spread) * (lse[None, :] - x), 0.0), 0)
+    tl.store(loss_ptr + n * S + s, loss, mask=smask)
+    tl.store(lse_ptr + n * S + s, lse, mask=smask)
+
+
+@triton.jit
+def _soft_ce_backward(x_ptr, t_ptr, w_ptr, lse_ptr, g_ptr, gx_ptr, gt_ptr, C, S, coef_ptr, g_stride,
+                      HAS_W: tl.constexpr, NEED_X: tl.constexpr, NEED_T: tl.constexpr, ACC: tl.constexpr,
+                      BLOCK_C: tl.constexpr, BLOCK_S: tl.constexpr):
+    """gx = g (p A - w t'), A = sum_c w[c] t'[c], p = exp(x - lse); gt = g (1 - e) w (lse - x)."""
+    keep = tl.load(coef_ptr).to(ACC)
+    spread = tl.load(coef_ptr + 1).to(ACC)
+    n, base, s, smask = reduction_program(C, S, BLOCK_S)
+    i = n * S + s
+    g = tl.load(g_ptr + i * g_stride, mask=smask, other=0.0).to(ACC)
+    lse = tl.load(lse_ptr + i, mask=smask, other=0.0).to(ACC)
+    A = tl.full([BLOCK_S], 0.0, dtype=ACC)
+    if NEED_X:
+        for c0 in range(0, C, BLOCK_C):
+            c = c0 + tl.arange(0, BLOCK_C)
+            cmask = c < C
+            mask = cmask[:, None] & smask[None, :]
+            t = tl.load(t_ptr + base + c[:, None] * S + s[None, :], mask=mask, other=0.0).to(ACC)
+            wc = _soft_class_weights(w_ptr, c, cmask, HAS_W, ACC)
+            A += block_sum(tl.where(mask, wc[:, None] * (keep * t + spread), 0.0), 0)
+    for c0 in range(0, C, BLOCK_C):
+        c = c0 + tl.arange(0, BLOCK_C)
+        cmask = c < C
+        mask = cmask[:, None] & smask[None, :]
+        offs = base + c[:, None] * S + s[None, :]
+        x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(ACC)
+        t = tl.load(t_ptr + offs, mask=mask, other=0.0).to(ACC)
+        wc = _soft_class_weights(w_ptr, c, cmask, HAS_W, ACC)
+        if NEED_X:
+            p = tl.exp(x - lse[None, :])
+            tl.store(gx_ptr + offs, g[None, :] * (p * A[None, :] - wc[:, None] * (keep * t + spread)), mask=mask)
+        if NEED_T:
+            tl.store(gt_ptr + offs, g[None, :] * keep * wc[:, None] * (lse[None, :] - x), mask=mask)
+
+
+@triton.jit
 def _nll_forward(x_ptr, t_ptr, w_ptr, out_ptr, wt_ptr, total, C, S, ignore_index, HAS_W: tl.constexpr,
                  ACC: tl.constexpr, BLOCK: tl.constexpr):
     """out[i] = -w[t] x[n,t,s], wt[i] = w[t] (0 where ignored); flat over N*S."""
@@ -161,7 +227,8 @@ def _pointwise_loss(x_ptr, y_ptr, w_ptr, pw_ptr, g_ptr, out_ptr, n, g_stride, KI
                     BACKWARD: tl.constexpr, HAS_W: tl.constexpr, HAS_PW: tl.constexpr, ACC: tl.constexpr,
                     BLOCK: tl.constexpr):
     """Element-wise losses (KIND 0 mse, 1 bce, 2 bce with logits; formulas in csrc/kernels/loss.cpp),
-    forward (out = loss) or backward (out = g * d loss / dx). All pointers flat over n elements."""
+    forward (out = loss) or backward (out = g * d loss / dx; KIND 3 / 4: g * d loss / d target of bce /
+    bce with logits, backward only). All pointers flat over n elements."""
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < n
     x = tl.load(x_ptr + offs, mask=mask, other=0.5).to(ACC)
@@ -180,6 +247,14 @@ def _pointwise_loss(x_ptr, y_ptr, w_ptr, pw_ptr, g_ptr, out_ptr, n, g_stride, KI
             v = (x - y) / tl.maximum((1.0 - x) * x, 1e-12)
         else:
             v = -(y * tl.maximum(tl.log(x), -100.0) + (1.0 - y) * tl.maximum(tl.log(1.0 - x), -100.0))
+    elif KIND == 3:
+        v = tl.log(1.0 - x) - tl.log(x)
+    elif KIND == 4:
+        if HAS_PW:
+            pw = tl.load(pw_ptr + offs, mask=mask, other=1.0).to(ACC)
+            v = (pw - 1.0) * (tl.log(1.0 + tl.exp(-tl.abs(x))) + tl.maximum(-x, 0.0)) - x
+        else:
+            v = -x
     else:
         if BACKWARD:
             v = (1.0 - y) - scale / (1.0 + tl.exp(x))
@@ -250,6 +325,29 @@ def cross_entropy_backward(x, target, weight, lse, ignore_index, label_smoothing
     return gx
 
 
+def soft_cross_entropy_forward(x, target, weight, label_smoothing):
+    N, C, S = x.shape
+    loss, lse = x.new_empty(N, S), x.new_empty(N, S)
+    if loss.numel():
+        grid, bc, bs = _class_grid(x)
+        _soft_ce_forward[grid](x, target, _w(weight, x), loss, lse, C, S, _smoothing_coefs(x, label_smoothing),
+                               HAS_W=weight is not None, ACC=_ACC[x.dtype], BLOCK_C=bc, BLOCK_S=bs)
+    return loss, lse
+
+
+def soft_cross_entropy_backward(x, target, weight, lse, label_smoothing, g, need_input, need_target):
+    gx = torch.empty_like(x) if need_input else None
+    gt = torch.empty_like(x) if need_target else None
+    if x.numel():
+        N, C, S = x.shape
+        grid, bc, bs = _class_grid(x)
+        _soft_ce_backward[grid](x, target, _w(weight, x), lse, g, _w(gx, x), _w(gt, x), C, S,
+                                _smoothing_coefs(x, label_smoothing), 0 if g.numel() == 1 else 1,
+                                HAS_W=weight is not None, NEED_X=need_input, NEED_T=need_target, ACC=_ACC[x.dtype],
+                                BLOCK_C=bc, BLOCK_S=bs)
+    return gx, gt
+
+
 def nll_loss_forward(x, target, weight, ignore_index):
     N, C, S = x.shape
     out, wt = x.new_empty(N, S), x.new_empty(N, S)
@@ -286,6 +384,8 @@ def loss_sum(v):
 KERNELS = {
     "cross_entropy_forward": cross_entropy_forward,
     "cross_entropy_backward": cross_entropy_backward,
+    "soft_cross_entropy_forward": soft_cross_entropy_forward,
+    "soft_cross_entropy_backward": soft_cross_entropy_backward,
     "nll_loss_forward": nll_loss_forward,
     "nll_loss_backward": nll_loss_backward,
     "loss_sum": loss_sum,
