@@ -20,6 +20,19 @@ def leading_merged(t: torch.Tensor, keep: int) -> torch.Tensor:
     return t.reshape(math.prod(t.shape[:t.dim() - keep]), *t.shape[t.dim() - keep:])
 
 
+class _Relayout(torch.autograd.Function):
+    """t copied into memory format `fmt`; its gradient goes back in `back` (the caller's format)."""
+
+    @staticmethod
+    def forward(ctx, t, fmt, back):
+        ctx.back = back
+        return t.contiguous(memory_format=fmt)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.contiguous(memory_format=ctx.back), None, None
+
+
 def is_channels_last_only(t: torch.Tensor) -> bool:
     """4-D, channels_last and not also contiguous NCHW (then the two orders differ)."""
     return t.dim() == 4 and not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last)
@@ -34,6 +47,22 @@ def nchw_from_channels_last(t: torch.Tensor) -> torch.Tensor:
 def channels_last_from_nchw(t: torch.Tensor) -> torch.Tensor:
     """A result made channels_last because the input was, as torch's is."""
     return _Relayout.apply(t, torch.channels_last, torch.contiguous_format)
+
+
+def reshaped_in_place(t: torch.Tensor, shape) -> torch.Tensor:
+    """A contiguous tensor made inside an autograd.Function's forward, given `shape` without becoming a
+    view: autograd forbids modifying in place a view returned by a custom Function (BatchNorm
+    followed by ReLU(inplace=True)), and a copy would cost a pass over memory. Unlike @owned_outputs,
+    this also holds while torch.compile traces the Function."""
+    return t.as_strided_(tuple(shape), _contiguous_strides(shape))
+
+
+def _contiguous_strides(shape):
+    strides, step = [], 1
+    for size in reversed(tuple(shape)):
+        strides.append(step)
+        step *= max(size, 1)
+    return tuple(reversed(strides))
 
 
 def owned_outputs(function_cls):
@@ -55,6 +84,8 @@ def owned_outputs(function_cls):
 
     def owning_forward(ctx, *args):
         out = forward(ctx, *args)
+        if torch.compiler.is_compiling():   # traced graphs have no view-of-output rule (and no storages)
+            return out
         inputs = [a for a in args if isinstance(a, torch.Tensor)]
         if isinstance(out, tuple):
             return tuple(own(o, inputs) for o in out)

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from .. import _checks
 from .._registry import kernel
 from ._op import apply, memoised, public_op
-from ._shapes import around, follows_channels_last, owned_outputs
+from ._shapes import around, follows_channels_last, owned_outputs, reshaped_in_place
 
 __all__ = ["batch_norm", "normalize", "local_response_norm"]
 
@@ -64,7 +64,6 @@ def _check_batch_norm(input, running_mean, running_var, weight=None, bias=None, 
         raise ValueError(f"input: expected more than 1 value per channel when training, got shape {tuple(input.shape)}")
 
 
-@owned_outputs
 class _BatchNorm(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps, backend):
@@ -80,7 +79,9 @@ class _BatchNorm(torch.autograd.Function):
         ctx.save_for_backward(x3, weight, mean, invstd)
         ctx.training, ctx.backend, ctx.shape = training, backend, x.shape
         ctx.has_bias = bias is not None
-        return y3.view(x.shape).contiguous(memory_format=fmt)  # a view: @owned_outputs makes it the caller's
+        if fmt is torch.contiguous_format:
+            return reshaped_in_place(y3, x.shape)
+        return y3.view(x.shape).contiguous(memory_format=fmt)
 
     @staticmethod
     def backward(ctx, gy):
