@@ -132,7 +132,7 @@ class AlexNetPatchesTask(Task):
     name = "alexnet_patches"
     metric_name = "test_accuracy"
     target, target_text = None, "reported (a feature network for SRGAN's content loss, not a lecture figure)"
-    batch_size, steps = 64, 300
+    batch_size, steps = 32, 150
     lr = 1e-3
 
     def __init__(self, settings):
@@ -185,7 +185,7 @@ class SRGANTask(_SuperResolution):
     generator_key = "G"
     target_text = ("reported against bicubic (the paper's SRGAN trades PSNR for perceptual quality: it scores "
                    "below SRResNet and near bicubic)")
-    batch_size, steps = 16, 200
+    batch_size, steps = 8, 100    # about 2 s a step on 2 cores (16 srresnet steps' worth)
     supports_ddp = False    # D runs twice (real, fake) before each backward
     lr, adversarial_weight = 1e-4, 1e-3
 
