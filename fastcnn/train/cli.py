@@ -53,13 +53,11 @@ def _known_names():
 def validate(args) -> None:
     """Every check that can fail before work starts, each with a message that says what to change."""
     from ..models import list_models, model_spec
-    from .recipes import NOT_YET, PAIRS, RECIPES
+    from .recipes import PAIRS, RECIPES
 
     names = _known_names()
     if args.name not in names:
         raise UsageError(f"unknown network {args.name!r}; known names: {', '.join(names)}")
-    if args.name in NOT_YET:
-        raise UsageError(f"{args.name}: not yet trainable: {NOT_YET[args.name]}")
     if args.name not in RECIPES:
         pair = next((k for k, v in PAIRS.items() if args.name in v), None)
         hint = f"; train the pair with `fastcnn train {pair}`" if pair else ""

@@ -12,8 +12,10 @@ import torch
 from . import checkpoint, loop
 
 
-def trained(name: str, settings):
-    """The Task of network `name` with trained weights (fastcnn layers, small size, settings.seed)."""
+def trained(name: str, settings, any_steps: bool = False):
+    """The Task of network `name` with trained weights (fastcnn layers, small size, settings.seed);
+    task.steps_done says how many steps it had. any_steps: a finished run shorter than the recipe's
+    default (e.g. one sized to this machine, or a quick smoke run) is used as it is."""
     from ..models import FAST
     from .recipes import RECIPES
 
@@ -28,8 +30,9 @@ def trained(name: str, settings):
         done = os.path.exists(os.path.join(folder, "metrics.json")) and os.path.exists(ckpt)
         if done:   # any finished run of that network, size and seed will do (e.g. one from the CLI)
             payload = checkpoint.load(ckpt, {k: run[k] for k in ("network", "size", "seed")})
-            if payload["step"] >= task.steps:
+            if any_steps or payload["step"] >= task.steps:
                 checkpoint.restore(task, payload, ckpt)
+                task.steps_done = payload["step"]
                 task.train_mode(False)
                 return task
         os.makedirs(folder, exist_ok=True)
@@ -39,5 +42,6 @@ def trained(name: str, settings):
         from . import report
         report.write_metrics(folder, report.metrics(task, res, dict(run, backend="cpu", threads=torch.get_num_threads()),
                                                     res.seconds))
+    task.steps_done = res.steps
     task.train_mode(False)
     return task

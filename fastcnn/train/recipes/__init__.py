@@ -14,8 +14,3 @@ for _mod in pkgutil.iter_modules(__path__):
 
 # Adversarial pairs: the trainable name -> the zoo networks it trains together (from the recipes).
 PAIRS = {name: task.networks for name, task in RECIPES.items() if len(task.networks) > 1}
-# Names for which a recipe belongs to a later issue.
-NOT_YET = {name: why for name, why in {
-    "srgan": "the SRGAN recipe (perceptual + adversarial loss) belongs to a later issue",
-}.items() if name not in RECIPES}
-PAIRS.update({name: (f"{name}_generator", f"{name}_discriminator") for name in NOT_YET})
