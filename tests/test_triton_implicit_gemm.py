@@ -118,19 +118,17 @@ def test_precision_follows_torch_flags(monkeypatch):
 
     conv_precision = _module().conv_precision
     monkeypatch.delenv("FASTCNN_TRITON_TF32", raising=False)
-    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
-    try:
-        torch.backends.cudnn.allow_tf32 = True
+    from triton_launch_workload import tf32
+
+    with tf32(torch.backends.cudnn, True):
         assert conv_precision(torch.float32) == "tf32" and conv_precision(torch.float64) == "ieee"
-        torch.backends.cudnn.allow_tf32 = False
+    with tf32(torch.backends.cudnn, False):
         assert conv_precision(torch.float32) == "ieee"
-        torch.backends.cuda.matmul.allow_tf32 = True
+    with tf32(torch.backends.cuda.matmul, True):
         assert dot_precision(torch.float32, matmul=True) == "tf32" and dot_precision(torch.float32) == "ieee"
         assert dot_precision(torch.float64, matmul=True) == "ieee"
-        torch.backends.cuda.matmul.allow_tf32 = False
+    with tf32(torch.backends.cuda.matmul, False):
         assert dot_precision(torch.float32, matmul=True) == "ieee"
-    finally:
-        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
 def test_autotune_configs():

@@ -5,6 +5,7 @@ it also checks that every registered triton kernel and every launched @triton.ji
 Tiny shapes: the interpreter runs every program in Python."""
 from __future__ import annotations
 
+import contextlib
 import os
 
 import torch
@@ -68,31 +69,35 @@ def convolutions(dtype):
     a, m = _rand(5, 7, dtype=dtype), _rand(7, 3, dtype=dtype)
     _backward(ops.matmul(a, m, backend="triton"))
     if dtype == torch.float32:  # the GEMM with TF32 as torch.backends.cuda.matmul.allow_tf32 asks
-        with _tf32(torch.backends.cuda.matmul, True):
+        with tf32(torch.backends.cuda.matmul, True):
             _backward(ops.linear(a, _rand(3, 7, dtype=dtype), _rand(3, dtype=dtype), backend="triton"))
     _backward(ops.linear(a, _rand(3, 7, dtype=dtype), _rand(3, dtype=dtype), backend="triton"))
     kernel("triton", "gemm")(a.detach(), m.detach(), beta=1.0, out=torch.zeros(5, 3, dtype=dtype, device=CPU))
 
 
-class _tf32:
-    """Sets `flags.allow_tf32` (torch.backends.cudnn or torch.backends.cuda.matmul) for a block."""
-
-    def __init__(self, flags, on):
-        self.flags, self.on = flags, on
-
-    def __enter__(self):
-        self.saved = self.flags.allow_tf32
-        self.flags.allow_tf32 = self.on
-
-    def __exit__(self, *exc):
-        self.flags.allow_tf32 = self.saved
+@contextlib.contextmanager
+def tf32(flags, on):
+    """`flags.allow_tf32` (torch.backends.cudnn or torch.backends.cuda.matmul) set for a block. cudnn's
+    through its own flags() context: once torch's test utilities have run disable_global_flags() (the
+    OpInfo corpus imports them), a plain assignment to a cudnn flag raises."""
+    if flags is torch.backends.cudnn:
+        c = torch.backends.cudnn
+        with c.flags(enabled=c.enabled, benchmark=c.benchmark, deterministic=c.deterministic, allow_tf32=on):
+            yield
+        return
+    saved = flags.allow_tf32
+    flags.allow_tf32 = on
+    try:
+        yield
+    finally:
+        flags.allow_tf32 = saved
 
 
 def implicit_gemm(dtype, x, w, b):
     """Every pass of the tensor-core convolution: float32 with TF32 on and off (torch.backends.cudnn.
     allow_tf32), float64, float16 (bfloat16: derived from these in the AOT test, the interpreter
     cannot multiply it); strided backward input (phases) and a split-K weight gradient."""
-    with _tf32(torch.backends.cudnn, False):
+    with tf32(torch.backends.cudnn, False):
         _backward(ops.conv2d(x, w, b, padding=1, groups=2, algo="implicit_gemm", activation="elu", backend="triton"))
         _backward(ops.conv2d(x, w, None, stride=2, dilation=2, padding=1, groups=2, algo="implicit_gemm",
                              backend="triton"))
@@ -100,7 +105,7 @@ def implicit_gemm(dtype, x, w, b):
         _backward(ops.conv2d(_rand(2, 3, 12, 12, dtype=dtype), _rand(4, 3, 3, 3, dtype=dtype), None, padding=1,
                              algo="implicit_gemm", backend="triton"))
     if dtype == torch.float32:
-        with _tf32(torch.backends.cudnn, True):  # every pass on TF32 tensor cores
+        with tf32(torch.backends.cudnn, True):  # every pass on TF32 tensor cores
             _backward(ops.conv2d(x, w, b, padding=1, groups=2, algo="implicit_gemm", activation="elu",
                                  backend="triton"))
     if dtype == torch.float32:
@@ -174,6 +179,14 @@ def softmax_and_losses(dtype):
         _backward(ops.binary_cross_entropy(p, torch.rand(4, 5, dtype=dtype, device=CPU), reduction=reduction, backend="triton"))
         _backward(ops.binary_cross_entropy_with_logits(logits, torch.rand(4, 5, dtype=dtype, device=CPU), reduction=reduction,
                                                        backend="triton"))
+        # class-probability targets (soft cross-entropy, with smoothing and weights) and targets that
+        # require a gradient (the losses' target-gradient kinds)
+        probs = torch.softmax(_rand(4, 5, dtype=dtype).detach(), 1).requires_grad_()
+        _backward(ops.cross_entropy(logits, probs, weight=weight, label_smoothing=0.1, reduction=reduction,
+                                    backend="triton"))
+        soft = torch.rand(4, 5, dtype=dtype, device=CPU).requires_grad_()
+        _backward(ops.binary_cross_entropy(p, soft, reduction=reduction, backend="triton"))
+        _backward(ops.binary_cross_entropy_with_logits(logits, soft, reduction=reduction, backend="triton"))
     spatial = _rand(2, 3, 4, 5, dtype=dtype)
     _backward(ops.cross_entropy(spatial, torch.randint(0, 3, (2, 4, 5), device=CPU), backend="triton"))
 
