@@ -291,3 +291,16 @@ def test_fullgraph_compile_of_remaining_ops_matches_eager():
                    "col2im", "group_rows_forward", "group_rows_backward", "normalize_backward",
                    "pointwise_loss_backward", "soft_cross_entropy_forward", "soft_cross_entropy_backward"):
         assert ran[kernel] > 0, f"{kernel} never ran inside the compiled graph: {dict(ran)}"
+
+
+def test_export_of_resampling_ops_eval():
+    model = fastcnn.nn.convert(_ResampleNet()).eval()
+    x = torch.randn(2, 2, 6, 6)
+    with torch.no_grad():
+        expected = model(x)
+    program = torch.export.export(model, (x,))
+    targets = {str(n.target) for n in program.graph.nodes if n.op == "call_function"}
+    assert {"fastcnn.pad2d_forward.default", "fastcnn.group_rows_forward.default", "fastcnn.prelu_forward.default",
+            "fastcnn.pixel_shuffle.default"} <= targets, targets
+    with torch.no_grad():
+        _assert_same(program.module()(x), expected, "exported output")
