@@ -615,7 +615,8 @@ def group_rows_backward(gy: Tensor, x: Tensor, groups: int, span: int, weight: O
 @group_rows_backward.register_fake
 def _(gy, x, groups, span, weight, mean, rstd, need_input, need_weight, need_bias, backend):
     n_params = groups * (x.shape[1] // span)
-    return (_if_needed(need_input, lambda: _dense_like(x), x), _if_needed(need_weight, lambda: x.new_empty(n_params), x),
+    return (_if_needed(need_input, lambda: _dense_like(x), x),
+            _if_needed(need_weight, lambda: x.new_empty(n_params), x),
             _if_needed(need_bias, lambda: x.new_empty(n_params), x))
 
 
