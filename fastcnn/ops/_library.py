@@ -74,6 +74,21 @@ def _nothing(like: Tensor) -> Tensor:
     return torch.empty(0, dtype=torch.uint8, device=like.device)
 
 
+def _somethings(outs, like: Tensor) -> tuple:
+    """A kernel's outputs for the op: None (a gradient not asked for) becomes _nothing."""
+    return tuple(t if t is not None else _nothing(like) for t in outs)
+
+
+def _if_needed(need: bool, make: Callable[[], Tensor], like: Tensor) -> Tensor:
+    """A fake output the kernel allocates only when asked for."""
+    return make() if need else _nothing(like)
+
+
+def _float64_scalar(like: Tensor) -> Tensor:
+    """The fake of a kernel's float64 0-D sum (accumulated in double, as the kernels do)."""
+    return torch.empty((), dtype=torch.float64, device=like.device)
+
+
 # ---------------------------------------------------------------------------------------- activations
 @_op("activation_forward")
 def activation_forward(x: Tensor, kind: str, p0: float, p1: float, backend: str) -> Tensor:
@@ -351,16 +366,15 @@ _SHIMS["batch_norm_forward"] = lambda backend: lambda x, w, b, rm, rv, training,
 def batch_norm_backward(gy: Tensor, x: Tensor, weight: Optional[Tensor], mean: Tensor, invstd: Tensor, training: bool,
                         need_input: bool, need_weight: bool, need_bias: bool,
                         backend: str) -> Tuple[Tensor, Tensor, Tensor]:
-    out = _kernel(backend, "batch_norm_backward")(gy, x, weight, mean, invstd, training, need_input, need_weight,
-                                                  need_bias)
-    return tuple(t if t is not None else _nothing(x) for t in out)
+    return _somethings(_kernel(backend, "batch_norm_backward")(gy, x, weight, mean, invstd, training, need_input,
+                                                               need_weight, need_bias), x)
 
 
 @batch_norm_backward.register_fake
 def _(gy, x, weight, mean, invstd, training, need_input, need_weight, need_bias, backend):
     C = x.shape[1]
-    return (torch.empty_like(x, memory_format=torch.contiguous_format) if need_input else _nothing(x),
-            x.new_empty(C) if need_weight else _nothing(x), x.new_empty(C) if need_bias else _nothing(x))
+    return (_if_needed(need_input, lambda: torch.empty_like(x, memory_format=torch.contiguous_format), x),
+            _if_needed(need_weight, lambda: x.new_empty(C), x), _if_needed(need_bias, lambda: x.new_empty(C), x))
 
 
 _SHIMS["batch_norm_backward"] = lambda backend: lambda gy, x, w, mean, invstd, training, ni, nw, nb: tuple(
@@ -533,8 +547,255 @@ def loss_sum(v: Tensor, backend: str) -> Tensor:
     return _kernel(backend, "loss_sum")(v).to(v.device)
 
 
-loss_sum.register_fake(lambda v, backend: torch.empty((), dtype=torch.float64, device=v.device))
+loss_sum.register_fake(lambda v, backend: _float64_scalar(v))
 _SHIMS["loss_sum"] = lambda backend: lambda v: loss_sum(v, backend)
+
+
+# ------------------------------------------------------------------------------- prelu and maxout
+@_op("prelu_forward")
+def prelu_forward(x: Tensor, weight: Tensor, backend: str) -> Tensor:
+    return _kernel(backend, "prelu_forward")(x, weight)
+
+
+prelu_forward.register_fake(lambda x, weight, backend: _dense_like(x))
+_SHIMS["prelu_forward"] = lambda backend: lambda x, weight: prelu_forward(x, weight, backend)
+
+
+@_op("prelu_backward")
+def prelu_backward(gy: Tensor, x: Tensor, weight: Tensor, backend: str) -> Tuple[Tensor, Tensor]:
+    return tuple(_kernel(backend, "prelu_backward")(gy, x, weight))
+
+
+prelu_backward.register_fake(lambda gy, x, weight, backend: (_dense_like(x), _dense_like(weight)))
+_SHIMS["prelu_backward"] = lambda backend: lambda gy, x, weight: prelu_backward(gy, x, weight, backend)
+
+
+@_op("maxout_forward")
+def maxout_forward(x: Tensor, pool_size: int, backend: str) -> Tensor:
+    return _kernel(backend, "maxout_forward")(x, pool_size)
+
+
+maxout_forward.register_fake(lambda x, pool_size, backend:
+                             x.new_empty((x.shape[0], x.shape[1] // pool_size, x.shape[2])))
+_SHIMS["maxout_forward"] = lambda backend: lambda x, pool_size: maxout_forward(x, int(pool_size), backend)
+
+
+@_op("maxout_backward")
+def maxout_backward(gy: Tensor, x: Tensor, pool_size: int, backend: str) -> Tensor:
+    return _kernel(backend, "maxout_backward")(gy, x, pool_size)
+
+
+maxout_backward.register_fake(lambda gy, x, pool_size, backend: _dense_like(x))
+_SHIMS["maxout_backward"] = lambda backend: lambda gy, x, pool_size: maxout_backward(gy, x, int(pool_size), backend)
+
+
+# ------------------------------------------------------------------------- row and p-norm normalisation
+@_op("group_rows_forward", mutates_args=("running_mean", "running_var"))
+def group_rows_forward(x: Tensor, groups: int, span: int, weight: Optional[Tensor], bias: Optional[Tensor],
+                       eps: float, running_mean: Optional[Tensor], running_var: Optional[Tensor], momentum: float,
+                       backend: str) -> Tuple[Tensor, Tensor, Tensor]:
+    return tuple(_kernel(backend, "group_rows_forward")(x, groups, span, weight, bias, eps, running_mean, running_var,
+                                                        momentum))
+
+
+group_rows_forward.register_fake(lambda x, groups, span, w, b, eps, rm, rv, momentum, backend:
+                                 (_dense_like(x), x.new_empty(x.shape[0]), x.new_empty(x.shape[0])))
+_SHIMS["group_rows_forward"] = lambda backend: lambda x, groups, span, w, b, eps, rm, rv, momentum: \
+    group_rows_forward(x, int(groups), int(span), w, b, float(eps), rm, rv, float(momentum), backend)
+
+
+@_op("group_rows_backward")
+def group_rows_backward(gy: Tensor, x: Tensor, groups: int, span: int, weight: Optional[Tensor], mean: Tensor,
+                        rstd: Tensor, need_input: bool, need_weight: bool, need_bias: bool,
+                        backend: str) -> Tuple[Tensor, Tensor, Tensor]:
+    return _somethings(_kernel(backend, "group_rows_backward")(gy, x, groups, span, weight, mean, rstd, need_input,
+                                                               need_weight, need_bias), x)
+
+
+@group_rows_backward.register_fake
+def _(gy, x, groups, span, weight, mean, rstd, need_input, need_weight, need_bias, backend):
+    n_params = groups * (x.shape[1] // span)
+    return (_if_needed(need_input, lambda: _dense_like(x), x),
+            _if_needed(need_weight, lambda: x.new_empty(n_params), x),
+            _if_needed(need_bias, lambda: x.new_empty(n_params), x))
+
+
+_SHIMS["group_rows_backward"] = lambda backend: lambda gy, x, groups, span, w, mean, rstd, ni, nw, nb: tuple(
+    _none(t) for t in group_rows_backward(gy, x, int(groups), int(span), w, mean, rstd, bool(ni), bool(nw), bool(nb),
+                                          backend))
+
+
+@_op("normalize_forward")
+def normalize_forward(x: Tensor, p: float, eps: float, backend: str) -> Tuple[Tensor, Tensor]:
+    return tuple(_kernel(backend, "normalize_forward")(x, p, eps))
+
+
+normalize_forward.register_fake(lambda x, p, eps, backend: (_dense_like(x), x.new_empty((x.shape[0], x.shape[2]))))
+_SHIMS["normalize_forward"] = lambda backend: lambda x, p, eps: normalize_forward(x, float(p), float(eps), backend)
+
+
+@_op("normalize_backward")
+def normalize_backward(gy: Tensor, x: Tensor, norm: Tensor, p: float, eps: float, backend: str) -> Tensor:
+    return _kernel(backend, "normalize_backward")(gy, x, norm, p, eps)
+
+
+normalize_backward.register_fake(lambda gy, x, norm, p, eps, backend: _dense_like(x))
+_SHIMS["normalize_backward"] = lambda backend: lambda gy, x, norm, p, eps: \
+    normalize_backward(gy, x, norm, float(p), float(eps), backend)
+
+
+# ------------------------------------------------------------------------------------------- padding
+def _padded_planes(t: Tensor, H: int, W: int) -> Tensor:
+    """A [P, H, W, K] output laid out (P, H, W, K) in memory, as the pad kernels allocate it."""
+    return t.new_empty((t.shape[0], H, W, t.shape[3]))
+
+
+@_op("pad2d_forward")
+def pad2d_forward(x: Tensor, top: int, bottom: int, left: int, right: int, mode: int, value: float,
+                  backend: str) -> Tensor:
+    return _kernel(backend, "pad2d_forward")(x, top, bottom, left, right, mode, value)
+
+
+pad2d_forward.register_fake(lambda x, top, bottom, left, right, mode, value, backend:
+                            _padded_planes(x, x.shape[1] + top + bottom, x.shape[2] + left + right))
+_SHIMS["pad2d_forward"] = lambda backend: lambda x, top, bottom, left, right, mode, value: \
+    pad2d_forward(x, int(top), int(bottom), int(left), int(right), int(mode), float(value), backend)
+
+
+@_op("pad2d_backward")
+def pad2d_backward(gy: Tensor, H: int, W: int, top: int, bottom: int, left: int, right: int, mode: int,
+                   backend: str) -> Tensor:
+    return _kernel(backend, "pad2d_backward")(gy, H, W, top, bottom, left, right, mode)
+
+
+pad2d_backward.register_fake(lambda gy, H, W, top, bottom, left, right, mode, backend: _padded_planes(gy, H, W))
+_SHIMS["pad2d_backward"] = lambda backend: lambda gy, H, W, top, bottom, left, right, mode: \
+    pad2d_backward(gy, int(H), int(W), int(top), int(bottom), int(left), int(right), int(mode), backend)
+
+
+# ----------------------------------------------------------- pixel shuffle, grid sample, im2col / col2im
+@_op("pixel_shuffle")
+def pixel_shuffle(x: Tensor, factor: int, to_space: bool, backend: str) -> Tensor:
+    return _kernel(backend, "pixel_shuffle")(x, factor, to_space)
+
+
+@pixel_shuffle.register_fake
+def _(x, factor, to_space, backend):
+    from .resample import shuffle_geometry
+
+    return shuffle_geometry(x, factor, to_space)[3]
+
+
+_SHIMS["pixel_shuffle"] = lambda backend: lambda x, factor, to_space: \
+    pixel_shuffle(x, int(factor), bool(to_space), backend)
+
+
+@_op("grid_sample_forward")
+def grid_sample_forward(x: Tensor, grid: Tensor, border: bool, align_corners: bool, backend: str) -> Tensor:
+    return _kernel(backend, "grid_sample_forward")(x, grid, border, align_corners)
+
+
+grid_sample_forward.register_fake(lambda x, grid, border, align_corners, backend:
+                                  x.new_empty((x.shape[0], x.shape[1], grid.shape[1], grid.shape[2])))
+_SHIMS["grid_sample_forward"] = lambda backend: lambda x, grid, border, align_corners: \
+    grid_sample_forward(x, grid, bool(border), bool(align_corners), backend)
+
+
+@_op("grid_sample_backward")
+def grid_sample_backward(gy: Tensor, x: Tensor, grid: Tensor, border: bool, align_corners: bool, need_input: bool,
+                         need_grid: bool, backend: str) -> Tuple[Tensor, Tensor]:
+    return _somethings(_kernel(backend, "grid_sample_backward")(gy, x, grid, border, align_corners, need_input,
+                                                                need_grid), x)
+
+
+grid_sample_backward.register_fake(lambda gy, x, grid, border, align_corners, need_input, need_grid, backend: (
+    _if_needed(need_input, lambda: _dense_like(x), x), _if_needed(need_grid, lambda: _dense_like(grid), x)))
+_SHIMS["grid_sample_backward"] = lambda backend: lambda gy, x, grid, border, align_corners, ni, ng: tuple(
+    _none(t) for t in grid_sample_backward(gy, x, grid, bool(border), bool(align_corners), bool(ni), bool(ng),
+                                           backend))
+
+
+@_op("im2col")
+def im2col(x: Tensor, kernel_hw: Sequence[int], stride: Sequence[int], padding: Sequence[int],
+           dilation: Sequence[int], out_hw: Sequence[int], backend: str) -> Tensor:
+    return _kernel(backend, "im2col")(x, *_tuples([kernel_hw, stride, padding, dilation, out_hw]))
+
+
+im2col.register_fake(lambda x, k, s, p, d, out_hw, backend:
+                     x.new_empty((x.shape[0], x.shape[1] * k[0] * k[1], out_hw[0] * out_hw[1])))
+_SHIMS["im2col"] = lambda backend: lambda x, k, s, p, d, out_hw: im2col(x, k, s, p, d, out_hw, backend)
+
+
+@_op("col2im")
+def col2im(cols: Tensor, in_hw: Sequence[int], kernel_hw: Sequence[int], stride: Sequence[int],
+           padding: Sequence[int], dilation: Sequence[int], out_hw: Sequence[int], backend: str) -> Tensor:
+    return _kernel(backend, "col2im")(cols, *_tuples([in_hw, kernel_hw, stride, padding, dilation, out_hw]))
+
+
+col2im.register_fake(lambda cols, in_hw, k, s, p, d, out_hw, backend:
+                     cols.new_empty((cols.shape[0], cols.shape[1] // (k[0] * k[1]), *in_hw)))
+_SHIMS["col2im"] = lambda backend: lambda cols, in_hw, k, s, p, d, out_hw: \
+    col2im(cols, in_hw, k, s, p, d, out_hw, backend)
+
+
+# ------------------------------------------------------------ pointwise and soft-target losses
+@_op("pointwise_loss_forward")
+def pointwise_loss_forward(kind: int, x: Tensor, y: Tensor, weight: Optional[Tensor], pos_weight: Optional[Tensor],
+                           backend: str) -> Tensor:
+    return _kernel(backend, "pointwise_loss_forward")(kind, x, y, weight, pos_weight)
+
+
+pointwise_loss_forward.register_fake(lambda kind, x, y, w, pw, backend: _dense_like(x))
+_SHIMS["pointwise_loss_forward"] = lambda backend: lambda kind, x, y, w, pw: \
+    pointwise_loss_forward(int(kind), x, y, w, pw, backend)
+
+
+@_op("pointwise_loss_sum")
+def pointwise_loss_sum(kind: int, x: Tensor, y: Tensor, weight: Optional[Tensor], pos_weight: Optional[Tensor],
+                       backend: str) -> Tensor:
+    return _kernel(backend, "pointwise_loss_sum")(kind, x, y, weight, pos_weight).to(x.device)
+
+
+pointwise_loss_sum.register_fake(lambda kind, x, y, w, pw, backend: _float64_scalar(x))
+_SHIMS["pointwise_loss_sum"] = lambda backend: lambda kind, x, y, w, pw: \
+    pointwise_loss_sum(int(kind), x, y, w, pw, backend)
+
+
+@_op("pointwise_loss_backward")
+def pointwise_loss_backward(kind: int, x: Tensor, y: Tensor, weight: Optional[Tensor], pos_weight: Optional[Tensor],
+                            g: Tensor, backend: str) -> Tensor:
+    return _kernel(backend, "pointwise_loss_backward")(kind, x, y, weight, pos_weight, g)
+
+
+pointwise_loss_backward.register_fake(lambda kind, x, y, w, pw, g, backend: _dense_like(x))
+_SHIMS["pointwise_loss_backward"] = lambda backend: lambda kind, x, y, w, pw, g: \
+    pointwise_loss_backward(int(kind), x, y, w, pw, g, backend)
+
+
+@_op("soft_cross_entropy_forward")
+def soft_cross_entropy_forward(x: Tensor, target: Tensor, weight: Optional[Tensor], label_smoothing: float,
+                               backend: str) -> Tuple[Tensor, Tensor]:
+    return tuple(_kernel(backend, "soft_cross_entropy_forward")(x, target, weight, label_smoothing))
+
+
+soft_cross_entropy_forward.register_fake(lambda x, t, w, ls, backend: (x.new_empty((x.shape[0], x.shape[2])),
+                                                                      x.new_empty((x.shape[0], x.shape[2]))))
+_SHIMS["soft_cross_entropy_forward"] = lambda backend: lambda x, t, w, ls: \
+    soft_cross_entropy_forward(x, t, w, float(ls), backend)
+
+
+@_op("soft_cross_entropy_backward")
+def soft_cross_entropy_backward(x: Tensor, target: Tensor, weight: Optional[Tensor], lse: Tensor,
+                                label_smoothing: float, g: Tensor, need_input: bool, need_target: bool,
+                                backend: str) -> Tuple[Tensor, Tensor]:
+    return _somethings(_kernel(backend, "soft_cross_entropy_backward")(x, target, weight, lse, label_smoothing, g,
+                                                                       need_input, need_target), x)
+
+
+soft_cross_entropy_backward.register_fake(lambda x, t, w, lse, ls, g, ni, nt, backend: (
+    _if_needed(ni, lambda: _dense_like(x), x), _if_needed(nt, lambda: _dense_like(x), x)))
+_SHIMS["soft_cross_entropy_backward"] = lambda backend: lambda x, t, w, lse, ls, g, ni, nt: tuple(
+    _none(v) for v in soft_cross_entropy_backward(x, t, w, lse, float(ls), g, bool(ni), bool(nt), backend))
 
 
 # ------------------------------------------------------------------------------------------ dispatch

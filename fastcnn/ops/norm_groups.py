@@ -179,6 +179,6 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     out = apply(_GroupRows, input, weight, bias, work[0], work[1], N * C, S, C, max(S, 1), float(eps),
                 0.0 if momentum is None else float(momentum), backend)
     for buf, w in zip((running_mean, running_var), work):
-        if buf is not None and w.data_ptr() != buf.data_ptr():
+        if buf is not None and w is not buf:  # contiguous() returned a copy (identity, not data_ptr: traceable)
             buf.copy_(w)
     return out
