@@ -166,7 +166,7 @@ __device__ void grid_sample_backward(const T* __restrict__ gy, const T* __restri
   long long planes, long long H, long long W, long long P, long long Q, int nearest, int align, double sh, double sw
 #define FASTCNN_INTERP(T)                                                                                        \
   Interp<T> {                                                                                                    \
-    planes, make_axis<T>(H, P, nearest != 0, align != 0, sh), make_axis<T>(W, Q, nearest != 0, align != 0, sw)  \
+    planes, make_axis<T>(H, P, nearest != 0, align != 0, sh), make_axis<T>(W, Q, nearest != 0, align != 0, sw)   \
   }
 
 #define FASTCNN_RESAMPLE_EXPORT(T, sfx)                                                                          \
@@ -176,20 +176,20 @@ __device__ void grid_sample_backward(const T* __restrict__ gy, const T* __restri
   extern "C" __global__ void interpolate_backward_##sfx(const T* gy, T* gx, FASTCNN_INTERP_ARGS) {               \
     interpolate_backward<T>(gy, gx, FASTCNN_INTERP(T));                                                          \
   }                                                                                                              \
-  extern "C" __global__ void pixel_shuffle_##sfx(const T* src, T* dst, long long N, long long C, long long H,     \
-                                                 long long W, long long r, int to_space) {                        \
+  extern "C" __global__ void pixel_shuffle_##sfx(const T* src, T* dst, long long N, long long C, long long H,    \
+                                                 long long W, long long r, int to_space) {                       \
     pixel_shuffle<T>(src, dst, N, C, H, W, r, to_space);                                                         \
   }                                                                                                              \
   extern "C" __global__ void grid_sample_forward_##sfx(const T* x, const T* grid, T* y, long long N, long long C, \
-                                                       long long H, long long W, long long P, long long Q,        \
+                                                       long long H, long long W, long long P, long long Q,       \
                                                        int padding, int align, int nearest) {                    \
-    grid_sample_forward<T>(x, grid, y, N, C, H, W, P, Q, padding, align, nearest);                                        \
+    grid_sample_forward<T>(x, grid, y, N, C, H, W, P, Q, padding, align, nearest);                               \
   }                                                                                                              \
-  extern "C" __global__ void grid_sample_backward_##sfx(const T* gy, const T* x, const T* grid, T* gx, T* ggrid,  \
-                                                        long long N, long long C, long long H, long long W,       \
-                                                        long long P, long long Q, int padding, int align,          \
-                                                        int nearest) {                                            \
-    grid_sample_backward<T>(gy, x, grid, gx, ggrid, N, C, H, W, P, Q, padding, align, nearest);                           \
+  extern "C" __global__ void grid_sample_backward_##sfx(const T* gy, const T* x, const T* grid, T* gx, T* ggrid, \
+                                                        long long N, long long C, long long H, long long W,      \
+                                                        long long P, long long Q, int padding, int align,        \
+                                                        int nearest) {                                           \
+    grid_sample_backward<T>(gy, x, grid, gx, ggrid, N, C, H, W, P, Q, padding, align, nearest);                  \
   }
 
 FASTCNN_RESAMPLE_EXPORT(float, f32)
