@@ -454,3 +454,7 @@ def test_grid_sample_bad_input():
     for mode in ("linear", "nearest-exact", "Nearest"):
         with pytest.raises(ValueError, match="mode"):
             ops.grid_sample(x, torch.randn(2, 4, 4, 2), mode=mode)
+    with pytest.raises(TypeError, match="^mode"):
+        ops.grid_sample(x, torch.randn(2, 4, 4, 2), mode=0)
+    with pytest.raises(TypeError, match="padding_mode"):
+        ops.grid_sample(x, torch.randn(2, 4, 4, 2), padding_mode=["zeros"])

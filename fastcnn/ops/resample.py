@@ -322,6 +322,9 @@ def _grid_plan(input, grid, mode, padding_mode, align_corners) -> Tuple[int, boo
                          f"{tuple(input.shape)}, got {tuple(grid.shape)}")
     if min(input.shape[2:]) < 1:
         raise ValueError(f"input: expected non-empty spatial size, got {tuple(input.shape)}")
+    for name, value in (("mode", mode), ("padding_mode", padding_mode)):
+        if not isinstance(value, str):
+            raise TypeError(f"{name}: expected a string, got {type(value).__name__}")
     if mode == "bicubic":
         raise NotImplementedError(f"mode: fastcnn grid_sample supports {GRID_MODES}, got {mode!r}; "
                                   "use backend='reference'")
