@@ -74,7 +74,9 @@ def test_emulated_cuda_resampling(emulated_cuda, dtype):
     _check(ops.interpolate, F.interpolate, x, dict(scale_factor=2, mode="bilinear", align_corners=False), 16)
     _check(ops.interpolate, F.interpolate, x, dict(size=(4, 11), mode="nearest"), 4)
     _check(ops.pixel_shuffle, F.pixel_shuffle, torch.randn(1, 8, 3, 4, dtype=dtype), dict(upscale_factor=2), 1)
-    for padding_mode in ("zeros", "border"):
-        grid = torch.rand(2, 4, 6, 2, dtype=dtype) * 2.4 - 1.2  # some points outside: zeros / border paths
-        _check(ops.grid_sample, F.grid_sample, x, dict(padding_mode=padding_mode, align_corners=False), 4 * 49,
-               extra=(grid,))
+    for mode, padding_mode, align in (("bilinear", "zeros", False), ("bilinear", "border", False),
+                                      ("bilinear", "reflection", True), ("nearest", "reflection", False),
+                                      ("nearest", "zeros", True)):
+        grid = torch.rand(2, 4, 6, 2, dtype=dtype) * 6.4 - 3.2  # points outside: every padding path
+        _check(ops.grid_sample, F.grid_sample, x, dict(mode=mode, padding_mode=padding_mode, align_corners=align),
+               4 * 49, extra=(grid,))

@@ -345,15 +345,21 @@ def _grid(n, p, q, h, w, align_corners, lo=-1.2, hi=1.2, dtype=torch.float64, de
 GRID_CASES = [((2, 3, 5, 7), (4, 6)), ((1, 1, 4, 3), (5, 2)), ((3, 2, 1, 6), (3, 3))]
 
 
+GRID_PADDINGS = ["zeros", "border", "reflection"]
+
+
 @pytest.mark.parametrize("backend,device", backend_params())
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("padding_mode", ["zeros", "border"])
+@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
+@pytest.mark.parametrize("padding_mode", GRID_PADDINGS)
 @pytest.mark.parametrize("align_corners", [False, True])
-def test_grid_sample_matches_reference(backend, device, dtype, padding_mode, align_corners):
+def test_grid_sample_matches_reference(backend, device, dtype, mode, padding_mode, align_corners):
+    # reflection: points up to two image widths outside, so coordinates fold back more than once
+    span = 3.2 if padding_mode == "reflection" else 1.2
     for xshape, (p, q) in GRID_CASES:
         x = torch.randn(xshape, dtype=dtype, device=device)
-        g = _grid(xshape[0], p, q, *xshape[2:], align_corners, dtype=dtype, device=device)
-        kw = dict(padding_mode=padding_mode, align_corners=align_corners)
+        g = _grid(xshape[0], p, q, *xshape[2:], align_corners, lo=-span, hi=span, dtype=dtype, device=device)
+        kw = dict(mode=mode, padding_mode=padding_mode, align_corners=align_corners)
         y, (gx, gg), gy = _with_grad(lambda a, b: ops.grid_sample(a, b, **kw, backend=backend), x, g)
         y64, (gx64, gg64), _ = _with_grad(lambda a, b: F.grid_sample(a, b, **kw), x.double(), g.double(),
                                           gy=gy.double())
@@ -377,14 +383,34 @@ def test_grid_sample_layouts_and_one_grad(backend, device):
 
 
 @pytest.mark.parametrize("backend,device", backend_params())
-@pytest.mark.parametrize("padding_mode", ["zeros", "border"])
+@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
+@pytest.mark.parametrize("padding_mode", GRID_PADDINGS)
 @pytest.mark.parametrize("align_corners", [False, True])
-def test_grid_sample_gradcheck(backend, device, padding_mode, align_corners):
+def test_grid_sample_gradcheck(backend, device, mode, padding_mode, align_corners):
+    # Reflection folds the points one cell outside back to 0.2..0.8 inside a cell, away from kinks.
     x = torch.randn(2, 2, 4, 5, dtype=torch.float64, device=device, requires_grad=True)
     g = _grid(2, 3, 2, 4, 5, align_corners, device=device, away=True, inside=padding_mode == "border")
+    kw = dict(mode=mode, padding_mode=padding_mode, align_corners=align_corners, backend=backend)
+    if mode == "nearest":  # piecewise constant in the grid: gradient w.r.t. the input only
+        gradcheck(lambda a: ops.grid_sample(a, g, **kw), (x,), **_gradcheck_kwargs(backend))
+        return
     g.requires_grad_()
-    gradcheck(lambda a, b: ops.grid_sample(a, b, padding_mode=padding_mode, align_corners=align_corners,
-                                           backend=backend), (x, g), **_gradcheck_kwargs(backend))
+    gradcheck(lambda a, b: ops.grid_sample(a, b, **kw), (x, g), **_gradcheck_kwargs(backend))
+
+
+@pytest.mark.parametrize("backend,device", backend_params())
+@pytest.mark.parametrize("align_corners", [False, True])
+def test_grid_sample_nearest_ties_round_half_to_even(backend, device, align_corners):
+    # Grid points exactly halfway between pixels: torch rounds with nearbyint (half to even). Widths
+    # for which every such point is a short binary fraction, so both unnormalisations are exact.
+    W = 5 if align_corners else 4
+    half = torch.arange(-1, W + 1, dtype=torch.float64) + 0.5  # pixel coordinates k + 0.5
+    g1 = 2 * half / (W - 1) - 1 if align_corners else (2 * half + 1) / W - 1
+    g = torch.stack([g1, torch.zeros_like(g1)], -1).view(1, 1, -1, 2).to(device)
+    x = torch.arange(W, dtype=torch.float64, device=device).view(1, 1, 1, W) + 1
+    for padding_mode in GRID_PADDINGS:
+        kw = dict(mode="nearest", padding_mode=padding_mode, align_corners=align_corners)
+        assert torch.equal(ops.grid_sample(x, g, **kw, backend=backend), F.grid_sample(x, g, **kw)), padding_mode
 
 
 def test_grid_sample_cpu_threads_split_channels():
@@ -420,12 +446,15 @@ def test_grid_sample_bad_input():
         ops.grid_sample(torch.randn(3, 5, 5), torch.randn(3, 4, 4, 2))
     with pytest.raises(TypeError, match="grid"):
         ops.grid_sample(x, torch.randn(2, 4, 4, 2, dtype=torch.float64))
-    with pytest.raises(NotImplementedError, match="padding_mode"):
-        ops.grid_sample(x, torch.randn(2, 4, 4, 2), padding_mode="reflection")
-    with pytest.raises(ValueError, match="padding_mode"):
-        ops.grid_sample(x, torch.randn(2, 4, 4, 2), padding_mode="wrap")
-    for mode in ("nearest", "bicubic"):
-        with pytest.raises(NotImplementedError, match="mode"):
+    for padding_mode in ("wrap", "reflect", "Zeros"):
+        with pytest.raises(ValueError, match="padding_mode"):
+            ops.grid_sample(x, torch.randn(2, 4, 4, 2), padding_mode=padding_mode)
+    with pytest.raises(NotImplementedError, match="mode"):
+        ops.grid_sample(x, torch.randn(2, 4, 4, 2), mode="bicubic")
+    for mode in ("linear", "nearest-exact", "Nearest"):
+        with pytest.raises(ValueError, match="mode"):
             ops.grid_sample(x, torch.randn(2, 4, 4, 2), mode=mode)
-    with pytest.raises(ValueError, match="mode"):
-        ops.grid_sample(x, torch.randn(2, 4, 4, 2), mode="linear")
+    with pytest.raises(TypeError, match="^mode"):
+        ops.grid_sample(x, torch.randn(2, 4, 4, 2), mode=0)
+    with pytest.raises(TypeError, match="padding_mode"):
+        ops.grid_sample(x, torch.randn(2, 4, 4, 2), padding_mode=["zeros"])

@@ -211,12 +211,15 @@ def resampling(dtype):
     _backward(ops.unfold(_rand(1, 2, 5, 6, dtype=dtype), 3, padding=1, stride=2, backend="triton"))
     _backward(ops.fold(_rand(1, 2 * 9, 9, dtype=dtype), (5, 6), 3, padding=1, stride=2, backend="triton"))
     grid = (torch.rand(1, 4, 5, 2, dtype=dtype, device=CPU) * 2.4 - 1.2).requires_grad_()
-    for padding_mode in ("zeros", "border"):
-        for align in (False, True):
-            _backward(ops.grid_sample(_rand(1, 2, 5, 6, dtype=dtype), grid, padding_mode=padding_mode,
-                                      align_corners=align, backend="triton"))
+    for mode in ("bilinear", "nearest"):
+        for padding_mode in ("zeros", "border", "reflection"):
+            for align in (False, True):
+                _backward(ops.grid_sample(_rand(1, 2, 5, 6, dtype=dtype), grid, mode=mode, padding_mode=padding_mode,
+                                          align_corners=align, backend="triton"))
     # a one-row image: the launcher passes H == 1, which the GPU runtime turns into a constexpr
     _backward(ops.grid_sample(_rand(1, 2, 1, 6, dtype=dtype), grid, backend="triton"))
+    _backward(ops.grid_sample(_rand(1, 2, 1, 6, dtype=dtype), grid, padding_mode="reflection", align_corners=True,
+                              backend="triton"))
 
 
 FAMILIES = (activations, convolutions, pooling, normalisation, padding, softmax_and_losses, dropout, resampling)

@@ -32,23 +32,23 @@ void pixel_shuffle(uintptr_t src, uintptr_t dst, int64_t N, int64_t C, int64_t H
 }
 
 void grid_sample_forward(uintptr_t x, uintptr_t grid, uintptr_t y, int64_t N, int64_t C, int64_t H, int64_t W,
-                         int64_t P, int64_t Q, bool border, bool align_corners, int dtype) {
+                         int64_t P, int64_t Q, int padding, bool align_corners, bool nearest, int dtype) {
   dispatch_float(static_cast<Dtype>(dtype), [&](auto t) {
     using T = decltype(t);
     resample_kernels().ops<T>().grid_sample_forward(as_ptr<const T>(x), as_ptr<const T>(grid), as_ptr<T>(y), N, C, H,
-                                                    W, P, Q, border, align_corners);
+                                                    W, P, Q, padding, align_corners, nearest);
   });
 }
 
 // gx / ggrid may be 0 (not wanted).
 void grid_sample_backward(uintptr_t gy, uintptr_t x, uintptr_t grid, uintptr_t gx, uintptr_t ggrid, int64_t N,
-                          int64_t C, int64_t H, int64_t W, int64_t P, int64_t Q, bool border, bool align_corners,
-                          int dtype) {
+                          int64_t C, int64_t H, int64_t W, int64_t P, int64_t Q, int padding, bool align_corners,
+                          bool nearest, int dtype) {
   dispatch_float(static_cast<Dtype>(dtype), [&](auto t) {
     using T = decltype(t);
     resample_kernels().ops<T>().grid_sample_backward(as_ptr<const T>(gy), as_ptr<const T>(x), as_ptr<const T>(grid),
-                                                     as_ptr<T>(gx), as_ptr<T>(ggrid), N, C, H, W, P, Q, border,
-                                                     align_corners);
+                                                     as_ptr<T>(gx), as_ptr<T>(ggrid), N, C, H, W, P, Q, padding,
+                                                     align_corners, nearest);
   });
 }
 

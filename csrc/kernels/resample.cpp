@@ -210,8 +210,8 @@ void pixel_shuffle(const T* src, T* dst, int64_t N, int64_t C, int64_t H, int64_
 }
 
 // ---------------------------------------------------------------------------------------------
-// grid_sample, bilinear: four taps per grid point; out-of-range taps read zero (their offset is
-// set to 0 and their weight to 0, so the inner loops have no branches).
+// grid_sample: four taps per grid point (nearest: tap 0 alone, weight 1); out-of-range taps read
+// zero (their offset is set to 0 and their weight to 0, so the bilinear loops have no branches).
 
 template <class T>
 struct GridTaps {
@@ -222,17 +222,18 @@ struct GridTaps {
 };
 
 template <class T>
-GridTaps<T> grid_taps(const T* g, int64_t H, int64_t W, bool border, bool align_corners) {
+GridTaps<T> grid_taps(const T* g, int64_t H, int64_t W, int padding, bool align_corners, bool nearest) {
   GridTaps<T> t;
-  const T ix = resample::grid_source(g[0], W, align_corners, border, &t.dsx);
-  const T iy = resample::grid_source(g[1], H, align_corners, border, &t.dsy);
-  const T fx0 = std::floor(ix), fy0 = std::floor(iy);
-  t.fx = ix - fx0;
-  t.fy = iy - fy0;
+  const T ix = resample::grid_source(g[0], W, align_corners, padding, &t.dsx);
+  const T iy = resample::grid_source(g[1], H, align_corners, padding, &t.dsy);
+  const resample::GridCorner<T> cr = resample::grid_corner(ix, iy, nearest);
+  t.fx = cr.fx;
+  t.fy = cr.fy;
   const T wts[4] = {(1 - t.fx) * (1 - t.fy), t.fx * (1 - t.fy), (1 - t.fx) * t.fy, t.fx * t.fy};
   for (int k = 0; k < 4; ++k) {
-    const T xx = fx0 + T(k & 1), yy = fy0 + T(k >> 1);
-    t.valid[k] = xx >= 0 && xx < T(W) && yy >= 0 && yy < T(H);  // false for NaN coordinates
+    const T xx = cr.x0 + T(k & 1), yy = cr.y0 + T(k >> 1);
+    // false for NaN coordinates
+    t.valid[k] = (k == 0 || !nearest) && xx >= 0 && xx < T(W) && yy >= 0 && yy < T(H);
     t.off[k] = t.valid[k] ? static_cast<int64_t>(yy) * W + static_cast<int64_t>(xx) : 0;
     t.w[k] = t.valid[k] ? wts[k] : T(0);
   }
@@ -241,17 +242,21 @@ GridTaps<T> grid_taps(const T* g, int64_t H, int64_t W, bool border, bool align_
 
 template <class T>
 void grid_sample_forward(const T* x, const T* grid, T* y, int64_t N, int64_t C, int64_t H, int64_t W,
-                         int64_t P, int64_t Q, bool border, bool align_corners) {
+                         int64_t P, int64_t Q, int padding, bool align_corners, bool nearest) {
   // Work item: one output row of grid points for one image; its taps are computed once and reused
   // for every channel.
   parallel_for(N * P, 1, [&](int64_t begin, int64_t end) {
     std::vector<GridTaps<T>> taps(Q);
     for (int64_t np = begin; np < end; ++np) {
       const int64_t n = np / P, p = np % P;
-      for (int64_t q = 0; q < Q; ++q) taps[q] = grid_taps(grid + (np * Q + q) * 2, H, W, border, align_corners);
+      for (int64_t q = 0; q < Q; ++q) taps[q] = grid_taps(grid + (np * Q + q) * 2, H, W, padding, align_corners, nearest);
       for (int64_t c = 0; c < C; ++c) {
         const T* xp = x + (n * C + c) * H * W;
         T* yr = y + ((n * C + c) * P + p) * Q;
+        if (nearest) {  // no zero-weight products: a non-finite pixel elsewhere must not leak in
+          for (int64_t q = 0; q < Q; ++q) yr[q] = taps[q].valid[0] ? xp[taps[q].off[0]] : T(0);
+          continue;
+        }
         for (int64_t q = 0; q < Q; ++q) {
           const GridTaps<T>& t = taps[q];
           yr[q] = t.w[0] * xp[t.off[0]] + t.w[1] * xp[t.off[1]] + t.w[2] * xp[t.off[2]] + t.w[3] * xp[t.off[3]];
@@ -263,7 +268,8 @@ void grid_sample_forward(const T* x, const T* grid, T* y, int64_t N, int64_t C, 
 
 template <class T>
 void grid_sample_backward(const T* gy, const T* x, const T* grid, T* gx, T* ggrid, int64_t N, int64_t C,
-                          int64_t H, int64_t W, int64_t P, int64_t Q, bool border, bool align_corners) {
+                          int64_t H, int64_t W, int64_t P, int64_t Q, int padding, bool align_corners,
+                          bool nearest) {
   // The input gradient scatters into gx[n, c]; a work item owns one image and a block of its
   // channels, so no two threads write the same gx element. With fewer images than threads the
   // channels are split, and each block keeps a private partial grid gradient, summed at the end.
@@ -281,7 +287,7 @@ void grid_sample_backward(const T* gy, const T* x, const T* grid, T* gx, T* ggri
       T* gg = ggrid ? (blocks > 1 ? partial.data() + b * points * 2 : ggrid) : nullptr;
       for (int64_t p = 0; p < P; ++p) {
         const int64_t np = n * P + p;
-        for (int64_t q = 0; q < Q; ++q) taps[q] = grid_taps(grid + (np * Q + q) * 2, H, W, border, align_corners);
+        for (int64_t q = 0; q < Q; ++q) taps[q] = grid_taps(grid + (np * Q + q) * 2, H, W, padding, align_corners, nearest);
         std::fill(gix.begin(), gix.end(), T(0));
         std::fill(giy.begin(), giy.end(), T(0));
         for (int64_t c = c0; c < c1; ++c) {
@@ -290,10 +296,14 @@ void grid_sample_backward(const T* gy, const T* x, const T* grid, T* gx, T* ggri
             T* gxp = gx + (n * C + c) * H * W;
             for (int64_t q = 0; q < Q; ++q) {
               const GridTaps<T>& t = taps[q];
-              for (int k = 0; k < 4; ++k) gxp[t.off[k]] += t.w[k] * gr[q];
+              if (nearest) {
+                if (t.valid[0]) gxp[t.off[0]] += gr[q];
+              } else {
+                for (int k = 0; k < 4; ++k) gxp[t.off[k]] += t.w[k] * gr[q];
+              }
             }
           }
-          if (gg) {
+          if (gg && !nearest) {  // nearest: zero grid gradient, as torch
             const T* xp = x + (n * C + c) * H * W;
             for (int64_t q = 0; q < Q; ++q) {
               const GridTaps<T>& t = taps[q];

@@ -691,28 +691,29 @@ _SHIMS["pixel_shuffle"] = lambda backend: lambda x, factor, to_space: \
 
 
 @_op("grid_sample_forward")
-def grid_sample_forward(x: Tensor, grid: Tensor, border: bool, align_corners: bool, backend: str) -> Tensor:
-    return _kernel(backend, "grid_sample_forward")(x, grid, border, align_corners)
+def grid_sample_forward(x: Tensor, grid: Tensor, padding: int, align_corners: bool, nearest: bool,
+                        backend: str) -> Tensor:
+    return _kernel(backend, "grid_sample_forward")(x, grid, padding, align_corners, nearest)
 
 
-grid_sample_forward.register_fake(lambda x, grid, border, align_corners, backend:
+grid_sample_forward.register_fake(lambda x, grid, padding, align_corners, nearest, backend:
                                   x.new_empty((x.shape[0], x.shape[1], grid.shape[1], grid.shape[2])))
-_SHIMS["grid_sample_forward"] = lambda backend: lambda x, grid, border, align_corners: \
-    grid_sample_forward(x, grid, bool(border), bool(align_corners), backend)
+_SHIMS["grid_sample_forward"] = lambda backend: lambda x, grid, padding, align_corners, nearest: \
+    grid_sample_forward(x, grid, int(padding), bool(align_corners), bool(nearest), backend)
 
 
 @_op("grid_sample_backward")
-def grid_sample_backward(gy: Tensor, x: Tensor, grid: Tensor, border: bool, align_corners: bool, need_input: bool,
-                         need_grid: bool, backend: str) -> Tuple[Tensor, Tensor]:
-    return _somethings(_kernel(backend, "grid_sample_backward")(gy, x, grid, border, align_corners, need_input,
-                                                                need_grid), x)
+def grid_sample_backward(gy: Tensor, x: Tensor, grid: Tensor, padding: int, align_corners: bool, nearest: bool,
+                         need_input: bool, need_grid: bool, backend: str) -> Tuple[Tensor, Tensor]:
+    return _somethings(_kernel(backend, "grid_sample_backward")(gy, x, grid, padding, align_corners, nearest,
+                                                                need_input, need_grid), x)
 
 
-grid_sample_backward.register_fake(lambda gy, x, grid, border, align_corners, need_input, need_grid, backend: (
+grid_sample_backward.register_fake(lambda gy, x, grid, padding, align_corners, nearest, need_input, need_grid, backend: (
     _if_needed(need_input, lambda: _dense_like(x), x), _if_needed(need_grid, lambda: _dense_like(grid), x)))
-_SHIMS["grid_sample_backward"] = lambda backend: lambda gy, x, grid, border, align_corners, ni, ng: tuple(
-    _none(t) for t in grid_sample_backward(gy, x, grid, bool(border), bool(align_corners), bool(ni), bool(ng),
-                                           backend))
+_SHIMS["grid_sample_backward"] = lambda backend: lambda gy, x, grid, padding, align_corners, nearest, ni, ng: tuple(
+    _none(t) for t in grid_sample_backward(gy, x, grid, int(padding), bool(align_corners), bool(nearest), bool(ni),
+                                           bool(ng), backend))
 
 
 @_op("im2col")

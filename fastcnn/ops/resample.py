@@ -1,5 +1,5 @@
 """Resampling ops: interpolate (nearest, bilinear; nearest and linear on 3-D inputs), pixel_shuffle / pixel_unshuffle, unfold / fold,
-grid_sample (bilinear; zeros and border padding). Same names, arguments and defaults as
+grid_sample (bilinear, nearest; zeros, border and reflection padding). Same names, arguments and defaults as
 torch.nn.functional, plus the keyword `backend=`.
 
 Kernels called here (same signature on 'cpu', 'triton', 'cuda'; contiguous NCHW, float32/float64):
@@ -9,9 +9,10 @@ Kernels called here (same signature on 'cpu', 'triton', 'cuda'; contiguous NCHW,
   interpolate_backward(gy[N,C,P,Q], in_hw:(H,W), nearest, align_corners, scales) -> gx[N,C,H,W]
   pixel_shuffle(x, factor:int, to_space:bool) -> y
       to_space: [N,C*r*r,H,W] -> [N,C,H*r,W*r] (pixel_shuffle); else the inverse (pixel_unshuffle)
-  grid_sample_forward(x[N,C,H,W], grid[N,P,Q,2], border:bool, align_corners:bool) -> y[N,C,P,Q]
-  grid_sample_backward(gy, x, grid, border, align_corners, need_input:bool, need_grid:bool)
-      -> (gx[N,C,H,W] or None, ggrid[N,P,Q,2] or None)
+  grid_sample_forward(x[N,C,H,W], grid[N,P,Q,2], padding:int, align_corners:bool, nearest:bool)
+      -> y[N,C,P,Q]; padding: 0 zeros, 1 border, 2 reflection (GRID_PADDING)
+  grid_sample_backward(gy, x, grid, padding, align_corners, nearest, need_input:bool, need_grid:bool)
+      -> (gx[N,C,H,W] or None, ggrid[N,P,Q,2] or None; nearest: ggrid is zero)
   im2col(x[N,C,H,W], kernel_hw, stride, padding, dilation, out_hw) -> cols[N,C*R*S,P*Q]
   col2im(cols, in_hw, kernel_hw, stride, padding, dilation, out_hw) -> x[N,C,H,W]
       (the convolution's kernels, owned by the gemm family; unfold/fold only call them)
@@ -307,7 +308,12 @@ def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1, *, ba
 # ----------------------------------------------------------------------------------------------
 # grid_sample
 
-def _grid_plan(input, grid, mode, padding_mode, align_corners) -> Tuple[bool, bool]:
+# Kernel codes of padding_mode (resample_coords.cuh's GridPadding).
+GRID_PADDING = {"zeros": 0, "border": 1, "reflection": 2}
+GRID_MODES = ("bilinear", "nearest")
+
+
+def _grid_plan(input, grid, mode, padding_mode, align_corners) -> Tuple[int, bool, bool]:
     _checks.float_tensor(input, "input", ndims=4)
     _checks.float_tensor(grid, "grid", ndims=4)
     _checks.same_dtype_device(input, "input", grid, "grid")
@@ -316,19 +322,19 @@ def _grid_plan(input, grid, mode, padding_mode, align_corners) -> Tuple[bool, bo
                          f"{tuple(input.shape)}, got {tuple(grid.shape)}")
     if min(input.shape[2:]) < 1:
         raise ValueError(f"input: expected non-empty spatial size, got {tuple(input.shape)}")
-    if mode in ("nearest", "bicubic"):
-        raise NotImplementedError(f"mode: fastcnn grid_sample supports 'bilinear' only, got {mode!r}; "
+    for name, value in (("mode", mode), ("padding_mode", padding_mode)):
+        if not isinstance(value, str):
+            raise TypeError(f"{name}: expected a string, got {type(value).__name__}")
+    if mode == "bicubic":
+        raise NotImplementedError(f"mode: fastcnn grid_sample supports {GRID_MODES}, got {mode!r}; "
                                   "use backend='reference'")
-    if mode != "bilinear":
-        raise ValueError(f"mode: expected 'bilinear', got {mode!r}")
-    if padding_mode == "reflection":
-        raise NotImplementedError("padding_mode: fastcnn grid_sample supports 'zeros' and 'border', got "
-                                  "'reflection'; use backend='reference'")
-    if padding_mode not in ("zeros", "border"):
-        raise ValueError(f"padding_mode: expected 'zeros' or 'border', got {padding_mode!r}")
+    if mode not in GRID_MODES:
+        raise ValueError(f"mode: expected one of {GRID_MODES}, got {mode!r}")
+    if padding_mode not in GRID_PADDING:
+        raise ValueError(f"padding_mode: expected one of {tuple(GRID_PADDING)}, got {padding_mode!r}")
     if align_corners is not None and not isinstance(align_corners, bool):
         raise TypeError(f"align_corners: expected a bool or None, got {align_corners!r}")
-    return padding_mode == "border", bool(align_corners)
+    return GRID_PADDING[padding_mode], bool(align_corners), mode == "nearest"
 
 
 def _check_grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=None):
@@ -337,19 +343,19 @@ def _check_grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align
 
 class _GridSample(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, grid, backend, border, align_corners):
+    def forward(ctx, x, grid, backend, padding, align_corners, nearest):
         x, grid = x.contiguous(), grid.contiguous()
         ctx.save_for_backward(x, grid)
-        ctx.cfg = (backend, border, align_corners)
-        return kernel(backend, "grid_sample_forward")(x, grid, border, align_corners)
+        ctx.cfg = (backend, padding, align_corners, nearest)
+        return kernel(backend, "grid_sample_forward")(x, grid, padding, align_corners, nearest)
 
     @staticmethod
     def backward(ctx, gy):
         x, grid = ctx.saved_tensors
-        backend, border, align_corners = ctx.cfg
-        gx, ggrid = kernel(backend, "grid_sample_backward")(gy.contiguous(), x, grid, border, align_corners,
+        backend, padding, align_corners, nearest = ctx.cfg
+        gx, ggrid = kernel(backend, "grid_sample_backward")(gy.contiguous(), x, grid, padding, align_corners, nearest,
                                                             ctx.needs_input_grad[0], ctx.needs_input_grad[1])
-        return gx, ggrid, None, None, None
+        return gx, ggrid, None, None, None, None
 
 
 def _grid_sample_reference(input, grid, mode="bilinear", padding_mode="zeros", align_corners=None):
@@ -360,5 +366,5 @@ def _grid_sample_reference(input, grid, mode="bilinear", padding_mode="zeros", a
 def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners: Optional[bool] = None, *,
                 backend):
     """align_corners=None means False (torch's default, without torch's warning)."""
-    border, align = _grid_plan(input, grid, mode, padding_mode, align_corners)
-    return apply(_GridSample, input, grid, backend, border, align)
+    padding, align, nearest = _grid_plan(input, grid, mode, padding_mode, align_corners)
+    return apply(_GridSample, input, grid, backend, padding, align, nearest)

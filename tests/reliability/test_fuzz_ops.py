@@ -217,10 +217,12 @@ def linear_resample_case(draw):
         return (lambda t, backend: ops.unfold(t, k, stride=s, backend=backend), lambda t: F.unfold(t, k, stride=s),
                 [torch.randn(N, C, H, W)], 1)
     ac = draw(st.booleans())
-    pm = draw(st.sampled_from(["zeros", "border"]))
-    grid = torch.rand(N, draw(st.integers(1, 5)), draw(st.integers(1, 5)), 2) * 2.4 - 1.2
-    return (lambda t, g, backend: ops.grid_sample(t, g, padding_mode=pm, align_corners=ac, backend=backend),
-            lambda t, g: F.grid_sample(t, g, padding_mode=pm, align_corners=ac), [torch.randn(N, C, H, W), grid], 4)
+    pm = draw(st.sampled_from(["zeros", "border", "reflection"]))
+    mode = draw(st.sampled_from(["bilinear", "nearest"]))
+    grid = torch.rand(N, draw(st.integers(1, 5)), draw(st.integers(1, 5)), 2) * 4.4 - 2.2
+    return (lambda t, g, backend: ops.grid_sample(t, g, mode=mode, padding_mode=pm, align_corners=ac, backend=backend),
+            lambda t, g: F.grid_sample(t, g, mode=mode, padding_mode=pm, align_corners=ac),
+            [torch.randn(N, C, H, W), grid], 4)
 
 
 FAMILIES = {"conv2d": conv_case, "conv_transpose2d": conv_transpose_case, "pool": pool_case, "norm": norm_case,

@@ -39,21 +39,22 @@ def pixel_shuffle(x, factor, to_space):
 
 
 @cpu_kernel()
-def grid_sample_forward(x, grid, border, align_corners):
+def grid_sample_forward(x, grid, padding, align_corners, nearest):
     N, C, H, W = x.shape
     P, Q = grid.shape[1:3]
     y = new_empty(x, (N, C, P, Q))
-    _K.grid_sample_forward(addr(x), addr(grid), addr(y), N, C, H, W, P, Q, border, align_corners, dtype_code(x))
+    _K.grid_sample_forward(addr(x), addr(grid), addr(y), N, C, H, W, P, Q, padding, align_corners, nearest,
+                           dtype_code(x))
     return y
 
 
 @cpu_kernel()
-def grid_sample_backward(gy, x, grid, border, align_corners, need_input, need_grid):
+def grid_sample_backward(gy, x, grid, padding, align_corners, nearest, need_input, need_grid):
     N, C, H, W = x.shape
     P, Q = grid.shape[1:3]
     gx = empty_like(x) if need_input else None
     ggrid = empty_like(grid) if need_grid else None
     _K.grid_sample_backward(addr(gy), addr(x), addr(grid), addr(gx) if gx is not None else 0,
-                            addr(ggrid) if ggrid is not None else 0, N, C, H, W, P, Q, border,
-                            align_corners, dtype_code(x))
+                            addr(ggrid) if ggrid is not None else 0, N, C, H, W, P, Q, padding,
+                            align_corners, nearest, dtype_code(x))
     return gx, ggrid

@@ -55,19 +55,19 @@ def pixel_shuffle(x, factor, to_space):
 
 
 @cuda_kernel()
-def grid_sample_forward(x, grid, border, align_corners):
+def grid_sample_forward(x, grid, padding, align_corners, nearest):
     N, C, H, W = x.shape
     P, Q = grid.shape[1:3]
     y = x.new_empty((N, C, P, Q))
     if y.numel():
         launch("resample", f"grid_sample_forward_{suffix(x.dtype)}", *_grid(y.numel()),
-               (ptr(x), ptr(grid), ptr(y), i64(N), i64(C), i64(H), i64(W), i64(P), i64(Q), np.int32(border),
-                np.int32(align_corners)))
+               (ptr(x), ptr(grid), ptr(y), i64(N), i64(C), i64(H), i64(W), i64(P), i64(Q), np.int32(padding),
+                np.int32(align_corners), np.int32(nearest)))
     return y
 
 
 @cuda_kernel()
-def grid_sample_backward(gy, x, grid, border, align_corners, need_input, need_grid):
+def grid_sample_backward(gy, x, grid, padding, align_corners, nearest, need_input, need_grid):
     N, C, H, W = x.shape
     P, Q = grid.shape[1:3]
     gx = torch.zeros_like(x) if need_input else None  # atomic accumulation target
@@ -75,5 +75,5 @@ def grid_sample_backward(gy, x, grid, border, align_corners, need_input, need_gr
     if N * P * Q:
         launch("resample", f"grid_sample_backward_{suffix(x.dtype)}", *_grid(N * P * Q),
                (ptr(gy), ptr(x), ptr(grid), _null_or_ptr(gx), _null_or_ptr(ggrid), i64(N), i64(C), i64(H), i64(W),
-                i64(P), i64(Q), np.int32(border), np.int32(align_corners)))
+                i64(P), i64(Q), np.int32(padding), np.int32(align_corners), np.int32(nearest)))
     return gx, ggrid

@@ -21,9 +21,6 @@ using fastcnn::resample::make_axis;
 using fastcnn::resample::tap_weight;
 using fastcnn::resample::taps;
 
-__device__ inline double floor_of(double v) { return floor(v); }
-__device__ inline float floor_of(float v) { return floorf(v); }
-
 // An interpolation's geometry: both directions take the same launch arguments (FASTCNN_INTERP_ARGS).
 template <class T>
 struct Interp {
@@ -89,7 +86,8 @@ __device__ void pixel_shuffle(const T* __restrict__ src, T* __restrict__ dst, lo
   }
 }
 
-// Bilinear taps of one grid point; out-of-range taps are marked invalid (read as zero).
+// Taps of one grid point (nearest: tap 0 alone, weight 1); out-of-range taps are marked invalid
+// (read as zero).
 template <class T>
 struct GridTaps {
   long long off[4];
@@ -98,16 +96,17 @@ struct GridTaps {
 };
 
 template <class T>
-__device__ inline GridTaps<T> grid_taps(const T* g, long long H, long long W, bool border, bool align) {
+__device__ inline GridTaps<T> grid_taps(const T* g, long long H, long long W, int padding, bool align,
+                                        bool nearest) {
   GridTaps<T> t;
-  const T ix = grid_source(g[0], W, align, border, &t.dsx);
-  const T iy = grid_source(g[1], H, align, border, &t.dsy);
-  const T fx0 = floor_of(ix), fy0 = floor_of(iy);
-  t.fx = ix - fx0;
-  t.fy = iy - fy0;
+  const T ix = grid_source(g[0], W, align, padding, &t.dsx);
+  const T iy = grid_source(g[1], H, align, padding, &t.dsy);
+  const fastcnn::resample::GridCorner<T> cr = fastcnn::resample::grid_corner(ix, iy, nearest);
+  t.fx = cr.fx;
+  t.fy = cr.fy;
   for (int k = 0; k < 4; ++k) {
-    const T xx = fx0 + T(k & 1), yy = fy0 + T(k >> 1);
-    t.valid[k] = xx >= T(0) && xx < T(W) && yy >= T(0) && yy < T(H);
+    const T xx = cr.x0 + T(k & 1), yy = cr.y0 + T(k >> 1);
+    t.valid[k] = (k == 0 || !nearest) && xx >= T(0) && xx < T(W) && yy >= T(0) && yy < T(H);
     t.off[k] = t.valid[k] ? (long long)yy * W + (long long)xx : 0;
   }
   return t;
@@ -116,11 +115,11 @@ __device__ inline GridTaps<T> grid_taps(const T* g, long long H, long long W, bo
 template <class T>
 __device__ void grid_sample_forward(const T* __restrict__ x, const T* __restrict__ grid, T* __restrict__ y,
                                     long long N, long long C, long long H, long long W, long long P, long long Q,
-                                    int border, int align) {
+                                    int padding, int align, int nearest) {
   const long long total = N * C * P * Q;
   FASTCNN_GRID_LOOP(e, total) {
     const long long pq = e % (P * Q), c = (e / (P * Q)) % C, n = e / (C * P * Q);
-    const GridTaps<T> t = grid_taps(grid + (n * P * Q + pq) * 2, H, W, border != 0, align != 0);
+    const GridTaps<T> t = grid_taps(grid + (n * P * Q + pq) * 2, H, W, padding, align != 0, nearest != 0);
     const T* xp = x + (n * C + c) * H * W;
     const T w[4] = {(T(1) - t.fx) * (T(1) - t.fy), t.fx * (T(1) - t.fy), (T(1) - t.fx) * t.fy, t.fx * t.fy};
     T v = T(0);
@@ -133,11 +132,12 @@ __device__ void grid_sample_forward(const T* __restrict__ x, const T* __restrict
 template <class T>
 __device__ void grid_sample_backward(const T* __restrict__ gy, const T* __restrict__ x, const T* __restrict__ grid,
                                      T* __restrict__ gx, T* __restrict__ ggrid, long long N, long long C, long long H,
-                                     long long W, long long P, long long Q, int border, int align) {
+                                     long long W, long long P, long long Q, int padding, int align,
+                                     int nearest) {
   const long long points = N * P * Q;
   FASTCNN_GRID_LOOP(pt, points) {
     const long long n = pt / (P * Q), pq = pt % (P * Q);
-    const GridTaps<T> t = grid_taps(grid + pt * 2, H, W, border != 0, align != 0);
+    const GridTaps<T> t = grid_taps(grid + pt * 2, H, W, padding, align != 0, nearest != 0);
     const T w[4] = {(T(1) - t.fx) * (T(1) - t.fy), t.fx * (T(1) - t.fy), (T(1) - t.fx) * t.fy, t.fx * t.fy};
     T gix = T(0), giy = T(0);
     for (long long c = 0; c < C; ++c) {
@@ -146,7 +146,7 @@ __device__ void grid_sample_backward(const T* __restrict__ gy, const T* __restri
       if (gx)
         for (int k = 0; k < 4; ++k)
           if (t.valid[k]) atomicAdd(gx + plane + t.off[k], w[k] * g);
-      if (ggrid) {
+      if (ggrid && !nearest) {  // nearest: zero grid gradient, as torch
         T v[4];
         for (int k = 0; k < 4; ++k) v[k] = t.valid[k] ? x[plane + t.off[k]] : T(0);
         gix += g * ((v[1] - v[0]) * (T(1) - t.fy) + (v[3] - v[2]) * t.fy);
@@ -166,7 +166,7 @@ __device__ void grid_sample_backward(const T* __restrict__ gy, const T* __restri
   long long planes, long long H, long long W, long long P, long long Q, int nearest, int align, double sh, double sw
 #define FASTCNN_INTERP(T)                                                                                        \
   Interp<T> {                                                                                                    \
-    planes, make_axis<T>(H, P, nearest != 0, align != 0, sh), make_axis<T>(W, Q, nearest != 0, align != 0, sw)  \
+    planes, make_axis<T>(H, P, nearest != 0, align != 0, sh), make_axis<T>(W, Q, nearest != 0, align != 0, sw)   \
   }
 
 #define FASTCNN_RESAMPLE_EXPORT(T, sfx)                                                                          \
@@ -176,19 +176,20 @@ __device__ void grid_sample_backward(const T* __restrict__ gy, const T* __restri
   extern "C" __global__ void interpolate_backward_##sfx(const T* gy, T* gx, FASTCNN_INTERP_ARGS) {               \
     interpolate_backward<T>(gy, gx, FASTCNN_INTERP(T));                                                          \
   }                                                                                                              \
-  extern "C" __global__ void pixel_shuffle_##sfx(const T* src, T* dst, long long N, long long C, long long H,     \
-                                                 long long W, long long r, int to_space) {                        \
+  extern "C" __global__ void pixel_shuffle_##sfx(const T* src, T* dst, long long N, long long C, long long H,    \
+                                                 long long W, long long r, int to_space) {                       \
     pixel_shuffle<T>(src, dst, N, C, H, W, r, to_space);                                                         \
   }                                                                                                              \
   extern "C" __global__ void grid_sample_forward_##sfx(const T* x, const T* grid, T* y, long long N, long long C, \
-                                                       long long H, long long W, long long P, long long Q,        \
-                                                       int border, int align) {                                   \
-    grid_sample_forward<T>(x, grid, y, N, C, H, W, P, Q, border, align);                                         \
+                                                       long long H, long long W, long long P, long long Q,       \
+                                                       int padding, int align, int nearest) {                    \
+    grid_sample_forward<T>(x, grid, y, N, C, H, W, P, Q, padding, align, nearest);                               \
   }                                                                                                              \
-  extern "C" __global__ void grid_sample_backward_##sfx(const T* gy, const T* x, const T* grid, T* gx, T* ggrid,  \
-                                                        long long N, long long C, long long H, long long W,       \
-                                                        long long P, long long Q, int border, int align) {        \
-    grid_sample_backward<T>(gy, x, grid, gx, ggrid, N, C, H, W, P, Q, border, align);                            \
+  extern "C" __global__ void grid_sample_backward_##sfx(const T* gy, const T* x, const T* grid, T* gx, T* ggrid, \
+                                                        long long N, long long C, long long H, long long W,      \
+                                                        long long P, long long Q, int padding, int align,        \
+                                                        int nearest) {                                           \
+    grid_sample_backward<T>(gy, x, grid, gx, ggrid, N, C, H, W, P, Q, padding, align, nearest);                  \
   }
 
 FASTCNN_RESAMPLE_EXPORT(float, f32)

@@ -129,10 +129,59 @@ FASTCNN_HD void contributor_window(const Axis<T>& a, long long i, long long& fir
   last = hi >= double(a.out - 1) ? a.out - 1 : (long long)hi + 1;
 }
 
-// grid_sample: a normalised grid coordinate in [-1, 1] to a pixel coordinate, clipped for
-// padding_mode "border"; *dsrc receives d(pixel coordinate)/d(grid coordinate) (0 where clipped).
+// floor / fmod by overload (NVRTC has no float overloads of floor and fmod).
+FASTCNN_HD float floor_t(float v) { return floorf(v); }
+FASTCNN_HD double floor_t(double v) { return floor(v); }
+FASTCNN_HD float fmod_t(float a, float b) { return fmodf(a, b); }
+FASTCNN_HD double fmod_t(double a, double b) { return fmod(a, b); }
+
+// grid_sample padding modes (the integer the kernels receive).
+enum GridPadding { kGridZeros = 0, kGridBorder = 1, kGridReflection = 2 };
+
+// torch's reflect_coordinates_set_grad: reflects x into [twice_low / 2, twice_high / 2]; *dx receives
+// d(result)/dx (+-1, or 0 for a one-pixel axis with align_corners).
 template <class T>
-FASTCNN_HD T grid_source(T g, long long size, bool align_corners, bool border, T* dsrc) {
+FASTCNN_HD T reflect_coordinate(T x, long long twice_low, long long twice_high, T* dx) {
+  if (twice_low == twice_high) { *dx = T(0); return T(0); }
+  const T lo = T(twice_low) / T(2), span = T(twice_high - twice_low) / T(2);
+  T in = x - lo, sign = T(1);
+  if (in < T(0)) { sign = T(-1); in = -in; }
+  const T extra = fmod_t(in, span);
+  const long long flips = (long long)floor_t(in / span);
+  if (flips % 2 == 0) { *dx = sign; return extra + lo; }
+  *dx = -sign;
+  return span - extra + lo;
+}
+
+// Round half to even (torch's nearbyint under the default rounding mode), exact: v - floor(v) is.
+template <class T>
+FASTCNN_HD T round_half_even(T v) {
+  const T f = floor_t(v), d = v - f;
+  return (d > T(0.5) || (d == T(0.5) && fmod_t(f, T(2)) != T(0))) ? f + T(1) : f;
+}
+
+// The taps of a grid point at pixel coordinate (ix, iy): bilinear reads the 2x2 block from (x0, y0)
+// with fractions (fx, fy); nearest reads (x0, y0) alone (fx = fy = 0), rounded as torch's nearbyint.
+template <class T>
+struct GridCorner {
+  T x0, y0, fx, fy;
+};
+
+template <class T>
+FASTCNN_HD GridCorner<T> grid_corner(T ix, T iy, bool nearest) {
+  GridCorner<T> c;
+  c.x0 = nearest ? round_half_even(ix) : floor_t(ix);
+  c.y0 = nearest ? round_half_even(iy) : floor_t(iy);
+  c.fx = nearest ? T(0) : ix - c.x0;
+  c.fy = nearest ? T(0) : iy - c.y0;
+  return c;
+}
+
+// grid_sample: a normalised grid coordinate in [-1, 1] to a pixel coordinate, reflected for padding
+// "reflection" and clipped for "border" and "reflection" (torch's compute_coordinates_set_grad);
+// *dsrc receives d(pixel coordinate)/d(grid coordinate) (0 where clipped).
+template <class T>
+FASTCNN_HD T grid_source(T g, long long size, bool align_corners, int padding, T* dsrc) {
   T x, dx;
   if (align_corners) {
     x = (g + T(1)) / T(2) * T(size - 1);
@@ -141,7 +190,12 @@ FASTCNN_HD T grid_source(T g, long long size, bool align_corners, bool border, T
     x = ((g + T(1)) * T(size) - T(1)) / T(2);
     dx = T(size) / T(2);
   }
-  if (border) {  // torch's clip_coordinates_set_grad
+  if (padding == kGridReflection) {
+    T dr;
+    x = align_corners ? reflect_coordinate(x, 0, 2 * (size - 1), &dr) : reflect_coordinate(x, -1, 2 * size - 1, &dr);
+    dx *= dr;
+  }
+  if (padding != kGridZeros) {  // torch's clip_coordinates_set_grad
     if (x <= T(0)) { x = T(0); dx = T(0); }
     else if (x >= T(size - 1)) { x = T(size - 1); dx = T(0); }
   }

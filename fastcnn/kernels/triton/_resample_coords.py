@@ -51,8 +51,36 @@ def contributor_first(i, step, n_out):
     return tl.maximum(lo, 0.0).to(tl.int64)
 
 
+# grid_sample padding codes (resample_coords.cuh's GridPadding, fastcnn.ops.resample.GRID_PADDING).
+PAD_ZEROS, PAD_BORDER, PAD_REFLECTION = 0, 1, 2
+
+
 @triton.jit
-def grid_source(g, size, ALIGN: tl.constexpr, BORDER: tl.constexpr):
+def reflect_coordinate(x, twice_low, twice_high):
+    """torch's reflect_coordinates_set_grad: x reflected into [twice_low / 2, twice_high / 2] and its
+    derivative (+-1); the caller handles twice_low == twice_high (result 0, derivative 0)."""
+    lo = twice_low / 2.0
+    span = (twice_high - twice_low) / 2.0
+    rel = x - lo
+    sign = tl.where(rel < 0.0, -1.0, 1.0)
+    a = tl.abs(rel)
+    flips = tl.floor(a / span)
+    extra = a - flips * span  # fmod(a, span) for a >= 0
+    even = (flips - 2.0 * tl.floor(flips / 2.0)) == 0.0
+    return tl.where(even, extra + lo, span - extra + lo), tl.where(even, sign, -sign)
+
+
+@triton.jit
+def round_half_even(v):
+    """torch's nearbyint (round half to even), exact: v - floor(v) is."""
+    f = tl.floor(v)
+    d = v - f
+    odd = (f - 2.0 * tl.floor(f / 2.0)) != 0.0
+    return tl.where((d > 0.5) | ((d == 0.5) & odd), f + 1.0, f)
+
+
+@triton.jit
+def grid_source(g, size, ALIGN: tl.constexpr, PADDING: tl.constexpr):
     """Pixel coordinate of normalised grid coordinate g, and its derivative (0 where clipped)."""
     sz = tl.full([], size, g.dtype)  # not size.to(): a size of 1 arrives as a constexpr int
     if ALIGN:
@@ -61,7 +89,18 @@ def grid_source(g, size, ALIGN: tl.constexpr, BORDER: tl.constexpr):
     else:
         x = ((g + 1.0) * sz - 1.0) / 2.0
         dx = tl.zeros(g.shape, g.dtype) + sz / 2.0
-    if BORDER:
+    if PADDING == 2:
+        if ALIGN:
+            twice_low = tl.zeros(g.shape, g.dtype)
+            twice_high = 2.0 * (sz - 1.0) + twice_low
+        else:
+            twice_low = tl.zeros(g.shape, g.dtype) - 1.0
+            twice_high = 2.0 * sz - 1.0 + tl.zeros(g.shape, g.dtype)
+        degenerate = twice_low == twice_high
+        xr, dr = reflect_coordinate(x, twice_low, tl.where(degenerate, twice_low + 2.0, twice_high))
+        x = tl.where(degenerate, 0.0, xr)
+        dx = tl.where(degenerate, 0.0, dx * dr)
+    if PADDING != 0:
         clipped = (x <= 0.0) | (x >= sz - 1.0)
         x = tl.minimum(tl.maximum(x, 0.0), sz - 1.0)
         dx = tl.where(clipped, 0.0, dx)

@@ -19,7 +19,8 @@ import triton.language as tl
 
 from fastcnn.ops.resample import shuffle_geometry
 from fastcnn.kernels.triton._resample_coords import (IDENTITY, LINEAR, NEAREST, NEAREST_DOUBLE, axis_tap_weight,
-                                                     axis_taps, contributor_first, grid_source)
+                                                     axis_taps, contributor_first, grid_source,
+                                                     round_half_even)
 
 BLOCK = 128
 
@@ -171,11 +172,16 @@ def pixel_shuffle(x, factor, to_space):
 
 
 @triton.jit
-def _grid_taps(grid_ptr, pt, mask, H, W, ALIGN: tl.constexpr, BORDER: tl.constexpr):
+def _grid_taps(grid_ptr, pt, mask, H, W, ALIGN: tl.constexpr, PADDING: tl.constexpr, NEAREST: tl.constexpr):
+    """(fx, fy, x0, y0, dsx, dsy): bilinear reads the 2x2 block from (x0, y0); nearest reads (x0, y0)
+    alone (fx = fy = 0)."""
     gxc = tl.load(grid_ptr + pt * 2, mask=mask, other=0.0)
     gyc = tl.load(grid_ptr + pt * 2 + 1, mask=mask, other=0.0)
-    ix, dsx = grid_source(gxc, W, ALIGN, BORDER)
-    iy, dsy = grid_source(gyc, H, ALIGN, BORDER)
+    ix, dsx = grid_source(gxc, W, ALIGN, PADDING)
+    iy, dsy = grid_source(gyc, H, ALIGN, PADDING)
+    if NEAREST:
+        ix = round_half_even(ix)
+        iy = round_half_even(iy)
     fx0 = tl.floor(ix)
     fy0 = tl.floor(iy)
     x0 = fx0.to(tl.int64)
@@ -185,39 +191,44 @@ def _grid_taps(grid_ptr, pt, mask, H, W, ALIGN: tl.constexpr, BORDER: tl.constex
 
 @triton.jit
 def _grid_fwd(x_ptr, grid_ptr, y_ptr, total, C, H, W, P, Q,
-              ALIGN: tl.constexpr, BORDER: tl.constexpr, BLOCK: tl.constexpr):
+              ALIGN: tl.constexpr, PADDING: tl.constexpr, NEAREST: tl.constexpr, BLOCK: tl.constexpr):
     offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < total
     pq = offs % (P * Q)
     n = offs // (C * P * Q)
     c = (offs // (P * Q)) % C
-    fx, fy, x0, y0, _, _ = _grid_taps(grid_ptr, n * P * Q + pq, mask, H, W, ALIGN, BORDER)
+    fx, fy, x0, y0, _, _ = _grid_taps(grid_ptr, n * P * Q + pq, mask, H, W, ALIGN, PADDING, NEAREST)
     base = x_ptr + (n * C + c) * H * W
-    in_x0 = (x0 >= 0) & (x0 < W)
-    in_x1 = (x0 + 1 >= 0) & (x0 + 1 < W)
-    in_y0 = (y0 >= 0) & (y0 < H)
-    in_y1 = (y0 + 1 >= 0) & (y0 + 1 < H)
-    v00 = tl.load(base + y0 * W + x0, mask=mask & in_y0 & in_x0, other=0.0)
-    v01 = tl.load(base + y0 * W + x0 + 1, mask=mask & in_y0 & in_x1, other=0.0)
-    v10 = tl.load(base + (y0 + 1) * W + x0, mask=mask & in_y1 & in_x0, other=0.0)
-    v11 = tl.load(base + (y0 + 1) * W + x0 + 1, mask=mask & in_y1 & in_x1, other=0.0)
-    y = (1.0 - fy) * ((1.0 - fx) * v00 + fx * v01) + fy * ((1.0 - fx) * v10 + fx * v11)
+    if NEAREST:
+        y = tl.load(base + y0 * W + x0, mask=mask & (y0 >= 0) & (y0 < H) & (x0 >= 0) & (x0 < W), other=0.0)
+    else:
+        in_x0 = (x0 >= 0) & (x0 < W)
+        in_x1 = (x0 + 1 >= 0) & (x0 + 1 < W)
+        in_y0 = (y0 >= 0) & (y0 < H)
+        in_y1 = (y0 + 1 >= 0) & (y0 + 1 < H)
+        v00 = tl.load(base + y0 * W + x0, mask=mask & in_y0 & in_x0, other=0.0)
+        v01 = tl.load(base + y0 * W + x0 + 1, mask=mask & in_y0 & in_x1, other=0.0)
+        v10 = tl.load(base + (y0 + 1) * W + x0, mask=mask & in_y1 & in_x0, other=0.0)
+        v11 = tl.load(base + (y0 + 1) * W + x0 + 1, mask=mask & in_y1 & in_x1, other=0.0)
+        y = (1.0 - fy) * ((1.0 - fx) * v00 + fx * v01) + fy * ((1.0 - fx) * v10 + fx * v11)
     tl.store(y_ptr + offs, y, mask=mask)
 
 
 @triton.jit
 def _grid_bwd(gy_ptr, x_ptr, grid_ptr, gx_ptr, ggrid_ptr, points, C, H, W, P, Q,
-              ALIGN: tl.constexpr, BORDER: tl.constexpr, NEED_INPUT: tl.constexpr, NEED_GRID: tl.constexpr,
+              ALIGN: tl.constexpr, PADDING: tl.constexpr, NEAREST: tl.constexpr, NEED_INPUT: tl.constexpr,
+              NEED_GRID: tl.constexpr,
               BLOCK: tl.constexpr):
     pt = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     mask = pt < points
     n = pt // (P * Q)
     pq = pt % (P * Q)
-    fx, fy, x0, y0, dsx, dsy = _grid_taps(grid_ptr, pt, mask, H, W, ALIGN, BORDER)
+    fx, fy, x0, y0, dsx, dsy = _grid_taps(grid_ptr, pt, mask, H, W, ALIGN, PADDING, NEAREST)
     m00 = mask & (y0 >= 0) & (y0 < H) & (x0 >= 0) & (x0 < W)
-    m01 = mask & (y0 >= 0) & (y0 < H) & (x0 + 1 >= 0) & (x0 + 1 < W)
-    m10 = mask & (y0 + 1 >= 0) & (y0 + 1 < H) & (x0 >= 0) & (x0 < W)
-    m11 = mask & (y0 + 1 >= 0) & (y0 + 1 < H) & (x0 + 1 >= 0) & (x0 + 1 < W)
+    # nearest: tap (x0, y0) alone, and a zero grid gradient (as torch)
+    m01 = mask & (y0 >= 0) & (y0 < H) & (x0 + 1 >= 0) & (x0 + 1 < W) & (not NEAREST)
+    m10 = mask & (y0 + 1 >= 0) & (y0 + 1 < H) & (x0 >= 0) & (x0 < W) & (not NEAREST)
+    m11 = mask & (y0 + 1 >= 0) & (y0 + 1 < H) & (x0 + 1 >= 0) & (x0 + 1 < W) & (not NEAREST)
     o00 = y0 * W + x0
     gix = tl.zeros([BLOCK], fx.dtype)
     giy = tl.zeros([BLOCK], fx.dtype)
@@ -229,7 +240,7 @@ def _grid_bwd(gy_ptr, x_ptr, grid_ptr, gx_ptr, ggrid_ptr, points, C, H, W, P, Q,
             tl.atomic_add(gx_ptr + plane + o00 + 1, fx * (1.0 - fy) * g, mask=m01)
             tl.atomic_add(gx_ptr + plane + o00 + W, (1.0 - fx) * fy * g, mask=m10)
             tl.atomic_add(gx_ptr + plane + o00 + W + 1, fx * fy * g, mask=m11)
-        if NEED_GRID:
+        if NEED_GRID and not NEAREST:
             v00 = tl.load(x_ptr + plane + o00, mask=m00, other=0.0)
             v01 = tl.load(x_ptr + plane + o00 + 1, mask=m01, other=0.0)
             v10 = tl.load(x_ptr + plane + o00 + W, mask=m10, other=0.0)
@@ -241,18 +252,18 @@ def _grid_bwd(gy_ptr, x_ptr, grid_ptr, gx_ptr, ggrid_ptr, points, C, H, W, P, Q,
         tl.store(ggrid_ptr + pt * 2 + 1, giy * dsy, mask=mask)
 
 
-def grid_sample_forward(x, grid, border, align_corners):
+def grid_sample_forward(x, grid, padding, align_corners, nearest):
     N, C, H, W = x.shape
     P, Q = grid.shape[1:3]
     y = x.new_empty((N, C, P, Q))
     total = y.numel()
     if total:
         _grid_fwd[(triton.cdiv(total, BLOCK),)](x, grid, y, total, C, H, W, P, Q, ALIGN=bool(align_corners),
-                                               BORDER=bool(border), BLOCK=BLOCK)
+                                               PADDING=int(padding), NEAREST=bool(nearest), BLOCK=BLOCK)
     return y
 
 
-def grid_sample_backward(gy, x, grid, border, align_corners, need_input, need_grid):
+def grid_sample_backward(gy, x, grid, padding, align_corners, nearest, need_input, need_grid):
     N, C, H, W = x.shape
     P, Q = grid.shape[1:3]
     gx = torch.zeros_like(x)  # atomic accumulation target (a dummy when not needed)
@@ -260,7 +271,8 @@ def grid_sample_backward(gy, x, grid, border, align_corners, need_input, need_gr
     points = N * P * Q
     if points:
         _grid_bwd[(triton.cdiv(points, BLOCK),)](gy, x, grid, gx, ggrid, points, C, H, W, P, Q,
-                                                ALIGN=bool(align_corners), BORDER=bool(border),
+                                                ALIGN=bool(align_corners), PADDING=int(padding),
+                                                NEAREST=bool(nearest),
                                                 NEED_INPUT=bool(need_input), NEED_GRID=bool(need_grid),
                                                 BLOCK=BLOCK)
     return (gx if need_input else None), (ggrid if need_grid else None)
