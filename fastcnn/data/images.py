@@ -40,6 +40,17 @@ def sample_images(names: Sequence[str] = TRAIN_IMAGES, gray: bool = True):
     return [_load(n, gray) for n in names]
 
 
+def shrink(image: np.ndarray, factor: float) -> np.ndarray:
+    """`image` made `factor` times smaller (bilinear with anti-aliasing), float32 in [0, 1]."""
+    if factor == 1:
+        return image
+    from skimage.transform import resize
+
+    h, w = image.shape[:2]
+    size = (max(1, round(h / factor)), max(1, round(w / factor))) + image.shape[2:]
+    return resize(image, size, order=1, anti_aliasing=True).astype(np.float32)
+
+
 def _as_chw(im: np.ndarray) -> torch.Tensor:
     t = torch.from_numpy(np.array(im, dtype=np.float32))  # a writable copy
     return t[None] if t.dim() == 2 else t.permute(2, 0, 1)

@@ -47,9 +47,12 @@ def load(path: str, expect: dict) -> dict:
     return payload
 
 
-def task_state(task, step: int, history: list, run: dict) -> dict:
+def task_state(task, step: int, history: list, run: dict, progress: dict = None) -> dict:
+    """Everything a resumed run needs; `progress`: the loop's clocks and evaluations so far (plain values),
+    so that a resumed run's figures count the whole training, not only its own part."""
     state = {
         "format": FORMAT, "run": dict(run), "step": int(step), "history": list(history),
+        "progress": dict(progress or {}),
         "nets": {k: v.state_dict() for k, v in task.nets.items()},
         "optimizers": {k: v.state_dict() for k, v in task.optimizers.items()},
         "schedulers": {k: v.state_dict() for k, v in task.schedulers.items()},

@@ -32,8 +32,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints")
     p.add_argument("--eval-every", type=int, default=0, help="steps between evaluations (default: 10 per run)")
     p.add_argument("--activation", default="all", help="mlp: one activation, or 'all' (six runs)")
-    p.add_argument("--gan-loss", choices=("nonsaturating", "minimax"), default="nonsaturating", help="dcgan")
-    p.add_argument("--noise", choices=("gaussian", "poisson"), default="gaussian", help="llnet's synthetic noise")
+    p.add_argument("--gan-loss", choices=("nonsaturating", "minimax"), help="dcgan (default nonsaturating)")
+    p.add_argument("--noise", choices=("gaussian", "poisson"), help="llnet's synthetic noise (default gaussian)")
+    p.add_argument("--option", "-o", action="append", default=[], metavar="NAME=VALUE",
+                   help="a setting the recipe declares (repeatable); an unknown name lists the recipe's options")
     p.add_argument("--dropout", type=float, help="set every dropout probability (0: deterministic comparisons)")
     p.add_argument("--shift", type=int, help="random-shift augmentation of the digit classifiers, in pixels "
                                              "(0: none, for exact comparisons; default: the recipe's)")
@@ -63,6 +65,15 @@ def validate(args) -> None:
         hint = f"; train the pair with `fastcnn train {pair}`" if pair else ""
         trainable = ", ".join(sorted(RECIPES))
         raise UsageError(f"{args.name}: no training recipe yet{hint} (recipes: {trainable})")
+    from .task import parse_options
+    try:
+        args.recipe_options = parse_options(RECIPES[args.name], args.option)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    for key in ("noise", "gan_loss"):   # the older dedicated flags: the same setting twice must agree
+        given = getattr(args, key)
+        if given is not None and key in args.recipe_options and args.recipe_options[key] != given:
+            raise UsageError(f"--{key.replace('_', '-')} {given} and --option {key}={args.recipe_options[key]} disagree")
     if args.batch_size is not None and args.batch_size <= 0:
         raise UsageError(f"--batch-size must be a positive integer, got {args.batch_size}")
     if args.steps is not None and args.steps <= 0:
@@ -175,7 +186,8 @@ def run(args) -> int:
         torch.set_num_threads(args.threads)
     command = "fastcnn train " + " ".join(shlex.quote(a) for a in sys.argv[1:] if a != "train") \
         if sys.argv and sys.argv[0].endswith("fastcnn") else "python -m fastcnn.train " + shlex.join(sys.argv[1:])
-    options = {"gan_loss": args.gan_loss, "noise": args.noise}
+    options = {"gan_loss": args.gan_loss or "nonsaturating", "noise": args.noise or "gaussian",
+               **args.recipe_options}
     from .checkpoint import CheckpointError
 
     try:

@@ -41,6 +41,18 @@ class LoopResult:
     stopped_early: bool = False
 
 
+def saved_progress(res: LoopResult) -> dict:
+    """What a checkpoint keeps of the run so far, so that --resume reports totals over both parts."""
+    return {"seconds": res.seconds, "samples": res.samples, "evals": [list(e) for e in res.evals],
+            "time_to_target": res.time_to_target, "steps_to_target": res.steps_to_target}
+
+
+def restore_progress(res: LoopResult, saved: dict) -> None:
+    res.seconds, res.samples = float(saved.get("seconds", 0.0)), int(saved.get("samples", 0))
+    res.evals = [tuple(e) for e in saved.get("evals", [])]
+    res.time_to_target, res.steps_to_target = saved.get("time_to_target"), saved.get("steps_to_target")
+
+
 def checkpoint_path(out_dir: str) -> str:
     return os.path.join(out_dir, "checkpoint.pt")
 
@@ -76,6 +88,7 @@ def run(task, cfg: LoopConfig, run_info: dict, world: World = World()) -> LoopRe
         payload = checkpoint.load(ckpt, run_info)
         checkpoint.restore(task, payload, ckpt)
         start, res.history = payload["step"], list(payload["history"])
+        restore_progress(res, payload.get("progress", {}))
     elif cfg.resume and world.main:
         print(f"fastcnn train: no checkpoint at {ckpt}; starting from step 0")
     n = len(task.train_set)
@@ -87,6 +100,10 @@ def run(task, cfg: LoopConfig, run_info: dict, world: World = World()) -> LoopRe
                dynamic_ncols=True, leave=True)
     task.train_mode(True)
     step, done_here, last_metric = start, 0, None
+
+    def save():   # the current step's state, with the clocks so far
+        checkpoint.save_atomic(checkpoint.task_state(task, step, res.history, run_info, saved_progress(res)), ckpt)
+
     while step < cfg.steps:
         epoch, first = divmod(step, per_epoch)
         plan = epoch_batches(n, task.batch_size, task.s.seed, epoch, world)[first:]
@@ -114,7 +131,7 @@ def run(task, cfg: LoopConfig, run_info: dict, world: World = World()) -> LoopRe
                                                                   else f"{last_metric:.4g}"},
                             samples_s=f"{res.samples / max(res.seconds, 1e-9):.0f}", refresh=False)
             if world.main and (step % cfg.checkpoint_every == 0 or step == cfg.steps):
-                checkpoint.save_atomic(checkpoint.task_state(task, step, res.history, run_info), ckpt)
+                save()
             if cfg.stop_after is not None and done_here >= cfg.stop_after:
                 res.stopped_early = True
                 break
@@ -128,7 +145,7 @@ def run(task, cfg: LoopConfig, run_info: dict, world: World = World()) -> LoopRe
     bar.close()
     res.steps = step
     if res.stopped_early and world.main:
-        checkpoint.save_atomic(checkpoint.task_state(task, step, res.history, run_info), ckpt)
+        save()
     if world.main:
         res.metric = last_metric if (res.evals and res.evals[-1][0] == step) else evaluate(task)
         if res.time_to_target is None and task.reached(res.metric):

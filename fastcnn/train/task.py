@@ -26,6 +26,45 @@ class Settings:
     reference_dir: Optional[str] = None  # where runs of other networks this one needs (lenet, vae) live
 
 
+@dataclass(frozen=True)
+class Option:
+    """A recipe setting the CLI exposes as `--option NAME=VALUE`; its type is the default's (a tuple:
+    comma-separated values of its first element's type)."""
+    default: object
+    help: str = ""
+    choices: tuple = ()
+
+    def parse(self, name: str, text: str):
+        d = self.default
+        try:
+            if isinstance(d, bool):
+                value = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}[text.lower()]
+            elif isinstance(d, tuple):
+                value = tuple(type(d[0])(t) for t in text.split(","))
+            else:
+                value = type(d)(text)
+        except (KeyError, ValueError):
+            kind = f"comma-separated {type(d[0]).__name__}s" if isinstance(d, tuple) else type(d).__name__
+            raise ValueError(f"--option {name}: expected {kind}, got {text!r}") from None
+        if self.choices and value not in self.choices:
+            raise ValueError(f"--option {name}: expected one of {', '.join(map(str, self.choices))}, got {text!r}")
+        return value
+
+
+def parse_options(recipe: type, pairs) -> dict:
+    """['name=value', ...] -> {name: value} checked against recipe.recipe_options; ValueError otherwise."""
+    declared, out = recipe.recipe_options, {}
+    known = ", ".join(f"{k} (default {v.default!r})" for k, v in sorted(declared.items())) or "none"
+    for pair in pairs:
+        name, eq, text = pair.partition("=")
+        if not eq or not name:
+            raise ValueError(f"--option expects NAME=VALUE, got {pair!r}")
+        if name not in declared:
+            raise ValueError(f"--option {name}: {recipe.name} has no such option; its options: {known}")
+        out[name] = declared[name].parse(name, text)
+    return out
+
+
 RECIPES: Dict[str, type] = {}   # trainable name -> its Task subclass, filled as recipe modules are imported
 
 
@@ -44,6 +83,7 @@ class Task:
     steps = 500
     supports_ddp = True
     networks: tuple = ()               # the zoo networks trained together, for a pair (e.g. a GAN); () = (name,)
+    recipe_options: Dict[str, Option] = {}   # what `--option NAME=VALUE` may set; read with self.option(NAME)
 
     def __init_subclass__(cls, **kwargs):
         # a subclass that names itself is a recipe; intermediate bases (no `name` of their own) are not
@@ -69,6 +109,10 @@ class Task:
         self.schedulers: Dict[str, object] = {}
         self.train_set: Optional[Dataset] = None
         self.details: dict = {}          # extra figures for metrics.json / report.md
+
+    def option(self, name: str):
+        """The run's value of a declared recipe option (its default when the run did not set it)."""
+        return self.options.get(name, self.recipe_options[name].default)
 
     # -- building ---------------------------------------------------------------------------------
     def build(self, name: str, key: str = "model", **overrides) -> nn.Module:

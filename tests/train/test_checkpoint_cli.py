@@ -98,3 +98,19 @@ def test_canonical_too_large_names_the_parameter_count(tmp_path, capsys, monkeyp
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert train("lenet", "--size", "canonical", "--out", tmp_path) == 2
     assert "lenet --size canonical has 21,840 parameters: too large" in capsys.readouterr().err
+
+
+def test_seconds_after_resume_count_the_whole_training(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from fastcnn.train import loop
+
+    ticks = iter(range(10**6))   # a clock that advances 1 s per reading: every step takes exactly 1 s
+    monkeypatch.setattr(loop, "time", SimpleNamespace(perf_counter=lambda: float(next(ticks))))
+    common = ["lenet", "--steps", 5, "--checkpoint-every", 2, "--eval-every", 2, *FAST]
+    assert train(*common, "--out", tmp_path, "--stop-after", 3) == 0
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["progress"]["seconds"] == 3.0
+    assert train(*common, "--out", tmp_path, "--resume") == 0
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    assert m["seconds"] == 5.0 and m["samples_per_s"] == 16.0
+    assert [e[:2] for e in m["evaluations"]] == [[2, 2.0], [4, 4.0], [5, 5.0]]

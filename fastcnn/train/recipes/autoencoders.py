@@ -7,7 +7,7 @@ import math
 import numpy as np
 import torch
 from ... import data
-from ..task import Task
+from ..task import Option, Task
 from .classify import as_input, digits_for
 
 
@@ -108,15 +108,26 @@ class LLNetTask(Task):
     rho, beta, weight_decay, lr = 0.2, 0.1, 1e-5, 1e-3
     pretrain_share = 0.05   # 3000 steps with 15% per layer ended at 15.7 dB (fine-tuning still climbing)
     test_image, test_size, test_gamma, test_variance = "camera", 128, 3.0, 0.005
-    patches = 20_000
+    also_held_out = ("retina", "hubble_deep_field")   # the other shipped images outside the training set
+    recipe_options = {
+        "noise": Option("gaussian", "the training pairs' noise", ("gaussian", "poisson")),
+        "patches": Option(20_000, "17x17 training patches"),
+        "scales": Option((1,), "the training images shrunk by each factor, the patches split evenly over them"),
+        "stride": Option(3, "stride of the overlapping patches that rebuild the held-out image (averaged)"),
+        "pretrain_share": Option(pretrain_share, "share of the steps that pretrains each layer"),
+        "gamma": Option((2.0, 5.0), "the training pairs' gamma range (a diagnostic knob: the paper's is 2,5)"),
+    }
 
     def __init__(self, settings):
         super().__init__(settings)
         net = self.build("llnet")
         self.depth = net.depth
         self.patch = int(round(net.input_shape[0] ** 0.5))
-        clean = data.ImagePatches(data.sample_images(), self.patch, count=self.patches, seed=settings.seed)
-        self.train_set = data.LowLightPairs(clean, seed=settings.seed, noise=self.options.get("noise", "gaussian"))
+        self.stride, self.pretrain_share = self.option("stride"), self.option("pretrain_share")
+        self.train_set = data.LowLightPairs(self.clean_patches(settings.seed), seed=settings.seed,
+                                            noise=self.option("noise"), gamma=self.option("gamma"))
+        self.details.update(gamma=list(self.option("gamma")), patches=self.option("patches"), scales=list(self.option("scales")), stride=self.stride,
+                            pretrain_share=self.pretrain_share)
         per_layer = max(1, int(self.steps * self.pretrain_share))
         self.boundaries = [per_layer * (k + 1) for k in range(self.depth)]
         for k in range(self.depth):
@@ -125,6 +136,18 @@ class LLNetTask(Task):
             self.optimizers[f"pretrain{k}"] = torch.optim.Adam(params, lr=self.lr)
         self.optimizers["finetune"] = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         self.make_test_image()
+
+    def clean_patches(self, seed: int):
+        """option('patches') patches, split evenly over the training images shrunk by each factor of
+        option('scales') (the held-out image is itself a 4x shrunk photograph)."""
+        from torch.utils.data import ConcatDataset
+
+        scales, count = self.option("scales"), self.option("patches")
+        sets = []
+        for k, factor in enumerate(scales):
+            images = [im for im in (data.shrink(im, factor) for im in data.sample_images()) if min(im.shape) >= self.patch]
+            sets.append(data.ImagePatches(images, self.patch, count=count // len(scales), seed=seed + 7919 * k))
+        return sets[0] if len(sets) == 1 else ConcatDataset(sets)
 
     def phase(self, step: int) -> int:
         """0..depth-1: pretraining that encoder layer; depth: fine-tuning."""
@@ -162,31 +185,45 @@ class LLNetTask(Task):
             opt.step()
         return {"loss": loss.item()}
 
-    # -- the held-out test image ---------------------------------------------------------------
-    def make_test_image(self):
+    # -- the held-out test images ---------------------------------------------------------------
+    def held_out(self, name: str):
+        """(clean, darkened noisy) `name`, shrunk to test_size rows and darkened like the test: gamma 3, sigma^2 0.005."""
         from skimage.transform import resize
 
-        im = data.sample_images([self.test_image])[0]
-        self.test_clean = resize(im, (self.test_size, self.test_size), order=1, anti_aliasing=True).astype(np.float32)
+        im = data.sample_images([name])[0]
+        size = (self.test_size, round(self.test_size * im.shape[1] / im.shape[0]))
+        clean = resize(im, size, order=1, anti_aliasing=True).astype(np.float32)
         g = torch.Generator().manual_seed(12345)
-        self.test_dark = data.darken(torch.from_numpy(self.test_clean), self.test_gamma, "gaussian",
-                                     self.test_variance, g).numpy()
+        return clean, data.darken(torch.from_numpy(clean), self.test_gamma, "gaussian", self.test_variance, g).numpy()
+
+    @staticmethod
+    def baselines_of(dark: np.ndarray) -> dict:
         from skimage import exposure
-        self.baselines = {"histogram_equalisation": exposure.equalize_hist(self.test_dark).astype(np.float32),
-                          "clahe": exposure.equalize_adapthist(self.test_dark).astype(np.float32)}
+        return {"histogram_equalisation": exposure.equalize_hist(dark).astype(np.float32),
+                "clahe": exposure.equalize_adapthist(dark).astype(np.float32)}
+
+    def make_test_image(self):
+        self.test_clean, self.test_dark = self.held_out(self.test_image)
+        self.baselines = self.baselines_of(self.test_dark)
         scores = {k: self.scores(v) for k, v in self.baselines.items()}
         self.target = max(s[0] for s in scores.values())
         for k, (p, s) in scores.items():
             self.details[f"{k}_psnr_db"], self.details[f"{k}_ssim"] = p, s
         self.details["dark_input_psnr_db"], self.details["dark_input_ssim"] = self.scores(self.test_dark)
+        # more held-out images, reported beside the target image (never in the training set)
+        self.also = {n: self.held_out(n) for n in self.also_held_out}
+        for n, (clean, dark) in self.also.items():
+            for k, v in self.baselines_of(dark).items():
+                self.details[f"{n}_{k}_psnr_db"], self.details[f"{n}_{k}_ssim"] = self.scores(v, clean)
 
-    def scores(self, image):
+    def scores(self, image, clean=None):
         from skimage.metrics import structural_similarity
-        return psnr(image, self.test_clean), float(structural_similarity(image, self.test_clean, data_range=1.0))
+        clean = self.test_clean if clean is None else clean
+        return psnr(image, clean), float(structural_similarity(image, clean, data_range=1.0))
 
-    def enhance(self, image: np.ndarray, stride: int = 3) -> np.ndarray:
+    def enhance(self, image: np.ndarray, stride: int = None) -> np.ndarray:
         """Overlapping 17x17 patches through the network, averaged back into the image."""
-        p, (h, w) = self.patch, image.shape
+        p, (h, w), stride = self.patch, image.shape, stride or self.stride
         rows = list(range(0, h - p + 1, stride)) + ([h - p] if (h - p) % stride else [])
         cols = list(range(0, w - p + 1, stride)) + ([w - p] if (w - p) % stride else [])
         t = torch.from_numpy(image)
@@ -208,6 +245,8 @@ class LLNetTask(Task):
         self.details["llnet_psnr_db"], self.details["llnet_ssim"] = p, s
         self.details["ssim_above_baselines"] = s > max(self.details["histogram_equalisation_ssim"],
                                                        self.details["clahe_ssim"])
+        for n, (clean, dark) in self.also.items():
+            self.details[f"{n}_llnet_psnr_db"], self.details[f"{n}_llnet_ssim"] = self.scores(self.enhance(dark), clean)
         return p
 
     def plots(self, out_dir):
