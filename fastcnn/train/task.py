@@ -28,14 +28,15 @@ class Settings:
 
 @dataclass(frozen=True)
 class Option:
-    """A recipe setting the CLI exposes as `--option NAME=VALUE`; its type is the default's (a tuple:
-    comma-separated values of its first element's type)."""
+    """A recipe setting the CLI exposes as `--option NAME=VALUE`; its type is `kind`, else the default's (a
+    tuple: comma-separated values of its first element's type). A None default means "the recipe decides"."""
     default: object
     help: str = ""
     choices: tuple = ()
+    kind: Optional[type] = None
 
     def parse(self, name: str, text: str):
-        d = self.default
+        d = self.default if self.kind is None else self.kind()
         try:
             if isinstance(d, bool):
                 value = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}[text.lower()]

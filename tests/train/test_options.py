@@ -50,8 +50,17 @@ def test_options_reach_the_recipe_and_the_checkpoint(tmp_path):
     assert main(argv[:-2] + ["-o", "stride=3", "--resume"]) == 2
 
 
+def test_recipes_that_read_options_declare_them():
+    assert set(RECIPES["llnet"].recipe_options) >= {"noise", "patches", "scales", "stride", "gamma"}
+    assert RECIPES["dcgan"].recipe_options["gan_loss"].choices == ("nonsaturating", "minimax")
+    assert {"optimizer", "lr"} <= set(RECIPES["fcn8s"].recipe_options)
+
+
 def test_every_declared_default_parses_back_to_itself():
     for name, recipe in RECIPES.items():
         for key, opt in recipe.recipe_options.items():
+            if opt.default is None:   # "the recipe decides"; the type comes from kind
+                assert opt.kind is not None and opt.parse(key, "1") == opt.kind("1"), (name, key)
+                continue
             text = ",".join(map(str, opt.default)) if isinstance(opt.default, tuple) else str(opt.default)
             assert opt.parse(key, text) == opt.default, (name, key)

@@ -115,6 +115,7 @@ class LLNetTask(Task):
         "scales": Option((1,), "the training images shrunk by each factor, the patches split evenly over them"),
         "stride": Option(3, "stride of the overlapping patches that rebuild the held-out image (averaged)"),
         "pretrain_share": Option(pretrain_share, "share of the steps that pretrains each layer"),
+        "lr_decay": Option("none", "fine-tuning learning rate: constant, or cosine to 0", ("none", "cosine")),
         "gamma": Option((2.0, 5.0), "the training pairs' gamma range (a diagnostic knob: the paper's is 2,5)"),
     }
 
@@ -126,7 +127,8 @@ class LLNetTask(Task):
         self.stride, self.pretrain_share = self.option("stride"), self.option("pretrain_share")
         self.train_set = data.LowLightPairs(self.clean_patches(settings.seed), seed=settings.seed,
                                             noise=self.option("noise"), gamma=self.option("gamma"))
-        self.details.update(gamma=list(self.option("gamma")), patches=self.option("patches"), scales=list(self.option("scales")), stride=self.stride,
+        self.details.update(gamma=list(self.option("gamma")), patches=self.option("patches"),
+                            scales=list(self.option("scales")), stride=self.stride, lr_decay=self.option("lr_decay"),
                             pretrain_share=self.pretrain_share)
         per_layer = max(1, int(self.steps * self.pretrain_share))
         self.boundaries = [per_layer * (k + 1) for k in range(self.depth)]
@@ -135,6 +137,9 @@ class LLNetTask(Task):
             params = list(net.encoders[k].parameters()) + [net.decoders[self.depth - 1 - k].bias]
             self.optimizers[f"pretrain{k}"] = torch.optim.Adam(params, lr=self.lr)
         self.optimizers["finetune"] = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        if self.option("lr_decay") == "cosine":   # over the fine-tuning steps only
+            self.schedulers["finetune"] = torch.optim.lr_scheduler.CosineAnnealingLR(
+                self.optimizers["finetune"], T_max=max(1, self.steps - self.boundaries[-1]))
         self.make_test_image()
 
     def clean_patches(self, seed: int):
@@ -183,6 +188,8 @@ class LLNetTask(Task):
             loss = self.F.mse_loss(out, clean)
             loss.backward()
             opt.step()
+            if "finetune" in self.schedulers:
+                self.schedulers["finetune"].step()
         return {"loss": loss.item()}
 
     # -- the held-out test images ---------------------------------------------------------------

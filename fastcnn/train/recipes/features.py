@@ -13,7 +13,7 @@ import torch
 
 from ...data import features as fd
 from ...eval import baselines, local_features, match_plots, matching
-from ..task import Task
+from ..task import Option, Task
 from ._feature_losses import PixelSampler, hardest_triplet_loss, r2d2_losses
 
 
@@ -66,6 +66,10 @@ class HardNetTask(Task):
     margin = 1.0
     visits_per_patch, patches_per_pair, max_pairs = 8, 110, 60
     eval_pairs = 6   # held-out homography pairs whose patches the metric uses (docs/results.md's baseline)
+    recipe_options = {"optimizer": Option(optimizer, "", ("sgd", "adam")),
+                      "eval_pairs": Option(eval_pairs, "held-out homography pairs the metric uses"),
+                      "train_pairs": Option(None, "training pairs (default: enough for the steps, at most 60)",
+                                            kind=int)}
 
     def __init__(self, settings):
         super().__init__(settings)
@@ -164,6 +168,10 @@ class R2D2Task(Task):
     window = 16   # cosim / peaky patch size N
     unweighted_ap = True
     eval_pairs_per_image, eval_size = 3, 256   # the held-out pairs of docs/results.md's SIFT baseline
+    recipe_options = {"crop": Option(crop, "training crop size"), "lr": Option(lr, "Adam's learning rate"),
+                      "eval_pairs_per_image": Option(eval_pairs_per_image, "held-out pairs per image"),
+                      "eval_size": Option(eval_size, "held-out image size"),
+                      "unweighted_ap": Option(unweighted_ap, "AP loss without the reliability weighting")}
 
     def __init__(self, settings):
         super().__init__(settings)

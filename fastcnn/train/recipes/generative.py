@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from ... import data
-from ..task import Task
+from ..task import Option, Task
 from .classify import as_input, digits_for
 
 
@@ -175,10 +175,11 @@ class DCGANTask(_JudgedByLeNet):
     batch_size, steps = 128, 2000
     supports_ddp = False   # D runs twice (real, fake) before each backward
     lr, betas = 2e-4, (0.5, 0.999)
+    recipe_options = {"gan_loss": Option("nonsaturating", "G's loss", ("nonsaturating", "minimax"))}
 
     def __init__(self, settings):
         super().__init__(settings)
-        self.loss_kind = self.options.get("gan_loss", "nonsaturating")
+        self.loss_kind = self.option("gan_loss")
         G = self.build("dcgan_generator", key="G")
         D = self.build("dcgan_discriminator", key="D")
         dcgan_init(G)

@@ -13,7 +13,7 @@ import torch
 
 from ...data.segmentation import CLASSES, NUM_CLASSES, SyntheticShapes
 from ...eval.segmentation import SegmentationScore, boundary_f1, mean_iou, confusion_matrix
-from ..task import Task
+from ..task import Option, Task
 
 IMAGE_SIZE = 64
 # one colour per class (background grey, then ellipse, rectangle, triangle, star)
@@ -78,6 +78,8 @@ class Segmenter(Task):
     train_length, test_length = 2048, 256
     optimizer, lr, weight_decay, momentum, poly_power = "adam", 1e-3, 1e-4, 0.9, 0.9
     with_boundary = False
+    recipe_options = {"optimizer": Option(optimizer, "", ("adam", "sgd")),
+                      "lr": Option(None, "learning rate (default: 1e-3 with adam, 0.01 with sgd)", kind=float)}
 
     def __init__(self, settings):
         super().__init__(settings)
