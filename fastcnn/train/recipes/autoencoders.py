@@ -150,7 +150,8 @@ class LLNetTask(Task):
         scales, count = self.option("scales"), self.option("patches")
         sets = []
         for k, factor in enumerate(scales):
-            images = [im for im in (data.shrink(im, factor) for im in data.sample_images()) if min(im.shape) >= self.patch]
+            images = [data.shrink(im, factor) for im in data.sample_images()]
+            images = [im for im in images if min(im.shape) >= self.patch]
             sets.append(data.ImagePatches(images, self.patch, count=count // len(scales), seed=seed + 7919 * k))
         return sets[0] if len(sets) == 1 else ConcatDataset(sets)
 
@@ -194,7 +195,7 @@ class LLNetTask(Task):
 
     # -- the held-out test images ---------------------------------------------------------------
     def held_out(self, name: str):
-        """(clean, darkened noisy) `name`, shrunk to test_size rows and darkened like the test: gamma 3, sigma^2 0.005."""
+        """(clean, darkened noisy) `name`: shrunk to test_size rows, darkened with test_gamma and test_variance."""
         from skimage.transform import resize
 
         im = data.sample_images([name])[0]
