@@ -21,7 +21,7 @@ from hypothesis import given, settings, strategies as st
 import torch.nn.functional as F
 
 import cuda_host_emulator
-from conv_reference import TORCH_ACTIVATIONS, Case, conv_cases, reference_conv
+from conv_reference import TORCH_ACTIVATIONS, Case, conv_cases, conv_kernel, reference_conv, spelled_out
 import nvrtc_compile
 from helpers import HAS_GPU, assert_close
 
@@ -252,7 +252,7 @@ def emulated(monkeypatch):
     monkeypatch.setattr(_lib, "launch", cuda_host_emulator.launch)
 
     def kernel(name):
-        return _KERNELS[("cuda", name)]
+        return spelled_out(_KERNELS[("cuda", name)], name)
     return kernel
 
 
@@ -307,11 +307,13 @@ def test_fft_rejects_stride_and_dilation():
     from fastcnn.backends.cuda import conv
     x, w = torch.zeros(1, 1, 8, 8), torch.zeros(1, 1, 3, 3)
     with pytest.raises(ValueError, match="stride"):
-        conv._fft_forward(x, w, None, (2, 2), (0, 0), (1, 1), 1, (3, 3))
+        spelled_out(conv._fft_forward, "conv2d_forward.fft")(x, w, None, (2, 2), (0, 0), (1, 1), 1, (3, 3))
     with pytest.raises(ValueError, match="dilation"):
-        conv._fft_backward_input(torch.zeros(1, 1, 4, 4), w, (8, 8), (1, 1), (0, 0), (2, 1), 1)
+        spelled_out(conv._fft_backward_input, "conv2d_backward_input.fft")(torch.zeros(1, 1, 4, 4), w, (8, 8), (1, 1),
+                                                                          (0, 0), (2, 1), 1)
     with pytest.raises(ValueError, match="stride"):
-        conv._fft_backward_weight(x, torch.zeros(1, 1, 3, 3), (3, 3), (1, 2), (0, 0), (1, 1), 1)
+        spelled_out(conv._fft_backward_weight, "conv2d_backward_weight.fft")(x, torch.zeros(1, 1, 3, 3), (3, 3), (1, 2),
+                                                                            (0, 0), (1, 1), 1)
 
 
 def test_fft_rejects_kernels_beyond_the_largest_tile():
@@ -322,9 +324,9 @@ def test_fft_rejects_kernels_beyond_the_largest_tile():
 
 
 def test_unknown_activation_is_rejected():
-    from fastcnn.backends.cuda import conv
+    from fastcnn.contracts.activation import fused_code
     with pytest.raises(ValueError, match="activation"):
-        conv.act_kind("gelu")
+        fused_code("gelu")
 
 
 # --- GPU (cupy + NVRTC) -----------------------------------------------------------------------
@@ -338,8 +340,7 @@ def _cuda_reason():
 
 
 def _gpu_kernel(name):
-    from fastcnn._registry import kernel
-    return kernel("cuda", name)
+    return conv_kernel("cuda", name)
 
 
 def _gpu_skip():
@@ -421,6 +422,6 @@ def test_emulated_conv_random_shapes(algo, case):
         if algo == "fft":  # same draw with stride 1, dilation 1 (and room for the kernel)
             case = Case("hyp_fft", case.N, case.C, case.H + 4, case.W + 4, case.K, case.R, case.S,
                         padding=case.padding, groups=case.groups)
-        check_conv(lambda name: _KERNELS[("cuda", name)], algo, case, torch.float64, "cpu", ("sigmoid", 0.0))
+        check_conv(lambda name: spelled_out(_KERNELS[("cuda", name)], name), algo, case, torch.float64, "cpu", ("sigmoid", 0.0))
     finally:
         _lib.launch = saved

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import torch.nn.functional as F
 
 from fastcnn._registry import kernel
-from conv_reference import TORCH_ACTIVATIONS, Case, conv_cases, reference_conv
+from conv_reference import TORCH_ACTIVATIONS, Case, conv_cases, conv_kernel, reference_conv
 from helpers import HAS_GPU, assert_close, backend_params, reference_f64
 
 ALGOS = ("direct", "im2col", "fft", "implicit_gemm")
@@ -40,7 +40,7 @@ DEVICES = _devices()
 
 
 def triton_kernel(name):
-    return kernel("triton", name)
+    return conv_kernel("triton", name)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import torch
 import triton
 import triton.language as tl
 
-from fastcnn.ops.resample import shuffle_geometry
+from fastcnn.contracts.resample import shuffle_geometry
 from fastcnn.kernels.triton._resample_coords import (IDENTITY, LINEAR, NEAREST, NEAREST_DOUBLE, axis_tap_weight,
                                                      axis_taps, contributor_first, grid_source,
                                                      round_half_even)
