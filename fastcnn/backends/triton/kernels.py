@@ -20,7 +20,7 @@ from triton import knobs
 
 import fastcnn.kernels.triton as _pkg
 
-from ..._registry import register
+from . import BACKEND
 
 _INTERP_SUFFIX = "__interpreted"
 _SHARED_PREFIX = _pkg.__name__ + "._"  # private modules with @triton.jit helpers shared by kernels
@@ -118,4 +118,4 @@ for _mod in pkgutil.iter_modules(_pkg.__path__):
         continue
     _name = f"{_pkg.__name__}.{_mod.name}"
     for _kernel_name in importlib.import_module(_name).KERNELS:
-        register("triton", _kernel_name)(_dispatching(_name, _kernel_name))
+        BACKEND.kernel(_kernel_name)(_dispatching(_name, _kernel_name))
