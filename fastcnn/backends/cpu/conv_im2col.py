@@ -1,5 +1,5 @@
-"""cpu kernels of the im2col convolution (csrc/kernels/conv_im2col.cpp): im2col / col2im,
-channel_sum, channel_bias_act and conv2d_{forward,backward_input,backward_weight}.im2col.
+"""cpu kernels of the im2col convolution (csrc/kernels/conv_im2col.cpp): im2col / col2im and
+conv2d_{forward,backward_input,backward_weight}.im2col (channel_sum, channel_bias_act: conv_bias.py).
 
 Signatures are those of the convolution kernel interface (fastcnn/contracts/conv.py); the ConvShape
 record goes to C++ as its 16 sizes in field order.
@@ -11,6 +11,7 @@ from fastcnn import _C
 from ...contracts.activation import fused_code
 from ...contracts.conv import ConvShape
 from ._lib import addr, cpu_kernel, dtype_code, new_empty
+from .conv_bias import channel_bias_act
 
 _K = _C.conv_im2col
 
@@ -42,26 +43,6 @@ def col2im(cols, in_hw, kernel_hw, stride, padding, dilation, out_hw):
         _K.col2im(_columns_shape(N, C, in_hw, kernel_hw, stride, padding, dilation, out_hw), addr(cols), addr(x),
                   dtype_code(cols))
     return x
-
-
-@cpu_kernel()
-def channel_sum(t):
-    N, K = t.shape[:2]
-    L = t[0, 0].numel() if t.numel() else 0
-    out = t.new_zeros(K)
-    if t.numel():
-        _K.channel_sum(addr(t), addr(out), N, K, L, dtype_code(t))
-    return out
-
-
-@cpu_kernel()
-def channel_bias_act(y, bias, activation=None, act_param=0.0):
-    """In place: y[n, k, ...] = activation(y[n, k, ...] + bias[k]) (bias may be None); returns y."""
-    N, K = y.shape[:2]
-    if y.numel():
-        _K.bias_act(addr(y), 0 if bias is None else addr(bias), N, K, y[0, 0].numel(), fused_code(activation),
-                    float(act_param), 0.0, dtype_code(y))
-    return y
 
 
 @cpu_kernel("conv2d_forward.im2col")

@@ -70,6 +70,7 @@ def _backward_weight_setup(x, shape):
 # ---------------------------------------------------------------------------------------------
 # direct: implicit GEMM
 
+@cuda_kernel("conv2d_forward.direct")
 def _direct_forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0):
     _check_grid_groups(shape.G)
     kind = fused_code(activation)
@@ -85,6 +86,7 @@ def _direct_forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0
     return y
 
 
+@cuda_kernel("conv2d_backward_input.direct")
 def _direct_backward_input(gy, w, shape: ConvShape):
     _check_grid_groups(shape.G)
     s, gx = _backward_input_setup(gy, shape)
@@ -96,6 +98,7 @@ def _direct_backward_input(gy, w, shape: ConvShape):
     return gx
 
 
+@cuda_kernel("conv2d_backward_weight.direct")
 def _direct_backward_weight(x, gy, shape: ConvShape):
     _check_grid_groups(shape.G)
     s, gw = _backward_weight_setup(x, shape)
@@ -164,6 +167,7 @@ def col2im(col, in_hw, kernel_hw, stride, padding, dilation, out_hw):
     return x
 
 
+@cuda_kernel("conv2d_forward.im2col")
 def _im2col_forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0):
     kind = fused_code(activation)
     s, y = _forward_setup(x, shape)
@@ -183,6 +187,7 @@ def _im2col_forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0
     return y
 
 
+@cuda_kernel("conv2d_backward_input.im2col")
 def _im2col_backward_input(gy, w, shape: ConvShape):
     s, gx = _backward_input_setup(gy, shape)
     if gx.numel() == 0:
@@ -200,6 +205,7 @@ def _im2col_backward_input(gy, w, shape: ConvShape):
     return gx
 
 
+@cuda_kernel("conv2d_backward_weight.im2col")
 def _im2col_backward_weight(x, gy, shape: ConvShape):
     s, gw = _backward_weight_setup(x, shape)
     if gw.numel() == 0:
@@ -342,6 +348,7 @@ def _cgemm(a: Operand, b: Operand, c: Operand, M, N, K, nb1, nb2, splits=1, kchu
     launch_batched("conv_fft", name, CBLOCK_M, CBLOCK_N, M, N, nb1, nb2, splits, [a, b, c], args)
 
 
+@cuda_kernel("conv2d_forward.fft")
 def _fft_forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0):
     _check_fft(shape.stride, shape.dilation)
     kind = fused_code(activation)
@@ -362,6 +369,7 @@ def _fft_forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0):
     return y
 
 
+@cuda_kernel("conv2d_backward_input.fft")
 def _fft_backward_input(gy, w, shape: ConvShape):
     # gx = correlation of gy (padded by R-1-ph, S-1-pw) with the flipped, transposed kernel.
     _check_fft(shape.stride, shape.dilation)
@@ -382,6 +390,7 @@ def _fft_backward_input(gy, w, shape: ConvShape):
     return gx
 
 
+@cuda_kernel("conv2d_backward_weight.fft")
 def _fft_backward_weight(x, gy, shape: ConvShape):
     # gw[k][c] = sum over images and tiles of conj(GY_t[k]) X_t[c], cropped to R x S.
     _check_fft(shape.stride, shape.dilation)
@@ -406,14 +415,3 @@ def _fft_backward_weight(x, gy, shape: ConvShape):
         sum_slices(parts, gw_hat, 2 * gw_len, splits)  # (re, im) pairs summed alike
     _tiles_inverse(gw_hat, gw, _weight_grid(g, s.R, s.S), 1, s.K * s.Cg, s.R, s.S, (s.R, s.S), s.K * s.Cg, 1)
     return gw
-
-
-_ALGOS = {
-    "direct": (_direct_forward, _direct_backward_input, _direct_backward_weight),
-    "im2col": (_im2col_forward, _im2col_backward_input, _im2col_backward_weight),
-    "fft": (_fft_forward, _fft_backward_input, _fft_backward_weight),
-}
-for _algo, (_fwd, _bwd_in, _bwd_w) in _ALGOS.items():
-    cuda_kernel(f"conv2d_forward.{_algo}")(_fwd)
-    cuda_kernel(f"conv2d_backward_input.{_algo}")(_bwd_in)
-    cuda_kernel(f"conv2d_backward_weight.{_algo}")(_bwd_w)
