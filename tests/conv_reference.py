@@ -1,5 +1,5 @@
 """Convolution test cases and the float64 torch reference shared by the triton and cuda kernel tests
-(tests/test_triton_conv.py, tests/test_cuda_conv.py): the kernel interface's padding rule is top/left
+(tests/backends/triton/test_triton_conv.py, tests/backends/cuda/test_cuda_conv.py): the kernel interface's padding rule is top/left
 padding given, the bottom/right padding implied by out_hw (negative: rows are cut off)."""
 from __future__ import annotations
 

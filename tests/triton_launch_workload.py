@@ -1,6 +1,6 @@
 """A small workload that calls every triton launcher through the public ops (forward and backward,
 float32 and float64, both memory layouts, the flags the launchers branch on), on CPU tensors under
-the Triton interpreter. tests/test_triton_aot.py records its launches and compiles each for the GPU;
+the Triton interpreter. tests/backends/triton/test_triton_aot.py records its launches and compiles each for the GPU;
 it also checks that every registered triton kernel and every launched @triton.jit kernel ran here.
 Tiny shapes: the interpreter runs every program in Python."""
 from __future__ import annotations

@@ -65,7 +65,7 @@ class _LanguageGuard:
     in triton 3.6-3.9). Some sequences of interpreted launches then leave the builtins swapped, and
     every later *compile* in the process fails ("Did you forget to add @triton.jit?" from the
     interpreter's semantics): the GPU launches of a process that also ran CPU tensors, and the
-    ahead-of-time compile tests (tests/test_triton_aot.py) in a full test run."""
+    ahead-of-time compile tests (tests/backends/triton/test_triton_aot.py) in a full test run."""
 
     def __init__(self):
         import triton.language as tl

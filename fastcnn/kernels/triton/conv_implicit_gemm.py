@@ -43,7 +43,7 @@ from ._conv_common import apply_activation, scalar_as
 # (BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages), one set per arithmetic: tensor cores (float32
 # with TF32, float16, bfloat16) and FMA units (IEEE float32, float64: both operand tiles live in
 # registers, so smaller tiles). Only tiles that compile without register spills for sm_80 and sm_90
-# in every pass (tests/test_triton_aot.py checks it): a sweep with the elu epilogue found 128 x 128,
+# in every pass (tests/backends/triton/test_triton_aot.py checks it): a sweep with the elu epilogue found 128 x 128,
 # 64 x 128 / 4 warps and 128 x 64 / 8 warps (backward input, float16, sm_90) spilling, and IEEE
 # float32 with BLOCK_K 32 spilling on sm_80 (docs/backend-triton.md).
 TENSOR_CORE_CONFIGS = ((64, 64, 32, 4, 3), (64, 64, 32, 4, 4), (64, 32, 32, 4, 3), (32, 64, 32, 4, 3))

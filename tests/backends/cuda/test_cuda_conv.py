@@ -2,7 +2,7 @@
 
 Three layers, so that most of it runs on a machine without a GPU:
   (a) compile: every .cu compiles with NVRTC as cupy runs it (needs only libnvrtc, no GPU) and
-      only includes standard headers where NVRTC does not see them (nvcc for sm_80 / sm_90 with warnings as errors: tests/test_cuda_compile.py, which
+      only includes standard headers where NVRTC does not see them (nvcc for sm_80 / sm_90 with warnings as errors: tests/backends/cuda/test_cuda_compile.py, which
       compiles every .cu in fastcnn/kernels/cuda);
   (b) geometry: conv_geometry.cuh, compiled into fastcnn._C.cuda_geometry, against plain Python;
   (c) launches: every launcher against torch (float64 reference) on odd shapes, both
@@ -25,7 +25,7 @@ from conv_reference import TORCH_ACTIVATIONS, Case, conv_cases, conv_kernel, ref
 import nvrtc_compile
 from helpers import HAS_GPU, assert_close
 
-CUDA_DIR = Path(__file__).resolve().parents[1] / "fastcnn" / "kernels" / "cuda"
+CUDA_DIR = Path(__file__).resolve().parents[3] / "fastcnn" / "kernels" / "cuda"
 OWN_CU = ["gemm.cu", "conv_im2col.cu", "conv_direct.cu", "conv_fft.cu"]
 OWN_HEADERS = ["common.cuh", "conv_geometry.cuh", "conv_epilogue.cuh", "gemm_tile.cuh"]
 

@@ -2,7 +2,7 @@
 
 Kernels are called through the registry (fastcnn._registry.kernel("triton", name)) on CPU tensors,
 which runs them under the Triton interpreter (tiny shapes), and on CUDA tensors where a GPU exists
-(marked gpu). Without a GPU, tests/test_triton_aot.py compiles every kernel launch the launchers
+(marked gpu). Without a GPU, tests/backends/triton/test_triton_aot.py compiles every kernel launch the launchers
 make for sm_90 and sm_80, so a kernel that cannot lower fails there, not on a GPU.
 """
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The triton implicit-GEMM convolution (fastcnn/kernels/triton/conv_implicit_gemm.py) beyond the
-shared matrix of tests/test_triton_conv.py (which runs it with the other algorithms on odd shapes,
+shared matrix of tests/backends/triton/test_triton_conv.py (which runs it with the other algorithms on odd shapes,
 float32 IEEE and float64): the TF32 rule, float16, the strided backward-input phases, split-K,
 the autotune configs, and a float64 gradcheck through ops.conv2d. CPU tensors run under the
 interpreter; the gpu-marked tests run the same on CUDA tensors where one exists.
