@@ -43,38 +43,56 @@ def bias_epilogue(x, bias, out_shape, activation, act_param):
     return activation_forward(z.contiguous(), "identity" if activation is None else activation, act_param)
 
 
-@cpu_kernel("conv2d_forward.fft")
-def conv2d_forward_fft(x, w, bias, shape: ConvShape, activation=None, act_param=0.0, *, tile=None):
-    _unit_stride_dilation(shape.stride, shape.dilation)
-    N, C, H, W, K, R, S, P, Q = shape[:9]
+def tile_forward(launch, x, w, bias, shape: ConvShape, activation, act_param):
+    """The forward pass of a tile-transform algorithm (fft, winograd) around its C++ call:
+    contiguous operands, the output, the degenerate cases; launch(x, w, bias_addr, y) runs the kernel."""
     x, w = x.contiguous(), w.contiguous()
     shape.check(x.shape, w.shape)
     y = new_empty(x, shape.y_shape)
     if y.numel() == 0:
         return y
-    if C == 0:  # nothing to sum: the epilogue of the bias alone
+    if shape.C == 0:  # nothing to sum: the epilogue of the bias alone
         return bias_epilogue(x, bias, shape.y_shape, activation, act_param)
     b = bias.contiguous() if bias is not None else None
-    _F.forward(dtype_code(x), addr(x), addr(w), addr(b) if b is not None else 0, addr(y), N, C, H, W, K, R, S, P, Q,
-               shape.ph, shape.pw, shape.G, False, fused_code(activation), float(act_param), _tile(tile))
+    launch(x, w, addr(b) if b is not None else 0, y)
     return y
+
+
+def tile_backward_input(launch, gy, w, shape: ConvShape):
+    """The input gradient of a tile-transform algorithm around its C++ call, the forward correlation
+    of gy with the flipped kernel: gx[n,c,h,w] = sum_{k,r,s} gy[n,k,h+ph-r,w+pw-s] w[k,c,r,s];
+    launch(gy, w, gx) runs the kernel."""
+    gy, w = gy.contiguous(), w.contiguous()
+    shape.check(w_shape=w.shape, y_shape=gy.shape)
+    gx = new_empty(gy, shape.x_shape)
+    if gx.numel() == 0:
+        return gx
+    if shape.K == 0 or shape.P == 0 or shape.Q == 0:
+        return gx.zero_()
+    launch(gy, w, gx)
+    return gx
+
+
+@cpu_kernel("conv2d_forward.fft")
+def conv2d_forward_fft(x, w, bias, shape: ConvShape, activation=None, act_param=0.0, *, tile=None):
+    _unit_stride_dilation(shape.stride, shape.dilation)
+    N, C, H, W, K, R, S, P, Q = shape[:9]
+
+    def launch(x, w, b, y):
+        _F.forward(dtype_code(x), addr(x), addr(w), b, addr(y), N, C, H, W, K, R, S, P, Q, shape.ph, shape.pw,
+                   shape.G, False, fused_code(activation), float(act_param), _tile(tile))
+    return tile_forward(launch, x, w, bias, shape, activation, act_param)
 
 
 @cpu_kernel("conv2d_backward_input.fft")
 def conv2d_backward_input_fft(gy, w, shape: ConvShape, *, tile=None):
     _unit_stride_dilation(shape.stride, shape.dilation)
     N, C, H, W, K, R, S, P, Q = shape[:9]
-    gy, w = gy.contiguous(), w.contiguous()
-    shape.check(w_shape=w.shape, y_shape=gy.shape)
-    gx = new_empty(gy, shape.x_shape)
-    if gx.numel() == 0:
-        return gx
-    if K == 0 or P == 0 or Q == 0:
-        return gx.zero_()
-    # gx[n,c,h,w] = sum_{k,r,s} gy[n,k,h+ph-r,w+pw-s] w[k,c,r,s]: a correlation of gy with the flipped kernel.
-    _F.forward(dtype_code(gy), addr(gy), addr(w), 0, addr(gx), N, K, P, Q, C, R, S, H, W,
-               R - 1 - shape.ph, S - 1 - shape.pw, shape.G, True, 0, 0.0, _tile(tile))
-    return gx
+
+    def launch(gy, w, gx):
+        _F.forward(dtype_code(gy), addr(gy), addr(w), 0, addr(gx), N, K, P, Q, C, R, S, H, W,
+                   R - 1 - shape.ph, S - 1 - shape.pw, shape.G, True, 0, 0.0, _tile(tile))
+    return tile_backward_input(launch, gy, w, shape)
 
 
 @cpu_kernel("conv2d_backward_weight.fft")

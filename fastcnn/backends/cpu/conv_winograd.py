@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from fastcnn import _C
 
-from ._lib import addr, cpu_kernel, dtype_code, new_empty
+from ._lib import addr, cpu_kernel, dtype_code
 from ...contracts.activation import fused_code
 from ...contracts.conv import ConvShape
-from .conv_fft import bias_epilogue
+from .conv_fft import tile_backward_input, tile_forward
 
 _W = _C.conv_winograd
 
@@ -38,31 +38,19 @@ def check_applicable(kernel_hw, stride, dilation, what):
 def conv2d_forward_winograd(x, w, bias, shape: ConvShape, activation=None, act_param=0.0):
     check_applicable(shape.kernel_hw, shape.stride, shape.dilation, "conv2d_forward.winograd")
     N, C, H, W, K, R, S, P, Q = shape[:9]
-    x, w = x.contiguous(), w.contiguous()
-    shape.check(x.shape, w.shape)
-    y = new_empty(x, shape.y_shape)
-    if y.numel() == 0:
-        return y
-    if C == 0:  # nothing to sum: the epilogue of the bias alone
-        return bias_epilogue(x, bias, shape.y_shape, activation, act_param)
-    b = bias.contiguous() if bias is not None else None
-    _W.forward(dtype_code(x), addr(x), addr(w), addr(b) if b is not None else 0, addr(y), N, C, H, W, K, P, Q,
-               shape.ph, shape.pw, shape.G, False, fused_code(activation), float(act_param))
-    return y
+
+    def launch(x, w, b, y):
+        _W.forward(dtype_code(x), addr(x), addr(w), b, addr(y), N, C, H, W, K, P, Q, shape.ph, shape.pw, shape.G,
+                   False, fused_code(activation), float(act_param))
+    return tile_forward(launch, x, w, bias, shape, activation, act_param)
 
 
 @cpu_kernel("conv2d_backward_input.winograd")
 def conv2d_backward_input_winograd(gy, w, shape: ConvShape):
     check_applicable(shape.kernel_hw, shape.stride, shape.dilation, "conv2d_backward_input.winograd")
     N, C, H, W, K, R, S, P, Q = shape[:9]
-    gy, w = gy.contiguous(), w.contiguous()
-    shape.check(w_shape=w.shape, y_shape=gy.shape)
-    gx = new_empty(gy, shape.x_shape)
-    if gx.numel() == 0:
-        return gx
-    if K == 0 or P == 0 or Q == 0:
-        return gx.zero_()
-    # gx[n,c,h,w] = sum_{k,r,s} gy[n,k,h+ph-r,w+pw-s] w[k,c,r,s]: a correlation of gy with the flipped kernel.
-    _W.forward(dtype_code(gy), addr(gy), addr(w), 0, addr(gx), N, K, P, Q, C, H, W,
-               2 - shape.ph, 2 - shape.pw, shape.G, True, 0, 0.0)
-    return gx
+
+    def launch(gy, w, gx):
+        _W.forward(dtype_code(gy), addr(gy), addr(w), 0, addr(gx), N, K, P, Q, C, H, W, 2 - shape.ph, 2 - shape.pw,
+                   shape.G, True, 0, 0.0)
+    return tile_backward_input(launch, gy, w, shape)
