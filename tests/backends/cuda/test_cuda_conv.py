@@ -247,7 +247,7 @@ def emulated(monkeypatch):
     ok, why = cuda_host_emulator.available()
     if not ok:
         pytest.skip(why)
-    from fastcnn.backends.cuda import _lib, conv, gemm  # noqa: F401  (registers nothing global we rely on)
+    from fastcnn.backends.cuda import _lib, conv, conv_bias, gemm  # noqa: F401  (registers nothing global we rely on)
     from fastcnn._registry import _KERNELS
     monkeypatch.setattr(_lib, "launch", cuda_host_emulator.launch)
 
