@@ -95,7 +95,7 @@ class IsaBuildExt(build_ext):
         # members, say) is a weak symbol, and the linker keeps the first copy it meets for all of
         # them. Host objects and the baseline ("generic") copies come first, so the copy every ISA
         # shares is baseline code; with the AVX-512 copy first, an AVX2 machine died of SIGILL in
-        # a std::vector member. tests/test_build_isa.py checks that nothing outside the ISA
+        # a std::vector member. tests/backends/cpu/test_build_isa.py checks that nothing outside the ISA
         # namespaces holds AVX instructions.
         jobs = []  # (source, object_dir, macros, extra flags, sanitizer flags)
         for src in ext.sources:

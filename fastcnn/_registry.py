@@ -1,8 +1,13 @@
 """The one registry of backends and kernels, and the one function that picks a backend.
 
-Kernel backends ('cpu', 'triton', 'cuda') register *kernels*: plain functions on tensors with the
-same name and signature on every backend (documented where the op that calls them lives, in
-fastcnn/ops/). The 'reference' backend registers nothing: public ops route it to plain torch.
+A kernel backend is a package fastcnn/backends/<name>/ whose __init__.py declares it with
+`declare_backend(name, probe=..., devices=..., rank=...)` (cheap: nothing heavy is imported there);
+the registry finds every such package when fastcnn is imported, so adding a backend is adding a
+folder. The backend's other modules register *kernels* with one decorator, `@BACKEND.kernel(name)`
+(the cpu and cuda modules spell it `@cpu_kernel` / `@cuda_kernel`, the same decorator with the
+backend bound): plain functions on tensors with the same name and signature on every backend
+(documented where the op that calls them lives: fastcnn/contracts/ and fastcnn/ops/). The
+'reference' backend registers nothing: public ops route it to plain torch.
 
 Each backend's kernel modules are imported lazily, the first time a kernel of that backend is asked
 for, so `import fastcnn` stays cheap and a missing triton or cupy only disables its backend.
@@ -13,12 +18,9 @@ import importlib
 import os
 import pkgutil
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterable, Optional, Tuple
+from typing import Callable, Dict, FrozenSet, Iterable, Optional, Tuple
 
 import torch
-
-KERNEL_BACKENDS = ("cpu", "triton", "cuda")
-ALL_BACKENDS = KERNEL_BACKENDS + ("reference",)
 
 _KERNELS: Dict[Tuple[str, str], Callable] = {}
 # Set by fastcnn.ops._library: (backend, name) -> the kernel as a torch.library custom op, used while
@@ -26,23 +28,13 @@ _KERNELS: Dict[Tuple[str, str], Callable] = {}
 _traced_kernel: Optional[Callable[[str, str], Callable]] = None
 
 
-def register(backend: str, name: Optional[str] = None):
-    """Decorator: register `fn` as kernel `name` (default: the function's name) of `backend`."""
-    if backend not in KERNEL_BACKENDS:
-        raise ValueError(f"backend: expected one of {KERNEL_BACKENDS}, got {backend!r}")
-
-    def deco(fn):
-        _KERNELS[(backend, name or fn.__name__)] = fn
-        return fn
-
-    return deco
-
-
 @dataclass
-class _Backend:
+class Backend:
     name: str
-    package: Optional[str]  # package whose modules register this backend's kernels
     probe: Callable[[], Tuple[bool, str]]
+    devices: FrozenSet[str]  # tensor device types it takes
+    package: Optional[str]  # package whose modules register this backend's kernels
+    rank: int = 0  # place in listings (and in the tests' parametrisation)
     loaded: bool = False
     load_error: Optional[str] = field(default=None)
     usable: bool = False  # a probe has succeeded: what it checks cannot become false in this process
@@ -55,52 +47,46 @@ class _Backend:
         self.usable = ok
         return ok, why
 
+    def kernel(self, name: Optional[str] = None, wrap: Optional[Callable[[Callable], Callable]] = None):
+        """Decorator: register `fn` (through `wrap`, if given) as this backend's kernel `name`
+        (default: the function's name); returns what it registered."""
+        def deco(fn):
+            registered = wrap(fn) if wrap is not None else fn
+            _KERNELS[(self.name, name or fn.__name__)] = registered
+            return registered
 
-def _probe_cpu():
-    try:
-        from fastcnn import _C  # noqa: F401
-    except ImportError as e:  # pragma: no cover - only without a built extension
-        return False, f"the C++ extension fastcnn._C is not built ({e}); run `pip install -e .`"
-    return True, f"C++ extension, ISA {_C.isa()}, OpenMP"
-
-
-def _probe_triton():
-    try:
-        import triton  # noqa: F401
-    except ImportError as e:
-        return False, f"triton is not installed ({e}); `pip install triton`"
-    from triton import knobs
-
-    if torch.cuda.is_available():
-        return True, (f"triton {triton.__version__}, compiled for the GPU (CPU tensors need TRITON_INTERPRET=1 "
-                      "set before triton is imported)")
-    if not knobs.runtime.interpret:
-        return False, ("triton was imported before fastcnn without TRITON_INTERPRET=1 and there is no GPU; "
-                       "import fastcnn first or set TRITON_INTERPRET=1")
-    return True, f"triton {triton.__version__}, CPU tensors run under the Triton interpreter (slow, for validation)"
+        return deco
 
 
-def _probe_cuda():
-    if not torch.cuda.is_available():
-        return False, "no CUDA GPU visible to torch (torch.cuda.is_available() is False)"
-    try:
-        import cupy  # noqa: F401
-    except ImportError as e:
-        return False, f"cupy is not installed ({e}); `pip install cupy-cuda12x` (NVRTC compiles fastcnn/kernels/cuda/*.cu)"
-    return True, f"CUDA C++ kernels via cupy {cupy.__version__} / NVRTC"
+_BACKENDS: Dict[str, Backend] = {}
 
 
-_BACKENDS: Dict[str, _Backend] = {
-    "cpu": _Backend("cpu", "fastcnn.backends.cpu", _probe_cpu),
-    "triton": _Backend("triton", "fastcnn.backends.triton", _probe_triton),
-    "cuda": _Backend("cuda", "fastcnn.backends.cuda", _probe_cuda),
-    "reference": _Backend("reference", None, lambda: (True, "plain torch ops (ground truth)")),
-}
+def declare_backend(name: str, *, probe, devices, package: Optional[str] = None, rank: int = 0) -> Backend:
+    """A backend's declaration, called by its package's __init__.py (see the module docstring)."""
+    backend = _BACKENDS.get(name)
+    if backend is None:
+        backend = _BACKENDS[name] = Backend(name, probe, frozenset(devices), package, rank)
+    return backend
 
-# Which tensor devices each backend can take. The reference backend is plain torch, so it also takes meta
-# tensors (shapes without data: a zoo network's torch twin on the meta device uses fastcnn's reference
-# ops for what torch lacks, e.g. Step, Maxout).
-_DEVICES = {"cpu": {"cpu"}, "triton": {"cpu", "cuda"}, "cuda": {"cuda"}, "reference": {"cpu", "cuda", "meta"}}
+
+def _discover() -> None:
+    import fastcnn.backends as backends
+
+    for mod in pkgutil.iter_modules(backends.__path__):
+        if mod.ispkg and not mod.name.startswith("_"):
+            importlib.import_module(f"{backends.__name__}.{mod.name}")
+    # The reference backend is plain torch, so it also takes meta tensors (shapes without data: a zoo
+    # network's torch twin on the meta device uses fastcnn's reference ops for what torch lacks).
+    declare_backend("reference", probe=lambda: (True, "plain torch ops (ground truth)"),
+                    devices={"cpu", "cuda", "meta"}, rank=1000)
+    ordered = sorted(_BACKENDS.values(), key=lambda b: (b.rank, b.name))
+    _BACKENDS.clear()
+    _BACKENDS.update((b.name, b) for b in ordered)
+
+
+_discover()
+KERNEL_BACKENDS = tuple(name for name, b in _BACKENDS.items() if b.package is not None)
+ALL_BACKENDS = tuple(_BACKENDS)
 
 
 def available_backends() -> Dict[str, Dict[str, object]]:
@@ -108,11 +94,12 @@ def available_backends() -> Dict[str, Dict[str, object]]:
     out = {}
     for name, b in _BACKENDS.items():
         ok, why = b.probe()
-        out[name] = {"available": ok, "reason": why, "devices": sorted(_DEVICES[name])}
+        out[name] = {"available": ok, "reason": why, "devices": sorted(b.devices),
+                     "kernels": b.package is not None}
     return out
 
 
-def _load(b: _Backend) -> None:
+def _load(b: Backend) -> None:
     if b.loaded or b.package is None:
         return
     ok, why = b.probe()
@@ -194,8 +181,9 @@ def resolve_backend(backend: Optional[str], tensors: Iterable[torch.Tensor]) -> 
             chosen = "cpu"
     if chosen not in _BACKENDS:
         raise ValueError(f"backend: expected one of {ALL_BACKENDS}, got {chosen!r}")
-    if device not in _DEVICES[chosen]:
-        raise ValueError(f"backend: '{chosen}' cannot run on {device} tensors (it takes {sorted(_DEVICES[chosen])})")
+    devices = _BACKENDS[chosen].devices
+    if device not in devices:
+        raise ValueError(f"backend: '{chosen}' cannot run on {device} tensors (it takes {sorted(devices)})")
     ok, why = _BACKENDS[chosen].ready()
     if not ok:
         raise RuntimeError(f"fastcnn: backend '{chosen}' is not available here: {why}")

@@ -47,8 +47,8 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 # algorithms, dropout, the element-wise math, the cpu-only probe).
 if [ "$#" -eq 0 ]; then
   set -- tests/reliability/test_fuzz_ops.py tests/reliability/test_edge_cases.py tests/reliability/test_nonfinite.py \
-    tests/test_conv_direct.py tests/test_conv_fft.py tests/test_conv_winograd.py tests/test_dropout.py \
-    tests/test_vmath.py tests/test_pad.py tests/test_norm_groups.py tests/reliability/test_probe_kernels.py
+    tests/backends/cpu/test_conv_direct.py tests/backends/cpu/test_conv_fft.py tests/backends/cpu/test_conv_winograd.py tests/ops/test_dropout.py \
+    tests/backends/cpu/test_vmath.py tests/ops/test_pad.py tests/ops/test_norm_groups.py tests/reliability/test_probe_kernels.py
 fi
 tstart=$(date +%s)
 LD_PRELOAD="$LIBASAN $LIBUBSAN" FASTCNN_BACKEND=cpu "$PY" -m pytest -q -x -p no:cacheprovider -m "not slow" \

@@ -1,5 +1,5 @@
 """Convolution test cases and the float64 torch reference shared by the triton and cuda kernel tests
-(tests/test_triton_conv.py, tests/test_cuda_conv.py): the kernel interface's padding rule is top/left
+(tests/backends/triton/test_triton_conv.py, tests/backends/cuda/test_cuda_conv.py): the kernel interface's padding rule is top/left
 padding given, the bottom/right padding implied by out_hw (negative: rows are cut off)."""
 from __future__ import annotations
 
@@ -77,3 +77,38 @@ def conv_cases(name: str, max_per_group: int, max_size: int):
         W = draw(st.integers(max(1, dilation[1] * (S - 1) + 1 - 2 * padding[1]), max_size))
         return Case(name, draw(st.integers(1, 2)), C, H, W, K, R, S, stride, padding, dilation, groups)
     return cases()
+
+
+def conv_kernel(backend: str, name: str):
+    """spelled_out(kernel(backend, name), name)."""
+    from fastcnn._registry import kernel
+
+    return spelled_out(kernel(backend, name), name)
+
+
+def spelled_out(fn, name: str):
+    """The convolution kernel `fn` registered as `name` (fastcnn/contracts/conv.py signature), called the way
+    these tests spell a case out: the geometry's pieces, from which the ConvShape record is built
+    (and checked) as fastcnn.ops builds it.
+        conv2d_forward.*(x, w, bias, stride, padding, dilation, groups, out_hw, activation, act_param)
+        conv2d_backward_input.*(gy, w, in_hw, stride, padding, dilation, groups)
+        conv2d_backward_weight.*(x, gy, kernel_hw, stride, padding, dilation, groups)
+    Keyword arguments (a pinned fft `tile=`) pass through."""
+    from fastcnn.contracts.conv import ConvShape
+
+    direction = name.split(".")[0]
+    if direction == "conv2d_forward":
+        def call(x, w, bias, stride, padding, dilation, groups, out_hw, activation=None, act_param=0.0, **kw):
+            shape = ConvShape.of(x.shape, w.shape, stride, padding, dilation, groups, out_hw)
+            return fn(x, w, bias, shape, activation, act_param, **kw)
+    elif direction == "conv2d_backward_input":
+        def call(gy, w, in_hw, stride, padding, dilation, groups, **kw):
+            x_shape = (gy.shape[0], w.shape[1] * groups, *in_hw)
+            return fn(gy, w, ConvShape.of(x_shape, w.shape, stride, padding, dilation, groups, gy.shape[2:]), **kw)
+    elif direction == "conv2d_backward_weight":
+        def call(x, gy, kernel_hw, stride, padding, dilation, groups, **kw):
+            w_shape = (gy.shape[1], x.shape[1] // groups, *kernel_hw)
+            return fn(x, gy, ConvShape.of(x.shape, w_shape, stride, padding, dilation, groups, gy.shape[2:]), **kw)
+    else:
+        return fn
+    return call

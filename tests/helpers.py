@@ -10,12 +10,13 @@ import torch
 import fastcnn
 from fastcnn._registry import available_backends as _backends
 
-_AVAILABLE = {name for name, info in _backends().items() if info["available"]}
+# The kernel backends usable here, as they declare themselves (fastcnn/backends/<name>/__init__.py).
+_USABLE = {name: info["devices"] for name, info in _backends().items() if info["available"] and info["kernels"]}
 
 # Kernel backends that take CPU tensors here (triton runs under its interpreter).
-CPU_BACKENDS = [b for b in ("cpu", "triton") if b in _AVAILABLE]
+CPU_BACKENDS = [b for b, devices in _USABLE.items() if "cpu" in devices]
 HAS_GPU = torch.cuda.is_available()
-GPU_BACKENDS = [b for b in ("cuda", "triton") if b in _AVAILABLE and HAS_GPU]
+GPU_BACKENDS = [b for b, devices in _USABLE.items() if "cuda" in devices and HAS_GPU]
 
 
 def backend_params():
@@ -74,7 +75,7 @@ def gradcheck(fn, inputs, **kwargs) -> None:
 
 
 def supported_isas():
-    if "cpu" not in _AVAILABLE:  # the probe's message says why; fixtures then skip the cpu copies
+    if "cpu" not in _USABLE:  # the probe's message says why; fixtures then skip the cpu copies
         return []
     from fastcnn import _C
 

@@ -1,6 +1,6 @@
 """A small workload that calls every triton launcher through the public ops (forward and backward,
 float32 and float64, both memory layouts, the flags the launchers branch on), on CPU tensors under
-the Triton interpreter. tests/test_triton_aot.py records its launches and compiles each for the GPU;
+the Triton interpreter. tests/backends/triton/test_triton_aot.py records its launches and compiles each for the GPU;
 it also checks that every registered triton kernel and every launched @triton.jit kernel ran here.
 Tiny shapes: the interpreter runs every program in Python."""
 from __future__ import annotations
@@ -12,6 +12,7 @@ import torch
 
 from fastcnn import ops
 from fastcnn._registry import kernel
+from fastcnn.contracts.conv import ConvShape
 
 DTYPES = (torch.float32, torch.float64)
 CPU = "cpu"  # explicit everywhere: run_all() makes meta the default device, so only the ops' own
@@ -110,10 +111,10 @@ def implicit_gemm(dtype, x, w, b):
                                  backend="triton"))
     if dtype == torch.float32:
         xh, wh, bh = (t.detach().half() for t in (x, w, b))
-        geometry = ((2, 1), (1, 1), (1, 1), 2)
-        y = kernel("triton", "conv2d_forward.implicit_gemm")(xh, wh, bh, *geometry, (5, 9), "relu", 0.0)
-        kernel("triton", "conv2d_backward_input.implicit_gemm")(y, wh, (9, 9), *geometry)
-        kernel("triton", "conv2d_backward_weight.implicit_gemm")(xh, y, (3, 3), *geometry)
+        shape = ConvShape.of(xh.shape, wh.shape, (2, 1), (1, 1), (1, 1), 2, (5, 9))
+        y = kernel("triton", "conv2d_forward.implicit_gemm")(xh, wh, bh, shape, "relu", 0.0)
+        kernel("triton", "conv2d_backward_input.implicit_gemm")(y, wh, shape)
+        kernel("triton", "conv2d_backward_weight.implicit_gemm")(xh, y, shape)
 
 
 def pooling(dtype):

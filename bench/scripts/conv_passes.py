@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from fastcnn._registry import has_kernel, kernel
+from fastcnn.contracts.conv import ConvShape
 
 LAYERS = {  # name: N, C, K, H, W, R, stride, padding, dilation, groups
     "alexnet.conv2": (16, 96, 256, 27, 27, 5, 1, 2, 1, 2),
@@ -73,14 +74,15 @@ def main():
         gy = torch.randn_like(y)
         P, Q = y.shape[-2:]
         s2, p2, d2 = (st, st), (pd, pd), (dl, dl)
+        shape = ConvShape.of(x.shape, w.shape, s2, p2, d2, g, (P, Q))
         aten = torch.ops.aten.convolution_backward
         pieces = {
             "fwd": (lambda: F.conv2d(x, w, None, st, pd, dl, g),
-                    lambda al: kernel("cpu", f"conv2d_forward.{al}")(x, w, None, s2, p2, d2, g, (P, Q), None, 0.0)),
+                    lambda al: kernel("cpu", f"conv2d_forward.{al}")(x, w, None, shape, None, 0.0)),
             "bwd_in": (lambda: aten(gy, x, w, None, s2, p2, d2, False, [0, 0], g, [True, False, False]),
-                       lambda al: kernel("cpu", f"conv2d_backward_input.{al}")(gy, w, (H, W), s2, p2, d2, g)),
+                       lambda al: kernel("cpu", f"conv2d_backward_input.{al}")(gy, w, shape)),
             "bwd_w": (lambda: aten(gy, x, w, None, s2, p2, d2, False, [0, 0], g, [False, True, False]),
-                      lambda al: kernel("cpu", f"conv2d_backward_weight.{al}")(x, gy, (R, R), s2, p2, d2, g)),
+                      lambda al: kernel("cpu", f"conv2d_backward_weight.{al}")(x, gy, shape)),
         }
         unit = st == 1 and dl == 1
         algos = [al for al in a.algos.split(",") if not (al in ("fft", "winograd") and not unit)

@@ -47,7 +47,7 @@ inline Vec<T> expm1(Vec<T> x) {
 // on x clamped to [-9, 9], one divide per lane. Coefficients from scripts/fit_tanh_rational.py
 // (minimax relative error 7e-9 on [0, 9]; float32 tanh is +-1 from 9.01). Evaluated as
 // x + x t P'(t) over Q(t) (P = 1 + t P') so small |x| keeps x exactly; within 5 ulp (near 1,
-// where an ulp is half as wide; 2.5 ulp below 0.5; tests/test_activation_tanh.py). Rounding can
+// where an ulp is half as wide; 2.5 ulp below 0.5; tests/ops/test_activation_tanh.py). Rounding can
 // carry the rational an ulp past 1, hence the clamp of the result; lanes at the input clamp are
 // +-1 exactly (tanh(+-inf) = +-1). NaN fails every compare and min/max keep it (their order).
 inline Vec<float> tanh(Vec<float> x) {

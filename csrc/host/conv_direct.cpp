@@ -1,5 +1,5 @@
 // fastcnn._C.conv_direct: the direct convolution kernels (csrc/kernels/conv_direct*.cpp) for
-// the active ISA. Shapes arrive as one list (see fastcnn/backends/cpu/conv_direct.py: _shape).
+// the active ISA. Shapes arrive as one list: fastcnn/contracts/conv.py ConvShape, in its field order.
 #include <pybind11/stl.h>
 
 #include <vector>
@@ -11,7 +11,7 @@ namespace fastcnn {
 namespace {
 
 ConvShape to_shape(const std::vector<int64_t>& v) {
-  if (v.size() != 16) throw std::invalid_argument("shape: expected 16 sizes (N C H W K P Q R S sh sw ph pw dh dw groups)");
+  if (v.size() != 16) throw std::invalid_argument("shape: expected 16 sizes (N C H W K R S P Q sh sw ph pw dh dw groups)");
   return ConvShape{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13], v[14], v[15]};
 }
 

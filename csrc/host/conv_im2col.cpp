@@ -13,7 +13,8 @@ namespace {
 
 using Addr = std::uintptr_t;
 
-// Geometry from Python's flat list [N, C, H, W, K, R, S, P, Q, sh, sw, ph, pw, dh, dw, groups].
+// Geometry from Python's flat list: fastcnn/contracts/conv.py ConvShape in its field order
+// [N, C, H, W, K, R, S, P, Q, sh, sw, ph, pw, dh, dw, groups].
 ConvGeometry geometry(const std::vector<int64_t>& v) {
   if (v.size() != 16) throw std::invalid_argument("geometry: expected 16 integers");
   return ConvGeometry{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13], v[14], v[15]};

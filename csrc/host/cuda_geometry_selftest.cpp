@@ -1,6 +1,6 @@
 // fastcnn._C.cuda_geometry: the __host__ __device__ index math of the cuda backend
 // (fastcnn/kernels/cuda/conv_geometry.cuh), compiled here as plain C++ so the cpu test suite checks
-// the very header the CUDA kernels include (tests/test_cuda_conv.py), even on machines without a GPU.
+// the very header the CUDA kernels include (tests/backends/cuda/test_cuda_conv.py), even on machines without a GPU.
 #include <pybind11/pybind11.h>
 
 #include <utility>

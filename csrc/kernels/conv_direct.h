@@ -10,10 +10,11 @@ namespace fastcnn {
 
 // One convolution, NCHW: x[N][C][H][W] (*) w[K][C/groups][R][S] -> y[N][K][P][Q].
 // (ph, pw) is the top/left padding; the bottom/right padding is implied by (P, Q).
+// Field order of fastcnn/contracts/conv.py ConvShape (and conv_im2col.h, conv_geometry.cuh).
 struct ConvShape {
   int64_t N, C, H, W;
-  int64_t K, P, Q;
-  int64_t R, S;
+  int64_t K, R, S;
+  int64_t P, Q;
   int64_t sh, sw, ph, pw, dh, dw;
   int64_t groups;
 };

@@ -1,5 +1,5 @@
 // The vector math of common/simd.h (exp, log, log1p, pow_nonneg) applied to arrays, so that tests can
-// hold each ISA copy against the C library over the whole float range (tests/test_vmath.py).
+// hold each ISA copy against the C library over the whole float range (tests/backends/cpu/test_vmath.py).
 #pragma once
 #include <cstdint>
 

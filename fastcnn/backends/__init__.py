@@ -1,1 +1,3 @@
-"""Kernel backends. Each subpackage's modules register kernels with fastcnn._registry.register."""
+"""Kernel backends, one package each. A package's __init__.py declares its backend
+(fastcnn._registry.declare_backend: probe, tensor devices) and the registry finds it; its modules
+register kernels with the backend's decorator (BACKEND.kernel)."""

@@ -27,7 +27,8 @@ import torch
 from torch import Tensor
 
 from .. import _registry
-from ._pool_layout import is_channels_last
+from ..contracts.conv import ConvShape
+from ..contracts.pool import is_channels_last
 
 NAMESPACE = "fastcnn"
 calls: collections.Counter = collections.Counter()  # kernel name -> real executions through its custom op
@@ -133,47 +134,36 @@ _SHIMS["activation_backward"] = lambda backend: lambda gy, saved, kind, p0=0.0, 
 
 # --------------------------------------------------------------------------------------- convolution
 @_op("conv2d_pass")
-def conv2d_pass(direction: str, a: Tensor, b: Tensor, weight: Tensor, bias: Optional[Tensor], N: int,
-                stride: Sequence[int], padding: Sequence[int], dilation: Sequence[int], groups: int,
-                in_hw: Sequence[int], kernel_hw: Sequence[int], out_hw: Sequence[int], activation: Optional[str],
-                act_param: float, backend: str, algo: str) -> Tensor:
+def conv2d_pass(direction: str, a: Tensor, b: Tensor, weight: Tensor, bias: Optional[Tensor], shape: Sequence[int],
+                activation: Optional[str], act_param: float, backend: str, algo: str) -> Tensor:
     """One pass of a convolution (fastcnn/ops/conv.py _pass: the algorithm choice, the kernel, the
-    non-finite recheck of tile transforms), as one op."""
+    non-finite recheck of tile transforms), as one op; `shape` is the ConvShape record as 16 ints."""
     from . import conv
 
-    stride, padding, dilation, in_hw, kernel_hw, out_hw = _tuples([stride, padding, dilation, in_hw, kernel_hw,
-                                                                     out_hw])
-    cfg = conv.ConvConfig(stride, padding, dilation, groups, in_hw, kernel_hw, out_hw, activation, act_param, backend,
-                          algo)
+    shape = ConvShape(*(int(v) for v in shape))
+    cfg = conv.ConvConfig(shape, activation, act_param, backend, algo)
     calls[direction] += 1
     if direction == "conv2d_forward":
-        args = (a, b, bias, stride, padding, dilation, groups, out_hw, activation, act_param)
-    elif direction == "conv2d_backward_input":
-        args = (a, b, in_hw, stride, padding, dilation, groups)
+        args = (a, b, bias, shape, activation, act_param)
     else:
-        args = (a, b, kernel_hw, stride, padding, dilation, groups)
-    return conv._pass(cfg, direction, N, weight, *args)
+        args = (a, b, shape)
+    return conv._pass(cfg, direction, shape.N, weight, *args)
 
 
 @conv2d_pass.register_fake
-def _(direction, a, b, weight, bias, N, stride, padding, dilation, groups, in_hw, kernel_hw, out_hw, activation,
-      act_param, backend, algo):
-    if direction == "conv2d_forward":
-        shape = (a.shape[0], weight.shape[0], *out_hw)
-    elif direction == "conv2d_backward_input":
-        shape = (a.shape[0], weight.shape[1] * groups, *in_hw)
-    else:
-        shape = tuple(weight.shape)
-    return a.new_empty(shape)
+def _(direction, a, b, weight, bias, shape, activation, act_param, backend, algo):
+    shape = ConvShape(*shape)
+    out = {"conv2d_forward": shape.y_shape, "conv2d_backward_input": shape.x_shape}.get(direction, shape.w_shape)
+    return a.new_empty(out)
 
 
 def conv_pass(cfg, direction: str, N: int, w: Tensor, *args) -> Tensor:
     """fastcnn/ops/conv.py's _pass(cfg, direction, N, w, *args) as the custom op (while tracing)."""
     bias, activation, act_param = None, None, 0.0
     if direction == "conv2d_forward":
-        bias, activation, act_param = args[2], args[8], args[9]
-    return conv2d_pass(direction, args[0], args[1], w, bias, N, cfg.stride, cfg.padding, cfg.dilation, cfg.groups,
-                       cfg.in_hw, cfg.kernel_hw, cfg.out_hw, activation, float(act_param), cfg.backend, cfg.algo)
+        bias, activation, act_param = args[2], args[4], args[5]
+    return conv2d_pass(direction, args[0], args[1], w, bias, list(cfg.shape), activation, float(act_param),
+                       cfg.backend, cfg.algo)
 
 
 @_op("channel_sum")
@@ -681,7 +671,7 @@ def pixel_shuffle(x: Tensor, factor: int, to_space: bool, backend: str) -> Tenso
 
 @pixel_shuffle.register_fake
 def _(x, factor, to_space, backend):
-    from .resample import shuffle_geometry
+    from ..contracts.resample import shuffle_geometry
 
     return shuffle_geometry(x, factor, to_space)[3]
 

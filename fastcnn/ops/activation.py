@@ -17,15 +17,13 @@ import torch.nn.functional as F
 
 from .. import _checks
 from .._registry import kernel
+from ..contracts.activation import ACT_KIND  # noqa: F401 - the kinds `kind` names (documented above)
 from ._op import apply, public_op
 from ._shapes import around, owned_outputs, follows_channels_last
 
 __all__ = ["relu", "relu_", "leaky_relu", "leaky_relu_", "elu", "elu_", "sigmoid", "tanh", "softplus", "prelu",
            "maxout", "step", "activation", "silu", "gelu", "hardswish", "hardsigmoid"]
 
-# Shared with csrc/common/activation_math.h (enum Act) and fastcnn/kernels/*/activation*.
-ACT_KIND = {"identity": 0, "relu": 1, "leaky_relu": 2, "elu": 3, "sigmoid": 4, "tanh": 5, "softplus": 6, "step": 7,
-            "silu": 8, "gelu": 9, "gelu_tanh": 10, "hardswish": 11, "hardsigmoid": 12}
 # Kinds whose derivative can be computed from the output alone (so in-place forward works).
 FROM_OUTPUT = {"relu", "leaky_relu", "elu", "sigmoid", "tanh"}
 # ...of which elu's is ill-conditioned from the output (y + alpha cancels for x << 0: 1e-4 relative

@@ -2,11 +2,10 @@
 'winograd' | 'implicit_gemm' (triton).
 
 Kernels called here (same name and signature on every backend; all tensors contiguous NCHW, one
-dtype; padding is the top/left padding, the bottom/right padding is implied by out_hw / in_hw):
-    conv2d_forward.<algo>(x[N,C,H,W], w[K,C/g,R,S], bias[K] | None, stride, padding, dilation, groups,
-                          out_hw, activation, act_param) -> y[N,K,P,Q]   (bias + activation fused)
-    conv2d_backward_input.<algo>(gy[N,K,P,Q], w, in_hw, stride, padding, dilation, groups) -> gx[N,C,H,W]
-    conv2d_backward_weight.<algo>(x, gy, kernel_hw, stride, padding, dilation, groups) -> gw[K,C/g,R,S]
+dtype). `shape` is the ConvShape record (fastcnn/contracts/conv.py) the check built for this call:
+    conv2d_forward.<algo>(x, w, bias | None, shape, activation, act_param) -> y   (bias + activation fused)
+    conv2d_backward_input.<algo>(gy, w, shape) -> gx
+    conv2d_backward_weight.<algo>(x, gy, shape) -> gw
     channel_sum(t[N,K,P,Q]) -> [K]                                         (bias gradient)
     channel_bias_act(y[N,K,...], bias[K], activation, act_param) -> y      (in place; conv_transpose bias)
     activation_backward(gy, y, kind, p0, p1, from_output=True) -> g        (through a fused activation)
@@ -26,6 +25,8 @@ import torch.nn.functional as F
 
 from .. import _checks, _registry
 from .._registry import has_kernel, kernel
+from ..contracts.activation import FUSED_ACTIVATIONS
+from ..contracts.conv import ConvShape
 from . import _conv_algo as algos
 from . import _library
 from ._conv_algo import autotune
@@ -34,21 +35,23 @@ from ._shapes import channels_last_from_nchw, is_channels_last_only, nchw_from_c
 
 __all__ = ["conv2d", "conv_transpose2d", "autotune"]
 
-FUSED_ACTIVATIONS = {"relu": 0.0, "leaky_relu": 0.01, "elu": 1.0, "sigmoid": 0.0, "tanh": 0.0}  # name: default param
-
 
 class ConvConfig(NamedTuple):
-    stride: Tuple[int, int]
-    padding: Tuple[int, int]  # top / left
-    dilation: Tuple[int, int]
-    groups: int
-    in_hw: Tuple[int, int]
-    kernel_hw: Tuple[int, int]
-    out_hw: Tuple[int, int]
+    """One call of a convolution: its geometry (built once by the check) and how to run it."""
+    shape: ConvShape
     activation: Optional[str]
     act_param: float
     backend: str
     algo: str  # as asked: 'auto' (each pass chooses its own) or one algorithm for every pass
+
+    # the geometry's pairs, read by the algorithm choice
+    stride = property(lambda self: self.shape.stride)
+    padding = property(lambda self: self.shape.padding)
+    dilation = property(lambda self: self.shape.dilation)
+    groups = property(lambda self: self.shape.G)
+    in_hw = property(lambda self: self.shape.in_hw)
+    kernel_hw = property(lambda self: self.shape.kernel_hw)
+    out_hw = property(lambda self: self.shape.out_hw)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -135,14 +138,15 @@ def _conv_geometry(x, weight, stride, padding, dilation):
 _GEOMETRY = ConfigMemo()
 
 
-def _checked_geometry(input, weight, bias, stride, padding, dilation, groups):
-    """(unbatched, stride, top/left padding, dilation, out_hw) of conv2d after every check of
-    _operands and _conv_geometry, remembered per configuration (the check and the op both ask)."""
+def _checked_geometry(input, weight, bias, stride, padding, dilation, groups) -> Tuple[bool, ConvShape]:
+    """(unbatched, ConvShape) of conv2d after every check of _operands and _conv_geometry,
+    remembered per configuration (the check and the op both ask)."""
     key = _GEOMETRY.key(input, weight, bias, stride, padding, dilation, groups)
     found = _GEOMETRY.get(key)
     if found is None:
         x, unbatched = _operands(input, weight, bias, _groups(groups), transposed=False)
-        found = (unbatched,) + _conv_geometry(x, weight, stride, padding, dilation)
+        stride, pad, dilation, out_hw = _conv_geometry(x, weight, stride, padding, dilation)
+        found = (unbatched, ConvShape.of(x.shape, weight.shape, stride, pad, dilation, groups, out_hw))
         _GEOMETRY.put(key, found)
     return found
 
@@ -175,11 +179,27 @@ def _transpose_geometry(x, weight, stride, padding, output_padding, dilation):
     return stride, padding, dilation, out_hw
 
 
+_TRANSPOSE_GEOMETRY = ConfigMemo()
+
+
+def _checked_transpose_geometry(input, weight, bias, stride, padding, output_padding, groups, dilation):
+    """(unbatched, ConvShape of the forward convolution conv_transpose2d is the adjoint of: an
+    out_hw-sized input to an x-sized output), remembered per configuration like _checked_geometry."""
+    key = _TRANSPOSE_GEOMETRY.key(input, weight, bias, stride, padding, output_padding, groups, dilation)
+    found = _TRANSPOSE_GEOMETRY.get(key)
+    if found is None:
+        x, unbatched = _operands(input, weight, bias, _groups(groups), transposed=True)
+        stride, pad, dilation, out_hw = _transpose_geometry(x, weight, stride, padding, output_padding, dilation)
+        N, K, P, Q = x.shape
+        found = (unbatched, ConvShape.of((N, weight.shape[1] * groups) + out_hw, weight.shape, stride, pad, dilation,
+                                         groups, (P, Q)))
+        _TRANSPOSE_GEOMETRY.put(key, found)
+    return found
+
+
 def _check_conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1,
                             *, algo="auto"):
-    groups = _groups(groups)
-    x, _ = _operands(input, weight, bias, groups, transposed=True)
-    _transpose_geometry(x, weight, stride, padding, output_padding, dilation)
+    _checked_transpose_geometry(input, weight, bias, stride, padding, output_padding, groups, dilation)
     if algo not in algos.CHOICES:
         raise ValueError(f"algo: expected one of {algos.CHOICES}, got {algo!r}")
 
@@ -299,19 +319,16 @@ _NONFINITE_IN_KERNEL = {("cpu", "conv2d_forward", "fft"), ("cpu", "conv2d_backwa
 
 
 def _conv_forward(cfg, x, w, b, activation, act_param):
-    return _pass(cfg, "conv2d_forward", x.shape[0], w, x, w, b, cfg.stride, cfg.padding, cfg.dilation, cfg.groups,
-                 cfg.out_hw, activation, act_param)
+    return _pass(cfg, "conv2d_forward", x.shape[0], w, x, w, b, cfg.shape, activation, act_param)
 
 
 def _conv_backward_input(cfg, gy, w):
-    return _pass(cfg, "conv2d_backward_input", gy.shape[0], w, gy, w, cfg.in_hw, cfg.stride, cfg.padding,
-                 cfg.dilation, cfg.groups)
+    return _pass(cfg, "conv2d_backward_input", gy.shape[0], w, gy, w, cfg.shape)
 
 
 def _conv_backward_weight(cfg, x, gy, w):
     """The weight gradient of the convolution of x (w: the weight, for its shape)."""
-    return _pass(cfg, "conv2d_backward_weight", x.shape[0], w, x, gy, cfg.kernel_hw, cfg.stride, cfg.padding,
-                 cfg.dilation, cfg.groups)
+    return _pass(cfg, "conv2d_backward_weight", x.shape[0], w, x, gy, cfg.shape)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -410,14 +427,12 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     channels_last = is_channels_last_only(input)  # the kernels take NCHW; the result follows the input
     if channels_last:
         input = nchw_from_channels_last(input)
-    unbatched, stride, pad, dilation, out_hw = _checked_geometry(input, weight, bias, stride, padding, dilation,
-                                                                 groups)
+    unbatched, shape = _checked_geometry(input, weight, bias, stride, padding, dilation, groups)
     x = input.unsqueeze(0) if unbatched else input
     x, w = x.contiguous(), weight.contiguous()
     b = None if bias is None else bias.contiguous()
-    algos.check_explicit(algo, backend, "conv2d_forward", stride, dilation, tuple(weight.shape[-2:]))
-    cfg = ConvConfig(stride, pad, dilation, groups, tuple(x.shape[-2:]), tuple(w.shape[-2:]), out_hw, activation,
-                     param, backend, algo)
+    algos.check_explicit(algo, backend, "conv2d_forward", shape.stride, shape.dilation, shape.kernel_hw)
+    cfg = ConvConfig(shape, activation, param, backend, algo)
     y = apply(_Conv2d, x, w, b, cfg)
     if channels_last:
         y = channels_last_from_nchw(y)
@@ -436,14 +451,13 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     channels_last = is_channels_last_only(input)  # the kernels take NCHW; the result follows the input
     if channels_last:
         input = nchw_from_channels_last(input)
-    x, unbatched = _operands(input, weight, bias, groups, transposed=True)
-    stride, pad, dilation, out_hw = _transpose_geometry(x, weight, stride, padding, output_padding, dilation)
+    unbatched, shape = _checked_transpose_geometry(input, weight, bias, stride, padding, output_padding, groups,
+                                                   dilation)
+    x = input.unsqueeze(0) if unbatched else input
     x, w = x.contiguous(), weight.contiguous()
     b = None if bias is None else bias.contiguous()
-    # The forward convolution this is the adjoint of: out_hw-sized input -> x-sized output.
-    algos.check_explicit(algo, backend, "conv2d_backward_input", stride, dilation, tuple(weight.shape[-2:]))
-    cfg = ConvConfig(stride, pad, dilation, groups, out_hw, tuple(w.shape[-2:]), tuple(x.shape[-2:]), None, 0.0,
-                     backend, algo)
+    algos.check_explicit(algo, backend, "conv2d_backward_input", shape.stride, shape.dilation, shape.kernel_hw)
+    cfg = ConvConfig(shape, None, 0.0, backend, algo)
     y = apply(_ConvTranspose2d, x, w, b, cfg)
     if channels_last:
         y = channels_last_from_nchw(y)

@@ -15,7 +15,7 @@ import torch
 
 from .._registry import resolve_backend
 from . import _conv_algo as algos
-from .conv import ConvConfig, _conv_geometry, _groups, _operands, _pass_algo, _run, _transpose_geometry
+from .conv import ConvConfig, _checked_geometry, _checked_transpose_geometry, _groups, _pass_algo, _run
 
 __all__ = ["conv_plan", "ConvPlan"]
 
@@ -53,18 +53,15 @@ def conv_plan(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1, *, tr
     backend = resolve_backend(backend, [w])
     if backend == "reference":
         raise ValueError("backend: 'reference' runs torch's convolution, there is no algorithm to plan")
-    _operands(x_meta, w_meta, None, groups, transposed)
-    if transposed:
-        stride, pad, dilation, y_hw = _transpose_geometry(x_meta, w_meta, stride, padding, output_padding, dilation)
-        in_hw, out_hw = y_hw, tuple(x_shape[-2:])  # the forward convolution this is the adjoint of
+    if transposed:  # the forward convolution this is the adjoint of
+        _, shape = _checked_transpose_geometry(x_meta, w_meta, None, stride, padding, output_padding, groups, dilation)
         order = ("conv2d_backward_input", "conv2d_forward", "conv2d_backward_weight")
     else:
-        stride, pad, dilation, out_hw = _conv_geometry(x_meta, w_meta, stride, padding, dilation)
-        in_hw = tuple(x_shape[-2:])
+        _, shape = _checked_geometry(x_meta, w_meta, None, stride, padding, dilation, groups)
         order = ("conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight")
-    algos.check_explicit(algo, backend, order[0], stride, dilation, tuple(w_shape[-2:]))
-    cfg = ConvConfig(stride, pad, dilation, groups, in_hw, tuple(w_shape[-2:]), out_hw, None, 0.0, backend, algo)
-    N = x_shape[0]
+    algos.check_explicit(algo, backend, order[0], shape.stride, shape.dilation, shape.kernel_hw)
+    cfg = ConvConfig(shape, None, 0.0, backend, algo)
+    N = shape.N
     chosen = tuple(_pass_algo(cfg, d, N, w, _timer(cfg, d, N, w)) for d in order)
     return ConvPlan(*chosen, kernels=tuple(algos.kernel_name(d, a) for d, a in zip(order, chosen)))
 
@@ -75,15 +72,14 @@ def _timer(cfg: ConvConfig, direction: str, N: int, w):
 
     def run(algo):
         if not made:
-            K, C = w.shape[0], w.shape[1] * cfg.groups
+            shape = cfg.shape
             wr = torch.randn(w.shape, dtype=w.dtype, device=w.device)
-            x = torch.randn((N, C) + cfg.in_hw, dtype=w.dtype, device=w.device)
-            gy = torch.randn((N, K) + cfg.out_hw, dtype=w.dtype, device=w.device)
+            x = torch.randn(shape.x_shape, dtype=w.dtype, device=w.device)
+            gy = torch.randn(shape.y_shape, dtype=w.dtype, device=w.device)
             made["args"] = {
-                "conv2d_forward": (x, wr, None, cfg.stride, cfg.padding, cfg.dilation, cfg.groups, cfg.out_hw, None,
-                                   0.0),
-                "conv2d_backward_input": (gy, wr, cfg.in_hw, cfg.stride, cfg.padding, cfg.dilation, cfg.groups),
-                "conv2d_backward_weight": (x, gy, cfg.kernel_hw, cfg.stride, cfg.padding, cfg.dilation, cfg.groups),
+                "conv2d_forward": (x, wr, None, shape, None, 0.0),
+                "conv2d_backward_input": (gy, wr, shape),
+                "conv2d_backward_weight": (x, gy, shape),
             }[direction]
         return _run(cfg, direction, algo, *made["args"])
     return run

@@ -5,7 +5,7 @@ or 4-D (N,C,H,W), float32/float64, contiguous or channels_last (kept: the output
 input's memory format, as in torch); an empty batch gives an empty result.
 
 Kernels this module calls (same name and signature on 'cpu', 'triton' and 'cuda'). All tensors are
-4-D and either all contiguous NCHW or all channels_last, as the first one (fastcnn/ops/_pool_layout.py);
+4-D and either all contiguous NCHW or all channels_last, as the first one (fastcnn/contracts/pool.py);
 outputs come back in that layout. Pairs are (h, w) tuples of ints; indices are int64 h * W + w
 within a plane, as torch's.
   max_pool2d_forward(x[N,C,H,W], kernel_size, stride, padding, dilation, out_hw:(P,Q), with_indices:bool)
@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from .. import _checks
 from .._registry import kernel
 from ._op import ConfigMemo, apply, public_op
-from ._pool_layout import is_channels_last, like_input, same_layout
+from ..contracts.pool import PoolWindow, is_channels_last, like_input, same_layout
 
 __all__ = ["max_pool2d", "avg_pool2d", "adaptive_avg_pool2d", "adaptive_max_pool2d", "max_unpool2d"]
 
@@ -109,15 +109,15 @@ def _adaptive_out_hw(x, output_size) -> Pair:
 _WINDOWS = ConfigMemo()
 
 
-def _checked_window(input, kernel_size, stride, padding, dilation, ceil_mode) -> Tuple[Pair, Pair, Pair, Pair, Pair]:
-    """(kernel, stride, padding, dilation, out_hw) after the input, window and output-size checks,
-    remembered per configuration (the check and the op both ask)."""
+def _checked_window(input, kernel_size, stride, padding, dilation, ceil_mode) -> PoolWindow:
+    """The window after the input, window and output-size checks, remembered per configuration
+    (the check and the op both ask)."""
     key = _WINDOWS.key(input, kernel_size, stride, padding, dilation, ceil_mode)
     found = _WINDOWS.get(key)
     if found is None:
         _input(input)
         k, s, p, d = _window_args(kernel_size, stride, padding, dilation)
-        found = (k, s, p, d, _out_hw(input, k, s, p, d, ceil_mode))
+        found = PoolWindow(k, s, p, d, _out_hw(input, k, s, p, d, ceil_mode))
         _WINDOWS.put(key, found)
     return found
 

@@ -194,17 +194,6 @@ class _PixelShuffle(torch.autograd.Function):
         return _permute(backend, gy, factor, not to_space).reshape(x_shape), None, None, None
 
 
-def shuffle_geometry(x: torch.Tensor, r: int, to_space: bool):
-    """(C, H, W, output) of a pixel_shuffle (to_space) or pixel_unshuffle permutation kernel:
-    C, H, W are the low-resolution per-channel sizes every backend's kernel takes."""
-    N, Cx, Hx, Wx = x.shape
-    if to_space:
-        C, H, W = Cx // (r * r), Hx, Wx
-        return C, H, W, x.new_empty((N, C, H * r, W * r))
-    C, H, W = Cx, Hx // r, Wx // r
-    return C, H, W, x.new_empty((N, C * r * r, H, W))
-
-
 def _permute(backend, x, factor, to_space):
     lead = x.shape[:-3]
     x4 = leading_merged(x.contiguous(), 3)

@@ -25,7 +25,7 @@ def _failures(results):
 
 # Where torch disagrees with itself, fastcnn follows the exact value (docs/ops-activation.md): torch's
 # float64 hardsigmoid backward multiplies by the float32 1/6 on some paths (these 1-D samples) and
-# divides by 6 on others (tests/test_activation_smooth.py compares with the latter).
+# divides by 6 on others (tests/ops/test_activation_smooth.py compares with the latter).
 _DOCUMENTED_DIFFERENCES = {("nn.functional.hardsigmoid", "float64", "grad 0")}
 
 

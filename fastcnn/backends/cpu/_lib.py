@@ -13,7 +13,7 @@ import torch
 
 from fastcnn import _C
 
-from ..._registry import register
+from . import BACKEND
 from ._output_cache import CACHE
 
 DTYPE_CODE = {torch.float32: 0, torch.float64: 1}
@@ -90,16 +90,19 @@ def new_empty(like: torch.Tensor, *shape, dtype=None) -> torch.Tensor:
 _threads = [0]  # the thread count last handed to the C++ side
 
 
+def _following_threads(fn):
+    """fn, telling the C++ side torch.get_num_threads() before each call where it changed (the
+    pybind call costs as much as a small kernel)."""
+    @functools.wraps(fn)
+    def wrapped(*args, **kwargs):
+        n = torch.get_num_threads()
+        if n != _threads[0]:
+            _C.set_num_threads(n)
+            _threads[0] = n
+        return fn(*args, **kwargs)
+    return wrapped
+
+
 def cpu_kernel(name=None):
-    """Register a cpu kernel; follows torch.get_num_threads() on every call (the C++ side is told
-    only when it changed: the pybind call costs as much as a small kernel)."""
-    def deco(fn):
-        @functools.wraps(fn)
-        def wrapped(*args, **kwargs):
-            n = torch.get_num_threads()
-            if n != _threads[0]:
-                _C.set_num_threads(n)
-                _threads[0] = n
-            return fn(*args, **kwargs)
-        return register("cpu", name or fn.__name__)(wrapped)
-    return deco
+    """The backend's registration decorator, BACKEND.kernel, with the thread-count wrapper."""
+    return BACKEND.kernel(name, wrap=_following_threads)

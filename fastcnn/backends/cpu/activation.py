@@ -6,7 +6,7 @@ import torch
 from fastcnn import _C
 
 from ._lib import addr, cpu_kernel, dtype_code, empty_like, new_empty
-from ...ops.activation import ACT_KIND
+from ...contracts.activation import ACT_KIND
 
 _A = _C.activation
 _DTYPES = {torch.float32: _C.Dtype(0), torch.float64: _C.Dtype(1)}  # built once: a pybind enum costs 0.3 us

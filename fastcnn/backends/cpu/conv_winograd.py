@@ -1,10 +1,7 @@
 """cpu kernels of the Winograd F(4x4,3x3) convolution (csrc/kernels/conv_winograd.cpp): 3x3 kernels,
 stride 1, dilation 1, any padding and groups.
 
-Signatures (the convolution kernel interface, see fastcnn/ops/conv.py):
-  conv2d_forward.winograd(x[N,C,H,W], w[K,C/g,3,3], bias[K]|None, stride, padding, dilation, groups, out_hw,
-                          activation, act_param) -> y[N,K,P,Q]
-  conv2d_backward_input.winograd(gy[N,K,P,Q], w[K,C/g,3,3], in_hw, stride, padding, dilation, groups) -> gx[N,C,H,W]
+Signatures: the convolution kernel interface (fastcnn/contracts/conv.py).
 There is no backward-weight kernel: that pass keeps the per-pass choice among direct/im2col/fft
 (a weight gradient by Winograd needs the transforms of gy tiles as kernels: F(3x3, 4x4) would
 move more data than it saves on the lecture's layers).
@@ -16,8 +13,10 @@ from __future__ import annotations
 
 from fastcnn import _C
 
-from ._lib import addr, cpu_kernel, dtype_code, new_empty
-from .conv_fft import _act_code, _groups, bias_epilogue
+from ._lib import addr, cpu_kernel, dtype_code
+from ...contracts.activation import fused_code
+from ...contracts.conv import ConvShape
+from .conv_fft import tile_backward_input, tile_forward
 
 _W = _C.conv_winograd
 
@@ -36,39 +35,22 @@ def check_applicable(kernel_hw, stride, dilation, what):
 
 
 @cpu_kernel("conv2d_forward.winograd")
-def conv2d_forward_winograd(x, w, bias, stride, padding, dilation, groups, out_hw, activation=None, act_param=0.0):
-    N, C, H, W = x.shape
-    K, Cg = w.shape[:2]
-    P, Q = out_hw
-    check_applicable(w.shape[2:], stride, dilation, "conv2d_forward.winograd")
-    _groups(C, K, Cg, groups, "conv2d_forward.winograd")
-    x, w = x.contiguous(), w.contiguous()
-    y = new_empty(x, (N, K, P, Q))
-    if y.numel() == 0:
-        return y
-    if C == 0:  # nothing to sum: the epilogue of the bias alone
-        return bias_epilogue(x, bias, (N, K, P, Q), activation, act_param)
-    b = bias.contiguous() if bias is not None else None
-    _W.forward(dtype_code(x), addr(x), addr(w), addr(b) if b is not None else 0, addr(y), N, C, H, W, K, P, Q,
-               padding[0], padding[1], groups, False, _act_code(activation), float(act_param))
-    return y
+def conv2d_forward_winograd(x, w, bias, shape: ConvShape, activation=None, act_param=0.0):
+    check_applicable(shape.kernel_hw, shape.stride, shape.dilation, "conv2d_forward.winograd")
+    N, C, H, W, K, R, S, P, Q = shape[:9]
+
+    def launch(x, w, b, y):
+        _W.forward(dtype_code(x), addr(x), addr(w), b, addr(y), N, C, H, W, K, P, Q, shape.ph, shape.pw, shape.G,
+                   False, fused_code(activation), float(act_param))
+    return tile_forward(launch, x, w, bias, shape, activation, act_param)
 
 
 @cpu_kernel("conv2d_backward_input.winograd")
-def conv2d_backward_input_winograd(gy, w, in_hw, stride, padding, dilation, groups):
-    N, K, P, Q = gy.shape
-    Cg = w.shape[1]
-    H, W = in_hw
-    C = Cg * groups
-    check_applicable(w.shape[2:], stride, dilation, "conv2d_backward_input.winograd")
-    _groups(C, K, Cg, groups, "conv2d_backward_input.winograd")
-    gy, w = gy.contiguous(), w.contiguous()
-    gx = new_empty(gy, (N, C, H, W))
-    if gx.numel() == 0:
-        return gx
-    if K == 0 or P == 0 or Q == 0:
-        return gx.zero_()
-    # gx[n,c,h,w] = sum_{k,r,s} gy[n,k,h+ph-r,w+pw-s] w[k,c,r,s]: a correlation of gy with the flipped kernel.
-    _W.forward(dtype_code(gy), addr(gy), addr(w), 0, addr(gx), N, K, P, Q, C, H, W,
-               2 - padding[0], 2 - padding[1], groups, True, 0, 0.0)
-    return gx
+def conv2d_backward_input_winograd(gy, w, shape: ConvShape):
+    check_applicable(shape.kernel_hw, shape.stride, shape.dilation, "conv2d_backward_input.winograd")
+    N, C, H, W, K, R, S, P, Q = shape[:9]
+
+    def launch(gy, w, gx):
+        _W.forward(dtype_code(gy), addr(gy), addr(w), 0, addr(gx), N, K, P, Q, C, H, W, 2 - shape.ph, 2 - shape.pw,
+                   shape.G, True, 0, 0.0)
+    return tile_backward_input(launch, gy, w, shape)

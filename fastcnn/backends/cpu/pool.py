@@ -1,6 +1,6 @@
 """cpu kernels of the pooling family (signatures: fastcnn/ops/pool.py), on fastcnn._C.pool.
 
-Tensors arrive 4-D, all contiguous NCHW or all channels_last (fastcnn/ops/_pool_layout.py);
+Tensors arrive 4-D, all contiguous NCHW or all channels_last (fastcnn/contracts/pool.py);
 outputs are allocated in the same memory format, and the C++ kernels run a layout-specific path
 (vectorised along output columns in NCHW, along channels in NHWC) without converting.
 """
@@ -10,8 +10,8 @@ import torch
 
 from fastcnn import _C
 
-from ...ops._pool_layout import is_channels_last as _is_channels_last
-from ...ops._pool_layout import memory_format
+from ...contracts.pool import is_channels_last as _is_channels_last
+from ...contracts.pool import memory_format
 from ._lib import addr, cpu_kernel, dtype_code, empty
 
 

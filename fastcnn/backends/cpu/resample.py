@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastcnn import _C
 
-from ...ops.resample import shuffle_geometry
+from ...contracts.resample import shuffle_geometry
 from ._lib import addr, cpu_kernel, dtype_code, empty_like, new_empty
 
 _K = _C.resample

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..._registry import register
+from . import BACKEND
 
 CUDA_DIR = Path(__file__).resolve().parents[2] / "kernels" / "cuda"
 CTYPE = {torch.float32: "float", torch.float64: "double"}
@@ -56,7 +56,4 @@ def suffix(dtype: torch.dtype) -> str:
     return {torch.float32: "f32", torch.float64: "f64"}[dtype]
 
 
-def cuda_kernel(name=None):
-    def deco(fn):
-        return register("cuda", name or fn.__name__)(fn)
-    return deco
+cuda_kernel = BACKEND.kernel  # the registration decorator: @cuda_kernel(name)

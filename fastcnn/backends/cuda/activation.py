@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ...ops.activation import ACT_KIND
+from ...contracts.activation import ACT_KIND
 from ._lib import cuda_kernel, i64, launch, ptr, scalar, suffix
 
 THREADS = 256

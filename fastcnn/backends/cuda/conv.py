@@ -1,58 +1,30 @@
 """cuda convolution kernels: direct (implicit GEMM, conv_direct.cu), im2col (+ gemm.cu) and tiled
 FFT (conv_fft.cu), forward, backward input and backward weight, plus im2col / col2im.
 
-Signatures (every backend; see the brief / fastcnn/ops):
-  conv2d_forward.<algo>(x[N,C,H,W], w[K,C/g,R,S], bias[K]|None, stride, padding, dilation, groups,
-                        out_hw, activation, act_param) -> y[N,K,P,Q]
-  conv2d_backward_input.<algo>(gy[N,K,P,Q], w, in_hw, stride, padding, dilation, groups) -> gx[N,C,H,W]
-  conv2d_backward_weight.<algo>(x, gy, kernel_hw, stride, padding, dilation, groups) -> gw[K,C/g,R,S]
+Signatures: the convolution kernel interface (fastcnn/contracts/conv.py), plus
   im2col(x[N,C,H,W], kernel_hw, stride, padding, dilation, out_hw) -> col[N, C*R*S, P*Q]
   col2im(col[N, C*R*S, P*Q], in_hw, kernel_hw, stride, padding, dilation, out_hw) -> x[N,C,H,W]  (sum of taps)
 Tensors arrive contiguous, same dtype and device (the op layer checks).
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import NamedTuple
 
 import torch
 
-from ...ops.activation import ACT_KIND
+from ...contracts.activation import fused_code
+from ...contracts.conv import ConvShape
 from . import _lib
 from ._lib import cuda_kernel, i64, suffix
 from .gemm import (BLOCK_M, BLOCK_N, CBLOCK_M, CBLOCK_N, THREADS, Operand, addr, cdiv, launch_batched, null,
                    split_k_plan, strided_gemm, sum_slices)
 
-# Activations a convolution may fuse (brief: conv kernel interface); numbered as ACT_KIND.
-CONV_ACTIVATIONS = (None, "relu", "leaky_relu", "elu", "sigmoid", "tanh")
 COLUMN_BYTES = 256 << 20  # im2col: images per chunk chosen so the column matrix stays below this
 
 
-class Shape(NamedTuple):
-    """Every size of one convolution, in the order of conv_geometry.cuh ConvShape."""
-    N: int
-    C: int
-    H: int
-    W: int
-    K: int
-    R: int
-    S: int
-    P: int
-    Q: int
-    sh: int
-    sw: int
-    ph: int
-    pw: int
-    dh: int
-    dw: int
-    G: int
-
-    @property
-    def Kg(self):
-        return self.K // self.G
-
-    @property
-    def Cg(self):
-        return self.C // self.G
+class Shape(ConvShape):
+    """The ConvShape record (one field order with conv_geometry.cuh ConvShape) with the launch helpers."""
+    __slots__ = ()
 
     @property
     def RS(self):
@@ -73,12 +45,6 @@ def make_shape(x_shape, w_shape, in_hw, out_hw, stride, padding, dilation, group
                  padding[0], padding[1], dilation[0], dilation[1], groups)
 
 
-def act_kind(activation: Optional[str]) -> int:
-    if activation not in CONV_ACTIVATIONS:
-        raise ValueError(f"activation: expected one of {CONV_ACTIVATIONS}, got {activation!r}")
-    return 0 if activation is None else ACT_KIND[activation]
-
-
 def _check_grid_groups(groups: int) -> None:
     if groups > 65535:
         raise ValueError(f"groups: at most 65535 on the cuda backend (one grid z slice per group), got {groups}")
@@ -86,29 +52,29 @@ def _check_grid_groups(groups: int) -> None:
 
 # The shape of each direction's call and its (uninitialised) result, shared by the three algorithms.
 
-def _forward_setup(x, w, stride, padding, dilation, groups, out_hw):
-    s = make_shape(x.shape, w.shape, x.shape[2:], out_hw, stride, padding, dilation, groups)
-    return s, torch.empty((s.N, s.K, s.P, s.Q), dtype=x.dtype, device=x.device)
+def _forward_setup(x, shape):
+    s = Shape(*shape)
+    return s, torch.empty(s.y_shape, dtype=x.dtype, device=x.device)
 
 
-def _backward_input_setup(gy, w, in_hw, stride, padding, dilation, groups):
-    s = make_shape((gy.shape[0], w.shape[1] * groups), w.shape, in_hw, gy.shape[2:], stride, padding, dilation, groups)
-    return s, torch.empty((s.N, s.C, s.H, s.W), dtype=gy.dtype, device=gy.device)
+def _backward_input_setup(gy, shape):
+    s = Shape(*shape)
+    return s, torch.empty(s.x_shape, dtype=gy.dtype, device=gy.device)
 
 
-def _backward_weight_setup(x, gy, kernel_hw, stride, padding, dilation, groups):
-    w_shape = (gy.shape[1], x.shape[1] // groups, kernel_hw[0], kernel_hw[1])
-    s = make_shape(x.shape, w_shape, x.shape[2:], gy.shape[2:], stride, padding, dilation, groups)
-    return s, torch.empty(w_shape, dtype=x.dtype, device=x.device)
+def _backward_weight_setup(x, shape):
+    s = Shape(*shape)
+    return s, torch.empty(s.w_shape, dtype=x.dtype, device=x.device)
 
 
 # ---------------------------------------------------------------------------------------------
 # direct: implicit GEMM
 
-def _direct_forward(x, w, bias, stride, padding, dilation, groups, out_hw, activation=None, act_param=0.0):
-    _check_grid_groups(groups)
-    kind = act_kind(activation)
-    s, y = _forward_setup(x, w, stride, padding, dilation, groups, out_hw)
+@cuda_kernel("conv2d_forward.direct")
+def _direct_forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0):
+    _check_grid_groups(shape.G)
+    kind = fused_code(activation)
+    s, y = _forward_setup(x, shape)
     if y.numel() == 0:
         return y
     crs = s.Cg * s.RS
@@ -120,9 +86,10 @@ def _direct_forward(x, w, bias, stride, padding, dilation, groups, out_hw, activ
     return y
 
 
-def _direct_backward_input(gy, w, in_hw, stride, padding, dilation, groups):
-    _check_grid_groups(groups)
-    s, gx = _backward_input_setup(gy, w, in_hw, stride, padding, dilation, groups)
+@cuda_kernel("conv2d_backward_input.direct")
+def _direct_backward_input(gy, w, shape: ConvShape):
+    _check_grid_groups(shape.G)
+    s, gx = _backward_input_setup(gy, shape)
     if gx.numel() == 0:
         return gx
     grid = (cdiv(s.N * s.H * s.W, BLOCK_N), cdiv(s.Cg, BLOCK_M), s.G)
@@ -131,9 +98,10 @@ def _direct_backward_input(gy, w, in_hw, stride, padding, dilation, groups):
     return gx
 
 
-def _direct_backward_weight(x, gy, kernel_hw, stride, padding, dilation, groups):
-    _check_grid_groups(groups)
-    s, gw = _backward_weight_setup(x, gy, kernel_hw, stride, padding, dilation, groups)
+@cuda_kernel("conv2d_backward_weight.direct")
+def _direct_backward_weight(x, gy, shape: ConvShape):
+    _check_grid_groups(shape.G)
+    s, gw = _backward_weight_setup(x, shape)
     if gw.numel() == 0:
         return gw
     crs = s.Cg * s.RS
@@ -199,9 +167,10 @@ def col2im(col, in_hw, kernel_hw, stride, padding, dilation, out_hw):
     return x
 
 
-def _im2col_forward(x, w, bias, stride, padding, dilation, groups, out_hw, activation=None, act_param=0.0):
-    kind = act_kind(activation)
-    s, y = _forward_setup(x, w, stride, padding, dilation, groups, out_hw)
+@cuda_kernel("conv2d_forward.im2col")
+def _im2col_forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0):
+    kind = fused_code(activation)
+    s, y = _forward_setup(x, shape)
     if y.numel() == 0:
         return y
     crs = s.Cg * s.RS
@@ -218,8 +187,9 @@ def _im2col_forward(x, w, bias, stride, padding, dilation, groups, out_hw, activ
     return y
 
 
-def _im2col_backward_input(gy, w, in_hw, stride, padding, dilation, groups):
-    s, gx = _backward_input_setup(gy, w, in_hw, stride, padding, dilation, groups)
+@cuda_kernel("conv2d_backward_input.im2col")
+def _im2col_backward_input(gy, w, shape: ConvShape):
+    s, gx = _backward_input_setup(gy, shape)
     if gx.numel() == 0:
         return gx
     crs = s.Cg * s.RS
@@ -235,8 +205,9 @@ def _im2col_backward_input(gy, w, in_hw, stride, padding, dilation, groups):
     return gx
 
 
-def _im2col_backward_weight(x, gy, kernel_hw, stride, padding, dilation, groups):
-    s, gw = _backward_weight_setup(x, gy, kernel_hw, stride, padding, dilation, groups)
+@cuda_kernel("conv2d_backward_weight.im2col")
+def _im2col_backward_weight(x, gy, shape: ConvShape):
+    s, gw = _backward_weight_setup(x, shape)
     if gw.numel() == 0:
         return gw
     crs = s.Cg * s.RS
@@ -377,10 +348,11 @@ def _cgemm(a: Operand, b: Operand, c: Operand, M, N, K, nb1, nb2, splits=1, kchu
     launch_batched("conv_fft", name, CBLOCK_M, CBLOCK_N, M, N, nb1, nb2, splits, [a, b, c], args)
 
 
-def _fft_forward(x, w, bias, stride, padding, dilation, groups, out_hw, activation=None, act_param=0.0):
-    _check_fft(stride, dilation)
-    kind = act_kind(activation)
-    s, y = _forward_setup(x, w, stride, padding, dilation, groups, out_hw)
+@cuda_kernel("conv2d_forward.fft")
+def _fft_forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0):
+    _check_fft(shape.stride, shape.dilation)
+    kind = fused_code(activation)
+    s, y = _forward_setup(x, shape)
     if y.numel() == 0:
         return y
     g = tile_grid(s.R, s.S, s.P, s.Q)
@@ -397,10 +369,11 @@ def _fft_forward(x, w, bias, stride, padding, dilation, groups, out_hw, activati
     return y
 
 
-def _fft_backward_input(gy, w, in_hw, stride, padding, dilation, groups):
+@cuda_kernel("conv2d_backward_input.fft")
+def _fft_backward_input(gy, w, shape: ConvShape):
     # gx = correlation of gy (padded by R-1-ph, S-1-pw) with the flipped, transposed kernel.
-    _check_fft(stride, dilation)
-    s, gx = _backward_input_setup(gy, w, in_hw, stride, padding, dilation, groups)
+    _check_fft(shape.stride, shape.dilation)
+    s, gx = _backward_input_setup(gy, shape)
     if gx.numel() == 0:
         return gx
     g = tile_grid(s.R, s.S, s.H, s.W)
@@ -417,10 +390,11 @@ def _fft_backward_input(gy, w, in_hw, stride, padding, dilation, groups):
     return gx
 
 
-def _fft_backward_weight(x, gy, kernel_hw, stride, padding, dilation, groups):
+@cuda_kernel("conv2d_backward_weight.fft")
+def _fft_backward_weight(x, gy, shape: ConvShape):
     # gw[k][c] = sum over images and tiles of conj(GY_t[k]) X_t[c], cropped to R x S.
-    _check_fft(stride, dilation)
-    s, gw = _backward_weight_setup(x, gy, kernel_hw, stride, padding, dilation, groups)
+    _check_fft(shape.stride, shape.dilation)
+    s, gw = _backward_weight_setup(x, shape)
     if gw.numel() == 0:
         return gw
     g = tile_grid(s.R, s.S, s.P, s.Q)
@@ -441,14 +415,3 @@ def _fft_backward_weight(x, gy, kernel_hw, stride, padding, dilation, groups):
         sum_slices(parts, gw_hat, 2 * gw_len, splits)  # (re, im) pairs summed alike
     _tiles_inverse(gw_hat, gw, _weight_grid(g, s.R, s.S), 1, s.K * s.Cg, s.R, s.S, (s.R, s.S), s.K * s.Cg, 1)
     return gw
-
-
-_ALGOS = {
-    "direct": (_direct_forward, _direct_backward_input, _direct_backward_weight),
-    "im2col": (_im2col_forward, _im2col_backward_input, _im2col_backward_weight),
-    "fft": (_fft_forward, _fft_backward_input, _fft_backward_weight),
-}
-for _algo, (_fwd, _bwd_in, _bwd_w) in _ALGOS.items():
-    cuda_kernel(f"conv2d_forward.{_algo}")(_fwd)
-    cuda_kernel(f"conv2d_backward_input.{_algo}")(_bwd_in)
-    cuda_kernel(f"conv2d_backward_weight.{_algo}")(_bwd_w)

@@ -1,8 +1,7 @@
 """cuda GEMM kernels (fastcnn/kernels/cuda/gemm.cu) and the launch plans the convolutions share.
 
-Registered kernels:
+Registered kernel (channel_sum, the bias gradient, is in conv_bias.py):
   gemm(a[M,K], b[K,N]) -> a @ b                      (also batched: a[B,M,K], b[B,K,N] -> [B,M,N])
-  channel_sum(gy[N,K,P,Q]) -> [K]                    (bias gradient: sum over N, P, Q)
 
 Helpers for the other cuda modules: `strided_gemm` (one launch of the batched strided gemm with
 its fused bias + activation epilogue, or split-K into slices), `sum_slices`, `split_k_plan`.
@@ -139,15 +138,3 @@ def gemm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     c = torch.empty((nb, M, N), dtype=a.dtype, device=a.device)
     strided_gemm(Operand(a3, K, 1, M * K), Operand(b3, N, 1, K * N), Operand(c, N, 1, M * N), M, N, K, nb1=nb)  # K == 0 writes zeros
     return c if batched else c[0]
-
-
-@cuda_kernel("channel_sum")
-def channel_sum(gy: torch.Tensor) -> torch.Tensor:
-    """Sum of gy[N,K,P,Q] over N, P, Q (the bias gradient): one block per channel, fixed order."""
-    N, K = gy.shape[0], gy.shape[1]
-    L = gy.shape[2] * gy.shape[3]
-    out = torch.empty(K, dtype=gy.dtype, device=gy.device)
-    if K:
-        _lib.launch("gemm", f"channel_sum_{suffix(gy.dtype)}", (K,), (THREADS,),
-                    (addr(gy), addr(out), i64(N), i64(K), i64(L)))
-    return out

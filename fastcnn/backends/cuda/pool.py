@@ -1,11 +1,11 @@
 """cuda kernels of the pooling family (signatures: fastcnn/ops/pool.py), launching
 fastcnn/kernels/cuda/pool.cu. The kernels address tensors through element strides, so NCHW and
-channels_last need no conversion; outputs are allocated in the input's layout (ops/_pool_layout.py)."""
+channels_last need no conversion; outputs are allocated in the input's layout (fastcnn/contracts/pool.py)."""
 from __future__ import annotations
 
 import torch
 
-from ...ops._pool_layout import empty, is_channels_last
+from ...contracts.pool import empty, is_channels_last
 from ._lib import cuda_kernel, i32, i64, launch, ptr, suffix
 
 BLOCK = 256

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ...ops.resample import shuffle_geometry
+from ...contracts.resample import shuffle_geometry
 from ._lib import cuda_kernel, i64, launch, ptr, suffix
 
 THREADS = 256

@@ -20,7 +20,7 @@ from triton import knobs
 
 import fastcnn.kernels.triton as _pkg
 
-from ..._registry import register
+from . import BACKEND
 
 _INTERP_SUFFIX = "__interpreted"
 _SHARED_PREFIX = _pkg.__name__ + "._"  # private modules with @triton.jit helpers shared by kernels
@@ -65,7 +65,7 @@ class _LanguageGuard:
     in triton 3.6-3.9). Some sequences of interpreted launches then leave the builtins swapped, and
     every later *compile* in the process fails ("Did you forget to add @triton.jit?" from the
     interpreter's semantics): the GPU launches of a process that also ran CPU tensors, and the
-    ahead-of-time compile tests (tests/test_triton_aot.py) in a full test run."""
+    ahead-of-time compile tests (tests/backends/triton/test_triton_aot.py) in a full test run."""
 
     def __init__(self):
         import triton.language as tl
@@ -118,4 +118,4 @@ for _mod in pkgutil.iter_modules(_pkg.__path__):
         continue
     _name = f"{_pkg.__name__}.{_mod.name}"
     for _kernel_name in importlib.import_module(_name).KERNELS:
-        register("triton", _kernel_name)(_dispatching(_name, _kernel_name))
+        BACKEND.kernel(_kernel_name)(_dispatching(_name, _kernel_name))

@@ -1,4 +1,4 @@
-// Activation math for CUDA kernels and fused epilogues; kinds numbered as fastcnn.ops.activation.ACT_KIND
+// Activation math for CUDA kernels and fused epilogues; kinds numbered as fastcnn.contracts.activation.ACT_KIND
 // (and csrc/common/activation_math.h). Scalar __host__ __device__ code: the C++ tests call it too.
 #pragma once
 #include "common.cuh"

@@ -1,5 +1,5 @@
 // Fused convolution epilogue: y = act(acc + bias[k]), with the project's activation math
-// (activation_math.cuh; kinds numbered as fastcnn.ops.activation.ACT_KIND).
+// (activation_math.cuh; kinds numbered as fastcnn.contracts.activation.ACT_KIND).
 #pragma once
 #include "activation_math.cuh"
 #include "common.cuh"

@@ -1,5 +1,5 @@
 """Activation math as @triton.jit helpers, shared by the activation kernels and fused epilogues.
-KIND numbers match fastcnn.ops.activation.ACT_KIND (and csrc/common/activation_math.h)."""
+KIND numbers match fastcnn.contracts.activation.ACT_KIND (and csrc/common/activation_math.h)."""
 import triton
 import triton.language as tl
 

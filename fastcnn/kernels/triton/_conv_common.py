@@ -18,19 +18,6 @@ import triton
 import triton.language as tl
 
 from ._activation_math import act_forward
-from fastcnn.ops.activation import ACT_KIND
-
-# The activations a convolution can fuse, with the KIND numbers of the activation family
-# (fastcnn.ops.activation.ACT_KIND, csrc/common/activation_math.h); the math is _activation_math's.
-FUSED_ACTIVATIONS = (None, "relu", "leaky_relu", "elu", "sigmoid", "tanh")
-
-
-def activation_code(activation) -> int:
-    """The epilogue KIND of a fused activation; ValueError naming `activation` otherwise."""
-    if activation not in FUSED_ACTIVATIONS:
-        names = ", ".join(repr(a) for a in FUSED_ACTIVATIONS)
-        raise ValueError(f"activation: expected one of {names}, got {activation!r}")
-    return ACT_KIND["identity" if activation is None else activation]
 
 
 @triton.jit

@@ -11,7 +11,7 @@ import triton.language as tl
 
 from fastcnn.kernels.triton._activation_math import act_backward, act_forward
 from fastcnn.kernels.triton._conv_common import scalar_as  # float args come as float64 (exact slopes)
-from fastcnn.ops.activation import ACT_KIND
+from fastcnn.contracts.activation import ACT_KIND
 
 BLOCK = 1024
 

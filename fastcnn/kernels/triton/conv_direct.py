@@ -17,7 +17,10 @@ import torch
 import triton
 import triton.language as tl
 
-from ._conv_common import activation_code, apply_activation, dot_precision, launch, pow2_clamp, scalar_as
+from fastcnn.contracts.activation import fused_code
+from fastcnn.contracts.conv import ConvShape
+
+from ._conv_common import apply_activation, dot_precision, launch, pow2_clamp, scalar_as
 
 
 @triton.jit
@@ -164,8 +167,10 @@ def _launch_tiles(kernel, tensors, sizes, rows, cols, groups, config, *scalars, 
            BLOCK_N=bn, BLOCK_K=bk, num_warps=warps, num_stages=stages, **constexprs)
 
 
-def conv2d_forward(x, w, bias, stride, padding, dilation, groups, out_hw, activation=None, act_param=0.0):
-    act = activation_code(activation)
+def conv2d_forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0):
+    stride, padding, dilation, groups = shape.stride, shape.padding, shape.dilation, shape.G
+    out_hw = shape.out_hw
+    act = fused_code(activation)
     N, C, H, W = x.shape
     K, Cg, R, S = w.shape
     P, Q = out_hw
@@ -179,7 +184,9 @@ def conv2d_forward(x, w, bias, stride, padding, dilation, groups, out_hw, activa
     return y
 
 
-def conv2d_backward_input(gy, w, in_hw, stride, padding, dilation, groups):
+def conv2d_backward_input(gy, w, shape: ConvShape):
+    stride, padding, dilation, groups = shape.stride, shape.padding, shape.dilation, shape.G
+    in_hw = shape.in_hw
     N, K, P, Q = gy.shape
     _, Cg, R, S = w.shape
     H, W = in_hw
@@ -193,7 +200,9 @@ def conv2d_backward_input(gy, w, in_hw, stride, padding, dilation, groups):
     return gx
 
 
-def conv2d_backward_weight(x, gy, kernel_hw, stride, padding, dilation, groups):
+def conv2d_backward_weight(x, gy, shape: ConvShape):
+    stride, padding, dilation, groups = shape.stride, shape.padding, shape.dilation, shape.G
+    kernel_hw = shape.kernel_hw
     N, C, H, W = x.shape
     K, P, Q = gy.shape[1:]
     R, S = kernel_hw

@@ -31,7 +31,10 @@ import torch
 import triton
 import triton.language as tl
 
-from ._conv_common import activation_code, apply_activation, dot_precision, launch, pow2_clamp, scalar_as
+from fastcnn.contracts.activation import fused_code
+from fastcnn.contracts.conv import ConvShape
+
+from ._conv_common import apply_activation, dot_precision, launch, pow2_clamp, scalar_as
 
 
 @triton.jit
@@ -279,15 +282,19 @@ def _empty(shape, like):
     return torch.empty(shape, dtype=like.dtype, device=like.device)
 
 
-def conv2d_forward(x, w, bias, stride, padding, dilation, groups, out_hw, activation=None, act_param=0.0):
-    act = activation_code(activation)
+def conv2d_forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0):
+    stride, padding, dilation, groups = shape.stride, shape.padding, shape.dilation, shape.G
+    out_hw = shape.out_hw
+    act = fused_code(activation)
     T = _transform_size(stride, dilation, w.shape[2:])
     if x.shape[0] * w.shape[0] * out_hw[0] * out_hw[1] == 0:
         return _empty((x.shape[0], w.shape[0], *out_hw), x)
     return _correlate(x, w, groups, (-padding[0], -padding[1]), out_hw, T, False, bias, act, act_param)
 
 
-def conv2d_backward_input(gy, w, in_hw, stride, padding, dilation, groups):
+def conv2d_backward_input(gy, w, shape: ConvShape):
+    stride, padding, dilation, groups = shape.stride, shape.padding, shape.dilation, shape.G
+    in_hw = shape.in_hw
     T = _transform_size(stride, dilation, w.shape[2:])
     R, S = w.shape[2:]
     if gy.shape[0] * w.shape[1] * in_hw[0] * in_hw[1] == 0:
@@ -295,7 +302,9 @@ def conv2d_backward_input(gy, w, in_hw, stride, padding, dilation, groups):
     return _correlate(gy, w, groups, (padding[0] - R + 1, padding[1] - S + 1), in_hw, T, True)
 
 
-def conv2d_backward_weight(x, gy, kernel_hw, stride, padding, dilation, groups):
+def conv2d_backward_weight(x, gy, shape: ConvShape):
+    stride, padding, dilation, groups = shape.stride, shape.padding, shape.dilation, shape.G
+    kernel_hw = shape.kernel_hw
     T = _transform_size(stride, dilation, kernel_hw)
     N, C = x.shape[:2]
     K, P, Q = gy.shape[1:]

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import torch
 
-from ._conv_common import activation_code
+from fastcnn.contracts.activation import fused_code
+from fastcnn.contracts.conv import ConvShape
+
 from ._gemm import batched_gemm
 from ._im2col import col2im, im2col
 
@@ -28,8 +30,10 @@ def _columns(x, kernel_hw, stride, padding, dilation, out_hw):
     return im2col(x, kernel_hw, stride, padding, dilation, out_hw)
 
 
-def conv2d_forward(x, w, bias, stride, padding, dilation, groups, out_hw, activation=None, act_param=0.0):
-    act = activation_code(activation)
+def conv2d_forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0):
+    stride, padding, dilation, groups = shape.stride, shape.padding, shape.dilation, shape.G
+    out_hw = shape.out_hw
+    act = fused_code(activation)
     N, C, H, W = x.shape
     K, Cg, R, S = w.shape
     P, Q = out_hw
@@ -42,7 +46,9 @@ def conv2d_forward(x, w, bias, stride, padding, dilation, groups, out_hw, activa
                         c_batch=(K * PQ, Kg * PQ), bias=bias, bias_batch=Kg, act=act, act_param=act_param)
 
 
-def conv2d_backward_input(gy, w, in_hw, stride, padding, dilation, groups):
+def conv2d_backward_input(gy, w, shape: ConvShape):
+    stride, padding, dilation, groups = shape.stride, shape.padding, shape.dilation, shape.G
+    in_hw = shape.in_hw
     N, K, P, Q = gy.shape
     _, Cg, R, S = w.shape
     C, Kg, red, PQ = Cg * groups, K // groups, Cg * R * S, P * Q
@@ -57,7 +63,9 @@ def conv2d_backward_input(gy, w, in_hw, stride, padding, dilation, groups):
     return col2im(dcols, in_hw, (R, S), stride, padding, dilation, (P, Q))
 
 
-def conv2d_backward_weight(x, gy, kernel_hw, stride, padding, dilation, groups):
+def conv2d_backward_weight(x, gy, shape: ConvShape):
+    stride, padding, dilation, groups = shape.stride, shape.padding, shape.dilation, shape.G
+    kernel_hw = shape.kernel_hw
     N, C, H, W = x.shape
     K, P, Q = gy.shape[1:]
     R, S = kernel_hw

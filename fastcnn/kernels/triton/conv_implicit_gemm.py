@@ -35,12 +35,15 @@ import triton
 import triton.language as tl
 from triton import knobs
 
-from ._conv_common import activation_code, apply_activation, scalar_as
+from fastcnn.contracts.activation import fused_code
+from fastcnn.contracts.conv import ConvShape
+
+from ._conv_common import apply_activation, scalar_as
 
 # (BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages), one set per arithmetic: tensor cores (float32
 # with TF32, float16, bfloat16) and FMA units (IEEE float32, float64: both operand tiles live in
 # registers, so smaller tiles). Only tiles that compile without register spills for sm_80 and sm_90
-# in every pass (tests/test_triton_aot.py checks it): a sweep with the elu epilogue found 128 x 128,
+# in every pass (tests/backends/triton/test_triton_aot.py checks it): a sweep with the elu epilogue found 128 x 128,
 # 64 x 128 / 4 warps and 128 x 64 / 8 warps (backward input, float16, sm_90) spilling, and IEEE
 # float32 with BLOCK_K 32 spilling on sm_80 (docs/backend-triton.md).
 TENSOR_CORE_CONFIGS = ((64, 64, 32, 4, 3), (64, 64, 32, 4, 4), (64, 32, 32, 4, 3), (32, 64, 32, 4, 3))
@@ -307,8 +310,10 @@ def _geometry(N, C, H, W, K, P, Q, R, S, stride, padding, dilation, Cg, Kg):
     return (N, C, H, W, K, P, Q, R, S, *stride, *padding, *dilation, Cg, Kg)
 
 
-def conv2d_forward(x, w, bias, stride, padding, dilation, groups, out_hw, activation=None, act_param=0.0):
-    act = activation_code(activation)
+def conv2d_forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0):
+    stride, padding, dilation, groups = shape.stride, shape.padding, shape.dilation, shape.G
+    out_hw = shape.out_hw
+    act = fused_code(activation)
     _check_dtype(x, "x")
     N, C, H, W = x.shape
     K, Cg, R, S = w.shape
@@ -353,7 +358,9 @@ def _tap_table(kernel_hw, stride, padding, dilation, device) -> torch.Tensor:
     return table
 
 
-def conv2d_backward_input(gy, w, in_hw, stride, padding, dilation, groups):
+def conv2d_backward_input(gy, w, shape: ConvShape):
+    stride, padding, dilation, groups = shape.stride, shape.padding, shape.dilation, shape.G
+    in_hw = shape.in_hw
     _check_dtype(gy, "gy")
     N, K, P, Q = gy.shape
     _, Cg, R, S = w.shape
@@ -390,7 +397,9 @@ def split_count(programs: int, reduction: int) -> int:
     return max(1, min(want, 32, reduction // MIN_CHUNK))
 
 
-def conv2d_backward_weight(x, gy, kernel_hw, stride, padding, dilation, groups):
+def conv2d_backward_weight(x, gy, shape: ConvShape):
+    stride, padding, dilation, groups = shape.stride, shape.padding, shape.dilation, shape.G
+    kernel_hw = shape.kernel_hw
     _check_dtype(x, "x")
     N, C, H, W = x.shape
     K, P, Q = gy.shape[1:]

@@ -19,7 +19,7 @@ import torch
 import triton
 import triton.language as tl
 
-from fastcnn.ops._pool_layout import empty, is_channels_last
+from fastcnn.contracts.pool import empty, is_channels_last
 
 BLOCK = 128
 

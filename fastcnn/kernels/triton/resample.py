@@ -17,7 +17,7 @@ import torch
 import triton
 import triton.language as tl
 
-from fastcnn.ops.resample import shuffle_geometry
+from fastcnn.contracts.resample import shuffle_geometry
 from fastcnn.kernels.triton._resample_coords import (IDENTITY, LINEAR, NEAREST, NEAREST_DOUBLE, axis_tap_weight,
                                                      axis_taps, contributor_first, grid_source,
                                                      round_half_even)
@@ -47,7 +47,7 @@ def axis_params(n_in, n_out, nearest, align_corners, scale, dtype):
 # its source-index math (`ratio * (d + 0.5) - 0.5`, `src - floor(src)`) and of the blend
 # (`l0 * (w0 * x00 + w1 * x01) + ...`) separately, and so does the interpreter; a GPU compile with
 # fusion on turns them into FMAs, which round once, and a source index or weight 1 ulp away picks
-# another tap weight (issue #14: one float64 element off on an H200). tests/test_triton_aot.py
+# another tap weight (issue #14: one float64 element off on an H200). tests/backends/triton/test_triton_aot.py
 # checks the PTX has no fma.
 NO_FMA = {"enable_fp_fusion": False}
 

@@ -31,7 +31,7 @@ def _algo_params():
                 marks.append(pytest.mark.skip(reason=f"backend '{backend}' registers no conv2d_forward.{algo}"))
             if backend == "triton" and device == "cpu":
                 # Under the interpreter this matrix takes most of an hour: the Triton kernels are
-                # covered in the default run by tests/test_triton_conv.py and by
+                # covered in the default run by tests/backends/triton/test_triton_conv.py and by
                 # test_triton_through_public_op below; `-m slow` runs the full matrix.
                 marks.append(pytest.mark.slow)
             params.append(pytest.param(backend, device, algo, id=f"{p.id}-{algo}", marks=marks))
@@ -415,7 +415,7 @@ def test_modules_load_state_dict_both_ways():
 
 
 def test_conv_transpose_rejects_padding_modes():
-    # (Conv2d's reflect / replicate / circular run on fastcnn.ops.pad: tests/test_pad.py)
+    # (Conv2d's reflect / replicate / circular run on fastcnn.ops.pad: tests/ops/test_pad.py)
     with pytest.raises(ValueError, match="padding_mode"):
         fastcnn.nn.ConvTranspose2d(2, 2, 3, padding_mode="reflect")
     with pytest.raises(ValueError, match="padding_mode"):

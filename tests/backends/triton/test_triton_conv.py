@@ -2,7 +2,7 @@
 
 Kernels are called through the registry (fastcnn._registry.kernel("triton", name)) on CPU tensors,
 which runs them under the Triton interpreter (tiny shapes), and on CUDA tensors where a GPU exists
-(marked gpu). Without a GPU, tests/test_triton_aot.py compiles every kernel launch the launchers
+(marked gpu). Without a GPU, tests/backends/triton/test_triton_aot.py compiles every kernel launch the launchers
 make for sm_90 and sm_80, so a kernel that cannot lower fails there, not on a GPU.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import torch.nn.functional as F
 
 from fastcnn._registry import kernel
-from conv_reference import TORCH_ACTIVATIONS, Case, conv_cases, reference_conv
+from conv_reference import TORCH_ACTIVATIONS, Case, conv_cases, conv_kernel, reference_conv
 from helpers import HAS_GPU, assert_close, backend_params, reference_f64
 
 ALGOS = ("direct", "im2col", "fft", "implicit_gemm")
@@ -40,7 +40,7 @@ DEVICES = _devices()
 
 
 def triton_kernel(name):
-    return kernel("triton", name)
+    return conv_kernel("triton", name)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from fastcnn._registry import _KERNELS, kernel
 
 pytest.importorskip("triton.backends.nvidia.compiler", reason="triton's NVIDIA backend is not installed")
 
-KERNEL_DIR = Path(__file__).resolve().parents[1] / "fastcnn" / "kernels" / "triton"
+KERNEL_DIR = Path(__file__).resolve().parents[3] / "fastcnn" / "kernels" / "triton"
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 import fastcnn.ops as ops
 from fastcnn import _C
-from fastcnn._registry import kernel
+from conv_reference import conv_kernel
 from fastcnn.ops import _conv_algo
 from helpers import gradcheck, isa  # noqa: F401  (isa is a fixture)
 
@@ -114,12 +114,12 @@ def test_forward_and_backward_input_within_bound(case, dtype):
         torch.randn(K, dtype=dtype)
     ref = F.conv2d(x.double(), w.double(), b.double(), 1, pad, 1, groups)
     P, Q = ref.shape[-2:]
-    y = kernel("cpu", FWD)(x, w, b, ONE, pad, ONE, groups, (P, Q), None, 0.0)
+    y = conv_kernel("cpu", FWD)(x, w, b, ONE, pad, ONE, groups, (P, Q), None, 0.0)
     assert_within_bound(y, ref, x, w, b, pad, groups, dtype)
 
     gy = torch.randn(N, K, P, Q, dtype=dtype)
     gx_ref = torch.nn.grad.conv2d_input(x.shape, w.double(), gy.double(), 1, pad, 1, groups)
-    gx = kernel("cpu", BWD_INPUT)(gy, w, (H, W), ONE, pad, ONE, groups)
+    gx = conv_kernel("cpu", BWD_INPUT)(gy, w, (H, W), ONE, pad, ONE, groups)
     assert_within_bound(gx, gx_ref, gy, flipped_transposed(w, groups), None, (2 - pad[0], 2 - pad[1]), groups, dtype)
 
 
@@ -128,7 +128,7 @@ def test_bound_is_tight_enough_to_catch_a_wrong_result():
     torch.manual_seed(1)
     x, w = torch.randn(2, 8, 12, 12), torch.randn(8, 8, 3, 3)
     ref = F.conv2d(x.double(), w.double(), None, 1, 1)
-    y = kernel("cpu", FWD)(x, w, None, ONE, ONE, ONE, 1, (12, 12), None, 0.0)
+    y = conv_kernel("cpu", FWD)(x, w, None, ONE, ONE, ONE, 1, (12, 12), None, 0.0)
     assert_within_bound(y, ref, x, w, None, ONE, 1, torch.float32)
     shifted = ref.roll(1, dims=-1)
     with pytest.raises(AssertionError, match="outside the bound"):
@@ -141,7 +141,7 @@ def test_each_isa_copy(isa, case):  # noqa: F811  (isa: fixture switching the co
     torch.manual_seed(2)
     x, w, b = torch.randn(N, C, H, W), torch.randn(K, C // groups, 3, 3), torch.randn(K)
     ref = F.conv2d(x.double(), w.double(), b.double(), 1, pad, 1, groups)
-    y = kernel("cpu", FWD)(x, w, b, ONE, pad, ONE, groups, tuple(ref.shape[-2:]), None, 0.0)
+    y = conv_kernel("cpu", FWD)(x, w, b, ONE, pad, ONE, groups, tuple(ref.shape[-2:]), None, 0.0)
     assert_within_bound(y, ref, x, w, b, pad, groups, torch.float32)
 
 
@@ -199,11 +199,11 @@ def test_not_applicable_errors_name_algo_and_shape(kw, what):
 def test_kernel_rejects_bad_shape_directly():
     x, w = torch.randn(1, 2, 9, 9), torch.randn(3, 2, 5, 5)
     with pytest.raises(ValueError, match="weight: algo='winograd' takes 3x3"):
-        kernel("cpu", FWD)(x, w, None, ONE, ONE, ONE, 1, (7, 7), None, 0.0)
+        conv_kernel("cpu", FWD)(x, w, None, ONE, ONE, ONE, 1, (7, 7), None, 0.0)
     with pytest.raises(ValueError, match="stride: algo='winograd'"):
-        kernel("cpu", BWD_INPUT)(torch.randn(1, 3, 4, 4), torch.randn(3, 2, 3, 3), (9, 9), (2, 2), ONE, ONE, 1)
+        conv_kernel("cpu", BWD_INPUT)(torch.randn(1, 3, 4, 4), torch.randn(3, 2, 3, 3), (9, 9), (2, 2), ONE, ONE, 1)
     with pytest.raises(ValueError, match="groups"):
-        kernel("cpu", FWD)(x, torch.randn(3, 1, 3, 3), None, ONE, ONE, ONE, 3, (9, 9), None, 0.0)
+        conv_kernel("cpu", FWD)(x, torch.randn(3, 1, 3, 3), None, ONE, ONE, ONE, 3, (9, 9), None, 0.0)
 
 
 @pytest.mark.parametrize("kernel_hw,stride,dilation", [((5, 5), (1, 1), (1, 1)), ((3, 3), (2, 2), (1, 1)),

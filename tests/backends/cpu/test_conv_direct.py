@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings, strategies as st
 
-from fastcnn._registry import kernel
+from conv_reference import conv_kernel
 from helpers import assert_close, gradcheck, isa  # noqa: F401  (isa is a fixture)
 from conv_reference import TORCH_ACTIVATIONS
 
@@ -17,7 +17,7 @@ BWD_W = "conv2d_backward_weight.direct"
 
 
 def k(name):
-    return kernel("cpu", name)
+    return conv_kernel("cpu", name)
 
 
 def reference_conv(x, w, bias, stride, padding, dilation, groups, out_hw):

@@ -134,7 +134,7 @@ def test_strided_backward_input_rule_follows_the_isa():
 
 
 def test_env_log_prints_each_choice_once():
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     code = ("import torch, fastcnn\n"
             "x = torch.randn(1, 3, 9, 9)\nw = torch.randn(4, 3, 3, 3)\n"
             "for _ in range(3): fastcnn.ops.conv2d(x, w, padding=1, algo='direct', backend='cpu')\n")

@@ -1,5 +1,5 @@
 """The triton implicit-GEMM convolution (fastcnn/kernels/triton/conv_implicit_gemm.py) beyond the
-shared matrix of tests/test_triton_conv.py (which runs it with the other algorithms on odd shapes,
+shared matrix of tests/backends/triton/test_triton_conv.py (which runs it with the other algorithms on odd shapes,
 float32 IEEE and float64): the TF32 rule, float16, the strided backward-input phases, split-K,
 the autotune configs, and a float64 gradcheck through ops.conv2d. CPU tensors run under the
 interpreter; the gpu-marked tests run the same on CUDA tensors where one exists.
@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from fastcnn import ops
-from fastcnn._registry import kernel
+from conv_reference import conv_kernel
 from helpers import HAS_GPU, assert_close, gradcheck
 
 gpu = pytest.mark.gpu
@@ -24,9 +24,9 @@ def _module():
 
 
 def _passes(x, w, b, gy, stride, padding, dilation, groups):
-    fwd = kernel("triton", "conv2d_forward.implicit_gemm")
-    bwd_in = kernel("triton", "conv2d_backward_input.implicit_gemm")
-    bwd_w = kernel("triton", "conv2d_backward_weight.implicit_gemm")
+    fwd = conv_kernel("triton", "conv2d_forward.implicit_gemm")
+    bwd_in = conv_kernel("triton", "conv2d_backward_input.implicit_gemm")
+    bwd_w = conv_kernel("triton", "conv2d_backward_weight.implicit_gemm")
     y = fwd(x, w, b, stride, padding, dilation, groups, tuple(gy.shape[2:]), None, 0.0)
     gx = bwd_in(gy, w, tuple(x.shape[2:]), stride, padding, dilation, groups)
     gw = bwd_w(x, gy, tuple(w.shape[2:]), stride, padding, dilation, groups)
@@ -108,7 +108,7 @@ def test_float16_accumulates_in_float32():
 def test_bfloat16_on_cpu_is_rejected_by_name():
     x, w, b, gy = _inputs(1, 2, 5, 5, 2, 3, 3, (1, 1), (1, 1), (1, 1), 1, torch.bfloat16)
     with pytest.raises(TypeError, match="x: implicit_gemm"):
-        kernel("triton", "conv2d_forward.implicit_gemm")(x, w, b, (1, 1), (1, 1), (1, 1), 1, (5, 5), None, 0.0)
+        conv_kernel("triton", "conv2d_forward.implicit_gemm")(x, w, b, (1, 1), (1, 1), (1, 1), 1, (5, 5), None, 0.0)
 
 
 def test_precision_follows_torch_flags(monkeypatch):
@@ -193,7 +193,7 @@ def test_tf32_on_gpu_is_exact_on_tf32_rounded_inputs(geometry):
     saved = torch.backends.cudnn.allow_tf32
     torch.backends.cudnn.allow_tf32 = True
     try:
-        y = kernel("triton", "conv2d_forward.implicit_gemm")(x, w, b, stride, padding, dilation, groups,
+        y = conv_kernel("triton", "conv2d_forward.implicit_gemm")(x, w, b, stride, padding, dilation, groups,
                                                             tuple(gy.shape[2:]), None, 0.0)
     finally:
         torch.backends.cudnn.allow_tf32 = saved

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings, strategies as st
 
 from fastcnn import _C
-from fastcnn._registry import kernel
+from conv_reference import conv_kernel
 from helpers import assert_close, gradcheck, isa  # noqa: F401  (isa is a fixture)
 
 FWD = "conv2d_forward.fft"
@@ -78,7 +78,7 @@ def run_all(case, dtype, tile=None, activation=None, act_param=0.0, bias=True):
     N, C, H, W, K, R, S, tb, lr, g = case
     x, w, b, (P, Q) = make(case, dtype)
     b = b if bias else None
-    fwd, bwi, bww = kernel("cpu", FWD), kernel("cpu", BWD_INPUT), kernel("cpu", BWD_WEIGHT)
+    fwd, bwi, bww = conv_kernel("cpu", FWD), conv_kernel("cpu", BWD_INPUT), conv_kernel("cpu", BWD_WEIGHT)
 
     xr, wr = x.clone().requires_grad_(), w.clone().requires_grad_()
     pre = reference_conv(xr, wr, b, tb, lr, g)
@@ -150,7 +150,7 @@ def test_each_isa_copy(isa, case):  # noqa: F811  (isa: fixture switching the co
 
 
 def test_gradcheck_float64():
-    fwd, bwi, bww = kernel("cpu", FWD), kernel("cpu", BWD_INPUT), kernel("cpu", BWD_WEIGHT)
+    fwd, bwi, bww = conv_kernel("cpu", FWD), conv_kernel("cpu", BWD_INPUT), conv_kernel("cpu", BWD_WEIGHT)
     pad, g = (2, 0), 2
 
     class Conv(torch.autograd.Function):
@@ -196,7 +196,7 @@ def test_rejects_stride_and_dilation(name, bad):
     x, w = torch.randn(1, 2, 8, 8), torch.randn(3, 2, 3, 3)
     gy = torch.randn(1, 3, 6, 6)
     stride, dilation = ((2, 1), ONE) if bad == "stride" else (ONE, (1, 2))
-    fn = kernel("cpu", name)
+    fn = conv_kernel("cpu", name)
     with pytest.raises(ValueError, match=bad):
         if name == FWD:
             fn(x, w, None, stride, (0, 0), dilation, 1, (6, 6), None, 0.0)
@@ -209,16 +209,16 @@ def test_rejects_stride_and_dilation(name, bad):
 def test_rejects_kernel_larger_than_largest_transform():
     x, w = torch.randn(1, 1, 40, 40), torch.randn(1, 1, 33, 3)
     with pytest.raises(ValueError, match="weight"):
-        kernel("cpu", FWD)(x, w, None, ONE, (0, 0), ONE, 1, (8, 38), None, 0.0)
+        conv_kernel("cpu", FWD)(x, w, None, ONE, (0, 0), ONE, 1, (8, 38), None, 0.0)
     with pytest.raises(ValueError, match="weight"):
-        kernel("cpu", BWD_WEIGHT)(x, torch.randn(1, 1, 8, 38), (33, 3), ONE, (0, 0), ONE, 1)
+        conv_kernel("cpu", BWD_WEIGHT)(x, torch.randn(1, 1, 8, 38), (33, 3), ONE, (0, 0), ONE, 1)
 
 
 def test_rejects_bad_tile_and_activation():
     x, w = torch.randn(1, 1, 8, 8), torch.randn(1, 1, 9, 3)
     with pytest.raises(ValueError, match="tile"):
-        kernel("cpu", FWD)(x, w, None, ONE, (4, 1), ONE, 1, (8, 8), None, 0.0, tile=12)
+        conv_kernel("cpu", FWD)(x, w, None, ONE, (4, 1), ONE, 1, (8, 8), None, 0.0, tile=12)
     with pytest.raises(ValueError, match="weight"):  # a 9x3 kernel does not fit 8x8 transforms
-        kernel("cpu", FWD)(x, w, None, ONE, (4, 1), ONE, 1, (8, 8), None, 0.0, tile=8)
+        conv_kernel("cpu", FWD)(x, w, None, ONE, (4, 1), ONE, 1, (8, 8), None, 0.0, tile=8)
     with pytest.raises(ValueError, match="activation"):
-        kernel("cpu", FWD)(x, w, None, ONE, (4, 1), ONE, 1, (8, 8), "gelu", 0.0)
+        conv_kernel("cpu", FWD)(x, w, None, ONE, (4, 1), ONE, 1, (8, 8), "gelu", 0.0)

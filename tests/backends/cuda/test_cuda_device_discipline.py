@@ -54,14 +54,14 @@ def test_ops_layer_rejects_an_output_on_another_device():
 
 def test_fastcnn_imports_in_the_tests_resolve():
     """Every `from fastcnn... import name` in the tests, those inside GPU-only test bodies included,
-    names something that exists: tests/test_cuda_conv.py imported a removed `backends` from
+    names something that exists: tests/backends/cuda/test_cuda_conv.py imported a removed `backends` from
     fastcnn._registry and, skipped everywhere without a GPU, failed all 73 of its GPU tests."""
     import ast
     import importlib
     from pathlib import Path
 
     missing = []
-    for path in sorted(Path(__file__).resolve().parent.rglob("*.py")):
+    for path in sorted(Path(__file__).resolve().parents[2].rglob("*.py")):  # every test file
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("fastcnn"):
                 try:

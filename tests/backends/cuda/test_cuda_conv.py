@@ -2,7 +2,7 @@
 
 Three layers, so that most of it runs on a machine without a GPU:
   (a) compile: every .cu compiles with NVRTC as cupy runs it (needs only libnvrtc, no GPU) and
-      only includes standard headers where NVRTC does not see them (nvcc for sm_80 / sm_90 with warnings as errors: tests/test_cuda_compile.py, which
+      only includes standard headers where NVRTC does not see them (nvcc for sm_80 / sm_90 with warnings as errors: tests/backends/cuda/test_cuda_compile.py, which
       compiles every .cu in fastcnn/kernels/cuda);
   (b) geometry: conv_geometry.cuh, compiled into fastcnn._C.cuda_geometry, against plain Python;
   (c) launches: every launcher against torch (float64 reference) on odd shapes, both
@@ -21,11 +21,11 @@ from hypothesis import given, settings, strategies as st
 import torch.nn.functional as F
 
 import cuda_host_emulator
-from conv_reference import TORCH_ACTIVATIONS, Case, conv_cases, reference_conv
+from conv_reference import TORCH_ACTIVATIONS, Case, conv_cases, conv_kernel, reference_conv, spelled_out
 import nvrtc_compile
 from helpers import HAS_GPU, assert_close
 
-CUDA_DIR = Path(__file__).resolve().parents[1] / "fastcnn" / "kernels" / "cuda"
+CUDA_DIR = Path(__file__).resolve().parents[3] / "fastcnn" / "kernels" / "cuda"
 OWN_CU = ["gemm.cu", "conv_im2col.cu", "conv_direct.cu", "conv_fft.cu"]
 OWN_HEADERS = ["common.cuh", "conv_geometry.cuh", "conv_epilogue.cuh", "gemm_tile.cuh"]
 
@@ -247,12 +247,12 @@ def emulated(monkeypatch):
     ok, why = cuda_host_emulator.available()
     if not ok:
         pytest.skip(why)
-    from fastcnn.backends.cuda import _lib, conv, gemm  # noqa: F401  (registers nothing global we rely on)
+    from fastcnn.backends.cuda import _lib, conv, conv_bias, gemm  # noqa: F401  (registers nothing global we rely on)
     from fastcnn._registry import _KERNELS
     monkeypatch.setattr(_lib, "launch", cuda_host_emulator.launch)
 
     def kernel(name):
-        return _KERNELS[("cuda", name)]
+        return spelled_out(_KERNELS[("cuda", name)], name)
     return kernel
 
 
@@ -307,11 +307,13 @@ def test_fft_rejects_stride_and_dilation():
     from fastcnn.backends.cuda import conv
     x, w = torch.zeros(1, 1, 8, 8), torch.zeros(1, 1, 3, 3)
     with pytest.raises(ValueError, match="stride"):
-        conv._fft_forward(x, w, None, (2, 2), (0, 0), (1, 1), 1, (3, 3))
+        spelled_out(conv._fft_forward, "conv2d_forward.fft")(x, w, None, (2, 2), (0, 0), (1, 1), 1, (3, 3))
     with pytest.raises(ValueError, match="dilation"):
-        conv._fft_backward_input(torch.zeros(1, 1, 4, 4), w, (8, 8), (1, 1), (0, 0), (2, 1), 1)
+        spelled_out(conv._fft_backward_input, "conv2d_backward_input.fft")(torch.zeros(1, 1, 4, 4), w, (8, 8), (1, 1),
+                                                                          (0, 0), (2, 1), 1)
     with pytest.raises(ValueError, match="stride"):
-        conv._fft_backward_weight(x, torch.zeros(1, 1, 3, 3), (3, 3), (1, 2), (0, 0), (1, 1), 1)
+        spelled_out(conv._fft_backward_weight, "conv2d_backward_weight.fft")(x, torch.zeros(1, 1, 3, 3), (3, 3), (1, 2),
+                                                                            (0, 0), (1, 1), 1)
 
 
 def test_fft_rejects_kernels_beyond_the_largest_tile():
@@ -322,9 +324,9 @@ def test_fft_rejects_kernels_beyond_the_largest_tile():
 
 
 def test_unknown_activation_is_rejected():
-    from fastcnn.backends.cuda import conv
+    from fastcnn.contracts.activation import fused_code
     with pytest.raises(ValueError, match="activation"):
-        conv.act_kind("gelu")
+        fused_code("gelu")
 
 
 # --- GPU (cupy + NVRTC) -----------------------------------------------------------------------
@@ -338,8 +340,7 @@ def _cuda_reason():
 
 
 def _gpu_kernel(name):
-    from fastcnn._registry import kernel
-    return kernel("cuda", name)
+    return conv_kernel("cuda", name)
 
 
 def _gpu_skip():
@@ -421,6 +422,6 @@ def test_emulated_conv_random_shapes(algo, case):
         if algo == "fft":  # same draw with stride 1, dilation 1 (and room for the kernel)
             case = Case("hyp_fft", case.N, case.C, case.H + 4, case.W + 4, case.K, case.R, case.S,
                         padding=case.padding, groups=case.groups)
-        check_conv(lambda name: _KERNELS[("cuda", name)], algo, case, torch.float64, "cpu", ("sigmoid", 0.0))
+        check_conv(lambda name: spelled_out(_KERNELS[("cuda", name)], name), algo, case, torch.float64, "cpu", ("sigmoid", 0.0))
     finally:
         _lib.launch = saved

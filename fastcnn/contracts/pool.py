@@ -1,4 +1,5 @@
-"""Memory-format rule shared by the pooling ops and every backend's pooling kernels.
+"""The pooling contract: the window record and the memory-format rule shared by the pooling ops and
+every backend's pooling kernels.
 
 A pooling kernel call takes 4-D tensors that are all contiguous NCHW or all channels_last; which one
 is read off the call's first tensor with `is_channels_last`, and outputs are allocated the same way.
@@ -6,7 +7,19 @@ A tensor that is both (C == 1 or H == W == 1) has the same memory order either w
 """
 from __future__ import annotations
 
+from typing import NamedTuple, Tuple
+
 import torch
+
+
+class PoolWindow(NamedTuple):
+    """A checked pooling window and its output size, built once per call by the op's check
+    (fastcnn/ops/pool.py _checked_window); pairs are (h, w)."""
+    kernel: Tuple[int, int]
+    stride: Tuple[int, int]
+    padding: Tuple[int, int]
+    dilation: Tuple[int, int]
+    out_hw: Tuple[int, int]
 
 
 def is_channels_last(t: torch.Tensor) -> bool:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-CUDA_DIR = Path(__file__).resolve().parents[1] / "fastcnn" / "kernels" / "cuda"
+CUDA_DIR = Path(__file__).resolve().parents[3] / "fastcnn" / "kernels" / "cuda"
 SOURCES = sorted(CUDA_DIR.glob("*.cu"))
 NVCC = shutil.which("nvcc")
 
