@@ -98,3 +98,13 @@ def test_once_differentiable_still_refuses_a_second_derivative():
     (gx,) = torch.autograd.grad(y, x, gy, create_graph=True)
     with pytest.raises(RuntimeError, match="differentiate twice"):
         gx.sum().backward()
+
+
+def test_checked_is_not_part_of_the_public_signature():
+    import inspect
+
+    for op in (O.conv2d, O.max_pool2d, O.avg_pool2d):
+        params = inspect.signature(op).parameters
+        assert "checked" not in params and params["backend"].default is None
+    with pytest.raises(TypeError):
+        O.conv2d(torch.randn(1, 1, 4, 4), torch.randn(1, 1, 1, 1), checked=None)
