@@ -155,20 +155,35 @@ _ENV_DATA = getattr(os.environ, "_data", None)
 _ENV_KEY = os.environ.encodekey("FASTCNN_BACKEND") if _ENV_DATA is not None else None
 
 
+def env_value(name: str) -> Optional[str]:
+    """os.environ.get(name), as set now, at a twentieth of its cost (for per-call flags)."""
+    if _ENV_DATA is None:  # pragma: no cover - a Python whose os.environ lacks the backing dict
+        return os.environ.get(name)
+    key = _ENV_KEYS.get(name)
+    if key is None:
+        key = _ENV_KEYS[name] = os.environ.encodekey(name)
+    value = _ENV_DATA.get(key)
+    return None if value is None else os.environ.decodevalue(value)
+
+
+_ENV_KEYS: Dict[str, object] = {}
+
+
 def env_backend() -> Optional[str]:
     """FASTCNN_BACKEND as set now (None when unset or empty)."""
-    if _ENV_DATA is None:  # pragma: no cover - a Python whose os.environ lacks the backing dict
-        return os.environ.get("FASTCNN_BACKEND") or None
-    value = _ENV_DATA.get(_ENV_KEY)
-    return os.environ.decodevalue(value) or None if value is not None else None
+    return env_value("FASTCNN_BACKEND") or None
 
 
 def resolve_backend(backend: Optional[str], tensors: Iterable[torch.Tensor]) -> str:
     """Backend for a call: the `backend=` argument, else env FASTCNN_BACKEND, else by device
     (CPU tensors -> 'cpu'; CUDA tensors -> 'cuda' if usable, else 'triton')."""
-    if backend is None and _ENV_DATA is not None and _ENV_KEY not in _ENV_DATA and _BACKENDS["cpu"].usable \
-            and all(t.is_cpu for t in tensors):
-        return "cpu"  # the common case, decided without building device objects
+    if (backend == "cpu" or backend is None and _ENV_DATA is not None and _ENV_KEY not in _ENV_DATA) \
+            and _BACKENDS["cpu"].usable:
+        for t in tensors:
+            if not t.is_cpu:
+                break
+        else:
+            return "cpu"  # the common case, decided without building device objects
     placed = {t.device for t in tensors if isinstance(t, torch.Tensor)}
     if len(placed) > 1:
         raise ValueError(f"tensors are on different devices: {sorted(str(d) for d in placed)}")

@@ -41,7 +41,9 @@ template <class T, class BlockTerms>
 void column_sums(int64_t N, int64_t C, double* s1, double* s2, BlockTerms&& block_terms) {
   using V = Vec<T>;
   const int64_t blocks = (C + V::N - 1) / V::N;
-  parallel_for(blocks, 1, [&](int64_t b0, int64_t b1) {
+  // a thread's chunk holds at least kRowGrain elements: a small layer runs inline, without waking a
+  // second thread (an OpenMP region costs microseconds, milliseconds when that core is busy)
+  parallel_for(blocks, std::max<int64_t>(1, kRowGrain / std::max<int64_t>(1, N * V::N)), [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t c0 = b * V::N;
       const int width = int(std::min<int64_t>(V::N, C - c0));
@@ -75,7 +77,7 @@ void channel_moments(const T* x, int64_t N, int64_t C, int64_t S, double* shift,
       };
     });
   }
-  parallel_for(C, 1, [&](int64_t c0, int64_t c1) {
+  parallel_for(C, std::max<int64_t>(1, kRowGrain / std::max<int64_t>(1, N * S)), [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       const T k = x[c * S];
       const V kv = V::set1(k);
@@ -165,7 +167,7 @@ void grad_moments(const T* gy, const T* x, const T* mean, int64_t N, int64_t C, 
       };
     });
   }
-  parallel_for(C, 1, [&](int64_t c0, int64_t c1) {
+  parallel_for(C, std::max<int64_t>(1, kRowGrain / std::max<int64_t>(1, N * S)), [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       const V m = V::set1(mean[c]);
       double t1 = 0, t2 = 0;

@@ -25,6 +25,7 @@ class Case:
     modes: Tuple[str, ...] = ("forward", "train")
     rtol: float = 1e-4  # re-check tolerance, relative to the result's largest value
     reference: str = "torch"
+    memory: bool = False  # also measure each contender's peak memory of one call (fastcnn/bench/memory.py)
     tags: Tuple[str, ...] = field(default_factory=tuple)
 
 

@@ -97,7 +97,8 @@ def run(args) -> int:
             results.append(r)
             continue
         results.append(run_case(case.suite, case.name, mode, fast, base, reference=case.reference,
-                                flops=case.flops(mode), nbytes=case.nbytes(mode), rtol=case.rtol, budget_s=budget))
+                                flops=case.flops(mode), nbytes=case.nbytes(mode), rtol=case.rtol, budget_s=budget,
+                                measure_memory=case.memory))
     settings = {"quick": args.quick, "backends": backends, "suites": sorted(set(c.suite for c in cases)),
                 "filter": args.filter, "budget_s": budget, "seconds": round(time.time() - started, 1),
                 "left_out": left_out}

@@ -35,6 +35,9 @@ class Result:
     # contender -> seconds of its first call (kernel compilation: Triton JIT, NVRTC; cuDNN's algorithm
     # search), reported apart and never part of the timings
     first_call_s: Dict[str, float] = field(default_factory=dict)
+    # contender -> bytes the resident set rose by during one call (fastcnn/bench/memory.py), for the
+    # cases that ask for it (whole networks)
+    peak_bytes: Dict[str, int] = field(default_factory=dict)
 
     def ratio(self, fast: str, baseline: str) -> Optional[float]:
         """baseline time / fastcnn time, None where either is missing or fastcnn's result was wrong."""
@@ -133,9 +136,10 @@ def time_contenders(contenders: Dict[str, Callable], *, budget_s: float = 1.0, m
 
 def run_case(suite: str, case: str, mode: str, fastcnn: Dict[str, Callable], baselines: Dict[str, Callable], *,
              reference: str, flops: float = 0.0, nbytes: float = 0.0, rtol: float = 1e-4,
-             budget_s: float = 1.0) -> Result:
+             budget_s: float = 1.0, measure_memory: bool = False) -> Result:
     """Times the fastcnn contenders against the baselines, then re-checks every fastcnn result
-    against the `reference` baseline's result (relative error above rtol marks it wrong)."""
+    against the `reference` baseline's result (relative error above rtol marks it wrong), then,
+    with measure_memory, each contender's peak memory of one more call."""
     result = Result(suite, case, mode, flops, nbytes, fastcnn=list(fastcnn), baselines=list(baselines))
     runnable = {}
     clock = _Clock()
@@ -153,4 +157,11 @@ def run_case(suite: str, case: str, mode: str, fastcnn: Dict[str, Callable], bas
                 err = relative_error(runnable[name](), expected)
                 if not err <= rtol:
                     result.wrong[name] = err
+    if measure_memory:
+        from .memory import peak_bytes
+
+        for name, fn in runnable.items():
+            peak = peak_bytes(fn)
+            if peak is not None:
+                result.peak_bytes[name] = peak
     return result

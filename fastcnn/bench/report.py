@@ -50,6 +50,10 @@ def rows(results: List[Result], machine: dict) -> List[dict]:
         if r.bytes and best:
             row["GB/s"] = r.gbs(best)
             row["% copy bw"] = 100 * r.gbs(best) / machine["copy_gbs"] if machine.get("copy_gbs") else None
+        if r.peak_bytes:  # resident-set rise of one call (fastcnn/bench/memory.py), MiB
+            peak = r.peak_bytes.get(best) if best else None
+            row["peak MB"] = peak / 2 ** 20 if peak is not None else None
+            row["torch peak MB"] = r.peak_bytes["torch"] / 2 ** 20 if "torch" in r.peak_bytes else None
         row["notes"] = "; ".join([f"{k} WRONG (rel err {v:.1e})" for k, v in r.wrong.items()] +
                                  [f"{k}: {v}" for k, v in r.errors.items()])
         out.append(row)
@@ -57,7 +61,8 @@ def rows(results: List[Result], machine: dict) -> List[dict]:
 
 
 def table(results: List[Result], machine: dict) -> str:
-    cols = ["case", "mode", "best", "best_time"] + [f"vs {b}" for b in BASELINE_ORDER] + ["GFLOP/s", "GB/s"]
+    cols = ["case", "mode", "best", "best_time"] + [f"vs {b}" for b in BASELINE_ORDER] + ["GFLOP/s", "GB/s", "peak MB",
+                                                                                  "torch peak MB"]
     data = rows(results, machine)
     present = [c for c in cols if any(d.get(c) is not None for d in data)]
 
@@ -88,6 +93,7 @@ def to_json(results: List[Result], machine: dict, settings: dict) -> dict:
             "ratio": "baseline median time / fastcnn median time (above 1: fastcnn faster)",
             "GFLOP/s": "nominal: 2*N*K*(C/groups)*R*S*P*Q per convolution, 2*M*N*K per matmul; training = 3x",
             "GB/s": "bytes read + bytes written by the op / median time",
+            "peak MB": "how far the resident set rose during one call (VmHWM after a reset), MiB",
         },
         "results": [dataclasses.asdict(r) for r in results],
         "summary": rows(results, machine),

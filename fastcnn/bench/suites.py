@@ -271,6 +271,8 @@ overhead_case("linear 8->4 [2,8]", "linear", F.linear, lambda: [torch.randn(2, 8
 overhead_case("batch_norm train [4,3,2,2]", "batch_norm", F.batch_norm,
               lambda: [torch.randn(4, 3, 2, 2), torch.zeros(3), torch.ones(3), torch.ones(3), torch.zeros(3)],
               grad_args=(0, 3, 4), training=True)
+overhead_case("cross_entropy [4,5]", "cross_entropy", F.cross_entropy,
+              lambda: [torch.randn(4, 5), torch.randint(0, 5, (4,))])
 
 
 # ---- networks: every zoo network in its small size, one inference pass and one training step ----
@@ -362,7 +364,7 @@ def network_case(name, batch=NETWORK_BATCH, quick=False):
         x_cl = x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
         base = {"torch": _network_call(twin, x, mode), "torch_cl": _network_call(twin_cl, x_cl, mode)}
         return fast, base
-    CASES.append(Case("networks", f"{name} (small) b{batch}", "network", build, quick=quick,
+    CASES.append(Case("networks", f"{name} (small) b{batch}", "network", build, quick=quick, memory=True,
                       rtol=float("inf") if name in NETWORK_STATEFUL else 1e-3))
 
 

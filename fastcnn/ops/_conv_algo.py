@@ -23,6 +23,7 @@ from typing import Callable, Dict, NamedTuple, Optional, Sequence, Tuple
 import torch
 
 from .._cache import atomic_write, cache_dir
+from .. import _registry
 from .._registry import has_kernel
 
 ALGOS = ("direct", "im2col", "fft", "winograd", "implicit_gemm")
@@ -226,7 +227,7 @@ def autotune(enabled: bool = True) -> None:
 def autotune_enabled() -> bool:
     if _state["enabled"] is not None:
         return _state["enabled"]
-    return os.environ.get("FASTCNN_AUTOTUNE", "0") not in ("", "0", "false", "False")
+    return _registry.env_value("FASTCNN_AUTOTUNE") not in (None, "", "0", "false", "False")  # asked per pass
 
 
 def cache_path() -> Path:

@@ -37,6 +37,7 @@ class _PlainCall:
 
 
 _Tensor = torch.Tensor
+_any_autocast = torch._C._is_any_autocast_enabled
 _functorch_active = torch._C._are_functorch_transforms_active
 _unwrap_if_dead = torch._C._functorch.unwrap_if_dead
 
@@ -45,8 +46,13 @@ def apply(function, *args):
     """function.apply(*args) for a torch.autograd.Function; when no tensor argument needs a
     gradient (inference, no_grad), its forward runs directly, without autograd's per-call
     bookkeeping (about 10 microseconds, most of a small layer's time)."""
-    if torch.is_grad_enabled() and any(isinstance(a, _Tensor) and a.requires_grad for a in args):
-        out = _autograd_apply(function, args)
+    if torch.is_grad_enabled():
+        for a in args:
+            if isinstance(a, _Tensor) and a.requires_grad:
+                out = _autograd_apply(function, args)
+                break
+        else:
+            out = function.forward(_PlainCall(len(args)), *args)
     else:
         out = function.forward(_PlainCall(len(args)), *args)
     _check_device(function, args, out)
@@ -65,6 +71,21 @@ def _autograd_apply(function, args):
     return super(torch.autograd.Function, function).apply(*args)
 
 
+def once_differentiable(backward):
+    """torch.autograd.function.once_differentiable without its cost in the usual backward: autograd
+    runs a backward with grad mode off unless create_graph=True, and then torch's wrapper only adds
+    a no_grad block (~1 us per op); with grad mode on, torch's wrapper runs (it marks the results so
+    that differentiating them again raises)."""
+    guarded = torch.autograd.function.once_differentiable(backward)
+
+    @functools.wraps(backward)
+    def wrapper(ctx, *grads):
+        if not torch.is_grad_enabled():
+            return backward(ctx, *grads)
+        return guarded(ctx, *grads)
+    return wrapper
+
+
 def _check_device(function, args, out) -> None:
     """Every output on the first input tensor's device: a launcher that allocates on the default
     (CPU) device fails here, naming the op, not later in an unrelated torch call. (Gradients are
@@ -81,7 +102,10 @@ def _check_device(function, args, out) -> None:
                                f"{device}: the backend's kernel allocated it on the wrong device")
 
 
-_SCALARS = (int, float, str, bool, type(None))
+_SCALAR, _TENSOR = "scalar", "tensor"
+_KEY_KIND = {int: _SCALAR, float: _SCALAR, str: _SCALAR, bool: _SCALAR, type(None): _SCALAR,
+             _Tensor: _TENSOR, torch.nn.Parameter: _TENSOR}
+_is_compiling = torch.compiler.is_compiling
 
 
 class ConfigMemo:
@@ -99,17 +123,22 @@ class ConfigMemo:
 
     def key(self, *parts):
         """The key of a call, or None where it must not be remembered."""
-        if torch.compiler.is_compiling():
+        if _is_compiling():
             return None
         out = []
         add = out.append
         for p in parts:
             kind = type(p)
-            if kind in _SCALARS:
-                add((kind, p))
-            elif isinstance(p, _Tensor):
-                add((_Tensor, p.shape, p.dtype, p.device))
+            what = _KEY_KIND.get(kind)
+            if what is _SCALAR:
+                add(kind)  # the type first: True and 1 are equal as keys
+                add(p)
+            elif what is _TENSOR or isinstance(p, _Tensor):
+                add(p.shape)  # a torch.Size: never equal to a scalar's type or a plain tuple of ints
+                add(p.dtype)
+                add(p.device)
             elif kind is tuple and all(type(v) is int for v in p):
+                add(tuple)
                 add(p)
             else:
                 return None
@@ -155,25 +184,30 @@ def refuse_autocast(tensors, op_name: str) -> None:
 
 
 def public_op(reference: Callable, check: Optional[Callable] = None):
+    """A body with a keyword-only `checked` parameter receives what check() returned (what the checks
+    computed, e.g. normalised geometry), so the op need not work it out, or look it up, again."""
     def deco(body):
         sig = inspect.signature(body)
-        params = [p for p in sig.parameters.values() if p.name != "backend"]
+        params = [p for p in sig.parameters.values() if p.name not in ("backend", "checked")]
         public_sig = sig.replace(parameters=params + [
             inspect.Parameter("backend", inspect.Parameter.KEYWORD_ONLY, default=None)])
+        takes_checked = "checked" in sig.parameters
 
         name = body.__name__
 
         @functools.wraps(body)
         def wrapper(*args, backend: Optional[str] = None, **kwargs):
-            if check is not None:
-                check(*args, **kwargs)
+            checked = check(*args, **kwargs) if check is not None else None
             tensors = [a for a in args if isinstance(a, _Tensor)]
             if kwargs:
                 tensors += [a for a in kwargs.values() if isinstance(a, _Tensor)]
             chosen = resolve_backend(backend, tensors)
             if chosen == "reference":
                 return reference(*args, **kwargs)
-            refuse_autocast(tensors, name)
+            if _any_autocast():
+                refuse_autocast(tensors, name)
+            if takes_checked:
+                return body(*args, backend=chosen, checked=checked, **kwargs)
             return body(*args, backend=chosen, **kwargs)
 
         wrapper.__signature__ = public_sig

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from .. import _checks
 from .._registry import kernel
 from ..contracts.activation import ACT_KIND  # noqa: F401 - the kinds `kind` names (documented above)
-from ._op import apply, public_op
+from ._op import apply, once_differentiable, public_op
 from ._shapes import around, owned_outputs, follows_channels_last
 
 __all__ = ["relu", "relu_", "leaky_relu", "leaky_relu_", "elu", "elu_", "sigmoid", "tanh", "softplus", "prelu",
@@ -65,7 +65,7 @@ class _Elementwise(torch.autograd.Function):
         return y
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
+    @once_differentiable
     def backward(ctx, gy):
         (saved,) = ctx.saved_tensors
         kind, p0, p1, backend = ctx.args
@@ -226,7 +226,7 @@ class _PReLU(torch.autograd.Function):
         return kernel(backend, "prelu_forward")(x3, w).reshape(x.shape)
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
+    @once_differentiable
     def backward(ctx, gy):
         x3, w = ctx.saved_tensors
         gx, gw = kernel(ctx.backend, "prelu_backward")(gy.contiguous().reshape(x3.shape), x3, w)
@@ -276,7 +276,7 @@ class _Maxout(torch.autograd.Function):
         return y.reshape(x.shape[:d] + (x.shape[d] // pool_size,) + x.shape[d + 1:])
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
+    @once_differentiable
     def backward(ctx, gy):
         (x3,) = ctx.saved_tensors
         pool_size, backend = ctx.args

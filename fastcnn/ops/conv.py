@@ -30,7 +30,7 @@ from ..contracts.conv import ConvShape
 from . import _conv_algo as algos
 from . import _library
 from ._conv_algo import autotune
-from ._op import ConfigMemo, apply, public_op
+from ._op import ConfigMemo, apply, once_differentiable, public_op
 from ._shapes import channels_last_from_nchw, is_channels_last_only, nchw_from_channels_last
 
 __all__ = ["conv2d", "conv_transpose2d", "autotune"]
@@ -135,28 +135,33 @@ def _conv_geometry(x, weight, stride, padding, dilation):
     return stride, padding, dilation, out_hw
 
 
-_GEOMETRY = ConfigMemo()
+_CHECKED = ConfigMemo()
 
 
-def _checked_geometry(input, weight, bias, stride, padding, dilation, groups) -> Tuple[bool, ConvShape]:
-    """(unbatched, ConvShape) of conv2d after every check of _operands and _conv_geometry,
-    remembered per configuration (the check and the op both ask)."""
-    key = _GEOMETRY.key(input, weight, bias, stride, padding, dilation, groups)
-    found = _GEOMETRY.get(key)
-    if found is None:
-        x, unbatched = _operands(input, weight, bias, _groups(groups), transposed=False)
-        stride, pad, dilation, out_hw = _conv_geometry(x, weight, stride, padding, dilation)
-        found = (unbatched, ConvShape.of(x.shape, weight.shape, stride, pad, dilation, groups, out_hw))
-        _GEOMETRY.put(key, found)
-    return found
+class _Checked(NamedTuple):
+    """What conv2d's checks computed for one configuration."""
+    unbatched: bool
+    shape: ConvShape  # the geometry, built once and handed down to the kernels
+    activation: Optional[str]
+    act_param: float
+    configs: dict  # backend -> its ConvConfig (built once: a NamedTuple of tuples costs ~1 us)
 
 
 def _check_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, algo="auto",
-                  activation=None, activation_param=None):
-    _checked_geometry(input, weight, bias, stride, padding, dilation, groups)
-    _activation(activation, activation_param)
-    if algo not in algos.CHOICES:
-        raise ValueError(f"algo: expected one of {algos.CHOICES}, got {algo!r}")
+                  activation=None, activation_param=None) -> _Checked:
+    """Every check of conv2d's arguments (operands, geometry, activation, algo), run on a
+    configuration's first call and remembered (ConfigMemo); the result goes to the op's body."""
+    key = _CHECKED.key(input, weight, bias, stride, padding, dilation, groups, algo, activation, activation_param)
+    found = _CHECKED.get(key)
+    if found is None:
+        x, unbatched = _operands(input, weight, bias, _groups(groups), transposed=False)
+        stride, pad, dilation, out_hw = _conv_geometry(x, weight, stride, padding, dilation)
+        shape = ConvShape.of(x.shape, weight.shape, stride, pad, dilation, groups, out_hw)
+        found = _Checked(unbatched, shape, *_activation(activation, activation_param), {})
+        if algo not in algos.CHOICES:
+            raise ValueError(f"algo: expected one of {algos.CHOICES}, got {algo!r}")
+        _CHECKED.put(key, found)
+    return found
 
 
 def _transpose_geometry(x, weight, stride, padding, output_padding, dilation):
@@ -184,7 +189,7 @@ _TRANSPOSE_GEOMETRY = ConfigMemo()
 
 def _checked_transpose_geometry(input, weight, bias, stride, padding, output_padding, groups, dilation):
     """(unbatched, ConvShape of the forward convolution conv_transpose2d is the adjoint of: an
-    out_hw-sized input to an x-sized output), remembered per configuration like _checked_geometry."""
+    out_hw-sized input to an x-sized output), remembered per configuration like _check_conv2d."""
     key = _TRANSPOSE_GEOMETRY.key(input, weight, bias, stride, padding, output_padding, groups, dilation)
     found = _TRANSPOSE_GEOMETRY.get(key)
     if found is None:
@@ -252,6 +257,17 @@ def _chosen_algo(cfg: ConvConfig, direction, N, w, run):
     return algo
 
 
+_KERNEL_KEYS: dict = {}  # (backend, direction, algo) -> the registry's key of its kernel, built once
+
+
+def _run(cfg: ConvConfig, direction: str, algo: str, *args):
+    key = _KERNEL_KEYS.get((cfg.backend, direction, algo))
+    if key is None:
+        key = _KERNEL_KEYS[(cfg.backend, direction, algo)] = (cfg.backend, algos.kernel_name(direction, algo))
+    fn = _registry._KERNELS.get(key)  # the kernel() lookup, inlined: _pass has handled tracing already
+    return (fn if fn is not None else kernel(*key))(*args)
+
+
 # Which algorithm each pass ran: DEBUG records on logger "fastcnn.conv" (attributes conv_direction,
 # conv_algo, conv_shapes); env FASTCNN_CONV_LOG=1 prints each distinct choice once to stderr.
 _log = logging.getLogger("fastcnn.conv")
@@ -283,10 +299,6 @@ def _log_choice(cfg: ConvConfig, direction: str, algo: str, args) -> None:
     _log.debug("%s.%s backend=%s shapes=%s stride=%s padding=%s dilation=%s groups=%d (asked %s)", direction, algo,
                cfg.backend, shapes, cfg.stride, cfg.padding, cfg.dilation, cfg.groups, cfg.algo,
                extra={"conv_direction": direction, "conv_algo": algo, "conv_shapes": shapes})
-
-
-def _run(cfg: ConvConfig, direction: str, algo: str, *args):
-    return kernel(cfg.backend, algos.kernel_name(direction, algo))(*args)
 
 
 def _pass(cfg: ConvConfig, direction: str, N: int, w, *args):
@@ -346,7 +358,7 @@ class _Conv2d(torch.autograd.Function):
         return y
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
+    @once_differentiable
     def backward(ctx, gy):
         x, w, y = ctx.saved_tensors
         cfg = ctx.cfg
@@ -376,7 +388,7 @@ class _ConvTranspose2d(torch.autograd.Function):
         return y
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
+    @once_differentiable
     def backward(ctx, gy):
         x, w = ctx.saved_tensors
         cfg = ctx.cfg
@@ -420,19 +432,22 @@ def _conv2d_reference(input, weight, bias=None, stride=1, padding=0, dilation=1,
 
 @public_op(reference=_conv2d_reference, check=_check_conv2d)
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, algo="auto", activation=None,
-           activation_param=None, backend):
+           activation_param=None, backend, checked: _Checked):
     """torch.nn.functional.conv2d on fastcnn kernels, plus `algo=` and a fused `activation=`
     (None, 'relu', 'leaky_relu', 'elu', 'sigmoid', 'tanh'; `activation_param` = slope / alpha)."""
-    activation, param = _activation(activation, activation_param)
     channels_last = is_channels_last_only(input)  # the kernels take NCHW; the result follows the input
     if channels_last:
         input = nchw_from_channels_last(input)
-    unbatched, shape = _checked_geometry(input, weight, bias, stride, padding, dilation, groups)
+    unbatched, shape = checked.unbatched, checked.shape
     x = input.unsqueeze(0) if unbatched else input
     x, w = x.contiguous(), weight.contiguous()
     b = None if bias is None else bias.contiguous()
-    algos.check_explicit(algo, backend, "conv2d_forward", shape.stride, shape.dilation, shape.kernel_hw)
-    cfg = ConvConfig(shape, activation, param, backend, algo)
+    if algo != "auto":  # asks the registry each call: tests add and remove kernels
+        algos.check_explicit(algo, backend, "conv2d_forward", shape.stride, shape.dilation, shape.kernel_hw)
+    cfg = checked.configs.get(backend)
+    if cfg is None:
+        cfg = ConvConfig(shape, checked.activation, checked.act_param, backend, algo)
+        checked.configs[backend] = cfg
     y = apply(_Conv2d, x, w, b, cfg)
     if channels_last:
         y = channels_last_from_nchw(y)

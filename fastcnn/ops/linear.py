@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from .. import _checks
 from .._registry import kernel
-from ._op import apply, memoised, public_op
+from ._op import apply, memoised, once_differentiable, public_op
 from ._shapes import leading_merged, owned_outputs
 
 __all__ = ["linear", "matmul"]
@@ -35,7 +35,7 @@ class _Linear(torch.autograd.Function):
         return y
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
+    @once_differentiable
     def backward(ctx, gy):
         x2d, w = ctx.saved_tensors
         gy = gy.contiguous()
@@ -62,7 +62,7 @@ class _Matmul(torch.autograd.Function):
         return out
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
+    @once_differentiable
     def backward(ctx, gy):
         a, b = ctx.saved_tensors
         gy = gy.contiguous()
@@ -97,6 +97,9 @@ def _check_linear(input, weight, bias=None):
 @public_op(reference=F.linear, check=memoised(_check_linear))
 def linear(input, weight, bias=None, *, backend):
     """torch.nn.functional.linear: input[..., in] @ weight[out, in]^T + bias[out]."""
+    if input.dim() == 2:  # the usual case: no reshapes around the GEMM
+        return apply(_Linear, input.contiguous(), weight.contiguous(), None if bias is None else bias.contiguous(),
+                     backend)
     lead = input.shape[:-1]
     x2d = leading_merged(input, 1).contiguous()
     y = apply(_Linear, x2d, weight.contiguous(), None if bias is None else bias.contiguous(), backend)

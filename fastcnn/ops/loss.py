@@ -27,7 +27,7 @@ from torch.nn import _reduction
 
 from .. import _checks
 from .._registry import has_kernel, kernel
-from ._op import apply, public_op
+from ._op import ConfigMemo, apply, public_op
 
 __all__ = ["cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits"]
 
@@ -49,8 +49,9 @@ def _check_reduction(reduction):
         raise ValueError(f"reduction: expected one of {REDUCTIONS}, got {reduction!r}")
 
 
-def _check_class_target(input, target, weight, ignore_index):
-    """input (C,), (N, C) or (N, C, d1, ...); target (), (N,) or (N, d1, ...) of int64 class indices."""
+def _check_class_target(input, target, weight, ignore_index, values=True):
+    """input (C,), (N, C) or (N, C, d1, ...); target (), (N,) or (N, d1, ...) of int64 class indices
+    (and, with `values`, every index in range)."""
     _checks.float_tensor(input, "input")
     if input.dim() == 0:
         raise ValueError("input: expected a (C,), (N, C) or (N, C, d1, ...) tensor, got a 0-D tensor")
@@ -74,7 +75,7 @@ def _check_class_target(input, target, weight, ignore_index):
         _checks.same_dtype_device(input, "input", weight, "weight")
         if weight.shape[0] != C:
             raise ValueError(f"weight: expected {C} elements (one per class), got {weight.shape[0]}")
-    if not torch.compiler.is_compiling():  # a traced graph has no values yet: its custom op checks them
+    if values and not torch.compiler.is_compiling():  # a traced graph has no values yet: its custom op checks them
         check_target_values(target, C, ignore_index)
 
 
@@ -108,16 +109,27 @@ def _check_probability_target(input, target, weight, ignore_index):
             raise ValueError(f"weight: expected {C} elements (one per class), got {weight.shape[0]}")
 
 
+_CROSS_ENTROPY_CHECKED = ConfigMemo()
+
+
 def _check_cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
                          reduction="mean", label_smoothing=0.0):
-    _checks.tensor(target, "target")
-    if target.is_floating_point():
-        _check_probability_target(input, target, weight, ignore_index)
-    else:
-        _check_class_target(input, target, weight, ignore_index)
-    _check_reduction(_reduction_arg(size_average, reduce, reduction))
-    if not 0.0 <= _checks.number(label_smoothing, "label_smoothing") <= 1.0:
-        raise ValueError(f"label_smoothing: expected a value in [0, 1], got {label_smoothing}")
+    """The checks of shapes, dtypes and arguments run on a configuration's first call (ConfigMemo);
+    the class indices' values are checked on every call."""
+    key = _CROSS_ENTROPY_CHECKED.key(input, target, weight, size_average, ignore_index, reduce, reduction,
+                                     label_smoothing)
+    if _CROSS_ENTROPY_CHECKED.get(key) is None:
+        _checks.tensor(target, "target")
+        if target.is_floating_point():
+            _check_probability_target(input, target, weight, ignore_index)
+        else:
+            _check_class_target(input, target, weight, ignore_index, values=False)
+        _check_reduction(_reduction_arg(size_average, reduce, reduction))
+        if not 0.0 <= _checks.number(label_smoothing, "label_smoothing") <= 1.0:
+            raise ValueError(f"label_smoothing: expected a value in [0, 1], got {label_smoothing}")
+        _CROSS_ENTROPY_CHECKED.put(key, True)
+    if not target.is_floating_point() and not torch.compiler.is_compiling():  # values: every call
+        check_target_values(target, input.shape[0] if input.dim() == 1 else input.shape[1], ignore_index)
 
 
 def _check_nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean"):
@@ -152,10 +164,10 @@ def finish_reduction(total, reduction, count, like, denom=None):
     """(result, denominator) from a float64 total: itself ('sum') or total / denom, denom defaulting
     to the element count ('mean'); result in like's dtype and device."""
     if reduction == "sum":
-        return total.to(like.dtype).to(like.device), None
+        return total.to(like.device, like.dtype), None
     if denom is None:
         denom = torch.tensor(float(count), dtype=torch.float64, device=total.device)
-    return (total / denom).to(like.dtype).to(like.device), denom
+    return (total / denom).to(like.device, like.dtype), denom
 
 
 def upstream_scale(gy, reduction, denom, like):

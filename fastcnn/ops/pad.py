@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from .. import _checks
 from .._registry import kernel
-from ._op import apply, public_op
+from ._op import apply, once_differentiable, public_op
 from ._shapes import owned_outputs
 
 __all__ = ["pad"]
@@ -83,7 +83,7 @@ class _Pad2d(torch.autograd.Function):
         return y
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
+    @once_differentiable
     def backward(ctx, gy):
         (top, bottom, left, right), mode, backend, shape = ctx.args
         N, C, H, W = shape

@@ -123,14 +123,16 @@ def _checked_window(input, kernel_size, stride, padding, dilation, ceil_mode) ->
 
 
 def _check_max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
-    _checked_window(input, kernel_size, stride, padding, dilation, ceil_mode)
+    """The window (kernel, stride, padding, dilation, out_hw), for the op's body (public_op's checked=)."""
+    window = _checked_window(input, kernel_size, stride, padding, dilation, ceil_mode)
     if not isinstance(return_indices, bool):
         raise TypeError(f"return_indices: expected a bool, got {type(return_indices).__name__}")
+    return window
 
 
 def _check_avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                       divisor_override=None):
-    _checked_window(input, kernel_size, stride, padding, 1, ceil_mode)
+    window = _checked_window(input, kernel_size, stride, padding, 1, ceil_mode)
     if not isinstance(count_include_pad, bool):
         raise TypeError(f"count_include_pad: expected a bool, got {type(count_include_pad).__name__}")
     if divisor_override is not None:
@@ -138,6 +140,7 @@ def _check_avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=Fals
             raise TypeError(f"divisor_override: expected an int or None, got {divisor_override!r}")
         if divisor_override == 0:
             raise ValueError("divisor_override: expected a non-zero int, got 0")
+    return window
 
 
 def _check_adaptive(input, output_size, return_indices=False):
@@ -287,19 +290,23 @@ class _MaxUnpool2d(torch.autograd.Function):
 
 @public_op(reference=F.max_pool2d, check=_check_max_pool2d)
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False, *,
-               backend):
-    k, s, p, d, out_hw = _checked_window(input, kernel_size, stride, padding, dilation, ceil_mode)
-    x, restore = _as_4d(input)
-    y, idx = apply(_MaxPool2d, x, k, s, p, d, out_hw, return_indices, backend)
-    return (restore(y), restore(idx)) if return_indices else restore(y)
+               backend, checked):
+    k, s, p, d, out_hw = checked
+    if input.dim() == 3:
+        y, idx = apply(_MaxPool2d, input.unsqueeze(0), k, s, p, d, out_hw, return_indices, backend)
+        return (y.squeeze(0), idx.squeeze(0)) if return_indices else y.squeeze(0)
+    y, idx = apply(_MaxPool2d, input, k, s, p, d, out_hw, return_indices, backend)
+    return (y, idx) if return_indices else y
 
 
 @public_op(reference=F.avg_pool2d, check=_check_avg_pool2d)
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
-               divisor_override=None, *, backend):
-    k, s, p, d, out_hw = _checked_window(input, kernel_size, stride, padding, 1, ceil_mode)
-    x, restore = _as_4d(input)
-    return restore(apply(_AvgPool2d, x, k, s, p, out_hw, count_include_pad, divisor_override, backend))
+               divisor_override=None, *, backend, checked):
+    k, s, p, d, out_hw = checked
+    if input.dim() == 3:
+        return apply(_AvgPool2d, input.unsqueeze(0), k, s, p, out_hw, count_include_pad, divisor_override,
+                     backend).squeeze(0)
+    return apply(_AvgPool2d, input, k, s, p, out_hw, count_include_pad, divisor_override, backend)
 
 
 @public_op(reference=F.adaptive_avg_pool2d, check=_check_adaptive)

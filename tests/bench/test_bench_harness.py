@@ -89,3 +89,23 @@ def test_json_and_report_files(tmp_path):
     plots = report.write_plots(tmp_path, [r], MACHINE)
     assert plots and all(p.stat().st_size > 1000 for p in plots)
     assert "relu tiny" in report.table([r], MACHINE)
+
+
+def test_peak_memory_sees_a_large_temporary():
+    from fastcnn.bench import memory
+
+    if not memory.available():
+        import pytest
+        pytest.skip("no resettable VmHWM here (not Linux)")
+    small = memory.peak_bytes(lambda: torch.ones(1000))
+    big = memory.peak_bytes(lambda: torch.ones(16 << 20).sum())  # 64 MiB touched, then freed
+    assert big >= 60 << 20 and small < 16 << 20
+
+
+def test_memory_case_reports_peak_columns():
+    x = torch.randn(256, 1024)
+    r = run_case("networks", "n", "train", {"fastcnn[cpu]": lambda: torch.relu(x)}, {"torch": lambda: F.relu(x)},
+                 reference="torch", budget_s=0.01, measure_memory=True)
+    assert set(r.peak_bytes) == {"fastcnn[cpu]", "torch"}
+    row = report.rows([r], MACHINE)[0]
+    assert row["peak MB"] is not None and row["torch peak MB"] is not None

@@ -69,3 +69,42 @@ def test_repeated_calls_give_the_same_result_as_the_first():
     pooled = O.max_pool2d(x, 3, 2, 1)
     assert torch.equal(O.max_pool2d(x, 3, 2, 1), pooled)
     assert pooled.shape == torch.nn.functional.max_pool2d(x, 3, 2, 1).shape
+
+
+def test_memo_key_keeps_tensor_scalar_and_tuple_parts_apart():
+    """The key is one flat tuple: a part's kind must never let two different calls collide."""
+    memo = ConfigMemo()
+    x = torch.randn(2, 3)
+    assert memo.key(x, (2, 3)) != memo.key((2, 3), x)
+    assert memo.key((2, 3)) != memo.key(2, 3) != memo.key(x)
+    assert memo.key(torch.nn.Parameter(x)) == memo.key(x)  # a Parameter is keyed like its tensor
+    assert memo.key(None, 0) != memo.key(0, None)
+
+
+def test_cross_entropy_checks_target_values_on_every_call():
+    logits, target = torch.randn(4, 5), torch.tensor([0, 1, 2, 3])
+    O.cross_entropy(logits, target)
+    with pytest.raises(ValueError, match="target"):
+        O.cross_entropy(logits, torch.tensor([0, 1, 2, 7]))  # same shape and dtype: values still checked
+    with pytest.raises(TypeError, match="label_smoothing"):
+        O.cross_entropy(logits, target, label_smoothing="0.1")
+
+
+def test_once_differentiable_still_refuses_a_second_derivative():
+    x = torch.randn(2, 1, 5, 5, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(1, 1, 3, 3, dtype=torch.float64, requires_grad=True)
+    y = O.conv2d(x, w)
+    gy = torch.randn(y.shape, dtype=torch.float64, requires_grad=True)  # so the backward's result needs a grad_fn
+    (gx,) = torch.autograd.grad(y, x, gy, create_graph=True)
+    with pytest.raises(RuntimeError, match="differentiate twice"):
+        gx.sum().backward()
+
+
+def test_checked_is_not_part_of_the_public_signature():
+    import inspect
+
+    for op in (O.conv2d, O.max_pool2d, O.avg_pool2d):
+        params = inspect.signature(op).parameters
+        assert "checked" not in params and params["backend"].default is None
+    with pytest.raises(TypeError):
+        O.conv2d(torch.randn(1, 1, 4, 4), torch.randn(1, 1, 1, 1), checked=None)

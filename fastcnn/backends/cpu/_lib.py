@@ -52,10 +52,12 @@ def fresh(t: torch.Tensor) -> torch.Tensor:
 def empty(shape, dtype, memory_format=torch.contiguous_format) -> torch.Tensor:
     """torch.empty for a kernel's output: large ones come from the output cache
     (fastcnn/backends/cpu/_output_cache.py), the rest from torch, made ready by fresh()."""
-    shape = tuple(int(d) for d in shape)
     nbytes = math.prod(shape) * dtype.itemsize
     if nbytes < HUGE_PAGE_MIN_BYTES:  # small: neither cached nor advised (what fresh() would decide)
+        if memory_format is torch.contiguous_format:
+            return torch.empty(shape, dtype=dtype)
         return torch.empty(shape, dtype=dtype, memory_format=memory_format)
+    shape = tuple(int(d) for d in shape)
     cached = CACHE.limit_bytes > 0 and nbytes >= HUGE_PAGE_MIN_BYTES
     if cached:
         block = CACHE.take(nbytes)

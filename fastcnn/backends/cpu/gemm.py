@@ -15,10 +15,11 @@ from ._lib import addr, cpu_kernel, dtype_code, new_empty
 def _as_row_major(m: torch.Tensor, trans: bool):
     """(tensor, row stride, trans) describing op(m) with a unit column stride."""
     rows, cols = m.shape
-    if m.stride(1) == 1 and m.stride(0) >= max(1, cols):
-        return m, max(1, m.stride(0)), trans
-    if m.stride(0) == 1 and m.stride(1) >= max(1, rows):  # a transposed view: read the other way
-        return m, max(1, m.stride(1)), not trans
+    s0, s1 = m.stride()  # one call: stride(i) is a torch call each time, and this runs per GEMM
+    if s1 == 1 and s0 >= cols and s0 >= 1:
+        return m, s0, trans
+    if s0 == 1 and s1 >= max(1, rows):  # a transposed view: read the other way
+        return m, max(1, s1), not trans
     m = m.contiguous()
     return m, max(1, cols), trans
 
@@ -32,8 +33,9 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None):
         beta = 0.0
     a_mem, lda, ta = _as_row_major(a, trans_a)
     b_mem, ldb, tb = _as_row_major(b, trans_b)
-    if out.stride(1) != 1 or out.stride(0) < max(1, N):
+    o0, o1 = out.stride()
+    if o1 != 1 or o0 < max(1, N):
         raise ValueError(f"out: expected a row-major matrix with unit column stride, got strides {out.stride()}")
     _C.gemm.gemm(ta, tb, M, N, K, float(alpha), addr(a_mem), lda, addr(b_mem), ldb, float(beta), addr(out),
-                 max(1, out.stride(0)), dtype_code(a))
+                 max(1, o0), dtype_code(a))
     return out
