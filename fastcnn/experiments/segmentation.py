@@ -1,6 +1,6 @@
 """Semantic segmentation on synthetic shapes: FCN-32s/16s/8s (combining layers), SegNet / SegNet-Basic
 (index unpooling), PSPNet (pyramid context) and PIDNet-S (boundary branch), small sizes, the same
-training data, steps and batch, measured on the same 256 held-out images."""
+training data and batch (steps: 400 for each FCN, 800 for the others), measured on the same 256 held-out images."""
 from __future__ import annotations
 
 import torch
