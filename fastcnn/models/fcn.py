@@ -63,15 +63,18 @@ class FixedBilinearUpsample(nn.Module):
         return f"{self.channels}, factor={self.factor}, fixed bilinear"
 
 
-def vgg16_stages(lib, widths, first_padding: int) -> nn.ModuleList:
+def vgg16_stages(lib, widths, first_padding: int, batch_norm: bool = False) -> nn.ModuleList:
     """VGG16's five [conv 3x3 + ReLU]* + 2x2 max pool stages (pools round up, as Caffe's);
-    the very first convolution pads by first_padding."""
+    the very first convolution pads by first_padding. batch_norm: BN between each conv and its ReLU
+    (VGG16-BN; not the paper's, which fine-tunes ImageNet VGG16)."""
     stages, c_in = [], 3
     for (convs, _), width in zip(VGG16_STAGES, widths):
         layers = []
         for _ in range(convs):
             pad = first_padding if not stages and not layers else 1
-            layers += [lib.Conv2d(c_in, width, 3, padding=pad), lib.ReLU()]
+            layers += [lib.Conv2d(c_in, width, 3, padding=pad)]
+            layers += [lib.BatchNorm2d(width)] if batch_norm else []
+            layers += [lib.ReLU()]
             c_in = width
         layers.append(lib.MaxPool2d(2, 2, ceil_mode=True))
         stages.append(lib.Sequential(*layers))
@@ -86,7 +89,7 @@ def _crop(x, offset: int, like_hw):
 class FCN(Network):
     """FCN-`stride`s on VGG16; see the module docstring."""
 
-    def __init__(self, stride: int, num_classes: int = 21, lib=FAST, size: str = "canonical"):
+    def __init__(self, stride: int, num_classes: int = 21, lib=FAST, size: str = "canonical", batch_norm: bool = False):
         hw = pick(size, 500, 64)
         super().__init__((3, hw, hw), lib, size=size, hw_multiple=2, min_hw=2)
         self.name = f"fcn{stride}s"
@@ -96,7 +99,7 @@ class FCN(Network):
         widths = [w // div for _, w in VGG16_STAGES]
         fc = 4096 // div
         L = lib
-        self.stages = vgg16_stages(L, widths, first_padding=100)
+        self.stages = vgg16_stages(L, widths, first_padding=100, batch_norm=batch_norm)
         self.fc6 = L.Sequential(L.Conv2d(widths[4], fc, 7), L.ReLU(), L.Dropout(0.5))
         self.fc7 = L.Sequential(L.Conv2d(fc, fc, 1), L.ReLU(), L.Dropout(0.5))
         self.score_fr = L.Conv2d(fc, num_classes, 1)
@@ -140,15 +143,15 @@ TASK = "semantic segmentation (PASCAL VOC: 21 classes); synthetic shapes here"
 
 
 @register_model("fcn32s", paper=PAPER, canonical_params=134_346_581, task=TASK)
-def fcn32s(size="canonical", lib=FAST, num_classes: int = 21):
-    return FCN(32, num_classes, lib, size)
+def fcn32s(size="canonical", lib=FAST, num_classes: int = 21, batch_norm: bool = False):
+    return FCN(32, num_classes, lib, size, batch_norm)
 
 
 @register_model("fcn16s", paper=PAPER, canonical_params=134_357_354, task=TASK)
-def fcn16s(size="canonical", lib=FAST, num_classes: int = 21):
-    return FCN(16, num_classes, lib, size)
+def fcn16s(size="canonical", lib=FAST, num_classes: int = 21, batch_norm: bool = False):
+    return FCN(16, num_classes, lib, size, batch_norm)
 
 
 @register_model("fcn8s", paper=PAPER, canonical_params=134_362_751, task=TASK)
-def fcn8s(size="canonical", lib=FAST, num_classes: int = 21):
-    return FCN(8, num_classes, lib, size)
+def fcn8s(size="canonical", lib=FAST, num_classes: int = 21, batch_norm: bool = False):
+    return FCN(8, num_classes, lib, size, batch_norm)
