@@ -1,4 +1,4 @@
-"""Tests of the cpu Winograd F(4x4,3x3) convolution (conv2d_forward.winograd,
+"""Tests of the cpu and triton Winograd F(4x4,3x3) convolutions (conv2d_forward.winograd,
 conv2d_backward_input.winograd) against an fp64 reference, with the error bound derived in
 docs/algo-winograd.md (not a generic tolerance):
 
@@ -8,7 +8,9 @@ docs/algo-winograd.md (not a generic tolerance):
 gamma(n) = n u / (1 - n u), u the unit roundoff of the kernel's dtype; gamma_ref the fp64
 reference's own error (a direct sum of 9 C/g products: gamma_64(9 C/g + 2) * (|x| * |w| + |b|)).
 E is computed here in float64 from the same tiling the kernel uses (4x4 output tiles from the top
-left corner, 6x6 input patches at origin - pad, zeros outside).
+left corner, 6x6 input patches at origin - pad, zeros outside). The triton kernels (CPU tensors:
+the interpreter) make the same roundings per transform (fastcnn/kernels/triton/conv_winograd.py), so
+the same bound applies to both backends.
 """
 from __future__ import annotations
 
@@ -105,21 +107,25 @@ CASES = [
 ]
 
 
+BACKENDS = ["cpu", "triton"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("case", CASES)
-def test_forward_and_backward_input_within_bound(case, dtype):
+def test_forward_and_backward_input_within_bound(case, dtype, backend):
     N, C, H, W, K, pad, groups = case
     torch.manual_seed(0)
     x, w, b = torch.randn(N, C, H, W, dtype=dtype), torch.randn(K, C // groups, 3, 3, dtype=dtype), \
         torch.randn(K, dtype=dtype)
     ref = F.conv2d(x.double(), w.double(), b.double(), 1, pad, 1, groups)
     P, Q = ref.shape[-2:]
-    y = kernel("cpu", FWD)(x, w, b, ONE, pad, ONE, groups, (P, Q), None, 0.0)
+    y = kernel(backend, FWD)(x, w, b, ONE, pad, ONE, groups, (P, Q), None, 0.0)
     assert_within_bound(y, ref, x, w, b, pad, groups, dtype)
 
     gy = torch.randn(N, K, P, Q, dtype=dtype)
     gx_ref = torch.nn.grad.conv2d_input(x.shape, w.double(), gy.double(), 1, pad, 1, groups)
-    gx = kernel("cpu", BWD_INPUT)(gy, w, (H, W), ONE, pad, ONE, groups)
+    gx = kernel(backend, BWD_INPUT)(gy, w, (H, W), ONE, pad, ONE, groups)
     assert_within_bound(gx, gx_ref, gy, flipped_transposed(w, groups), None, (2 - pad[0], 2 - pad[1]), groups, dtype)
 
 
@@ -145,15 +151,16 @@ def test_each_isa_copy(isa, case):  # noqa: F811  (isa: fixture switching the co
     assert_within_bound(y, ref, x, w, b, pad, groups, torch.float32)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("activation,param", [("relu", 0.0), ("leaky_relu", 0.1)])
-def test_fused_activation(activation, param):
+def test_fused_activation(activation, param, backend):
     """relu and leaky_relu are 1-Lipschitz and exact: the bound of the pre-activation holds."""
     torch.manual_seed(3)
     x, w, b = torch.randn(2, 5, 9, 11), torch.randn(6, 5, 3, 3), torch.randn(6)
     pre = F.conv2d(x.double(), w.double(), b.double(), 1, 1)
     ref = F.relu(pre) if activation == "relu" else F.leaky_relu(pre, param)
     y = ops.conv2d(x, w, b, padding=1, algo="winograd", activation=activation, activation_param=param,
-                   backend="cpu")
+                   backend=backend)
     assert_within_bound(y, ref, x, w, b, ONE, 1, torch.float32)
 
 
@@ -166,20 +173,25 @@ def test_channels_last_input_and_public_op():
     assert_within_bound(y.contiguous(), ref, x.contiguous(), w, b, ONE, 1, torch.float32)
 
 
-def test_gradcheck_f64():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gradcheck_f64(backend):
+    """triton: small and gradcheck's fast mode (a random projection of the Jacobian), since every
+    numerical derivative is a forward run by the interpreter."""
     torch.manual_seed(5)
-    x = torch.randn(2, 4, 7, 6, dtype=torch.float64, requires_grad=True)
-    w = torch.randn(6, 2, 3, 3, dtype=torch.float64, requires_grad=True)
-    b = torch.randn(6, dtype=torch.float64, requires_grad=True)
-    gradcheck(lambda x, w, b: ops.conv2d(x, w, b, padding=(1, 2), groups=2, algo="winograd", backend="cpu"),
-              (x, w, b))
+    N, C, K = (2, 4, 6) if backend == "cpu" else (1, 2, 2)
+    x = torch.randn(N, C, 7 - N, 6, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(K, C // 2, 3, 3, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(K, dtype=torch.float64, requires_grad=True)
+    gradcheck(lambda x, w, b: ops.conv2d(x, w, b, padding=(1, 2), groups=2, algo="winograd", backend=backend),
+              (x, w, b), fast_mode=backend == "triton")
 
 
-def test_conv_transpose2d_forward_runs_winograd():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_conv_transpose2d_forward_runs_winograd(backend):
     """conv_transpose2d (stride 1, 3x3) is the backward-input pass: winograd serves it."""
     torch.manual_seed(6)
     x, w = torch.randn(2, 6, 9, 7), torch.randn(6, 4, 3, 3)
-    y = ops.conv_transpose2d(x, w, None, padding=1, algo="winograd", backend="cpu")
+    y = ops.conv_transpose2d(x, w, None, padding=1, algo="winograd", backend=backend)
     ref = F.conv_transpose2d(x.double(), w.double(), None, padding=1)
     # conv_transpose2d(x, w) = backward input of conv2d with weight w [in=6 -> K, C=4]
     assert_within_bound(y, ref, x, flipped_transposed(w, 1), None, (1, 1), 1, torch.float32)
@@ -196,12 +208,13 @@ def test_not_applicable_errors_name_algo_and_shape(kw, what):
         ops.conv_transpose2d(x[:, :2], torch.randn(2, 3, R, R), algo="winograd", backend="cpu", **kw)
 
 
-def test_kernel_rejects_bad_shape_directly():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_kernel_rejects_bad_shape_directly(backend):
     x, w = torch.randn(1, 2, 9, 9), torch.randn(3, 2, 5, 5)
     with pytest.raises(ValueError, match="weight: algo='winograd' takes 3x3"):
-        kernel("cpu", FWD)(x, w, None, ONE, ONE, ONE, 1, (7, 7), None, 0.0)
+        kernel(backend, FWD)(x, w, None, ONE, ONE, ONE, 1, (7, 7), None, 0.0)
     with pytest.raises(ValueError, match="stride: algo='winograd'"):
-        kernel("cpu", BWD_INPUT)(torch.randn(1, 3, 4, 4), torch.randn(3, 2, 3, 3), (9, 9), (2, 2), ONE, ONE, 1)
+        kernel(backend, BWD_INPUT)(torch.randn(1, 3, 4, 4), torch.randn(3, 2, 3, 3), (9, 9), (2, 2), ONE, ONE, 1)
     with pytest.raises(ValueError, match="groups"):
         kernel("cpu", FWD)(x, torch.randn(3, 1, 3, 3), None, ONE, ONE, ONE, 3, (9, 9), None, 0.0)
 

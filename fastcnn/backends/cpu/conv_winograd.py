@@ -5,9 +5,10 @@ Signatures (the convolution kernel interface, see fastcnn/ops/conv.py):
   conv2d_forward.winograd(x[N,C,H,W], w[K,C/g,3,3], bias[K]|None, stride, padding, dilation, groups, out_hw,
                           activation, act_param) -> y[N,K,P,Q]
   conv2d_backward_input.winograd(gy[N,K,P,Q], w[K,C/g,3,3], in_hw, stride, padding, dilation, groups) -> gx[N,C,H,W]
-There is no backward-weight kernel: that pass keeps the per-pass choice among direct/im2col/fft
-(a weight gradient by Winograd needs the transforms of gy tiles as kernels: F(3x3, 4x4) would
-move more data than it saves on the lecture's layers).
+  conv2d_backward_weight.winograd(x[N,C,H,W], gy[N,K,P,Q], kernel_hw, stride, padding, dilation, groups)
+                                  -> gw[K,C/g,3,3]
+Backward weight is the forward's adjoint in the kernel: per 4x4 gy tile, G^T [(A gy_t A^T) . (B^T d_t B)] G
+summed over images and tiles (the sum as one GEMM per transform point and group).
 
 Backward input is the forward correlation of gy with the flipped, channel-transposed kernel and
 top/left padding 2-ph (negative when ph > 2: the tiles just start inside gy).
@@ -15,24 +16,12 @@ top/left padding 2-ph (negative when ph > 2: the tiles just start inside gy).
 from __future__ import annotations
 
 from fastcnn import _C
+from fastcnn.ops._conv_algo import check_winograd as check_applicable
 
 from ._lib import addr, cpu_kernel, dtype_code, new_empty
 from .conv_fft import _act_code, _groups, bias_epilogue
 
 _W = _C.conv_winograd
-
-
-def check_applicable(kernel_hw, stride, dilation, what):
-    """ValueError naming the algorithm and the offending shape unless this is a 3x3 stride-1 dilation-1 conv."""
-    if tuple(kernel_hw) != (3, 3):
-        raise ValueError(f"weight: algo='winograd' takes 3x3 kernels only, got {tuple(kernel_hw)} ({what}); "
-                         "use algo='direct', 'im2col', 'fft' or 'auto'")
-    if tuple(stride) != (1, 1):
-        raise ValueError(f"stride: algo='winograd' takes stride 1 only, got {tuple(stride)} ({what}); "
-                         "use algo='direct', 'im2col' or 'auto'")
-    if tuple(dilation) != (1, 1):
-        raise ValueError(f"dilation: algo='winograd' takes dilation 1 only, got {tuple(dilation)} ({what}); "
-                         "use algo='direct', 'im2col' or 'auto'")
 
 
 @cpu_kernel("conv2d_forward.winograd")
@@ -72,3 +61,20 @@ def conv2d_backward_input_winograd(gy, w, in_hw, stride, padding, dilation, grou
     _W.forward(dtype_code(gy), addr(gy), addr(w), 0, addr(gx), N, K, P, Q, C, H, W,
                2 - padding[0], 2 - padding[1], groups, True, 0, 0.0)
     return gx
+
+
+@cpu_kernel("conv2d_backward_weight.winograd")
+def conv2d_backward_weight_winograd(x, gy, kernel_hw, stride, padding, dilation, groups):
+    N, C, H, W = x.shape
+    K, P, Q = gy.shape[1:]
+    check_applicable(kernel_hw, stride, dilation, "conv2d_backward_weight.winograd")
+    _groups(C, K, C // max(groups, 1), groups, "conv2d_backward_weight.winograd")
+    x, gy = x.contiguous(), gy.contiguous()
+    gw = new_empty(x, (K, C // groups, 3, 3))
+    if gw.numel() == 0:
+        return gw
+    if N * P * Q == 0:  # nothing to sum
+        return gw.zero_()
+    _W.backward_weight(dtype_code(x), addr(x), addr(gy), addr(gw), N, C, H, W, K, P, Q, padding[0], padding[1],
+                       groups)
+    return gw
