@@ -47,7 +47,7 @@ def activations(dtype):
 
 def convolutions(dtype):
     x, w, b = _rand(2, 4, 9, 9, dtype=dtype), _rand(4, 2, 3, 3, dtype=dtype), _rand(4, dtype=dtype)
-    for algo in ("direct", "im2col", "fft"):
+    for algo in ("direct", "im2col", "fft", "winograd"):
         _backward(ops.conv2d(x, w, b, padding=1, groups=2, algo=algo, activation="elu", backend="triton"))
         _backward(ops.conv2d(x, w, None, padding=1, groups=2, algo=algo, backend="triton"))
     for algo in ("direct", "im2col"):

@@ -1,6 +1,6 @@
 """Per-pass timing of the lecture conv layers: forward, backward-input, backward-weight of each
 fastcnn cpu algorithm next to torch's own pieces (aten.convolution_backward with one output mask),
-alternating, median of runs. Usage: python bench/scripts/conv_passes.py [filter] [--reps N] [--threads 1 (thread CPU time)]"""
+alternating, median of runs. Usage: python bench/scripts/conv_passes.py [filter[,filter...]] [--reps N] [--threads 1 (thread CPU time)]"""
 import sys
 from pathlib import Path
 
@@ -66,7 +66,7 @@ def main():
     torch.set_num_threads(a.threads)
     stat = statistics.median if a.stat == "median" else min
     for name, (N, C, K, H, W, R, st, pd, dl, g) in LAYERS.items():
-        if a.filter not in name:
+        if not any(f in name for f in a.filter.split(",")):  # comma-separated substrings
             continue
         x = torch.randn(N, C, H, W)
         w = torch.randn(K, C // g, R, R) * (C * R * R) ** -0.5

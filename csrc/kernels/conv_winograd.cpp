@@ -137,12 +137,53 @@ void epilogue(Vec<S>* o, S bias, Act kind, S param) {
   }
 }
 
+// V[p][c][tvl*L + l] = (B^T d B)[p] of the 6x6 patches of the nt tile-vectors from tv0 (planes
+// x[N][C][H][W], patch origin = tile origin - pad; zeros outside), rows of V `ld` apart.
 template <class S>
-void gemm(int64_t M, int64_t N, int64_t K, const S* A, int64_t lda, const S* B, int64_t ldb, S* C, int64_t ldc) {
+void transform_inputs(const TileGrid& grid, const S* x, int64_t C, int64_t H, int64_t W, int64_t pad_h,
+                      int64_t pad_w, int64_t tv0, int64_t nt, S* Vt, int64_t ld) {
+  using V = Vec<S>;
+  constexpr int L = V::N;
+  parallel_for(nt * C, 4, [&](int64_t b, int64_t e) {
+    alignas(64) S raw[kPoints * L];
+    V t[kPoints], v[kPoints];
+    TileRef<const S> lanes[L];
+    for (int64_t item = b; item < e; ++item) {
+      const int64_t tvl = item / C, c = item % C;
+      grid.lanes<const S, L>(tv0 + tvl, x, C, c, H * W, -pad_h, -pad_w, lanes);
+      fft::load_tiles<kIn>(raw, lanes, H, W, kIn, kIn);
+      const V* d = reinterpret_cast<const V*>(raw);
+      for (int j = 0; j < kIn; ++j) input_1d(d + j, kIn, t + j);              // columns: B^T d
+      for (int i = 0; i < kIn; ++i) input_1d(t + kIn * i, 1, v + kIn * i);  // rows: (B^T d) B
+      S* dst = Vt + c * ld + tvl * L;
+      for (int p = 0; p < kPoints; ++p) v[p].store(dst + p * C * ld);
+    }
+  });
+}
+
+// 1-D transform of an output gradient o = A m (A = (A^T)^T, 6 x 4; m: 4 entries at stride `si`, o: 6 at
+// stride `so`): the adjoint of output_1d. Exact coefficients 1, 2, 4, 8; at most 2 roundings deep.
+template <class V>
+inline void output_adjoint_1d(const V* m, int si, V* o, int so) {
+  const V m0 = m[0], m1 = m[si], m2 = m[2 * si], m3 = m[3 * si];
+  const V a = m0 + m2, b = m1 + m3, c = fmadd(V::set1(4), m2, m0), d = V::set1(2) * fmadd(V::set1(4), m3, m1);
+  o[0] = m0;
+  o[so] = a + b;
+  o[2 * so] = a - b;
+  o[3 * so] = c + d;
+  o[4 * so] = c - d;
+  o[5 * so] = m3;
+}
+
+
+// C = A op(B) + beta C on fastcnn's GEMM (this ISA's copy), single-threaded: callers split the GEMMs.
+template <class S>
+void gemm(bool trans_b, int64_t M, int64_t N, int64_t K, const S* A, int64_t lda, const S* B, int64_t ldb,
+              S beta, S* C, int64_t ldc) {
   if constexpr (sizeof(S) == 4)
-    gemm_kernels().f32(false, false, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc, 1);
+    gemm_kernels().f32(false, trans_b, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc, 1);
   else
-    gemm_kernels().f64(false, false, M, N, K, 1.0, A, lda, B, ldb, 0.0, C, ldc, 1);
+    gemm_kernels().f64(false, trans_b, M, N, K, 1.0, A, lda, B, ldb, beta, C, ldc, 1);
 }
 
 template <class S>
@@ -169,27 +210,13 @@ void forward(const WinogradConvArgs& a) {
 
   for (int64_t tv0 = 0; tv0 < NTV; tv0 += chunk) {
     const int64_t nt = std::min(chunk, NTV - tv0);
-    parallel_for(nt * a.C, 4, [&](int64_t b, int64_t e) {
-      alignas(64) S raw[kPoints * L];
-      V t[kPoints], v[kPoints];
-      TileRef<const S> lanes[L];
-      for (int64_t item = b; item < e; ++item) {
-        const int64_t tvl = item / a.C, c = item % a.C;
-        grid.lanes<const S, L>(tv0 + tvl, x, a.C, c, a.H * a.W, -a.pad_h, -a.pad_w, lanes);
-        fft::load_tiles<kIn>(raw, lanes, a.H, a.W, kIn, kIn);
-        const V* d = reinterpret_cast<const V*>(raw);
-        for (int j = 0; j < kIn; ++j) input_1d(d + j, kIn, t + j);              // columns: B^T d
-        for (int i = 0; i < kIn; ++i) input_1d(t + kIn * i, 1, v + kIn * i);  // rows: (B^T d) B
-        S* dst = Vt + c * ld + tvl * L;
-        for (int p = 0; p < kPoints; ++p) v[p].store(dst + p * a.C * ld);
-      }
-    });
+    transform_inputs<S>(grid, x, a.C, a.H, a.W, a.pad_h, a.pad_w, tv0, nt, Vt, ld);
 
     const int64_t ntiles = std::min(nt * L, grid.count() - tv0 * L);
     parallel_for(kPoints * G, 1, [&](int64_t b, int64_t e) {
       for (int64_t item = b; item < e; ++item) {
         const int64_t p = item / G, g = item % G;
-        gemm<S>(Kg, ntiles, Cg, U + (p * a.K + g * Kg) * Cg, Cg, Vt + (p * a.C + g * Cg) * ld, ld,
+        gemm<S>(false, Kg, ntiles, Cg, U + (p * a.K + g * Kg) * Cg, Cg, Vt + (p * a.C + g * Cg) * ld, ld, S(0),
                 Mt + (p * a.K + g * Kg) * ld, ld);
       }
     });
@@ -213,10 +240,85 @@ void forward(const WinogradConvArgs& a) {
   }
 }
 
+// gw = G^T [sum over tiles of (A gy_t A^T) . (B^T d_t B)] G: per chunk of gy tiles, the transforms of
+// the x patches (as the forward's) and of the gy tiles, then one GEMM per (point, group) that adds
+// Wt[p] (K/g x tiles) @ Vt[p]^T (tiles x C/g) to Ug[p]; at the end the 3x3 kernels from Ug, in double.
+template <class S>
+void backward_weight(const WinogradWeightArgs& a) {
+  using V = Vec<S>;
+  constexpr int L = V::N;
+  const S* x = static_cast<const S*>(a.x);
+  const S* gy = static_cast<const S*>(a.gy);
+  S* gw = static_cast<S*>(a.gw);
+  const int64_t G = a.groups, Cg = a.C / G, Kg = a.K / G;
+  const TileGrid grid{a.N, ceil_div(a.P, kOut), ceil_div(a.Q, kOut)};
+  const int64_t NTV = ceil_div(grid.count(), L);
+
+  S* Ug = conv::Workspace::get<S>(0, size_t(kPoints * a.K * Cg));
+  const int64_t per_tv = int64_t(kPoints) * (a.C + a.K) * L * int64_t(sizeof(S));
+  const int64_t chunk = std::min(NTV, std::max<int64_t>(1, kChunkBytes / per_tv));
+  const int64_t ld = chunk * L;
+  S* Vt = conv::Workspace::get<S>(1, size_t(kPoints * a.C * ld));
+  S* Wt = conv::Workspace::get<S>(2, size_t(kPoints * a.K * ld));
+
+  for (int64_t tv0 = 0; tv0 < NTV; tv0 += chunk) {
+    const int64_t nt = std::min(chunk, NTV - tv0);
+    transform_inputs<S>(grid, x, a.C, a.H, a.W, a.pad_h, a.pad_w, tv0, nt, Vt, ld);
+    parallel_for(nt * a.K, 4, [&](int64_t b, int64_t e) {
+      alignas(64) S raw[kOut * kOut * L];
+      V t[kIn * kOut], v[kPoints];
+      TileRef<const S> lanes[L];
+      for (int64_t item = b; item < e; ++item) {
+        const int64_t tvl = item / a.K, k = item % a.K;
+        grid.lanes<const S, L>(tv0 + tvl, gy, a.K, k, a.P * a.Q, 0, 0, lanes);
+        fft::load_tiles<kOut>(raw, lanes, a.P, a.Q, kOut, kOut);
+        const V* m = reinterpret_cast<const V*>(raw);
+        for (int j = 0; j < kOut; ++j) output_adjoint_1d(m + j, kOut, t + j, kOut);         // A m    (6 x 4)
+        for (int i = 0; i < kIn; ++i) output_adjoint_1d(t + kOut * i, 1, v + kIn * i, 1);  // A m A^T (6 x 6)
+        S* dst = Wt + k * ld + tvl * L;
+        for (int p = 0; p < kPoints; ++p) v[p].store(dst + p * a.K * ld);
+      }
+    });
+    const int64_t ntiles = std::min(nt * L, grid.count() - tv0 * L);
+    const S beta = tv0 == 0 ? S(0) : S(1);
+    parallel_for(kPoints * G, 1, [&](int64_t b, int64_t e) {
+      for (int64_t item = b; item < e; ++item) {
+        const int64_t p = item / G, g = item % G;
+        gemm<S>(true, Kg, Cg, ntiles, Wt + (p * a.K + g * Kg) * ld, ld, Vt + (p * a.C + g * Cg) * ld, ld, beta,
+                    Ug + (p * a.K + g * Kg) * Cg, Cg);
+      }
+    });
+  }
+
+  // gw[k][c] = G^T Ug[.][k][c] G (3 x 3), in double, rounded once
+  static constexpr double kG[kIn][3] = {{1.0 / 4, 0, 0}, {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                         {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
+  const int64_t KC = a.K * Cg;
+  parallel_for(KC, 16, [&](int64_t b, int64_t e) {
+    for (int64_t kc = b; kc < e; ++kc) {
+      double u[kPoints], t[3 * kIn];
+      for (int p = 0; p < kPoints; ++p) u[p] = double(Ug[p * KC + kc]);
+      for (int r = 0; r < 3; ++r)
+        for (int j = 0; j < kIn; ++j) {
+          double acc = 0;
+          for (int i = 0; i < kIn; ++i) acc += kG[i][r] * u[i * kIn + j];
+          t[r * kIn + j] = acc;  // (G^T U)[r][j]
+        }
+      for (int r = 0; r < 3; ++r)
+        for (int s2 = 0; s2 < 3; ++s2) {
+          double acc = 0;
+          for (int j = 0; j < kIn; ++j) acc += t[r * kIn + j] * kG[j][s2];
+          gw[kc * 9 + r * 3 + s2] = S(acc);
+        }
+    }
+  });
+}
+
 }  // namespace
 
 const ConvWinogradKernels& conv_winograd_kernels() {
-  static const ConvWinogradKernels table{&forward<float>, &forward<double>};
+  static const ConvWinogradKernels table{&forward<float>, &forward<double>, &backward_weight<float>,
+                                         &backward_weight<double>};
   return table;
 }
 

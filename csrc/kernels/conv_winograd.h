@@ -4,6 +4,8 @@
 // forward:        y[n,k,p,q] = act(bias[k] + sum_{c in group(k), r, s} x[n,c,p-pad_h+r,q-pad_w+s] w[k,c,r,s])
 // backward input: the same with x := gy, w := the flipped, channel-transposed weight (flip_transpose)
 //                 and pad := 2-pad_h (negative pads only shift the tiles).
+// backward weight: gw[k,c,r,s] = sum_{n,p,q} gy[n,k,p,q] x[n,c,p-pad_h+r,q-pad_w+s], per 4x4 gy tile
+//                 the adjoint of the forward in g: G^T [sum_tiles (A gy_t A^T) . (B^T d_t B)] G.
 #pragma once
 #include <cstdint>
 
@@ -22,9 +24,18 @@ struct WinogradConvArgs {
   double act_param;
 };
 
+struct WinogradWeightArgs {
+  const void* x;   // [N, C, H, W]
+  const void* gy;  // [N, K, P, Q]
+  void* gw;        // [K, C/groups, 3, 3]
+  int64_t N, C, H, W, K, P, Q, pad_h, pad_w, groups;
+};
+
 struct ConvWinogradKernels {
   void (*forward_f32)(const WinogradConvArgs&);
   void (*forward_f64)(const WinogradConvArgs&);
+  void (*backward_weight_f32)(const WinogradWeightArgs&);
+  void (*backward_weight_f64)(const WinogradWeightArgs&);
 };
 
 }  // namespace fastcnn

@@ -111,6 +111,20 @@ class ConvShape(NamedTuple):
         return self.N, self.K, self.P, self.Q
 
 
+def check_winograd(kernel_hw, stride, dilation, what: str) -> None:
+    """ValueError naming algo='winograd' and the offending argument unless this is a 3x3 stride-1
+    dilation-1 convolution (the winograd kernels of every backend call it; `what`: the kernel)."""
+    if tuple(kernel_hw) != (3, 3):
+        raise ValueError(f"weight: algo='winograd' takes 3x3 kernels only, got {tuple(kernel_hw)} ({what}); "
+                         "use algo='direct', 'im2col', 'fft' or 'auto'")
+    if tuple(stride) != (1, 1):
+        raise ValueError(f"stride: algo='winograd' takes stride 1 only, got {tuple(stride)} ({what}); "
+                         "use algo='direct', 'im2col' or 'auto'")
+    if tuple(dilation) != (1, 1):
+        raise ValueError(f"dilation: algo='winograd' takes dilation 1 only, got {tuple(dilation)} ({what}); "
+                         "use algo='direct', 'im2col' or 'auto'")
+
+
 def _pair(value, name) -> Tuple[int, int]:
     try:
         a, b = (int(v) for v in value)

@@ -25,6 +25,7 @@ import torch
 from .._cache import atomic_write, cache_dir
 from .. import _registry
 from .._registry import has_kernel
+from ..contracts.conv import check_winograd  # noqa: F401 - part of the algorithm checks
 
 ALGOS = ("direct", "im2col", "fft", "winograd", "implicit_gemm")
 CHOICES = ("auto",) + ALGOS
@@ -111,11 +112,13 @@ def _fft_wins(layer: Layer, direction: str) -> bool:
 
 
 def _winograd_wins(layer: Layer, direction: str) -> bool:
-    if direction == "conv2d_backward_weight" or layer.in_hw is None:
+    if layer.in_hw is None:
         return False
     if layer.kernel_hw != (3, 3) or layer.stride != (1, 1) or layer.dilation != (1, 1):
         return False  # cannot run (candidates() already drops it; kept here so the rule stands alone)
     Cg, Kg = layer.C // layer.groups, layer.K // layer.groups
+    if direction == "conv2d_backward_weight":  # the opposite of the forward: wins with many channels only
+        return Cg >= 256 and Kg >= 256 and max(layer.in_hw) <= 16
     return 64 <= Cg <= 128 and Kg >= 64 and min(layer.in_hw) >= 16
 
 
@@ -182,7 +185,7 @@ def heuristic(options: Sequence[str], layer: Layer, direction: str = "conv2d_for
     direct 19.5 / im2col (phases) 23.2, G2 19.8 / 21.3, DCGAN D 5.4 / 6.8; so that rule applies to
     the AVX2 and generic copies only (Layer.isa).
 
-    winograd (F(4x4,3x3); forward and backward-input only, so never for backward-weight): measured
+    winograd (F(4x4,3x3)): forward and backward-input measured
     (2026-12-04, AVX-512, 2 threads, median of 7, ms, fwd / bwd_in; docs/algo-winograd.md):
         HardNet 256 64 64 16     winograd 19.9 / 19.3   direct 25.3 / 25.1   fft 21.7 / 21.7
         PIDNet 4 64 64 64        winograd  5.2 /  5.1   direct  5.5 /  5.5   fft  7.1 /  6.9
@@ -193,6 +196,14 @@ def heuristic(options: Sequence[str], layer: Layer, direction: str = "conv2d_for
     -> winograd for 3x3 stride-1 dilation-1 layers with 64 <= C/g <= 128, K/g >= 64 on maps of at
     least 16x16 (it beats or ties direct and beats fft there; with more channels per group the GEMMs
     of direct win).
+    Backward-weight by winograd (cpu; same machine, median of 5, ms; docs/algo-winograd.md):
+        AlexNet conv3 (C 256, K 384)     winograd 14.3   direct 17.1   torch 16.5
+        AlexNet conv4 (C/g 192, K/g 192) winograd 14.5   direct 13.4
+        AlexNet conv5 (C/g 192, K/g 128) winograd 11.2   direct  8.9
+        HardNet 256 64 64 16             winograd 21.7   direct 21.6   fft 20.5
+        PIDNet / SRResNet / SegNet 64    winograd 5.5 / 50.6 / 14.8   direct 4.9 / 43.8 / 12.6
+    -> winograd for backward-weight with C/g, K/g >= 256 on maps of at most 16x16 (the one layer
+    measured faster); the 64-channel layers lose (two lane-gathered transforms per tile against small GEMMs).
 
     implicit_gemm (triton: tensor-core tiles, TF32 for float32 as torch.backends.cudnn.allow_tf32 says)
     for every pass on a GPU: the first H200 run measured direct / im2col / fft at 0.01-0.18x cuDNN,

@@ -15,7 +15,7 @@ import torch
 
 from .._registry import resolve_backend
 from . import _conv_algo as algos
-from .conv import ConvConfig, _checked_geometry, _checked_transpose_geometry, _groups, _pass_algo, _run
+from .conv import ConvConfig, _check_conv2d, _checked_transpose_geometry, _groups, _pass_algo, _run
 
 __all__ = ["conv_plan", "ConvPlan"]
 
@@ -57,7 +57,7 @@ def conv_plan(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1, *, tr
         _, shape = _checked_transpose_geometry(x_meta, w_meta, None, stride, padding, output_padding, groups, dilation)
         order = ("conv2d_backward_input", "conv2d_forward", "conv2d_backward_weight")
     else:
-        _, shape = _checked_geometry(x_meta, w_meta, None, stride, padding, dilation, groups)
+        shape = _check_conv2d(x_meta, w_meta, None, stride, padding, dilation, groups).shape
         order = ("conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight")
     algos.check_explicit(algo, backend, order[0], shape.stride, shape.dilation, shape.kernel_hw)
     cfg = ConvConfig(shape, None, 0.0, backend, algo)

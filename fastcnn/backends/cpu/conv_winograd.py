@@ -2,9 +2,8 @@
 stride 1, dilation 1, any padding and groups.
 
 Signatures: the convolution kernel interface (fastcnn/contracts/conv.py).
-There is no backward-weight kernel: that pass keeps the per-pass choice among direct/im2col/fft
-(a weight gradient by Winograd needs the transforms of gy tiles as kernels: F(3x3, 4x4) would
-move more data than it saves on the lecture's layers).
+Backward weight is the forward's adjoint in the kernel: per 4x4 gy tile, G^T [(A gy_t A^T) . (B^T d_t B)] G
+summed over images and tiles (the sum as one GEMM per transform point and group).
 
 Backward input is the forward correlation of gy with the flipped, channel-transposed kernel and
 top/left padding 2-ph (negative when ph > 2: the tiles just start inside gy).
@@ -13,25 +12,12 @@ from __future__ import annotations
 
 from fastcnn import _C
 
-from ._lib import addr, cpu_kernel, dtype_code
+from ._lib import addr, cpu_kernel, dtype_code, new_empty
 from ...contracts.activation import fused_code
-from ...contracts.conv import ConvShape
+from ...contracts.conv import ConvShape, check_winograd as check_applicable
 from .conv_fft import tile_backward_input, tile_forward
 
 _W = _C.conv_winograd
-
-
-def check_applicable(kernel_hw, stride, dilation, what):
-    """ValueError naming the algorithm and the offending shape unless this is a 3x3 stride-1 dilation-1 conv."""
-    if tuple(kernel_hw) != (3, 3):
-        raise ValueError(f"weight: algo='winograd' takes 3x3 kernels only, got {tuple(kernel_hw)} ({what}); "
-                         "use algo='direct', 'im2col', 'fft' or 'auto'")
-    if tuple(stride) != (1, 1):
-        raise ValueError(f"stride: algo='winograd' takes stride 1 only, got {tuple(stride)} ({what}); "
-                         "use algo='direct', 'im2col' or 'auto'")
-    if tuple(dilation) != (1, 1):
-        raise ValueError(f"dilation: algo='winograd' takes dilation 1 only, got {tuple(dilation)} ({what}); "
-                         "use algo='direct', 'im2col' or 'auto'")
 
 
 @cpu_kernel("conv2d_forward.winograd")
@@ -54,3 +40,17 @@ def conv2d_backward_input_winograd(gy, w, shape: ConvShape):
         _W.forward(dtype_code(gy), addr(gy), addr(w), 0, addr(gx), N, K, P, Q, C, H, W, 2 - shape.ph, 2 - shape.pw,
                    shape.G, True, 0, 0.0)
     return tile_backward_input(launch, gy, w, shape)
+
+
+@cpu_kernel("conv2d_backward_weight.winograd")
+def conv2d_backward_weight_winograd(x, gy, shape: ConvShape):
+    check_applicable(shape.kernel_hw, shape.stride, shape.dilation, "conv2d_backward_weight.winograd")
+    N, C, H, W, K, R, S, P, Q = shape[:9]
+    x, gy = x.contiguous(), gy.contiguous()
+    gw = new_empty(x, shape.w_shape)
+    if gw.numel() == 0:
+        return gw
+    if N * P * Q == 0:  # nothing to sum
+        return gw.zero_()
+    _W.backward_weight(dtype_code(x), addr(x), addr(gy), addr(gw), N, C, H, W, K, P, Q, shape.ph, shape.pw, shape.G)
+    return gw

@@ -1,4 +1,4 @@
-"""Tests of the cpu Winograd F(4x4,3x3) convolution (conv2d_forward.winograd,
+"""Tests of the cpu and triton Winograd F(4x4,3x3) convolutions (conv2d_forward.winograd,
 conv2d_backward_input.winograd) against an fp64 reference, with the error bound derived in
 docs/algo-winograd.md (not a generic tolerance):
 
@@ -8,7 +8,9 @@ docs/algo-winograd.md (not a generic tolerance):
 gamma(n) = n u / (1 - n u), u the unit roundoff of the kernel's dtype; gamma_ref the fp64
 reference's own error (a direct sum of 9 C/g products: gamma_64(9 C/g + 2) * (|x| * |w| + |b|)).
 E is computed here in float64 from the same tiling the kernel uses (4x4 output tiles from the top
-left corner, 6x6 input patches at origin - pad, zeros outside).
+left corner, 6x6 input patches at origin - pad, zeros outside). The triton kernels (CPU tensors:
+the interpreter) make the same roundings per transform (fastcnn/kernels/triton/conv_winograd.py), so
+the same bound applies to both backends.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from helpers import gradcheck, isa  # noqa: F401  (isa is a fixture)
 
 FWD = "conv2d_forward.winograd"
 BWD_INPUT = "conv2d_backward_input.winograd"
+BWD_WEIGHT = "conv2d_backward_weight.winograd"
 ONE = (1, 1)
 
 BT = torch.tensor([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
@@ -43,14 +46,9 @@ def gamma(n, dtype):
     return n * u / (1 - n * u)
 
 
-def winograd_abs(x, w, bias, pad, groups, out_hw):
-    """E of the module docstring: the Winograd algorithm run on |x|, |w|, |bias| with |A|, |G|, |B|.
-    x [N, C, H, W], w [K, C/g, 3, 3] (the correlation's effective kernel); pad may be negative."""
-    x, w = x.detach().double().abs(), w.detach().double().abs()
+def input_patches(x, pad, TY, TX):
+    """[N, C, TY, TX, 6, 6]: the 6x6 patch each 4x4 output tile reads (origin - pad, zeros outside x)."""
     N, C, H, W = x.shape
-    K, Cg = w.shape[:2]
-    P, Q = out_hw
-    TY, TX = -(-P // 4), -(-Q // 4)
     # xp[i, j] = x[i - pad_h, j - pad_w] (zero outside x), rows/columns the tiles read
     xp = x.new_zeros(N, C, 4 * TY + 2, 4 * TX + 2)
     (ph, pw) = pad
@@ -59,8 +57,18 @@ def winograd_abs(x, w, bias, pad, groups, out_hw):
     cols = min(W - c0, xp.shape[3] - (c0 + pw))
     if rows > 0 and cols > 0:
         xp[:, :, r0 + ph:r0 + ph + rows, c0 + pw:c0 + pw + cols] = x[:, :, r0:r0 + rows, c0:c0 + cols]
-    d = xp.unfold(2, 6, 4).unfold(3, 6, 4)                                # [N, C, TY, TX, 6, 6]
-    V = BT.abs() @ d @ BT.abs().T
+    return xp.unfold(2, 6, 4).unfold(3, 6, 4)
+
+
+def winograd_abs(x, w, bias, pad, groups, out_hw):
+    """E of the module docstring: the Winograd algorithm run on |x|, |w|, |bias| with |A|, |G|, |B|.
+    x [N, C, H, W], w [K, C/g, 3, 3] (the correlation's effective kernel); pad may be negative."""
+    x, w = x.detach().double().abs(), w.detach().double().abs()
+    N, C, H, W = x.shape
+    K, Cg = w.shape[:2]
+    P, Q = out_hw
+    TY, TX = -(-P // 4), -(-Q // 4)
+    V = BT.abs() @ input_patches(x, pad, TY, TX) @ BT.abs().T
     U = G.abs() @ w @ G.abs().T                                            # [K, Cg, 6, 6]
     M = torch.einsum("ngcyxij,gkcij->ngkyxij", V.view(N, groups, Cg, TY, TX, 6, 6),
                      U.view(groups, K // groups, Cg, 6, 6))
@@ -105,21 +113,25 @@ CASES = [
 ]
 
 
+BACKENDS = ["cpu", "triton"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("case", CASES)
-def test_forward_and_backward_input_within_bound(case, dtype):
+def test_forward_and_backward_input_within_bound(case, dtype, backend):
     N, C, H, W, K, pad, groups = case
     torch.manual_seed(0)
     x, w, b = torch.randn(N, C, H, W, dtype=dtype), torch.randn(K, C // groups, 3, 3, dtype=dtype), \
         torch.randn(K, dtype=dtype)
     ref = F.conv2d(x.double(), w.double(), b.double(), 1, pad, 1, groups)
     P, Q = ref.shape[-2:]
-    y = conv_kernel("cpu", FWD)(x, w, b, ONE, pad, ONE, groups, (P, Q), None, 0.0)
+    y = conv_kernel(backend, FWD)(x, w, b, ONE, pad, ONE, groups, (P, Q), None, 0.0)
     assert_within_bound(y, ref, x, w, b, pad, groups, dtype)
 
     gy = torch.randn(N, K, P, Q, dtype=dtype)
     gx_ref = torch.nn.grad.conv2d_input(x.shape, w.double(), gy.double(), 1, pad, 1, groups)
-    gx = conv_kernel("cpu", BWD_INPUT)(gy, w, (H, W), ONE, pad, ONE, groups)
+    gx = conv_kernel(backend, BWD_INPUT)(gy, w, (H, W), ONE, pad, ONE, groups)
     assert_within_bound(gx, gx_ref, gy, flipped_transposed(w, groups), None, (2 - pad[0], 2 - pad[1]), groups, dtype)
 
 
@@ -145,15 +157,16 @@ def test_each_isa_copy(isa, case):  # noqa: F811  (isa: fixture switching the co
     assert_within_bound(y, ref, x, w, b, pad, groups, torch.float32)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("activation,param", [("relu", 0.0), ("leaky_relu", 0.1)])
-def test_fused_activation(activation, param):
+def test_fused_activation(activation, param, backend):
     """relu and leaky_relu are 1-Lipschitz and exact: the bound of the pre-activation holds."""
     torch.manual_seed(3)
     x, w, b = torch.randn(2, 5, 9, 11), torch.randn(6, 5, 3, 3), torch.randn(6)
     pre = F.conv2d(x.double(), w.double(), b.double(), 1, 1)
     ref = F.relu(pre) if activation == "relu" else F.leaky_relu(pre, param)
     y = ops.conv2d(x, w, b, padding=1, algo="winograd", activation=activation, activation_param=param,
-                   backend="cpu")
+                   backend=backend)
     assert_within_bound(y, ref, x, w, b, ONE, 1, torch.float32)
 
 
@@ -166,20 +179,26 @@ def test_channels_last_input_and_public_op():
     assert_within_bound(y.contiguous(), ref, x.contiguous(), w, b, ONE, 1, torch.float32)
 
 
-def test_gradcheck_f64():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_gradcheck_f64(backend):
+    """Every pass with algo='winograd': forward, backward-input and (cpu) backward-weight by Winograd;
+    triton (no backward-weight kernel: that pass falls back to auto): small and gradcheck's fast mode (a random projection of the Jacobian), since every
+    numerical derivative is a forward run by the interpreter."""
     torch.manual_seed(5)
-    x = torch.randn(2, 4, 7, 6, dtype=torch.float64, requires_grad=True)
-    w = torch.randn(6, 2, 3, 3, dtype=torch.float64, requires_grad=True)
-    b = torch.randn(6, dtype=torch.float64, requires_grad=True)
-    gradcheck(lambda x, w, b: ops.conv2d(x, w, b, padding=(1, 2), groups=2, algo="winograd", backend="cpu"),
-              (x, w, b))
+    N, C, K = (2, 4, 6) if backend == "cpu" else (1, 2, 2)
+    x = torch.randn(N, C, 7 - N, 6, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(K, C // 2, 3, 3, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(K, dtype=torch.float64, requires_grad=True)
+    gradcheck(lambda x, w, b: ops.conv2d(x, w, b, padding=(1, 2), groups=2, algo="winograd", backend=backend),
+              (x, w, b), fast_mode=backend == "triton")
 
 
-def test_conv_transpose2d_forward_runs_winograd():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_conv_transpose2d_forward_runs_winograd(backend):
     """conv_transpose2d (stride 1, 3x3) is the backward-input pass: winograd serves it."""
     torch.manual_seed(6)
     x, w = torch.randn(2, 6, 9, 7), torch.randn(6, 4, 3, 3)
-    y = ops.conv_transpose2d(x, w, None, padding=1, algo="winograd", backend="cpu")
+    y = ops.conv_transpose2d(x, w, None, padding=1, algo="winograd", backend=backend)
     ref = F.conv_transpose2d(x.double(), w.double(), None, padding=1)
     # conv_transpose2d(x, w) = backward input of conv2d with weight w [in=6 -> K, C=4]
     assert_within_bound(y, ref, x, flipped_transposed(w, 1), None, (1, 1), 1, torch.float32)
@@ -196,12 +215,13 @@ def test_not_applicable_errors_name_algo_and_shape(kw, what):
         ops.conv_transpose2d(x[:, :2], torch.randn(2, 3, R, R), algo="winograd", backend="cpu", **kw)
 
 
-def test_kernel_rejects_bad_shape_directly():
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_kernel_rejects_bad_shape_directly(backend):
     x, w = torch.randn(1, 2, 9, 9), torch.randn(3, 2, 5, 5)
     with pytest.raises(ValueError, match="weight: algo='winograd' takes 3x3"):
-        conv_kernel("cpu", FWD)(x, w, None, ONE, ONE, ONE, 1, (7, 7), None, 0.0)
+        conv_kernel(backend, FWD)(x, w, None, ONE, ONE, ONE, 1, (7, 7), None, 0.0)
     with pytest.raises(ValueError, match="stride: algo='winograd'"):
-        conv_kernel("cpu", BWD_INPUT)(torch.randn(1, 3, 4, 4), torch.randn(3, 2, 3, 3), (9, 9), (2, 2), ONE, ONE, 1)
+        conv_kernel(backend, BWD_INPUT)(torch.randn(1, 3, 4, 4), torch.randn(3, 2, 3, 3), (9, 9), (2, 2), ONE, ONE, 1)
     with pytest.raises(ValueError, match="groups"):
         conv_kernel("cpu", FWD)(x, torch.randn(3, 1, 3, 3), None, ONE, ONE, ONE, 3, (9, 9), None, 0.0)
 
@@ -231,15 +251,83 @@ def test_extension_exports_the_tile():
 
 
 def test_auto_picks_winograd_by_the_measured_rule():
-    """HardNet's 64->64 16x16 layer: winograd for forward and backward-input, never backward-weight
-    (no kernel); AlexNet conv3's 256 channels: not winograd."""
+    """HardNet's 64->64 16x16 layer: winograd for forward and backward-input, not backward-weight;
+    AlexNet conv3's 256->384 channels: backward-weight only (docs/algo-winograd.md's measurements)."""
     hardnet = _conv_algo.Layer(256, 64, 64, (3, 3), (16, 16))
     alexnet = _conv_algo.Layer(16, 256, 384, (3, 3), (13, 13))
     for direction in _conv_algo.DIRECTIONS:
         options = _conv_algo.candidates("cpu", direction, ONE, ONE, (3, 3))
-        expected = "winograd" if direction != "conv2d_backward_weight" else None
-        if expected:
-            assert _conv_algo.heuristic(options, hardnet, direction) == "winograd"
-        else:
-            assert "winograd" not in options
-        assert _conv_algo.heuristic(options, alexnet, direction) != "winograd"
+        assert "winograd" in options
+        weight = direction == "conv2d_backward_weight"
+        assert (_conv_algo.heuristic(options, hardnet, direction) == "winograd") != weight
+        assert (_conv_algo.heuristic(options, alexnet, direction) == "winograd") == weight
+
+
+def test_conv_plan_shows_the_per_pass_choice():
+    plan = ops.conv_plan((16, 256, 13, 13), (384, 256, 3, 3), padding=1, backend="cpu")
+    assert plan.backward_weight == "winograd" and plan.kernels[2] == BWD_WEIGHT
+    assert plan.forward != "winograd" and plan.backward_input != "winograd"
+
+
+# ------------------------------------------------------------------------------------ backward weight
+def winograd_weight_abs(x, gy, pad, groups):
+    """E_w = |G^T| (sum over images and tiles of (|A| |gy_t| |A^T|) . (|B^T| |d_t| |B|)) |G|: the
+    backward-weight algorithm on absolute values, [K, C/g, 3, 3] (docs/algo-winograd.md)."""
+    x, gy = x.double().abs(), gy.double().abs()
+    N, C = x.shape[:2]
+    K, P, Q = gy.shape[1:]
+    TY, TX = -(-P // 4), -(-Q // 4)
+    V = BT.abs() @ input_patches(x, pad, TY, TX) @ BT.abs().T                     # [N, C, TY, TX, 6, 6]
+    gyp = gy.new_zeros(N, K, 4 * TY, 4 * TX)
+    gyp[:, :, :P, :Q] = gy
+    Wg = AT.abs().T @ gyp.unfold(2, 4, 4).unfold(3, 4, 4) @ AT.abs()               # [N, K, TY, TX, 6, 6]
+    U = torch.einsum("ngkyxij,ngcyxij->gkcij", Wg.view(N, groups, K // groups, TY, TX, 6, 6),
+                     V.view(N, groups, C // groups, TY, TX, 6, 6))
+    return (G.abs().T @ U @ G.abs()).reshape(K, C // groups, 3, 3), N * TY * TX
+
+
+def assert_weight_within_bound(got, x, gy, pad, groups, dtype):
+    """|gw - gw_ref| <= gamma(T + 27) E_w + gamma_64(N P Q + 2) (|gy| * |x|): T tiles summed (the GEMM's
+    product and T - 1 additions); 27 = 8 roundings of the x transform + 6 of the gy transform (at most
+    4 exactly-weighted terms per 1-D) + 12 of the final G^T U G in double (6 terms per 1-D; counted in
+    the dtype's unit roundoff, an overcount for float32) + 1 rounding to the dtype."""
+    xd, gyd = x.double(), gy.double()
+    ref = torch.nn.grad.conv2d_weight(xd, got.shape, gyd, 1, pad, 1, groups)
+    E, T = winograd_weight_abs(x, gy, pad, groups)
+    direct = torch.nn.grad.conv2d_weight(xd.abs(), got.shape, gyd.abs(), 1, pad, 1, groups)
+    bound = gamma(T + 27, dtype) * E + gamma(gy.shape[0] * gy.shape[2] * gy.shape[3] + 2, torch.float64) * direct
+    err = (got.double() - ref).abs()
+    assert got.dtype == dtype and got.shape == ref.shape
+    bad = err > bound
+    assert not bad.any(), (f"{int(bad.sum())} of {err.numel()} outside the bound; worst err {err.max().item():.3g}")
+    return ref
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("case", CASES)
+def test_backward_weight_within_bound(case, dtype):
+    N, C, H, W, K, pad, groups = case
+    torch.manual_seed(8)
+    x = torch.randn(N, C, H, W, dtype=dtype)
+    P, Q = H + 2 * pad[0] - 2, W + 2 * pad[1] - 2
+    gy = torch.randn(N, K, P, Q, dtype=dtype)
+    gw = conv_kernel("cpu", BWD_WEIGHT)(x, gy, (3, 3), ONE, pad, ONE, groups)
+    ref = assert_weight_within_bound(gw, x, gy, pad, groups, dtype)
+    with pytest.raises(AssertionError, match="outside the bound"):  # the bound is not vacuous
+        assert_weight_within_bound(ref.flip(-1).to(dtype), x, gy, pad, groups, dtype)
+
+
+def test_backward_weight_many_chunks_and_each_isa(isa):  # noqa: F811
+    """Enough tiles for several chunks of the tile loop (the GEMMs accumulate across chunks)."""
+    torch.manual_seed(9)
+    x, gy = torch.randn(4, 64, 20, 20), torch.randn(4, 64, 20, 20)  # 100 tiles, chunks of 32 (AVX-512)
+    gw = conv_kernel("cpu", BWD_WEIGHT)(x, gy, (3, 3), ONE, ONE, ONE, 1)
+    assert_weight_within_bound(gw, x, gy, ONE, 1, torch.float32)
+
+
+def test_backward_weight_rejects_bad_input():
+    x, gy = torch.randn(1, 2, 9, 9), torch.randn(1, 3, 5, 5)
+    with pytest.raises(ValueError, match="weight: algo='winograd' takes 3x3"):
+        conv_kernel("cpu", BWD_WEIGHT)(x, gy, (5, 5), ONE, ONE, ONE, 1)
+    with pytest.raises(ValueError, match="groups"):
+        conv_kernel("cpu", BWD_WEIGHT)(x, gy, (3, 3), ONE, ONE, ONE, 2)
