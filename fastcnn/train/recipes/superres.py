@@ -101,7 +101,7 @@ class SRResNetTask(_SuperResolution):
     name = "srresnet"
     generator_key = "model"
     target_text = "PSNR (Y, border 4) on the held-out image above bicubic upsampling (NETWORKS.md #12)"
-    batch_size, steps = 4, 2000
+    batch_size, steps = 4, 700
     hr_crop, crops = 96, 2000    # 2000 cached 96x96 crops: 235 MB
     lr = 1e-3
 
