@@ -87,16 +87,18 @@ def random_crop_pair(rng: np.random.Generator, hr_size: int = 96, scale: int = S
 
 class SuperResCrops(torch.utils.data.Dataset):
     """Training crops. Item: ``(lr (3, hr/scale, hr/scale), hr (3, hr_size, hr_size))`` float32 in [0, 1]
-    (SRGAN's generator ends in tanh: a recipe maps HR to [-1, 1] itself). Item ``i`` depends only on
-    (seed, i); ``cache`` keeps generated items in memory."""
+    (SRGAN's generator ends in tanh: a recipe maps HR to [-1, 1] itself), plus ``upscale_bicubic(lr)``
+    (3, hr_size, hr_size) as a third tensor when ``bicubic``. Item ``i`` depends only on (seed, i);
+    ``cache`` keeps generated items in memory."""
 
     def __init__(self, length: int = 1000, hr_size: int = 96, scale: int = SCALE, seed: int = 0,
-                 cache: bool = True):
+                 cache: bool = True, bicubic: bool = False):
         if length < 1:
             raise ValueError(f"length must be positive, got {length}")
         if hr_size % scale:
             raise ValueError(f"hr_size {hr_size} must be a multiple of scale {scale}")
         self.length, self.hr_size, self.scale, self.seed = length, hr_size, scale, seed
+        self.bicubic = bicubic
         self._cache = {} if cache else None
 
     def __len__(self) -> int:
@@ -108,7 +110,8 @@ class SuperResCrops(torch.utils.data.Dataset):
         if self._cache is not None and index in self._cache:
             return self._cache[index]
         lr, hr = random_crop_pair(np.random.default_rng((self.seed, index)), self.hr_size, self.scale)
-        item = (torch.from_numpy(lr.transpose(2, 0, 1).copy()), torch.from_numpy(hr.transpose(2, 0, 1).copy()))
+        planes = [lr, hr] + ([upscale_bicubic(lr, self.scale)] if self.bicubic else [])
+        item = tuple(torch.from_numpy(np.ascontiguousarray(p.transpose(2, 0, 1))) for p in planes)
         if self._cache is not None:
             self._cache[index] = item
         return item

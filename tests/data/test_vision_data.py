@@ -197,6 +197,10 @@ def test_superres_heldout_and_crop_shapes():
     # the LR crop is the bicubic x4 of the HR crop
     np.testing.assert_allclose(lr_t.numpy().transpose(1, 2, 0), superres.downscale(hr_t.numpy().transpose(1, 2, 0)),
                                atol=1e-6)
+    # bicubic=True adds the bicubic x4 of the LR crop (what the recipes learn the residual over)
+    lr_b, hr_b, bic = superres.SuperResCrops(4, hr_size=96, seed=1, bicubic=True)[2]
+    assert torch.equal(lr_b, lr_t) and torch.equal(hr_b, hr_t)
+    np.testing.assert_array_equal(bic.numpy().transpose(1, 2, 0), superres.upscale_bicubic(lr_t.numpy().transpose(1, 2, 0)))
     with pytest.raises(ValueError, match="multiple"):
         superres.downscale(np.zeros((30, 32, 3), np.float32))
 
