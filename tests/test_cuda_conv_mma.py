@@ -79,6 +79,7 @@ def _ptx_functions(ptx: str) -> dict:
     return {parts[i]: parts[i + 1] for i in range(1, len(parts) - 1, 2)}
 
 
+@pytest.mark.slow  # three nvcc builds of conv_mma.cu, ~50 s on 2 cores
 def test_ptx_uses_tensor_cores_and_async_copies(compiled):
     funcs = _ptx_functions(compiled["ptx"])
     assert sorted(funcs) == sorted(KERNELS)
@@ -91,6 +92,7 @@ def test_ptx_uses_tensor_cores_and_async_copies(compiled):
         assert ".local" not in body, f"{name}: local memory in the PTX"
 
 
+@pytest.mark.slow  # three nvcc builds of conv_mma.cu, ~50 s on 2 cores
 def test_no_spills_or_stack(compiled):
     reports = re.findall(r"Compiling entry function '(\w+)' for '(sm_\d+)'\s*\n.*?\n?\s*(\d+) bytes stack frame, "
                          r"(\d+) bytes spill stores, (\d+) bytes spill loads", compiled["ptxas"])
@@ -100,6 +102,7 @@ def test_no_spills_or_stack(compiled):
         assert (stack, stores, loads) == ("0", "0", "0"), f"{name} {arch}: stack {stack}, spills {stores}/{loads}"
 
 
+@pytest.mark.slow  # three nvcc builds of conv_mma.cu, ~50 s on 2 cores
 def test_sass_has_hmma(compiled):
     if not compiled["sass"]:
         pytest.skip("no cuobjdump (CUDA toolkit or triton's nvidia backend)")

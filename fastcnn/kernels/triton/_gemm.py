@@ -17,13 +17,20 @@ from triton import knobs
 
 from ._conv_common import apply_activation, dot_precision, pow2_clamp, scalar_as
 
-# Tensor-core tiles (TF32 float32, float16, bfloat16): the CUDA configs of Triton's matmul tutorial
-# (03-matrix-multiplication.py, get_cuda_autotune_config) as (BLOCK_M, BLOCK_N, BLOCK_K, warps,
-# stages); the autotuner times those that fit (shared memory, matrix size) once per (M, N, K,
-# precision, dtypes) and triton caches the choice on disk. FMA arithmetic (IEEE float32, float64)
-# keeps one tile per size: 64 x 64 (smaller for small matrices), K step 32 (float64: 16).
+# Tensor-core tiles as (BLOCK_M, BLOCK_N, BLOCK_K, warps, stages). float16 / bfloat16: the CUDA
+# configs of Triton's matmul tutorial (03-matrix-multiplication.py, get_cuda_autotune_config).
+# float32 with TF32 (TF32_CONFIGS): this kernel's generic strides keep a 64-bit pointer per loaded
+# element, and with float32 operands most tutorial configs spill (sm_90: 64x128, 64x256, 128x128
+# by 16-120 bytes; sm_80: 64x32 / 2 warps / 5 stages up to 632 bytes, 128x32 72), so the set is the
+# tutorial's 128x64, 64x128 and 32x64 tiles with the warps / stages that compile spill-free on sm_80
+# and sm_90 for every TF32 GEMM launch of the workload, plus the former fixed 64x64 tile
+# (tests/test_triton_gemm_tuned.py). The autotuner times
+# those that fit (shared memory, matrix size) once per (M, N, K, precision, dtypes) and triton caches
+# the choice on disk. FMA arithmetic (IEEE float32, float64) keeps one tile per size: 64 x 64
+# (smaller for small matrices), K step 32 (float64: 16).
 TUTORIAL_CONFIGS = ((128, 256, 64, 8, 3), (64, 256, 32, 4, 4), (128, 128, 32, 4, 4), (128, 64, 32, 4, 4),
                     (64, 128, 32, 4, 4), (128, 32, 32, 4, 4), (64, 32, 32, 2, 5), (32, 64, 32, 2, 5))
+TF32_CONFIGS = ((128, 64, 32, 8, 4), (64, 64, 32, 4, 3), (64, 128, 32, 8, 3), (32, 64, 32, 4, 3))
 FMA_TILES = (16, 32, 64)
 GROUP_M = 8
 _INTERPRETING = knobs.runtime.interpret
@@ -34,7 +41,7 @@ def _fma_shapes():
 
 
 def _configs():
-    shapes = _fma_shapes() if _INTERPRETING else tuple(dict.fromkeys(TUTORIAL_CONFIGS + _fma_shapes()))
+    shapes = _fma_shapes() if _INTERPRETING else tuple(dict.fromkeys(TUTORIAL_CONFIGS + TF32_CONFIGS + _fma_shapes()))
     return [triton.Config({"BLOCK_M": m, "BLOCK_N": n, "BLOCK_K": k}, num_warps=w, num_stages=s)
             for m, n, k, w, s in shapes]
 
@@ -58,12 +65,13 @@ def tensor_cores(dtype, precision: str) -> bool:
 def gemm_configs_for(configs, dtype, precision: str, M: int, N: int):
     """The configs worth timing: FMA arithmetic (or the interpreter) -> the one tile the size rule
     gives (64 x 64, shrunk to small matrices, K step 32 / 16 for float64); tensor cores -> the
-    tutorial's tiles that fit shared memory and are at most twice the matrix in each dimension
+    tutorial's tiles (float32: TF32_CONFIGS) that fit shared memory and are at most twice the matrix in each dimension
     (never empty: the smallest otherwise)."""
     if _INTERPRETING or not tensor_cores(dtype, precision):
         want = (pow2_clamp(M, 16, 64), pow2_clamp(N, 16, 64), 16 if dtype == torch.float64 else 32, 4, 3)
         return [c for c in configs if _shape(c) == want]
-    family = [c for c in configs if _shape(c) in TUTORIAL_CONFIGS and _fits_shared(_shape(c), dtype.itemsize)]
+    wanted = TF32_CONFIGS if dtype == torch.float32 else TUTORIAL_CONFIGS
+    family = [c for c in configs if _shape(c) in wanted and _fits_shared(_shape(c), dtype.itemsize)]
     fits = [c for c in family if c.kwargs["BLOCK_M"] <= max(32, 2 * M) and c.kwargs["BLOCK_N"] <= max(32, 2 * N)]
     return fits or sorted(family, key=lambda c: c.kwargs["BLOCK_M"] * c.kwargs["BLOCK_N"])[:1]
 
