@@ -51,9 +51,13 @@ step tests "${GPU_CHECK_TEST_TIMEOUT:-190}" "$PY" -m pytest "${PYTEST_ARGS[@]}"
 step bench "${GPU_CHECK_BENCH_TIMEOUT:-90}" "$PY" -m fastcnn.cli bench --quick --backend cuda --backend triton \
     --budget 0.2 --max-seconds 65 --out "$OUT/bench"
 
+# the table for the README (issue 15's shape: ratio to torch, first call, % of TF32 peak / HBM)
+step table 20 bash -c "\"$PY\" scripts/gpu_bench_table.py \"$OUT/bench/results.json\" > \"$OUT/README-table.md\""
+
 step conv "${GPU_CHECK_CONV_TIMEOUT:-75}" "$PY" scripts/bench_conv_gpu.py --out "$OUT/conv" --max-seconds 55
 
 echo "== summary ($OUT)"
+[ -s "$OUT/README-table.md" ] && echo "README table: $OUT/README-table.md"
 cat "$STATUS"
 grep -E "passed|failed" "$OUT/tests.log" | tail -n 1
 ! grep -qv "rc=0" "$STATUS"

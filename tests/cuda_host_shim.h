@@ -47,6 +47,7 @@ struct fastcnn_emu_warp {
   unsigned lanes;
   std::barrier<> bar;
   unsigned long long slots[32];
+  unsigned mma_a[32][4], mma_b[32][2];  // fastcnn_emu_mma_m16n8k8's operand fragments
 };
 inline std::vector<std::unique_ptr<fastcnn_emu_warp>>* fastcnn_emu_warps = nullptr;
 
@@ -68,6 +69,11 @@ inline float __int_as_float(int i) {
   std::memcpy(&f, &i, sizeof f);
   return f;
 }
+inline float __uint_as_float(unsigned u) {
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
 inline double __longlong_as_double(long long i) {
   double d;
   std::memcpy(&d, &i, sizeof d);
@@ -79,6 +85,36 @@ inline double __longlong_as_double(long long i) {
 template <class T>
 inline T atomicAdd(T* address, T value) {
   return std::atomic_ref<T>(*address).fetch_add(value, std::memory_order_relaxed);
+}
+
+// cvt.rna.tf32.f32: float32 rounded to 10 mantissa bits, to nearest with ties away from zero (the low
+// 13 bits of the result are zero). Finite inputs only (the tests use no inf / NaN).
+inline unsigned fastcnn_emu_to_tf32(float x) {
+  unsigned u;
+  std::memcpy(&u, &x, sizeof u);
+  return (u + 0x1000u) & 0xffffe000u;
+}
+
+// mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 d, a, b, d for the calling warp, written from the
+// PTX ISA's fragment table (lane = 4 * group + t): A[16][8] row g / g+8, column t / t+4 in registers
+// a0 (g, t), a1 (g+8, t), a2 (g, t+4), a3 (g+8, t+4); B[8][8] b0 (k=t, n=g), b1 (k=t+4, n=g);
+// D[16][8] d0 (g, 2t), d1 (g, 2t+1), d2 (g+8, 2t), d3 (g+8, 2t+1). Every lane of the warp must call it.
+inline void fastcnn_emu_mma_m16n8k8(float (&d)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
+  fastcnn_emu_warp& w = *(*fastcnn_emu_warps)[threadIdx.x / 32];
+  const unsigned lane = threadIdx.x % 32;
+  for (int r = 0; r < 4; ++r) w.mma_a[lane][r] = a[r];
+  for (int r = 0; r < 2; ++r) w.mma_b[lane][r] = b[r];
+  w.bar.arrive_and_wait();
+  auto A = [&](int row, int k) { return __uint_as_float(w.mma_a[(row % 8) * 4 + k % 4][(row / 8) + 2 * (k / 4)]); };
+  auto B = [&](int k, int col) { return __uint_as_float(w.mma_b[col * 4 + k % 4][k / 4]); };
+  const int g = lane / 4, t = lane % 4;
+  const int rows[4] = {g, g, g + 8, g + 8}, cols[4] = {2 * t, 2 * t + 1, 2 * t, 2 * t + 1};
+  for (int r = 0; r < 4; ++r) {
+    float sum = d[r];
+    for (int k = 0; k < 8; ++k) sum = std::fma(A(rows[r], k), B(k, cols[r]), sum);
+    d[r] = sum;
+  }
+  w.bar.arrive_and_wait();  // the fragments stay until every lane has read them
 }
 
 using std::cos;

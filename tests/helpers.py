@@ -92,3 +92,9 @@ def isa(request):
     _C.set_isa(request.param)
     yield request.param
     _C.set_isa(previous)
+
+
+def round_to_tf32(t: torch.Tensor) -> torch.Tensor:
+    """float32 -> TF32 (10 mantissa bits), round to nearest with ties away from zero (cvt.rna.tf32)."""
+    bits = t.contiguous().view(torch.int32)
+    return ((bits + 0x1000) & ~0x1FFF).view(torch.float32)

@@ -19,6 +19,10 @@
    stack frame + local memory from the bundled cuobjdump -res-usage: what the driver reports as
    local memory, of which triton's n_spills is a quarter; n_spills itself needs a GPU to load the
    binary).
+   A spec with "aligned": true is compiled the way the runtime specialises a launch on 16-byte
+   aligned tensors whose integer arguments are multiples of 16 (tt.divisibility 16 on every pointer
+   and integer: a large tensor from torch's allocator), which is what lets triton emit 16-byte
+   vector loads; every report counts them ("ld_v4", "st_v4": ld/st.global ... .v4 in the PTX).
    `FASTCNN_AOT_TRITON_PATH` puts another triton first on that process's path (the oldest supported
    triton, scripts/triton-min.sh).
 """
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -234,6 +239,16 @@ def _resources(binary):
     return int(fields["REG"]), int(fields["STACK"]) + int(fields["LOCAL"])
 
 
+_VEC4_LOAD = re.compile(r"\bld\.global(?:\.\w+)*\.v4\.")
+_VEC4_STORE = re.compile(r"\bst\.global(?:\.\w+)*\.v4\.")
+
+
+def _aligned_attrs(fn, signature):
+    """tt.divisibility 16 on every pointer and integer parameter (by position among fn.params)."""
+    return {(i,): [["tt.divisibility", 16]] for i, p in enumerate(fn.params)
+            if signature[p.name].startswith("*") or signature[p.name] in ("i32", "i64")}
+
+
 def _compile_all(specs_path, arch, out_path, ones_share="0/1"):
     import importlib
     import time
@@ -258,20 +273,22 @@ def _compile_all(specs_path, arch, out_path, ones_share="0/1"):
         for fn, spec, config in _expand_configs(attr, recorded, ones):
             assert isinstance(fn, JITFunction), f"{spec['module']}.{spec['kernel']} is not a compiling JITFunction"
             signature, constexprs, options = _signature(fn, spec, ones)
+            attrs = _aligned_attrs(fn, signature) if spec.get("aligned") else None
             key = json.dumps([spec["module"], spec["kernel"], signature, {k: repr(v) for k, v in constexprs.items()},
                               {k: repr(v) for k, v in options.items()}], sort_keys=True)
             if key in done:
                 continue
             done.add(key)
             try:
-                binary = triton.compile(ASTSource(fn, signature, constexprs), target=GPUTarget("cuda", arch, 32),
+                binary = triton.compile(ASTSource(fn, signature, constexprs, attrs), target=GPUTarget("cuda", arch, 32),
                                         options=options)
                 ptx = binary.asm["ptx"]
                 entry = {"kernel": spec["kernel"], "key": key, "cubin_bytes": len(binary.asm["cubin"]),
                          "config": config, "ones": ones, "signature": signature,
                          "constexprs": {k: repr(v) for k, v in constexprs.items()},
                          "mma_sync": ptx.count("mma.sync"), "wgmma": ptx.count("wgmma.mma_async"),
-                         "fma": ptx.count("fma.rn"), "probe": bool(spec.get("probe"))}
+                         "fma": ptx.count("fma.rn"), "probe": bool(spec.get("probe")),
+                         "ld_v4": len(_VEC4_LOAD.findall(ptx)), "st_v4": len(_VEC4_STORE.findall(ptx))}
                 if spec.get("resources") and not ones:
                     entry["registers"], entry["spill_bytes"] = _resources(binary)
                 report["compiled"].append(entry)

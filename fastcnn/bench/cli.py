@@ -68,6 +68,8 @@ def run(args) -> int:
         print("fastcnn bench: no case matches", file=sys.stderr)
         return 2
     budget = args.budget or (0.4 if args.quick else 1.5)
+    if args.quick and args.max_seconds is None and torch.cuda.is_available() and "cpu" not in backends:
+        args.max_seconds = 150  # a GPU --quick run stops starting cases in time to end under 3 minutes
     if torch.cuda.is_available():
         torch.backends.cudnn.benchmark = True  # the GPU baseline is cuDNN with its own autotuning
     print(f"fastcnn bench: probing the machine ...", file=sys.stderr)

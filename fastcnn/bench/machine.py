@@ -104,6 +104,10 @@ def describe(probe: bool = True) -> dict:
         info["triton"] = triton.__version__
     except ImportError:
         info["triton"] = None
+    if torch.cuda.is_available():
+        from .gpu_peaks import peaks
+
+        info["gpu_peaks"] = peaks(info["device"])  # datasheet TF32 / BF16 / HBM; None: GPU not in the table
     if probe:
         info["peak_gflops"] = round(probe_fma_gflops(), 1)
         info["copy_gbs"] = round(probe_copy_gbs(), 1)

@@ -54,6 +54,12 @@ def rows(results: List[Result], machine: dict) -> List[dict]:
             peak = r.peak_bytes.get(best) if best else None
             row["peak MB"] = peak / 2 ** 20 if peak is not None else None
             row["torch peak MB"] = r.peak_bytes["torch"] / 2 ** 20 if "torch" in r.peak_bytes else None
+        gpu = machine.get("gpu_peaks")
+        if gpu and row.get("GFLOP/s"):  # GPU runs: against the tensor-core peak, not the CPU probe
+            row["% TF32 peak"] = 100 * row["GFLOP/s"] / (1000 * gpu["tf32_tflops"])
+        if gpu and row.get("GB/s"):
+            row["% HBM"] = 100 * row["GB/s"] / gpu["hbm_gbs"]
+        row["first call s"] = r.first_call_s.get(best) if best else None  # compile / autotune, not timed
         row["notes"] = "; ".join([f"{k} WRONG (rel err {v:.1e})" for k, v in r.wrong.items()] +
                                  [f"{k}: {v}" for k, v in r.errors.items()])
         out.append(row)
@@ -61,8 +67,8 @@ def rows(results: List[Result], machine: dict) -> List[dict]:
 
 
 def table(results: List[Result], machine: dict) -> str:
-    cols = ["case", "mode", "best", "best_time"] + [f"vs {b}" for b in BASELINE_ORDER] + ["GFLOP/s", "GB/s", "peak MB",
-                                                                                  "torch peak MB"]
+    cols = ["case", "mode", "best", "best_time"] + [f"vs {b}" for b in BASELINE_ORDER] + \
+        ["GFLOP/s", "% TF32 peak", "GB/s", "% HBM", "first call s", "peak MB", "torch peak MB"]
     data = rows(results, machine)
     present = [c for c in cols if any(d.get(c) is not None for d in data)]
 
@@ -106,6 +112,9 @@ def write_markdown(path: Path, results: List[Result], machine: dict, settings: d
              f"- date: {m.get('date')}; commit: {m.get('commit')}; device: {m.get('device')}",
              f"- CPU: {m.get('cpu')} ({m.get('cores')} cores), {m.get('threads')} threads, ISA in use: {m.get('isa')}",
              f"- measured peak: {m.get('peak_gflops')} GFLOP/s fp32 FMA; copy bandwidth {m.get('copy_gbs')} GB/s",
+             *([f"- GPU datasheet peaks ({m['gpu_peaks']['matched']}, fastcnn/bench/gpu_peaks.py): TF32 "
+                f"{m['gpu_peaks']['tf32_tflops']} / BF16 {m['gpu_peaks']['bf16_tflops']} TFLOP/s dense, "
+                f"HBM {m['gpu_peaks']['hbm_gbs']} GB/s"] if m.get("gpu_peaks") else []),
              f"- torch {m.get('torch')}, triton {m.get('triton')}, python {m.get('python')}",
              f"- settings: {json.dumps(settings)}", "",
              "Ratio = baseline time / fastcnn time (above 1: fastcnn faster); median of alternated runs. "

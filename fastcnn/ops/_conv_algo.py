@@ -111,6 +111,17 @@ def _fft_wins(layer: Layer, direction: str) -> bool:
     return direction != "conv2d_backward_weight" or layer.N * layer.in_hw[0] * layer.in_hw[1] >= 1 << 16
 
 
+def _tensor_cores_pay(layer: Layer, direction: str) -> bool:
+    """The pass's GEMM (per group) fills the tensor-core fragments: its M side (output channels, or
+    input channels for backward-input) and its reduction (or, for backward-weight, the N side
+    C/g*R*S) are both at least 16. Depthwise and few-channel groups stay on the FMA kernels."""
+    Cg, Kg = layer.C // layer.groups, layer.K // layer.groups
+    RS = layer.kernel_hw[0] * layer.kernel_hw[1]
+    if direction == "conv2d_backward_input":
+        return Cg >= 16 and Kg * RS >= 16
+    return Kg >= 16 and Cg * RS >= 16
+
+
 def _winograd_wins(layer: Layer, direction: str) -> bool:
     if layer.in_hw is None:
         return False
@@ -208,9 +219,12 @@ def heuristic(options: Sequence[str], layer: Layer, direction: str = "conv2d_for
     implicit_gemm (triton: tensor-core tiles, TF32 for float32 as torch.backends.cudnn.allow_tf32 says)
     for every pass on a GPU: the first H200 run measured direct / im2col / fft at 0.01-0.18x cuDNN,
     all on FMA units (issue #15). Not timed on a GPU yet; on CPU tensors (the interpreter) the rules
-    above apply and implicit_gemm is only the last resort."""
-    if "implicit_gemm" in options and layer.gpu:
-        return "implicit_gemm"  # tensor cores (triton); nothing else on a GPU uses them
+    above apply and implicit_gemm is only the last resort. The cuda backend's implicit_gemm
+    (conv_mma.cu, mma.sync TF32 on 128 x 128 tiles) follows the same rule. Both only where the
+    GEMM fills tensor-core fragments (_tensor_cores_pay: channels per group and reduction >= 16);
+    depthwise and few-channel groups take the rules below (not timed on a GPU either)."""
+    if "implicit_gemm" in options and layer.gpu and _tensor_cores_pay(layer, direction):
+        return "implicit_gemm"  # tensor cores; nothing else on a GPU uses them
     if "winograd" in options and _winograd_wins(layer, direction):
         return "winograd"
     if "fft" in options and _fft_wins(layer, direction):

@@ -11,10 +11,14 @@
 //                    sum_slices: the reduction is long and M x N small)
 #include "conv_epilogue.cuh"
 #include "conv_geometry.cuh"
+#include "conv_stores.cuh"
 #include "gemm_tile.cuh"
 
 using namespace fastcnn;
 using geom::ConvShape;
+using conv::ForwardEpilogue;
+using conv::InputGradEpilogue;
+using conv::StoreEpilogue;
 
 namespace {
 
@@ -51,22 +55,6 @@ struct ImageGatherLoader {
                             geom::conv_in_coord(q, s, g.sw, g.pw, g.dw));
       }
     }
-  }
-};
-
-template <class T>
-struct ForwardEpilogue {
-  T* y;
-  const T* bias;
-  ConvShape g;
-  long long k_base;  // g * Kg
-  int act;
-  T act_param;
-  FASTCNN_DEVICE void operator()(long long m, long long pix, T v) const {
-    const long long PQ = g.P * g.Q, k = k_base + m;
-    long long n, pq;
-    divmod(pix, PQ, n, pq);
-    y[(n * g.K + k) * PQ + pq] = epi::bias_act(v, bias, k, act, act_param);
   }
 };
 
@@ -117,19 +105,6 @@ struct OutputGradGatherLoader {
   }
 };
 
-template <class T>
-struct InputGradEpilogue {
-  T* gx;
-  ConvShape g;
-  long long c_base;  // g * Cg
-  FASTCNN_DEVICE void operator()(long long c, long long pix, T v) const {
-    const long long HW = g.H * g.W;
-    long long n, hw;
-    divmod(pix, HW, n, hw);
-    gx[(n * g.C + c_base + c) * HW + hw] = v;
-  }
-};
-
 // Backward weight A(m, (n,p,q)) = gy[n][g*Kg+m][p][q]: runs along (p,q) in memory.
 template <class T>
 struct OutputGradRowLoader {
@@ -148,13 +123,6 @@ struct OutputGradRowLoader {
       out[i] = (m < Kg && pix < k_end) ? gyg[(n * g.K + m) * PQ + pq] : T(0);
     }
   }
-};
-
-template <class T>
-struct StoreEpilogue {  // row-major M x N slice
-  T* out;
-  long long ld;
-  FASTCNN_DEVICE void operator()(long long m, long long n, T v) const { out[m * ld + n] = v; }
 };
 
 template <class T>

@@ -12,8 +12,7 @@ import triton.language as tl
 from fastcnn.kernels.triton._activation_math import act_backward, act_forward
 from fastcnn.kernels.triton._conv_common import scalar_as  # float args come as float64 (exact slopes)
 from fastcnn.contracts.activation import ACT_KIND
-
-BLOCK = 1024
+from fastcnn.kernels.triton._stream import STREAM_BLOCK, STREAM_WARPS, stream_grid
 
 
 @triton.jit
@@ -88,7 +87,8 @@ def activation_forward(x, kind, p0=0.0, p1=0.0, out=None):
     y = torch.empty_like(x) if out is None else out
     n = x.numel()
     if n:
-        _forward_kernel[(triton.cdiv(n, BLOCK),)](x, y, n, float(p0), float(p1), KIND=ACT_KIND[kind], BLOCK=BLOCK)
+        _forward_kernel[stream_grid(n)](x, y, n, float(p0), float(p1), KIND=ACT_KIND[kind], BLOCK=STREAM_BLOCK,
+                                        num_warps=STREAM_WARPS)
     return y
 
 
@@ -96,8 +96,8 @@ def activation_backward(gy, saved, kind, p0=0.0, p1=0.0, from_output=True):
     gx = torch.empty_like(saved)
     n = saved.numel()
     if n:
-        _backward_kernel[(triton.cdiv(n, BLOCK),)](gy, saved, gx, n, float(p0), float(p1), KIND=ACT_KIND[kind],
-                                                   FROM_OUTPUT=bool(from_output), BLOCK=BLOCK)
+        _backward_kernel[stream_grid(n)](gy, saved, gx, n, float(p0), float(p1), KIND=ACT_KIND[kind],
+                                         FROM_OUTPUT=bool(from_output), BLOCK=STREAM_BLOCK, num_warps=STREAM_WARPS)
     return gx
 
 

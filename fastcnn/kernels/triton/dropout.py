@@ -6,6 +6,7 @@ import triton
 import triton.language as tl
 
 from fastcnn.kernels.triton._conv_common import scalar_as  # scale 1/(1-p) exact for float64
+from fastcnn.kernels.triton._stream import STREAM_BLOCK, STREAM_WARPS, stream_grid
 
 
 @triton.jit
@@ -21,9 +22,9 @@ def _masked_scale(x_ptr, keep_ptr, y_ptr, n, group, scale: tl.float64, BLOCK: tl
 def dropout_masked_scale(x, keep, group, scale, out=None):
     y = torch.empty_like(x) if out is None else out
     if x.numel():
-        block = 1024
         # scale passed as float64 (annotated) and turned into x's dtype in the kernel
-        _masked_scale[(triton.cdiv(x.numel(), block),)](x, keep, y, x.numel(), int(group), float(scale), BLOCK=block)
+        _masked_scale[stream_grid(x.numel())](x, keep, y, x.numel(), int(group), float(scale), BLOCK=STREAM_BLOCK,
+                                              num_warps=STREAM_WARPS)
     return y
 
 

@@ -13,10 +13,10 @@ import triton
 import triton.language as tl
 
 from ._reduce import block_sum
+from ._stream import STREAM_BLOCK, STREAM_WARPS, stream_grid
 
 _ACC = {torch.float32: tl.float32, torch.float64: tl.float64}
 _REDUCE_BLOCK = 256
-_ELEM_BLOCK = 1024
 
 
 @triton.jit
@@ -125,9 +125,9 @@ def _channel_fma_launch(u, v, p, q, m, r):
     N, C, S = u.shape
     total = u.numel()
     if total:
-        _channel_fma[(triton.cdiv(total, _ELEM_BLOCK),)](u, v if v is not None else u, out, p, q if q is not None else p,
-                                                         m if m is not None else p, r, total, C, S,
-                                                         HAS_V=v is not None, BLOCK=_ELEM_BLOCK)
+        _channel_fma[stream_grid(total)](u, v if v is not None else u, out, p, q if q is not None else p,
+                                         m if m is not None else p, r, total, C, S,
+                                         HAS_V=v is not None, BLOCK=STREAM_BLOCK, num_warps=STREAM_WARPS)
     return out
 
 

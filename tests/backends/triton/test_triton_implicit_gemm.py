@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from fastcnn import ops
 from conv_reference import conv_kernel
-from helpers import HAS_GPU, assert_close, gradcheck
+from helpers import HAS_GPU, assert_close, gradcheck, round_to_tf32
 
 gpu = pytest.mark.gpu
 needs_gpu = pytest.mark.skipif(not HAS_GPU, reason="needs a CUDA GPU")
@@ -176,12 +176,6 @@ def test_auto_picks_implicit_gemm_on_a_gpu_only():
 
 # ------------------------------------------------------------------------------------------ GPU
 
-def _round_to_tf32(t: torch.Tensor) -> torch.Tensor:
-    """float32 -> TF32 (10 mantissa bits), round to nearest with ties away from zero (cvt.rna.tf32)."""
-    bits = t.contiguous().view(torch.int32)
-    return ((bits + 0x1000) & ~0x1FFF).view(torch.float32)
-
-
 @gpu
 @needs_gpu
 @pytest.mark.parametrize("geometry", [((1, 1), (1, 1), (1, 1), 1), ((2, 2), (1, 0), (1, 2), 2)])
@@ -197,7 +191,7 @@ def test_tf32_on_gpu_is_exact_on_tf32_rounded_inputs(geometry):
                                                             tuple(gy.shape[2:]), None, 0.0)
     finally:
         torch.backends.cudnn.allow_tf32 = saved
-    expected = F.conv2d(_round_to_tf32(x).double(), _round_to_tf32(w).double(), b.double(), stride, padding,
+    expected = F.conv2d(round_to_tf32(x).double(), round_to_tf32(w).double(), b.double(), stride, padding,
                         dilation, groups)
     assert_close(y, expected, reduction=w[0].numel() + 1)
 

@@ -1,0 +1,91 @@
+"""cuda convolution on the tensor cores: algo 'implicit_gemm' (conv_mma.cu, engine mma_tile.cuh),
+forward, backward input and backward weight, with the signatures of fastcnn/backends/cuda/conv.py.
+
+float32 runs on mma.sync TF32 (sm_80 or newer): plain TF32 when torch.backends.cudnn.allow_tf32 is on
+(torch's rule for its cuDNN convolutions, on by default), 3xTF32 (about float32 accuracy, three
+products) when it is off. float64 has no TF32 path: it runs the FMA implicit-GEMM kernels of
+algo 'direct' (conv_direct.cu), the same GEMMs in double precision.
+"""
+from __future__ import annotations
+
+import torch
+
+from . import _lib
+from ._lib import cuda_kernel, i64
+from .conv import (_backward_input_setup, _backward_weight_setup, _check_grid_groups, _direct_backward_input,
+                   _direct_backward_weight, _direct_forward, _forward_setup, act_kind)
+from .gemm import addr, cdiv, null, split_k_plan, sum_slices
+
+FAMILY = "conv_mma"
+BLOCK_M = BLOCK_N = 128  # mma_tile.cuh BM, BN
+THREADS = 256
+MIN_CAPABILITY = (8, 0)  # mma.sync .tf32 and cp.async
+
+
+def precision() -> str:
+    """Kernel variant for float32: 'tf32' when torch.backends.cudnn.allow_tf32, else 'tf32x3'."""
+    return "tf32" if torch.backends.cudnn.allow_tf32 else "tf32x3"
+
+
+def _check_device(t: torch.Tensor) -> None:
+    if t.is_cuda and torch.cuda.get_device_capability(t.device) < MIN_CAPABILITY:
+        raise NotImplementedError(f"algo='implicit_gemm' on the cuda backend needs tensor cores with TF32 (compute "
+                                  f"capability 8.0+), this GPU is {torch.cuda.get_device_capability(t.device)}; "
+                                  "use algo='direct'")
+
+
+def _kernel(direction: str) -> str:
+    return f"conv_mma_{direction}_{precision()}_f32"
+
+
+@cuda_kernel("conv2d_forward.implicit_gemm")
+def forward(x, w, bias, stride, padding, dilation, groups, out_hw, activation=None, act_param=0.0):
+    if x.dtype != torch.float32:
+        return _direct_forward(x, w, bias, stride, padding, dilation, groups, out_hw, activation, act_param)
+    _check_device(x)
+    _check_grid_groups(groups)
+    kind = act_kind(activation)
+    s, y = _forward_setup(x, w, stride, padding, dilation, groups, out_hw)
+    if y.numel() == 0:
+        return y
+    grid = (cdiv(s.N * s.PQ, BLOCK_N), cdiv(s.Kg, BLOCK_M), s.G)
+    _lib.launch(FAMILY, _kernel("forward"), grid, (THREADS,),
+                (addr(x), addr(w), addr(bias) if bias is not None else null(), addr(y), *s.args(), i64(kind),
+                 _lib.scalar(act_param, x.dtype)))
+    return y
+
+
+@cuda_kernel("conv2d_backward_input.implicit_gemm")
+def backward_input(gy, w, in_hw, stride, padding, dilation, groups):
+    if gy.dtype != torch.float32:
+        return _direct_backward_input(gy, w, in_hw, stride, padding, dilation, groups)
+    _check_device(gy)
+    _check_grid_groups(groups)
+    s, gx = _backward_input_setup(gy, w, in_hw, stride, padding, dilation, groups)
+    if gx.numel() == 0:
+        return gx
+    grid = (cdiv(s.N * s.H * s.W, BLOCK_N), cdiv(s.Cg, BLOCK_M), s.G)
+    _lib.launch(FAMILY, _kernel("backward_input"), grid, (THREADS,), (addr(gy), addr(w), addr(gx), *s.args()))
+    return gx
+
+
+@cuda_kernel("conv2d_backward_weight.implicit_gemm")
+def backward_weight(x, gy, kernel_hw, stride, padding, dilation, groups):
+    if x.dtype != torch.float32:
+        return _direct_backward_weight(x, gy, kernel_hw, stride, padding, dilation, groups)
+    _check_device(x)
+    _check_grid_groups(groups)
+    s, gw = _backward_weight_setup(x, gy, kernel_hw, stride, padding, dilation, groups)
+    if gw.numel() == 0:
+        return gw
+    crs = s.Cg * s.RS
+    n_pix = s.N * s.PQ
+    tiles = cdiv(s.Kg, BLOCK_M) * cdiv(crs, BLOCK_N) * s.G
+    splits, kchunk = split_k_plan(tiles, n_pix, max(1, 65535 // s.G))
+    out = gw if splits == 1 else torch.empty(splits * gw.numel(), dtype=x.dtype, device=x.device)
+    grid = (cdiv(crs, BLOCK_N), cdiv(s.Kg, BLOCK_M), s.G * splits)
+    _lib.launch(FAMILY, _kernel("backward_weight"), grid, (THREADS,),
+                (addr(x), addr(gy), addr(out), *s.args(), i64(splits), i64(kchunk)))
+    if splits > 1:
+        sum_slices(out, gw, gw.numel(), splits)
+    return gw
