@@ -1,5 +1,5 @@
 """cuda convolution on the tensor cores: algo 'implicit_gemm' (conv_mma.cu, engine mma_tile.cuh),
-forward, backward input and backward weight, with the signatures of fastcnn/backends/cuda/conv.py.
+forward, backward input and backward weight, with the convolution kernel signatures of fastcnn/contracts/conv.py.
 
 float32 runs on mma.sync TF32 (sm_80 or newer): plain TF32 when torch.backends.cudnn.allow_tf32 is on
 (torch's rule for its cuDNN convolutions, on by default), 3xTF32 (about float32 accuracy, three
@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import torch
 
+from ...contracts.activation import fused_code
+from ...contracts.conv import ConvShape
 from . import _lib
 from ._lib import cuda_kernel, i64
 from .conv import (_backward_input_setup, _backward_weight_setup, _check_grid_groups, _direct_backward_input,
-                   _direct_backward_weight, _direct_forward, _forward_setup, act_kind)
+                   _direct_backward_weight, _direct_forward, _forward_setup)
 from .gemm import addr, cdiv, null, split_k_plan, sum_slices
 
 FAMILY = "conv_mma"
@@ -39,13 +41,13 @@ def _kernel(direction: str) -> str:
 
 
 @cuda_kernel("conv2d_forward.implicit_gemm")
-def forward(x, w, bias, stride, padding, dilation, groups, out_hw, activation=None, act_param=0.0):
+def forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0):
     if x.dtype != torch.float32:
-        return _direct_forward(x, w, bias, stride, padding, dilation, groups, out_hw, activation, act_param)
+        return _direct_forward(x, w, bias, shape, activation, act_param)
     _check_device(x)
-    _check_grid_groups(groups)
-    kind = act_kind(activation)
-    s, y = _forward_setup(x, w, stride, padding, dilation, groups, out_hw)
+    _check_grid_groups(shape.G)
+    kind = fused_code(activation)
+    s, y = _forward_setup(x, shape)
     if y.numel() == 0:
         return y
     grid = (cdiv(s.N * s.PQ, BLOCK_N), cdiv(s.Kg, BLOCK_M), s.G)
@@ -56,12 +58,12 @@ def forward(x, w, bias, stride, padding, dilation, groups, out_hw, activation=No
 
 
 @cuda_kernel("conv2d_backward_input.implicit_gemm")
-def backward_input(gy, w, in_hw, stride, padding, dilation, groups):
+def backward_input(gy, w, shape: ConvShape):
     if gy.dtype != torch.float32:
-        return _direct_backward_input(gy, w, in_hw, stride, padding, dilation, groups)
+        return _direct_backward_input(gy, w, shape)
     _check_device(gy)
-    _check_grid_groups(groups)
-    s, gx = _backward_input_setup(gy, w, in_hw, stride, padding, dilation, groups)
+    _check_grid_groups(shape.G)
+    s, gx = _backward_input_setup(gy, shape)
     if gx.numel() == 0:
         return gx
     grid = (cdiv(s.N * s.H * s.W, BLOCK_N), cdiv(s.Cg, BLOCK_M), s.G)
@@ -70,12 +72,12 @@ def backward_input(gy, w, in_hw, stride, padding, dilation, groups):
 
 
 @cuda_kernel("conv2d_backward_weight.implicit_gemm")
-def backward_weight(x, gy, kernel_hw, stride, padding, dilation, groups):
+def backward_weight(x, gy, shape: ConvShape):
     if x.dtype != torch.float32:
-        return _direct_backward_weight(x, gy, kernel_hw, stride, padding, dilation, groups)
+        return _direct_backward_weight(x, gy, shape)
     _check_device(x)
-    _check_grid_groups(groups)
-    s, gw = _backward_weight_setup(x, gy, kernel_hw, stride, padding, dilation, groups)
+    _check_grid_groups(shape.G)
+    s, gw = _backward_weight_setup(x, shape)
     if gw.numel() == 0:
         return gw
     crs = s.Cg * s.RS

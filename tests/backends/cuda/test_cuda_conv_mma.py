@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 import cuda_host_emulator
-from conv_reference import TORCH_ACTIVATIONS, Case
+from conv_reference import TORCH_ACTIVATIONS, Case, conv_kernel, spelled_out
 from helpers import HAS_GPU, assert_close, round_to_tf32
 from test_cuda_conv import CASES, check_conv, make_inputs
 
@@ -125,7 +125,7 @@ def emulated(monkeypatch):
     from fastcnn.backends.cuda import _lib, conv_mma  # noqa: F401
     from fastcnn._registry import _KERNELS
     monkeypatch.setattr(_lib, "launch", cuda_host_emulator.launch)
-    return lambda name: _KERNELS[("cuda", name)]
+    return lambda name: spelled_out(_KERNELS[("cuda", name)], name)
 
 
 @pytest.mark.parametrize("case", [CASES[0], CASES[3], CASES[5]], ids=lambda c: c.name)
@@ -189,8 +189,7 @@ needs_gpu = pytest.mark.skipif(not HAS_GPU, reason="no CUDA GPU visible to torch
 
 
 def _gpu_kernel(name):
-    from fastcnn._registry import kernel
-    return kernel("cuda", name)
+    return conv_kernel("cuda", name)
 
 
 @gpu
