@@ -31,8 +31,10 @@ def memory_format(channels_last: bool) -> torch.memory_format:
 
 
 def empty(shape, like: torch.Tensor, channels_last: bool, dtype=None) -> torch.Tensor:
-    if not channels_last and like.is_cpu:  # the common case in fewer of torch's argument parsings (~0.5 us)
-        return torch.empty(shape, dtype=dtype or like.dtype)
+    # device always named: under a default-device context (torch.set_default_device, `with
+    # torch.device(...)`) an output without one would land on that device, not the input's
+    if not channels_last:
+        return torch.empty(shape, dtype=dtype or like.dtype, device=like.device)
     return torch.empty(shape, dtype=dtype or like.dtype, device=like.device, memory_format=memory_format(channels_last))
 
 

@@ -16,6 +16,8 @@ from fastcnn import _C
 from . import BACKEND
 from ._output_cache import CACHE
 
+_CPU = torch.device("cpu")  # named in every allocation: a default-device context must not move outputs
+
 DTYPE_CODE = {torch.float32: 0, torch.float64: 1}
 
 
@@ -55,16 +57,16 @@ def empty(shape, dtype, memory_format=torch.contiguous_format) -> torch.Tensor:
     nbytes = math.prod(shape) * dtype.itemsize
     if nbytes < HUGE_PAGE_MIN_BYTES:  # small: neither cached nor advised (what fresh() would decide)
         if memory_format is torch.contiguous_format:
-            return torch.empty(shape, dtype=dtype)
-        return torch.empty(shape, dtype=dtype, memory_format=memory_format)
+            return torch.empty(shape, dtype=dtype, device=_CPU)
+        return torch.empty(shape, dtype=dtype, device=_CPU, memory_format=memory_format)
     shape = tuple(int(d) for d in shape)
     cached = CACHE.limit_bytes > 0 and nbytes >= HUGE_PAGE_MIN_BYTES
     if cached:
         block = CACHE.take(nbytes)
         if block is not None:  # on it, the strides torch.empty would give
             strides = torch.empty(shape, dtype=dtype, device="meta", memory_format=memory_format).stride()
-            return torch.empty(0, dtype=dtype).set_(block, 0, shape, strides)
-    t = fresh(torch.empty(shape, dtype=dtype, memory_format=memory_format))
+            return torch.empty(0, dtype=dtype, device=_CPU).set_(block, 0, shape, strides)
+    t = fresh(torch.empty(shape, dtype=dtype, device=_CPU, memory_format=memory_format))
     if cached:
         CACHE.add(t.untyped_storage())
     return t

@@ -57,7 +57,7 @@ def conv2d_backward_input_direct(gy, w, shape: ConvShape):
     _check(w, "weight", gy.dtype)
     shape.check(w_shape=w.shape, y_shape=gy.shape)
     if gy.numel() == 0:  # nothing flows back
-        return torch.zeros(shape.x_shape, dtype=gy.dtype)
+        return torch.zeros(shape.x_shape, dtype=gy.dtype, device=gy.device)
     gx = empty(shape.x_shape, gy.dtype)  # the kernel writes every element
     if gx.numel() == 0:
         return gx
@@ -72,8 +72,8 @@ def conv2d_backward_weight_direct(x, gy, shape: ConvShape):
     shape.check(x.shape, y_shape=gy.shape)
     gw_shape = shape.w_shape
     if gy.numel() == 0 or x.numel() == 0:  # an empty sum
-        return torch.zeros(gw_shape, dtype=x.dtype)
-    gw = torch.empty(gw_shape, dtype=x.dtype)  # the kernel writes every element
+        return torch.zeros(gw_shape, dtype=x.dtype, device=x.device)
+    gw = torch.empty(gw_shape, dtype=x.dtype, device=x.device)  # the kernel writes every element
     if gw.numel() == 0:
         return gw
     _C.conv_direct.backward_weight(dtype_code(x), shape, addr(x), addr(gy), addr(gw))

@@ -71,7 +71,7 @@ def nll_loss_backward(target, weight, ignore_index, g, shape):
 
 @cpu_kernel()
 def loss_sum(v):
-    return torch.tensor(_C.loss.sum(dtype_code(v), addr(v), v.numel()), dtype=torch.float64)
+    return torch.tensor(_C.loss.sum(dtype_code(v), addr(v), v.numel()), dtype=torch.float64, device=v.device)
 
 
 @cpu_kernel()
@@ -85,7 +85,7 @@ def pointwise_loss_forward(kind, x, y, weight, pos_weight):
 @cpu_kernel()
 def pointwise_loss_sum(kind, x, y, weight, pos_weight):
     return torch.tensor(_C.loss.pointwise_loss_sum(dtype_code(x), int(kind), addr(x), addr(y), _opt(weight),
-                                                   _opt(pos_weight), x.numel()), dtype=torch.float64)
+                                                   _opt(pos_weight), x.numel()), dtype=torch.float64, device=x.device)
 
 
 @cpu_kernel()

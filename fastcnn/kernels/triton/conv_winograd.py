@@ -123,13 +123,14 @@ def output_kernel(m_ptr, ops_ptr, bias_ptr, y_ptr,  # M [36, K, T] -> y [N, K, P
 _TABLES: dict = {}
 
 
-def _operators(m) -> torch.Tensor:
+def _operators(m, device) -> torch.Tensor:
     """[2, 64, 64] float64: the 1-D transform m (rows x cols <= 8) applied to the rows of an 8x8 tile
     stored as a 64-vector (entry (i, j) at 8i+j), then to its columns: x -> x @ (m^T (x) I) is m x,
-    y -> y @ (I (x) m^T) is y m^T."""
-    m8 = torch.zeros(8, 8, dtype=torch.float64)
-    m8[:len(m), :len(m[0])] = torch.tensor(m, dtype=torch.float64)
-    eye = torch.eye(8, dtype=torch.float64)
+    y -> y @ (I (x) m^T) is y m^T. Built on `device` directly (under a default-device context, e.g.
+    the AOT test's meta device, a table built elsewhere could not be moved there)."""
+    m8 = torch.zeros(8, 8, dtype=torch.float64, device=device)
+    m8[:len(m), :len(m[0])] = torch.tensor(m, dtype=torch.float64, device=device)
+    eye = torch.eye(8, dtype=torch.float64, device=device)
     mt = m8.T.contiguous()
     return torch.stack([torch.kron(mt, eye), torch.kron(eye, mt)])
 
@@ -138,7 +139,7 @@ def _matrices(device):
     """The operators of B^T (input), G (filter) and A^T (output), cached per device."""
     key = str(device)
     if key not in _TABLES:
-        _TABLES[key] = torch.stack([_operators(m) for m in (_BT, _G, _AT)]).to(device)
+        _TABLES[key] = torch.stack([_operators(m, device) for m in (_BT, _G, _AT)])
     return _TABLES[key]
 
 
