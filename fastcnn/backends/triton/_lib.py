@@ -1,19 +1,20 @@
-"""Registers every Triton kernel module's launchers for both devices.
+"""The triton backend's registration decorator, `@triton_kernel(name)`, for launchers on both devices.
 
 Each module in fastcnn/kernels/triton/ holds @triton.jit kernels and the Python launchers that call
-them, and lists its launchers in a dict `KERNELS = {"kernel_name": launcher}`. Whether a
-@triton.jit function compiles for the GPU or runs under the Triton interpreter is fixed when it is
-decorated, so each module is imported twice: normally (GPU) and as a second copy with the
-interpreter switched on (CPU tensors). The launcher registered here picks the copy by the device
-of its first tensor argument, so users never set TRITON_INTERPRET themselves.
+them, and registers its launchers with `@triton_kernel(name)` (BACKEND.kernel, as `@cpu_kernel` /
+`@cuda_kernel` do; the module returns the launcher unchanged). Whether a @triton.jit function
+compiles for the GPU or runs under the Triton interpreter is fixed when it is decorated, so each
+kernel module exists twice: imported normally (GPU; its decorators register) and as a second copy
+with the interpreter switched on (CPU tensors; made at the first CPU launch, its decorators register
+nothing). The registered launcher picks the copy by the device of its first tensor argument, so
+users never set TRITON_INTERPRET themselves. kernels.py imports the modules when the backend loads.
 """
 from __future__ import annotations
 
 import functools
-import importlib
 import importlib.util
-import pkgutil
 import sys
+from typing import Callable, Optional
 
 import torch
 from triton import knobs
@@ -98,24 +99,33 @@ def _first_tensor_device(args, kwargs):
     return "cpu"
 
 
-def _dispatching(module_name: str, kernel_name: str):
-    gpu_module = importlib.import_module(module_name)
-
-    @functools.wraps(gpu_module.KERNELS[kernel_name])
+def _dispatching(module_name: str, attr: str, gpu_launcher: Callable) -> Callable:
+    """The registered launcher: `gpu_launcher` for CUDA tensors, else the same attribute of the
+    module's interpreted copy."""
+    @functools.wraps(gpu_launcher)
     def launch(*args, **kwargs):
         if _first_tensor_device(args, kwargs) == "cuda":
-            return gpu_module.KERNELS[kernel_name](*args, **kwargs)
+            return gpu_launcher(*args, **kwargs)
         try:
-            return _import_interpreted(module_name).KERNELS[kernel_name](*args, **kwargs)
+            return getattr(_import_interpreted(module_name), attr)(*args, **kwargs)
         finally:
             LANGUAGE_GUARD.restore()
 
     return launch
 
 
-for _mod in pkgutil.iter_modules(_pkg.__path__):
-    if _mod.name.startswith("_"):
-        continue
-    _name = f"{_pkg.__name__}.{_mod.name}"
-    for _kernel_name in importlib.import_module(_name).KERNELS:
-        BACKEND.kernel(_kernel_name)(_dispatching(_name, _kernel_name))
+def triton_kernel(name: Optional[str] = None):
+    """Decorator: register the launcher as the triton backend's kernel `name` (default: its name),
+    for both devices; returns it unchanged. Also callable on a launcher a module imported
+    (`triton_kernel("im2col")(im2col)`): the interpreted copy is found by the name the launcher has
+    in the registering module."""
+    # The registering module (the caller) names the interpreted copy to use for CPU tensors; a
+    # launcher's own __module__ may be a private helper module, which has no copy of its own.
+    module_name = sys._getframe(1).f_globals["__name__"]
+
+    def deco(fn: Callable) -> Callable:
+        if not module_name.endswith(_INTERP_SUFFIX):  # the interpreted copy registers nothing
+            BACKEND.kernel(name or fn.__name__)(_dispatching(module_name, fn.__name__, fn))
+        return fn
+
+    return deco
