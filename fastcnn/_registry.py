@@ -4,8 +4,8 @@ A kernel backend is a package fastcnn/backends/<name>/ whose __init__.py declare
 `declare_backend(name, probe=..., devices=..., rank=...)` (cheap: nothing heavy is imported there);
 the registry finds every such package when fastcnn is imported, so adding a backend is adding a
 folder. The backend's other modules register *kernels* with one decorator, `@BACKEND.kernel(name)`
-(the cpu and cuda modules spell it `@cpu_kernel` / `@cuda_kernel`, the same decorator with the
-backend bound): plain functions on tensors with the same name and signature on every backend
+(spelt `@cpu_kernel` / `@cuda_kernel` / `@triton_kernel`, the same decorator with the backend
+bound; triton's also picks the GPU or interpreted copy of its module per call): plain functions on tensors with the same name and signature on every backend
 (documented where the op that calls them lives: fastcnn/contracts/ and fastcnn/ops/). The
 'reference' backend registers nothing: public ops route it to plain torch.
 

@@ -13,9 +13,9 @@ import torch
 from ...contracts.activation import fused_code
 from ...contracts.conv import ConvShape
 from . import _lib
+from ._conv_common import _backward_input_setup, _backward_weight_setup, _check_grid_groups, _forward_setup
 from ._lib import cuda_kernel, i64
-from .conv import (_backward_input_setup, _backward_weight_setup, _check_grid_groups, _direct_backward_input,
-                   _direct_backward_weight, _direct_forward, _forward_setup)
+from .conv_direct import _direct_backward_input, _direct_backward_weight, _direct_forward
 from .gemm import addr, cdiv, null, split_k_plan, sum_slices
 
 FAMILY = "conv_mma"

@@ -1,2 +1,3 @@
-"""Triton kernels, one module per op family. Each module defines KERNELS = {name: launcher}; see
-fastcnn/backends/triton/kernels.py for how they are registered for GPU and interpreter use."""
+"""Triton kernels, one module per op family. Each module registers its launchers with
+`@triton_kernel(name)`; see fastcnn/backends/triton/_lib.py for how they are registered for GPU and
+interpreter use."""

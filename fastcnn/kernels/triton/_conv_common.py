@@ -3,7 +3,7 @@ activation family's math), exact float64 scalar arguments, block-size helpers an
 kernels are launched.
 
 Re-imported under the interpreter together with the kernel modules (see
-fastcnn/backends/triton/kernels.py), so everything @triton.jit here works on both devices. On a
+fastcnn/backends/triton/_lib.py), so everything @triton.jit here works on both devices. On a
 machine with a GPU, triton.language's own @triton.jit functions (tl.cdiv, tl.zeros, tl.sum,
 tl.max, tl.sigmoid, ...) are compiled-mode objects that the interpreted copies used for CPU tensors
 cannot call ("Cannot call @triton.jit'd outside of the scope of a kernel"), so these kernels use

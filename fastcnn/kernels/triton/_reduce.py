@@ -1,7 +1,7 @@
 """@triton.jit reductions for the norm/softmax/loss kernels.
 
 triton.language's own tl.sum / tl.max / tl.zeros are @jit functions compiled for the GPU when
-triton is imported; under the per-module interpreter copy (fastcnn/backends/triton/kernels.py) they
+triton is imported; under the per-module interpreter copy (fastcnn/backends/triton/_lib.py) they
 cannot be called. These helpers use only builtins (tl.reduce, tl.full) with combine functions defined
 here, so they work in both copies."""
 import triton

@@ -9,6 +9,7 @@ import torch
 import triton
 import triton.language as tl
 
+from fastcnn.backends.triton._lib import triton_kernel
 from fastcnn.kernels.triton._activation_math import act_backward, act_forward
 from fastcnn.kernels.triton._conv_common import scalar_as  # float args come as float64 (exact slopes)
 from fastcnn.contracts.activation import ACT_KIND
@@ -83,6 +84,7 @@ def _maxout_kernel(x_ptr, y_ptr, gy_ptr, gx_ptr, inner, K: tl.constexpr, BACKWAR
         tl.store(y_ptr + row * inner + offs, best, mask=mask)
 
 
+@triton_kernel()
 def activation_forward(x, kind, p0=0.0, p1=0.0, out=None):
     y = torch.empty_like(x) if out is None else out
     n = x.numel()
@@ -92,6 +94,7 @@ def activation_forward(x, kind, p0=0.0, p1=0.0, out=None):
     return y
 
 
+@triton_kernel()
 def activation_backward(gy, saved, kind, p0=0.0, p1=0.0, from_output=True):
     gx = torch.empty_like(saved)
     n = saved.numel()
@@ -105,6 +108,7 @@ def _row_block(inner):
     return min(1024, triton.next_power_of_2(max(inner, 1)))
 
 
+@triton_kernel()
 def prelu_forward(x, weight):
     outer, C, inner = x.shape
     y = torch.empty_like(x)
@@ -114,6 +118,7 @@ def prelu_forward(x, weight):
     return y
 
 
+@triton_kernel()
 def prelu_backward(gy, x, weight):
     outer, C, inner = x.shape
     gx = torch.empty_like(x)
@@ -126,6 +131,7 @@ def prelu_backward(gy, x, weight):
     return gx, gw
 
 
+@triton_kernel()
 def maxout_forward(x, pool_size):
     outer, C, inner = x.shape
     y = x.new_empty((outer, C // pool_size, inner))
@@ -136,6 +142,7 @@ def maxout_forward(x, pool_size):
     return y
 
 
+@triton_kernel()
 def maxout_backward(gy, x, pool_size):
     outer, C, inner = x.shape
     gx = torch.empty_like(x)
@@ -144,7 +151,3 @@ def maxout_backward(gy, x, pool_size):
         _maxout_kernel[(outer * (C // pool_size), triton.cdiv(inner, blk))](x, gx, gy, gx, inner, K=pool_size,
                                                                             BACKWARD=True, BLOCK=blk)
     return gx
-
-
-KERNELS = {f.__name__: f for f in (activation_forward, activation_backward, prelu_forward, prelu_backward,
-                                   maxout_forward, maxout_backward)}

@@ -5,6 +5,8 @@ import torch
 import triton
 import triton.language as tl
 
+from fastcnn.backends.triton._lib import triton_kernel
+
 from ._conv_common import add, launch, pow2_clamp
 
 
@@ -21,6 +23,7 @@ def channel_sum_kernel(t_ptr, out_ptr, N, K, PQ, BLOCK: tl.constexpr):  # t[N, K
     tl.store(out_ptr + k, tl.reduce(partial, 0, add))
 
 
+@triton_kernel()
 def channel_sum(t):
     """t[N, K, P, Q] -> [K]."""
     N, K, P, Q = t.shape
@@ -30,6 +33,3 @@ def channel_sum(t):
     block = pow2_clamp(P * Q, 16, 1024)
     launch(channel_sum_kernel, (K,), t, out, N, K, P * Q, BLOCK=block, num_warps=4)
     return out
-
-
-KERNELS = {"channel_sum": channel_sum}

@@ -17,6 +17,7 @@ import torch
 import triton
 import triton.language as tl
 
+from fastcnn.backends.triton._lib import triton_kernel
 from fastcnn.contracts.activation import fused_code
 from fastcnn.contracts.conv import ConvShape
 
@@ -167,6 +168,7 @@ def _launch_tiles(kernel, tensors, sizes, rows, cols, groups, config, *scalars, 
            BLOCK_N=bn, BLOCK_K=bk, num_warps=warps, num_stages=stages, **constexprs)
 
 
+@triton_kernel("conv2d_forward.direct")
 def conv2d_forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0):
     stride, padding, dilation, groups = shape.stride, shape.padding, shape.dilation, shape.G
     out_hw = shape.out_hw
@@ -184,6 +186,7 @@ def conv2d_forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0)
     return y
 
 
+@triton_kernel("conv2d_backward_input.direct")
 def conv2d_backward_input(gy, w, shape: ConvShape):
     stride, padding, dilation, groups = shape.stride, shape.padding, shape.dilation, shape.G
     in_hw = shape.in_hw
@@ -200,6 +203,7 @@ def conv2d_backward_input(gy, w, shape: ConvShape):
     return gx
 
 
+@triton_kernel("conv2d_backward_weight.direct")
 def conv2d_backward_weight(x, gy, shape: ConvShape):
     stride, padding, dilation, groups = shape.stride, shape.padding, shape.dilation, shape.G
     kernel_hw = shape.kernel_hw
@@ -216,10 +220,3 @@ def conv2d_backward_weight(x, gy, shape: ConvShape):
                   (N, C, H, W, K, P, Q, R, S, *stride, *padding, *dilation, Cg, Kg), Kg, Cg * R * S, groups,
                   (bn, bm, bk, warps, stages))
     return gw
-
-
-KERNELS = {
-    "conv2d_forward.direct": conv2d_forward,
-    "conv2d_backward_input.direct": conv2d_backward_input,
-    "conv2d_backward_weight.direct": conv2d_backward_weight,
-}

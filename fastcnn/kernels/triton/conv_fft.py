@@ -31,6 +31,7 @@ import torch
 import triton
 import triton.language as tl
 
+from fastcnn.backends.triton._lib import triton_kernel
 from fastcnn.contracts.activation import fused_code
 from fastcnn.contracts.conv import ConvShape
 
@@ -282,6 +283,7 @@ def _empty(shape, like):
     return torch.empty(shape, dtype=like.dtype, device=like.device)
 
 
+@triton_kernel("conv2d_forward.fft")
 def conv2d_forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0):
     stride, padding, dilation, groups = shape.stride, shape.padding, shape.dilation, shape.G
     out_hw = shape.out_hw
@@ -292,6 +294,7 @@ def conv2d_forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0)
     return _correlate(x, w, groups, (-padding[0], -padding[1]), out_hw, T, False, bias, act, act_param)
 
 
+@triton_kernel("conv2d_backward_input.fft")
 def conv2d_backward_input(gy, w, shape: ConvShape):
     stride, padding, dilation, groups = shape.stride, shape.padding, shape.dilation, shape.G
     in_hw = shape.in_hw
@@ -302,6 +305,7 @@ def conv2d_backward_input(gy, w, shape: ConvShape):
     return _correlate(gy, w, groups, (padding[0] - R + 1, padding[1] - S + 1), in_hw, T, True)
 
 
+@triton_kernel("conv2d_backward_weight.fft")
 def conv2d_backward_weight(x, gy, shape: ConvShape):
     stride, padding, dilation, groups = shape.stride, shape.padding, shape.dilation, shape.G
     kernel_hw = shape.kernel_hw
@@ -321,10 +325,3 @@ def conv2d_backward_weight(x, gy, shape: ConvShape):
     _cgemm(_Operand(GY, 2, 1, 2, Kg, conj=True), _Operand(X, 1, 2, 2, Cg), _Operand(GW, 1, 2, 1, Kg),
            Kg, Cg, N * tiles.count, groups)
     return _untile(GW, _Tiles.single(T), (K, Cg, R, S), (R, S))
-
-
-KERNELS = {
-    "conv2d_forward.fft": conv2d_forward,
-    "conv2d_backward_input.fft": conv2d_backward_input,
-    "conv2d_backward_weight.fft": conv2d_backward_weight,
-}

@@ -23,6 +23,7 @@ import torch
 import triton
 import triton.language as tl
 
+from fastcnn.backends.triton._lib import triton_kernel
 from fastcnn.contracts.activation import fused_code
 from fastcnn.contracts.conv import ConvShape, check_winograd
 
@@ -172,6 +173,7 @@ def _correlate(src, w, bias, groups, pad, out_hw, flip, act=0, act_param=0.0):
     return y
 
 
+@triton_kernel("conv2d_forward.winograd")
 def conv2d_forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0):
     act = fused_code(activation)
     check_winograd(shape.kernel_hw, shape.stride, shape.dilation, "conv2d_forward.winograd")
@@ -181,15 +183,10 @@ def conv2d_forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0)
     return _correlate(x, w, bias, shape.G, (shape.ph, shape.pw), (shape.P, shape.Q), False, act, act_param)
 
 
+@triton_kernel("conv2d_backward_input.winograd")
 def conv2d_backward_input(gy, w, shape: ConvShape):
     check_winograd(shape.kernel_hw, shape.stride, shape.dilation, "conv2d_backward_input.winograd")
     if shape.N * shape.C * shape.H * shape.W == 0 or shape.K * shape.P * shape.Q == 0:
         return torch.zeros(shape.x_shape, dtype=gy.dtype, device=gy.device)
     # gx[n,c,h,w] = sum_{k,r,s} gy[n,k,h+ph-r,w+pw-s] w[k,c,r,s]: gy correlated with the flipped kernel
     return _correlate(gy, w, None, shape.G, (2 - shape.ph, 2 - shape.pw), (shape.H, shape.W), True)
-
-
-KERNELS = {
-    "conv2d_forward.winograd": conv2d_forward,
-    "conv2d_backward_input.winograd": conv2d_backward_input,
-}

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import torch
 
+from fastcnn.backends.triton._lib import triton_kernel
+
 from ._gemm import batched_gemm
 
 
+@triton_kernel()
 def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None):
     """a: [M, K] ([K, M] if trans_a), b: [K, N] ([N, K] if trans_b), same float dtype and device;
     out: optional [M, N], read when beta != 0 and written; returns out (new if None)."""
@@ -31,6 +34,3 @@ def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None):
                          f"{out.dtype} {list(out.shape)} on {out.device}")
     return batched_gemm(a, b, out, M=M, N=N, K=K, a_strides=(am, ak), b_strides=(bk, bn),
                         c_strides=(out.stride(0), out.stride(1)), alpha=alpha, beta=beta)
-
-
-KERNELS = {"gemm": gemm}

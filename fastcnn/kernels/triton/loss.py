@@ -10,6 +10,8 @@ import torch
 import triton
 import triton.language as tl
 
+from fastcnn.backends.triton._lib import triton_kernel
+
 from ._reduce import block_sum, online_logsumexp, reduction_program
 from .softmax import tiles
 
@@ -278,10 +280,12 @@ def _pointwise(kind, x, y, weight, pos_weight, g, backward):
     return out
 
 
+@triton_kernel()
 def pointwise_loss_forward(kind, x, y, weight, pos_weight):
     return _pointwise(kind, x, y, weight, pos_weight, None, False)
 
 
+@triton_kernel()
 def pointwise_loss_backward(kind, x, y, weight, pos_weight, g):
     return _pointwise(kind, x, y, weight, pos_weight, g, True)
 
@@ -301,6 +305,7 @@ def _smoothing_coefs(x, label_smoothing):
     return torch.tensor([1.0 - label_smoothing, label_smoothing / C], dtype=x.dtype, device=x.device)
 
 
+@triton_kernel()
 def cross_entropy_forward(x, target, weight, ignore_index, label_smoothing):
     N, C, S = x.shape
     loss, wt, lse = (x.new_empty(N, S) for _ in range(3))
@@ -313,6 +318,7 @@ def cross_entropy_forward(x, target, weight, ignore_index, label_smoothing):
     return loss, wt, lse
 
 
+@triton_kernel()
 def cross_entropy_backward(x, target, weight, lse, ignore_index, label_smoothing, g):
     N, C, S = x.shape
     gx = torch.empty_like(x)
@@ -325,6 +331,7 @@ def cross_entropy_backward(x, target, weight, lse, ignore_index, label_smoothing
     return gx
 
 
+@triton_kernel()
 def soft_cross_entropy_forward(x, target, weight, label_smoothing):
     N, C, S = x.shape
     loss, lse = x.new_empty(N, S), x.new_empty(N, S)
@@ -335,6 +342,7 @@ def soft_cross_entropy_forward(x, target, weight, label_smoothing):
     return loss, lse
 
 
+@triton_kernel()
 def soft_cross_entropy_backward(x, target, weight, lse, label_smoothing, g, need_input, need_target):
     gx = torch.empty_like(x) if need_input else None
     gt = torch.empty_like(x) if need_target else None
@@ -348,6 +356,7 @@ def soft_cross_entropy_backward(x, target, weight, lse, label_smoothing, g, need
     return gx, gt
 
 
+@triton_kernel()
 def nll_loss_forward(x, target, weight, ignore_index):
     N, C, S = x.shape
     out, wt = x.new_empty(N, S), x.new_empty(N, S)
@@ -358,6 +367,7 @@ def nll_loss_forward(x, target, weight, ignore_index):
     return out, wt
 
 
+@triton_kernel()
 def nll_loss_backward(target, weight, ignore_index, g, shape):
     N, C, S = shape
     gx = g.new_empty(N, C, S)
@@ -368,6 +378,7 @@ def nll_loss_backward(target, weight, ignore_index, g, shape):
     return gx
 
 
+@triton_kernel()
 def loss_sum(v):
     chunk, block = 4096, 1024
     v = v.reshape(-1)
@@ -379,16 +390,3 @@ def loss_sum(v):
         if parts.numel() == 1:
             return parts.reshape(())
         v = parts
-
-
-KERNELS = {
-    "cross_entropy_forward": cross_entropy_forward,
-    "cross_entropy_backward": cross_entropy_backward,
-    "soft_cross_entropy_forward": soft_cross_entropy_forward,
-    "soft_cross_entropy_backward": soft_cross_entropy_backward,
-    "nll_loss_forward": nll_loss_forward,
-    "nll_loss_backward": nll_loss_backward,
-    "loss_sum": loss_sum,
-    "pointwise_loss_forward": pointwise_loss_forward,
-    "pointwise_loss_backward": pointwise_loss_backward,
-}

@@ -12,6 +12,8 @@ import torch
 import triton
 import triton.language as tl
 
+from fastcnn.backends.triton._lib import triton_kernel
+
 from ._reduce import block_sum
 from ._stream import STREAM_BLOCK, STREAM_WARPS, stream_grid
 
@@ -135,6 +137,7 @@ def _reduce_block(S):
     return max(16, min(_REDUCE_BLOCK, triton.next_power_of_2(S)))
 
 
+@triton_kernel()
 def batch_norm_forward(x, weight, bias, running_mean, running_var, training, momentum, eps):
     N, C, S = x.shape
     params = torch.tensor([momentum, eps], dtype=x.dtype, device=x.device)
@@ -149,6 +152,7 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training, mom
     return _channel_fma_launch(x, None, scale, None, None, shift), mean, invstd
 
 
+@triton_kernel()
 def batch_norm_backward(gy, x, weight, mean, invstd, training, need_input, need_weight, need_bias):
     N, C, S = x.shape
     gw = x.new_empty(C) if need_weight else None
@@ -160,9 +164,3 @@ def batch_norm_backward(gy, x, weight, mean, invstd, training, need_input, need_
                                NEED_GB=need_bias, ACC=_ACC[x.dtype], BLOCK=_reduce_block(S))
     gx = _channel_fma_launch(gy, x if training else None, a, b, mean, k) if need_input else None
     return gx, gw, gb
-
-
-KERNELS = {
-    "batch_norm_forward": batch_norm_forward,
-    "batch_norm_backward": batch_norm_backward,
-}

@@ -14,6 +14,8 @@ import torch
 import triton
 import triton.language as tl
 
+from fastcnn.backends.triton._lib import triton_kernel
+
 from ._reduce import block_sum
 
 _ACC = {torch.float32: tl.float32, torch.float64: tl.float64}
@@ -138,6 +140,7 @@ def _reduce_block(n):
     return max(16, min(_REDUCE_BLOCK, triton.next_power_of_2(max(n, 1))))
 
 
+@triton_kernel()
 def group_rows_forward(x, groups, span, weight, bias, eps, running_mean, running_var, momentum):
     R, L = x.shape
     params = torch.tensor([eps, momentum], dtype=x.dtype, device=x.device)
@@ -155,6 +158,7 @@ def group_rows_forward(x, groups, span, weight, bias, eps, running_mean, running
     return y, mean, rstd
 
 
+@triton_kernel()
 def group_rows_backward(gy, x, groups, span, weight, mean, rstd, need_input, need_weight, need_bias):
     R, L = x.shape
     n_params = groups * (L // span)
@@ -174,9 +178,3 @@ def group_rows_backward(gy, x, groups, span, weight, mean, rstd, need_input, nee
                                   R // groups, L, groups, span, NEED_W=need_weight, NEED_B=need_bias,
                                   ACC=_ACC[x.dtype], BLOCK=_reduce_block((R // groups) * span))
     return gx, gw, gb
-
-
-KERNELS = {
-    "group_rows_forward": group_rows_forward,
-    "group_rows_backward": group_rows_backward,
-}

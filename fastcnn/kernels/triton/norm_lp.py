@@ -20,6 +20,8 @@ import torch
 import triton
 import triton.language as tl
 
+from fastcnn.backends.triton._lib import triton_kernel
+
 from ._reduce import block_sum
 from .softmax import tiles
 
@@ -221,6 +223,7 @@ def _line_grid(x):
     return (outer, triton.cdiv(inner, block_i)), block_d, block_i
 
 
+@triton_kernel()
 def normalize_forward(x, p, eps):
     outer, D, inner = x.shape
     y = torch.empty_like(x)
@@ -232,6 +235,7 @@ def normalize_forward(x, p, eps):
     return y, norm
 
 
+@triton_kernel()
 def normalize_backward(gy, x, norm, p, eps):
     outer, D, inner = x.shape
     gx = torch.empty_like(x)
@@ -253,6 +257,7 @@ def _window(size):
     return size // 2, (size - 1) // 2
 
 
+@triton_kernel()
 def local_response_norm_forward(x, size, alpha, beta, k):
     N, C, S = x.shape
     y, scale = torch.empty_like(x), torch.empty_like(x)
@@ -264,6 +269,7 @@ def local_response_norm_forward(x, size, alpha, beta, k):
     return y, scale
 
 
+@triton_kernel()
 def local_response_norm_backward(gy, x, scale, size, alpha, beta):
     N, C, S = x.shape
     gx = torch.empty_like(x)
@@ -273,11 +279,3 @@ def local_response_norm_backward(gy, x, scale, size, alpha, beta):
         _lrn_backward[grid](gy, x, scale, gx, _params(x, -2.0 * alpha * beta / size, beta), C, S, before, after,
                             min(C, before), ACC=_ACC[x.dtype], BLOCK_S=block)
     return gx
-
-
-KERNELS = {
-    "normalize_forward": normalize_forward,
-    "normalize_backward": normalize_backward,
-    "local_response_norm_forward": local_response_norm_forward,
-    "local_response_norm_backward": local_response_norm_backward,
-}

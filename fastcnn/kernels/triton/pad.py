@@ -12,6 +12,7 @@ import torch
 import triton
 import triton.language as tl
 
+from fastcnn.backends.triton._lib import triton_kernel
 from fastcnn.kernels.triton._conv_common import scalar_as  # float args come as float64 (exact pad value)
 
 _BLOCK = 1024
@@ -94,6 +95,7 @@ def _out(like, P, H, W, K):
     return torch.empty((P, H, W, 1), dtype=like.dtype, device=like.device)
 
 
+@triton_kernel()
 def pad2d_forward(x, top, bottom, left, right, mode, value):
     P, H, W, K = x.shape
     Ho, Wo = H + top + bottom, W + left + right
@@ -105,6 +107,7 @@ def pad2d_forward(x, top, bottom, left, right, mode, value):
     return y
 
 
+@triton_kernel()
 def pad2d_backward(gy, H, W, top, bottom, left, right, mode):
     P, Ho, Wo, K = gy.shape
     gx = _out(gy, P, H, W, K)
@@ -113,6 +116,3 @@ def pad2d_backward(gy, H, W, top, bottom, left, right, mode):
         _pad_backward[(triton.cdiv(total, _BLOCK),)](gy, gx, total, H, W, K, Ho, Wo, top, left, MODE=mode,
                                                      BLOCK=_BLOCK)
     return gx
-
-
-KERNELS = {"pad2d_forward": pad2d_forward, "pad2d_backward": pad2d_backward}

@@ -1,7 +1,7 @@
 """Triton kernels of the pooling family (kernel contract: fastcnn/ops/pool.py).
 
 Only builtins of triton.language are used (tl.full, not tl.zeros): the @jit helpers of
-triton.language.standard fail under the interpreter copy that backends/triton/kernels.py loads.
+triton.language.standard fail under the interpreter copy that backends/triton/_lib.py loads.
 
 Each program handles BLOCK elements of the tensor it writes, numbered in logical NCHW order, and
 addresses every tensor through its element strides, so NCHW and channels_last run unconverted.
@@ -19,6 +19,7 @@ import torch
 import triton
 import triton.language as tl
 
+from fastcnn.backends.triton._lib import triton_kernel
 from fastcnn.contracts.pool import empty, is_channels_last
 
 BLOCK = 128
@@ -215,6 +216,7 @@ def _cdiv(a, b):
     return -(-a // b)
 
 
+@triton_kernel()
 def max_pool2d_forward(x, kernel_size, stride, padding, dilation, out_hw, with_indices):
     n, c, h, w = x.shape
     cl = is_channels_last(x)
@@ -227,6 +229,7 @@ def max_pool2d_forward(x, kernel_size, stride, padding, dilation, out_hw, with_i
     return y, idx
 
 
+@triton_kernel()
 def avg_pool2d_forward(x, kernel_size, stride, padding, out_hw, count_include_pad, divisor_override):
     n, c, h, w = x.shape
     y = empty((n, c, *out_hw), x, is_channels_last(x))
@@ -237,6 +240,7 @@ def avg_pool2d_forward(x, kernel_size, stride, padding, out_hw, count_include_pa
     return y
 
 
+@triton_kernel()
 def avg_pool2d_backward(gy, in_hw, kernel_size, stride, padding, count_include_pad, divisor_override):
     n, c, p, q = gy.shape
     gx = empty((n, c, *in_hw), gy, is_channels_last(gy))
@@ -264,14 +268,17 @@ def _adaptive_forward(x, out_hw, is_max):
     return y, idx
 
 
+@triton_kernel()
 def adaptive_max_pool2d_forward(x, out_hw):
     return _adaptive_forward(x, out_hw, True)
 
 
+@triton_kernel()
 def adaptive_avg_pool2d_forward(x, out_hw):
     return _adaptive_forward(x, out_hw, False)[0]
 
 
+@triton_kernel()
 def adaptive_avg_pool2d_backward(gy, in_hw):
     n, c, p, q = gy.shape
     gx = empty((n, c, *in_hw), gy, is_channels_last(gy))
@@ -283,6 +290,7 @@ def adaptive_avg_pool2d_backward(gy, in_hw):
     return gx
 
 
+@triton_kernel()
 def pool_index_scatter(src, indices, out_hw, accumulate):
     n, c, p, q = src.shape
     out = empty((n, c, *out_hw), src, is_channels_last(src)).zero_()
@@ -292,6 +300,7 @@ def pool_index_scatter(src, indices, out_hw, accumulate):
     return out
 
 
+@triton_kernel()
 def pool_index_gather(src, indices):
     n, c, h, w = src.shape
     out = empty(indices.shape, src, is_channels_last(src))
@@ -299,15 +308,3 @@ def pool_index_gather(src, indices):
         _index_gather[_grid(out.numel())](src, indices, out, out.numel(), c, h, w, *indices.shape[2:],
                                           *src.stride(), *out.stride(), BLOCK=BLOCK)
     return out
-
-
-KERNELS = {
-    "max_pool2d_forward": max_pool2d_forward,
-    "avg_pool2d_forward": avg_pool2d_forward,
-    "avg_pool2d_backward": avg_pool2d_backward,
-    "adaptive_max_pool2d_forward": adaptive_max_pool2d_forward,
-    "adaptive_avg_pool2d_forward": adaptive_avg_pool2d_forward,
-    "adaptive_avg_pool2d_backward": adaptive_avg_pool2d_backward,
-    "pool_index_scatter": pool_index_scatter,
-    "pool_index_gather": pool_index_gather,
-}

@@ -17,6 +17,7 @@ import torch
 import triton
 import triton.language as tl
 
+from fastcnn.backends.triton._lib import triton_kernel
 from fastcnn.contracts.resample import shuffle_geometry
 from fastcnn.kernels.triton._resample_coords import (IDENTITY, LINEAR, NEAREST, NEAREST_DOUBLE, axis_tap_weight,
                                                      axis_taps, contributor_first, grid_source,
@@ -114,6 +115,7 @@ def _interp_setup(in_hw, out_hw, nearest, align_corners, scales, like):
     return ah, aw, _ratios(ah, aw, like)
 
 
+@triton_kernel()
 def interpolate_forward(x, out_hw, nearest, align_corners, scales):
     N, C, H, W = x.shape
     P, Q = out_hw
@@ -132,6 +134,7 @@ def _window_len(step, n_out):
     return int(min(n_out, math.ceil(2.5 / step) + 4))
 
 
+@triton_kernel()
 def interpolate_backward(gy, in_hw, nearest, align_corners, scales):
     N, C, P, Q = gy.shape
     H, W = in_hw
@@ -162,6 +165,7 @@ def _shuffle(src_ptr, dst_ptr, total, C, H, W, r, TO_SPACE: tl.constexpr, BLOCK:
         tl.store(dst_ptr + depth, tl.load(src_ptr + offs, mask=mask), mask=mask)
 
 
+@triton_kernel()
 def pixel_shuffle(x, factor, to_space):
     r = factor
     C, H, W, y = shuffle_geometry(x, r, to_space)
@@ -252,6 +256,7 @@ def _grid_bwd(gy_ptr, x_ptr, grid_ptr, gx_ptr, ggrid_ptr, points, C, H, W, P, Q,
         tl.store(ggrid_ptr + pt * 2 + 1, giy * dsy, mask=mask)
 
 
+@triton_kernel()
 def grid_sample_forward(x, grid, padding, align_corners, nearest):
     N, C, H, W = x.shape
     P, Q = grid.shape[1:3]
@@ -263,6 +268,7 @@ def grid_sample_forward(x, grid, padding, align_corners, nearest):
     return y
 
 
+@triton_kernel()
 def grid_sample_backward(gy, x, grid, padding, align_corners, nearest, need_input, need_grid):
     N, C, H, W = x.shape
     P, Q = grid.shape[1:3]
@@ -276,12 +282,3 @@ def grid_sample_backward(gy, x, grid, padding, align_corners, nearest, need_inpu
                                                 NEED_INPUT=bool(need_input), NEED_GRID=bool(need_grid),
                                                 BLOCK=BLOCK)
     return (gx if need_input else None), (ggrid if need_grid else None)
-
-
-KERNELS = {
-    "interpolate_forward": interpolate_forward,
-    "interpolate_backward": interpolate_backward,
-    "pixel_shuffle": pixel_shuffle,
-    "grid_sample_forward": grid_sample_forward,
-    "grid_sample_backward": grid_sample_backward,
-}

@@ -9,6 +9,8 @@ import torch
 import triton
 import triton.language as tl
 
+from fastcnn.backends.triton._lib import triton_kernel
+
 from ._reduce import block_sum, online_logsumexp, reduction_program
 
 _ACC = {torch.float32: tl.float32, torch.float64: tl.float64}
@@ -76,6 +78,7 @@ def _grid(x):
     return (outer, triton.cdiv(inner, block_i)), block_d, block_i
 
 
+@triton_kernel()
 def softmax_forward(x, log):
     y = torch.empty_like(x)
     if x.numel():
@@ -84,6 +87,7 @@ def softmax_forward(x, log):
     return y
 
 
+@triton_kernel()
 def softmax_backward(gy, y, log):
     gx = torch.empty_like(y)
     if y.numel():
@@ -91,6 +95,3 @@ def softmax_backward(gy, y, log):
         _softmax_backward[grid](gy, y, gx, y.shape[1], y.shape[2], LOG=bool(log), ACC=_ACC[y.dtype], BLOCK_D=bd,
                                 BLOCK_I=bi)
     return gx
-
-
-KERNELS = {"softmax_forward": softmax_forward, "softmax_backward": softmax_backward}

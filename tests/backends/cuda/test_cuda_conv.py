@@ -182,7 +182,7 @@ def make_inputs(case, dtype, device, seed=0):
 def fft_extra_terms(case):
     """The FFT path adds a forward and an inverse TS x TS transform to every product: counted as
     TS*TS more terms in the reduction length used for the tolerance."""
-    from fastcnn.backends.cuda.conv import fft_tile_size
+    from fastcnn.backends.cuda.conv_fft import fft_tile_size
     ts = fft_tile_size(case.R, case.S)
     return ts * ts
 
@@ -247,7 +247,7 @@ def emulated(monkeypatch):
     ok, why = cuda_host_emulator.available()
     if not ok:
         pytest.skip(why)
-    from fastcnn.backends.cuda import _lib, conv, conv_bias, gemm  # noqa: F401  (registers nothing global we rely on)
+    from fastcnn.backends.cuda import _lib, conv_bias, conv_direct, conv_fft, conv_im2col, gemm  # noqa: F401  (register the kernels)
     from fastcnn._registry import _KERNELS
     monkeypatch.setattr(_lib, "launch", cuda_host_emulator.launch)
 
@@ -290,12 +290,13 @@ def test_emulated_conv_slow(emulated, algo, case):
 
 def test_emulated_split_k_weight_grad(emulated, monkeypatch):
     """Force several K splits so the split-K slices and sum_slices are exercised."""
-    from fastcnn.backends.cuda import conv, gemm
+    from fastcnn.backends.cuda import conv_direct, conv_fft, gemm
     monkeypatch.setattr(gemm, "SM_COUNT_HINT", 4096)
     original = gemm.split_k_plan
-    monkeypatch.setattr(conv, "split_k_plan", lambda blocks, k, max_splits: original(blocks, k, max_splits, 8))
-    splits, _ = conv.split_k_plan(1, 200, 100)
-    assert splits > 1
+    for module in (conv_direct, conv_fft):
+        monkeypatch.setattr(module, "split_k_plan", lambda blocks, k, max_splits: original(blocks, k, max_splits, 8))
+        splits, _ = module.split_k_plan(1, 200, 100)
+        assert splits > 1
     case = Case("split", 3, 2, 20, 20, 3, 2, 2, padding=(1, 0))
     for algo in ("direct", "fft"):
         check_conv(emulated, algo, case, torch.float64, "cpu")
@@ -304,23 +305,23 @@ def test_emulated_split_k_weight_grad(emulated, monkeypatch):
 # --- argument errors (no launch needed) -------------------------------------------------------
 
 def test_fft_rejects_stride_and_dilation():
-    from fastcnn.backends.cuda import conv
+    from fastcnn.backends.cuda import conv_fft
     x, w = torch.zeros(1, 1, 8, 8), torch.zeros(1, 1, 3, 3)
     with pytest.raises(ValueError, match="stride"):
-        spelled_out(conv._fft_forward, "conv2d_forward.fft")(x, w, None, (2, 2), (0, 0), (1, 1), 1, (3, 3))
+        spelled_out(conv_fft._fft_forward, "conv2d_forward.fft")(x, w, None, (2, 2), (0, 0), (1, 1), 1, (3, 3))
     with pytest.raises(ValueError, match="dilation"):
-        spelled_out(conv._fft_backward_input, "conv2d_backward_input.fft")(torch.zeros(1, 1, 4, 4), w, (8, 8), (1, 1),
+        spelled_out(conv_fft._fft_backward_input, "conv2d_backward_input.fft")(torch.zeros(1, 1, 4, 4), w, (8, 8), (1, 1),
                                                                           (0, 0), (2, 1), 1)
     with pytest.raises(ValueError, match="stride"):
-        spelled_out(conv._fft_backward_weight, "conv2d_backward_weight.fft")(x, torch.zeros(1, 1, 3, 3), (3, 3), (1, 2),
+        spelled_out(conv_fft._fft_backward_weight, "conv2d_backward_weight.fft")(x, torch.zeros(1, 1, 3, 3), (3, 3), (1, 2),
                                                                             (0, 0), (1, 1), 1)
 
 
 def test_fft_rejects_kernels_beyond_the_largest_tile():
-    from fastcnn.backends.cuda import conv
-    assert conv.fft_tile_size(17, 3) == 32
+    from fastcnn.backends.cuda import conv_fft
+    assert conv_fft.fft_tile_size(17, 3) == 32
     with pytest.raises(ValueError, match="kernel_size"):
-        conv.fft_tile_size(18, 3)
+        conv_fft.fft_tile_size(18, 3)
 
 
 def test_unknown_activation_is_rejected():
@@ -415,7 +416,7 @@ def test_emulated_conv_random_shapes(algo, case):
         pytest.skip(why)
     from fastcnn.backends.cuda import _lib
     from fastcnn._registry import _KERNELS
-    import fastcnn.backends.cuda.conv  # noqa: F401  (registers the kernels)
+    from fastcnn.backends.cuda import conv_direct, conv_fft, conv_im2col  # noqa: F401  (register the kernels)
     saved = _lib.launch
     _lib.launch = cuda_host_emulator.launch  # hypothesis reruns the body: no function-scoped fixture
     try:

@@ -199,11 +199,11 @@ def test_interpreted_launches_leave_triton_language_unpatched(recorded):
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
-    from fastcnn.backends.triton.kernels import LANGUAGE_GUARD
+    from fastcnn.backends.triton._lib import LANGUAGE_GUARD
 
     assert LANGUAGE_GUARD.dirty() == []
     # the unrestored path itself: a @jit helper called outside a kernel patches the language ...
-    from fastcnn.backends.triton.kernels import _import_interpreted
+    from fastcnn.backends.triton._lib import _import_interpreted
     helpers = _import_interpreted("fastcnn.kernels.triton.activation")
     from triton.runtime.interpreter import _patch_lang
     _patch_lang(helpers._forward_kernel.fn)

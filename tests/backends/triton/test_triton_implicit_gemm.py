@@ -137,7 +137,7 @@ def test_autotune_configs():
     tiles far wider than the channels, and never returns nothing."""
     import triton
 
-    from fastcnn.backends.triton.kernels import _import_interpreted
+    from fastcnn.backends.triton._lib import _import_interpreted
 
     interpreted = _import_interpreted("fastcnn.kernels.triton.conv_implicit_gemm")
     assert [len(k.configs) for k in (interpreted.igemm_forward_kernel, interpreted.igemm_backward_input_kernel,
