@@ -1,5 +1,6 @@
 """Launch shape of the memory-bound element-wise triton kernels (activations, batch-norm's per-channel
-FMA, dropout): each program streams STREAM_BLOCK elements with STREAM_WARPS warps, 8 per thread, so a
+FMA, dropout, the element-wise losses, group/layer norm's element-wise pass, and pooling's contiguous
+output/gradient stream): each program streams STREAM_BLOCK elements with STREAM_WARPS warps, 8 per thread, so a
 float32 thread issues two 16-byte loads per operand (ld.global.v4.b32 on sm_80/sm_90 when the tensors
 are 16-byte aligned and the size is a multiple of 16, which triton's launcher specialises on; a
 misaligned view gets the scalar copy). Larger programs than the old 1024 cut the per-program overhead

@@ -13,6 +13,7 @@ import triton.language as tl
 from fastcnn.backends.triton._lib import triton_kernel
 
 from ._reduce import block_sum, online_logsumexp, reduction_program
+from ._stream import STREAM_BLOCK, STREAM_WARPS, stream_grid
 from .softmax import tiles
 
 _ACC = {torch.float32: tl.float32, torch.float64: tl.float64}
@@ -271,12 +272,12 @@ def _pointwise_loss(x_ptr, y_ptr, w_ptr, pw_ptr, g_ptr, out_ptr, n, g_stride, KI
 
 def _pointwise(kind, x, y, weight, pos_weight, g, backward):
     out = torch.empty_like(x)
-    n, block = x.numel(), 1024
-    if n:
-        _pointwise_loss[(triton.cdiv(n, block),)](
+    n = x.numel()
+    if n:  # a memory-bound stream: the wide launch shape of _stream.py
+        _pointwise_loss[stream_grid(n)](
             x, y, _w(weight, x), _w(pos_weight, x), g if g is not None else x, out, n,
             0 if g is None or g.numel() == 1 else 1, KIND=int(kind), BACKWARD=backward, HAS_W=weight is not None,
-            HAS_PW=pos_weight is not None, ACC=_ACC[x.dtype], BLOCK=block)
+            HAS_PW=pos_weight is not None, ACC=_ACC[x.dtype], BLOCK=STREAM_BLOCK, num_warps=STREAM_WARPS)
     return out
 
 

@@ -3,10 +3,10 @@ the row view: fastcnn/ops/norm_groups.py.
 
 x[R, L]: one program per row reduces its L elements (shifted sums about the row's first element,
 accumulated in ACC = the input's dtype) into mean, rstd (and the biased variance for running
-statistics); flat element-wise kernels apply the affine transform and the input gradient; one
-program per parameter entry k sums its gradient over the (outer, span) elements that use it.
-Parameter index of element (r, l): k = ((r % G) * L + l) // S. Scalars (eps, momentum) travel in a
-small tensor of the input's dtype so float64 stays float64.
+statistics); flat element-wise kernels (the wide stream launch of _stream.py) apply the affine
+transform and the input gradient; one program per parameter entry k sums its gradient over the
+(outer, span) elements that use it. Parameter index of element (r, l): k = ((r % G) * L + l) // S.
+Scalars (eps, momentum) travel in a small tensor of the input's dtype so float64 stays float64.
 """
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ import triton.language as tl
 from fastcnn.backends.triton._lib import triton_kernel
 
 from ._reduce import block_sum
+from ._stream import STREAM_BLOCK, STREAM_WARPS, stream_grid
 
 _ACC = {torch.float32: tl.float32, torch.float64: tl.float64}
 _REDUCE_BLOCK = 256
-_ELEM_BLOCK = 1024
 
 
 @triton.jit
@@ -151,10 +151,10 @@ def group_rows_forward(x, groups, span, weight, bias, eps, running_mean, running
         if running_mean is not None:
             _running_update[(groups,)](mean, var, running_mean, running_var, params, R // groups, groups, L,
                                        ACC=_ACC[x.dtype])
-        _row_elementwise[(triton.cdiv(R * L, _ELEM_BLOCK),)](
+        _row_elementwise[stream_grid(R * L)](
             x, x, y, weight if weight is not None else mean, bias if bias is not None else mean, mean, rstd, mean,
             mean, R * L, L, groups, span, HAS_W=weight is not None, HAS_B=bias is not None, BACKWARD=False,
-            BLOCK=_ELEM_BLOCK)
+            BLOCK=STREAM_BLOCK, num_warps=STREAM_WARPS)
     return y, mean, rstd
 
 
@@ -170,9 +170,9 @@ def group_rows_backward(gy, x, groups, span, weight, mean, rstd, need_input, nee
         cb, cc = x.new_empty(R), x.new_empty(R)
         _row_grad_sums[(R,)](gy, x, w, mean, rstd, cb, cc, L, groups, span, HAS_W=weight is not None,
                              ACC=_ACC[x.dtype], BLOCK=_reduce_block(L))
-        _row_elementwise[(triton.cdiv(R * L, _ELEM_BLOCK),)](
+        _row_elementwise[stream_grid(R * L)](
             gy, x, gx, w, w, mean, rstd, cb, cc, R * L, L, groups, span, HAS_W=weight is not None, HAS_B=False,
-            BACKWARD=True, BLOCK=_ELEM_BLOCK)
+            BACKWARD=True, BLOCK=STREAM_BLOCK, num_warps=STREAM_WARPS)
     if need_weight or need_bias:
         _param_grads[(n_params,)](gy, x, mean, rstd, gw if gw is not None else mean, gb if gb is not None else mean,
                                   R // groups, L, groups, span, NEED_W=need_weight, NEED_B=need_bias,

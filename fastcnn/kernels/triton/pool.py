@@ -9,6 +9,11 @@ Same window math as fastcnn/kernels/cuda/pool_geometry.cuh (the cpu/CUDA header)
   fixed window of output o: start o*s - pad, taps start + t*dil, t < k, those inside the input;
   avg divisor: window clipped to the padded input (count_include_pad) or to the input;
   adaptive window of output o: [floor(o*in/out), ceil((o+1)*in/out)).
+Launch shape: the wide stream of _stream.py (8 elements a thread). When the streamed tensors are
+NCHW-contiguous (CONTIG) they are addressed by the flat index itself, so those accesses are
+contiguous and sm_90 gets 16-byte ld/st.global.v4; the window reads stay gathers (taps SW apart,
+clipped per element: no wide loads), as do the index scatter's writes, and channels_last tensors
+take the strided addresses.
 Backward of average pooling gathers over the outputs covering each input element (no atomics);
 the accumulating index scatter (max-pooling backward) uses atomic adds, since overlapping windows
 may pick the same input element.
@@ -22,19 +27,28 @@ import triton.language as tl
 from fastcnn.backends.triton._lib import triton_kernel
 from fastcnn.contracts.pool import empty, is_channels_last
 
-BLOCK = 128
+from ._stream import STREAM_BLOCK, STREAM_WARPS, stream_grid
 
 
 @triton.jit
 def _block_coords(total, C, A, B, BLOCK: tl.constexpr):
-    """This program's BLOCK elements of an [N, C, A, B] tensor (total elements, NCHW order): which
-    are in range, and their (n, c, a, b)."""
+    """This program's BLOCK elements of an [N, C, A, B] tensor (total elements, NCHW order): their
+    flat index, which are in range, and their (n, c, a, b)."""
     e = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     b = e % B
     t = e // B
     a = t % A
     t = t // A
-    return e < total, t // C, t % C, a, b
+    return e, e < total, t // C, t % C, a, b
+
+
+@triton.jit
+def _offset(e, n, c, a, b, sn, sc, sh, sw, CONTIG: tl.constexpr):
+    """Element offset of (n, c, a, b) in a tensor with these strides; the flat index e itself when the
+    tensor is NCHW-contiguous (provably contiguous addresses: vector loads/stores)."""
+    if CONTIG:
+        return e
+    return n * sn + c * sc + a * sh + b * sw
 
 
 @triton.jit
@@ -45,8 +59,9 @@ def _first_tap(start, dil):
 
 @triton.jit
 def _max_pool_fwd(x_ptr, y_ptr, idx_ptr, total, C, H, W, P, Q, KH, KW, SH, SW, PH, PW, DH, DW,
-                  xsn, xsc, xsh, xsw, ysn, ysc, ysh, ysw, WITH_IDX: tl.constexpr, BLOCK: tl.constexpr):
-    live, n, c, p, q = _block_coords(total, C, P, Q, BLOCK)
+                  xsn, xsc, xsh, xsw, ysn, ysc, ysh, ysw, WITH_IDX: tl.constexpr, CONTIG: tl.constexpr,
+                  BLOCK: tl.constexpr):
+    e, live, n, c, p, q = _block_coords(total, C, P, Q, BLOCK)
     hs = p * SH - PH
     ws = q * SW - PW
     best = tl.full([BLOCK], float("-inf"), x_ptr.dtype.element_ty)
@@ -61,7 +76,7 @@ def _max_pool_fwd(x_ptr, y_ptr, idx_ptr, total, C, H, W, P, Q, KH, KW, SH, SW, P
             take = valid & ((v > best) | (v != v))  # torch's rule: greater, or NaN
             best = tl.where(take, v, best)
             best_i = tl.where(take, h * W + w, best_i)
-    out = n * ysn + c * ysc + p * ysh + q * ysw
+    out = _offset(e, n, c, p, q, ysn, ysc, ysh, ysw, CONTIG)
     tl.store(y_ptr + out, best, mask=live)
     if WITH_IDX:
         tl.store(idx_ptr + out, best_i, mask=live)
@@ -79,8 +94,9 @@ def _avg_span(o, size, K, S, PAD, COUNT_PAD):
 
 @triton.jit
 def _avg_pool_fwd(x_ptr, y_ptr, total, C, H, W, P, Q, KH, KW, SH, SW, PH, PW, DIVISOR,
-                  xsn, xsc, xsh, xsw, ysn, ysc, ysh, ysw, COUNT_PAD: tl.constexpr, BLOCK: tl.constexpr):
-    live, n, c, p, q = _block_coords(total, C, P, Q, BLOCK)
+                  xsn, xsc, xsh, xsw, ysn, ysc, ysh, ysw, COUNT_PAD: tl.constexpr, CONTIG: tl.constexpr,
+                  BLOCK: tl.constexpr):
+    e, live, n, c, p, q = _block_coords(total, C, P, Q, BLOCK)
     hs, hb, he, hc = _avg_span(p, H, KH, SH, PH, COUNT_PAD)
     ws, wb, we, wc = _avg_span(q, W, KW, SW, PW, COUNT_PAD)
     acc = tl.full([BLOCK], 0.0, x_ptr.dtype.element_ty)
@@ -92,13 +108,14 @@ def _avg_pool_fwd(x_ptr, y_ptr, total, C, H, W, P, Q, KH, KW, SH, SW, PH, PW, DI
             valid = live & (h >= hb) & (h < he) & (w >= wb) & (w < we)
             acc += tl.load(x_base + h * xsh + w * xsw, mask=valid, other=0.0)
     div = tl.where(DIVISOR != 0, DIVISOR, hc * wc).to(acc.dtype)
-    tl.store(y_ptr + n * ysn + c * ysc + p * ysh + q * ysw, acc / div, mask=live)
+    tl.store(y_ptr + _offset(e, n, c, p, q, ysn, ysc, ysh, ysw, CONTIG), acc / div, mask=live)
 
 
 @triton.jit
 def _avg_pool_bwd(gy_ptr, gx_ptr, total, C, H, W, P, Q, KH, KW, SH, SW, PH, PW, DIVISOR, MAXP, MAXQ,
-                  gsn, gsc, gsh, gsw, xsn, xsc, xsh, xsw, COUNT_PAD: tl.constexpr, BLOCK: tl.constexpr):
-    live, n, c, h, w = _block_coords(total, C, H, W, BLOCK)
+                  gsn, gsc, gsh, gsw, xsn, xsc, xsh, xsw, COUNT_PAD: tl.constexpr, CONTIG: tl.constexpr,
+                  BLOCK: tl.constexpr):
+    e, live, n, c, h, w = _block_coords(total, C, H, W, BLOCK)
     # outputs p with p*SH - PH <= h < p*SH - PH + KH (likewise q)
     a = h + PH - KH
     p0 = tl.where(a >= 0, a // SH + 1, 0)
@@ -118,7 +135,7 @@ def _avg_pool_bwd(gy_ptr, gx_ptr, total, C, H, W, P, Q, KH, KW, SH, SW, PH, PW, 
             div = tl.where(DIVISOR != 0, DIVISOR, tl.where(valid, hc * wc, 1)).to(acc.dtype)
             g = tl.load(g_base + p * gsh + q * gsw, mask=valid, other=0.0)
             acc += tl.where(valid, g / div, 0.0)
-    tl.store(gx_ptr + n * xsn + c * xsc + h * xsh + w * xsw, acc, mask=live)
+    tl.store(gx_ptr + _offset(e, n, c, h, w, xsn, xsc, xsh, xsw, CONTIG), acc, mask=live)
 
 
 @triton.jit
@@ -128,8 +145,9 @@ def _adaptive_bounds(o, size, out):
 
 @triton.jit
 def _adaptive_fwd(x_ptr, y_ptr, idx_ptr, total, C, H, W, P, Q, MAXH, MAXW,
-                  xsn, xsc, xsh, xsw, ysn, ysc, ysh, ysw, IS_MAX: tl.constexpr, BLOCK: tl.constexpr):
-    live, n, c, p, q = _block_coords(total, C, P, Q, BLOCK)
+                  xsn, xsc, xsh, xsw, ysn, ysc, ysh, ysw, IS_MAX: tl.constexpr, CONTIG: tl.constexpr,
+                  BLOCK: tl.constexpr):
+    e, live, n, c, p, q = _block_coords(total, C, P, Q, BLOCK)
     h0, h1 = _adaptive_bounds(p, H, P)
     w0, w1 = _adaptive_bounds(q, W, Q)
     x_base = x_ptr + n * xsn + c * xsc
@@ -150,7 +168,7 @@ def _adaptive_fwd(x_ptr, y_ptr, idx_ptr, total, C, H, W, P, Q, MAXH, MAXW,
                 best_i = tl.where(take, h * W + w, best_i)
             else:
                 acc += tl.load(x_base + h * xsh + w * xsw, mask=valid, other=0.0)
-    out = n * ysn + c * ysc + p * ysh + q * ysw
+    out = _offset(e, n, c, p, q, ysn, ysc, ysh, ysw, CONTIG)
     if IS_MAX:
         tl.store(idx_ptr + out, best_i, mask=live)
     else:
@@ -160,8 +178,8 @@ def _adaptive_fwd(x_ptr, y_ptr, idx_ptr, total, C, H, W, P, Q, MAXH, MAXW,
 
 @triton.jit
 def _adaptive_avg_bwd(gy_ptr, gx_ptr, total, C, H, W, P, Q, MAXP, MAXQ,
-                      gsn, gsc, gsh, gsw, xsn, xsc, xsh, xsw, BLOCK: tl.constexpr):
-    live, n, c, h, w = _block_coords(total, C, H, W, BLOCK)
+                      gsn, gsc, gsh, gsw, xsn, xsc, xsh, xsw, CONTIG: tl.constexpr, BLOCK: tl.constexpr):
+    e, live, n, c, h, w = _block_coords(total, C, H, W, BLOCK)
     p0 = (h * P) // H
     q0 = (w * Q) // W
     acc = tl.full([BLOCK], 0.0, gy_ptr.dtype.element_ty)
@@ -175,18 +193,19 @@ def _adaptive_avg_bwd(gy_ptr, gx_ptr, total, C, H, W, P, Q, MAXP, MAXQ,
             valid = live & (p < P) & (q < Q) & (h >= hb) & (h < he) & (w >= wb) & (w < we)
             g = tl.load(g_base + p * gsh + q * gsw, mask=valid, other=0.0)
             acc += tl.where(valid, g / ((he - hb) * (we - wb)).to(acc.dtype), 0.0)
-    tl.store(gx_ptr + n * xsn + c * xsc + h * xsh + w * xsw, acc, mask=live)
+    tl.store(gx_ptr + _offset(e, n, c, h, w, xsn, xsc, xsh, xsw, CONTIG), acc, mask=live)
 
 
 @triton.jit
 def _index_scatter(src_ptr, idx_ptr, out_ptr, total, C, H, W, P, Q,
-                   ssn, ssc, ssh, ssw, osn, osc, osh, osw, ACCUMULATE: tl.constexpr, BLOCK: tl.constexpr):
-    live, n, c, p, q = _block_coords(total, C, P, Q, BLOCK)
-    at = n * ssn + c * ssc + p * ssh + q * ssw
+                   ssn, ssc, ssh, ssw, osn, osc, osh, osw, ACCUMULATE: tl.constexpr, CONTIG: tl.constexpr,
+                   BLOCK: tl.constexpr):
+    e, live, n, c, p, q = _block_coords(total, C, P, Q, BLOCK)
+    at = _offset(e, n, c, p, q, ssn, ssc, ssh, ssw, CONTIG)  # src and indices: the read stream
     k = tl.load(idx_ptr + at, mask=live, other=0)
     valid = live & (k >= 0) & (k < H * W)  # never write out of bounds
     k = tl.where(valid, k, 0)
-    v = tl.load(src_ptr + at, mask=valid, other=0.0)
+    v = tl.load(src_ptr + at, mask=live, other=0.0)  # masked by `live` (uniform per vector): a wide load
     dst = out_ptr + n * osn + c * osc + (k // W) * osh + (k % W) * osw
     if ACCUMULATE:
         tl.atomic_add(dst, v, mask=valid)
@@ -196,9 +215,9 @@ def _index_scatter(src_ptr, idx_ptr, out_ptr, total, C, H, W, P, Q,
 
 @triton.jit
 def _index_gather(src_ptr, idx_ptr, out_ptr, total, C, H, W, P, Q,
-                  ssn, ssc, ssh, ssw, osn, osc, osh, osw, BLOCK: tl.constexpr):
-    live, n, c, p, q = _block_coords(total, C, P, Q, BLOCK)
-    at = n * osn + c * osc + p * osh + q * osw
+                  ssn, ssc, ssh, ssw, osn, osc, osh, osw, CONTIG: tl.constexpr, BLOCK: tl.constexpr):
+    e, live, n, c, p, q = _block_coords(total, C, P, Q, BLOCK)
+    at = _offset(e, n, c, p, q, osn, osc, osh, osw, CONTIG)  # indices and out: the stream
     k = tl.load(idx_ptr + at, mask=live, other=0)
     valid = live & (k >= 0) & (k < H * W)
     k = tl.where(valid, k, 0)
@@ -208,8 +227,12 @@ def _index_gather(src_ptr, idx_ptr, out_ptr, total, C, H, W, P, Q,
 
 # --------------------------------------------------------------------------------------- launchers
 
-def _grid(total):
-    return (triton.cdiv(total, BLOCK),)
+def launch(kernel, streams, *args, **constexprs):
+    """One program per STREAM_BLOCK elements of streams[0] (the tensor walked in NCHW order); CONTIG
+    when every streamed tensor is NCHW-contiguous."""
+    streams = [t for t in streams if t is not None]
+    kernel[stream_grid(streams[0].numel())](*args, CONTIG=all(t.is_contiguous() for t in streams),
+                                            BLOCK=STREAM_BLOCK, num_warps=STREAM_WARPS, **constexprs)
 
 
 def _cdiv(a, b):
@@ -223,9 +246,8 @@ def max_pool2d_forward(x, kernel_size, stride, padding, dilation, out_hw, with_i
     y = empty((n, c, *out_hw), x, cl)
     idx = empty((n, c, *out_hw), x, cl, torch.int64) if with_indices else None
     if y.numel():
-        _max_pool_fwd[_grid(y.numel())](x, y, idx if with_indices else y, y.numel(), c, h, w, *out_hw, *kernel_size,
-                                        *stride, *padding, *dilation, *x.stride(), *y.stride(),
-                                        WITH_IDX=with_indices, BLOCK=BLOCK)
+        launch(_max_pool_fwd, (y, idx), x, y, idx if with_indices else y, y.numel(), c, h, w, *out_hw,
+                *kernel_size, *stride, *padding, *dilation, *x.stride(), *y.stride(), WITH_IDX=with_indices)
     return y, idx
 
 
@@ -234,9 +256,8 @@ def avg_pool2d_forward(x, kernel_size, stride, padding, out_hw, count_include_pa
     n, c, h, w = x.shape
     y = empty((n, c, *out_hw), x, is_channels_last(x))
     if y.numel():
-        _avg_pool_fwd[_grid(y.numel())](x, y, y.numel(), c, h, w, *out_hw, *kernel_size, *stride, *padding,
-                                        int(divisor_override or 0), *x.stride(), *y.stride(),
-                                        COUNT_PAD=bool(count_include_pad), BLOCK=BLOCK)
+        launch(_avg_pool_fwd, (y,), x, y, y.numel(), c, h, w, *out_hw, *kernel_size, *stride, *padding,
+                int(divisor_override or 0), *x.stride(), *y.stride(), COUNT_PAD=bool(count_include_pad))
     return y
 
 
@@ -246,9 +267,9 @@ def avg_pool2d_backward(gy, in_hw, kernel_size, stride, padding, count_include_p
     gx = empty((n, c, *in_hw), gy, is_channels_last(gy))
     if gx.numel():
         max_p, max_q = _cdiv(kernel_size[0], stride[0]), _cdiv(kernel_size[1], stride[1])
-        _avg_pool_bwd[_grid(gx.numel())](gy, gx, gx.numel(), c, *in_hw, p, q, *kernel_size, *stride, *padding,
-                                         int(divisor_override or 0), max_p, max_q, *gy.stride(), *gx.stride(),
-                                         COUNT_PAD=bool(count_include_pad), BLOCK=BLOCK)
+        launch(_avg_pool_bwd, (gx,), gy, gx, gx.numel(), c, *in_hw, p, q, *kernel_size, *stride, *padding,
+                int(divisor_override or 0), max_p, max_q, *gy.stride(), *gx.stride(),
+                COUNT_PAD=bool(count_include_pad))
     return gx
 
 
@@ -262,9 +283,9 @@ def _adaptive_forward(x, out_hw, is_max):
     y = empty((n, c, *out_hw), x, cl)
     idx = empty((n, c, *out_hw), x, cl, torch.int64) if is_max else None
     if y.numel():
-        _adaptive_fwd[_grid(y.numel())](x, y, idx if is_max else y, y.numel(), c, h, w, *out_hw,
-                                        _max_adaptive_window(h, out_hw[0]), _max_adaptive_window(w, out_hw[1]),
-                                        *x.stride(), *y.stride(), IS_MAX=is_max, BLOCK=BLOCK)
+        launch(_adaptive_fwd, (y, idx), x, y, idx if is_max else y, y.numel(), c, h, w, *out_hw,
+                _max_adaptive_window(h, out_hw[0]), _max_adaptive_window(w, out_hw[1]), *x.stride(), *y.stride(),
+                IS_MAX=is_max)
     return y, idx
 
 
@@ -285,8 +306,8 @@ def adaptive_avg_pool2d_backward(gy, in_hw):
     if gx.numel():
         # outputs whose window may cover one input row: from floor(h*P/H), at most ceil(P/H) + 1
         max_p, max_q = _cdiv(p, in_hw[0]) + 1, _cdiv(q, in_hw[1]) + 1
-        _adaptive_avg_bwd[_grid(gx.numel())](gy, gx, gx.numel(), c, *in_hw, p, q, max_p, max_q,
-                                             *gy.stride(), *gx.stride(), BLOCK=BLOCK)
+        launch(_adaptive_avg_bwd, (gx,), gy, gx, gx.numel(), c, *in_hw, p, q, max_p, max_q, *gy.stride(),
+                *gx.stride())
     return gx
 
 
@@ -295,8 +316,8 @@ def pool_index_scatter(src, indices, out_hw, accumulate):
     n, c, p, q = src.shape
     out = empty((n, c, *out_hw), src, is_channels_last(src)).zero_()
     if src.numel():
-        _index_scatter[_grid(src.numel())](src, indices, out, src.numel(), c, *out_hw, p, q, *src.stride(),
-                                           *out.stride(), ACCUMULATE=bool(accumulate), BLOCK=BLOCK)
+        launch(_index_scatter, (src, indices), src, indices, out, src.numel(), c, *out_hw, p, q, *src.stride(),
+                *out.stride(), ACCUMULATE=bool(accumulate))
     return out
 
 
@@ -305,6 +326,6 @@ def pool_index_gather(src, indices):
     n, c, h, w = src.shape
     out = empty(indices.shape, src, is_channels_last(src))
     if out.numel():
-        _index_gather[_grid(out.numel())](src, indices, out, out.numel(), c, h, w, *indices.shape[2:],
-                                          *src.stride(), *out.stride(), BLOCK=BLOCK)
+        launch(_index_gather, (out, indices), src, indices, out, out.numel(), c, h, w, *indices.shape[2:],
+                *src.stride(), *out.stride())
     return out
