@@ -32,77 +32,58 @@ namespace simd {
 template <class T>
 struct Vec;
 
-#if FASTCNN_HAS_AVX512
-template <>
-struct Vec<float> {
-  using Reg = __m512;
-  using Mask = __mmask16;
-  static constexpr int N = 16;
-  Reg v;
-  Vec() = default;
-  Vec(Reg r) : v(r) {}
-  static Vec zero() { return _mm512_setzero_ps(); }
-  static Vec set1(float x) { return _mm512_set1_ps(x); }
-  static Vec load(const float* p) { return _mm512_loadu_ps(p); }
-  static Vec load(const float* p, int n) { return _mm512_maskz_loadu_ps(tail(n), p); }
-  static Vec load_or(const float* p, int n, float fill) { return _mm512_mask_loadu_ps(_mm512_set1_ps(fill), tail(n), p); }
-  void store(float* p) const { _mm512_storeu_ps(p, v); }
-  void store(float* p, int n) const { _mm512_mask_storeu_ps(p, tail(n), v); }
-  void stream(float* p) const { _mm512_stream_ps(p, v); }  // p aligned to sizeof(Reg); bypasses the cache
-  static Mask tail(int n) { return n >= N ? Mask(0xFFFF) : Mask((1u << n) - 1u); }
-  friend Vec operator+(Vec a, Vec b) { return _mm512_add_ps(a.v, b.v); }
-  friend Vec operator-(Vec a, Vec b) { return _mm512_sub_ps(a.v, b.v); }
-  friend Vec operator*(Vec a, Vec b) { return _mm512_mul_ps(a.v, b.v); }
-  friend Vec operator/(Vec a, Vec b) { return _mm512_div_ps(a.v, b.v); }
-  friend Vec fmadd(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a.v, b.v, c.v); }
-  // max/min return b where either is NaN (x86 semantics): max(zero, x) keeps a NaN x.
-  friend Vec max(Vec a, Vec b) { return _mm512_max_ps(a.v, b.v); }
-  friend Vec min(Vec a, Vec b) { return _mm512_min_ps(a.v, b.v); }
-  friend Mask operator>(Vec a, Vec b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_GT_OQ); }
-  friend Mask operator>=(Vec a, Vec b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_GE_OQ); }
-  friend Mask operator<(Vec a, Vec b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_LT_OQ); }
-  friend Mask operator==(Vec a, Vec b) { return _mm512_cmp_ps_mask(a.v, b.v, _CMP_EQ_OQ); }
-  friend Vec select(Mask m, Vec a, Vec b) { return _mm512_mask_blend_ps(m, b.v, a.v); }  // m ? a : b
-  friend Vec sqrt(Vec a) { return _mm512_sqrt_ps(a.v); }
-  friend float reduce_add(Vec a) { return _mm512_reduce_add_ps(a.v); }
-  friend float reduce_max(Vec a) { return _mm512_reduce_max_ps(a.v); }
-  friend bool any(Mask m) { return m != 0; }
-};
+// The members every x86 Vec<T> spells alike but for the register type R, its lane mask type M, the
+// intrinsic prefix P (_mm512, _mm256), the type suffix S (ps, pd) and the compare intrinsic CMP (to
+// a mask register on AVX-512, a vector on AVX2). Macros, not a template over intrinsics, so that
+// each member stays a one-instruction inline.
+#define FASTCNN_VEC_X86_MEMBERS(T, R, M, P, S, CMP)                                              \
+  using Reg = R;                                                                                 \
+  using Mask = M;                                                                                \
+  static constexpr int N = sizeof(R) / sizeof(T);                                                \
+  Reg v;                                                                                         \
+  Vec() = default;                                                                               \
+  Vec(Reg r) : v(r) {}                                                                           \
+  static Vec zero() { return P##_setzero_##S(); }                                                \
+  static Vec set1(T x) { return P##_set1_##S(x); }                                               \
+  static Vec load(const T* p) { return P##_loadu_##S(p); }                                       \
+  void store(T* p) const { P##_storeu_##S(p, v); }                                               \
+  void stream(T* p) const { P##_stream_##S(p, v); } /* p aligned to sizeof(Reg); bypasses the cache */ \
+  friend Vec operator+(Vec a, Vec b) { return P##_add_##S(a.v, b.v); }                           \
+  friend Vec operator-(Vec a, Vec b) { return P##_sub_##S(a.v, b.v); }                           \
+  friend Vec operator*(Vec a, Vec b) { return P##_mul_##S(a.v, b.v); }                           \
+  friend Vec operator/(Vec a, Vec b) { return P##_div_##S(a.v, b.v); }                           \
+  friend Vec fmadd(Vec a, Vec b, Vec c) { return P##_fmadd_##S(a.v, b.v, c.v); }                 \
+  /* max/min return b where either is NaN (x86 semantics): max(zero, x) keeps a NaN x. */        \
+  friend Vec max(Vec a, Vec b) { return P##_max_##S(a.v, b.v); }                                \
+  friend Vec min(Vec a, Vec b) { return P##_min_##S(a.v, b.v); }                                \
+  friend Vec sqrt(Vec a) { return P##_sqrt_##S(a.v); }                                           \
+  friend Mask operator>(Vec a, Vec b) { return CMP(a.v, b.v, _CMP_GT_OQ); }                      \
+  friend Mask operator>=(Vec a, Vec b) { return CMP(a.v, b.v, _CMP_GE_OQ); }                     \
+  friend Mask operator<(Vec a, Vec b) { return CMP(a.v, b.v, _CMP_LT_OQ); }                      \
+  friend Mask operator==(Vec a, Vec b) { return CMP(a.v, b.v, _CMP_EQ_OQ); }                     \
+  friend Mask unordered(Vec a, Vec b) { return CMP(a.v, b.v, _CMP_UNORD_Q); } /* a or b NaN */
 
-template <>
-struct Vec<double> {
-  using Reg = __m512d;
-  using Mask = __mmask8;
-  static constexpr int N = 8;
-  Reg v;
-  Vec() = default;
-  Vec(Reg r) : v(r) {}
-  static Vec zero() { return _mm512_setzero_pd(); }
-  static Vec set1(double x) { return _mm512_set1_pd(x); }
-  static Vec load(const double* p) { return _mm512_loadu_pd(p); }
-  static Vec load(const double* p, int n) { return _mm512_maskz_loadu_pd(tail(n), p); }
-  static Vec load_or(const double* p, int n, double fill) { return _mm512_mask_loadu_pd(_mm512_set1_pd(fill), tail(n), p); }
-  void store(double* p) const { _mm512_storeu_pd(p, v); }
-  void store(double* p, int n) const { _mm512_mask_storeu_pd(p, tail(n), v); }
-  void stream(double* p) const { _mm512_stream_pd(p, v); }
-  static Mask tail(int n) { return n >= N ? Mask(0xFF) : Mask((1u << n) - 1u); }
-  friend Vec operator+(Vec a, Vec b) { return _mm512_add_pd(a.v, b.v); }
-  friend Vec operator-(Vec a, Vec b) { return _mm512_sub_pd(a.v, b.v); }
-  friend Vec operator*(Vec a, Vec b) { return _mm512_mul_pd(a.v, b.v); }
-  friend Vec operator/(Vec a, Vec b) { return _mm512_div_pd(a.v, b.v); }
-  friend Vec fmadd(Vec a, Vec b, Vec c) { return _mm512_fmadd_pd(a.v, b.v, c.v); }
-  friend Vec max(Vec a, Vec b) { return _mm512_max_pd(a.v, b.v); }
-  friend Vec min(Vec a, Vec b) { return _mm512_min_pd(a.v, b.v); }
-  friend Mask operator>(Vec a, Vec b) { return _mm512_cmp_pd_mask(a.v, b.v, _CMP_GT_OQ); }
-  friend Mask operator>=(Vec a, Vec b) { return _mm512_cmp_pd_mask(a.v, b.v, _CMP_GE_OQ); }
-  friend Mask operator<(Vec a, Vec b) { return _mm512_cmp_pd_mask(a.v, b.v, _CMP_LT_OQ); }
-  friend Mask operator==(Vec a, Vec b) { return _mm512_cmp_pd_mask(a.v, b.v, _CMP_EQ_OQ); }
-  friend Vec select(Mask m, Vec a, Vec b) { return _mm512_mask_blend_pd(m, b.v, a.v); }
-  friend Vec sqrt(Vec a) { return _mm512_sqrt_pd(a.v); }
-  friend double reduce_add(Vec a) { return _mm512_reduce_add_pd(a.v); }
-  friend double reduce_max(Vec a) { return _mm512_reduce_max_pd(a.v); }
-  friend bool any(Mask m) { return m != 0; }
-};
+#if FASTCNN_HAS_AVX512
+// Vec<T> on AVX-512: R the register type, S the intrinsic suffix, M the lane mask type (a bit a lane).
+#define FASTCNN_VEC_AVX512(T, R, S, M)                                                                   \
+  template <>                                                                                         \
+  struct Vec<T> {                                                                                     \
+    FASTCNN_VEC_X86_MEMBERS(T, R, M, _mm512, S, _mm512_cmp_##S##_mask)                                \
+    static Mask tail(int n) { return n >= N ? Mask((1u << N) - 1u) : Mask((1u << n) - 1u); }          \
+    static Vec load(const T* p, int n) { return _mm512_maskz_loadu_##S(tail(n), p); }                 \
+    static Vec load_or(const T* p, int n, T fill) {                                                   \
+      return _mm512_mask_loadu_##S(_mm512_set1_##S(fill), tail(n), p);                                \
+    }                                                                                                 \
+    void store(T* p, int n) const { _mm512_mask_storeu_##S(p, tail(n), v); }                          \
+    friend Vec select(Mask m, Vec a, Vec b) { return _mm512_mask_blend_##S(m, b.v, a.v); } /* m ? a : b */ \
+    friend T reduce_add(Vec a) { return _mm512_reduce_add_##S(a.v); }                                 \
+    friend T reduce_max(Vec a) { return _mm512_reduce_max_##S(a.v); }                                 \
+    static Mask either(Mask a, Mask b) { return a | b; } /* lanes set in a or b */                    \
+    static bool any(Mask m) { return m != 0; }                                                        \
+  };
+FASTCNN_VEC_AVX512(float, __m512, ps, __mmask16)
+FASTCNN_VEC_AVX512(double, __m512d, pd, __mmask8)
+#undef FASTCNN_VEC_AVX512
 
 #elif FASTCNN_HAS_AVX2
 namespace detail {
@@ -115,106 +96,53 @@ alignas(32) inline const int64_t kTail64[5][4] = {
     {0, 0, 0, 0}, {-1, 0, 0, 0}, {-1, -1, 0, 0}, {-1, -1, -1, 0}, {-1, -1, -1, -1}};
 }  // namespace detail
 
-template <>
-struct Vec<float> {
-  using Reg = __m256;
-  using Mask = __m256;
-  static constexpr int N = 8;
-  Reg v;
-  Vec() = default;
-  Vec(Reg r) : v(r) {}
-  static __m256i tail(int n) { return _mm256_load_si256(reinterpret_cast<const __m256i*>(detail::kTail32[n >= N ? N : n])); }
-  static Vec zero() { return _mm256_setzero_ps(); }
-  static Vec set1(float x) { return _mm256_set1_ps(x); }
-  static Vec load(const float* p) { return _mm256_loadu_ps(p); }
-  static Vec load(const float* p, int n) { return _mm256_maskload_ps(p, tail(n)); }
-  static Vec load_or(const float* p, int n, float fill) {
-    return _mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(p, tail(n)), _mm256_castsi256_ps(tail(n)));
-  }
-  void store(float* p) const { _mm256_storeu_ps(p, v); }
-  // A masked store is microcoded on AMD cores (many times a plain store's cost): only for a tail.
-  void store(float* p, int n) const {
-    if (n >= N)
-      _mm256_storeu_ps(p, v);
-    else
-      _mm256_maskstore_ps(p, tail(n), v);
-  }
-  void stream(float* p) const { _mm256_stream_ps(p, v); }  // p aligned to sizeof(Reg); bypasses the cache
-  friend Vec operator+(Vec a, Vec b) { return _mm256_add_ps(a.v, b.v); }
-  friend Vec operator-(Vec a, Vec b) { return _mm256_sub_ps(a.v, b.v); }
-  friend Vec operator*(Vec a, Vec b) { return _mm256_mul_ps(a.v, b.v); }
-  friend Vec operator/(Vec a, Vec b) { return _mm256_div_ps(a.v, b.v); }
-  friend Vec fmadd(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a.v, b.v, c.v); }
-  friend Vec max(Vec a, Vec b) { return _mm256_max_ps(a.v, b.v); }
-  friend Vec min(Vec a, Vec b) { return _mm256_min_ps(a.v, b.v); }
-  friend Mask operator>(Vec a, Vec b) { return _mm256_cmp_ps(a.v, b.v, _CMP_GT_OQ); }
-  friend Mask operator>=(Vec a, Vec b) { return _mm256_cmp_ps(a.v, b.v, _CMP_GE_OQ); }
-  friend Mask operator<(Vec a, Vec b) { return _mm256_cmp_ps(a.v, b.v, _CMP_LT_OQ); }
-  friend Mask operator==(Vec a, Vec b) { return _mm256_cmp_ps(a.v, b.v, _CMP_EQ_OQ); }
-  friend Vec select(Mask m, Vec a, Vec b) { return _mm256_blendv_ps(b.v, a.v, m); }
-  friend Vec sqrt(Vec a) { return _mm256_sqrt_ps(a.v); }
-  friend float reduce_add(Vec a) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(a.v), _mm256_extractf128_ps(a.v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-    return _mm_cvtss_f32(s);
-  }
-  friend float reduce_max(Vec a) {
-    __m128 s = _mm_max_ps(_mm256_castps256_ps128(a.v), _mm256_extractf128_ps(a.v, 1));
-    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_max_ss(s, _mm_shuffle_ps(s, s, 1));
-    return _mm_cvtss_f32(s);
-  }
-  friend bool any(Mask m) { return _mm256_movemask_ps(m) != 0; }
-};
+// Vec<T> on AVX2: R the register type, S the intrinsic suffix, TAIL the lane-mask table (detail::
+// kTail32 / kTail64); a Mask is a vector whose lanes are all ones or all zeros. The horizontal
+// reductions differ per type: they follow the two specialisations.
+#define FASTCNN_VEC_AVX2(T, R, S, TAIL)                                                                  \
+  template <>                                                                                         \
+  struct Vec<T> {                                                                                     \
+    FASTCNN_VEC_X86_MEMBERS(T, R, R, _mm256, S, _mm256_cmp_##S)                                       \
+    static __m256i tail(int n) { return _mm256_load_si256(reinterpret_cast<const __m256i*>(TAIL[n >= N ? N : n])); } \
+    static Vec load(const T* p, int n) { return _mm256_maskload_##S(p, tail(n)); }                    \
+    static Vec load_or(const T* p, int n, T fill) {                                                   \
+      return _mm256_blendv_##S(_mm256_set1_##S(fill), _mm256_maskload_##S(p, tail(n)), _mm256_castsi256_##S(tail(n))); \
+    }                                                                                                 \
+    /* A masked store is microcoded on AMD cores (many times a plain store's cost): only for a tail. */ \
+    void store(T* p, int n) const {                                                                   \
+      if (n >= N)                                                                                     \
+        _mm256_storeu_##S(p, v);                                                                      \
+      else                                                                                            \
+        _mm256_maskstore_##S(p, tail(n), v);                                                          \
+    }                                                                                                 \
+    friend Vec select(Mask m, Vec a, Vec b) { return _mm256_blendv_##S(b.v, a.v, m); } /* m ? a : b */ \
+    static Mask either(Mask a, Mask b) { return _mm256_or_##S(a, b); }                                \
+    static bool any(Mask m) { return _mm256_movemask_##S(m) != 0; }                                   \
+  };
+FASTCNN_VEC_AVX2(float, __m256, ps, detail::kTail32)
+FASTCNN_VEC_AVX2(double, __m256d, pd, detail::kTail64)
+#undef FASTCNN_VEC_AVX2
 
-template <>
-struct Vec<double> {
-  using Reg = __m256d;
-  using Mask = __m256d;
-  static constexpr int N = 4;
-  Reg v;
-  Vec() = default;
-  Vec(Reg r) : v(r) {}
-  static __m256i tail(int n) { return _mm256_load_si256(reinterpret_cast<const __m256i*>(detail::kTail64[n >= N ? N : n])); }
-  static Vec zero() { return _mm256_setzero_pd(); }
-  static Vec set1(double x) { return _mm256_set1_pd(x); }
-  static Vec load(const double* p) { return _mm256_loadu_pd(p); }
-  static Vec load(const double* p, int n) { return _mm256_maskload_pd(p, tail(n)); }
-  static Vec load_or(const double* p, int n, double fill) {
-    return _mm256_blendv_pd(_mm256_set1_pd(fill), _mm256_maskload_pd(p, tail(n)), _mm256_castsi256_pd(tail(n)));
-  }
-  void store(double* p) const { _mm256_storeu_pd(p, v); }
-  void store(double* p, int n) const {  // plain when full, as Vec<float>::store
-    if (n >= N)
-      _mm256_storeu_pd(p, v);
-    else
-      _mm256_maskstore_pd(p, tail(n), v);
-  }
-  void stream(double* p) const { _mm256_stream_pd(p, v); }
-  friend Vec operator+(Vec a, Vec b) { return _mm256_add_pd(a.v, b.v); }
-  friend Vec operator-(Vec a, Vec b) { return _mm256_sub_pd(a.v, b.v); }
-  friend Vec operator*(Vec a, Vec b) { return _mm256_mul_pd(a.v, b.v); }
-  friend Vec operator/(Vec a, Vec b) { return _mm256_div_pd(a.v, b.v); }
-  friend Vec fmadd(Vec a, Vec b, Vec c) { return _mm256_fmadd_pd(a.v, b.v, c.v); }
-  friend Vec max(Vec a, Vec b) { return _mm256_max_pd(a.v, b.v); }
-  friend Vec min(Vec a, Vec b) { return _mm256_min_pd(a.v, b.v); }
-  friend Mask operator>(Vec a, Vec b) { return _mm256_cmp_pd(a.v, b.v, _CMP_GT_OQ); }
-  friend Mask operator>=(Vec a, Vec b) { return _mm256_cmp_pd(a.v, b.v, _CMP_GE_OQ); }
-  friend Mask operator<(Vec a, Vec b) { return _mm256_cmp_pd(a.v, b.v, _CMP_LT_OQ); }
-  friend Mask operator==(Vec a, Vec b) { return _mm256_cmp_pd(a.v, b.v, _CMP_EQ_OQ); }
-  friend Vec select(Mask m, Vec a, Vec b) { return _mm256_blendv_pd(b.v, a.v, m); }
-  friend Vec sqrt(Vec a) { return _mm256_sqrt_pd(a.v); }
-  friend double reduce_add(Vec a) {
-    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(a.v), _mm256_extractf128_pd(a.v, 1));
-    return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
-  }
-  friend double reduce_max(Vec a) {
-    __m128d s = _mm_max_pd(_mm256_castpd256_pd128(a.v), _mm256_extractf128_pd(a.v, 1));
-    return _mm_cvtsd_f64(_mm_max_sd(s, _mm_unpackhi_pd(s, s)));
-  }
-  friend bool any(Mask m) { return _mm256_movemask_pd(m) != 0; }
-};
+inline float reduce_add(Vec<float> a) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(a.v), _mm256_extractf128_ps(a.v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+  return _mm_cvtss_f32(s);
+}
+inline float reduce_max(Vec<float> a) {
+  __m128 s = _mm_max_ps(_mm256_castps256_ps128(a.v), _mm256_extractf128_ps(a.v, 1));
+  s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_max_ss(s, _mm_shuffle_ps(s, s, 1));
+  return _mm_cvtss_f32(s);
+}
+inline double reduce_add(Vec<double> a) {
+  __m128d s = _mm_add_pd(_mm256_castpd256_pd128(a.v), _mm256_extractf128_pd(a.v, 1));
+  return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+}
+inline double reduce_max(Vec<double> a) {
+  __m128d s = _mm_max_pd(_mm256_castpd256_pd128(a.v), _mm256_extractf128_pd(a.v, 1));
+  return _mm_cvtsd_f64(_mm_max_sd(s, _mm_unpackhi_pd(s, s)));
+}
 
 #else
 // Portable fallback: GCC vector extensions at SSE2 width (every x86-64 has SSE2); the compiler
@@ -248,15 +176,18 @@ struct GenericVec {
   friend Mask operator>=(GenericVec a, GenericVec b) { Mask m; for (int i = 0; i < N; ++i) m.lane[i] = a.v[i] >= b.v[i]; return m; }
   friend Mask operator<(GenericVec a, GenericVec b) { Mask m; for (int i = 0; i < N; ++i) m.lane[i] = a.v[i] < b.v[i]; return m; }
   friend Mask operator==(GenericVec a, GenericVec b) { Mask m; for (int i = 0; i < N; ++i) m.lane[i] = a.v[i] == b.v[i]; return m; }
+  friend Mask unordered(GenericVec a, GenericVec b) { Mask m; for (int i = 0; i < N; ++i) m.lane[i] = a.v[i] != a.v[i] || b.v[i] != b.v[i]; return m; }
+  static Mask either(Mask a, Mask b) { for (int i = 0; i < N; ++i) a.lane[i] = a.lane[i] || b.lane[i]; return a; }
   friend GenericVec select(Mask m, GenericVec a, GenericVec b) { Reg r; for (int i = 0; i < N; ++i) r[i] = m.lane[i] ? a.v[i] : b.v[i]; return r; }
   friend GenericVec sqrt(GenericVec a) { Reg r; for (int i = 0; i < N; ++i) r[i] = std::sqrt(a.v[i]); return r; }
   friend T reduce_add(GenericVec a) { T s = 0; for (int i = 0; i < N; ++i) s += a.v[i]; return s; }
   friend T reduce_max(GenericVec a) { T s = a.v[0]; for (int i = 1; i < N; ++i) s = a.v[i] > s ? a.v[i] : s; return s; }
-  friend bool any(Mask m) { for (int i = 0; i < N; ++i) if (m.lane[i]) return true; return false; }
+  static bool any(Mask m) { for (int i = 0; i < N; ++i) if (m.lane[i]) return true; return false; }
 };
 template <> struct Vec<float> : GenericVec<float> { using GenericVec<float>::GenericVec; Vec(GenericVec<float> g) : GenericVec<float>(g) {} };
 template <> struct Vec<double> : GenericVec<double> { using GenericVec<double>::GenericVec; Vec(GenericVec<double> g) : GenericVec<double>(g) {} };
 #endif
+#undef FASTCNN_VEC_X86_MEMBERS
 
 // Orders non-temporal stores before what follows (after a loop of Vec::stream).
 inline void stream_fence() { _mm_sfence(); }
@@ -308,22 +239,21 @@ inline Vec<double> exp(Vec<double> x) {
 }
 
 namespace detail {
-// Splits positive normal x into mantissa m in [0.5, 1) and exponent e (x = m 2^e), as frexp.
+// Splits positive normal x into mantissa m in [0.5, 1) and exponent e (x = m 2^e), as frexp; W the
+// register width in bits (the intrinsics differ only in it).
+#define FASTCNN_FREXP_NORMAL(W)                                                                   \
+  inline void frexp_normal(Vec<float> x, Vec<float>& m, Vec<float>& e) {                          \
+    const __m##W##i bits = _mm##W##_castps_si##W(x.v);                                            \
+    e = _mm##W##_cvtepi32_ps(_mm##W##_sub_epi32(_mm##W##_srli_epi32(bits, 23), _mm##W##_set1_epi32(126))); \
+    m = _mm##W##_castsi##W##_ps(_mm##W##_or_si##W(_mm##W##_and_si##W(bits, _mm##W##_set1_epi32(0x007FFFFF)), \
+                                                  _mm##W##_set1_epi32(0x3F000000)));              \
+  }
 #if FASTCNN_HAS_AVX512
-inline void frexp_normal(Vec<float> x, Vec<float>& m, Vec<float>& e) {
-  const __m512i bits = _mm512_castps_si512(x.v);
-  e = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_srli_epi32(bits, 23), _mm512_set1_epi32(126)));
-  m = _mm512_castsi512_ps(_mm512_or_si512(_mm512_and_si512(bits, _mm512_set1_epi32(0x007FFFFF)),
-                                          _mm512_set1_epi32(0x3F000000)));
-}
+FASTCNN_FREXP_NORMAL(512)
 #elif FASTCNN_HAS_AVX2
-inline void frexp_normal(Vec<float> x, Vec<float>& m, Vec<float>& e) {
-  const __m256i bits = _mm256_castps_si256(x.v);
-  e = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(126)));
-  m = _mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x007FFFFF)),
-                                          _mm256_set1_epi32(0x3F000000)));
-}
+FASTCNN_FREXP_NORMAL(256)
 #endif
+#undef FASTCNN_FREXP_NORMAL
 
 template <class T, class F>
 inline Vec<T> per_lane(Vec<T> x, F f) {

@@ -15,28 +15,8 @@ using simd::Vec;
 
 // Lanes where v should replace the running max cur: v > cur, or v is NaN (so NaN propagates and
 // the index points at the last NaN, as in torch's cpu kernels).
-inline Vec<float>::Mask takes_max(Vec<float> v, Vec<float> cur) {
-#if FASTCNN_HAS_AVX512
-  return _mm512_cmp_ps_mask(v.v, cur.v, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v.v, v.v, _CMP_UNORD_Q);
-#elif FASTCNN_HAS_AVX2
-  return _mm256_or_ps(_mm256_cmp_ps(v.v, cur.v, _CMP_GT_OQ), _mm256_cmp_ps(v.v, v.v, _CMP_UNORD_Q));
-#else
-  Vec<float>::Mask m;
-  for (int i = 0; i < Vec<float>::N; ++i) m.lane[i] = v.v[i] > cur.v[i] || v.v[i] != v.v[i];
-  return m;
-#endif
-}
-inline Vec<double>::Mask takes_max(Vec<double> v, Vec<double> cur) {
-#if FASTCNN_HAS_AVX512
-  return _mm512_cmp_pd_mask(v.v, cur.v, _CMP_GT_OQ) | _mm512_cmp_pd_mask(v.v, v.v, _CMP_UNORD_Q);
-#elif FASTCNN_HAS_AVX2
-  return _mm256_or_pd(_mm256_cmp_pd(v.v, cur.v, _CMP_GT_OQ), _mm256_cmp_pd(v.v, v.v, _CMP_UNORD_Q));
-#else
-  Vec<double>::Mask m;
-  for (int i = 0; i < Vec<double>::N; ++i) m.lane[i] = v.v[i] > cur.v[i] || v.v[i] != v.v[i];
-  return m;
-#endif
-}
+template <class T>
+inline typename Vec<T>::Mask takes_max(Vec<T> v, Vec<T> cur) { return Vec<T>::either(v > cur, unordered(v, v)); }
 template <class T>
 inline bool takes_max(T v, T cur) { return v > cur || v != v; }
 
@@ -46,35 +26,12 @@ inline bool takes_max(T v, T cur) { return v > cur || v != v; }
 template <class T>
 class NanProbe {
  public:
-  void add(Vec<T> a, Vec<T> b) {
-#if FASTCNN_HAS_AVX512
-    if constexpr (sizeof(T) == 4) seen_ |= _mm512_cmp_ps_mask(a.v, b.v, _CMP_UNORD_Q);
-    else seen_ |= _mm512_cmp_pd_mask(a.v, b.v, _CMP_UNORD_Q);
-#elif FASTCNN_HAS_AVX2
-    if constexpr (sizeof(T) == 4) seen_ = _mm256_or_ps(seen_, _mm256_cmp_ps(a.v, b.v, _CMP_UNORD_Q));
-    else seen_ = _mm256_or_pd(seen_, _mm256_cmp_pd(a.v, b.v, _CMP_UNORD_Q));
-#else
-    for (int l = 0; l < Vec<T>::N; ++l) seen_ = seen_ || a.v[l] != a.v[l] || b.v[l] != b.v[l];
-#endif
-  }
+  void add(Vec<T> a, Vec<T> b) { seen_ = Vec<T>::either(seen_, unordered(a, b)); }
   void add(Vec<T> a) { add(a, a); }
-  bool seen() const {
-#if FASTCNN_HAS_AVX512
-    return seen_ != 0;
-#elif FASTCNN_HAS_AVX2
-    if constexpr (sizeof(T) == 4) return _mm256_movemask_ps(seen_) != 0;
-    else return _mm256_movemask_pd(seen_) != 0;
-#else
-    return seen_;
-#endif
-  }
+  bool seen() const { return Vec<T>::any(seen_); }
 
  private:
-#if FASTCNN_HAS_AVX512 || FASTCNN_HAS_AVX2
   typename Vec<T>::Mask seen_ = typename Vec<T>::Mask{};  // all lanes clear
-#else
-  bool seen_ = false;
-#endif
 };
 
 // Lanes l < n hold p[l * s]; the others hold `fill`. Never touches memory past p[(n - 1) * s].
