@@ -10,6 +10,7 @@
 #include "common/simd.h"
 #include "common/threads.h"
 #include "norm.h"
+#include "shifted_sums.h"
 
 FASTCNN_ISA_NAMESPACE_BEGIN
 namespace {
@@ -80,24 +81,8 @@ void channel_moments(const T* x, int64_t N, int64_t C, int64_t S, double* shift,
   parallel_for(C, std::max<int64_t>(1, kRowGrain / std::max<int64_t>(1, N * S)), [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       const T k = x[c * S];
-      const V kv = V::set1(k);
       double t1 = 0, t2 = 0;
-      for (int64_t n = 0; n < N; ++n) {
-        const T* row = x + (n * C + c) * S;
-        V a1 = V::zero(), a2 = V::zero(), b1 = V::zero(), b2 = V::zero();
-        int64_t i = 0;
-        for (; i + 2 * V::N <= S; i += 2 * V::N) {  // two chains hide the add latency
-          const V d0 = V::load(row + i) - kv, d1 = V::load(row + i + V::N) - kv;
-          a1 = a1 + d0; a2 = fmadd(d0, d0, a2);
-          b1 = b1 + d1; b2 = fmadd(d1, d1, b2);
-        }
-        for (; i < S; i += V::N) {
-          const V d = V::load_or(row + i, int(std::min<int64_t>(V::N, S - i)), k) - kv;  // tail lanes give 0
-          a1 = a1 + d; a2 = fmadd(d, d, a2);
-        }
-        t1 += double(reduce_add(a1 + b1));
-        t2 += double(reduce_add(a2 + b2));
-      }
+      for (int64_t n = 0; n < N; ++n) add_shifted_sums(x + (n * C + c) * S, S, k, t1, t2);
       shift[c] = double(k); s1[c] = t1; s2[c] = t2;
     }
   });

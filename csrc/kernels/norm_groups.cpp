@@ -8,6 +8,7 @@
 #include "common/simd.h"
 #include "common/threads.h"
 #include "norm_groups.h"
+#include "shifted_sums.h"
 
 // No contraction of a product and a sum into one FMA in this file: the backward's g - mean(g) must be
 // exactly 0 where the row is constant (one element a row), so both passes must round g = w gy alike.
@@ -51,29 +52,12 @@ inline void row_vectors(int64_t r, int64_t L, int64_t G, int64_t S, const T* w, 
 
 template <class T>
 void row_moments(const T* x, int64_t R, int64_t L, double* mean, double* var) {
-  using V = Vec<T>;
   parallel_for(R, std::max<int64_t>(1, kGrain / L), [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const T* row = x + r * L;
       const T k = row[0];
-      const V kv = V::set1(k);
       double t1 = 0, t2 = 0;
-      for (int64_t c0 = 0; c0 < L; c0 += kChunk) {
-        const int64_t c1 = std::min(L, c0 + kChunk);
-        V a1 = V::zero(), a2 = V::zero(), b1 = V::zero(), b2 = V::zero();
-        int64_t i = c0;
-        for (; i + 2 * V::N <= c1; i += 2 * V::N) {  // two chains hide the add latency
-          const V d0 = V::load(row + i) - kv, d1 = V::load(row + i + V::N) - kv;
-          a1 = a1 + d0; a2 = fmadd(d0, d0, a2);
-          b1 = b1 + d1; b2 = fmadd(d1, d1, b2);
-        }
-        for (; i < c1; i += V::N) {
-          const V d = V::load_or(row + i, int(std::min<int64_t>(V::N, c1 - i)), k) - kv;  // tail lanes give 0
-          a1 = a1 + d; a2 = fmadd(d, d, a2);
-        }
-        t1 += double(reduce_add(a1 + b1));
-        t2 += double(reduce_add(a2 + b2));
-      }
+      for (int64_t c0 = 0; c0 < L; c0 += kChunk) add_shifted_sums(row + c0, std::min(kChunk, L - c0), k, t1, t2);
       const double d = t1 / double(L);
       mean[r] = double(k) + d;
       const double v = t2 / double(L) - d * d;
