@@ -50,9 +50,7 @@ void correlate(const ConvShape& s, const Plan& plan, const std::vector<T>& wb, c
     std::vector<int64_t> pix(static_cast<size_t>(band * s.Q));  // input offset of each pixel of a band
     alignas(64) T bias_lanes[kMaxBlocks * VL];
     for (int64_t t; claim(t);) {
-      const int64_t obc = t % wk.ob_chunks, rb = (t / wk.ob_chunks) % wk.row_blocks, n = t / wk.ob_chunks / wk.row_blocks;
-      const int64_t p0 = rb * wk.rows_per_block, p1 = std::min(s.P, p0 + wk.rows_per_block);
-      const int64_t ob0 = obc * wk.ob_per_chunk, ob1 = std::min(n_ob, ob0 + wk.ob_per_chunk);
+      const auto [n, p0, p1, ob0, ob1] = wk.task(t);
       for (int64_t ob = ob0, nb; ob < ob1; ob += nb) {
         nb = blocks_together(plan, ob, ob1);
         const OutBlock& o = plan.out[ob];
@@ -123,9 +121,7 @@ void backward_input(const ConvShape& s, const T* gy, const T* w, T* gx) {
     std::vector<int64_t> pix(static_cast<size_t>(s.W));  // gx column a + j*sw reads gy column j (plus the tap's)
     for (int64_t j = 0; j < s.W; ++j) pix[j] = j * VL;
     for (int64_t t = t0; t < t1; ++t) {
-      const int64_t obc = t % wk.ob_chunks, rb = (t / wk.ob_chunks) % wk.row_blocks, n = t / wk.ob_chunks / wk.row_blocks;
-      const int64_t h0 = rb * wk.rows_per_block, h1 = std::min(s.H, h0 + wk.rows_per_block);
-      const int64_t ob0 = obc * wk.ob_per_chunk, ob1 = std::min(n_ob, ob0 + wk.ob_per_chunk);
+      const auto [n, h0, h1, ob0, ob1] = wk.task(t);
       for (int64_t ob = ob0, nb; ob < ob1; ob += nb) {
         nb = blocks_together(plan, ob, ob1);
         const OutBlock& o = plan.out[ob];

@@ -386,13 +386,27 @@ inline int blocks_together(const Plan& plan, int64_t ob, int64_t ob_end) {
 // Parallel work: tasks = images x row blocks x output-block chunks, sized so that a row block's
 // input stays in L2 and there are enough tasks for the threads.
 struct Work {
+  int64_t out_rows, n_out_blocks;
   int64_t row_blocks, rows_per_block, ob_chunks, ob_per_chunk, tasks;
   int64_t grain;  // tasks per thread at least (small problems run on fewer threads)
+
+  // Task t: image n, output rows [row0, row1) and output blocks [ob0, ob1).
+  struct Task {
+    int64_t n, row0, row1, ob0, ob1;
+  };
+  Task task(int64_t t) const {
+    const int64_t obc = t % ob_chunks, rb = (t / ob_chunks) % row_blocks;
+    const int64_t row0 = rb * rows_per_block, ob0 = obc * ob_per_chunk;
+    return {t / ob_chunks / row_blocks, row0, std::min(out_rows, row0 + rows_per_block), ob0,
+            std::min(n_out_blocks, ob0 + ob_per_chunk)};
+  }
 };
 
 // macs_per_row_block: multiply-add lanes of one output row of one output block.
 inline Work split_work(int64_t N, int64_t out_rows, int64_t rows_fit, int64_t n_out_blocks, int64_t macs_per_row_block) {
   Work wk;
+  wk.out_rows = out_rows;
+  wk.n_out_blocks = n_out_blocks;
   wk.rows_per_block = std::max<int64_t>(1, std::min(out_rows, rows_fit));
   wk.row_blocks = ceil_div(out_rows, wk.rows_per_block);
   const int64_t want = 4 * num_threads();
