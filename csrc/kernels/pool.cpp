@@ -18,6 +18,7 @@
 #include <atomic>
 #include <cstring>
 #include <limits>
+#include <utility>
 #include <vector>
 
 #include "common/simd.h"
@@ -254,6 +255,21 @@ template <class T>
 void zero_channels_nhwc(T* gx_image, const Geom& g, i64 c0, int n) {
   const Vec<T> z = Vec<T>::zero();
   for (i64 pos = 0; pos < g.H * g.W; ++pos) z.store(gx_image + pos * g.C + c0, n);
+}
+
+// The NHWC input gradient of an average pooling: each gy pixel times `scale` added to every pixel
+// of its window, with (window, scale) = window_of(p, q) for output pixel (p, q).
+template <class T, class WindowOf>
+void spread_nhwc(const T* gy, T* gx, const Geom& g, WindowOf&& window_of) {
+  for_each_image_channel_block<T>(g, [&](i64 n, i64 c0, int cn) {
+    T* gxn = gx + n * g.H * g.W * g.C;
+    zero_channels_nhwc(gxn, g, c0, cn);
+    for (i64 p = 0; p < g.P; ++p)
+      for (i64 q = 0; q < g.Q; ++q) {
+        const auto [w, scale] = window_of(p, q);
+        spread_pixel_nhwc(gxn, gy + ((n * g.P + p) * g.Q + q) * g.C, g, w, scale, c0, cn);
+      }
+  });
 }
 
 // Runs fn(plane_index) over every plane, threaded.
@@ -585,15 +601,10 @@ void avg_backward(const T* gy, T* gx, const Geom& g, bool channels_last, bool co
   using V = Vec<T>;
   const AvgRule r{count_include_pad, divisor_override};
   if (channels_last) {
-    for_each_image_channel_block<T>(g, [&](i64 n, i64 c0, int cn) {
-      T* gxn = gx + n * g.H * g.W * g.C;
-      zero_channels_nhwc(gxn, g, c0, cn);
-      for (i64 p = 0; p < g.P; ++p)
-        for (i64 q = 0; q < g.Q; ++q) {
-          i64 div;
-          const Window w = avg_window(g, p, q, r, &div);
-          spread_pixel_nhwc(gxn, gy + ((n * g.P + p) * g.Q + q) * g.C, g, w, T(1) / T(div), c0, cn);
-        }
+    spread_nhwc(gy, gx, g, [&](i64 p, i64 q) {
+      i64 div;
+      const Window w = avg_window(g, p, q, r, &div);
+      return std::pair<Window, T>{w, T(1) / T(div)};
     });
     return;
   }
@@ -763,14 +774,9 @@ void adaptive_avg_backward(const T* gy, T* gx, const Geom& g, bool channels_last
   using V = Vec<T>;
   if (adaptive_is_uniform(g, channels_last)) return avg_backward(gy, gx, as_fixed(g), channels_last, true, 0);
   if (channels_last) {
-    for_each_image_channel_block<T>(g, [&](i64 n, i64 c0, int cn) {
-      T* gxn = gx + n * g.H * g.W * g.C;
-      zero_channels_nhwc(gxn, g, c0, cn);
-      for (i64 p = 0; p < g.P; ++p)
-        for (i64 q = 0; q < g.Q; ++q) {
-          const Window w = adaptive_window(g, p, q);
-          spread_pixel_nhwc(gxn, gy + ((n * g.P + p) * g.Q + q) * g.C, g, w, T(1) / T(window_area(w)), c0, cn);
-        }
+    spread_nhwc(gy, gx, g, [&](i64 p, i64 q) {
+      const Window w = adaptive_window(g, p, q);
+      return std::pair<Window, T>{w, T(1) / T(window_area(w))};
     });
     return;
   }
