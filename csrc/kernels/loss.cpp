@@ -33,6 +33,15 @@ void for_pixel_blocks(int64_t N, int64_t C, int64_t S, Body&& body) {
   });
 }
 
+// Calls body(i, off) for every position i = n * S + s of [N, C, S], off the index of its class 0
+// (classes S apart), threads over positions.
+template <class Body>
+void for_positions(int64_t N, int64_t C, int64_t S, Body&& body) {
+  parallel_for(N * S, std::max<int64_t>(1, kGrainElems / std::max<int64_t>(1, C)), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) body(i, (i / S) * C * S + i % S);
+  });
+}
+
 template <class T>
 void cross_entropy_forward(const T* x, const int64_t* t, const T* w, int64_t N, int64_t C, int64_t S,
                            int64_t ignore_index, double smoothing, T* loss, T* wt, T* lse_out) {
@@ -197,17 +206,14 @@ template <class T>
 void soft_cross_entropy_forward(const T* x, const T* t, const T* w, int64_t N, int64_t C, int64_t S,
                                 double smoothing, T* loss, T* lse_out) {
   const T keep = T(1 - smoothing), spread = T(smoothing / double(C));
-  parallel_for(N * S, std::max<int64_t>(1, kGrainElems / std::max<int64_t>(1, C)), [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      const int64_t off = (i / S) * C * S + i % S;
-      const T* xr = x + off;
-      const T* tr = t + off;
-      const T lse = row_lse(xr, C, S);
-      T acc = T(0);
-      for (int64_t c = 0; c < C; ++c) acc += weight_of(w, c) * (keep * tr[c * S] + spread) * (lse - xr[c * S]);
-      loss[i] = acc;
-      lse_out[i] = lse;
-    }
+  for_positions(N, C, S, [&](int64_t i, int64_t off) {
+    const T* xr = x + off;
+    const T* tr = t + off;
+    const T lse = row_lse(xr, C, S);
+    T acc = T(0);
+    for (int64_t c = 0; c < C; ++c) acc += weight_of(w, c) * (keep * tr[c * S] + spread) * (lse - xr[c * S]);
+    loss[i] = acc;
+    lse_out[i] = lse;
   });
 }
 
@@ -215,21 +221,18 @@ template <class T>
 void soft_cross_entropy_backward(const T* x, const T* t, const T* w, const T* lse, int64_t N, int64_t C, int64_t S,
                                  double smoothing, const T* g, int64_t g_stride, T* gx, T* gt) {
   const T keep = T(1 - smoothing), spread = T(smoothing / double(C));
-  parallel_for(N * S, std::max<int64_t>(1, kGrainElems / std::max<int64_t>(1, C)), [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      const int64_t off = (i / S) * C * S + i % S;
-      const T* xr = x + off;
-      const T* tr = t + off;
-      const T gi = g[i * g_stride], l = lse[i];
-      if (gx) {
-        T A = T(0);
-        for (int64_t c = 0; c < C; ++c) A += weight_of(w, c) * (keep * tr[c * S] + spread);
-        for (int64_t c = 0; c < C; ++c)
-          gx[off + c * S] = gi * (std::exp(xr[c * S] - l) * A - weight_of(w, c) * (keep * tr[c * S] + spread));
-      }
-      if (gt)
-        for (int64_t c = 0; c < C; ++c) gt[off + c * S] = gi * keep * weight_of(w, c) * (l - xr[c * S]);
+  for_positions(N, C, S, [&](int64_t i, int64_t off) {
+    const T* xr = x + off;
+    const T* tr = t + off;
+    const T gi = g[i * g_stride], l = lse[i];
+    if (gx) {
+      T A = T(0);
+      for (int64_t c = 0; c < C; ++c) A += weight_of(w, c) * (keep * tr[c * S] + spread);
+      for (int64_t c = 0; c < C; ++c)
+        gx[off + c * S] = gi * (std::exp(xr[c * S] - l) * A - weight_of(w, c) * (keep * tr[c * S] + spread));
     }
+    if (gt)
+      for (int64_t c = 0; c < C; ++c) gt[off + c * S] = gi * keep * weight_of(w, c) * (l - xr[c * S]);
   });
 }
 
