@@ -115,6 +115,20 @@ def _soft_class_weights(w_ptr, c, cmask, HAS_W: tl.constexpr, ACC: tl.constexpr)
 
 
 @triton.jit
+def _soft_target_block(t_ptr, w_ptr, base, c0, C, S, s, smask, keep, spread, HAS_W: tl.constexpr,
+                       ACC: tl.constexpr, BLOCK_C: tl.constexpr):
+    """Classes [c0, c0 + BLOCK_C) at columns s: (offsets, mask, w[c], the weighted smoothed target
+    w[c] (keep t + spread)), each [BLOCK_C, BLOCK_S] but w[c] ([BLOCK_C, 1])."""
+    c = c0 + tl.arange(0, BLOCK_C)
+    cmask = c < C
+    mask = cmask[:, None] & smask[None, :]
+    offs = base + c[:, None] * S + s[None, :]
+    t = tl.load(t_ptr + offs, mask=mask, other=0.0).to(ACC)
+    wc = _soft_class_weights(w_ptr, c, cmask, HAS_W, ACC)[:, None]
+    return offs, mask, wc, wc * (keep * t + spread)
+
+
+@triton.jit
 def _soft_ce_forward(x_ptr, t_ptr, w_ptr, loss_ptr, lse_ptr, C, S, coef_ptr, HAS_W: tl.constexpr, ACC: tl.constexpr,
                      BLOCK_C: tl.constexpr, BLOCK_S: tl.constexpr):
     """Class-probability targets t: [N,C,S] like x. loss = sum_c w[c] t'[c] (lse - x[c]), t' = keep t +
@@ -126,14 +140,10 @@ def _soft_ce_forward(x_ptr, t_ptr, w_ptr, loss_ptr, lse_ptr, C, S, coef_ptr, HAS
     lse = m_safe + tl.log(tl.where(smask, acc, 1.0))
     loss = tl.full([BLOCK_S], 0.0, dtype=ACC)
     for c0 in range(0, C, BLOCK_C):
-        c = c0 + tl.arange(0, BLOCK_C)
-        cmask = c < C
-        mask = cmask[:, None] & smask[None, :]
-        offs = base + c[:, None] * S + s[None, :]
+        offs, mask, wc, target = _soft_target_block(t_ptr, w_ptr, base, c0, C, S, s, smask, keep, spread, HAS_W,
+                                                    ACC, BLOCK_C)
         x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(ACC)
-        t = tl.load(t_ptr + offs, mask=mask, other=0.0).to(ACC)
-        wc = _soft_class_weights(w_ptr, c, cmask, HAS_W, ACC)
-        loss += block_sum(tl.where(mask, wc[:, None] * (keep * t + spread) * (lse[None, :] - x), 0.0), 0)
+        loss += block_sum(tl.where(mask, target * (lse[None, :] - x), 0.0), 0)
     tl.store(loss_ptr + n * S + s, loss, mask=smask)
     tl.store(lse_ptr + n * S + s, lse, mask=smask)
 
@@ -152,25 +162,18 @@ def _soft_ce_backward(x_ptr, t_ptr, w_ptr, lse_ptr, g_ptr, gx_ptr, gt_ptr, C, S,
     A = tl.full([BLOCK_S], 0.0, dtype=ACC)
     if NEED_X:
         for c0 in range(0, C, BLOCK_C):
-            c = c0 + tl.arange(0, BLOCK_C)
-            cmask = c < C
-            mask = cmask[:, None] & smask[None, :]
-            t = tl.load(t_ptr + base + c[:, None] * S + s[None, :], mask=mask, other=0.0).to(ACC)
-            wc = _soft_class_weights(w_ptr, c, cmask, HAS_W, ACC)
-            A += block_sum(tl.where(mask, wc[:, None] * (keep * t + spread), 0.0), 0)
+            _, mask, _, target = _soft_target_block(t_ptr, w_ptr, base, c0, C, S, s, smask, keep, spread, HAS_W,
+                                                    ACC, BLOCK_C)
+            A += block_sum(tl.where(mask, target, 0.0), 0)
     for c0 in range(0, C, BLOCK_C):
-        c = c0 + tl.arange(0, BLOCK_C)
-        cmask = c < C
-        mask = cmask[:, None] & smask[None, :]
-        offs = base + c[:, None] * S + s[None, :]
+        offs, mask, wc, target = _soft_target_block(t_ptr, w_ptr, base, c0, C, S, s, smask, keep, spread, HAS_W,
+                                                    ACC, BLOCK_C)
         x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(ACC)
-        t = tl.load(t_ptr + offs, mask=mask, other=0.0).to(ACC)
-        wc = _soft_class_weights(w_ptr, c, cmask, HAS_W, ACC)
         if NEED_X:
             p = tl.exp(x - lse[None, :])
-            tl.store(gx_ptr + offs, g[None, :] * (p * A[None, :] - wc[:, None] * (keep * t + spread)), mask=mask)
+            tl.store(gx_ptr + offs, g[None, :] * (p * A[None, :] - target), mask=mask)
         if NEED_T:
-            tl.store(gt_ptr + offs, g[None, :] * keep * wc[:, None] * (lse[None, :] - x), mask=mask)
+            tl.store(gt_ptr + offs, g[None, :] * keep * wc * (lse[None, :] - x), mask=mask)
 
 
 @triton.jit
