@@ -51,6 +51,13 @@ def dot_precision(dtype, matmul: bool = False) -> str:
     return "ieee"
 
 
+def conv_sizes(shape) -> tuple:
+    """A ConvShape's sizes in the order the direct and implicit-GEMM kernels take them:
+    N, C, H, W, K, P, Q, R, S, sh, sw, ph, pw, dh, dw, C/G, K/G."""
+    return (shape.N, shape.C, shape.H, shape.W, shape.K, shape.P, shape.Q, shape.R, shape.S, *shape.stride,
+            *shape.padding, *shape.dilation, shape.Cg, shape.Kg)
+
+
 def pow2_clamp(n: int, lo: int, hi: int) -> int:
     """Smallest power of two >= n, clamped to [lo, hi] (tl.arange needs powers of two and tl.dot
     needs every dimension >= 16 on the GPU)."""

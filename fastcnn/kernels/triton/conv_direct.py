@@ -21,7 +21,7 @@ from fastcnn.backends.triton._lib import triton_kernel
 from fastcnn.contracts.activation import fused_code
 from fastcnn.contracts.conv import ConvShape
 
-from ._conv_common import apply_activation, dot_precision, launch, pow2_clamp, scalar_as
+from ._conv_common import apply_activation, conv_sizes, dot_precision, launch, pow2_clamp, scalar_as
 
 
 @triton.jit
@@ -159,64 +159,39 @@ def _config(dtype, rows: int, cols: int):
     return pow2_clamp(rows, 16, 64), pow2_clamp(cols, 16, 64), bk, 4, 2
 
 
-def _launch_tiles(kernel, tensors, sizes, rows, cols, groups, config, *scalars, **constexprs):
-    """One program per (group, BLOCK_M x BLOCK_N tile) of a rows x cols GEMM (the order _tile reads);
-    sizes: N, C, H, W, K, P, Q, R, S, stride, padding, dilation, Cg, Kg as the kernels take them."""
+def _launch_tiles(kernel, inputs, out, shape: ConvShape, rows, cols, config, *scalars, **constexprs):
+    """Fills out: one program per (group, BLOCK_M x BLOCK_N tile) of a rows x cols GEMM (the order
+    _tile reads); the kernels take the convolution's sizes as conv_sizes lists them."""
+    if out.numel() == 0:
+        return out
     bm, bn, bk, warps, stages = config
-    grid = (groups * triton.cdiv(rows, bm) * triton.cdiv(cols, bn),)
-    launch(kernel, grid, *tensors, *sizes, *scalars, PRECISION=dot_precision(tensors[0].dtype), BLOCK_M=bm,
-           BLOCK_N=bn, BLOCK_K=bk, num_warps=warps, num_stages=stages, **constexprs)
+    grid = (shape.G * triton.cdiv(rows, bm) * triton.cdiv(cols, bn),)
+    launch(kernel, grid, *inputs, out, *conv_sizes(shape), *scalars, PRECISION=dot_precision(out.dtype),
+           BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, num_warps=warps, num_stages=stages, **constexprs)
+    return out
 
 
 @triton_kernel("conv2d_forward.direct")
 def conv2d_forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0):
-    stride, padding, dilation, groups = shape.stride, shape.padding, shape.dilation, shape.G
-    out_hw = shape.out_hw
-    act = fused_code(activation)
-    N, C, H, W = x.shape
-    K, Cg, R, S = w.shape
-    P, Q = out_hw
-    Kg = K // groups
-    y = torch.empty((N, K, P, Q), dtype=x.dtype, device=x.device)
-    if y.numel() == 0:
-        return y
-    _launch_tiles(conv_forward_kernel, (x, w, bias if bias is not None else w, y),
-                  (N, C, H, W, K, P, Q, R, S, *stride, *padding, *dilation, Cg, Kg), N * P * Q, Kg, groups,
-                  _config(x.dtype, N * P * Q, Kg), float(act_param), HAS_BIAS=bias is not None, ACT=act)
-    return y
+    y = torch.empty(shape.y_shape, dtype=x.dtype, device=x.device)
+    rows = shape.N * shape.P * shape.Q
+    return _launch_tiles(conv_forward_kernel, (x, w, bias if bias is not None else w), y, shape, rows, shape.Kg,
+                         _config(x.dtype, rows, shape.Kg), float(act_param), HAS_BIAS=bias is not None,
+                         ACT=fused_code(activation))
 
 
 @triton_kernel("conv2d_backward_input.direct")
 def conv2d_backward_input(gy, w, shape: ConvShape):
-    stride, padding, dilation, groups = shape.stride, shape.padding, shape.dilation, shape.G
-    in_hw = shape.in_hw
-    N, K, P, Q = gy.shape
-    _, Cg, R, S = w.shape
-    H, W = in_hw
-    C, Kg = Cg * groups, K // groups
-    gx = torch.empty((N, C, H, W), dtype=gy.dtype, device=gy.device)
-    if gx.numel() == 0:
-        return gx
-    _launch_tiles(conv_backward_input_kernel, (gy, w, gx),
-                  (N, C, H, W, K, P, Q, R, S, *stride, *padding, *dilation, Cg, Kg), N * H * W, Cg, groups,
-                  _config(gy.dtype, N * H * W, Cg))
-    return gx
+    gx = torch.empty(shape.x_shape, dtype=gy.dtype, device=gy.device)
+    rows = shape.N * shape.H * shape.W
+    return _launch_tiles(conv_backward_input_kernel, (gy, w), gx, shape, rows, shape.Cg,
+                         _config(gy.dtype, rows, shape.Cg))
 
 
 @triton_kernel("conv2d_backward_weight.direct")
 def conv2d_backward_weight(x, gy, shape: ConvShape):
-    stride, padding, dilation, groups = shape.stride, shape.padding, shape.dilation, shape.G
-    kernel_hw = shape.kernel_hw
-    N, C, H, W = x.shape
-    K, P, Q = gy.shape[1:]
-    R, S = kernel_hw
-    Cg, Kg = C // groups, K // groups
-    gw = torch.empty((K, Cg, R, S), dtype=x.dtype, device=x.device)
-    if gw.numel() == 0:
-        return gw
-    bm, bn, bk, warps, stages = _config(x.dtype, Cg * R * S, Kg)
+    gw = torch.empty(shape.w_shape, dtype=x.dtype, device=x.device)
+    taps = shape.Cg * shape.R * shape.S
+    bm, bn, bk, warps, stages = _config(x.dtype, taps, shape.Kg)
     # rows are output channels here, columns the gathered taps
-    _launch_tiles(conv_backward_weight_kernel, (x, gy, gw),
-                  (N, C, H, W, K, P, Q, R, S, *stride, *padding, *dilation, Cg, Kg), Kg, Cg * R * S, groups,
-                  (bn, bm, bk, warps, stages))
-    return gw
+    return _launch_tiles(conv_backward_weight_kernel, (x, gy), gw, shape, shape.Kg, taps, (bn, bm, bk, warps, stages))

@@ -39,7 +39,7 @@ from fastcnn.backends.triton._lib import triton_kernel
 from fastcnn.contracts.activation import fused_code
 from fastcnn.contracts.conv import ConvShape
 
-from ._conv_common import apply_activation, scalar_as
+from ._conv_common import apply_activation, conv_sizes, scalar_as
 
 # (BLOCK_M, BLOCK_N, BLOCK_K, num_warps, num_stages), one set per arithmetic: tensor cores (float32
 # with TF32, float16, bfloat16) and FMA units (IEEE float32, float64: both operand tiles live in
@@ -307,33 +307,22 @@ def _packed(w: torch.Tensor, groups: int, channels_last_of_group: str) -> torch.
     return (v.permute(0, 3, 2, 1) if channels_last_of_group == "k" else v.permute(0, 3, 1, 2)).contiguous()
 
 
-def _geometry(N, C, H, W, K, P, Q, R, S, stride, padding, dilation, Cg, Kg):
-    return (N, C, H, W, K, P, Q, R, S, *stride, *padding, *dilation, Cg, Kg)
-
-
 @triton_kernel("conv2d_forward.implicit_gemm")
 def conv2d_forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0):
-    stride, padding, dilation, groups = shape.stride, shape.padding, shape.dilation, shape.G
-    out_hw = shape.out_hw
-    act = fused_code(activation)
     _check_dtype(x, "x")
-    N, C, H, W = x.shape
-    K, Cg, R, S = w.shape
-    P, Q = out_hw
-    Kg = K // groups
-    y = torch.empty((N, K, P, Q), dtype=x.dtype, device=x.device)
+    y = torch.empty(shape.y_shape, dtype=x.dtype, device=x.device)
     if y.numel() == 0:
         return y
-    wp = _packed(w, groups, "k")
+    wp = _packed(w, shape.G, "k")
 
     def grid(meta):
-        return (groups * triton.cdiv(N * P * Q, meta["BLOCK_M"]) * triton.cdiv(Kg, meta["BLOCK_N"]),)
+        return (shape.G * triton.cdiv(shape.N * shape.P * shape.Q, meta["BLOCK_M"])
+                * triton.cdiv(shape.Kg, meta["BLOCK_N"]),)
 
-    igemm_forward_kernel[grid](x.contiguous(), wp, bias if bias is not None else y, y,
-                               *_geometry(N, C, H, W, K, P, Q, R, S, stride, padding, dilation, Cg, Kg),
+    igemm_forward_kernel[grid](x.contiguous(), wp, bias if bias is not None else y, y, *conv_sizes(shape),
                                float(act_param), PRECISION=conv_precision(x.dtype), ACC=_accumulator(x.dtype),
                                IDX=_index_type(x, wp, y),
-                               HAS_BIAS=bias is not None, ACT=act, GROUP_M=GROUP_M)
+                               HAS_BIAS=bias is not None, ACT=fused_code(activation), GROUP_M=GROUP_M)
     return y
 
 
@@ -362,28 +351,21 @@ def _tap_table(kernel_hw, stride, padding, dilation, device) -> torch.Tensor:
 
 @triton_kernel("conv2d_backward_input.implicit_gemm")
 def conv2d_backward_input(gy, w, shape: ConvShape):
-    stride, padding, dilation, groups = shape.stride, shape.padding, shape.dilation, shape.G
-    in_hw = shape.in_hw
     _check_dtype(gy, "gy")
-    N, K, P, Q = gy.shape
-    _, Cg, R, S = w.shape
-    H, W = in_hw
-    C, Kg = Cg * groups, K // groups
-    gx = torch.empty((N, C, H, W), dtype=gy.dtype, device=gy.device)
+    gx = torch.empty(shape.x_shape, dtype=gy.dtype, device=gy.device)
     if gx.numel() == 0:
         return gx
-    if Kg == 0 or P * Q == 0:
+    if shape.Kg == 0 or shape.P * shape.Q == 0:
         return gx.zero_()
-    sh, sw = stride
-    HP, WP = triton.cdiv(H, sh), triton.cdiv(W, sw)
-    wp = _packed(w, groups, "c")
-    taps = _tap_table((R, S), stride, padding, dilation, gy.device)
+    HP, WP = triton.cdiv(shape.H, shape.sh), triton.cdiv(shape.W, shape.sw)
+    wp = _packed(w, shape.G, "c")
+    taps = _tap_table(shape.kernel_hw, shape.stride, shape.padding, shape.dilation, gy.device)
 
     def grid(meta):
-        return (sh * sw * groups * triton.cdiv(N * HP * WP, meta["BLOCK_M"]) * triton.cdiv(Cg, meta["BLOCK_N"]),)
+        return (shape.sh * shape.sw * shape.G * triton.cdiv(shape.N * HP * WP, meta["BLOCK_M"])
+                * triton.cdiv(shape.Cg, meta["BLOCK_N"]),)
 
-    igemm_backward_input_kernel[grid](gy.contiguous(), wp, gx, taps,
-                                      *_geometry(N, C, H, W, K, P, Q, R, S, stride, padding, dilation, Cg, Kg), HP, WP,
+    igemm_backward_input_kernel[grid](gy.contiguous(), wp, gx, taps, *conv_sizes(shape), HP, WP,
                                       PRECISION=conv_precision(gy.dtype), ACC=_accumulator(gy.dtype),
                                       IDX=_index_type(gy, wp, gx), GROUP_M=GROUP_M)
     return gx
@@ -402,17 +384,12 @@ def split_count(programs: int, reduction: int) -> int:
 
 @triton_kernel("conv2d_backward_weight.implicit_gemm")
 def conv2d_backward_weight(x, gy, shape: ConvShape):
-    stride, padding, dilation, groups = shape.stride, shape.padding, shape.dilation, shape.G
-    kernel_hw = shape.kernel_hw
     _check_dtype(x, "x")
-    N, C, H, W = x.shape
-    K, P, Q = gy.shape[1:]
-    R, S = kernel_hw
-    Cg, Kg = C // groups, K // groups
-    gw = torch.empty((K, Cg, R, S), dtype=x.dtype, device=x.device)
+    groups, R, S, Cg, Kg = shape.G, shape.R, shape.S, shape.Cg, shape.Kg
+    gw = torch.empty(shape.w_shape, dtype=x.dtype, device=x.device)
     if gw.numel() == 0:
         return gw
-    red = N * P * Q
+    red = shape.N * shape.P * shape.Q
     if red == 0:
         return gw.zero_()
     split = split_count(groups * R * S * triton.cdiv(Kg, 64) * triton.cdiv(Cg, 64), red)
@@ -423,10 +400,8 @@ def conv2d_backward_weight(x, gy, shape: ConvShape):
     def grid(meta):
         return (split * groups * R * S * triton.cdiv(Kg, meta["BLOCK_M"]) * triton.cdiv(Cg, meta["BLOCK_N"]),)
 
-    igemm_backward_weight_kernel[grid](x.contiguous(), gy.contiguous(), out,
-                                       *_geometry(N, C, H, W, K, P, Q, R, S, stride, padding, dilation, Cg, Kg),
-                                       chunk, gw.numel(), PRECISION=conv_precision(x.dtype),
-                                       ACC=_accumulator(x.dtype), IDX=_index_type(x, gy, out), GROUP_M=GROUP_M)
+    igemm_backward_weight_kernel[grid](x.contiguous(), gy.contiguous(), out, *conv_sizes(shape), chunk, gw.numel(),
+                                       PRECISION=conv_precision(x.dtype), ACC=_accumulator(x.dtype), IDX=_index_type(x, gy, out), GROUP_M=GROUP_M)
     if split > 1:
         block = 1024
         sum_splits_kernel[(triton.cdiv(gw.numel(), block),)](out, gw, split, gw.numel(), BLOCK=block, num_warps=4)
