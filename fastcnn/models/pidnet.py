@@ -79,10 +79,15 @@ class Bottleneck(nn.Module):
         return out if self.no_relu else self.relu(out)
 
 
+def conv_bn(lib, c_in, c_out, k=1, stride=1):
+    """A k x k convolution without bias ("same" padding) and its batch norm, as one Sequential."""
+    return lib.Sequential(lib.Conv2d(c_in, c_out, k, stride=stride, padding=k // 2, bias=False), lib.BatchNorm2d(c_out))
+
+
 def _downsample(lib, c_in, c_out, stride):
     if stride == 1 and c_in == c_out:
         return None
-    return lib.Sequential(lib.Conv2d(c_in, c_out, 1, stride=stride, bias=False), lib.BatchNorm2d(c_out))
+    return conv_bn(lib, c_in, c_out, stride=stride)
 
 
 def make_layer(lib, block, c_in, planes, blocks, stride=1):
@@ -147,8 +152,8 @@ class PagFM(nn.Module):
         super().__init__()
         L = lib
         self.lib = lib
-        self.f_x = L.Sequential(L.Conv2d(c_in, c_mid, 1, bias=False), L.BatchNorm2d(c_mid))
-        self.f_y = L.Sequential(L.Conv2d(c_in, c_mid, 1, bias=False), L.BatchNorm2d(c_mid))
+        self.f_x = conv_bn(L, c_in, c_mid)
+        self.f_y = conv_bn(L, c_in, c_mid)
 
     def forward(self, x, y):
         size = x.shape[-2:]
@@ -164,8 +169,8 @@ class LightBag(nn.Module):
         super().__init__()
         L = lib
         self.lib = lib
-        self.conv_p = L.Sequential(L.Conv2d(c_in, c_out, 1, bias=False), L.BatchNorm2d(c_out))
-        self.conv_i = L.Sequential(L.Conv2d(c_in, c_out, 1, bias=False), L.BatchNorm2d(c_out))
+        self.conv_p = conv_bn(L, c_in, c_out)
+        self.conv_i = conv_bn(L, c_in, c_out)
 
     def forward(self, p, i, d):
         edge_att = self.lib.F.sigmoid(d)
@@ -195,8 +200,8 @@ class PIDNet(Network):
         self.layer4 = make_layer(L, B, planes * 4, planes * 8, n, stride=2)
         self.layer5 = make_layer(L, Bt, planes * 8, planes * 8, 2, stride=2)
         # P branch
-        self.compression3 = L.Sequential(L.Conv2d(planes * 4, planes * 2, 1, bias=False), L.BatchNorm2d(planes * 2))
-        self.compression4 = L.Sequential(L.Conv2d(planes * 8, planes * 2, 1, bias=False), L.BatchNorm2d(planes * 2))
+        self.compression3 = conv_bn(L, planes * 4, planes * 2)
+        self.compression4 = conv_bn(L, planes * 8, planes * 2)
         self.pag3 = PagFM(L, planes * 2, planes)
         self.pag4 = PagFM(L, planes * 2, planes)
         self.layer3_ = make_layer(L, B, planes * 2, planes * 2, m)
@@ -205,9 +210,8 @@ class PIDNet(Network):
         # D branch (the m == 2 variant: PIDNet-S/M)
         self.layer3_d = make_single_layer(L, B, planes * 2, planes)
         self.layer4_d = make_layer(L, Bt, planes, planes, 1)
-        self.diff3 = L.Sequential(L.Conv2d(planes * 4, planes, 3, padding=1, bias=False), L.BatchNorm2d(planes))
-        self.diff4 = L.Sequential(L.Conv2d(planes * 8, planes * 2, 3, padding=1, bias=False),
-                                  L.BatchNorm2d(planes * 2))
+        self.diff3 = conv_bn(L, planes * 4, planes, 3)
+        self.diff4 = conv_bn(L, planes * 8, planes * 2, 3)
         self.spp = PAPPM(L, planes * 16, ppm_planes, planes * 4)
         self.dfm = LightBag(L, planes * 4, planes * 4)
         self.layer5_d = make_layer(L, Bt, planes * 2, planes * 2, 1)
