@@ -55,16 +55,22 @@ def _seed(draw):
     torch.manual_seed(draw(st.integers(0, 2 ** 16)))
 
 
-# ---- strategies: one per op family, each drawing (fast, ref, tensors, reduction) -----------------
-@st.composite
-def conv_case(draw):
-    _seed(draw)
-    groups = draw(st.integers(1, 3))
+def _conv_hyper(draw, max_groups, max_padding):
+    """groups, channels C and K (multiples of groups), kernel R x S, stride, dilation, padding."""
+    groups = draw(st.integers(1, max_groups))
     C, K = groups * draw(st.integers(1, 3)), groups * draw(st.integers(1, 3))
     R, S = draw(st.integers(1, 4)), draw(st.integers(1, 4))
     stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
-    padding = (draw(st.integers(0, 3)), draw(st.integers(0, 3)))
+    padding = (draw(st.integers(0, max_padding)), draw(st.integers(0, max_padding)))
+    return groups, C, K, R, S, stride, dilation, padding
+
+
+# ---- strategies: one per op family, each drawing (fast, ref, tensors, reduction) -----------------
+@st.composite
+def conv_case(draw):
+    _seed(draw)
+    groups, C, K, R, S, stride, dilation, padding = _conv_hyper(draw, max_groups=3, max_padding=3)
     H = draw(st.integers(max(1, dilation[0] * (R - 1) + 1 - 2 * padding[0]), 11))
     W = draw(st.integers(max(1, dilation[1] * (S - 1) + 1 - 2 * padding[1]), 11))
     N = draw(st.integers(1, 3))
@@ -81,12 +87,7 @@ def conv_case(draw):
 @st.composite
 def conv_transpose_case(draw):
     _seed(draw)
-    groups = draw(st.integers(1, 2))
-    C, K = groups * draw(st.integers(1, 3)), groups * draw(st.integers(1, 3))
-    R, S = draw(st.integers(1, 4)), draw(st.integers(1, 4))
-    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
-    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
-    padding = (draw(st.integers(0, 1)), draw(st.integers(0, 1)))
+    groups, C, K, R, S, stride, dilation, padding = _conv_hyper(draw, max_groups=2, max_padding=1)
     out_pad = (draw(st.integers(0, max(stride[0], dilation[0]) - 1)), draw(st.integers(0, max(stride[1], dilation[1]) - 1)))
     H, W, N = draw(st.integers(2, 7)), draw(st.integers(2, 7)), draw(st.integers(1, 2))
     for size, s_, p_, d_, k_, o_ in ((H, stride[0], padding[0], dilation[0], R, out_pad[0]),
