@@ -51,7 +51,7 @@ void correlate(const ConvShape& s, const Plan& plan, const std::vector<T>& wb, c
     alignas(64) T bias_lanes[kMaxBlocks * VL];
     for (int64_t t; claim(t);) {
       const int64_t obc = t % wk.ob_chunks, rb = (t / wk.ob_chunks) % wk.row_blocks, n = t / wk.ob_chunks / wk.row_blocks;
-      const int64_t p0 = rb * wk.rows_per_block, p1 = std::min(s.P, p0 + wk.rows_per_block);
+      const int64_t p0 = rb * wk.rows_per_block, p1 = std::min<int64_t>(s.P, p0 + wk.rows_per_block);
       const int64_t ob0 = obc * wk.ob_per_chunk, ob1 = std::min(n_ob, ob0 + wk.ob_per_chunk);
       for (int64_t ob = ob0, nb; ob < ob1; ob += nb) {
         nb = blocks_together(plan, ob, ob1);
@@ -95,9 +95,7 @@ void backward_input(const ConvShape& s, const T* gy, const T* w, T* gx) {
   constexpr int VL = Vec<T>::N;
   const Plan plan = make_plan(s, VL, true);
   if (s.sh == 1 && s.sw == 1) {  // the correlation of gy with the flipped weights, padded to span (R-1)*dh
-    const ConvShape adjoint{s.N, s.K, s.P, s.Q, s.C, s.R, s.S, s.H, s.W, 1, 1,
-                            (s.R - 1) * s.dh - s.ph, (s.S - 1) * s.dw - s.pw, s.dh, s.dw, s.groups};
-    correlate(adjoint, plan, pack_weights(plan, s, w, true), gy, static_cast<const T*>(nullptr), gx,
+    correlate(input_gradient_correlation(s), plan, pack_weights(plan, s, w, true), gy, static_cast<const T*>(nullptr), gx,
               Epilogue{Act::identity, 0.0});
     return;
   }
@@ -124,7 +122,7 @@ void backward_input(const ConvShape& s, const T* gy, const T* w, T* gx) {
     for (int64_t j = 0; j < s.W; ++j) pix[j] = j * VL;
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t obc = t % wk.ob_chunks, rb = (t / wk.ob_chunks) % wk.row_blocks, n = t / wk.ob_chunks / wk.row_blocks;
-      const int64_t h0 = rb * wk.rows_per_block, h1 = std::min(s.H, h0 + wk.rows_per_block);
+      const int64_t h0 = rb * wk.rows_per_block, h1 = std::min<int64_t>(s.H, h0 + wk.rows_per_block);
       const int64_t ob0 = obc * wk.ob_per_chunk, ob1 = std::min(n_ob, ob0 + wk.ob_per_chunk);
       for (int64_t ob = ob0, nb; ob < ob1; ob += nb) {
         nb = blocks_together(plan, ob, ob1);

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 import cuda_host_emulator
 from conv_reference import TORCH_ACTIVATIONS, Case, conv_kernel, spelled_out
+from fastcnn.backends.cuda import _binaries
 from helpers import HAS_GPU, assert_close, round_to_tf32
 from test_cuda_conv import CASES, check_conv, make_inputs
 
@@ -53,7 +54,7 @@ def compiled(tmp_path_factory):
     if NVCC is None:
         pytest.skip("nvcc not on PATH")
     out = tmp_path_factory.mktemp("conv_mma")
-    common = ["-std=c++17", f"-I{CUDA_DIR}", str(CUDA_DIR / "conv_mma.cu")]
+    common = ["-std=c++17", *_binaries.include_options(), str(CUDA_DIR / "conv_mma.cu")]
     ptx = subprocess.run([NVCC, "-ptx", "-arch=compute_90", "-o", str(out / "k.ptx"), *common],
                          capture_output=True, text=True)
     assert ptx.returncode == 0, ptx.stderr
