@@ -255,6 +255,6 @@ def test_input_gradient_correlation_is_the_adjoint(padding, dilation, groups):
     c = shape.input_gradient_correlation()
     assert c.x_shape == tuple(gy.shape) and c.y_shape == tuple(x.shape) and c.stride == ONE
     K, Cg, R, S = w.shape
-    w_t = w.detach().view(groups, K // groups, Cg, R, S).transpose(1, 2).reshape(c.w_shape).flip(-1, -2)
+    w_t = w.detach().view(groups, K // groups, Cg, R, S).transpose(1, 2).reshape(c.w_shape).flip(-1, -2).contiguous()
     got = conv_kernel("cpu", "conv2d_forward.direct")(gy, w_t, None, c.stride, c.padding, c.dilation, c.G, c.out_hw)
     assert_close(got, gx, reduction=c.Cg * R * S)
