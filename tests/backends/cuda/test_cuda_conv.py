@@ -294,10 +294,10 @@ def test_emulated_conv_slow(emulated, algo, case):
 
 def test_emulated_split_k_weight_grad(emulated, monkeypatch):
     """Force several K splits so the split-K slices and sum_slices are exercised."""
-    from fastcnn.backends.cuda import conv_direct, conv_fft, gemm
+    from fastcnn.backends.cuda import _conv_common, conv_fft, gemm
     monkeypatch.setattr(gemm, "SM_COUNT_HINT", 4096)
     original = gemm.split_k_plan
-    for module in (conv_direct, conv_fft):
+    for module in (_conv_common, conv_fft):  # the direct weight gradient's split-K launch, the fft's
         monkeypatch.setattr(module, "split_k_plan", lambda blocks, k, max_splits: original(blocks, k, max_splits, 8))
         splits, _ = module.split_k_plan(1, 200, 100)
         assert splits > 1

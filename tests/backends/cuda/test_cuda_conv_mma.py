@@ -168,10 +168,10 @@ def test_emulated_tf32_rounds_operands_and_nothing_else(emulated):
 def test_emulated_multi_tile_and_split_k(emulated, monkeypatch):
     """More than one 128 x 128 tile in M and N, a reduction over several 16-wide slices with a
     ragged end, and backward weight cut into split-K slices."""
-    from fastcnn.backends.cuda import conv_mma, gemm
+    from fastcnn.backends.cuda import _conv_common, gemm  # _conv_common: the split-K weight-gradient launch
     monkeypatch.setattr(gemm, "SM_COUNT_HINT", 64)
-    original = conv_mma.split_k_plan
-    monkeypatch.setattr(conv_mma, "split_k_plan", lambda blocks, k, max_splits: original(blocks, k, max_splits, 40))
+    original = _conv_common.split_k_plan
+    monkeypatch.setattr(_conv_common, "split_k_plan", lambda blocks, k, max_splits: original(blocks, k, max_splits, 40))
     case = Case("two_tiles", 2, 5, 9, 8, 130, 3, 3, padding=(1, 1))
     with tf32(torch.backends.cudnn, False):
         check_conv(emulated, ALGO, case, torch.float32, "cpu", ("relu", 0.0))
