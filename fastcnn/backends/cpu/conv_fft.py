@@ -66,6 +66,20 @@ def tile_backward_input(launch, gy, w, shape: ConvShape):
     return gx
 
 
+def tile_backward_weight(launch, x, gy, shape: ConvShape):
+    """The weight gradient of a tile-transform algorithm around its C++ call: contiguous operands,
+    the result, the degenerate cases (nothing to sum: zeros); launch(x, gy, gw) runs the kernel."""
+    x, gy = x.contiguous(), gy.contiguous()
+    shape.check(x.shape, y_shape=gy.shape)
+    gw = new_empty(x, shape.w_shape)
+    if gw.numel() == 0:
+        return gw
+    if shape.N * shape.P * shape.Q == 0:
+        return gw.zero_()
+    launch(x, gy, gw)
+    return gw
+
+
 @cpu_kernel("conv2d_forward.fft")
 def conv2d_forward_fft(x, w, bias, shape: ConvShape, activation=None, act_param=0.0, *, tile=None):
     check_applicable("fft", shape, "conv2d_forward.fft")
@@ -88,10 +102,7 @@ def conv2d_backward_input_fft(gy, w, shape: ConvShape, *, tile=None):
 @cpu_kernel("conv2d_backward_weight.fft")
 def conv2d_backward_weight_fft(x, gy, shape: ConvShape, *, tile=None):
     check_applicable("fft", shape, "conv2d_backward_weight.fft")
-    x, gy = x.contiguous(), gy.contiguous()
-    shape.check(x.shape, y_shape=gy.shape)
-    gw = new_empty(x, shape.w_shape)
-    if gw.numel() == 0:
-        return gw
-    _F.weight_grad(dtype_code(x), list(shape), addr(x), addr(gy), addr(gw), _tile(tile))
-    return gw
+
+    def launch(x, gy, gw):
+        _F.weight_grad(dtype_code(x), list(shape), addr(x), addr(gy), addr(gw), _tile(tile))
+    return tile_backward_weight(launch, x, gy, shape)

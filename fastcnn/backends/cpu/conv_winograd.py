@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from fastcnn import _C
 
-from ._lib import addr, cpu_kernel, dtype_code, new_empty
+from ._lib import addr, cpu_kernel, dtype_code
 from ...contracts.activation import fused_code
 from ...contracts.conv import ConvShape, check_applicable
-from .conv_fft import tile_backward_input, tile_forward
+from .conv_fft import tile_backward_input, tile_backward_weight, tile_forward
 
 _W = _C.conv_winograd
 
@@ -42,12 +42,7 @@ def conv2d_backward_input_winograd(gy, w, shape: ConvShape):
 @cpu_kernel("conv2d_backward_weight.winograd")
 def conv2d_backward_weight_winograd(x, gy, shape: ConvShape):
     check_applicable("winograd", shape, "conv2d_backward_weight.winograd")
-    x, gy = x.contiguous(), gy.contiguous()
-    shape.check(x.shape, y_shape=gy.shape)
-    gw = new_empty(x, shape.w_shape)
-    if gw.numel() == 0:
-        return gw
-    if shape.N * shape.P * shape.Q == 0:  # nothing to sum
-        return gw.zero_()
-    _W.backward_weight(dtype_code(x), list(shape), addr(x), addr(gy), addr(gw))
-    return gw
+
+    def launch(x, gy, gw):
+        _W.backward_weight(dtype_code(x), list(shape), addr(x), addr(gy), addr(gw))
+    return tile_backward_weight(launch, x, gy, shape)
