@@ -20,6 +20,9 @@ from setuptools.command.build_ext import build_ext
 
 ROOT = Path(__file__).resolve().parent
 CSRC = ROOT / "csrc"
+# Headers both the C++ extension and the CUDA kernels include (ConvShape, conv/pool/resample geometry,
+# the ISA inline namespace); CUDA-only headers stay in fastcnn/kernels/cuda, off this build's path.
+SHARED_HEADERS = ROOT / "fastcnn" / "kernels" / "shared"
 
 # Per-ISA compiler flags. The namespace macro keeps the three copies of each kernel apart.
 ISA_FLAGS = {
@@ -50,7 +53,7 @@ def rel(paths):
 
 
 def newest_header_mtime():
-    headers = list(CSRC.rglob("*.h")) + list((ROOT / "fastcnn" / "kernels" / "cuda").rglob("*.cuh"))
+    headers = list(CSRC.rglob("*.h")) + list(SHARED_HEADERS.rglob("*.cuh"))
     return max((h.stat().st_mtime for h in headers), default=0.0)
 
 
@@ -170,7 +173,7 @@ class IsaBuildExt(build_ext):
 ext = Pybind11Extension(
     "fastcnn._C",
     sources=rel(list((CSRC / "host").glob("*.cpp")) + list((CSRC / "common").glob("*.cpp")) + [CSRC / "bindings.cpp"]),
-    include_dirs=[str(CSRC), str(ROOT / "fastcnn" / "kernels" / "cuda")],
+    include_dirs=[str(CSRC), str(SHARED_HEADERS)],
     cxx_std=17,
 )
 

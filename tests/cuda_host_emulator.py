@@ -24,10 +24,11 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 CUDA_DIR = ROOT / "fastcnn" / "kernels" / "cuda"
+SHARED_DIR = ROOT / "fastcnn" / "kernels" / "shared"  # host/device headers shared with the C++ extension
 SHIM = Path(__file__).resolve().parent / "cuda_host_shim.h"
 CACHE = Path(tempfile.gettempdir()) / f"fastcnn-cuda-emu-{os.getuid()}"
 CXX = os.environ.get("CXX", "g++")
-FLAGS = ["-std=c++20", "-O1", "-pthread", "-fPIC", "-shared", "-w", f"-I{CUDA_DIR}", "-include", str(SHIM)]
+FLAGS = ["-std=c++20", "-O1", "-pthread", "-fPIC", "-shared", "-w", f"-I{CUDA_DIR}", f"-I{SHARED_DIR}", "-include", str(SHIM)]
 
 _SIGNATURE = re.compile(r'extern\s+"C"\s+void\s+(\w+)\s*\(([^)]*)\)\s*\{')
 _LIBS = {}
@@ -35,7 +36,7 @@ _LIBS = {}
 
 def _source_hash(family: str) -> str:
     h = hashlib.sha256()
-    for p in sorted(CUDA_DIR.glob("*.cu*")) + [SHIM, Path(__file__)]:
+    for p in sorted(CUDA_DIR.glob("*.cu*")) + sorted(SHARED_DIR.glob("*.cuh")) + [SHIM, Path(__file__)]:
         h.update(p.read_bytes())
     h.update(family.encode())
     return h.hexdigest()[:16]
@@ -43,7 +44,7 @@ def _source_hash(family: str) -> str:
 
 def _kernels(family: str):
     """(name, [parameter types]) of every extern "C" kernel, from the preprocessed source."""
-    pre = subprocess.run([CXX, "-E", "-P", *FLAGS[:1], f"-I{CUDA_DIR}", "-include", str(SHIM),
+    pre = subprocess.run([CXX, "-E", "-P", *FLAGS[:1], f"-I{CUDA_DIR}", f"-I{SHARED_DIR}", "-include", str(SHIM),
                           "-x", "c++", str(CUDA_DIR / f"{family}.cu")], check=True, capture_output=True, text=True)
     out = []
     for name, params in _SIGNATURE.findall(pre.stdout):

@@ -37,7 +37,7 @@ Isa isa_from_name(const std::string& name);
   }
 
 // The ISA inline namespace (FASTCNN_ISA_INLINE_BEGIN/END): shared with the CUDA sources, which
-// cannot include this file (NVRTC has no <string>).
+// cannot include this file (NVRTC has no <string>); fastcnn/kernels/shared/ is on both include paths.
 #include "isa_inline.cuh"
 
 // Inside a kernel file: the namespace of the copy being compiled.

@@ -5,15 +5,11 @@
 #include <vector>
 
 #include "common/module.h"
+#include "host/conv_shape.h"
 #include "kernels/conv_direct.h"
 
 namespace fastcnn {
 namespace {
-
-ConvShape to_shape(const std::vector<int64_t>& v) {
-  if (v.size() != 16) throw std::invalid_argument("shape: expected 16 sizes (N C H W K R S P Q sh sw ph pw dh dw groups)");
-  return ConvShape{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13], v[14], v[15]};
-}
 
 template <class T>
 const ConvDirectFns<T>& fns() {
@@ -23,7 +19,7 @@ const ConvDirectFns<T>& fns() {
 
 void forward(int dtype, const std::vector<int64_t>& shape, std::uintptr_t x, std::uintptr_t w, std::uintptr_t bias,
              std::uintptr_t y, int act, double act_param) {
-  const ConvShape s = to_shape(shape);
+  const ConvShape s = conv_shape_from_list(shape);
   dispatch_float(static_cast<Dtype>(dtype), [&](auto t) {
     using T = decltype(t);
     fns<T>().forward(s, as_ptr<const T>(x), as_ptr<const T>(w), bias ? as_ptr<const T>(bias) : nullptr, as_ptr<T>(y),
@@ -32,7 +28,7 @@ void forward(int dtype, const std::vector<int64_t>& shape, std::uintptr_t x, std
 }
 
 void backward_input(int dtype, const std::vector<int64_t>& shape, std::uintptr_t gy, std::uintptr_t w, std::uintptr_t gx) {
-  const ConvShape s = to_shape(shape);
+  const ConvShape s = conv_shape_from_list(shape);
   dispatch_float(static_cast<Dtype>(dtype), [&](auto t) {
     using T = decltype(t);
     fns<T>().backward_input(s, as_ptr<const T>(gy), as_ptr<const T>(w), as_ptr<T>(gx));
@@ -40,7 +36,7 @@ void backward_input(int dtype, const std::vector<int64_t>& shape, std::uintptr_t
 }
 
 void backward_weight(int dtype, const std::vector<int64_t>& shape, std::uintptr_t x, std::uintptr_t gy, std::uintptr_t gw) {
-  const ConvShape s = to_shape(shape);
+  const ConvShape s = conv_shape_from_list(shape);
   dispatch_float(static_cast<Dtype>(dtype), [&](auto t) {
     using T = decltype(t);
     fns<T>().backward_weight(s, as_ptr<const T>(x), as_ptr<const T>(gy), as_ptr<T>(gw));

@@ -7,18 +7,12 @@
 #include <pybind11/stl.h>
 
 #include "common/module.h"
+#include "host/conv_shape.h"
 
 namespace fastcnn {
 namespace {
 
 using Addr = std::uintptr_t;
-
-// Geometry from Python's flat list: fastcnn/contracts/conv.py ConvShape in its field order
-// [N, C, H, W, K, R, S, P, Q, sh, sw, ph, pw, dh, dw, groups].
-ConvGeometry geometry(const std::vector<int64_t>& v) {
-  if (v.size() != 16) throw std::invalid_argument("geometry: expected 16 integers");
-  return ConvGeometry{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13], v[14], v[15]};
-}
 
 template <class Body>
 void with_table(int dtype, Body&& body) {
@@ -29,7 +23,7 @@ void with_table(int dtype, Body&& body) {
 }
 
 void im2col(const std::vector<int64_t>& geo, Addr x, Addr cols, int dtype) {
-  const ConvGeometry g = geometry(geo);
+  const ConvShape g = conv_shape_from_list(geo);
   with_table(dtype, [&](const auto& k, auto t) {
     using T = decltype(t);
     k.im2col(g, as_ptr<const T>(x), as_ptr<T>(cols));
@@ -37,7 +31,7 @@ void im2col(const std::vector<int64_t>& geo, Addr x, Addr cols, int dtype) {
 }
 
 void col2im(const std::vector<int64_t>& geo, Addr cols, Addr x, int dtype) {
-  const ConvGeometry g = geometry(geo);
+  const ConvShape g = conv_shape_from_list(geo);
   with_table(dtype, [&](const auto& k, auto t) {
     using T = decltype(t);
     k.col2im(g, as_ptr<const T>(cols), as_ptr<T>(x));
@@ -60,7 +54,7 @@ void bias_act(Addr y, Addr bias, int64_t N, int64_t K, int64_t L, int act, doubl
 
 void forward(const std::vector<int64_t>& geo, Addr x, Addr w, Addr bias, Addr y, int act, double p0, double p1,
              int dtype) {
-  const ConvGeometry g = geometry(geo);
+  const ConvShape g = conv_shape_from_list(geo);
   with_table(dtype, [&](const auto& k, auto t) {
     using T = decltype(t);
     k.forward(g, as_ptr<const T>(x), as_ptr<const T>(w), as_ptr<const T>(bias), as_ptr<T>(y), act, T(p0), T(p1));
@@ -68,7 +62,7 @@ void forward(const std::vector<int64_t>& geo, Addr x, Addr w, Addr bias, Addr y,
 }
 
 void backward_input(const std::vector<int64_t>& geo, Addr gy, Addr w, Addr gx, int dtype) {
-  const ConvGeometry g = geometry(geo);
+  const ConvShape g = conv_shape_from_list(geo);
   with_table(dtype, [&](const auto& k, auto t) {
     using T = decltype(t);
     k.backward_input(g, as_ptr<const T>(gy), as_ptr<const T>(w), as_ptr<T>(gx));
@@ -76,7 +70,7 @@ void backward_input(const std::vector<int64_t>& geo, Addr gy, Addr w, Addr gx, i
 }
 
 void backward_weight(const std::vector<int64_t>& geo, Addr x, Addr gy, Addr gw, int dtype) {
-  const ConvGeometry g = geometry(geo);
+  const ConvShape g = conv_shape_from_list(geo);
   with_table(dtype, [&](const auto& k, auto t) {
     using T = decltype(t);
     k.backward_weight(g, as_ptr<const T>(x), as_ptr<const T>(gy), as_ptr<T>(gw));

@@ -93,9 +93,7 @@ void backward_input(const ConvShape& s, const T* gy, const T* w, T* gx) {
   constexpr int VL = Vec<T>::N;
   const Plan plan = make_plan(s, VL, true);
   if (s.sh == 1 && s.sw == 1) {  // the correlation of gy with the flipped weights, padded to span (R-1)*dh
-    const ConvShape adjoint{s.N, s.K, s.P, s.Q, s.C, s.R, s.S, s.H, s.W, 1, 1,
-                            (s.R - 1) * s.dh - s.ph, (s.S - 1) * s.dw - s.pw, s.dh, s.dw, s.groups};
-    correlate(adjoint, plan, pack_weights(plan, s, w, true), gy, static_cast<const T*>(nullptr), gx,
+    correlate(input_gradient_correlation(s), plan, pack_weights(plan, s, w, true), gy, static_cast<const T*>(nullptr), gx,
               Epilogue{Act::identity, 0.0});
     return;
   }

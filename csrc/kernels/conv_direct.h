@@ -1,23 +1,12 @@
-// Direct convolution on a channel-blocked layout (cpu backend): the kernel table and the shape
-// record shared by the host binding (csrc/host/conv_direct.cpp) and the three ISA copies of
-// csrc/kernels/conv_direct.cpp.
+// Direct convolution on a channel-blocked layout (cpu backend): the kernel table shared by the host
+// binding (csrc/host/conv_direct.cpp) and the three ISA copies of csrc/kernels/conv_direct.cpp.
 #pragma once
 #include <cstdint>
 
 #include "common/isa.h"
+#include "conv_shape.cuh"  // ConvShape (fastcnn/kernels/shared/)
 
 namespace fastcnn {
-
-// One convolution, NCHW: x[N][C][H][W] (*) w[K][C/groups][R][S] -> y[N][K][P][Q].
-// (ph, pw) is the top/left padding; the bottom/right padding is implied by (P, Q).
-// Field order of fastcnn/contracts/conv.py ConvShape (and conv_im2col.h, conv_geometry.cuh).
-struct ConvShape {
-  int64_t N, C, H, W;
-  int64_t K, R, S;
-  int64_t P, Q;
-  int64_t sh, sw, ph, pw, dh, dw;
-  int64_t groups;
-};
 
 template <class T>
 struct ConvDirectFns {

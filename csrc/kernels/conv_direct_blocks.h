@@ -62,7 +62,7 @@ struct Plan {
 
 inline Plan make_plan(const ConvShape& s, int VL, bool transposed) {
   Plan plan;
-  const int64_t G = s.groups, Cg = s.C / G, Kg = s.K / G;
+  const int64_t G = s.G, Cg = s.C / G, Kg = s.K / G;
   plan.depthwise = Cg == 1 && G > 1;
   plan.transposed = transposed;
   if (plan.depthwise) {
@@ -103,7 +103,7 @@ inline Plan make_plan(const ConvShape& s, int VL, bool transposed) {
 // weight are visited together: they are contiguous in w.
 template <class Visit>
 void for_each_weight(const Plan& plan, const ConvShape& s, int VL, Visit&& visit, bool flip = false) {
-  const int64_t RS = s.R * s.S, Cg = s.C / s.groups, tap = plan.tap_elems;
+  const int64_t RS = s.R * s.S, Cg = s.C / s.G, tap = plan.tap_elems;
   const int64_t grain = std::max<int64_t>(1, kMinChunk / (plan.n_in * RS * tap));
   parallel_for(static_cast<int64_t>(plan.out.size()), grain, [&](int64_t ob0, int64_t ob1) {
     for (int64_t ob = ob0; ob < ob1; ++ob) {

@@ -123,7 +123,7 @@ void backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw) {
     for (int64_t a = a0; a < a1; ++a) {
       T* acc = accs.data() + a * acc_elems;
       for (int64_t u = units * a / n_acc; u < units * (a + 1) / n_acc; ++u) {
-        const int64_t n = u / row_blocks, p0 = (u % row_blocks) * rows, p1 = std::min(s.P, p0 + rows);
+        const int64_t n = u / row_blocks, p0 = (u % row_blocks) * rows, p1 = std::min<int64_t>(s.P, p0 + rows);
         for (int64_t ob = 0, nb; ob < n_ob; ob += nb) {
           nb = blocks_together(plan, ob, n_ob);
           const OutBlock& o = plan.out[ob];

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <new>
 #include <stdexcept>
+#include <type_traits>
 #include <vector>
 
 #include "common/activation_math.h"
@@ -30,6 +31,7 @@ namespace {
 
 using simd::Vec;
 using fft::Cx;
+using fft::TileGrid;
 using fft::TileRef;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -45,35 +47,6 @@ int64_t chunk_size(int64_t NTV, int64_t per_tv) {
   const int64_t chunks = std::max<int64_t>(1, ceil_div(NTV * per_tv, kChunkBytes));
   return ceil_div(NTV, chunks);
 }
-
-// Tiling of the outputs: tiles of Mh x Mw outputs, numbered (n, ty, tx) row-major.
-struct TileGrid {
-  int64_t N, TY, TX, Mh, Mw;
-  int64_t count() const { return N * TY * TX; }
-  // Image and output-plane origin of tile t.
-  void locate(int64_t t, int64_t& n, int64_t& oy, int64_t& ox) const {
-    n = t / (TY * TX);
-    const int64_t r = t % (TY * TX);
-    oy = (r / TX) * Mh;
-    ox = (r % TX) * Mw;
-  }
-  // Lanes of tile-vector tv: tile tv*L+l in plane (n, ch) of planes[N][CH][Hp][Wp], shifted by
-  // (dy, dx) from its output origin; tiles past the last are empty lanes.
-  template <class S, int L>
-  void lanes(int64_t tv, S* planes, int64_t CH, int64_t ch, int64_t plane_size, int64_t dy, int64_t dx,
-             TileRef<S>* out) const {
-    for (int l = 0; l < L; ++l) {
-      const int64_t t = tv * L + l;
-      if (t >= count()) {
-        out[l] = {nullptr, 0, 0};
-        continue;
-      }
-      int64_t n, oy, ox;
-      locate(t, n, oy, ox);
-      out[l] = {planes + (n * CH + ch) * plane_size, oy + dy, ox + dx};
-    }
-  }
-};
 
 // Per-thread scratch for one 2-D transform.
 template <class S, int T>
@@ -181,21 +154,21 @@ template <class S, int T>
 void direct_tile(const FftConvArgs& a, const S* x, const S* w, const TileGrid& grid, int64_t t, int64_t k, int l,
                  int Mh, int Mw, S scale, S* rb) {
   constexpr int L = Vec<S>::N;
-  const int64_t G = a.groups, Cg = a.C / G, Kg = a.K / G, g = k / Kg;
+  const int64_t G = a.shape.G, Cg = a.shape.C / G, Kg = a.shape.K / G, g = k / Kg;
   int64_t n, oy, ox;
   grid.locate(t, n, oy, ox);
-  for (int i = 0; i < Mh && oy + i < a.P; ++i)
-    for (int j = 0; j < Mw && ox + j < a.Q; ++j) {
+  for (int i = 0; i < Mh && oy + i < a.shape.P; ++i)
+    for (int j = 0; j < Mw && ox + j < a.shape.Q; ++j) {
       S sum = S(0);
       for (int64_t c = 0; c < Cg; ++c) {
-        const S* plane = x + (n * a.C + g * Cg + c) * a.H * a.W;
-        const S* wk = w + (k * Cg + c) * a.R * a.S;
-        for (int64_t r = 0; r < a.R; ++r) {
-          const int64_t yy = oy + i - a.pad_h + r;
-          if (yy < 0 || yy >= a.H) continue;
-          for (int64_t s = 0; s < a.S; ++s) {
-            const int64_t xx = ox + j - a.pad_w + s;
-            if (xx >= 0 && xx < a.W) sum += plane[yy * a.W + xx] * wk[r * a.S + s];
+        const S* plane = x + (n * a.shape.C + g * Cg + c) * a.shape.H * a.shape.W;
+        const S* wk = w + (k * Cg + c) * a.shape.R * a.shape.S;
+        for (int64_t r = 0; r < a.shape.R; ++r) {
+          const int64_t yy = oy + i - a.shape.ph + r;
+          if (yy < 0 || yy >= a.shape.H) continue;
+          for (int64_t s = 0; s < a.shape.S; ++s) {
+            const int64_t xx = ox + j - a.shape.pw + s;
+            if (xx >= 0 && xx < a.shape.W) sum += plane[yy * a.shape.W + xx] * wk[r * a.shape.S + s];
           }
         }
       }
@@ -210,9 +183,9 @@ void forward_tiled(const FftConvArgs& a) {
   const S* x = static_cast<const S*>(a.x);
   const S* bias = static_cast<const S*>(a.bias);
   S* y = static_cast<S*>(a.y);
-  const int64_t G = a.groups, Cg = a.C / G, Kg = a.K / G, KC = a.K * Cg, RS = a.R * a.S;
-  const int Mh = int(T - a.R + 1), Mw = int(T - a.S + 1);
-  const TileGrid grid{a.N, ceil_div(a.P, Mh), ceil_div(a.Q, Mw), Mh, Mw};
+  const int64_t G = a.shape.G, Cg = a.shape.C / G, Kg = a.shape.K / G, KC = a.shape.K * Cg, RS = a.shape.R * a.shape.S;
+  const int Mh = int(T - a.shape.R + 1), Mw = int(T - a.shape.S + 1);
+  const TileGrid grid{a.shape.N, ceil_div(a.shape.P, Mh), ceil_div(a.shape.Q, Mw), Mh, Mw};
   const int64_t NTV = ceil_div(grid.count(), L);
 
   // Effective kernels [K][Cg][R][S]: as given, or flipped and channel-transposed (backward input).
@@ -220,7 +193,7 @@ void forward_tiled(const FftConvArgs& a) {
   std::vector<S> wflip;
   if (a.flip_transpose) {
     wflip.resize(size_t(KC * RS));
-    for (int64_t k = 0; k < a.K; ++k) {
+    for (int64_t k = 0; k < a.shape.K; ++k) {
       const int64_t g = k / Kg, kl = k % Kg;
       for (int64_t c = 0; c < Cg; ++c) {
         const S* src = w + ((g * Cg + c) * Kg + kl) * RS;
@@ -231,48 +204,48 @@ void forward_tiled(const FftConvArgs& a) {
     w = wflip.data();
   }
   S* Ws = conv::Workspace::get<S>(0, size_t(F) * KC * 2);
-  transform_kernels<S, T>(w, KC, a.R, a.S, Ws);
+  transform_kernels<S, T>(w, KC, a.shape.R, a.shape.S, Ws);
 
-  const int64_t per_tv = (a.C + a.K) * F * 2 * L * int64_t(sizeof(S));
+  const int64_t per_tv = (a.shape.C + a.shape.K) * F * 2 * L * int64_t(sizeof(S));
   const int64_t chunk = chunk_size(NTV, per_tv);
-  S* Xs = conv::Workspace::get<S>(1, size_t(F * chunk * a.C * 2 * L));
-  S* Ys = conv::Workspace::get<S>(2, size_t(F * chunk * a.K * 2 * L));
+  S* Xs = conv::Workspace::get<S>(1, size_t(F * chunk * a.shape.C * 2 * L));
+  S* Ys = conv::Workspace::get<S>(2, size_t(F * chunk * a.shape.K * 2 * L));
   const S scale = S(1) / S(4 * T * T);
   const Act kind = static_cast<Act>(a.act);
   const S param = S(a.act_param);
 
   for (int64_t tv0 = 0; tv0 < NTV; tv0 += chunk) {
     const int64_t nt = std::min(chunk, NTV - tv0);
-    transform_tiles<S, T>(x, a.C, a.H, a.W, grid, -a.pad_h, -a.pad_w, T, T, tv0, nt, Xs);
+    transform_tiles<S, T>(x, a.shape.C, a.shape.H, a.shape.W, grid, -a.shape.ph, -a.shape.pw, T, T, tv0, nt, Xs);
 
     // Complex GEMM per (frequency, group): Y[f][t][k] = sum_c X[f][t][c] * conj(W[f][k][c]).
     parallel_for(F * G, 1, [&](int64_t b, int64_t e) {
       for (int64_t item = b; item < e; ++item) {
         const int64_t f = item / G, g = item % G;
-        const S* xf = Xs + f * nt * a.C * 2 * L + g * Cg * 2 * L;
-        S* yf = Ys + f * nt * a.K * 2 * L + g * Kg * 2 * L;
+        const S* xf = Xs + f * nt * a.shape.C * 2 * L + g * Cg * 2 * L;
+        S* yf = Ys + f * nt * a.shape.K * 2 * L + g * Kg * 2 * L;
         const S* wf = Ws + (f * KC + g * Kg * Cg) * 2;
         for (int64_t k0 = 0; k0 < Kg; k0 += fft::kFwdNR) {
           const int nr = int(std::min<int64_t>(fft::kFwdNR, Kg - k0));
           for (int64_t t = 0; t < nt; ++t)
-            fft::cgemm_forward_n<fft::kFwdNR, S>(nr, xf + t * a.C * 2 * L, wf + k0 * Cg * 2, Cg * 2, Cg,
-                                                 yf + (t * a.K + k0) * 2 * L);
+            fft::cgemm_forward_n<fft::kFwdNR, S>(nr, xf + t * a.shape.C * 2 * L, wf + k0 * Cg * 2, Cg * 2, Cg,
+                                                 yf + (t * a.shape.K + k0) * 2 * L);
         }
       }
     });
 
-    parallel_for(nt * a.K, 1, [&](int64_t b, int64_t e) {
+    parallel_for(nt * a.shape.K, 1, [&](int64_t b, int64_t e) {
       Scratch<S, T> s;
       TileRef<S> lanes[L];
       for (int64_t item = b; item < e; ++item) {
-        const int64_t tvl = item / a.K, k = item % a.K;
-        fft::irfft2<T>(Ys + (tvl * a.K + k) * 2 * L, nt * a.K * 2 * L, s.H.data(), Mh, s.rb.data());
+        const int64_t tvl = item / a.shape.K, k = item % a.shape.K;
+        fft::irfft2<T>(Ys + (tvl * a.shape.K + k) * 2 * L, nt * a.shape.K * 2 * L, s.H.data(), Mh, s.rb.data());
         if (const unsigned bad = nonfinite_lanes<S, T>(s.rb.data(), Mh, Mw))
           for (int l = 0; l < L; ++l)
             if ((bad >> l) & 1u) direct_tile<S, T>(a, x, w, grid, (tv0 + tvl) * L + l, k, l, Mh, Mw, scale, s.rbs());
         epilogue<S, T>(s.rb.data(), Mh, Mw, scale, bias ? bias[k] : S(0), kind, param);
-        grid.lanes<S, L>(tv0 + tvl, y, a.K, k, a.P * a.Q, 0, 0, lanes);
-        fft::store_tiles<T>(s.rbs(), lanes, a.P, a.Q, Mh, Mw);
+        grid.lanes<S, L>(tv0 + tvl, y, a.shape.K, k, a.shape.P * a.shape.Q, 0, 0, lanes);
+        fft::store_tiles<T>(s.rbs(), lanes, a.shape.P, a.shape.Q, Mh, Mw);
       }
     });
   }
@@ -285,34 +258,35 @@ void weight_grad_tiled(const FftWeightGradArgs& a) {
   const S* x = static_cast<const S*>(a.x);
   const S* gy = static_cast<const S*>(a.gy);
   S* gw = static_cast<S*>(a.gw);
-  const int64_t G = a.groups, Cg = a.C / G, Kg = a.K / G, KC = a.K * Cg;
-  const int Mh = int(T - a.R + 1), Mw = int(T - a.S + 1);
-  const TileGrid grid{a.N, ceil_div(a.P, Mh), ceil_div(a.Q, Mw), Mh, Mw};
+  const int64_t G = a.shape.G, Cg = a.shape.C / G, Kg = a.shape.K / G, KC = a.shape.K * Cg;
+  const int Mh = int(T - a.shape.R + 1), Mw = int(T - a.shape.S + 1);
+  const TileGrid grid{a.shape.N, ceil_div(a.shape.P, Mh), ceil_div(a.shape.Q, Mw), Mh, Mw};
   const int64_t NTV = ceil_div(grid.count(), L);
 
-  const int64_t per_tv = (a.C + a.K) * F * 2 * L * int64_t(sizeof(S));
+  const int64_t per_tv = (a.shape.C + a.shape.K) * F * 2 * L * int64_t(sizeof(S));
   const int64_t chunk = chunk_size(NTV, per_tv);
-  S* Xs = conv::Workspace::get<S>(1, size_t(F * chunk * a.C * 2 * L));
-  S* Gs = conv::Workspace::get<S>(2, size_t(F * chunk * a.K * 2 * L));
+  S* Xs = conv::Workspace::get<S>(1, size_t(F * chunk * a.shape.C * 2 * L));
+  S* Gs = conv::Workspace::get<S>(2, size_t(F * chunk * a.shape.K * 2 * L));
   S* GW = conv::Workspace::get<S>(0, size_t(F) * KC * 2);  // [f][k][c] complex scalars, summed over tiles
   std::fill(GW, GW + size_t(F) * KC * 2, S(0));
 
   for (int64_t tv0 = 0; tv0 < NTV; tv0 += chunk) {
     const int64_t nt = std::min(chunk, NTV - tv0);
-    transform_tiles<S, T>(x, a.C, a.H, a.W, grid, -a.pad_h, -a.pad_w, T, T, tv0, nt, Xs);
-    transform_tiles<S, T>(gy, a.K, a.P, a.Q, grid, 0, 0, Mh, Mw, tv0, nt, Gs);
+    transform_tiles<S, T>(x, a.shape.C, a.shape.H, a.shape.W, grid, -a.shape.ph, -a.shape.pw, T, T, tv0, nt, Xs);
+    transform_tiles<S, T>(gy, a.shape.K, a.shape.P, a.shape.Q, grid, 0, 0, Mh, Mw, tv0, nt, Gs);
     // GW[f][k][c] += sum over tiles of conj(G[f][t][k]) * X[f][t][c].
     parallel_for(F * G, 1, [&](int64_t b, int64_t e) {
       for (int64_t item = b; item < e; ++item) {
         const int64_t f = item / G, g = item % G;
-        const S* xf = Xs + f * nt * a.C * 2 * L + g * Cg * 2 * L;
-        const S* gf = Gs + f * nt * a.K * 2 * L + g * Kg * 2 * L;
+        const S* xf = Xs + f * nt * a.shape.C * 2 * L + g * Cg * 2 * L;
+        const S* gf = Gs + f * nt * a.shape.K * 2 * L + g * Kg * 2 * L;
         S* of = GW + (f * KC + g * Kg * Cg) * 2;
         for (int64_t k0 = 0; k0 < Kg; k0 += fft::kGradKB)
           for (int64_t c0 = 0; c0 < Cg; c0 += fft::kGradCB)
             fft::cgemm_weight_grad_n<fft::kGradKB, fft::kGradCB, S>(
                 int(std::min<int64_t>(fft::kGradKB, Kg - k0)), int(std::min<int64_t>(fft::kGradCB, Cg - c0)),
-                gf + k0 * 2 * L, a.K * 2 * L, xf + c0 * 2 * L, a.C * 2 * L, nt, of + (k0 * Cg + c0) * 2, Cg * 2);
+                gf + k0 * 2 * L, a.shape.K * 2 * L, xf + c0 * 2 * L, a.shape.C * 2 * L, nt, of + (k0 * Cg + c0) * 2,
+                Cg * 2);
       }
     });
   }
@@ -331,36 +305,37 @@ void weight_grad_tiled(const FftWeightGradArgs& a) {
         re.store(spec.data() + f * 2 * L);
         im.store(spec.data() + f * 2 * L + L);
       }
-      fft::irfft2<T>(spec.data(), 2 * L, s.H.data(), int(a.R), s.rb.data());
-      for (int64_t i = 0; i < a.R; ++i)
-        for (int64_t j = 0; j < a.S; ++j) s.rb[i * T + j] = s.rb[i * T + j] * V::set1(scale);
+      fft::irfft2<T>(spec.data(), 2 * L, s.H.data(), int(a.shape.R), s.rb.data());
+      for (int64_t i = 0; i < a.shape.R; ++i)
+        for (int64_t j = 0; j < a.shape.S; ++j) s.rb[i * T + j] = s.rb[i * T + j] * V::set1(scale);
       for (int l = 0; l < L; ++l) {
         const int64_t kc = kv * L + l;
-        lanes[l] = {kc < KC ? gw + kc * a.R * a.S : nullptr, 0, 0};
+        lanes[l] = {kc < KC ? gw + kc * a.shape.R * a.shape.S : nullptr, 0, 0};
       }
-      fft::store_tiles<T>(s.rbs(), lanes, a.R, a.S, int(a.R), int(a.S));
+      fft::store_tiles<T>(s.rbs(), lanes, a.shape.R, a.shape.S, int(a.shape.R), int(a.shape.S));
     }
   });
 }
 
-template <class S>
-void forward(const FftConvArgs& a) {
-  switch (a.tile) {
-    case 8: return forward_tiled<S, 8>(a);
-    case 16: return forward_tiled<S, 16>(a);
-    case 32: return forward_tiled<S, 32>(a);
+// f(std::integral_constant<int, T>) for the transform size T = tile (8, 16 or 32).
+template <class Fn>
+void with_tile(int tile, Fn&& f) {
+  switch (tile) {
+    case 8: return f(std::integral_constant<int, 8>{});
+    case 16: return f(std::integral_constant<int, 16>{});
+    case 32: return f(std::integral_constant<int, 32>{});
   }
   throw std::invalid_argument("tile: fft transform size must be 8, 16 or 32");
 }
 
 template <class S>
+void forward(const FftConvArgs& a) {
+  with_tile(a.tile, [&](auto T) { forward_tiled<S, decltype(T)::value>(a); });
+}
+
+template <class S>
 void weight_grad(const FftWeightGradArgs& a) {
-  switch (a.tile) {
-    case 8: return weight_grad_tiled<S, 8>(a);
-    case 16: return weight_grad_tiled<S, 16>(a);
-    case 32: return weight_grad_tiled<S, 32>(a);
-  }
-  throw std::invalid_argument("tile: fft transform size must be 8, 16 or 32");
+  with_tile(a.tile, [&](auto T) { weight_grad_tiled<S, decltype(T)::value>(a); });
 }
 
 }  // namespace

@@ -8,7 +8,7 @@
 // irfft2 returns T*T times the true inverse of its input (both unnormalised), so a product of two
 // rfft2 spectra comes back from irfft2 scaled by 4*T*T.
 //
-// Compiled once per ISA (included from csrc/kernels/conv_fft.cpp only): everything lives in the
+// Compiled once per ISA (included by the FFT and Winograd kernel files only): everything lives in the
 // ISA namespace so the copies never share a symbol.
 #pragma once
 #include <cmath>
@@ -232,6 +232,36 @@ template <class S>
 struct TileRef {
   S* plane;
   int64_t y0, x0;
+};
+
+// Tiling of the outputs: tiles of Mh x Mw outputs, numbered (n, ty, tx) row-major (the FFT and the
+// Winograd convolutions: lane l of tile-vector tv is tile tv*L+l).
+struct TileGrid {
+  int64_t N, TY, TX, Mh, Mw;
+  int64_t count() const { return N * TY * TX; }
+  // Image and output-plane origin of tile t.
+  void locate(int64_t t, int64_t& n, int64_t& oy, int64_t& ox) const {
+    n = t / (TY * TX);
+    const int64_t r = t % (TY * TX);
+    oy = (r / TX) * Mh;
+    ox = (r % TX) * Mw;
+  }
+  // Lanes of tile-vector tv: tile tv*L+l in plane (n, ch) of planes[N][CH][Hp][Wp], shifted by
+  // (dy, dx) from its output origin; tiles past the last are empty lanes.
+  template <class S, int L>
+  void lanes(int64_t tv, S* planes, int64_t CH, int64_t ch, int64_t plane_size, int64_t dy, int64_t dx,
+             TileRef<S>* out) const {
+    for (int l = 0; l < L; ++l) {
+      const int64_t t = tv * L + l;
+      if (t >= count()) {
+        out[l] = {nullptr, 0, 0};
+        continue;
+      }
+      int64_t n, oy, ox;
+      locate(t, n, oy, ox);
+      out[l] = {planes + (n * CH + ch) * plane_size, oy + dy, ox + dx};
+    }
+  }
 };
 
 // rb (T*T*L scalars, [i][j][lane]) <- for each lane, plane[y0+i][x0+j] for i < eh, j < ew and inside

@@ -67,7 +67,7 @@ void copy_or_add(T* dst, const T* src, int64_t n) {
 // row it touches (null when that row is padding); columns q in [q0, q1) map to
 // input_row[q*sw + w_offset], the others to padding. Plane is const for im2col, not for col2im.
 template <class Plane, class Body>
-void for_each_tap_row(const ConvGeometry& g, Plane* plane, int64_t PQ, Body&& body) {
+void for_each_tap_row(const ConvShape& g, Plane* plane, int64_t PQ, Body&& body) {
   for (int64_t r = 0; r < g.R; ++r)
     for (int64_t s = 0; s < g.S; ++s) {
       const int64_t w_off = s * g.dw - g.pw;
@@ -84,7 +84,7 @@ void for_each_tap_row(const ConvGeometry& g, Plane* plane, int64_t PQ, Body&& bo
 
 // cols rows of `planes` consecutive channel planes (each H x W) -> R*S rows each.
 template <class T>
-void im2col_planes(const ConvGeometry& g, const T* x, T* cols, int64_t planes, int threads) {
+void im2col_planes(const ConvShape& g, const T* x, T* cols, int64_t planes, int threads) {
   const int64_t HW = g.H * g.W, PQ = g.P * g.Q, rows = g.R * g.S * PQ;
   auto run = [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
@@ -107,7 +107,7 @@ void im2col_planes(const ConvGeometry& g, const T* x, T* cols, int64_t planes, i
 
 // x planes = adjoint of im2col_planes (each plane overwritten).
 template <class T>
-void col2im_planes(const ConvGeometry& g, const T* cols, T* x, int64_t planes, int threads) {
+void col2im_planes(const ConvShape& g, const T* cols, T* x, int64_t planes, int threads) {
   const int64_t HW = g.H * g.W, PQ = g.P * g.Q, rows = g.R * g.S * PQ;
   auto run = [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
@@ -135,13 +135,13 @@ inline int useful_threads(double work) {
 }
 
 template <class T>
-void im2col(const ConvGeometry& g, const T* x, T* cols) {
+void im2col(const ConvShape& g, const T* x, T* cols) {
   const double elems = double(g.N) * g.C * g.R * g.S * g.P * g.Q;
   im2col_planes(g, x, cols, g.N * g.C, useful_threads(16 * elems));
 }
 
 template <class T>
-void col2im(const ConvGeometry& g, const T* cols, T* x) {
+void col2im(const ConvShape& g, const T* cols, T* x) {
   const double elems = double(g.N) * g.C * g.R * g.S * g.P * g.Q;
   col2im_planes(g, cols, x, g.N * g.C, useful_threads(16 * elems));
 }
@@ -194,7 +194,7 @@ void bias_act(T* y, const T* bias, int64_t N, int64_t K, int64_t L, int act, T p
 // Whether to give each thread whole images rather than thread inside each image.
 inline bool split_by_image(int64_t N, int nt) { return nt > 1 && (N % nt == 0 || N >= 4 * nt); }
 
-inline double conv_flops(const ConvGeometry& g) { return 2.0 * g.N * g.K * g.col_rows() * g.col_cols(); }
+inline double conv_flops(const ConvShape& g) { return 2.0 * g.N * g.K * col_rows(g) * col_cols(g); }
 
 // Runs run(n0, n1, buffer, threads) over runs of at most `per` of the N images with nt threads: each
 // thread its own images (and its own buffer of buf_elems), or every thread inside each run.
@@ -216,17 +216,17 @@ void for_each_image_run(int64_t N, int64_t per, int64_t buf_elems, int nt, RunFn
 
 // Runs image(n, column buffer, threads) for every image with nt threads, by image or within each.
 template <class T, class ImageFn>
-void for_each_image(const ConvGeometry& g, bool needs_cols, int nt, ImageFn&& image) {
-  for_each_image_run<T>(g.N, 1, needs_cols ? g.col_rows() * g.col_cols() : 0, nt,
+void for_each_image(const ConvShape& g, bool needs_cols, int nt, ImageFn&& image) {
+  for_each_image_run<T>(g.N, 1, needs_cols ? col_rows(g) * col_cols(g) : 0, nt,
                         [&](int64_t n, int64_t, T* cols, int threads) { image(n, cols, threads); });
 }
 
 template <class T>
-void forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y, int act, T p0, T p1) {
-  const int64_t HW = g.H * g.W, PQ = g.col_cols(), CRS = g.col_rows(), Cg = g.cg(), Kg = g.kg();
-  const bool pointwise = g.is_pointwise();
+void forward(const ConvShape& g, const T* x, const T* w, const T* bias, T* y, int act, T p0, T p1) {
+  const int64_t HW = g.H * g.W, PQ = col_cols(g), CRS = col_rows(g), Cg = cg(g), Kg = kg(g);
+  const bool pointwise = is_pointwise(g);
   for_each_image<T>(g, !pointwise, useful_threads(conv_flops(g)), [&](int64_t n, T* cols, int threads) {
-    for (int64_t grp = 0; grp < g.groups; ++grp) {
+    for (int64_t grp = 0; grp < g.G; ++grp) {
       const T* xg = x + (n * g.C + grp * Cg) * HW;
       if (!pointwise) im2col_planes(g, xg, cols, Cg, threads);
       gemm<T>(false, false, Kg, PQ, CRS, w + grp * Kg * CRS, CRS, pointwise ? xg : cols, PQ, T(0),
@@ -278,13 +278,13 @@ struct Phase {
   int64_t pixels() const { return rows.count * cols.count; }
 };
 
-inline std::vector<Phase> make_phases(const ConvGeometry& g) {
+inline std::vector<Phase> make_phases(const ConvShape& g) {
   std::vector<Phase> phases;
   for (int64_t a = 0; a < std::min(g.sh, g.H); ++a)
     for (int64_t b = 0; b < std::min(g.sw, g.W); ++b) {
       Phase f{phase_axis(a, g.H, g.sh, g.ph, g.dh, g.R), phase_axis(b, g.W, g.sw, g.pw, g.dw, g.S), 0, 0};
-      f.depth = g.kg() * f.rows.taps * f.cols.taps;
-      f.weights = phases.empty() ? 0 : phases.back().weights + g.groups * g.cg() * phases.back().depth;
+      f.depth = kg(g) * f.rows.taps * f.cols.taps;
+      f.weights = phases.empty() ? 0 : phases.back().weights + g.G * cg(g) * phases.back().depth;
       phases.push_back(f);
     }
   return phases;
@@ -293,14 +293,14 @@ inline std::vector<Phase> make_phases(const ConvGeometry& g) {
 // The phases' GEMM operands A[phase][group][c][k, t, u] = w[group*K/g + k][c][r(t)][s(u)], one
 // block of groups * C/g * depth per phase, from phase.weights on.
 template <class T>
-std::vector<T> phase_weights(const ConvGeometry& g, const T* w, const std::vector<Phase>& phases) {
-  const int64_t Cg = g.cg(), Kg = g.kg();
-  std::vector<T> packed(static_cast<size_t>(phases.back().weights + g.groups * Cg * phases.back().depth));
-  const int64_t rows = static_cast<int64_t>(phases.size()) * g.groups * Cg;
+std::vector<T> phase_weights(const ConvShape& g, const T* w, const std::vector<Phase>& phases) {
+  const int64_t Cg = cg(g), Kg = kg(g);
+  std::vector<T> packed(static_cast<size_t>(phases.back().weights + g.G * Cg * phases.back().depth));
+  const int64_t rows = static_cast<int64_t>(phases.size()) * g.G * Cg;
   parallel_for(rows, std::max<int64_t>(1, (1 << 14) / (Kg * g.R * g.S)), [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
-      const Phase& f = phases[i / (g.groups * Cg)];
-      const int64_t grp = i / Cg % g.groups, c = i % Cg, RT = f.rows.taps, ST = f.cols.taps;
+      const Phase& f = phases[i / (g.G * Cg)];
+      const int64_t grp = i / Cg % g.G, c = i % Cg, RT = f.rows.taps, ST = f.cols.taps;
       T* dst = packed.data() + f.weights + (grp * Cg + c) * f.depth;
       for (int64_t k = 0; k < Kg; ++k)
         for (int64_t t = 0; t < RT; ++t)
@@ -316,7 +316,7 @@ std::vector<T> phase_weights(const ConvGeometry& g, const T* w, const std::vecto
 // gx[m][c][first_row + i*sh][first_col + j*sw] = res[c][m][i][j] for the images m of one run and
 // the C/g channels of one group (res rows ld apart); res = null writes zeros.
 template <class T>
-void interleave(const ConvGeometry& g, const Phase& f, const T* res, int64_t ld, T* gx, int64_t images, int threads) {
+void interleave(const ConvShape& g, const Phase& f, const T* res, int64_t ld, T* gx, int64_t images, int threads) {
   const int64_t HW = g.H * g.W, count = f.cols.count;
   auto run = [&](int64_t c0, int64_t c1) {
   for (int64_t c = c0; c < c1; ++c)
@@ -331,7 +331,7 @@ void interleave(const ConvGeometry& g, const Phase& f, const T* res, int64_t ld,
         }
       }
   };
-  if (threads > 1) parallel_for(g.cg(), 1, run); else run(0, g.cg());
+  if (threads > 1) parallel_for(cg(g), 1, run); else run(0, cg(g));
 }
 
 // gy planes of a run of images, zero-padded so that every phase's taps read inside:
@@ -341,22 +341,22 @@ struct PaddedGy {
   int64_t plane() const { return rows * cols; }
 };
 
-inline PaddedGy padded_gy(const ConvGeometry& g, const std::vector<Phase>& phases) {
+inline PaddedGy padded_gy(const ConvShape& g, const std::vector<Phase>& phases) {
   int64_t top = 0, left = 0, bottom = 0, right = 0;  // beyond gy on each side
   for (const Phase& f : phases) {
     if (f.depth == 0) continue;
     top = std::max(top, f.rows.pad);
     left = std::max(left, f.cols.pad);
-    bottom = std::max(bottom, f.rows.count - 1 - f.rows.pad + (f.rows.taps - 1) * f.rows.dil - (g.P - 1));
-    right = std::max(right, f.cols.count - 1 - f.cols.pad + (f.cols.taps - 1) * f.cols.dil - (g.Q - 1));
+    bottom = std::max<int64_t>(bottom, f.rows.count - 1 - f.rows.pad + (f.rows.taps - 1) * f.rows.dil - (g.P - 1));
+    right = std::max<int64_t>(right, f.cols.count - 1 - f.cols.pad + (f.cols.taps - 1) * f.cols.dil - (g.Q - 1));
   }
   return PaddedGy{top, left, top + g.P + bottom, left + g.Q + right};
 }
 
 // dst[m][k] = gy planes of images n0 + m, channels [k0, k0 + K/g), inside zero borders.
 template <class T>
-void pad_gy(const ConvGeometry& g, const PaddedGy& pg, const T* gy, int64_t images, T* dst, int threads) {
-  const int64_t Kg = g.kg();
+void pad_gy(const ConvShape& g, const PaddedGy& pg, const T* gy, int64_t images, T* dst, int threads) {
+  const int64_t Kg = kg(g);
   auto run = [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {  // i = m * K/g + k
       T* d = dst + i * pg.plane();
@@ -377,9 +377,9 @@ void pad_gy(const ConvGeometry& g, const PaddedGy& pg, const T* gy, int64_t imag
 // The phase's column matrix: row (k, t, u), column (m, i, j) = padded gy of image m, channel k at
 // (i - rows.pad + t*rows.dil, j - cols.pad + u*cols.dil); rows ld = images * pixels apart.
 template <class T>
-void phase_cols(const ConvGeometry& g, const PaddedGy& pg, const Phase& f, const T* padded, int64_t images, T* cols,
+void phase_cols(const ConvShape& g, const PaddedGy& pg, const Phase& f, const T* padded, int64_t images, T* cols,
                 int threads) {
-  const int64_t Kg = g.kg(), RT = f.rows.taps, ST = f.cols.taps, ld = images * f.pixels();
+  const int64_t Kg = kg(g), RT = f.rows.taps, ST = f.cols.taps, ld = images * f.pixels();
   auto run = [&](int64_t k0, int64_t k1) {
     for (int64_t k = k0; k < k1; ++k)
       for (int64_t t = 0; t < RT; ++t)
@@ -400,12 +400,12 @@ void phase_cols(const ConvGeometry& g, const PaddedGy& pg, const Phase& f, const
 constexpr int64_t kPhaseColumns = 512;
 
 template <class T>
-void backward_input_phases(const ConvGeometry& g, const T* gy, const T* w, T* gx) {
+void backward_input_phases(const ConvShape& g, const T* gy, const T* w, T* gx) {
   const std::vector<Phase> phases = make_phases(g);
   const std::vector<T> wp = phase_weights<T>(g, w, phases);
   const PaddedGy pg = padded_gy(g, phases);
-  const int64_t Cg = g.cg(), Kg = g.kg(), widest = phases.front().pixels();
-  const int64_t per = std::max<int64_t>(1, std::min(g.N, kPhaseColumns / widest));
+  const int64_t Cg = cg(g), Kg = kg(g), widest = phases.front().pixels();
+  const int64_t per = std::max<int64_t>(1, std::min<int64_t>(g.N, kPhaseColumns / widest));
   int64_t deepest = 0;
   for (const Phase& f : phases) deepest = std::max(deepest, f.depth);
   const int64_t pad_elems = per * Kg * pg.plane(), cols_elems = deepest * per * widest;
@@ -415,7 +415,7 @@ void backward_input_phases(const ConvGeometry& g, const T* gy, const T* w, T* gx
     T* padded = buf;
     T* cols = buf + pad_elems;
     T* res = cols + cols_elems;
-    for (int64_t grp = 0; grp < g.groups; ++grp) {
+    for (int64_t grp = 0; grp < g.G; ++grp) {
       T* gxg = gx + (n0 * g.C + grp * Cg) * g.H * g.W;
       pad_gy(g, pg, gy + (n0 * g.K + grp * Kg) * g.P * g.Q, images, padded, threads);
       for (const Phase& f : phases) {
@@ -440,18 +440,18 @@ void backward_input_phases(const ConvGeometry& g, const T* gy, const T* w, T* gx
 // HardNet 64->128 s2); at C/g = 3 (DCGAN's convT to RGB) phases are 5x slower.
 constexpr int64_t kPhaseMinChannels = 128;
 
-inline bool phases_pay(const ConvGeometry& g) {
+inline bool phases_pay(const ConvShape& g) {
   const bool overlap = (g.R - 1) * g.dh + 1 > g.sh || (g.S - 1) * g.dw + 1 > g.sw;
-  return (g.sh > 1 || g.sw > 1) && overlap && g.cg() >= kPhaseMinChannels;
+  return (g.sh > 1 || g.sw > 1) && overlap && cg(g) >= kPhaseMinChannels;
 }
 
 template <class T>
-void backward_input(const ConvGeometry& g, const T* gy, const T* w, T* gx) {
+void backward_input(const ConvShape& g, const T* gy, const T* w, T* gx) {
   if (phases_pay(g)) return backward_input_phases(g, gy, w, gx);
-  const int64_t HW = g.H * g.W, PQ = g.col_cols(), CRS = g.col_rows(), Cg = g.cg(), Kg = g.kg();
-  const bool pointwise = g.is_pointwise();
+  const int64_t HW = g.H * g.W, PQ = col_cols(g), CRS = col_rows(g), Cg = cg(g), Kg = kg(g);
+  const bool pointwise = is_pointwise(g);
   for_each_image<T>(g, !pointwise, useful_threads(conv_flops(g)), [&](int64_t n, T* dcols, int threads) {
-    for (int64_t grp = 0; grp < g.groups; ++grp) {
+    for (int64_t grp = 0; grp < g.G; ++grp) {
       T* gxg = gx + (n * g.C + grp * Cg) * HW;
       const T* gyg = gy + (n * g.K + grp * Kg) * PQ;
       gemm<T>(true, false, CRS, PQ, Kg, w + grp * Kg * CRS, CRS, gyg, PQ, T(0), pointwise ? gxg : dcols, PQ, threads);
@@ -462,12 +462,12 @@ void backward_input(const ConvGeometry& g, const T* gy, const T* w, T* gx) {
 
 // gw (+)= sum over images [n0, n1) of gy[n] @ cols(x[n])^T; accumulate says whether gw holds a sum already.
 template <class T>
-void weight_grad_images(const ConvGeometry& g, const T* x, const T* gy, T* gw, int64_t n0, int64_t n1, bool accumulate,
+void weight_grad_images(const ConvShape& g, const T* x, const T* gy, T* gw, int64_t n0, int64_t n1, bool accumulate,
                         T* cols, int threads) {
-  const int64_t HW = g.H * g.W, PQ = g.col_cols(), CRS = g.col_rows(), Cg = g.cg(), Kg = g.kg();
-  const bool pointwise = g.is_pointwise();
+  const int64_t HW = g.H * g.W, PQ = col_cols(g), CRS = col_rows(g), Cg = cg(g), Kg = kg(g);
+  const bool pointwise = is_pointwise(g);
   for (int64_t n = n0; n < n1; ++n) {
-    for (int64_t grp = 0; grp < g.groups; ++grp) {
+    for (int64_t grp = 0; grp < g.G; ++grp) {
       const T* xg = x + (n * g.C + grp * Cg) * HW;
       if (!pointwise) im2col_planes(g, xg, cols, Cg, threads);
       const T beta = (accumulate || n > n0) ? T(1) : T(0);
@@ -478,9 +478,9 @@ void weight_grad_images(const ConvGeometry& g, const T* x, const T* gy, T* gw, i
 }
 
 template <class T>
-void backward_weight(const ConvGeometry& g, const T* x, const T* gy, T* gw) {
-  const int64_t gw_elems = g.K * g.col_rows();
-  const int64_t col_elems = g.is_pointwise() ? 0 : g.col_rows() * g.col_cols();
+void backward_weight(const ConvShape& g, const T* x, const T* gy, T* gw) {
+  const int64_t gw_elems = g.K * col_rows(g);
+  const int64_t col_elems = is_pointwise(g) ? 0 : col_rows(g) * col_cols(g);
   const int nt = useful_threads(conv_flops(g));
   if (g.N == 0) return fill_zero(gw, gw_elems);
   if (!split_by_image(g.N, nt)) {

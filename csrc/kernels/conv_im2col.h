@@ -8,35 +8,34 @@
 #include <cstdint>
 
 #include "common/isa.h"
+#include "conv_shape.cuh"  // ConvShape (fastcnn/kernels/shared/)
 
 namespace fastcnn {
 
-struct ConvGeometry {
-  int64_t N, C, H, W;  // input
-  int64_t K, R, S;     // filters
-  int64_t P, Q;        // output
-  int64_t sh, sw, ph, pw, dh, dw, groups;
-  int64_t cg() const { return C / groups; }
-  int64_t kg() const { return K / groups; }
-  int64_t col_rows() const { return cg() * R * S; }
-  int64_t col_cols() const { return P * Q; }
-  // 1x1, stride 1, no padding, same size out: the input plane already is the column matrix.
-  bool is_pointwise() const { return R == 1 && S == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0 && P == H && Q == W; }
-};
+FASTCNN_ISA_INLINE_BEGIN  // distinct per cpu ISA copy (see csrc/common/isa.h)
+inline int64_t cg(const ConvShape& g) { return g.C / g.G; }
+inline int64_t kg(const ConvShape& g) { return g.K / g.G; }
+inline int64_t col_rows(const ConvShape& g) { return cg(g) * g.R * g.S; }
+inline int64_t col_cols(const ConvShape& g) { return g.P * g.Q; }
+// 1x1, stride 1, no padding, same size out: the input plane already is the column matrix.
+inline bool is_pointwise(const ConvShape& g) {
+  return g.R == 1 && g.S == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0 && g.P == g.H && g.Q == g.W;
+}
+FASTCNN_ISA_INLINE_END
 
 template <class T>
 struct Im2colTable {
   // cols[n][c*R*S + r*S + s][p*Q + q] for all N images, all C channels (groups ignored: c over C).
-  void (*im2col)(const ConvGeometry& g, const T* x, T* cols);
+  void (*im2col)(const ConvShape& g, const T* x, T* cols);
   // x = sum of cols scattered back (the adjoint of im2col); x is overwritten.
-  void (*col2im)(const ConvGeometry& g, const T* cols, T* x);
+  void (*col2im)(const ConvShape& g, const T* cols, T* x);
   // out[k] = sum over n, l of t[n, k, l]; t is [N, K, L].
   void (*channel_sum)(const T* t, T* out, int64_t N, int64_t K, int64_t L);
   // y[n, k, l] = act(y[n, k, l] + bias[k]) in place; bias may be null; act numbering of Act.
   void (*bias_act)(T* y, const T* bias, int64_t N, int64_t K, int64_t L, int act, T p0, T p1);
-  void (*forward)(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y, int act, T p0, T p1);
-  void (*backward_input)(const ConvGeometry& g, const T* gy, const T* w, T* gx);
-  void (*backward_weight)(const ConvGeometry& g, const T* x, const T* gy, T* gw);
+  void (*forward)(const ConvShape& g, const T* x, const T* w, const T* bias, T* y, int act, T p0, T p1);
+  void (*backward_input)(const ConvShape& g, const T* gy, const T* w, T* gx);
+  void (*backward_weight)(const ConvShape& g, const T* x, const T* gy, T* gw);
 };
 
 struct ConvIm2colKernels {

@@ -27,6 +27,7 @@ FASTCNN_ISA_NAMESPACE_BEGIN
 namespace {
 
 using simd::Vec;
+using fft::TileGrid;
 using fft::TileRef;
 
 constexpr int kIn = 6, kOut = 4, kPoints = kIn * kIn;
@@ -78,7 +79,7 @@ inline void filter_1d(const double* g, int st, double* o, int so) {
 template <class S>
 void transform_filters(const WinogradConvArgs& a, S* U) {
   const S* w = static_cast<const S*>(a.w);
-  const int64_t G = a.groups, Cg = a.C / G, Kg = a.K / G, KC = a.K * Cg;
+  const int64_t G = a.shape.G, Cg = a.shape.C / G, Kg = a.shape.K / G, KC = a.shape.K * Cg;
   parallel_for(KC, 16, [&](int64_t b, int64_t e) {
     for (int64_t kc = b; kc < e; ++kc) {
       const int64_t k = kc / Cg, c = kc % Cg;
@@ -91,29 +92,29 @@ void transform_filters(const WinogradConvArgs& a, S* U) {
       }
       for (int j = 0; j < 3; ++j) filter_1d(g + j, 3, t + j, 3);   // t = G g      (6 x 3)
       for (int i = 0; i < kIn; ++i) filter_1d(t + 3 * i, 1, u + kIn * i, 1);  // u = t G^T (6 x 6)
-      for (int p = 0; p < kPoints; ++p) U[(p * a.K + k) * Cg + c] = S(u[p]);
+      for (int p = 0; p < kPoints; ++p) U[(p * a.shape.K + k) * Cg + c] = S(u[p]);
     }
   });
 }
 
-// Output tiles numbered (n, ty, tx) row-major; lanes of tile-vector tv as TileRefs into planes
-// [N][CH][Hp][Wp] at output origin + (dy, dx); tiles past the last are empty lanes.
-struct TileGrid {
-  int64_t N, TY, TX;
-  int64_t count() const { return N * TY * TX; }
-  template <class S, int L>
-  void lanes(int64_t tv, S* planes, int64_t CH, int64_t ch, int64_t plane_size, int64_t dy, int64_t dx,
-             TileRef<S>* out) const {
-    for (int l = 0; l < L; ++l) {
-      const int64_t t = tv * L + l;
-      if (t >= count()) {
-        out[l] = {nullptr, 0, 0};
-        continue;
-      }
-      const int64_t n = t / (TY * TX), r = t % (TY * TX);
-      out[l] = {planes + (n * CH + ch) * plane_size, (r / TX) * kOut + dy, (r % TX) * kOut + dx};
-    }
-  }
+// The tiling and workspaces of one call (forward and weight gradient alike): 4x4 output tiles, L per
+// tile-vector, processed in chunks whose transformed tiles (kPoints x (C + K) x tiles) stay near the
+// caches; U holds the kPoints x K x C/g filter-domain values, Vt the x transforms, Mt the output-side ones.
+template <class S>
+struct Plan {
+  static constexpr int L = Vec<S>::N;
+  int64_t G, Cg, Kg;
+  TileGrid grid;
+  int64_t NTV, chunk, ld;  // tile-vectors in all and per chunk; tiles per row of Vt, Mt
+  S *U, *Vt, *Mt;
+  explicit Plan(const ConvShape& s)
+      : G(s.G), Cg(s.C / s.G), Kg(s.K / s.G), grid{s.N, ceil_div(s.P, kOut), ceil_div(s.Q, kOut), kOut, kOut},
+        NTV(ceil_div(grid.count(), L)),
+        chunk(std::min(NTV, std::max<int64_t>(1, kChunkBytes / (kPoints * (s.C + s.K) * L * int64_t(sizeof(S)))))),
+        ld(chunk * L),
+        U(conv::Workspace::get<S>(0, size_t(kPoints * s.K * Cg))),
+        Vt(conv::Workspace::get<S>(1, size_t(kPoints * s.C * ld))),
+        Mt(conv::Workspace::get<S>(2, size_t(kPoints * s.K * ld))) {}
 };
 
 template <class S, Act kKind>
@@ -140,8 +141,8 @@ void epilogue(Vec<S>* o, S bias, Act kind, S param) {
 // V[p][c][tvl*L + l] = (B^T d B)[p] of the 6x6 patches of the nt tile-vectors from tv0 (planes
 // x[N][C][H][W], patch origin = tile origin - pad; zeros outside), rows of V `ld` apart.
 template <class S>
-void transform_inputs(const TileGrid& grid, const S* x, int64_t C, int64_t H, int64_t W, int64_t pad_h,
-                      int64_t pad_w, int64_t tv0, int64_t nt, S* Vt, int64_t ld) {
+void transform_inputs(const TileGrid& grid, const S* x, const ConvShape& s, int64_t tv0, int64_t nt, S* Vt, int64_t ld) {
+  const int64_t C = s.C, H = s.H, W = s.W;
   using V = Vec<S>;
   constexpr int L = V::N;
   parallel_for(nt * C, 4, [&](int64_t b, int64_t e) {
@@ -150,7 +151,7 @@ void transform_inputs(const TileGrid& grid, const S* x, int64_t C, int64_t H, in
     TileRef<const S> lanes[L];
     for (int64_t item = b; item < e; ++item) {
       const int64_t tvl = item / C, c = item % C;
-      grid.lanes<const S, L>(tv0 + tvl, x, C, c, H * W, -pad_h, -pad_w, lanes);
+      grid.lanes<const S, L>(tv0 + tvl, x, C, c, H * W, -s.ph, -s.pw, lanes);
       fft::load_tiles<kIn>(raw, lanes, H, W, kIn, kIn);
       const V* d = reinterpret_cast<const V*>(raw);
       for (int j = 0; j < kIn; ++j) input_1d(d + j, kIn, t + j);              // columns: B^T d
@@ -193,48 +194,41 @@ void forward(const WinogradConvArgs& a) {
   const S* x = static_cast<const S*>(a.x);
   const S* bias = static_cast<const S*>(a.bias);
   S* y = static_cast<S*>(a.y);
-  const int64_t G = a.groups, Cg = a.C / G, Kg = a.K / G;
-  const TileGrid grid{a.N, ceil_div(a.P, kOut), ceil_div(a.Q, kOut)};
-  const int64_t NTV = ceil_div(grid.count(), L);
-
-  S* U = conv::Workspace::get<S>(0, size_t(kPoints * a.K * Cg));
+  const Plan<S> plan(a.shape);
+  const int64_t G = plan.G, Cg = plan.Cg, Kg = plan.Kg, NTV = plan.NTV, chunk = plan.chunk, ld = plan.ld;
+  const TileGrid& grid = plan.grid;
+  S *U = plan.U, *Vt = plan.Vt, *Mt = plan.Mt;  // transformed filters, inputs, outputs
   transform_filters<S>(a, U);
-
-  const int64_t per_tv = int64_t(kPoints) * (a.C + a.K) * L * int64_t(sizeof(S));
-  const int64_t chunk = std::min(NTV, std::max<int64_t>(1, kChunkBytes / per_tv));  // tile-vectors per chunk
-  const int64_t ld = chunk * L;                                                      // tiles per row of V, M
-  S* Vt = conv::Workspace::get<S>(1, size_t(kPoints * a.C * ld));
-  S* Mt = conv::Workspace::get<S>(2, size_t(kPoints * a.K * ld));
   const Act kind = static_cast<Act>(a.act);
   const S param = S(a.act_param);
 
   for (int64_t tv0 = 0; tv0 < NTV; tv0 += chunk) {
     const int64_t nt = std::min(chunk, NTV - tv0);
-    transform_inputs<S>(grid, x, a.C, a.H, a.W, a.pad_h, a.pad_w, tv0, nt, Vt, ld);
+    transform_inputs<S>(grid, x, a.shape, tv0, nt, Vt, ld);
 
     const int64_t ntiles = std::min(nt * L, grid.count() - tv0 * L);
     parallel_for(kPoints * G, 1, [&](int64_t b, int64_t e) {
       for (int64_t item = b; item < e; ++item) {
         const int64_t p = item / G, g = item % G;
-        gemm<S>(false, Kg, ntiles, Cg, U + (p * a.K + g * Kg) * Cg, Cg, Vt + (p * a.C + g * Cg) * ld, ld, S(0),
-                Mt + (p * a.K + g * Kg) * ld, ld);
+        gemm<S>(false, Kg, ntiles, Cg, U + (p * a.shape.K + g * Kg) * Cg, Cg, Vt + (p * a.shape.C + g * Cg) * ld, ld, S(0),
+                Mt + (p * a.shape.K + g * Kg) * ld, ld);
       }
     });
 
-    parallel_for(nt * a.K, 4, [&](int64_t b, int64_t e) {
+    parallel_for(nt * a.shape.K, 4, [&](int64_t b, int64_t e) {
       alignas(64) S out[kOut * kOut * L];
       V m[kPoints], t[kOut * kIn];
       V* o = reinterpret_cast<V*>(out);
       TileRef<S> lanes[L];
       for (int64_t item = b; item < e; ++item) {
-        const int64_t tvl = item / a.K, k = item % a.K;
+        const int64_t tvl = item / a.shape.K, k = item % a.shape.K;
         const S* src = Mt + k * ld + tvl * L;
-        for (int p = 0; p < kPoints; ++p) m[p] = V::load(src + p * a.K * ld);
+        for (int p = 0; p < kPoints; ++p) m[p] = V::load(src + p * a.shape.K * ld);
         for (int j = 0; j < kIn; ++j) output_1d(m + j, kIn, t + j, kIn);           // A^T M     (4 x 6)
         for (int i = 0; i < kOut; ++i) output_1d(t + kIn * i, 1, o + kOut * i, 1);  // (A^T M) A (4 x 4)
         epilogue<S>(o, bias ? bias[k] : S(0), kind, param);
-        grid.lanes<S, L>(tv0 + tvl, y, a.K, k, a.P * a.Q, 0, 0, lanes);
-        fft::store_tiles<kOut>(out, lanes, a.P, a.Q, kOut, kOut);
+        grid.lanes<S, L>(tv0 + tvl, y, a.shape.K, k, a.shape.P * a.shape.Q, 0, 0, lanes);
+        fft::store_tiles<kOut>(out, lanes, a.shape.P, a.shape.Q, kOut, kOut);
       }
     });
   }
@@ -250,33 +244,27 @@ void backward_weight(const WinogradWeightArgs& a) {
   const S* x = static_cast<const S*>(a.x);
   const S* gy = static_cast<const S*>(a.gy);
   S* gw = static_cast<S*>(a.gw);
-  const int64_t G = a.groups, Cg = a.C / G, Kg = a.K / G;
-  const TileGrid grid{a.N, ceil_div(a.P, kOut), ceil_div(a.Q, kOut)};
-  const int64_t NTV = ceil_div(grid.count(), L);
-
-  S* Ug = conv::Workspace::get<S>(0, size_t(kPoints * a.K * Cg));
-  const int64_t per_tv = int64_t(kPoints) * (a.C + a.K) * L * int64_t(sizeof(S));
-  const int64_t chunk = std::min(NTV, std::max<int64_t>(1, kChunkBytes / per_tv));
-  const int64_t ld = chunk * L;
-  S* Vt = conv::Workspace::get<S>(1, size_t(kPoints * a.C * ld));
-  S* Wt = conv::Workspace::get<S>(2, size_t(kPoints * a.K * ld));
+  const Plan<S> plan(a.shape);
+  const int64_t G = plan.G, Cg = plan.Cg, Kg = plan.Kg, NTV = plan.NTV, chunk = plan.chunk, ld = plan.ld;
+  const TileGrid& grid = plan.grid;
+  S *Ug = plan.U, *Vt = plan.Vt, *Wt = plan.Mt;  // gradient of the transformed filters, x and gy transforms
 
   for (int64_t tv0 = 0; tv0 < NTV; tv0 += chunk) {
     const int64_t nt = std::min(chunk, NTV - tv0);
-    transform_inputs<S>(grid, x, a.C, a.H, a.W, a.pad_h, a.pad_w, tv0, nt, Vt, ld);
-    parallel_for(nt * a.K, 4, [&](int64_t b, int64_t e) {
+    transform_inputs<S>(grid, x, a.shape, tv0, nt, Vt, ld);
+    parallel_for(nt * a.shape.K, 4, [&](int64_t b, int64_t e) {
       alignas(64) S raw[kOut * kOut * L];
       V t[kIn * kOut], v[kPoints];
       TileRef<const S> lanes[L];
       for (int64_t item = b; item < e; ++item) {
-        const int64_t tvl = item / a.K, k = item % a.K;
-        grid.lanes<const S, L>(tv0 + tvl, gy, a.K, k, a.P * a.Q, 0, 0, lanes);
-        fft::load_tiles<kOut>(raw, lanes, a.P, a.Q, kOut, kOut);
+        const int64_t tvl = item / a.shape.K, k = item % a.shape.K;
+        grid.lanes<const S, L>(tv0 + tvl, gy, a.shape.K, k, a.shape.P * a.shape.Q, 0, 0, lanes);
+        fft::load_tiles<kOut>(raw, lanes, a.shape.P, a.shape.Q, kOut, kOut);
         const V* m = reinterpret_cast<const V*>(raw);
         for (int j = 0; j < kOut; ++j) output_adjoint_1d(m + j, kOut, t + j, kOut);         // A m    (6 x 4)
         for (int i = 0; i < kIn; ++i) output_adjoint_1d(t + kOut * i, 1, v + kIn * i, 1);  // A m A^T (6 x 6)
         S* dst = Wt + k * ld + tvl * L;
-        for (int p = 0; p < kPoints; ++p) v[p].store(dst + p * a.K * ld);
+        for (int p = 0; p < kPoints; ++p) v[p].store(dst + p * a.shape.K * ld);
       }
     });
     const int64_t ntiles = std::min(nt * L, grid.count() - tv0 * L);
@@ -284,8 +272,8 @@ void backward_weight(const WinogradWeightArgs& a) {
     parallel_for(kPoints * G, 1, [&](int64_t b, int64_t e) {
       for (int64_t item = b; item < e; ++item) {
         const int64_t p = item / G, g = item % G;
-        gemm<S>(true, Kg, Cg, ntiles, Wt + (p * a.K + g * Kg) * ld, ld, Vt + (p * a.C + g * Cg) * ld, ld, beta,
-                    Ug + (p * a.K + g * Kg) * Cg, Cg);
+        gemm<S>(true, Kg, Cg, ntiles, Wt + (p * a.shape.K + g * Kg) * ld, ld, Vt + (p * a.shape.C + g * Cg) * ld, ld, beta,
+                    Ug + (p * a.shape.K + g * Kg) * Cg, Cg);
       }
     });
   }
@@ -293,7 +281,7 @@ void backward_weight(const WinogradWeightArgs& a) {
   // gw[k][c] = G^T Ug[.][k][c] G (3 x 3), in double, rounded once
   static constexpr double kG[kIn][3] = {{1.0 / 4, 0, 0}, {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
                                          {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
-  const int64_t KC = a.K * Cg;
+  const int64_t KC = a.shape.K * Cg;
   parallel_for(KC, 16, [&](int64_t b, int64_t e) {
     for (int64_t kc = b; kc < e; ++kc) {
       double u[kPoints], t[3 * kIn];

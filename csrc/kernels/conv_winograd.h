@@ -1,15 +1,17 @@
 // Winograd convolution F(4x4, 3x3) (Lavin & Gray 2016), 3x3 kernels, stride 1, dilation 1: the
 // table of per-ISA entry points shared by the kernels and the host bindings.
 //
-// forward:        y[n,k,p,q] = act(bias[k] + sum_{c in group(k), r, s} x[n,c,p-pad_h+r,q-pad_w+s] w[k,c,r,s])
-// backward input: the same with x := gy, w := the flipped, channel-transposed weight (flip_transpose)
-//                 and pad := 2-pad_h (negative pads only shift the tiles).
-// backward weight: gw[k,c,r,s] = sum_{n,p,q} gy[n,k,p,q] x[n,c,p-pad_h+r,q-pad_w+s], per 4x4 gy tile
+// forward:        y[n,k,p,q] = act(bias[k] + sum_{c in group(k), r, s} x[n,c,p-ph+r,q-pw+s] w[k,c,r,s])
+// backward input: the same on input_gradient_correlation(shape) (conv_shape.cuh): x := gy, w := the
+//                 flipped, channel-transposed weight (flip_transpose), pad := 2-ph (negative pads
+//                 only shift the tiles).
+// backward weight: gw[k,c,r,s] = sum_{n,p,q} gy[n,k,p,q] x[n,c,p-ph+r,q-pw+s], per 4x4 gy tile
 //                 the adjoint of the forward in g: G^T [sum_tiles (A gy_t A^T) . (B^T d_t B)] G.
 #pragma once
 #include <cstdint>
 
 #include "common/isa.h"
+#include "conv_shape.cuh"  // ConvShape (fastcnn/kernels/shared/)
 
 namespace fastcnn {
 
@@ -18,7 +20,7 @@ struct WinogradConvArgs {
   const void* w;     // [K, C/groups, 3, 3]; with flip_transpose: [C, K/groups, 3, 3] of the differentiated conv
   const void* bias;  // [K] or nullptr
   void* y;           // [N, K, P, Q]
-  int64_t N, C, H, W, K, P, Q, pad_h, pad_w, groups;
+  ConvShape shape;   // of the correlation computed (R = S = 3, stride 1, dilation 1: the host binding checks)
   bool flip_transpose;
   int act;  // fastcnn::Act
   double act_param;
@@ -28,7 +30,7 @@ struct WinogradWeightArgs {
   const void* x;   // [N, C, H, W]
   const void* gy;  // [N, K, P, Q]
   void* gw;        // [K, C/groups, 3, 3]
-  int64_t N, C, H, W, K, P, Q, pad_h, pad_w, groups;
+  ConvShape shape;
 };
 
 struct ConvWinogradKernels {

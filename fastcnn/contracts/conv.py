@@ -3,8 +3,8 @@
 `fastcnn.ops.conv2d` / `conv_transpose2d` build a ConvShape once per call (in the argument check,
 remembered per configuration) and hand it down unchanged: the algorithm choice, every backend's
 kernel and the C++ / CUDA side receive it. The field order is the one order everywhere:
-csrc/kernels/conv_direct.h and conv_im2col.h, fastcnn/kernels/cuda/conv_geometry.cuh (ConvShape), and
-the flat list `list(shape)` the C++ bindings take.
+fastcnn/kernels/shared/conv_shape.cuh (the one ConvShape struct of the cpu kernels in csrc/ and of the
+CUDA kernels) and the flat list `list(shape)` every C++ convolution binding takes.
 
 Kernel signatures (same name and signature on every backend; tensors contiguous NCHW, one dtype):
     conv2d_forward.<algo>(x[N,C,H,W], w[K,C/G,R,S], bias[K] | None, shape, activation, act_param) -> y[N,K,P,Q]
@@ -15,7 +15,7 @@ ph/pw are the top/left padding; the bottom/right padding follows from P, Q.
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 
 class ConvShape(NamedTuple):
@@ -61,6 +61,14 @@ class ConvShape(NamedTuple):
             if got is not None and tuple(got) != want:
                 raise ValueError(f"{name}: expected shape {want} for this convolution, got {tuple(got)}")
         return self
+
+    def input_gradient_correlation(self) -> "ConvShape":
+        """The stride-1 correlation that gives this convolution's input gradient: gy [N, K, P, Q] with
+        the flipped, channel-transposed kernels, top/left padding (R-1)*dh - ph (negative: the reads
+        start inside gy), output [N, C, H, W]. Valid for stride 1; the C++ twin is conv_shape.cuh's
+        input_gradient_correlation."""
+        return ConvShape(self.N, self.K, self.P, self.Q, self.C, self.R, self.S, self.H, self.W, 1, 1,
+                         (self.R - 1) * self.dh - self.ph, (self.S - 1) * self.dw - self.pw, self.dh, self.dw, self.G)
 
     @property
     def stride(self) -> Tuple[int, int]:
@@ -111,18 +119,35 @@ class ConvShape(NamedTuple):
         return self.N, self.K, self.P, self.Q
 
 
+def why_not_applicable(algo: str, stride, dilation, kernel_hw=None) -> Optional[str]:
+    """Why algorithm `algo` cannot run a convolution of this stride, dilation and kernel size, as a
+    message naming the argument (None if it can; kernel_hw None: not checked). The one statement of
+    the algorithms' limits: fft and winograd transform unit-stride, undilated tiles, winograd only
+    3x3 kernels. The ops layer's algorithm choice and every backend's fft / winograd kernels ask it."""
+    if algo == "winograd" and kernel_hw is not None and tuple(kernel_hw) != (3, 3):
+        return (f"weight: algo='winograd' takes 3x3 kernels only, got {tuple(kernel_hw)}; "
+                "use algo='direct', 'im2col', 'fft' or 'auto'")
+    if algo in ("fft", "winograd"):
+        for name, value in (("stride", stride), ("dilation", dilation)):
+            if tuple(value) != (1, 1):
+                return (f"{name}: algo='{algo}' takes {name} 1 only, got {tuple(value)}; "
+                        "use algo='direct', 'im2col' or 'auto'")
+    return None
+
+
+def check_applicable(algo: str, shape: ConvShape, what: str) -> None:
+    """ValueError with why_not_applicable's message (and `what`, the kernel) unless `algo` can run
+    convolution `shape` (the fft and winograd kernels of every backend call it first)."""
+    reason = why_not_applicable(algo, shape.stride, shape.dilation, shape.kernel_hw)
+    if reason:
+        raise ValueError(f"{reason} ({what})")
+
+
 def check_winograd(kernel_hw, stride, dilation, what: str) -> None:
-    """ValueError naming algo='winograd' and the offending argument unless this is a 3x3 stride-1
-    dilation-1 convolution (the winograd kernels of every backend call it; `what`: the kernel)."""
-    if tuple(kernel_hw) != (3, 3):
-        raise ValueError(f"weight: algo='winograd' takes 3x3 kernels only, got {tuple(kernel_hw)} ({what}); "
-                         "use algo='direct', 'im2col', 'fft' or 'auto'")
-    if tuple(stride) != (1, 1):
-        raise ValueError(f"stride: algo='winograd' takes stride 1 only, got {tuple(stride)} ({what}); "
-                         "use algo='direct', 'im2col' or 'auto'")
-    if tuple(dilation) != (1, 1):
-        raise ValueError(f"dilation: algo='winograd' takes dilation 1 only, got {tuple(dilation)} ({what}); "
-                         "use algo='direct', 'im2col' or 'auto'")
+    """check_applicable for algo='winograd' from the separate sizes (`what`: the kernel)."""
+    reason = why_not_applicable("winograd", stride, dilation, kernel_hw)
+    if reason:
+        raise ValueError(f"{reason} ({what})")
 
 
 def _pair(value, name) -> Tuple[int, int]:

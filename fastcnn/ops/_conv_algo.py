@@ -38,14 +38,8 @@ def kernel_name(direction: str, algo: str) -> str:
 
 def why_not_applicable(algo: str, stride, dilation, kernel_hw=None) -> Optional[str]:
     """Why `algo` cannot run this convolution (None if it can); kernel_hw None: not checked."""
-    if algo == "winograd" and (tuple(stride) != (1, 1) or tuple(dilation) != (1, 1)
-                               or (kernel_hw is not None and tuple(kernel_hw) != (3, 3))):
-        return (f"algo='winograd' needs a 3x3 kernel, stride 1 and dilation 1 (got kernel {kernel_hw and tuple(kernel_hw)}, "
-                f"stride={tuple(stride)}, dilation={tuple(dilation)}); use algo='direct', 'im2col' or 'auto'")
-    if algo == "fft" and (tuple(stride) != (1, 1) or tuple(dilation) != (1, 1)):
-        return (f"algo='fft' needs stride 1 and dilation 1 (got stride={tuple(stride)}, dilation={tuple(dilation)}); "
-                "use algo='direct', 'im2col' or 'auto'")
-    return None
+    from ..contracts import conv as contract  # the one statement of the algorithms' limits
+    return contract.why_not_applicable(algo, stride, dilation, kernel_hw)
 
 
 def check_explicit(algo: str, backend: str, direction: str, stride, dilation, kernel_hw=None) -> None:

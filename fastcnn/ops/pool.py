@@ -24,7 +24,7 @@ within a plane, as torch's.
   pool_index_gather(src[N,C,H,W], indices[N,C,P,Q]) -> out[N,C,P,Q]
       out[n,c,p,q] = src[n,c].flat[indices[n,c,p,q]]: max_unpool2d backward.
 Window geometry (output sizes, avg divisors, adaptive bounds) is shared with the CUDA kernels in
-fastcnn/kernels/cuda/pool_geometry.cuh, which the cpu kernels include too.
+fastcnn/kernels/shared/pool_geometry.cuh, which the cpu kernels include too.
 """
 from __future__ import annotations
 

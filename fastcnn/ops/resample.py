@@ -5,7 +5,7 @@ torch.nn.functional, plus the keyword `backend=`.
 Kernels called here (same signature on 'cpu', 'triton', 'cuda'; contiguous NCHW, float32/float64):
   interpolate_forward(x[N,C,H,W], out_hw:(P,Q), nearest:bool, align_corners:bool, scales:(sh,sw))
       -> y[N,C,P,Q]; scales: the user's scale_factor per axis, 0.0 where the size was given (torch
-      then uses in/out instead of 1/scale; see fastcnn/kernels/cuda/resample_coords.cuh)
+      then uses in/out instead of 1/scale; see fastcnn/kernels/shared/resample_coords.cuh)
   interpolate_backward(gy[N,C,P,Q], in_hw:(H,W), nearest, align_corners, scales) -> gx[N,C,H,W]
   pixel_shuffle(x, factor:int, to_space:bool) -> y
       to_space: [N,C*r*r,H,W] -> [N,C,H*r,W*r] (pixel_shuffle); else the inverse (pixel_unshuffle)

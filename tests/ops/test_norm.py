@@ -370,9 +370,10 @@ def test_cuda_norm_sources_compile_with_nvrtc(source):
     lib = nvrtc_compile.find_library()
     if lib is None:
         pytest.skip("libnvrtc not found (pip install nvidia-cuda-nvrtc, or set FASTCNN_NVRTC_LIB)")
+    from fastcnn.backends.cuda._binaries import include_options
     cuda_dir = nvrtc_compile.CUDA_DIR
     res, log = nvrtc_compile.compile_source(lib, cuda_dir / source,
-                                            ["-std=c++17", f"-I{cuda_dir}", "--gpu-architecture=compute_80"])
+                                            ["-std=c++17", *include_options(cuda_dir), "--gpu-architecture=compute_80"])
     assert res == 0, f"NVRTC failed on {source}:\n{log}"
     assert "warning" not in log.lower(), f"NVRTC warnings on {source}:\n{log}"
 

@@ -3,27 +3,20 @@
 Signatures: the convolution kernel interface (fastcnn/contracts/conv.py), each with a keyword-only
 `tile` (8, 16 or 32; None: the cost model's choice) so tests and benchmarks can pin the transform size.
 
+Each entry takes the ConvShape as its list (the C++ side's ConvShape, fastcnn/kernels/shared/conv_shape.cuh).
 Backward input is the forward correlation of gy with the flipped, channel-transposed kernel and
-top/left padding R-1-ph (negative when ph > R-1: the tiles just start inside gy).
+top/left padding R-1-ph (negative when ph > R-1: the tiles just start inside gy): the C++ binding
+builds that correlation's shape (input_gradient_correlation).
 """
 from __future__ import annotations
 
 from fastcnn import _C
 
 from ...contracts.activation import fused_code
-from ...contracts.conv import ConvShape
+from ...contracts.conv import ConvShape, check_applicable
 from ._lib import addr, cpu_kernel, dtype_code, new_empty
 
 _F = _C.conv_fft
-
-
-def _unit_stride_dilation(stride, dilation):
-    if tuple(stride) != (1, 1):
-        raise ValueError(f"stride: the fft convolution takes stride 1 only, got {tuple(stride)}; "
-                         "use algo='direct' or 'im2col'")
-    if tuple(dilation) != (1, 1):
-        raise ValueError(f"dilation: the fft convolution takes dilation 1 only, got {tuple(dilation)}; "
-                         "use algo='direct' or 'im2col'")
 
 
 def _tile(tile):
@@ -73,37 +66,43 @@ def tile_backward_input(launch, gy, w, shape: ConvShape):
     return gx
 
 
-@cpu_kernel("conv2d_forward.fft")
-def conv2d_forward_fft(x, w, bias, shape: ConvShape, activation=None, act_param=0.0, *, tile=None):
-    _unit_stride_dilation(shape.stride, shape.dilation)
-    N, C, H, W, K, R, S, P, Q = shape[:9]
-
-    def launch(x, w, b, y):
-        _F.forward(dtype_code(x), addr(x), addr(w), b, addr(y), N, C, H, W, K, R, S, P, Q, shape.ph, shape.pw,
-                   shape.G, False, fused_code(activation), float(act_param), _tile(tile))
-    return tile_forward(launch, x, w, bias, shape, activation, act_param)
-
-
-@cpu_kernel("conv2d_backward_input.fft")
-def conv2d_backward_input_fft(gy, w, shape: ConvShape, *, tile=None):
-    _unit_stride_dilation(shape.stride, shape.dilation)
-    N, C, H, W, K, R, S, P, Q = shape[:9]
-
-    def launch(gy, w, gx):
-        _F.forward(dtype_code(gy), addr(gy), addr(w), 0, addr(gx), N, K, P, Q, C, R, S, H, W,
-                   R - 1 - shape.ph, S - 1 - shape.pw, shape.G, True, 0, 0.0, _tile(tile))
-    return tile_backward_input(launch, gy, w, shape)
-
-
-@cpu_kernel("conv2d_backward_weight.fft")
-def conv2d_backward_weight_fft(x, gy, shape: ConvShape, *, tile=None):
-    _unit_stride_dilation(shape.stride, shape.dilation)
-    N, C, H, W, K, R, S, P, Q = shape[:9]
+def tile_backward_weight(launch, x, gy, shape: ConvShape):
+    """The weight gradient of a tile-transform algorithm around its C++ call: contiguous operands,
+    the result, the degenerate cases (nothing to sum: zeros); launch(x, gy, gw) runs the kernel."""
     x, gy = x.contiguous(), gy.contiguous()
     shape.check(x.shape, y_shape=gy.shape)
     gw = new_empty(x, shape.w_shape)
     if gw.numel() == 0:
         return gw
-    _F.weight_grad(dtype_code(x), addr(x), addr(gy), addr(gw), N, C, H, W, K, R, S, P, Q, shape.ph, shape.pw,
-                   shape.G, _tile(tile))
+    if shape.N * shape.P * shape.Q == 0:
+        return gw.zero_()
+    launch(x, gy, gw)
     return gw
+
+
+@cpu_kernel("conv2d_forward.fft")
+def conv2d_forward_fft(x, w, bias, shape: ConvShape, activation=None, act_param=0.0, *, tile=None):
+    check_applicable("fft", shape, "conv2d_forward.fft")
+
+    def launch(x, w, b, y):
+        _F.forward(dtype_code(x), list(shape), addr(x), addr(w), b, addr(y), fused_code(activation), float(act_param),
+                   _tile(tile))
+    return tile_forward(launch, x, w, bias, shape, activation, act_param)
+
+
+@cpu_kernel("conv2d_backward_input.fft")
+def conv2d_backward_input_fft(gy, w, shape: ConvShape, *, tile=None):
+    check_applicable("fft", shape, "conv2d_backward_input.fft")
+
+    def launch(gy, w, gx):
+        _F.backward_input(dtype_code(gy), list(shape), addr(gy), addr(w), addr(gx), _tile(tile))
+    return tile_backward_input(launch, gy, w, shape)
+
+
+@cpu_kernel("conv2d_backward_weight.fft")
+def conv2d_backward_weight_fft(x, gy, shape: ConvShape, *, tile=None):
+    check_applicable("fft", shape, "conv2d_backward_weight.fft")
+
+    def launch(x, gy, gw):
+        _F.weight_grad(dtype_code(x), list(shape), addr(x), addr(gy), addr(gw), _tile(tile))
+    return tile_backward_weight(launch, x, gy, shape)

@@ -6,51 +6,43 @@ Backward weight is the forward's adjoint in the kernel: per 4x4 gy tile, G^T [(A
 summed over images and tiles (the sum as one GEMM per transform point and group).
 
 Backward input is the forward correlation of gy with the flipped, channel-transposed kernel and
-top/left padding 2-ph (negative when ph > 2: the tiles just start inside gy).
+top/left padding 2-ph (negative when ph > 2: the tiles just start inside gy); the C++ binding builds
+that correlation's shape from the ConvShape list (input_gradient_correlation).
 """
 from __future__ import annotations
 
 from fastcnn import _C
 
-from ._lib import addr, cpu_kernel, dtype_code, new_empty
+from ._lib import addr, cpu_kernel, dtype_code
 from ...contracts.activation import fused_code
-from ...contracts.conv import ConvShape, check_winograd as check_applicable
-from .conv_fft import tile_backward_input, tile_forward
+from ...contracts.conv import ConvShape, check_applicable
+from .conv_fft import tile_backward_input, tile_backward_weight, tile_forward
 
 _W = _C.conv_winograd
 
 
 @cpu_kernel("conv2d_forward.winograd")
 def conv2d_forward_winograd(x, w, bias, shape: ConvShape, activation=None, act_param=0.0):
-    check_applicable(shape.kernel_hw, shape.stride, shape.dilation, "conv2d_forward.winograd")
-    N, C, H, W, K, R, S, P, Q = shape[:9]
+    check_applicable("winograd", shape, "conv2d_forward.winograd")
 
     def launch(x, w, b, y):
-        _W.forward(dtype_code(x), addr(x), addr(w), b, addr(y), N, C, H, W, K, P, Q, shape.ph, shape.pw, shape.G,
-                   False, fused_code(activation), float(act_param))
+        _W.forward(dtype_code(x), list(shape), addr(x), addr(w), b, addr(y), fused_code(activation), float(act_param))
     return tile_forward(launch, x, w, bias, shape, activation, act_param)
 
 
 @cpu_kernel("conv2d_backward_input.winograd")
 def conv2d_backward_input_winograd(gy, w, shape: ConvShape):
-    check_applicable(shape.kernel_hw, shape.stride, shape.dilation, "conv2d_backward_input.winograd")
-    N, C, H, W, K, R, S, P, Q = shape[:9]
+    check_applicable("winograd", shape, "conv2d_backward_input.winograd")
 
     def launch(gy, w, gx):
-        _W.forward(dtype_code(gy), addr(gy), addr(w), 0, addr(gx), N, K, P, Q, C, H, W, 2 - shape.ph, 2 - shape.pw,
-                   shape.G, True, 0, 0.0)
+        _W.backward_input(dtype_code(gy), list(shape), addr(gy), addr(w), addr(gx))
     return tile_backward_input(launch, gy, w, shape)
 
 
 @cpu_kernel("conv2d_backward_weight.winograd")
 def conv2d_backward_weight_winograd(x, gy, shape: ConvShape):
-    check_applicable(shape.kernel_hw, shape.stride, shape.dilation, "conv2d_backward_weight.winograd")
-    N, C, H, W, K, R, S, P, Q = shape[:9]
-    x, gy = x.contiguous(), gy.contiguous()
-    gw = new_empty(x, shape.w_shape)
-    if gw.numel() == 0:
-        return gw
-    if N * P * Q == 0:  # nothing to sum
-        return gw.zero_()
-    _W.backward_weight(dtype_code(x), addr(x), addr(gy), addr(gw), N, C, H, W, K, P, Q, shape.ph, shape.pw, shape.G)
-    return gw
+    check_applicable("winograd", shape, "conv2d_backward_weight.winograd")
+
+    def launch(x, gy, gw):
+        _W.backward_weight(dtype_code(x), list(shape), addr(x), addr(gy), addr(gw))
+    return tile_backward_weight(launch, x, gy, shape)

@@ -20,7 +20,17 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 CUDA_DIR = Path(__file__).resolve().parents[2] / "kernels" / "cuda"
-OPTIONS = ("-std=c++17",)  # plus -I<CUDA_DIR>; the same for NVRTC and nvcc
+OPTIONS = ("-std=c++17",)  # plus include_options(); the same for NVRTC and nvcc
+
+
+def shared_dir(cuda_dir: Path = CUDA_DIR) -> Path:
+    """The headers the CUDA kernels share with the C++ extension (kernels/shared, beside kernels/cuda)."""
+    return cuda_dir.parent / "shared"
+
+
+def include_options(cuda_dir: Path = CUDA_DIR) -> tuple:
+    """-I for the CUDA-only headers and the shared host/device ones, for NVRTC and nvcc alike."""
+    return (f"-I{cuda_dir}", f"-I{shared_dir(cuda_dir)}")
 FATBIN_ARCHS = (("compute_80", "sm_80"), ("compute_90", "sm_90"), ("compute_90", "compute_90"))
 
 
@@ -32,12 +42,14 @@ def _cache_module():
 
 
 def source_key(family: str, cuda_dir: Path = CUDA_DIR) -> str:
-    """sha256 of the family's .cu, every header it may include (all *.cuh of the folder) and the
-    compile options: what the machine code depends on besides the compiler and the GPU."""
+    """sha256 of the family's .cu, every header it may include (all *.cuh of the folder and of the
+    shared folder) and the compile options: what the machine code depends on besides the compiler
+    and the GPU."""
     h = hashlib.sha256()
     h.update(repr(OPTIONS).encode())
-    for path in [cuda_dir / f"{family}.cu"] + sorted(cuda_dir.glob("*.cuh")):
-        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    headers = sorted(cuda_dir.glob("*.cuh")) + sorted(shared_dir(cuda_dir).glob("*.cuh"))
+    for path in [cuda_dir / f"{family}.cu"] + headers:
+        h.update(path.parent.name.encode() + b"/" + path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()
 
 
@@ -76,7 +88,7 @@ def nvrtc_binary(family: str, arch: str, compiler: str, compile_fn, cache_dir: O
     if path.exists():
         return path
     source = (CUDA_DIR / f"{family}.cu").read_text()
-    binary = compile_fn(source, OPTIONS + (f"-I{CUDA_DIR}",))
+    binary = compile_fn(source, OPTIONS + include_options())
     written = _cache_module().atomic_write(path, binary)
     if written is None:
         fd, tmp = tempfile.mkstemp(suffix=".bin")
@@ -141,7 +153,7 @@ def build_fatbins(nvcc: str, cuda_dir: Path = CUDA_DIR, families: Optional[Seque
     def build(family):
         gencode = [f"-gencode=arch={a},code={c}" for a, c in FATBIN_ARCHS]
         out = cuda_dir / f"{family}.fatbin"
-        subprocess.run([nvcc, "--fatbin", *gencode, *OPTIONS, f"-I{cuda_dir}", "-o", str(out),
+        subprocess.run([nvcc, "--fatbin", *gencode, *OPTIONS, *include_options(cuda_dir), "-o", str(out),
                         str(cuda_dir / f"{family}.cu")], check=True, capture_output=True, text=True)
         (cuda_dir / f"{family}.fatbin.key").write_text(source_key(family, cuda_dir) + "\n")
         return family

@@ -1,14 +1,18 @@
 """What the cuda convolution algorithms share (conv_direct.py, conv_im2col.py, conv_fft.py,
-conv_mma.py): the ConvShape record with its launch helpers, and each direction's (uninitialised) result."""
+conv_mma.py): the ConvShape record with its launch helpers, each direction's (uninitialised) result,
+and the split-K launch of the implicit-GEMM weight gradients (algos direct and implicit_gemm)."""
 from __future__ import annotations
 
 import torch
 
 from ...contracts.conv import ConvShape
+from . import _lib
 from ._lib import i64
+from .gemm import addr, cdiv, split_k_plan, sum_slices
+
 
 class Shape(ConvShape):
-    """The ConvShape record (one field order with conv_geometry.cuh ConvShape) with the launch helpers."""
+    """The ConvShape record (one field order with kernels/shared/conv_shape.cuh ConvShape) with the launch helpers."""
     __slots__ = ()
 
     @property
@@ -50,3 +54,20 @@ def _backward_input_setup(gy, shape):
 def _backward_weight_setup(x, shape):
     s = Shape(*shape)
     return s, torch.empty(s.w_shape, dtype=x.dtype, device=x.device)
+
+
+def launch_weight_grad_split_k(family: str, kernel: str, x, gy, gw, s: Shape, block_m: int, block_n: int,
+                               threads: int):
+    """gw [K, C/G, R, S] by an implicit-GEMM weight-gradient kernel: per group a [K/G x C/G*R*S] output
+    in block_m x block_n tiles, reduced over the N*P*Q pixels. Where the tiles alone are too few for the
+    GPU, the reduction is split (grid z = groups x splits, each split writing its own slice of a
+    scratch buffer) and the slices summed in order afterwards (deterministic)."""
+    crs = s.Cg * s.RS
+    tiles = cdiv(s.Kg, block_m) * cdiv(crs, block_n) * s.G
+    splits, kchunk = split_k_plan(tiles, s.N * s.PQ, max(1, 65535 // s.G))
+    out = gw if splits == 1 else torch.empty(splits * gw.numel(), dtype=x.dtype, device=x.device)
+    grid = (cdiv(crs, block_n), cdiv(s.Kg, block_m), s.G * splits)
+    _lib.launch(family, kernel, grid, (threads,), (addr(x), addr(gy), addr(out), *s.args(), i64(splits), i64(kchunk)))
+    if splits > 1:
+        sum_slices(out, gw, gw.numel(), splits)
+    return gw

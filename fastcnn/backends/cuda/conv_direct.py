@@ -5,14 +5,13 @@ Tensors arrive contiguous, same dtype and device (the op layer checks).
 """
 from __future__ import annotations
 
-import torch
-
 from ...contracts.activation import fused_code
 from ...contracts.conv import ConvShape
 from . import _lib
-from ._conv_common import _backward_input_setup, _backward_weight_setup, _check_grid_groups, _forward_setup
+from ._conv_common import (_backward_input_setup, _backward_weight_setup, _check_grid_groups, _forward_setup,
+                           launch_weight_grad_split_k)
 from ._lib import cuda_kernel, i64, suffix
-from .gemm import BLOCK_M, BLOCK_N, THREADS, addr, cdiv, null, split_k_plan, sum_slices
+from .gemm import BLOCK_M, BLOCK_N, THREADS, addr, cdiv, null
 
 
 @cuda_kernel("conv2d_forward.direct")
@@ -49,14 +48,5 @@ def _direct_backward_weight(x, gy, shape: ConvShape):
     s, gw = _backward_weight_setup(x, shape)
     if gw.numel() == 0:
         return gw
-    crs = s.Cg * s.RS
-    n_pix = s.N * s.PQ
-    tiles = cdiv(s.Kg, BLOCK_M) * cdiv(crs, BLOCK_N) * s.G
-    splits, kchunk = split_k_plan(tiles, n_pix, max(1, 65535 // s.G))
-    out = gw if splits == 1 else torch.empty(splits * gw.numel(), dtype=x.dtype, device=x.device)
-    grid = (cdiv(crs, BLOCK_N), cdiv(s.Kg, BLOCK_M), s.G * splits)
-    _lib.launch("conv_direct", f"conv_direct_backward_weight_{suffix(x.dtype)}", grid, (THREADS,),
-                (addr(x), addr(gy), addr(out), *s.args(), i64(splits), i64(kchunk)))
-    if splits > 1:
-        sum_slices(out, gw, gw.numel(), splits)
-    return gw
+    return launch_weight_grad_split_k("conv_direct", f"conv_direct_backward_weight_{suffix(x.dtype)}", x, gy, gw, s,
+                                      BLOCK_M, BLOCK_N, THREADS)

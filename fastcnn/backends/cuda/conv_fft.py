@@ -11,9 +11,9 @@ from typing import NamedTuple
 import torch
 
 from ...contracts.activation import fused_code
-from ...contracts.conv import ConvShape
+from ...contracts.conv import ConvShape, check_applicable
 from . import _lib
-from ._conv_common import Shape, _backward_input_setup, _backward_weight_setup, _forward_setup
+from ._conv_common import _backward_input_setup, _backward_weight_setup, _forward_setup
 from ._lib import cuda_kernel, i64, suffix
 from .gemm import (CBLOCK_M, CBLOCK_N, THREADS, Operand, addr, cdiv, launch_batched, null, split_k_plan,
                    sum_slices)
@@ -31,13 +31,6 @@ def fft_tile_size(R: int, S: int) -> int:
             return ts
     raise ValueError(f"kernel_size: algo='fft' on the cuda backend takes kernels up to 17x17 (32x32 tiles), "
                      f"got {R}x{S}; use algo='direct' or 'im2col'")
-
-
-def _check_fft(stride, dilation):
-    if tuple(stride) != (1, 1):
-        raise ValueError(f"stride: algo='fft' needs stride 1, got {tuple(stride)}; use algo='direct' or 'im2col'")
-    if tuple(dilation) != (1, 1):
-        raise ValueError(f"dilation: algo='fft' needs dilation 1, got {tuple(dilation)}; use algo='direct' or 'im2col'")
 
 
 class TileGrid(NamedTuple):
@@ -103,7 +96,7 @@ def _image_spectrum(src, g: TileGrid, planes, hw, offset, take):
     return hat
 
 
-def _kernel_spectrum(w, g: TileGrid, s: Shape, flip=False):
+def _kernel_spectrum(w, g: TileGrid, s: ConvShape, flip=False):
     """[F][K*Cg][1] spectra of the kernel planes, each an R x S tile on the data tiles' TS x TS grid."""
     planes = s.K * s.Cg
     hat = _spectrum(g.freqs, planes, 1, w)
@@ -137,52 +130,50 @@ def _cgemm(a: Operand, b: Operand, c: Operand, M, N, K, nb1, nb2, splits=1, kchu
     launch_batched("conv_fft", name, CBLOCK_M, CBLOCK_N, M, N, nb1, nb2, splits, [a, b, c], args)
 
 
+def _correlate(src, w, dst, c: ConvShape, transposed: bool, bias=None, act=0, act_param=0.0):
+    """dst [N, c.K, P, Q] = act(bias + the stride-1 correlation c of src [N, c.C, H, W] with w), by tiles:
+    the forward (w [K, C/G, R, S] as given) and the input gradient (c = shape.input_gradient_correlation(),
+    transposed: w of the differentiated convolution, flipped and read channel-transposed)."""
+    g = tile_grid(c.R, c.S, c.P, c.Q)
+    F, nnt = g.freqs, c.N * g.count
+    src_hat = _image_spectrum(src, g, c.C, c.in_hw, c.padding, (g.ts, g.ts))
+    w_hat = _kernel_spectrum(w, g, c, flip=transposed)
+    dst_hat = _spectrum(F, c.K, nnt, src)
+    planes = c.K * c.Cg
+    w_op = (Operand(w_hat, 1, c.Kg, planes, c.Kg * c.Cg) if transposed  # w'[o][i] = w[i][o] flipped
+            else Operand(w_hat, c.Cg, 1, planes, c.Kg * c.Cg))
+    # per (f, group): DST[o][t] = sum_i conj(W[o][i]) SRC[i][t]
+    _cgemm(w_op,
+           Operand(src_hat, nnt, 1, c.C * nnt, c.Cg * nnt),
+           Operand(dst_hat, nnt, 1, c.K * nnt, c.Kg * nnt),
+           c.Kg, nnt, c.Cg, F, c.G)
+    _image_from_spectrum(dst_hat, dst, g, bias, act, act_param)
+    return dst
+
+
 @cuda_kernel("conv2d_forward.fft")
 def _fft_forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0):
-    _check_fft(shape.stride, shape.dilation)
+    check_applicable("fft", shape, "conv2d_forward.fft")
     kind = fused_code(activation)
     s, y = _forward_setup(x, shape)
     if y.numel() == 0:
         return y
-    g = tile_grid(s.R, s.S, s.P, s.Q)
-    F, nnt = g.freqs, s.N * g.count
-    x_hat = _image_spectrum(x, g, s.C, (s.H, s.W), (s.ph, s.pw), (g.ts, g.ts))
-    w_hat = _kernel_spectrum(w, g, s)
-    y_hat = _spectrum(F, s.K, nnt, x)
-    # per (f, group): Y[k][t] = sum_c conj(W[k][c]) X[c][t]
-    _cgemm(Operand(w_hat, s.Cg, 1, s.K * s.Cg, s.Kg * s.Cg),
-           Operand(x_hat, nnt, 1, s.C * nnt, s.Cg * nnt),
-           Operand(y_hat, nnt, 1, s.K * nnt, s.Kg * nnt),
-           s.Kg, nnt, s.Cg, F, s.G)
-    _image_from_spectrum(y_hat, y, g, bias, kind, act_param)
-    return y
+    return _correlate(x, w, y, s, False, bias, kind, act_param)
 
 
 @cuda_kernel("conv2d_backward_input.fft")
 def _fft_backward_input(gy, w, shape: ConvShape):
-    # gx = correlation of gy (padded by R-1-ph, S-1-pw) with the flipped, transposed kernel.
-    _check_fft(shape.stride, shape.dilation)
+    check_applicable("fft", shape, "conv2d_backward_input.fft")
     s, gx = _backward_input_setup(gy, shape)
     if gx.numel() == 0:
         return gx
-    g = tile_grid(s.R, s.S, s.H, s.W)
-    F, nnt = g.freqs, s.N * g.count
-    gy_hat = _image_spectrum(gy, g, s.K, (s.P, s.Q), (s.R - 1 - s.ph, s.S - 1 - s.pw), (g.ts, g.ts))
-    w_hat = _kernel_spectrum(w, g, s, flip=True)
-    gx_hat = _spectrum(F, s.C, nnt, gy)
-    # per (f, group): GX[c][t] = sum_k conj(W'[k][c]) GY[k][t]
-    _cgemm(Operand(w_hat, 1, s.Cg, s.K * s.Cg, s.Kg * s.Cg),
-           Operand(gy_hat, nnt, 1, s.K * nnt, s.Kg * nnt),
-           Operand(gx_hat, nnt, 1, s.C * nnt, s.Cg * nnt),
-           s.Cg, nnt, s.Kg, F, s.G)
-    _image_from_spectrum(gx_hat, gx, g)
-    return gx
+    return _correlate(gy, w, gx, s.input_gradient_correlation(), True)
 
 
 @cuda_kernel("conv2d_backward_weight.fft")
 def _fft_backward_weight(x, gy, shape: ConvShape):
     # gw[k][c] = sum over images and tiles of conj(GY_t[k]) X_t[c], cropped to R x S.
-    _check_fft(shape.stride, shape.dilation)
+    check_applicable("fft", shape, "conv2d_backward_weight.fft")
     s, gw = _backward_weight_setup(x, shape)
     if gw.numel() == 0:
         return gw

@@ -13,10 +13,11 @@ import torch
 from ...contracts.activation import fused_code
 from ...contracts.conv import ConvShape
 from . import _lib
-from ._conv_common import _backward_input_setup, _backward_weight_setup, _check_grid_groups, _forward_setup
+from ._conv_common import (_backward_input_setup, _backward_weight_setup, _check_grid_groups, _forward_setup,
+                           launch_weight_grad_split_k)
 from ._lib import cuda_kernel, i64
 from .conv_direct import _direct_backward_input, _direct_backward_weight, _direct_forward
-from .gemm import addr, cdiv, null, split_k_plan, sum_slices
+from .gemm import addr, cdiv, null
 
 FAMILY = "conv_mma"
 BLOCK_M = BLOCK_N = 128  # mma_tile.cuh BM, BN
@@ -36,16 +37,23 @@ def _check_device(t: torch.Tensor) -> None:
                                   "use algo='direct'")
 
 
+def _runs_here(t: torch.Tensor, shape: ConvShape) -> bool:
+    """False for float64 (the caller runs algo 'direct' instead); for float32 checks the GPU and the grid."""
+    if t.dtype != torch.float32:
+        return False
+    _check_device(t)
+    _check_grid_groups(shape.G)
+    return True
+
+
 def _kernel(direction: str) -> str:
     return f"conv_mma_{direction}_{precision()}_f32"
 
 
 @cuda_kernel("conv2d_forward.implicit_gemm")
 def forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0):
-    if x.dtype != torch.float32:
+    if not _runs_here(x, shape):
         return _direct_forward(x, w, bias, shape, activation, act_param)
-    _check_device(x)
-    _check_grid_groups(shape.G)
     kind = fused_code(activation)
     s, y = _forward_setup(x, shape)
     if y.numel() == 0:
@@ -59,10 +67,8 @@ def forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0):
 
 @cuda_kernel("conv2d_backward_input.implicit_gemm")
 def backward_input(gy, w, shape: ConvShape):
-    if gy.dtype != torch.float32:
+    if not _runs_here(gy, shape):
         return _direct_backward_input(gy, w, shape)
-    _check_device(gy)
-    _check_grid_groups(shape.G)
     s, gx = _backward_input_setup(gy, shape)
     if gx.numel() == 0:
         return gx
@@ -73,21 +79,9 @@ def backward_input(gy, w, shape: ConvShape):
 
 @cuda_kernel("conv2d_backward_weight.implicit_gemm")
 def backward_weight(x, gy, shape: ConvShape):
-    if x.dtype != torch.float32:
+    if not _runs_here(x, shape):
         return _direct_backward_weight(x, gy, shape)
-    _check_device(x)
-    _check_grid_groups(shape.G)
     s, gw = _backward_weight_setup(x, shape)
     if gw.numel() == 0:
         return gw
-    crs = s.Cg * s.RS
-    n_pix = s.N * s.PQ
-    tiles = cdiv(s.Kg, BLOCK_M) * cdiv(crs, BLOCK_N) * s.G
-    splits, kchunk = split_k_plan(tiles, n_pix, max(1, 65535 // s.G))
-    out = gw if splits == 1 else torch.empty(splits * gw.numel(), dtype=x.dtype, device=x.device)
-    grid = (cdiv(crs, BLOCK_N), cdiv(s.Kg, BLOCK_M), s.G * splits)
-    _lib.launch(FAMILY, _kernel("backward_weight"), grid, (THREADS,),
-                (addr(x), addr(gy), addr(out), *s.args(), i64(splits), i64(kchunk)))
-    if splits > 1:
-        sum_slices(out, gw, gw.numel(), splits)
-    return gw
+    return launch_weight_grad_split_k(FAMILY, _kernel("backward_weight"), x, gy, gw, s, BLOCK_M, BLOCK_N, THREADS)

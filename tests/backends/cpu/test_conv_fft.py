@@ -34,7 +34,8 @@ def fft_factor(tile: int) -> float:
 
 
 def chosen_tile(N, C, K, groups, R, S, P, Q):
-    return _C.conv_fft.choose_tile(N, C, K, groups, R, S, P, Q)
+    """The C++ cost model's transform size for the stride-1 unpadded convolution with these sizes."""
+    return _C.conv_fft.choose_tile([N, C, P + R - 1, Q + S - 1, K, R, S, P, Q, 1, 1, 0, 0, 1, 1, groups])
 
 
 def reference_conv(x, w, b, pad_tb, pad_lr, groups):
@@ -222,3 +223,38 @@ def test_rejects_bad_tile_and_activation():
         conv_kernel("cpu", FWD)(x, w, None, ONE, (4, 1), ONE, 1, (8, 8), None, 0.0, tile=8)
     with pytest.raises(ValueError, match="activation"):
         conv_kernel("cpu", FWD)(x, w, None, ONE, (4, 1), ONE, 1, (8, 8), "gelu", 0.0)
+
+
+def test_binding_takes_the_shape_record_and_guards_it():
+    """The C++ entry takes the ConvShape list itself and rejects what it cannot run, even when called
+    directly (a wrong record would otherwise read out of bounds)."""
+    from fastcnn.backends.cpu._lib import addr, dtype_code
+    from fastcnn.contracts.conv import ConvShape
+
+    x, w, y = torch.randn(1, 2, 8, 8), torch.randn(3, 2, 3, 3), torch.empty(1, 3, 3, 3)
+    strided = ConvShape.of(x.shape, w.shape, (2, 2), (0, 0), ONE, 1, (3, 3))
+    with pytest.raises(ValueError, match="stride 1"):
+        _C.conv_fft.forward(dtype_code(x), list(strided), addr(x), addr(w), 0, addr(y), 0, 0.0, 0)
+    with pytest.raises(ValueError, match="16 sizes"):
+        _C.conv_fft.forward(dtype_code(x), list(strided)[:15], addr(x), addr(w), 0, addr(y), 0, 0.0, 0)
+
+
+@pytest.mark.parametrize("padding,dilation,groups", [((0, 0), ONE, 1), ((2, 1), (2, 1), 2), ((1, 0), ONE, 3)])
+def test_input_gradient_correlation_is_the_adjoint(padding, dilation, groups):
+    """ConvShape.input_gradient_correlation (the record the fft / winograd input gradients run): the
+    correlation of gy with the flipped, channel-transposed kernel over that record is the input gradient."""
+    from fastcnn.contracts.conv import ConvShape
+
+    x = torch.randn(2, 6, 9, 8, dtype=torch.float64)
+    w = torch.randn(3 * groups, 6 // groups, 3, 2, dtype=torch.float64, requires_grad=True)
+    x.requires_grad_(True)
+    y = F.conv2d(x, w, None, 1, padding, dilation, groups)
+    gy = torch.randn_like(y)
+    (gx,) = torch.autograd.grad(y, x, gy)
+    shape = ConvShape.of(x.shape, w.shape, ONE, padding, dilation, groups, y.shape[-2:])
+    c = shape.input_gradient_correlation()
+    assert c.x_shape == tuple(gy.shape) and c.y_shape == tuple(x.shape) and c.stride == ONE
+    K, Cg, R, S = w.shape
+    w_t = w.detach().view(groups, K // groups, Cg, R, S).transpose(1, 2).reshape(c.w_shape).flip(-1, -2).contiguous()
+    got = conv_kernel("cpu", "conv2d_forward.direct")(gy, w_t, None, c.stride, c.padding, c.dilation, c.G, c.out_hw)
+    assert_close(got, gx, reduction=c.Cg * R * S)

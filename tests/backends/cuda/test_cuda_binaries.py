@@ -36,6 +36,17 @@ def test_source_key_follows_the_source_and_every_header(kernels):
     assert _binaries.source_key("tiny", kernels) not in (key, changed_header)
 
 
+def test_source_key_follows_the_shared_headers(kernels):
+    """kernels/shared (the headers the C++ extension includes too) is part of what the binary depends on."""
+    shared = _binaries.shared_dir(kernels)
+    shared.mkdir()
+    (shared / "both.cuh").write_text("#define OFFSET 0\n")
+    key = _binaries.source_key("tiny", kernels)
+    (shared / "both.cuh").write_text("#define OFFSET 1\n")
+    assert _binaries.source_key("tiny", kernels) != key
+    assert f"-I{shared}" in _binaries.include_options(kernels)
+
+
 def test_cache_key_separates_arch_and_compiler():
     keys = {_binaries.cache_key("abc", arch, compiler)
             for arch in ("sm_80", "sm_90") for compiler in ("nvrtc12.8-cupy13", "nvrtc13.0-cupy14")}

@@ -23,11 +23,14 @@ import torch.nn.functional as F
 import cuda_host_emulator
 from conv_reference import TORCH_ACTIVATIONS, Case, conv_cases, conv_kernel, reference_conv, spelled_out
 import nvrtc_compile
+from fastcnn.backends.cuda import _binaries
 from helpers import HAS_GPU, assert_close
 
 CUDA_DIR = Path(__file__).resolve().parents[3] / "fastcnn" / "kernels" / "cuda"
 OWN_CU = ["gemm.cu", "conv_im2col.cu", "conv_direct.cu", "conv_fft.cu", "conv_mma.cu"]
-OWN_HEADERS = ["common.cuh", "conv_geometry.cuh", "conv_epilogue.cuh", "conv_stores.cuh", "gemm_tile.cuh", "mma_tile.cuh"]
+SHARED_DIR = _binaries.shared_dir(CUDA_DIR)  # host/device headers the C++ extension includes too
+OWN_HEADERS = ["common.cuh", "conv_shape.cuh", "conv_geometry.cuh", "conv_epilogue.cuh", "conv_stores.cuh",
+               "gemm_tile.cuh", "mma_tile.cuh"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -37,7 +40,7 @@ OWN_HEADERS = ["common.cuh", "conv_geometry.cuh", "conv_epilogue.cuh", "conv_sto
 def test_sources_are_nvrtc_safe(source):
     """NVRTC has no standard library: a <...> include must sit under `#if !defined(__CUDACC_RTC__)`,
     and kernels are extern "C" with the _f32 / _f64 names the launchers ask for."""
-    text = (CUDA_DIR / source).read_text()
+    text = (CUDA_DIR / source if (CUDA_DIR / source).exists() else SHARED_DIR / source).read_text()
     guard_depth, stack = 0, []
     for line in text.splitlines():
         s = line.strip()
@@ -59,12 +62,13 @@ def test_sources_are_nvrtc_safe(source):
 @pytest.mark.parametrize("arch", [80, pytest.param(90, marks=pytest.mark.slow)], ids=["compute_80", "compute_90"])
 @pytest.mark.parametrize("source", OWN_CU)
 def test_cu_compiles_with_nvrtc(source, arch):
-    """The run-time path: NVRTC with cupy's options (-std=c++17, -I kernels/cuda), no warnings."""
+    """The run-time path: NVRTC with cupy's options (-std=c++17, -I kernels/cuda and kernels/shared), no warnings."""
     lib = nvrtc_compile.find_library()
     if lib is None:
         pytest.skip("libnvrtc not found (pip install nvidia-cuda-nvrtc, or set FASTCNN_NVRTC_LIB)")
     res, log = nvrtc_compile.compile_source(lib, CUDA_DIR / source,
-                                            ["-std=c++17", f"-I{CUDA_DIR}", f"--gpu-architecture=compute_{arch}"])
+                                            ["-std=c++17", *_binaries.include_options(),
+                                             f"--gpu-architecture=compute_{arch}"])
     assert res == 0, f"NVRTC failed on {source} (compute_{arch}):\n{log}"
     assert "warning" not in log.lower(), f"NVRTC warnings on {source}:\n{log}"
 
@@ -290,10 +294,10 @@ def test_emulated_conv_slow(emulated, algo, case):
 
 def test_emulated_split_k_weight_grad(emulated, monkeypatch):
     """Force several K splits so the split-K slices and sum_slices are exercised."""
-    from fastcnn.backends.cuda import conv_direct, conv_fft, gemm
+    from fastcnn.backends.cuda import _conv_common, conv_fft, gemm
     monkeypatch.setattr(gemm, "SM_COUNT_HINT", 4096)
     original = gemm.split_k_plan
-    for module in (conv_direct, conv_fft):
+    for module in (_conv_common, conv_fft):  # the direct weight gradient's split-K launch, the fft's
         monkeypatch.setattr(module, "split_k_plan", lambda blocks, k, max_splits: original(blocks, k, max_splits, 8))
         splits, _ = module.split_k_plan(1, 200, 100)
         assert splits > 1

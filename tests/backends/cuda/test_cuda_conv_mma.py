@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 import cuda_host_emulator
 from conv_reference import TORCH_ACTIVATIONS, Case, conv_kernel, spelled_out
+from fastcnn.backends.cuda import _binaries
 from helpers import HAS_GPU, assert_close, round_to_tf32
 from test_cuda_conv import CASES, check_conv, make_inputs
 
@@ -53,7 +54,7 @@ def compiled(tmp_path_factory):
     if NVCC is None:
         pytest.skip("nvcc not on PATH")
     out = tmp_path_factory.mktemp("conv_mma")
-    common = ["-std=c++17", f"-I{CUDA_DIR}", str(CUDA_DIR / "conv_mma.cu")]
+    common = ["-std=c++17", *_binaries.include_options(), str(CUDA_DIR / "conv_mma.cu")]
     ptx = subprocess.run([NVCC, "-ptx", "-arch=compute_90", "-o", str(out / "k.ptx"), *common],
                          capture_output=True, text=True)
     assert ptx.returncode == 0, ptx.stderr
@@ -167,10 +168,10 @@ def test_emulated_tf32_rounds_operands_and_nothing_else(emulated):
 def test_emulated_multi_tile_and_split_k(emulated, monkeypatch):
     """More than one 128 x 128 tile in M and N, a reduction over several 16-wide slices with a
     ragged end, and backward weight cut into split-K slices."""
-    from fastcnn.backends.cuda import conv_mma, gemm
+    from fastcnn.backends.cuda import _conv_common, gemm  # _conv_common: the split-K weight-gradient launch
     monkeypatch.setattr(gemm, "SM_COUNT_HINT", 64)
-    original = conv_mma.split_k_plan
-    monkeypatch.setattr(conv_mma, "split_k_plan", lambda blocks, k, max_splits: original(blocks, k, max_splits, 40))
+    original = _conv_common.split_k_plan
+    monkeypatch.setattr(_conv_common, "split_k_plan", lambda blocks, k, max_splits: original(blocks, k, max_splits, 40))
     case = Case("two_tiles", 2, 5, 9, 8, 130, 3, 3, padding=(1, 1))
     with tf32(torch.backends.cudnn, False):
         check_conv(emulated, ALGO, case, torch.float32, "cpu", ("relu", 0.0))

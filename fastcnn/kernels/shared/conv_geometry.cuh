@@ -6,6 +6,7 @@
 // `pad` is the top/left padding, the bottom/right padding is implied by the output size.
 #pragma once
 #include "common.cuh"
+#include "conv_shape.cuh"
 
 #if !defined(__CUDACC__) && !defined(__CUDACC_RTC__)
 #include <cmath>
@@ -27,10 +28,7 @@ FASTCNN_HD void divmod(long long a, long long b, long long& q, long long& r) {
 }
 namespace geom {
 
-// Every size of one grouped 2-D convolution: x[N][C][H][W] * w[K][C/G][R][S] -> y[N][K][P][Q].
-struct ConvShape {
-  long long N, C, H, W, K, R, S, P, Q, sh, sw, ph, pw, dh, dw, G;
-};
+using fastcnn::ConvShape;  // conv_shape.cuh: the one record of the C++ and CUDA sides
 
 // Output extent for an input of `in` with `pad_begin` / `pad_end` zeros on the two sides.
 FASTCNN_HD long long conv_out_size(long long in, long long kernel, long long stride, long long pad_begin,

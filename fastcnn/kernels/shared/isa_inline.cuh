@@ -1,5 +1,5 @@
 // The ISA inline namespace for code compiled by the C++ extension (csrc/) as well: no includes, so
-// NVRTC, nvcc and the host compiler all read it, and csrc/common/isa.h can include it (kernels/cuda
+// NVRTC, nvcc and the host compiler all read it, and csrc/common/isa.h can include it (kernels/shared
 // is on the extension's include path) instead of keeping its own copy of these lines.
 //
 // Everything inline or templated that a kernel file includes (SIMD types, activation math, shared
