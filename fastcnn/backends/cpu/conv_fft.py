@@ -12,6 +12,7 @@ from fastcnn import _C
 
 from ...contracts.activation import fused_code
 from ...contracts.conv import ConvShape
+from ...contracts import kernels
 from ._lib import addr, cpu_kernel, dtype_code, new_empty
 
 _F = _C.conv_fft
@@ -73,7 +74,7 @@ def tile_backward_input(launch, gy, w, shape: ConvShape):
     return gx
 
 
-@cpu_kernel("conv2d_forward.fft")
+@cpu_kernel(kernels.conv2d_forward.fft)
 def conv2d_forward_fft(x, w, bias, shape: ConvShape, activation=None, act_param=0.0, *, tile=None):
     _unit_stride_dilation(shape.stride, shape.dilation)
     N, C, H, W, K, R, S, P, Q = shape[:9]
@@ -84,7 +85,7 @@ def conv2d_forward_fft(x, w, bias, shape: ConvShape, activation=None, act_param=
     return tile_forward(launch, x, w, bias, shape, activation, act_param)
 
 
-@cpu_kernel("conv2d_backward_input.fft")
+@cpu_kernel(kernels.conv2d_backward_input.fft)
 def conv2d_backward_input_fft(gy, w, shape: ConvShape, *, tile=None):
     _unit_stride_dilation(shape.stride, shape.dilation)
     N, C, H, W, K, R, S, P, Q = shape[:9]
@@ -95,7 +96,7 @@ def conv2d_backward_input_fft(gy, w, shape: ConvShape, *, tile=None):
     return tile_backward_input(launch, gy, w, shape)
 
 
-@cpu_kernel("conv2d_backward_weight.fft")
+@cpu_kernel(kernels.conv2d_backward_weight.fft)
 def conv2d_backward_weight_fft(x, gy, shape: ConvShape, *, tile=None):
     _unit_stride_dilation(shape.stride, shape.dilation)
     N, C, H, W, K, R, S, P, Q = shape[:9]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from fastcnn import _C
 
+from ...contracts import kernels
 from ._lib import addr, cpu_kernel, dtype_code, new_empty
 from ...contracts.activation import fused_code
 from ...contracts.conv import ConvShape, check_winograd as check_applicable
@@ -20,7 +21,7 @@ from .conv_fft import tile_backward_input, tile_forward
 _W = _C.conv_winograd
 
 
-@cpu_kernel("conv2d_forward.winograd")
+@cpu_kernel(kernels.conv2d_forward.winograd)
 def conv2d_forward_winograd(x, w, bias, shape: ConvShape, activation=None, act_param=0.0):
     check_applicable(shape.kernel_hw, shape.stride, shape.dilation, "conv2d_forward.winograd")
     N, C, H, W, K, R, S, P, Q = shape[:9]
@@ -31,7 +32,7 @@ def conv2d_forward_winograd(x, w, bias, shape: ConvShape, activation=None, act_p
     return tile_forward(launch, x, w, bias, shape, activation, act_param)
 
 
-@cpu_kernel("conv2d_backward_input.winograd")
+@cpu_kernel(kernels.conv2d_backward_input.winograd)
 def conv2d_backward_input_winograd(gy, w, shape: ConvShape):
     check_applicable(shape.kernel_hw, shape.stride, shape.dilation, "conv2d_backward_input.winograd")
     N, C, H, W, K, R, S, P, Q = shape[:9]
@@ -42,7 +43,7 @@ def conv2d_backward_input_winograd(gy, w, shape: ConvShape):
     return tile_backward_input(launch, gy, w, shape)
 
 
-@cpu_kernel("conv2d_backward_weight.winograd")
+@cpu_kernel(kernels.conv2d_backward_weight.winograd)
 def conv2d_backward_weight_winograd(x, gy, shape: ConvShape):
     check_applicable(shape.kernel_hw, shape.stride, shape.dilation, "conv2d_backward_weight.winograd")
     N, C, H, W, K, R, S, P, Q = shape[:9]

@@ -12,6 +12,7 @@ from fastcnn import _C
 
 from ...contracts.pool import is_channels_last as _is_channels_last
 from ...contracts.pool import memory_format
+from ...contracts import kernels
 from ._lib import addr, cpu_kernel, dtype_code, empty
 
 
@@ -23,7 +24,7 @@ def _geom(n, c, in_hw, out_hw, kernel=(1, 1), stride=(1, 1), padding=(0, 0), dil
     return (n, c, *in_hw, *out_hw, *kernel, *stride, *padding, *dilation)
 
 
-@cpu_kernel()
+@cpu_kernel(kernels.max_pool2d_forward)
 def max_pool2d_forward(x, kernel_size, stride, padding, dilation, out_hw, with_indices):
     n, c = x.shape[:2]
     cl = _is_channels_last(x)
@@ -35,7 +36,7 @@ def max_pool2d_forward(x, kernel_size, stride, padding, dilation, out_hw, with_i
     return y, idx
 
 
-@cpu_kernel()
+@cpu_kernel(kernels.avg_pool2d_forward)
 def avg_pool2d_forward(x, kernel_size, stride, padding, out_hw, count_include_pad, divisor_override):
     n, c = x.shape[:2]
     cl = _is_channels_last(x)
@@ -46,7 +47,7 @@ def avg_pool2d_forward(x, kernel_size, stride, padding, out_hw, count_include_pa
     return y
 
 
-@cpu_kernel()
+@cpu_kernel(kernels.avg_pool2d_backward)
 def avg_pool2d_backward(gy, in_hw, kernel_size, stride, padding, count_include_pad, divisor_override):
     n, c = gy.shape[:2]
     cl = _is_channels_last(gy)
@@ -57,7 +58,7 @@ def avg_pool2d_backward(gy, in_hw, kernel_size, stride, padding, count_include_p
     return gx
 
 
-@cpu_kernel()
+@cpu_kernel(kernels.adaptive_max_pool2d_forward)
 def adaptive_max_pool2d_forward(x, out_hw):
     n, c = x.shape[:2]
     cl = _is_channels_last(x)
@@ -68,7 +69,7 @@ def adaptive_max_pool2d_forward(x, out_hw):
     return y, idx
 
 
-@cpu_kernel()
+@cpu_kernel(kernels.adaptive_avg_pool2d_forward)
 def adaptive_avg_pool2d_forward(x, out_hw):
     n, c = x.shape[:2]
     cl = _is_channels_last(x)
@@ -78,7 +79,7 @@ def adaptive_avg_pool2d_forward(x, out_hw):
     return y
 
 
-@cpu_kernel()
+@cpu_kernel(kernels.adaptive_avg_pool2d_backward)
 def adaptive_avg_pool2d_backward(gy, in_hw):
     n, c = gy.shape[:2]
     cl = _is_channels_last(gy)
@@ -88,7 +89,7 @@ def adaptive_avg_pool2d_backward(gy, in_hw):
     return gx
 
 
-@cpu_kernel()
+@cpu_kernel(kernels.pool_index_scatter)
 def pool_index_scatter(src, indices, out_hw, accumulate):
     n, c = src.shape[:2]
     cl = _is_channels_last(src)
@@ -99,7 +100,7 @@ def pool_index_scatter(src, indices, out_hw, accumulate):
     return out
 
 
-@cpu_kernel()
+@cpu_kernel(kernels.pool_index_gather)
 def pool_index_gather(src, indices):
     n, c = src.shape[:2]
     cl = _is_channels_last(src)

@@ -14,6 +14,7 @@ from ...contracts.activation import fused_code
 from ...contracts.conv import ConvShape
 from . import _lib
 from ._conv_common import Shape, _backward_input_setup, _backward_weight_setup, _forward_setup
+from ...contracts import kernels
 from ._lib import cuda_kernel, i64, suffix
 from .gemm import (CBLOCK_M, CBLOCK_N, THREADS, Operand, addr, cdiv, launch_batched, null, split_k_plan,
                    sum_slices)
@@ -137,7 +138,7 @@ def _cgemm(a: Operand, b: Operand, c: Operand, M, N, K, nb1, nb2, splits=1, kchu
     launch_batched("conv_fft", name, CBLOCK_M, CBLOCK_N, M, N, nb1, nb2, splits, [a, b, c], args)
 
 
-@cuda_kernel("conv2d_forward.fft")
+@cuda_kernel(kernels.conv2d_forward.fft)
 def _fft_forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0):
     _check_fft(shape.stride, shape.dilation)
     kind = fused_code(activation)
@@ -158,7 +159,7 @@ def _fft_forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0):
     return y
 
 
-@cuda_kernel("conv2d_backward_input.fft")
+@cuda_kernel(kernels.conv2d_backward_input.fft)
 def _fft_backward_input(gy, w, shape: ConvShape):
     # gx = correlation of gy (padded by R-1-ph, S-1-pw) with the flipped, transposed kernel.
     _check_fft(shape.stride, shape.dilation)
@@ -179,7 +180,7 @@ def _fft_backward_input(gy, w, shape: ConvShape):
     return gx
 
 
-@cuda_kernel("conv2d_backward_weight.fft")
+@cuda_kernel(kernels.conv2d_backward_weight.fft)
 def _fft_backward_weight(x, gy, shape: ConvShape):
     # gw[k][c] = sum over images and tiles of conj(GY_t[k]) X_t[c], cropped to R x S.
     _check_fft(shape.stride, shape.dilation)

@@ -14,6 +14,7 @@ from ...contracts.activation import fused_code
 from ...contracts.conv import ConvShape
 from . import _lib
 from ._conv_common import _backward_input_setup, _backward_weight_setup, _check_grid_groups, _forward_setup
+from ...contracts import kernels
 from ._lib import cuda_kernel, i64
 from .conv_direct import _direct_backward_input, _direct_backward_weight, _direct_forward
 from .gemm import addr, cdiv, null, split_k_plan, sum_slices
@@ -40,7 +41,7 @@ def _kernel(direction: str) -> str:
     return f"conv_mma_{direction}_{precision()}_f32"
 
 
-@cuda_kernel("conv2d_forward.implicit_gemm")
+@cuda_kernel(kernels.conv2d_forward.implicit_gemm)
 def forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0):
     if x.dtype != torch.float32:
         return _direct_forward(x, w, bias, shape, activation, act_param)
@@ -57,7 +58,7 @@ def forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0):
     return y
 
 
-@cuda_kernel("conv2d_backward_input.implicit_gemm")
+@cuda_kernel(kernels.conv2d_backward_input.implicit_gemm)
 def backward_input(gy, w, shape: ConvShape):
     if gy.dtype != torch.float32:
         return _direct_backward_input(gy, w, shape)
@@ -71,7 +72,7 @@ def backward_input(gy, w, shape: ConvShape):
     return gx
 
 
-@cuda_kernel("conv2d_backward_weight.implicit_gemm")
+@cuda_kernel(kernels.conv2d_backward_weight.implicit_gemm)
 def backward_weight(x, gy, shape: ConvShape):
     if x.dtype != torch.float32:
         return _direct_backward_weight(x, gy, shape)

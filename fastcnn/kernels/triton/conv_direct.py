@@ -18,6 +18,7 @@ import triton
 import triton.language as tl
 
 from fastcnn.backends.triton._lib import triton_kernel
+from fastcnn.contracts import kernels
 from fastcnn.contracts.activation import fused_code
 from fastcnn.contracts.conv import ConvShape
 
@@ -168,7 +169,7 @@ def _launch_tiles(kernel, tensors, sizes, rows, cols, groups, config, *scalars, 
            BLOCK_N=bn, BLOCK_K=bk, num_warps=warps, num_stages=stages, **constexprs)
 
 
-@triton_kernel("conv2d_forward.direct")
+@triton_kernel(kernels.conv2d_forward.direct)
 def conv2d_forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0):
     stride, padding, dilation, groups = shape.stride, shape.padding, shape.dilation, shape.G
     out_hw = shape.out_hw
@@ -186,7 +187,7 @@ def conv2d_forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0)
     return y
 
 
-@triton_kernel("conv2d_backward_input.direct")
+@triton_kernel(kernels.conv2d_backward_input.direct)
 def conv2d_backward_input(gy, w, shape: ConvShape):
     stride, padding, dilation, groups = shape.stride, shape.padding, shape.dilation, shape.G
     in_hw = shape.in_hw
@@ -203,7 +204,7 @@ def conv2d_backward_input(gy, w, shape: ConvShape):
     return gx
 
 
-@triton_kernel("conv2d_backward_weight.direct")
+@triton_kernel(kernels.conv2d_backward_weight.direct)
 def conv2d_backward_weight(x, gy, shape: ConvShape):
     stride, padding, dilation, groups = shape.stride, shape.padding, shape.dilation, shape.G
     kernel_hw = shape.kernel_hw

@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 
 from fastcnn.backends.triton._lib import triton_kernel
+from fastcnn.contracts import kernels
 from fastcnn.contracts.activation import fused_code
 from fastcnn.contracts.conv import ConvShape
 
@@ -31,7 +32,7 @@ def _columns(x, kernel_hw, stride, padding, dilation, out_hw):
     return im2col(x, kernel_hw, stride, padding, dilation, out_hw)
 
 
-@triton_kernel("conv2d_forward.im2col")
+@triton_kernel(kernels.conv2d_forward.im2col)
 def conv2d_forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0):
     stride, padding, dilation, groups = shape.stride, shape.padding, shape.dilation, shape.G
     out_hw = shape.out_hw
@@ -48,7 +49,7 @@ def conv2d_forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0)
                         c_batch=(K * PQ, Kg * PQ), bias=bias, bias_batch=Kg, act=act, act_param=act_param)
 
 
-@triton_kernel("conv2d_backward_input.im2col")
+@triton_kernel(kernels.conv2d_backward_input.im2col)
 def conv2d_backward_input(gy, w, shape: ConvShape):
     stride, padding, dilation, groups = shape.stride, shape.padding, shape.dilation, shape.G
     in_hw = shape.in_hw
@@ -66,7 +67,7 @@ def conv2d_backward_input(gy, w, shape: ConvShape):
     return col2im(dcols, in_hw, (R, S), stride, padding, dilation, (P, Q))
 
 
-@triton_kernel("conv2d_backward_weight.im2col")
+@triton_kernel(kernels.conv2d_backward_weight.im2col)
 def conv2d_backward_weight(x, gy, shape: ConvShape):
     stride, padding, dilation, groups = shape.stride, shape.padding, shape.dilation, shape.G
     kernel_hw = shape.kernel_hw
@@ -85,5 +86,5 @@ def conv2d_backward_weight(x, gy, shape: ConvShape):
 
 # The im2col/col2im launchers live in _im2col.py with their kernels; registered (and found in the
 # interpreted copy) as this module's names.
-triton_kernel()(im2col)
-triton_kernel()(col2im)
+triton_kernel(kernels.im2col)(im2col)
+triton_kernel(kernels.col2im)(col2im)

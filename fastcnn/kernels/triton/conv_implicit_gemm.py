@@ -36,6 +36,7 @@ import triton.language as tl
 from triton import knobs
 
 from fastcnn.backends.triton._lib import triton_kernel
+from fastcnn.contracts import kernels
 from fastcnn.contracts.activation import fused_code
 from fastcnn.contracts.conv import ConvShape
 
@@ -311,7 +312,7 @@ def _geometry(N, C, H, W, K, P, Q, R, S, stride, padding, dilation, Cg, Kg):
     return (N, C, H, W, K, P, Q, R, S, *stride, *padding, *dilation, Cg, Kg)
 
 
-@triton_kernel("conv2d_forward.implicit_gemm")
+@triton_kernel(kernels.conv2d_forward.implicit_gemm)
 def conv2d_forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0):
     stride, padding, dilation, groups = shape.stride, shape.padding, shape.dilation, shape.G
     out_hw = shape.out_hw
@@ -360,7 +361,7 @@ def _tap_table(kernel_hw, stride, padding, dilation, device) -> torch.Tensor:
     return table
 
 
-@triton_kernel("conv2d_backward_input.implicit_gemm")
+@triton_kernel(kernels.conv2d_backward_input.implicit_gemm)
 def conv2d_backward_input(gy, w, shape: ConvShape):
     stride, padding, dilation, groups = shape.stride, shape.padding, shape.dilation, shape.G
     in_hw = shape.in_hw
@@ -400,7 +401,7 @@ def split_count(programs: int, reduction: int) -> int:
     return max(1, min(want, 32, reduction // MIN_CHUNK))
 
 
-@triton_kernel("conv2d_backward_weight.implicit_gemm")
+@triton_kernel(kernels.conv2d_backward_weight.implicit_gemm)
 def conv2d_backward_weight(x, gy, shape: ConvShape):
     stride, padding, dilation, groups = shape.stride, shape.padding, shape.dilation, shape.G
     kernel_hw = shape.kernel_hw

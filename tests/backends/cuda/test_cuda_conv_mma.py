@@ -22,6 +22,7 @@ import torch.nn.functional as F
 import cuda_host_emulator
 from conv_reference import TORCH_ACTIVATIONS, Case, conv_kernel, spelled_out
 from helpers import HAS_GPU, assert_close, round_to_tf32
+from fastcnn.contracts import kernels
 from test_cuda_conv import CASES, check_conv, make_inputs
 
 from triton_launch_workload import tf32
@@ -123,9 +124,8 @@ def emulated(monkeypatch):
     if not ok:
         pytest.skip(why)
     from fastcnn.backends.cuda import _lib, conv_mma  # noqa: F401
-    from fastcnn._registry import _KERNELS
     monkeypatch.setattr(_lib, "launch", cuda_host_emulator.launch)
-    return lambda name: spelled_out(_KERNELS[("cuda", name)], name)
+    return lambda slot: spelled_out(slot.impls["cuda"], slot.name)
 
 
 @pytest.mark.parametrize("case", [CASES[0], CASES[3], CASES[5]], ids=lambda c: c.name)
@@ -146,9 +146,9 @@ def check_tf32(kernel, device):
     lin = F.conv2d(xr, wr, None, *args)
     gx_ref, gw_ref = torch.autograd.grad(lin, (xr, wr), gyr)
     with tf32(torch.backends.cudnn, True):
-        y = kernel(f"conv2d_forward.{ALGO}")(x, w, b, *args, case.out_hw, "sigmoid", 0.0)
-        gx = kernel(f"conv2d_backward_input.{ALGO}")(gy, w, (case.H, case.W), *args)
-        gw = kernel(f"conv2d_backward_weight.{ALGO}")(x, gy, (case.R, case.S), *args)
+        y = kernel(kernels.conv2d_forward.algo(ALGO))(x, w, b, *args, case.out_hw, "sigmoid", 0.0)
+        gx = kernel(kernels.conv2d_backward_input.algo(ALGO))(gy, w, (case.H, case.W), *args)
+        gw = kernel(kernels.conv2d_backward_weight.algo(ALGO))(x, gy, (case.R, case.S), *args)
     cg, kg = case.C // case.groups, case.K // case.groups
     bias = b.cpu().double()[None, :, None, None]
     assert_close(y, torch.sigmoid(lin + bias), reduction=cg * 9, name="forward")
@@ -188,8 +188,8 @@ gpu = pytest.mark.gpu
 needs_gpu = pytest.mark.skipif(not HAS_GPU, reason="no CUDA GPU visible to torch")
 
 
-def _gpu_kernel(name):
-    return conv_kernel("cuda", name)
+def _gpu_kernel(slot):
+    return conv_kernel("cuda", slot)
 
 
 @gpu
