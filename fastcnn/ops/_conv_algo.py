@@ -223,7 +223,7 @@ def heuristic(options: Sequence[str], layer: Layer, direction: str = "conv2d_for
     for every pass on a GPU: the first H200 run measured direct / im2col / fft at 0.01-0.18x cuDNN,
     all on FMA units (issue #15). Not timed on a GPU yet; on CPU tensors (the interpreter) the rules
     above apply and implicit_gemm is only the last resort. The cuda backend's implicit_gemm
-    (conv_mma.cu, mma.sync TF32 on 128 x 128 tiles) follows the same rule. Both only where the
+    (conv_implicit_gemm.cu, mma.sync TF32 on 128 x 128 tiles) follows the same rule. Both only where the
     GEMM fills tensor-core fragments (_tensor_cores_pay: channels per group and reduction >= 16);
     depthwise and few-channel groups take the rules below (not timed on a GPU either)."""
     if "implicit_gemm" in options and layer.gpu and _tensor_cores_pay(layer, direction):

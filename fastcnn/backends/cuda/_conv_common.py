@@ -1,5 +1,5 @@
 """What the cuda convolution algorithms share (conv_direct.py, conv_im2col.py, conv_fft.py,
-conv_mma.py): the ConvShape record with its launch helpers, and each direction's (uninitialised) result."""
+conv_implicit_gemm.py): the ConvShape record with its launch helpers, and each direction's (uninitialised) result."""
 from __future__ import annotations
 
 import torch

@@ -27,7 +27,7 @@ from helpers import HAS_GPU, assert_close
 from fastcnn.contracts import kernels
 
 CUDA_DIR = Path(__file__).resolve().parents[3] / "fastcnn" / "kernels" / "cuda"
-OWN_CU = ["gemm.cu", "conv_im2col.cu", "conv_direct.cu", "conv_fft.cu", "conv_mma.cu"]
+OWN_CU = ["gemm.cu", "conv_im2col.cu", "conv_direct.cu", "conv_fft.cu", "conv_implicit_gemm.cu"]
 OWN_HEADERS = ["common.cuh", "conv_geometry.cuh", "conv_epilogue.cuh", "conv_stores.cuh", "gemm_tile.cuh", "mma_tile.cuh"]
 
 

@@ -1,4 +1,4 @@
-"""cuda convolution on the tensor cores: algo 'implicit_gemm' (conv_mma.cu, engine mma_tile.cuh),
+"""cuda convolution on the tensor cores: algo 'implicit_gemm' (conv_implicit_gemm.cu, engine mma_tile.cuh),
 forward, backward input and backward weight, with the convolution kernel signatures of fastcnn/contracts/conv.py.
 
 float32 runs on mma.sync TF32 (sm_80 or newer): plain TF32 when torch.backends.cudnn.allow_tf32 is on
@@ -19,7 +19,7 @@ from ._lib import cuda_kernel, i64
 from .conv_direct import _direct_backward_input, _direct_backward_weight, _direct_forward
 from .gemm import addr, cdiv, null, split_k_plan, sum_slices
 
-FAMILY = "conv_mma"
+FAMILY = "conv_implicit_gemm"
 BLOCK_M = BLOCK_N = 128  # mma_tile.cuh BM, BN
 THREADS = 256
 MIN_CAPABILITY = (8, 0)  # mma.sync .tf32 and cp.async
@@ -38,7 +38,7 @@ def _check_device(t: torch.Tensor) -> None:
 
 
 def _kernel(direction: str) -> str:
-    return f"conv_mma_{direction}_{precision()}_f32"
+    return f"conv_implicit_gemm_{direction}_{precision()}_f32"
 
 
 @cuda_kernel(kernels.conv2d_forward.implicit_gemm)

@@ -1,4 +1,4 @@
-"""The cuda backend's tensor-core convolution (algo 'implicit_gemm': conv_mma.cu on mma_tile.cuh).
+"""The cuda backend's tensor-core convolution (algo 'implicit_gemm': conv_implicit_gemm.cu on mma_tile.cuh).
 
 Without a GPU:
   - the compiled code: nvcc for sm_80 and sm_90 emits mma.sync TF32 and cp.async in the PTX, HMMA
@@ -50,11 +50,11 @@ def _cuobjdump():
 
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory):
-    """PTX for sm_90, SASS (cuobjdump) and ptxas -v of an sm_80 + sm_90 build of conv_mma.cu."""
+    """PTX for sm_90, SASS (cuobjdump) and ptxas -v of an sm_80 + sm_90 build of conv_implicit_gemm.cu."""
     if NVCC is None:
         pytest.skip("nvcc not on PATH")
-    out = tmp_path_factory.mktemp("conv_mma")
-    common = ["-std=c++17", f"-I{CUDA_DIR}", str(CUDA_DIR / "conv_mma.cu")]
+    out = tmp_path_factory.mktemp("conv_implicit_gemm")
+    common = ["-std=c++17", f"-I{CUDA_DIR}", str(CUDA_DIR / "conv_implicit_gemm.cu")]
     ptx = subprocess.run([NVCC, "-ptx", "-arch=compute_90", "-o", str(out / "k.ptx"), *common],
                          capture_output=True, text=True)
     assert ptx.returncode == 0, ptx.stderr
@@ -71,7 +71,7 @@ def compiled(tmp_path_factory):
     return {"ptx": (out / "k.ptx").read_text(), "ptxas": build.stderr + build90.stderr, "sass": sass}
 
 
-KERNELS = [f"conv_mma_{d}_{p}_f32" for p in ("tf32", "tf32x3") for d in ("forward", "backward_input", "backward_weight")]
+KERNELS = [f"conv_implicit_gemm_{d}_{p}_f32" for p in ("tf32", "tf32x3") for d in ("forward", "backward_input", "backward_weight")]
 
 
 def _ptx_functions(ptx: str) -> dict:
@@ -80,7 +80,7 @@ def _ptx_functions(ptx: str) -> dict:
     return {parts[i]: parts[i + 1] for i in range(1, len(parts) - 1, 2)}
 
 
-@pytest.mark.slow  # three nvcc builds of conv_mma.cu, ~50 s on 2 cores
+@pytest.mark.slow  # three nvcc builds of conv_implicit_gemm.cu, ~50 s on 2 cores
 def test_ptx_uses_tensor_cores_and_async_copies(compiled):
     funcs = _ptx_functions(compiled["ptx"])
     assert sorted(funcs) == sorted(KERNELS)
@@ -93,7 +93,7 @@ def test_ptx_uses_tensor_cores_and_async_copies(compiled):
         assert ".local" not in body, f"{name}: local memory in the PTX"
 
 
-@pytest.mark.slow  # three nvcc builds of conv_mma.cu, ~50 s on 2 cores
+@pytest.mark.slow  # three nvcc builds of conv_implicit_gemm.cu, ~50 s on 2 cores
 def test_no_spills_or_stack(compiled):
     reports = re.findall(r"Compiling entry function '(\w+)' for '(sm_\d+)'\s*\n.*?\n?\s*(\d+) bytes stack frame, "
                          r"(\d+) bytes spill stores, (\d+) bytes spill loads", compiled["ptxas"])
@@ -103,7 +103,7 @@ def test_no_spills_or_stack(compiled):
         assert (stack, stores, loads) == ("0", "0", "0"), f"{name} {arch}: stack {stack}, spills {stores}/{loads}"
 
 
-@pytest.mark.slow  # three nvcc builds of conv_mma.cu, ~50 s on 2 cores
+@pytest.mark.slow  # three nvcc builds of conv_implicit_gemm.cu, ~50 s on 2 cores
 def test_sass_has_hmma(compiled):
     if not compiled["sass"]:
         pytest.skip("no cuobjdump (CUDA toolkit or triton's nvidia backend)")
@@ -123,7 +123,7 @@ def emulated(monkeypatch):
     ok, why = cuda_host_emulator.available()
     if not ok:
         pytest.skip(why)
-    from fastcnn.backends.cuda import _lib, conv_mma  # noqa: F401
+    from fastcnn.backends.cuda import _lib, conv_implicit_gemm  # noqa: F401
     monkeypatch.setattr(_lib, "launch", cuda_host_emulator.launch)
     return lambda slot: spelled_out(slot.impls["cuda"], slot.name)
 
@@ -167,10 +167,10 @@ def test_emulated_tf32_rounds_operands_and_nothing_else(emulated):
 def test_emulated_multi_tile_and_split_k(emulated, monkeypatch):
     """More than one 128 x 128 tile in M and N, a reduction over several 16-wide slices with a
     ragged end, and backward weight cut into split-K slices."""
-    from fastcnn.backends.cuda import conv_mma, gemm
+    from fastcnn.backends.cuda import conv_implicit_gemm, gemm
     monkeypatch.setattr(gemm, "SM_COUNT_HINT", 64)
-    original = conv_mma.split_k_plan
-    monkeypatch.setattr(conv_mma, "split_k_plan", lambda blocks, k, max_splits: original(blocks, k, max_splits, 40))
+    original = conv_implicit_gemm.split_k_plan
+    monkeypatch.setattr(conv_implicit_gemm, "split_k_plan", lambda blocks, k, max_splits: original(blocks, k, max_splits, 40))
     case = Case("two_tiles", 2, 5, 9, 8, 130, 3, 3, padding=(1, 1))
     with tf32(torch.backends.cudnn, False):
         check_conv(emulated, ALGO, case, torch.float32, "cpu", ("relu", 0.0))
@@ -195,14 +195,14 @@ def _gpu_kernel(slot):
 @gpu
 @needs_gpu
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
-def test_gpu_conv_mma_tf32x3(case):
+def test_gpu_conv_implicit_gemm_tf32x3(case):
     with tf32(torch.backends.cudnn, False):
         check_conv(_gpu_kernel, ALGO, case, torch.float32, "cuda", ("elu", 0.7))
 
 
 @gpu
 @needs_gpu
-def test_gpu_conv_mma_tf32():
+def test_gpu_conv_implicit_gemm_tf32():
     check_tf32(_gpu_kernel, "cuda")
 
 
