@@ -84,7 +84,7 @@ adaptive_avg_pool2d_forward = KernelSlot("adaptive_avg_pool2d_forward", "(x, out
 adaptive_avg_pool2d_backward = KernelSlot("adaptive_avg_pool2d_backward", "(gy, in_hw) -> gx")
 adaptive_max_pool2d_forward = KernelSlot("adaptive_max_pool2d_forward", "(x, out_hw) -> (y, indices)")
 pool_index_scatter = KernelSlot(
-    "pool_index_scatter", "(src, indices, out_hw, accumulate) -> out  # out[.., indices] (+)= src: max-pool backward, unpool")
+    "pool_index_scatter", "(src, indices, out_hw, accumulate) -> out  # out[.., indices] (+)= src: max-pool backward")
 pool_index_gather = KernelSlot("pool_index_gather", "(src, indices) -> src[.., indices]")
 
 # ----------------------------------------------------------------------------------------- norm
@@ -100,7 +100,8 @@ group_rows_forward = KernelSlot(
 group_rows_backward = KernelSlot(
     "group_rows_backward",
     "(gy, x, groups, span, weight, mean, rstd, need_input, need_weight, need_bias) -> (gx, gweight, gbias)")
-local_response_norm_forward = KernelSlot("local_response_norm_forward", "(x[N,C,S], size, alpha, beta, k) -> (y, scale)")
+local_response_norm_forward = KernelSlot(
+    "local_response_norm_forward", "(x[N,C,S], size, alpha, beta, k) -> (y, scale)")
 local_response_norm_backward = KernelSlot(
     "local_response_norm_backward", "(gy, x, scale, size, alpha, beta) -> gx")
 normalize_forward = KernelSlot("normalize_forward", "(x[outer,D,inner], p, eps) -> (y, norm)  # F.normalize")
@@ -108,7 +109,8 @@ normalize_backward = KernelSlot("normalize_backward", "(gy, x, norm, p, eps) -> 
 
 # ----------------------------------------------------------------------------------------- loss
 cross_entropy_forward = KernelSlot(
-    "cross_entropy_forward", "(x[N,C,S], target, weight, ignore_index, label_smoothing) -> (loss, weight_of_target, lse)")
+    "cross_entropy_forward",
+    "(x[N,C,S], target, weight, ignore_index, label_smoothing) -> (loss, weight_of_target, lse)")
 cross_entropy_backward = KernelSlot(
     "cross_entropy_backward", "(x, target, weight, lse, ignore_index, label_smoothing, g) -> gx")
 soft_cross_entropy_forward = KernelSlot(
@@ -130,16 +132,17 @@ softmax_backward = KernelSlot("softmax_backward", "(gy, y, log) -> gx")
 
 # -------------------------------------------------------------------------------------- dropout
 dropout_masked_scale = KernelSlot(
-    "dropout_masked_scale", "(x, keep, group, scale, out=None) -> x * keep * scale  # one keep flag per group of elements")
+    "dropout_masked_scale", "(x, keep, group, scale, out=None) -> x * keep * scale  # a keep flag per group")
 
 # ------------------------------------------------------------------------------------------ pad
-pad2d_forward = KernelSlot("pad2d_forward", "(x, top, bottom, left, right, mode, value) -> y  # mode: int code (ops/pad.py MODES)")
+pad2d_forward = KernelSlot(
+    "pad2d_forward", "(x, top, bottom, left, right, mode, value) -> y  # mode: int code (ops/pad.py MODES)")
 pad2d_backward = KernelSlot("pad2d_backward", "(gy, H, W, top, bottom, left, right, mode) -> gx")
 
 # ------------------------------------------------------------------------------------- resample
 interpolate_forward = KernelSlot("interpolate_forward", "(x, out_hw, nearest, align_corners, scales) -> y")
 interpolate_backward = KernelSlot("interpolate_backward", "(gy, in_hw, nearest, align_corners, scales) -> gx")
-pixel_shuffle = KernelSlot("pixel_shuffle", "(x, factor, to_space) -> y  # pixel_shuffle, or unshuffle when not to_space")
+pixel_shuffle = KernelSlot("pixel_shuffle", "(x, factor, to_space) -> y  # unshuffle when not to_space")
 grid_sample_forward = KernelSlot("grid_sample_forward", "(x, grid, padding, align_corners, nearest) -> y")
 grid_sample_backward = KernelSlot(
     "grid_sample_backward", "(gy, x, grid, padding, align_corners, nearest, need_input, need_grid) -> (gx, ggrid)")

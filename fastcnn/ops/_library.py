@@ -3,11 +3,12 @@
 A compiled or exported graph cannot call a kernel that reads data pointers: Dynamo refuses pybind
 functions ("Attempted to call function marked as skipped"), and the fake tensors it traces with have
 no data. So while a graph is traced (torch.compiler.is_compiling(), which torch.export sets too),
-a kernel slot (`kernels.<slot>[backend]`, fastcnn/_registry.py KernelSlot) hands out the kernel's custom op `torch.ops.fastcnn.<kernel>` instead of
-the kernel: an opaque graph node with a fake implementation (output shapes, dtypes and layouts),
-whose real implementation is the same registered kernel. Everything around the kernels (argument
-checks, backend choice, the autograd.Functions with their fastcnn backward) is plain Python that
-Dynamo traces, so a compiled model runs exactly the kernels eager mode runs, forward and backward.
+a kernel slot (`kernels.<slot>[backend]`, fastcnn/_registry.py KernelSlot) hands out the kernel's
+custom op `torch.ops.fastcnn.<kernel>` instead of the kernel: an opaque graph node with a fake
+implementation (output shapes, dtypes and layouts), whose real implementation is the same registered
+kernel. Everything around the kernels (argument checks, backend choice, the autograd.Functions with
+their fastcnn backward) is plain Python that Dynamo traces, so a compiled model runs exactly the
+kernels eager mode runs, forward and backward.
 
 Eager calls never come here: a slot returns the plain kernel (a custom op call costs ~10 us of
 dispatch, more than the whole op on a small tensor).
@@ -272,7 +273,7 @@ _SHIMS["avg_pool2d_forward"] = lambda backend: lambda x, k, s, p, out_hw, cip, d
 def avg_pool2d_backward(gy: Tensor, in_hw: Sequence[int], k: Sequence[int], s: Sequence[int], p: Sequence[int],
                         count_include_pad: bool, divisor_override: Optional[int], backend: str) -> Tensor:
     return _kernel(backend, kernels.avg_pool2d_backward)(gy, *_tuples([in_hw, k, s, p]), count_include_pad,
-                                                   divisor_override)
+                                                         divisor_override)
 
 
 avg_pool2d_backward.register_fake(lambda gy, in_hw, k, s, p, cip, div, backend:
@@ -341,7 +342,7 @@ def batch_norm_forward(x: Tensor, weight: Optional[Tensor], bias: Optional[Tenso
                        running_var: Optional[Tensor], training: bool, momentum: float, eps: float,
                        backend: str) -> Tuple[Tensor, Tensor, Tensor]:
     return tuple(_kernel(backend, kernels.batch_norm_forward)(x, weight, bias, running_mean, running_var, training,
-                                                        momentum, eps))
+                                                              momentum, eps))
 
 
 @batch_norm_forward.register_fake
@@ -358,7 +359,7 @@ def batch_norm_backward(gy: Tensor, x: Tensor, weight: Optional[Tensor], mean: T
                         need_input: bool, need_weight: bool, need_bias: bool,
                         backend: str) -> Tuple[Tensor, Tensor, Tensor]:
     return _somethings(_kernel(backend, kernels.batch_norm_backward)(gy, x, weight, mean, invstd, training, need_input,
-                                                               need_weight, need_bias), x)
+                                                                     need_weight, need_bias), x)
 
 
 @batch_norm_backward.register_fake
@@ -586,7 +587,7 @@ def group_rows_forward(x: Tensor, groups: int, span: int, weight: Optional[Tenso
                        eps: float, running_mean: Optional[Tensor], running_var: Optional[Tensor], momentum: float,
                        backend: str) -> Tuple[Tensor, Tensor, Tensor]:
     return tuple(_kernel(backend, kernels.group_rows_forward)(x, groups, span, weight, bias, eps, running_mean, running_var,
-                                                        momentum))
+                                                              momentum))
 
 
 group_rows_forward.register_fake(lambda x, groups, span, w, b, eps, rm, rv, momentum, backend:
@@ -600,7 +601,7 @@ def group_rows_backward(gy: Tensor, x: Tensor, groups: int, span: int, weight: O
                         rstd: Tensor, need_input: bool, need_weight: bool, need_bias: bool,
                         backend: str) -> Tuple[Tensor, Tensor, Tensor]:
     return _somethings(_kernel(backend, kernels.group_rows_backward)(gy, x, groups, span, weight, mean, rstd, need_input,
-                                                               need_weight, need_bias), x)
+                                                                     need_weight, need_bias), x)
 
 
 @group_rows_backward.register_fake
@@ -697,7 +698,7 @@ _SHIMS["grid_sample_forward"] = lambda backend: lambda x, grid, padding, align_c
 def grid_sample_backward(gy: Tensor, x: Tensor, grid: Tensor, padding: int, align_corners: bool, nearest: bool,
                          need_input: bool, need_grid: bool, backend: str) -> Tuple[Tensor, Tensor]:
     return _somethings(_kernel(backend, kernels.grid_sample_backward)(gy, x, grid, padding, align_corners, nearest,
-                                                                need_input, need_grid), x)
+                                                                      need_input, need_grid), x)
 
 
 grid_sample_backward.register_fake(lambda gy, x, grid, padding, align_corners, nearest, need_input, need_grid, backend: (
@@ -781,7 +782,7 @@ def soft_cross_entropy_backward(x: Tensor, target: Tensor, weight: Optional[Tens
                                 label_smoothing: float, g: Tensor, need_input: bool, need_target: bool,
                                 backend: str) -> Tuple[Tensor, Tensor]:
     return _somethings(_kernel(backend, kernels.soft_cross_entropy_backward)(x, target, weight, lse, label_smoothing, g,
-                                                                       need_input, need_target), x)
+                                                                             need_input, need_target), x)
 
 
 soft_cross_entropy_backward.register_fake(lambda x, t, w, lse, ls, g, ni, nt, backend: (

@@ -241,7 +241,7 @@ class _SoftCrossEntropy(torch.autograd.Function):
         reduction, label_smoothing, backend, denom, shape = ctx.args
         g = upstream_scale(gy, reduction, denom, x)
         gx, gt = kernels.soft_cross_entropy_backward[backend](x, t, w, lse, label_smoothing, g,
-                                                                ctx.needs_input_grad[0], ctx.needs_input_grad[1])
+                                                              ctx.needs_input_grad[0], ctx.needs_input_grad[1])
         return (gx.view(shape) if gx is not None else None, gt.view(shape) if gt is not None else None,
                 None, None, None, None)
 

@@ -343,7 +343,7 @@ class _GridSample(torch.autograd.Function):
         x, grid = ctx.saved_tensors
         backend, padding, align_corners, nearest = ctx.cfg
         gx, ggrid = kernels.grid_sample_backward[backend](gy.contiguous(), x, grid, padding, align_corners, nearest,
-                                                            ctx.needs_input_grad[0], ctx.needs_input_grad[1])
+                                                          ctx.needs_input_grad[0], ctx.needs_input_grad[1])
         return gx, ggrid, None, None, None, None
 
 

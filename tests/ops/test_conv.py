@@ -321,7 +321,7 @@ def test_im2col_col2im_match_unfold_fold(backend, dtype):
     ref = F.unfold(x.double(), kw["kernel_hw"], kw["dilation"], kw["padding"], kw["stride"])
     assert_close(cols, ref)
     back = kernels.col2im[backend](ref.to(dtype), (7, 9), kw["kernel_hw"], kw["stride"], kw["padding"],
-                                     kw["dilation"], out_hw)
+                                   kw["dilation"], out_hw)
     assert_close(back, F.fold(ref, (7, 9), kw["kernel_hw"], kw["dilation"], kw["padding"], kw["stride"]), reduction=6)
 
 

@@ -202,14 +202,14 @@ def check_conv(kernel, algo, case, dtype, device, activation=(None, 0.0)):
     cg, kg = case.C // case.groups, case.K // case.groups
     extra = fft_extra_terms(case) if algo == "fft" else 0
     y = kernel(kernels.conv2d_forward.algo(algo))(x, w, b, case.stride, case.padding, case.dilation, case.groups,
-                                         case.out_hw, kind, p)
+                                                  case.out_hw, kind, p)
     assert y.dtype == dtype and y.device.type == torch.device(device).type
     assert_close(y, y_ref, reduction=cg * case.R * case.S + extra * cg, name=f"{algo} forward")
     gx = kernel(kernels.conv2d_backward_input.algo(algo))(gy, w, (case.H, case.W), case.stride, case.padding,
-                                                  case.dilation, case.groups)
+                                                          case.dilation, case.groups)
     assert_close(gx, gx_ref, reduction=kg * case.R * case.S + extra * kg, name=f"{algo} backward input")
     gw = kernel(kernels.conv2d_backward_weight.algo(algo))(x, gy, (case.R, case.S), case.stride, case.padding,
-                                                   case.dilation, case.groups)
+                                                           case.dilation, case.groups)
     n_pq = case.N * case.out_hw[0] * case.out_hw[1]
     assert_close(gw, gw_ref, reduction=n_pq + extra * n_pq, name=f"{algo} backward weight")
 

@@ -81,7 +81,7 @@ def _check_algo(algo, case):
 
 def _forward(algo, case, x, w, b, activation=None, act_param=0.0):
     return triton_kernel(kernels.conv2d_forward.algo(algo))(x, w, b, case.stride, case.padding, case.dilation, case.groups,
-                                                     case.out_hw, activation, act_param)
+                                                            case.out_hw, activation, act_param)
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -108,12 +108,12 @@ def test_conv2d_backward(algo, case, dtype, device):
     reference_conv(x64, w64, None, case).backward(gy.double())
 
     gx = triton_kernel(kernels.conv2d_backward_input.algo(algo))(gy, w, (case.H, case.W), case.stride, case.padding,
-                                                         case.dilation, case.groups)
+                                                                 case.dilation, case.groups)
     taps = (case.K // case.groups) * case.R * case.S
     assert_close(gx, x64.grad, reduction=taps, name=f"conv2d_backward_input.{algo}")
 
     gw = triton_kernel(kernels.conv2d_backward_weight.algo(algo))(x, gy, (case.R, case.S), case.stride, case.padding,
-                                                          case.dilation, case.groups)
+                                                                  case.dilation, case.groups)
     assert_close(gw, w64.grad, reduction=gy[:, 0].numel(), name=f"conv2d_backward_weight.{algo}")
 
 
@@ -138,8 +138,8 @@ def test_conv2d_without_bias_and_empty_batch(algo):
     y = _forward(algo, case, x[:0], w, None)
     assert y.shape == (0, case.K, *case.out_hw)
     gw = triton_kernel(kernels.conv2d_backward_weight.algo(algo))(x[:0], torch.empty(0, case.K, *case.out_hw,
-                                                          dtype=x.dtype), (case.R, case.S), case.stride,
-                                                          case.padding, case.dilation, case.groups)
+                                                                  dtype=x.dtype), (case.R, case.S), case.stride,
+                                                                  case.padding, case.dilation, case.groups)
     assert torch.equal(gw, torch.zeros_like(w))
 
 

@@ -189,7 +189,7 @@ def test_tf32_on_gpu_is_exact_on_tf32_rounded_inputs(geometry):
     torch.backends.cudnn.allow_tf32 = True
     try:
         y = conv_kernel("triton", kernels.conv2d_forward.implicit_gemm)(x, w, b, stride, padding, dilation, groups,
-                                                            tuple(gy.shape[2:]), None, 0.0)
+                                                                        tuple(gy.shape[2:]), None, 0.0)
     finally:
         torch.backends.cudnn.allow_tf32 = saved
     expected = F.conv2d(round_to_tf32(x).double(), round_to_tf32(w).double(), b.double(), stride, padding,
