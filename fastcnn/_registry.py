@@ -3,10 +3,12 @@
 A kernel backend is a package fastcnn/backends/<name>/ whose __init__.py declares it with
 `declare_backend(name, probe=..., devices=..., rank=...)` (cheap: nothing heavy is imported there);
 the registry finds every such package when fastcnn is imported, so adding a backend is adding a
-folder. The backend's other modules register *kernels* with one decorator, `@BACKEND.kernel(name)`
+folder. The backend's other modules register *kernels* with one decorator, `@BACKEND.kernel(slot)`
 (spelt `@cpu_kernel` / `@cuda_kernel` / `@triton_kernel`, the same decorator with the backend
-bound; triton's also picks the GPU or interpreted copy of its module per call): plain functions on tensors with the same name and signature on every backend
-(documented where the op that calls them lives: fastcnn/contracts/ and fastcnn/ops/). The
+bound; triton's also picks the GPU or interpreted copy of its module per call), where `slot` is a
+KernelSlot of the kernel table fastcnn/contracts/kernels.py: every kernel a backend may provide,
+declared once with its signature. Ops call `slot[backend]` (e.g. `kernels.gemm[backend](a, b)`), so a
+reader or a static tool follows an op to the slot and from the slot to every registration. The
 'reference' backend registers nothing: public ops route it to plain torch.
 
 Each backend's kernel modules are imported lazily, the first time a kernel of that backend is asked
@@ -22,10 +24,47 @@ from typing import Callable, Dict, FrozenSet, Iterable, Optional, Tuple
 
 import torch
 
-_KERNELS: Dict[Tuple[str, str], Callable] = {}
+# (backend, kernel name) -> its slot, for every registration: what the custom-op layer and the tests
+# enumerate. The functions themselves live in their slot (KernelSlot.impls), where ops look them up.
+_REGISTERED: Dict[Tuple[str, str], "KernelSlot"] = {}
 # Set by fastcnn.ops._library: (backend, name) -> the kernel as a torch.library custom op, used while
 # torch.compile / torch.export trace a graph (a kernel that reads data pointers cannot take fake tensors).
 _traced_kernel: Optional[Callable[[str, str], Callable]] = None
+
+
+class KernelSlot:
+    """One kernel of the kernel table (fastcnn/contracts/kernels.py): its name, its signature, and
+    the function each backend registered for it (`impls`, filled by Backend.kernel).
+
+    `slot[backend]` is that function (the backend's modules are imported on first use;
+    NotImplementedError naming the backends that have it instead; while torch.compile /
+    torch.export trace, the kernel's custom op from fastcnn/ops/_library.py). It sits on every op's
+    call path, so the hit is one dict get after the tracing check. `slot.offered_by(backend)`: does
+    that backend provide it (loading the backend if needed)."""
+
+    __slots__ = ("name", "signature", "impls")
+
+    def __init__(self, name: str, signature: str):
+        self.name = name
+        self.signature = signature
+        self.impls: Dict[str, Callable] = {}
+
+    def __getitem__(self, backend: str) -> Callable:
+        if torch.compiler.is_compiling() and _traced_kernel is not None:
+            _load(_BACKENDS[backend])
+            return _traced_kernel(backend, self.name)
+        fn = self.impls.get(backend)  # registered means its backend has loaded: no probe needed
+        return fn if fn is not None else _lookup(self, backend)
+
+    def offered_by(self, backend: str) -> bool:
+        try:
+            _load(_BACKENDS[backend])
+        except RuntimeError:
+            return False
+        return backend in self.impls
+
+    def __repr__(self) -> str:
+        return f"KernelSlot({self.name!r}: {self.signature})"
 
 
 @dataclass
@@ -47,12 +86,17 @@ class Backend:
         self.usable = ok
         return ok, why
 
-    def kernel(self, name: Optional[str] = None, wrap: Optional[Callable[[Callable], Callable]] = None):
-        """Decorator: register `fn` (through `wrap`, if given) as this backend's kernel `name`
-        (default: the function's name); returns what it registered."""
+    def kernel(self, slot: KernelSlot, wrap: Optional[Callable[[Callable], Callable]] = None):
+        """Decorator: register `fn` (through `wrap`, if given) as this backend's implementation of
+        `slot` (a KernelSlot of fastcnn/contracts/kernels.py); returns what it registered."""
+        if not isinstance(slot, KernelSlot):
+            raise TypeError(f"{self.name} kernel registration: expected a KernelSlot of fastcnn/contracts/kernels.py "
+                            f"(e.g. @{self.name}_kernel(kernels.gemm)), got {type(slot).__name__} {slot!r}")
+
         def deco(fn):
             registered = wrap(fn) if wrap is not None else fn
-            _KERNELS[(self.name, name or fn.__name__)] = registered
+            slot.impls[self.name] = registered
+            _REGISTERED[(self.name, slot.name)] = slot
             return registered
 
         return deco
@@ -112,19 +156,10 @@ def _load(b: Backend) -> None:
     b.loaded = True
 
 
-def kernel(backend: str, name: str) -> Callable:
-    """The kernel `name` of `backend`; NotImplementedError naming what exists instead. While
-    torch.compile / torch.export trace, the kernel's custom op (fastcnn/ops/_library.py)."""
-    if torch.compiler.is_compiling() and _traced_kernel is not None:
-        _load(_BACKENDS[backend])
-        return _traced_kernel(backend, name)
-    fn = _KERNELS.get((backend, name))  # registered means its backend has loaded: no probe needed
-    return fn if fn is not None else _lookup(backend, name)
-
-
-def _lookup(backend: str, name: str) -> Callable:
+def _lookup(slot: KernelSlot, backend: str) -> Callable:
+    """slot[backend] outside a trace, loading the backend first (the custom ops' real implementation)."""
     _load(_BACKENDS[backend])
-    fn = _KERNELS.get((backend, name))
+    fn = slot.impls.get(backend)
     if fn is None:
         others = []
         for other in KERNEL_BACKENDS:
@@ -134,19 +169,16 @@ def _lookup(backend: str, name: str) -> Callable:
                 _load(_BACKENDS[other])
             except RuntimeError:
                 continue
-            if (other, name) in _KERNELS:
+            if other in slot.impls:
                 others.append(other)
         hint = f"use backend={others[0]!r} or 'reference'" if others else "use backend='reference'"
-        raise NotImplementedError(f"fastcnn: '{name}' has no kernel on backend '{backend}'; {hint}")
+        raise NotImplementedError(f"fastcnn: '{slot.name}' has no kernel on backend '{backend}'; {hint}")
     return fn
 
 
-def has_kernel(backend: str, name: str) -> bool:
-    try:
-        _load(_BACKENDS[backend])
-    except RuntimeError:
-        return False
-    return (backend, name) in _KERNELS
+def registered(backend: Optional[str] = None) -> Dict[str, KernelSlot]:
+    """Kernel name -> slot of every kernel `backend` (default: any backend) registered so far."""
+    return {name: slot for (b, name), slot in _REGISTERED.items() if backend is None or b == backend}
 
 
 # os.environ.get costs ~0.7 us (key encoding, Mapping.get); the backing dict answers the same in 0.04 us,

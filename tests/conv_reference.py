@@ -79,11 +79,9 @@ def conv_cases(name: str, max_per_group: int, max_size: int):
     return cases()
 
 
-def conv_kernel(backend: str, name: str):
-    """spelled_out(kernel(backend, name), name)."""
-    from fastcnn._registry import kernel
-
-    return spelled_out(kernel(backend, name), name)
+def conv_kernel(backend: str, slot):
+    """spelled_out(slot[backend], slot.name): a slot of fastcnn/contracts/kernels.py."""
+    return spelled_out(slot[backend], slot.name)
 
 
 def spelled_out(fn, name: str):

@@ -11,7 +11,7 @@ import os
 import torch
 
 from fastcnn import ops
-from fastcnn._registry import kernel
+from fastcnn.contracts import kernels
 from fastcnn.contracts.conv import ConvShape
 
 DTYPES = (torch.float32, torch.float64)
@@ -73,7 +73,7 @@ def convolutions(dtype):
         with tf32(torch.backends.cuda.matmul, True):
             _backward(ops.linear(a, _rand(3, 7, dtype=dtype), _rand(3, dtype=dtype), backend="triton"))
     _backward(ops.linear(a, _rand(3, 7, dtype=dtype), _rand(3, dtype=dtype), backend="triton"))
-    kernel("triton", "gemm")(a.detach(), m.detach(), beta=1.0, out=torch.zeros(5, 3, dtype=dtype, device=CPU))
+    kernels.gemm["triton"](a.detach(), m.detach(), beta=1.0, out=torch.zeros(5, 3, dtype=dtype, device=CPU))
 
 
 @contextlib.contextmanager
@@ -112,9 +112,9 @@ def implicit_gemm(dtype, x, w, b):
     if dtype == torch.float32:
         xh, wh, bh = (t.detach().half() for t in (x, w, b))
         shape = ConvShape.of(xh.shape, wh.shape, (2, 1), (1, 1), (1, 1), 2, (5, 9))
-        y = kernel("triton", "conv2d_forward.implicit_gemm")(xh, wh, bh, shape, "relu", 0.0)
-        kernel("triton", "conv2d_backward_input.implicit_gemm")(y, wh, shape)
-        kernel("triton", "conv2d_backward_weight.implicit_gemm")(xh, y, shape)
+        y = kernels.conv2d_forward.implicit_gemm["triton"](xh, wh, bh, shape, "relu", 0.0)
+        kernels.conv2d_backward_input.implicit_gemm["triton"](y, wh, shape)
+        kernels.conv2d_backward_weight.implicit_gemm["triton"](xh, y, shape)
 
 
 def pooling(dtype):

@@ -15,7 +15,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from fastcnn._registry import has_kernel, kernel
+from fastcnn.contracts import kernels
 from fastcnn.contracts.conv import ConvShape
 
 LAYERS = {  # name: N, C, K, H, W, R, stride, padding, dilation, groups
@@ -78,11 +78,11 @@ def main():
         aten = torch.ops.aten.convolution_backward
         pieces = {
             "fwd": (lambda: F.conv2d(x, w, None, st, pd, dl, g),
-                    lambda al: kernel("cpu", f"conv2d_forward.{al}")(x, w, None, shape, None, 0.0)),
+                    lambda al: kernels.conv2d_forward.algo(al)["cpu"](x, w, None, shape, None, 0.0)),
             "bwd_in": (lambda: aten(gy, x, w, None, s2, p2, d2, False, [0, 0], g, [True, False, False]),
-                       lambda al: kernel("cpu", f"conv2d_backward_input.{al}")(gy, w, shape)),
+                       lambda al: kernels.conv2d_backward_input.algo(al)["cpu"](gy, w, shape)),
             "bwd_w": (lambda: aten(gy, x, w, None, s2, p2, d2, False, [0, 0], g, [False, True, False]),
-                      lambda al: kernel("cpu", f"conv2d_backward_weight.{al}")(x, gy, shape)),
+                      lambda al: kernels.conv2d_backward_weight.algo(al)["cpu"](x, gy, shape)),
         }
         unit = st == 1 and dl == 1
         algos = [al for al in a.algos.split(",") if not (al in ("fft", "winograd") and not unit)
@@ -94,7 +94,7 @@ def main():
                 continue
             direction = {"fwd": "conv2d_forward", "bwd_in": "conv2d_backward_input",
                          "bwd_w": "conv2d_backward_weight"}[piece]
-            here = [al for al in algos if has_kernel("cpu", f"{direction}.{al}")]
+            here = [al for al in algos if kernels.CONV_PASSES[direction].algo(al).offered_by("cpu")]
             tt, ft = [], {al: [] for al in here}
             for _ in range(a.reps):
                 tt += timeit(tf, 1)

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 import fastcnn
-from fastcnn._registry import has_kernel
+from fastcnn.contracts import kernels
 
 from .cases import Case, conv_flops, elementwise_bytes, op_contenders, train_factor
 
@@ -172,7 +172,7 @@ simple_case("pixel_shuffle x2 [16,256,24,24]", "resample", "pixel_shuffle", F.pi
 
 
 # ---- layers: the convolutions of the lecture networks ----------------------------------------------
-CONV_ALGOS = ("direct", "im2col", "fft", "winograd", "implicit_gemm")
+CONV_ALGOS = kernels.CONV_ALGOS
 
 
 def conv_case(label, N, C, K, H, W, R, S=None, stride=1, padding=0, dilation=1, groups=1, quick=False):
@@ -188,7 +188,7 @@ def conv_case(label, N, C, K, H, W, R, S=None, stride=1, padding=0, dilation=1, 
                       and not (a == "winograd" and (R, S) != (3, 3))]
         variants = {"auto": {"algo": "auto"}}
         variants.update({a: {"algo": a} for a in applicable
-                         if any(has_kernel(be, f"conv2d_forward.{a}") for be in backends)})
+                         if any(kernels.conv2d_forward.algo(a).offered_by(be) for be in backends)})
         extra = {}
         # torch._nnpack_available() initialises NNPACK; without it the first call fails.
         if (groups == 1 and dilation == 1 and mode == "forward" and hasattr(torch, "_nnpack_available")

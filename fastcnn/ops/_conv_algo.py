@@ -1,8 +1,9 @@
 """Which convolution algorithm runs: explicit choice checks, the `auto` heuristic, the autotuner.
 
-Algorithms are discovered through the registry (fastcnn._registry.has_kernel), never imported: a
-backend offers algorithm `a` for a direction when it registers the kernel `<direction>.<a>`
-(directions: conv2d_forward, conv2d_backward_input, conv2d_backward_weight).
+Algorithms are discovered through the kernel table (fastcnn/contracts/kernels.py), never imported: a
+backend offers algorithm `a` for a direction when it registers the slot `kernels.<direction>.<a>`
+(directions: conv2d_forward, conv2d_backward_input, conv2d_backward_weight; `kernel_slot` finds the
+slot of a direction and algorithm named at run time).
 
 Each pass of a convolution (forward, backward-input, backward-weight) chooses on its own: the
 heuristic has per-direction rules, and the autotuner (off by default; `fastcnn.ops.autotune(True)`
@@ -24,16 +25,18 @@ import torch
 
 from .._cache import atomic_write, cache_dir
 from .. import _registry
-from .._registry import has_kernel
+from .._registry import KernelSlot
+from ..contracts import kernels
 from ..contracts.conv import check_winograd  # noqa: F401 - part of the algorithm checks
 
-ALGOS = ("direct", "im2col", "fft", "winograd", "implicit_gemm")
+ALGOS = kernels.CONV_ALGOS
 CHOICES = ("auto",) + ALGOS
 DIRECTIONS = ("conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight")
 
 
-def kernel_name(direction: str, algo: str) -> str:
-    return f"{direction}.{algo}"
+def kernel_slot(direction: str, algo: str) -> KernelSlot:
+    """The slot of pass `direction` ('conv2d_forward', ...) and algorithm `algo`."""
+    return kernels.CONV_PASSES[direction].algo(algo)
 
 
 def why_not_applicable(algo: str, stride, dilation, kernel_hw=None) -> Optional[str]:
@@ -51,14 +54,14 @@ def check_explicit(algo: str, backend: str, direction: str, stride, dilation, ke
     reason = why_not_applicable(algo, stride, dilation, kernel_hw)
     if reason:
         raise ValueError(reason)
-    if not has_kernel(backend, kernel_name(direction, algo)):
-        offered = [a for a in ALGOS if has_kernel(backend, kernel_name(direction, a))]
+    if not kernel_slot(direction, algo).offered_by(backend):
+        offered = [a for a in ALGOS if kernel_slot(direction, a).offered_by(backend)]
         raise NotImplementedError(f"fastcnn: algo={algo!r} has no '{direction}' kernel on backend '{backend}'; "
                                   f"this backend offers {offered or 'none'} (or use algo='auto')")
 
 
 def candidates(backend: str, direction: str, stride, dilation, kernel_hw=None) -> list:
-    return [a for a in ALGOS if has_kernel(backend, kernel_name(direction, a))
+    return [a for a in ALGOS if kernel_slot(direction, a).offered_by(backend)
             and why_not_applicable(a, stride, dilation, kernel_hw) is None]
 
 
@@ -214,7 +217,7 @@ def heuristic(options: Sequence[str], layer: Layer, direction: str = "conv2d_for
     for every pass on a GPU: the first H200 run measured direct / im2col / fft at 0.01-0.18x cuDNN,
     all on FMA units (issue #15). Not timed on a GPU yet; on CPU tensors (the interpreter) the rules
     above apply and implicit_gemm is only the last resort. The cuda backend's implicit_gemm
-    (conv_mma.cu, mma.sync TF32 on 128 x 128 tiles) follows the same rule. Both only where the
+    (conv_implicit_gemm.cu, mma.sync TF32 on 128 x 128 tiles) follows the same rule. Both only where the
     GEMM fills tensor-core fragments (_tensor_cores_pay: channels per group and reduction >= 16);
     depthwise and few-channel groups take the rules below (not timed on a GPU either)."""
     if "implicit_gemm" in options and layer.gpu and _tensor_cores_pay(layer, direction):

@@ -3,13 +3,14 @@
 A compiled or exported graph cannot call a kernel that reads data pointers: Dynamo refuses pybind
 functions ("Attempted to call function marked as skipped"), and the fake tensors it traces with have
 no data. So while a graph is traced (torch.compiler.is_compiling(), which torch.export sets too),
-fastcnn._registry.kernel() hands out the kernel's custom op `torch.ops.fastcnn.<kernel>` instead of
-the kernel: an opaque graph node with a fake implementation (output shapes, dtypes and layouts),
-whose real implementation is the same registered kernel. Everything around the kernels (argument
-checks, backend choice, the autograd.Functions with their fastcnn backward) is plain Python that
-Dynamo traces, so a compiled model runs exactly the kernels eager mode runs, forward and backward.
+a kernel slot (`kernels.<slot>[backend]`, fastcnn/_registry.py KernelSlot) hands out the kernel's
+custom op `torch.ops.fastcnn.<kernel>` instead of the kernel: an opaque graph node with a fake
+implementation (output shapes, dtypes and layouts), whose real implementation is the same registered
+kernel. Everything around the kernels (argument checks, backend choice, the autograd.Functions with
+their fastcnn backward) is plain Python that Dynamo traces, so a compiled model runs exactly the
+kernels eager mode runs, forward and backward.
 
-Eager calls never come here: kernel() returns the plain kernel (a custom op call costs ~10 us of
+Eager calls never come here: a slot returns the plain kernel (a custom op call costs ~10 us of
 dispatch, more than the whole op on a small tensor).
 
 Each op takes the backend as its last argument, so one op serves cpu, triton and cuda. Kernel
@@ -27,6 +28,7 @@ import torch
 from torch import Tensor
 
 from .. import _registry
+from ..contracts import kernels
 from ..contracts.conv import ConvShape
 from ..contracts.pool import is_channels_last
 
@@ -36,10 +38,10 @@ calls: collections.Counter = collections.Counter()  # kernel name -> real execut
 _SHIMS: Dict[str, Callable] = {}  # kernel name -> function(backend) -> shim with the kernel's signature
 
 
-def _kernel(backend: str, name: str) -> Callable:
-    """The eager kernel (the custom op's real implementation runs outside any trace)."""
-    calls[name] += 1
-    return _registry._lookup(backend, name)
+def _kernel(backend: str, slot: _registry.KernelSlot) -> Callable:
+    """The eager kernel of `slot` (the custom op's real implementation runs outside any trace)."""
+    calls[slot.name] += 1
+    return _registry._lookup(slot, backend)
 
 
 def _tuples(args):
@@ -93,7 +95,7 @@ def _float64_scalar(like: Tensor) -> Tensor:
 # ---------------------------------------------------------------------------------------- activations
 @_op("activation_forward")
 def activation_forward(x: Tensor, kind: str, p0: float, p1: float, backend: str) -> Tensor:
-    return _kernel(backend, "activation_forward")(x, kind, p0, p1)
+    return _kernel(backend, kernels.activation_forward)(x, kind, p0, p1)
 
 
 activation_forward.register_fake(lambda x, kind, p0, p1, backend: _dense_like(x))
@@ -101,7 +103,7 @@ activation_forward.register_fake(lambda x, kind, p0, p1, backend: _dense_like(x)
 
 @_op("activation_forward_", mutates_args=("x",))
 def activation_forward_(x: Tensor, kind: str, p0: float, p1: float, backend: str) -> None:
-    _kernel(backend, "activation_forward")(x, kind, p0, p1, out=x)
+    _kernel(backend, kernels.activation_forward)(x, kind, p0, p1, out=x)
 
 
 activation_forward_.register_fake(lambda x, kind, p0, p1, backend: None)
@@ -110,7 +112,7 @@ activation_forward_.register_fake(lambda x, kind, p0, p1, backend: None)
 @_op("activation_backward")
 def activation_backward(gy: Tensor, saved: Tensor, kind: str, p0: float, p1: float, from_output: bool,
                         backend: str) -> Tensor:
-    return _kernel(backend, "activation_backward")(gy, saved, kind, p0, p1, from_output)
+    return _kernel(backend, kernels.activation_backward)(gy, saved, kind, p0, p1, from_output)
 
 
 activation_backward.register_fake(lambda gy, saved, kind, p0, p1, from_output, backend: _dense_like(saved))
@@ -168,7 +170,7 @@ def conv_pass(cfg, direction: str, N: int, w: Tensor, *args) -> Tensor:
 
 @_op("channel_sum")
 def channel_sum(t: Tensor, backend: str) -> Tensor:
-    return _kernel(backend, "channel_sum")(t)
+    return _kernel(backend, kernels.channel_sum)(t)
 
 
 channel_sum.register_fake(lambda t, backend: t.new_empty(t.shape[1]))
@@ -178,7 +180,7 @@ _SHIMS["channel_sum"] = lambda backend: lambda t: channel_sum(t, backend)
 @_op("channel_bias_act", mutates_args=("y",))
 def channel_bias_act(y: Tensor, bias: Optional[Tensor], activation: Optional[str], act_param: float,
                      backend: str) -> None:
-    _kernel(backend, "channel_bias_act")(y, bias, activation, act_param)
+    _kernel(backend, kernels.channel_bias_act)(y, bias, activation, act_param)
 
 
 channel_bias_act.register_fake(lambda y, bias, activation, act_param, backend: None)
@@ -201,7 +203,7 @@ def _gemm_shape(a, b, trans_a, trans_b):
 
 @_op("gemm")
 def gemm(a: Tensor, b: Tensor, trans_a: bool, trans_b: bool, alpha: float, backend: str) -> Tensor:
-    return _kernel(backend, "gemm")(a, b, trans_a=trans_a, trans_b=trans_b, alpha=alpha)
+    return _kernel(backend, kernels.gemm)(a, b, trans_a=trans_a, trans_b=trans_b, alpha=alpha)
 
 
 gemm.register_fake(lambda a, b, trans_a, trans_b, alpha, backend: a.new_empty(_gemm_shape(a, b, trans_a, trans_b)))
@@ -210,7 +212,7 @@ gemm.register_fake(lambda a, b, trans_a, trans_b, alpha, backend: a.new_empty(_g
 @_op("gemm_", mutates_args=("out",))
 def gemm_(a: Tensor, b: Tensor, out: Tensor, trans_a: bool, trans_b: bool, alpha: float, beta: float,
           backend: str) -> None:
-    _kernel(backend, "gemm")(a, b, trans_a=trans_a, trans_b=trans_b, alpha=alpha, beta=beta, out=out)
+    _kernel(backend, kernels.gemm)(a, b, trans_a=trans_a, trans_b=trans_b, alpha=alpha, beta=beta, out=out)
 
 
 gemm_.register_fake(lambda a, b, out, trans_a, trans_b, alpha, beta, backend: None)
@@ -236,7 +238,7 @@ def _pool_out(x, out_hw):
 @_op("max_pool2d_forward")
 def max_pool2d_forward(x: Tensor, k: Sequence[int], s: Sequence[int], p: Sequence[int], d: Sequence[int],
                        out_hw: Sequence[int], with_indices: bool, backend: str) -> Tuple[Tensor, Tensor]:
-    y, idx = _kernel(backend, "max_pool2d_forward")(x, *_tuples([k, s, p, d, out_hw]), with_indices)
+    y, idx = _kernel(backend, kernels.max_pool2d_forward)(x, *_tuples([k, s, p, d, out_hw]), with_indices)
     return y, idx if idx is not None else _nothing(x)
 
 
@@ -259,7 +261,7 @@ _SHIMS["max_pool2d_forward"] = _max_pool_shim
 @_op("avg_pool2d_forward")
 def avg_pool2d_forward(x: Tensor, k: Sequence[int], s: Sequence[int], p: Sequence[int], out_hw: Sequence[int],
                        count_include_pad: bool, divisor_override: Optional[int], backend: str) -> Tensor:
-    return _kernel(backend, "avg_pool2d_forward")(x, *_tuples([k, s, p, out_hw]), count_include_pad, divisor_override)
+    return _kernel(backend, kernels.avg_pool2d_forward)(x, *_tuples([k, s, p, out_hw]), count_include_pad, divisor_override)
 
 
 avg_pool2d_forward.register_fake(lambda x, k, s, p, out_hw, cip, div, backend: _empty_like_layout(x, _pool_out(x, out_hw)))
@@ -270,8 +272,8 @@ _SHIMS["avg_pool2d_forward"] = lambda backend: lambda x, k, s, p, out_hw, cip, d
 @_op("avg_pool2d_backward")
 def avg_pool2d_backward(gy: Tensor, in_hw: Sequence[int], k: Sequence[int], s: Sequence[int], p: Sequence[int],
                         count_include_pad: bool, divisor_override: Optional[int], backend: str) -> Tensor:
-    return _kernel(backend, "avg_pool2d_backward")(gy, *_tuples([in_hw, k, s, p]), count_include_pad,
-                                                   divisor_override)
+    return _kernel(backend, kernels.avg_pool2d_backward)(gy, *_tuples([in_hw, k, s, p]), count_include_pad,
+                                                         divisor_override)
 
 
 avg_pool2d_backward.register_fake(lambda gy, in_hw, k, s, p, cip, div, backend:
@@ -282,7 +284,7 @@ _SHIMS["avg_pool2d_backward"] = lambda backend: lambda gy, in_hw, k, s, p, cip, 
 
 @_op("adaptive_avg_pool2d_forward")
 def adaptive_avg_pool2d_forward(x: Tensor, out_hw: Sequence[int], backend: str) -> Tensor:
-    return _kernel(backend, "adaptive_avg_pool2d_forward")(x, tuple(out_hw))
+    return _kernel(backend, kernels.adaptive_avg_pool2d_forward)(x, tuple(out_hw))
 
 
 adaptive_avg_pool2d_forward.register_fake(lambda x, out_hw, backend: _empty_like_layout(x, _pool_out(x, out_hw)))
@@ -292,7 +294,7 @@ _SHIMS["adaptive_avg_pool2d_forward"] = lambda backend: lambda x, out_hw: \
 
 @_op("adaptive_avg_pool2d_backward")
 def adaptive_avg_pool2d_backward(gy: Tensor, in_hw: Sequence[int], backend: str) -> Tensor:
-    return _kernel(backend, "adaptive_avg_pool2d_backward")(gy, tuple(in_hw))
+    return _kernel(backend, kernels.adaptive_avg_pool2d_backward)(gy, tuple(in_hw))
 
 
 adaptive_avg_pool2d_backward.register_fake(lambda gy, in_hw, backend: _empty_like_layout(gy, _pool_out(gy, in_hw)))
@@ -302,7 +304,7 @@ _SHIMS["adaptive_avg_pool2d_backward"] = lambda backend: lambda gy, in_hw: \
 
 @_op("adaptive_max_pool2d_forward")
 def adaptive_max_pool2d_forward(x: Tensor, out_hw: Sequence[int], backend: str) -> Tuple[Tensor, Tensor]:
-    return tuple(_kernel(backend, "adaptive_max_pool2d_forward")(x, tuple(out_hw)))
+    return tuple(_kernel(backend, kernels.adaptive_max_pool2d_forward)(x, tuple(out_hw)))
 
 
 @adaptive_max_pool2d_forward.register_fake
@@ -316,7 +318,7 @@ _SHIMS["adaptive_max_pool2d_forward"] = lambda backend: lambda x, out_hw: \
 
 @_op("pool_index_scatter")
 def pool_index_scatter(src: Tensor, indices: Tensor, out_hw: Sequence[int], accumulate: bool, backend: str) -> Tensor:
-    return _kernel(backend, "pool_index_scatter")(src, indices, tuple(out_hw), accumulate)
+    return _kernel(backend, kernels.pool_index_scatter)(src, indices, tuple(out_hw), accumulate)
 
 
 pool_index_scatter.register_fake(lambda src, indices, out_hw, accumulate, backend:
@@ -327,7 +329,7 @@ _SHIMS["pool_index_scatter"] = lambda backend: lambda src, indices, out_hw, accu
 
 @_op("pool_index_gather")
 def pool_index_gather(src: Tensor, indices: Tensor, backend: str) -> Tensor:
-    return _kernel(backend, "pool_index_gather")(src, indices)
+    return _kernel(backend, kernels.pool_index_gather)(src, indices)
 
 
 pool_index_gather.register_fake(lambda src, indices, backend: _empty_like_layout(src, tuple(indices.shape)))
@@ -339,8 +341,8 @@ _SHIMS["pool_index_gather"] = lambda backend: lambda src, indices: pool_index_ga
 def batch_norm_forward(x: Tensor, weight: Optional[Tensor], bias: Optional[Tensor], running_mean: Optional[Tensor],
                        running_var: Optional[Tensor], training: bool, momentum: float, eps: float,
                        backend: str) -> Tuple[Tensor, Tensor, Tensor]:
-    return tuple(_kernel(backend, "batch_norm_forward")(x, weight, bias, running_mean, running_var, training,
-                                                        momentum, eps))
+    return tuple(_kernel(backend, kernels.batch_norm_forward)(x, weight, bias, running_mean, running_var, training,
+                                                              momentum, eps))
 
 
 @batch_norm_forward.register_fake
@@ -356,8 +358,8 @@ _SHIMS["batch_norm_forward"] = lambda backend: lambda x, w, b, rm, rv, training,
 def batch_norm_backward(gy: Tensor, x: Tensor, weight: Optional[Tensor], mean: Tensor, invstd: Tensor, training: bool,
                         need_input: bool, need_weight: bool, need_bias: bool,
                         backend: str) -> Tuple[Tensor, Tensor, Tensor]:
-    return _somethings(_kernel(backend, "batch_norm_backward")(gy, x, weight, mean, invstd, training, need_input,
-                                                               need_weight, need_bias), x)
+    return _somethings(_kernel(backend, kernels.batch_norm_backward)(gy, x, weight, mean, invstd, training, need_input,
+                                                                     need_weight, need_bias), x)
 
 
 @batch_norm_backward.register_fake
@@ -375,7 +377,7 @@ _SHIMS["batch_norm_backward"] = lambda backend: lambda gy, x, w, mean, invstd, t
 @_op("local_response_norm_forward")
 def local_response_norm_forward(x: Tensor, size: int, alpha: float, beta: float, k: float,
                                 backend: str) -> Tuple[Tensor, Tensor]:
-    return tuple(_kernel(backend, "local_response_norm_forward")(x, size, alpha, beta, k))
+    return tuple(_kernel(backend, kernels.local_response_norm_forward)(x, size, alpha, beta, k))
 
 
 local_response_norm_forward.register_fake(lambda x, size, alpha, beta, k, backend: (torch.empty_like(x),
@@ -387,7 +389,7 @@ _SHIMS["local_response_norm_forward"] = lambda backend: lambda x, size, alpha, b
 @_op("local_response_norm_backward")
 def local_response_norm_backward(gy: Tensor, x: Tensor, scale: Tensor, size: int, alpha: float, beta: float,
                                  backend: str) -> Tensor:
-    return _kernel(backend, "local_response_norm_backward")(gy, x, scale, size, alpha, beta)
+    return _kernel(backend, kernels.local_response_norm_backward)(gy, x, scale, size, alpha, beta)
 
 
 local_response_norm_backward.register_fake(lambda gy, x, scale, size, alpha, beta, backend: torch.empty_like(x))
@@ -399,7 +401,7 @@ _SHIMS["local_response_norm_backward"] = lambda backend: lambda gy, x, scale, si
 @_op("interpolate_forward")
 def interpolate_forward(x: Tensor, out_hw: Sequence[int], nearest: bool, align_corners: bool,
                         scales: Sequence[float], backend: str) -> Tensor:
-    return _kernel(backend, "interpolate_forward")(x, tuple(out_hw), nearest, align_corners, tuple(scales))
+    return _kernel(backend, kernels.interpolate_forward)(x, tuple(out_hw), nearest, align_corners, tuple(scales))
 
 
 interpolate_forward.register_fake(lambda x, out_hw, nearest, align_corners, scales, backend:
@@ -411,7 +413,7 @@ _SHIMS["interpolate_forward"] = lambda backend: lambda x, out_hw, nearest, align
 @_op("interpolate_backward")
 def interpolate_backward(gy: Tensor, in_hw: Sequence[int], nearest: bool, align_corners: bool,
                          scales: Sequence[float], backend: str) -> Tensor:
-    return _kernel(backend, "interpolate_backward")(gy, tuple(in_hw), nearest, align_corners, tuple(scales))
+    return _kernel(backend, kernels.interpolate_backward)(gy, tuple(in_hw), nearest, align_corners, tuple(scales))
 
 
 interpolate_backward.register_fake(lambda gy, in_hw, nearest, align_corners, scales, backend:
@@ -423,7 +425,7 @@ _SHIMS["interpolate_backward"] = lambda backend: lambda gy, in_hw, nearest, alig
 # ---------------------------------------------------------------------------------- dropout, softmax
 @_op("dropout_masked_scale")
 def dropout_masked_scale(x: Tensor, keep: Tensor, group: int, scale: float, backend: str) -> Tensor:
-    return _kernel(backend, "dropout_masked_scale")(x, keep, group, scale)
+    return _kernel(backend, kernels.dropout_masked_scale)(x, keep, group, scale)
 
 
 dropout_masked_scale.register_fake(lambda x, keep, group, scale, backend: torch.empty_like(x))
@@ -431,7 +433,7 @@ dropout_masked_scale.register_fake(lambda x, keep, group, scale, backend: torch.
 
 @_op("dropout_masked_scale_", mutates_args=("x",))
 def dropout_masked_scale_(x: Tensor, keep: Tensor, group: int, scale: float, backend: str) -> None:
-    _kernel(backend, "dropout_masked_scale")(x, keep, group, scale, out=x)
+    _kernel(backend, kernels.dropout_masked_scale)(x, keep, group, scale, out=x)
 
 
 dropout_masked_scale_.register_fake(lambda x, keep, group, scale, backend: None)
@@ -453,7 +455,7 @@ _SHIMS["dropout_masked_scale"] = _dropout_shim
 
 @_op("softmax_forward")
 def softmax_forward(x: Tensor, log: bool, backend: str) -> Tensor:
-    return _kernel(backend, "softmax_forward")(x, log)
+    return _kernel(backend, kernels.softmax_forward)(x, log)
 
 
 softmax_forward.register_fake(lambda x, log, backend: torch.empty_like(x))
@@ -462,7 +464,7 @@ _SHIMS["softmax_forward"] = lambda backend: lambda x, log: softmax_forward(x, bo
 
 @_op("softmax_backward")
 def softmax_backward(gy: Tensor, y: Tensor, log: bool, backend: str) -> Tensor:
-    return _kernel(backend, "softmax_backward")(gy, y, log)
+    return _kernel(backend, kernels.softmax_backward)(gy, y, log)
 
 
 softmax_backward.register_fake(lambda gy, y, log, backend: torch.empty_like(y))
@@ -481,7 +483,7 @@ def _check_targets(x: Tensor, target: Tensor, ignore_index: int) -> None:
 def cross_entropy_forward(x: Tensor, target: Tensor, weight: Optional[Tensor], ignore_index: int,
                           label_smoothing: float, backend: str) -> Tuple[Tensor, Tensor, Tensor]:
     _check_targets(x, target, ignore_index)
-    return tuple(_kernel(backend, "cross_entropy_forward")(x, target, weight, ignore_index, label_smoothing))
+    return tuple(_kernel(backend, kernels.cross_entropy_forward)(x, target, weight, ignore_index, label_smoothing))
 
 
 @cross_entropy_forward.register_fake
@@ -497,7 +499,7 @@ _SHIMS["cross_entropy_forward"] = lambda backend: lambda x, t, w, ii, ls: \
 @_op("cross_entropy_backward")
 def cross_entropy_backward(x: Tensor, target: Tensor, weight: Optional[Tensor], lse: Tensor, ignore_index: int,
                            label_smoothing: float, g: Tensor, backend: str) -> Tensor:
-    return _kernel(backend, "cross_entropy_backward")(x, target, weight, lse, ignore_index, label_smoothing, g)
+    return _kernel(backend, kernels.cross_entropy_backward)(x, target, weight, lse, ignore_index, label_smoothing, g)
 
 
 cross_entropy_backward.register_fake(lambda x, t, w, lse, ii, ls, g, backend: torch.empty_like(x))
@@ -509,7 +511,7 @@ _SHIMS["cross_entropy_backward"] = lambda backend: lambda x, t, w, lse, ii, ls, 
 def nll_loss_forward(x: Tensor, target: Tensor, weight: Optional[Tensor], ignore_index: int,
                      backend: str) -> Tuple[Tensor, Tensor]:
     _check_targets(x, target, ignore_index)
-    return tuple(_kernel(backend, "nll_loss_forward")(x, target, weight, ignore_index))
+    return tuple(_kernel(backend, kernels.nll_loss_forward)(x, target, weight, ignore_index))
 
 
 @nll_loss_forward.register_fake
@@ -524,7 +526,7 @@ _SHIMS["nll_loss_forward"] = lambda backend: lambda x, t, w, ii: nll_loss_forwar
 @_op("nll_loss_backward")
 def nll_loss_backward(target: Tensor, weight: Optional[Tensor], ignore_index: int, g: Tensor, shape: Sequence[int],
                       backend: str) -> Tensor:
-    return _kernel(backend, "nll_loss_backward")(target, weight, ignore_index, g, tuple(shape))
+    return _kernel(backend, kernels.nll_loss_backward)(target, weight, ignore_index, g, tuple(shape))
 
 
 nll_loss_backward.register_fake(lambda t, w, ii, g, shape, backend: g.new_empty(tuple(shape)))
@@ -534,7 +536,7 @@ _SHIMS["nll_loss_backward"] = lambda backend: lambda t, w, ii, g, shape: \
 
 @_op("loss_sum")
 def loss_sum(v: Tensor, backend: str) -> Tensor:
-    return _kernel(backend, "loss_sum")(v).to(v.device)
+    return _kernel(backend, kernels.loss_sum)(v).to(v.device)
 
 
 loss_sum.register_fake(lambda v, backend: _float64_scalar(v))
@@ -544,7 +546,7 @@ _SHIMS["loss_sum"] = lambda backend: lambda v: loss_sum(v, backend)
 # ------------------------------------------------------------------------------- prelu and maxout
 @_op("prelu_forward")
 def prelu_forward(x: Tensor, weight: Tensor, backend: str) -> Tensor:
-    return _kernel(backend, "prelu_forward")(x, weight)
+    return _kernel(backend, kernels.prelu_forward)(x, weight)
 
 
 prelu_forward.register_fake(lambda x, weight, backend: _dense_like(x))
@@ -553,7 +555,7 @@ _SHIMS["prelu_forward"] = lambda backend: lambda x, weight: prelu_forward(x, wei
 
 @_op("prelu_backward")
 def prelu_backward(gy: Tensor, x: Tensor, weight: Tensor, backend: str) -> Tuple[Tensor, Tensor]:
-    return tuple(_kernel(backend, "prelu_backward")(gy, x, weight))
+    return tuple(_kernel(backend, kernels.prelu_backward)(gy, x, weight))
 
 
 prelu_backward.register_fake(lambda gy, x, weight, backend: (_dense_like(x), _dense_like(weight)))
@@ -562,7 +564,7 @@ _SHIMS["prelu_backward"] = lambda backend: lambda gy, x, weight: prelu_backward(
 
 @_op("maxout_forward")
 def maxout_forward(x: Tensor, pool_size: int, backend: str) -> Tensor:
-    return _kernel(backend, "maxout_forward")(x, pool_size)
+    return _kernel(backend, kernels.maxout_forward)(x, pool_size)
 
 
 maxout_forward.register_fake(lambda x, pool_size, backend:
@@ -572,7 +574,7 @@ _SHIMS["maxout_forward"] = lambda backend: lambda x, pool_size: maxout_forward(x
 
 @_op("maxout_backward")
 def maxout_backward(gy: Tensor, x: Tensor, pool_size: int, backend: str) -> Tensor:
-    return _kernel(backend, "maxout_backward")(gy, x, pool_size)
+    return _kernel(backend, kernels.maxout_backward)(gy, x, pool_size)
 
 
 maxout_backward.register_fake(lambda gy, x, pool_size, backend: _dense_like(x))
@@ -584,8 +586,8 @@ _SHIMS["maxout_backward"] = lambda backend: lambda gy, x, pool_size: maxout_back
 def group_rows_forward(x: Tensor, groups: int, span: int, weight: Optional[Tensor], bias: Optional[Tensor],
                        eps: float, running_mean: Optional[Tensor], running_var: Optional[Tensor], momentum: float,
                        backend: str) -> Tuple[Tensor, Tensor, Tensor]:
-    return tuple(_kernel(backend, "group_rows_forward")(x, groups, span, weight, bias, eps, running_mean, running_var,
-                                                        momentum))
+    return tuple(_kernel(backend, kernels.group_rows_forward)(x, groups, span, weight, bias, eps, running_mean, running_var,
+                                                              momentum))
 
 
 group_rows_forward.register_fake(lambda x, groups, span, w, b, eps, rm, rv, momentum, backend:
@@ -598,8 +600,8 @@ _SHIMS["group_rows_forward"] = lambda backend: lambda x, groups, span, w, b, eps
 def group_rows_backward(gy: Tensor, x: Tensor, groups: int, span: int, weight: Optional[Tensor], mean: Tensor,
                         rstd: Tensor, need_input: bool, need_weight: bool, need_bias: bool,
                         backend: str) -> Tuple[Tensor, Tensor, Tensor]:
-    return _somethings(_kernel(backend, "group_rows_backward")(gy, x, groups, span, weight, mean, rstd, need_input,
-                                                               need_weight, need_bias), x)
+    return _somethings(_kernel(backend, kernels.group_rows_backward)(gy, x, groups, span, weight, mean, rstd, need_input,
+                                                                     need_weight, need_bias), x)
 
 
 @group_rows_backward.register_fake
@@ -617,7 +619,7 @@ _SHIMS["group_rows_backward"] = lambda backend: lambda gy, x, groups, span, w, m
 
 @_op("normalize_forward")
 def normalize_forward(x: Tensor, p: float, eps: float, backend: str) -> Tuple[Tensor, Tensor]:
-    return tuple(_kernel(backend, "normalize_forward")(x, p, eps))
+    return tuple(_kernel(backend, kernels.normalize_forward)(x, p, eps))
 
 
 normalize_forward.register_fake(lambda x, p, eps, backend: (_dense_like(x), x.new_empty((x.shape[0], x.shape[2]))))
@@ -626,7 +628,7 @@ _SHIMS["normalize_forward"] = lambda backend: lambda x, p, eps: normalize_forwar
 
 @_op("normalize_backward")
 def normalize_backward(gy: Tensor, x: Tensor, norm: Tensor, p: float, eps: float, backend: str) -> Tensor:
-    return _kernel(backend, "normalize_backward")(gy, x, norm, p, eps)
+    return _kernel(backend, kernels.normalize_backward)(gy, x, norm, p, eps)
 
 
 normalize_backward.register_fake(lambda gy, x, norm, p, eps, backend: _dense_like(x))
@@ -643,7 +645,7 @@ def _padded_planes(t: Tensor, H: int, W: int) -> Tensor:
 @_op("pad2d_forward")
 def pad2d_forward(x: Tensor, top: int, bottom: int, left: int, right: int, mode: int, value: float,
                   backend: str) -> Tensor:
-    return _kernel(backend, "pad2d_forward")(x, top, bottom, left, right, mode, value)
+    return _kernel(backend, kernels.pad2d_forward)(x, top, bottom, left, right, mode, value)
 
 
 pad2d_forward.register_fake(lambda x, top, bottom, left, right, mode, value, backend:
@@ -655,7 +657,7 @@ _SHIMS["pad2d_forward"] = lambda backend: lambda x, top, bottom, left, right, mo
 @_op("pad2d_backward")
 def pad2d_backward(gy: Tensor, H: int, W: int, top: int, bottom: int, left: int, right: int, mode: int,
                    backend: str) -> Tensor:
-    return _kernel(backend, "pad2d_backward")(gy, H, W, top, bottom, left, right, mode)
+    return _kernel(backend, kernels.pad2d_backward)(gy, H, W, top, bottom, left, right, mode)
 
 
 pad2d_backward.register_fake(lambda gy, H, W, top, bottom, left, right, mode, backend: _padded_planes(gy, H, W))
@@ -666,7 +668,7 @@ _SHIMS["pad2d_backward"] = lambda backend: lambda gy, H, W, top, bottom, left, r
 # ----------------------------------------------------------- pixel shuffle, grid sample, im2col / col2im
 @_op("pixel_shuffle")
 def pixel_shuffle(x: Tensor, factor: int, to_space: bool, backend: str) -> Tensor:
-    return _kernel(backend, "pixel_shuffle")(x, factor, to_space)
+    return _kernel(backend, kernels.pixel_shuffle)(x, factor, to_space)
 
 
 @pixel_shuffle.register_fake
@@ -683,7 +685,7 @@ _SHIMS["pixel_shuffle"] = lambda backend: lambda x, factor, to_space: \
 @_op("grid_sample_forward")
 def grid_sample_forward(x: Tensor, grid: Tensor, padding: int, align_corners: bool, nearest: bool,
                         backend: str) -> Tensor:
-    return _kernel(backend, "grid_sample_forward")(x, grid, padding, align_corners, nearest)
+    return _kernel(backend, kernels.grid_sample_forward)(x, grid, padding, align_corners, nearest)
 
 
 grid_sample_forward.register_fake(lambda x, grid, padding, align_corners, nearest, backend:
@@ -695,8 +697,8 @@ _SHIMS["grid_sample_forward"] = lambda backend: lambda x, grid, padding, align_c
 @_op("grid_sample_backward")
 def grid_sample_backward(gy: Tensor, x: Tensor, grid: Tensor, padding: int, align_corners: bool, nearest: bool,
                          need_input: bool, need_grid: bool, backend: str) -> Tuple[Tensor, Tensor]:
-    return _somethings(_kernel(backend, "grid_sample_backward")(gy, x, grid, padding, align_corners, nearest,
-                                                                need_input, need_grid), x)
+    return _somethings(_kernel(backend, kernels.grid_sample_backward)(gy, x, grid, padding, align_corners, nearest,
+                                                                      need_input, need_grid), x)
 
 
 grid_sample_backward.register_fake(lambda gy, x, grid, padding, align_corners, nearest, need_input, need_grid, backend: (
@@ -709,7 +711,7 @@ _SHIMS["grid_sample_backward"] = lambda backend: lambda gy, x, grid, padding, al
 @_op("im2col")
 def im2col(x: Tensor, kernel_hw: Sequence[int], stride: Sequence[int], padding: Sequence[int],
            dilation: Sequence[int], out_hw: Sequence[int], backend: str) -> Tensor:
-    return _kernel(backend, "im2col")(x, *_tuples([kernel_hw, stride, padding, dilation, out_hw]))
+    return _kernel(backend, kernels.im2col)(x, *_tuples([kernel_hw, stride, padding, dilation, out_hw]))
 
 
 im2col.register_fake(lambda x, k, s, p, d, out_hw, backend:
@@ -720,7 +722,7 @@ _SHIMS["im2col"] = lambda backend: lambda x, k, s, p, d, out_hw: im2col(x, k, s,
 @_op("col2im")
 def col2im(cols: Tensor, in_hw: Sequence[int], kernel_hw: Sequence[int], stride: Sequence[int],
            padding: Sequence[int], dilation: Sequence[int], out_hw: Sequence[int], backend: str) -> Tensor:
-    return _kernel(backend, "col2im")(cols, *_tuples([in_hw, kernel_hw, stride, padding, dilation, out_hw]))
+    return _kernel(backend, kernels.col2im)(cols, *_tuples([in_hw, kernel_hw, stride, padding, dilation, out_hw]))
 
 
 col2im.register_fake(lambda cols, in_hw, k, s, p, d, out_hw, backend:
@@ -733,7 +735,7 @@ _SHIMS["col2im"] = lambda backend: lambda cols, in_hw, k, s, p, d, out_hw: \
 @_op("pointwise_loss_forward")
 def pointwise_loss_forward(kind: int, x: Tensor, y: Tensor, weight: Optional[Tensor], pos_weight: Optional[Tensor],
                            backend: str) -> Tensor:
-    return _kernel(backend, "pointwise_loss_forward")(kind, x, y, weight, pos_weight)
+    return _kernel(backend, kernels.pointwise_loss_forward)(kind, x, y, weight, pos_weight)
 
 
 pointwise_loss_forward.register_fake(lambda kind, x, y, w, pw, backend: _dense_like(x))
@@ -744,7 +746,7 @@ _SHIMS["pointwise_loss_forward"] = lambda backend: lambda kind, x, y, w, pw: \
 @_op("pointwise_loss_sum")
 def pointwise_loss_sum(kind: int, x: Tensor, y: Tensor, weight: Optional[Tensor], pos_weight: Optional[Tensor],
                        backend: str) -> Tensor:
-    return _kernel(backend, "pointwise_loss_sum")(kind, x, y, weight, pos_weight).to(x.device)
+    return _kernel(backend, kernels.pointwise_loss_sum)(kind, x, y, weight, pos_weight).to(x.device)
 
 
 pointwise_loss_sum.register_fake(lambda kind, x, y, w, pw, backend: _float64_scalar(x))
@@ -755,7 +757,7 @@ _SHIMS["pointwise_loss_sum"] = lambda backend: lambda kind, x, y, w, pw: \
 @_op("pointwise_loss_backward")
 def pointwise_loss_backward(kind: int, x: Tensor, y: Tensor, weight: Optional[Tensor], pos_weight: Optional[Tensor],
                             g: Tensor, backend: str) -> Tensor:
-    return _kernel(backend, "pointwise_loss_backward")(kind, x, y, weight, pos_weight, g)
+    return _kernel(backend, kernels.pointwise_loss_backward)(kind, x, y, weight, pos_weight, g)
 
 
 pointwise_loss_backward.register_fake(lambda kind, x, y, w, pw, g, backend: _dense_like(x))
@@ -766,7 +768,7 @@ _SHIMS["pointwise_loss_backward"] = lambda backend: lambda kind, x, y, w, pw, g:
 @_op("soft_cross_entropy_forward")
 def soft_cross_entropy_forward(x: Tensor, target: Tensor, weight: Optional[Tensor], label_smoothing: float,
                                backend: str) -> Tuple[Tensor, Tensor]:
-    return tuple(_kernel(backend, "soft_cross_entropy_forward")(x, target, weight, label_smoothing))
+    return tuple(_kernel(backend, kernels.soft_cross_entropy_forward)(x, target, weight, label_smoothing))
 
 
 soft_cross_entropy_forward.register_fake(lambda x, t, w, ls, backend: (x.new_empty((x.shape[0], x.shape[2])),
@@ -779,8 +781,8 @@ _SHIMS["soft_cross_entropy_forward"] = lambda backend: lambda x, t, w, ls: \
 def soft_cross_entropy_backward(x: Tensor, target: Tensor, weight: Optional[Tensor], lse: Tensor,
                                 label_smoothing: float, g: Tensor, need_input: bool, need_target: bool,
                                 backend: str) -> Tuple[Tensor, Tensor]:
-    return _somethings(_kernel(backend, "soft_cross_entropy_backward")(x, target, weight, lse, label_smoothing, g,
-                                                                       need_input, need_target), x)
+    return _somethings(_kernel(backend, kernels.soft_cross_entropy_backward)(x, target, weight, lse, label_smoothing, g,
+                                                                             need_input, need_target), x)
 
 
 soft_cross_entropy_backward.register_fake(lambda x, t, w, lse, ls, g, ni, nt, backend: (
@@ -791,7 +793,8 @@ _SHIMS["soft_cross_entropy_backward"] = lambda backend: lambda x, t, w, lse, ls,
 
 # ------------------------------------------------------------------------------------------ dispatch
 def traced_kernel(backend: str, name: str) -> Callable:
-    """kernel(backend, name) while a graph is traced: its custom op behind the kernel's signature."""
+    """A slot's kernel (by the slot's name) while a graph is traced: its custom op behind the kernel's
+    signature."""
     make = _SHIMS.get(name)
     if make is None:
         raise NotImplementedError(

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import _checks
-from .._registry import kernel
+from ..contracts import kernels
 from ..contracts.activation import ACT_KIND  # noqa: F401 - the kinds `kind` names (documented above)
 from ._op import apply, once_differentiable, public_op
 from ._shapes import around, owned_outputs, follows_channels_last
@@ -53,7 +53,7 @@ class _Elementwise(torch.autograd.Function):
         from_output = kind in FROM_OUTPUT and (inplace or kind not in FROM_OUTPUT_ONLY_INPLACE)
         # An in-place op whose derivative needs the input keeps a copy of it (as torch does).
         saved_input = x_dense.clone() if inplace and not from_output and ctx.needs_input_grad[0] else x_dense
-        y = kernel(backend, "activation_forward")(x_dense, kind, p0, p1, out=out)
+        y = kernels.activation_forward[backend](x_dense, kind, p0, p1, out=out)
         if inplace:
             if y is not x:  # x was not dense: write the result back into the caller's tensor
                 x.copy_(y)
@@ -70,7 +70,7 @@ class _Elementwise(torch.autograd.Function):
         (saved,) = ctx.saved_tensors
         kind, p0, p1, backend = ctx.args
         saved = dense(saved)
-        gx = kernel(backend, "activation_backward")(like(gy, saved), saved, kind, p0, p1, ctx.from_output)
+        gx = kernels.activation_backward[backend](like(gy, saved), saved, kind, p0, p1, ctx.from_output)
         return gx, None, None, None, None, None
 
 
@@ -223,13 +223,13 @@ class _PReLU(torch.autograd.Function):
         x3, w = _as_channels(x), weight.contiguous().reshape(weight.numel())  # a 0-D weight is one slope
         ctx.save_for_backward(x3, w)
         ctx.backend, ctx.shape, ctx.weight_shape = backend, x.shape, weight.shape
-        return kernel(backend, "prelu_forward")(x3, w).reshape(x.shape)
+        return kernels.prelu_forward[backend](x3, w).reshape(x.shape)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, gy):
         x3, w = ctx.saved_tensors
-        gx, gw = kernel(ctx.backend, "prelu_backward")(gy.contiguous().reshape(x3.shape), x3, w)
+        gx, gw = kernels.prelu_backward[ctx.backend](gy.contiguous().reshape(x3.shape), x3, w)
         return gx.reshape(ctx.shape), gw.reshape(ctx.weight_shape), None
 
 
@@ -272,7 +272,7 @@ class _Maxout(torch.autograd.Function):
         x3 = around(x, d)
         ctx.save_for_backward(x3)
         ctx.args, ctx.shape = (pool_size, backend), x.shape
-        y = kernel(backend, "maxout_forward")(x3, pool_size)
+        y = kernels.maxout_forward[backend](x3, pool_size)
         return y.reshape(x.shape[:d] + (x.shape[d] // pool_size,) + x.shape[d + 1:])
 
     @staticmethod
@@ -281,7 +281,7 @@ class _Maxout(torch.autograd.Function):
         (x3,) = ctx.saved_tensors
         pool_size, backend = ctx.args
         gy3 = gy.contiguous().reshape(x3.shape[0], x3.shape[1] // pool_size, x3.shape[2])
-        return kernel(backend, "maxout_backward")(gy3, x3, pool_size).reshape(ctx.shape), None, None, None
+        return kernels.maxout_backward[backend](gy3, x3, pool_size).reshape(ctx.shape), None, None, None
 
 
 @public_op(reference=_maxout_reference, check=_check_maxout)

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import _checks, _registry
-from .._registry import has_kernel, kernel
+from ..contracts import kernels
 from ..contracts.activation import FUSED_ACTIVATIONS
 from ..contracts.conv import ConvShape
 from . import _conv_algo as algos
@@ -218,7 +218,7 @@ def _pass_algo(cfg: ConvConfig, direction, N, w, run):
     back to 'auto'); 'auto' asks the autotuner (when on; `run(algo)` times one candidate) or the
     per-direction heuristic."""
     algo = cfg.algo
-    if algo != "auto" and has_kernel(cfg.backend, algos.kernel_name(direction, algo)):
+    if algo != "auto" and algos.kernel_slot(direction, algo).offered_by(cfg.backend):
         return algo
     options = algos.candidates(cfg.backend, direction, cfg.stride, cfg.dilation, cfg.kernel_hw)
     if not options:
@@ -247,7 +247,7 @@ def _chosen_algo(cfg: ConvConfig, direction, N, w, run):
     if algos.autotune_enabled():
         return _pass_algo(cfg, direction, N, w, run)
     # a replaced heuristic or a kernel added or removed (tests do both) gives new answers
-    key = (cfg, direction, N, w.shape, w.dtype, w.device, algos.heuristic, len(_registry._KERNELS))
+    key = (cfg, direction, N, w.shape, w.dtype, w.device, algos.heuristic, len(_registry._REGISTERED))
     algo = _CHOSEN.get(key)
     if algo is None:
         algo = _pass_algo(cfg, direction, N, w, run)
@@ -257,15 +257,15 @@ def _chosen_algo(cfg: ConvConfig, direction, N, w, run):
     return algo
 
 
-_KERNEL_KEYS: dict = {}  # (backend, direction, algo) -> the registry's key of its kernel, built once
+_SLOTS: dict = {}  # (direction, algo) -> its kernel slot, found once
 
 
 def _run(cfg: ConvConfig, direction: str, algo: str, *args):
-    key = _KERNEL_KEYS.get((cfg.backend, direction, algo))
-    if key is None:
-        key = _KERNEL_KEYS[(cfg.backend, direction, algo)] = (cfg.backend, algos.kernel_name(direction, algo))
-    fn = _registry._KERNELS.get(key)  # the kernel() lookup, inlined: _pass has handled tracing already
-    return (fn if fn is not None else kernel(*key))(*args)
+    slot = _SLOTS.get((direction, algo))
+    if slot is None:
+        slot = _SLOTS[(direction, algo)] = algos.kernel_slot(direction, algo)
+    fn = slot.impls.get(cfg.backend)  # slot[backend], inlined: _pass has handled tracing already
+    return (fn if fn is not None else slot[cfg.backend])(*args)
 
 
 # Which algorithm each pass ran: DEBUG records on logger "fastcnn.conv" (attributes conv_direction,
@@ -367,10 +367,10 @@ class _Conv2d(torch.autograd.Function):
             return x.new_zeros(x.shape), w.new_zeros(w.shape), gb, None
         gy = gy.contiguous()
         if cfg.activation:
-            gy = kernel(cfg.backend, "activation_backward")(gy, y, cfg.activation, cfg.act_param, 0.0, True)
+            gy = kernels.activation_backward[cfg.backend](gy, y, cfg.activation, cfg.act_param, 0.0, True)
         gx = _conv_backward_input(cfg, gy, w) if ctx.needs_input_grad[0] else None
         gw = _conv_backward_weight(cfg, x, gy, w) if ctx.needs_input_grad[1] else None
-        gb = kernel(cfg.backend, "channel_sum")(gy) if ctx.has_bias and ctx.needs_input_grad[2] else None
+        gb = kernels.channel_sum[cfg.backend](gy) if ctx.has_bias and ctx.needs_input_grad[2] else None
         return gx, gw, gb, None
 
 
@@ -399,13 +399,13 @@ class _ConvTranspose2d(torch.autograd.Function):
         if ctx.needs_input_grad[1]:  # the forward convolution's weight gradient with input := gy, grad := x
             gw = _conv_backward_weight(cfg, gy, x, w)
         if ctx.has_bias and ctx.needs_input_grad[2]:
-            gb = kernel(cfg.backend, "channel_sum")(gy)
+            gb = kernels.channel_sum[cfg.backend](gy)
         return gx, gw, gb, None
 
 
 def _add_bias(backend, y, b):
-    if has_kernel(backend, "channel_bias_act"):
-        kernel(backend, "channel_bias_act")(y, b, None, 0.0)
+    if kernels.channel_bias_act.offered_by(backend):
+        kernels.channel_bias_act[backend](y, b, None, 0.0)
     else:  # backends without the epilogue kernel: a broadcast add (the gradient still uses channel_sum)
         y += b.view(1, -1, 1, 1)
 

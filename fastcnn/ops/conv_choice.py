@@ -63,7 +63,7 @@ def conv_plan(x_shape, w_shape, stride=1, padding=0, dilation=1, groups=1, *, tr
     cfg = ConvConfig(shape, None, 0.0, backend, algo)
     N = shape.N
     chosen = tuple(_pass_algo(cfg, d, N, w, _timer(cfg, d, N, w)) for d in order)
-    return ConvPlan(*chosen, kernels=tuple(algos.kernel_name(d, a) for d, a in zip(order, chosen)))
+    return ConvPlan(*chosen, kernels=tuple(algos.kernel_slot(d, a).name for d, a in zip(order, chosen)))
 
 
 def _timer(cfg: ConvConfig, direction: str, N: int, w):

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import _checks
-from .._registry import kernel
+from ..contracts import kernels
 from ._op import apply, public_op
 from ._shapes import follows_channels_last
 
@@ -38,7 +38,7 @@ def _check_dropout2d(input, p=0.5, training=True, inplace=False, generator=None)
 class _Dropout(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, keep, group, scale, inplace, backend):
-        run = kernel(backend, "dropout_masked_scale")
+        run = kernels.dropout_masked_scale[backend]
         if inplace and x.is_contiguous():
             ctx.mark_dirty(x)
             y = run(x, keep, group, scale, out=x)
@@ -56,7 +56,7 @@ class _Dropout(torch.autograd.Function):
     def backward(ctx, gy):
         (keep,) = ctx.saved_tensors
         group, scale, backend = ctx.args
-        gx = kernel(backend, "dropout_masked_scale")(gy.contiguous(), keep, group, scale)
+        gx = kernels.dropout_masked_scale[backend](gy.contiguous(), keep, group, scale)
         return gx, None, None, None, None, None
 
 

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import _checks
-from .._registry import kernel
+from ..contracts import kernels
 from ._op import apply, memoised, once_differentiable, public_op
 from ._shapes import leading_merged, owned_outputs
 
@@ -18,7 +18,7 @@ __all__ = ["linear", "matmul"]
 
 
 def _gemm(backend, a, b, **kw):
-    return kernel(backend, "gemm")(a, b, **kw)
+    return kernels.gemm[backend](a, b, **kw)
 
 
 @owned_outputs

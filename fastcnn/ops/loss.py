@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch.nn import _reduction
 
 from .. import _checks
-from .._registry import has_kernel, kernel
+from ..contracts import kernels
 from ._op import ConfigMemo, apply, public_op
 
 __all__ = ["cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits"]
@@ -156,8 +156,8 @@ def reduce_loss(backend, loss, wt, reduction, out_shape):
     """(result, denominator): loss as is, its sum, or sum(loss) / sum(wt) (denominator kept for backward)."""
     if reduction == "none":
         return loss.view(out_shape), None
-    denom = kernel(backend, "loss_sum")(wt) if wt is not None and reduction == "mean" else None
-    return finish_reduction(kernel(backend, "loss_sum")(loss), reduction, loss.numel(), loss, denom)
+    denom = kernels.loss_sum[backend](wt) if wt is not None and reduction == "mean" else None
+    return finish_reduction(kernels.loss_sum[backend](loss), reduction, loss.numel(), loss, denom)
 
 
 def finish_reduction(total, reduction, count, like, denom=None):
@@ -185,7 +185,7 @@ class _CrossEntropy(torch.autograd.Function):
     def forward(ctx, input, target, weight, ignore_index, reduction, label_smoothing, backend):
         x, t = _as_ncs(input, target)
         w = weight.contiguous() if weight is not None else None
-        loss, wt, lse = kernel(backend, "cross_entropy_forward")(x, t, w, ignore_index, label_smoothing)
+        loss, wt, lse = kernels.cross_entropy_forward[backend](x, t, w, ignore_index, label_smoothing)
         out, denom = reduce_loss(backend, loss, wt, reduction, target.shape)
         ctx.save_for_backward(x, t, w, lse)
         ctx.args = (ignore_index, reduction, label_smoothing, backend, denom, input.shape)
@@ -196,7 +196,7 @@ class _CrossEntropy(torch.autograd.Function):
         x, t, w, lse = ctx.saved_tensors
         ignore_index, reduction, label_smoothing, backend, denom, shape = ctx.args
         g = upstream_scale(gy, reduction, denom, x)
-        gx = kernel(backend, "cross_entropy_backward")(x, t, w, lse, ignore_index, label_smoothing, g)
+        gx = kernels.cross_entropy_backward[backend](x, t, w, lse, ignore_index, label_smoothing, g)
         return gx.view(shape), None, None, None, None, None, None
 
 
@@ -205,7 +205,7 @@ class _NllLoss(torch.autograd.Function):
     def forward(ctx, input, target, weight, ignore_index, reduction, backend):
         x, t = _as_ncs(input, target)
         w = weight.contiguous() if weight is not None else None
-        loss, wt = kernel(backend, "nll_loss_forward")(x, t, w, ignore_index)
+        loss, wt = kernels.nll_loss_forward[backend](x, t, w, ignore_index)
         out, denom = reduce_loss(backend, loss, wt, reduction, target.shape)
         ctx.save_for_backward(t, w)
         ctx.args = (ignore_index, reduction, backend, denom, input.shape, x.shape, x.dtype)
@@ -216,7 +216,7 @@ class _NllLoss(torch.autograd.Function):
         t, w = ctx.saved_tensors
         ignore_index, reduction, backend, denom, shape, shape3, dtype = ctx.args
         g = upstream_scale(gy, reduction, denom, gy.new_empty(0, dtype=dtype))
-        gx = kernel(backend, "nll_loss_backward")(t, w, ignore_index, g, shape3)
+        gx = kernels.nll_loss_backward[backend](t, w, ignore_index, g, shape3)
         return gx.view(shape), None, None, None, None, None
 
 
@@ -228,7 +228,7 @@ class _SoftCrossEntropy(torch.autograd.Function):
     def forward(ctx, input, target, weight, reduction, label_smoothing, backend):
         x, t = _logits_ncs(input), _logits_ncs(target)
         w = weight.contiguous() if weight is not None else None
-        loss, lse = kernel(backend, "soft_cross_entropy_forward")(x, t, w, label_smoothing)
+        loss, lse = kernels.soft_cross_entropy_forward[backend](x, t, w, label_smoothing)
         row_shape = input.shape[:1] + input.shape[2:] if input.dim() > 1 else ()
         out, denom = reduce_loss(backend, loss, None, reduction, row_shape)
         ctx.save_for_backward(x, t, w, lse)
@@ -240,8 +240,8 @@ class _SoftCrossEntropy(torch.autograd.Function):
         x, t, w, lse = ctx.saved_tensors
         reduction, label_smoothing, backend, denom, shape = ctx.args
         g = upstream_scale(gy, reduction, denom, x)
-        gx, gt = kernel(backend, "soft_cross_entropy_backward")(x, t, w, lse, label_smoothing, g,
-                                                                ctx.needs_input_grad[0], ctx.needs_input_grad[1])
+        gx, gt = kernels.soft_cross_entropy_backward[backend](x, t, w, lse, label_smoothing, g,
+                                                              ctx.needs_input_grad[0], ctx.needs_input_grad[1])
         return (gx.view(shape) if gx is not None else None, gt.view(shape) if gt is not None else None,
                 None, None, None, None)
 
@@ -307,11 +307,11 @@ class _PointwiseLoss(torch.autograd.Function):
         w, pw = (t.expand(x.shape).contiguous() if t is not None else None for t in (weight, pos_weight))
         # torch's weighted mse 'mean' divides by sum(weight); every other mean by the element count
         mean_weights = w.view(-1) if kind == MSE and w is not None else None
-        if reduction != "none" and mean_weights is None and has_kernel(backend, "pointwise_loss_sum"):
-            total = kernel(backend, "pointwise_loss_sum")(kind, x, y, w, pw)  # no loss tensor written
+        if reduction != "none" and mean_weights is None and kernels.pointwise_loss_sum.offered_by(backend):
+            total = kernels.pointwise_loss_sum[backend](kind, x, y, w, pw)  # no loss tensor written
             out, denom = finish_reduction(total, reduction, x.numel(), x)
         else:
-            loss = kernel(backend, "pointwise_loss_forward")(kind, x, y, w, pw)
+            loss = kernels.pointwise_loss_forward[backend](kind, x, y, w, pw)
             out, denom = reduce_loss(backend, loss.view(-1), mean_weights, reduction, input.shape)
         ctx.save_for_backward(x, y, w, pw)
         ctx.args = (kind, reduction, backend, denom)
@@ -323,7 +323,7 @@ class _PointwiseLoss(torch.autograd.Function):
         kind, reduction, backend, denom = ctx.args
         g = upstream_scale(gy, reduction, denom, x)
         need_x, need_y = ctx.needs_input_grad[1:3]
-        backward = kernel(backend, "pointwise_loss_backward")
+        backward = kernels.pointwise_loss_backward[backend]
         gx = backward(kind, x, y, w, pw, g) if need_x or (need_y and kind == MSE) else None
         gt = None
         if need_y:  # mse is a function of x - y: its target gradient is the input gradient negated

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import _checks
-from .._registry import kernel
+from ..contracts import kernels
 from ._op import apply, memoised, public_op
 from ._shapes import around, follows_channels_last, owned_outputs, reshaped_in_place
 
@@ -71,7 +71,7 @@ class _BatchNorm(torch.autograd.Function):
         x3 = around(x, 1)
         buffers = [running_mean, running_var]
         work = [b.contiguous() if b is not None else None for b in buffers]  # kernels write these in place
-        y3, mean, invstd = kernel(backend, "batch_norm_forward")(
+        y3, mean, invstd = kernels.batch_norm_forward[backend](
             x3, _contig(weight), _contig(bias), work[0], work[1], training, momentum, eps)
         for buf, w in zip(buffers, work):
             if buf is not None and w is not buf:  # contiguous() made a copy: write the statistics back
@@ -88,7 +88,7 @@ class _BatchNorm(torch.autograd.Function):
         x3, weight, mean, invstd = ctx.saved_tensors
         need = ctx.needs_input_grad
         gy3 = gy.contiguous().view(x3.shape)
-        gx, gw, gb = kernel(ctx.backend, "batch_norm_backward")(
+        gx, gw, gb = kernels.batch_norm_backward[ctx.backend](
             gy3, x3, _contig(weight), mean, invstd, ctx.training, need[0], need[1] and weight is not None,
             need[2] and ctx.has_bias)
         gx = gx.view(ctx.shape) if gx is not None else None
@@ -132,7 +132,7 @@ class _Normalize(torch.autograd.Function):
         dim = dim % xs.dim()
         outer, D, inner = math.prod(xs.shape[:dim]), xs.shape[dim], math.prod(xs.shape[dim + 1:])
         x3 = xs.contiguous().view(outer, D, inner)
-        y, norm = kernel(backend, "normalize_forward")(x3, p, eps)
+        y, norm = kernels.normalize_forward[backend](x3, p, eps)
         ctx.save_for_backward(x3, norm)
         ctx.args = (p, eps, backend, shape)
         return y.view(shape)
@@ -141,7 +141,7 @@ class _Normalize(torch.autograd.Function):
     def backward(ctx, gy):
         x3, norm = ctx.saved_tensors
         p, eps, backend, shape = ctx.args
-        gx = kernel(backend, "normalize_backward")(gy.contiguous().view(x3.shape), x3, norm, p, eps)
+        gx = kernels.normalize_backward[backend](gy.contiguous().view(x3.shape), x3, norm, p, eps)
         return gx.view(shape), None, None, None, None
 
 
@@ -168,7 +168,7 @@ class _LocalResponseNorm(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, size, alpha, beta, k, backend):
         x3 = around(x, 1)
-        y, scale = kernel(backend, "local_response_norm_forward")(x3, size, alpha, beta, k)
+        y, scale = kernels.local_response_norm_forward[backend](x3, size, alpha, beta, k)
         ctx.save_for_backward(x3, scale)
         ctx.args = (size, alpha, beta, backend, x.shape)
         return y.view(x.shape)
@@ -177,7 +177,7 @@ class _LocalResponseNorm(torch.autograd.Function):
     def backward(ctx, gy):
         x3, scale = ctx.saved_tensors
         size, alpha, beta, backend, shape = ctx.args
-        gx = kernel(backend, "local_response_norm_backward")(gy.contiguous().view(x3.shape), x3, scale, size, alpha, beta)
+        gx = kernels.local_response_norm_backward[backend](gy.contiguous().view(x3.shape), x3, scale, size, alpha, beta)
         return gx.view(shape), None, None, None, None, None
 
 

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import _checks
-from .._registry import kernel
+from ..contracts import kernels
 from ._op import apply, public_op
 from .norm import _memory_format, batch_norm
 from ._shapes import owned_outputs, follows_channels_last
@@ -36,7 +36,7 @@ class _GroupRows(torch.autograd.Function):
         fmt = _memory_format(x) if keep_format else torch.contiguous_format  # as torch: only group_norm keeps it
         x2 = x.contiguous().view(rows, row_len)
         if x.numel():
-            y2, mean, rstd = kernel(backend, "group_rows_forward")(
+            y2, mean, rstd = kernels.group_rows_forward[backend](
                 x2, groups, span, _contig(weight), _contig(bias), eps, running_mean, running_var, momentum)
         else:  # nothing to normalise: an empty result, no statistics
             y2, mean, rstd = torch.empty_like(x2), x2.new_empty(rows), x2.new_empty(rows)
@@ -51,7 +51,7 @@ class _GroupRows(torch.autograd.Function):
         need = ctx.needs_input_grad
         need_w, need_b = need[1] and weight is not None, need[2] and has_bias
         if x2.numel():
-            gx, gw, gb = kernel(backend, "group_rows_backward")(
+            gx, gw, gb = kernels.group_rows_backward[backend](
                 gy.contiguous().view(x2.shape), x2, groups, span, _contig(weight), mean, rstd, need[0], need_w,
                 need_b)
         else:  # empty input: empty input gradient, parameters got no contribution

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import _checks
-from .._registry import kernel
+from ..contracts import kernels
 from ._op import apply, once_differentiable, public_op
 from ._shapes import owned_outputs
 
@@ -75,7 +75,7 @@ class _Pad2d(torch.autograd.Function):
         Ho, Wo = H + top + bottom, W + left + right
         if x.numel() or (P * Ho * Wo * K and mode == "constant"):
             view = xd.permute(0, 2, 3, 1) if K > 1 else xd.view(P, H, W, 1)  # [P, H, W, K] over the storage
-            y4 = kernel(backend, "pad2d_forward")(view, top, bottom, left, right, MODES[mode], value)
+            y4 = kernels.pad2d_forward[backend](view, top, bottom, left, right, MODES[mode], value)
             y = y4.permute(0, 3, 1, 2) if K > 1 else y4.view(N, C, Ho, Wo)
         else:
             y = x.new_empty((N, C, Ho, Wo)).contiguous(memory_format=fmt)
@@ -91,7 +91,7 @@ class _Pad2d(torch.autograd.Function):
             return gy.new_zeros(shape), None, None, None, None
         gyd, P, K, fmt = _planes(gy)
         view = gyd.permute(0, 2, 3, 1) if K > 1 else gyd.view(P, H + top + bottom, W + left + right, 1)
-        g4 = kernel(backend, "pad2d_backward")(view, H, W, top, bottom, left, right, MODES[mode])
+        g4 = kernels.pad2d_backward[backend](view, H, W, top, bottom, left, right, MODES[mode])
         return (g4.permute(0, 3, 1, 2) if K > 1 else g4.view(shape)), None, None, None, None
 
 

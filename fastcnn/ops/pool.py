@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import _checks
-from .._registry import kernel
+from ..contracts import kernels
 from ._op import ConfigMemo, apply, public_op
 from ..contracts.pool import PoolWindow, is_channels_last, like_input, same_layout
 
@@ -205,7 +205,7 @@ def _argmax_grad(ctx, gy):
     """Gradient of a max pool that saved its argmax indices: gy accumulated at those input positions."""
     (idx,) = ctx.saved_tensors
     idx, gy = same_layout(idx, gy)
-    return like_input(kernel(ctx.backend, "pool_index_scatter")(gy, idx, ctx.in_hw, True), ctx.channels_last)
+    return like_input(kernels.pool_index_scatter[ctx.backend](gy, idx, ctx.in_hw, True), ctx.channels_last)
 
 
 class _MaxPool2d(torch.autograd.Function):
@@ -213,7 +213,7 @@ class _MaxPool2d(torch.autograd.Function):
     def forward(ctx, x, k, s, p, d, out_hw, return_indices, backend):
         (x,) = same_layout(x)
         with_indices = return_indices or ctx.needs_input_grad[0]
-        y, idx = kernel(backend, "max_pool2d_forward")(x, k, s, p, d, out_hw, with_indices)
+        y, idx = kernels.max_pool2d_forward[backend](x, k, s, p, d, out_hw, with_indices)
         ctx.backend, ctx.in_hw, ctx.channels_last = backend, tuple(x.shape[-2:]), is_channels_last(x)
         if idx is not None:
             ctx.save_for_backward(idx)
@@ -231,12 +231,12 @@ class _AvgPool2d(torch.autograd.Function):
         (x,) = same_layout(x)
         ctx.args = (tuple(x.shape[-2:]), k, s, p, count_include_pad, divisor_override)
         ctx.backend, ctx.channels_last = backend, is_channels_last(x)
-        return kernel(backend, "avg_pool2d_forward")(x, k, s, p, out_hw, count_include_pad, divisor_override)
+        return kernels.avg_pool2d_forward[backend](x, k, s, p, out_hw, count_include_pad, divisor_override)
 
     @staticmethod
     def backward(ctx, gy):
         (gy,) = same_layout(gy)
-        gx = like_input(kernel(ctx.backend, "avg_pool2d_backward")(gy, *ctx.args), ctx.channels_last)
+        gx = like_input(kernels.avg_pool2d_backward[ctx.backend](gy, *ctx.args), ctx.channels_last)
         return gx, None, None, None, None, None, None, None
 
 
@@ -247,12 +247,12 @@ class _AdaptiveAvgPool2d(torch.autograd.Function):
         ctx.backend, ctx.in_hw = backend, tuple(x.shape[-2:])
         # torch computes a 1x1 adaptive average as a mean, whose gradient is NCHW whatever the input
         ctx.channels_last = is_channels_last(x) and tuple(out_hw) != (1, 1)
-        return kernel(backend, "adaptive_avg_pool2d_forward")(x, out_hw)
+        return kernels.adaptive_avg_pool2d_forward[backend](x, out_hw)
 
     @staticmethod
     def backward(ctx, gy):
         (gy,) = same_layout(gy)
-        gx = kernel(ctx.backend, "adaptive_avg_pool2d_backward")(gy, ctx.in_hw)
+        gx = kernels.adaptive_avg_pool2d_backward[ctx.backend](gy, ctx.in_hw)
         return like_input(gx, ctx.channels_last), None, None
 
 
@@ -260,7 +260,7 @@ class _AdaptiveMaxPool2d(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, out_hw, backend):
         (x,) = same_layout(x)
-        y, idx = kernel(backend, "adaptive_max_pool2d_forward")(x, out_hw)
+        y, idx = kernels.adaptive_max_pool2d_forward[backend](x, out_hw)
         ctx.backend, ctx.in_hw, ctx.channels_last = backend, tuple(x.shape[-2:]), is_channels_last(x)
         ctx.save_for_backward(idx)
         ctx.mark_non_differentiable(idx)
@@ -277,13 +277,13 @@ class _MaxUnpool2d(torch.autograd.Function):
         x, idx = same_layout(x, idx)
         ctx.backend = backend
         ctx.save_for_backward(idx)
-        return kernel(backend, "pool_index_scatter")(x, idx, out_hw, False)
+        return kernels.pool_index_scatter[backend](x, idx, out_hw, False)
 
     @staticmethod
     def backward(ctx, gy):
         (idx,) = ctx.saved_tensors
         gy, idx = same_layout(gy, idx)
-        return kernel(ctx.backend, "pool_index_gather")(gy, idx), None, None, None
+        return kernels.pool_index_gather[ctx.backend](gy, idx), None, None, None
 
 
 # -------------------------------------------------------------------------------------- public ops

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import _checks
-from .._registry import kernel
+from ..contracts import kernels
 from ._op import apply, public_op
 from ._shapes import leading_merged, owned_outputs, follows_channels_last
 
@@ -126,13 +126,13 @@ class _Interpolate(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, backend, out_hw, nearest, align_corners, scales):
         ctx.cfg = (backend, tuple(x.shape[2:]), nearest, align_corners, scales)
-        y = kernel(backend, "interpolate_forward")(x.contiguous(), out_hw, nearest, align_corners, scales)
+        y = kernels.interpolate_forward[backend](x.contiguous(), out_hw, nearest, align_corners, scales)
         return _like_input_format(y, x)
 
     @staticmethod
     def backward(ctx, gy):
         backend, in_hw, nearest, align_corners, scales = ctx.cfg
-        gx = kernel(backend, "interpolate_backward")(gy.contiguous(), in_hw, nearest, align_corners, scales)
+        gx = kernels.interpolate_backward[backend](gy.contiguous(), in_hw, nearest, align_corners, scales)
         return gx, None, None, None, None, None
 
 
@@ -197,7 +197,7 @@ class _PixelShuffle(torch.autograd.Function):
 def _permute(backend, x, factor, to_space):
     lead = x.shape[:-3]
     x4 = leading_merged(x.contiguous(), 3)
-    y = kernel(backend, "pixel_shuffle")(x4, factor, to_space)
+    y = kernels.pixel_shuffle[backend](x4, factor, to_space)
     return y.reshape(tuple(lead) + tuple(y.shape[1:]))
 
 
@@ -270,8 +270,8 @@ class _Unfold(torch.autograd.Function):
 def _im2col_or_col2im(backend, t, to_cols, img_hw, k, s, p, d, blocks_hw):
     t = t.contiguous()
     if to_cols:
-        return kernel(backend, "im2col")(t, k, s, p, d, blocks_hw)
-    return kernel(backend, "col2im")(t, img_hw, k, s, p, d, blocks_hw)
+        return kernels.im2col[backend](t, k, s, p, d, blocks_hw)
+    return kernels.col2im[backend](t, img_hw, k, s, p, d, blocks_hw)
 
 
 @public_op(reference=F.unfold, check=_check_unfold)
@@ -336,14 +336,14 @@ class _GridSample(torch.autograd.Function):
         x, grid = x.contiguous(), grid.contiguous()
         ctx.save_for_backward(x, grid)
         ctx.cfg = (backend, padding, align_corners, nearest)
-        return kernel(backend, "grid_sample_forward")(x, grid, padding, align_corners, nearest)
+        return kernels.grid_sample_forward[backend](x, grid, padding, align_corners, nearest)
 
     @staticmethod
     def backward(ctx, gy):
         x, grid = ctx.saved_tensors
         backend, padding, align_corners, nearest = ctx.cfg
-        gx, ggrid = kernel(backend, "grid_sample_backward")(gy.contiguous(), x, grid, padding, align_corners, nearest,
-                                                            ctx.needs_input_grad[0], ctx.needs_input_grad[1])
+        gx, ggrid = kernels.grid_sample_backward[backend](gy.contiguous(), x, grid, padding, align_corners, nearest,
+                                                          ctx.needs_input_grad[0], ctx.needs_input_grad[1])
         return gx, ggrid, None, None, None, None
 
 

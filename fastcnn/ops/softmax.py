@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import _checks
-from .._registry import kernel
+from ..contracts import kernels
 from ._op import apply, public_op
 from ._shapes import owned_outputs
 
@@ -50,7 +50,7 @@ class _Softmax(torch.autograd.Function):
             x = x.reshape(1)
         D = x.shape[dim]
         outer, inner = math.prod(x.shape[:dim]), math.prod(x.shape[dim + 1:])
-        y = kernel(backend, "softmax_forward")(x.contiguous().view(outer, D, inner), log)
+        y = kernels.softmax_forward[backend](x.contiguous().view(outer, D, inner), log)
         ctx.save_for_backward(y)
         ctx.log, ctx.backend, ctx.shape = log, backend, shape
         return y.view(shape)
@@ -58,7 +58,7 @@ class _Softmax(torch.autograd.Function):
     @staticmethod
     def backward(ctx, gy):
         (y,) = ctx.saved_tensors
-        gx = kernel(ctx.backend, "softmax_backward")(gy.contiguous().view(y.shape), y, ctx.log)
+        gx = kernels.softmax_backward[ctx.backend](gy.contiguous().view(y.shape), y, ctx.log)
         return gx.view(ctx.shape), None, None, None
 
 

@@ -192,14 +192,14 @@ def test_bad_input_names_the_argument():
 @pytest.mark.parametrize("offset", [0, 3])
 def test_cpu_streaming_stores_large_outputs(isa, offset):  # noqa: F811
     # Outputs of 16 MB and more take the non-temporal store path; an offset output misaligns it.
-    from fastcnn._registry import kernel
+    from fastcnn.contracts import kernels
 
     n = (16 << 20) // 4 + 37
     x = torch.randn(n)
     out = torch.empty(n + offset)[offset:]
-    y = kernel("cpu", "activation_forward")(x, "tanh", out=out)
+    y = kernels.activation_forward["cpu"](x, "tanh", out=out)
     assert y is out
     assert_close(y, torch.tanh(x.double()), name="tanh streamed")
     gy = torch.randn(n)
-    gx = kernel("cpu", "activation_backward")(gy, y, "tanh", 0.0, 0.0, True)
+    gx = kernels.activation_backward["cpu"](gy, y, "tanh", 0.0, 0.0, True)
     assert_close(gx, gy.double() * (1 - y.double() ** 2), name="tanh backward streamed")

@@ -160,14 +160,10 @@ def emulated_cuda(monkeypatch):
     ok, why = cuda_host_emulator.available()
     if not ok:
         pytest.skip(why)
-    from fastcnn._registry import _KERNELS
     from fastcnn.backends.cuda import _lib, activation as cuda_activation  # noqa: F401  (registers the kernels)
-    import importlib
     from fastcnn.ops import _op
-    activation_ops = importlib.import_module("fastcnn.ops.activation")  # the module (ops.activation is a function)
     monkeypatch.setattr(_lib, "launch", cuda_host_emulator.launch)
     monkeypatch.setattr(cuda_activation, "launch", cuda_host_emulator.launch)  # bound at its import
-    monkeypatch.setattr(activation_ops, "kernel", lambda backend, name: _KERNELS[(backend, name)])
     monkeypatch.setattr(_op, "resolve_backend", lambda backend, tensors: backend)  # no GPU: take "cuda" as given
     return "cuda"
 

@@ -12,7 +12,7 @@ from torch import nn
 
 import fastcnn
 from fastcnn import ops
-from fastcnn._registry import has_kernel, kernel
+from fastcnn.contracts import kernels
 from fastcnn.ops import _conv_algo
 from helpers import CPU_BACKENDS, assert_close, backend_params, gradcheck, isa  # noqa: F401
 
@@ -27,7 +27,7 @@ def _algo_params():
         backend, device = p.values
         for algo in ALGOS:
             marks = list(p.marks)
-            if not any(m.name == "skip" for m in marks) and not has_kernel(backend, f"conv2d_forward.{algo}"):
+            if not any(m.name == "skip" for m in marks) and not kernels.conv2d_forward.algo(algo).offered_by(backend):
                 marks.append(pytest.mark.skip(reason=f"backend '{backend}' registers no conv2d_forward.{algo}"))
             if backend == "triton" and device == "cpu":
                 # Under the interpreter this matrix takes most of an hour: the Triton kernels are
@@ -136,7 +136,7 @@ ACTIVATIONS = [("relu", None), ("leaky_relu", 0.2), ("elu", 0.7), ("sigmoid", No
 def test_triton_through_public_op(algo):
     """Each Triton algorithm through ops.conv2d / conv_transpose2d (autograd, algo choice) on one
     tiny case, forward and all gradients against torch in float64."""
-    if not has_kernel("triton", f"conv2d_forward.{algo}"):
+    if not kernels.conv2d_forward.algo(algo).offered_by("triton"):
         pytest.skip(f"backend 'triton' registers no conv2d_forward.{algo}")
     torch.manual_seed(3)
     x = torch.randn(1, 4, 6, 5, dtype=torch.float64, requires_grad=True)
@@ -168,7 +168,7 @@ def test_fused_activation_forward(backend, device, algo, activation, param):
 @pytest.mark.parametrize("backend,device,algo", ALGO_PARAMS)
 @pytest.mark.parametrize("activation,param", ACTIVATIONS)
 def test_fused_activation_gradcheck(backend, device, algo, activation, param):
-    if not has_kernel(backend, "activation_backward"):
+    if not kernels.activation_backward.offered_by(backend):
         pytest.skip(f"backend '{backend}' has no activation_backward kernel yet")
     x = torch.randn(1, 2, 4, 3, dtype=torch.float64, device=device, requires_grad=True)
     w = torch.randn(3, 2, 2, 3, dtype=torch.float64, device=device, requires_grad=True)
@@ -207,7 +207,7 @@ TRANSPOSE_CASES = {
 def test_conv_transpose2d(backend, device, algo, case):
     N, Cin, H, W, Cout, R, S, stride, padding, output_padding, groups, dilation = TRANSPOSE_CASES[case]
     _skip_unsupported(backend, device, algo, stride, dilation)
-    if not has_kernel(backend, f"conv2d_backward_input.{algo}"):
+    if not kernels.conv2d_backward_input.algo(algo).offered_by(backend):
         pytest.skip(f"backend '{backend}' registers no conv2d_backward_input.{algo}")
     x = torch.randn(N, Cin, H, W, dtype=torch.float64, device=device, requires_grad=True)
     w = torch.randn(Cin, Cout // groups, R, S, dtype=torch.float64, device=device, requires_grad=True)
@@ -267,7 +267,7 @@ def test_cpu_im2col_every_isa(isa, case):  # noqa: F811
     y = ops.conv2d(*leaves, **kw, algo="im2col", activation="relu", backend="cpu")
     ref = F.conv2d(x.double(), w.double(), b.double(), **kw).relu()
     assert_close(y, ref, reduction=_reduction(w) + 1)
-    if not has_kernel("cpu", "activation_backward"):
+    if not kernels.activation_backward.offered_by("cpu"):
         pytest.skip("forward checked; the cpu backend has no activation_backward kernel for the gradients")
     y.sum().backward()
     ref_leaves = [t.double().requires_grad_() for t in (x, w, b)]
@@ -306,37 +306,37 @@ def test_cpu_im2col_thread_splits(threads, N, layer):
 # --------------------------------------------------------------------------------------------------
 # The column-matrix kernels and channel_sum
 
-def _registered(name):
-    params = [pytest.param(b, id=b) for b in CPU_BACKENDS if has_kernel(b, name)]
-    return params or [pytest.param("cpu", marks=pytest.mark.skip(reason=f"no backend registers {name}"))]
+def _registered(slot):
+    params = [pytest.param(b, id=b) for b in CPU_BACKENDS if slot.offered_by(b)]
+    return params or [pytest.param("cpu", marks=pytest.mark.skip(reason=f"no backend registers {slot.name}"))]
 
 
-@pytest.mark.parametrize("backend", _registered("im2col"))
+@pytest.mark.parametrize("backend", _registered(kernels.im2col))
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_im2col_col2im_match_unfold_fold(backend, dtype):
     x = torch.randn(2, 3, 7, 9, dtype=dtype)
     kw = dict(kernel_hw=(3, 2), stride=(1, 2), padding=(1, 0), dilation=(2, 1))
     out_hw = ((7 + 2 - 2 * 2 - 1) // 1 + 1, (9 - 1 - 1) // 2 + 1)
-    cols = kernel(backend, "im2col")(x, kw["kernel_hw"], kw["stride"], kw["padding"], kw["dilation"], out_hw)
+    cols = kernels.im2col[backend](x, kw["kernel_hw"], kw["stride"], kw["padding"], kw["dilation"], out_hw)
     ref = F.unfold(x.double(), kw["kernel_hw"], kw["dilation"], kw["padding"], kw["stride"])
     assert_close(cols, ref)
-    back = kernel(backend, "col2im")(ref.to(dtype), (7, 9), kw["kernel_hw"], kw["stride"], kw["padding"],
-                                     kw["dilation"], out_hw)
+    back = kernels.col2im[backend](ref.to(dtype), (7, 9), kw["kernel_hw"], kw["stride"], kw["padding"],
+                                   kw["dilation"], out_hw)
     assert_close(back, F.fold(ref, (7, 9), kw["kernel_hw"], kw["dilation"], kw["padding"], kw["stride"]), reduction=6)
 
 
-@pytest.mark.parametrize("backend", _registered("channel_sum"))
+@pytest.mark.parametrize("backend", _registered(kernels.channel_sum))
 @pytest.mark.parametrize("shape", [(1, 1, 1, 1), (3, 5, 7, 9), (2, 70, 1, 33)])
 def test_channel_sum(backend, shape):
     t = torch.randn(*shape)
     n = shape[0] * shape[2] * shape[3]
-    assert_close(kernel(backend, "channel_sum")(t), t.double().sum((0, 2, 3)), reduction=n)
+    assert_close(kernels.channel_sum[backend](t), t.double().sum((0, 2, 3)), reduction=n)
 
 
 # --------------------------------------------------------------------------------------------------
 # linear and matmul
 
-GEMM_BACKENDS = [pytest.param(b, id=b) for b in CPU_BACKENDS if has_kernel(b, "gemm")]
+GEMM_BACKENDS = [pytest.param(b, id=b) for b in CPU_BACKENDS if kernels.gemm.offered_by(b)]
 
 
 @pytest.mark.parametrize("backend", GEMM_BACKENDS)
@@ -480,7 +480,7 @@ def test_explicit_algo_limits():
         ops.conv2d(x, w, stride=2, algo="fft", backend="cpu")
     with pytest.raises(ValueError, match="fft.*dilation"):
         ops.conv2d(x, w, dilation=2, algo="fft", backend="cpu")
-    missing = [a for a in ALGOS if not has_kernel("cpu", f"conv2d_forward.{a}")]
+    missing = [a for a in ALGOS if not kernels.conv2d_forward.algo(a).offered_by("cpu")]
     if not missing:
         pytest.skip("every algorithm is registered on cpu: nothing unregistered to ask for")
     with pytest.raises(NotImplementedError, match=missing[0]):
@@ -496,7 +496,7 @@ def test_auto_heuristic_only_picks_registered():
     assert pick(["direct", "im2col", "fft"], 8, 128, 128, (5, 5)) == "direct"
     assert pick(["im2col", "fft"], 2, 3, 4, (3, 3)) == "im2col"
     options = _conv_algo.candidates("cpu", "conv2d_forward", (2, 2), (1, 1))
-    assert "fft" not in options and all(has_kernel("cpu", f"conv2d_forward.{a}") for a in options)
+    assert "fft" not in options and all(kernels.conv2d_forward.algo(a).offered_by("cpu") for a in options)
 
 
 # --------------------------------------------------------------------------------------------------

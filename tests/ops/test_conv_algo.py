@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fastcnn import _registry, ops
+from fastcnn import ops
 from fastcnn.ops import _conv_algo
 from helpers import assert_close
 
@@ -33,17 +33,17 @@ def ran(monkeypatch):
     calls = Calls()
     for direction in _conv_algo.DIRECTIONS:
         for algo in ALGOS:
-            name = _conv_algo.kernel_name(direction, algo)
-            if not _registry.has_kernel("cpu", name):
-                pytest.skip(f"the cpu backend registers no {name}")
-            inner = _registry.kernel("cpu", name)
+            slot = _conv_algo.kernel_slot(direction, algo)
+            if not slot.offered_by("cpu"):
+                pytest.skip(f"the cpu backend registers no {slot.name}")
+            inner = slot["cpu"]
 
             def wrapper(*args, _inner=inner, _what=(direction, algo)):
                 calls.append(_what)
                 if _what in calls.slow:
                     calls.clock += 1.0
                 return _inner(*args)
-            monkeypatch.setitem(_registry._KERNELS, ("cpu", name), wrapper)
+            monkeypatch.setitem(slot.impls, "cpu", wrapper)
     return calls
 
 

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from fastcnn import ops
+from fastcnn.contracts import kernels
 from conv_reference import conv_kernel
 from fastcnn.ops import _conv_algo
 from helpers import CPU_BACKENDS, assert_close, gradcheck, isa  # noqa: F401
@@ -44,7 +45,7 @@ def test_backward_input_kernel_matches_torch(case, dtype):
     pair = lambda v: (v, v) if isinstance(v, int) else tuple(v)  # noqa: E731
     st, pd, dl = pair(kw["stride"]), pair(kw["padding"]), pair(kw["dilation"])
     gy = torch.randn_like(F.conv2d(x, w, None, **kw))
-    got = conv_kernel("cpu", "conv2d_backward_input.im2col")(gy, w, tuple(x.shape[-2:]), st, pd, dl, kw["groups"])
+    got = conv_kernel("cpu", kernels.conv2d_backward_input.im2col)(gy, w, tuple(x.shape[-2:]), st, pd, dl, kw["groups"])
     want = torch.ops.aten.convolution_backward(gy.double(), x.double(), w.double(), None, st, pd, dl, False, [0, 0],
                                                kw["groups"], [True, False, False])[0]
     assert_close(got, want, reduction=_gx_reduction(w, kw["groups"]), name="grad input")

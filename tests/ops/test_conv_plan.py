@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from fastcnn import ops
-from fastcnn._registry import has_kernel
+from fastcnn.contracts import kernels
 from fastcnn.ops import _conv_algo
 
 # (x_shape, w_shape, stride, padding, dilation, groups): 1x1, 3x3 strided / dilated / grouped, 4x4 s2
@@ -44,7 +44,7 @@ def test_plan_only_names_algorithms_that_run_the_geometry(geometry, transposed):
     plan = ops.conv_plan(x_shape, w_shape, stride, padding, dilation, groups, transposed=transposed, backend="cpu")
     for algo, kernel_name in zip(plan[:3], plan.kernels):
         assert kernel_name.endswith("." + algo)
-        assert has_kernel("cpu", kernel_name)
+        assert kernels.declared()[kernel_name].offered_by("cpu")
         assert _conv_algo.why_not_applicable(algo, (stride, stride), (dilation, dilation), w_shape[-2:]) is None
         if algo == "winograd":
             assert w_shape[-2:] == (3, 3) and stride == 1 and dilation == 1

@@ -3,7 +3,7 @@ registers it; against a float64 torch reference."""
 import pytest
 import torch
 
-from fastcnn._registry import has_kernel, kernel
+from fastcnn.contracts import kernels
 from helpers import CPU_BACKENDS, assert_close, isa  # noqa: F401  (isa is a fixture)
 
 SIZES = [(1, 1, 1), (1, 7, 3), (5, 1, 9), (3, 5, 7), (6, 16, 8), (14, 32, 2), (15, 33, 17), (29, 31, 400),
@@ -29,7 +29,7 @@ def _reference(a, b, trans_a, trans_b, alpha=1.0, beta=0.0, c=None):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_gemm_cpu_every_isa(isa, M, N, K, trans_a, trans_b, dtype):  # noqa: F811
     a, b = _operands(M, N, K, trans_a, trans_b, dtype)
-    out = kernel("cpu", "gemm")(a, b, trans_a=trans_a, trans_b=trans_b)
+    out = kernels.gemm["cpu"](a, b, trans_a=trans_a, trans_b=trans_b)
     assert out.dtype == dtype
     assert_close(out, _reference(a, b, trans_a, trans_b), reduction=K)
 
@@ -42,7 +42,7 @@ def test_gemm_cpu_alpha_beta(isa, alpha, beta, dtype):  # noqa: F811
     c = torch.randn(M, N, dtype=dtype)
     expected = _reference(a, b, False, True, alpha, beta, c)
     out = c.clone()
-    got = kernel("cpu", "gemm")(a, b, trans_b=True, alpha=alpha, beta=beta, out=out)
+    got = kernels.gemm["cpu"](a, b, trans_b=True, alpha=alpha, beta=beta, out=out)
     assert got is out
     assert_close(out, expected, reduction=K + 1)
 
@@ -50,14 +50,14 @@ def test_gemm_cpu_alpha_beta(isa, alpha, beta, dtype):  # noqa: F811
 def test_gemm_cpu_beta_zero_never_reads_out(isa):  # noqa: F811
     a, b = _operands(20, 18, 11, False, False, torch.float32)
     out = torch.full((20, 18), float("nan"))
-    kernel("cpu", "gemm")(a, b, beta=0.0, out=out)
+    kernels.gemm["cpu"](a, b, beta=0.0, out=out)
     assert_close(out, _reference(a, b, False, False), reduction=11)
 
 
 def test_gemm_cpu_empty_k_scales_out():
     a, b = torch.randn(4, 0), torch.randn(0, 6)
     out = torch.ones(4, 6)
-    kernel("cpu", "gemm")(a, b, beta=3.0, out=out)
+    kernels.gemm["cpu"](a, b, beta=3.0, out=out)
     assert torch.equal(out, torch.full((4, 6), 3.0))
 
 
@@ -67,7 +67,7 @@ def test_gemm_cpu_views_and_strided_out():
     a_t, b_t = base_a.t(), base_b.t()  # non-contiguous views: 30x40 and 40x25
     wide = torch.zeros(30, 32)
     out = wide[:, :25]
-    kernel("cpu", "gemm")(a_t, b_t, out=out)
+    kernels.gemm["cpu"](a_t, b_t, out=out)
     assert_close(out, a_t.double() @ b_t.double(), reduction=40)
     assert torch.equal(wide[:, 25:], torch.zeros(30, 7))
 
@@ -80,7 +80,7 @@ def test_gemm_cpu_thread_splits(threads):
     try:
         for M, N in [(2000, 9), (9, 2000), (333, 333)]:  # big enough for 2-3 strips
             a, b = _operands(M, N, 300, False, False, torch.float32)
-            assert_close(kernel("cpu", "gemm")(a, b), _reference(a, b, False, False), reduction=300)
+            assert_close(kernels.gemm["cpu"](a, b), _reference(a, b, False, False), reduction=300)
     finally:
         torch.set_num_threads(previous)
 
@@ -99,7 +99,7 @@ def test_gemm_cpu_threads_several_blocks(M, threads, dtype):
         a, b = _operands(M, N, K, False, True, dtype)
         c = torch.randn(M, N, dtype=dtype)
         out = c.clone()
-        kernel("cpu", "gemm")(a, b, trans_b=True, alpha=0.5, beta=-1.0, out=out)
+        kernels.gemm["cpu"](a, b, trans_b=True, alpha=0.5, beta=-1.0, out=out)
         assert_close(out, _reference(a, b, False, True, 0.5, -1.0, c), reduction=K + 1)
     finally:
         torch.set_num_threads(previous)
@@ -113,11 +113,11 @@ OTHER_BACKENDS = [b for b in CPU_BACKENDS if b != "cpu"]
 @pytest.mark.parametrize("trans_a,trans_b", [(False, False), (True, False), (False, True)])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_gemm_other_backends(backend, trans_a, trans_b, dtype):
-    if not has_kernel(backend, "gemm"):
+    if not kernels.gemm.offered_by(backend):
         pytest.skip(f"backend '{backend}' registers no gemm kernel")
     M, N, K = 9, 13, 7
     a, b = _operands(M, N, K, trans_a, trans_b, dtype)
     c = torch.randn(M, N, dtype=dtype)
     out = c.clone()
-    kernel(backend, "gemm")(a, b, trans_a=trans_a, trans_b=trans_b, alpha=0.5, beta=2.0, out=out)
+    kernels.gemm[backend](a, b, trans_a=trans_a, trans_b=trans_b, alpha=0.5, beta=2.0, out=out)
     assert_close(out, _reference(a, b, trans_a, trans_b, 0.5, 2.0, c), reduction=K + 1)

@@ -321,11 +321,9 @@ def emulated_cuda(monkeypatch):
     ok, why = cuda_host_emulator.available()
     if not ok:
         pytest.skip(why)
-    from fastcnn._registry import _KERNELS
     from fastcnn.backends.cuda import _lib, norm as cuda_norm  # noqa: F401  (registers the cuda kernels)
-    from fastcnn.ops import _op, norm as norm_ops
+    from fastcnn.ops import _op
     monkeypatch.setattr(_lib, "launch", cuda_host_emulator.launch)
-    monkeypatch.setattr(norm_ops, "kernel", lambda backend, name: _KERNELS[(backend, name)])
     monkeypatch.setattr(_op, "resolve_backend", lambda backend, tensors: backend)  # no GPU: take "cuda" as given
     return "cuda"
 

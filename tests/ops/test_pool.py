@@ -428,10 +428,10 @@ def test_bad_input(backend):
 
 def test_cpu_kernel_never_writes_out_of_range_indices():
     """Below the ops layer's check: the C++ scatter/gather skip (and report) indices outside the plane."""
-    from fastcnn._registry import kernel
+    from fastcnn.contracts import kernels
     src = torch.ones(1, 1, 2, 2)
     bad = torch.tensor([[[[0, 3], [4, -1]]]])
     with pytest.raises(ValueError, match="indices"):
-        kernel("cpu", "pool_index_scatter")(src, bad, (2, 2), False)
+        kernels.pool_index_scatter["cpu"](src, bad, (2, 2), False)
     with pytest.raises(ValueError, match="indices"):
-        kernel("cpu", "pool_index_gather")(src, bad)
+        kernels.pool_index_gather["cpu"](src, bad)

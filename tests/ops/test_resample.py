@@ -15,7 +15,7 @@ from hypothesis import given, settings, strategies as st
 
 import fastcnn
 from fastcnn import ops
-from fastcnn._registry import has_kernel
+from fastcnn.contracts import kernels
 from helpers import assert_close, backend_params, gradcheck, isa  # noqa: F401
 
 DTYPES = [torch.float32, torch.float64]
@@ -271,9 +271,9 @@ UNFOLD_CASES = [((2, 3, 7, 9), dict(kernel_size=3)),
 
 
 def _need_im2col(backend):
-    for name in ("im2col", "col2im"):
-        if not has_kernel(backend, name):
-            pytest.skip(f"{name} kernel not registered on {backend}")
+    for slot in (kernels.im2col, kernels.col2im):
+        if not slot.offered_by(backend):
+            pytest.skip(f"{slot.name} kernel not registered on {backend}")
 
 
 @pytest.mark.parametrize("backend,device", backend_params())

@@ -1,5 +1,5 @@
 """cpu backend: the C++ extension fastcnn._C (csrc/). One module per kernel family; each registers its
-kernels with `@cpu_kernel(name)` (_lib.py: BACKEND.kernel, following torch's thread count)."""
+kernels with `@cpu_kernel(kernels.<slot>)` (_lib.py: BACKEND.kernel, following torch's thread count)."""
 from ..._registry import declare_backend
 
 

@@ -107,6 +107,7 @@ def _following_threads(fn):
     return wrapped
 
 
-def cpu_kernel(name=None):
-    """The backend's registration decorator, BACKEND.kernel, with the thread-count wrapper."""
-    return BACKEND.kernel(name, wrap=_following_threads)
+def cpu_kernel(slot):
+    """The backend's registration decorator, BACKEND.kernel(slot) (a slot of
+    fastcnn/contracts/kernels.py), with the thread-count wrapper."""
+    return BACKEND.kernel(slot, wrap=_following_threads)

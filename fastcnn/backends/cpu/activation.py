@@ -5,6 +5,7 @@ import torch
 
 from fastcnn import _C
 
+from ...contracts import kernels
 from ._lib import addr, cpu_kernel, dtype_code, empty_like, new_empty
 from ...contracts.activation import ACT_KIND
 
@@ -17,14 +18,14 @@ def _dtype(t):
     return d if d is not None else _C.Dtype(dtype_code(t))  # dtype_code raises the clear TypeError
 
 
-@cpu_kernel()
+@cpu_kernel(kernels.activation_forward)
 def activation_forward(x, kind, p0=0.0, p1=0.0, out=None):
     y = empty_like(x) if out is None else out
     _A.forward(ACT_KIND[kind], addr(x), addr(y), x.numel(), float(p0), float(p1), _dtype(x))
     return y
 
 
-@cpu_kernel()
+@cpu_kernel(kernels.activation_backward)
 def activation_backward(gy, saved, kind, p0=0.0, p1=0.0, from_output=True):
     gx = empty_like(saved)
     _A.backward(ACT_KIND[kind], addr(gy), addr(saved), addr(gx), saved.numel(), bool(from_output), float(p0),
@@ -32,7 +33,7 @@ def activation_backward(gy, saved, kind, p0=0.0, p1=0.0, from_output=True):
     return gx
 
 
-@cpu_kernel()
+@cpu_kernel(kernels.prelu_forward)
 def prelu_forward(x, weight):
     outer, C, inner = x.shape
     y = empty_like(x)
@@ -40,7 +41,7 @@ def prelu_forward(x, weight):
     return y
 
 
-@cpu_kernel()
+@cpu_kernel(kernels.prelu_backward)
 def prelu_backward(gy, x, weight):
     outer, C, inner = x.shape
     gx, gw = empty_like(x), empty_like(weight)
@@ -49,7 +50,7 @@ def prelu_backward(gy, x, weight):
     return gx, gw
 
 
-@cpu_kernel()
+@cpu_kernel(kernels.maxout_forward)
 def maxout_forward(x, pool_size):
     outer, C, inner = x.shape
     y = new_empty(x, (outer, C // pool_size, inner))
@@ -57,7 +58,7 @@ def maxout_forward(x, pool_size):
     return y
 
 
-@cpu_kernel()
+@cpu_kernel(kernels.maxout_backward)
 def maxout_backward(gy, x, pool_size):
     outer, C, inner = x.shape
     gx = empty_like(x)

@@ -6,12 +6,13 @@ from __future__ import annotations
 from fastcnn import _C
 
 from ...contracts.activation import fused_code
+from ...contracts import kernels
 from ._lib import addr, cpu_kernel, dtype_code
 
 _K = _C.conv_im2col
 
 
-@cpu_kernel()
+@cpu_kernel(kernels.channel_sum)
 def channel_sum(t):
     N, K = t.shape[:2]
     L = t[0, 0].numel() if t.numel() else 0
@@ -21,7 +22,7 @@ def channel_sum(t):
     return out
 
 
-@cpu_kernel()
+@cpu_kernel(kernels.channel_bias_act)
 def channel_bias_act(y, bias, activation=None, act_param=0.0):
     """In place: y[n, k, ...] = activation(y[n, k, ...] + bias[k]) (bias may be None); returns y."""
     N, K = y.shape[:2]

@@ -12,6 +12,7 @@ from fastcnn import _C
 
 from ...contracts.activation import fused_code
 from ...contracts.conv import ConvShape
+from ...contracts import kernels
 from ._lib import addr, cpu_kernel, dtype_code, empty
 
 def _check(t, name, dtype):
@@ -20,7 +21,7 @@ def _check(t, name, dtype):
                          f"{t.dtype} on {t.device}, contiguous={t.is_contiguous()}")
 
 
-@cpu_kernel("conv2d_forward.direct")
+@cpu_kernel(kernels.conv2d_forward.direct)
 def conv2d_forward_direct(x, w, bias, shape: ConvShape, activation=None, act_param=0.0):
     _check(x, "input", x.dtype)
     _check(w, "weight", x.dtype)
@@ -51,7 +52,7 @@ def _reference_activation(y, activation, act_param):
     return fns[activation](y)
 
 
-@cpu_kernel("conv2d_backward_input.direct")
+@cpu_kernel(kernels.conv2d_backward_input.direct)
 def conv2d_backward_input_direct(gy, w, shape: ConvShape):
     _check(gy, "grad_output", gy.dtype)
     _check(w, "weight", gy.dtype)
@@ -65,7 +66,7 @@ def conv2d_backward_input_direct(gy, w, shape: ConvShape):
     return gx
 
 
-@cpu_kernel("conv2d_backward_weight.direct")
+@cpu_kernel(kernels.conv2d_backward_weight.direct)
 def conv2d_backward_weight_direct(x, gy, shape: ConvShape):
     _check(x, "input", x.dtype)
     _check(gy, "grad_output", x.dtype)

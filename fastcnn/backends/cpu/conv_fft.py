@@ -13,6 +13,7 @@ from __future__ import annotations
 from fastcnn import _C
 
 from ...contracts.activation import fused_code
+from ...contracts import kernels
 from ...contracts.conv import ConvShape, check_applicable
 from ._lib import addr, cpu_kernel, dtype_code, new_empty
 
@@ -80,7 +81,7 @@ def tile_backward_weight(launch, x, gy, shape: ConvShape):
     return gw
 
 
-@cpu_kernel("conv2d_forward.fft")
+@cpu_kernel(kernels.conv2d_forward.fft)
 def conv2d_forward_fft(x, w, bias, shape: ConvShape, activation=None, act_param=0.0, *, tile=None):
     check_applicable("fft", shape, "conv2d_forward.fft")
 
@@ -90,7 +91,7 @@ def conv2d_forward_fft(x, w, bias, shape: ConvShape, activation=None, act_param=
     return tile_forward(launch, x, w, bias, shape, activation, act_param)
 
 
-@cpu_kernel("conv2d_backward_input.fft")
+@cpu_kernel(kernels.conv2d_backward_input.fft)
 def conv2d_backward_input_fft(gy, w, shape: ConvShape, *, tile=None):
     check_applicable("fft", shape, "conv2d_backward_input.fft")
 
@@ -99,7 +100,7 @@ def conv2d_backward_input_fft(gy, w, shape: ConvShape, *, tile=None):
     return tile_backward_input(launch, gy, w, shape)
 
 
-@cpu_kernel("conv2d_backward_weight.fft")
+@cpu_kernel(kernels.conv2d_backward_weight.fft)
 def conv2d_backward_weight_fft(x, gy, shape: ConvShape, *, tile=None):
     check_applicable("fft", shape, "conv2d_backward_weight.fft")
 

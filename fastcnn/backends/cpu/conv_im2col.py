@@ -10,6 +10,7 @@ from fastcnn import _C
 
 from ...contracts.activation import fused_code
 from ...contracts.conv import ConvShape
+from ...contracts import kernels
 from ._lib import addr, cpu_kernel, dtype_code, new_empty
 from .conv_bias import channel_bias_act
 
@@ -22,7 +23,7 @@ def _columns_shape(N, C, in_hw, kernel_hw, stride, padding, dilation, out_hw) ->
                      stride[1], padding[0], padding[1], dilation[0], dilation[1], 1)
 
 
-@cpu_kernel()
+@cpu_kernel(kernels.im2col)
 def im2col(x, kernel_hw, stride, padding, dilation, out_hw):
     N, C, H, W = x.shape
     (R, S), (P, Q) = kernel_hw, out_hw
@@ -33,7 +34,7 @@ def im2col(x, kernel_hw, stride, padding, dilation, out_hw):
     return cols
 
 
-@cpu_kernel()
+@cpu_kernel(kernels.col2im)
 def col2im(cols, in_hw, kernel_hw, stride, padding, dilation, out_hw):
     N, CRS, _ = cols.shape
     R, S = kernel_hw
@@ -45,7 +46,7 @@ def col2im(cols, in_hw, kernel_hw, stride, padding, dilation, out_hw):
     return x
 
 
-@cpu_kernel("conv2d_forward.im2col")
+@cpu_kernel(kernels.conv2d_forward.im2col)
 def conv2d_forward(x, w, bias, shape: ConvShape, activation, act_param):
     shape.check(x.shape, w.shape)
     y = new_empty(x, shape.y_shape)
@@ -59,7 +60,7 @@ def conv2d_forward(x, w, bias, shape: ConvShape, activation, act_param):
     return y
 
 
-@cpu_kernel("conv2d_backward_input.im2col")
+@cpu_kernel(kernels.conv2d_backward_input.im2col)
 def conv2d_backward_input(gy, w, shape: ConvShape):
     shape.check(w_shape=w.shape, y_shape=gy.shape)
     gx = new_empty(gy, shape.x_shape)
@@ -71,7 +72,7 @@ def conv2d_backward_input(gy, w, shape: ConvShape):
     return gx
 
 
-@cpu_kernel("conv2d_backward_weight.im2col")
+@cpu_kernel(kernels.conv2d_backward_weight.im2col)
 def conv2d_backward_weight(x, gy, shape: ConvShape):
     shape.check(x.shape, y_shape=gy.shape)
     gw = new_empty(x, shape.w_shape)

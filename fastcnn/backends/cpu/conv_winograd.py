@@ -15,13 +15,14 @@ from fastcnn import _C
 
 from ._lib import addr, cpu_kernel, dtype_code
 from ...contracts.activation import fused_code
+from ...contracts import kernels
 from ...contracts.conv import ConvShape, check_applicable
 from .conv_fft import tile_backward_input, tile_backward_weight, tile_forward
 
 _W = _C.conv_winograd
 
 
-@cpu_kernel("conv2d_forward.winograd")
+@cpu_kernel(kernels.conv2d_forward.winograd)
 def conv2d_forward_winograd(x, w, bias, shape: ConvShape, activation=None, act_param=0.0):
     check_applicable("winograd", shape, "conv2d_forward.winograd")
 
@@ -30,7 +31,7 @@ def conv2d_forward_winograd(x, w, bias, shape: ConvShape, activation=None, act_p
     return tile_forward(launch, x, w, bias, shape, activation, act_param)
 
 
-@cpu_kernel("conv2d_backward_input.winograd")
+@cpu_kernel(kernels.conv2d_backward_input.winograd)
 def conv2d_backward_input_winograd(gy, w, shape: ConvShape):
     check_applicable("winograd", shape, "conv2d_backward_input.winograd")
 
@@ -39,7 +40,7 @@ def conv2d_backward_input_winograd(gy, w, shape: ConvShape):
     return tile_backward_input(launch, gy, w, shape)
 
 
-@cpu_kernel("conv2d_backward_weight.winograd")
+@cpu_kernel(kernels.conv2d_backward_weight.winograd)
 def conv2d_backward_weight_winograd(x, gy, shape: ConvShape):
     check_applicable("winograd", shape, "conv2d_backward_weight.winograd")
 

@@ -9,6 +9,7 @@ import torch
 
 from fastcnn import _C
 
+from ...contracts import kernels
 from ._lib import addr, cpu_kernel, dtype_code, new_empty
 
 
@@ -24,7 +25,7 @@ def _as_row_major(m: torch.Tensor, trans: bool):
     return m, max(1, cols), trans
 
 
-@cpu_kernel()
+@cpu_kernel(kernels.gemm)
 def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None):
     M, K = (a.shape[1], a.shape[0]) if trans_a else tuple(a.shape)
     N = b.shape[0] if trans_b else b.shape[1]

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from fastcnn import _C
 
+from ...contracts import kernels
 from ._lib import addr, cpu_kernel, dtype_code, empty_like, new_empty
 
 
@@ -10,7 +11,7 @@ def _opt(t):
     return addr(t) if t is not None else 0
 
 
-@cpu_kernel()
+@cpu_kernel(kernels.batch_norm_forward)
 def batch_norm_forward(x, weight, bias, running_mean, running_var, training, momentum, eps):
     N, C, S = x.shape
     y = empty_like(x)
@@ -22,7 +23,7 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training, mom
     return y, mean, invstd
 
 
-@cpu_kernel()
+@cpu_kernel(kernels.batch_norm_backward)
 def batch_norm_backward(gy, x, weight, mean, invstd, training, need_input, need_weight, need_bias):
     N, C, S = x.shape
     gx = empty_like(x) if need_input else None
@@ -33,7 +34,7 @@ def batch_norm_backward(gy, x, weight, mean, invstd, training, need_input, need_
     return gx, gw, gb
 
 
-@cpu_kernel()
+@cpu_kernel(kernels.normalize_forward)
 def normalize_forward(x, p, eps):
     outer, D, inner = x.shape
     y = empty_like(x)
@@ -42,7 +43,7 @@ def normalize_forward(x, p, eps):
     return y, norm
 
 
-@cpu_kernel()
+@cpu_kernel(kernels.normalize_backward)
 def normalize_backward(gy, x, norm, p, eps):
     outer, D, inner = x.shape
     gx = empty_like(x)
@@ -51,7 +52,7 @@ def normalize_backward(gy, x, norm, p, eps):
     return gx
 
 
-@cpu_kernel()
+@cpu_kernel(kernels.local_response_norm_forward)
 def local_response_norm_forward(x, size, alpha, beta, k):
     N, C, S = x.shape
     y, scale = empty_like(x), empty_like(x)
@@ -60,7 +61,7 @@ def local_response_norm_forward(x, size, alpha, beta, k):
     return y, scale
 
 
-@cpu_kernel()
+@cpu_kernel(kernels.local_response_norm_backward)
 def local_response_norm_backward(gy, x, scale, size, alpha, beta):
     N, C, S = x.shape
     gx = empty_like(x)

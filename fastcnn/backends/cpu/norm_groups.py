@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastcnn import _C
 
+from ...contracts import kernels
 from ._lib import addr, cpu_kernel, dtype_code, empty_like, new_empty
 
 
@@ -11,7 +12,7 @@ def _opt(t):
     return addr(t) if t is not None else 0
 
 
-@cpu_kernel()
+@cpu_kernel(kernels.group_rows_forward)
 def group_rows_forward(x, groups, span, weight, bias, eps, running_mean, running_var, momentum):
     R, L = x.shape
     y = empty_like(x)
@@ -22,7 +23,7 @@ def group_rows_forward(x, groups, span, weight, bias, eps, running_mean, running
     return y, mean, rstd
 
 
-@cpu_kernel()
+@cpu_kernel(kernels.group_rows_backward)
 def group_rows_backward(gy, x, groups, span, weight, mean, rstd, need_input, need_weight, need_bias):
     R, L = x.shape
     n_params = int(groups) * (L // int(span))

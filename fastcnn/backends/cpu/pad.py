@@ -6,6 +6,7 @@ import torch
 
 from fastcnn import _C
 
+from ...contracts import kernels
 from ._lib import addr, cpu_kernel, dtype_code, empty
 
 
@@ -16,7 +17,7 @@ def _out(like, P, H, W, K):
     return empty((P, H, W, 1), like.dtype)
 
 
-@cpu_kernel()
+@cpu_kernel(kernels.pad2d_forward)
 def pad2d_forward(x, top, bottom, left, right, mode, value):
     P, H, W, K = x.shape
     y = _out(x, P, H + top + bottom, W + left + right, K)
@@ -24,7 +25,7 @@ def pad2d_forward(x, top, bottom, left, right, mode, value):
     return y
 
 
-@cpu_kernel()
+@cpu_kernel(kernels.pad2d_backward)
 def pad2d_backward(gy, H, W, top, bottom, left, right, mode):
     P, _, _, K = gy.shape
     gx = _out(gy, P, H, W, K)

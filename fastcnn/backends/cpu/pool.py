@@ -12,6 +12,7 @@ from fastcnn import _C
 
 from ...contracts.pool import is_channels_last as _is_channels_last
 from ...contracts.pool import memory_format
+from ...contracts import kernels
 from ._lib import addr, cpu_kernel, dtype_code, empty
 
 
@@ -25,7 +26,7 @@ def _geom(like, in_hw, out_hw, kernel=(1, 1), stride=(1, 1), padding=(0, 0), dil
     return (*like.shape[:2], *in_hw, *out_hw, *kernel, *stride, *padding, *dilation)
 
 
-@cpu_kernel()
+@cpu_kernel(kernels.max_pool2d_forward)
 def max_pool2d_forward(x, kernel_size, stride, padding, dilation, out_hw, with_indices):
     y = _out(x, out_hw)
     idx = _out(x, out_hw, torch.int64) if with_indices else None
@@ -36,7 +37,7 @@ def max_pool2d_forward(x, kernel_size, stride, padding, dilation, out_hw, with_i
     return y, idx
 
 
-@cpu_kernel()
+@cpu_kernel(kernels.avg_pool2d_forward)
 def avg_pool2d_forward(x, kernel_size, stride, padding, out_hw, count_include_pad, divisor_override):
     y = _out(x, out_hw)
     if y.numel():
@@ -45,7 +46,7 @@ def avg_pool2d_forward(x, kernel_size, stride, padding, out_hw, count_include_pa
     return y
 
 
-@cpu_kernel()
+@cpu_kernel(kernels.avg_pool2d_backward)
 def avg_pool2d_backward(gy, in_hw, kernel_size, stride, padding, count_include_pad, divisor_override):
     gx = _out(gy, in_hw)
     if gx.numel():
@@ -55,7 +56,7 @@ def avg_pool2d_backward(gy, in_hw, kernel_size, stride, padding, count_include_p
     return gx
 
 
-@cpu_kernel()
+@cpu_kernel(kernels.adaptive_max_pool2d_forward)
 def adaptive_max_pool2d_forward(x, out_hw):
     y = _out(x, out_hw)
     idx = _out(x, out_hw, torch.int64)
@@ -65,7 +66,7 @@ def adaptive_max_pool2d_forward(x, out_hw):
     return y, idx
 
 
-@cpu_kernel()
+@cpu_kernel(kernels.adaptive_avg_pool2d_forward)
 def adaptive_avg_pool2d_forward(x, out_hw):
     y = _out(x, out_hw)
     if y.numel():
@@ -74,7 +75,7 @@ def adaptive_avg_pool2d_forward(x, out_hw):
     return y
 
 
-@cpu_kernel()
+@cpu_kernel(kernels.adaptive_avg_pool2d_backward)
 def adaptive_avg_pool2d_backward(gy, in_hw):
     gx = _out(gy, in_hw)
     if gx.numel():
@@ -83,7 +84,7 @@ def adaptive_avg_pool2d_backward(gy, in_hw):
     return gx
 
 
-@cpu_kernel()
+@cpu_kernel(kernels.pool_index_scatter)
 def pool_index_scatter(src, indices, out_hw, accumulate):
     out = _out(src, out_hw)
     if out.numel():
@@ -92,7 +93,7 @@ def pool_index_scatter(src, indices, out_hw, accumulate):
     return out
 
 
-@cpu_kernel()
+@cpu_kernel(kernels.pool_index_gather)
 def pool_index_gather(src, indices):
     out = _out(src, indices.shape[2:])
     if out.numel():

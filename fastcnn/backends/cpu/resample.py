@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastcnn import _C
 
 from ...contracts.resample import shuffle_geometry
+from ...contracts import kernels
 from ._lib import addr, cpu_kernel, dtype_code, empty_like, new_empty
 
 _K = _C.resample
@@ -20,17 +21,17 @@ def _interpolate(launch, src, dst_hw, in_hw, out_hw, nearest, align_corners, sca
     return dst
 
 
-@cpu_kernel()
+@cpu_kernel(kernels.interpolate_forward)
 def interpolate_forward(x, out_hw, nearest, align_corners, scales):
     return _interpolate(_K.interpolate_forward, x, out_hw, x.shape[2:], out_hw, nearest, align_corners, scales)
 
 
-@cpu_kernel()
+@cpu_kernel(kernels.interpolate_backward)
 def interpolate_backward(gy, in_hw, nearest, align_corners, scales):
     return _interpolate(_K.interpolate_backward, gy, in_hw, in_hw, gy.shape[2:], nearest, align_corners, scales)
 
 
-@cpu_kernel()
+@cpu_kernel(kernels.pixel_shuffle)
 def pixel_shuffle(x, factor, to_space):
     N, r = x.shape[0], factor
     C, H, W, y = shuffle_geometry(x, r, to_space)
@@ -38,7 +39,7 @@ def pixel_shuffle(x, factor, to_space):
     return y
 
 
-@cpu_kernel()
+@cpu_kernel(kernels.grid_sample_forward)
 def grid_sample_forward(x, grid, padding, align_corners, nearest):
     N, C, H, W = x.shape
     P, Q = grid.shape[1:3]
@@ -48,7 +49,7 @@ def grid_sample_forward(x, grid, padding, align_corners, nearest):
     return y
 
 
-@cpu_kernel()
+@cpu_kernel(kernels.grid_sample_backward)
 def grid_sample_backward(gy, x, grid, padding, align_corners, nearest, need_input, need_grid):
     N, C, H, W = x.shape
     P, Q = grid.shape[1:3]

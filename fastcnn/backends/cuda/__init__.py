@@ -1,5 +1,5 @@
 """cuda backend: CUDA C++ kernels in fastcnn/kernels/cuda/*.cu, compiled at first use with NVRTC
-through cupy and launched on torch's current stream; modules register with `@cuda_kernel(name)`
+through cupy and launched on torch's current stream; modules register with `@cuda_kernel(kernels.<slot>)`
 (_lib.py: BACKEND.kernel)."""
 import torch
 

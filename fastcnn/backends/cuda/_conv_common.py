@@ -1,5 +1,5 @@
 """What the cuda convolution algorithms share (conv_direct.py, conv_im2col.py, conv_fft.py,
-conv_mma.py): the ConvShape record with its launch helpers, each direction's (uninitialised) result,
+conv_implicit_gemm.py): the ConvShape record with its launch helpers, each direction's (uninitialised) result,
 and the split-K launch of the implicit-GEMM weight gradients (algos direct and implicit_gemm)."""
 from __future__ import annotations
 

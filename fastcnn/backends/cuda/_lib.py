@@ -56,4 +56,4 @@ def suffix(dtype: torch.dtype) -> str:
     return {torch.float32: "f32", torch.float64: "f64"}[dtype]
 
 
-cuda_kernel = BACKEND.kernel  # the registration decorator: @cuda_kernel(name)
+cuda_kernel = BACKEND.kernel  # the registration decorator: @cuda_kernel(kernels.<slot>) (contracts/kernels.py)

@@ -5,6 +5,7 @@ import numpy as np
 import torch
 
 from ...contracts.activation import ACT_KIND
+from ...contracts import kernels
 from ._lib import cuda_kernel, i64, launch, ptr, scalar, suffix
 
 THREADS = 256
@@ -14,7 +15,7 @@ def _blocks(n):
     return (max(1, min((n + THREADS - 1) // THREADS, 65535)),)
 
 
-@cuda_kernel()
+@cuda_kernel(kernels.activation_forward)
 def activation_forward(x, kind, p0=0.0, p1=0.0, out=None):
     y = torch.empty_like(x) if out is None else out
     n = x.numel()
@@ -24,7 +25,7 @@ def activation_forward(x, kind, p0=0.0, p1=0.0, out=None):
     return y
 
 
-@cuda_kernel()
+@cuda_kernel(kernels.activation_backward)
 def activation_backward(gy, saved, kind, p0=0.0, p1=0.0, from_output=True):
     gx = torch.empty_like(saved)
     n = saved.numel()
@@ -35,7 +36,7 @@ def activation_backward(gy, saved, kind, p0=0.0, p1=0.0, from_output=True):
     return gx
 
 
-@cuda_kernel()
+@cuda_kernel(kernels.prelu_forward)
 def prelu_forward(x, weight):
     outer, C, inner = x.shape
     y = torch.empty_like(x)
@@ -45,7 +46,7 @@ def prelu_forward(x, weight):
     return y
 
 
-@cuda_kernel()
+@cuda_kernel(kernels.prelu_backward)
 def prelu_backward(gy, x, weight):
     outer, C, inner = x.shape
     gx, gw = torch.empty_like(x), torch.zeros_like(weight)
@@ -64,7 +65,7 @@ def _maxout(x, y, gy, gx, pool_size, backward_pass):
                 np.int32(backward_pass)))
 
 
-@cuda_kernel()
+@cuda_kernel(kernels.maxout_forward)
 def maxout_forward(x, pool_size):
     outer, C, inner = x.shape
     y = x.new_empty((outer, C // pool_size, inner))
@@ -72,7 +73,7 @@ def maxout_forward(x, pool_size):
     return y
 
 
-@cuda_kernel()
+@cuda_kernel(kernels.maxout_backward)
 def maxout_backward(gy, x, pool_size):
     gx = torch.empty_like(x)
     _maxout(x, gx, gy, gx, pool_size, 1)

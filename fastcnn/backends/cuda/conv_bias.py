@@ -5,11 +5,12 @@ from __future__ import annotations
 import torch
 
 from . import _lib
+from ...contracts import kernels
 from ._lib import cuda_kernel, i64, suffix
 from .gemm import THREADS, addr
 
 
-@cuda_kernel("channel_sum")
+@cuda_kernel(kernels.channel_sum)
 def channel_sum(gy: torch.Tensor) -> torch.Tensor:
     """Sum of gy[N,K,P,Q] over N, P, Q (the bias gradient): one block per channel, fixed order."""
     N, K = gy.shape[0], gy.shape[1]

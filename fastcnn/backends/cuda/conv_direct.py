@@ -6,6 +6,7 @@ Tensors arrive contiguous, same dtype and device (the op layer checks).
 from __future__ import annotations
 
 from ...contracts.activation import fused_code
+from ...contracts import kernels
 from ...contracts.conv import ConvShape
 from . import _lib
 from ._conv_common import (_backward_input_setup, _backward_weight_setup, _check_grid_groups, _forward_setup,
@@ -14,7 +15,7 @@ from ._lib import cuda_kernel, i64, suffix
 from .gemm import BLOCK_M, BLOCK_N, THREADS, addr, cdiv, null
 
 
-@cuda_kernel("conv2d_forward.direct")
+@cuda_kernel(kernels.conv2d_forward.direct)
 def _direct_forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0):
     _check_grid_groups(shape.G)
     kind = fused_code(activation)
@@ -30,7 +31,7 @@ def _direct_forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0
     return y
 
 
-@cuda_kernel("conv2d_backward_input.direct")
+@cuda_kernel(kernels.conv2d_backward_input.direct)
 def _direct_backward_input(gy, w, shape: ConvShape):
     _check_grid_groups(shape.G)
     s, gx = _backward_input_setup(gy, shape)
@@ -42,7 +43,7 @@ def _direct_backward_input(gy, w, shape: ConvShape):
     return gx
 
 
-@cuda_kernel("conv2d_backward_weight.direct")
+@cuda_kernel(kernels.conv2d_backward_weight.direct)
 def _direct_backward_weight(x, gy, shape: ConvShape):
     _check_grid_groups(shape.G)
     s, gw = _backward_weight_setup(x, shape)

@@ -11,6 +11,7 @@ from typing import NamedTuple
 import torch
 
 from ...contracts.activation import fused_code
+from ...contracts import kernels
 from ...contracts.conv import ConvShape, check_applicable
 from . import _lib
 from ._conv_common import _backward_input_setup, _backward_weight_setup, _forward_setup
@@ -151,7 +152,7 @@ def _correlate(src, w, dst, c: ConvShape, transposed: bool, bias=None, act=0, ac
     return dst
 
 
-@cuda_kernel("conv2d_forward.fft")
+@cuda_kernel(kernels.conv2d_forward.fft)
 def _fft_forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0):
     check_applicable("fft", shape, "conv2d_forward.fft")
     kind = fused_code(activation)
@@ -161,7 +162,7 @@ def _fft_forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0):
     return _correlate(x, w, y, s, False, bias, kind, act_param)
 
 
-@cuda_kernel("conv2d_backward_input.fft")
+@cuda_kernel(kernels.conv2d_backward_input.fft)
 def _fft_backward_input(gy, w, shape: ConvShape):
     check_applicable("fft", shape, "conv2d_backward_input.fft")
     s, gx = _backward_input_setup(gy, shape)
@@ -170,7 +171,7 @@ def _fft_backward_input(gy, w, shape: ConvShape):
     return _correlate(gy, w, gx, s.input_gradient_correlation(), True)
 
 
-@cuda_kernel("conv2d_backward_weight.fft")
+@cuda_kernel(kernels.conv2d_backward_weight.fft)
 def _fft_backward_weight(x, gy, shape: ConvShape):
     # gw[k][c] = sum over images and tiles of conj(GY_t[k]) X_t[c], cropped to R x S.
     check_applicable("fft", shape, "conv2d_backward_weight.fft")

@@ -14,6 +14,7 @@ from ...contracts.activation import fused_code
 from ...contracts.conv import ConvShape
 from . import _lib
 from ._conv_common import Shape, _backward_input_setup, _backward_weight_setup, _forward_setup, make_shape
+from ...contracts import kernels
 from ._lib import cuda_kernel, i64, suffix
 from .gemm import THREADS, Operand, addr, cdiv, strided_gemm, sum_slices
 
@@ -48,7 +49,7 @@ def _launch_col2im(col, x, nb, s: Shape, image_offset=0):
                           addr(col), addr(x, image_offset * s.C * s.H * s.W), nb, s)
 
 
-@cuda_kernel("im2col")
+@cuda_kernel(kernels.im2col)
 def im2col(x, kernel_hw, stride, padding, dilation, out_hw):
     N, C, H, W = x.shape
     s = make_shape(x.shape, (1, C, *kernel_hw), (H, W), out_hw, stride, padding, dilation, 1)
@@ -57,7 +58,7 @@ def im2col(x, kernel_hw, stride, padding, dilation, out_hw):
     return col
 
 
-@cuda_kernel("col2im")
+@cuda_kernel(kernels.col2im)
 def col2im(col, in_hw, kernel_hw, stride, padding, dilation, out_hw):
     N = col.shape[0]
     C = col.shape[1] // (kernel_hw[0] * kernel_hw[1])
@@ -67,7 +68,7 @@ def col2im(col, in_hw, kernel_hw, stride, padding, dilation, out_hw):
     return x
 
 
-@cuda_kernel("conv2d_forward.im2col")
+@cuda_kernel(kernels.conv2d_forward.im2col)
 def _im2col_forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0):
     kind = fused_code(activation)
     s, y = _forward_setup(x, shape)
@@ -87,7 +88,7 @@ def _im2col_forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0
     return y
 
 
-@cuda_kernel("conv2d_backward_input.im2col")
+@cuda_kernel(kernels.conv2d_backward_input.im2col)
 def _im2col_backward_input(gy, w, shape: ConvShape):
     s, gx = _backward_input_setup(gy, shape)
     if gx.numel() == 0:
@@ -105,7 +106,7 @@ def _im2col_backward_input(gy, w, shape: ConvShape):
     return gx
 
 
-@cuda_kernel("conv2d_backward_weight.im2col")
+@cuda_kernel(kernels.conv2d_backward_weight.im2col)
 def _im2col_backward_weight(x, gy, shape: ConvShape):
     s, gw = _backward_weight_setup(x, shape)
     if gw.numel() == 0:

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import torch
 
+from ...contracts import kernels
 from ._lib import cuda_kernel, i64, launch, ptr, scalar, suffix
 from .norm import grid_for
 
 
-@cuda_kernel()
+@cuda_kernel(kernels.dropout_masked_scale)
 def dropout_masked_scale(x, keep, group, scale, out=None):
     y = torch.empty_like(x) if out is None else out
     if x.numel():

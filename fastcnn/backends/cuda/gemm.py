@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from . import _lib
+from ...contracts import kernels
 from ._lib import cuda_kernel, i64, suffix
 
 THREADS = 256
@@ -126,7 +127,7 @@ def sum_slices(src: torch.Tensor, out: torch.Tensor, length: int, splits: int, a
                 (addr(src), addr(out), i64(length), i64(splits), i64(int(accumulate))))
 
 
-@cuda_kernel("gemm")
+@cuda_kernel(kernels.gemm)
 def gemm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """a[M,K] @ b[K,N] (or batched a[B,M,K] @ b[B,K,N]) with the tiled SGEMM/DGEMM."""
     batched = a.dim() == 3

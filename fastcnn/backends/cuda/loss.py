@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ...contracts import kernels
 from ._lib import cuda_kernel, i64, launch, ptr, suffix
 from .norm import grid_for, opt_ptr
 from .softmax import threads_for
@@ -15,7 +16,7 @@ def _coefs(x, label_smoothing):
     return torch.tensor([1.0 - label_smoothing, label_smoothing / x.shape[1]], dtype=x.dtype, device=x.device)
 
 
-@cuda_kernel()
+@cuda_kernel(kernels.cross_entropy_forward)
 def cross_entropy_forward(x, target, weight, ignore_index, label_smoothing):
     N, C, S = x.shape
     loss, wt, lse = (x.new_empty(N, S) for _ in range(3))
@@ -26,7 +27,7 @@ def cross_entropy_forward(x, target, weight, ignore_index, label_smoothing):
     return loss, wt, lse
 
 
-@cuda_kernel()
+@cuda_kernel(kernels.cross_entropy_backward)
 def cross_entropy_backward(x, target, weight, lse, ignore_index, label_smoothing, g):
     N, C, S = x.shape
     gx = torch.empty_like(x)
@@ -37,7 +38,7 @@ def cross_entropy_backward(x, target, weight, lse, ignore_index, label_smoothing
     return gx
 
 
-@cuda_kernel()
+@cuda_kernel(kernels.nll_loss_forward)
 def nll_loss_forward(x, target, weight, ignore_index):
     N, C, S = x.shape
     out, wt = x.new_empty(N, S), x.new_empty(N, S)
@@ -47,7 +48,7 @@ def nll_loss_forward(x, target, weight, ignore_index):
     return out, wt
 
 
-@cuda_kernel()
+@cuda_kernel(kernels.nll_loss_backward)
 def nll_loss_backward(target, weight, ignore_index, g, shape):
     N, C, S = shape
     gx = g.new_empty(N, C, S)
@@ -58,7 +59,7 @@ def nll_loss_backward(target, weight, ignore_index, g, shape):
     return gx
 
 
-@cuda_kernel()
+@cuda_kernel(kernels.loss_sum)
 def loss_sum(v):
     v = v.reshape(-1)
     while True:
@@ -79,11 +80,11 @@ def _pointwise(kind, x, y, weight, pos_weight, g, backward):
     return out
 
 
-@cuda_kernel()
+@cuda_kernel(kernels.pointwise_loss_forward)
 def pointwise_loss_forward(kind, x, y, weight, pos_weight):
     return _pointwise(kind, x, y, weight, pos_weight, None, False)
 
 
-@cuda_kernel()
+@cuda_kernel(kernels.pointwise_loss_backward)
 def pointwise_loss_backward(kind, x, y, weight, pos_weight, g):
     return _pointwise(kind, x, y, weight, pos_weight, g, True)

@@ -5,6 +5,7 @@ import numpy as np
 import torch
 
 from . import _lib  # _lib.launch, looked up at call time: tests swap in the host emulation
+from ...contracts import kernels
 from ._lib import cuda_kernel, i64, ptr, suffix
 
 _THREADS = 256
@@ -30,7 +31,7 @@ def channel_fma(u, v, p, q, m, r):
     return out
 
 
-@cuda_kernel()
+@cuda_kernel(kernels.batch_norm_forward)
 def batch_norm_forward(x, weight, bias, running_mean, running_var, training, momentum, eps):
     N, C, S = x.shape
     mean, invstd, scale, shift = (x.new_empty(C) for _ in range(4))
@@ -41,7 +42,7 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training, mom
     return channel_fma(x, None, scale, None, None, shift), mean, invstd
 
 
-@cuda_kernel()
+@cuda_kernel(kernels.batch_norm_backward)
 def batch_norm_backward(gy, x, weight, mean, invstd, training, need_input, need_weight, need_bias):
     N, C, S = x.shape
     gw = x.new_empty(C) if need_weight else None
@@ -61,7 +62,7 @@ def _line_grid(outer: int, inner: int):
     return (max(1, min(_MAX_BLOCKS, outer)),) if inner == 1 else grid_for(outer * inner)
 
 
-@cuda_kernel()
+@cuda_kernel(kernels.normalize_forward)
 def normalize_forward(x, p, eps):
     outer, D, inner = x.shape
     y = torch.empty_like(x)
@@ -72,7 +73,7 @@ def normalize_forward(x, p, eps):
     return y, norm
 
 
-@cuda_kernel()
+@cuda_kernel(kernels.normalize_backward)
 def normalize_backward(gy, x, norm, p, eps):
     outer, D, inner = x.shape
     gx = torch.empty_like(x)
@@ -87,7 +88,7 @@ def lrn_window(size: int):
     return size // 2, (size - 1) // 2
 
 
-@cuda_kernel()
+@cuda_kernel(kernels.local_response_norm_forward)
 def local_response_norm_forward(x, size, alpha, beta, k):
     N, C, S = x.shape
     y, scale = torch.empty_like(x), torch.empty_like(x)
@@ -99,7 +100,7 @@ def local_response_norm_forward(x, size, alpha, beta, k):
     return y, scale
 
 
-@cuda_kernel()
+@cuda_kernel(kernels.local_response_norm_backward)
 def local_response_norm_backward(gy, x, scale, size, alpha, beta):
     N, C, S = x.shape
     gx = torch.empty_like(x)

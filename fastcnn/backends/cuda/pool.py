@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 
 from ...contracts.pool import empty, is_channels_last
+from ...contracts import kernels
 from ._lib import cuda_kernel, i32, i64, launch, ptr, suffix
 
 BLOCK = 256
@@ -34,7 +35,7 @@ def _run(name: str, like: torch.Tensor, total: int, args):
         launch("pool", f"{name}_{suffix(like.dtype)}", _grid(total), (BLOCK,), args)
 
 
-@cuda_kernel()
+@cuda_kernel(kernels.max_pool2d_forward)
 def max_pool2d_forward(x, kernel_size, stride, padding, dilation, out_hw, with_indices):
     n, c = x.shape[:2]
     y = _like(x, out_hw)
@@ -45,7 +46,7 @@ def max_pool2d_forward(x, kernel_size, stride, padding, dilation, out_hw, with_i
     return y, (idx if with_indices else None)
 
 
-@cuda_kernel()
+@cuda_kernel(kernels.avg_pool2d_forward)
 def avg_pool2d_forward(x, kernel_size, stride, padding, out_hw, count_include_pad, divisor_override):
     n, c = x.shape[:2]
     y = _like(x, out_hw)
@@ -55,7 +56,7 @@ def avg_pool2d_forward(x, kernel_size, stride, padding, out_hw, count_include_pa
     return y
 
 
-@cuda_kernel()
+@cuda_kernel(kernels.avg_pool2d_backward)
 def avg_pool2d_backward(gy, in_hw, kernel_size, stride, padding, count_include_pad, divisor_override):
     n, c = gy.shape[:2]
     gx = _like(gy, in_hw)
@@ -65,7 +66,7 @@ def avg_pool2d_backward(gy, in_hw, kernel_size, stride, padding, count_include_p
     return gx
 
 
-@cuda_kernel()
+@cuda_kernel(kernels.adaptive_max_pool2d_forward)
 def adaptive_max_pool2d_forward(x, out_hw):
     n, c = x.shape[:2]
     y = _like(x, out_hw)
@@ -75,7 +76,7 @@ def adaptive_max_pool2d_forward(x, out_hw):
     return y, idx
 
 
-@cuda_kernel()
+@cuda_kernel(kernels.adaptive_avg_pool2d_forward)
 def adaptive_avg_pool2d_forward(x, out_hw):
     n, c = x.shape[:2]
     y = _like(x, out_hw)
@@ -84,7 +85,7 @@ def adaptive_avg_pool2d_forward(x, out_hw):
     return y
 
 
-@cuda_kernel()
+@cuda_kernel(kernels.adaptive_avg_pool2d_backward)
 def adaptive_avg_pool2d_backward(gy, in_hw):
     n, c = gy.shape[:2]
     gx = _like(gy, in_hw)
@@ -93,7 +94,7 @@ def adaptive_avg_pool2d_backward(gy, in_hw):
     return gx
 
 
-@cuda_kernel()
+@cuda_kernel(kernels.pool_index_scatter)
 def pool_index_scatter(src, indices, out_hw, accumulate):
     n, c = src.shape[:2]
     out = _like(src, out_hw).zero_()
@@ -103,7 +104,7 @@ def pool_index_scatter(src, indices, out_hw, accumulate):
     return out
 
 
-@cuda_kernel()
+@cuda_kernel(kernels.pool_index_gather)
 def pool_index_gather(src, indices):
     n, c = src.shape[:2]
     out = _like(src, indices.shape[2:])

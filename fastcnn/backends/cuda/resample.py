@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from ...contracts.resample import shuffle_geometry
+from ...contracts import kernels
 from ._lib import cuda_kernel, i64, launch, ptr, suffix
 
 THREADS = 256
@@ -30,21 +31,21 @@ def _interpolate(kernel, src, dst, in_hw, out_hw, nearest, align_corners, scales
     return dst
 
 
-@cuda_kernel()
+@cuda_kernel(kernels.interpolate_forward)
 def interpolate_forward(x, out_hw, nearest, align_corners, scales):
     N, C, H, W = x.shape
     return _interpolate("interpolate_forward", x, x.new_empty((N, C, *out_hw)), (H, W), out_hw, nearest,
                         align_corners, scales)
 
 
-@cuda_kernel()
+@cuda_kernel(kernels.interpolate_backward)
 def interpolate_backward(gy, in_hw, nearest, align_corners, scales):
     N, C, P, Q = gy.shape
     return _interpolate("interpolate_backward", gy, gy.new_empty((N, C, *in_hw)), in_hw, (P, Q), nearest,
                         align_corners, scales)
 
 
-@cuda_kernel()
+@cuda_kernel(kernels.pixel_shuffle)
 def pixel_shuffle(x, factor, to_space):
     N, r = x.shape[0], factor
     C, H, W, y = shuffle_geometry(x, r, to_space)
@@ -54,7 +55,7 @@ def pixel_shuffle(x, factor, to_space):
     return y
 
 
-@cuda_kernel()
+@cuda_kernel(kernels.grid_sample_forward)
 def grid_sample_forward(x, grid, padding, align_corners, nearest):
     N, C, H, W = x.shape
     P, Q = grid.shape[1:3]
@@ -66,7 +67,7 @@ def grid_sample_forward(x, grid, padding, align_corners, nearest):
     return y
 
 
-@cuda_kernel()
+@cuda_kernel(kernels.grid_sample_backward)
 def grid_sample_backward(gy, x, grid, padding, align_corners, nearest, need_input, need_grid):
     N, C, H, W = x.shape
     P, Q = grid.shape[1:3]

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ...contracts import kernels
 from ._lib import cuda_kernel, i64, launch, ptr, suffix
 
 
@@ -12,7 +13,7 @@ def threads_for(D: int) -> int:
     return int(min(1024, max(32, 1 << (max(D, 1) - 1).bit_length())))
 
 
-@cuda_kernel()
+@cuda_kernel(kernels.softmax_forward)
 def softmax_forward(x, log):
     outer, D, inner = x.shape
     y = torch.empty_like(x)
@@ -22,7 +23,7 @@ def softmax_forward(x, log):
     return y
 
 
-@cuda_kernel()
+@cuda_kernel(kernels.softmax_backward)
 def softmax_backward(gy, y, log):
     outer, D, inner = y.shape
     gx = torch.empty_like(y)

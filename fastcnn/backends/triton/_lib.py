@@ -1,7 +1,7 @@
-"""The triton backend's registration decorator, `@triton_kernel(name)`, for launchers on both devices.
+"""The triton backend's registration decorator, `@triton_kernel(slot)`, for launchers on both devices.
 
 Each module in fastcnn/kernels/triton/ holds @triton.jit kernels and the Python launchers that call
-them, and registers its launchers with `@triton_kernel(name)` (BACKEND.kernel, as `@cpu_kernel` /
+them, and registers its launchers with `@triton_kernel(kernels.<slot>)` (BACKEND.kernel, as `@cpu_kernel` /
 `@cuda_kernel` do; the module returns the launcher unchanged). Whether a @triton.jit function
 compiles for the GPU or runs under the Triton interpreter is fixed when it is decorated, so each
 kernel module exists twice: imported normally (GPU; its decorators register) and as a second copy
@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import sys
-from typing import Callable, Optional
+from typing import Callable
 
 import torch
 from triton import knobs
@@ -114,18 +114,19 @@ def _dispatching(module_name: str, attr: str, gpu_launcher: Callable) -> Callabl
     return launch
 
 
-def triton_kernel(name: Optional[str] = None):
-    """Decorator: register the launcher as the triton backend's kernel `name` (default: its name),
-    for both devices; returns it unchanged. Also callable on a launcher a module imported
-    (`triton_kernel("im2col")(im2col)`): the interpreted copy is found by the name the launcher has
-    in the registering module."""
+def triton_kernel(slot):
+    """Decorator: register the launcher as the triton backend's implementation of `slot` (a slot of
+    fastcnn/contracts/kernels.py), for both devices; returns it unchanged. Also callable on a
+    launcher a module imported (`triton_kernel(kernels.im2col)(im2col)`): the interpreted copy is
+    found by the name the launcher has in the registering module."""
     # The registering module (the caller) names the interpreted copy to use for CPU tensors; a
     # launcher's own __module__ may be a private helper module, which has no copy of its own.
     module_name = sys._getframe(1).f_globals["__name__"]
+    register = BACKEND.kernel(slot)  # a TypeError here for anything but a slot
 
     def deco(fn: Callable) -> Callable:
         if not module_name.endswith(_INTERP_SUFFIX):  # the interpreted copy registers nothing
-            BACKEND.kernel(name or fn.__name__)(_dispatching(module_name, fn.__name__, fn))
+            register(_dispatching(module_name, fn.__name__, fn))
         return fn
 
     return deco

@@ -1,5 +1,5 @@
 """Imports every kernel module of fastcnn/kernels/triton/ (the private `_*` helper modules come with
-them), whose `@triton_kernel(name)` decorators (_lib.py) register the launchers. The registry
+them), whose `@triton_kernel(kernels.<slot>)` decorators (_lib.py) register the launchers. The registry
 imports this module the first time a triton kernel is asked for, so triton's kernels stay out of
 `import fastcnn`."""
 import importlib

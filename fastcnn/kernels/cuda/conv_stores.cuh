@@ -1,5 +1,5 @@
 // Where an implicit-GEMM convolution's results go: the epilogues shared by the FMA engine
-// (conv_direct.cu, gemm_tile.cuh) and the tensor-core engine (conv_mma.cu, mma_tile.cuh). Each gets
+// (conv_direct.cu, gemm_tile.cuh) and the tensor-core engine (conv_implicit_gemm.cu, mma_tile.cuh). Each gets
 // one (m, n, value) of the GEMM and writes it to its place in NCHW.
 #pragma once
 #include "conv_epilogue.cuh"

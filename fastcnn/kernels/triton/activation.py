@@ -10,6 +10,7 @@ import triton
 import triton.language as tl
 
 from fastcnn.backends.triton._lib import triton_kernel
+from fastcnn.contracts import kernels
 from fastcnn.kernels.triton._activation_math import act_backward, act_forward
 from fastcnn.kernels.triton._conv_common import scalar_as  # float args come as float64 (exact slopes)
 from fastcnn.contracts.activation import ACT_KIND
@@ -84,7 +85,7 @@ def _maxout_kernel(x_ptr, y_ptr, gy_ptr, gx_ptr, inner, K: tl.constexpr, BACKWAR
         tl.store(y_ptr + row * inner + offs, best, mask=mask)
 
 
-@triton_kernel()
+@triton_kernel(kernels.activation_forward)
 def activation_forward(x, kind, p0=0.0, p1=0.0, out=None):
     y = torch.empty_like(x) if out is None else out
     n = x.numel()
@@ -94,7 +95,7 @@ def activation_forward(x, kind, p0=0.0, p1=0.0, out=None):
     return y
 
 
-@triton_kernel()
+@triton_kernel(kernels.activation_backward)
 def activation_backward(gy, saved, kind, p0=0.0, p1=0.0, from_output=True):
     gx = torch.empty_like(saved)
     n = saved.numel()
@@ -108,7 +109,7 @@ def _row_block(inner):
     return min(1024, triton.next_power_of_2(max(inner, 1)))
 
 
-@triton_kernel()
+@triton_kernel(kernels.prelu_forward)
 def prelu_forward(x, weight):
     outer, C, inner = x.shape
     y = torch.empty_like(x)
@@ -118,7 +119,7 @@ def prelu_forward(x, weight):
     return y
 
 
-@triton_kernel()
+@triton_kernel(kernels.prelu_backward)
 def prelu_backward(gy, x, weight):
     outer, C, inner = x.shape
     gx = torch.empty_like(x)
@@ -131,7 +132,7 @@ def prelu_backward(gy, x, weight):
     return gx, gw
 
 
-@triton_kernel()
+@triton_kernel(kernels.maxout_forward)
 def maxout_forward(x, pool_size):
     outer, C, inner = x.shape
     y = x.new_empty((outer, C // pool_size, inner))
@@ -142,7 +143,7 @@ def maxout_forward(x, pool_size):
     return y
 
 
-@triton_kernel()
+@triton_kernel(kernels.maxout_backward)
 def maxout_backward(gy, x, pool_size):
     outer, C, inner = x.shape
     gx = torch.empty_like(x)

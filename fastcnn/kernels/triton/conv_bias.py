@@ -6,6 +6,7 @@ import triton
 import triton.language as tl
 
 from fastcnn.backends.triton._lib import triton_kernel
+from fastcnn.contracts import kernels
 
 from ._conv_common import add, launch, pow2_clamp
 
@@ -23,7 +24,7 @@ def channel_sum_kernel(t_ptr, out_ptr, N, K, PQ, BLOCK: tl.constexpr):  # t[N, K
     tl.store(out_ptr + k, tl.reduce(partial, 0, add))
 
 
-@triton_kernel()
+@triton_kernel(kernels.channel_sum)
 def channel_sum(t):
     """t[N, K, P, Q] -> [K]."""
     N, K, P, Q = t.shape

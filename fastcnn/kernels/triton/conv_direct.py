@@ -18,6 +18,7 @@ import triton
 import triton.language as tl
 
 from fastcnn.backends.triton._lib import triton_kernel
+from fastcnn.contracts import kernels
 from fastcnn.contracts.activation import fused_code
 from fastcnn.contracts.conv import ConvShape
 
@@ -171,7 +172,7 @@ def _launch_tiles(kernel, inputs, out, shape: ConvShape, rows, cols, config, *sc
     return out
 
 
-@triton_kernel("conv2d_forward.direct")
+@triton_kernel(kernels.conv2d_forward.direct)
 def conv2d_forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0):
     y = torch.empty(shape.y_shape, dtype=x.dtype, device=x.device)
     rows = shape.N * shape.P * shape.Q
@@ -180,7 +181,7 @@ def conv2d_forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0)
                          ACT=fused_code(activation))
 
 
-@triton_kernel("conv2d_backward_input.direct")
+@triton_kernel(kernels.conv2d_backward_input.direct)
 def conv2d_backward_input(gy, w, shape: ConvShape):
     gx = torch.empty(shape.x_shape, dtype=gy.dtype, device=gy.device)
     rows = shape.N * shape.H * shape.W
@@ -188,7 +189,7 @@ def conv2d_backward_input(gy, w, shape: ConvShape):
                          _config(gy.dtype, rows, shape.Cg))
 
 
-@triton_kernel("conv2d_backward_weight.direct")
+@triton_kernel(kernels.conv2d_backward_weight.direct)
 def conv2d_backward_weight(x, gy, shape: ConvShape):
     gw = torch.empty(shape.w_shape, dtype=x.dtype, device=x.device)
     taps = shape.Cg * shape.R * shape.S

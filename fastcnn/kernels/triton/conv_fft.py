@@ -32,6 +32,7 @@ import triton
 import triton.language as tl
 
 from fastcnn.backends.triton._lib import triton_kernel
+from fastcnn.contracts import kernels
 from fastcnn.contracts.activation import fused_code
 from fastcnn.contracts.conv import ConvShape
 
@@ -283,7 +284,7 @@ def _empty(shape, like):
     return torch.empty(shape, dtype=like.dtype, device=like.device)
 
 
-@triton_kernel("conv2d_forward.fft")
+@triton_kernel(kernels.conv2d_forward.fft)
 def conv2d_forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0):
     stride, padding, dilation, groups = shape.stride, shape.padding, shape.dilation, shape.G
     out_hw = shape.out_hw
@@ -294,7 +295,7 @@ def conv2d_forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0)
     return _correlate(x, w, groups, (-padding[0], -padding[1]), out_hw, T, False, bias, act, act_param)
 
 
-@triton_kernel("conv2d_backward_input.fft")
+@triton_kernel(kernels.conv2d_backward_input.fft)
 def conv2d_backward_input(gy, w, shape: ConvShape):
     stride, padding, dilation, groups = shape.stride, shape.padding, shape.dilation, shape.G
     in_hw = shape.in_hw
@@ -305,7 +306,7 @@ def conv2d_backward_input(gy, w, shape: ConvShape):
     return _correlate(gy, w, groups, (padding[0] - R + 1, padding[1] - S + 1), in_hw, T, True)
 
 
-@triton_kernel("conv2d_backward_weight.fft")
+@triton_kernel(kernels.conv2d_backward_weight.fft)
 def conv2d_backward_weight(x, gy, shape: ConvShape):
     stride, padding, dilation, groups = shape.stride, shape.padding, shape.dilation, shape.G
     kernel_hw = shape.kernel_hw

@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 
 from fastcnn.backends.triton._lib import triton_kernel
+from fastcnn.contracts import kernels
 from fastcnn.contracts.activation import fused_code
 from fastcnn.contracts.conv import ConvShape
 
@@ -32,7 +33,7 @@ def _columns(x, shape: ConvShape):
     return im2col(x, shape.kernel_hw, shape.stride, shape.padding, shape.dilation, shape.out_hw)
 
 
-@triton_kernel("conv2d_forward.im2col")
+@triton_kernel(kernels.conv2d_forward.im2col)
 def conv2d_forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0):
     N, K, groups, Kg = shape.N, shape.K, shape.G, shape.Kg
     red, PQ = shape.Cg * shape.R * shape.S, shape.P * shape.Q
@@ -44,7 +45,7 @@ def conv2d_forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0)
                         act_param=act_param)
 
 
-@triton_kernel("conv2d_backward_input.im2col")
+@triton_kernel(kernels.conv2d_backward_input.im2col)
 def conv2d_backward_input(gy, w, shape: ConvShape):
     N, K, groups, Kg = shape.N, shape.K, shape.G, shape.Kg
     red, PQ = shape.Cg * shape.R * shape.S, shape.P * shape.Q
@@ -58,7 +59,7 @@ def conv2d_backward_input(gy, w, shape: ConvShape):
     return col2im(dcols, shape.in_hw, shape.kernel_hw, shape.stride, shape.padding, shape.dilation, shape.out_hw)
 
 
-@triton_kernel("conv2d_backward_weight.im2col")
+@triton_kernel(kernels.conv2d_backward_weight.im2col)
 def conv2d_backward_weight(x, gy, shape: ConvShape):
     N, K, groups, Kg = shape.N, shape.K, shape.G, shape.Kg
     red, PQ = shape.Cg * shape.R * shape.S, shape.P * shape.Q
@@ -71,5 +72,5 @@ def conv2d_backward_weight(x, gy, shape: ConvShape):
 
 # The im2col/col2im launchers live in _im2col.py with their kernels; registered (and found in the
 # interpreted copy) as this module's names.
-triton_kernel()(im2col)
-triton_kernel()(col2im)
+triton_kernel(kernels.im2col)(im2col)
+triton_kernel(kernels.col2im)(col2im)

@@ -36,6 +36,7 @@ import triton.language as tl
 from triton import knobs
 
 from fastcnn.backends.triton._lib import triton_kernel
+from fastcnn.contracts import kernels
 from fastcnn.contracts.activation import fused_code
 from fastcnn.contracts.conv import ConvShape
 
@@ -307,7 +308,7 @@ def _packed(w: torch.Tensor, groups: int, channels_last_of_group: str) -> torch.
     return (v.permute(0, 3, 2, 1) if channels_last_of_group == "k" else v.permute(0, 3, 1, 2)).contiguous()
 
 
-@triton_kernel("conv2d_forward.implicit_gemm")
+@triton_kernel(kernels.conv2d_forward.implicit_gemm)
 def conv2d_forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0):
     _check_dtype(x, "x")
     y = torch.empty(shape.y_shape, dtype=x.dtype, device=x.device)
@@ -349,7 +350,7 @@ def _tap_table(kernel_hw, stride, padding, dilation, device) -> torch.Tensor:
     return table
 
 
-@triton_kernel("conv2d_backward_input.implicit_gemm")
+@triton_kernel(kernels.conv2d_backward_input.implicit_gemm)
 def conv2d_backward_input(gy, w, shape: ConvShape):
     _check_dtype(gy, "gy")
     gx = torch.empty(shape.x_shape, dtype=gy.dtype, device=gy.device)
@@ -382,7 +383,7 @@ def split_count(programs: int, reduction: int) -> int:
     return max(1, min(want, 32, reduction // MIN_CHUNK))
 
 
-@triton_kernel("conv2d_backward_weight.implicit_gemm")
+@triton_kernel(kernels.conv2d_backward_weight.implicit_gemm)
 def conv2d_backward_weight(x, gy, shape: ConvShape):
     _check_dtype(x, "x")
     groups, R, S, Cg, Kg = shape.G, shape.R, shape.S, shape.Cg, shape.Kg

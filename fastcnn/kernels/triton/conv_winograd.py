@@ -24,6 +24,7 @@ import triton
 import triton.language as tl
 
 from fastcnn.backends.triton._lib import triton_kernel
+from fastcnn.contracts import kernels
 from fastcnn.contracts.activation import fused_code
 from fastcnn.contracts.conv import ConvShape, check_winograd
 
@@ -173,7 +174,7 @@ def _correlate(src, w, bias, groups, pad, out_hw, flip, act=0, act_param=0.0):
     return y
 
 
-@triton_kernel("conv2d_forward.winograd")
+@triton_kernel(kernels.conv2d_forward.winograd)
 def conv2d_forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0):
     act = fused_code(activation)
     check_winograd(shape.kernel_hw, shape.stride, shape.dilation, "conv2d_forward.winograd")
@@ -183,7 +184,7 @@ def conv2d_forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0)
     return _correlate(x, w, bias, shape.G, (shape.ph, shape.pw), (shape.P, shape.Q), False, act, act_param)
 
 
-@triton_kernel("conv2d_backward_input.winograd")
+@triton_kernel(kernels.conv2d_backward_input.winograd)
 def conv2d_backward_input(gy, w, shape: ConvShape):
     check_winograd(shape.kernel_hw, shape.stride, shape.dilation, "conv2d_backward_input.winograd")
     if shape.N * shape.C * shape.H * shape.W == 0 or shape.K * shape.P * shape.Q == 0:

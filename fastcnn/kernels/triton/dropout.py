@@ -6,6 +6,7 @@ import triton
 import triton.language as tl
 
 from fastcnn.backends.triton._lib import triton_kernel
+from fastcnn.contracts import kernels
 from fastcnn.kernels.triton._conv_common import scalar_as  # scale 1/(1-p) exact for float64
 from fastcnn.kernels.triton._stream import STREAM_BLOCK, STREAM_WARPS, stream_grid
 
@@ -20,7 +21,7 @@ def _masked_scale(x_ptr, keep_ptr, y_ptr, n, group, scale: tl.float64, BLOCK: tl
     tl.store(y_ptr + offs, tl.where(k != 0, x * scalar_as(scale, x), 0.0), mask=mask)
 
 
-@triton_kernel()
+@triton_kernel(kernels.dropout_masked_scale)
 def dropout_masked_scale(x, keep, group, scale, out=None):
     y = torch.empty_like(x) if out is None else out
     if x.numel():

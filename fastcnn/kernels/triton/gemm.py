@@ -6,11 +6,12 @@ from __future__ import annotations
 import torch
 
 from fastcnn.backends.triton._lib import triton_kernel
+from fastcnn.contracts import kernels
 
 from ._gemm import batched_gemm
 
 
-@triton_kernel()
+@triton_kernel(kernels.gemm)
 def gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None):
     """a: [M, K] ([K, M] if trans_a), b: [K, N] ([N, K] if trans_b), same float dtype and device;
     out: optional [M, N], read when beta != 0 and written; returns out (new if None)."""

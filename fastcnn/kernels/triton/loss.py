@@ -11,6 +11,7 @@ import triton
 import triton.language as tl
 
 from fastcnn.backends.triton._lib import triton_kernel
+from fastcnn.contracts import kernels
 
 from ._reduce import block_sum, online_logsumexp, reduction_program
 from ._stream import STREAM_BLOCK, STREAM_WARPS, stream_grid
@@ -284,12 +285,12 @@ def _pointwise(kind, x, y, weight, pos_weight, g, backward):
     return out
 
 
-@triton_kernel()
+@triton_kernel(kernels.pointwise_loss_forward)
 def pointwise_loss_forward(kind, x, y, weight, pos_weight):
     return _pointwise(kind, x, y, weight, pos_weight, None, False)
 
 
-@triton_kernel()
+@triton_kernel(kernels.pointwise_loss_backward)
 def pointwise_loss_backward(kind, x, y, weight, pos_weight, g):
     return _pointwise(kind, x, y, weight, pos_weight, g, True)
 
@@ -309,7 +310,7 @@ def _smoothing_coefs(x, label_smoothing):
     return torch.tensor([1.0 - label_smoothing, label_smoothing / C], dtype=x.dtype, device=x.device)
 
 
-@triton_kernel()
+@triton_kernel(kernels.cross_entropy_forward)
 def cross_entropy_forward(x, target, weight, ignore_index, label_smoothing):
     N, C, S = x.shape
     loss, wt, lse = (x.new_empty(N, S) for _ in range(3))
@@ -322,7 +323,7 @@ def cross_entropy_forward(x, target, weight, ignore_index, label_smoothing):
     return loss, wt, lse
 
 
-@triton_kernel()
+@triton_kernel(kernels.cross_entropy_backward)
 def cross_entropy_backward(x, target, weight, lse, ignore_index, label_smoothing, g):
     N, C, S = x.shape
     gx = torch.empty_like(x)
@@ -335,7 +336,7 @@ def cross_entropy_backward(x, target, weight, lse, ignore_index, label_smoothing
     return gx
 
 
-@triton_kernel()
+@triton_kernel(kernels.soft_cross_entropy_forward)
 def soft_cross_entropy_forward(x, target, weight, label_smoothing):
     N, C, S = x.shape
     loss, lse = x.new_empty(N, S), x.new_empty(N, S)
@@ -346,7 +347,7 @@ def soft_cross_entropy_forward(x, target, weight, label_smoothing):
     return loss, lse
 
 
-@triton_kernel()
+@triton_kernel(kernels.soft_cross_entropy_backward)
 def soft_cross_entropy_backward(x, target, weight, lse, label_smoothing, g, need_input, need_target):
     gx = torch.empty_like(x) if need_input else None
     gt = torch.empty_like(x) if need_target else None
@@ -360,7 +361,7 @@ def soft_cross_entropy_backward(x, target, weight, lse, label_smoothing, g, need
     return gx, gt
 
 
-@triton_kernel()
+@triton_kernel(kernels.nll_loss_forward)
 def nll_loss_forward(x, target, weight, ignore_index):
     N, C, S = x.shape
     out, wt = x.new_empty(N, S), x.new_empty(N, S)
@@ -371,7 +372,7 @@ def nll_loss_forward(x, target, weight, ignore_index):
     return out, wt
 
 
-@triton_kernel()
+@triton_kernel(kernels.nll_loss_backward)
 def nll_loss_backward(target, weight, ignore_index, g, shape):
     N, C, S = shape
     gx = g.new_empty(N, C, S)
@@ -382,7 +383,7 @@ def nll_loss_backward(target, weight, ignore_index, g, shape):
     return gx
 
 
-@triton_kernel()
+@triton_kernel(kernels.loss_sum)
 def loss_sum(v):
     chunk, block = 4096, 1024
     v = v.reshape(-1)

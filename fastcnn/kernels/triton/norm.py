@@ -13,6 +13,7 @@ import triton
 import triton.language as tl
 
 from fastcnn.backends.triton._lib import triton_kernel
+from fastcnn.contracts import kernels
 
 from ._reduce import block_sum
 from ._stream import STREAM_BLOCK, STREAM_WARPS, stream_grid
@@ -137,7 +138,7 @@ def _reduce_block(S):
     return max(16, min(_REDUCE_BLOCK, triton.next_power_of_2(S)))
 
 
-@triton_kernel()
+@triton_kernel(kernels.batch_norm_forward)
 def batch_norm_forward(x, weight, bias, running_mean, running_var, training, momentum, eps):
     N, C, S = x.shape
     params = torch.tensor([momentum, eps], dtype=x.dtype, device=x.device)
@@ -152,7 +153,7 @@ def batch_norm_forward(x, weight, bias, running_mean, running_var, training, mom
     return _channel_fma_launch(x, None, scale, None, None, shift), mean, invstd
 
 
-@triton_kernel()
+@triton_kernel(kernels.batch_norm_backward)
 def batch_norm_backward(gy, x, weight, mean, invstd, training, need_input, need_weight, need_bias):
     N, C, S = x.shape
     gw = x.new_empty(C) if need_weight else None

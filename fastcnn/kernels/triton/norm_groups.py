@@ -15,6 +15,7 @@ import triton
 import triton.language as tl
 
 from fastcnn.backends.triton._lib import triton_kernel
+from fastcnn.contracts import kernels
 
 from ._reduce import block_sum
 from ._stream import STREAM_BLOCK, STREAM_WARPS, stream_grid
@@ -140,7 +141,7 @@ def _reduce_block(n):
     return max(16, min(_REDUCE_BLOCK, triton.next_power_of_2(max(n, 1))))
 
 
-@triton_kernel()
+@triton_kernel(kernels.group_rows_forward)
 def group_rows_forward(x, groups, span, weight, bias, eps, running_mean, running_var, momentum):
     R, L = x.shape
     params = torch.tensor([eps, momentum], dtype=x.dtype, device=x.device)
@@ -158,7 +159,7 @@ def group_rows_forward(x, groups, span, weight, bias, eps, running_mean, running
     return y, mean, rstd
 
 
-@triton_kernel()
+@triton_kernel(kernels.group_rows_backward)
 def group_rows_backward(gy, x, groups, span, weight, mean, rstd, need_input, need_weight, need_bias):
     R, L = x.shape
     n_params = groups * (L // span)

@@ -21,6 +21,7 @@ import triton
 import triton.language as tl
 
 from fastcnn.backends.triton._lib import triton_kernel
+from fastcnn.contracts import kernels
 
 from ._reduce import block_sum
 from .softmax import tiles
@@ -223,7 +224,7 @@ def _line_grid(x):
     return (outer, triton.cdiv(inner, block_i)), block_d, block_i
 
 
-@triton_kernel()
+@triton_kernel(kernels.normalize_forward)
 def normalize_forward(x, p, eps):
     outer, D, inner = x.shape
     y = torch.empty_like(x)
@@ -235,7 +236,7 @@ def normalize_forward(x, p, eps):
     return y, norm
 
 
-@triton_kernel()
+@triton_kernel(kernels.normalize_backward)
 def normalize_backward(gy, x, norm, p, eps):
     outer, D, inner = x.shape
     gx = torch.empty_like(x)
@@ -257,7 +258,7 @@ def _window(size):
     return size // 2, (size - 1) // 2
 
 
-@triton_kernel()
+@triton_kernel(kernels.local_response_norm_forward)
 def local_response_norm_forward(x, size, alpha, beta, k):
     N, C, S = x.shape
     y, scale = torch.empty_like(x), torch.empty_like(x)
@@ -269,7 +270,7 @@ def local_response_norm_forward(x, size, alpha, beta, k):
     return y, scale
 
 
-@triton_kernel()
+@triton_kernel(kernels.local_response_norm_backward)
 def local_response_norm_backward(gy, x, scale, size, alpha, beta):
     N, C, S = x.shape
     gx = torch.empty_like(x)

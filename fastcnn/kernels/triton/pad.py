@@ -13,6 +13,7 @@ import triton
 import triton.language as tl
 
 from fastcnn.backends.triton._lib import triton_kernel
+from fastcnn.contracts import kernels
 from fastcnn.kernels.triton._conv_common import scalar_as  # float args come as float64 (exact pad value)
 
 _BLOCK = 1024
@@ -95,7 +96,7 @@ def _out(like, P, H, W, K):
     return torch.empty((P, H, W, 1), dtype=like.dtype, device=like.device)
 
 
-@triton_kernel()
+@triton_kernel(kernels.pad2d_forward)
 def pad2d_forward(x, top, bottom, left, right, mode, value):
     P, H, W, K = x.shape
     Ho, Wo = H + top + bottom, W + left + right
@@ -107,7 +108,7 @@ def pad2d_forward(x, top, bottom, left, right, mode, value):
     return y
 
 
-@triton_kernel()
+@triton_kernel(kernels.pad2d_backward)
 def pad2d_backward(gy, H, W, top, bottom, left, right, mode):
     P, Ho, Wo, K = gy.shape
     gx = _out(gy, P, H, W, K)

@@ -25,6 +25,7 @@ import triton
 import triton.language as tl
 
 from fastcnn.backends.triton._lib import triton_kernel
+from fastcnn.contracts import kernels
 from fastcnn.contracts.pool import empty, is_channels_last
 
 from ._stream import STREAM_BLOCK, STREAM_WARPS, stream_grid
@@ -239,7 +240,7 @@ def _cdiv(a, b):
     return -(-a // b)
 
 
-@triton_kernel()
+@triton_kernel(kernels.max_pool2d_forward)
 def max_pool2d_forward(x, kernel_size, stride, padding, dilation, out_hw, with_indices):
     n, c, h, w = x.shape
     cl = is_channels_last(x)
@@ -251,7 +252,7 @@ def max_pool2d_forward(x, kernel_size, stride, padding, dilation, out_hw, with_i
     return y, idx
 
 
-@triton_kernel()
+@triton_kernel(kernels.avg_pool2d_forward)
 def avg_pool2d_forward(x, kernel_size, stride, padding, out_hw, count_include_pad, divisor_override):
     n, c, h, w = x.shape
     y = empty((n, c, *out_hw), x, is_channels_last(x))
@@ -261,7 +262,7 @@ def avg_pool2d_forward(x, kernel_size, stride, padding, out_hw, count_include_pa
     return y
 
 
-@triton_kernel()
+@triton_kernel(kernels.avg_pool2d_backward)
 def avg_pool2d_backward(gy, in_hw, kernel_size, stride, padding, count_include_pad, divisor_override):
     n, c, p, q = gy.shape
     gx = empty((n, c, *in_hw), gy, is_channels_last(gy))
@@ -289,17 +290,17 @@ def _adaptive_forward(x, out_hw, is_max):
     return y, idx
 
 
-@triton_kernel()
+@triton_kernel(kernels.adaptive_max_pool2d_forward)
 def adaptive_max_pool2d_forward(x, out_hw):
     return _adaptive_forward(x, out_hw, True)
 
 
-@triton_kernel()
+@triton_kernel(kernels.adaptive_avg_pool2d_forward)
 def adaptive_avg_pool2d_forward(x, out_hw):
     return _adaptive_forward(x, out_hw, False)[0]
 
 
-@triton_kernel()
+@triton_kernel(kernels.adaptive_avg_pool2d_backward)
 def adaptive_avg_pool2d_backward(gy, in_hw):
     n, c, p, q = gy.shape
     gx = empty((n, c, *in_hw), gy, is_channels_last(gy))
@@ -311,7 +312,7 @@ def adaptive_avg_pool2d_backward(gy, in_hw):
     return gx
 
 
-@triton_kernel()
+@triton_kernel(kernels.pool_index_scatter)
 def pool_index_scatter(src, indices, out_hw, accumulate):
     n, c, p, q = src.shape
     out = empty((n, c, *out_hw), src, is_channels_last(src)).zero_()
@@ -321,7 +322,7 @@ def pool_index_scatter(src, indices, out_hw, accumulate):
     return out
 
 
-@triton_kernel()
+@triton_kernel(kernels.pool_index_gather)
 def pool_index_gather(src, indices):
     n, c, h, w = src.shape
     out = empty(indices.shape, src, is_channels_last(src))

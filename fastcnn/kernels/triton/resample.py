@@ -18,6 +18,7 @@ import triton
 import triton.language as tl
 
 from fastcnn.backends.triton._lib import triton_kernel
+from fastcnn.contracts import kernels
 from fastcnn.contracts.resample import shuffle_geometry
 from fastcnn.kernels.triton._resample_coords import (IDENTITY, LINEAR, NEAREST, NEAREST_DOUBLE, axis_tap_weight,
                                                      axis_taps, contributor_first, grid_source,
@@ -115,7 +116,7 @@ def _interp_setup(in_hw, out_hw, nearest, align_corners, scales, like):
     return ah, aw, _ratios(ah, aw, like)
 
 
-@triton_kernel()
+@triton_kernel(kernels.interpolate_forward)
 def interpolate_forward(x, out_hw, nearest, align_corners, scales):
     N, C, H, W = x.shape
     P, Q = out_hw
@@ -134,7 +135,7 @@ def _window_len(step, n_out):
     return int(min(n_out, math.ceil(2.5 / step) + 4))
 
 
-@triton_kernel()
+@triton_kernel(kernels.interpolate_backward)
 def interpolate_backward(gy, in_hw, nearest, align_corners, scales):
     N, C, P, Q = gy.shape
     H, W = in_hw
@@ -165,7 +166,7 @@ def _shuffle(src_ptr, dst_ptr, total, C, H, W, r, TO_SPACE: tl.constexpr, BLOCK:
         tl.store(dst_ptr + depth, tl.load(src_ptr + offs, mask=mask), mask=mask)
 
 
-@triton_kernel()
+@triton_kernel(kernels.pixel_shuffle)
 def pixel_shuffle(x, factor, to_space):
     r = factor
     C, H, W, y = shuffle_geometry(x, r, to_space)
@@ -256,7 +257,7 @@ def _grid_bwd(gy_ptr, x_ptr, grid_ptr, gx_ptr, ggrid_ptr, points, C, H, W, P, Q,
         tl.store(ggrid_ptr + pt * 2 + 1, giy * dsy, mask=mask)
 
 
-@triton_kernel()
+@triton_kernel(kernels.grid_sample_forward)
 def grid_sample_forward(x, grid, padding, align_corners, nearest):
     N, C, H, W = x.shape
     P, Q = grid.shape[1:3]
@@ -268,7 +269,7 @@ def grid_sample_forward(x, grid, padding, align_corners, nearest):
     return y
 
 
-@triton_kernel()
+@triton_kernel(kernels.grid_sample_backward)
 def grid_sample_backward(gy, x, grid, padding, align_corners, nearest, need_input, need_grid):
     N, C, H, W = x.shape
     P, Q = grid.shape[1:3]

@@ -10,6 +10,7 @@ import triton
 import triton.language as tl
 
 from fastcnn.backends.triton._lib import triton_kernel
+from fastcnn.contracts import kernels
 
 from ._reduce import block_sum, online_logsumexp, reduction_program
 
@@ -78,7 +79,7 @@ def _grid(x):
     return (outer, triton.cdiv(inner, block_i)), block_d, block_i
 
 
-@triton_kernel()
+@triton_kernel(kernels.softmax_forward)
 def softmax_forward(x, log):
     y = torch.empty_like(x)
     if x.numel():
@@ -87,7 +88,7 @@ def softmax_forward(x, log):
     return y
 
 
-@triton_kernel()
+@triton_kernel(kernels.softmax_backward)
 def softmax_backward(gy, y, log):
     gx = torch.empty_like(y)
     if y.numel():

@@ -10,14 +10,15 @@ from hypothesis import given, settings, strategies as st
 from conv_reference import conv_kernel
 from helpers import assert_close, gradcheck, isa  # noqa: F401  (isa is a fixture)
 from conv_reference import TORCH_ACTIVATIONS
+from fastcnn.contracts import kernels
 
-FWD = "conv2d_forward.direct"
-BWD_IN = "conv2d_backward_input.direct"
-BWD_W = "conv2d_backward_weight.direct"
+FWD = kernels.conv2d_forward.direct
+BWD_IN = kernels.conv2d_backward_input.direct
+BWD_W = kernels.conv2d_backward_weight.direct
 
 
-def k(name):
-    return conv_kernel("cpu", name)
+def k(slot):
+    return conv_kernel("cpu", slot)
 
 
 def reference_conv(x, w, bias, stride, padding, dilation, groups, out_hw):

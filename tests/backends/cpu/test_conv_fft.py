@@ -20,12 +20,13 @@ import torch.nn.functional as F
 from hypothesis import given, settings, strategies as st
 
 from fastcnn import _C
+from fastcnn.contracts import kernels
 from conv_reference import conv_kernel
 from helpers import assert_close, gradcheck, isa  # noqa: F401  (isa is a fixture)
 
-FWD = "conv2d_forward.fft"
-BWD_INPUT = "conv2d_backward_input.fft"
-BWD_WEIGHT = "conv2d_backward_weight.fft"
+FWD = kernels.conv2d_forward.fft
+BWD_INPUT = kernels.conv2d_backward_input.fft
+BWD_WEIGHT = kernels.conv2d_backward_weight.fft
 ONE = (1, 1)
 
 
@@ -191,7 +192,7 @@ def test_random_shapes(data):
     run_all((N, C, H, W, K, R, S, tb, lr, g), dtype)
 
 
-@pytest.mark.parametrize("name", [FWD, BWD_INPUT, BWD_WEIGHT])
+@pytest.mark.parametrize("name", [FWD, BWD_INPUT, BWD_WEIGHT], ids=lambda slot: slot.name)
 @pytest.mark.parametrize("bad", ["stride", "dilation"])
 def test_rejects_stride_and_dilation(name, bad):
     x, w = torch.randn(1, 2, 8, 8), torch.randn(3, 2, 3, 3)
@@ -256,5 +257,5 @@ def test_input_gradient_correlation_is_the_adjoint(padding, dilation, groups):
     assert c.x_shape == tuple(gy.shape) and c.y_shape == tuple(x.shape) and c.stride == ONE
     K, Cg, R, S = w.shape
     w_t = w.detach().view(groups, K // groups, Cg, R, S).transpose(1, 2).reshape(c.w_shape).flip(-1, -2).contiguous()
-    got = conv_kernel("cpu", "conv2d_forward.direct")(gy, w_t, None, c.stride, c.padding, c.dilation, c.G, c.out_hw)
+    got = conv_kernel("cpu", kernels.conv2d_forward.direct)(gy, w_t, None, c.stride, c.padding, c.dilation, c.G, c.out_hw)
     assert_close(got, gx, reduction=c.Cg * R * S)

@@ -20,13 +20,14 @@ import torch.nn.functional as F
 
 import fastcnn.ops as ops
 from fastcnn import _C
+from fastcnn.contracts import kernels
 from conv_reference import conv_kernel
 from fastcnn.ops import _conv_algo
 from helpers import gradcheck, isa  # noqa: F401  (isa is a fixture)
 
-FWD = "conv2d_forward.winograd"
-BWD_INPUT = "conv2d_backward_input.winograd"
-BWD_WEIGHT = "conv2d_backward_weight.winograd"
+FWD = kernels.conv2d_forward.winograd
+BWD_INPUT = kernels.conv2d_backward_input.winograd
+BWD_WEIGHT = kernels.conv2d_backward_weight.winograd
 ONE = (1, 1)
 
 BT = torch.tensor([[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0],
@@ -265,7 +266,7 @@ def test_auto_picks_winograd_by_the_measured_rule():
 
 def test_conv_plan_shows_the_per_pass_choice():
     plan = ops.conv_plan((16, 256, 13, 13), (384, 256, 3, 3), padding=1, backend="cpu")
-    assert plan.backward_weight == "winograd" and plan.kernels[2] == BWD_WEIGHT
+    assert plan.backward_weight == "winograd" and plan.kernels[2] == BWD_WEIGHT.name
     assert plan.forward != "winograd" and plan.backward_input != "winograd"
 
 

@@ -25,9 +25,10 @@ from conv_reference import TORCH_ACTIVATIONS, Case, conv_cases, conv_kernel, ref
 import nvrtc_compile
 from fastcnn.backends.cuda import _binaries
 from helpers import HAS_GPU, assert_close
+from fastcnn.contracts import kernels
 
 CUDA_DIR = Path(__file__).resolve().parents[3] / "fastcnn" / "kernels" / "cuda"
-OWN_CU = ["gemm.cu", "conv_im2col.cu", "conv_direct.cu", "conv_fft.cu", "conv_mma.cu"]
+OWN_CU = ["gemm.cu", "conv_im2col.cu", "conv_direct.cu", "conv_fft.cu", "conv_implicit_gemm.cu"]
 SHARED_DIR = _binaries.shared_dir(CUDA_DIR)  # host/device headers the C++ extension includes too
 OWN_HEADERS = ["common.cuh", "conv_shape.cuh", "conv_geometry.cuh", "conv_epilogue.cuh", "conv_stores.cuh",
                "gemm_tile.cuh", "mma_tile.cuh"]
@@ -204,15 +205,15 @@ def check_conv(kernel, algo, case, dtype, device, activation=(None, 0.0)):
 
     cg, kg = case.C // case.groups, case.K // case.groups
     extra = fft_extra_terms(case) if algo == "fft" else 0
-    y = kernel(f"conv2d_forward.{algo}")(x, w, b, case.stride, case.padding, case.dilation, case.groups,
-                                         case.out_hw, kind, p)
+    y = kernel(kernels.conv2d_forward.algo(algo))(x, w, b, case.stride, case.padding, case.dilation, case.groups,
+                                                  case.out_hw, kind, p)
     assert y.dtype == dtype and y.device.type == torch.device(device).type
     assert_close(y, y_ref, reduction=cg * case.R * case.S + extra * cg, name=f"{algo} forward")
-    gx = kernel(f"conv2d_backward_input.{algo}")(gy, w, (case.H, case.W), case.stride, case.padding,
-                                                  case.dilation, case.groups)
+    gx = kernel(kernels.conv2d_backward_input.algo(algo))(gy, w, (case.H, case.W), case.stride, case.padding,
+                                                          case.dilation, case.groups)
     assert_close(gx, gx_ref, reduction=kg * case.R * case.S + extra * kg, name=f"{algo} backward input")
-    gw = kernel(f"conv2d_backward_weight.{algo}")(x, gy, (case.R, case.S), case.stride, case.padding,
-                                                   case.dilation, case.groups)
+    gw = kernel(kernels.conv2d_backward_weight.algo(algo))(x, gy, (case.R, case.S), case.stride, case.padding,
+                                                           case.dilation, case.groups)
     n_pq = case.N * case.out_hw[0] * case.out_hw[1]
     assert_close(gw, gw_ref, reduction=n_pq + extra * n_pq, name=f"{algo} backward weight")
 
@@ -222,13 +223,13 @@ def check_gemm_family(kernel, dtype, device):
     for (M, K, N) in [(37, 29, 131), (1, 1, 1), (130, 9, 257), (64, 0, 5)]:
         a = torch.randn(M, K, generator=gen, dtype=torch.float64)
         bm = torch.randn(K, N, generator=gen, dtype=torch.float64)
-        c = kernel("gemm")(a.to(device, dtype), bm.to(device, dtype))
+        c = kernel(kernels.gemm)(a.to(device, dtype), bm.to(device, dtype))
         assert_close(c, a @ bm, reduction=K, name=f"gemm {M}x{K}x{N}")
     a = torch.randn(3, 17, 40, generator=gen, dtype=torch.float64)
     bm = torch.randn(3, 40, 12, generator=gen, dtype=torch.float64)
-    assert_close(kernel("gemm")(a.to(device, dtype), bm.to(device, dtype)), a @ bm, reduction=40, name="batched gemm")
+    assert_close(kernel(kernels.gemm)(a.to(device, dtype), bm.to(device, dtype)), a @ bm, reduction=40, name="batched gemm")
     gy = torch.randn(3, 5, 4, 7, generator=gen, dtype=torch.float64)
-    assert_close(kernel("channel_sum")(gy.to(device, dtype)), gy.sum((0, 2, 3)), reduction=3 * 4 * 7,
+    assert_close(kernel(kernels.channel_sum)(gy.to(device, dtype)), gy.sum((0, 2, 3)), reduction=3 * 4 * 7,
                  name="channel_sum")
 
 
@@ -236,11 +237,11 @@ def check_im2col_pair(kernel, dtype, device):
     case = CASES[0]
     x, _, _, _ = make_inputs(case, dtype, device)
     args = ((case.R, case.S), case.stride, case.padding, case.dilation)
-    col = kernel("im2col")(x, *args, case.out_hw)
+    col = kernel(kernels.im2col)(x, *args, case.out_hw)
     ref = F.unfold(x.cpu().double(), (case.R, case.S), case.dilation, case.padding, case.stride)
     assert_close(col, ref, name="im2col")
     fold = F.fold(ref, (case.H, case.W), (case.R, case.S), case.dilation, case.padding, case.stride)
-    back = kernel("col2im")(col, (case.H, case.W), *args, case.out_hw)
+    back = kernel(kernels.col2im)(col, (case.H, case.W), *args, case.out_hw)
     assert_close(back, fold, reduction=case.R * case.S, name="col2im")
 
 
@@ -252,11 +253,10 @@ def emulated(monkeypatch):
     if not ok:
         pytest.skip(why)
     from fastcnn.backends.cuda import _lib, conv_bias, conv_direct, conv_fft, conv_im2col, gemm  # noqa: F401  (register the kernels)
-    from fastcnn._registry import _KERNELS
     monkeypatch.setattr(_lib, "launch", cuda_host_emulator.launch)
 
-    def kernel(name):
-        return spelled_out(_KERNELS[("cuda", name)], name)
+    def kernel(slot):  # the registered cuda kernel, without the backend's GPU probe
+        return spelled_out(slot.impls["cuda"], slot.name)
     return kernel
 
 
@@ -344,8 +344,8 @@ def _cuda_reason():
     return None if info["available"] else f"cuda backend unavailable: {info['reason']}"
 
 
-def _gpu_kernel(name):
-    return conv_kernel("cuda", name)
+def _gpu_kernel(slot):
+    return conv_kernel("cuda", slot)
 
 
 def _gpu_skip():
@@ -404,7 +404,7 @@ def test_gpu_direct_index_math_past_2_31():
         pytest.skip("needs about 24 GiB of free GPU memory")
     x = torch.randn(2, 4, 16384, 16385, device="cuda")  # 2^31 + 2^17 elements
     w = torch.randn(2, 4, 3, 3, device="cuda")
-    y = _gpu_kernel("conv2d_forward.direct")(x, w, None, (1, 1), (1, 1), (1, 1), 1, (16384, 16385), None, 0.0)
+    y = _gpu_kernel(kernels.conv2d_forward.direct)(x, w, None, (1, 1), (1, 1), (1, 1), 1, (16384, 16385), None, 0.0)
     ref = F.conv2d(x[1:, :, -40:, -40:].double(), w.double(), padding=1)
     assert_close(y[1:, :, -39:-1, -39:-1], ref[..., 1:-1, 1:-1], reduction=36, name="tail of a >2^31 tensor")
 
@@ -419,7 +419,6 @@ def test_emulated_conv_random_shapes(algo, case):
     if not ok:
         pytest.skip(why)
     from fastcnn.backends.cuda import _lib
-    from fastcnn._registry import _KERNELS
     from fastcnn.backends.cuda import conv_direct, conv_fft, conv_im2col  # noqa: F401  (register the kernels)
     saved = _lib.launch
     _lib.launch = cuda_host_emulator.launch  # hypothesis reruns the body: no function-scoped fixture
@@ -427,6 +426,6 @@ def test_emulated_conv_random_shapes(algo, case):
         if algo == "fft":  # same draw with stride 1, dilation 1 (and room for the kernel)
             case = Case("hyp_fft", case.N, case.C, case.H + 4, case.W + 4, case.K, case.R, case.S,
                         padding=case.padding, groups=case.groups)
-        check_conv(lambda name: spelled_out(_KERNELS[("cuda", name)], name), algo, case, torch.float64, "cpu", ("sigmoid", 0.0))
+        check_conv(lambda slot: spelled_out(slot.impls["cuda"], slot.name), algo, case, torch.float64, "cpu", ("sigmoid", 0.0))
     finally:
         _lib.launch = saved

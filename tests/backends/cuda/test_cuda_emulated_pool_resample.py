@@ -21,13 +21,10 @@ def emulated_cuda(monkeypatch):
     ok, why = cuda_host_emulator.available()
     if not ok:
         pytest.skip(why)
-    from fastcnn._registry import _KERNELS
     from fastcnn.backends.cuda import _lib, pool as cuda_pool, resample as cuda_resample  # noqa: F401  (registers)
-    from fastcnn.ops import _op, pool as pool_ops, resample as resample_ops
+    from fastcnn.ops import _op
     for module in (_lib, cuda_pool, cuda_resample):  # the launchers import launch by name
         monkeypatch.setattr(module, "launch", cuda_host_emulator.launch)
-    for module in (pool_ops, resample_ops):
-        monkeypatch.setattr(module, "kernel", lambda backend, name: _KERNELS[(backend, name)])
     monkeypatch.setattr(_op, "resolve_backend", lambda backend, tensors: backend)  # no GPU: take "cuda" as given
     return "cuda"
 

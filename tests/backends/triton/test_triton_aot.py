@@ -18,7 +18,8 @@ import torch
 
 import triton_aot
 import triton_launch_workload
-from fastcnn._registry import _KERNELS, kernel
+from fastcnn import _registry
+from fastcnn.contracts import kernels
 
 pytest.importorskip("triton.backends.nvidia.compiler", reason="triton's NVIDIA backend is not installed")
 
@@ -28,9 +29,9 @@ KERNEL_DIR = Path(__file__).resolve().parents[3] / "fastcnn" / "kernels" / "trit
 @pytest.fixture(scope="module")
 def recorded():
     """(launch specs, names of the registered triton kernels the workload called)."""
-    kernel("triton", "gemm")  # loads the backend: every launcher registered
+    kernels.gemm["triton"]  # loads the backend: every launcher registered
     called = set()
-    originals = {k: fn for k, fn in _KERNELS.items() if k[0] == "triton"}
+    originals = {name: slot.impls["triton"] for name, slot in _registry.registered("triton").items()}
 
     def spy(name, fn):
         def call(*args, **kwargs):
@@ -39,11 +40,12 @@ def recorded():
         return call
 
     try:
-        for k, fn in originals.items():
-            _KERNELS[k] = spy(k[1], fn)
+        for name, fn in originals.items():
+            _registry.registered("triton")[name].impls["triton"] = spy(name, fn)
         specs = triton_aot.record_launches(triton_launch_workload.run_all)
     finally:
-        _KERNELS.update(originals)
+        for name, fn in originals.items():
+            _registry.registered("triton")[name].impls["triton"] = fn
     return specs, called
 
 
@@ -68,7 +70,7 @@ def _launched_in_source():
 
 def test_workload_calls_every_launcher_and_kernel(recorded):
     specs, called = recorded
-    registered = {k[1] for k in _KERNELS if k[0] == "triton"}
+    registered = set(_registry.registered("triton"))
     assert registered - called == set(), f"triton kernels the AOT workload never calls: {sorted(registered - called)}"
     launched = {s["kernel"] for s in specs}
     missing = _launched_in_source() - launched
@@ -210,7 +212,7 @@ def test_interpreted_launches_leave_triton_language_unpatched(recorded):
     assert LANGUAGE_GUARD.dirty(), "expected the interpreter's patch to be visible"
     # ... and the next interpreted launch puts it back
     ops_x = torch.randn(5, dtype=torch.float64)
-    kernel("triton", "activation_forward")(ops_x, "relu")
+    kernels.activation_forward["triton"](ops_x, "relu")
     assert LANGUAGE_GUARD.dirty() == []
     # a compiling @triton.jit function, compiled here after all the interpreted launches
     knobs = triton.knobs

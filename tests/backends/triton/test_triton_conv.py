@@ -1,6 +1,6 @@
 """The triton backend's GEMM and convolution kernels against plain torch in float64.
 
-Kernels are called through the registry (fastcnn._registry.kernel("triton", name)) on CPU tensors,
+Kernels are called through the registry (kernels.<slot>["triton"]) on CPU tensors,
 which runs them under the Triton interpreter (tiny shapes), and on CUDA tensors where a GPU exists
 (marked gpu). Without a GPU, tests/backends/triton/test_triton_aot.py compiles every kernel launch the launchers
 make for sm_90 and sm_80, so a kernel that cannot lower fails there, not on a GPU.
@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 import torch.nn.functional as F
 
-from fastcnn._registry import kernel
+from fastcnn.contracts import kernels
 from conv_reference import TORCH_ACTIVATIONS, Case, conv_cases, conv_kernel, reference_conv
 from helpers import HAS_GPU, assert_close, backend_params, reference_f64
 
@@ -39,8 +39,8 @@ def _devices():
 DEVICES = _devices()
 
 
-def triton_kernel(name):
-    return conv_kernel("triton", name)
+def triton_kernel(slot):
+    return conv_kernel("triton", slot)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -80,8 +80,8 @@ def _check_algo(algo, case):
 
 
 def _forward(algo, case, x, w, b, activation=None, act_param=0.0):
-    return triton_kernel(f"conv2d_forward.{algo}")(x, w, b, case.stride, case.padding, case.dilation, case.groups,
-                                                     case.out_hw, activation, act_param)
+    return triton_kernel(kernels.conv2d_forward.algo(algo))(x, w, b, case.stride, case.padding, case.dilation, case.groups,
+                                                            case.out_hw, activation, act_param)
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -107,13 +107,13 @@ def test_conv2d_backward(algo, case, dtype, device):
     w64 = w.detach().double().requires_grad_()
     reference_conv(x64, w64, None, case).backward(gy.double())
 
-    gx = triton_kernel(f"conv2d_backward_input.{algo}")(gy, w, (case.H, case.W), case.stride, case.padding,
-                                                         case.dilation, case.groups)
+    gx = triton_kernel(kernels.conv2d_backward_input.algo(algo))(gy, w, (case.H, case.W), case.stride, case.padding,
+                                                                 case.dilation, case.groups)
     taps = (case.K // case.groups) * case.R * case.S
     assert_close(gx, x64.grad, reduction=taps, name=f"conv2d_backward_input.{algo}")
 
-    gw = triton_kernel(f"conv2d_backward_weight.{algo}")(x, gy, (case.R, case.S), case.stride, case.padding,
-                                                          case.dilation, case.groups)
+    gw = triton_kernel(kernels.conv2d_backward_weight.algo(algo))(x, gy, (case.R, case.S), case.stride, case.padding,
+                                                                  case.dilation, case.groups)
     assert_close(gw, w64.grad, reduction=gy[:, 0].numel(), name=f"conv2d_backward_weight.{algo}")
 
 
@@ -137,9 +137,9 @@ def test_conv2d_without_bias_and_empty_batch(algo):
     assert_close(_forward(algo, case, x, w, None), reference_conv(x, w, None, case), reduction=w[0].numel())
     y = _forward(algo, case, x[:0], w, None)
     assert y.shape == (0, case.K, *case.out_hw)
-    gw = triton_kernel(f"conv2d_backward_weight.{algo}")(x[:0], torch.empty(0, case.K, *case.out_hw,
-                                                          dtype=x.dtype), (case.R, case.S), case.stride,
-                                                          case.padding, case.dilation, case.groups)
+    gw = triton_kernel(kernels.conv2d_backward_weight.algo(algo))(x[:0], torch.empty(0, case.K, *case.out_hw,
+                                                                  dtype=x.dtype), (case.R, case.S), case.stride,
+                                                                  case.padding, case.dilation, case.groups)
     assert torch.equal(gw, torch.zeros_like(w))
 
 
@@ -151,13 +151,13 @@ def test_unknown_activation_is_rejected(algo):
         _forward(algo, case, x, w, b, "gelu", 0.0)
 
 
-@pytest.mark.parametrize("name", ["conv2d_forward.fft", "conv2d_backward_input.fft", "conv2d_backward_weight.fft"])
+@pytest.mark.parametrize("name", ["conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight"])
 @pytest.mark.parametrize("stride,dilation,word", [((2, 1), (1, 1), "stride"), ((1, 1), (1, 2), "dilation")])
 def test_fft_rejects_stride_and_dilation(name, stride, dilation, word):
     x = torch.randn(1, 2, 8, 8)
     w = torch.randn(2, 2, 3, 3)
     gy = torch.randn(1, 2, 4, 4)
-    fn = triton_kernel(name)
+    fn = triton_kernel(kernels.CONV_PASSES[name].fft)
     with pytest.raises(ValueError, match=word):
         if name.startswith("conv2d_forward"):
             fn(x, w, None, stride, (0, 0), dilation, 1, (4, 4), None, 0.0)
@@ -171,7 +171,7 @@ def test_fft_rejects_kernels_larger_than_its_tiles():
     x = torch.randn(1, 1, 40, 40)
     w = torch.randn(1, 1, 33, 3)
     with pytest.raises(ValueError, match="kernel_hw"):
-        triton_kernel("conv2d_forward.fft")(x, w, None, (1, 1), (0, 0), (1, 1), 1, (8, 38), None, 0.0)
+        triton_kernel(kernels.conv2d_forward.fft)(x, w, None, (1, 1), (0, 0), (1, 1), 1, (8, 38), None, 0.0)
 
 
 @pytest.mark.parametrize("algo", ALGOS)
@@ -192,9 +192,9 @@ def test_conv2d_random_geometry(case, algo):
     x64, w64 = x.clone().requires_grad_(), w.clone().requires_grad_()
     reference_conv(x64, w64, None, case).backward(gy)
     geometry = (case.stride, case.padding, case.dilation, case.groups)
-    gx = triton_kernel(f"conv2d_backward_input.{algo}")(gy, w, (case.H, case.W), *geometry)
+    gx = triton_kernel(kernels.conv2d_backward_input.algo(algo))(gy, w, (case.H, case.W), *geometry)
     assert_close(gx, x64.grad, reduction=(case.K // case.groups) * case.R * case.S)
-    gw = triton_kernel(f"conv2d_backward_weight.{algo}")(x, gy, (case.R, case.S), *geometry)
+    gw = triton_kernel(kernels.conv2d_backward_weight.algo(algo))(x, gy, (case.R, case.S), *geometry)
     assert_close(gw, w64.grad, reduction=gy[:, 0].numel())
 
 
@@ -212,7 +212,7 @@ def test_gemm(M, N, K, trans_a, trans_b, dtype, device):
     c = torch.randn(M, N, generator=g, dtype=torch.float64).to(dtype=dtype, device=device)
     op_a = a.double().T if trans_a else a.double()
     op_b = b.double().T if trans_b else b.double()
-    gemm = triton_kernel("gemm")
+    gemm = triton_kernel(kernels.gemm)
     assert_close(gemm(a, b, trans_a=trans_a, trans_b=trans_b), op_a @ op_b, reduction=K)
     out = c.clone()
     result = gemm(a, b, trans_a=trans_a, trans_b=trans_b, alpha=0.3, beta=-1.7, out=out)
@@ -223,7 +223,7 @@ def test_gemm(M, N, K, trans_a, trans_b, dtype, device):
 def test_gemm_strided_views_and_empty_reduction():
     a = torch.randn(9, 12, dtype=torch.float64)
     b = torch.randn(12, 10, dtype=torch.float64)
-    gemm = triton_kernel("gemm")
+    gemm = triton_kernel(kernels.gemm)
     assert_close(gemm(a[::2, 1::2], b[::2, :7]), a[::2, 1::2] @ b[::2, :7], reduction=6)
     c = torch.randn(4, 3, dtype=torch.float64)
     out = c.clone()
@@ -232,7 +232,7 @@ def test_gemm_strided_views_and_empty_reduction():
 
 
 def test_gemm_rejects_bad_arguments():
-    gemm = triton_kernel("gemm")
+    gemm = triton_kernel(kernels.gemm)
     a = torch.randn(3, 4)
     with pytest.raises(ValueError, match="inner dimension"):
         gemm(a, torch.randn(5, 2))
@@ -254,12 +254,12 @@ def test_im2col_col2im(case, device):
     (ph, pw), kernel_hw = case.padding, (case.R, case.S)
     bottom = (P - 1) * case.stride[0] + case.dilation[0] * (case.R - 1) + 1 - case.H - ph
     right = (Q - 1) * case.stride[1] + case.dilation[1] * (case.S - 1) + 1 - case.W - pw
-    cols = triton_kernel("im2col")(x, kernel_hw, case.stride, case.padding, case.dilation, (P, Q))
+    cols = triton_kernel(kernels.im2col)(x, kernel_hw, case.stride, case.padding, case.dilation, (P, Q))
     expected = F.unfold(F.pad(x, (pw, right, ph, bottom)), kernel_hw, dilation=case.dilation, stride=case.stride)
     assert torch.equal(cols, expected)
     # col2im is im2col's adjoint: fold, then cut the padding off
     dcols = torch.randn_like(cols)
-    gx = triton_kernel("col2im")(dcols, (case.H, case.W), kernel_hw, case.stride, case.padding, case.dilation, (P, Q))
+    gx = triton_kernel(kernels.col2im)(dcols, (case.H, case.W), kernel_hw, case.stride, case.padding, case.dilation, (P, Q))
     padded_hw = (case.H + ph + bottom, case.W + pw + right)
     folded = F.fold(dcols, padded_hw, kernel_hw, dilation=case.dilation, stride=case.stride)
     folded = F.pad(folded, (0, max(0, -right), 0, max(0, -bottom)))  # rows no output reads: zero
@@ -271,5 +271,5 @@ def test_im2col_col2im(case, device):
 @pytest.mark.parametrize("shape", [(2, 3, 5, 7), (1, 1, 1, 1), (3, 5, 33, 40)])
 def test_channel_sum(shape, dtype, device):
     t = torch.randn(*shape, dtype=torch.float64).to(dtype=dtype, device=device)
-    assert_close(triton_kernel("channel_sum")(t), t.double().sum((0, 2, 3)),
+    assert_close(triton_kernel(kernels.channel_sum)(t), t.double().sum((0, 2, 3)),
                  reduction=shape[0] * shape[2] * shape[3])

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from fastcnn import ops
+from fastcnn.contracts import kernels
 from conv_reference import conv_kernel
 from helpers import HAS_GPU, assert_close, gradcheck, round_to_tf32
 
@@ -24,9 +25,9 @@ def _module():
 
 
 def _passes(x, w, b, gy, stride, padding, dilation, groups):
-    fwd = conv_kernel("triton", "conv2d_forward.implicit_gemm")
-    bwd_in = conv_kernel("triton", "conv2d_backward_input.implicit_gemm")
-    bwd_w = conv_kernel("triton", "conv2d_backward_weight.implicit_gemm")
+    fwd = conv_kernel("triton", kernels.conv2d_forward.implicit_gemm)
+    bwd_in = conv_kernel("triton", kernels.conv2d_backward_input.implicit_gemm)
+    bwd_w = conv_kernel("triton", kernels.conv2d_backward_weight.implicit_gemm)
     y = fwd(x, w, b, stride, padding, dilation, groups, tuple(gy.shape[2:]), None, 0.0)
     gx = bwd_in(gy, w, tuple(x.shape[2:]), stride, padding, dilation, groups)
     gw = bwd_w(x, gy, tuple(w.shape[2:]), stride, padding, dilation, groups)
@@ -108,7 +109,7 @@ def test_float16_accumulates_in_float32():
 def test_bfloat16_on_cpu_is_rejected_by_name():
     x, w, b, gy = _inputs(1, 2, 5, 5, 2, 3, 3, (1, 1), (1, 1), (1, 1), 1, torch.bfloat16)
     with pytest.raises(TypeError, match="x: implicit_gemm"):
-        conv_kernel("triton", "conv2d_forward.implicit_gemm")(x, w, b, (1, 1), (1, 1), (1, 1), 1, (5, 5), None, 0.0)
+        conv_kernel("triton", kernels.conv2d_forward.implicit_gemm)(x, w, b, (1, 1), (1, 1), (1, 1), 1, (5, 5), None, 0.0)
 
 
 def test_precision_follows_torch_flags(monkeypatch):
@@ -187,8 +188,8 @@ def test_tf32_on_gpu_is_exact_on_tf32_rounded_inputs(geometry):
     saved = torch.backends.cudnn.allow_tf32
     torch.backends.cudnn.allow_tf32 = True
     try:
-        y = conv_kernel("triton", "conv2d_forward.implicit_gemm")(x, w, b, stride, padding, dilation, groups,
-                                                            tuple(gy.shape[2:]), None, 0.0)
+        y = conv_kernel("triton", kernels.conv2d_forward.implicit_gemm)(x, w, b, stride, padding, dilation, groups,
+                                                                        tuple(gy.shape[2:]), None, 0.0)
     finally:
         torch.backends.cudnn.allow_tf32 = saved
     expected = F.conv2d(round_to_tf32(x).double(), round_to_tf32(w).double(), b.double(), stride, padding,

@@ -1,4 +1,4 @@
-"""The cuda backend's tensor-core convolution (algo 'implicit_gemm': conv_mma.cu on mma_tile.cuh).
+"""The cuda backend's tensor-core convolution (algo 'implicit_gemm': conv_implicit_gemm.cu on mma_tile.cuh).
 
 Without a GPU:
   - the compiled code: nvcc for sm_80 and sm_90 emits mma.sync TF32 and cp.async in the PTX, HMMA
@@ -23,6 +23,7 @@ import cuda_host_emulator
 from conv_reference import TORCH_ACTIVATIONS, Case, conv_kernel, spelled_out
 from fastcnn.backends.cuda import _binaries
 from helpers import HAS_GPU, assert_close, round_to_tf32
+from fastcnn.contracts import kernels
 from test_cuda_conv import CASES, check_conv, make_inputs
 
 from triton_launch_workload import tf32
@@ -50,11 +51,11 @@ def _cuobjdump():
 
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory):
-    """PTX for sm_90, SASS (cuobjdump) and ptxas -v of an sm_80 + sm_90 build of conv_mma.cu."""
+    """PTX for sm_90, SASS (cuobjdump) and ptxas -v of an sm_80 + sm_90 build of conv_implicit_gemm.cu."""
     if NVCC is None:
         pytest.skip("nvcc not on PATH")
-    out = tmp_path_factory.mktemp("conv_mma")
-    common = ["-std=c++17", *_binaries.include_options(), str(CUDA_DIR / "conv_mma.cu")]
+    out = tmp_path_factory.mktemp("conv_implicit_gemm")
+    common = ["-std=c++17", *_binaries.include_options(), str(CUDA_DIR / "conv_implicit_gemm.cu")]
     ptx = subprocess.run([NVCC, "-ptx", "-arch=compute_90", "-o", str(out / "k.ptx"), *common],
                          capture_output=True, text=True)
     assert ptx.returncode == 0, ptx.stderr
@@ -71,7 +72,7 @@ def compiled(tmp_path_factory):
     return {"ptx": (out / "k.ptx").read_text(), "ptxas": build.stderr + build90.stderr, "sass": sass}
 
 
-KERNELS = [f"conv_mma_{d}_{p}_f32" for p in ("tf32", "tf32x3") for d in ("forward", "backward_input", "backward_weight")]
+KERNELS = [f"conv_implicit_gemm_{d}_{p}_f32" for p in ("tf32", "tf32x3") for d in ("forward", "backward_input", "backward_weight")]
 
 
 def _ptx_functions(ptx: str) -> dict:
@@ -80,7 +81,7 @@ def _ptx_functions(ptx: str) -> dict:
     return {parts[i]: parts[i + 1] for i in range(1, len(parts) - 1, 2)}
 
 
-@pytest.mark.slow  # three nvcc builds of conv_mma.cu, ~50 s on 2 cores
+@pytest.mark.slow  # three nvcc builds of conv_implicit_gemm.cu, ~50 s on 2 cores
 def test_ptx_uses_tensor_cores_and_async_copies(compiled):
     funcs = _ptx_functions(compiled["ptx"])
     assert sorted(funcs) == sorted(KERNELS)
@@ -93,7 +94,7 @@ def test_ptx_uses_tensor_cores_and_async_copies(compiled):
         assert ".local" not in body, f"{name}: local memory in the PTX"
 
 
-@pytest.mark.slow  # three nvcc builds of conv_mma.cu, ~50 s on 2 cores
+@pytest.mark.slow  # three nvcc builds of conv_implicit_gemm.cu, ~50 s on 2 cores
 def test_no_spills_or_stack(compiled):
     reports = re.findall(r"Compiling entry function '(\w+)' for '(sm_\d+)'\s*\n.*?\n?\s*(\d+) bytes stack frame, "
                          r"(\d+) bytes spill stores, (\d+) bytes spill loads", compiled["ptxas"])
@@ -103,7 +104,7 @@ def test_no_spills_or_stack(compiled):
         assert (stack, stores, loads) == ("0", "0", "0"), f"{name} {arch}: stack {stack}, spills {stores}/{loads}"
 
 
-@pytest.mark.slow  # three nvcc builds of conv_mma.cu, ~50 s on 2 cores
+@pytest.mark.slow  # three nvcc builds of conv_implicit_gemm.cu, ~50 s on 2 cores
 def test_sass_has_hmma(compiled):
     if not compiled["sass"]:
         pytest.skip("no cuobjdump (CUDA toolkit or triton's nvidia backend)")
@@ -123,10 +124,9 @@ def emulated(monkeypatch):
     ok, why = cuda_host_emulator.available()
     if not ok:
         pytest.skip(why)
-    from fastcnn.backends.cuda import _lib, conv_mma  # noqa: F401
-    from fastcnn._registry import _KERNELS
+    from fastcnn.backends.cuda import _lib, conv_implicit_gemm  # noqa: F401
     monkeypatch.setattr(_lib, "launch", cuda_host_emulator.launch)
-    return lambda name: spelled_out(_KERNELS[("cuda", name)], name)
+    return lambda slot: spelled_out(slot.impls["cuda"], slot.name)
 
 
 @pytest.mark.parametrize("case", [CASES[0], CASES[3], CASES[5]], ids=lambda c: c.name)
@@ -147,9 +147,9 @@ def check_tf32(kernel, device):
     lin = F.conv2d(xr, wr, None, *args)
     gx_ref, gw_ref = torch.autograd.grad(lin, (xr, wr), gyr)
     with tf32(torch.backends.cudnn, True):
-        y = kernel(f"conv2d_forward.{ALGO}")(x, w, b, *args, case.out_hw, "sigmoid", 0.0)
-        gx = kernel(f"conv2d_backward_input.{ALGO}")(gy, w, (case.H, case.W), *args)
-        gw = kernel(f"conv2d_backward_weight.{ALGO}")(x, gy, (case.R, case.S), *args)
+        y = kernel(kernels.conv2d_forward.algo(ALGO))(x, w, b, *args, case.out_hw, "sigmoid", 0.0)
+        gx = kernel(kernels.conv2d_backward_input.algo(ALGO))(gy, w, (case.H, case.W), *args)
+        gw = kernel(kernels.conv2d_backward_weight.algo(ALGO))(x, gy, (case.R, case.S), *args)
     cg, kg = case.C // case.groups, case.K // case.groups
     bias = b.cpu().double()[None, :, None, None]
     assert_close(y, torch.sigmoid(lin + bias), reduction=cg * 9, name="forward")
@@ -189,21 +189,21 @@ gpu = pytest.mark.gpu
 needs_gpu = pytest.mark.skipif(not HAS_GPU, reason="no CUDA GPU visible to torch")
 
 
-def _gpu_kernel(name):
-    return conv_kernel("cuda", name)
+def _gpu_kernel(slot):
+    return conv_kernel("cuda", slot)
 
 
 @gpu
 @needs_gpu
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
-def test_gpu_conv_mma_tf32x3(case):
+def test_gpu_conv_implicit_gemm_tf32x3(case):
     with tf32(torch.backends.cudnn, False):
         check_conv(_gpu_kernel, ALGO, case, torch.float32, "cuda", ("elu", 0.7))
 
 
 @gpu
 @needs_gpu
-def test_gpu_conv_mma_tf32():
+def test_gpu_conv_implicit_gemm_tf32():
     check_tf32(_gpu_kernel, "cuda")
 
 

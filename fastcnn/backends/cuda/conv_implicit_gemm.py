@@ -1,4 +1,4 @@
-"""cuda convolution on the tensor cores: algo 'implicit_gemm' (conv_mma.cu, engine mma_tile.cuh),
+"""cuda convolution on the tensor cores: algo 'implicit_gemm' (conv_implicit_gemm.cu, engine mma_tile.cuh),
 forward, backward input and backward weight, with the convolution kernel signatures of fastcnn/contracts/conv.py.
 
 float32 runs on mma.sync TF32 (sm_80 or newer): plain TF32 when torch.backends.cudnn.allow_tf32 is on
@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from ...contracts.activation import fused_code
+from ...contracts import kernels
 from ...contracts.conv import ConvShape
 from . import _lib
 from ._conv_common import (_backward_input_setup, _backward_weight_setup, _check_grid_groups, _forward_setup,
@@ -19,7 +20,7 @@ from ._lib import cuda_kernel, i64
 from .conv_direct import _direct_backward_input, _direct_backward_weight, _direct_forward
 from .gemm import addr, cdiv, null
 
-FAMILY = "conv_mma"
+FAMILY = "conv_implicit_gemm"
 BLOCK_M = BLOCK_N = 128  # mma_tile.cuh BM, BN
 THREADS = 256
 MIN_CAPABILITY = (8, 0)  # mma.sync .tf32 and cp.async
@@ -47,10 +48,10 @@ def _runs_here(t: torch.Tensor, shape: ConvShape) -> bool:
 
 
 def _kernel(direction: str) -> str:
-    return f"conv_mma_{direction}_{precision()}_f32"
+    return f"conv_implicit_gemm_{direction}_{precision()}_f32"
 
 
-@cuda_kernel("conv2d_forward.implicit_gemm")
+@cuda_kernel(kernels.conv2d_forward.implicit_gemm)
 def forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0):
     if not _runs_here(x, shape):
         return _direct_forward(x, w, bias, shape, activation, act_param)
@@ -65,7 +66,7 @@ def forward(x, w, bias, shape: ConvShape, activation=None, act_param=0.0):
     return y
 
 
-@cuda_kernel("conv2d_backward_input.implicit_gemm")
+@cuda_kernel(kernels.conv2d_backward_input.implicit_gemm)
 def backward_input(gy, w, shape: ConvShape):
     if not _runs_here(gy, shape):
         return _direct_backward_input(gy, w, shape)
@@ -77,7 +78,7 @@ def backward_input(gy, w, shape: ConvShape):
     return gx
 
 
-@cuda_kernel("conv2d_backward_weight.implicit_gemm")
+@cuda_kernel(kernels.conv2d_backward_weight.implicit_gemm)
 def backward_weight(x, gy, shape: ConvShape):
     if not _runs_here(x, shape):
         return _direct_backward_weight(x, gy, shape)

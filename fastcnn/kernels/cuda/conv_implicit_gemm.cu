@@ -195,16 +195,16 @@ __device__ void backward_weight_body(const float* x, const float* gy, float* out
 
 // One register budget for all: 256 threads, at least one block per SM (no spills per ptxas -v).
 #define FASTCNN_CONV_MMA(PREC, SPLIT)                                                                        \
-  extern "C" __global__ void __launch_bounds__(256) conv_mma_forward_##PREC##_f32(                           \
+  extern "C" __global__ void __launch_bounds__(256) conv_implicit_gemm_forward_##PREC##_f32(                 \
       const float* x, const float* w, const float* bias, float* y, FASTCNN_SHAPE_ARGS, long long act,        \
       float act_param) {                                                                                     \
     forward_body<SPLIT>(x, w, bias, y, FASTCNN_SHAPE, static_cast<int>(act), act_param);                     \
   }                                                                                                          \
-  extern "C" __global__ void __launch_bounds__(256) conv_mma_backward_input_##PREC##_f32(                    \
+  extern "C" __global__ void __launch_bounds__(256) conv_implicit_gemm_backward_input_##PREC##_f32(          \
       const float* gy, const float* w, float* gx, FASTCNN_SHAPE_ARGS) {                                      \
     backward_input_body<SPLIT>(gy, w, gx, FASTCNN_SHAPE);                                                    \
   }                                                                                                          \
-  extern "C" __global__ void __launch_bounds__(256) conv_mma_backward_weight_##PREC##_f32(                   \
+  extern "C" __global__ void __launch_bounds__(256) conv_implicit_gemm_backward_weight_##PREC##_f32(         \
       const float* x, const float* gy, float* out, FASTCNN_SHAPE_ARGS, long long splits, long long kchunk) { \
     backward_weight_body<SPLIT>(x, gy, out, FASTCNN_SHAPE, splits, kchunk);                                  \
   }
