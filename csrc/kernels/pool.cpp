@@ -501,6 +501,13 @@ void max_forward_separable_nchw_indices(const T* x, T* y, int64_t* idx, const Ge
       row_taps[j] = row_phases.at(rows.pixel(0), j * g.dw);
       tap_cols[j] = T(j * g.dw);
     }
+    // Outputs whose window holds no input column: the vector pass would report a padding position;
+    // torch reports the window's first in-range tap (the scalar path's rule), so those are redone.
+    std::vector<i64> dead_cols;
+    for (i64 q = 0; q < g.Q; ++q) {
+      const Window w = fixed_window(g, 0, q);
+      if (w.j0 >= w.j1) dead_cols.push_back(q);
+    }
     alignas(64) T lane_cols[V::N];  // output lane l starts its window at input column l * sw - pw
     for (int l = 0; l < V::N; ++l) lane_cols[l] = T(l * g.sw - g.pw);
     const V width = V::set1(T(g.W)), col_step = V::set1(T(V::N * g.sw));
@@ -531,6 +538,11 @@ void max_forward_separable_nchw_indices(const T* x, T* y, int64_t* idx, const Ge
         const int n = static_cast<int>(std::min<i64>(V::N, g.Q - q0));
         best.store(y + o + q0, n);
         pool_simd::store_index(idx + o + q0, n, 0, 0, best_pos);
+      }
+      const bool dead_row = fixed_window(g, p, 0).i0 >= fixed_window(g, p, 0).i1;
+      for (i64 k = 0, count = dead_row ? g.Q : i64(dead_cols.size()); k < count; ++k) {
+        const i64 q = dead_row ? k : dead_cols[k];
+        max_window_scalar(plane, g.W, 1, fixed_window(g, p, q), y + o + q, idx + o + q);
       }
     }
   });

@@ -292,6 +292,25 @@ def test_random_configs_cpu(config):
                                      _window(cfg), "cpu")
 
 
+# Windows that hold no input element (every tap in the padding): torch returns -inf and, as index, the
+# window's first tap at or after the top-left edge; hypothesis found the cpu separable path reporting a
+# padding position instead (1x1 input, kernel (1, 2), padding (0, 1), dilation (1, 2)).
+@pytest.mark.parametrize("shape, cfg", [
+    ((1, 1, 1, 1), dict(kernel_size=(1, 2), padding=(0, 1), dilation=(1, 2))),
+    ((2, 3, 1, 7), dict(kernel_size=(2, 3), stride=(1, 2), padding=(1, 1), dilation=(2, 1))),
+    ((2, 3, 5, 1), dict(kernel_size=(3, 2), padding=(1, 1), dilation=(1, 2))),
+    ((1, 2, 1, 1), dict(kernel_size=2, stride=1, padding=1, dilation=2)),
+])
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_max_pool_window_all_padding(backend, shape, cfg, channels_last):
+    x = _input(shape, channels_last=channels_last)
+    want_y, want_i = F.max_pool2d(x, **cfg, return_indices=True)
+    assert torch.isneginf(want_y).any()  # the case under test is present
+    y, i = ops.max_pool2d(x, **cfg, return_indices=True, backend=backend)
+    assert torch.equal(y, want_y) and torch.equal(i, want_i)
+
+
 @settings(max_examples=20, deadline=None)
 @given(st.integers(1, 3), st.integers(1, 9), st.integers(1, 14), st.integers(1, 30), st.integers(1, 8),
        st.integers(1, 8), st.booleans())
