@@ -5,7 +5,8 @@ Per run: PSNR / SSIM with the reconstruction stride 1 and 3; with an oracle mono
 (isotonic regression onto the truth: how much is the tone curve, not the structure; a diagnostic, never a
 method); over the test gamma 2..5 beside HE and CLAHE; and the "dark-pixel cap": the PSNR if every pixel
 whose clean value is >= 0.2 were perfect and the dark ones (27% of camera: x^3 <= 0.008 under noise
-sigma 0.071) kept the output. The same cap for HE and for the pixel-wise table E[x | dark pixel] of
+sigma 0.071) kept the output; and whether the network is the best patch-wise guess for its own training
+pairs (bayes_check). The same cap for HE and for the pixel-wise table E[x | dark pixel] of
 scripts/llnet_pixelwise_bound.py comes first."""
 import json
 import sys
@@ -33,6 +34,34 @@ def pixelwise_table(gamma_range, n=2_000_000, seed=0):
     idx = np.clip(np.digitize(d, np.linspace(0, 1, 257)) - 1, 0, 255)
     table = np.bincount(idx, x, 256) / np.maximum(np.bincount(idx, None, 256), 1)
     return lambda dark: table[np.clip(np.digitize(dark, np.linspace(0, 1, 257)) - 1, 0, 255)].astype(np.float32)
+
+
+def bayes_check(task, n=20_000, seed=1):
+    """Is the network the best patch-wise guess for its own training distribution? Per bin of the
+    darkened patch's mean: the clean patches' mean (the MSE-optimal answer, E[clean | bin]) beside the
+    network's; then the same for camera's dark patches (clean mean < 0.15)."""
+    from fastcnn.train.recipes.autoencoders import as_input
+
+    net = task.nets["model"]
+    pairs = data.LowLightPairs(data.ImagePatches(data.sample_images(), task.patch, count=n, seed=seed), seed=seed,
+                               gamma=tuple(task.option("gamma")))
+    dark, clean = (torch.stack(t).reshape(n, -1) for t in zip(*[pairs[i] for i in range(n)]))
+    with torch.no_grad():
+        out = net(as_input(dark, net.input_shape)).reshape(n, -1)
+    mean = dark.mean(1)
+    for lo, hi in ((0, 0.02), (0.02, 0.03), (0.03, 0.05), (0.05, 0.08)):
+        k = (mean >= lo) & (mean < hi)
+        print(f"  training pairs, darkened mean [{lo}, {hi}): {int(k.sum())} patches, E[clean] {clean[k].mean():.3f}, "
+              f"LLNet {out[k].mean():.3f}")
+    p, (h, w) = task.patch, task.test_clean.shape
+    cut = [(r, c) for r in range(0, h - p + 1, 3) for c in range(0, w - p + 1, 3)]
+    cd = torch.tensor(np.array([task.test_dark[r:r + p, c:c + p].ravel() for r, c in cut]))
+    cc = torch.tensor(np.array([task.test_clean[r:r + p, c:c + p].ravel() for r, c in cut]))
+    k = cc.mean(1) < 0.15
+    with torch.no_grad():
+        co = net(as_input(cd[k], net.input_shape)).reshape(int(k.sum()), -1)
+    print(f"  camera's dark patches: {int(k.sum())}, darkened mean {cd[k].mean():.3f}, clean {cc[k].mean():.3f}, "
+          f"LLNet {co.mean():.3f}")
 
 
 def main(runs):
@@ -63,6 +92,7 @@ def main(runs):
             iso = IsotonicRegression(out_of_bounds="clip").fit(out.ravel(), clean.ravel()).predict(out.ravel())
             print(f"  oracle monotone remap {scores(iso.reshape(out.shape).astype(np.float32), clean)}; "
                   f"dark-pixel cap {cap(out):.2f} dB, mean there {out[low].mean():.3f}")
+            bayes_check(task)
             for gam in (2.0, 3.0, 4.0, 5.0):
                 d = data.darken(torch.from_numpy(clean), gam, "gaussian", task.test_variance,
                                 torch.Generator().manual_seed(12345)).numpy()
