@@ -62,6 +62,12 @@ def assert_close(actual: torch.Tensor, expected: torch.Tensor, *, reduction: int
                              f"{a[i].item():.9g}, expected {e[i].item():.9g}, tolerance {tol[i].item():.3g}")
 
 
+def rms(t: torch.Tensor) -> float:
+    """Root mean square: the scale= of assert_close for results whose terms may cancel (pass the same
+    computation on absolute values: the rounding error follows the terms, not their sum)."""
+    return t.detach().double().pow(2).mean().sqrt().item()
+
+
 def reference_f64(fn, *tensors, **kwargs):
     """fn on float64 copies of the tensors (the ground truth for float32 results)."""
     return fn(*[t.detach().double() if isinstance(t, torch.Tensor) and t.is_floating_point() else t

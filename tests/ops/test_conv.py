@@ -14,7 +14,7 @@ import fastcnn
 from fastcnn import ops
 from fastcnn.contracts import kernels
 from fastcnn.ops import _conv_algo
-from helpers import CPU_BACKENDS, assert_close, backend_params, gradcheck, isa  # noqa: F401
+from helpers import CPU_BACKENDS, assert_close, backend_params, gradcheck, isa, rms  # noqa: F401
 
 ALGOS = ("direct", "im2col", "fft", "implicit_gemm")
 
@@ -109,14 +109,11 @@ def test_gradients_float64(backend, device, algo, case):
     # same gradients taken of the absolute values, not to the cancelled result.
     abs_x, abs_w = (t.detach().abs().requires_grad_() for t in (x, w))
     mag_x, mag_w = torch.autograd.grad(F.conv2d(abs_x, abs_w, None, **kw), (abs_x, abs_w), gy.abs())
-    assert_close(got[0], want[0], reduction=K // groups * w.shape[2] * w.shape[3], scale=_rms(mag_x),
+    assert_close(got[0], want[0], reduction=K // groups * w.shape[2] * w.shape[3], scale=rms(mag_x),
                  name="grad input")
-    assert_close(got[1], want[1], reduction=N * P * Q, scale=_rms(mag_w), name="grad weight")
+    assert_close(got[1], want[1], reduction=N * P * Q, scale=rms(mag_w), name="grad weight")
     assert_close(got[2], want[2], reduction=N * P * Q, name="grad bias")
 
-
-def _rms(t: torch.Tensor) -> float:
-    return t.pow(2).mean().sqrt().item()
 
 
 @pytest.mark.parametrize("backend,device,algo", ALGO_PARAMS)
