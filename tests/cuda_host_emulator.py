@@ -111,3 +111,22 @@ def available() -> tuple[bool, str]:
     except (OSError, subprocess.CalledProcessError) as e:
         return False, f"no host C++ compiler for the CUDA emulation ({e})"
     return True, ""
+
+
+def emulate(monkeypatch, *launchers, public_ops: bool = False) -> None:
+    """For one test: skip it unless the emulation can build; send the launches of the cuda backend
+    (fastcnn/backends/cuda/_lib.py, and `launchers`: modules that imported `launch` by name) here.
+    public_ops: backend="cuda" is taken as given for CPU tensors (there is no GPU to resolve it), so
+    the public ops reach the cuda launchers."""
+    import pytest
+
+    ok, why = available()
+    if not ok:
+        pytest.skip(why)
+    from fastcnn.backends.cuda import _lib
+    from fastcnn.ops import _op
+
+    for module in (_lib, *launchers):
+        monkeypatch.setattr(module, "launch", launch)
+    if public_ops:
+        monkeypatch.setattr(_op, "resolve_backend", lambda backend, tensors: backend)

@@ -157,14 +157,8 @@ def test_modules_and_from_torch(cls, args):
 @pytest.fixture
 def emulated_cuda(monkeypatch):
     import cuda_host_emulator
-    ok, why = cuda_host_emulator.available()
-    if not ok:
-        pytest.skip(why)
-    from fastcnn.backends.cuda import _lib, activation as cuda_activation  # noqa: F401  (registers the kernels)
-    from fastcnn.ops import _op
-    monkeypatch.setattr(_lib, "launch", cuda_host_emulator.launch)
-    monkeypatch.setattr(cuda_activation, "launch", cuda_host_emulator.launch)  # bound at its import
-    monkeypatch.setattr(_op, "resolve_backend", lambda backend, tensors: backend)  # no GPU: take "cuda" as given
+    from fastcnn.backends.cuda import activation as cuda_activation  # registers the kernels; launch bound at import
+    cuda_host_emulator.emulate(monkeypatch, cuda_activation, public_ops=True)
     return "cuda"
 
 

@@ -318,13 +318,8 @@ def emulated_cuda(monkeypatch):
     """backend="cuda" on CPU tensors: the public ops run their checks and autograd Functions as
     always, the cuda launchers run, and their launches go to tests/cuda_host_emulator.py."""
     import cuda_host_emulator
-    ok, why = cuda_host_emulator.available()
-    if not ok:
-        pytest.skip(why)
-    from fastcnn.backends.cuda import _lib, norm as cuda_norm  # noqa: F401  (registers the cuda kernels)
-    from fastcnn.ops import _op
-    monkeypatch.setattr(_lib, "launch", cuda_host_emulator.launch)
-    monkeypatch.setattr(_op, "resolve_backend", lambda backend, tensors: backend)  # no GPU: take "cuda" as given
+    from fastcnn.backends.cuda import norm as cuda_norm  # noqa: F401  (registers the cuda kernels)
+    cuda_host_emulator.emulate(monkeypatch, public_ops=True)
     return "cuda"
 
 

@@ -249,11 +249,8 @@ def check_im2col_pair(kernel, dtype, device):
 
 @pytest.fixture
 def emulated(monkeypatch):
-    ok, why = cuda_host_emulator.available()
-    if not ok:
-        pytest.skip(why)
-    from fastcnn.backends.cuda import _lib, conv_bias, conv_direct, conv_fft, conv_im2col, gemm  # noqa: F401  (register the kernels)
-    monkeypatch.setattr(_lib, "launch", cuda_host_emulator.launch)
+    cuda_host_emulator.emulate(monkeypatch)
+    from fastcnn.backends.cuda import conv_bias, conv_direct, conv_fft, conv_im2col, gemm  # noqa: F401  (register the kernels)
 
     def kernel(slot):  # the registered cuda kernel, without the backend's GPU probe
         return spelled_out(slot.impls["cuda"], slot.name)

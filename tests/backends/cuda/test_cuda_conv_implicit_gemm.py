@@ -121,11 +121,8 @@ def test_sass_has_hmma(compiled):
 
 @pytest.fixture
 def emulated(monkeypatch):
-    ok, why = cuda_host_emulator.available()
-    if not ok:
-        pytest.skip(why)
-    from fastcnn.backends.cuda import _lib, conv_implicit_gemm  # noqa: F401
-    monkeypatch.setattr(_lib, "launch", cuda_host_emulator.launch)
+    cuda_host_emulator.emulate(monkeypatch)
+    from fastcnn.backends.cuda import conv_implicit_gemm  # noqa: F401  (registers the kernels)
     return lambda slot: spelled_out(slot.impls["cuda"], slot.name)
 
 

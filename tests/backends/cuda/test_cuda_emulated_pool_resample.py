@@ -18,14 +18,8 @@ from helpers import assert_close
 def emulated_cuda(monkeypatch):
     """backend="cuda" on CPU tensors, its launches executed by the host emulation."""
     import cuda_host_emulator
-    ok, why = cuda_host_emulator.available()
-    if not ok:
-        pytest.skip(why)
-    from fastcnn.backends.cuda import _lib, pool as cuda_pool, resample as cuda_resample  # noqa: F401  (registers)
-    from fastcnn.ops import _op
-    for module in (_lib, cuda_pool, cuda_resample):  # the launchers import launch by name
-        monkeypatch.setattr(module, "launch", cuda_host_emulator.launch)
-    monkeypatch.setattr(_op, "resolve_backend", lambda backend, tensors: backend)  # no GPU: take "cuda" as given
+    from fastcnn.backends.cuda import pool as cuda_pool, resample as cuda_resample  # registers; they import launch by name
+    cuda_host_emulator.emulate(monkeypatch, cuda_pool, cuda_resample, public_ops=True)
     return "cuda"
 
 
