@@ -143,7 +143,7 @@ template <class T>
 void lrn_forward(const T* x, T* y, T* scale, int64_t N, int64_t C, int64_t S, int64_t size, double alpha, double beta,
                  double k) {
   using V = Vec<T>;
-  const int64_t before = size / 2, after = (size - 1) / 2;  // window of channel c: [c - before, c + after]
+  const int64_t before = size / 2, after = (size - 1) / 2;  // contracts/norm.py lrn_window: [c - before, c + after]
   const V a = V::set1(T(alpha / double(size))), kv = V::set1(T(k));
   for_pixel_blocks<T>(N, C, S, [&](int64_t n, int64_t s0, int width) {
     const int64_t base = n * C * S + s0;

@@ -6,6 +6,7 @@ import torch
 
 from . import _lib  # _lib.launch, looked up at call time: tests swap in the host emulation
 from ...contracts import kernels
+from ...contracts.norm import lrn_window
 from ._lib import cuda_kernel, i64, ptr, suffix
 
 _THREADS = 256
@@ -81,11 +82,6 @@ def normalize_backward(gy, x, norm, p, eps):
         _lib.launch("norm_lp", f"normalize_backward_{suffix(x.dtype)}", _line_grid(outer, inner), (_THREADS,),
                (ptr(gy), ptr(x), ptr(norm), ptr(gx), i64(outer), i64(D), i64(inner), np.float64(p), np.float64(eps)))
     return gx
-
-
-def lrn_window(size: int):
-    """(before, after): channel c's window is [c - before, c + after], as torch's zero padding."""
-    return size // 2, (size - 1) // 2
 
 
 @cuda_kernel(kernels.local_response_norm_forward)

@@ -22,6 +22,7 @@ import triton.language as tl
 
 from fastcnn.backends.triton._lib import triton_kernel
 from fastcnn.contracts import kernels
+from fastcnn.contracts.norm import lrn_window
 
 from ._reduce import block_sum
 from .softmax import tiles
@@ -253,17 +254,12 @@ def _pixel_grid(x):
     return (N, triton.cdiv(S, block)), block
 
 
-def _window(size):
-    """(before, after): channel c averages over [c - before, c + after], as torch's padding."""
-    return size // 2, (size - 1) // 2
-
-
 @triton_kernel(kernels.local_response_norm_forward)
 def local_response_norm_forward(x, size, alpha, beta, k):
     N, C, S = x.shape
     y, scale = torch.empty_like(x), torch.empty_like(x)
     if x.numel():
-        before, after = _window(size)
+        before, after = lrn_window(size)
         grid, block = _pixel_grid(x)
         _lrn_forward[grid](x, y, scale, _params(x, alpha / size, beta, k), C, S, before, after, min(C, after),
                            ACC=_ACC[x.dtype], BLOCK_S=block)
@@ -275,7 +271,7 @@ def local_response_norm_backward(gy, x, scale, size, alpha, beta):
     N, C, S = x.shape
     gx = torch.empty_like(x)
     if x.numel():
-        before, after = _window(size)
+        before, after = lrn_window(size)
         grid, block = _pixel_grid(x)
         _lrn_backward[grid](gy, x, scale, gx, _params(x, -2.0 * alpha * beta / size, beta), C, S, before, after,
                             min(C, before), ACC=_ACC[x.dtype], BLOCK_S=block)
