@@ -104,3 +104,14 @@ def round_to_tf32(t: torch.Tensor) -> torch.Tensor:
     """float32 -> TF32 (10 mantissa bits), round to nearest with ties away from zero (cvt.rna.tf32)."""
     bits = t.contiguous().view(torch.int32)
     return ((bits + 0x1000) & ~0x1FFF).view(torch.float32)
+
+
+# max_pool2d configurations where some window holds no input element (every tap in the padding):
+# (input shape, kwargs). tests/ops/test_pool.py and the emulated cuda pooling test check values and
+# indices against torch's exactly.
+ALL_PADDING_WINDOWS = [
+    ((1, 1, 1, 1), dict(kernel_size=(1, 2), padding=(0, 1), dilation=(1, 2))),
+    ((2, 3, 1, 7), dict(kernel_size=(2, 3), stride=(1, 2), padding=(1, 1), dilation=(2, 1))),
+    ((2, 3, 5, 1), dict(kernel_size=(3, 2), padding=(1, 1), dilation=(1, 2))),
+    ((1, 2, 1, 1), dict(kernel_size=2, stride=1, padding=1, dilation=2)),
+]

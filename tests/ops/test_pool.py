@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import fastcnn
 import fastcnn._C
 from fastcnn import ops
-from helpers import CPU_BACKENDS, assert_close, backend_params, gradcheck, isa, reference_f64  # noqa: F401  (isa: fixture)
+from helpers import ALL_PADDING_WINDOWS, CPU_BACKENDS, assert_close, backend_params, gradcheck, isa, reference_f64  # noqa: F401  (isa: fixture)
 
 # (id, fastcnn op, torch op, input shape, kwargs, values summed per output for the tolerance)
 MAX_CASES = [
@@ -295,12 +295,7 @@ def test_random_configs_cpu(config):
 # Windows that hold no input element (every tap in the padding): torch returns -inf and, as index, the
 # window's first tap at or after the top-left edge; hypothesis found the cpu separable path reporting a
 # padding position instead (1x1 input, kernel (1, 2), padding (0, 1), dilation (1, 2)).
-@pytest.mark.parametrize("shape, cfg", [
-    ((1, 1, 1, 1), dict(kernel_size=(1, 2), padding=(0, 1), dilation=(1, 2))),
-    ((2, 3, 1, 7), dict(kernel_size=(2, 3), stride=(1, 2), padding=(1, 1), dilation=(2, 1))),
-    ((2, 3, 5, 1), dict(kernel_size=(3, 2), padding=(1, 1), dilation=(1, 2))),
-    ((1, 2, 1, 1), dict(kernel_size=2, stride=1, padding=1, dilation=2)),
-])
+@pytest.mark.parametrize("shape, cfg", ALL_PADDING_WINDOWS)
 @pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
 def test_max_pool_window_all_padding(backend, shape, cfg, channels_last):

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from fastcnn import ops
-from helpers import assert_close
+from helpers import ALL_PADDING_WINDOWS, assert_close
 
 
 @pytest.fixture
@@ -57,6 +57,20 @@ def test_emulated_cuda_pooling(emulated_cuda, dtype, channels_last):
     y, idx = F.max_pool2d(x, 2, return_indices=True)
     out = ops.max_unpool2d(y, idx, 2, output_size=x.shape[-2:], backend="cuda")
     assert torch.equal(out, F.max_unpool2d(y, idx, 2, output_size=x.shape[-2:]))
+
+
+@pytest.mark.parametrize("shape, cfg", ALL_PADDING_WINDOWS)
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
+def test_emulated_cuda_max_pool_window_all_padding(emulated_cuda, shape, cfg, channels_last):
+    """A window with every tap in the padding: -inf and torch's index (the first tap at or after the
+    window's top-left edge), as the cpu kernels (tests/ops/test_pool.py)."""
+    x = torch.randn(shape)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    want_y, want_i = F.max_pool2d(x, **cfg, return_indices=True)
+    assert torch.isneginf(want_y).any()  # the case under test is present
+    y, i = ops.max_pool2d(x, **cfg, return_indices=True, backend="cuda")
+    assert torch.equal(y, want_y) and torch.equal(i, want_i)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
