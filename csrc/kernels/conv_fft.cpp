@@ -176,17 +176,46 @@ void direct_tile(const FftConvArgs& a, const S* x, const S* w, const TileGrid& g
     }
 }
 
+// What the forward and weight-gradient passes share for one call: the group sizes, the overlap-save
+// tile grid (Mh x Mw outputs per T x T tile), the chunking of tile-vectors and the two chunk buffers
+// of spectra (workspace slots 1 and 2: the input's C channels, the output's K channels per tile).
+template <class S, int T>
+struct TilePlan {
+  static constexpr int L = Vec<S>::N, F = T * (T / 2 + 1);
+  const ConvShape& shape;
+  int64_t G, Cg, Kg, KC;
+  int Mh, Mw;
+  TileGrid grid;
+  int64_t NTV, chunk;
+  S* Xs;  // [F][chunk tiles][C] complex, L lanes
+  S* Os;  // [F][chunk tiles][K] complex, L lanes: y spectra (forward) or gy spectra (weight gradient)
+
+  explicit TilePlan(const ConvShape& sh)
+      : shape(sh), G(sh.G), Cg(sh.C / sh.G), Kg(sh.K / sh.G), KC(sh.K * Cg), Mh(int(T - sh.R + 1)),
+        Mw(int(T - sh.S + 1)), grid{sh.N, ceil_div(sh.P, Mh), ceil_div(sh.Q, Mw), Mh, Mw},
+        NTV(ceil_div(grid.count(), L)), chunk(chunk_size(NTV, (sh.C + sh.K) * F * 2 * L * int64_t(sizeof(S)))),
+        Xs(conv::Workspace::get<S>(1, size_t(F * chunk * sh.C * 2 * L))),
+        Os(conv::Workspace::get<S>(2, size_t(F * chunk * sh.K * 2 * L))) {}
+
+  // Spectra of the input tiles of tile-vectors [tv0, tv0 + nt), into Xs.
+  void transform_input(const S* x, int64_t tv0, int64_t nt) const {
+    transform_tiles<S, T>(x, shape.C, shape.H, shape.W, grid, -shape.ph, -shape.pw, T, T, tv0, nt, Xs);
+  }
+};
+
 template <class S, int T>
 void forward_tiled(const FftConvArgs& a) {
-  using V = Vec<S>;
-  constexpr int L = V::N, U = T / 2 + 1, F = T * U;
+  using Plan = TilePlan<S, T>;
+  const Plan plan(a.shape);
+  constexpr int L = Plan::L, F = Plan::F;
   const S* x = static_cast<const S*>(a.x);
   const S* bias = static_cast<const S*>(a.bias);
   S* y = static_cast<S*>(a.y);
-  const int64_t G = a.shape.G, Cg = a.shape.C / G, Kg = a.shape.K / G, KC = a.shape.K * Cg, RS = a.shape.R * a.shape.S;
-  const int Mh = int(T - a.shape.R + 1), Mw = int(T - a.shape.S + 1);
-  const TileGrid grid{a.shape.N, ceil_div(a.shape.P, Mh), ceil_div(a.shape.Q, Mw), Mh, Mw};
-  const int64_t NTV = ceil_div(grid.count(), L);
+  const int64_t G = plan.G, Cg = plan.Cg, Kg = plan.Kg, KC = plan.KC, RS = a.shape.R * a.shape.S;
+  const int Mh = plan.Mh, Mw = plan.Mw;
+  const TileGrid& grid = plan.grid;
+  S* Xs = plan.Xs;
+  S* Ys = plan.Os;
 
   // Effective kernels [K][Cg][R][S]: as given, or flipped and channel-transposed (backward input).
   const S* w = static_cast<const S*>(a.w);
@@ -206,17 +235,13 @@ void forward_tiled(const FftConvArgs& a) {
   S* Ws = conv::Workspace::get<S>(0, size_t(F) * KC * 2);
   transform_kernels<S, T>(w, KC, a.shape.R, a.shape.S, Ws);
 
-  const int64_t per_tv = (a.shape.C + a.shape.K) * F * 2 * L * int64_t(sizeof(S));
-  const int64_t chunk = chunk_size(NTV, per_tv);
-  S* Xs = conv::Workspace::get<S>(1, size_t(F * chunk * a.shape.C * 2 * L));
-  S* Ys = conv::Workspace::get<S>(2, size_t(F * chunk * a.shape.K * 2 * L));
   const S scale = S(1) / S(4 * T * T);
   const Act kind = static_cast<Act>(a.act);
   const S param = S(a.act_param);
 
-  for (int64_t tv0 = 0; tv0 < NTV; tv0 += chunk) {
-    const int64_t nt = std::min(chunk, NTV - tv0);
-    transform_tiles<S, T>(x, a.shape.C, a.shape.H, a.shape.W, grid, -a.shape.ph, -a.shape.pw, T, T, tv0, nt, Xs);
+  for (int64_t tv0 = 0; tv0 < plan.NTV; tv0 += plan.chunk) {
+    const int64_t nt = std::min(plan.chunk, plan.NTV - tv0);
+    plan.transform_input(x, tv0, nt);
 
     // Complex GEMM per (frequency, group): Y[f][t][k] = sum_c X[f][t][c] * conj(W[f][k][c]).
     parallel_for(F * G, 1, [&](int64_t b, int64_t e) {
@@ -254,26 +279,22 @@ void forward_tiled(const FftConvArgs& a) {
 template <class S, int T>
 void weight_grad_tiled(const FftWeightGradArgs& a) {
   using V = Vec<S>;
-  constexpr int L = V::N, U = T / 2 + 1, F = T * U;
+  using Plan = TilePlan<S, T>;
+  const Plan plan(a.shape);
+  constexpr int L = Plan::L, F = Plan::F;
   const S* x = static_cast<const S*>(a.x);
   const S* gy = static_cast<const S*>(a.gy);
   S* gw = static_cast<S*>(a.gw);
-  const int64_t G = a.shape.G, Cg = a.shape.C / G, Kg = a.shape.K / G, KC = a.shape.K * Cg;
-  const int Mh = int(T - a.shape.R + 1), Mw = int(T - a.shape.S + 1);
-  const TileGrid grid{a.shape.N, ceil_div(a.shape.P, Mh), ceil_div(a.shape.Q, Mw), Mh, Mw};
-  const int64_t NTV = ceil_div(grid.count(), L);
-
-  const int64_t per_tv = (a.shape.C + a.shape.K) * F * 2 * L * int64_t(sizeof(S));
-  const int64_t chunk = chunk_size(NTV, per_tv);
-  S* Xs = conv::Workspace::get<S>(1, size_t(F * chunk * a.shape.C * 2 * L));
-  S* Gs = conv::Workspace::get<S>(2, size_t(F * chunk * a.shape.K * 2 * L));
+  const int64_t G = plan.G, Cg = plan.Cg, Kg = plan.Kg, KC = plan.KC;
+  const S* Xs = plan.Xs;
+  S* Gs = plan.Os;
   S* GW = conv::Workspace::get<S>(0, size_t(F) * KC * 2);  // [f][k][c] complex scalars, summed over tiles
   std::fill(GW, GW + size_t(F) * KC * 2, S(0));
 
-  for (int64_t tv0 = 0; tv0 < NTV; tv0 += chunk) {
-    const int64_t nt = std::min(chunk, NTV - tv0);
-    transform_tiles<S, T>(x, a.shape.C, a.shape.H, a.shape.W, grid, -a.shape.ph, -a.shape.pw, T, T, tv0, nt, Xs);
-    transform_tiles<S, T>(gy, a.shape.K, a.shape.P, a.shape.Q, grid, 0, 0, Mh, Mw, tv0, nt, Gs);
+  for (int64_t tv0 = 0; tv0 < plan.NTV; tv0 += plan.chunk) {
+    const int64_t nt = std::min(plan.chunk, plan.NTV - tv0);
+    plan.transform_input(x, tv0, nt);
+    transform_tiles<S, T>(gy, a.shape.K, a.shape.P, a.shape.Q, plan.grid, 0, 0, plan.Mh, plan.Mw, tv0, nt, Gs);
     // GW[f][k][c] += sum over tiles of conj(G[f][t][k]) * X[f][t][c].
     parallel_for(F * G, 1, [&](int64_t b, int64_t e) {
       for (int64_t item = b; item < e; ++item) {
