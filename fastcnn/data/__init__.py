@@ -14,7 +14,7 @@ Each loader returns deterministic train / validation / test splits from `seed`.
 """
 from .splits import Splits, split_indices
 from .digits import digits, digits_binary
-from .images import ImagePatches, sample_images, random_crops, shrink
+from .images import EXTRA_IMAGES, TRAIN_IMAGES, ImagePatches, sample_images, random_crops, shrink
 from .lfw import lfw_faces
 from .lowlight import LowLightPairs, darken
 from .segmentation import CLASSES, NUM_CLASSES, SyntheticShapes, label_boundaries, make_sample
@@ -23,6 +23,7 @@ from .features import (HomographyPairs, PatchPairDataset, heldout_pairs, keypoin
 from .superres import SuperResCrops, bicubic_resize, downscale, heldout_pair, upscale_bicubic
 
 __all__ = ["Splits", "split_indices", "digits", "digits_binary", "ImagePatches", "sample_images", "random_crops", "shrink",
+           "TRAIN_IMAGES", "EXTRA_IMAGES",
            "lfw_faces", "LowLightPairs", "darken",
            "CLASSES", "NUM_CLASSES", "SyntheticShapes", "label_boundaries", "make_sample",
            "HomographyPairs", "PatchPairDataset", "heldout_pairs", "keypoint_patches", "make_patch_pairs",

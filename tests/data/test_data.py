@@ -67,6 +67,14 @@ def test_image_patches_are_fixed_by_the_seed(no_network):
         data.sample_images(("lily",))
 
 
+def test_every_training_image_loads_offline_and_none_is_held_out(no_network):
+    names = data.TRAIN_IMAGES + data.EXTRA_IMAGES
+    for name, im in zip(names, data.sample_images(names)):
+        assert im.ndim == 2 and min(im.shape) >= 128 and 0.0 <= im.min() < im.max() <= 1.0, name
+    assert len(set(names)) == len(names)
+    assert not set(names) & {"camera", "hubble_deep_field", "retina"}   # the held-out test images
+
+
 def test_low_light_pairs_darken_and_are_deterministic(no_network):
     clean = data.ImagePatches(data.sample_images(("camera",)), 17, 20, seed=0)
     pairs = data.LowLightPairs(clean, seed=1)

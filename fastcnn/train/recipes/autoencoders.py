@@ -117,6 +117,9 @@ class LLNetTask(Task):
         "pretrain_share": Option(pretrain_share, "share of the steps that pretrains each layer"),
         "lr_decay": Option("none", "fine-tuning learning rate: constant, or cosine to 0", ("none", "cosine")),
         "gamma": Option((2.0, 5.0), "the training pairs' gamma range (a diagnostic knob: the paper's is 2,5)"),
+        "images": Option("all", "training images: 'skimage' (the 11 of data.TRAIN_IMAGES) or 'all' (those and "
+                         "every other shipped photograph / micrograph outside the held-out set, data.EXTRA_IMAGES)",
+                         ("skimage", "all")),
     }
 
     def __init__(self, settings):
@@ -129,7 +132,7 @@ class LLNetTask(Task):
                                             noise=self.option("noise"), gamma=self.option("gamma"))
         self.details.update(gamma=list(self.option("gamma")), patches=self.option("patches"),
                             scales=list(self.option("scales")), stride=self.stride, lr_decay=self.option("lr_decay"),
-                            pretrain_share=self.pretrain_share)
+                            pretrain_share=self.pretrain_share, images=self.option("images"))
         per_layer = max(1, int(self.steps * self.pretrain_share))
         self.boundaries = [per_layer * (k + 1) for k in range(self.depth)]
         for k in range(self.depth):
@@ -148,9 +151,10 @@ class LLNetTask(Task):
         from torch.utils.data import ConcatDataset
 
         scales, count = self.option("scales"), self.option("patches")
+        names = data.TRAIN_IMAGES + (data.EXTRA_IMAGES if self.option("images") == "all" else ())
         sets = []
         for k, factor in enumerate(scales):
-            images = [data.shrink(im, factor) for im in data.sample_images()]
+            images = [data.shrink(im, factor) for im in data.sample_images(names)]
             images = [im for im in images if min(im.shape) >= self.patch]
             sets.append(data.ImagePatches(images, self.patch, count=count // len(scales), seed=seed + 7919 * k))
         return sets[0] if len(sets) == 1 else ConcatDataset(sets)
