@@ -94,7 +94,7 @@ class ConvAutoencoderTask(Task):
 
 
 class LLNetTask(Task):
-    """LLNet (Lore et al. 2017) on 17x17 patches of skimage's sample images, tested on the held-out
+    """LLNet (Lore et al. 2017) on 17x17 patches of the shipped images (option images), tested on the held-out
     'camera' image darkened and noised. Phase 1 (5% of the steps per layer): each encoder layer
     is pretrained as a denoising autoencoder with tied weights (decoder = W^T plus its own bias),
     a KL(rho=0.2) sparsity penalty and weight decay; the decoder layers start from the transposes.
