@@ -256,17 +256,18 @@ void forward_chunked(const WinogradConvArgs& a) {
 }
 
 // ---- forward_fused ------------------------------------------------------------------------------
-// Tile-vectors per block: one thread transforms a block's patches for all channels into Vb
+// Blocks of kBlockVecs tile-vectors: one thread transforms a block's patches for all channels into Vb
 // (kPoints x C x NB), runs the kPoints x G channel GEMMs into Mb (kPoints x K x NB) and the output
 // transforms, so both stay in that core's L2 (with the filter-domain values U, shared, read-only).
-constexpr int kBlockVecs = 2;
-// Rows (kernels) per pass of the block GEMM: kRows x kBlockVecs accumulators in registers.
+// Rows (kernels) per pass of the block GEMM: kRows x kBlockVecs accumulators in registers, each
+// broadcast of U feeding kBlockVecs FMAs. Measured (docs/algo-winograd.md, 1 thread, 64-channel
+// layers): AVX-512 3 x 8 ties 2 x 12; AVX2 3 x 4 is 3-5% faster than 2 x 6.
 #if FASTCNN_HAS_AVX512
-constexpr int kRows = 12;  // 24 of 32 registers
+constexpr int kBlockVecs = 2, kRows = 12;  // 24 of 32 registers
 #elif FASTCNN_HAS_AVX2
-constexpr int kRows = 6;   // 12 of 16 registers
+constexpr int kBlockVecs = 3, kRows = 4;   // 12 of 16 registers
 #else
-constexpr int kRows = 4;
+constexpr int kBlockVecs = 2, kRows = 4;
 #endif
 // U + Vb + Mb at most this: the fused path (a core's L2 is 1-2 MiB on the machines measured).
 constexpr int64_t kFusedBytes = int64_t(9) << 18;  // 2.25 MiB
