@@ -8,18 +8,23 @@
 //   3. the channel reduction, one GEMM per (point, group) on fastcnn's GEMM:
 //      M[p][k][t] = sum_c U[p][k][c] V[p][c][t]   ([K/g x C/g] x [C/g x tiles]);
 //   4. output transform y_tile = A^T M_t A, + bias, activation, cropped into y.
-// Threads split (tile-vector, channel) items in the transforms and (point, group) GEMMs.
+// Where the filter-domain values U and one block's transforms fit in a core's L2 (the 64-channel
+// layers), forward_fused runs steps 2-4 per block of kBlockVecs tile-vectors in one thread, so V and
+// M never leave that core's caches; otherwise forward_chunked runs each step over a chunk of tiles,
+// threads splitting (tile-vector, channel) items in the transforms and (point, group) GEMMs.
 // Error bound: docs/algo-winograd.md (the transforms below are written so that every output is a
 // combination with at most the roundings counted there).
 #include "kernels/conv_winograd.h"
 
 #include <algorithm>
+#include <atomic>
 #include <vector>
 
 #include "common/activation_math.h"
 #include "common/simd.h"
 #include "common/threads.h"
 #include "kernels/conv_fft_transform.h"
+#include "kernels/conv_winograd_lanes.h"
 #include "kernels/conv_workspace.h"
 #include "kernels/gemm.h"
 
@@ -63,6 +68,22 @@ inline void output_1d(const V* m, int si, V* o, int so) {
   o[3 * so] = fmadd(V::set1(8), d, b) + m[5 * si];
 }
 
+// v = B^T d B of one 6x6 patch per lane (d, v: 36 vectors, row-major).
+template <class V>
+inline void input_2d(const V* d, V* v) {
+  V t[kPoints];
+  for (int j = 0; j < kIn; ++j) input_1d(d + j, kIn, t + j);              // columns: B^T d
+  for (int i = 0; i < kIn; ++i) input_1d(t + kIn * i, 1, v + kIn * i);  // rows: (B^T d) B
+}
+
+// o = A^T m A (m: 36 vectors, o: 16, row-major).
+template <class V>
+inline void output_2d(const V* m, V* o) {
+  V t[kOut * kIn];
+  for (int j = 0; j < kIn; ++j) output_1d(m + j, kIn, t + j, kIn);           // A^T M     (4 x 6)
+  for (int i = 0; i < kOut; ++i) output_1d(t + kIn * i, 1, o + kOut * i, 1);  // (A^T M) A (4 x 4)
+}
+
 // 1-D filter transform o = G g, G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6;
 // 1/24 -1/12 1/6; 0 0 1] (in double: the filter is transformed once, then rounded once).
 inline void filter_1d(const double* g, int st, double* o, int so) {
@@ -75,9 +96,11 @@ inline void filter_1d(const double* g, int st, double* o, int so) {
   o[5 * so] = g2;
 }
 
-// U[p][k][c] for the effective kernels (as given, or flipped and channel-transposed).
+// The filter-domain values for the effective kernels (as given, or flipped and channel-transposed):
+// U[p][k][c] (rows of C/g channels, for fastcnn's GEMM), or with k_inner U[p][g][c][k % (K/g)] (rows of
+// K/g kernels, the broadcasts of forward_fused's block GEMM).
 template <class S>
-void transform_filters(const WinogradConvArgs& a, S* U) {
+void transform_filters(const WinogradConvArgs& a, S* U, bool k_inner) {
   const S* w = static_cast<const S*>(a.w);
   const int64_t G = a.shape.G, Cg = a.shape.C / G, Kg = a.shape.K / G, KC = a.shape.K * Cg;
   parallel_for(KC, 16, [&](int64_t b, int64_t e) {
@@ -92,7 +115,8 @@ void transform_filters(const WinogradConvArgs& a, S* U) {
       }
       for (int j = 0; j < 3; ++j) filter_1d(g + j, 3, t + j, 3);   // t = G g      (6 x 3)
       for (int i = 0; i < kIn; ++i) filter_1d(t + 3 * i, 1, u + kIn * i, 1);  // u = t G^T (6 x 6)
-      for (int p = 0; p < kPoints; ++p) U[(p * a.shape.K + k) * Cg + c] = S(u[p]);
+      for (int p = 0; p < kPoints; ++p)
+        U[k_inner ? ((p * G + k / Kg) * Cg + c) * Kg + k % Kg : (p * a.shape.K + k) * Cg + c] = S(u[p]);
     }
   });
 }
@@ -142,22 +166,20 @@ void epilogue(Vec<S>* o, S bias, Act kind, S param) {
 // x[N][C][H][W], patch origin = tile origin - pad; zeros outside), rows of V `ld` apart.
 template <class S>
 void transform_inputs(const TileGrid& grid, const S* x, const ConvShape& s, int64_t tv0, int64_t nt, S* Vt, int64_t ld) {
-  const int64_t C = s.C, H = s.H, W = s.W;
+  const int64_t C = s.C, HW = s.H * s.W;
   using V = Vec<S>;
   constexpr int L = V::N;
-  parallel_for(nt * C, 4, [&](int64_t b, int64_t e) {
-    alignas(64) S raw[kPoints * L];
-    V t[kPoints], v[kPoints];
-    TileRef<const S> lanes[L];
-    for (int64_t item = b; item < e; ++item) {
-      const int64_t tvl = item / C, c = item % C;
-      grid.lanes<const S, L>(tv0 + tvl, x, C, c, H * W, -s.ph, -s.pw, lanes);
-      fft::load_tiles<kIn>(raw, lanes, H, W, kIn, kIn);
-      const V* d = reinterpret_cast<const V*>(raw);
-      for (int j = 0; j < kIn; ++j) input_1d(d + j, kIn, t + j);              // columns: B^T d
-      for (int i = 0; i < kIn; ++i) input_1d(t + kIn * i, 1, v + kIn * i);  // rows: (B^T d) B
-      S* dst = Vt + c * ld + tvl * L;
-      for (int p = 0; p < kPoints; ++p) v[p].store(dst + p * C * ld);
+  parallel_for(nt, 1, [&](int64_t b, int64_t e) {
+    V d[kPoints], v[kPoints];
+    for (int64_t tvl = b; tvl < e; ++tvl) {
+      const winograd::TileLanes<S, kIn> lanes(grid, tv0 + tvl, C, s.H, s.W, -s.ph, -s.pw);
+      const S* x0 = x + lanes.n0 * C * HW;
+      for (int64_t c = 0; c < C; ++c) {
+        lanes.load(x0, C, c, s.H, s.W, d);
+        input_2d(d, v);
+        S* dst = Vt + c * ld + tvl * L;
+        for (int p = 0; p < kPoints; ++p) v[p].store(dst + p * C * ld);
+      }
     }
   });
 }
@@ -188,7 +210,7 @@ void gemm(bool trans_b, int64_t M, int64_t N, int64_t K, const S* A, int64_t lda
 }
 
 template <class S>
-void forward(const WinogradConvArgs& a) {
+void forward_chunked(const WinogradConvArgs& a) {
   using V = Vec<S>;
   constexpr int L = V::N;
   const S* x = static_cast<const S*>(a.x);
@@ -198,7 +220,7 @@ void forward(const WinogradConvArgs& a) {
   const int64_t G = plan.G, Cg = plan.Cg, Kg = plan.Kg, NTV = plan.NTV, chunk = plan.chunk, ld = plan.ld;
   const TileGrid& grid = plan.grid;
   S *U = plan.U, *Vt = plan.Vt, *Mt = plan.Mt;  // transformed filters, inputs, outputs
-  transform_filters<S>(a, U);
+  transform_filters<S>(a, U, false);
   const Act kind = static_cast<Act>(a.act);
   const S param = S(a.act_param);
 
@@ -217,21 +239,151 @@ void forward(const WinogradConvArgs& a) {
 
     parallel_for(nt * a.shape.K, 4, [&](int64_t b, int64_t e) {
       alignas(64) S out[kOut * kOut * L];
-      V m[kPoints], t[kOut * kIn];
+      V m[kPoints];
       V* o = reinterpret_cast<V*>(out);
       TileRef<S> lanes[L];
       for (int64_t item = b; item < e; ++item) {
         const int64_t tvl = item / a.shape.K, k = item % a.shape.K;
         const S* src = Mt + k * ld + tvl * L;
         for (int p = 0; p < kPoints; ++p) m[p] = V::load(src + p * a.shape.K * ld);
-        for (int j = 0; j < kIn; ++j) output_1d(m + j, kIn, t + j, kIn);           // A^T M     (4 x 6)
-        for (int i = 0; i < kOut; ++i) output_1d(t + kIn * i, 1, o + kOut * i, 1);  // (A^T M) A (4 x 4)
+        output_2d(m, o);
         epilogue<S>(o, bias ? bias[k] : S(0), kind, param);
         grid.lanes<S, L>(tv0 + tvl, y, a.shape.K, k, a.shape.P * a.shape.Q, 0, 0, lanes);
         fft::store_tiles<kOut>(out, lanes, a.shape.P, a.shape.Q, kOut, kOut);
       }
     });
   }
+}
+
+// ---- forward_fused ------------------------------------------------------------------------------
+// Blocks of kBlockVecs tile-vectors: one thread transforms a block's patches for all channels into Vb
+// (kPoints x C x NB), runs the kPoints x G channel GEMMs into Mb (kPoints x K x NB) and the output
+// transforms, so both stay in that core's L2 (with the filter-domain values U, shared, read-only).
+// Rows (kernels) per pass of the block GEMM: kRows x kBlockVecs accumulators in registers, each
+// broadcast of U feeding kBlockVecs FMAs. Measured (docs/algo-winograd.md, 1 thread, 64-channel
+// layers): AVX-512 3 x 8 ties 2 x 12; AVX2 3 x 4 is 3-5% faster than 2 x 6.
+#if FASTCNN_HAS_AVX512
+constexpr int kBlockVecs = 2, kRows = 12;  // 24 of 32 registers
+#elif FASTCNN_HAS_AVX2
+constexpr int kBlockVecs = 3, kRows = 4;   // 12 of 16 registers
+#else
+constexpr int kBlockVecs = 2, kRows = 4;
+#endif
+// U + Vb + Mb at most this: the fused path (a core's L2 is 1-2 MiB on the machines measured).
+constexpr int64_t kFusedBytes = int64_t(9) << 18;  // 2.25 MiB
+
+template <class S>
+bool fused_fits(const ConvShape& s) {
+  const int64_t NB = kBlockVecs * Vec<S>::N;
+  return int64_t(sizeof(S)) * kPoints * (s.K * (s.C / s.G) + (s.C + s.K) * NB) <= kFusedBytes;
+}
+
+// m[r][:] = sum_c u[c][r] v[c][:] for r < R, over the NB tiles of a block: R kernels of one (point,
+// group) channel GEMM. u: C/g rows ldu apart (U with k_inner), v: C/g rows of NB, m: R rows of NB.
+// One FMA per channel and product, summed in channel order (the bound allows any order).
+template <class S, int R>
+inline void block_gemm_rows(const S* u, int64_t ldu, const S* v, int64_t Cg, S* m) {
+  using V = Vec<S>;
+  constexpr int L = V::N, NB = kBlockVecs * L;
+  V acc[R][kBlockVecs];
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int j = 0; j < kBlockVecs; ++j) acc[r][j] = V::zero();
+  for (int64_t c = 0; c < Cg; ++c) {
+    V b[kBlockVecs];
+#pragma GCC unroll 4
+    for (int j = 0; j < kBlockVecs; ++j) b[j] = V::load(v + c * NB + j * L);
+    const S* uc = u + c * ldu;
+#pragma GCC unroll 16
+    for (int r = 0; r < R; ++r) {
+      const V ar = V::set1(uc[r]);
+#pragma GCC unroll 4
+      for (int j = 0; j < kBlockVecs; ++j) acc[r][j] = fmadd(ar, b[j], acc[r][j]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int j = 0; j < kBlockVecs; ++j) acc[r][j].store(m + r * NB + j * L);
+}
+
+// The last rows (< kRows) of a channel GEMM: block_gemm_rows<rows> picked at run time.
+template <class S, int R = kRows - 1>
+inline void block_gemm_tail(int rows, const S* u, int64_t ldu, const S* v, int64_t Cg, S* m) {
+  if constexpr (R > 0) {
+    if (rows == R) return block_gemm_rows<S, R>(u, ldu, v, Cg, m);
+    block_gemm_tail<S, R - 1>(rows, u, ldu, v, Cg, m);
+  }
+}
+
+template <class S>
+void forward_fused(const WinogradConvArgs& a) {
+  using V = Vec<S>;
+  constexpr int L = V::N, NB = kBlockVecs * L;
+  const ConvShape& s = a.shape;
+  const S* x = static_cast<const S*>(a.x);
+  const S* bias = static_cast<const S*>(a.bias);
+  S* y = static_cast<S*>(a.y);
+  const int64_t G = s.G, C = s.C, K = s.K, Cg = C / G, Kg = K / G, HW = s.H * s.W, PQ = s.P * s.Q;
+  const TileGrid grid{s.N, ceil_div(s.P, kOut), ceil_div(s.Q, kOut), kOut, kOut};
+  const int64_t NTV = ceil_div(grid.count(), L), blocks = ceil_div(NTV, kBlockVecs);
+  S* U = conv::Workspace::get<S>(0, size_t(kPoints * K * Cg));
+  transform_filters<S>(a, U, true);
+  const Act kind = static_cast<Act>(a.act);
+  const S param = S(a.act_param);
+
+  // Threads take blocks from a shared counter rather than fixed ranges: a thread that the OS
+  // pauses (a shared machine) then delays the call by a block, not by its whole share.
+  std::atomic<int64_t> next{0};
+  parallel_for(blocks, 1, [&](int64_t, int64_t) {
+    S* Vb = conv::Workspace::get<S>(1, size_t(kPoints * C * NB));  // this thread's
+    S* Mb = conv::Workspace::get<S>(2, size_t(kPoints * K * NB));
+    V d[kPoints], v[kPoints];
+    alignas(64) S out[kOut * kOut * L];
+    V* o = reinterpret_cast<V*>(out);
+    for (int64_t blk; (blk = next.fetch_add(1, std::memory_order_relaxed)) < blocks;) {
+      for (int j = 0; j < kBlockVecs; ++j) {  // input transforms (an empty tile-vector past the end: zeros)
+        const winograd::TileLanes<S, kIn> lanes(grid, blk * kBlockVecs + j, C, s.H, s.W, -s.ph, -s.pw);
+        const S* x0 = x + lanes.n0 * C * HW;
+        for (int64_t c = 0; c < C; ++c) {
+          lanes.load(x0, C, c, s.H, s.W, d);
+          input_2d(d, v);
+          S* dst = Vb + c * NB + j * L;
+          for (int p = 0; p < kPoints; ++p) v[p].store(dst + p * C * NB);
+        }
+      }
+      for (int p = 0; p < kPoints; ++p)  // channel GEMMs: Mb[p][k] = sum_c U[p][c][k] Vb[p][c]
+        for (int64_t g = 0; g < G; ++g) {
+          const S* u = U + (p * G + g) * Cg * Kg;
+          const S* vb = Vb + (p * C + g * Cg) * NB;
+          S* mb = Mb + (p * K + g * Kg) * NB;
+          int64_t k0 = 0;
+          for (; k0 + kRows <= Kg; k0 += kRows) block_gemm_rows<S, kRows>(u + k0, Kg, vb, Cg, mb + k0 * NB);
+          block_gemm_tail<S>(int(Kg - k0), u + k0, Kg, vb, Cg, mb + k0 * NB);
+        }
+      for (int j = 0; j < kBlockVecs; ++j) {  // output transforms, epilogue, cropped stores
+        const int64_t tv = blk * kBlockVecs + j;
+        if (tv >= NTV) break;
+        const winograd::OutLanes<S, kOut> lanes(grid, tv, y, K, s.P, s.Q);
+        for (int64_t k = 0; k < K; ++k) {
+          const S* src = Mb + k * NB + j * L;
+          for (int p = 0; p < kPoints; ++p) d[p] = V::load(src + p * K * NB);
+          output_2d(d, o);
+          epilogue<S>(o, bias ? bias[k] : S(0), kind, param);
+          lanes.store(out, k * PQ);
+        }
+      }
+    }
+  });
+}
+
+template <class S>
+void forward(const WinogradConvArgs& a) {
+  if (fused_fits<S>(a.shape))
+    forward_fused<S>(a);
+  else
+    forward_chunked<S>(a);
 }
 
 // gw = G^T [sum over tiles of (A gy_t A^T) . (B^T d_t B)] G: per chunk of gy tiles, the transforms of
@@ -252,19 +404,18 @@ void backward_weight(const WinogradWeightArgs& a) {
   for (int64_t tv0 = 0; tv0 < NTV; tv0 += chunk) {
     const int64_t nt = std::min(chunk, NTV - tv0);
     transform_inputs<S>(grid, x, a.shape, tv0, nt, Vt, ld);
-    parallel_for(nt * a.shape.K, 4, [&](int64_t b, int64_t e) {
-      alignas(64) S raw[kOut * kOut * L];
-      V t[kIn * kOut], v[kPoints];
-      TileRef<const S> lanes[L];
-      for (int64_t item = b; item < e; ++item) {
-        const int64_t tvl = item / a.shape.K, k = item % a.shape.K;
-        grid.lanes<const S, L>(tv0 + tvl, gy, a.shape.K, k, a.shape.P * a.shape.Q, 0, 0, lanes);
-        fft::load_tiles<kOut>(raw, lanes, a.shape.P, a.shape.Q, kOut, kOut);
-        const V* m = reinterpret_cast<const V*>(raw);
-        for (int j = 0; j < kOut; ++j) output_adjoint_1d(m + j, kOut, t + j, kOut);         // A m    (6 x 4)
-        for (int i = 0; i < kIn; ++i) output_adjoint_1d(t + kOut * i, 1, v + kIn * i, 1);  // A m A^T (6 x 6)
-        S* dst = Wt + k * ld + tvl * L;
-        for (int p = 0; p < kPoints; ++p) v[p].store(dst + p * a.shape.K * ld);
+    parallel_for(nt, 1, [&](int64_t b, int64_t e) {
+      V m[kOut * kOut], t[kIn * kOut], v[kPoints];
+      for (int64_t tvl = b; tvl < e; ++tvl) {
+        const winograd::TileLanes<S, kOut> lanes(grid, tv0 + tvl, a.shape.K, a.shape.P, a.shape.Q, 0, 0);
+        const S* gy0 = gy + lanes.n0 * a.shape.K * a.shape.P * a.shape.Q;
+        for (int64_t k = 0; k < a.shape.K; ++k) {
+          lanes.load(gy0, a.shape.K, k, a.shape.P, a.shape.Q, m);
+          for (int j = 0; j < kOut; ++j) output_adjoint_1d(m + j, kOut, t + j, kOut);         // A m    (6 x 4)
+          for (int i = 0; i < kIn; ++i) output_adjoint_1d(t + kOut * i, 1, v + kIn * i, 1);  // A m A^T (6 x 6)
+          S* dst = Wt + k * ld + tvl * L;
+          for (int p = 0; p < kPoints; ++p) v[p].store(dst + p * a.shape.K * ld);
+        }
       }
     });
     const int64_t ntiles = std::min(nt * L, grid.count() - tv0 * L);

@@ -204,6 +204,10 @@ def heuristic(options: Sequence[str], layer: Layer, direction: str = "conv2d_for
     -> winograd for 3x3 stride-1 dilation-1 layers with 64 <= C/g <= 128, K/g >= 64 on maps of at
     least 16x16 (it beats or ties direct and beats fft there; with more channels per group the GEMMs
     of direct win).
+    2026-12-05, fused per-thread blocks (same rule, wider margin; AVX-512, 1 thread, thread CPU time,
+    median of 5, ms, forward; docs/algo-winograd.md): HardNet winograd 14.7 (before 35.6) torch 49.0,
+    PIDNet 4.1 (9.6) torch 7.7, SRResNet 41.2 (86.8) torch 108, SegNet 13.1 (26.4) torch 19.5;
+    AlexNet conv3 (C 256: chunked path, not changed) still loses to direct.
     Backward-weight by winograd (cpu; same machine, median of 5, ms; docs/algo-winograd.md):
         AlexNet conv3 (C 256, K 384)     winograd 14.3   direct 17.1   torch 16.5
         AlexNet conv4 (C/g 192, K/g 192) winograd 14.5   direct 13.4

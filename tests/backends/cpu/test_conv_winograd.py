@@ -136,6 +136,25 @@ def test_forward_and_backward_input_within_bound(case, dtype, backend):
     assert_within_bound(gx, gx_ref, gy, flipped_transposed(w, groups), None, (2 - pad[0], 2 - pad[1]), groups, dtype)
 
 
+# The cpu forward runs per-thread blocks of 2-3 tile-vectors (conv_winograd.cpp forward_fused) where the
+# filter-domain values and a block's transforms fit in 2.25 MiB, else chunks of tiles through fastcnn's
+# GEMM (forward_chunked): 64 -> 70 on 5 images (80 tiles: tile-vectors spanning images, empty ones in
+# the last block on AVX-512 and AVX2, 70 kernels: a row tail of the block GEMM on every copy) is fused,
+# 128 -> 128 chunked.
+@pytest.mark.parametrize("N,C,H,W,K,pad", [(5, 64, 13, 14, 70, (1, 1)), (1, 128, 9, 11, 128, (2, 0))])
+def test_fused_and_chunked_forward_each_isa(isa, N, C, H, W, K, pad):  # noqa: F811
+    torch.manual_seed(3)
+    x, w, b = torch.randn(N, C, H, W), torch.randn(K, C, 3, 3), torch.randn(K)
+    ref = F.conv2d(x.double(), w.double(), b.double(), 1, pad)
+    P, Q = ref.shape[-2:]
+    y = conv_kernel("cpu", FWD)(x, w, b, ONE, pad, ONE, 1, (P, Q), None, 0.0)
+    assert_within_bound(y, ref, x, w, b, pad, 1, torch.float32)
+    gy = torch.randn(N, K, P, Q)
+    gx_ref = torch.nn.grad.conv2d_input(x.shape, w.double(), gy.double(), 1, pad)
+    gx = conv_kernel("cpu", BWD_INPUT)(gy, w, (H, W), ONE, pad, ONE, 1)
+    assert_within_bound(gx, gx_ref, gy, flipped_transposed(w, 1), None, (2 - pad[0], 2 - pad[1]), 1, torch.float32)
+
+
 def test_bound_is_tight_enough_to_catch_a_wrong_result():
     """The bound is far below the result's size: an off-by-one-tap kernel falls outside it."""
     torch.manual_seed(1)
