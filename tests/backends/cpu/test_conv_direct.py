@@ -74,6 +74,10 @@ CASES = [
     Case(3, 70, 6, 21, 67, 3, 3, padding=(1, 1)),                                # 9 input blocks, partial last
     Case(2, 36, 5, 19, 20, 3, 3, padding=(2, 1), groups=2, out_hw=(6, 17)),     # groups, cropped right
     Case(2, 24, 4, 17, 48, 3, 3, padding=(1, 1), groups=24),                     # depthwise x2: lane stride 2
+    # DCGAN-style k4 s2 p1 with full input blocks: the AVX-512 tiles that take two lanes (two gy
+    # pixels for the weight gradient) per iteration; 3 output blocks, then 2 + 2 with a partial one.
+    Case(2, 32, 10, 13, 48, 4, 4, stride=(2, 2), padding=(1, 1)),
+    Case(1, 35, 11, 9, 50, 4, 4, stride=(2, 2), padding=(1, 1)),
 ]
 
 
