@@ -309,14 +309,29 @@ class PIDNetTask(Segmenter):
     class_weighting = "none"   # its OHEM terms already pick the hard (mostly shape) pixels; see docs/results.md
     p_weight, bce_weight, sb_weight = 0.4, 20.0, 1.0
     ohem_thresh, ohem_keep_share, boundary_thresh = 0.9, 1 / 8, 0.8
+    recipe_options = {**Segmenter.recipe_options,
+                      "bce_weight": Option(bce_weight, "weight of the D head's boundary BCE (the paper: 20)"),
+                      "ohem": Option(True, "online hard example mining on the main output's terms (false: plain CE)")}
+
+    def __init__(self, settings):
+        super().__init__(settings)
+        self.bce_weight = float(self.option("bce_weight"))
+        self.ohem = bool(self.option("ohem"))
 
     def ohem_ce(self, logits, labels):
-        losses = self.F.cross_entropy(logits, labels, ignore_index=IGNORE, reduction="none").reshape(-1)
+        """Cross-entropy (this run's class weights, as the reference's OhemCrossEntropy(weight=...)) over
+        the pixels whose softmax probability of the target is below max(0.9, the min_kept-th smallest):
+        the mean of those pixels' (weighted) losses."""
+        losses = self.F.cross_entropy(logits, labels, weight=self.class_weights, ignore_index=IGNORE,
+                                      reduction="none").reshape(-1)
         valid = labels.reshape(-1) != IGNORE
         losses = losses[valid]
         if losses.numel() == 0:
             return logits.sum() * 0.0
-        prob = torch.exp(-losses.detach())          # softmax probability of the target class
+        if not self.ohem:
+            return losses.mean()
+        target_weight = 1.0 if self.class_weights is None else self.class_weights[labels.reshape(-1)[valid]]
+        prob = torch.exp(-losses.detach() / target_weight)   # softmax probability of the target class
         sorted_prob, order = prob.sort()
         min_kept = max(1, int(self.ohem_keep_share * labels.numel()))
         threshold = max(sorted_prob[min(min_kept, sorted_prob.numel() - 1)].item(), self.ohem_thresh)
@@ -332,7 +347,7 @@ class PIDNetTask(Segmenter):
         p, main, d = outputs
         bd_labels = torch.where(self.F.sigmoid(d.detach()[:, 0]) > self.boundary_thresh, labels,
                                 torch.full_like(labels, IGNORE))
-        return (self.p_weight * self.F.cross_entropy(p, labels) + self.ohem_ce(main, labels)
+        return (self.p_weight * self.ce(p, labels) + self.ohem_ce(main, labels)
                 + self.bce_weight * self.boundary_bce(d, boundary) + self.sb_weight * self.ohem_ce(main, bd_labels))
 
     def logits(self, outputs):
