@@ -13,6 +13,7 @@ import torch
 
 import fastcnn  # noqa: F401
 from fastcnn.eval.segmentation import SegmentationScore
+from fastcnn.models import FAST, TORCH
 from fastcnn.train.recipes import RECIPES
 from fastcnn.train.recipes.segmentation import NUM_CLASSES
 from fastcnn.train.task import Settings
@@ -36,10 +37,12 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--test-images", type=int, default=64)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--size", default="small", help="the zoo network's size (small or canonical)")
+    p.add_argument("--twin", action="store_true", help="train the network's torch twin (same recipe, seed, data)")
     args = p.parse_intermixed_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    task = RECIPES[args.name](Settings(steps=args.steps, batch_size=args.batch_size,
+    task = RECIPES[args.name](Settings(size=args.size, steps=args.steps, batch_size=args.batch_size, lib=TORCH if args.twin else FAST,
                                        options=dict(parse_option(o) for o in args.options)))
     n = len(task.train_set)
     g = torch.Generator().manual_seed(0)
@@ -60,9 +63,16 @@ def main(argv=None):
         pred = task.predict(x)
         score.update(pred, labels, gt_boundary=boundary)
     res = score.result()
-    print(f"{args.name} {' '.join(args.options)}: {args.steps} steps in {seconds:.0f} s; mIoU {res['mIoU']:.3f}, "
+    print(f"{args.name}{' (torch twin)' if args.twin else ''} {' '.join(args.options)}: {args.steps} steps in {seconds:.0f} s; mIoU {res['mIoU']:.3f}, "
           f"IoU per class {[round(v, 3) for v in res['iou_per_class']]}, predicted background "
           f"{(pred == 0).float().mean():.3f} (truth {(labels == 0).float().mean():.3f})")
+    # the same images through train-mode BatchNorm (batch statistics): tells a train/eval gap from not learning
+    task.train_mode(True)
+    with torch.no_grad():
+        pred = task.predict(x)
+    score = SegmentationScore(NUM_CLASSES)
+    score.update(pred, labels, gt_boundary=boundary)
+    print(f"  train-mode BN: mIoU {score.result()['mIoU']:.3f}, predicted background {(pred == 0).float().mean():.3f}")
 
 
 if __name__ == "__main__":

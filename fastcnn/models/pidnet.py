@@ -180,10 +180,13 @@ class LightBag(nn.Module):
 class PIDNet(Network):
     name = "pidnet_s"
 
-    def __init__(self, num_classes=19, augment=True, lib=FAST, size="canonical", m=2, n=3):
+    def __init__(self, num_classes=19, augment=True, lib=FAST, size="canonical", m=2, n=3, planes=None):
         shape = pick(size, (3, 1024, 2048), (3, 128, 128))
         super().__init__(shape, lib, size=size, hw_multiple=8, min_hw=8)
+        width = planes
         planes, ppm_planes, head_planes = pick(size, (32, 96, 128), (8, 24, 32))
+        if width is not None:   # another width, the sizes' ratio 1 : 3 : 4 kept
+            planes, ppm_planes, head_planes = width, 3 * width, 4 * width
         self.augment = augment
         hw = shape[1:]
         self.output_shape = ((num_classes, *hw), (num_classes, *hw), (1, *hw)) if augment else (num_classes, *hw)
@@ -263,5 +266,6 @@ class PIDNet(Network):
                 "Inspired by PID Controllers", canonical_params=7_720_935,
                 task="semantic segmentation + boundaries (Cityscapes: 19 classes); synthetic shapes here; "
                      "augment=False (inference heads only): 7,625,715")
-def pidnet_s(size="canonical", lib=FAST, num_classes: int = 19, augment: bool = True, aux: Optional[bool] = None):
-    return PIDNet(num_classes, augment if aux is None else aux, lib, size)
+def pidnet_s(size="canonical", lib=FAST, num_classes: int = 19, augment: bool = True, aux: Optional[bool] = None,
+             planes: Optional[int] = None):
+    return PIDNet(num_classes, augment if aux is None else aux, lib, size, planes=planes)

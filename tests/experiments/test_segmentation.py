@@ -47,13 +47,17 @@ def test_two_steps_change_the_weights_and_the_metric_is_finite(name, tiny_data):
         assert 0.0 <= task.details["boundary_head_f1_2px"] <= 1.0
 
 
-def test_pidnet_loss_is_the_papers_four_terms(tiny_data):
+@pytest.mark.parametrize("class_weights", ("none", "median_frequency"))
+def test_pidnet_loss_is_the_papers_four_terms(tiny_data, class_weights):
     """0.4 CE(P) + OHEM CE(main) + 20 weighted BCE(D) + OHEM CE(main where sigmoid(D) > 0.8), the terms
-    recomputed here with torch's functions on the same outputs."""
+    recomputed here with torch's functions on the same outputs; the cross-entropies carry the run's class
+    weights (the reference's criterion takes the dataset's; the recipe ignored the option before)."""
     import torch.nn.functional as F
 
     torch.manual_seed(0)
-    task = RECIPES["pidnet_s"](Settings(steps=1))
+    task = RECIPES["pidnet_s"](Settings(steps=1, options={"class_weights": class_weights}))
+    w = task.class_weights
+    assert (w is None) == (class_weights == "none")
     x, labels, boundary = (torch.stack(t) for t in zip(*[task.train_set[i] for i in range(2)]))
     task.train_mode(True)
     with torch.no_grad():
@@ -61,10 +65,10 @@ def test_pidnet_loss_is_the_papers_four_terms(tiny_data):
         got = task.loss((p, main, d), labels, boundary)
 
     def ohem(logits, target):
-        loss = F.cross_entropy(logits, target, ignore_index=255, reduction="none").flatten()
+        loss = F.cross_entropy(logits, target, weight=w, ignore_index=255, reduction="none").flatten()
         keep = target.flatten() != 255
+        prob = logits.softmax(1).gather(1, target.clamp_max(logits.shape[1] - 1)[:, None]).flatten()[keep]
         loss = loss[keep]
-        prob = torch.exp(-loss)
         kth = prob.sort().values[min(int(target.numel() / 8), prob.numel() - 1)]
         return loss[prob < max(kth.item(), 0.9)].mean()
 
@@ -72,7 +76,7 @@ def test_pidnet_loss_is_the_papers_four_terms(tiny_data):
     weight = torch.where(boundary > 0.5, 1 - pos, pos)[:, None]
     bce = F.binary_cross_entropy_with_logits(d, boundary[:, None], weight=weight)
     bd_labels = torch.where(torch.sigmoid(d[:, 0]) > 0.8, labels, torch.full_like(labels, 255))
-    terms = [0.4 * F.cross_entropy(p, labels), ohem(main, labels), 20 * bce]
+    terms = [0.4 * F.cross_entropy(p, labels, weight=w), ohem(main, labels), 20 * bce]
     if (bd_labels != 255).any():
         terms.append(ohem(main, bd_labels))
     want = sum(terms)

@@ -163,6 +163,14 @@ def test_pidnet_counts_training_and_inference():
     assert _count("pidnet_s", augment=False) == _count("pidnet_s", aux=False) == 7_625_715
 
 
+def test_pidnet_planes_override_keeps_the_sizes_ratios():
+    """planes=32 on the small size is the canonical network less the stem's two biases (2 x 32); the
+    default small width is 8 planes."""
+    assert _count("pidnet_s", size="small", planes=32) == 7_720_935 - 64
+    assert _count("pidnet_s", size="small", planes=8) == _count("pidnet_s", size="small")
+    assert _count("pidnet_s", size="small", planes=16) > _count("pidnet_s", size="small")
+
+
 def test_pidnet_heads_and_output_size():
     torch.manual_seed(0)
     net = models.get_model("pidnet_s", size="small", num_classes=5).eval()
