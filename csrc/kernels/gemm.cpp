@@ -99,15 +99,19 @@ void pack_b(bool trans, const T* B, int64_t ldb, int64_t p0, int64_t kc, int64_t
   }
 }
 
-// C[0:mr, 0:nr] = Ap * Bp + beta * C over kc steps; Ap is kc x MR, Bp is kc x NR (packed).
-template <class T>
+// C[0:mr, 0:nr] = Ap * Bp + beta * C over kc steps; Ap is kc x MR, Bp is kc x NR (packed). The
+// tile computed is ROWS x NV vectors (mr <= ROWS <= MR, nr <= NV * Vec<T>::N): a thin edge tile
+// (M = 16 is a full MR = 14 tile and 2 rows) costs its own rows and vectors, not a full tile's. Each
+// element's K-loop of FMAs is the same whichever tile runs it, so results do not depend on ROWS/NV.
+template <class T, int ROWS, int NV>
 __attribute__((noinline)) void micro_kernel(int64_t kc, const T* __restrict Ap, const T* __restrict Bp, T* C, int64_t ldc, T beta, int mr,
                   int nr) {
   using V = Vec<T>;
-  constexpr int MR = Blocking<T>::MR, NV = kNV, NR = Blocking<T>::NR;
-  V acc[MR][NV];
+  constexpr int MR = Blocking<T>::MR, NR = Blocking<T>::NR;
+  static_assert(ROWS <= MR && NV <= kNV, "a tile fits in the packed panels");
+  V acc[ROWS][NV];
 #pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i)
+  for (int i = 0; i < ROWS; ++i)
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) acc[i][j] = V::zero();
   // C's tile is read and written after the K loop; its rows lie ldc apart, which the hardware
@@ -122,7 +126,7 @@ __attribute__((noinline)) void micro_kernel(int64_t kc, const T* __restrict Ap, 
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) b[j] = V::load(Bp + k * NR + j * V::N);
 #pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i) {
+    for (int i = 0; i < ROWS; ++i) {
       const V a = V::set1(Ap[k * MR + i]);
 #pragma GCC unroll 4
       for (int j = 0; j < NV; ++j) acc[i][j] = fmadd(a, b[j], acc[i][j]);
@@ -133,9 +137,9 @@ __attribute__((noinline)) void micro_kernel(int64_t kc, const T* __restrict Ap, 
 #pragma GCC unroll 1
   for (int64_t k = 0; k < kc; ++k) step(k);
   const V vbeta = V::set1(beta);
-  if (mr == MR && nr == NR) {
+  if (mr == ROWS && nr == NV * V::N) {
 #pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i)
+    for (int i = 0; i < ROWS; ++i)
 #pragma GCC unroll 4
       for (int j = 0; j < NV; ++j) {
         T* c = C + i * ldc + j * V::N;
@@ -146,7 +150,7 @@ __attribute__((noinline)) void micro_kernel(int64_t kc, const T* __restrict Ap, 
     return;
   }
 #pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i) {
+  for (int i = 0; i < ROWS; ++i) {
     if (i >= mr) break;
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) {
@@ -158,6 +162,22 @@ __attribute__((noinline)) void micro_kernel(int64_t kc, const T* __restrict Ap, 
       r.store(c, n);
     }
   }
+}
+
+// One tile of mr x nr: the full MR x NR kernel, or for an edge tile the smallest kernel that covers it.
+template <class T>
+inline void tile(int64_t kc, const T* Ap, const T* Bp, T* C, int64_t ldc, T beta, int mr, int nr) {
+  constexpr int MR = Blocking<T>::MR;
+  if (nr <= Vec<T>::N) {
+    if (mr <= 2) return micro_kernel<T, 2, 1>(kc, Ap, Bp, C, ldc, beta, mr, nr);
+    if (mr <= 4) return micro_kernel<T, 4, 1>(kc, Ap, Bp, C, ldc, beta, mr, nr);
+    if constexpr (MR > 8) if (mr <= 8) return micro_kernel<T, 8, 1>(kc, Ap, Bp, C, ldc, beta, mr, nr);
+    return micro_kernel<T, MR, 1>(kc, Ap, Bp, C, ldc, beta, mr, nr);
+  }
+  if (mr <= 2) return micro_kernel<T, 2, kNV>(kc, Ap, Bp, C, ldc, beta, mr, nr);
+  if (mr <= 4) return micro_kernel<T, 4, kNV>(kc, Ap, Bp, C, ldc, beta, mr, nr);
+  if constexpr (MR > 8) if (mr <= 8) return micro_kernel<T, 8, kNV>(kc, Ap, Bp, C, ldc, beta, mr, nr);
+  return micro_kernel<T, MR, kNV>(kc, Ap, Bp, C, ldc, beta, mr, nr);
 }
 
 template <class T>
@@ -232,7 +252,7 @@ void macro_kernel(const Problem<T>& p, const Plan& plan, int64_t jc, int64_t nc,
       const int nr = static_cast<int>(std::min<int64_t>(Bk::NR, nc - jr));
       for (int64_t ir = 0; ir < mc; ir += Bk::MR) {
         const int mr = static_cast<int>(std::min<int64_t>(Bk::MR, mc - ir));
-        micro_kernel<T>(kc, Ap + ir * kc, Bp + panel * Bk::NR * plan.kc, p.C + (ic + ir) * p.ldc + jc + jr, p.ldc, beta, mr, nr);
+        tile<T>(kc, Ap + ir * kc, Bp + panel * Bk::NR * plan.kc, p.C + (ic + ir) * p.ldc + jc + jr, p.ldc, beta, mr, nr);
       }
     }
   }

@@ -21,6 +21,25 @@ def _gemm(backend, a, b, **kw):
     return kernels.gemm[backend](a, b, **kw)
 
 
+_ONES: dict = {}
+
+
+def _ones_column(like: torch.Tensor, rows: int) -> torch.Tensor:
+    """A [rows, 1] column of ones like `like` (the bias gradient is gy^T @ ones), made once per
+    (rows, dtype, device): a layer's batch size rarely changes, and a fresh one cost an allocation
+    and a fill on every backward. Only ever read (a GEMM operand). Not while a graph is traced (its
+    tensors are fake, and must not be kept)."""
+    if torch.compiler.is_compiling():
+        return like.new_ones((rows, 1))
+    key = (rows, like.dtype, like.device)
+    ones = _ONES.get(key)
+    if ones is None:
+        if len(_ONES) >= 64:
+            _ONES.clear()
+        ones = _ONES[key] = like.new_ones((rows, 1))
+    return ones
+
+
 @owned_outputs
 class _Linear(torch.autograd.Function):
     @staticmethod
@@ -43,8 +62,7 @@ class _Linear(torch.autograd.Function):
         gw = _gemm(ctx.backend, gy, x2d, trans_a=True) if ctx.needs_input_grad[1] else None
         gb = None
         if ctx.has_bias and ctx.needs_input_grad[2]:  # column sums of gy = gy^T @ ones
-            ones = gy.new_ones((gy.shape[0], 1))
-            gb = _gemm(ctx.backend, gy, ones, trans_a=True).view(-1)
+            gb = _gemm(ctx.backend, gy, _ones_column(gy, gy.shape[0]), trans_a=True).view(-1)
         return gx, gw, gb, None
 
 
