@@ -294,25 +294,6 @@ inline void fma_dense(Vec<T> (&acc)[NB][NQ], const T* const (&xp)[NQ], const T* 
   using V = Vec<T>;
   constexpr int VL = V::N;
   const int n = CN > 0 ? CN : cn;
-  // Two lanes per iteration (half the loop's scalar uops) where both lanes' weight vectors fit the
-  // registers next to the accumulators (AVX-512's 32; AVX2's 16 would spill).
-  constexpr bool kPairs = FASTCNN_HAS_AVX512 && CN > 0 && CN % 2 == 0 && NB * (NQ + 2) + 1 <= 32;
-  if constexpr (kPairs) {
-    for (int c = 0; c < CN; c += 2) {
-      V w0[NB], w1[NB];
-      for (int b = 0; b < NB; ++b) w0[b] = V::load(wp + b * w_out + c * VL);
-      for (int b = 0; b < NB; ++b) w1[b] = V::load(wp + b * w_out + (c + 1) * VL);
-      for (int j = 0; j < NQ; ++j) {
-        const V xv = V::set1(xp[j][c]);
-        for (int b = 0; b < NB; ++b) acc[b][j] = fmadd(xv, w0[b], acc[b][j]);
-      }
-      for (int j = 0; j < NQ; ++j) {
-        const V xv = V::set1(xp[j][c + 1]);
-        for (int b = 0; b < NB; ++b) acc[b][j] = fmadd(xv, w1[b], acc[b][j]);
-      }
-    }
-    return;
-  }
 #pragma GCC unroll 4
   for (int c = 0; c < n; ++c) {
     V wv[NB];

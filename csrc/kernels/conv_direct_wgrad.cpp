@@ -39,26 +39,7 @@ void wgrad_tile(const WgradArgs<T>& a) {
   for (int64_t i = 0; i < a.rows; ++i) {
     const T* xr = a.x + i * a.x_row_step;
     const T* gr = a.gy + i * a.gy_row_step;
-    int64_t q = 0;
-    // Two pixels per iteration (half the loop's scalar uops) where both pixels' gy vectors fit the
-    // registers next to the accumulators (AVX-512's 32; AVX2's 16 would spill).
-    constexpr bool kPairs = FASTCNN_HAS_AVX512 && NB * (CL + 2) + 1 <= 32;
-    if constexpr (kPairs) {
-      for (; q + 2 <= a.Q; q += 2) {
-        V g0[NB], g1[NB];
-        for (int b = 0; b < NB; ++b) g0[b] = V::load(gr + b * a.gy_block + q * VL);
-        for (int b = 0; b < NB; ++b) g1[b] = V::load(gr + b * a.gy_block + (q + 1) * VL);
-        for (int c = 0; c < CL; ++c) {
-          const V xv = V::set1(xr[q * VL + c]);
-          for (int b = 0; b < NB; ++b) acc[b][c] = fmadd(xv, g0[b], acc[b][c]);
-        }
-        for (int c = 0; c < CL; ++c) {
-          const V xv = V::set1(xr[(q + 1) * VL + c]);
-          for (int b = 0; b < NB; ++b) acc[b][c] = fmadd(xv, g1[b], acc[b][c]);
-        }
-      }
-    }
-    for (; q < a.Q; ++q) {
+    for (int64_t q = 0; q < a.Q; ++q) {
       V gv[NB];
       for (int b = 0; b < NB; ++b) gv[b] = V::load(gr + b * a.gy_block + q * VL);
       for (int c = 0; c < CL; ++c) {
