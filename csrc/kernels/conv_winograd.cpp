@@ -162,25 +162,27 @@ void epilogue(Vec<S>* o, S bias, Act kind, S param) {
   }
 }
 
-// V[p][c][tvl*L + l] = (B^T d B)[p] of the 6x6 patches of the nt tile-vectors from tv0 (planes
-// x[N][C][H][W], patch origin = tile origin - pad; zeros outside), rows of V `ld` apart.
+// (B^T d B)[p] of the 6x6 patches of tile-vector tv (planes x[N][C][H][W], patch origin = tile
+// origin - pad; zeros outside), channel by channel: point p of channel c goes to dst + (p * C + c) * ld.
+template <class S>
+inline void transform_tile_vector(const TileGrid& grid, const S* x, const ConvShape& s, int64_t tv, S* dst, int64_t ld) {
+  const int64_t C = s.C;
+  Vec<S> d[kPoints], v[kPoints];
+  const winograd::TileLanes<S, kIn> lanes(grid, tv, C, s.H, s.W, -s.ph, -s.pw);
+  const S* x0 = x + lanes.n0 * C * s.H * s.W;
+  for (int64_t c = 0; c < C; ++c) {
+    lanes.load(x0, C, c, s.H, s.W, d);
+    input_2d(d, v);
+    for (int p = 0; p < kPoints; ++p) v[p].store(dst + (p * C + c) * ld);
+  }
+}
+
+// V[p][c][tvl*L + l] = (B^T d B)[p] of the nt tile-vectors from tv0, rows of V `ld` apart.
 template <class S>
 void transform_inputs(const TileGrid& grid, const S* x, const ConvShape& s, int64_t tv0, int64_t nt, S* Vt, int64_t ld) {
-  const int64_t C = s.C, HW = s.H * s.W;
-  using V = Vec<S>;
-  constexpr int L = V::N;
+  constexpr int L = Vec<S>::N;
   parallel_for(nt, 1, [&](int64_t b, int64_t e) {
-    V d[kPoints], v[kPoints];
-    for (int64_t tvl = b; tvl < e; ++tvl) {
-      const winograd::TileLanes<S, kIn> lanes(grid, tv0 + tvl, C, s.H, s.W, -s.ph, -s.pw);
-      const S* x0 = x + lanes.n0 * C * HW;
-      for (int64_t c = 0; c < C; ++c) {
-        lanes.load(x0, C, c, s.H, s.W, d);
-        input_2d(d, v);
-        S* dst = Vt + c * ld + tvl * L;
-        for (int p = 0; p < kPoints; ++p) v[p].store(dst + p * C * ld);
-      }
-    }
+    for (int64_t tvl = b; tvl < e; ++tvl) transform_tile_vector(grid, x, s, tv0 + tvl, Vt + tvl * L, ld);
   });
 }
 
@@ -325,7 +327,7 @@ void forward_fused(const WinogradConvArgs& a) {
   const S* x = static_cast<const S*>(a.x);
   const S* bias = static_cast<const S*>(a.bias);
   S* y = static_cast<S*>(a.y);
-  const int64_t G = s.G, C = s.C, K = s.K, Cg = C / G, Kg = K / G, HW = s.H * s.W, PQ = s.P * s.Q;
+  const int64_t G = s.G, C = s.C, K = s.K, Cg = C / G, Kg = K / G, PQ = s.P * s.Q;
   const TileGrid grid{s.N, ceil_div(s.P, kOut), ceil_div(s.Q, kOut), kOut, kOut};
   const int64_t NTV = ceil_div(grid.count(), L), blocks = ceil_div(NTV, kBlockVecs);
   S* U = conv::Workspace::get<S>(0, size_t(kPoints * K * Cg));
@@ -339,20 +341,12 @@ void forward_fused(const WinogradConvArgs& a) {
   parallel_for(blocks, 1, [&](int64_t, int64_t) {
     S* Vb = conv::Workspace::get<S>(1, size_t(kPoints * C * NB));  // this thread's
     S* Mb = conv::Workspace::get<S>(2, size_t(kPoints * K * NB));
-    V d[kPoints], v[kPoints];
+    V d[kPoints];
     alignas(64) S out[kOut * kOut * L];
     V* o = reinterpret_cast<V*>(out);
     for (int64_t blk; (blk = next.fetch_add(1, std::memory_order_relaxed)) < blocks;) {
-      for (int j = 0; j < kBlockVecs; ++j) {  // input transforms (an empty tile-vector past the end: zeros)
-        const winograd::TileLanes<S, kIn> lanes(grid, blk * kBlockVecs + j, C, s.H, s.W, -s.ph, -s.pw);
-        const S* x0 = x + lanes.n0 * C * HW;
-        for (int64_t c = 0; c < C; ++c) {
-          lanes.load(x0, C, c, s.H, s.W, d);
-          input_2d(d, v);
-          S* dst = Vb + c * NB + j * L;
-          for (int p = 0; p < kPoints; ++p) v[p].store(dst + p * C * NB);
-        }
-      }
+      for (int j = 0; j < kBlockVecs; ++j)  // input transforms (an empty tile-vector past the end: zeros)
+        transform_tile_vector(grid, x, s, blk * kBlockVecs + j, Vb + j * L, NB);
       for (int p = 0; p < kPoints; ++p)  // channel GEMMs: Mb[p][k] = sum_c U[p][c][k] Vb[p][c]
         for (int64_t g = 0; g < G; ++g) {
           const S* u = U + (p * G + g) * Cg * Kg;
