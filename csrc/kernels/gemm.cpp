@@ -164,20 +164,21 @@ __attribute__((noinline)) void micro_kernel(int64_t kc, const T* __restrict Ap, 
   }
 }
 
+// The kernel of NV vectors with the fewest rows (2, 4, 8 or MR) that covers mr.
+template <class T, int NV>
+inline void tile_rows(int64_t kc, const T* Ap, const T* Bp, T* C, int64_t ldc, T beta, int mr, int nr) {
+  constexpr int MR = Blocking<T>::MR;
+  if (mr <= 2) return micro_kernel<T, 2, NV>(kc, Ap, Bp, C, ldc, beta, mr, nr);
+  if (mr <= 4) return micro_kernel<T, 4, NV>(kc, Ap, Bp, C, ldc, beta, mr, nr);
+  if constexpr (MR > 8) if (mr <= 8) return micro_kernel<T, 8, NV>(kc, Ap, Bp, C, ldc, beta, mr, nr);
+  return micro_kernel<T, MR, NV>(kc, Ap, Bp, C, ldc, beta, mr, nr);
+}
+
 // One tile of mr x nr: the full MR x NR kernel, or for an edge tile the smallest kernel that covers it.
 template <class T>
 inline void tile(int64_t kc, const T* Ap, const T* Bp, T* C, int64_t ldc, T beta, int mr, int nr) {
-  constexpr int MR = Blocking<T>::MR;
-  if (nr <= Vec<T>::N) {
-    if (mr <= 2) return micro_kernel<T, 2, 1>(kc, Ap, Bp, C, ldc, beta, mr, nr);
-    if (mr <= 4) return micro_kernel<T, 4, 1>(kc, Ap, Bp, C, ldc, beta, mr, nr);
-    if constexpr (MR > 8) if (mr <= 8) return micro_kernel<T, 8, 1>(kc, Ap, Bp, C, ldc, beta, mr, nr);
-    return micro_kernel<T, MR, 1>(kc, Ap, Bp, C, ldc, beta, mr, nr);
-  }
-  if (mr <= 2) return micro_kernel<T, 2, kNV>(kc, Ap, Bp, C, ldc, beta, mr, nr);
-  if (mr <= 4) return micro_kernel<T, 4, kNV>(kc, Ap, Bp, C, ldc, beta, mr, nr);
-  if constexpr (MR > 8) if (mr <= 8) return micro_kernel<T, 8, kNV>(kc, Ap, Bp, C, ldc, beta, mr, nr);
-  return micro_kernel<T, MR, kNV>(kc, Ap, Bp, C, ldc, beta, mr, nr);
+  if (nr <= Vec<T>::N) return tile_rows<T, 1>(kc, Ap, Bp, C, ldc, beta, mr, nr);
+  return tile_rows<T, kNV>(kc, Ap, Bp, C, ldc, beta, mr, nr);
 }
 
 template <class T>
