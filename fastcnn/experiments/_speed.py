@@ -5,10 +5,13 @@ from __future__ import annotations
 import torch
 
 
-def step_speedup(name: str, seed: int, steps: int = 10, warmup: int = 2) -> float:
+def step_speedup(name: str, seed: int, steps: int = 10, warmup: int = 2, rounds: int = 3) -> float:
     """The torch twin's (eager) training-step time over fastcnn's on one batch of the recipe (same seed,
     weights and batch; after `warmup` steps): above 1, fastcnn is faster. The short form of
-    `fastcnn train NAME --compare` (which also trains a torch.compile twin, minutes per network here)."""
+    `fastcnn train NAME --compare` (which also trains a torch.compile twin, minutes per network here).
+
+    The two libraries are timed in `rounds` alternating rounds of `steps` steps and each keeps its
+    fastest round, so a burst of load from other processes during one round does not decide the ratio."""
     import time
 
     from torch.utils.data import default_collate
@@ -17,7 +20,9 @@ def step_speedup(name: str, seed: int, steps: int = 10, warmup: int = 2) -> floa
     from ..train.recipes import RECIPES
     from ..train.task import Settings
 
-    seconds = {}
+    if steps < 1 or rounds < 1:
+        raise ValueError(f"steps and rounds must be positive, got steps={steps}, rounds={rounds}")
+    runs = {}
     with torch.random.fork_rng(devices=[]):
         for lib in (FAST, TORCH):
             torch.manual_seed(seed)
@@ -26,8 +31,14 @@ def step_speedup(name: str, seed: int, steps: int = 10, warmup: int = 2) -> floa
             task.train_mode(True)
             for s in range(warmup):
                 task.step(batch, s)
-            t0 = time.perf_counter()
-            for s in range(steps):
-                task.step(batch, warmup + s)
-            seconds[lib.name] = (time.perf_counter() - t0) / steps
+            runs[lib.name] = (task, batch)
+        seconds = {lib: float("inf") for lib in runs}
+        done = {lib: warmup for lib in runs}
+        for _ in range(rounds):
+            for lib, (task, batch) in runs.items():
+                t0 = time.perf_counter()
+                for _ in range(steps):
+                    task.step(batch, done[lib])
+                    done[lib] += 1
+                seconds[lib] = min(seconds[lib], (time.perf_counter() - t0) / steps)
     return seconds["torch"] / seconds["fastcnn"]

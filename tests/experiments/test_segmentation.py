@@ -115,8 +115,10 @@ def test_pspnet_training_beats_the_majority_class(tmp_path, monkeypatch):
 def test_step_speedup_against_the_twin_is_a_positive_ratio(tiny_data):
     from fastcnn.experiments._speed import step_speedup
 
-    ratio = step_speedup("segnet_basic", seed=0, steps=1, warmup=1)
+    ratio = step_speedup("segnet_basic", seed=0, steps=1, warmup=1, rounds=2)
     assert math.isfinite(ratio) and ratio > 0
+    with pytest.raises(ValueError, match="rounds"):
+        step_speedup("segnet_basic", seed=0, rounds=0)
 
 
 def test_median_frequency_weights_follow_segnets_definition():
