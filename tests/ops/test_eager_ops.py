@@ -160,3 +160,33 @@ def test_a_repeat_follows_the_backend_setting(monkeypatch):
     with torch.autocast("cpu"):
         with pytest.raises(NotImplementedError, match="autocast"):
             O.relu(x)
+
+
+POOLS = {  # (kernel_size, stride, padding, dilation, ceil_mode) on odd maps
+    "2x2": (2, None, 0, 1, False), "3x3 s2 p1 ceil": (3, 2, 1, 1, True), "3x2 s1 dil2": ((3, 2), 1, 1, 2, False),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("layout", list(LAYOUTS) + ["3d"])
+@pytest.mark.parametrize("pool", list(POOLS))
+def test_max_pool2d_equals_the_python_path(pool, layout, dtype):
+    k, s, p, d, ceil = POOLS[pool]
+    base = torch.randn(2, 3, 9, 7, dtype=dtype, generator=torch.Generator().manual_seed(3))
+    base[0, 0, :2, :2] = 1.0  # a tie: the first index wins in both
+    x = base[0] if layout == "3d" else LAYOUTS[layout](base)
+    fn = lambda t: O.max_pool2d(t, k, s, p, d, ceil)  # noqa: E731
+    fast = _run(fn, [x])
+    names = {fast[0].grad_fn.name()} | {f.name() for f, _ in fast[0].grad_fn.next_functions if f is not None}
+    assert "fastcnn::MaxPool2dBackward" in names
+    with _eager.python_path():
+        python = _run(fn, [x])
+    _assert_same(fast, python)
+    assert fast[0].stride() == python[0].stride() and fast[1][0].stride() == python[1][0].stride()
+
+
+def test_max_pool2d_gradcheck_and_indices():
+    x = torch.randn(2, 2, 7, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: O.max_pool2d(t, 3, 2, 1), (x,))
+    y, idx = O.max_pool2d(x, 2, return_indices=True)  # indices asked for: the Python Function returns them
+    assert torch.equal(idx, torch.nn.functional.max_pool2d(x, 2, return_indices=True)[1])
