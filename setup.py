@@ -5,6 +5,11 @@ portable x86-64 baseline), each copy in its own C++ namespace; ``csrc/host/`` an
 are compiled once and pick the copy that matches the running CPU (``csrc/common/isa.h``). A wheel
 built here therefore also runs on an older x86-64.
 
+``csrc/torchops/`` (the eager op layer: torch dispatcher ops on the same kernels, see
+fastcnn/ops/_eager.py) is compiled once too, with torch's headers and ABI flag, and links c10 and
+torch_cpu (so the extension must be rebuilt for another torch version, as any torch C++ extension);
+without torch at build time it is left out.
+
 Objects are rebuilt only when their source or a header it includes is newer (the compiler writes
 each object's dependency list, ``-MMD``), and compiled in parallel, so an edit to one kernel file or
 to a header only some files include recompiles just those.

@@ -54,10 +54,4 @@ at::Tensor activation(const at::Tensor& input, int64_t kind, double p0, double p
 }  // namespace
 }  // namespace fastcnn::eager
 
-TORCH_LIBRARY_FRAGMENT(fastcnn_eager, m) {
-  m.def("activation(Tensor x, int kind, float p0, float p1, bool from_output) -> Tensor");
-}
-
-TORCH_LIBRARY_IMPL(fastcnn_eager, CompositeImplicitAutograd, m) {
-  m.impl("activation", &fastcnn::eager::activation);
-}
+FASTCNN_EAGER_OP("activation", "activation(Tensor x, int kind, float p0, float p1, bool from_output) -> Tensor", &fastcnn::eager::activation)

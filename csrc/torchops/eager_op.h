@@ -10,7 +10,7 @@
 //     connected to the inputs and the output by connect(), holding SavedVariables;
 //   - its backward(gy) returning one gradient per connected input (undefined where not needed:
 //     should_compute_output(i)); results refuse a second derivative, like the Python Functions'.
-//   - TORCH_LIBRARY_FRAGMENT(fastcnn_eager) for the schema, a CompositeImplicitAutograd impl.
+//   - FASTCNN_EAGER_OP(name, schema, function) to register it (below).
 //
 // Only files under csrc/torchops/ include torch headers (never pybind11: torch bundles its own).
 // Argument checks stay in Python (fastcnn/ops/): these ops run once a configuration has passed them.
@@ -126,3 +126,10 @@ c10::intrusive_ptr<NodeT> connect(const at::Tensor& output, const Inputs&... inp
 }
 
 }  // namespace fastcnn::eager
+
+// Registers fastcnn_eager::<name> with its schema and `function` as its CompositeImplicitAutograd
+// kernel: one kernel for every dispatch key (with and without grad, inference mode); the function
+// itself decides whether to record a backward node (records_grad).
+#define FASTCNN_EAGER_OP(name, schema, function)                                               \
+  TORCH_LIBRARY_FRAGMENT(fastcnn_eager, m) { m.def(schema); }                                   \
+  TORCH_LIBRARY_IMPL(fastcnn_eager, CompositeImplicitAutograd, m) { m.impl(name, function); }

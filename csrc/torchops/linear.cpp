@@ -90,10 +90,4 @@ at::Tensor linear(const at::Tensor& input, const at::Tensor& weight, const c10::
 }  // namespace
 }  // namespace fastcnn::eager
 
-TORCH_LIBRARY_FRAGMENT(fastcnn_eager, m) {
-  m.def("linear(Tensor x, Tensor w, Tensor? b) -> Tensor");
-}
-
-TORCH_LIBRARY_IMPL(fastcnn_eager, CompositeImplicitAutograd, m) {
-  m.impl("linear", &fastcnn::eager::linear);
-}
+FASTCNN_EAGER_OP("linear", "linear(Tensor x, Tensor w, Tensor? b) -> Tensor", &fastcnn::eager::linear)

@@ -82,10 +82,4 @@ at::Tensor max_pool2d(const at::Tensor& input, at::IntArrayRef k, at::IntArrayRe
 }  // namespace
 }  // namespace fastcnn::eager
 
-TORCH_LIBRARY_FRAGMENT(fastcnn_eager, m) {
-  m.def("max_pool2d(Tensor x, int[] kernel, int[] stride, int[] padding, int[] dilation, int[] out_hw) -> Tensor");
-}
-
-TORCH_LIBRARY_IMPL(fastcnn_eager, CompositeImplicitAutograd, m) {
-  m.impl("max_pool2d", &fastcnn::eager::max_pool2d);
-}
+FASTCNN_EAGER_OP("max_pool2d", "max_pool2d(Tensor x, int[] kernel, int[] stride, int[] padding, int[] dilation, int[] out_hw) -> Tensor", &fastcnn::eager::max_pool2d)
