@@ -5,6 +5,11 @@ portable x86-64 baseline), each copy in its own C++ namespace; ``csrc/host/`` an
 are compiled once and pick the copy that matches the running CPU (``csrc/common/isa.h``). A wheel
 built here therefore also runs on an older x86-64.
 
+``csrc/torchops/`` (the eager op layer: torch dispatcher ops on the same kernels, see
+fastcnn/ops/_eager.py) is compiled once too, with torch's headers and ABI flag, and links c10 and
+torch_cpu (so the extension must be rebuilt for another torch version, as any torch C++ extension);
+without torch at build time it is left out.
+
 Objects are rebuilt only when their source or a header it includes is newer (the compiler writes
 each object's dependency list, ``-MMD``), and compiled in parallel, so an edit to one kernel file or
 to a header only some files include recompiles just those.
@@ -46,6 +51,26 @@ SANITIZE_FLAGS = ([f"-fsanitize={SANITIZE}", "-fno-sanitize-recover=all", "-fno-
 # default build/objects; compiled there as usual if out of date). Cuts the sanitizer build to a third.
 SANITIZE_ISAS = [i for i in os.environ.get("FASTCNN_SANITIZE_ISAS", "").split(",") if i] if SANITIZE else []
 PLAIN_OBJECTS = os.environ.get("FASTCNN_PLAIN_OBJECTS", str(ROOT / "build" / "objects"))
+
+
+def torch_build_flags():
+    """(include dirs, compile flags, link flags) for csrc/torchops/, the eager op layer that includes
+    torch's headers and links c10 + torch_cpu (with the matching C++ ABI); None without torch, then
+    _C is built without it (fastcnn/ops/_eager.py falls back to the Python op layer)."""
+    try:
+        import torch
+        from torch.utils import cpp_extension
+    except ImportError:
+        print("[fastcnn build] torch not importable: building without the eager op layer (csrc/torchops)")
+        return None
+    libs = cpp_extension.library_paths()
+    return (cpp_extension.include_paths(),
+            # C++20 as torch's own extensions (its headers use C++20 features); last, so it wins.
+            [f"-D_GLIBCXX_USE_CXX11_ABI={int(torch._C._GLIBCXX_USE_CXX11_ABI)}", "-std=c++20"],
+            [f"-L{d}" for d in libs] + [f"-Wl,-rpath,{d}" for d in libs] + ["-lc10", "-ltorch_cpu"])
+
+
+TORCH = torch_build_flags()
 
 
 def rel(paths):
@@ -100,22 +125,29 @@ class IsaBuildExt(build_ext):
         # shares is baseline code; with the AVX-512 copy first, an AVX2 machine died of SIGILL in
         # a std::vector member. tests/backends/cpu/test_build_isa.py checks that nothing outside the ISA
         # namespaces holds AVX instructions.
-        jobs = []  # (source, object_dir, macros, extra flags, sanitizer flags)
+        jobs = []  # (source, object_dir, macros, extra flags, sanitizer flags, extra include dirs)
         for src in ext.sources:
-            jobs.append((src, os.path.join(self.build_temp, "host"), [], [], SANITIZE_FLAGS))
+            jobs.append((src, os.path.join(self.build_temp, "host"), [], [], SANITIZE_FLAGS, []))
+        # torch's headers only on these files' include path: torch bundles its own pybind11, which
+        # must not shadow the one the bindings compile against.
+        link_flags = []
+        if TORCH is not None:
+            torch_includes, torch_flags, link_flags = TORCH
+            for src in rel((CSRC / "torchops").glob("*.cpp")):
+                jobs.append((src, os.path.join(self.build_temp, "host"), [], torch_flags, SANITIZE_FLAGS, torch_includes))
         for isa in sorted(ISA_FLAGS, key=lambda name: name != "generic"):
             plain = SANITIZE_ISAS and isa not in SANITIZE_ISAS
             out_dir = os.path.join(PLAIN_OBJECTS if plain else self.build_temp, "isa_" + isa)
             for src in rel((CSRC / "kernels").glob("*.cpp")):
-                jobs.append((src, out_dir, [("FASTCNN_ISA", isa)], ISA_FLAGS[isa], [] if plain else SANITIZE_FLAGS))
+                jobs.append((src, out_dir, [("FASTCNN_ISA", isa)], ISA_FLAGS[isa], [] if plain else SANITIZE_FLAGS, []))
 
         def compile_one(job):
-            src, out_dir, macros, flags, sanitize_flags = job
+            src, out_dir, macros, flags, sanitize_flags, more_includes = job
             obj = compiler.object_filenames([src], output_dir=out_dir)[0]
             if self.force or not up_to_date(obj, src, header_mtime):
                 print(f"[fastcnn build] compiling {src} ({os.path.basename(out_dir)})", flush=True)
-                compiler.compile([src], output_dir=out_dir, macros=macros, include_dirs=include_dirs,
-                                 extra_postargs=COMMON_FLAGS + flags + list(ext.extra_compile_args) + ["-MMD"]
+                compiler.compile([src], output_dir=out_dir, macros=macros, include_dirs=include_dirs + more_includes,
+                                 extra_postargs=COMMON_FLAGS + list(ext.extra_compile_args) + flags + ["-MMD"]
                                  + sanitize_flags)
             return obj
 
@@ -136,7 +168,7 @@ class IsaBuildExt(build_ext):
             if os.path.exists(ext_path):
                 os.remove(ext_path)  # else the compiler's own up-to-date check may skip the link
             compiler.link_shared_object(objects, ext_path, libraries=self.get_libraries(ext),
-                                        extra_postargs=["-fopenmp"] + list(ext.extra_link_args) + SANITIZE_FLAGS[:1],
+                                        extra_postargs=["-fopenmp"] + list(ext.extra_link_args) + link_flags + SANITIZE_FLAGS[:1],
                                         target_lang="c++")
             with open(order_file, "w") as f:
                 f.write(order)

@@ -206,6 +206,15 @@ def env_backend() -> Optional[str]:
     return env_value("FASTCNN_BACKEND") or None
 
 
+def cpu_by_default() -> bool:
+    """Whether a call without `backend=` on CPU tensors runs on the cpu backend: FASTCNN_BACKEND is
+    unset, empty or 'cpu' (asked per call on public ops' repeat path, so the usual answer is one
+    dict lookup)."""
+    if _ENV_DATA is not None and _ENV_KEY not in _ENV_DATA:
+        return True
+    return env_backend() in (None, "cpu")
+
+
 def resolve_backend(backend: Optional[str], tensors: Iterable[torch.Tensor]) -> str:
     """Backend for a call: the `backend=` argument, else env FASTCNN_BACKEND, else by device
     (CPU tensors -> 'cpu'; CUDA tensors -> 'cuda' if usable, else 'triton')."""

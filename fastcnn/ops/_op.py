@@ -16,7 +16,7 @@ from typing import Callable, Optional
 
 import torch
 
-from .._registry import resolve_backend
+from .._registry import cpu_by_default, resolve_backend
 
 
 class _PlainCall:
@@ -183,21 +183,33 @@ def refuse_autocast(tensors, op_name: str) -> None:
         return  # every tensor of a call is on one device (the checks make sure)
 
 
-def public_op(reference: Callable, check: Optional[Callable] = None):
+def public_op(reference: Callable, check: Optional[Callable] = None, repeat=None, values: Optional[Callable] = None):
     """A body with a keyword-only `checked` parameter receives what check() returned (what the checks
-    computed, e.g. normalised geometry), so the op need not work it out, or look it up, again."""
+    computed, e.g. normalised geometry), so the op need not work it out, or look it up, again.
+
+    `repeat` (True, or a predicate repeat(*args, **kwargs) -> bool) says that check()'s verdict on a
+    configuration depends on nothing but its ConfigMemo key (shapes, dtypes, devices, argument
+    values: no tensor values, no requires_grad); a predicate says it for some configurations only
+    (relu's in-place check reads requires_grad). A configuration that passed the checks once on the
+    cpu backend then runs the body directly on its later calls, with the remembered `checked`: no
+    check, no backend resolution (the lean path the eager op layer, fastcnn/ops/_eager.py, needs).
+    Not while autocast or functorch transforms are active, nor while a graph is traced.
+
+    `values(*args, **kwargs)`: checks that read tensor values (cross_entropy's class indices), run
+    after check() on every call, repeats included, on every backend."""
     def deco(body):
         sig = inspect.signature(body)
         params = [p for p in sig.parameters.values() if p.name not in ("backend", "checked")]
         public_sig = sig.replace(parameters=params + [
             inspect.Parameter("backend", inspect.Parameter.KEYWORD_ONLY, default=None)])
         takes_checked = "checked" in sig.parameters
-
+        memo = ConfigMemo() if repeat is not None else None
         name = body.__name__
 
-        @functools.wraps(body)
-        def wrapper(*args, backend: Optional[str] = None, **kwargs):
+        def full_call(args, backend, kwargs):
             checked = check(*args, **kwargs) if check is not None else None
+            if values is not None:
+                values(*args, **kwargs)
             tensors = [a for a in args if isinstance(a, _Tensor)]
             if kwargs:
                 tensors += [a for a in kwargs.values() if isinstance(a, _Tensor)]
@@ -206,9 +218,29 @@ def public_op(reference: Callable, check: Optional[Callable] = None):
                 return reference(*args, **kwargs)
             if _any_autocast():
                 refuse_autocast(tensors, name)
+            if memo is not None and chosen == "cpu" and (repeat is True or repeat(*args, **kwargs)):
+                memo.put(memo.key(*args, *kwargs, *kwargs.values()), (checked,))
             if takes_checked:
                 return body(*args, backend=chosen, checked=checked, **kwargs)
             return body(*args, backend=chosen, **kwargs)
+
+        if memo is None:
+            @functools.wraps(body)
+            def wrapper(*args, backend: Optional[str] = None, **kwargs):
+                return full_call(args, backend, kwargs)
+        else:
+            @functools.wraps(body)
+            def wrapper(*args, backend: Optional[str] = None, **kwargs):
+                if (backend == "cpu" or backend is None and cpu_by_default()) and not _any_autocast() \
+                        and not _functorch_active():
+                    seen = memo.get(memo.key(*args, *kwargs, *kwargs.values()))
+                    if seen is not None:  # a repeat of a configuration that passed the checks on cpu
+                        if values is not None:
+                            values(*args, **kwargs)
+                        if takes_checked:
+                            return body(*args, backend="cpu", checked=seen[0], **kwargs)
+                        return body(*args, backend="cpu", **kwargs)
+                return full_call(args, backend, kwargs)
 
         wrapper.__signature__ = public_sig
         wrapper.reference = reference

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from .. import _checks
 from ..contracts import kernels
 from ..contracts.activation import ACT_KIND  # noqa: F401 - the kinds `kind` names (documented above)
+from ._eager import EagerOp, runnable
 from ._op import apply, once_differentiable, public_op
 from ._shapes import around, owned_outputs, follows_channels_last
 
@@ -74,8 +75,31 @@ class _Elementwise(torch.autograd.Function):
         return gx, None, None, None, None, None
 
 
+_ACT = EagerOp("activation")
+# kind -> (kernel code, derivative from the output) for an out-of-place call, as _Elementwise decides.
+_EAGER_KIND = {k: (code, k in FROM_OUTPUT and k not in FROM_OUTPUT_ONLY_INPLACE) for k, code in ACT_KIND.items()}
+
+
 def _elementwise(x, kind, p0, p1, backend, inplace=False):
+    if backend == "cpu" and not inplace:  # the same kernels in one C++ op (fastcnn/ops/_eager.py)
+        act = runnable(_ACT, x)
+        if act is not None:
+            code, from_output = _EAGER_KIND[kind]
+            return act(x, code, float(p0), float(p1), from_output)
     return apply(_Elementwise, x, kind, float(p0), float(p1), backend, inplace)
+
+
+# `repeat` predicates (public_op): where a configuration's checks read nothing but its memo key.
+def _out_of_place(input, inplace=False):
+    return not inplace
+
+
+def _leaky_out_of_place(input, negative_slope=0.01, inplace=False):
+    return not inplace
+
+
+def _elu_out_of_place(input, alpha=1.0, inplace=False):
+    return not inplace and alpha >= 0  # a negative alpha's check reads requires_grad
 
 
 def _check_input(input, *args, **kwargs):
@@ -88,7 +112,7 @@ def _check_inplace(input, *args, inplace=False, **kwargs):
         raise ValueError("inplace: a leaf tensor that requires grad cannot be modified in place")
 
 
-@public_op(reference=F.relu, check=_check_inplace)
+@public_op(reference=F.relu, check=_check_inplace, repeat=_out_of_place)
 def relu(input, inplace=False, *, backend):
     return _elementwise(input, "relu", 0.0, 0.0, backend, inplace)
 
@@ -106,7 +130,7 @@ def _check_leaky(input, negative_slope=0.01, inplace=False):
                          f"(its gradient is computed from the output), got {negative_slope}")
 
 
-@public_op(reference=F.leaky_relu, check=_check_leaky)
+@public_op(reference=F.leaky_relu, check=_check_leaky, repeat=_leaky_out_of_place)
 def leaky_relu(input, negative_slope=0.01, inplace=False, *, backend):
     return _elementwise(input, "leaky_relu", negative_slope, 0.0, backend, inplace)
 
@@ -123,7 +147,7 @@ def _check_elu(input, alpha=1.0, inplace=False):
         raise ValueError(f"alpha: elu's gradient is computed from its output, which needs alpha >= 0, got {alpha}")
 
 
-@public_op(reference=F.elu, check=_check_elu)
+@public_op(reference=F.elu, check=_check_elu, repeat=_elu_out_of_place)
 def elu(input, alpha=1.0, inplace=False, *, backend):
     return _elementwise(input, "elu", alpha, 0.0, backend, inplace)
 
@@ -133,12 +157,12 @@ def elu_(input, alpha=1.0, *, backend):
     return _elementwise(input, "elu", alpha, 0.0, backend, True)
 
 
-@public_op(reference=torch.sigmoid, check=_check_input)
+@public_op(reference=torch.sigmoid, check=_check_input, repeat=True)
 def sigmoid(input, *, backend):
     return _elementwise(input, "sigmoid", 0.0, 0.0, backend)
 
 
-@public_op(reference=torch.tanh, check=_check_input)
+@public_op(reference=torch.tanh, check=_check_input, repeat=True)
 def tanh(input, *, backend):
     return _elementwise(input, "tanh", 0.0, 0.0, backend)
 
@@ -150,7 +174,7 @@ def _check_softplus(input, beta=1.0, threshold=20.0):
     _checks.number(threshold, "threshold")
 
 
-@public_op(reference=F.softplus, check=_check_softplus)
+@public_op(reference=F.softplus, check=_check_softplus, repeat=True)
 def softplus(input, beta=1.0, threshold=20.0, *, backend):
     return _elementwise(input, "softplus", beta, threshold, backend)
 
@@ -169,7 +193,7 @@ def _check_step(input, value_at_zero=0.0):
     _checks.number(value_at_zero, "value_at_zero")
 
 
-@public_op(reference=_step_reference, check=_check_step)
+@public_op(reference=_step_reference, check=_check_step, repeat=True)
 def step(input, value_at_zero=0.0, *, backend):
     """Heaviside step: 1 where input > 0, value_at_zero where input == 0, else 0 (the perceptron's
     threshold unit). Differentiable with the derivative zero everywhere (as torch.sign): a loss over
@@ -177,7 +201,7 @@ def step(input, value_at_zero=0.0, *, backend):
     return _elementwise(input, "step", value_at_zero, 0.0, backend)
 
 
-@public_op(reference=F.silu, check=_check_inplace)
+@public_op(reference=F.silu, check=_check_inplace, repeat=_out_of_place)
 def silu(input, inplace=False, *, backend):
     """torch.nn.functional.silu (swish): x * sigmoid(x); the backward from the saved input."""
     return _elementwise(input, "silu", 0.0, 0.0, backend, inplace)
@@ -189,20 +213,20 @@ def _check_gelu(input, approximate="none"):
         raise ValueError(f"approximate: expected 'none' or 'tanh', got {approximate!r}")
 
 
-@public_op(reference=F.gelu, check=_check_gelu)
+@public_op(reference=F.gelu, check=_check_gelu, repeat=True)
 def gelu(input, approximate="none", *, backend):
     """torch.nn.functional.gelu: x Phi(x) (approximate='none', via erfc so the negative tail keeps its
     relative accuracy) or x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (approximate='tanh')."""
     return _elementwise(input, "gelu" if approximate == "none" else "gelu_tanh", 0.0, 0.0, backend)
 
 
-@public_op(reference=F.hardswish, check=_check_inplace)
+@public_op(reference=F.hardswish, check=_check_inplace, repeat=_out_of_place)
 def hardswish(input, inplace=False, *, backend):
     """torch.nn.functional.hardswish: x * relu6(x + 3) / 6 (torch's gradient at the kinks)."""
     return _elementwise(input, "hardswish", 0.0, 0.0, backend, inplace)
 
 
-@public_op(reference=F.hardsigmoid, check=_check_inplace)
+@public_op(reference=F.hardsigmoid, check=_check_inplace, repeat=_out_of_place)
 def hardsigmoid(input, inplace=False, *, backend):
     """torch.nn.functional.hardsigmoid: relu6(x + 3) / 6."""
     return _elementwise(input, "hardsigmoid", 0.0, 0.0, backend, inplace)

@@ -430,7 +430,7 @@ def _conv2d_reference(input, weight, bias=None, stride=1, padding=0, dilation=1,
     return _apply_activation_reference(y, activation, param)
 
 
-@public_op(reference=_conv2d_reference, check=_check_conv2d)
+@public_op(reference=_conv2d_reference, check=_check_conv2d, repeat=True)
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, algo="auto", activation=None,
            activation_param=None, backend, checked: _Checked):
     """torch.nn.functional.conv2d on fastcnn kernels, plus `algo=` and a fused `activation=`

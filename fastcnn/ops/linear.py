@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from .. import _checks
 from ..contracts import kernels
+from ._eager import EagerOp, runnable
 from ._op import apply, memoised, once_differentiable, public_op
 from ._shapes import leading_merged, owned_outputs
 
@@ -112,16 +113,19 @@ def _check_linear(input, weight, bias=None):
             raise ValueError(f"bias: expected {weight.shape[0]} values, got {bias.shape[0]}")
 
 
-@public_op(reference=F.linear, check=memoised(_check_linear))
+_LINEAR = EagerOp("linear")
+
+
+@public_op(reference=F.linear, check=memoised(_check_linear), repeat=True)
 def linear(input, weight, bias=None, *, backend):
     """torch.nn.functional.linear: input[..., in] @ weight[out, in]^T + bias[out]."""
-    if input.dim() == 2:  # the usual case: no reshapes around the GEMM
-        return apply(_Linear, input.contiguous(), weight.contiguous(), None if bias is None else bias.contiguous(),
-                     backend)
-    lead = input.shape[:-1]
-    x2d = leading_merged(input, 1).contiguous()
-    y = apply(_Linear, x2d, weight.contiguous(), None if bias is None else bias.contiguous(), backend)
-    return y.view(*lead, weight.shape[0])
+    x2d = input if input.dim() == 2 else leading_merged(input, 1)  # 2-D, the usual case: no reshapes
+    lin = runnable(_LINEAR, x2d, weight, x2d.shape[0] * weight.shape[0]) if backend == "cpu" else None
+    if lin is not None:  # the same GEMMs in one C++ op (fastcnn/ops/_eager.py)
+        y = lin(x2d, weight, bias)
+    else:
+        y = apply(_Linear, x2d.contiguous(), weight.contiguous(), None if bias is None else bias.contiguous(), backend)
+    return y if input.dim() == 2 else y.view(*input.shape[:-1], weight.shape[0])
 
 
 def _matmul_shapes(a, b):

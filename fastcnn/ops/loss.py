@@ -114,8 +114,8 @@ _CROSS_ENTROPY_CHECKED = ConfigMemo()
 
 def _check_cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
                          reduction="mean", label_smoothing=0.0):
-    """The checks of shapes, dtypes and arguments run on a configuration's first call (ConfigMemo);
-    the class indices' values are checked on every call."""
+    """The checks of shapes, dtypes and arguments, run on a configuration's first call (ConfigMemo);
+    the class indices' values are checked on every call (_check_cross_entropy_values)."""
     key = _CROSS_ENTROPY_CHECKED.key(input, target, weight, size_average, ignore_index, reduce, reduction,
                                      label_smoothing)
     if _CROSS_ENTROPY_CHECKED.get(key) is None:
@@ -128,7 +128,12 @@ def _check_cross_entropy(input, target, weight=None, size_average=None, ignore_i
         if not 0.0 <= _checks.number(label_smoothing, "label_smoothing") <= 1.0:
             raise ValueError(f"label_smoothing: expected a value in [0, 1], got {label_smoothing}")
         _CROSS_ENTROPY_CHECKED.put(key, True)
-    if not target.is_floating_point() and not torch.compiler.is_compiling():  # values: every call
+
+
+def _check_cross_entropy_values(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+                                reduction="mean", label_smoothing=0.0):
+    """The class indices' values, checked on every call (public_op's values=)."""
+    if not target.is_floating_point() and not torch.compiler.is_compiling():
         check_target_values(target, input.shape[0] if input.dim() == 1 else input.shape[1], ignore_index)
 
 
@@ -246,7 +251,7 @@ class _SoftCrossEntropy(torch.autograd.Function):
                 None, None, None, None)
 
 
-@public_op(reference=F.cross_entropy, check=_check_cross_entropy)
+@public_op(reference=F.cross_entropy, check=_check_cross_entropy, repeat=True, values=_check_cross_entropy_values)
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
                   label_smoothing=0.0, *, backend):
     """torch.nn.functional.cross_entropy: log_softmax over dim 1 + nll, fused; class-index targets

@@ -99,7 +99,7 @@ def _contig(t):
     return t.contiguous() if t is not None else None
 
 
-@public_op(reference=F.batch_norm, check=memoised(_check_batch_norm))
+@public_op(reference=F.batch_norm, check=memoised(_check_batch_norm), repeat=True)
 @follows_channels_last
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5,
                *, backend):

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 
 from .. import _checks
 from ..contracts import kernels
+from ._eager import EagerOp, runnable
 from ._op import ConfigMemo, apply, public_op
 from ..contracts.pool import PoolWindow, is_channels_last, like_input, same_layout
 
@@ -288,18 +289,27 @@ class _MaxUnpool2d(torch.autograd.Function):
 
 # -------------------------------------------------------------------------------------- public ops
 
-@public_op(reference=F.max_pool2d, check=_check_max_pool2d)
+_MAX_POOL = EagerOp("max_pool2d")
+
+
+@public_op(reference=F.max_pool2d, check=_check_max_pool2d, repeat=True)
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False, *,
                backend, checked):
     k, s, p, d, out_hw = checked
+    x = input.unsqueeze(0) if input.dim() == 3 else input
+    pool = None
+    if backend == "cpu" and not return_indices:  # the same kernels in one C++ op (fastcnn/ops/_eager.py)
+        pool = runnable(_MAX_POOL, x, 2 * x.shape[0] * x.shape[1] * out_hw[0] * out_hw[1])  # y and int64 indices
+    if pool is not None:
+        y, idx = pool(x, k, s, p, d, out_hw), None
+    else:
+        y, idx = apply(_MaxPool2d, x, k, s, p, d, out_hw, return_indices, backend)
     if input.dim() == 3:
-        y, idx = apply(_MaxPool2d, input.unsqueeze(0), k, s, p, d, out_hw, return_indices, backend)
-        return (y.squeeze(0), idx.squeeze(0)) if return_indices else y.squeeze(0)
-    y, idx = apply(_MaxPool2d, input, k, s, p, d, out_hw, return_indices, backend)
+        y, idx = y.squeeze(0), idx.squeeze(0) if return_indices else None
     return (y, idx) if return_indices else y
 
 
-@public_op(reference=F.avg_pool2d, check=_check_avg_pool2d)
+@public_op(reference=F.avg_pool2d, check=_check_avg_pool2d, repeat=True)
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None, *, backend, checked):
     k, s, p, d, out_hw = checked

@@ -1,0 +1,100 @@
+"""The eager op layer: fastcnn ops registered with torch's dispatcher by the C++ extension
+(csrc/torchops/, namespace `fastcnn_eager`), each a C++ op with its own autograd Node on the cpu backend's
+kernel tables. A public op's cpu body calls one instead of its Python autograd.Function where the
+configuration allows (see each op); the result is the same kernels, without the Python frames of the
+Function, its kernel wrapper and its Python backward node (most of a small layer's time).
+
+    _ACT = EagerOp("activation")
+    ...
+    act = runnable(_ACT, x) if backend == "cpu" else None
+    if act is not None:
+        return act(x, code, p0, p1, from_output)
+
+Their outputs come from torch's allocator, not the cpu backend's output cache (backends/cpu/_lib.py):
+only calls whose tensors are all below the cache's threshold take them (`runnable`), so large
+tensors keep the cached, huge-page-advised outputs and the two paths allocate alike. Nor do calls
+under functorch transforms or while torch.compile traces (the C++ Functions read data pointers): the
+Python Functions handle those as before.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Callable, Optional
+
+import torch
+
+# Below this many bytes the cpu backend's kernel wrappers allocate from torch as well
+# (fastcnn/backends/cpu/_lib.py: HUGE_PAGE_MIN_BYTES; not imported here, so that importing an op does
+# not load the backend).
+SMALL_BYTES = 4 << 20
+
+
+_ALL: list = []  # every EagerOp, for python_path()
+
+
+class EagerOp:
+    """fastcnn_eager::<name>, looked up on first use (by then the cpu backend has loaded fastcnn._C,
+    whose loading registers the ops; `import fastcnn` itself stays free of it)."""
+
+    __slots__ = ("name", "_fn", "_resolved")
+
+    def __init__(self, name: str):
+        self.name = name
+        self._fn: Optional[Callable] = None
+        self._resolved = False
+        _ALL.append(self)
+
+    def get(self) -> Optional[Callable]:
+        """The op's dispatcher entry, or None when the extension lacks it (not built, or built
+        without torch; FASTCNN_EAGER=0 turns the layer off). The default overload is called as the
+        builtin behind it: the OpOverload's Python __call__ frame costs ~1 us per call."""
+        if not self._resolved:
+            self._fn = _lookup(self.name)
+            self._resolved = True
+        return self._fn
+
+
+def _lookup(name: str) -> Optional[Callable]:
+    import os
+
+    if os.environ.get("FASTCNN_EAGER", "1") == "0":
+        return None
+    try:
+        from fastcnn import _C  # noqa: F401 - loading the extension registers the ops
+    except ImportError:
+        return None
+    if not hasattr(torch.ops.fastcnn_eager, name):
+        return None
+    overload = getattr(torch.ops.fastcnn_eager, name).default
+    return getattr(overload, "_op", overload)
+
+
+@contextlib.contextmanager
+def python_path():
+    """Within it, every op runs its Python autograd.Function as before the eager layer existed (what
+    the tests compare the eager ops against)."""
+    saved = [(op, op._fn, op._resolved) for op in _ALL]
+    for op in _ALL:
+        op._fn, op._resolved = None, True
+    try:
+        yield
+    finally:
+        for op, fn, resolved in saved:
+            op._fn, op._resolved = fn, resolved
+
+
+_functorch_active = torch._C._are_functorch_transforms_active
+_is_compiling = torch.compiler.is_compiling
+
+
+def runnable(op: EagerOp, *sizes) -> Optional[Callable]:
+    """op's entry if this call may take it, else None. `sizes`: the call's inputs and outputs as
+    tensors, or as element counts (ints, in the first tensor's dtype); all must be below SMALL_BYTES."""
+    fn = op.get()
+    if fn is None or _functorch_active() or _is_compiling():
+        return None
+    itemsize = sizes[0].element_size()
+    for s in sizes:
+        if (s if type(s) is int else s.numel()) * itemsize >= SMALL_BYTES:
+            return None
+    return fn

@@ -1,0 +1,192 @@
+"""The eager op layer (csrc/torchops/, fastcnn/ops/_eager.py): the C++ ops give what the Python
+Functions give on the same kernels (bit for bit), forward and backward, on odd shapes and layouts;
+float64 gradcheck through them; the checks still run (a repeat of a configuration skips only checks
+that depend on nothing else); a second derivative is still refused."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+import fastcnn.ops as O
+from fastcnn.ops import _eager
+
+pytestmark = pytest.mark.skipif(_eager.EagerOp("activation").get() is None,
+                                reason="fastcnn._C built without the eager op layer (no torch headers)")
+
+DTYPES = [torch.float32, torch.float64]
+ACTIVATIONS = {
+    "relu": lambda x: O.relu(x), "leaky_relu": lambda x: O.leaky_relu(x, 0.2), "elu": lambda x: O.elu(x, 0.7),
+    "sigmoid": O.sigmoid, "tanh": O.tanh, "softplus": lambda x: O.softplus(x, 2.0, 3.0),
+    "step": lambda x: O.step(x, 0.5), "silu": O.silu, "gelu": O.gelu,
+    "gelu_tanh": lambda x: O.gelu(x, approximate="tanh"), "hardswish": O.hardswish, "hardsigmoid": O.hardsigmoid,
+}
+LAYOUTS = {  # odd sizes; channels_last and a transposed (non-dense) view
+    "contiguous": lambda t: t,
+    "channels_last": lambda t: t.contiguous(memory_format=torch.channels_last),
+    "transposed": lambda t: t.transpose(1, 3),
+}
+
+
+def _run(fn, inputs, gy_seed=0):
+    """fn's output and the inputs' gradients for a fixed upstream gradient."""
+    leaves = [t.detach().requires_grad_() if t is not None else None for t in inputs]
+    y = fn(*leaves)
+    gy = torch.randn(y.shape, dtype=y.dtype, generator=torch.Generator().manual_seed(gy_seed))
+    y.backward(gy)
+    return y, [t.grad if t is not None else None for t in leaves]
+
+
+def _assert_same(fast, python):
+    (y1, g1), (y2, g2) = fast, python
+    assert torch.equal(y1, y2)
+    for a, b in zip(g1, g2):
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+@pytest.mark.parametrize("kind", list(ACTIVATIONS))
+def test_activation_equals_the_python_path(kind, layout, dtype):
+    fn = ACTIVATIONS[kind]
+    base = torch.randn(2, 3, 5, 7, dtype=dtype, generator=torch.Generator().manual_seed(0)) * 3
+    base[0, 0, 0, :3] = 0.0  # exact zeros (step, relu kinks)
+    x = LAYOUTS[layout](base)
+    fast = _run(fn, [x])
+    assert fast[0].grad_fn.name() == "fastcnn::ActivationBackward"
+    with _eager.python_path():
+        python = _run(fn, [x])
+        assert python[0].grad_fn.name() != "fastcnn::ActivationBackward"
+    _assert_same(fast, python)
+    assert fast[0].stride() == python[0].stride()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", ["2d", "3d", "no_bias", "transposed_weight", "1d"])
+def test_linear_equals_the_python_path(case, dtype):
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn({"3d": (2, 3, 7), "1d": (7,)}.get(case, (5, 7)), dtype=dtype, generator=g)
+    w = torch.randn(7, 3, dtype=dtype, generator=g).t() if case == "transposed_weight" else \
+        torch.randn(3, 7, dtype=dtype, generator=g)
+    b = None if case == "no_bias" else torch.randn(3, dtype=dtype, generator=g)
+    fast = _run(O.linear, [x, w, b])
+    assert fast[0].grad_fn.name() == "fastcnn::LinearBackward" or fast[0].grad_fn.next_functions[0][0].name() \
+        == "fastcnn::LinearBackward"  # (through the view back to the input's leading dimensions)
+    with _eager.python_path():
+        python = _run(O.linear, [x, w, b])
+    _assert_same(fast, python)
+
+
+def test_linear_gradients_only_where_asked():
+    x, w = torch.randn(4, 6), torch.randn(5, 6, requires_grad=True)
+    b = torch.randn(5)
+    y = O.linear(x, w, b)
+    assert y.grad_fn.name() == "fastcnn::LinearBackward"
+    (gw,) = torch.autograd.grad(y.sum(), [w])
+    with _eager.python_path():
+        (expected,) = torch.autograd.grad(O.linear(x, w, b).sum(), [w])
+    assert torch.equal(gw, expected)
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_gradcheck_float64_through_the_eager_ops(bias):
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(3, 5, dtype=torch.float64, generator=g, requires_grad=True)
+    w = torch.randn(4, 5, dtype=torch.float64, generator=g, requires_grad=True)
+    b = torch.randn(4, dtype=torch.float64, generator=g, requires_grad=True) if bias else None
+    assert O.linear(x, w, b).grad_fn.name() == "fastcnn::LinearBackward"
+    inputs = (x, w, b) if bias else (x, w)
+    assert torch.autograd.gradcheck(lambda *a: O.tanh(O.linear(*a)), inputs)
+    assert torch.autograd.gradcheck(lambda t: O.elu(t, 0.5), (x,))
+    assert torch.autograd.gradcheck(O.gelu, (x,))
+
+
+def test_no_grad_and_inference_mode_give_plain_tensors():
+    x = torch.randn(3, 4, requires_grad=True)
+    with torch.no_grad():
+        y = O.relu(x)
+    assert not y.requires_grad and y.grad_fn is None
+    with torch.inference_mode():
+        y = O.linear(torch.randn(2, 4), torch.randn(3, 4))
+    assert y.is_inference()
+
+
+@pytest.mark.parametrize("op", ["relu", "linear"])
+def test_a_second_derivative_is_still_refused(op):
+    x = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(2, 4, dtype=torch.float64)
+    y = O.relu(x) if op == "relu" else O.linear(x, w)
+    assert y.grad_fn.name().startswith("fastcnn::")
+    gy = torch.randn(y.shape, dtype=torch.float64, requires_grad=True)
+    (gx,) = torch.autograd.grad(y, x, gy, create_graph=True)
+    with pytest.raises(RuntimeError, match="differentiate twice"):
+        gx.sum().backward()
+
+
+def test_large_tensors_keep_the_python_path():
+    # At the output cache's threshold the Python kernel wrappers allocate (cached, huge-page advised).
+    x = torch.randn(_eager.SMALL_BYTES // 4, requires_grad=True)
+    assert O.relu(x).grad_fn.name() != "fastcnn::ActivationBackward"
+
+
+def test_a_repeat_still_runs_checks_that_read_requires_grad():
+    O.relu(torch.randn(6), inplace=True)  # passes: the input needs no gradient
+    with pytest.raises(ValueError, match="inplace"):
+        O.relu(torch.randn(6, requires_grad=True), inplace=True)  # same shapes and arguments
+    O.elu(torch.randn(6), -1.0)
+    with pytest.raises(ValueError, match="alpha"):
+        O.elu(torch.randn(6, requires_grad=True), -1.0)
+
+
+def test_a_repeat_still_rejects_bad_input():
+    x, w = torch.randn(2, 8), torch.randn(4, 8)
+    O.linear(x, w)
+    O.relu(x)
+    with pytest.raises(ValueError, match="weight"):
+        O.linear(x, torch.randn(4, 7))
+    with pytest.raises(TypeError, match="input"):
+        O.relu(torch.arange(16).reshape(2, 8))
+
+
+def test_a_repeat_follows_the_backend_setting(monkeypatch):
+    x = torch.randn(2, 5, requires_grad=True)
+    assert O.relu(x).grad_fn.name() == "fastcnn::ActivationBackward"
+    monkeypatch.setenv("FASTCNN_BACKEND", "reference")
+    assert O.relu(x).grad_fn.name() == "ReluBackward0"
+    assert O.relu(x, backend="cpu").grad_fn.name() == "fastcnn::ActivationBackward"
+    monkeypatch.delenv("FASTCNN_BACKEND")
+    assert O.relu(x, backend="reference").grad_fn.name() == "ReluBackward0"
+    with torch.autocast("cpu"):
+        with pytest.raises(NotImplementedError, match="autocast"):
+            O.relu(x)
+
+
+POOLS = {  # (kernel_size, stride, padding, dilation, ceil_mode) on odd maps
+    "2x2": (2, None, 0, 1, False), "3x3 s2 p1 ceil": (3, 2, 1, 1, True), "3x2 s1 dil2": ((3, 2), 1, 1, 2, False),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("layout", list(LAYOUTS) + ["3d"])
+@pytest.mark.parametrize("pool", list(POOLS))
+def test_max_pool2d_equals_the_python_path(pool, layout, dtype):
+    k, s, p, d, ceil = POOLS[pool]
+    base = torch.randn(2, 3, 9, 7, dtype=dtype, generator=torch.Generator().manual_seed(3))
+    base[0, 0, :2, :2] = 1.0  # a tie: the first index wins in both
+    x = base[0] if layout == "3d" else LAYOUTS[layout](base)
+    fn = lambda t: O.max_pool2d(t, k, s, p, d, ceil)  # noqa: E731
+    fast = _run(fn, [x])
+    names = {fast[0].grad_fn.name()} | {f.name() for f, _ in fast[0].grad_fn.next_functions if f is not None}
+    assert "fastcnn::MaxPool2dBackward" in names
+    with _eager.python_path():
+        python = _run(fn, [x])
+    _assert_same(fast, python)
+    assert fast[0].stride() == python[0].stride() and fast[1][0].stride() == python[1][0].stride()
+
+
+def test_max_pool2d_gradcheck_and_indices():
+    x = torch.randn(2, 2, 7, 5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: O.max_pool2d(t, 3, 2, 1), (x,))
+    y, idx = O.max_pool2d(x, 2, return_indices=True)  # indices asked for: the Python Function returns them
+    assert torch.equal(idx, torch.nn.functional.max_pool2d(x, 2, return_indices=True)[1])
