@@ -21,6 +21,7 @@ import time
 import torch
 import torch.nn.functional as F
 
+import fastcnn.ops._conv_algo as algos
 import fastcnn.ops.conv as conv_mod
 from fastcnn import _C, models
 from fastcnn.bench.suites import NETWORK_BATCH, _network_call, _no_dropout
@@ -82,6 +83,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--stat", choices=("median", "min"), default="median")
+    ap.add_argument("--algos", default="", help="also time these algorithms on each pass (e.g. direct,im2col)")
     a = ap.parse_args()
     global CLOCK, STAT
     if a.threads == 1:
@@ -105,16 +107,22 @@ def main():
                 tt.append(median_time(tf, 1))
                 ft.append(median_time(lambda: fn(*args), 1))
             f, t = STAT(ft), STAT(tt)
+            others = {}
+            for al in a.algos.split(",") if a.algos else ():
+                if al != algo and al in algos.candidates("cpu", direction, (s.sh, s.sw), (s.dh, s.dw), (s.R, s.S)):
+                    fa = kernels.CONV_PASSES[direction].algo(al)["cpu"]
+                    others[al] = STAT([median_time(lambda: fa(*args), 1) for _ in range(a.reps)])
             conv_f += calls * f
             conv_t += calls * t
-            rows.append((calls * (f - t), name, SHORT[direction], algo, s, calls, f, t, calls * f / step_t))
+            rows.append((calls * (f - t), name, SHORT[direction], algo, s, calls, f, t, calls * f / step_t, others))
         print(f"{name}: step {step_t*1e3:.1f} ms; conv passes fastcnn {conv_f*1e3:.1f} ms "
               f"({conv_f/step_t:.0%} of the step), torch's pieces {conv_t*1e3:.1f} ms", flush=True)
     rows.sort(key=lambda r: -r[0])
-    print("\nloss_ms  net  pass  algo  N C HxW -> K RxS s p g  calls  fastcnn_ms torch_ms ratio  share_of_step")
-    for loss, name, d, algo, s, calls, f, t, share in rows[:a.top]:
-        geo = f"{s.N} {s.C} {s.H}x{s.W} -> {s.K} {s.R}x{s.S} s{s.sh} p{s.ph} g{s.G}"
-        print(f"{loss*1e3:7.2f} {name} {d} {algo} {geo} x{calls} {f*1e3:.2f} {t*1e3:.2f} {t/f:.2f}x {share:.0%}")
+    print("\nloss_ms  net  pass  algo  N C HxW -> K RxS s p d g  calls  fastcnn_ms torch_ms ratio  share_of_step [| other algo ms ratio]")
+    for loss, name, d, algo, s, calls, f, t, share, others in rows[:a.top]:
+        geo = f"{s.N} {s.C} {s.H}x{s.W} -> {s.K} {s.R}x{s.S} s{s.sh} p{s.ph} d{s.dh} g{s.G}"
+        also = "".join(f" | {al} {v*1e3:.2f} {t/v:.2f}x" for al, v in others.items())
+        print(f"{loss*1e3:7.2f} {name} {d} {algo} {geo} x{calls} {f*1e3:.2f} {t*1e3:.2f} {t/f:.2f}x {share:.0%}{also}")
 
 
 if __name__ == "__main__":
