@@ -318,7 +318,7 @@ inline void fma_dense(Vec<T> (&acc)[NB][NQ], const Px& xp, const T* wp, int64_t 
   using V = Vec<T>;
   constexpr int VL = V::N;
   const int n = CN > 0 ? CN : cn;
-#pragma GCC unroll 2
+#pragma GCC unroll 4
   for (int c = 0; c < n; ++c) {
     V wv[NB];
 #pragma GCC unroll 4
