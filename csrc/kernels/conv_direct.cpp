@@ -21,6 +21,8 @@ namespace conv_direct {
 // Output pixels per run of tiles: short rows (13 on AlexNet's 13x13 layers) are joined into bands
 // of rows so that tiles are full width (a 13-pixel row alone leaves a quarter of a 4-wide tile empty).
 constexpr int64_t kBandPixels = 64;
+// Fewest accumulators (pixels x output blocks) of a row-by-row tile; below, rows are joined.
+constexpr int kRowTileAccs = 12;
 
 // y = act(correlation of x with the packed weights wb + bias) for the forward geometry s; plan.in
 // are x's channel blocks, plan.out y's. The stride-1 backward-input is this correlation of gy with
@@ -65,13 +67,20 @@ void correlate(const ConvShape& s, const Plan& plan, const std::vector<T>& wb, c
         for (int64_t p = p0; p < p1; p += band) {
           const int64_t rows = std::min(band, p1 - p), npix = rows * s.Q;
           for (int64_t m = 0; m < npix; ++m) pix[m] = ((p + m / s.Q) * s.sh * RL + m % s.Q) * VL;
-          const Tiling tiling(npix, max_tile(static_cast<int>(nb)));
-          for (int64_t i = 0; i < tiling.count; ++i) {
-            const int64_t m0 = tiling.begin(i);
-            args.pix = pix.data() + m0;
-            args.out = buf.data() + m0 * VL;
-            tile_fn<T>(static_cast<int>(nb), static_cast<int>(tiling.width(i)), plan.depthwise)(args);
-          }
+          // Rows wide enough for tiles of >= kRowTileAccs accumulators are tiled row by row (every
+          // tile reads one row: RowPixels); narrower ones are joined into the band's tiles.
+          const int mt = max_tile(static_cast<int>(nb));
+          const bool by_row = ceil_div(s.Q, ceil_div(s.Q, mt)) * nb >= kRowTileAccs;
+          const int64_t runs = by_row ? rows : 1, run_len = by_row ? s.Q : npix;
+          const Tiling tiling(run_len, mt);
+          for (int64_t row = 0; row < runs; ++row)
+            for (int64_t i = 0; i < tiling.count; ++i) {
+              const int64_t m0 = row * run_len + tiling.begin(i), nq = tiling.width(i);
+              args.pix = pix.data() + m0;
+              args.out = buf.data() + m0 * VL;
+              const bool one_row = m0 / s.Q == (m0 + nq - 1) / s.Q;
+              tile_fn<T>(static_cast<int>(nb), static_cast<int>(nq), plan.depthwise, one_row)(args);
+            }
           for (int64_t b = 0; b < nb; ++b)
             for (int64_t row = 0; row < rows; ++row)
               unpack_row(buf.data() + b * buf_block + row * s.Q * VL, s.Q, plan.out[ob + b].ch, y + n * s.K * s.P * s.Q,
@@ -147,7 +156,7 @@ void backward_input(const ConvShape& s, const T* gy, const T* w, T* gx) {
               const int64_t j0 = tiling.begin(i);
               args.pix = pix.data() + j0;
               args.out = rowbuf.data() + (a + s.sw * j0) * VL;
-              tile_fn<T>(static_cast<int>(nb), static_cast<int>(tiling.width(i)), plan.depthwise)(args);
+              tile_fn<T>(static_cast<int>(nb), static_cast<int>(tiling.width(i)), plan.depthwise, true)(args);
             }
           }
           for (int64_t b = 0; b < nb; ++b)

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -287,19 +288,45 @@ struct TileArgs {
   Epilogue ep;
 };
 
+// Where a tile's pixels read the blocked input. RowPixels: consecutive positions of one (phased)
+// row, pixel j at x + j * VL, so every broadcast is one base register plus a constant offset.
+// GatherPixels: a pointer per pixel (a tile spanning rows of a band); with more pixels than
+// general registers the pointers spill.
+template <class T, int NQ>
+struct RowPixels {
+  const T* x;
+  RowPixels(const T* xt, const int64_t* pix) : x(xt + pix[0]) {}
+  const T* at(int j) const { return x + j * Vec<T>::N; }
+};
+
+template <class T, int NQ>
+struct GatherPixels {
+  const T* p[NQ];
+  GatherPixels(const T* xt, const int64_t* pix) {
+#pragma GCC unroll 32
+    for (int j = 0; j < NQ; ++j) p[j] = xt + pix[j];
+  }
+  const T* at(int j) const { return p[j]; }
+};
+
 // acc[b][j] += sum over input lanes c < cn of x(pixel j)[c] * w_b[c][:]: one broadcast of each
-// input value feeds NB output blocks. CN > 0 fixes cn at compile time (full blocks).
-template <class T, int NB, int NQ, int CN>
-inline void fma_dense(Vec<T> (&acc)[NB][NQ], const T* const (&xp)[NQ], const T* wp, int64_t w_out, int cn) {
+// input value feeds NB output blocks. CN > 0 fixes cn at compile time (full blocks). The pixel and
+// block loops must unroll completely, or acc leaves the registers (GCC's default limits stop at
+// 18 pixels: acc then lives on the stack, one load + store per FMA).
+template <class T, int NB, int NQ, int CN, class Px>
+inline void fma_dense(Vec<T> (&acc)[NB][NQ], const Px& xp, const T* wp, int64_t w_out, int cn) {
   using V = Vec<T>;
   constexpr int VL = V::N;
   const int n = CN > 0 ? CN : cn;
 #pragma GCC unroll 4
   for (int c = 0; c < n; ++c) {
     V wv[NB];
+#pragma GCC unroll 4
     for (int b = 0; b < NB; ++b) wv[b] = V::load(wp + b * w_out + c * VL);
+#pragma GCC unroll 32
     for (int j = 0; j < NQ; ++j) {
-      const V xv = V::set1(xp[j][c]);
+      const V xv = V::set1(xp.at(j)[c]);
+#pragma GCC unroll 4
       for (int b = 0; b < NB; ++b) acc[b][j] = fmadd(xv, wv[b], acc[b][j]);
     }
   }
@@ -309,27 +336,28 @@ inline void fma_dense(Vec<T> (&acc)[NB][NQ], const T* const (&xp)[NQ], const T* 
 // reduced over the input blocks and the taps, then bias + activation and stored.
 // Dense: per input lane, NB weight vectors times the broadcast input value of each pixel.
 // Depthwise (NB = 1): input and weights are both vectors over the block's channels.
-template <class T, int NB, int NQ, bool DW>
+// ROW: the pixels are consecutive positions of one row (RowPixels), else gathered through a.pix.
+template <class T, int NB, int NQ, bool DW, bool ROW>
 void tile(const TileArgs<T>& a) {
   using V = Vec<T>;
+  using Px = std::conditional_t<ROW, RowPixels<T, NQ>, GatherPixels<T, NQ>>;
   constexpr int VL = V::N;
   V acc[NB][NQ];
+#pragma GCC unroll 4
   for (int b = 0; b < NB; ++b)
+#pragma GCC unroll 32
     for (int j = 0; j < NQ; ++j) acc[b][j] = V::zero();
-  int64_t pix[NQ];
-  for (int j = 0; j < NQ; ++j) pix[j] = a.pix[j];
   for (int64_t i = 0; i < a.n_in; ++i) {
     const T* xb = a.x + i * a.x_block;
     const T* wb = a.w + i * a.w_block;
     const bool full = i < a.n_in - 1 || a.cn_last == VL;
     for (int64_t t = 0; t < a.n_taps; ++t) {
-      const T* xt = xb + a.taps[t].x_off;
-      const T* xp[NQ];
-      for (int j = 0; j < NQ; ++j) xp[j] = xt + pix[j];
+      const Px xp(xb + a.taps[t].x_off, a.pix);
       const T* wp = wb + a.taps[t].w_off;
       if constexpr (DW) {
         const V wv = V::load(wp);
-        for (int j = 0; j < NQ; ++j) acc[0][j] = fmadd(V::load(xp[j]), wv, acc[0][j]);
+#pragma GCC unroll 32
+        for (int j = 0; j < NQ; ++j) acc[0][j] = fmadd(V::load(xp.at(j)), wv, acc[0][j]);
       } else if (full) {
         fma_dense<T, NB, NQ, VL>(acc, xp, wp, a.w_out, VL);
       } else {
@@ -337,8 +365,10 @@ void tile(const TileArgs<T>& a) {
       }
     }
   }
+#pragma GCC unroll 4
   for (int b = 0; b < NB; ++b) {
     const V bv = a.bias ? V::load(a.bias + b * VL) : V::zero();
+#pragma GCC unroll 32
     for (int j = 0; j < NQ; ++j)
       act::forward<T>(a.ep.act, V(acc[b][j] + bv), T(a.ep.param), T(0)).store(a.out + b * a.out_block + j * a.out_stride);
   }
@@ -347,19 +377,25 @@ void tile(const TileArgs<T>& a) {
 template <class T>
 using TileFn = void (*)(const TileArgs<T>&);
 
-template <class T, int NB, bool DW, int... I>
+template <class T, int NB, bool DW, bool ROW, int... I>
 TileFn<T> tile_fn_impl(int nq, std::integer_sequence<int, I...>) {
-  static const TileFn<T> table[] = {&tile<T, NB, I + 1, DW>...};
+  static const TileFn<T> table[] = {&tile<T, NB, I + 1, DW, ROW>...};
   return table[nq - 1];
 }
 
-// The tile for nb output blocks (1 to kMaxBlocks; depthwise: 1) and nq <= max_tile(nb) pixels.
+template <class T, bool ROW>
+TileFn<T> tile_fn_of(int nb, int nq, bool depthwise) {
+  if (depthwise) return tile_fn_impl<T, 1, true, ROW>(nq, std::make_integer_sequence<int, kMaxTile1>{});
+  if (nb == 3) return tile_fn_impl<T, 3, false, ROW>(nq, std::make_integer_sequence<int, kMaxTile3>{});
+  if (nb == 2) return tile_fn_impl<T, 2, false, ROW>(nq, std::make_integer_sequence<int, kMaxTile2>{});
+  return tile_fn_impl<T, 1, false, ROW>(nq, std::make_integer_sequence<int, kMaxTile1>{});
+}
+
+// The tile for nb output blocks (1 to kMaxBlocks; depthwise: 1) and nq <= max_tile(nb) pixels;
+// row: the nq pixels are consecutive positions of one row (pix[j] = pix[0] + j * VL).
 template <class T>
-TileFn<T> tile_fn(int nb, int nq, bool depthwise) {
-  if (depthwise) return tile_fn_impl<T, 1, true>(nq, std::make_integer_sequence<int, kMaxTile1>{});
-  if (nb == 3) return tile_fn_impl<T, 3, false>(nq, std::make_integer_sequence<int, kMaxTile3>{});
-  if (nb == 2) return tile_fn_impl<T, 2, false>(nq, std::make_integer_sequence<int, kMaxTile2>{});
-  return tile_fn_impl<T, 1, false>(nq, std::make_integer_sequence<int, kMaxTile1>{});
+TileFn<T> tile_fn(int nb, int nq, bool depthwise, bool row) {
+  return row ? tile_fn_of<T, true>(nb, nq, depthwise) : tile_fn_of<T, false>(nb, nq, depthwise);
 }
 
 inline int max_tile(int nb) { return nb == 3 ? kMaxTile3 : nb == 2 ? kMaxTile2 : kMaxTile1; }

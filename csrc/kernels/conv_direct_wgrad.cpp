@@ -7,7 +7,8 @@
 // end and unpacked to [K][C/g][R][S]. Dense micro-kernel: the gradient blocks of up to three
 // output blocks (same group, as the forward's tiles) x a run of input lanes live in registers
 // (lanes = output channels); per pixel one gy vector load per output block and one broadcast per
-// input lane. Depthwise: element-wise products.
+// input lane; a block of few input lanes (C = 1, 3) takes several taps per tile. Depthwise:
+// element-wise products.
 #include "kernels/conv_direct_blocks.h"
 
 FASTCNN_ISA_NAMESPACE_BEGIN
@@ -26,52 +27,96 @@ struct WgradArgs {
   int64_t gy_row_step, rows, Q;
 };
 
-// acc_b[c][k] += sum over rows, q of x(row, q)[c] * gy_b(row, q)[k] for CL input lanes c and NB
-// output blocks b: NB*CL accumulators, per pixel NB gy vector loads and CL broadcasts for NB*CL
-// FMAs (3 x 4 on AVX2: 12 independent FMA chains and 7 loads per 12 FMAs).
-template <class T, int NB, int CL>
-void wgrad_tile(const WgradArgs<T>& a) {
+// acc_tb[c][k] += sum over rows, q of x(row, q + tap t)[c] * gy_b(row, q)[k] for NT taps t, CL input
+// lanes c and NB output blocks b: NT*NB*CL accumulators, per pixel NB gy vector loads and NT*CL
+// broadcasts for NT*NB*CL FMAs (3 x 4 on AVX2: 12 independent FMA chains and 7 loads per 12 FMAs).
+// Tap t reads x at x_tap[t] from a.x and accumulates at acc + t * acc_tap. Several taps per tile
+// (NT > 1) serve blocks of few input lanes (C = 1 or 3): one tap alone would give CL < 4 FMA
+// chains, each waiting on its own latency.
+template <class T, int NB, int CL, int NT>
+void wgrad_tile(const WgradArgs<T>& a, const int64_t* x_tap, int64_t acc_tap) {
   using V = Vec<T>;
   constexpr int VL = V::N;
-  V acc[NB][CL];
-  for (int b = 0; b < NB; ++b)
-    for (int c = 0; c < CL; ++c) acc[b][c] = V::load(a.acc + b * a.acc_block + c * VL);
+  V acc[NT][NB][CL];
+  int64_t xo[NT];
+#pragma GCC unroll 8
+  for (int t = 0; t < NT; ++t) {
+    xo[t] = x_tap[t];
+#pragma GCC unroll 4
+    for (int b = 0; b < NB; ++b)
+#pragma GCC unroll 16
+      for (int c = 0; c < CL; ++c) acc[t][b][c] = V::load(a.acc + t * acc_tap + b * a.acc_block + c * VL);
+  }
   for (int64_t i = 0; i < a.rows; ++i) {
     const T* xr = a.x + i * a.x_row_step;
     const T* gr = a.gy + i * a.gy_row_step;
+    const T* xt[NT];
+#pragma GCC unroll 8
+    for (int t = 0; t < NT; ++t) xt[t] = xr + xo[t];
     for (int64_t q = 0; q < a.Q; ++q) {
       V gv[NB];
+#pragma GCC unroll 4
       for (int b = 0; b < NB; ++b) gv[b] = V::load(gr + b * a.gy_block + q * VL);
-      for (int c = 0; c < CL; ++c) {
-        const V xv = V::set1(xr[q * VL + c]);
-        for (int b = 0; b < NB; ++b) acc[b][c] = fmadd(xv, gv[b], acc[b][c]);
-      }
+#pragma GCC unroll 8
+      for (int t = 0; t < NT; ++t)
+#pragma GCC unroll 16
+        for (int c = 0; c < CL; ++c) {
+          const V xv = V::set1(xt[t][q * VL + c]);
+#pragma GCC unroll 4
+          for (int b = 0; b < NB; ++b) acc[t][b][c] = fmadd(xv, gv[b], acc[t][b][c]);
+        }
     }
   }
-  for (int b = 0; b < NB; ++b)
-    for (int c = 0; c < CL; ++c) acc[b][c].store(a.acc + b * a.acc_block + c * VL);
+#pragma GCC unroll 8
+  for (int t = 0; t < NT; ++t)
+#pragma GCC unroll 4
+    for (int b = 0; b < NB; ++b)
+#pragma GCC unroll 16
+      for (int c = 0; c < CL; ++c) acc[t][b][c].store(a.acc + t * acc_tap + b * a.acc_block + c * VL);
 }
 
 template <class T>
-using WgradFn = void (*)(const WgradArgs<T>&);
+using WgradFn = void (*)(const WgradArgs<T>&, const int64_t*, int64_t);
 
 // Input lanes one tile takes: all VL for one output block; VL / 2 for two or three, so that the
 // accumulators, the gy vectors and a broadcast fit 16 registers (AVX2: 3 x 4 + 3 + 1).
 template <class T>
 constexpr int wgrad_lanes(int nb) { return nb == 1 ? Vec<T>::N : Vec<T>::N / 2; }
 
-template <class T, int NB, int... I>
+// Blocks of at most kFewLanes input lanes (fewer than a tile takes) reduce several taps per tile:
+// 1, 2, 4 or 8 (kMaxTapsTogether), as many as keep the accumulators within kWgradAccs registers.
+constexpr int kFewLanes = 4;
+constexpr int kMaxTapsTogether = 8;
+constexpr int kWgradAccs = FASTCNN_HAS_AVX512 ? 24 : 12;
+
+inline int taps_together(int nb, int cl) {
+  int nt = 1;
+  while (nt < kMaxTapsTogether && 2 * nt * nb * cl <= kWgradAccs) nt *= 2;
+  return nt;
+}
+
+template <class T, int NB, int NT, int... I>
 WgradFn<T> wgrad_fn_impl(int cl, std::integer_sequence<int, I...>) {
-  static const WgradFn<T> table[] = {&wgrad_tile<T, NB, I + 1>...};
+  static const WgradFn<T> table[] = {&wgrad_tile<T, NB, I + 1, NT>...};
   return table[cl - 1];
 }
 
-// The tile for nb output blocks (1 to 3) and cl <= wgrad_lanes(nb) input lanes.
+template <class T, int NB>
+WgradFn<T> wgrad_fn_nb(int cl, int nt) {
+  if (nt == 1) return wgrad_fn_impl<T, NB, 1>(cl, std::make_integer_sequence<int, wgrad_lanes<T>(NB)>{});
+  constexpr int few = std::min(kFewLanes, wgrad_lanes<T>(NB));
+  if (nt == 2) return wgrad_fn_impl<T, NB, 2>(cl, std::make_integer_sequence<int, few>{});
+  if (nt == 4) return wgrad_fn_impl<T, NB, 4>(cl, std::make_integer_sequence<int, few>{});
+  return wgrad_fn_impl<T, NB, 8>(cl, std::make_integer_sequence<int, few>{});
+}
+
+// The tile for nb output blocks (1 to 3), cl <= wgrad_lanes(nb) input lanes and nt taps (1; or 2,
+// 4, 8 with cl <= kFewLanes).
 template <class T>
-WgradFn<T> wgrad_fn(int nb, int cl) {
-  if (nb == 3) return wgrad_fn_impl<T, 3>(cl, std::make_integer_sequence<int, wgrad_lanes<T>(3)>{});
-  if (nb == 2) return wgrad_fn_impl<T, 2>(cl, std::make_integer_sequence<int, wgrad_lanes<T>(2)>{});
-  return wgrad_fn_impl<T, 1>(cl, std::make_integer_sequence<int, wgrad_lanes<T>(1)>{});
+WgradFn<T> wgrad_fn(int nb, int cl, int nt) {
+  if (nb == 3) return wgrad_fn_nb<T, 3>(cl, nt);
+  if (nb == 2) return wgrad_fn_nb<T, 2>(cl, nt);
+  return wgrad_fn_nb<T, 1>(cl, nt);
 }
 
 // acc[VL] += sum over rows, q of x(row, q) * gy(row, q), lane by lane; four chains hide FMA latency.
@@ -118,6 +163,11 @@ void backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw) {
   const int64_t macs = units * rows * s.Q * n_ob * plan.ob_elems() * RS;
   const int64_t n_acc = std::max<int64_t>(1, std::min({int64_t(num_threads()), units, macs / kMinFlopChunk}));
   std::vector<T> accs(static_cast<size_t>(n_acc * acc_elems), T(0));
+  // x offset of each tap (r, c) from its pixel's top-left tap, in the blocked copy.
+  std::vector<int64_t> x_taps(static_cast<size_t>(RS));
+  for (int64_t r = 0; r < s.R; ++r)
+    for (int64_t c = 0; c < s.S; ++c) x_taps[r * s.S + c] = (r * s.dh * RL + g.pos(c * s.dw)) * VL;
+  const int64_t zero = 0;
 
   parallel_for(n_acc, 1, [&](int64_t a0, int64_t a1) {
     for (int64_t a = a0; a < a1; ++a) {
@@ -131,6 +181,20 @@ void backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw) {
           for (int64_t b = 0; b < o.n_in; ++b) {
             const int cn = b == o.n_in - 1 ? o.cn_last : VL;
             const T* xin = xb + n * XI + (o.in_first + b) * XB;
+            const int lanes = wgrad_lanes<T>(static_cast<int>(nb));
+            if (!plan.depthwise && cn <= kFewLanes && cn < lanes) {  // few lanes: taps in groups of nt
+              T* am = acc + (ob * plan.n_in + b) * RS * plan.tap_elems;
+              const T* xt = xin + p0 * s.sh * RL * VL;
+              const int per = taps_together(static_cast<int>(nb), cn);
+              for (int64_t t0 = 0, nt; t0 < RS; t0 += nt) {
+                nt = per;
+                while (nt > RS - t0) nt /= 2;
+                wgrad_fn<T>(static_cast<int>(nb), cn, static_cast<int>(nt))(
+                    {am + t0 * plan.tap_elems, plan.ob_elems() * RS, xt, s.sh * RL * VL, gyo, GB, s.Q * VL, p1 - p0, s.Q},
+                    x_taps.data() + t0, plan.tap_elems);
+              }
+              continue;
+            }
             for (int64_t r = 0; r < s.R; ++r)
               for (int64_t c = 0; c < s.S; ++c) {
                 T* am = acc + ((ob * plan.n_in + b) * RS + r * s.S + c) * plan.tap_elems;
@@ -139,11 +203,10 @@ void backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw) {
                   wgrad_block_depthwise(am, xt, s.sh * RL * VL, gyo, s.Q * VL, p1 - p0, s.Q);
                   continue;
                 }
-                const int lanes = wgrad_lanes<T>(static_cast<int>(nb));
                 for (int l0 = 0; l0 < cn; l0 += lanes) {
                   const int cl = std::min(lanes, cn - l0);
-                  wgrad_fn<T>(static_cast<int>(nb), cl)({am + l0 * VL, plan.ob_elems() * RS, xt + l0, s.sh * RL * VL,
-                                                          gyo, GB, s.Q * VL, p1 - p0, s.Q});
+                  wgrad_fn<T>(static_cast<int>(nb), cl, 1)({am + l0 * VL, plan.ob_elems() * RS, xt + l0, s.sh * RL * VL,
+                                                             gyo, GB, s.Q * VL, p1 - p0, s.Q}, &zero, 0);
                 }
               }
           }

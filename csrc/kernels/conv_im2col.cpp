@@ -4,7 +4,9 @@
 //   backward input   dcols      = W[grp]^T                  @ gy[n, grp];  gx[n, grp] = col2im(dcols)
 //   backward weight  gW[grp]   += gy[n, grp]                @ cols(x[n, grp])^T
 //
-// A 1x1, stride-1, unpadded convolution uses the input plane itself as the column matrix (no copy).
+// A 1x1, stride-1, unpadded convolution uses the input plane itself as the column matrix (no copy);
+// so does a kernel covering the whole unpadded input (one output pixel), whose passes are then one
+// GEMM over the batch each: y[N x K] = x[N x CRS] @ W^T, gx = gy[N x K] @ W, gW = gy^T @ x.
 // Threads: with enough images, each thread takes whole images (its own column buffer, single-thread
 // GEMMs, partial weight gradients summed at the end); otherwise images run one after another and
 // im2col / GEMM / col2im are threaded inside.
@@ -224,6 +226,11 @@ void for_each_image(const ConvShape& g, bool needs_cols, int nt, ImageFn&& image
 template <class T>
 void forward(const ConvShape& g, const T* x, const T* w, const T* bias, T* y, int act, T p0, T p1) {
   const int64_t HW = g.H * g.W, PQ = col_cols(g), CRS = col_rows(g), Cg = cg(g), Kg = kg(g);
+  if (covers_image(g)) {
+    gemm<T>(false, true, g.N, g.K, CRS, x, CRS, w, CRS, T(0), y, g.K, useful_threads(conv_flops(g)));
+    if (bias || static_cast<Act>(act) != Act::identity) bias_act_rows(y, bias, g.K, 1, 0, g.N * g.K, act, p0, p1);
+    return;
+  }
   const bool pointwise = is_pointwise(g);
   for_each_image<T>(g, !pointwise, useful_threads(conv_flops(g)), [&](int64_t n, T* cols, int threads) {
     for (int64_t grp = 0; grp < g.G; ++grp) {
@@ -449,6 +456,8 @@ template <class T>
 void backward_input(const ConvShape& g, const T* gy, const T* w, T* gx) {
   if (phases_pay(g)) return backward_input_phases(g, gy, w, gx);
   const int64_t HW = g.H * g.W, PQ = col_cols(g), CRS = col_rows(g), Cg = cg(g), Kg = kg(g);
+  if (covers_image(g))
+    return gemm<T>(false, false, g.N, CRS, g.K, gy, g.K, w, CRS, T(0), gx, CRS, useful_threads(conv_flops(g)));
   const bool pointwise = is_pointwise(g);
   for_each_image<T>(g, !pointwise, useful_threads(conv_flops(g)), [&](int64_t n, T* dcols, int threads) {
     for (int64_t grp = 0; grp < g.G; ++grp) {
@@ -483,6 +492,7 @@ void backward_weight(const ConvShape& g, const T* x, const T* gy, T* gw) {
   const int64_t col_elems = is_pointwise(g) ? 0 : col_rows(g) * col_cols(g);
   const int nt = useful_threads(conv_flops(g));
   if (g.N == 0) return fill_zero(gw, gw_elems);
+  if (covers_image(g)) return gemm<T>(true, false, g.K, col_rows(g), g.N, gy, g.K, x, col_rows(g), T(0), gw, col_rows(g), nt);
   if (!split_by_image(g.N, nt)) {
     std::vector<T> cols(col_elems);
     weight_grad_images(g, x, gy, gw, 0, g.N, false, cols.data(), nt);

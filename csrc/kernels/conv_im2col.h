@@ -21,6 +21,12 @@ inline int64_t col_cols(const ConvShape& g) { return g.P * g.Q; }
 inline bool is_pointwise(const ConvShape& g) {
   return g.R == 1 && g.S == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0 && g.P == g.H && g.Q == g.W;
 }
+// One output pixel whose kernel covers the whole unpadded input (HardNet's 8x8 layer on 8x8 maps):
+// the column matrix of image n is x[n] itself, so each pass is one GEMM over the batch.
+inline bool covers_image(const ConvShape& g) {
+  return g.G == 1 && g.P == 1 && g.Q == 1 && g.ph == 0 && g.pw == 0 && g.dh == 1 && g.dw == 1 && g.R == g.H &&
+         g.S == g.W;
+}
 FASTCNN_ISA_INLINE_END
 
 template <class T>

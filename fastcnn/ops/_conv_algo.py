@@ -79,6 +79,7 @@ class Layer(NamedTuple):
     groups: int = 1
     isa: Optional[str] = None  # the cpu backend's instruction set ("avx512", "avx2", "generic"); None: unknown
     gpu: bool = False  # the tensors are on a GPU (tensor-core algorithms apply)
+    out_hw: Optional[Tuple[int, int]] = None  # the forward's output size (None: unknown, as in_hw)
 
 
 _extension = []  # fastcnn._C once imported (an import statement per convolution pass costs more than the call)
@@ -142,14 +143,26 @@ def _phases_apply(layer: Layer) -> bool:
     return overlap and layer.C // layer.groups >= PHASE_MIN_CHANNELS
 
 
+# Forward / backward-weight reductions (C*R*S, groups 1) shorter than this run on im2col with AVX-512:
+# the direct kernel's 16-lane blocked copy of a 1-4 channel input is 4-16x its size (docs/ops-conv.md,
+# "Small convolutions of the zoo"): stems 3->8 3x3 s2 128x128 fwd direct 3.55 / im2col 1.33 ms,
+# LeNet 1->10 5x5 0.22 / 0.12; SegNet's 3->16 7x7 (147) stays direct (2.25 / 4.90).
+SHORT_REDUCTION = 64
+
+
 def _im2col_wins(layer: Layer, direction: str) -> bool:
     R, S = layer.kernel_hw
     if (R, S) == (1, 1):
         return True  # a plain GEMM
     if layer.in_hw is None:
         return False
-    if layer.dilation != (1, 1) and direction == "conv2d_backward_input":
-        return True  # the direct kernel's dilated taps stride across gy rows
+    if layer.out_hw == (1, 1):
+        return True  # one output pixel: im2col's whole-image case is one GEMM over the batch (HardNet's 8x8)
+    if direction != "conv2d_backward_input" and layer.groups == 1 and layer.isa == "avx512" and \
+            layer.C * R * S < SHORT_REDUCTION:
+        return True  # few input channels and a small kernel (C=3 3x3 stems): below
+    if layer.dilation != (1, 1) and direction == "conv2d_backward_input" and layer.isa != "avx512":
+        return True  # the direct kernel's dilated taps stride across gy rows (AVX2 timing; AVX-512: below)
     if layer.stride != (1, 1) and direction == "conv2d_backward_input" and layer.isa != "avx512" and (
             min(layer.in_hw) >= 32 or _phases_apply(layer)):
         # strided backward-input (conv_transpose2d forward) onto large images (DCGAN G2), by phases (G1);

@@ -232,7 +232,7 @@ def _pass_algo(cfg: ConvConfig, direction, N, w, run):
     # the image-size rules were measured on the cpu backend only
     cpu = cfg.backend == "cpu"
     layer = algos.Layer(N, C, K, cfg.kernel_hw, cfg.in_hw if cpu else None, cfg.stride, cfg.dilation, cfg.groups,
-                        algos.cpu_isa() if cpu else None, w.device.type == "cuda")
+                        algos.cpu_isa() if cpu else None, w.device.type == "cuda", cfg.out_hw if cpu else None)
     return algos.heuristic(options, layer, direction)
 
 

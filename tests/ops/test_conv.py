@@ -52,6 +52,7 @@ CASES = {
     "pad-beyond-half": (1, 3, 6, 6, 3, 5, 3, 1, (4, 1), 1, 1),
     "1x3-groups2-stride21": (3, 2, 5, 4, 4, 1, 3, (2, 1), (0, 1), 1, 2),
     "5x5-64ch": (2, 16, 10, 10, 16, 5, 5, 1, 2, 1, 1),
+    "whole-image": (3, 5, 6, 5, 7, 6, 5, 1, 0, 1, 1),  # one output pixel: im2col's one-GEMM-per-pass case
 }
 TINY = {"odd-3x2", "one-channel-1x1-batch1", "stride3-dil2-groups3", "depthwise-stride2"}
 
@@ -257,7 +258,7 @@ def test_hypothesis_random_configs(backend, device, algo, cfg):
     assert_close(got[1], want[1], reduction=max(1, ref[:, 0].numel()), name="grad weight")
 
 
-@pytest.mark.parametrize("case", ["odd-3x2", "pointwise-groups2", "stride3-dil2-groups3"])
+@pytest.mark.parametrize("case", ["odd-3x2", "pointwise-groups2", "stride3-dil2-groups3", "whole-image"])
 def test_cpu_im2col_every_isa(isa, case):  # noqa: F811
     x, w, b, kw = _make(case, torch.float32)
     leaves = [t.clone().requires_grad_() for t in (x, w, b)]

@@ -104,12 +104,36 @@ def test_conv_transpose2d_explicit_algo_serves_every_pass(ran):
 
 
 def test_real_heuristic_differs_per_direction(ran):
-    # dilated: the backward-input pass goes to im2col, the others stay direct (see heuristic's table)
+    # 3 -> 4 channels, 3x3, dilated: with AVX2 the backward-input pass goes to im2col, the others stay
+    # direct; with AVX-512 the short reduction (C*R*S = 27) sends forward and backward-weight to
+    # im2col and the dilated backward-input stays direct (see heuristic's table)
     layer = _conv_algo.Layer(2, 3, 4, (3, 3), (9, 8), (1, 1), (2, 2))
-    want = {d: _conv_algo.heuristic(ALGOS[:2], layer, d) for d in _conv_algo.DIRECTIONS}
-    assert want == {FWD: "direct", BWD_IN: "im2col", BWD_W: "direct"}
+    for isa, want in (("avx2", {FWD: "direct", BWD_IN: "im2col", BWD_W: "direct"}),
+                      ("avx512", {FWD: "im2col", BWD_IN: "direct", BWD_W: "im2col"})):
+        assert {d: _conv_algo.heuristic(ALGOS[:2], layer._replace(isa=isa), d) for d in _conv_algo.DIRECTIONS} == want
+    here = {d: _conv_algo.heuristic(ALGOS[:2], layer._replace(isa=_conv_algo.cpu_isa()), d)
+            for d in _conv_algo.DIRECTIONS}
     _conv2d_train(dilation=2)
-    assert ran == [(FWD, "direct"), (BWD_IN, "im2col"), (BWD_W, "direct")]
+    assert ran == [(FWD, here[FWD]), (BWD_IN, here[BWD_IN]), (BWD_W, here[BWD_W])]
+
+
+def test_heuristic_small_convolutions():
+    """The zoo's small layers (docs/ops-conv.md, "Small convolutions of the zoo")."""
+    def pick(layer, direction):
+        return _conv_algo.heuristic(ALGOS, layer, direction)
+    stem = _conv_algo.Layer(16, 3, 8, (3, 3), (128, 128), (2, 2), isa="avx512")  # PIDNet-S / StyleGAN-XL stems
+    assert [pick(stem, d) for d in (FWD, BWD_W)] == ["im2col", "im2col"]
+    assert [pick(stem._replace(isa="avx2"), d) for d in (FWD, BWD_W)] == ["direct", "direct"]
+    segnet = _conv_algo.Layer(16, 3, 16, (7, 7), (48, 64), isa="avx512")  # C*R*S = 147: direct
+    assert pick(segnet, FWD) == pick(segnet, BWD_W) == "direct"
+    depthwise = _conv_algo.Layer(16, 32, 32, (3, 3), (32, 32), groups=32, isa="avx512")
+    assert pick(depthwise, FWD) == pick(depthwise, BWD_W) == "direct"
+    hardnet = _conv_algo.Layer(16, 32, 32, (8, 8), (8, 8), isa="avx512", out_hw=(1, 1))  # one output pixel
+    assert [pick(hardnet, d) for d in _conv_algo.DIRECTIONS] == ["im2col"] * 3
+    assert pick(hardnet._replace(out_hw=(2, 2)), BWD_IN) == "direct"
+    dilated = _conv_algo.Layer(16, 32, 32, (3, 3), (32, 32), dilation=(4, 4), isa="avx512")  # R2D2
+    assert pick(dilated, BWD_IN) == "direct"
+    assert pick(dilated._replace(isa="avx2"), BWD_IN) == "im2col"
 
 
 @pytest.mark.parametrize("direction,want", [(FWD, "fft"), (BWD_IN, "fft"), (BWD_W, "direct")])

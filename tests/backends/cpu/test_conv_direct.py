@@ -78,6 +78,20 @@ CASES = [
     # pixels for the weight gradient) per iteration; 3 output blocks, then 2 + 2 with a partial one.
     Case(2, 32, 10, 13, 48, 4, 4, stride=(2, 2), padding=(1, 1)),
     Case(1, 35, 11, 9, 50, 4, 4, stride=(2, 2), padding=(1, 1)),
+    # Row-by-row tiles (one base pointer per tile): 53-pixel rows of one output block -> tiles of
+    # 18/18/17 pixels (more than GCC unrolls by default), 30 -> 15 + 15; 5-pixel rows are joined
+    # into the band's tiles (pixel pointers gathered across rows).
+    Case(2, 16, 6, 53, 16, 7, 7, padding=(3, 3)),
+    Case(1, 19, 5, 30, 13, 5, 5, padding=(2, 2)),
+    Case(2, 16, 9, 5, 16, 3, 3, padding=(1, 1)),
+    # Weight gradient of blocks with few input lanes: several taps per tile (C = 1, 2, 3; the
+    # 4-lane last block of C = 20), strided phases and dilated taps, 1-3 output blocks.
+    Case(2, 3, 9, 21, 16, 7, 7, padding=(3, 3)),
+    Case(1, 1, 12, 13, 10, 5, 5),
+    Case(2, 2, 8, 11, 48, 3, 3, padding=(1, 1)),
+    Case(2, 20, 7, 9, 24, 3, 3, padding=(0, 2)),
+    Case(2, 3, 17, 15, 8, 3, 3, stride=(2, 2), padding=(1, 1)),
+    Case(1, 3, 11, 12, 5, 3, 3, padding=(2, 2), dilation=(2, 2)),
 ]
 
 
