@@ -4,6 +4,8 @@ the measurements behind the diagnosis, on the torch twin (`--twin`, ~0.2 s per s
     PYTHONPATH=$PWD python scripts/pidnet_diagnostics.py oracle                 # can 1/8 logits represent the shapes?
     PYTHONPATH=$PWD python scripts/pidnet_diagnostics.py branches --twin --steps 800 --every 200
     PYTHONPATH=$PWD python scripts/pidnet_diagnostics.py branches --twin --steps 400 --terms p   # the P head alone
+    PYTHONPATH=$PWD python scripts/pidnet_diagnostics.py branches --twin --steps 200 --terms p --ablate pag \
+        --ablate plain_head --ablate pool_stem --option planes=32                        # probe-only patches
     PYTHONPATH=$PWD python scripts/pidnet_diagnostics.py unet --steps 400 --level 3   # a plain U-Net, output at 1/8
 
 `branches` trains the recipe and, every --every steps, prints each loss term, the gradient norm each term
@@ -64,8 +66,36 @@ def batches(task, steps, batch_size=16):
         yield step, [torch.stack(t) for t in zip(*[task.train_set[i] for i in idx])]
 
 
+def ablate(task, net, what, steps):
+    """Probe-only patches of the network (not the zoo's PIDNet-S), to find which part slows learning."""
+    if "pag" in what:          # the P branch keeps its own features (no fusion with the I branch)
+        for name in ("pag3", "pag4"):
+            getattr(net, name).forward = lambda x, y: x
+    if "init" in what or "head_init" in what:   # torch's default init instead of the reference's fan_out
+        heads = {id(getattr(net, h).conv2) for h in ("seghead_p", "seghead_d", "final_layer")}
+        for m in net.modules():
+            if isinstance(m, nn.Conv2d) and ("init" in what or id(m) in heads):
+                m.reset_parameters()
+    if "plain_head" in what:   # the P head as ReLU + 1x1 convolution
+        net.seghead_p = nn.Sequential(nn.ReLU(), nn.Conv2d(net.seghead_p.conv1.in_channels, NUM_CLASSES, 1))
+    if "pool_stem" in what:    # full-resolution convolutions and max pools instead of two stride-2 convolutions
+        c = net.conv1[0].out_channels
+        net.conv1 = nn.Sequential(*conv_block(3, c), nn.MaxPool2d(2), nn.Conv2d(c, c, 3, padding=1, bias=False),
+                                  nn.BatchNorm2d(c), nn.ReLU(), nn.MaxPool2d(2))
+    if {"plain_head", "pool_stem"} & set(what):   # new parameters: a new optimiser and schedule
+        opt = task.optimizers["model"]
+        task.optimizers["model"] = type(opt)(net.parameters(), **{k: opt.defaults[k] for k in ("lr", "weight_decay")})
+        task.schedulers["model"] = torch.optim.lr_scheduler.LambdaLR(
+            task.optimizers["model"], lambda s: max(0.0, 1 - s / steps) ** task.poly_power)
+
+
 def branches(args):
-    task = RECIPES["pidnet_s"](Settings(size="small", steps=args.steps, batch_size=16, lib=TORCH if args.twin else FAST))
+    options = dict(kv.split("=", 1) for kv in args.option)
+    if "planes" in options:
+        options["planes"] = int(options["planes"])
+    task = RECIPES["pidnet_s"](Settings(size="small", steps=args.steps, batch_size=16, lib=TORCH if args.twin else FAST,
+                                        options=options))
+    ablate(task, task.nets["model"], args.ablate, args.steps)
     net, opt, sched = task.nets["model"], task.optimizers["model"], task.schedulers["model"]
     gates = {}
 
@@ -86,6 +116,8 @@ def branches(args):
                  "20 BCE(D)": task.bce_weight * task.boundary_bce(d, boundary), "BAS": task.sb_weight * task.ohem_ce(main, bd_labels)}
         if args.terms == "p":   # the P head alone: a plain CNN path with its own cross-entropy
             terms = {"0.4 CE(P)": terms["0.4 CE(P)"]}
+        elif args.terms == "no_bas":
+            del terms["BAS"]
         if step % args.every == 0 or step == args.steps - 1:
             print(f"step {step} ({time.perf_counter() - t0:.0f} s): " + ", ".join(f"{k} {v.item():.3f}" for k, v in terms.items()))
             for k, t in terms.items():
@@ -168,7 +200,11 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=400)
     p.add_argument("--every", type=int, default=100)
     p.add_argument("--twin", action="store_true", help="branches: the torch twin (same recipe, seed, data)")
-    p.add_argument("--terms", choices=("all", "p"), default="all", help="branches: train on every loss term or the P head's alone")
+    p.add_argument("--terms", choices=("all", "p", "no_bas"), default="all",
+                   help="branches: train on every loss term, the P head's alone, or all but the boundary-aware one")
+    p.add_argument("--ablate", action="append", default=[], choices=("pag", "init", "head_init", "plain_head", "pool_stem"),
+                   help="branches: probe-only patches of the network (repeatable)")
+    p.add_argument("--option", action="append", default=[], help="branches: recipe option NAME=VALUE (planes, optimizer)")
     p.add_argument("--width", type=int, default=16, help="unet: channels at full resolution")
     p.add_argument("--level", type=int, default=0, help="unet: decoder stops at 1/2**level")
     p.add_argument("--strided", action="store_true", help="unet: stride-2 convolutions instead of max pooling")
