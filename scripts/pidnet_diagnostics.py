@@ -96,6 +96,11 @@ def branches(args):
     task = RECIPES["pidnet_s"](Settings(size="small", steps=args.steps, batch_size=16, lib=TORCH if args.twin else FAST,
                                         options=options))
     ablate(task, task.nets["model"], args.ablate, args.steps)
+    if args.upsample > 1:   # the images enlarged (128x128: the small network's design size), outputs back to 64x64
+        def forward(x, f=args.upsample):
+            big = F.interpolate(task.normalise(x), scale_factor=f, mode="bilinear", align_corners=False)
+            return tuple(F.interpolate(o, size=x.shape[-2:], mode="bilinear", align_corners=False) for o in task.fwd["model"](big))
+        task.forward = forward
     net, opt, sched = task.nets["model"], task.optimizers["model"], task.schedulers["model"]
     gates = {}
 
@@ -204,6 +209,7 @@ def main(argv=None):
                    help="branches: train on every loss term, the P head's alone, or all but the boundary-aware one")
     p.add_argument("--ablate", action="append", default=[], choices=("pag", "init", "head_init", "plain_head", "pool_stem"),
                    help="branches: probe-only patches of the network (repeatable)")
+    p.add_argument("--upsample", type=int, default=1, help="branches: enlarge the images by this factor (outputs resized back)")
     p.add_argument("--option", action="append", default=[], help="branches: recipe option NAME=VALUE (planes, optimizer)")
     p.add_argument("--width", type=int, default=16, help="unet: channels at full resolution")
     p.add_argument("--level", type=int, default=0, help="unet: decoder stops at 1/2**level")
