@@ -259,7 +259,10 @@ class PIDNet(Network):
         out = _resize(lib, self.final_layer(self.dfm(x_, x, x_d)), in_size)
         if not self.augment:
             return out
-        return (_resize(lib, self.seghead_p(temp_p), in_size), out, _resize(lib, self.seghead_d(temp_d), in_size))
+        # the reference's in-place ReLUs (self.relu(x_), self.relu(x_d) above) also rectify temp_p and
+        # temp_d, which alias x_ and x_d there: its auxiliary heads read the rectified features
+        p_head, d_head = self.seghead_p(self.relu(temp_p)), self.seghead_d(self.relu(temp_d))
+        return (_resize(lib, p_head, in_size), out, _resize(lib, d_head, in_size))
 
 
 @register_model("pidnet_s", paper="Xu, Xiong, Bhattacharyya 2023, PIDNet: A Real-time Semantic Segmentation Network "

@@ -179,3 +179,19 @@ def test_pidnet_heads_and_output_size():
     infer = models.get_model("pidnet_s", size="small", num_classes=5, augment=False).eval()
     out = infer(torch.randn(2, 3, 64, 96))
     assert isinstance(out, torch.Tensor) and out.shape == (2, 5, 64, 96)
+
+
+def test_pidnet_auxiliary_heads_read_rectified_features():
+    """The reference's in-place ReLUs rectify temp_p / temp_d (they alias x_ / x_d) before its P and D
+    heads run; the zoo's heads must see the same non-negative features (the Pag / Bag mixes feeding them
+    are negative in places)."""
+    torch.manual_seed(0)
+    net = models.get_model("pidnet_s", size="small", num_classes=5).eval()
+    seen = {}
+    for name in ("seghead_p", "seghead_d"):
+        getattr(net, name).register_forward_hook(lambda m, inp, out, name=name: seen.__setitem__(name, inp[0]))
+    with torch.no_grad():
+        net(torch.randn(2, 3, 64, 64))
+    assert set(seen) == {"seghead_p", "seghead_d"}
+    for name, x in seen.items():
+        assert x.min() >= 0 and (x > 0).any(), name
