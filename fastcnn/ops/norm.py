@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from .. import _checks
 from ..contracts import kernels
+from ._eager import EagerOp, runnable
 from ._op import apply, memoised, public_op
 from ._shapes import around, follows_channels_last, owned_outputs, reshaped_in_place
 
@@ -99,13 +100,26 @@ def _contig(t):
     return t.contiguous() if t is not None else None
 
 
+_BATCH_NORM = EagerOp("batch_norm")
+
+
+def _dense_or_absent(*tensors) -> bool:
+    return all(t is None or t.is_contiguous() for t in tensors)
+
+
 @public_op(reference=F.batch_norm, check=memoised(_check_batch_norm), repeat=True)
 @follows_channels_last
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5,
                *, backend):
     """torch.nn.functional.batch_norm on (N, C), (N, C, L) or (N, C, H, W) input."""
-    return apply(_BatchNorm, input, weight, bias, running_mean, running_var, training,
-                            0.0 if momentum is None else float(momentum), float(eps), backend)
+    momentum = 0.0 if momentum is None else float(momentum)
+    # the same arithmetic and kernels in one C++ op (fastcnn/ops/_eager.py), for dense tensors: the
+    # op writes the running buffers in place, where the Function copies non-contiguous ones back
+    if backend == "cpu" and input.numel() and _dense_or_absent(input, weight, bias, running_mean, running_var):
+        bn = runnable(_BATCH_NORM, input, input.numel())
+        if bn is not None:
+            return bn(input, weight, bias, running_mean, running_var, bool(training), momentum, float(eps))
+    return apply(_BatchNorm, input, weight, bias, running_mean, running_var, training, momentum, float(eps), backend)
 
 
 def _check_normalize(input, p=2.0, dim=1, eps=1e-12, out=None):

@@ -112,11 +112,12 @@ def test_no_grad_and_inference_mode_give_plain_tensors():
     assert y.is_inference()
 
 
-@pytest.mark.parametrize("op", ["relu", "linear"])
+@pytest.mark.parametrize("op", ["relu", "linear", "batch_norm"])
 def test_a_second_derivative_is_still_refused(op):
     x = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
     w = torch.randn(2, 4, dtype=torch.float64)
-    y = O.relu(x) if op == "relu" else O.linear(x, w)
+    y = {"relu": lambda: O.relu(x), "linear": lambda: O.linear(x, w),
+         "batch_norm": lambda: O.batch_norm(x, None, None, training=True)}[op]()
     assert y.grad_fn.name().startswith("fastcnn::")
     gy = torch.randn(y.shape, dtype=torch.float64, requires_grad=True)
     (gx,) = torch.autograd.grad(y, x, gy, create_graph=True)
@@ -190,3 +191,67 @@ def test_max_pool2d_gradcheck_and_indices():
     assert torch.autograd.gradcheck(lambda t: O.max_pool2d(t, 3, 2, 1), (x,))
     y, idx = O.max_pool2d(x, 2, return_indices=True)  # indices asked for: the Python Function returns them
     assert torch.equal(idx, torch.nn.functional.max_pool2d(x, 2, return_indices=True)[1])
+
+
+BN_SHAPES = {"2d": (6, 5), "3d": (3, 5, 7), "4d": (2, 5, 3, 7)}
+
+
+def _bn_inputs(shape, dtype, affine):
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(shape, dtype=dtype, generator=g) * 2 + 0.5
+    C = shape[1]
+    w = torch.rand(C, dtype=dtype, generator=g) + 0.5 if affine else None
+    b = torch.randn(C, dtype=dtype, generator=g) if affine else None
+    return x, w, b
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("affine", [True, False])
+@pytest.mark.parametrize("shape", list(BN_SHAPES) + ["channels_last"])
+def test_batch_norm_equals_the_python_path(shape, affine, training, dtype):
+    x, w, b = _bn_inputs(BN_SHAPES.get(shape, (2, 5, 3, 7)), dtype, affine)
+    if shape == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
+    C = x.shape[1]
+    results, stats = [], []
+    for python in (False, True):
+        rm = torch.linspace(-1, 1, C, dtype=dtype)
+        rv = torch.linspace(0.5, 2, C, dtype=dtype)
+        fn = lambda x, w, b: O.batch_norm(x, rm, rv, w, b, training=training, momentum=0.3, eps=1e-3)  # noqa: E731
+        if python:
+            with _eager.python_path():
+                results.append(_run(fn, [x, w, b]))
+        else:
+            results.append(_run(fn, [x, w, b]))
+            assert "fastcnn::BatchNormBackward" in {results[0][0].grad_fn.name()} | {
+                f.name() for f, _ in results[0][0].grad_fn.next_functions if f is not None}
+        stats.append((rm, rv))
+    _assert_same(*results)
+    assert results[0][0].stride() == results[1][0].stride()
+    for a, b_ in zip(*stats):  # running statistics updated alike (training) or left alone (eval)
+        assert torch.equal(a, b_)
+    if not training:
+        assert torch.equal(stats[0][0], torch.linspace(-1, 1, C, dtype=dtype))
+
+
+def test_batch_norm_without_running_statistics_and_gradcheck():
+    x, w, b = _bn_inputs((3, 4, 5), torch.float64, True)
+    fn = lambda x, w, b: O.batch_norm(x, None, None, w, b, training=True)  # noqa: E731
+    fast = _run(fn, [x, w, b])
+    with _eager.python_path():
+        python = _run(fn, [x, w, b])
+    _assert_same(fast, python)
+    inputs = [t.detach().requires_grad_() for t in (x, w, b)]
+    assert torch.autograd.gradcheck(fn, inputs)
+    y = fn(*inputs)
+    assert y.grad_fn.name() == "fastcnn::BatchNormBackward"
+
+
+def test_batch_norm_non_contiguous_buffers_keep_the_python_path():
+    x, w, b = _bn_inputs((4, 3, 5), torch.float32, True)
+    rm = torch.zeros(3, 2)[:, 0]  # strided running mean: updated in place through a copy by the Function
+    rv = torch.ones(3)
+    y = O.batch_norm(x.requires_grad_(), rm, rv, w, b, training=True)
+    assert y.grad_fn.name() != "fastcnn::BatchNormBackward"
+    assert torch.allclose(rm, 0.1 * x.detach().mean(dim=(0, 2)))
