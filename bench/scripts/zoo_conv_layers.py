@@ -27,6 +27,8 @@ from fastcnn import _C, models
 from fastcnn.bench.suites import NETWORK_BATCH, _network_call, _no_dropout
 from fastcnn.contracts import kernels
 
+from conv_passes import timeit  # noqa: E402 (bench/scripts is this script's sys.path[0])
+
 NETS = "segnet_basic,hardnet,srresnet,srgan_discriminator,stylegan_xl_discriminator,lenet,dcgan_discriminator," \
        "dcgan_generator,pspnet,r2d2,conv_autoencoder,pidnet_s,alexnet"
 SHORT = {"conv2d_forward": "fwd", "conv2d_backward_input": "bwd_in", "conv2d_backward_weight": "bwd_w"}
@@ -67,13 +69,7 @@ STAT = statistics.median
 
 
 def median_time(fn, reps):
-    fn()
-    ts = []
-    for _ in range(reps):
-        t0 = CLOCK()
-        fn()
-        ts.append(CLOCK() - t0)
-    return STAT(ts)
+    return STAT(timeit(fn, reps, CLOCK))
 
 
 def main():
