@@ -183,7 +183,7 @@ def refuse_autocast(tensors, op_name: str) -> None:
         return  # every tensor of a call is on one device (the checks make sure)
 
 
-def public_op(reference: Callable, check: Optional[Callable] = None, repeat=None, values: Optional[Callable] = None):
+def public_op(reference: Callable, check: Optional[Callable] = None, repeat=None):
     """A body with a keyword-only `checked` parameter receives what check() returned (what the checks
     computed, e.g. normalised geometry), so the op need not work it out, or look it up, again.
 
@@ -193,10 +193,8 @@ def public_op(reference: Callable, check: Optional[Callable] = None, repeat=None
     (relu's in-place check reads requires_grad). A configuration that passed the checks once on the
     cpu backend then runs the body directly on its later calls, with the remembered `checked`: no
     check, no backend resolution (the lean path the eager op layer, fastcnn/ops/_eager.py, needs).
-    Not while autocast or functorch transforms are active, nor while a graph is traced.
-
-    `values(*args, **kwargs)`: checks that read tensor values (cross_entropy's class indices), run
-    after check() on every call, repeats included, on every backend."""
+    Not while autocast or functorch transforms are active, nor while a graph is traced. Checks that
+    read tensor values (cross_entropy's class indices) belong in the body, which runs on every call."""
     def deco(body):
         sig = inspect.signature(body)
         params = [p for p in sig.parameters.values() if p.name not in ("backend", "checked")]
@@ -208,8 +206,6 @@ def public_op(reference: Callable, check: Optional[Callable] = None, repeat=None
 
         def full_call(args, backend, kwargs):
             checked = check(*args, **kwargs) if check is not None else None
-            if values is not None:
-                values(*args, **kwargs)
             tensors = [a for a in args if isinstance(a, _Tensor)]
             if kwargs:
                 tensors += [a for a in kwargs.values() if isinstance(a, _Tensor)]
@@ -235,8 +231,6 @@ def public_op(reference: Callable, check: Optional[Callable] = None, repeat=None
                         and not _functorch_active():
                     seen = memo.get(memo.key(*args, *kwargs, *kwargs.values()))
                     if seen is not None:  # a repeat of a configuration that passed the checks on cpu
-                        if values is not None:
-                            values(*args, **kwargs)
                         if takes_checked:
                             return body(*args, backend="cpu", checked=seen[0], **kwargs)
                         return body(*args, backend="cpu", **kwargs)

@@ -27,6 +27,7 @@ from torch.nn import _reduction
 
 from .. import _checks
 from ..contracts import kernels
+from ._eager import EagerOp, runnable
 from ._op import ConfigMemo, apply, public_op
 
 __all__ = ["cross_entropy", "nll_loss", "mse_loss", "binary_cross_entropy", "binary_cross_entropy_with_logits"]
@@ -132,7 +133,8 @@ def _check_cross_entropy(input, target, weight=None, size_average=None, ignore_i
 
 def _check_cross_entropy_values(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
                                 reduction="mean", label_smoothing=0.0):
-    """The class indices' values, checked on every call (public_op's values=)."""
+    """The class indices' values, checked on every call, repeats included (by the op's body; the eager
+    C++ op checks them itself, with the same message)."""
     if not target.is_floating_point() and not torch.compiler.is_compiling():
         check_target_values(target, input.shape[0] if input.dim() == 1 else input.shape[1], ignore_index)
 
@@ -251,7 +253,11 @@ class _SoftCrossEntropy(torch.autograd.Function):
                 None, None, None, None)
 
 
-@public_op(reference=F.cross_entropy, check=_check_cross_entropy, repeat=True, values=_check_cross_entropy_values)
+_CROSS_ENTROPY = EagerOp("cross_entropy")
+_REDUCTION_CODES = {"none": 0, "mean": 1, "sum": 2}   # csrc/torchops/loss.cpp
+
+
+@public_op(reference=F.cross_entropy, check=_check_cross_entropy, repeat=True)
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
                   label_smoothing=0.0, *, backend):
     """torch.nn.functional.cross_entropy: log_softmax over dim 1 + nll, fused; class-index targets
@@ -259,6 +265,11 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     reduction = _reduction_arg(size_average, reduce, reduction)
     if target.is_floating_point():
         return apply(_SoftCrossEntropy, input, target, weight, reduction, float(label_smoothing), backend)
+    if backend == "cpu":  # the same kernels and reductions in one C++ op (fastcnn/ops/_eager.py)
+        ce = runnable(_CROSS_ENTROPY, input, 3 * target.numel())
+        if ce is not None:
+            return ce(input, target, weight, int(ignore_index), _REDUCTION_CODES[reduction], float(label_smoothing))
+    _check_cross_entropy_values(input, target, ignore_index=ignore_index)  # (the C++ op checks them itself)
     return apply(_CrossEntropy, input, target, weight, int(ignore_index), reduction, float(label_smoothing), backend)
 
 

@@ -255,3 +255,45 @@ def test_batch_norm_non_contiguous_buffers_keep_the_python_path():
     y = O.batch_norm(x.requires_grad_(), rm, rv, w, b, training=True)
     assert y.grad_fn.name() != "fastcnn::BatchNormBackward"
     assert torch.allclose(rm, 0.1 * x.detach().mean(dim=(0, 2)))
+
+
+CE_CASES = {  # (logits shape, target shape)
+    "unbatched": ((7,), ()), "2d": ((5, 7), (5,)), "4d": ((2, 7, 3, 5), (2, 3, 5)),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("extras", ["plain", "weighted_ignored_smoothed"])
+@pytest.mark.parametrize("case", list(CE_CASES))
+def test_cross_entropy_equals_the_python_path(case, extras, reduction, dtype):
+    g = torch.Generator().manual_seed(4)
+    xs, ts = CE_CASES[case]
+    x = torch.randn(xs, dtype=dtype, generator=g) * 3
+    t = torch.randint(0, 7, ts, generator=g)
+    kwargs = {"reduction": reduction}
+    if extras != "plain":
+        if t.dim():
+            t.view(-1)[0] = 3  # an ignored target
+        kwargs.update(weight=torch.rand(7, dtype=dtype, generator=g) + 0.5, ignore_index=3, label_smoothing=0.1)
+    fn = lambda x: O.cross_entropy(x, t, **kwargs)  # noqa: E731
+    fast = _run(fn, [x])
+    assert fast[0].grad_fn.name() == "fastcnn::CrossEntropyBackward"
+    with _eager.python_path():
+        python = _run(fn, [x])
+    _assert_same(fast, python)
+
+
+def test_cross_entropy_gradcheck_and_bad_targets_on_every_call():
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(4, 6, 3, dtype=torch.float64, generator=g, requires_grad=True)
+    t = torch.randint(0, 6, (4, 3), generator=g)
+    w = torch.rand(6, dtype=torch.float64, generator=g) + 0.5
+    assert torch.autograd.gradcheck(lambda x: O.cross_entropy(x, t, w, label_smoothing=0.2), (x,))
+    assert torch.autograd.gradcheck(lambda x: O.cross_entropy(x, t, reduction="none"), (x,))
+    for _ in range(2):  # the first call and a repeat of the configuration
+        bad = t.clone()
+        bad[1, 2] = 6
+        with pytest.raises(ValueError, match=r"target: class indices must be in \[0, 6\) or equal ignore_index=-100; got 6"):
+            O.cross_entropy(x, bad)
+    assert O.cross_entropy(x, t).grad_fn.name() == "fastcnn::CrossEntropyBackward"
