@@ -44,7 +44,8 @@ COMMON_FLAGS = ["-O3", "-fopenmp", "-std=c++17", "-fno-math-errno", "-Wall", "-W
 # FASTCNN_SANITIZE=address,undefined: an instrumented build for scripts/sanitize.sh (never the
 # shipped one: that script builds into its own folders). -O1 keeps ASan's reports readable.
 SANITIZE = os.environ.get("FASTCNN_SANITIZE", "")
-SANITIZE_FLAGS = ([f"-fsanitize={SANITIZE}", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g", "-O1"]
+SANITIZE_FLAGS = ([f"-fsanitize={SANITIZE}", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g", "-O1",
+                   "-DFASTCNN_SANITIZE_BUILD"]
                   if SANITIZE else [])
 # FASTCNN_SANITIZE_ISAS=avx512 (a comma list): instrument only these ISA copies of the kernel files
 # (the one the tests run on); the other copies are the shipped build's objects (FASTCNN_PLAIN_OBJECTS,

@@ -19,6 +19,16 @@
 #include "common/activation_math.h"
 #include "common/simd.h"
 #include "common/threads.h"
+
+// Complete unrolling of the tile loops (below: the accumulators must stay in registers). The
+// sanitizer build (setup.py, FASTCNN_SANITIZE) leaves it out: instrumented, the unrolled tiles took
+// GCC over ten minutes for this file; the loops compute the same either way.
+#define FASTCNN_PRAGMA(text) _Pragma(#text)
+#ifdef FASTCNN_SANITIZE_BUILD
+#define FASTCNN_UNROLL(n)
+#else
+#define FASTCNN_UNROLL(n) FASTCNN_PRAGMA(GCC unroll n)
+#endif
 #include "kernels/conv_direct.h"
 #include "kernels/conv_workspace.h"
 #include "kernels/gemm_pack.h"
@@ -303,7 +313,7 @@ template <class T, int NQ>
 struct GatherPixels {
   const T* p[NQ];
   GatherPixels(const T* xt, const int64_t* pix) {
-#pragma GCC unroll 32
+FASTCNN_UNROLL(32)
     for (int j = 0; j < NQ; ++j) p[j] = xt + pix[j];
   }
   const T* at(int j) const { return p[j]; }
@@ -318,15 +328,15 @@ inline void fma_dense(Vec<T> (&acc)[NB][NQ], const Px& xp, const T* wp, int64_t 
   using V = Vec<T>;
   constexpr int VL = V::N;
   const int n = CN > 0 ? CN : cn;
-#pragma GCC unroll 4
+FASTCNN_UNROLL(4)
   for (int c = 0; c < n; ++c) {
     V wv[NB];
-#pragma GCC unroll 4
+FASTCNN_UNROLL(4)
     for (int b = 0; b < NB; ++b) wv[b] = V::load(wp + b * w_out + c * VL);
-#pragma GCC unroll 32
+FASTCNN_UNROLL(32)
     for (int j = 0; j < NQ; ++j) {
       const V xv = V::set1(xp.at(j)[c]);
-#pragma GCC unroll 4
+FASTCNN_UNROLL(4)
       for (int b = 0; b < NB; ++b) acc[b][j] = fmadd(xv, wv[b], acc[b][j]);
     }
   }
@@ -343,9 +353,9 @@ void tile(const TileArgs<T>& a) {
   using Px = std::conditional_t<ROW, RowPixels<T, NQ>, GatherPixels<T, NQ>>;
   constexpr int VL = V::N;
   V acc[NB][NQ];
-#pragma GCC unroll 4
+FASTCNN_UNROLL(4)
   for (int b = 0; b < NB; ++b)
-#pragma GCC unroll 32
+FASTCNN_UNROLL(32)
     for (int j = 0; j < NQ; ++j) acc[b][j] = V::zero();
   for (int64_t i = 0; i < a.n_in; ++i) {
     const T* xb = a.x + i * a.x_block;
@@ -356,7 +366,7 @@ void tile(const TileArgs<T>& a) {
       const T* wp = wb + a.taps[t].w_off;
       if constexpr (DW) {
         const V wv = V::load(wp);
-#pragma GCC unroll 32
+FASTCNN_UNROLL(32)
         for (int j = 0; j < NQ; ++j) acc[0][j] = fmadd(V::load(xp.at(j)), wv, acc[0][j]);
       } else if (full) {
         fma_dense<T, NB, NQ, VL>(acc, xp, wp, a.w_out, VL);
@@ -365,10 +375,10 @@ void tile(const TileArgs<T>& a) {
       }
     }
   }
-#pragma GCC unroll 4
+FASTCNN_UNROLL(4)
   for (int b = 0; b < NB; ++b) {
     const V bv = a.bias ? V::load(a.bias + b * VL) : V::zero();
-#pragma GCC unroll 32
+FASTCNN_UNROLL(32)
     for (int j = 0; j < NQ; ++j)
       act::forward<T>(a.ep.act, V(acc[b][j] + bv), T(a.ep.param), T(0)).store(a.out + b * a.out_block + j * a.out_stride);
   }
