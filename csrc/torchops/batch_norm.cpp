@@ -7,9 +7,6 @@
 namespace fastcnn::eager {
 namespace {
 
-template <class T>
-T* ptr_or_null(const at::Tensor& t) { return t.defined() ? ptr<T>(t) : nullptr; }
-
 struct BatchNormBackward : BackwardNode<BatchNormBackward> {
   static constexpr const char* kName = "fastcnn::BatchNormBackward";
   SavedVariable x, weight, mean, invstd;  // x contiguous; weight undefined when absent

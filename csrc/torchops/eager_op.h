@@ -69,6 +69,10 @@ inline at::Tensor laid_out_like(const at::Tensor& t, const at::Tensor& ref) {
 template <class T>
 T* ptr(const at::Tensor& t) { return static_cast<T*>(t.data_ptr()); }
 
+// An optional tensor's data, nullptr where it is absent (the kernels' "not given").
+template <class T>
+T* ptr_or_null(const at::Tensor& t) { return t.defined() ? ptr<T>(t) : nullptr; }
+
 // Whether this call builds a backward node: grad mode on and an input requiring a gradient. Inputs
 // carrying a forward-mode tangent are refused, as the Python Functions (which have no jvp) refuse them.
 inline bool records_grad(std::initializer_list<const at::Tensor*> inputs) {

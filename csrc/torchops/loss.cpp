@@ -14,9 +14,6 @@ enum Reduction : int64_t { kNone = 0, kMean = 1, kSum = 2 };
 template <class T>
 const LossFns<T>& loss_fns() { return pick<T>(loss_kernels()); }
 
-template <class T>
-const T* ptr_or_null(const at::Tensor& t) { return t.defined() ? ptr<const T>(t) : nullptr; }
-
 void check_class_indices(const at::Tensor& target, int64_t C, int64_t ignore_index) {
   const int64_t* t = ptr<const int64_t>(target);
   for (int64_t i = 0, n = target.numel(); i < n; ++i)
@@ -47,7 +44,7 @@ struct CrossEntropyBackward : BackwardNode<CrossEntropyBackward> {
         const double gy = grad.item().toDouble();
         g_one = T(reduction == kMean ? gy / denom : gy);
       }
-      loss_fns<T>().cross_entropy_backward(ptr<const T>(xs), ptr<const int64_t>(t), ptr_or_null<T>(w),
+      loss_fns<T>().cross_entropy_backward(ptr<const T>(xs), ptr<const int64_t>(t), ptr_or_null<const T>(w),
                                            ptr<const T>(l), N, C, S, ignore_index, smoothing, g, g_stride, ptr<T>(gx));
     });
     return {gx.view(input_sizes)};
@@ -81,7 +78,7 @@ at::Tensor cross_entropy(const at::Tensor& input, const at::Tensor& target_in, c
   dispatch_float(x, [&](auto zero) {
     using T = decltype(zero);
     const auto& k = loss_fns<T>();
-    k.cross_entropy_forward(ptr<const T>(x), ptr<const int64_t>(t), ptr_or_null<T>(w), N, C, S, ignore_index, smoothing,
+    k.cross_entropy_forward(ptr<const T>(x), ptr<const int64_t>(t), ptr_or_null<const T>(w), N, C, S, ignore_index, smoothing,
                             ptr<T>(loss), ptr<T>(wt), ptr<T>(lse));
     if (reduction == kNone) {
       out = loss.view(target_in.sizes());
