@@ -2,13 +2,17 @@
 // convolution kernels through csrc/host/conv_calls.h, the calls the pybind bindings make: the same
 // results as fastcnn/ops/conv.py's _Conv2d / _ConvTranspose2d Functions.
 //
-// fastcnn/ops/conv.py decides everything per configuration and sends it along:
-//   shape  the ConvShape's 16 sizes (for transposed: the convolution it is the adjoint of);
-//   algos  the algorithm code (conv_calls::Algo) of each conv2d pass: [forward, backward-input,
-//          backward-weight], then each pass's fallback (-1: none): a pass with a fallback is run
-//          again with it when its result holds a non-finite value (conv.py _pass's rule for the
-//          tile transforms, whose one NaN/inf spreads over a whole tile);
-//   act    the fused activation's code (fastcnn::Act; 0 for transposed) and its parameter.
+// fastcnn/ops/conv.py decides everything per configuration and sends it as `plan`, one int64 tensor
+// made once per configuration (an int[] argument costs ~0.1 us per element to convert, a tensor
+// nothing), of kPlanSize entries:
+//   [0, 16)   the ConvShape's sizes (for transposed: the convolution it is the adjoint of);
+//   [16, 19)  the algorithm code (conv_calls::Algo) of each conv2d pass: forward, backward-input,
+//             backward-weight;
+//   [19, 22)  each pass's fallback (-1: none): a pass with a fallback is run again with it when its
+//             result holds a non-finite value (conv.py _pass's rule for the tile transforms, whose
+//             one NaN/inf spreads over a whole tile);
+//   22        the fused activation's code (fastcnn::Act; 0 for transposed), its parameter: act_param;
+//   23        transposed: conv_transpose2d (1) or conv2d (0).
 // Only non-degenerate calls come here (every size > 0: the kernel wrappers' special cases stay in
 // Python), with contiguous x, w and bias.
 #include <cmath>
@@ -23,25 +27,35 @@ namespace {
 
 enum Pass { kForward = 0, kBackwardInput = 1, kBackwardWeight = 2 };
 
+constexpr int64_t kPlanSize = 24;
+
 struct Plan {
   ConvShape shape{};
   int64_t algo[3] = {0, 0, 0};
   int64_t fallback[3] = {-1, -1, -1};
+  int64_t act = 0;
+  bool transposed = false;
 };
 
-Plan plan_of(at::IntArrayRef shape, at::IntArrayRef algos) {
-  TORCH_CHECK_VALUE(algos.size() == 6, "algos: expected 6 codes (three passes, three fallbacks), got ", algos.size());
+Plan plan_of(const at::Tensor& t) {
+  TORCH_CHECK_VALUE(t.device().is_cpu() && t.scalar_type() == at::kLong && t.dim() == 1 && t.numel() == kPlanSize &&
+                        t.is_contiguous(),
+                    "plan: expected a contiguous CPU int64 tensor of ", kPlanSize, " entries, got ", t.scalar_type(),
+                    " of shape ", t.sizes());
+  const int64_t* v = t.const_data_ptr<int64_t>();
   Plan p;
   try {
-    p.shape = conv_shape_from_list(shape.vec());
+    p.shape = conv_shape_from_list(std::vector<int64_t>(v, v + 16));
     for (int i = 0; i < 3; ++i) {
-      conv_calls::algo_of(algos[i]);
-      if (algos[3 + i] >= 0) conv_calls::algo_of(algos[3 + i]);
-      p.algo[i] = algos[i], p.fallback[i] = algos[3 + i];
+      conv_calls::algo_of(v[16 + i]);
+      if (v[19 + i] >= 0) conv_calls::algo_of(v[19 + i]);
+      p.algo[i] = v[16 + i], p.fallback[i] = v[19 + i];
     }
   } catch (const std::invalid_argument& e) {
-    TORCH_CHECK_VALUE(false, e.what());
+    TORCH_CHECK_VALUE(false, "plan: ", e.what());
   }
+  p.act = v[22], p.transposed = v[23] != 0;
+  TORCH_CHECK_VALUE(!p.transposed || p.act == 0, "plan: conv_transpose2d fuses no activation");
   return p;
 }
 
@@ -107,16 +121,17 @@ at::Tensor channel_sum(const at::Tensor& gy) {
 
 struct ConvBackward : BackwardNode<ConvBackward> {
   static constexpr const char* kName = "fastcnn::Conv2dBackward";
-  std::string name() const override { return transposed ? "fastcnn::ConvTranspose2dBackward" : kName; }
 
   SavedVariable x, w, y;  // the op's input and weight (contiguous); y: its output, only with an activation
   Plan plan;
-  int64_t act = 0;
   double act_param = 0;
-  bool transposed = false, has_bias = false;
+  bool has_bias = false;
+  std::string name() const override { return plan.transposed ? "fastcnn::ConvTranspose2dBackward" : kName; }
 
   variable_list backward(const at::Tensor& grad) {
     const at::Tensor xs = x.unpack(), ws = w.unpack();
+    const bool transposed = plan.transposed;
+    const int64_t act = plan.act;
     at::Tensor gy = grad.contiguous(), gx, gw, gb;
     dispatch_float(xs, [&](auto t) {
       using T = decltype(t);
@@ -155,13 +170,13 @@ struct ConvBackward : BackwardNode<ConvBackward> {
 };
 
 at::Tensor conv2d(const at::Tensor& input, const at::Tensor& weight, const c10::optional<at::Tensor>& bias_in,
-                  at::IntArrayRef shape, at::IntArrayRef algos, int64_t act, double act_param, bool transposed) {
+                  const at::Tensor& plan_in, double act_param) {
   follow_torch_threads();
   const at::Tensor bias = bias_in.has_value() ? *bias_in : at::Tensor();
   const bool grad = records_grad({&input, &weight, &bias});
-  const Plan plan = plan_of(shape, algos);
+  const Plan plan = plan_of(plan_in);
   const ConvShape& s = plan.shape;
-  TORCH_CHECK_VALUE(!transposed || act == 0, "act: conv_transpose2d fuses no activation");
+  const bool transposed = plan.transposed;
   // conv2d: x[N,C,H,W] -> y[N,K,P,Q]; transposed: x[N,K,P,Q] -> y[N,C,H,W]
   const int64_t sizes[2][4] = {{s.N, s.C, s.H, s.W}, {s.N, s.K, s.P, s.Q}};
   expect(input, sizes[transposed], "input");
@@ -175,7 +190,7 @@ at::Tensor conv2d(const at::Tensor& input, const at::Tensor& weight, const c10::
   dispatch_float(input, [&](auto t) {
     using T = decltype(t);
     if (!transposed) {
-      conv_forward<T>(plan, input, weight, bias, y, static_cast<int>(act), act_param);
+      conv_forward<T>(plan, input, weight, bias, y, static_cast<int>(plan.act), act_param);
       return;
     }
     conv_backward_input<T>(plan, input, weight, y);
@@ -186,9 +201,8 @@ at::Tensor conv2d(const at::Tensor& input, const at::Tensor& weight, const c10::
     auto node = bias.defined() ? connect<ConvBackward>(y, input, weight, bias) : connect<ConvBackward>(y, input, weight);
     node->x = SavedVariable(input, false);
     node->w = SavedVariable(weight, false);
-    if (act != 0) node->y = SavedVariable(y, true);
-    node->plan = plan, node->act = act, node->act_param = act_param;
-    node->transposed = transposed, node->has_bias = bias.defined();
+    if (plan.act != 0) node->y = SavedVariable(y, true);
+    node->plan = plan, node->act_param = act_param, node->has_bias = bias.defined();
   }
   return y;
 }
@@ -197,6 +211,5 @@ at::Tensor conv2d(const at::Tensor& input, const at::Tensor& weight, const c10::
 }  // namespace fastcnn::eager
 
 FASTCNN_EAGER_OP("conv2d",
-                 "conv2d(Tensor x, Tensor w, Tensor? b, int[] shape, int[] algos, int act, float act_param, "
-                 "bool transposed) -> Tensor",
+                 "conv2d(Tensor x, Tensor w, Tensor? b, Tensor plan, float act_param) -> Tensor",
                  &fastcnn::eager::conv2d)

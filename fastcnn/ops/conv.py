@@ -450,10 +450,11 @@ _is_compiling = torch.compiler.is_compiling
 
 class _EagerPlan(NamedTuple):
     """What the eager op needs of a configuration, worked out on its first call."""
-    shape: list  # the ConvShape's 16 sizes
-    algos: list  # the code of each pass's algorithm (forward, backward-input, backward-weight), then each
-    #              pass's non-finite fallback (_nonfinite_fallback; -1: none)
-    act: int  # the fused activation's code
+    # int64 [24] (an int list argument costs ~0.1 us per element to convert, a tensor nothing): the
+    # ConvShape's 16 sizes, the code of each pass's algorithm (forward, backward-input,
+    # backward-weight), each pass's non-finite fallback (_nonfinite_fallback; -1: none), the fused
+    # activation's code, transposed (csrc/torchops/conv.cpp reads it)
+    codes: torch.Tensor
     act_param: float
     largest: int  # elements of the call's largest tensor (runnable's size limit)
     kernels: tuple  # (slot impls, its cpu kernel when planned) of each algorithm the plan runs
@@ -466,7 +467,7 @@ def _builtin(fn) -> bool:
     return module.startswith("fastcnn.backends.cpu.") and getattr(sys.modules.get(module), fn.__name__, None) is fn
 
 
-def _eager_plan(cfg: ConvConfig, w) -> Optional[_EagerPlan]:
+def _eager_plan(cfg: ConvConfig, w, transposed: bool) -> Optional[_EagerPlan]:
     """The eager op's plan for cfg, None where the Function serves it: a size of 0 anywhere (the
     kernel wrappers' special cases), or a pass whose algorithm (or fallback) the op lacks or whose cpu
     kernel is not the built-in one. Each pass's algorithm is _chosen_algo's (the autotuner is off)."""
@@ -485,8 +486,9 @@ def _eager_plan(cfg: ConvConfig, w) -> Optional[_EagerPlan]:
         codes.append(_EAGER_CODE[algo])
         fallbacks.append(-1 if fallback is None else _EAGER_CODE[fallback])
     largest = max(math.prod(shape.x_shape), math.prod(shape.w_shape), math.prod(shape.y_shape))
-    return _EagerPlan(list(shape), codes + fallbacks, fused_code(cfg.activation), float(cfg.act_param), largest,
-                      tuple(kernels))
+    codes = torch.tensor(list(shape) + codes + fallbacks + [fused_code(cfg.activation), int(transposed)],
+                         dtype=torch.int64, device="cpu")
+    return _EagerPlan(codes, float(cfg.act_param), largest, tuple(kernels))
 
 
 def _eager_conv(checked: _Checked, cfg: ConvConfig, x, w, b, transposed: bool):
@@ -499,7 +501,7 @@ def _eager_conv(checked: _Checked, cfg: ConvConfig, x, w, b, transposed: bool):
     key = (algos.heuristic, len(_registry._REGISTERED))  # what the per-pass choice hangs on (_chosen_algo)
     plan = checked.plans.get(key)
     if plan is None:
-        plan = checked.plans[key] = _eager_plan(cfg, w) or False
+        plan = checked.plans[key] = _eager_plan(cfg, w, transposed) or False
     if plan is False:
         return None
     op = runnable(_CONV, x, plan.largest)
@@ -508,7 +510,7 @@ def _eager_conv(checked: _Checked, cfg: ConvConfig, x, w, b, transposed: bool):
     for impls, fn in plan.kernels:
         if impls.get("cpu") is not fn:  # replaced since it was planned
             return None
-    return op(x, w, b, plan.shape, plan.algos, plan.act, plan.act_param, transposed)
+    return op(x, w, b, plan.codes, plan.act_param)
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -317,17 +317,24 @@ def test_a_repeat_still_rejects_bad_input():
         O.conv_transpose2d(x, w.transpose(0, 1), algo="bogus")
 
 
-def test_the_op_refuses_tensors_that_do_not_match_the_shape():
+def test_the_op_refuses_tensors_that_do_not_match_its_plan():
     op = conv_module._CONV.get()
     x, w = torch.randn(1, 2, 5, 5), torch.randn(3, 2, 3, 3)
     shape = [1, 2, 5, 5, 3, 3, 3, 3, 3, 1, 1, 0, 0, 1, 1, 1]
-    assert op(x, w, None, shape, [0, 0, 0, -1, -1, -1], 0, 0.0, False).shape == (1, 3, 3, 3)
+
+    def plan(*codes):  # the passes' algorithms, their fallbacks, activation, transposed
+        return torch.tensor(shape + list(codes), dtype=torch.int64)
+    assert op(x, w, None, plan(0, 0, 0, -1, -1, -1, 0, 0), 0.0).shape == (1, 3, 3, 3)
     with pytest.raises(ValueError, match="input: expected a contiguous tensor of shape"):
-        op(torch.randn(1, 2, 5, 6), w, None, shape, [0, 0, 0, -1, -1, -1], 0, 0.0, False)
+        op(torch.randn(1, 2, 5, 6), w, None, plan(0, 0, 0, -1, -1, -1, 0, 0), 0.0)
     with pytest.raises(ValueError, match="weight"):
-        op(x, w.transpose(2, 3), None, shape, [0, 0, 0, -1, -1, -1], 0, 0.0, False)
-    with pytest.raises(ValueError, match="algos"):
-        op(x, w, None, shape, [0, 0, 7, -1, -1, -1], 0, 0.0, False)
+        op(x, w.transpose(2, 3), None, plan(0, 0, 0, -1, -1, -1, 0, 0), 0.0)
+    with pytest.raises(ValueError, match="plan: algos"):
+        op(x, w, None, plan(0, 0, 7, -1, -1, -1, 0, 0), 0.0)
+    with pytest.raises(ValueError, match="plan: expected"):
+        op(x, w, None, plan(0, 0, 0, -1, -1, -1, 0), 0.0)
+    with pytest.raises(ValueError, match="plan: conv_transpose2d fuses no activation"):
+        op(torch.randn(1, 3, 3, 3), w, None, plan(0, 0, 0, -1, -1, -1, 1, 1), 0.0)
+    shape[5:9] = [2, 2, 4, 4]
     with pytest.raises(ValueError, match="winograd convolution takes 3x3"):
-        op(torch.randn(1, 2, 5, 5), torch.randn(3, 2, 2, 2), None, [1, 2, 5, 5, 3, 2, 2, 4, 4, 1, 1, 0, 0, 1, 1, 1],
-           [3, 0, 0, -1, -1, -1], 0, 0.0, False)
+        op(x, torch.randn(3, 2, 2, 2), None, plan(3, 0, 0, -1, -1, -1, 0, 0), 0.0)
