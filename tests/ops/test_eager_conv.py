@@ -204,6 +204,14 @@ def test_no_grad_and_inference_mode_give_plain_tensors():
     assert y.is_inference()
     with _eager.python_path(), torch.no_grad():
         assert torch.equal(O.conv2d(x, w), O.conv2d(x, w))
+    # a configuration planned in inference mode (its plan tensor an inference tensor) serves training after
+    x2, w2 = torch.randn(1, 2, 7, 5), torch.randn(3, 2, 3, 3, requires_grad=True)
+    with torch.inference_mode():
+        O.conv2d(x2, w2, padding=1)
+    y = O.conv2d(x2, w2, padding=1)
+    assert y.grad_fn.name() == EAGER
+    y.sum().backward()
+    assert w2.grad.shape == w2.shape
 
 
 @pytest.mark.parametrize("transposed", [False, True])
