@@ -115,3 +115,23 @@ ALL_PADDING_WINDOWS = [
     ((2, 3, 5, 1), dict(kernel_size=(3, 2), padding=(1, 1), dilation=(1, 2))),
     ((1, 2, 1, 1), dict(kernel_size=2, stride=1, padding=1, dilation=2)),
 ]
+
+
+def run_with_grads(fn, inputs, gy_seed=0):
+    """fn's output and the inputs' gradients (None for a None input) for a fixed upstream gradient:
+    what the eager op tests compare between the eager ops and python_path()."""
+    leaves = [t.detach().requires_grad_() if t is not None else None for t in inputs]
+    y = fn(*leaves)
+    gy = torch.randn(y.shape, dtype=y.dtype, generator=torch.Generator().manual_seed(gy_seed))
+    y.backward(gy)
+    return y, [t.grad if t is not None else None for t in leaves]
+
+
+def assert_same_results(fast, python):
+    """Two run_with_grads results bit for bit equal."""
+    (y1, g1), (y2, g2) = fast, python
+    assert torch.equal(y1, y2)
+    for a, b in zip(g1, g2):
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert torch.equal(a, b)

@@ -1,29 +1,23 @@
 // fastcnn._C.conv_direct: the direct convolution kernels (csrc/kernels/conv_direct*.cpp) for
-// the active ISA. Shapes arrive as one list: fastcnn/contracts/conv.py ConvShape, in its field order.
+// the active ISA, through csrc/host/conv_calls.h (shared with the eager op, csrc/torchops/conv.cpp).
+// Shapes arrive as one list: fastcnn/contracts/conv.py ConvShape, in its field order.
 #include <pybind11/stl.h>
 
 #include <vector>
 
 #include "common/module.h"
-#include "host/conv_shape.h"
-#include "kernels/conv_direct.h"
+#include "host/conv_calls.h"
 
 namespace fastcnn {
 namespace {
-
-template <class T>
-const ConvDirectFns<T>& fns() {
-  if constexpr (sizeof(T) == 4) return conv_direct_kernels().f32;
-  else return conv_direct_kernels().f64;
-}
 
 void forward(int dtype, const std::vector<int64_t>& shape, std::uintptr_t x, std::uintptr_t w, std::uintptr_t bias,
              std::uintptr_t y, int act, double act_param) {
   const ConvShape s = conv_shape_from_list(shape);
   dispatch_float(static_cast<Dtype>(dtype), [&](auto t) {
     using T = decltype(t);
-    fns<T>().forward(s, as_ptr<const T>(x), as_ptr<const T>(w), bias ? as_ptr<const T>(bias) : nullptr, as_ptr<T>(y),
-                     act, static_cast<T>(act_param));
+    conv_calls::direct_forward(s, as_ptr<const T>(x), as_ptr<const T>(w), bias ? as_ptr<const T>(bias) : nullptr,
+                               as_ptr<T>(y), act, act_param);
   });
 }
 
@@ -31,7 +25,7 @@ void backward_input(int dtype, const std::vector<int64_t>& shape, std::uintptr_t
   const ConvShape s = conv_shape_from_list(shape);
   dispatch_float(static_cast<Dtype>(dtype), [&](auto t) {
     using T = decltype(t);
-    fns<T>().backward_input(s, as_ptr<const T>(gy), as_ptr<const T>(w), as_ptr<T>(gx));
+    conv_calls::direct_backward_input(s, as_ptr<const T>(gy), as_ptr<const T>(w), as_ptr<T>(gx));
   });
 }
 
@@ -39,7 +33,7 @@ void backward_weight(int dtype, const std::vector<int64_t>& shape, std::uintptr_
   const ConvShape s = conv_shape_from_list(shape);
   dispatch_float(static_cast<Dtype>(dtype), [&](auto t) {
     using T = decltype(t);
-    fns<T>().backward_weight(s, as_ptr<const T>(x), as_ptr<const T>(gy), as_ptr<T>(gw));
+    conv_calls::direct_backward_weight(s, as_ptr<const T>(x), as_ptr<const T>(gy), as_ptr<T>(gw));
   });
 }
 

@@ -1,13 +1,12 @@
 // fastcnn._C.conv_im2col: im2col / col2im, channel_sum, bias + activation epilogue and the im2col
-// convolution (csrc/kernels/conv_im2col.cpp), addresses in, GIL released.
-#include "kernels/conv_im2col.h"
-
+// convolution (csrc/kernels/conv_im2col.cpp), addresses in, GIL released; the convolution passes
+// through csrc/host/conv_calls.h (shared with the eager op, csrc/torchops/conv.cpp).
 #include <vector>
 
 #include <pybind11/stl.h>
 
 #include "common/module.h"
-#include "host/conv_shape.h"
+#include "host/conv_calls.h"
 
 namespace fastcnn {
 namespace {
@@ -55,25 +54,26 @@ void bias_act(Addr y, Addr bias, int64_t N, int64_t K, int64_t L, int act, doubl
 void forward(const std::vector<int64_t>& geo, Addr x, Addr w, Addr bias, Addr y, int act, double p0, double p1,
              int dtype) {
   const ConvShape g = conv_shape_from_list(geo);
-  with_table(dtype, [&](const auto& k, auto t) {
+  dispatch_float(static_cast<Dtype>(dtype), [&](auto t) {
     using T = decltype(t);
-    k.forward(g, as_ptr<const T>(x), as_ptr<const T>(w), as_ptr<const T>(bias), as_ptr<T>(y), act, T(p0), T(p1));
+    conv_calls::im2col_forward(g, as_ptr<const T>(x), as_ptr<const T>(w), as_ptr<const T>(bias), as_ptr<T>(y), act, p0,
+                               p1);
   });
 }
 
 void backward_input(const std::vector<int64_t>& geo, Addr gy, Addr w, Addr gx, int dtype) {
   const ConvShape g = conv_shape_from_list(geo);
-  with_table(dtype, [&](const auto& k, auto t) {
+  dispatch_float(static_cast<Dtype>(dtype), [&](auto t) {
     using T = decltype(t);
-    k.backward_input(g, as_ptr<const T>(gy), as_ptr<const T>(w), as_ptr<T>(gx));
+    conv_calls::im2col_backward_input(g, as_ptr<const T>(gy), as_ptr<const T>(w), as_ptr<T>(gx));
   });
 }
 
 void backward_weight(const std::vector<int64_t>& geo, Addr x, Addr gy, Addr gw, int dtype) {
   const ConvShape g = conv_shape_from_list(geo);
-  with_table(dtype, [&](const auto& k, auto t) {
+  dispatch_float(static_cast<Dtype>(dtype), [&](auto t) {
     using T = decltype(t);
-    k.backward_weight(g, as_ptr<const T>(x), as_ptr<const T>(gy), as_ptr<T>(gw));
+    conv_calls::im2col_backward_weight(g, as_ptr<const T>(x), as_ptr<const T>(gy), as_ptr<T>(gw));
   });
 }
 

@@ -13,11 +13,18 @@ dtype). `shape` is the ConvShape record (fastcnn/contracts/conv.py) the check bu
 conv_transpose2d is the adjoint of conv2d: its forward is conv2d_backward_input, its input gradient
 conv2d_forward and its weight gradient conv2d_backward_weight with input and output swapped.
 Which algorithm runs is decided in fastcnn/ops/_conv_algo.py (heuristic or autotuner).
+
+On the cpu backend both ops reach the eager op fastcnn_eager::conv2d (csrc/torchops/conv.cpp, through
+_eager_conv) where they can: the same kernels and per-pass choice, the passes called from C++ with a
+C++ backward node. The Functions _Conv2d / _ConvTranspose2d serve the rest (other backends, the
+autotuner or the choice log on, degenerate shapes, large tensors, replaced kernels).
 """
 from __future__ import annotations
 
 import logging
+import math
 import os
+import sys
 from typing import NamedTuple, Optional, Tuple
 
 import torch
@@ -25,11 +32,12 @@ import torch.nn.functional as F
 
 from .. import _checks, _registry
 from ..contracts import kernels
-from ..contracts.activation import FUSED_ACTIVATIONS
+from ..contracts.activation import FUSED_ACTIVATIONS, fused_code
 from ..contracts.conv import ConvShape
 from . import _conv_algo as algos
 from . import _library
 from ._conv_algo import autotune
+from ._eager import EagerOp, runnable
 from ._op import ConfigMemo, apply, once_differentiable, public_op
 from ._shapes import channels_last_from_nchw, is_channels_last_only, nchw_from_channels_last
 
@@ -145,6 +153,7 @@ class _Checked(NamedTuple):
     activation: Optional[str]
     act_param: float
     configs: dict  # backend -> its ConvConfig (built once: a NamedTuple of tuples costs ~1 us)
+    plans: dict  # the eager op's plan (or False: the Function serves it), see _eager_conv
 
 
 def _check_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, algo="auto",
@@ -157,7 +166,7 @@ def _check_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, gro
         x, unbatched = _operands(input, weight, bias, _groups(groups), transposed=False)
         stride, pad, dilation, out_hw = _conv_geometry(x, weight, stride, padding, dilation)
         shape = ConvShape.of(x.shape, weight.shape, stride, pad, dilation, groups, out_hw)
-        found = _Checked(unbatched, shape, *_activation(activation, activation_param), {})
+        found = _Checked(unbatched, shape, *_activation(activation, activation_param), {}, {})
         if algo not in algos.CHOICES:
             raise ValueError(f"algo: expected one of {algos.CHOICES}, got {algo!r}")
         _CHECKED.put(key, found)
@@ -202,11 +211,22 @@ def _checked_transpose_geometry(input, weight, bias, stride, padding, output_pad
     return found
 
 
+_CHECKED_TRANSPOSE = ConfigMemo()
+
+
 def _check_conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1,
-                            *, algo="auto"):
-    _checked_transpose_geometry(input, weight, bias, stride, padding, output_padding, groups, dilation)
-    if algo not in algos.CHOICES:
-        raise ValueError(f"algo: expected one of {algos.CHOICES}, got {algo!r}")
+                            *, algo="auto") -> _Checked:
+    """Every check of conv_transpose2d's arguments, remembered per configuration like _check_conv2d."""
+    key = _CHECKED_TRANSPOSE.key(input, weight, bias, stride, padding, output_padding, groups, dilation, algo)
+    found = _CHECKED_TRANSPOSE.get(key)
+    if found is None:
+        unbatched, shape = _checked_transpose_geometry(input, weight, bias, stride, padding, output_padding, groups,
+                                                       dilation)
+        if algo not in algos.CHOICES:
+            raise ValueError(f"algo: expected one of {algos.CHOICES}, got {algo!r}")
+        found = _Checked(unbatched, shape, None, 0.0, {}, {})
+        _CHECKED_TRANSPOSE.put(key, found)
+    return found
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -309,13 +329,10 @@ def _pass(cfg: ConvConfig, direction: str, N: int, w, *args):
         return _run(cfg, direction, algo, *args)
     algo = _chosen_algo(cfg, direction, N, w, run)
     out = run(algo)
-    if algo in _TILE_TRANSFORMS and (cfg.backend, direction, algo) not in _NONFINITE_IN_KERNEL \
-            and not bool(torch.isfinite(out).all()):
-        others = [a for a in algos.candidates(cfg.backend, direction, cfg.stride, cfg.dilation, cfg.kernel_hw)
-                  if a not in _TILE_TRANSFORMS]
-        if others:
-            algo = others[0]
-            out = run(algo)
+    fallback = _nonfinite_fallback(cfg, direction, algo)
+    if fallback is not None and not bool(torch.isfinite(out).all()):
+        algo = fallback
+        out = run(algo)
     if _log.isEnabledFor(logging.DEBUG):
         _log_choice(cfg, direction, algo, args)
     return out
@@ -328,6 +345,17 @@ def _pass(cfg: ConvConfig, direction: str, N: int, w, *args):
 # value, run again with a direct/im2col algorithm (one read of the output: cheap beside the transforms).
 _TILE_TRANSFORMS = ("fft", "winograd")
 _NONFINITE_IN_KERNEL = {("cpu", "conv2d_forward", "fft"), ("cpu", "conv2d_backward_input", "fft")}
+
+
+def _nonfinite_fallback(cfg: ConvConfig, direction: str, algo: str) -> Optional[str]:
+    """The algorithm that recomputes a result of `algo` holding a non-finite value (None: the result
+    stands). The eager op applies the same rule in C++ (csrc/torchops/conv.cpp)."""
+    if algo not in _TILE_TRANSFORMS or (cfg.backend, direction, algo) in _NONFINITE_IN_KERNEL:
+        return None
+    for other in algos.candidates(cfg.backend, direction, cfg.stride, cfg.dilation, cfg.kernel_hw):
+        if other not in _TILE_TRANSFORMS:
+            return other
+    return None
 
 
 def _conv_forward(cfg, x, w, b, activation, act_param):
@@ -411,6 +439,81 @@ def _add_bias(backend, y, b):
 
 
 # ----------------------------------------------------------------------------------------------------
+# The eager op (csrc/torchops/conv.cpp; fastcnn/ops/_eager.py): on the cpu backend, a configuration's
+# three passes with the algorithms chosen here, in one C++ op with its own backward node, without the
+# Function's Python frames (most of a small layer's time).
+
+_CONV = EagerOp("conv2d")
+_EAGER_CODE = {"direct": 0, "im2col": 1, "fft": 2, "winograd": 3}  # csrc/host/conv_calls.h enum Algo
+_is_compiling = torch.compiler.is_compiling
+
+
+class _EagerPlan(NamedTuple):
+    """What the eager op needs of a configuration, worked out on its first call."""
+    # int64 [24] (an int list argument costs ~0.1 us per element to convert, a tensor nothing): the
+    # ConvShape's 16 sizes, the code of each pass's algorithm (forward, backward-input,
+    # backward-weight), each pass's non-finite fallback (_nonfinite_fallback; -1: none), the fused
+    # activation's code, transposed (csrc/torchops/conv.cpp reads it)
+    codes: torch.Tensor
+    act_param: float
+    largest: int  # elements of the call's largest tensor (runnable's size limit)
+    kernels: tuple  # (slot impls, its cpu kernel when planned) of each algorithm the plan runs
+
+
+def _builtin(fn) -> bool:
+    """fn is a kernel as fastcnn/backends/cpu/ registers it (not a replacement: a test's wrapper, a
+    user's kernel; only the Function path calls those)."""
+    module = getattr(fn, "__module__", None) or ""
+    return module.startswith("fastcnn.backends.cpu.") and getattr(sys.modules.get(module), fn.__name__, None) is fn
+
+
+def _eager_plan(cfg: ConvConfig, w, transposed: bool) -> Optional[_EagerPlan]:
+    """The eager op's plan for cfg, None where the Function serves it: a size of 0 anywhere (the
+    kernel wrappers' special cases), or a pass whose algorithm (or fallback) the op lacks or whose cpu
+    kernel is not the built-in one. Each pass's algorithm is _chosen_algo's (the autotuner is off)."""
+    shape = cfg.shape
+    if min(shape.N, shape.C, shape.H, shape.W, shape.K, shape.P, shape.Q) < 1:
+        return None
+    codes, fallbacks, kernels = [], [], []
+    for direction in algos.DIRECTIONS:
+        algo = _chosen_algo(cfg, direction, shape.N, w, None)
+        fallback = _nonfinite_fallback(cfg, direction, algo)
+        for a in (algo,) if fallback is None else (algo, fallback):
+            impls = algos.kernel_slot(direction, a).impls
+            if a not in _EAGER_CODE or not _builtin(impls.get("cpu")):
+                return None
+            kernels.append((impls, impls["cpu"]))
+        codes.append(_EAGER_CODE[algo])
+        fallbacks.append(-1 if fallback is None else _EAGER_CODE[fallback])
+    largest = max(math.prod(shape.x_shape), math.prod(shape.w_shape), math.prod(shape.y_shape))
+    codes = torch.tensor(list(shape) + codes + fallbacks + [fused_code(cfg.activation), int(transposed)],
+                         dtype=torch.int64, device="cpu")
+    return _EagerPlan(codes, float(cfg.act_param), largest, tuple(kernels))
+
+
+def _eager_conv(checked: _Checked, cfg: ConvConfig, x, w, b, transposed: bool):
+    """The eager op's result for this cpu call (x, w, b contiguous), or None where the Function serves
+    it: with the autotuner on (it times each pass on the call's data) or the choice log on (its records
+    come from _pass, pass by pass), where _eager_plan says so, and where runnable() refuses (large
+    tensors keep the output cache; functorch, tracing)."""
+    if _is_compiling() or algos.autotune_enabled() or _log.isEnabledFor(logging.DEBUG):
+        return None
+    key = (algos.heuristic, len(_registry._REGISTERED))  # what the per-pass choice hangs on (_chosen_algo)
+    plan = checked.plans.get(key)
+    if plan is None:
+        plan = checked.plans[key] = _eager_plan(cfg, w, transposed) or False
+    if plan is False:
+        return None
+    op = runnable(_CONV, x, plan.largest)
+    if op is None:
+        return None
+    for impls, fn in plan.kernels:
+        if impls.get("cpu") is not fn:  # replaced since it was planned
+            return None
+    return op(x, w, b, plan.codes, plan.act_param)
+
+
+# ----------------------------------------------------------------------------------------------------
 # Public ops
 
 def _apply_activation_reference(y, activation, param):
@@ -448,7 +551,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     if cfg is None:
         cfg = ConvConfig(shape, checked.activation, checked.act_param, backend, algo)
         checked.configs[backend] = cfg
-    y = apply(_Conv2d, x, w, b, cfg)
+    y = _eager_conv(checked, cfg, x, w, b, False) if backend == "cpu" else None
+    if y is None:
+        y = apply(_Conv2d, x, w, b, cfg)
     if channels_last:
         y = channels_last_from_nchw(y)
     return y.squeeze(0) if unbatched else y
@@ -459,21 +564,25 @@ def _conv_transpose2d_reference(input, weight, bias=None, stride=1, padding=0, o
     return F.conv_transpose2d(input, weight, bias, stride, padding, output_padding, groups, dilation)
 
 
-@public_op(reference=_conv_transpose2d_reference, check=_check_conv_transpose2d)
+@public_op(reference=_conv_transpose2d_reference, check=_check_conv_transpose2d, repeat=True)
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1, *,
-                     algo="auto", backend):
+                     algo="auto", backend, checked: _Checked):
     """torch.nn.functional.conv_transpose2d on fastcnn kernels (weight [in, out/groups, R, S]), plus `algo=`."""
     channels_last = is_channels_last_only(input)  # the kernels take NCHW; the result follows the input
     if channels_last:
         input = nchw_from_channels_last(input)
-    unbatched, shape = _checked_transpose_geometry(input, weight, bias, stride, padding, output_padding, groups,
-                                                   dilation)
+    unbatched, shape = checked.unbatched, checked.shape
     x = input.unsqueeze(0) if unbatched else input
     x, w = x.contiguous(), weight.contiguous()
     b = None if bias is None else bias.contiguous()
-    algos.check_explicit(algo, backend, "conv2d_backward_input", shape.stride, shape.dilation, shape.kernel_hw)
-    cfg = ConvConfig(shape, None, 0.0, backend, algo)
-    y = apply(_ConvTranspose2d, x, w, b, cfg)
+    if algo != "auto":  # asks the registry each call: tests add and remove kernels
+        algos.check_explicit(algo, backend, "conv2d_backward_input", shape.stride, shape.dilation, shape.kernel_hw)
+    cfg = checked.configs.get(backend)
+    if cfg is None:
+        cfg = checked.configs[backend] = ConvConfig(shape, None, 0.0, backend, algo)
+    y = _eager_conv(checked, cfg, x, w, b, True) if backend == "cpu" else None
+    if y is None:
+        y = apply(_ConvTranspose2d, x, w, b, cfg)
     if channels_last:
         y = channels_last_from_nchw(y)
     return y.squeeze(0) if unbatched else y

@@ -4,8 +4,9 @@ The plan comes from the same code that conv2d / conv_transpose2d call (fastcnn/o
 `_pass_algo`): the per-pass heuristic of fastcnn/ops/_conv_algo.py, or, with the autotuner on, the
 tuned winner (timed now on random tensors of the given shapes when not cached yet). What the plan
 cannot foresee: a Winograd/FFT pass whose result holds a NaN/inf is recomputed with direct/im2col
-(a data-dependent fallback; conv.py `_pass`). The choice actually made on each call is logged on
-logger "fastcnn.conv" (DEBUG; env FASTCNN_CONV_LOG=1 prints each distinct choice once).
+(a data-dependent fallback: conv.py `_nonfinite_fallback`, applied by `_pass` and by the eager op).
+The choice actually made on each call is logged on logger "fastcnn.conv" (DEBUG; env
+FASTCNN_CONV_LOG=1 prints each distinct choice once).
 """
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ import torch
 
 import fastcnn.ops as O
 from fastcnn.ops import _eager
+from helpers import run_with_grads as _run, assert_same_results as _assert_same
 
 pytestmark = pytest.mark.skipif(_eager.EagerOp("activation").get() is None,
                                 reason="fastcnn._C built without the eager op layer (no torch headers)")
@@ -27,22 +28,6 @@ LAYOUTS = {  # odd sizes; channels_last and a transposed (non-dense) view
 }
 
 
-def _run(fn, inputs, gy_seed=0):
-    """fn's output and the inputs' gradients for a fixed upstream gradient."""
-    leaves = [t.detach().requires_grad_() if t is not None else None for t in inputs]
-    y = fn(*leaves)
-    gy = torch.randn(y.shape, dtype=y.dtype, generator=torch.Generator().manual_seed(gy_seed))
-    y.backward(gy)
-    return y, [t.grad if t is not None else None for t in leaves]
-
-
-def _assert_same(fast, python):
-    (y1, g1), (y2, g2) = fast, python
-    assert torch.equal(y1, y2)
-    for a, b in zip(g1, g2):
-        assert (a is None) == (b is None)
-        if a is not None:
-            assert torch.equal(a, b)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
