@@ -116,7 +116,18 @@ def _check_linear(input, weight, bias=None):
 _LINEAR = EagerOp("linear")
 
 
-@public_op(reference=F.linear, check=memoised(_check_linear), repeat=True)
+def _linear_plan(args, kwargs, checked):
+    """public_op's lean plan for a 2-D input: the eager op itself, whose schema takes F.linear's
+    arguments (input, weight, bias=None) as they come."""
+    x, w = _input_and_weight(*args, **kwargs)
+    return runnable(_LINEAR, x, w, x.shape[0] * w.shape[0]) if x.dim() == 2 else None
+
+
+def _input_and_weight(input, weight, bias=None):
+    return input, weight
+
+
+@public_op(reference=F.linear, check=memoised(_check_linear), repeat=True, lean=_linear_plan)
 def linear(input, weight, bias=None, *, backend):
     """torch.nn.functional.linear: input[..., in] @ weight[out, in]^T + bias[out]."""
     x2d = input if input.dim() == 2 else leading_merged(input, 1)  # 2-D, the usual case: no reshapes

@@ -36,6 +36,15 @@ def _run(fn, inputs, gy_seed=0):
     return y, [t.grad if t is not None else None for t in leaves]
 
 
+def _run_repeated(fn, inputs):
+    """_run's result for a configuration's repeat (public_op's lean plan), checked equal to its first
+    call's (the op's body)."""
+    first = _run(fn, inputs)
+    repeat = _run(fn, inputs)
+    _assert_same(repeat, first)
+    return repeat
+
+
 def _assert_same(fast, python):
     (y1, g1), (y2, g2) = fast, python
     assert torch.equal(y1, y2)
@@ -53,7 +62,7 @@ def test_activation_equals_the_python_path(kind, layout, dtype):
     base = torch.randn(2, 3, 5, 7, dtype=dtype, generator=torch.Generator().manual_seed(0)) * 3
     base[0, 0, 0, :3] = 0.0  # exact zeros (step, relu kinks)
     x = LAYOUTS[layout](base)
-    fast = _run(fn, [x])
+    fast = _run_repeated(fn, [x])
     assert fast[0].grad_fn.name() == "fastcnn::ActivationBackward"
     with _eager.python_path():
         python = _run(fn, [x])
@@ -70,12 +79,45 @@ def test_linear_equals_the_python_path(case, dtype):
     w = torch.randn(7, 3, dtype=dtype, generator=g).t() if case == "transposed_weight" else \
         torch.randn(3, 7, dtype=dtype, generator=g)
     b = None if case == "no_bias" else torch.randn(3, dtype=dtype, generator=g)
-    fast = _run(O.linear, [x, w, b])
+    fast = _run_repeated(O.linear, [x, w, b])
     assert fast[0].grad_fn.name() == "fastcnn::LinearBackward" or fast[0].grad_fn.next_functions[0][0].name() \
         == "fastcnn::LinearBackward"  # (through the view back to the input's leading dimensions)
     with _eager.python_path():
         python = _run(O.linear, [x, w, b])
     _assert_same(fast, python)
+
+
+@pytest.mark.parametrize("call", ["positional", "keywords"])
+def test_linear_repeat_takes_the_arguments_as_given(call):
+    g = torch.Generator().manual_seed(6)
+    x, w, b = (torch.randn(s, dtype=torch.float64, generator=g) for s in ((3, 5), (2, 5), (2,)))
+    fn = {"positional": lambda x, w, b: O.linear(x, w, b),
+          "keywords": lambda x, w, b: O.linear(input=x, bias=b, weight=w)}[call]
+    fast = _run_repeated(fn, [x, w, b])
+    assert fast[0].grad_fn.name() == "fastcnn::LinearBackward"
+    with _eager.python_path():
+        python = _run(fn, [x, w, b])
+    _assert_same(fast, python)
+    no_bias = _run_repeated(lambda x, w: O.linear(x, w), [x, w])  # bias left to the schema's default
+    with _eager.python_path():
+        _assert_same(no_bias, _run(lambda x, w: O.linear(x, w), [x, w]))
+
+
+@pytest.mark.parametrize("module, call", [
+    ("activation", lambda x: O.leaky_relu(x, 0.3)), ("activation", lambda x: O.gelu(x, approximate="tanh")),
+    ("linear", lambda x: O.linear(x, x[:3])), ("pool", lambda x: O.max_pool2d(x.view(1, 1, 6, 5), 2)),
+    ("loss", lambda x: O.cross_entropy(x, torch.tensor([0, 4, 1, 2, 3, 0]), label_smoothing=0.1)),
+])
+def test_a_repeat_calls_the_eager_op_without_the_body(module, call, monkeypatch):
+    x = torch.randn(6, 5, requires_grad=True)
+    first = call(x)
+    import sys  # (fastcnn.ops re-exports functions under some of these modules' names)
+
+    def body_ran(*args):
+        raise AssertionError("the op's body ran on a repeat")
+    monkeypatch.setattr(sys.modules[f"fastcnn.ops.{module}"], "runnable", body_ran)  # the bodies ask it
+    repeat = call(x)
+    assert torch.equal(first, repeat) and repeat.grad_fn.name().startswith("fastcnn::")
 
 
 def test_linear_gradients_only_where_asked():
@@ -177,7 +219,7 @@ def test_max_pool2d_equals_the_python_path(pool, layout, dtype):
     base[0, 0, :2, :2] = 1.0  # a tie: the first index wins in both
     x = base[0] if layout == "3d" else LAYOUTS[layout](base)
     fn = lambda t: O.max_pool2d(t, k, s, p, d, ceil)  # noqa: E731
-    fast = _run(fn, [x])
+    fast = _run_repeated(fn, [x])
     names = {fast[0].grad_fn.name()} | {f.name() for f, _ in fast[0].grad_fn.next_functions if f is not None}
     assert "fastcnn::MaxPool2dBackward" in names
     with _eager.python_path():
@@ -277,7 +319,7 @@ def test_cross_entropy_equals_the_python_path(case, extras, reduction, dtype):
             t.view(-1)[0] = 3  # an ignored target
         kwargs.update(weight=torch.rand(7, dtype=dtype, generator=g) + 0.5, ignore_index=3, label_smoothing=0.1)
     fn = lambda x: O.cross_entropy(x, t, **kwargs)  # noqa: E731
-    fast = _run(fn, [x])
+    fast = _run_repeated(fn, [x])
     assert fast[0].grad_fn.name() == "fastcnn::CrossEntropyBackward"
     with _eager.python_path():
         python = _run(fn, [x])
