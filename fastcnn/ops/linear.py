@@ -165,7 +165,7 @@ def _check_matmul(a, b):
     _matmul_shapes(a, b)
 
 
-@public_op(reference=torch.matmul, check=_check_matmul)
+@public_op(reference=torch.matmul, check=_check_matmul, repeat=True)
 def matmul(a, b, *, backend):
     """torch.matmul for 1-D, 2-D and batched operands whose batch dimensions are equal (or absent on
     one side: a batched a with a 2-D b is one GEMM over the stacked rows)."""
