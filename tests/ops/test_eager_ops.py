@@ -120,6 +120,48 @@ def test_a_repeat_calls_the_eager_op_without_the_body(module, call, monkeypatch)
     assert torch.equal(first, repeat) and repeat.grad_fn.name().startswith("fastcnn::")
 
 
+MATMUL_CASES = {  # (a, b) as built from odd shapes; b^T contiguous (1-D b, or b a transposed view)
+    "2d@1d": lambda g, dt: (torch.randn(5, 7, dtype=dt, generator=g), torch.randn(7, dtype=dt, generator=g)),
+    "1d@1d": lambda g, dt: (torch.randn(7, dtype=dt, generator=g), torch.randn(7, dtype=dt, generator=g)),
+    "2d@2d^T": lambda g, dt: (torch.randn(5, 7, dtype=dt, generator=g), torch.randn(3, 7, dtype=dt, generator=g).t()),
+    "1d@2d^T": lambda g, dt: (torch.randn(7, dtype=dt, generator=g), torch.randn(3, 7, dtype=dt, generator=g).t()),
+    "strided a": lambda g, dt: (torch.randn(7, 5, dtype=dt, generator=g).t(), torch.randn(7, dtype=dt, generator=g)),
+}
+
+
+def _through_views(y):
+    """The grad_fn names from y's down to the first non-view node."""
+    names, fn = [], y.grad_fn
+    while fn is not None:
+        names.append(fn.name())
+        if "View" not in fn.name():
+            break
+        fn = fn.next_functions[0][0]
+    return names
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", list(MATMUL_CASES))
+def test_matmul_equals_the_python_path(case, dtype):
+    a, b = MATMUL_CASES[case](torch.Generator().manual_seed(7), dtype)
+    fast = _run_repeated(O.matmul, [a, b])
+    assert "fastcnn::LinearBackward" in _through_views(fast[0])
+    with _eager.python_path():
+        python = _run(O.matmul, [a, b])
+        assert "fastcnn::LinearBackward" not in _through_views(python[0])
+    _assert_same(fast, python)
+    assert fast[0].shape == torch.matmul(a, b).shape
+
+
+def test_matmul_gradcheck_and_plain_matrices_keep_the_function():
+    g = torch.Generator().manual_seed(8)
+    for case in ("2d@1d", "1d@2d^T"):
+        a, b = (t.detach().requires_grad_() for t in MATMUL_CASES[case](g, torch.float64))
+        assert torch.autograd.gradcheck(O.matmul, (a, b))
+    a, b = torch.randn(4, 6, requires_grad=True), torch.randn(6, 3, requires_grad=True)
+    assert _through_views(O.matmul(a, b))[-1] == "_MatmulBackward"  # b^T would be a copy: the Function reads b
+
+
 def test_linear_gradients_only_where_asked():
     x, w = torch.randn(4, 6), torch.randn(5, 6, requires_grad=True)
     b = torch.randn(5)
@@ -154,12 +196,12 @@ def test_no_grad_and_inference_mode_give_plain_tensors():
     assert y.is_inference()
 
 
-@pytest.mark.parametrize("op", ["relu", "linear", "batch_norm"])
+@pytest.mark.parametrize("op", ["relu", "linear", "batch_norm", "matmul"])
 def test_a_second_derivative_is_still_refused(op):
     x = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
     w = torch.randn(2, 4, dtype=torch.float64)
     y = {"relu": lambda: O.relu(x), "linear": lambda: O.linear(x, w),
-         "batch_norm": lambda: O.batch_norm(x, None, None, training=True)}[op]()
+         "batch_norm": lambda: O.batch_norm(x, None, None, training=True), "matmul": lambda: O.matmul(x, w.t())}[op]()
     assert y.grad_fn.name().startswith("fastcnn::")
     gy = torch.randn(y.shape, dtype=torch.float64, requires_grad=True)
     (gx,) = torch.autograd.grad(y, x, gy, create_graph=True)
