@@ -90,4 +90,5 @@ at::Tensor linear(const at::Tensor& input, const at::Tensor& weight, const c10::
 }  // namespace
 }  // namespace fastcnn::eager
 
-FASTCNN_EAGER_OP("linear", "linear(Tensor x, Tensor w, Tensor? b) -> Tensor", &fastcnn::eager::linear)
+// F.linear's argument names and default: public_op's lean plan for a 2-D input is this op itself.
+FASTCNN_EAGER_OP("linear", "linear(Tensor input, Tensor weight, Tensor? bias=None) -> Tensor", &fastcnn::eager::linear)

@@ -73,14 +73,18 @@ def _lookup(name: str) -> Optional[Callable]:
 def python_path():
     """Within it, every op runs its Python autograd.Function as before the eager layer existed (what
     the tests compare the eager ops against)."""
+    from ._op import forget_plans  # (public ops' lean plans call the eager ops directly)
+
     saved = [(op, op._fn, op._resolved) for op in _ALL]
     for op in _ALL:
         op._fn, op._resolved = None, True
+    forget_plans()
     try:
         yield
     finally:
         for op, fn, resolved in saved:
             op._fn, op._resolved = fn, resolved
+        forget_plans()
 
 
 _functorch_active = torch._C._are_functorch_transforms_active

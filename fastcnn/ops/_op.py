@@ -154,6 +154,9 @@ class ConfigMemo:
             self._entries.clear()
         self._entries[key] = value
 
+    def clear(self) -> None:
+        self._entries.clear()
+
 
 def memoised(check: Callable) -> Callable:
     """check(*args, **kwargs) skipped for a configuration it has passed before (ConfigMemo); for
@@ -183,7 +186,17 @@ def refuse_autocast(tensors, op_name: str) -> None:
         return  # every tensor of a call is on one device (the checks make sure)
 
 
-def public_op(reference: Callable, check: Optional[Callable] = None, repeat=None):
+_PLAN_MEMOS: list = []  # the memos of every public_op with a `lean` factory (their entries hold plans)
+
+
+def forget_plans() -> None:
+    """Drops every remembered lean plan (fastcnn.ops._eager.python_path switches the eager layer, which
+    plans call directly): the next call of each configuration works its plan out again."""
+    for memo in _PLAN_MEMOS:
+        memo.clear()
+
+
+def public_op(reference: Callable, check: Optional[Callable] = None, repeat=None, lean=None):
     """A body with a keyword-only `checked` parameter receives what check() returned (what the checks
     computed, e.g. normalised geometry), so the op need not work it out, or look it up, again.
 
@@ -194,7 +207,14 @@ def public_op(reference: Callable, check: Optional[Callable] = None, repeat=None
     cpu backend then runs the body directly on its later calls, with the remembered `checked`: no
     check, no backend resolution (the lean path the eager op layer, fastcnn/ops/_eager.py, needs).
     Not while autocast or functorch transforms are active, nor while a graph is traced. Checks that
-    read tensor values (cross_entropy's class indices) belong in the body, which runs on every call."""
+    read tensor values (cross_entropy's class indices) belong in the body, which runs on every call.
+
+    `lean` (with `repeat`): lean(args, kwargs, checked) -> a plan or None, asked once per configuration
+    on that first cpu call: a plan is a callable taking the op's own arguments (no backend) that the
+    configuration's repeats call instead of the body, e.g. straight into an eager op with the scalar
+    arguments it needs worked out once (the body's per-call branches, conversions and runnable() cost
+    as much as the C++ op's call itself on a tiny tensor). It may decide only on what the memo key
+    holds (no strides, no requires_grad); None leaves the repeats to the body."""
     def deco(body):
         sig = inspect.signature(body)
         params = [p for p in sig.parameters.values() if p.name not in ("backend", "checked")]
@@ -202,6 +222,9 @@ def public_op(reference: Callable, check: Optional[Callable] = None, repeat=None
             inspect.Parameter("backend", inspect.Parameter.KEYWORD_ONLY, default=None)])
         takes_checked = "checked" in sig.parameters
         memo = ConfigMemo() if repeat is not None else None
+        if lean is not None:
+            assert memo is not None, "lean plans need repeat="
+            _PLAN_MEMOS.append(memo)
         name = body.__name__
 
         def full_call(args, backend, kwargs):
@@ -215,7 +238,9 @@ def public_op(reference: Callable, check: Optional[Callable] = None, repeat=None
             if _any_autocast():
                 refuse_autocast(tensors, name)
             if memo is not None and chosen == "cpu" and (repeat is True or repeat(*args, **kwargs)):
-                memo.put(memo.key(*args, *kwargs, *kwargs.values()), (checked,))
+                key = memo.key(*args, *kwargs, *kwargs.values())
+                if key is not None:
+                    memo.put(key, (checked, None if lean is None else lean(args, kwargs, checked)))
             if takes_checked:
                 return body(*args, backend=chosen, checked=checked, **kwargs)
             return body(*args, backend=chosen, **kwargs)
@@ -229,8 +254,10 @@ def public_op(reference: Callable, check: Optional[Callable] = None, repeat=None
             def wrapper(*args, backend: Optional[str] = None, **kwargs):
                 if (backend == "cpu" or backend is None and cpu_by_default()) and not _any_autocast() \
                         and not _functorch_active():
-                    seen = memo.get(memo.key(*args, *kwargs, *kwargs.values()))
+                    seen = memo.get(memo.key(*args, *kwargs, *kwargs.values()) if kwargs else memo.key(*args))
                     if seen is not None:  # a repeat of a configuration that passed the checks on cpu
+                        if seen[1] is not None:
+                            return seen[1](*args, **kwargs)
                         if takes_checked:
                             return body(*args, backend="cpu", checked=seen[0], **kwargs)
                         return body(*args, backend="cpu", **kwargs)

@@ -89,6 +89,24 @@ def _elementwise(x, kind, p0, p1, backend, inplace=False):
     return apply(_Elementwise, x, kind, float(p0), float(p1), backend, inplace)
 
 
+def _plan(config):
+    """A public_op `lean` factory for an out-of-place activation: config(*args, **kwargs) -> (kind, p0,
+    p1), as its body passes them to _elementwise; the plan calls the eager op with them, worked out on
+    the configuration's first call (the other arguments are part of its memo key)."""
+    def lean(args, kwargs, checked):
+        act = runnable(_ACT, args[0] if args else kwargs["input"])
+        if act is None:
+            return None
+        kind, p0, p1 = config(*args, **kwargs)
+        code, from_output = _EAGER_KIND[kind]
+        p0, p1 = float(p0), float(p1)
+
+        def run(input, *_, **__):
+            return act(input, code, p0, p1, from_output)
+        return run
+    return lean
+
+
 # `repeat` predicates (public_op): where a configuration's checks read nothing but its memo key.
 def _out_of_place(input, inplace=False):
     return not inplace
@@ -112,7 +130,8 @@ def _check_inplace(input, *args, inplace=False, **kwargs):
         raise ValueError("inplace: a leaf tensor that requires grad cannot be modified in place")
 
 
-@public_op(reference=F.relu, check=_check_inplace, repeat=_out_of_place)
+@public_op(reference=F.relu, check=_check_inplace, repeat=_out_of_place,
+           lean=_plan(lambda input, inplace=False: ("relu", 0.0, 0.0)))
 def relu(input, inplace=False, *, backend):
     return _elementwise(input, "relu", 0.0, 0.0, backend, inplace)
 
@@ -130,7 +149,8 @@ def _check_leaky(input, negative_slope=0.01, inplace=False):
                          f"(its gradient is computed from the output), got {negative_slope}")
 
 
-@public_op(reference=F.leaky_relu, check=_check_leaky, repeat=_leaky_out_of_place)
+@public_op(reference=F.leaky_relu, check=_check_leaky, repeat=_leaky_out_of_place,
+           lean=_plan(lambda input, negative_slope=0.01, inplace=False: ("leaky_relu", negative_slope, 0.0)))
 def leaky_relu(input, negative_slope=0.01, inplace=False, *, backend):
     return _elementwise(input, "leaky_relu", negative_slope, 0.0, backend, inplace)
 
@@ -147,7 +167,8 @@ def _check_elu(input, alpha=1.0, inplace=False):
         raise ValueError(f"alpha: elu's gradient is computed from its output, which needs alpha >= 0, got {alpha}")
 
 
-@public_op(reference=F.elu, check=_check_elu, repeat=_elu_out_of_place)
+@public_op(reference=F.elu, check=_check_elu, repeat=_elu_out_of_place,
+           lean=_plan(lambda input, alpha=1.0, inplace=False: ("elu", alpha, 0.0)))
 def elu(input, alpha=1.0, inplace=False, *, backend):
     return _elementwise(input, "elu", alpha, 0.0, backend, inplace)
 
@@ -157,12 +178,13 @@ def elu_(input, alpha=1.0, *, backend):
     return _elementwise(input, "elu", alpha, 0.0, backend, True)
 
 
-@public_op(reference=torch.sigmoid, check=_check_input, repeat=True)
+@public_op(reference=torch.sigmoid, check=_check_input, repeat=True,
+           lean=_plan(lambda input: ("sigmoid", 0.0, 0.0)))
 def sigmoid(input, *, backend):
     return _elementwise(input, "sigmoid", 0.0, 0.0, backend)
 
 
-@public_op(reference=torch.tanh, check=_check_input, repeat=True)
+@public_op(reference=torch.tanh, check=_check_input, repeat=True, lean=_plan(lambda input: ("tanh", 0.0, 0.0)))
 def tanh(input, *, backend):
     return _elementwise(input, "tanh", 0.0, 0.0, backend)
 
@@ -174,7 +196,8 @@ def _check_softplus(input, beta=1.0, threshold=20.0):
     _checks.number(threshold, "threshold")
 
 
-@public_op(reference=F.softplus, check=_check_softplus, repeat=True)
+@public_op(reference=F.softplus, check=_check_softplus, repeat=True,
+           lean=_plan(lambda input, beta=1.0, threshold=20.0: ("softplus", beta, threshold)))
 def softplus(input, beta=1.0, threshold=20.0, *, backend):
     return _elementwise(input, "softplus", beta, threshold, backend)
 
@@ -193,7 +216,8 @@ def _check_step(input, value_at_zero=0.0):
     _checks.number(value_at_zero, "value_at_zero")
 
 
-@public_op(reference=_step_reference, check=_check_step, repeat=True)
+@public_op(reference=_step_reference, check=_check_step, repeat=True,
+           lean=_plan(lambda input, value_at_zero=0.0: ("step", value_at_zero, 0.0)))
 def step(input, value_at_zero=0.0, *, backend):
     """Heaviside step: 1 where input > 0, value_at_zero where input == 0, else 0 (the perceptron's
     threshold unit). Differentiable with the derivative zero everywhere (as torch.sign): a loss over
@@ -201,7 +225,8 @@ def step(input, value_at_zero=0.0, *, backend):
     return _elementwise(input, "step", value_at_zero, 0.0, backend)
 
 
-@public_op(reference=F.silu, check=_check_inplace, repeat=_out_of_place)
+@public_op(reference=F.silu, check=_check_inplace, repeat=_out_of_place,
+           lean=_plan(lambda input, inplace=False: ("silu", 0.0, 0.0)))
 def silu(input, inplace=False, *, backend):
     """torch.nn.functional.silu (swish): x * sigmoid(x); the backward from the saved input."""
     return _elementwise(input, "silu", 0.0, 0.0, backend, inplace)
@@ -213,20 +238,23 @@ def _check_gelu(input, approximate="none"):
         raise ValueError(f"approximate: expected 'none' or 'tanh', got {approximate!r}")
 
 
-@public_op(reference=F.gelu, check=_check_gelu, repeat=True)
+@public_op(reference=F.gelu, check=_check_gelu, repeat=True, lean=_plan(lambda input, approximate="none": (
+    "gelu" if approximate == "none" else "gelu_tanh", 0.0, 0.0)))
 def gelu(input, approximate="none", *, backend):
     """torch.nn.functional.gelu: x Phi(x) (approximate='none', via erfc so the negative tail keeps its
     relative accuracy) or x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (approximate='tanh')."""
     return _elementwise(input, "gelu" if approximate == "none" else "gelu_tanh", 0.0, 0.0, backend)
 
 
-@public_op(reference=F.hardswish, check=_check_inplace, repeat=_out_of_place)
+@public_op(reference=F.hardswish, check=_check_inplace, repeat=_out_of_place,
+           lean=_plan(lambda input, inplace=False: ("hardswish", 0.0, 0.0)))
 def hardswish(input, inplace=False, *, backend):
     """torch.nn.functional.hardswish: x * relu6(x + 3) / 6 (torch's gradient at the kinks)."""
     return _elementwise(input, "hardswish", 0.0, 0.0, backend, inplace)
 
 
-@public_op(reference=F.hardsigmoid, check=_check_inplace, repeat=_out_of_place)
+@public_op(reference=F.hardsigmoid, check=_check_inplace, repeat=_out_of_place,
+           lean=_plan(lambda input, inplace=False: ("hardsigmoid", 0.0, 0.0)))
 def hardsigmoid(input, inplace=False, *, backend):
     """torch.nn.functional.hardsigmoid: relu6(x + 3) / 6."""
     return _elementwise(input, "hardsigmoid", 0.0, 0.0, backend, inplace)

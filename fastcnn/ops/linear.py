@@ -116,7 +116,18 @@ def _check_linear(input, weight, bias=None):
 _LINEAR = EagerOp("linear")
 
 
-@public_op(reference=F.linear, check=memoised(_check_linear), repeat=True)
+def _linear_plan(args, kwargs, checked):
+    """public_op's lean plan for a 2-D input: the eager op itself, whose schema takes F.linear's
+    arguments (input, weight, bias=None) as they come."""
+    x, w = _input_and_weight(*args, **kwargs)
+    return runnable(_LINEAR, x, w, x.shape[0] * w.shape[0]) if x.dim() == 2 else None
+
+
+def _input_and_weight(input, weight, bias=None):
+    return input, weight
+
+
+@public_op(reference=F.linear, check=memoised(_check_linear), repeat=True, lean=_linear_plan)
 def linear(input, weight, bias=None, *, backend):
     """torch.nn.functional.linear: input[..., in] @ weight[out, in]^T + bias[out]."""
     x2d = input if input.dim() == 2 else leading_merged(input, 1)  # 2-D, the usual case: no reshapes
@@ -145,6 +156,24 @@ def _matmul_shapes(a, b):
     return A, Bm, batch, shape
 
 
+def _matmul_eager(a, b):
+    """a @ b for 1-D / 2-D operands as the eager linear op: linear(a, b^T) (the op makes b^T
+    contiguous), the same GEMM values and order as _Matmul's forward and backward, without its
+    Function and per-matrix loop (spectral norm's matrix-vector products: a Python matmul cost ten
+    times torch's). None where the op may not run (fastcnn/ops/_eager.py), or where b^T is not
+    contiguous (b a plain matrix: making b^T contiguous cost more than the product, 10 us for 64 x 288;
+    the Function reads b as it is)."""
+    x = a.unsqueeze(0) if a.dim() == 1 else a          # [M, K]
+    w = b.unsqueeze(0) if b.dim() == 1 else b.t()      # [N, K]
+    lin = runnable(_LINEAR, x, w, x.shape[0] * w.shape[0]) if w.is_contiguous() else None
+    if lin is None:
+        return None
+    y = lin(x, w)
+    if a.dim() == 2 and b.dim() == 2:
+        return y
+    return y.view(((x.shape[0],) if a.dim() == 2 else ()) + ((w.shape[0],) if b.dim() == 2 else ()))
+
+
 def _check_matmul(a, b):
     _checks.float_tensor(a, "a")
     _checks.float_tensor(b, "b")
@@ -154,10 +183,14 @@ def _check_matmul(a, b):
     _matmul_shapes(a, b)
 
 
-@public_op(reference=torch.matmul, check=_check_matmul)
+@public_op(reference=torch.matmul, check=_check_matmul, repeat=True)
 def matmul(a, b, *, backend):
     """torch.matmul for 1-D, 2-D and batched operands whose batch dimensions are equal (or absent on
     one side: a batched a with a 2-D b is one GEMM over the stacked rows)."""
+    if backend == "cpu" and a.dim() <= 2 and b.dim() <= 2:
+        y = _matmul_eager(a, b)
+        if y is not None:
+            return y
     A, Bm, batch, shape = _matmul_shapes(a, b)
     if not Bm.shape[:-2]:  # b is one matrix: fold a's batch into its rows
         a2 = leading_merged(A, 1)

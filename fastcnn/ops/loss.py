@@ -257,7 +257,28 @@ _CROSS_ENTROPY = EagerOp("cross_entropy")
 _REDUCTION_CODES = {"none": 0, "mean": 1, "sum": 2}   # csrc/torchops/loss.cpp
 
 
-@public_op(reference=F.cross_entropy, check=_check_cross_entropy, repeat=True)
+def _cross_entropy_plan(args, kwargs, checked):
+    """public_op's lean plan for class-index targets: the eager op with the reduction's code and the
+    scalars converted once (the op checks the indices on every call)."""
+    input, target, reduction, ignore_index, label_smoothing = _cross_entropy_args(*args, **kwargs)
+    if target.is_floating_point():
+        return None
+    ce = runnable(_CROSS_ENTROPY, input, 3 * target.numel())
+    if ce is None:
+        return None
+    ignore_index, reduction, label_smoothing = int(ignore_index), _REDUCTION_CODES[reduction], float(label_smoothing)
+
+    def run(input, target, weight=None, *_, **__):
+        return ce(input, target, weight, ignore_index, reduction, label_smoothing)
+    return run
+
+
+def _cross_entropy_args(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
+                        reduction="mean", label_smoothing=0.0):
+    return input, target, _reduction_arg(size_average, reduce, reduction), ignore_index, label_smoothing
+
+
+@public_op(reference=F.cross_entropy, check=_check_cross_entropy, repeat=True, lean=_cross_entropy_plan)
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None, reduction="mean",
                   label_smoothing=0.0, *, backend):
     """torch.nn.functional.cross_entropy: log_softmax over dim 1 + nll, fused; class-index targets

@@ -159,7 +159,7 @@ class _Normalize(torch.autograd.Function):
         return gx.view(shape), None, None, None, None
 
 
-@public_op(reference=F.normalize, check=_check_normalize)
+@public_op(reference=F.normalize, check=_check_normalize, repeat=True)
 @follows_channels_last
 def normalize(input, p=2.0, dim=1, eps=1e-12, out=None, *, backend):
     """torch.nn.functional.normalize: input / max(||input||_p, eps) along dim (p = 2 fully vectorised)."""

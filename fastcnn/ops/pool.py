@@ -292,7 +292,26 @@ class _MaxUnpool2d(torch.autograd.Function):
 _MAX_POOL = EagerOp("max_pool2d")
 
 
-@public_op(reference=F.max_pool2d, check=_check_max_pool2d, repeat=True)
+def _max_pool_plan(args, kwargs, checked):
+    """public_op's lean plan for a 4-D input without indices: the eager op on the checked window."""
+    input, return_indices = _pool_input(*args, **kwargs)
+    if input.dim() != 4 or return_indices:
+        return None
+    k, s, p, d, out_hw = checked
+    pool = runnable(_MAX_POOL, input, 2 * input.shape[0] * input.shape[1] * out_hw[0] * out_hw[1])
+    if pool is None:
+        return None
+
+    def run(input, *_, **__):
+        return pool(input, k, s, p, d, out_hw)
+    return run
+
+
+def _pool_input(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    return input, return_indices
+
+
+@public_op(reference=F.max_pool2d, check=_check_max_pool2d, repeat=True, lean=_max_pool_plan)
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False, *,
                backend, checked):
     k, s, p, d, out_hw = checked

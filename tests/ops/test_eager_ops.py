@@ -28,6 +28,13 @@ LAYOUTS = {  # odd sizes; channels_last and a transposed (non-dense) view
 }
 
 
+def _run_repeated(fn, inputs):
+    """_run's result for a configuration's repeat (public_op's lean plan), checked equal to its first
+    call's (the op's body)."""
+    first = _run(fn, inputs)
+    repeat = _run(fn, inputs)
+    _assert_same(repeat, first)
+    return repeat
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -38,7 +45,7 @@ def test_activation_equals_the_python_path(kind, layout, dtype):
     base = torch.randn(2, 3, 5, 7, dtype=dtype, generator=torch.Generator().manual_seed(0)) * 3
     base[0, 0, 0, :3] = 0.0  # exact zeros (step, relu kinks)
     x = LAYOUTS[layout](base)
-    fast = _run(fn, [x])
+    fast = _run_repeated(fn, [x])
     assert fast[0].grad_fn.name() == "fastcnn::ActivationBackward"
     with _eager.python_path():
         python = _run(fn, [x])
@@ -55,12 +62,87 @@ def test_linear_equals_the_python_path(case, dtype):
     w = torch.randn(7, 3, dtype=dtype, generator=g).t() if case == "transposed_weight" else \
         torch.randn(3, 7, dtype=dtype, generator=g)
     b = None if case == "no_bias" else torch.randn(3, dtype=dtype, generator=g)
-    fast = _run(O.linear, [x, w, b])
+    fast = _run_repeated(O.linear, [x, w, b])
     assert fast[0].grad_fn.name() == "fastcnn::LinearBackward" or fast[0].grad_fn.next_functions[0][0].name() \
         == "fastcnn::LinearBackward"  # (through the view back to the input's leading dimensions)
     with _eager.python_path():
         python = _run(O.linear, [x, w, b])
     _assert_same(fast, python)
+
+
+@pytest.mark.parametrize("call", ["positional", "keywords"])
+def test_linear_repeat_takes_the_arguments_as_given(call):
+    g = torch.Generator().manual_seed(6)
+    x, w, b = (torch.randn(s, dtype=torch.float64, generator=g) for s in ((3, 5), (2, 5), (2,)))
+    fn = {"positional": lambda x, w, b: O.linear(x, w, b),
+          "keywords": lambda x, w, b: O.linear(input=x, bias=b, weight=w)}[call]
+    fast = _run_repeated(fn, [x, w, b])
+    assert fast[0].grad_fn.name() == "fastcnn::LinearBackward"
+    with _eager.python_path():
+        python = _run(fn, [x, w, b])
+    _assert_same(fast, python)
+    no_bias = _run_repeated(lambda x, w: O.linear(x, w), [x, w])  # bias left to the schema's default
+    with _eager.python_path():
+        _assert_same(no_bias, _run(lambda x, w: O.linear(x, w), [x, w]))
+
+
+@pytest.mark.parametrize("module, call", [
+    ("activation", lambda x: O.leaky_relu(x, 0.3)), ("activation", lambda x: O.gelu(x, approximate="tanh")),
+    ("linear", lambda x: O.linear(x, x[:3])), ("pool", lambda x: O.max_pool2d(x.view(1, 1, 6, 5), 2)),
+    ("loss", lambda x: O.cross_entropy(x, torch.tensor([0, 4, 1, 2, 3, 0]), label_smoothing=0.1)),
+])
+def test_a_repeat_calls_the_eager_op_without_the_body(module, call, monkeypatch):
+    x = torch.randn(6, 5, requires_grad=True)
+    first = call(x)
+    import sys  # (fastcnn.ops re-exports functions under some of these modules' names)
+
+    def body_ran(*args):
+        raise AssertionError("the op's body ran on a repeat")
+    monkeypatch.setattr(sys.modules[f"fastcnn.ops.{module}"], "runnable", body_ran)  # the bodies ask it
+    repeat = call(x)
+    assert torch.equal(first, repeat) and repeat.grad_fn.name().startswith("fastcnn::")
+
+
+MATMUL_CASES = {  # (a, b) as built from odd shapes; b^T contiguous (1-D b, or b a transposed view)
+    "2d@1d": lambda g, dt: (torch.randn(5, 7, dtype=dt, generator=g), torch.randn(7, dtype=dt, generator=g)),
+    "1d@1d": lambda g, dt: (torch.randn(7, dtype=dt, generator=g), torch.randn(7, dtype=dt, generator=g)),
+    "2d@2d^T": lambda g, dt: (torch.randn(5, 7, dtype=dt, generator=g), torch.randn(3, 7, dtype=dt, generator=g).t()),
+    "1d@2d^T": lambda g, dt: (torch.randn(7, dtype=dt, generator=g), torch.randn(3, 7, dtype=dt, generator=g).t()),
+    "strided a": lambda g, dt: (torch.randn(7, 5, dtype=dt, generator=g).t(), torch.randn(7, dtype=dt, generator=g)),
+}
+
+
+def _through_views(y):
+    """The grad_fn names from y's down to the first non-view node."""
+    names, fn = [], y.grad_fn
+    while fn is not None:
+        names.append(fn.name())
+        if "View" not in fn.name():
+            break
+        fn = fn.next_functions[0][0]
+    return names
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", list(MATMUL_CASES))
+def test_matmul_equals_the_python_path(case, dtype):
+    a, b = MATMUL_CASES[case](torch.Generator().manual_seed(7), dtype)
+    fast = _run_repeated(O.matmul, [a, b])
+    assert "fastcnn::LinearBackward" in _through_views(fast[0])
+    with _eager.python_path():
+        python = _run(O.matmul, [a, b])
+        assert "fastcnn::LinearBackward" not in _through_views(python[0])
+    _assert_same(fast, python)
+    assert fast[0].shape == torch.matmul(a, b).shape
+
+
+def test_matmul_gradcheck_and_plain_matrices_keep_the_function():
+    g = torch.Generator().manual_seed(8)
+    for case in ("2d@1d", "1d@2d^T"):
+        a, b = (t.detach().requires_grad_() for t in MATMUL_CASES[case](g, torch.float64))
+        assert torch.autograd.gradcheck(O.matmul, (a, b))
+    a, b = torch.randn(4, 6, requires_grad=True), torch.randn(6, 3, requires_grad=True)
+    assert _through_views(O.matmul(a, b))[-1] == "_MatmulBackward"  # b^T would be a copy: the Function reads b
 
 
 def test_linear_gradients_only_where_asked():
@@ -97,12 +179,12 @@ def test_no_grad_and_inference_mode_give_plain_tensors():
     assert y.is_inference()
 
 
-@pytest.mark.parametrize("op", ["relu", "linear", "batch_norm"])
+@pytest.mark.parametrize("op", ["relu", "linear", "batch_norm", "matmul"])
 def test_a_second_derivative_is_still_refused(op):
     x = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
     w = torch.randn(2, 4, dtype=torch.float64)
     y = {"relu": lambda: O.relu(x), "linear": lambda: O.linear(x, w),
-         "batch_norm": lambda: O.batch_norm(x, None, None, training=True)}[op]()
+         "batch_norm": lambda: O.batch_norm(x, None, None, training=True), "matmul": lambda: O.matmul(x, w.t())}[op]()
     assert y.grad_fn.name().startswith("fastcnn::")
     gy = torch.randn(y.shape, dtype=torch.float64, requires_grad=True)
     (gx,) = torch.autograd.grad(y, x, gy, create_graph=True)
@@ -162,7 +244,7 @@ def test_max_pool2d_equals_the_python_path(pool, layout, dtype):
     base[0, 0, :2, :2] = 1.0  # a tie: the first index wins in both
     x = base[0] if layout == "3d" else LAYOUTS[layout](base)
     fn = lambda t: O.max_pool2d(t, k, s, p, d, ceil)  # noqa: E731
-    fast = _run(fn, [x])
+    fast = _run_repeated(fn, [x])
     names = {fast[0].grad_fn.name()} | {f.name() for f, _ in fast[0].grad_fn.next_functions if f is not None}
     assert "fastcnn::MaxPool2dBackward" in names
     with _eager.python_path():
@@ -262,7 +344,7 @@ def test_cross_entropy_equals_the_python_path(case, extras, reduction, dtype):
             t.view(-1)[0] = 3  # an ignored target
         kwargs.update(weight=torch.rand(7, dtype=dtype, generator=g) + 0.5, ignore_index=3, label_smoothing=0.1)
     fn = lambda x: O.cross_entropy(x, t, **kwargs)  # noqa: E731
-    fast = _run(fn, [x])
+    fast = _run_repeated(fn, [x])
     assert fast[0].grad_fn.name() == "fastcnn::CrossEntropyBackward"
     with _eager.python_path():
         python = _run(fn, [x])

@@ -35,6 +35,23 @@ def test_linear_and_batch_norm_reject_after_a_valid_call():
         O.batch_norm(y[:1, :, :1, :1], rm, rv, training=True)
 
 
+def test_matmul_and_normalize_reject_after_a_valid_call():
+    u, mat = torch.randn(5), torch.randn(5, 7)
+    for _ in range(2):  # a first call and a repeat of the configuration
+        assert torch.allclose(O.matmul(u, mat), u @ mat)
+        assert torch.allclose(O.normalize(mat, dim=0), torch.nn.functional.normalize(mat, dim=0))
+    with pytest.raises(ValueError, match="b: expected 5 rows"):
+        O.matmul(u, torch.randn(6, 7))
+    with pytest.raises(TypeError, match="b"):
+        O.matmul(u, mat.double())
+    with pytest.raises(TypeError, match="dim"):
+        O.normalize(mat, dim=True)
+    with pytest.raises(ValueError, match="eps"):
+        O.normalize(mat, dim=0, eps=-1.0)
+    with pytest.raises(ValueError, match="dim"):
+        O.normalize(mat, dim=2)
+
+
 def test_conv2d_rejects_after_a_valid_call_of_the_same_shape():
     x, w = torch.randn(1, 2, 6, 6), torch.randn(3, 2, 3, 3)
     O.conv2d(x, w, stride=1, padding=1)
