@@ -944,20 +944,28 @@ template <class T>
 int64_t index_gather(const T* src, const int64_t* idx, T* out, const Geom& g, bool channels_last) {
   const i64 HW = g.H * g.W, PQ = g.P * g.Q;
   std::atomic<int64_t> bad{0};
-  const i64 total = g.N * g.C * PQ;
-  fastcnn::parallel_for(total, kGrainElems, [&](i64 begin, i64 end) {
-    int64_t local_bad = 0;
-    for (i64 e = begin; e < end; ++e) {
-      // e runs over out's memory order; find the element's plane base in src
-      const i64 c = channels_last ? e % g.C : (e / PQ) % g.C;
-      const i64 n = channels_last ? e / (PQ * g.C) : e / (PQ * g.C);
-      const int64_t k = idx[e];
+  // Runs of out's memory order that read one src plane (NCHW: a plane's PQ values; NHWC: a pixel's
+  // C channels, plane offset c): no per-element divisions to find the plane (SegNet's unpooling
+  // backward).
+  // element j of a run reads base[k * step + j * lane] (NCHW: step 1, lane 0; NHWC: step C, lane 1)
+  const i64 step = channels_last ? g.C : 1, lane = channels_last ? 1 : 0;
+  auto gather = [&](const T* base, const int64_t* ib, T* ob, i64 count, int64_t& local_bad) {
+    for (i64 j = 0; j < count; ++j) {
+      const int64_t k = ib[j];
       if (k < 0 || k >= HW) {
         ++local_bad;
-        out[e] = T(0);
+        ob[j] = T(0);
         continue;
       }
-      out[e] = channels_last ? src[(n * HW + k) * g.C + c] : src[(n * g.C + c) * HW + k];
+      ob[j] = base[k * step + j * lane];
+    }
+  };
+  const i64 runs = channels_last ? g.N * PQ : g.N * g.C, run = channels_last ? g.C : PQ;
+  fastcnn::parallel_for(runs, grain_for(run), [&](i64 begin, i64 end) {
+    int64_t local_bad = 0;
+    for (i64 r = begin; r < end; ++r) {
+      const T* base = channels_last ? src + (r / PQ) * HW * g.C : src + r * HW;
+      gather(base, idx + r * run, out + r * run, run, local_bad);
     }
     bad += local_bad;
   });
