@@ -31,7 +31,14 @@ LAYERS = {  # name: N, C, K, H, W, R, stride, padding, dilation, groups
     "srresnet": (16, 64, 64, 96, 96, 3, 1, 1, 1, 1),
     "srresnet.in9": (16, 3, 64, 96, 96, 9, 1, 4, 1, 1),
     "segnet.7x7": (4, 64, 64, 45, 60, 7, 1, 3, 1, 1),
-    "segnet.64-64": (4, 64, 64, 90, 120, 3, 1, 1, 1, 1),  # VGG16 encoder block 1 at a quarter of 360x480
+    "segnet.64-64": (4, 64, 64, 90, 120, 3, 1, 1, 1, 1),
+    "pspnet.1024-128": (16, 1024, 128, 9, 9, 3, 1, 1, 1, 1),  # PSPNet's head (small size) on the 9x9 pyramid
+    "pspnet.d4": (16, 128, 128, 9, 9, 3, 1, 4, 4, 1),
+    "srgan_d.stem": (16, 3, 16, 48, 48, 3, 1, 1, 1, 1),  # SRGAN discriminator (small size), C*R*S = 27
+    "pspnet.pool2": (16, 512, 128, 2, 2, 1, 1, 0, 1, 1),  # the pyramid's 1x1 convolutions (1x1 .. 6x6 maps)
+    "pspnet.pool3": (16, 512, 128, 3, 3, 1, 1, 0, 1, 1),
+    "pspnet.pool6": (16, 512, 128, 6, 6, 1, 1, 0, 1, 1),
+    "pspnet.1x1_9": (16, 256, 512, 9, 9, 1, 1, 0, 1, 1),  # VGG16 encoder block 1 at a quarter of 360x480
     # conv_transpose2d layers as their adjoint convolution (forward = backward-input of this)
     "dcgan.g1T": (64, 128, 256, 16, 16, 4, 2, 1, 1, 1),
     "dcgan.g2T": (64, 64, 128, 32, 32, 4, 2, 1, 1, 1),

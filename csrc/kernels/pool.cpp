@@ -742,6 +742,85 @@ T sum_window_nchw_lanes(const T* plane, const Geom& g, const Window& w) {
 
 i64 window_area(const Window& w) { return (w.i1 - w.i0) * (w.j1 - w.j0); }
 
+// Narrow adaptive windows on NCHW planes (PSPNet's pyramid, 9x9 -> 2, 3, 6): the per-window path
+// (four integer divisions for its bounds, a masked load and a horizontal reduction per window, a
+// scalar loop per gradient row) costs several times the sums themselves. These run separably with
+// the bounds worked out once per call: per output row p, the element-wise sum of its window's input
+// rows (whole rows, vector ops), then each output's columns in that row buffer; the backward spreads
+// one output row's shares along a row buffer and adds it to each of the window's input rows.
+struct AxisWindows {
+  std::vector<i64> begin, end;
+};
+AxisWindows adaptive_axis(i64 in, i64 out) {
+  AxisWindows a{std::vector<i64>(out), std::vector<i64>(out)};
+  for (i64 o = 0; o < out; ++o) a.begin[o] = pool::adaptive_begin(o, in, out), a.end[o] = pool::adaptive_end(o, in, out);
+  return a;
+}
+template <class T>
+bool adaptive_is_narrow(const Geom& g) {
+  if (g.P * g.Q == 1) return false;  // global pooling: one reduction per plane, the lanes path
+  i64 widest = 0;
+  for (i64 q = 0; q < g.Q; ++q) widest = std::max(widest, pool::adaptive_end(q, g.W, g.Q) - pool::adaptive_begin(q, g.W, g.Q));
+  return widest < Vec<T>::N;
+}
+
+// Runs plane(b, row buffer of W) over every NCHW plane, threaded (a buffer per thread chunk).
+template <class T, class Fn>
+void for_each_plane_with_row(const Geom& g, Fn&& plane) {
+  fastcnn::parallel_for(g.N * g.C, grain_for(g.H * g.W), [&](i64 begin, i64 end) {
+    std::vector<T> row(g.W);
+    for (i64 b = begin; b < end; ++b) plane(b, row.data());
+  });
+}
+
+template <class T>
+void adaptive_avg_forward_narrow(const T* x, T* y, const Geom& g) {
+  using V = Vec<T>;
+  const AxisWindows rows = adaptive_axis(g.H, g.P), cols = adaptive_axis(g.W, g.Q);
+  for_each_plane_with_row<T>(g, [&](i64 b, T* sum) {
+    const T* plane = x + b * g.H * g.W;
+    for (i64 p = 0; p < g.P; ++p) {
+      for (i64 c = 0; c < g.W; c += V::N) {
+        const int n = static_cast<int>(std::min<i64>(V::N, g.W - c));
+        V s = V::zero();
+        for (i64 h = rows.begin[p]; h < rows.end[p]; ++h) s = s + V::load(plane + h * g.W + c, n);
+        s.store(sum + c, n);
+      }
+      const i64 rows_p = rows.end[p] - rows.begin[p];
+      T* out = y + (b * g.P + p) * g.Q;
+      for (i64 q = 0; q < g.Q; ++q) {
+        T t = 0;
+        for (i64 w = cols.begin[q]; w < cols.end[q]; ++w) t += sum[w];
+        out[q] = t / T(rows_p * (cols.end[q] - cols.begin[q]));
+      }
+    }
+  });
+}
+
+template <class T>
+void adaptive_avg_backward_narrow(const T* gy, T* gx, const Geom& g) {
+  using V = Vec<T>;
+  const AxisWindows rows = adaptive_axis(g.H, g.P), cols = adaptive_axis(g.W, g.Q);
+  for_each_plane_with_row<T>(g, [&](i64 b, T* spread) {
+    T* plane = gx + b * g.H * g.W;
+    std::memset(plane, 0, sizeof(T) * g.H * g.W);
+    for (i64 p = 0; p < g.P; ++p) {
+      std::fill(spread, spread + g.W, T(0));
+      const i64 rows_p = rows.end[p] - rows.begin[p];
+      const T* grow = gy + (b * g.P + p) * g.Q;
+      for (i64 q = 0; q < g.Q; ++q) {
+        const T share = grow[q] / T(rows_p * (cols.end[q] - cols.begin[q]));
+        for (i64 w = cols.begin[q]; w < cols.end[q]; ++w) spread[w] += share;
+      }
+      for (i64 h = rows.begin[p]; h < rows.end[p]; ++h)
+        for (i64 c = 0; c < g.W; c += V::N) {
+          const int n = static_cast<int>(std::min<i64>(V::N, g.W - c));
+          (V::load(plane + h * g.W + c, n) + V::load(spread + c, n)).store(plane + h * g.W + c, n);
+        }
+    }
+  });
+}
+
 template <class T>
 void adaptive_max_forward(const T* x, T* y, int64_t* idx, const Geom& g, bool channels_last) {
   if (adaptive_is_uniform(g, channels_last)) return max_forward(x, y, idx, as_fixed(g), channels_last);
@@ -773,6 +852,7 @@ void adaptive_avg_forward(const T* x, T* y, const Geom& g, bool channels_last) {
     });
     return;
   }
+  if (adaptive_is_narrow<T>(g)) return adaptive_avg_forward_narrow(x, y, g);
   for_each_output_row(g, g.W * pool::ceil_div(g.H, g.P), [&](i64 b, i64 p) {
     for (i64 q = 0; q < g.Q; ++q) {
       const Window w = adaptive_window(g, p, q);
@@ -792,6 +872,7 @@ void adaptive_avg_backward(const T* gy, T* gx, const Geom& g, bool channels_last
     });
     return;
   }
+  if (adaptive_is_narrow<T>(g)) return adaptive_avg_backward_narrow(gy, gx, g);
   for_each_plane(g, g.H * g.W, [&](i64 b) {
     T* plane = gx + b * g.H * g.W;
     std::memset(plane, 0, sizeof(T) * g.H * g.W);
@@ -863,20 +944,28 @@ template <class T>
 int64_t index_gather(const T* src, const int64_t* idx, T* out, const Geom& g, bool channels_last) {
   const i64 HW = g.H * g.W, PQ = g.P * g.Q;
   std::atomic<int64_t> bad{0};
-  const i64 total = g.N * g.C * PQ;
-  fastcnn::parallel_for(total, kGrainElems, [&](i64 begin, i64 end) {
-    int64_t local_bad = 0;
-    for (i64 e = begin; e < end; ++e) {
-      // e runs over out's memory order; find the element's plane base in src
-      const i64 c = channels_last ? e % g.C : (e / PQ) % g.C;
-      const i64 n = channels_last ? e / (PQ * g.C) : e / (PQ * g.C);
-      const int64_t k = idx[e];
+  // Runs of out's memory order that read one src plane (NCHW: a plane's PQ values; NHWC: a pixel's
+  // C channels, plane offset c): no per-element divisions to find the plane (SegNet's unpooling
+  // backward).
+  // element j of a run reads base[k * step + j * lane] (NCHW: step 1, lane 0; NHWC: step C, lane 1)
+  const i64 step = channels_last ? g.C : 1, lane = channels_last ? 1 : 0;
+  auto gather = [&](const T* base, const int64_t* ib, T* ob, i64 count, int64_t& local_bad) {
+    for (i64 j = 0; j < count; ++j) {
+      const int64_t k = ib[j];
       if (k < 0 || k >= HW) {
         ++local_bad;
-        out[e] = T(0);
+        ob[j] = T(0);
         continue;
       }
-      out[e] = channels_last ? src[(n * HW + k) * g.C + c] : src[(n * g.C + c) * HW + k];
+      ob[j] = base[k * step + j * lane];
+    }
+  };
+  const i64 runs = channels_last ? g.N * PQ : g.N * g.C, run = channels_last ? g.C : PQ;
+  fastcnn::parallel_for(runs, grain_for(run), [&](i64 begin, i64 end) {
+    int64_t local_bad = 0;
+    for (i64 r = begin; r < end; ++r) {
+      const T* base = channels_last ? src + (r / PQ) * HW * g.C : src + r * HW;
+      gather(base, idx + r * run, out + r * run, run, local_bad);
     }
     bad += local_bad;
   });

@@ -187,7 +187,7 @@ def _check_max_unpool2d(input, indices, kernel_size, stride=None, padding=0, out
     p = _checks.pair(padding, "padding", minimum=0)
     out = _unpool_out_hw(input, k, s, p, output_size)
     if indices.numel():
-        lo, hi = int(indices.min()), int(indices.max())
+        lo, hi = (int(v) for v in torch.aminmax(indices))  # one pass over the indices, not two
         if lo < 0 or hi >= out[0] * out[1]:
             raise ValueError(f"indices: expected values in [0, {out[0] * out[1]}) for an output of {out}, "
                              f"got values in [{lo}, {hi}]")

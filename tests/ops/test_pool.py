@@ -39,6 +39,8 @@ ADAPTIVE_CASES = [
     ("upsample", (1, 2, 3, 4), (5, 7)),
     ("uniform_s2", (1, 3, 8, 20), (4, 10)),
     ("uniform_s3", (2, 2, 9, 12), (3, 4)),
+    ("pyramid6", (2, 3, 9, 9), 6),  # PSPNet's 9x9 -> 6x6: overlapping narrow windows
+    ("narrow_wide", (1, 2, 7, 37), (3, 10)),  # narrow windows on rows of several vectors plus a tail
 ]
 
 
