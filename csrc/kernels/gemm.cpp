@@ -212,6 +212,8 @@ inline int64_t round_up(int64_t n, int64_t unit) { return (n + unit - 1) / unit 
 constexpr int64_t kDirectBTiles = 3;
 // Rows of a tile under Plan::short_rows.
 constexpr int kShortMR = 8;
+// Plan::private_b up to this K.
+constexpr int64_t kPrivateBMaxK = 32;
 
 template <class T>
 struct Problem {
@@ -244,10 +246,14 @@ struct Problem {
 // short_rows: C of MR < M <= 2 * kShortMR rows (AVX-512: M = 15, 16) runs as two tiles of at most
 // kShortMR rows (8 + 8) instead of MR + a thin edge (14 + 2), whose few accumulator chains leave the
 // FMA units waiting on latency.
+//
+// private_b (with split_rows): a B of one block and a few k-steps (K <= kPrivateBMaxK: a weight
+// gradient summed over a batch) is packed whole by every thread into a buffer of its own, so the
+// team needs no barrier (with one, two threads were no faster than one on 289 x 289 x 16).
 struct Plan {
   int64_t kc, mc, nc;
-  bool split_rows, direct_b, short_rows;
-  int64_t a_stride, b_size;  // per-thread A block and shared B block, in elements (64-byte multiples)
+  bool split_rows, direct_b, short_rows, private_b;
+  int64_t a_stride, b_size;  // per-thread A block and (each) B block, in elements (64-byte multiples)
 };
 
 // Called only by a team of two or more: an orphaned barrier binds to the innermost enclosing
@@ -288,7 +294,8 @@ void macro_kernel(const Problem<T>& p, const Plan& plan, int64_t jc, int64_t nc,
   macro_kernel_rows<Blocking<T>::MR>(p, plan, jc, nc, pc, kc, i0, i1, p0, p1, Bp, Ap);
 }
 
-// Thread `tid` of a team of `team`: the five loops, with the B block shared through `Bp`.
+// Thread `tid` of a team of `team`: the five loops, with the B block shared through `Bp` (or, with
+// private_b, this thread's own).
 template <class T>
 void gemm_team(const Problem<T>& p, const Plan& plan, T* Bp, T* Ap, int tid, int team) {
   using Bk = Blocking<T>;
@@ -298,7 +305,8 @@ void gemm_team(const Problem<T>& p, const Plan& plan, T* Bp, T* Ap, int tid, int
   for (int64_t jc = 0; jc < p.N; jc += plan.nc) {
     const int64_t nc = std::min(plan.nc, p.N - jc);
     const int64_t panels = (nc + Bk::NR - 1) / Bk::NR;
-    const int64_t p0 = panels * tid / team, p1 = panels * (tid + 1) / team;
+    const int64_t p0 = plan.private_b ? 0 : panels * tid / team;
+    const int64_t p1 = plan.private_b ? panels : panels * (tid + 1) / team;
     // Panels this thread packs: all of its share, or with direct_b only a partial last one.
     const int64_t q0 = plan.direct_b ? std::max(p0, nc / Bk::NR) : p0;
     for (int64_t pc = 0; pc < p.K; pc += plan.kc) {
@@ -307,9 +315,10 @@ void gemm_team(const Problem<T>& p, const Plan& plan, T* Bp, T* Ap, int tid, int
         pack_b(p.trans_b, p.B, p.ldb, pc, kc, jc + q0 * Bk::NR, std::min(nc, p1 * Bk::NR) - q0 * Bk::NR,
                Bp + q0 * Bk::NR * plan.kc, Bk::NR * plan.kc);
       if (plan.split_rows) {
-        if (team > 1) team_barrier();  // the whole B block is packed
+        const bool shared = team > 1 && !plan.private_b;
+        if (shared) team_barrier();  // the whole B block is packed
         if (r1 > r0) macro_kernel(p, plan, jc, nc, pc, kc, r0, r1, 0, panels, Bp, Ap);
-        if (team > 1) team_barrier();  // nobody reads the B block any more
+        if (shared) team_barrier();  // nobody reads the B block any more
       } else if (p1 > p0) {
         macro_kernel(p, plan, jc, nc, pc, kc, 0, p.M, p0, p1, Bp, Ap);
       }
@@ -368,7 +377,8 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
   // (a 289 x 289 x 16 weight gradient on two threads: 20 -> 23 us). A C of a few rows splits its
   // columns instead, with no barrier, and pays from 1536 (16 x 289 x 289: 20 -> 12 us, 2 threads;
   // 1024 was no faster, 2048 left 16 x 289 x 192 on one thread).
-  const int64_t min_work = tiles_m <= kDirectBTiles ? 1536 : 32768;  // few_rows below
+  const bool few_rows = tiles_m <= kDirectBTiles, small_k = K <= kPrivateBMaxK && N <= Bk::NC;
+  const int64_t min_work = few_rows ? 1536 : small_k ? 768 : 32768;  // no barrier: see Plan
   const int64_t by_work = std::max<int64_t>(1, tiles_m * tiles_n * K / min_work);
   int team = static_cast<int>(std::min<int64_t>({threads, by_work, std::max(tiles_m, tiles_n)}));
 
@@ -380,9 +390,10 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
   // columns, if the B block has enough panels to go round.
   const int64_t panels = (plan.nc + Bk::NR - 1) / Bk::NR;
   auto imbalance = [team](int64_t tiles) { return double((tiles + team - 1) / team) * team / double(tiles); };
-  // A C of a few rows always splits its columns (M = 16 is two tiles, but a strip of 14 rows and one of 2).
-  const bool few_rows = tiles_m <= kDirectBTiles;
-  plan.split_rows = !few_rows && (tiles_m >= 8 * team || imbalance(tiles_m) <= imbalance(panels));
+  // A C of a few rows always splits its columns (M = 16 is two tiles, but a strip of 14 rows and one
+  // of 2); a taller one with a small K always its rows, with private B blocks.
+  plan.split_rows = !few_rows && (small_k || tiles_m >= 8 * team || imbalance(tiles_m) <= imbalance(panels));
+  plan.private_b = plan.split_rows && small_k && team > 1;
   if (!plan.split_rows && panels < team) team = static_cast<int>(panels);
   plan.direct_b = !trans_b && few_rows;
   plan.short_rows = Bk::MR > kShortMR && M > Bk::MR && M <= 2 * kShortMR;
@@ -393,7 +404,8 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
   const Problem<T> p{trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc};
   // The calling thread's buffer holds the shared B block and one A block per thread.
   thread_local AlignedBuffer<T> workspace;
-  T* ws = workspace.get(plan.b_size + team * plan.a_stride);
+  const int64_t b_blocks = plan.private_b ? team : 1;
+  T* ws = workspace.get(b_blocks * plan.b_size + team * plan.a_stride);
   if (team <= 1) {
     gemm_team(p, plan, ws, ws + plan.b_size, 0, 1);
     return;
@@ -401,7 +413,8 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
 #pragma omp parallel num_threads(team)
   {
     const int tid = omp_get_thread_num(), size = omp_get_num_threads();  // size may be smaller than asked
-    gemm_team(p, plan, ws, ws + plan.b_size + tid * plan.a_stride, tid, size);
+    T* Bp = ws + (plan.private_b ? tid * plan.b_size : 0);
+    gemm_team(p, plan, Bp, ws + b_blocks * plan.b_size + tid * plan.a_stride, tid, size);
   }
 }
 

@@ -105,11 +105,13 @@ def test_gemm_cpu_threads_several_blocks(M, threads, dtype):
         torch.set_num_threads(previous)
 
 
-# The small-M paths (csrc/kernels/gemm.cpp Plan): B read in place for C of few rows (M <= 3 tiles),
-# 8 + 8 row tiles for M = 15, 16 on AVX-512, the column split on two threads, the N = 1 path with a
-# transposed A (bias gradients); M around the tile heights, N and K odd and around a 32-column panel.
+# The small-M and small-K paths (csrc/kernels/gemm.cpp Plan): B read in place for C of few rows
+# (M <= 3 tiles), 8 + 8 row tiles for M = 15, 16 on AVX-512, the column split on two threads, private
+# B blocks for K <= 32 (row split without a barrier), the N = 1 path with a transposed A (bias
+# gradients); M around the tile heights, N and K odd and around a 32-column panel and K = 32.
 SMALL_M = [(1, 33, 17), (2, 289, 16), (15, 31, 289), (16, 289, 289), (16, 64, 8), (17, 65, 7), (18, 97, 33),
-           (16, 1, 16), (289, 1, 16), (47, 1, 401), (289, 47, 16)]
+           (16, 1, 16), (289, 1, 16), (47, 1, 401), (289, 47, 16), (289, 289, 16), (101, 301, 32),
+           (101, 301, 33)]
 
 
 @pytest.mark.parametrize("M,N,K", SMALL_M)
@@ -132,10 +134,11 @@ def test_gemm_cpu_small_m(isa, M, N, K, trans_a, trans_b, dtype, threads):  # no
     assert_close(plain, _reference(a, b, trans_a, trans_b), reduction=K)
 
 
-@pytest.mark.parametrize("M,N,K", [(16, 289, 289), (3, 100, 64), (289, 1, 16)])
+@pytest.mark.parametrize("M,N,K", [(16, 289, 289), (3, 100, 64), (289, 1, 16), (289, 289, 16), (101, 301, 31)])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_gemm_cpu_small_m_same_bits_on_any_threads(M, N, K, dtype):
-    """Splitting C's columns between threads leaves every element's sum as it was."""
+    """Splitting C's columns (or rows, with private B blocks) between threads leaves every
+    element's sum as it was."""
     a, b = _operands(M, N, K, M > N, False, dtype)
     previous = torch.get_num_threads()
     try:
