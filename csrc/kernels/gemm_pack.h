@@ -30,6 +30,14 @@ void pack_runs(const T* src, int64_t ld, int n, int64_t kc, T scale, T* dst) {
     }
     return;
   }
+  using V = simd::Vec<T>;
+  if constexpr (W % V::N == 0) {  // a B edge panel: masked loads (the scalar loop cost 7 us of 16 x 289 x 289)
+    const V vs = V::set1(scale);
+    for (int64_t k = 0; k < kc; ++k)
+      for (int j = 0; j < W; j += V::N)
+        (j < n ? V::load(src + k * ld + j, n - j) * vs : V::zero()).store(dst + k * W + j);
+    return;
+  }
   for (int64_t k = 0; k < kc; ++k) {
     int i = 0;
     for (; i < n; ++i) dst[k * W + i] = scale * src[k * ld + i];

@@ -105,6 +105,70 @@ def test_gemm_cpu_threads_several_blocks(M, threads, dtype):
         torch.set_num_threads(previous)
 
 
+# The small-M and small-K paths (csrc/kernels/gemm.cpp Plan): B read in place for C of few rows
+# (M <= 3 tiles), 8 + 8 row tiles for M = 15, 16 on AVX-512, the column split on two threads, private
+# B blocks for K <= 32 (row split without a barrier), the N = 1 path with a transposed A (bias
+# gradients); M around the tile heights, N and K odd and around a 32-column panel and K = 32.
+SMALL_M = [(1, 33, 17), (2, 289, 16), (15, 31, 289), (16, 289, 289), (16, 64, 8), (17, 65, 7), (18, 97, 33),
+           (16, 1, 16), (289, 1, 16), (47, 1, 401), (289, 47, 16), (289, 289, 16), (101, 301, 32),
+           (101, 301, 33)]
+
+
+@pytest.mark.parametrize("M,N,K", SMALL_M)
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("trans_b", [False, True])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_gemm_cpu_small_m(isa, M, N, K, trans_a, trans_b, dtype, threads):  # noqa: F811
+    a, b = _operands(M, N, K, trans_a, trans_b, dtype)
+    c = torch.randn(M, N, dtype=dtype)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        out = c.clone()
+        kernels.gemm["cpu"](a, b, trans_a=trans_a, trans_b=trans_b, alpha=0.5, beta=-1.5, out=out)
+        plain = kernels.gemm["cpu"](a, b, trans_a=trans_a, trans_b=trans_b)
+    finally:
+        torch.set_num_threads(previous)
+    assert_close(out, _reference(a, b, trans_a, trans_b, 0.5, -1.5, c), reduction=K + 1)
+    assert_close(plain, _reference(a, b, trans_a, trans_b), reduction=K)
+
+
+@pytest.mark.parametrize("M,N,K", [(16, 289, 289), (3, 100, 64), (289, 1, 16), (289, 289, 16), (101, 301, 31)])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gemm_cpu_small_m_same_bits_on_any_threads(M, N, K, dtype):
+    """Splitting C's columns (or rows, with private B blocks) between threads leaves every
+    element's sum as it was."""
+    a, b = _operands(M, N, K, M > N, False, dtype)
+    previous = torch.get_num_threads()
+    try:
+        got = []
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            got.append(kernels.gemm["cpu"](a, b, trans_a=M > N))
+    finally:
+        torch.set_num_threads(previous)
+    assert torch.equal(got[0], got[1]) and torch.equal(got[0], got[2])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gemm_cpu_small_m_strided_operands(isa, dtype):  # noqa: F811
+    """B read in place honours a row stride wider than N (and not a multiple of the panel); the
+    N = 1 path honours strided b and out."""
+    a = torch.randn(16, 70, dtype=dtype)
+    b = torch.randn(70, 301, dtype=dtype)[:, 3:292]  # 289 columns, row stride 301
+    wide = torch.zeros(16, 300, dtype=dtype)
+    kernels.gemm["cpu"](a, b, out=wide[:, :289])
+    assert_close(wide[:, :289], a.double() @ b.double(), reduction=70)
+    assert torch.equal(wide[:, 289:], torch.zeros(16, 11, dtype=dtype))
+    g = torch.randn(70, 37, dtype=dtype)  # op(A) = g^T, 37 x 70
+    v = torch.randn(70, 5, dtype=dtype)[:, 2:3]  # a column with row stride 5
+    col = torch.zeros(37, 4, dtype=dtype)
+    kernels.gemm["cpu"](g, v, trans_a=True, out=col[:, 1:2])
+    assert_close(col[:, 1:2], g.double().t() @ v.double(), reduction=70)
+    assert torch.equal(col[:, [0, 2, 3]], torch.zeros(37, 3, dtype=dtype))
+
+
 OTHER_BACKENDS = [b for b in CPU_BACKENDS if b != "cpu"]
 
 
