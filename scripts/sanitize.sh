@@ -44,11 +44,13 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 # The CI subset: every csrc/kernels file is reached (docs/reliability.md lists which test reaches
 # which file), on small shapes: the property-based fuzz tests of every op family, the edge cases and
 # non-finite values, and the files of the kernels the fuzz tests do not call (the convolution
-# algorithms, dropout, the element-wise math, the cpu-only probe).
+# algorithms, dropout, the element-wise math, the cpu-only probe), and the eager op layer's C++ ops
+# (csrc/torchops/: their pointer and size arithmetic, forward and backward).
 if [ "$#" -eq 0 ]; then
   set -- tests/reliability/test_fuzz_ops.py tests/reliability/test_edge_cases.py tests/reliability/test_nonfinite.py \
     tests/backends/cpu/test_conv_direct.py tests/backends/cpu/test_conv_fft.py tests/backends/cpu/test_conv_winograd.py tests/ops/test_dropout.py \
-    tests/backends/cpu/test_vmath.py tests/ops/test_pad.py tests/ops/test_norm_groups.py tests/reliability/test_probe_kernels.py
+    tests/backends/cpu/test_vmath.py tests/ops/test_pad.py tests/ops/test_norm_groups.py tests/reliability/test_probe_kernels.py \
+    tests/ops/test_eager_ops.py tests/ops/test_eager_conv.py
 fi
 tstart=$(date +%s)
 LD_PRELOAD="$LIBASAN $LIBUBSAN" FASTCNN_BACKEND=cpu "$PY" -m pytest -q -x -p no:cacheprovider -m "not slow" \
