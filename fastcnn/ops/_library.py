@@ -824,4 +824,7 @@ def _load_backends(*_trigger) -> None:
 
 
 _registry._traced_kernel = traced_kernel
-torch._dynamo.callback.callback_handler.register_start_callback(_load_backends)
+# Disabled for Dynamo: a compiled function whose backward runs inside it (a training step calling
+# autograd.grad or loss.backward) compiles that backward lazily and runs the start callbacks from within
+# the compiled frame; Dynamo then traced this callback and deadlocked on its own callback lock.
+torch._dynamo.callback.callback_handler.register_start_callback(torch._dynamo.disable(_load_backends))

@@ -304,3 +304,45 @@ def test_export_of_resampling_ops_eval():
             "fastcnn.pixel_shuffle.default"} <= targets, targets
     with torch.no_grad():
         _assert_same(program.module()(x), expected, "exported output")
+
+
+_COMPILED_TRAIN_STEP = """
+import torch, fastcnn
+from torch import nn
+torch.manual_seed(0)
+model = {model}
+x = torch.randn(4, 1, 12, 12)
+params = list(model.parameters())
+
+def step():  # the backward compiles lazily, inside the compiled frame
+    loss = model(x).pow(2).mean()
+    grads = torch.autograd.grad(loss, params)
+    with torch.no_grad():
+        for p, g in zip(params, grads):
+            p.sub_(1e-3 * g)
+    return loss.detach()
+
+compiled = torch.compile(step, backend="aot_eager")
+losses = [float(compiled()) for _ in range(3)]
+assert losses[2] < losses[0], losses
+print("ok", losses)
+"""
+
+
+@pytest.mark.parametrize("model", ["torch", "fastcnn"])
+def test_compiled_training_step_with_backward_inside_does_not_deadlock(model):
+    """A compiled step that calls autograd.grad itself (as the bench's networks suite does) once hung
+    forever in Dynamo's callback lock with fastcnn imported, whatever the model's layers; run in a
+    child process so a regression fails on the timeout instead of hanging the suite."""
+    import subprocess
+    import sys
+
+    net = "nn.Sequential(nn.Conv2d(1, 3, 3), nn.ReLU(), nn.Flatten(), nn.Linear(300, 2))"
+    if model == "fastcnn":
+        net = f"fastcnn.nn.convert({net})"
+    try:
+        done = subprocess.run([sys.executable, "-c", _COMPILED_TRAIN_STEP.format(model=net)],
+                              capture_output=True, text=True, timeout=180)
+    except subprocess.TimeoutExpired:
+        pytest.fail("torch.compile of a training step with its backward inside hung (Dynamo callback deadlock)")
+    assert done.returncode == 0 and done.stdout.startswith("ok"), done.stderr[-2000:]
