@@ -27,6 +27,9 @@ class Case:
     reference: str = "torch"
     memory: bool = False  # also measure each contender's peak memory of one call (fastcnn/bench/memory.py)
     tags: Tuple[str, ...] = field(default_factory=tuple)
+    # mode -> an uncompiled torch call on state of its own, for --compile to compile; None: compile
+    # baselines["torch"] itself (right for stateless calls; a training step's model keeps changing)
+    compile_source: Optional[Callable[[str], Callable]] = None
 
 
 # ---- conventions -----------------------------------------------------------------------------

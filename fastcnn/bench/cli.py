@@ -90,7 +90,8 @@ def run(args) -> int:
         try:
             fast, base = case.build(mode, backends)
             if args.compile and "torch.compile" not in base:
-                base["torch.compile"] = _compiled_baseline(base["torch"])
+                source = case.compile_source(mode) if case.compile_source else base["torch"]
+                base["torch.compile"] = _compiled_baseline(source)
         except Exception as e:  # the op does not exist yet, or cannot run this case
             from .harness import Result
 
@@ -115,5 +116,7 @@ def run(args) -> int:
 
 
 def _compiled_baseline(torch_call):
-    compiled = torch.compile(torch_call)
-    return compiled
+    # Every case's call shares the code object of its builder's closure: without a reset Dynamo
+    # recompiles it per case until its cache limit (8) and then runs the rest eagerly, uncompiled.
+    torch._dynamo.reset()
+    return torch.compile(torch_call)

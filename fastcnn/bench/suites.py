@@ -355,23 +355,30 @@ def _with_backend(call, backend):
 def network_case(name, batch=NETWORK_BATCH, quick=False):
     from fastcnn import models
 
+    def fresh_twin(net, memory_format=torch.contiguous_format):
+        twin = _no_dropout(models.get_twin(name, size="small"))  # built anew: some hold non-leaf caches
+        twin.load_state_dict(net.state_dict())
+        return twin.to(memory_format=memory_format)
+
     def build(mode, backends):
         torch.manual_seed(0)
         net = _no_dropout(models.get_model(name, size="small"))
-        twin = _no_dropout(models.get_twin(name, size="small"))
-        twin.load_state_dict(net.state_dict())
+        twin = fresh_twin(net)
         x = net.example_input(batch)
         if mode == "train" and not _network_loss(twin(x)).requires_grad:
             raise NotImplementedError(f"{name} has no gradient (it trains by its own rule)")
         fast = {f"fastcnn[{b}]": _with_backend(_network_call(net, x, mode), b) for b in backends}
-        twin_cl = _no_dropout(models.get_twin(name, size="small"))  # built anew: some hold non-leaf caches
-        twin_cl.load_state_dict(net.state_dict())
-        twin_cl = twin_cl.to(memory_format=torch.channels_last)
+        twin_cl = fresh_twin(net, torch.channels_last)
         x_cl = x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
         base = {"torch": _network_call(twin, x, mode), "torch_cl": _network_call(twin_cl, x_cl, mode)}
         return fast, base
+
+    def compile_source(mode):  # the same start (seed, weights, input) on a twin of its own
+        torch.manual_seed(0)
+        net = _no_dropout(models.get_model(name, size="small"))
+        return _network_call(fresh_twin(net), net.example_input(batch), mode)
     CASES.append(Case("networks", f"{name} (small) b{batch}", "network", build, quick=quick, memory=True,
-                      rtol=float("inf") if name in NETWORK_STATEFUL else 1e-3))
+                      rtol=float("inf") if name in NETWORK_STATEFUL else 1e-3, compile_source=compile_source))
 
 
 def _network_cases():

@@ -109,3 +109,18 @@ def test_memory_case_reports_peak_columns():
     assert set(r.peak_bytes) == {"fastcnn[cpu]", "torch"}
     row = report.rows([r], MACHINE)[0]
     assert row["peak MB"] is not None and row["torch peak MB"] is not None
+
+
+def test_network_compile_source_trains_a_twin_of_its_own():
+    """--compile compiles a network's training step on its own twin: compiling the timed torch call
+    itself trained one model twice as often as the others and failed the after-timing check."""
+    from fastcnn.bench.suites import CASES
+
+    case = next(c for c in CASES if c.suite == "networks" and c.name.startswith("lenet "))
+    _, base = case.build("train", ["cpu"])
+    first = base["torch"]()
+    for _ in range(3):
+        base["torch"]()  # the timed twin moves on
+    source = case.compile_source("train")
+    assert torch.equal(source(), first)  # same weights and input, untouched by the timed calls
+    assert not torch.equal(source(), first)  # and its own SGD steps move it
