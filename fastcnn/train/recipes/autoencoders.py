@@ -7,6 +7,7 @@ import math
 import numpy as np
 import torch
 from ... import data
+from .. import optim
 from ..task import Option, Task
 from .classify import as_input, digits_for
 
@@ -33,7 +34,7 @@ class ConvAutoencoderTask(Task):
         net = self.build("conv_autoencoder")
         self.splits = digits_for(net.input_shape, settings.seed)
         self.train_set = self.splits.train
-        self.optimizers["model"] = torch.optim.Adam(net.parameters(), lr=self.lr)
+        self.optimizers["model"] = optim.adam(net.parameters(), lr=self.lr)
         self.code_size = self.find_code_size(net)
         g = torch.Generator().manual_seed(settings.seed + 17)
         self.clean_test = self.splits.test[:][0]
@@ -138,8 +139,8 @@ class LLNetTask(Task):
         for k in range(self.depth):
             # layer k's tied autoencoder: its encoder and, as visible bias, the mirrored decoder's bias
             params = list(net.encoders[k].parameters()) + [net.decoders[self.depth - 1 - k].bias]
-            self.optimizers[f"pretrain{k}"] = torch.optim.Adam(params, lr=self.lr)
-        self.optimizers["finetune"] = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+            self.optimizers[f"pretrain{k}"] = optim.adam(params, lr=self.lr)
+        self.optimizers["finetune"] = optim.adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         if self.option("lr_decay") == "cosine":   # over the fine-tuning steps only
             self.schedulers["finetune"] = torch.optim.lr_scheduler.CosineAnnealingLR(
                 self.optimizers["finetune"], T_max=max(1, self.steps - self.boundaries[-1]))

@@ -5,6 +5,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from ... import data
+from .. import optim
 from ..task import Task
 
 
@@ -58,9 +59,9 @@ class Classifier(Task):
         self.splits = digits_for(net.input_shape, settings.seed)
         self.train_set = self.splits.train
         if self.optimizer == "adam":
-            self.optimizers["model"] = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+            self.optimizers["model"] = optim.adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         else:
-            self.optimizers["model"] = torch.optim.SGD(net.parameters(), lr=self.lr, momentum=self.momentum,
+            self.optimizers["model"] = optim.sgd(net.parameters(), lr=self.lr, momentum=self.momentum,
                                                        weight_decay=self.weight_decay)
         self.schedulers["model"] = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizers["model"],
                                                                               T_max=max(1, self.total_steps()))

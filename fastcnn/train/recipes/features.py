@@ -13,6 +13,7 @@ import torch
 
 from ...data import features as fd
 from ...eval import baselines, local_features, match_plots, matching
+from .. import optim
 from ..task import Option, Task
 from ._feature_losses import PixelSampler, hardest_triplet_loss, r2d2_losses
 
@@ -80,9 +81,9 @@ class HardNetTask(Task):
         self.train_pairs = int(self.options.get("train_pairs", min(self.max_pairs, max(4, wanted))))
         self.train_set = fd.PatchPairDataset(patch_pairs("train", self.train_pairs, settings.seed))
         if self.optimizer == "adam":
-            opt = torch.optim.Adam(net.parameters(), lr=1e-3, weight_decay=0.0)
+            opt = optim.adam(net.parameters(), lr=1e-3, weight_decay=0.0)
         elif self.optimizer == "sgd":
-            opt = torch.optim.SGD(net.parameters(), lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
+            opt = optim.sgd(net.parameters(), lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay)
         else:
             raise ValueError(f"optimizer: expected 'sgd' or 'adam', got {self.optimizer!r}")
         self.optimizers["model"] = opt
@@ -184,7 +185,7 @@ class R2D2Task(Task):
         self.train_set = fd.HomographyPairs("train", length=length, size=(self.crop, self.crop), seed=settings.seed)
         border = min(16, self.crop // 8)   # the reference's 16 px at 192 would leave a 64 crop few queries
         self.sampler = PixelSampler(ngh=7, pos_d=3, neg_d=5, step=8, border=border)
-        self.optimizers["model"] = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        self.optimizers["model"] = optim.adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         sift = sift_on_heldout(self.eval_pairs, self.eval_size)
         self.target = float(np.mean([r["mma@3"] for _, _, r in sift]))
         self.unweighted_ap = bool(self.options.get("unweighted_ap", self.unweighted_ap))

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 
 from ... import data
+from .. import optim
 from ..task import Option, Task
 from .classify import as_input, digits_for
 
@@ -91,7 +92,7 @@ class VAETask(_JudgedByLeNet):
         net = self.build("vae")
         self.splits = digits_for(net.input_shape, settings.seed)
         self.train_set = self.splits.train
-        self.optimizers["model"] = torch.optim.Adam(net.parameters(), lr=self.lr)
+        self.optimizers["model"] = optim.adam(net.parameters(), lr=self.lr)
         x = self.splits.train[:][0].flatten(1)
         test = self.splits.test[:][0].flatten(1)
         mean = x.mean(0, keepdim=True).clamp(1e-4, 1 - 1e-4).expand_as(test)
@@ -187,8 +188,8 @@ class DCGANTask(_JudgedByLeNet):
         c, h, w = D.input_shape
         self.splits = data.digits(size=h, channels=c, seed=settings.seed)
         self.train_set = self.splits.train
-        self.optimizers["G"] = torch.optim.Adam(G.parameters(), lr=self.lr, betas=self.betas)
-        self.optimizers["D"] = torch.optim.Adam(D.parameters(), lr=self.lr, betas=self.betas)
+        self.optimizers["G"] = optim.adam(G.parameters(), lr=self.lr, betas=self.betas)
+        self.optimizers["D"] = optim.adam(D.parameters(), lr=self.lr, betas=self.betas)
         self.details["gan_loss"] = self.loss_kind
         self._target_ready = False
 

@@ -13,6 +13,7 @@ import torch
 
 from ...data.segmentation import CLASSES, NUM_CLASSES, SyntheticShapes
 from ...eval.segmentation import SegmentationScore, boundary_f1, mean_iou, confusion_matrix
+from .. import optim
 from ..task import Option, Task
 
 IMAGE_SIZE = 64
@@ -125,9 +126,9 @@ class Segmenter(Task):
         else:
             raise ValueError(f"class_weights: expected 'median_frequency' or 'none', got {self.class_weighting!r}")
         if self.optimizer == "adam":
-            opt = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+            opt = optim.adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         elif self.optimizer == "sgd":
-            opt = torch.optim.SGD(net.parameters(), lr=self.lr, momentum=self.momentum, weight_decay=5e-4)
+            opt = optim.sgd(net.parameters(), lr=self.lr, momentum=self.momentum, weight_decay=5e-4)
         else:
             raise ValueError(f"optimizer: expected 'adam' or 'sgd', got {self.optimizer!r}")
         self.optimizers["model"] = opt

@@ -27,6 +27,7 @@ import copy
 import torch
 
 from ... import data
+from .. import optim
 from .classify import random_shift
 from .generative import _JudgedByLeNet
 
@@ -82,11 +83,11 @@ class StyleGANXLTask(_JudgedByLeNet):
         width = sum(conv.in_channels for conv in D.feature_network.ccm)   # the 4 stages' widths
         self.nets["feature_head"] = self.lib.Linear(width, self.classes).to(settings.device)
         self.feature_steps = max(1, int(self.steps * self.feature_share))
-        self.optimizers["features"] = torch.optim.Adam(list(backbone.parameters())
+        self.optimizers["features"] = optim.adam(list(backbone.parameters())
                                                        + list(self.nets["feature_head"].parameters()),
                                                        lr=self.feature_lr)
-        self.optimizers["G"] = torch.optim.Adam(G.parameters(), lr=self.g_lr, betas=self.betas, eps=self.eps)
-        self.optimizers["D"] = torch.optim.Adam([p for p in D.parameters() if p.requires_grad], lr=self.d_lr,
+        self.optimizers["G"] = optim.adam(G.parameters(), lr=self.g_lr, betas=self.betas, eps=self.eps)
+        self.optimizers["D"] = optim.adam([p for p in D.parameters() if p.requires_grad], lr=self.d_lr,
                                                 betas=self.betas, eps=self.eps)
         self.ema_kimg = self.batch_size * 10 / 32
         self.details.update(feature_network_steps=self.feature_steps,

@@ -24,6 +24,7 @@ from torch.utils.data import TensorDataset
 from ... import data
 from ...data import superres as sr_data
 from ...eval.superres import psnr_y, ssim_y
+from .. import optim
 from ..task import Task
 
 
@@ -113,7 +114,7 @@ class SRResNetTask(_SuperResolution):
                 net.tail[0].weight.zero_()
                 net.tail[0].bias.zero_()
         self.make_data(net)
-        self.optimizers["model"] = torch.optim.Adam(net.parameters(), lr=self.lr, betas=(0.9, 0.999))
+        self.optimizers["model"] = optim.adam(net.parameters(), lr=self.lr, betas=(0.9, 0.999))
         self.schedulers["model"] = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizers["model"],
                                                                               T_max=max(1, self.steps))
         self.details["lr"] = self.lr
@@ -176,7 +177,7 @@ class AlexNetPatchesTask(Task):
         side = net.input_shape[-1]
         self.train_set = colour_patches(side, 6000, settings.seed, "train")
         self.test_set = colour_patches(side, 800, settings.seed, "test")
-        self.optimizers["model"] = torch.optim.Adam(net.parameters(), lr=self.lr)
+        self.optimizers["model"] = optim.adam(net.parameters(), lr=self.lr)
         self.details["classes"] = list(PATCH_IMAGES)
 
     def step(self, batch, step):
@@ -238,8 +239,8 @@ class SRGANTask(_SuperResolution):
         self.content_net = trained("alexnet_patches", settings, any_steps=True).content_features().to(settings.device)
         self.make_data(G)
         self.target = None          # reported, not a target (see target_text)
-        self.optimizers["G"] = torch.optim.Adam(G.parameters(), lr=self.lr, betas=(0.9, 0.999))
-        self.optimizers["D"] = torch.optim.Adam(D.parameters(), lr=self.lr, betas=(0.9, 0.999))
+        self.optimizers["G"] = optim.adam(G.parameters(), lr=self.lr, betas=(0.9, 0.999))
+        self.optimizers["D"] = optim.adam(D.parameters(), lr=self.lr, betas=(0.9, 0.999))
         self.content_scale = None
         self.details["content_features"] = "alexnet_patches conv1 + ReLU (trained here; no pretrained VGG offline)"
         self.details["adversarial_weight"] = self.adversarial_weight
