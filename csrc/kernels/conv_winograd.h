@@ -43,17 +43,19 @@ struct ConvWinogradKernels {
 
 // The output tile of the forward / backward-input correlation s (elements of `elem_size` bytes) when the
 // caller does not pin one: F(6x6) only where it measured faster than F(4x4) (docs/algo-winograd.md
-// "F(6x6,3x3)", 1 thread, 64-channel layers): float32 with at most 64 channels per group each side (F(6x6)'s
-// fused blocks; its chunked path lost on every layer: PSPNet 1024->128, AlexNet 256->384), outputs that
-// 6x6 tiles cover without cropping (a cropped row/column costs its whole tile: 64x64 and 16x16 maps lost
-// 7-24%), and on AVX-512 at least 40000 output pixels in the batch (SRResNet 16x96x96 and SegNet 4x90x120
-// won 4-13%; smaller maps tied or lost up to 5%). The generic copy was not measured: F(4x4).
+// "F(6x6,3x3)", 1 thread, both orders of the two runs): float32 with at most 64 channels per group each
+// side (F(6x6)'s fused blocks; its chunked path lost on every layer: PSPNet 1024->128, AlexNet
+// 256->384), outputs that 6x6 tiles cover without cropping (a cropped row/column costs its whole tile:
+// HardNet's 16x16 lost 15-25%, PIDNet's 64x64 up to 17%), and on AVX-512 at least 64Ki output pixels in
+// the batch (SRResNet 16x96x96 won 6-9%; SegNet's 4x90x120 and smaller maps tied or lost). With AVX2
+// F(6x6) won SRResNet and SegNet by 5-27%. The generic copy was not measured: F(4x4).
 inline int winograd_choose_tile(const ConvShape& s, int elem_size, Isa isa) {
   if (elem_size != 4 || isa == Isa::generic) return 4;
   if (s.C / s.G > 64 || s.K / s.G > 64 || s.P % 6 != 0 || s.Q % 6 != 0) return 4;
-  if (isa == Isa::avx512 && s.N * s.P * s.Q < 40000) return 4;
+  if (isa == Isa::avx512 && s.N * s.P * s.Q < (int64_t(1) << 16)) return 4;
   return 6;
 }
+
 }  // namespace fastcnn
 
 FASTCNN_ISA_TABLE(ConvWinogradKernels, conv_winograd_kernels)
