@@ -61,7 +61,8 @@ FASTCNN_BIND(conv_winograd) {
         "Winograd F(4x4,3x3) / F(6x6,3x3) correlation + bias + activation; returns the output tile used.");
   m.def("backward_input", &backward_input, FASTCNN_NOGIL,
         "Winograd F(4x4,3x3) / F(6x6,3x3) input gradient; returns the output tile used.");
-  m.def("choose_tile", &choose_tile, "Output tile (4 or 6) the measured rule picks for a dtype code and ConvShape list (active ISA).");
+  m.def("choose_tile", &choose_tile,
+        "Output tile (4 or 6) the measured rule picks for a dtype code and ConvShape list (active ISA).");
   m.def("backward_weight", &backward_weight, FASTCNN_NOGIL, "Winograd F(4x4,3x3) weight gradient of that correlation.");
   m.attr("output_tile") = 4;  // of the weight gradient, and the forward's unless chosen otherwise
   m.attr("output_tiles") = std::vector<int>{4, 6};

@@ -8,9 +8,9 @@ bound derived in docs/algo-winograd.md for each tile m (not a generic tolerance)
 gamma(n) = n u / (1 - n u), u the unit roundoff of the kernel's dtype; gamma_ref the fp64
 reference's own error (a direct sum of 9 C/g products: gamma_64(9 C/g + 2) * (|x| * |w| + |b|)).
 E is computed here in float64 from the same tiling the kernel uses (m x m output tiles from the top
-left corner, (m+2) x (m+2) input patches at origin - pad, zeros outside) and the tile's matrices. The triton kernels (CPU tensors:
-the interpreter) make the same roundings per transform (fastcnn/kernels/triton/conv_winograd.py), so
-the same bound applies to both backends.
+left corner, (m+2) x (m+2) input patches at origin - pad, zeros outside) and the tile's matrices.
+The triton kernels (F(4x4); CPU tensors: the interpreter) make the same roundings per transform
+(fastcnn/kernels/triton/conv_winograd.py), so the same bound applies to both backends.
 """
 from __future__ import annotations
 
