@@ -1,6 +1,8 @@
 """Per-pass timing of the lecture conv layers: forward, backward-input, backward-weight of each
 fastcnn cpu algorithm next to torch's own pieces (aten.convolution_backward with one output mask),
-alternating, median of runs. Usage: python bench/scripts/conv_passes.py [filter[,filter...]] [--reps N] [--threads 1 (thread CPU time)]"""
+alternating, median of runs. Usage: python bench/scripts/conv_passes.py [filter[,filter...]] [--reps N] [--threads 1 (thread CPU time)]
+An algorithm may pin the kernel's tile: --algos winograd:4,winograd:6 (fft:8/16/32), forward and
+backward-input only."""
 import sys
 from pathlib import Path
 
@@ -48,6 +50,16 @@ LAYERS = {  # name: N, C, K, H, W, R, stride, padding, dilation, groups
 CLOCK = time.perf_counter
 
 
+def base(algo):
+    """'winograd:6' -> 'winograd'."""
+    return algo.split(":")[0]
+
+
+def pin(algo):
+    """'winograd:6' -> {'tile': 6}: the kernel's tile keyword; {} for a plain name."""
+    return {"tile": int(algo.split(":")[1])} if ":" in algo else {}
+
+
 def timeit(fn, reps, clock=None):
     """reps timings of fn() after one warm-up call, by `clock` (default CLOCK, wall time)."""
     clock = clock or CLOCK
@@ -87,15 +99,15 @@ def main():
         aten = torch.ops.aten.convolution_backward
         pieces = {
             "fwd": (lambda: F.conv2d(x, w, None, st, pd, dl, g),
-                    lambda al: kernels.conv2d_forward.algo(al)["cpu"](x, w, None, shape, None, 0.0)),
+                    lambda al: kernels.conv2d_forward.algo(base(al))["cpu"](x, w, None, shape, None, 0.0, **pin(al))),
             "bwd_in": (lambda: aten(gy, x, w, None, s2, p2, d2, False, [0, 0], g, [True, False, False]),
-                       lambda al: kernels.conv2d_backward_input.algo(al)["cpu"](gy, w, shape)),
+                       lambda al: kernels.conv2d_backward_input.algo(base(al))["cpu"](gy, w, shape, **pin(al))),
             "bwd_w": (lambda: aten(gy, x, w, None, s2, p2, d2, False, [0, 0], g, [False, True, False]),
                       lambda al: kernels.conv2d_backward_weight.algo(al)["cpu"](x, gy, shape)),
         }
         unit = st == 1 and dl == 1
-        algos = [al for al in a.algos.split(",") if not (al in ("fft", "winograd") and not unit)
-                 and not (al == "winograd" and R != 3)]
+        algos = [al for al in a.algos.split(",") if not (base(al) in ("fft", "winograd") and not unit)
+                 and not (base(al) == "winograd" and R != 3)]
         flops = 2 * N * K * (C // g) * R * R * P * Q
         line = [f"{name:15s}"]
         for piece, (tf, ff) in pieces.items():
@@ -103,7 +115,8 @@ def main():
                 continue
             direction = {"fwd": "conv2d_forward", "bwd_in": "conv2d_backward_input",
                          "bwd_w": "conv2d_backward_weight"}[piece]
-            here = [al for al in algos if kernels.CONV_PASSES[direction].algo(al).offered_by("cpu")]
+            here = [al for al in algos if kernels.CONV_PASSES[direction].algo(base(al)).offered_by("cpu")
+                    and not (pin(al) and piece == "bwd_w")]
             tt, ft = [], {al: [] for al in here}
             for _ in range(a.reps):
                 tt += timeit(tf, 1)

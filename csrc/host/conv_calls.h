@@ -110,7 +110,8 @@ int fft_backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw, int 
   return a.tile;
 }
 
-// ---- winograd F(4x4,3x3) (csrc/kernels/conv_winograd.cpp)
+// ---- winograd F(4x4,3x3) / F(6x6,3x3) (csrc/kernels/conv_winograd.cpp); forward and backward-input
+// return the output tile they used
 
 inline const ConvShape& winograd_checked(const ConvShape& s) {
   require_unit_stride_dilation(s, "winograd");
@@ -118,22 +119,33 @@ inline const ConvShape& winograd_checked(const ConvShape& s) {
   return s;
 }
 
+// The output tile for correlation s of elem_size-byte elements: `tile` if given (non-zero), else the
+// measured choice for the active ISA.
+inline int winograd_resolve_tile(int tile, const ConvShape& s, int elem_size) {
+  if (tile == 0) tile = winograd_choose_tile(s, elem_size, active_isa());
+  if (tile != 4 && tile != 6)
+    throw std::invalid_argument("tile: winograd output tile must be 4 or 6, got " + std::to_string(tile));
+  return tile;
+}
+
 template <class T>
-void winograd_correlate(const ConvShape& s, const T* x, const T* w, const T* bias, T* y, bool flip_transpose, int act,
-                        double act_param) {
-  WinogradConvArgs a{x, w, bias, y, s, flip_transpose, act, act_param};
+int winograd_correlate(const ConvShape& s, const T* x, const T* w, const T* bias, T* y, bool flip_transpose, int act,
+                       double act_param, int tile) {
+  WinogradConvArgs a{x, w, bias, y, s, flip_transpose, act, act_param, winograd_resolve_tile(tile, s, int(sizeof(T)))};
   const ConvWinogradKernels& k = conv_winograd_kernels();
   if constexpr (sizeof(T) == 8) k.forward_f64(a); else k.forward_f32(a);
+  return a.tile;
 }
 
 template <class T>
-void winograd_forward(const ConvShape& s, const T* x, const T* w, const T* bias, T* y, int act, double act_param) {
-  winograd_correlate(winograd_checked(s), x, w, bias, y, false, act, act_param);
+int winograd_forward(const ConvShape& s, const T* x, const T* w, const T* bias, T* y, int act, double act_param,
+                     int tile = 0) {
+  return winograd_correlate(winograd_checked(s), x, w, bias, y, false, act, act_param, tile);
 }
 
 template <class T>
-void winograd_backward_input(const ConvShape& s, const T* gy, const T* w, T* gx) {
-  winograd_correlate<T>(input_gradient_correlation(winograd_checked(s)), gy, w, nullptr, gx, true, 0, 0.0);
+int winograd_backward_input(const ConvShape& s, const T* gy, const T* w, T* gx, int tile = 0) {
+  return winograd_correlate<T>(input_gradient_correlation(winograd_checked(s)), gy, w, nullptr, gx, true, 0, 0.0, tile);
 }
 
 template <class T>
@@ -158,7 +170,7 @@ void forward(Algo algo, const ConvShape& s, const T* x, const T* w, const T* bia
     case Algo::direct: return direct_forward(s, x, w, bias, y, act, act_param);
     case Algo::im2col: return im2col_forward(s, x, w, bias, y, act, act_param);
     case Algo::fft: fft_forward(s, x, w, bias, y, act, act_param); return;
-    case Algo::winograd: return winograd_forward(s, x, w, bias, y, act, act_param);
+    case Algo::winograd: winograd_forward(s, x, w, bias, y, act, act_param); return;
   }
 }
 
@@ -168,7 +180,7 @@ void backward_input(Algo algo, const ConvShape& s, const T* gy, const T* w, T* g
     case Algo::direct: return direct_backward_input(s, gy, w, gx);
     case Algo::im2col: return im2col_backward_input(s, gy, w, gx);
     case Algo::fft: fft_backward_input(s, gy, w, gx); return;
-    case Algo::winograd: return winograd_backward_input(s, gy, w, gx);
+    case Algo::winograd: winograd_backward_input(s, gy, w, gx); return;
   }
 }
 

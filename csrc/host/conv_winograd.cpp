@@ -1,4 +1,4 @@
-// fastcnn._C.conv_winograd: the Winograd F(4x4,3x3) convolution's entry points
+// fastcnn._C.conv_winograd: the Winograd F(4x4,3x3) / F(6x6,3x3) convolution's entry points
 // (csrc/kernels/conv_winograd.cpp) through csrc/host/conv_calls.h (shared with the eager op,
 // csrc/torchops/conv.cpp), the convolution as a ConvShape list (fastcnn/contracts/conv.py field
 // order), addresses in, the active ISA's kernel called with the GIL released.
@@ -16,21 +16,30 @@ using Addr = std::uintptr_t;
 using Sizes = std::vector<int64_t>;
 
 // y[N,K,P,Q] = act(bias + correlation of x[N,C,H,W] with 3x3 kernels w); see conv_winograd.h.
-void forward(int dtype, const Sizes& shape, Addr x, Addr w, Addr bias, Addr y, int act, double act_param) {
+// tile: the output tile (4, 6; 0: the measured choice); returns the one used.
+int forward(int dtype, const Sizes& shape, Addr x, Addr w, Addr bias, Addr y, int act, double act_param, int tile) {
   const ConvShape s = conv_shape_from_list(shape);
-  dispatch_float(static_cast<Dtype>(dtype), [&](auto t) {
+  return dispatch_float(static_cast<Dtype>(dtype), [&](auto t) {
     using T = decltype(t);
-    conv_calls::winograd_forward(s, as_ptr<const T>(x), as_ptr<const T>(w), as_ptr<const T>(bias), as_ptr<T>(y), act,
-                                 act_param);
+    return conv_calls::winograd_forward(s, as_ptr<const T>(x), as_ptr<const T>(w), as_ptr<const T>(bias), as_ptr<T>(y),
+                                        act, act_param, tile);
   });
 }
 
 // gx[N,C,H,W] of convolution `shape`: the correlation of gy with the flipped, channel-transposed w.
-void backward_input(int dtype, const Sizes& shape, Addr gy, Addr w, Addr gx) {
+int backward_input(int dtype, const Sizes& shape, Addr gy, Addr w, Addr gx, int tile) {
   const ConvShape s = conv_shape_from_list(shape);
-  dispatch_float(static_cast<Dtype>(dtype), [&](auto t) {
+  return dispatch_float(static_cast<Dtype>(dtype), [&](auto t) {
     using T = decltype(t);
-    conv_calls::winograd_backward_input(s, as_ptr<const T>(gy), as_ptr<const T>(w), as_ptr<T>(gx));
+    return conv_calls::winograd_backward_input(s, as_ptr<const T>(gy), as_ptr<const T>(w), as_ptr<T>(gx), tile);
+  });
+}
+
+// The output tile the forward of correlation `shape` runs with when none is pinned (active ISA).
+int choose_tile(int dtype, const Sizes& shape) {
+  const ConvShape s = conv_shape_from_list(shape);
+  return dispatch_float(static_cast<Dtype>(dtype), [&](auto t) {
+    return winograd_choose_tile(s, int(sizeof(t)), active_isa());
   });
 }
 
@@ -48,8 +57,13 @@ void backward_weight(int dtype, const Sizes& shape, Addr x, Addr gy, Addr gw) {
 
 FASTCNN_BIND(conv_winograd) {
   using namespace fastcnn;
-  m.def("forward", &forward, FASTCNN_NOGIL, "Winograd F(4x4,3x3) correlation + bias + activation.");
-  m.def("backward_input", &backward_input, FASTCNN_NOGIL, "Winograd F(4x4,3x3) input gradient.");
+  m.def("forward", &forward, FASTCNN_NOGIL,
+        "Winograd F(4x4,3x3) / F(6x6,3x3) correlation + bias + activation; returns the output tile used.");
+  m.def("backward_input", &backward_input, FASTCNN_NOGIL,
+        "Winograd F(4x4,3x3) / F(6x6,3x3) input gradient; returns the output tile used.");
+  m.def("choose_tile", &choose_tile,
+        "Output tile (4 or 6) the measured rule picks for a dtype code and ConvShape list (active ISA).");
   m.def("backward_weight", &backward_weight, FASTCNN_NOGIL, "Winograd F(4x4,3x3) weight gradient of that correlation.");
-  m.attr("output_tile") = 4;
+  m.attr("output_tile") = 4;  // of the weight gradient, and the forward's unless chosen otherwise
+  m.attr("output_tiles") = std::vector<int>{4, 6};
 }

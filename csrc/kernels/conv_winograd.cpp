@@ -1,7 +1,7 @@
-// Winograd convolution F(4x4, 3x3) on the cpu backend, compiled once per ISA (see setup.py).
+// Winograd convolution F(m x m, 3x3), m = 4 or 6, on the cpu backend, compiled once per ISA (see setup.py).
 //
-// The outputs are cut into 4x4 tiles; tile t reads the 6x6 input patch at its origin - pad (zero
-// outside the image). With the 6x6 transform points p = (i, j):
+// The outputs are cut into m x m tiles; tile t reads the (m+2) x (m+2) input patch at its origin - pad
+// (zero outside the image). With the (m+2)^2 transform points p = (i, j):
 //   1. filter transform, once per call: U[p][k][c] = (G g_kc G^T)[p]   (in double, rounded once);
 //   2. per chunk of tiles: input transform V[p][c][t] = (B^T d_tc B)[p], L tiles per vector
 //      (lane l = tile l, as the FFT convolution does, so the transforms are plain vector adds);
@@ -9,9 +9,11 @@
 //      M[p][k][t] = sum_c U[p][k][c] V[p][c][t]   ([K/g x C/g] x [C/g x tiles]);
 //   4. output transform y_tile = A^T M_t A, + bias, activation, cropped into y.
 // Where the filter-domain values U and one block's transforms fit in a core's L2 (the 64-channel
-// layers), forward_fused runs steps 2-4 per block of kBlockVecs tile-vectors in one thread, so V and
+// layers), forward_fused runs steps 2-4 per block of tile-vectors in one thread, so V and
 // M never leave that core's caches; otherwise forward_chunked runs each step over a chunk of tiles,
 // threads splitting (tile-vector, channel) items in the transforms and (point, group) GEMMs.
+// Everything but the 1-D transforms (struct Wino<m>) is shared by the two tile sizes; the weight
+// gradient is F(4x4) only.
 // Error bound: docs/algo-winograd.md (the transforms below are written so that every output is a
 // combination with at most the roundings counted there).
 #include "kernels/conv_winograd.h"
@@ -35,86 +37,151 @@ using simd::Vec;
 using fft::TileGrid;
 using fft::TileRef;
 
-constexpr int kIn = 6, kOut = 4, kPoints = kIn * kIn;
 // Bytes of V and M per chunk of tiles: a chunk's transformed tiles stay near the caches.
 constexpr int64_t kChunkBytes = int64_t(8) << 20;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// 1-D input transform o = B^T d (d, o: 6 entries at stride `st`), B^T of Lavin & Gray:
-//   [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1].
-template <class V>
-inline void input_1d(const V* d, int st, V* o) {
-  const V m4 = V::set1(-4), m5 = V::set1(-5), p4 = V::set1(4), p2 = V::set1(2);
-  const V d0 = d[0], d1 = d[st], d2 = d[2 * st], d3 = d[3 * st], d4 = d[4 * st], d5 = d[5 * st];
-  const V t0 = fmadd(m4, d2, d4), t1 = fmadd(m4, d1, d3);  // d4 - 4 d2, d3 - 4 d1
-  const V t2 = d4 - d2, t3 = d3 - d1;
-  o[0] = fmadd(p4, d0, fmadd(m5, d2, d4));
-  o[st] = t0 + t1;
-  o[2 * st] = t0 - t1;
-  o[3 * st] = fmadd(p2, t3, t2);
-  o[4 * st] = t2 - p2 * t3;
-  o[5 * st] = fmadd(p4, d1, fmadd(m5, d3, d5));
-}
+// The 1-D transforms of F(m x m, 3x3), m = kOut, on patches of kIn = m + 2: input_1d (o = B^T d, stride
+// `st` in and out), output_1d (o = A^T m, strides si / so) and filter_1d (o = G g, in double: the
+// filter is transformed once, then rounded once). Every transform below is written so that each
+// output is at most the number of roundings deep that docs/algo-winograd.md's bound counts.
+template <int M>
+struct Wino;
 
-// 1-D output transform o = A^T m (m: 6 entries at stride `si`, o: 4 at stride `so`):
-//   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1].
-template <class V>
-inline void output_1d(const V* m, int si, V* o, int so) {
-  const V a = m[si] + m[2 * si], b = m[si] - m[2 * si], c = m[3 * si] + m[4 * si], d = m[3 * si] - m[4 * si];
-  o[0] = m[0] + a + c;
-  o[so] = fmadd(V::set1(2), d, b);
-  o[2 * so] = fmadd(V::set1(4), c, a);
-  o[3 * so] = fmadd(V::set1(8), d, b) + m[5 * si];
-}
+// F(4x4, 3x3), Lavin & Gray's points 0, +-1, +-2, infinity:
+//   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0; 0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
+//   G   = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6; 1/24 -1/12 1/6; 0 0 1]
+//   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 0; 0 1 1 4 4 0; 0 1 -1 8 -8 1]
+template <>
+struct Wino<4> {
+  static constexpr int kOut = 4, kIn = 6;
+  template <class V>
+  static void input_1d(const V* d, int st, V* o) {
+    const V m4 = V::set1(-4), m5 = V::set1(-5), p4 = V::set1(4), p2 = V::set1(2);
+    const V d0 = d[0], d1 = d[st], d2 = d[2 * st], d3 = d[3 * st], d4 = d[4 * st], d5 = d[5 * st];
+    const V t0 = fmadd(m4, d2, d4), t1 = fmadd(m4, d1, d3);  // d4 - 4 d2, d3 - 4 d1
+    const V t2 = d4 - d2, t3 = d3 - d1;
+    o[0] = fmadd(p4, d0, fmadd(m5, d2, d4));
+    o[st] = t0 + t1;
+    o[2 * st] = t0 - t1;
+    o[3 * st] = fmadd(p2, t3, t2);
+    o[4 * st] = t2 - p2 * t3;
+    o[5 * st] = fmadd(p4, d1, fmadd(m5, d3, d5));
+  }
+  template <class V>
+  static void output_1d(const V* m, int si, V* o, int so) {
+    const V a = m[si] + m[2 * si], b = m[si] - m[2 * si], c = m[3 * si] + m[4 * si], d = m[3 * si] - m[4 * si];
+    o[0] = m[0] + a + c;
+    o[so] = fmadd(V::set1(2), d, b);
+    o[2 * so] = fmadd(V::set1(4), c, a);
+    o[3 * so] = fmadd(V::set1(8), d, b) + m[5 * si];
+  }
+  static void filter_1d(const double* g, int st, double* o, int so) {
+    const double g0 = g[0], g1 = g[st], g2 = g[2 * st];
+    o[0] = g0 / 4;
+    o[so] = -(g0 + g1 + g2) / 6;
+    o[2 * so] = -(g0 - g1 + g2) / 6;
+    o[3 * so] = g0 / 24 + g1 / 12 + g2 / 6;
+    o[4 * so] = g0 / 24 - g1 / 12 + g2 / 6;
+    o[5 * so] = g2;
+  }
+};
 
-// v = B^T d B of one 6x6 patch per lane (d, v: 36 vectors, row-major).
-template <class V>
+// F(6x6, 3x3), points 0, +-1, +-1/2, +-2, infinity (the matrices of docs/algo-winograd.md):
+//   B^T = [1 0 -21/4 0 21/4 0 -1 0; 0 1 1 -17/4 -17/4 1 1 0; 0 -1 1 17/4 -17/4 -1 1 0;
+//          0 1/2 1/4 -5/2 -5/4 2 1 0; 0 -1/2 1/4 5/2 -5/4 -2 1 0; 0 2 4 -5/2 -5 1/2 1 0;
+//          0 -2 4 5/2 -5 -1/2 1 0; 0 -1 0 21/4 0 -21/4 0 1]
+//   G   = [1 0 0; -2/9 -2/9 -2/9; -2/9 2/9 -2/9; 1/90 1/45 2/45; 1/90 -1/45 2/45;
+//          32/45 16/45 8/45; 32/45 -16/45 8/45; 0 0 1]
+//   A^T = [1 1 1 1 1 1 1 0; 0 1 -1 2 -2 1/2 -1/2 0; 0 1 1 4 4 1/4 1/4 0; 0 1 -1 8 -8 1/8 -1/8 0;
+//          0 1 1 16 16 1/16 1/16 0; 0 1 -1 32 -32 1/32 -1/32 1]
+// All coefficients of B^T and A^T are exact in binary (quarters, powers of two); each 1-D input output
+// is at most 3 roundings deep (products inside FMAs do not round), each output one at most 4.
+template <>
+struct Wino<6> {
+  static constexpr int kOut = 6, kIn = 8;
+  template <class V>
+  static void input_1d(const V* d, int st, V* o) {
+    const V d0 = d[0], d1 = d[st], d2 = d[2 * st], d3 = d[3 * st], d4 = d[4 * st], d5 = d[5 * st],
+            d6 = d[6 * st], d7 = d[7 * st];
+    const V c525 = V::set1(5.25), m425 = V::set1(-4.25), m125 = V::set1(-1.25), m25 = V::set1(-2.5);
+    o[0] = fmadd(c525, d4 - d2, d0 - d6);
+    o[7 * st] = fmadd(c525, d3 - d5, d7 - d1);
+    V t1 = fmadd(m425, d4, d2 + d6), t2 = fmadd(m425, d3, d1 + d5);
+    o[st] = t1 + t2;
+    o[2 * st] = t1 - t2;
+    t1 = fmadd(m125, d4, fmadd(V::set1(0.25), d2, d6));
+    t2 = fmadd(V::set1(0.5), d1, fmadd(m25, d3, V::set1(2) * d5));
+    o[3 * st] = t1 + t2;
+    o[4 * st] = t1 - t2;
+    t1 = fmadd(V::set1(4), fmadd(m125, d4, d2), d6);
+    t2 = fmadd(V::set1(2), d1, fmadd(m25, d3, V::set1(0.5) * d5));
+    o[5 * st] = t1 + t2;
+    o[6 * st] = t1 - t2;
+  }
+  template <class V>
+  static void output_1d(const V* m, int si, V* o, int so) {
+    const V a1 = m[si] + m[2 * si], b1 = m[si] - m[2 * si], a2 = m[3 * si] + m[4 * si], b2 = m[3 * si] - m[4 * si],
+            a3 = m[5 * si] + m[6 * si], b3 = m[5 * si] - m[6 * si];
+    o[0] = m[0] + a1 + a2 + a3;
+    o[so] = fmadd(V::set1(0.5), b3, fmadd(V::set1(2), b2, b1));
+    o[2 * so] = fmadd(V::set1(0.25), a3, fmadd(V::set1(4), a2, a1));
+    o[3 * so] = fmadd(V::set1(0.125), b3, fmadd(V::set1(8), b2, b1));
+    o[4 * so] = fmadd(V::set1(0.0625), a3, fmadd(V::set1(16), a2, a1));
+    o[5 * so] = fmadd(V::set1(0.03125), b3, fmadd(V::set1(32), b2, b1)) + m[7 * si];
+  }
+  static void filter_1d(const double* g, int st, double* o, int so) {
+    const double g0 = g[0], g1 = g[st], g2 = g[2 * st];
+    o[0] = g0;
+    o[so] = -2 * (g0 + g1 + g2) / 9;
+    o[2 * so] = -2 * (g0 - g1 + g2) / 9;
+    o[3 * so] = (g0 + 2 * g1 + 4 * g2) / 90;
+    o[4 * so] = (g0 - 2 * g1 + 4 * g2) / 90;
+    o[5 * so] = 8 * (4 * g0 + 2 * g1 + g2) / 45;
+    o[6 * so] = 8 * (4 * g0 - 2 * g1 + g2) / 45;
+    o[7 * so] = g2;
+  }
+};
+
+// v = B^T d B of one kIn x kIn patch per lane (d, v: kIn^2 vectors, row-major).
+template <class W, class V>
 inline void input_2d(const V* d, V* v) {
-  V t[kPoints];
-  for (int j = 0; j < kIn; ++j) input_1d(d + j, kIn, t + j);              // columns: B^T d
-  for (int i = 0; i < kIn; ++i) input_1d(t + kIn * i, 1, v + kIn * i);  // rows: (B^T d) B
+  constexpr int n = W::kIn;
+  V t[n * n];
+  for (int j = 0; j < n; ++j) W::input_1d(d + j, n, t + j);            // columns: B^T d
+  for (int i = 0; i < n; ++i) W::input_1d(t + n * i, 1, v + n * i);  // rows: (B^T d) B
 }
 
-// o = A^T m A (m: 36 vectors, o: 16, row-major).
-template <class V>
+// o = A^T m A (m: kIn^2 vectors, o: kOut^2, row-major).
+template <class W, class V>
 inline void output_2d(const V* m, V* o) {
-  V t[kOut * kIn];
-  for (int j = 0; j < kIn; ++j) output_1d(m + j, kIn, t + j, kIn);           // A^T M     (4 x 6)
-  for (int i = 0; i < kOut; ++i) output_1d(t + kIn * i, 1, o + kOut * i, 1);  // (A^T M) A (4 x 4)
-}
-
-// 1-D filter transform o = G g, G = [1/4 0 0; -1/6 -1/6 -1/6; -1/6 1/6 -1/6; 1/24 1/12 1/6;
-// 1/24 -1/12 1/6; 0 0 1] (in double: the filter is transformed once, then rounded once).
-inline void filter_1d(const double* g, int st, double* o, int so) {
-  const double g0 = g[0], g1 = g[st], g2 = g[2 * st];
-  o[0] = g0 / 4;
-  o[so] = -(g0 + g1 + g2) / 6;
-  o[2 * so] = -(g0 - g1 + g2) / 6;
-  o[3 * so] = g0 / 24 + g1 / 12 + g2 / 6;
-  o[4 * so] = g0 / 24 - g1 / 12 + g2 / 6;
-  o[5 * so] = g2;
+  constexpr int n = W::kIn, r = W::kOut;
+  V t[r * n];
+  for (int j = 0; j < n; ++j) W::output_1d(m + j, n, t + j, n);          // A^T M     (kOut x kIn)
+  for (int i = 0; i < r; ++i) W::output_1d(t + n * i, 1, o + r * i, 1);  // (A^T M) A (kOut x kOut)
 }
 
 // The filter-domain values for the effective kernels (as given, or flipped and channel-transposed):
 // U[p][k][c] (rows of C/g channels, for fastcnn's GEMM), or with k_inner U[p][g][c][k % (K/g)] (rows of
 // K/g kernels, the broadcasts of forward_fused's block GEMM).
-template <class S>
+template <class W, class S>
 void transform_filters(const WinogradConvArgs& a, S* U, bool k_inner) {
+  constexpr int kIn = W::kIn, kPoints = kIn * kIn;
   const S* w = static_cast<const S*>(a.w);
   const int64_t G = a.shape.G, Cg = a.shape.C / G, Kg = a.shape.K / G, KC = a.shape.K * Cg;
   parallel_for(KC, 16, [&](int64_t b, int64_t e) {
     for (int64_t kc = b; kc < e; ++kc) {
       const int64_t k = kc / Cg, c = kc % Cg;
-      double g[9], t[18], u[kPoints];
+      double g[9], t[3 * kIn], u[kPoints];
       if (a.flip_transpose) {
         const S* src = w + (((k / Kg) * Cg + c) * Kg + k % Kg) * 9;
         for (int i = 0; i < 9; ++i) g[i] = double(src[8 - i]);
       } else {
         for (int i = 0; i < 9; ++i) g[i] = double(w[kc * 9 + i]);
       }
-      for (int j = 0; j < 3; ++j) filter_1d(g + j, 3, t + j, 3);   // t = G g      (6 x 3)
-      for (int i = 0; i < kIn; ++i) filter_1d(t + 3 * i, 1, u + kIn * i, 1);  // u = t G^T (6 x 6)
+      for (int j = 0; j < 3; ++j) W::filter_1d(g + j, 3, t + j, 3);              // t = G g   (kIn x 3)
+      for (int i = 0; i < kIn; ++i) W::filter_1d(t + 3 * i, 1, u + kIn * i, 1);  // u = t G^T (kIn x kIn)
       for (int p = 0; p < kPoints; ++p)
         U[k_inner ? ((p * G + k / Kg) * Cg + c) * Kg + k % Kg : (p * a.shape.K + k) * Cg + c] = S(u[p]);
     }
@@ -124,9 +191,9 @@ void transform_filters(const WinogradConvArgs& a, S* U, bool k_inner) {
 // The tiling and workspaces of one call (forward and weight gradient alike): 4x4 output tiles, L per
 // tile-vector, processed in chunks whose transformed tiles (kPoints x (C + K) x tiles) stay near the
 // caches; U holds the kPoints x K x C/g filter-domain values, Vt the x transforms, Mt the output-side ones.
-template <class S>
+template <class W, class S>
 struct Plan {
-  static constexpr int L = Vec<S>::N;
+  static constexpr int L = Vec<S>::N, kOut = W::kOut, kPoints = W::kIn * W::kIn;
   int64_t G, Cg, Kg;
   TileGrid grid;
   int64_t NTV, chunk, ld;  // tile-vectors in all and per chunk; tiles per row of Vt, Mt
@@ -141,7 +208,7 @@ struct Plan {
         Mt(conv::Workspace::get<S>(2, size_t(kPoints * s.K * ld))) {}
 };
 
-template <class S, Act kKind>
+template <int kOut, class S, Act kKind>
 void epilogue_kind(Vec<S>* o, S bias, S param) {
   const Vec<S> vb = Vec<S>::set1(bias);
   for (int i = 0; i < kOut * kOut; ++i) {
@@ -150,39 +217,40 @@ void epilogue_kind(Vec<S>* o, S bias, S param) {
   }
 }
 
-template <class S>
+template <int kOut, class S>
 void epilogue(Vec<S>* o, S bias, Act kind, S param) {
   switch (kind) {
-    case Act::relu: return epilogue_kind<S, Act::relu>(o, bias, param);
-    case Act::leaky_relu: return epilogue_kind<S, Act::leaky_relu>(o, bias, param);
-    case Act::elu: return epilogue_kind<S, Act::elu>(o, bias, param);
-    case Act::sigmoid: return epilogue_kind<S, Act::sigmoid>(o, bias, param);
-    case Act::tanh: return epilogue_kind<S, Act::tanh>(o, bias, param);
-    default: return epilogue_kind<S, Act::identity>(o, bias, param);
+    case Act::relu: return epilogue_kind<kOut, S, Act::relu>(o, bias, param);
+    case Act::leaky_relu: return epilogue_kind<kOut, S, Act::leaky_relu>(o, bias, param);
+    case Act::elu: return epilogue_kind<kOut, S, Act::elu>(o, bias, param);
+    case Act::sigmoid: return epilogue_kind<kOut, S, Act::sigmoid>(o, bias, param);
+    case Act::tanh: return epilogue_kind<kOut, S, Act::tanh>(o, bias, param);
+    default: return epilogue_kind<kOut, S, Act::identity>(o, bias, param);
   }
 }
 
-// (B^T d B)[p] of the 6x6 patches of tile-vector tv (planes x[N][C][H][W], patch origin = tile
+// (B^T d B)[p] of the kIn x kIn patches of tile-vector tv (planes x[N][C][H][W], patch origin = tile
 // origin - pad; zeros outside), channel by channel: point p of channel c goes to dst + (p * C + c) * ld.
-template <class S>
+template <class W, class S>
 inline void transform_tile_vector(const TileGrid& grid, const S* x, const ConvShape& s, int64_t tv, S* dst, int64_t ld) {
+  constexpr int kIn = W::kIn, kPoints = kIn * kIn;
   const int64_t C = s.C;
   Vec<S> d[kPoints], v[kPoints];
   const winograd::TileLanes<S, kIn> lanes(grid, tv, C, s.H, s.W, -s.ph, -s.pw);
   const S* x0 = x + lanes.n0 * C * s.H * s.W;
   for (int64_t c = 0; c < C; ++c) {
     lanes.load(x0, C, c, s.H, s.W, d);
-    input_2d(d, v);
+    input_2d<W>(d, v);
     for (int p = 0; p < kPoints; ++p) v[p].store(dst + (p * C + c) * ld);
   }
 }
 
 // V[p][c][tvl*L + l] = (B^T d B)[p] of the nt tile-vectors from tv0, rows of V `ld` apart.
-template <class S>
+template <class W, class S>
 void transform_inputs(const TileGrid& grid, const S* x, const ConvShape& s, int64_t tv0, int64_t nt, S* Vt, int64_t ld) {
   constexpr int L = Vec<S>::N;
   parallel_for(nt, 1, [&](int64_t b, int64_t e) {
-    for (int64_t tvl = b; tvl < e; ++tvl) transform_tile_vector(grid, x, s, tv0 + tvl, Vt + tvl * L, ld);
+    for (int64_t tvl = b; tvl < e; ++tvl) transform_tile_vector<W>(grid, x, s, tv0 + tvl, Vt + tvl * L, ld);
   });
 }
 
@@ -211,24 +279,24 @@ void gemm(bool trans_b, int64_t M, int64_t N, int64_t K, const S* A, int64_t lda
     gemm_kernels().f64(false, trans_b, M, N, K, 1.0, A, lda, B, ldb, beta, C, ldc, 1);
 }
 
-template <class S>
+template <class W, class S>
 void forward_chunked(const WinogradConvArgs& a) {
   using V = Vec<S>;
-  constexpr int L = V::N;
+  constexpr int L = V::N, kOut = W::kOut, kPoints = W::kIn * W::kIn;
   const S* x = static_cast<const S*>(a.x);
   const S* bias = static_cast<const S*>(a.bias);
   S* y = static_cast<S*>(a.y);
-  const Plan<S> plan(a.shape);
+  const Plan<W, S> plan(a.shape);
   const int64_t G = plan.G, Cg = plan.Cg, Kg = plan.Kg, NTV = plan.NTV, chunk = plan.chunk, ld = plan.ld;
   const TileGrid& grid = plan.grid;
   S *U = plan.U, *Vt = plan.Vt, *Mt = plan.Mt;  // transformed filters, inputs, outputs
-  transform_filters<S>(a, U, false);
+  transform_filters<W, S>(a, U, false);
   const Act kind = static_cast<Act>(a.act);
   const S param = S(a.act_param);
 
   for (int64_t tv0 = 0; tv0 < NTV; tv0 += chunk) {
     const int64_t nt = std::min(chunk, NTV - tv0);
-    transform_inputs<S>(grid, x, a.shape, tv0, nt, Vt, ld);
+    transform_inputs<W, S>(grid, x, a.shape, tv0, nt, Vt, ld);
 
     const int64_t ntiles = std::min(nt * L, grid.count() - tv0 * L);
     parallel_for(kPoints * G, 1, [&](int64_t b, int64_t e) {
@@ -248,8 +316,8 @@ void forward_chunked(const WinogradConvArgs& a) {
         const int64_t tvl = item / a.shape.K, k = item % a.shape.K;
         const S* src = Mt + k * ld + tvl * L;
         for (int p = 0; p < kPoints; ++p) m[p] = V::load(src + p * a.shape.K * ld);
-        output_2d(m, o);
-        epilogue<S>(o, bias ? bias[k] : S(0), kind, param);
+        output_2d<W>(m, o);
+        epilogue<kOut, S>(o, bias ? bias[k] : S(0), kind, param);
         grid.lanes<S, L>(tv0 + tvl, y, a.shape.K, k, a.shape.P * a.shape.Q, 0, 0, lanes);
         fft::store_tiles<kOut>(out, lanes, a.shape.P, a.shape.Q, kOut, kOut);
       }
@@ -258,11 +326,11 @@ void forward_chunked(const WinogradConvArgs& a) {
 }
 
 // ---- forward_fused ------------------------------------------------------------------------------
-// Blocks of kBlockVecs tile-vectors: one thread transforms a block's patches for all channels into Vb
+// Blocks of Block<W>::vecs tile-vectors: one thread transforms a block's patches for all channels into Vb
 // (kPoints x C x NB), runs the kPoints x G channel GEMMs into Mb (kPoints x K x NB) and the output
 // transforms, so both stay in that core's L2 (with the filter-domain values U, shared, read-only).
-// Rows (kernels) per pass of the block GEMM: kRows x kBlockVecs accumulators in registers, each
-// broadcast of U feeding kBlockVecs FMAs. Measured (docs/algo-winograd.md, 1 thread, 64-channel
+// Rows (kernels) per pass of the block GEMM: rows x vecs accumulators in registers, each
+// broadcast of U feeding vecs FMAs (F(4x4): kBlockVecs x kRows). Measured (docs/algo-winograd.md, 1 thread, 64-channel
 // layers): AVX-512 3 x 8 ties 2 x 12; AVX2 3 x 4 is 3-5% faster than 2 x 6.
 #if FASTCNN_HAS_AVX512
 constexpr int kBlockVecs = 2, kRows = 12;  // 24 of 32 registers
@@ -271,67 +339,76 @@ constexpr int kBlockVecs = 3, kRows = 4;   // 12 of 16 registers
 #else
 constexpr int kBlockVecs = 2, kRows = 4;
 #endif
+// The block shape per output tile: F(6x6)'s 64 points double Vb and Mb against F(4x4)'s 36, so
+// on AVX-512 its blocks are one tile-vector with 24 rows (U + Vb + Mb 1.5 MiB for 64 channels).
+template <class W>
+struct Block {
+  static constexpr bool kNarrow = W::kOut == 6 && FASTCNN_HAS_AVX512;
+  static constexpr int vecs = kNarrow ? 1 : kBlockVecs, rows = kNarrow ? 24 : kRows;
+};
 // U + Vb + Mb at most this: the fused path (a core's L2 is 1-2 MiB on the machines measured).
 constexpr int64_t kFusedBytes = int64_t(9) << 18;  // 2.25 MiB
 
-template <class S>
+template <class W, class S>
 bool fused_fits(const ConvShape& s) {
-  const int64_t NB = kBlockVecs * Vec<S>::N;
+  constexpr int64_t kPoints = W::kIn * W::kIn;
+  const int64_t NB = Block<W>::vecs * Vec<S>::N;
   return int64_t(sizeof(S)) * kPoints * (s.K * (s.C / s.G) + (s.C + s.K) * NB) <= kFusedBytes;
 }
 
 // m[r][:] = sum_c u[c][r] v[c][:] for r < R, over the NB tiles of a block: R kernels of one (point,
 // group) channel GEMM. u: C/g rows ldu apart (U with k_inner), v: C/g rows of NB, m: R rows of NB.
 // One FMA per channel and product, summed in channel order (the bound allows any order).
-template <class S, int R>
+template <class S, int BV, int R>
 inline void block_gemm_rows(const S* u, int64_t ldu, const S* v, int64_t Cg, S* m) {
   using V = Vec<S>;
-  constexpr int L = V::N, NB = kBlockVecs * L;
-  V acc[R][kBlockVecs];
-#pragma GCC unroll 16
+  constexpr int L = V::N, NB = BV * L;
+  V acc[R][BV];
+#pragma GCC unroll 32
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
-    for (int j = 0; j < kBlockVecs; ++j) acc[r][j] = V::zero();
+    for (int j = 0; j < BV; ++j) acc[r][j] = V::zero();
   for (int64_t c = 0; c < Cg; ++c) {
-    V b[kBlockVecs];
+    V b[BV];
 #pragma GCC unroll 4
-    for (int j = 0; j < kBlockVecs; ++j) b[j] = V::load(v + c * NB + j * L);
+    for (int j = 0; j < BV; ++j) b[j] = V::load(v + c * NB + j * L);
     const S* uc = u + c * ldu;
-#pragma GCC unroll 16
+#pragma GCC unroll 32
     for (int r = 0; r < R; ++r) {
       const V ar = V::set1(uc[r]);
 #pragma GCC unroll 4
-      for (int j = 0; j < kBlockVecs; ++j) acc[r][j] = fmadd(ar, b[j], acc[r][j]);
+      for (int j = 0; j < BV; ++j) acc[r][j] = fmadd(ar, b[j], acc[r][j]);
     }
   }
-#pragma GCC unroll 16
+#pragma GCC unroll 32
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
-    for (int j = 0; j < kBlockVecs; ++j) acc[r][j].store(m + r * NB + j * L);
+    for (int j = 0; j < BV; ++j) acc[r][j].store(m + r * NB + j * L);
 }
 
-// The last rows (< kRows) of a channel GEMM: block_gemm_rows<rows> picked at run time.
-template <class S, int R = kRows - 1>
+// The last rows (< Block::rows) of a channel GEMM: block_gemm_rows<rows> picked at run time.
+template <class S, int BV, int R>
 inline void block_gemm_tail(int rows, const S* u, int64_t ldu, const S* v, int64_t Cg, S* m) {
   if constexpr (R > 0) {
-    if (rows == R) return block_gemm_rows<S, R>(u, ldu, v, Cg, m);
-    block_gemm_tail<S, R - 1>(rows, u, ldu, v, Cg, m);
+    if (rows == R) return block_gemm_rows<S, BV, R>(u, ldu, v, Cg, m);
+    block_gemm_tail<S, BV, R - 1>(rows, u, ldu, v, Cg, m);
   }
 }
 
-template <class S>
+template <class W, class S>
 void forward_fused(const WinogradConvArgs& a) {
   using V = Vec<S>;
-  constexpr int L = V::N, NB = kBlockVecs * L;
+  constexpr int BV = Block<W>::vecs, BR = Block<W>::rows;
+  constexpr int L = V::N, NB = BV * L, kOut = W::kOut, kPoints = W::kIn * W::kIn;
   const ConvShape& s = a.shape;
   const S* x = static_cast<const S*>(a.x);
   const S* bias = static_cast<const S*>(a.bias);
   S* y = static_cast<S*>(a.y);
   const int64_t G = s.G, C = s.C, K = s.K, Cg = C / G, Kg = K / G, PQ = s.P * s.Q;
   const TileGrid grid{s.N, ceil_div(s.P, kOut), ceil_div(s.Q, kOut), kOut, kOut};
-  const int64_t NTV = ceil_div(grid.count(), L), blocks = ceil_div(NTV, kBlockVecs);
+  const int64_t NTV = ceil_div(grid.count(), L), blocks = ceil_div(NTV, BV);
   S* U = conv::Workspace::get<S>(0, size_t(kPoints * K * Cg));
-  transform_filters<S>(a, U, true);
+  transform_filters<W, S>(a, U, true);
   const Act kind = static_cast<Act>(a.act);
   const S param = S(a.act_param);
 
@@ -345,26 +422,26 @@ void forward_fused(const WinogradConvArgs& a) {
     alignas(64) S out[kOut * kOut * L];
     V* o = reinterpret_cast<V*>(out);
     for (int64_t blk; (blk = next.fetch_add(1, std::memory_order_relaxed)) < blocks;) {
-      for (int j = 0; j < kBlockVecs; ++j)  // input transforms (an empty tile-vector past the end: zeros)
-        transform_tile_vector(grid, x, s, blk * kBlockVecs + j, Vb + j * L, NB);
+      for (int j = 0; j < BV; ++j)  // input transforms (an empty tile-vector past the end: zeros)
+        transform_tile_vector<W>(grid, x, s, blk * BV + j, Vb + j * L, NB);
       for (int p = 0; p < kPoints; ++p)  // channel GEMMs: Mb[p][k] = sum_c U[p][c][k] Vb[p][c]
         for (int64_t g = 0; g < G; ++g) {
           const S* u = U + (p * G + g) * Cg * Kg;
           const S* vb = Vb + (p * C + g * Cg) * NB;
           S* mb = Mb + (p * K + g * Kg) * NB;
           int64_t k0 = 0;
-          for (; k0 + kRows <= Kg; k0 += kRows) block_gemm_rows<S, kRows>(u + k0, Kg, vb, Cg, mb + k0 * NB);
-          block_gemm_tail<S>(int(Kg - k0), u + k0, Kg, vb, Cg, mb + k0 * NB);
+          for (; k0 + BR <= Kg; k0 += BR) block_gemm_rows<S, BV, BR>(u + k0, Kg, vb, Cg, mb + k0 * NB);
+          block_gemm_tail<S, BV, BR - 1>(int(Kg - k0), u + k0, Kg, vb, Cg, mb + k0 * NB);
         }
-      for (int j = 0; j < kBlockVecs; ++j) {  // output transforms, epilogue, cropped stores
-        const int64_t tv = blk * kBlockVecs + j;
+      for (int j = 0; j < BV; ++j) {  // output transforms, epilogue, cropped stores
+        const int64_t tv = blk * BV + j;
         if (tv >= NTV) break;
         const winograd::OutLanes<S, kOut> lanes(grid, tv, y, K, s.P, s.Q);
         for (int64_t k = 0; k < K; ++k) {
           const S* src = Mb + k * NB + j * L;
           for (int p = 0; p < kPoints; ++p) d[p] = V::load(src + p * K * NB);
-          output_2d(d, o);
-          epilogue<S>(o, bias ? bias[k] : S(0), kind, param);
+          output_2d<W>(d, o);
+          epilogue<kOut, S>(o, bias ? bias[k] : S(0), kind, param);
           lanes.store(out, k * PQ);
         }
       }
@@ -372,32 +449,43 @@ void forward_fused(const WinogradConvArgs& a) {
   });
 }
 
-template <class S>
-void forward(const WinogradConvArgs& a) {
-  if (fused_fits<S>(a.shape))
-    forward_fused<S>(a);
+template <class W, class S>
+void forward_tile(const WinogradConvArgs& a) {
+  if (fused_fits<W, S>(a.shape))
+    forward_fused<W, S>(a);
   else
-    forward_chunked<S>(a);
+    forward_chunked<W, S>(a);
 }
 
+// a.tile: 4 or 6 (the host binding resolves and checks it: conv_calls.h winograd_resolve_tile).
+template <class S>
+void forward(const WinogradConvArgs& a) {
+  if (a.tile == 6)
+    forward_tile<Wino<6>, S>(a);
+  else
+    forward_tile<Wino<4>, S>(a);
+}
+
+// F(4x4, 3x3) only (docs/algo-winograd.md: F(6x6) is built for forward and backward-input).
 // gw = G^T [sum over tiles of (A gy_t A^T) . (B^T d_t B)] G: per chunk of gy tiles, the transforms of
 // the x patches (as the forward's) and of the gy tiles, then one GEMM per (point, group) that adds
 // Wt[p] (K/g x tiles) @ Vt[p]^T (tiles x C/g) to Ug[p]; at the end the 3x3 kernels from Ug, in double.
 template <class S>
 void backward_weight(const WinogradWeightArgs& a) {
   using V = Vec<S>;
-  constexpr int L = V::N;
+  using W = Wino<4>;
+  constexpr int L = V::N, kIn = W::kIn, kOut = W::kOut, kPoints = kIn * kIn;
   const S* x = static_cast<const S*>(a.x);
   const S* gy = static_cast<const S*>(a.gy);
   S* gw = static_cast<S*>(a.gw);
-  const Plan<S> plan(a.shape);
+  const Plan<W, S> plan(a.shape);
   const int64_t G = plan.G, Cg = plan.Cg, Kg = plan.Kg, NTV = plan.NTV, chunk = plan.chunk, ld = plan.ld;
   const TileGrid& grid = plan.grid;
   S *Ug = plan.U, *Vt = plan.Vt, *Wt = plan.Mt;  // gradient of the transformed filters, x and gy transforms
 
   for (int64_t tv0 = 0; tv0 < NTV; tv0 += chunk) {
     const int64_t nt = std::min(chunk, NTV - tv0);
-    transform_inputs<S>(grid, x, a.shape, tv0, nt, Vt, ld);
+    transform_inputs<W, S>(grid, x, a.shape, tv0, nt, Vt, ld);
     parallel_for(nt, 1, [&](int64_t b, int64_t e) {
       V m[kOut * kOut], t[kIn * kOut], v[kPoints];
       for (int64_t tvl = b; tvl < e; ++tvl) {

@@ -1,5 +1,5 @@
-// Winograd convolution F(4x4, 3x3) (Lavin & Gray 2016), 3x3 kernels, stride 1, dilation 1: the
-// table of per-ISA entry points shared by the kernels and the host bindings.
+// Winograd convolution F(m x m, 3x3), m = 4 or 6 (Lavin & Gray 2016), 3x3 kernels, stride 1, dilation 1:
+// the table of per-ISA entry points shared by the kernels and the host bindings, and the choice of m.
 //
 // forward:        y[n,k,p,q] = act(bias[k] + sum_{c in group(k), r, s} x[n,c,p-ph+r,q-pw+s] w[k,c,r,s])
 // backward input: the same on input_gradient_correlation(shape) (conv_shape.cuh): x := gy, w := the
@@ -24,6 +24,7 @@ struct WinogradConvArgs {
   bool flip_transpose;
   int act;  // fastcnn::Act
   double act_param;
+  int tile;  // output tile m: 4 or 6 (conv_calls.h winograd_resolve_tile)
 };
 
 struct WinogradWeightArgs {
@@ -39,6 +40,21 @@ struct ConvWinogradKernels {
   void (*backward_weight_f32)(const WinogradWeightArgs&);
   void (*backward_weight_f64)(const WinogradWeightArgs&);
 };
+
+// The output tile of the forward / backward-input correlation s (elements of `elem_size` bytes) when the
+// caller does not pin one: F(6x6) only where it measured faster than F(4x4) (docs/algo-winograd.md
+// "F(6x6,3x3)", 1 thread, both orders of the two runs): float32 with at most 64 channels per group each
+// side (F(6x6)'s fused blocks; its chunked path lost on every layer: PSPNet 1024->128, AlexNet
+// 256->384), outputs that 6x6 tiles cover without cropping (a cropped row/column costs its whole tile:
+// HardNet's 16x16 lost 15-25%, PIDNet's 64x64 up to 17%), and on AVX-512 at least 64Ki output pixels in
+// the batch (SRResNet 16x96x96 won 6-9%; SegNet's 4x90x120 and smaller maps tied or lost). With AVX2
+// F(6x6) won SRResNet and SegNet by 5-27%. The generic copy was not measured: F(4x4).
+inline int winograd_choose_tile(const ConvShape& s, int elem_size, Isa isa) {
+  if (elem_size != 4 || isa == Isa::generic) return 4;
+  if (s.C / s.G > 64 || s.K / s.G > 64 || s.P % 6 != 0 || s.Q % 6 != 0) return 4;
+  if (isa == Isa::avx512 && s.N * s.P * s.Q < (int64_t(1) << 16)) return 4;
+  return 6;
+}
 
 }  // namespace fastcnn
 

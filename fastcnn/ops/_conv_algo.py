@@ -229,6 +229,9 @@ def heuristic(options: Sequence[str], layer: Layer, direction: str = "conv2d_for
         PIDNet / SRResNet / SegNet 64    winograd 5.5 / 50.6 / 14.8   direct 4.9 / 43.8 / 12.6
     -> winograd for backward-weight with C/g, K/g >= 256 on maps of at most 16x16 (the one layer
     measured faster); the 64-channel layers lose (two lane-gathered transforms per tile against small GEMMs).
+    Inside winograd the cpu kernels pick the output tile themselves (F(4x4) or F(6x6), forward and
+    backward-input; csrc/kernels/conv_winograd.h winograd_choose_tile, docs/algo-winograd.md
+    "F(6x6,3x3)"): 6 for float32 64-channel layers whose outputs 6x6 tiles cover exactly (SRResNet's).
 
     implicit_gemm (triton: tensor-core tiles, TF32 for float32 as torch.backends.cudnn.allow_tf32 says)
     for every pass on a GPU: the first H200 run measured direct / im2col / fft at 0.01-0.18x cuDNN,
