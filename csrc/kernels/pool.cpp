@@ -41,8 +41,12 @@ constexpr T neg_inf() { return -std::numeric_limits<T>::infinity(); }
 template <class T>
 constexpr i64 exact_limit() { return i64(1) << 24; }
 
-// Work items of about this many output elements or more are worth a thread of their own.
-constexpr i64 kGrainElems = 2048;
+// Work items of about this many output elements or more are worth a thread of their own. An OpenMP
+// region costs 5-20 us on a quiet machine (milliseconds when the other core is busy); at 2048 the
+// small maps of SegNet's decoder (16 x 16 x 6 x 8) opened one per pool / unpool call and lost 10-25
+// us each to torch (whose grain is 32K), so below 16K elements (as the activation and BatchNorm
+// kernels) a call runs on the calling thread.
+constexpr i64 kGrainElems = 16384;
 i64 grain_for(i64 elems_per_item) { return std::max<i64>(1, kGrainElems / std::max<i64>(1, elems_per_item)); }
 
 // The taps of one window that lie inside the input: rows hstart + i*dh for i in [i0, i1),

@@ -144,6 +144,51 @@ def test_max_unpool2d_round_trip(backend, device, channels_last):
     assert torch.equal(yg.grad, expected)
 
 
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
+def test_cpu_thread_splits(channels_last):
+    # The cpu pool kernels give a thread at least 16K output values: on an odd map large enough for
+    # 2-3 threads, every pool's forward and backward equals the 1-thread result bit for bit, and
+    # torch's (max values, indices and unpooling exactly; averages to rounding).
+    x = _input((2, 7, 131, 97), dtype=torch.float64, channels_last=channels_last, distinct=True)
+    calls = {
+        "max": (lambda t: ops.max_pool2d(t, 3, 2, padding=1, return_indices=True, backend="cpu"),
+                lambda t: F.max_pool2d(t, 3, 2, padding=1, return_indices=True)),
+        "avg": (lambda t: ops.avg_pool2d(t, 3, 2, ceil_mode=True, backend="cpu"),
+                lambda t: F.avg_pool2d(t, 3, 2, ceil_mode=True)),
+        "adaptive": (lambda t: ops.adaptive_avg_pool2d(t, (60, 45), backend="cpu"),
+                     lambda t: F.adaptive_avg_pool2d(t, (60, 45))),
+    }
+    _, idx = F.max_pool2d(x, 2, 2, return_indices=True)  # unpooled values: every other row and column of x
+    hw = x.shape[-2:]
+    calls["unpool"] = (lambda t: ops.max_unpool2d(t[..., :130:2, :96:2], idx, 2, output_size=hw, backend="cpu"),
+                       lambda t: F.max_unpool2d(t[..., :130:2, :96:2], idx, 2, output_size=hw))
+
+    def forward_backward(op, gy=None):  # (outputs as a tuple, input gradient, gy)
+        xg = x.detach().requires_grad_()
+        out = op(xg)
+        out = out if isinstance(out, tuple) else (out,)
+        gy = torch.linspace(-1, 1, out[0].numel(), dtype=x.dtype).view(out[0].shape) if gy is None else gy
+        return out, torch.autograd.grad(out[0], xg, gy)[0], gy
+
+    previous = torch.get_num_threads()
+    try:
+        for name, (ours, theirs) in calls.items():
+            torch.set_num_threads(1)
+            out1, gx1, gy = forward_backward(ours)
+            for threads in (2, 3):
+                torch.set_num_threads(threads)
+                out, gx, _ = forward_backward(ours, gy)
+                assert all(torch.equal(a, b) for a, b in zip(out, out1)) and torch.equal(gx, gx1), (name, threads)
+            ref, ref_gx, _ = forward_backward(theirs, gy)
+            if name in ("max", "unpool"):  # indices and values exactly
+                assert all(torch.equal(a, b) for a, b in zip(out1, ref)) and torch.equal(gx1, ref_gx), name
+            else:
+                assert_close(out1[0], ref[0], reduction=9, name=name)
+                assert_close(gx1, ref_gx, reduction=9, name=name + " grad")
+    finally:
+        torch.set_num_threads(previous)
+
+
 # --------------------------------------------------------------------- every cpu ISA copy
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
