@@ -40,6 +40,14 @@ inline int64_t reduction_chunk(const Plan& plan, int64_t RS, int64_t elem_bytes)
   return ceil_div(plan.n_in, ceil_div(plan.n_in, most));
 }
 
+// The kernel rows [r0, r1) whose input rows for output row p lie inside the image (r0 == r1: none).
+inline std::pair<int64_t, int64_t> rows_inside(const ConvShape& s, int64_t p) {
+  int64_t r0 = 0, r1 = s.R;
+  while (r0 < r1 && p * s.sh - s.ph + r0 * s.dh < 0) ++r0;
+  while (r1 > r0 && p * s.sh - s.ph + (r1 - 1) * s.dh >= s.H) --r1;
+  return {r0, r1};
+}
+
 // y = act(correlation of x with the packed weights wb + bias) for the forward geometry s; plan.in
 // are x's channel blocks, plan.out y's. The stride-1 backward-input is this correlation of gy with
 // the transposed weights, packed flipped. A chunked reduction keeps a task's partial sums in its
@@ -102,7 +110,13 @@ void correlate(const ConvShape& s, const Plan& plan, const std::vector<T>& wb, c
               const int64_t runs = by_row ? rows : 1, run_len = by_row ? s.Q : npix;
               const Tiling tiling(run_len, mt);
               T* out = buf.data() + (p - ps) * s.Q * VL;
-              for (int64_t row = 0; row < runs; ++row)
+              for (int64_t row = 0; row < runs; ++row) {
+                // A row's taps (r-major) whose input row lies in the zero padding add nothing: a
+                // tile of one row takes only the run of kernel rows inside the image (pspnet's
+                // dilation-4 3x3 on 9x9 maps: 19 of 27 kernel rows).
+                const auto [r0, r1] = by_row ? rows_inside(s, p + row) : std::pair<int64_t, int64_t>{0, s.R};
+                args.taps = taps.data() + r0 * s.S;
+                args.n_taps = (r1 - r0) * s.S;
                 for (int64_t i = 0; i < tiling.count; ++i) {
                   const int64_t m0 = row * run_len + tiling.begin(i), nq = tiling.width(i);
                   args.pix = pix.data() + m0;
@@ -110,6 +124,7 @@ void correlate(const ConvShape& s, const Plan& plan, const std::vector<T>& wb, c
                   const bool one_row = m0 / s.Q == (m0 + nq - 1) / s.Q;
                   tile_fn<T>(static_cast<int>(nb), static_cast<int>(nq), plan.depthwise, one_row)(args);
                 }
+              }
             }
           }
           for (int64_t b = 0; b < nb; ++b)
