@@ -296,6 +296,9 @@ struct TileArgs {
   int64_t out_stride, out_block;
   const T* bias;       // VL lanes per output block, or null
   Epilogue ep;
+  // A reduction split into chunks of input blocks (correlate: deep layers): add starts from the
+  // partial sums already in out; finish applies bias + activation (else out gets the raw sums).
+  bool add = false, finish = true;
 };
 
 // Where a tile's pixels read the blocked input. RowPixels: consecutive positions of one (phased)
@@ -356,7 +359,7 @@ void tile(const TileArgs<T>& a) {
 FASTCNN_UNROLL(4)
   for (int b = 0; b < NB; ++b)
 FASTCNN_UNROLL(32)
-    for (int j = 0; j < NQ; ++j) acc[b][j] = V::zero();
+    for (int j = 0; j < NQ; ++j) acc[b][j] = a.add ? V::load(a.out + b * a.out_block + j * a.out_stride) : V::zero();
   for (int64_t i = 0; i < a.n_in; ++i) {
     const T* xb = a.x + i * a.x_block;
     const T* wb = a.w + i * a.w_block;
@@ -374,6 +377,13 @@ FASTCNN_UNROLL(32)
         fma_dense<T, NB, NQ, 0>(acc, xp, wp, a.w_out, a.cn_last);
       }
     }
+  }
+  if (!a.finish) {
+FASTCNN_UNROLL(4)
+    for (int b = 0; b < NB; ++b)
+FASTCNN_UNROLL(32)
+      for (int j = 0; j < NQ; ++j) acc[b][j].store(a.out + b * a.out_block + j * a.out_stride);
+    return;
   }
 FASTCNN_UNROLL(4)
   for (int b = 0; b < NB; ++b) {

@@ -88,6 +88,8 @@ constexpr int wgrad_lanes(int nb) { return nb == 1 ? Vec<T>::N : Vec<T>::N / 2; 
 constexpr int kFewLanes = 4;
 constexpr int kMaxTapsTogether = 8;
 constexpr int kWgradAccs = FASTCNN_HAS_AVX512 ? 24 : 12;
+// Bytes of one thread's gradient accumulated over all its units at a time (L2 with x and gy).
+constexpr int64_t kAccChunkBytes = 512 * 1024;
 
 inline int taps_together(int nb, int cl) {
   int nt = 1;
@@ -158,7 +160,13 @@ void backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw) {
   const int64_t n_ob = static_cast<int64_t>(plan.out.size());
   const int64_t acc_elems = n_ob * plan.ob_elems() * RS;
 
-  const int64_t rows = rows_that_fit(plan.n_in * RL * VL * int64_t(sizeof(T)), (s.R - 1) * s.dh + 1, s.sh);
+  // A gradient too large for L2 (pspnet's 1024->128 3x3: 4.7 MB per thread) is accumulated in
+  // chunks of input blocks, each over all of a thread's units, so that the accumulators are not
+  // loaded from and stored to L3 by every tile of every unit.
+  const int64_t per_in_block = n_ob * RS * plan.tap_elems * int64_t(sizeof(T));
+  const int64_t most = std::max<int64_t>(1, kAccChunkBytes / per_in_block);
+  const int64_t chunk = plan.n_in <= most ? plan.n_in : ceil_div(plan.n_in, ceil_div(plan.n_in, most));
+  const int64_t rows = rows_that_fit(chunk * RL * VL * int64_t(sizeof(T)), (s.R - 1) * s.dh + 1, s.sh);
   const int64_t row_blocks = ceil_div(s.P, rows), units = s.N * row_blocks;
   const int64_t macs = units * rows * s.Q * n_ob * plan.ob_elems() * RS;
   const int64_t n_acc = std::max<int64_t>(1, std::min({int64_t(num_threads()), units, macs / kMinFlopChunk}));
@@ -172,13 +180,14 @@ void backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw) {
   parallel_for(n_acc, 1, [&](int64_t a0, int64_t a1) {
     for (int64_t a = a0; a < a1; ++a) {
       T* acc = accs.data() + a * acc_elems;
+      for (int64_t b0 = 0; b0 < plan.n_in; b0 += chunk)
       for (int64_t u = units * a / n_acc; u < units * (a + 1) / n_acc; ++u) {
         const int64_t n = u / row_blocks, p0 = (u % row_blocks) * rows, p1 = std::min<int64_t>(s.P, p0 + rows);
         for (int64_t ob = 0, nb; ob < n_ob; ob += nb) {
           nb = blocks_together(plan, ob, n_ob);
           const OutBlock& o = plan.out[ob];
           const T* gyo = gyb + n * GI + ob * GB + p0 * s.Q * VL;
-          for (int64_t b = 0; b < o.n_in; ++b) {
+          for (int64_t b = b0; b < std::min(o.n_in, b0 + chunk); ++b) {
             const int cn = b == o.n_in - 1 ? o.cn_last : VL;
             const T* xin = xb + n * XI + (o.in_first + b) * XB;
             const int lanes = wgrad_lanes<T>(static_cast<int>(nb));

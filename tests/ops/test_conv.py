@@ -40,6 +40,13 @@ def _algo_params():
 
 ALGO_PARAMS = _algo_params()
 
+# The cpu direct kernel cuts a reduction into chunks when one tile's weights (three 16-lane output
+# blocks, float32) or a thread's weight gradient exceed 512 KB (csrc/kernels/conv_direct.cpp
+# reduction_chunk, conv_direct_wgrad.cpp kAccChunkBytes): 603 input channels of a 3x3 kernel do,
+# in float32 and float64, with AVX-512 and AVX2, and leave a partial last block.
+DEEP_CHUNKED = (603, 35, 3)  # C, K, R
+
+
 # (N, C, H, W, K, R, S, stride, padding, dilation, groups): deliberately odd.
 CASES = {
     "odd-3x2": (2, 3, 7, 9, 4, 3, 2, 1, 1, 1, 1),
@@ -53,6 +60,9 @@ CASES = {
     "1x3-groups2-stride21": (3, 2, 5, 4, 4, 1, 3, (2, 1), (0, 1), 1, 2),
     "5x5-64ch": (2, 16, 10, 10, 16, 5, 5, 1, 2, 1, 1),
     "whole-image": (3, 5, 6, 5, 7, 6, 5, 1, 0, 1, 1),  # one output pixel: im2col's one-GEMM-per-pass case
+    # More input blocks than the direct kernel reduces at once (DEEP_CHUNKED below), a partial last
+    # block, and rows that take two row blocks: its chunked forward and weight gradient.
+    "deep-chunked": (1, DEEP_CHUNKED[0], 12, 30, DEEP_CHUNKED[1], DEEP_CHUNKED[2], DEEP_CHUNKED[2], 1, 1, 1, 1),
 }
 TINY = {"odd-3x2", "one-channel-1x1-batch1", "stride3-dil2-groups3", "depthwise-stride2"}
 
@@ -124,6 +134,17 @@ def test_gradcheck(backend, device, algo):
     w = torch.randn(6, 2, 3, 2, dtype=torch.float64, device=device, requires_grad=True)
     b = torch.randn(6, dtype=torch.float64, device=device, requires_grad=True)
     gradcheck(lambda x, w, b: ops.conv2d(x, w, b, stride, (1, 0), dilation, 2, algo=algo, backend=backend), (x, w, b))
+
+
+def test_gradcheck_deep_reduction():
+    """float64 gradcheck (fast mode: the full Jacobian of 307 channels is too slow) of the chunked
+    direct passes, with a fused activation applied after the last chunk only."""
+    C, K, R = DEEP_CHUNKED
+    x = torch.randn(2, C, 4, 5, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(K, C, R, R, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(K, dtype=torch.float64, requires_grad=True)
+    gradcheck(lambda x, w, b: ops.conv2d(x, w, b, 1, 1, algo="direct", activation="tanh", backend="cpu"), (x, w, b),
+              fast_mode=True)
 
 
 ACTIVATIONS = [("relu", None), ("leaky_relu", 0.2), ("elu", 0.7), ("sigmoid", None), ("tanh", None)]
@@ -258,11 +279,12 @@ def test_hypothesis_random_configs(backend, device, algo, cfg):
     assert_close(got[1], want[1], reduction=max(1, ref[:, 0].numel()), name="grad weight")
 
 
-@pytest.mark.parametrize("case", ["odd-3x2", "pointwise-groups2", "stride3-dil2-groups3", "whole-image"])
-def test_cpu_im2col_every_isa(isa, case):  # noqa: F811
+@pytest.mark.parametrize("algo", ["im2col", "direct"])
+@pytest.mark.parametrize("case", ["odd-3x2", "pointwise-groups2", "stride3-dil2-groups3", "whole-image", "deep-chunked"])
+def test_cpu_every_isa(isa, algo, case):  # noqa: F811
     x, w, b, kw = _make(case, torch.float32)
     leaves = [t.clone().requires_grad_() for t in (x, w, b)]
-    y = ops.conv2d(*leaves, **kw, algo="im2col", activation="relu", backend="cpu")
+    y = ops.conv2d(*leaves, **kw, algo=algo, activation="relu", backend="cpu")
     ref = F.conv2d(x.double(), w.double(), b.double(), **kw).relu()
     assert_close(y, ref, reduction=_reduction(w) + 1)
     if not kernels.activation_backward.offered_by("cpu"):
