@@ -50,6 +50,7 @@ def main():
     ap.add_argument("--top", type=int, default=14, help="ops listed per side")
     ap.add_argument("--seconds", type=float, default=0.4, help="timing loop per side")
     ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--cl", action="store_true", help="torch side in channels_last (twin and input)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     for name in args.networks.split(","):
@@ -58,11 +59,14 @@ def main():
         twin = _no_dropout(models.get_twin(name, size="small"))
         twin.load_state_dict(net.state_dict())
         x = net.example_input(args.batch)
+        fmt = torch.channels_last if args.cl else torch.contiguous_format
+        twin = twin.to(memory_format=fmt)
         sides = {}
         for side, model in (("fastcnn", net), ("torch", twin)):
-            step = _network_call(model, x, "train")
+            step = _network_call(model, x.contiguous(memory_format=fmt) if side == "torch" else x, "train")
             sides[side] = (*_step_figures(step, args.seconds), _self_times(step, args.steps))
-        (fm, ff, _), (tm, tf, _) = sides["fastcnn"], sides["torch"]
+        sides["torch" + "_cl" * args.cl] = sides.pop("torch")
+        (fm, ff, _), (tm, tf, _) = sides.values()
         print(f"=== {name} ({args.threads} threads): fastcnn {fm:.3f} ms ({ff:.0f} faults/step), "
               f"torch {tm:.3f} ms ({tf:.0f} faults/step), ratio {tm / fm:.2f}x")
         for side, (_, _, table) in sides.items():

@@ -54,10 +54,11 @@ def record_passes(step):
     return seen
 
 
-def torch_piece(direction, s, args):
-    x = torch.randn(s.N, s.C, s.H, s.W)
-    w = torch.randn(s.K, s.C // s.G, s.R, s.S)
-    gy = torch.randn(s.N, s.K, s.P, s.Q)
+def torch_piece(direction, s, args, memory_format=torch.contiguous_format):
+    """torch's own piece for this pass; memory_format=torch.channels_last times it on NHWC tensors
+    (what a channels_last twin runs)."""
+    x, w, gy = (t.contiguous(memory_format=memory_format) for t in (
+        torch.randn(s.N, s.C, s.H, s.W), torch.randn(s.K, s.C // s.G, s.R, s.S), torch.randn(s.N, s.K, s.P, s.Q)))
     st, pd, dl = (s.sh, s.sw), (s.ph, s.pw), (s.dh, s.dw)
     if direction == "conv2d_forward":
         return lambda: F.conv2d(x, w, None, st, pd, dl, s.G)
@@ -80,6 +81,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--stat", choices=("median", "min"), default="median")
+    ap.add_argument("--cl", action="store_true", help="also time torch's piece on channels_last tensors")
     ap.add_argument("--algos", default="", help="also time these algorithms on each pass (e.g. direct,im2col)")
     a = ap.parse_args()
     global CLOCK, STAT
@@ -95,30 +97,36 @@ def main():
         step = _network_call(net, net.example_input(NETWORK_BATCH), "train")
         passes = record_passes(step)
         step_t = median_time(step, a.reps)
-        conv_f = conv_t = 0.0
+        conv_f = conv_t = conv_cl = 0.0
         for (direction, algo, s), (calls, args) in passes.items():
             fn = kernels.CONV_PASSES[direction].algo(algo)["cpu"]
             tf = torch_piece(direction, s, args)
-            ft, tt = [], []
+            tcl = torch_piece(direction, s, args, torch.channels_last) if a.cl else None
+            ft, tt, ct = [], [], []
             for _ in range(a.reps):
                 tt.append(median_time(tf, 1))
                 ft.append(median_time(lambda: fn(*args), 1))
+                if tcl is not None:
+                    ct.append(median_time(tcl, 1))
             f, t = STAT(ft), STAT(tt)
-            others = {}
+            others = {"torch_cl": STAT(ct)} if ct else {}
             for al in a.algos.split(",") if a.algos else ():
                 if al != algo and al in algos.candidates("cpu", direction, (s.sh, s.sw), (s.dh, s.dw), (s.R, s.S)):
                     fa = kernels.CONV_PASSES[direction].algo(al)["cpu"]
                     others[al] = STAT([median_time(lambda: fa(*args), 1) for _ in range(a.reps)])
             conv_f += calls * f
             conv_t += calls * t
+            conv_cl += calls * others.get("torch_cl", 0.0)
             rows.append((calls * (f - t), name, SHORT[direction], algo, s, calls, f, t, calls * f / step_t, others))
         print(f"{name}: step {step_t*1e3:.1f} ms; conv passes fastcnn {conv_f*1e3:.1f} ms "
-              f"({conv_f/step_t:.0%} of the step), torch's pieces {conv_t*1e3:.1f} ms", flush=True)
+              f"({conv_f/step_t:.0%} of the step), torch's pieces {conv_t*1e3:.1f} ms"
+              + (f", channels_last {conv_cl*1e3:.1f} ms" if a.cl else ""), flush=True)
     rows.sort(key=lambda r: -r[0])
     print("\nloss_ms  net  pass  algo  N C HxW -> K RxS s p d g  calls  fastcnn_ms torch_ms ratio  share_of_step [| other algo ms ratio]")
     for loss, name, d, algo, s, calls, f, t, share, others in rows[:a.top]:
         geo = f"{s.N} {s.C} {s.H}x{s.W} -> {s.K} {s.R}x{s.S} s{s.sh} p{s.ph} d{s.dh} g{s.G}"
-        also = "".join(f" | {al} {v*1e3:.2f} {t/v:.2f}x" for al, v in others.items())
+        also = "".join(f" | {al} {v*1e3:.2f} {(v if al == 'torch_cl' else t)/(f if al == 'torch_cl' else v):.2f}x"
+                       for al, v in others.items())  # torch_cl: its time / fastcnn's, as the torch column
         print(f"{loss*1e3:7.2f} {name} {d} {algo} {geo} x{calls} {f*1e3:.2f} {t*1e3:.2f} {t/f:.2f}x {share:.0%}{also}")
 
 

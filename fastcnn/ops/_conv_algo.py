@@ -128,8 +128,13 @@ def _winograd_wins(layer: Layer, direction: str) -> bool:
     Cg, Kg = layer.C // layer.groups, layer.K // layer.groups
     if direction == "conv2d_backward_weight":  # the opposite of the forward: wins with many channels only
         return Cg >= 256 and Kg >= 256 and max(layer.in_hw) <= 16
-    return 64 <= Cg <= 128 and Kg >= 64 and min(layer.in_hw) >= 16
+    if Cg < 64:  # few channels: the fused AVX-512 transforms beat direct's blocked copies (FCN's VGG)
+        return layer.isa == "avx512" and Cg >= FEW_CHANNELS_WINOGRAD and min(layer.in_hw) >= 16
+    return Cg <= 128 and Kg >= 64 and min(layer.in_hw) >= 16
 
+
+# 1-3 channel stems stay on im2col (srgan 3->16 48x48 winograd 0.50 / im2col 0.45 ms, 1->8 32x32 0.10 / 0.05)
+FEW_CHANNELS_WINOGRAD = 4
 
 PHASE_MIN_CHANNELS = 128  # csrc/kernels/conv_im2col.cpp kPhaseMinChannels
 
@@ -138,9 +143,13 @@ def _phases_apply(layer: Layer) -> bool:
     """Whether the cpu im2col backward-input runs a strided convolution by phases (sub-pixel
     decomposition, csrc/kernels/conv_im2col.cpp phases_pay): a kernel wider than its stride and at
     least 128 input channels per group."""
+    return _windows_overlap(layer) and layer.C // layer.groups >= PHASE_MIN_CHANNELS
+
+
+def _windows_overlap(layer: Layer) -> bool:
+    """A kernel (dilated) wider than its stride along some axis."""
     spans = [d * (k - 1) + 1 for d, k in zip(layer.dilation, layer.kernel_hw)]
-    overlap = any(span > s for span, s in zip(spans, layer.stride))
-    return overlap and layer.C // layer.groups >= PHASE_MIN_CHANNELS
+    return any(span > s for span, s in zip(spans, layer.stride))
 
 
 # Forward / backward-weight reductions (C*R*S, groups 1) shorter than this run on im2col with AVX-512:
@@ -148,6 +157,13 @@ def _phases_apply(layer: Layer) -> bool:
 # "Small convolutions of the zoo"): stems 3->8 3x3 s2 128x128 fwd direct 3.55 / im2col 1.33 ms,
 # LeNet 1->10 5x5 0.22 / 0.12; SegNet's 3->16 7x7 (147) stays direct (2.25 / 4.90).
 SHORT_REDUCTION = 64
+
+
+# Strided backward-input with overlapping windows and at least this many residue classes
+# (stride_h * stride_w) runs on im2col with every ISA: FCN-32s' upscore (16 21 128x128, 64x64 s32 g21;
+# AVX-512, 1 thread, ms) direct 40.5 / im2col 18.7; FCN-8s' x8 (64 classes, 16x16 s8) stays direct
+# (7.6 / 17.9).
+MANY_RESIDUE_CLASSES = 256
 
 
 def _im2col_wins(layer: Layer, direction: str) -> bool:
@@ -168,6 +184,9 @@ def _im2col_wins(layer: Layer, direction: str) -> bool:
         # strided backward-input (conv_transpose2d forward) onto large images (DCGAN G2), by phases (G1);
         # with AVX-512 the direct kernel's residue-class correlation wins these (table below)
         return True
+    if direction == "conv2d_backward_input" and layer.stride[0] * layer.stride[1] >= MANY_RESIDUE_CLASSES \
+            and _windows_overlap(layer):
+        return True  # FCN-32s' x32 upsampling: direct runs 1024 residue classes of a 2x2 sub-kernel each
     return False
 
 
@@ -229,6 +248,14 @@ def heuristic(options: Sequence[str], layer: Layer, direction: str = "conv2d_for
         PIDNet / SRResNet / SegNet 64    winograd 5.5 / 50.6 / 14.8   direct 4.9 / 43.8 / 12.6
     -> winograd for backward-weight with C/g, K/g >= 256 on maps of at most 16x16 (the one layer
     measured faster); the 64-channel layers lose (two lane-gathered transforms per tile against small GEMMs).
+    2026-12-05, few channels (AVX-512, 1 thread, thread CPU time, median of 5, ms, fwd / bwd_in;
+    bench/scripts/zoo_conv_layers.py --algos winograd; docs/performance.md "FCN against torch
+    channels_last"): FCN 4->4 262x262 winograd 10.2 / 10.0 against im2col 15.6 / direct 26.4,
+    8->8 131x131 4.6 / 4.6 against direct 8.1 / 8.2, 16->16 66x66 2.1 / 2.1 against 2.9 / 2.9,
+    32->32 17x17 0.46 / 0.48 against 0.55 / 0.57; PIDNet 8->8 32x32 bwd_in 0.18 against 0.42; losses
+    only below 16x16 (32 8x8 0.17 against 0.14) and for 1-3 channel stems. With AVX2 winograd loses
+    (4->8 131x131 6.0 against 5.1 forward): -> winograd for 4 <= C/g < 64, maps of at least 16x16,
+    AVX-512 only.
     Inside winograd the cpu kernels pick the output tile themselves (F(4x4) or F(6x6), forward and
     backward-input; csrc/kernels/conv_winograd.h winograd_choose_tile, docs/algo-winograd.md
     "F(6x6,3x3)"): 6 for float32 64-channel layers whose outputs 6x6 tiles cover exactly (SRResNet's).
