@@ -97,6 +97,17 @@ def main():
         step = _network_call(net, net.example_input(NETWORK_BATCH), "train")
         passes = record_passes(step)
         step_t = median_time(step, a.reps)
+        if a.cl:  # the twin's whole step, NCHW and channels_last (same weights and input)
+            x = net.example_input(NETWORK_BATCH)
+            twin_t = {}
+            for fmt in (torch.contiguous_format, torch.channels_last):
+                twin = _no_dropout(models.get_twin(name, size="small"))
+                twin.load_state_dict(net.state_dict())
+                tstep = _network_call(twin.to(memory_format=fmt), x.contiguous(memory_format=fmt), "train")
+                tstep()
+                twin_t[fmt] = median_time(tstep, a.reps)
+            print(f"{name}: torch step NCHW {twin_t[torch.contiguous_format]*1e3:.1f} ms, "
+                  f"channels_last {twin_t[torch.channels_last]*1e3:.1f} ms", flush=True)
         conv_f = conv_t = conv_cl = 0.0
         for (direction, algo, s), (calls, args) in passes.items():
             fn = kernels.CONV_PASSES[direction].algo(algo)["cpu"]

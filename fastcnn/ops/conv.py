@@ -330,7 +330,7 @@ def _pass(cfg: ConvConfig, direction: str, N: int, w, *args):
     algo = _chosen_algo(cfg, direction, N, w, run)
     out = run(algo)
     fallback = _nonfinite_fallback(cfg, direction, algo)
-    if fallback is not None and not bool(torch.isfinite(out).all()):
+    if fallback is not None and _holds_nonfinite(out):
         algo = fallback
         out = run(algo)
     if _log.isEnabledFor(logging.DEBUG):
@@ -345,6 +345,14 @@ def _pass(cfg: ConvConfig, direction: str, N: int, w, *args):
 # value, run again with a direct/im2col algorithm (one read of the output: cheap beside the transforms).
 _TILE_TRANSFORMS = ("fft", "winograd")
 _NONFINITE_IN_KERNEL = {("cpu", "conv2d_forward", "fft"), ("cpu", "conv2d_backward_input", "fft")}
+
+
+def _holds_nonfinite(out: torch.Tensor) -> bool:
+    """Whether `out` holds a NaN or inf: its sum does (inf - inf is NaN), by one vectorised reduction;
+    torch.isfinite(out).all() makes three full-size temporaries (15.8 ms against 0.7 for FCN's
+    16x4x262x262 output, 1 thread). A finite sum that overflows only reruns the pass by its fallback."""
+    acc = torch.float32 if out.dtype in (torch.float16, torch.bfloat16) else None
+    return not bool(torch.isfinite(out.sum(dtype=acc)))
 
 
 def _nonfinite_fallback(cfg: ConvConfig, direction: str, algo: str) -> Optional[str]:

@@ -53,6 +53,24 @@ def test_conv2d_forward_blast_radius(backend, value, k):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_conv2d_forward_inf_and_minus_inf_and_overflowing_sum(backend):
+    """The tile algorithms' non-finite check sums the output (ops/conv.py _holds_nonfinite): +inf and
+    -inf in one output (their sum is NaN) still reach torch's places; finite values whose sum overflows
+    only rerun the pass (the result stays torch's)."""
+    g = torch.Generator().manual_seed(2)
+    x = _poison(_poison(torch.randn(2, 8, 12, 12, generator=g), INF, PLACES[:1]), -INF, PLACES[1:])
+    w = torch.randn(6, 8, 3, 3, generator=g)
+    big = torch.full((2, 8, 40, 40), 1e33) + torch.rand(2, 8, 40, 40, generator=g) * 1e32  # outputs ~6e34
+    for algo in _algos(backend, "conv2d_forward"):
+        _same_nonfinite(ops.conv2d(x, w, padding=1, algo=algo, backend=backend), F.conv2d(x, w, padding=1),
+                        f"forward {algo}")
+        got = ops.conv2d(big, w.abs(), padding=1, algo=algo, backend=backend)
+        want = F.conv2d(big.double(), w.double().abs(), padding=1)
+        assert torch.isfinite(got).all() and not torch.isfinite(got.sum()), "the case must overflow the sum"
+        torch.testing.assert_close(got.double(), want, rtol=1e-5, atol=0)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("value", [NAN, INF], ids=["nan", "inf"])
 def test_conv2d_backward_blast_radius(backend, value):
     """Input gradient from a poisoned output gradient; weight gradient from a poisoned input."""
