@@ -128,13 +128,8 @@ def _winograd_wins(layer: Layer, direction: str) -> bool:
     Cg, Kg = layer.C // layer.groups, layer.K // layer.groups
     if direction == "conv2d_backward_weight":  # the opposite of the forward: wins with many channels only
         return Cg >= 256 and Kg >= 256 and max(layer.in_hw) <= 16
-    if Cg < 64:  # few channels: the fused AVX-512 transforms beat direct's blocked copies (FCN's VGG)
-        return layer.isa == "avx512" and Cg >= FEW_CHANNELS_WINOGRAD and min(layer.in_hw) >= 16
-    return Cg <= 128 and Kg >= 64 and min(layer.in_hw) >= 16
+    return 64 <= Cg <= 128 and Kg >= 64 and min(layer.in_hw) >= 16
 
-
-# 1-3 channel stems stay on im2col (srgan 3->16 48x48 winograd 0.50 / im2col 0.45 ms, 1->8 32x32 0.10 / 0.05)
-FEW_CHANNELS_WINOGRAD = 4
 
 PHASE_MIN_CHANNELS = 128  # csrc/kernels/conv_im2col.cpp kPhaseMinChannels
 
@@ -160,10 +155,10 @@ SHORT_REDUCTION = 64
 
 
 # Strided backward-input with overlapping windows and at least this many residue classes
-# (stride_h * stride_w) runs on im2col with every ISA: FCN-32s' upscore (16 21 128x128, 64x64 s32 g21;
-# AVX-512, 1 thread, ms) direct 40.5 / im2col 18.7; FCN-8s' x8 (64 classes, 16x16 s8) stays direct
-# (7.6 / 17.9).
-MANY_RESIDUE_CLASSES = 256
+# (stride_h * stride_w) runs on im2col with every ISA. FCN's grouped bilinear upsamplings (AVX-512,
+# 1 thread, ms, direct / im2col): x32 (1024 classes, 64x64 s32) 40.0 / 19.7, x16 (256, 32x32 s16)
+# 15.2 / 19.1, x8 (64, 16x16 s8) 8.0 / 17.9.
+MANY_RESIDUE_CLASSES = 1024
 
 
 def _im2col_wins(layer: Layer, direction: str) -> bool:
@@ -253,9 +248,11 @@ def heuristic(options: Sequence[str], layer: Layer, direction: str = "conv2d_for
     channels_last"): FCN 4->4 262x262 winograd 10.2 / 10.0 against im2col 15.6 / direct 26.4,
     8->8 131x131 4.6 / 4.6 against direct 8.1 / 8.2, 16->16 66x66 2.1 / 2.1 against 2.9 / 2.9,
     32->32 17x17 0.46 / 0.48 against 0.55 / 0.57; PIDNet 8->8 32x32 bwd_in 0.18 against 0.42; losses
-    only below 16x16 (32 8x8 0.17 against 0.14) and for 1-3 channel stems. With AVX2 winograd loses
-    (4->8 131x131 6.0 against 5.1 forward): -> winograd for 4 <= C/g < 64, maps of at least 16x16,
-    AVX-512 only.
+    only below 16x16 (32 8x8 0.17 against 0.14) and for 1-3 channel stems; with AVX2 it loses (4->8
+    131x131 6.0 against 5.1 forward). Not taken: with winograd on those layers FCN-16s' float32
+    training gradients leave the twin-parity bound (tests/models/test_zoo.py; conv1_2's bias gradient
+    -110.1 against -101.4, bound 2.7: the FCN's first-layer gradients are sums of cancelling terms and
+    winograd's rounding is ~10x direct's), so the rule stays 64 <= C/g.
     Inside winograd the cpu kernels pick the output tile themselves (F(4x4) or F(6x6), forward and
     backward-input; csrc/kernels/conv_winograd.h winograd_choose_tile, docs/algo-winograd.md
     "F(6x6,3x3)"): 6 for float32 64-channel layers whose outputs 6x6 tiles cover exactly (SRResNet's).

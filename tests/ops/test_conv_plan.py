@@ -136,33 +136,35 @@ def test_strided_backward_input_rule_follows_the_isa():
 
 def test_many_residue_classes_backward_input_takes_im2col():
     """FCN-32s' fixed x32 upsampling (conv_transpose2d, 64x64 kernel, stride 32, groups 21): im2col on
-    every ISA; FCN-8s' x8 (64 residue classes) and a non-overlapping patchify kernel stay direct."""
+    every ISA; FCN-16s' x16 (256 residue classes), FCN-8s' x8 and a non-overlapping patchify kernel stay
+    direct."""
     options = ["direct", "im2col"]
     upscore32 = _conv_algo.Layer(16, 21, 21, (64, 64), (128, 128), (32, 32), groups=21)
     for isa in ("avx512", "avx2"):
         assert _conv_algo.heuristic(options, upscore32._replace(isa=isa), "conv2d_backward_input") == "im2col"
-    upscore8 = _conv_algo.Layer(16, 21, 21, (16, 16), (152, 152), (8, 8), groups=21, isa="avx512")
-    assert _conv_algo.heuristic(options, upscore8, "conv2d_backward_input") == "direct"
-    patchify = _conv_algo.Layer(16, 3, 64, (16, 16), (64, 64), (16, 16), isa="avx512")
+    for factor, hw in ((16, 144), (8, 152)):
+        upscore = _conv_algo.Layer(16, 21, 21, (2 * factor,) * 2, (hw, hw), (factor, factor), groups=21, isa="avx512")
+        assert _conv_algo.heuristic(options, upscore, "conv2d_backward_input") == "direct"
+    patchify = _conv_algo.Layer(16, 3, 64, (32, 32), (64, 64), (32, 32), isa="avx512")
     assert _conv_algo.heuristic(options, patchify, "conv2d_backward_input") == "direct"
 
 
 def test_many_residue_classes_transposed_conv_matches_reference():
-    """An odd-sized x16 grouped upsampling (256 residue classes) through auto, float64 forward and both
+    """An odd-sized x32 grouped upsampling (1024 residue classes) through auto, float64 forward and both
     gradients against torch."""
     torch.manual_seed(5)
     x = torch.randn(2, 3, 3, 2, dtype=torch.float64, requires_grad=True)
-    w = torch.randn(3, 1, 32, 32, dtype=torch.float64, requires_grad=True)
-    plan = ops.conv_plan(x.shape, w.shape, 16, 0, 1, 3, transposed=True, backend="cpu", dtype=torch.float64)
+    w = torch.randn(3, 1, 64, 64, dtype=torch.float64, requires_grad=True)
+    plan = ops.conv_plan(x.shape, w.shape, 32, 0, 1, 3, transposed=True, backend="cpu", dtype=torch.float64)
     assert plan.forward == "im2col"
-    y = ops.conv_transpose2d(x, w, None, 16, groups=3, backend="cpu")
+    y = ops.conv_transpose2d(x, w, None, 32, groups=3, backend="cpu")
     gy = torch.randn_like(y)
     y.backward(gy)
     xr, wr = (t.detach().requires_grad_() for t in (x, w))
-    yr = F.conv_transpose2d(xr, wr, None, 16, groups=3)
+    yr = F.conv_transpose2d(xr, wr, None, 32, groups=3)
     yr.backward(gy)
     assert_close(y, yr, reduction=4)
-    assert_close(x.grad, xr.grad, reduction=32 * 32)
+    assert_close(x.grad, xr.grad, reduction=64 * 64)
     assert_close(w.grad, wr.grad, reduction=2 * 3 * 2)
 
 

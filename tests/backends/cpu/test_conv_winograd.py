@@ -25,7 +25,7 @@ from conv_reference import conv_kernel
 from fastcnn.ops import _conv_algo
 from fastcnn.backends.cpu.conv_winograd import choose_tile
 from fastcnn.contracts.conv import ConvShape
-from helpers import assert_close, gradcheck, isa  # noqa: F401  (isa is a fixture)
+from helpers import gradcheck, isa  # noqa: F401  (isa is a fixture)
 
 FWD = kernels.conv2d_forward.winograd
 BWD_INPUT = kernels.conv2d_backward_input.winograd
@@ -403,42 +403,6 @@ def test_auto_picks_winograd_by_the_measured_rule():
         weight = direction == "conv2d_backward_weight"
         assert (_conv_algo.heuristic(options, hardnet, direction) == "winograd") != weight
         assert (_conv_algo.heuristic(options, alexnet, direction) == "winograd") == weight
-
-
-def test_auto_picks_winograd_for_few_channels_with_avx512():
-    """FCN's VGG layers (4-32 channels, 17x17-262x262): winograd forward and backward-input with AVX-512
-    (its fused transforms beat direct / im2col there), not with AVX2 (slower there), not for 1-3
-    channel stems, not below 16x16 (docs/performance.md "FCN against torch channels_last")."""
-    def picks(layer):
-        return [_conv_algo.heuristic(_conv_algo.candidates("cpu", d, ONE, ONE, (3, 3)), layer, d)
-                for d in _conv_algo.DIRECTIONS]
-    for C, HW in ((4, 262), (8, 131), (16, 66), (32, 17)):
-        fcn = _conv_algo.Layer(16, C, C, (3, 3), (HW, HW), isa="avx512")
-        assert picks(fcn)[:2] == ["winograd", "winograd"] and picks(fcn)[2] != "winograd"
-        assert "winograd" not in picks(fcn._replace(isa="avx2"))
-    assert "winograd" not in picks(_conv_algo.Layer(16, 3, 16, (3, 3), (48, 48), isa="avx512"))  # stem
-    assert "winograd" not in picks(_conv_algo.Layer(16, 32, 32, (3, 3), (8, 8), isa="avx512"))  # small map
-
-
-def test_auto_few_channel_layer_matches_reference():
-    """An odd few-channel layer through auto (winograd forward and backward-input with AVX-512), float64
-    forward and both gradients against torch."""
-    torch.manual_seed(3)
-    x = torch.randn(2, 5, 19, 17, dtype=torch.float64, requires_grad=True)
-    w = torch.randn(7, 5, 3, 3, dtype=torch.float64, requires_grad=True)
-    b = torch.randn(7, dtype=torch.float64, requires_grad=True)
-    plan = ops.conv_plan(x.shape, w.shape, padding=(2, 1), backend="cpu", dtype=torch.float64)
-    assert (plan.forward == plan.backward_input == "winograd") == (_C.isa() == "avx512")
-    y = ops.conv2d(x, w, b, 1, (2, 1), backend="cpu")
-    gy = torch.randn_like(y)
-    y.backward(gy)
-    xr, wr, br = (t.detach().requires_grad_() for t in (x, w, b))
-    yr = F.conv2d(xr, wr, br, 1, (2, 1))
-    yr.backward(gy)
-    assert_close(y, yr, reduction=5 * 9)
-    assert_close(x.grad, xr.grad, reduction=7 * 9)
-    assert_close(w.grad, wr.grad, reduction=2 * 19 * 17)
-    assert_close(b.grad, br.grad, reduction=2 * 19 * 17)
 
 
 def test_conv_plan_shows_the_per_pass_choice():
