@@ -39,8 +39,7 @@ def _tile(tile):
 def choose_tile(shape: ConvShape, dtype=torch.float32, direction: str = "conv2d_forward") -> int:
     """The output tile the `direction` pass of `shape` runs with when none is pinned (the active ISA)."""
     if direction == "conv2d_backward_input":  # the correlation of gy [N, K, P, Q] into gx [N, C, H, W]
-        shape = shape._replace(C=shape.K, K=shape.C, H=shape.P, W=shape.Q, P=shape.H, Q=shape.W,
-                               ph=2 - shape.ph, pw=2 - shape.pw)
+        shape = shape.input_gradient_correlation()
     return _W.choose_tile(DTYPE_CODE[dtype], list(shape))
 
 
