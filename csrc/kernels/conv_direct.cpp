@@ -37,7 +37,7 @@ inline int64_t reduction_chunk(const Plan& plan, int64_t RS, int64_t elem_bytes)
   const int64_t per_block = kMaxBlocks * RS * plan.tap_elems * elem_bytes;
   if (plan.depthwise || plan.n_in * per_block <= kChunkFromBytes) return plan.n_in;
   const int64_t most = std::max<int64_t>(1, kChunkWeightBytes / per_block);
-  return ceil_div(plan.n_in, ceil_div(plan.n_in, most));
+  return even_part(plan.n_in, most);
 }
 
 // The kernel rows [r0, r1) whose input rows for output row p lie inside the image (r0 == r1: none).
@@ -106,7 +106,7 @@ void correlate(const ConvShape& s, const Plan& plan, const std::vector<T>& wb, c
               for (int64_t m = 0; m < npix; ++m) pix[m] = ((p + m / s.Q) * s.sh * RL + m % s.Q) * VL;
               // Rows wide enough for tiles of >= kRowTileAccs accumulators are tiled row by row (every
               // tile reads one row: RowPixels); narrower ones are joined into the band's tiles.
-              const bool by_row = ceil_div(s.Q, ceil_div(s.Q, mt)) * nb >= kRowTileAccs;
+              const bool by_row = even_part(s.Q, mt) * nb >= kRowTileAccs;
               const int64_t runs = by_row ? rows : 1, run_len = by_row ? s.Q : npix;
               const Tiling tiling(run_len, mt);
               T* out = buf.data() + (p - ps) * s.Q * VL;

@@ -38,6 +38,8 @@ namespace conv_direct {
 using simd::Vec;
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+// The size of the parts when n is cut into the fewest equal-as-possible parts of at most `most`.
+inline int64_t even_part(int64_t n, int64_t most) { return ceil_div(n, ceil_div(n, most)); }
 
 // Smallest share of a parallel loop worth a thread: elements copied, or multiply-adds (in lanes).
 // Below it the loop runs inline, so tiny convolutions pay no OpenMP wake-up.

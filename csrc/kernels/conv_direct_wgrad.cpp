@@ -165,7 +165,7 @@ void backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw) {
   // loaded from and stored to L3 by every tile of every unit.
   const int64_t per_in_block = n_ob * RS * plan.tap_elems * int64_t(sizeof(T));
   const int64_t most = std::max<int64_t>(1, kAccChunkBytes / per_in_block);
-  const int64_t chunk = plan.n_in <= most ? plan.n_in : ceil_div(plan.n_in, ceil_div(plan.n_in, most));
+  const int64_t chunk = even_part(plan.n_in, most);
   const int64_t rows = rows_that_fit(chunk * RL * VL * int64_t(sizeof(T)), (s.R - 1) * s.dh + 1, s.sh);
   const int64_t row_blocks = ceil_div(s.P, rows), units = s.N * row_blocks;
   const int64_t macs = units * rows * s.Q * n_ob * plan.ob_elems() * RS;
