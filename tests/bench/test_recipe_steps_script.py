@@ -1,5 +1,5 @@
-"""bench/scripts/recipe_steps.py (docs/results.md's speed column) on the smallest recipe: it runs both
-sides of a recipe's own training step and prints a ratio that matches its two times."""
+"""bench/scripts/recipe_steps.py (docs/results.md's speed column) on a small recipe: it times both sides
+of a recipe's own training step and prints a ratio that matches its two times."""
 import re
 import subprocess
 import sys
@@ -13,11 +13,11 @@ def run(*args):
 
 
 def test_prints_both_times_and_their_ratio():
-    out = run("lenet", "--rounds", "1", "--steps", "1", "--threads", "1")
+    out = run("lenet", "--rounds", "2", "--steps", "1", "--threads", "1")
     assert out.returncode == 0, out.stderr
     row = next(line for line in out.stdout.splitlines() if line.startswith("| lenet "))
-    batch, fast_ms, twin_ms, ratio = re.match(r"\| lenet \| (\d+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+)x \|", row).groups()
-    assert int(batch) > 0 and float(fast_ms) > 0 and float(twin_ms) > 0
+    fast_ms, twin_ms, ratio = re.match(r"\| lenet \| ([\d.]+) \| ([\d.]+) \| ([\d.]+)x \|", row).groups()
+    assert float(fast_ms) > 0 and float(twin_ms) > 0
     assert abs(float(ratio) - float(twin_ms) / float(fast_ms)) < 0.01 + 0.01 * float(ratio)
     assert "ISA" in out.stdout
 

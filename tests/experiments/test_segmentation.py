@@ -47,6 +47,17 @@ def test_two_steps_change_the_weights_and_the_metric_is_finite(name, tiny_data):
         assert 0.0 <= task.details["boundary_head_f1_2px"] <= 1.0
 
 
+def test_image_size_option_sets_the_train_and_test_images(tiny_data):
+    task = RECIPES["pidnet_s"](Settings(steps=1, options={"image_size": 32}))
+    assert task.train_set[0][0].shape == (3, 32, 32) and task.test_set[0][1].shape == (32, 32)
+    batch = [torch.stack(t) for t in zip(*[task.train_set[i] for i in range(4)])]
+    task.train_mode(True)
+    assert math.isfinite(task.step(batch, 0)["loss"])
+    assert task.details["image_size"] == 32
+    with pytest.raises(ValueError, match="image_size"):
+        RECIPES["pidnet_s"](Settings(steps=1, options={"image_size": 8}))
+
+
 @pytest.mark.parametrize("class_weights", ("none", "median_frequency"))
 def test_pidnet_loss_is_the_papers_four_terms(tiny_data, class_weights):
     """0.4 CE(P) + OHEM CE(main) + 20 weighted BCE(D) + OHEM CE(main where sigmoid(D) > 0.8), the terms

@@ -170,7 +170,7 @@ def cosim_loss(F, rep1, rep2, flow, n: int = 16):
     onto it, over n x n patches with stride n/2. Patches that contain a pixel without correspondence are
     left out (the reference warps them with border padding; their content is unrelated)."""
     grid = flow_to_grid(flow)
-    warped = F.grid_sample(rep2, grid, mode="bilinear", padding_mode="border")
+    warped = F.grid_sample(rep2, grid, mode="bilinear", padding_mode="border", align_corners=False)
     valid = torch.isfinite(flow).all(dim=1, keepdim=True).to(rep1.dtype)
     p1 = F.normalize(F.unfold(rep1, n, stride=n // 2).transpose(1, 2), p=2.0, dim=2)
     p2 = F.normalize(F.unfold(warped, n, stride=n // 2).transpose(1, 2), p=2.0, dim=2)

@@ -22,9 +22,9 @@ PALETTE = np.array([[0.55, 0.55, 0.55], [0.90, 0.25, 0.20], [0.20, 0.55, 0.90],
                     [0.95, 0.80, 0.15], [0.35, 0.80, 0.35]], dtype=np.float32)
 
 
-def test_set(seed: int, length: int, with_boundary: bool = True) -> SyntheticShapes:
-    """The held-out images every segmentation network is measured on (same seed: same images)."""
-    return SyntheticShapes("test", length=length, size=IMAGE_SIZE, seed=seed, with_boundary=with_boundary)
+def test_set(seed: int, length: int, with_boundary: bool = True, size: int = IMAGE_SIZE) -> SyntheticShapes:
+    """The held-out images every segmentation network is measured on (same seed and size: same images)."""
+    return SyntheticShapes("test", length=length, size=size, seed=seed, with_boundary=with_boundary)
 
 
 def majority_miou(labels: torch.Tensor, majority: int = 0) -> float:
@@ -102,16 +102,21 @@ class Segmenter(Task):
                       "lr": Option(None, "learning rate (default: 1e-3 with adam, 0.01 with sgd)", kind=float),
                       "class_weights": Option(None, "loss weights per class (default: the recipe's)",
                                               ("median_frequency", "none"), kind=str),
-                      "normalise": Option(True, "standardise the inputs per channel (false: raw [0, 1])")}
+                      "normalise": Option(True, "standardise the inputs per channel (false: raw [0, 1])"),
+                      "image_size": Option(IMAGE_SIZE, "side of the generated train and test images (figures of "
+                                           "different sizes do not compare: other test images)", kind=int)}
 
     def __init__(self, settings):
         super().__init__(settings)
         self.optimizer = self.options.get("optimizer", self.optimizer)
         self.lr = float(self.options.get("lr", self.lr if self.optimizer == "adam" else 0.01))
         net = self.build(self.network, num_classes=NUM_CLASSES, **self.model_overrides())
-        self.train_set = SyntheticShapes("train", length=self.train_length, size=IMAGE_SIZE, seed=settings.seed,
+        self.image_size = int(self.option("image_size"))
+        if not 16 <= self.image_size <= 160:   # the test split's texture crops are 160 rows high
+            raise ValueError(f"image_size: expected 16..160, got {self.image_size}")
+        self.train_set = SyntheticShapes("train", length=self.train_length, size=self.image_size, seed=settings.seed,
                                          with_boundary=self.with_boundary)
-        self.test_set = test_set(settings.seed, self.test_length)
+        self.test_set = test_set(settings.seed, self.test_length, size=self.image_size)
         self.init_weights(net)
         # statistics of the first training images (stable at 256; all of them cost seconds per build)
         x, labels = (torch.stack(t) for t in zip(*[self.train_set[i][:2] for i in range(min(256, self.train_length))]))
@@ -135,7 +140,7 @@ class Segmenter(Task):
         total = max(1, self.steps)
         self.schedulers["model"] = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda s: max(0.0, 1.0 - s / total) ** self.poly_power)
-        self.details.update(optimizer=self.optimizer, lr=self.lr, image_size=IMAGE_SIZE,
+        self.details.update(optimizer=self.optimizer, lr=self.lr, image_size=self.image_size,
                             train_images=self.train_length, test_images=self.test_length,
                             class_weights=self.class_weighting if self.class_weights is None else
                             dict(zip(CLASSES, [round(w, 4) for w in self.class_weights.tolist()])))
