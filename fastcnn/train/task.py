@@ -34,6 +34,13 @@ class Option:
     help: str = ""
     choices: tuple = ()
     kind: Optional[type] = None
+    limits: tuple = ()      # (lowest, highest) allowed value, both included; () for any
+
+    def check(self, name: str, value):
+        """ValueError naming the option when value lies outside self.limits."""
+        if self.limits and not self.limits[0] <= value <= self.limits[1]:
+            raise ValueError(f"--option {name}: expected {self.limits[0]}..{self.limits[1]}, got {value}")
+        return value
 
     def parse(self, name: str, text: str):
         d = self.default if self.kind is None else self.kind()
@@ -49,7 +56,7 @@ class Option:
             raise ValueError(f"--option {name}: expected {kind}, got {text!r}") from None
         if self.choices and value not in self.choices:
             raise ValueError(f"--option {name}: expected one of {', '.join(map(str, self.choices))}, got {text!r}")
-        return value
+        return self.check(name, value)
 
 
 def parse_options(recipe: type, pairs) -> dict:

@@ -13,13 +13,14 @@ def test_values_take_the_defaults_type():
     class Recipe:
         name = "demo"
         recipe_options = {"count": Option(3), "rate": Option(0.5), "on": Option(False), "sizes": Option((1,)),
-                          "kind": Option("a", choices=("a", "b"))}
-    got = parse_options(Recipe, ["count=7", "rate=1e-3", "on=true", "sizes=1,2,4", "kind=b"])
-    assert got == {"count": 7, "rate": 1e-3, "on": True, "sizes": (1, 2, 4), "kind": "b"}
+                          "kind": Option("a", choices=("a", "b")), "side": Option(64, limits=(16, 160))}
+    got = parse_options(Recipe, ["count=7", "rate=1e-3", "on=true", "sizes=1,2,4", "kind=b", "side=160"])
+    assert got == {"count": 7, "rate": 1e-3, "on": True, "sizes": (1, 2, 4), "kind": "b", "side": 160}
     assert parse_options(Recipe, []) == {}
     for bad, message in (("count=x", "--option count: expected int, got 'x'"),
                          ("sizes=1,a", "expected comma-separated ints"),
                          ("kind=c", "--option kind: expected one of a, b, got 'c'"),
+                         ("side=15", "--option side: expected 16..160, got 15"),
                          ("count", "--option expects NAME=VALUE, got 'count'"),
                          ("nope=1", "--option nope: demo has no such option; its options: count (default 3)")):
         with pytest.raises(ValueError) as e:

@@ -104,16 +104,15 @@ class Segmenter(Task):
                                               ("median_frequency", "none"), kind=str),
                       "normalise": Option(True, "standardise the inputs per channel (false: raw [0, 1])"),
                       "image_size": Option(IMAGE_SIZE, "side of the generated train and test images (figures of "
-                                           "different sizes do not compare: other test images)", kind=int)}
+                                           "different sizes do not compare: other test images)", kind=int,
+                                           limits=(16, 160))}   # the test split's texture crops: 160 rows
 
     def __init__(self, settings):
         super().__init__(settings)
         self.optimizer = self.options.get("optimizer", self.optimizer)
         self.lr = float(self.options.get("lr", self.lr if self.optimizer == "adam" else 0.01))
         net = self.build(self.network, num_classes=NUM_CLASSES, **self.model_overrides())
-        self.image_size = int(self.option("image_size"))
-        if not 16 <= self.image_size <= 160:   # the test split's texture crops are 160 rows high
-            raise ValueError(f"image_size: expected 16..160, got {self.image_size}")
+        self.image_size = self.recipe_options["image_size"].check("image_size", int(self.option("image_size")))
         self.train_set = SyntheticShapes("train", length=self.train_length, size=self.image_size, seed=settings.seed,
                                          with_boundary=self.with_boundary)
         self.test_set = test_set(settings.seed, self.test_length, size=self.image_size)
