@@ -7,6 +7,7 @@ the measurements behind the diagnosis, on the torch twin (`--twin`, ~0.2 s per s
     PYTHONPATH=$PWD python scripts/pidnet_diagnostics.py branches --twin --steps 200 --terms p --ablate pag \
         --ablate plain_head --ablate pool_stem --option planes=32                        # probe-only patches
     PYTHONPATH=$PWD python scripts/pidnet_diagnostics.py unet --steps 400 --level 3   # a plain U-Net, output at 1/8
+    PYTHONPATH=$PWD python scripts/pidnet_diagnostics.py classify --steps 400 [--plain]  # one shape per image: its class?
 
 `branches` trains the recipe and, every --every steps, prints each loss term, the gradient norm each term
 sends into each branch (stem, I, P, D, Light-Bag, heads), the Pag gates' mean and saturated share, and the
@@ -199,9 +200,64 @@ def unet(args):
             print(f"step {step + 1}: loss {loss:.3f}, test (256 images) mIoU {miou:.3f}, IoU per class {ious}", flush=True)
 
 
+def single_shape_batches(seed, first, n, batch_size=32):
+    """Images with exactly one shape (the segmentation generator, another seed stream) and its class 0..3."""
+    from fastcnn.data.segmentation import make_sample
+
+    samples = [make_sample(seed, "train", i, (IMAGE_SIZE, IMAGE_SIZE), 3, max_shapes=1) for i in range(first, first + n)]
+    x = torch.stack([torch.from_numpy(s.image.transpose(2, 0, 1).copy()) for s in samples])
+    y = torch.tensor([int(s.labels.max()) - 1 for s in samples])
+    return list(zip(x.split(batch_size), y.split(batch_size)))
+
+
+def classify(args):
+    """Can the I branch (stem, layer1-5, global average pool, a linear layer) tell the four shapes apart
+    on images with a single shape? `--plain`: a plain max-pool CNN (the U-Net's encoder) instead."""
+    task = RECIPES["pidnet_s"](Settings(size="small", steps=1, lib=TORCH))
+    if args.plain:
+        encoder = TinyUNet(args.width, 3).enc
+        def features(x):
+            for i, block in enumerate(encoder):
+                x = block(x if i == 0 else F.max_pool2d(x, 2))
+            return x
+        body, width = encoder, args.width * 8
+    else:
+        net = task.nets["model"]
+        body = nn.ModuleList([net.conv1, net.layer1, net.layer2, net.layer3, net.layer4, net.layer5])
+        def features(x):
+            x = net.layer1(net.conv1(x))
+            for layer in (net.layer2, net.layer3, net.layer4):
+                x = net.relu(layer(net.relu(x)))
+            return net.layer5(x)
+        width = net.layer5[-1].bn3.num_features
+    head = nn.Linear(width, 4)
+    params = list(body.parameters()) + list(head.parameters())
+    print(f"{'plain CNN' if args.plain else 'PIDNet-S I branch'}: {sum(p.numel() for p in params):,} parameters")
+    opt = torch.optim.Adam(params, lr=1e-3, weight_decay=1e-4)
+    train = single_shape_batches(1000 + args.seed, 0, 4096)
+    held_out = single_shape_batches(1000 + args.seed, 100_000, 256, 256)[0]
+    logits = lambda x: head(features(task.normalise(x)).mean((2, 3)))
+    body.train()
+    hits = []
+    for step in range(args.steps):
+        x, y = train[step % len(train)]
+        out = logits(x)
+        loss = F.cross_entropy(out, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        hits.append((out.argmax(1) == y).float().mean().item())
+        if (step + 1) % args.every == 0:
+            print(f"step {step + 1}: loss {loss.item():.3f}, training accuracy (last {args.every}) "
+                  f"{sum(hits[-args.every:]) / args.every:.3f}", flush=True)
+    body.eval()
+    with torch.no_grad():
+        print(f"held-out accuracy (256 images, chance 0.25): {(logits(held_out[0]).argmax(1) == held_out[1]).float().mean():.3f}")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("what", choices=("oracle", "branches", "unet"))
+    p.add_argument("what", choices=("oracle", "branches", "unet", "classify"))
     p.add_argument("--steps", type=int, default=400)
     p.add_argument("--every", type=int, default=100)
     p.add_argument("--twin", action="store_true", help="branches: the torch twin (same recipe, seed, data)")
@@ -211,7 +267,8 @@ def main(argv=None):
                    help="branches: probe-only patches of the network (repeatable)")
     p.add_argument("--upsample", type=int, default=1, help="branches: enlarge the images by this factor (outputs resized back)")
     p.add_argument("--option", action="append", default=[], help="branches: recipe option NAME=VALUE (planes, optimizer)")
-    p.add_argument("--width", type=int, default=16, help="unet: channels at full resolution")
+    p.add_argument("--width", type=int, default=16, help="unet, classify --plain: channels at full resolution")
+    p.add_argument("--plain", action="store_true", help="classify: a plain max-pool CNN instead of the I branch")
     p.add_argument("--level", type=int, default=0, help="unet: decoder stops at 1/2**level")
     p.add_argument("--strided", action="store_true", help="unet: stride-2 convolutions instead of max pooling")
     p.add_argument("--seed", type=int, default=0)
@@ -219,7 +276,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
-    {"oracle": oracle, "branches": branches, "unet": unet}[args.what](args)
+    {"oracle": oracle, "branches": branches, "unet": unet, "classify": classify}[args.what](args)
 
 
 if __name__ == "__main__":
