@@ -128,14 +128,19 @@ template <class T>
 using WgradFn = void (*)(const WgradArgs<T>&, const int64_t*, int64_t);
 
 // wgrad_row_tile's shape: up to kRowTaps taps x kRowLanes lanes of accumulators and kRowPixels gy
-// vectors, within 32 registers (AVX-512: 7 x 2 + 8 + 1) or 16 (4 x 2 + 4 + 1).
-constexpr int kRowTaps = FASTCNN_HAS_AVX512 ? 7 : 4;
+// vectors, within 32 registers (7 x 2 + 8 + 1). A wider kernel row is split evenly (9 = 5 + 4): a
+// group of 1-2 taps would leave 2-4 FMA chains, each waiting on its latency.
+constexpr int kRowTaps = 7;
 constexpr int kRowLanes = 2;
-constexpr int kRowPixels = FASTCNN_HAS_AVX512 ? 8 : 4;
+constexpr int kRowPixels = 8;
 // Kernels at least this wide take the row tiles (stride and dilation 1 along the row, dense blocks
 // of more than kFewLanes lanes); 3x3 layers keep wgrad_tile, whose 2-3 output blocks already share
-// each broadcast.
-constexpr int kRowTileMinWidth = 5;
+// each broadcast, and so do AlexNet conv2's 5x5 (K/g 128: 48.7 ms by row tiles against 46.0, 1
+// thread). AVX-512 only: with 16 registers (AVX2: 4 taps x 2 lanes + 4 + 1) the row tiles lost to
+// wgrad_tile's 2 output blocks x 4 lanes (1 thread: SegNet-Basic 16->16 7x7 on 48x64 15.3 against
+// 13.7 ms, AlexNet conv2 113 against 76).
+constexpr bool kRowTiles = FASTCNN_HAS_AVX512;
+constexpr int kRowTileMinWidth = 7;
 
 template <class T, int CL, int... I>
 WgradFn<T> row_fn_impl(int ns, std::integer_sequence<int, I...>) {
@@ -166,7 +171,9 @@ constexpr int64_t kAccChunkBytes = 512 * 1024;
 // Bytes of x rows (one input block) and gy rows (the tile's output blocks) that all taps of a tile
 // reread: a unit's rows are reduced in slices of this size, so that the taps after the first read
 // them from L1 (this Xeon's 48 KB), not L2. SegNet-Basic's 16->16 7x7 on 48x64, AVX-512, 1 thread:
-// whole unit (48 rows, 420 KB) 9.5 ms, slices of 8 / 4 / 2 rows 8.8 / 7.9 / 7.9 ms.
+// whole unit (48 rows, 420 KB) 9.5 ms, slices of 8 / 4 / 2 rows 8.8 / 7.9 / 7.9 ms. Not for layers
+// of few input channels per group: their tiles take several taps (rows) at once, and sliced they
+// lost (SRResNet's 3->64 9x9 on 96x96: 35.1 -> 40.1 ms, SegNet-Basic's 3->16 7x7: 2.2 -> 2.4).
 constexpr int64_t kWgradSliceBytes = 48 * 1024;
 
 // Output rows of one slice: ((rows - 1) * stride + window) x rows and rows gy rows within
@@ -262,9 +269,14 @@ void backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw) {
     for (int64_t c = 0; c < s.S; ++c) x_taps[r * s.S + c] = (r * s.dh * RL + g.pos(c * s.dw)) * VL;
   const int64_t zero = 0;
   // One row of x per tap row: phases 1 (stride 1 along the row) and dilation 1 along the row.
-  const bool row_tiles = !plan.depthwise && s.S >= kRowTileMinWidth && s.sw == 1 && s.dw == 1 && g.phases == 1;
-  const int64_t slice = slice_rows(RL * VL * int64_t(sizeof(T)), (row_tiles ? 1 : blocks_together(plan, 0, n_ob)) * s.Q * VL * int64_t(sizeof(T)),
-                                   (s.R - 1) * s.dh + 1, s.sh, rows);
+  // (Layers of few input channels per group keep the taps-together tiles of their output blocks.)
+  const bool few_lanes = s.C / s.G <= kFewLanes;
+  const bool row_tiles = kRowTiles && !plan.depthwise && !few_lanes && s.S >= kRowTileMinWidth && s.sw == 1 && s.dw == 1 &&
+                         g.phases == 1;
+  const int64_t row_taps = even_part(s.S, kRowTaps);
+  const int64_t gy_row_bytes = (row_tiles ? 1 : blocks_together(plan, 0, n_ob)) * s.Q * VL * int64_t(sizeof(T));
+  const int64_t slice =
+      few_lanes ? rows : slice_rows(RL * VL * int64_t(sizeof(T)), gy_row_bytes, (s.R - 1) * s.dh + 1, s.sh, rows);
 
   parallel_for(n_acc, 1, [&](int64_t a0, int64_t a1) {
     for (int64_t a = a0; a < a1; ++a) {
@@ -295,10 +307,10 @@ void backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw) {
                 }
                 continue;
               }
-              if (row_tiles && cn > kFewLanes) {  // wide kernel: a kernel row's taps in groups of kRowTaps
+              if (row_tiles && cn > kFewLanes) {  // wide kernel: a kernel row's taps in even groups of <= kRowTaps
                 for (int64_t r = 0; r < s.R; ++r)
-                  for (int64_t c0 = 0; c0 < s.S; c0 += kRowTaps) {
-                    const int ns = static_cast<int>(std::min<int64_t>(kRowTaps, s.S - c0));
+                  for (int64_t c0 = 0; c0 < s.S; c0 += row_taps) {
+                    const int ns = static_cast<int>(std::min<int64_t>(row_taps, s.S - c0));
                     T* am = acc + ((ob * plan.n_in + b) * RS + r * s.S + c0) * plan.tap_elems;
                     const T* xt = xin + ((p0 * s.sh + r * s.dh) * RL + c0) * VL;
                     for (int l0 = 0; l0 < cn; l0 += kRowLanes) {
