@@ -136,7 +136,7 @@ constexpr int kRowPixels = 8;
 // Kernels at least this wide take the row tiles (stride and dilation 1 along the row, dense blocks
 // of more than kFewLanes lanes); 3x3 layers keep wgrad_tile, whose 2-3 output blocks already share
 // each broadcast, and so do AlexNet conv2's 5x5 (K/g 128: 48.7 ms by row tiles against 46.0, 1
-// thread). AVX-512 only: with 16 registers (AVX2: 4 taps x 2 lanes + 4 + 1) the row tiles lost to
+// thread) and rows shorter than kRowPixels (FCN's fc6 7x7 onto 3x3: 2.1-2.6 against 1.5 ms). AVX-512 only: with 16 registers (AVX2: 4 taps x 2 lanes + 4 + 1) the row tiles lost to
 // wgrad_tile's 2 output blocks x 4 lanes (1 thread: SegNet-Basic 16->16 7x7 on 48x64 15.3 against
 // 13.7 ms, AlexNet conv2 113 against 76).
 constexpr bool kRowTiles = FASTCNN_HAS_AVX512;
@@ -271,8 +271,8 @@ void backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw) {
   // One row of x per tap row: phases 1 (stride 1 along the row) and dilation 1 along the row.
   // (Layers of few input channels per group keep the taps-together tiles of their output blocks.)
   const bool few_lanes = s.C / s.G <= kFewLanes;
-  const bool row_tiles = kRowTiles && !plan.depthwise && !few_lanes && s.S >= kRowTileMinWidth && s.sw == 1 && s.dw == 1 &&
-                         g.phases == 1;
+  const bool row_tiles = kRowTiles && !plan.depthwise && !few_lanes && s.S >= kRowTileMinWidth && s.Q >= kRowPixels &&
+                         s.sw == 1 && s.dw == 1 && g.phases == 1;
   const int64_t row_taps = even_part(s.S, kRowTaps);
   const int64_t gy_row_bytes = (row_tiles ? 1 : blocks_together(plan, 0, n_ob)) * s.Q * VL * int64_t(sizeof(T));
   const int64_t slice =
