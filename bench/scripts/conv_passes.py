@@ -32,6 +32,7 @@ LAYERS = {  # name: N, C, K, H, W, R, stride, padding, dilation, groups
     "pidnet": (4, 64, 64, 64, 64, 3, 1, 1, 1, 1),
     "srresnet": (16, 64, 64, 96, 96, 3, 1, 1, 1, 1),
     "srresnet.in9": (16, 3, 64, 96, 96, 9, 1, 4, 1, 1),
+    "srresnet.out9": (16, 32, 3, 48, 48, 9, 1, 4, 1, 1),  # SRResNet (small size): the 32->3 9x9 output layer
     "segnet.7x7": (4, 64, 64, 45, 60, 7, 1, 3, 1, 1),
     "segnet.64-64": (4, 64, 64, 90, 120, 3, 1, 1, 1, 1),
     "segnet_basic.in7": (16, 3, 16, 48, 64, 7, 1, 3, 1, 1),  # SegNet-Basic (small size, batch 16): the stem

@@ -97,23 +97,29 @@ def cpu_isa() -> Optional[str]:
     return _extension[0].isa()
 
 
-# 7x7 (and wider) kernels with at least 16 channels on each side (groups 1) on maps of at least this
-# many pixels take fft forward and backward-input; backward-weight too with 64+ channels, or without
-# AVX-512 (where the direct kernel has no row tiles): fft's cost does not grow with the kernel,
-# direct's does by R*S. AVX-512 / AVX2, 1 thread, ms, direct / fft (docs/ops-conv.md "SegNet-Basic's
-# 7x7 passes"): SegNet-Basic's 16->16 7x7 (batch 16) on 24x32 fwd 2.04 / 1.64 and 2.75 / 2.25, bwd_in
-# 2.03 / 1.63 and 2.79 / 2.12, bwd_w 1.73 / 1.99 and 3.21 / 2.68; on 48x64 fwd 8.00 / 6.94 and 11.07 /
-# 8.72; on 12x16 fft loses (fwd 0.48 / 0.51 and 0.60 / 0.72). SegNet-Basic's canonical 64->64 7x7
-# (batch 4, 45x60): fwd 22.8 / 12.4 and 35.8 / 17.8, bwd_w 22.7 / 12.9 and 39.4 / 22.3.
+# 7x7 (and wider) kernels with at least 16 input channels (groups 1) on maps of at least this many
+# pixels take fft forward and backward-input; backward-weight too with fewer than 16 or at least 64
+# output channels, or without AVX-512 (where the direct kernel has no row tiles): fft's cost does
+# not grow with the kernel, direct's does by R*S. AVX-512 / AVX2, 1 thread, ms, direct / fft, after
+# the direct row tiles (docs/ops-conv.md "SegNet-Basic's 7x7 passes"): SegNet-Basic's 16->16 7x7
+# (batch 16) on 24x32 fwd 1.73 / 1.62 and 2.72 / 1.94, bwd_in 1.61 / 1.52 and 2.74 / 1.91, bwd_w
+# 1.75 / 1.94 and 3.18 / 2.37; on 48x64 fwd 7.14 / 5.34 and 11.07 / 8.72; on 12x16 fft loses (fwd
+# 0.41 / 0.52 and 0.60 / 0.72). Its canonical 64->64 7x7 (batch 4, 45x60): fwd 22.8 / 12.4 and
+# 35.8 / 17.8, bwd_w 22.7 / 12.9 and 39.4 / 22.3. With fewer than 16 output channels every pass:
+# SRResNet's 32->3 9x9 on 48x48 (batch 16) fwd 14.5 / 4.8 and 14.3 / 7.1, bwd_in 3.5 / 3.1 and 5.9 /
+# 4.9, bwd_w 16.8 / 4.9 and 16.9 / 7.7. Stems (C < 16) stay direct (SegNet-Basic's 3->16 7x7, AVX-512:
+# fwd 2.07 / 2.28, bwd_w 2.11 / 2.60).
 FFT_WIDE_KERNEL_PIXELS = 24 * 32
 
 
 def _fft_wide_kernel(layer: Layer, direction: str) -> bool:
-    if min(layer.kernel_hw) < 7 or min(layer.C, layer.K) < 16 or layer.groups != 1 or layer.in_hw is None:
+    if min(layer.kernel_hw) < 7 or layer.C < 16 or layer.groups != 1 or layer.in_hw is None:
         return False
     if layer.in_hw[0] * layer.in_hw[1] < FFT_WIDE_KERNEL_PIXELS:
         return False
-    return direction != "conv2d_backward_weight" or layer.isa not in (None, "avx512") or min(layer.C, layer.K) >= 64
+    if direction != "conv2d_backward_weight" or layer.K < 16:  # K < 16: direct fills 16-lane blocks with K
+        return True
+    return layer.isa not in (None, "avx512") or min(layer.C, layer.K) >= 64
 
 
 def _fft_wins(layer: Layer, direction: str) -> bool:

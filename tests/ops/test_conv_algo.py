@@ -137,7 +137,7 @@ def test_heuristic_small_convolutions():
 
 
 def test_heuristic_wide_kernels_take_fft():
-    """7x7 kernels with >= 16 channels on maps of >= 24x32 (docs/ops-conv.md, "SegNet-Basic's 7x7 passes")."""
+    """7x7+ kernels with >= 16 input channels on maps of >= 24x32 (docs/ops-conv.md, "SegNet-Basic's 7x7 passes")."""
     def plan(layer):
         return [_conv_algo.heuristic(ALGOS, layer, d) for d in (FWD, BWD_IN, BWD_W)]
     segnet = _conv_algo.Layer(16, 16, 16, (7, 7), (24, 32), isa="avx512")  # SegNet-Basic (small)
@@ -146,6 +146,8 @@ def test_heuristic_wide_kernels_take_fft():
     assert plan(segnet._replace(in_hw=(12, 16))) == ["direct"] * 3  # small maps
     assert plan(segnet._replace(kernel_hw=(5, 5))) == ["direct"] * 3
     assert plan(segnet._replace(C=8)) == ["direct"] * 3
+    assert plan(segnet._replace(C=3)) == ["direct"] * 3  # the stem
+    assert plan(_conv_algo.Layer(16, 32, 3, (9, 9), (48, 48), isa="avx512")) == ["fft"] * 3  # SRResNet's output
     assert plan(segnet._replace(in_hw=None)) == ["direct"] * 3  # no image size: no guess
     assert plan(_conv_algo.Layer(4, 64, 64, (7, 7), (45, 60), isa="avx512")) == ["fft"] * 3  # canonical
     fc6 = _conv_algo.Layer(16, 32, 256, (7, 7), (9, 9), isa="avx512")  # FCN's fc6 on pool5
