@@ -233,7 +233,8 @@ def heuristic(options: Sequence[str], layer: Layer, direction: str = "conv2d_for
         DCGAN G2 (adjoint) 64 64 128 32 4 s2  31.8* 35.7   -      53.6  35.2*   -      40.5* 51.1    -
 
     1x1 -> im2col (a plain GEMM); fft for C, K >= 64 with kernels >= 5x5 and batch >= 16, or 3x3
-    kernels on images of at least 32x32 (backward-weight: and at least 64Ki pixels in the batch);
+    kernels on images of at least 32x32 (backward-weight: and at least 64Ki pixels in the batch), or
+    7x7+ kernels with C >= 16 on maps of at least 24x32 (_fft_wide_kernel: timings beside it);
     im2col for dilated backward-input and for strided backward-input onto images of at least 32x32
     or by phases (p: a kernel wider than its stride and C/g >= 128; G1's row re-measured with the
     phases, the others predate them); direct otherwise. The table predates the direct kernel's
