@@ -32,8 +32,15 @@ LAYERS = {  # name: N, C, K, H, W, R, stride, padding, dilation, groups
     "pidnet": (4, 64, 64, 64, 64, 3, 1, 1, 1, 1),
     "srresnet": (16, 64, 64, 96, 96, 3, 1, 1, 1, 1),
     "srresnet.in9": (16, 3, 64, 96, 96, 9, 1, 4, 1, 1),
+    "srresnet.out9": (16, 32, 3, 48, 48, 9, 1, 4, 1, 1),  # SRResNet (small size): the 32->3 9x9 output layer
     "segnet.7x7": (4, 64, 64, 45, 60, 7, 1, 3, 1, 1),
     "segnet.64-64": (4, 64, 64, 90, 120, 3, 1, 1, 1, 1),
+    "segnet_basic.in7": (16, 3, 16, 48, 64, 7, 1, 3, 1, 1),  # SegNet-Basic (small size, batch 16): the stem
+    "segnet_basic.48x64": (16, 16, 16, 48, 64, 7, 1, 3, 1, 1),  # its 16->16 7x7 layers on each map
+    "segnet_basic.24x32": (16, 16, 16, 24, 32, 7, 1, 3, 1, 1),
+    "segnet_basic.12x16": (16, 16, 16, 12, 16, 7, 1, 3, 1, 1),
+    "segnet_basic.6x8": (16, 16, 16, 6, 8, 7, 1, 3, 1, 1),
+    "fcn.fc6": (16, 32, 256, 9, 9, 7, 1, 0, 1, 1),  # FCN-8s/16s/32s (small size): fc6 as a 7x7 on pool5
     "pspnet.1024-128": (16, 1024, 128, 9, 9, 3, 1, 1, 1, 1),  # PSPNet's head (small size) on the 9x9 pyramid
     "pspnet.d4": (16, 128, 128, 9, 9, 3, 1, 4, 4, 1),
     "srgan_d.stem": (16, 3, 16, 48, 48, 3, 1, 1, 1, 1),  # SRGAN discriminator (small size), C*R*S = 27

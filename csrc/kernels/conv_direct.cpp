@@ -40,6 +40,79 @@ inline int64_t reduction_chunk(const Plan& plan, int64_t RS, int64_t elem_bytes)
   return even_part(plan.n_in, most);
 }
 
+// Row-tap tiles (AVX-512): one output block, NQ <= kRunTile consecutive pixels of one row, and the
+// taps of each kernel row of a kernel >= kRunMinWidth wide (stride and dilation 1 along the row) in
+// groups of 4-7 (kRunTaps; 9 = 5 + 4): the group's weight vectors stay in registers and each input
+// column's broadcast serves every tap that meets one of the tile's pixels: per input lane
+// NS loads and NQ + NS - 1 broadcasts for NQ * NS FMAs, where tile() takes NS * (1 + NQ) loads.
+// SegNet-Basic's 16-channel 7x7 layers and its 3->16 stem (docs/ops-conv.md "SegNet-Basic's 7x7
+// passes"). Registers: 16 accumulators + 7 weights + a broadcast.
+constexpr bool kRunTiles = FASTCNN_HAS_AVX512;
+constexpr int kRunTaps = 7;
+constexpr int kRunTile = 16;
+constexpr int64_t kRunMinWidth = 7;
+constexpr int64_t kRunMinPixels = 8;  // rows at least this long (8 accumulators hide the FMA latency)
+
+// acc[u] += sum over lanes c < n, taps s < NS of x(column u + s)[c] * w_s[c][:], x at pixel 0 of
+// the group's first tap, w_s at wp + s * w_tap.
+template <class T, int NQ, int NS>
+inline void fma_run(Vec<T> (&acc)[NQ], const T* x, const T* wp, int64_t w_tap, int n) {
+  using V = Vec<T>;
+  constexpr int VL = V::N;
+  for (int c = 0; c < n; ++c) {
+    V wv[NS];
+FASTCNN_UNROLL(8)
+    for (int t = 0; t < NS; ++t) wv[t] = V::load(wp + t * w_tap + c * VL);
+FASTCNN_UNROLL(32)
+    for (int j = 0; j < NQ + NS - 1; ++j) {  // input column j meets pixel j - t at tap t
+      const V xv = V::set1(x[j * VL + c]);
+FASTCNN_UNROLL(8)
+      for (int t = 0; t < NS; ++t)
+        if (j - t >= 0 && j - t < NQ) acc[j - t] = fmadd(xv, wv[t], acc[j - t]);
+    }
+  }
+}
+
+template <class T, int NQ>
+void run_tile(const TileArgs<T>& a) {
+  using V = Vec<T>;
+  constexpr int VL = V::N;
+  V acc[1][NQ];
+  tile_start(acc, a);
+  const Tiling groups(a.run_len, kRunTaps);  // widths 4-7 for runs >= 7
+  for (int64_t i = 0; i < a.n_in; ++i) {
+    const T* xb = a.x + i * a.x_block + a.pix[0];
+    const T* wb = a.w + i * a.w_block;
+    const int n = i < a.n_in - 1 ? VL : a.cn_last;
+    for (int64_t t0 = 0; t0 < a.n_taps; t0 += a.run_len)
+      for (int64_t k = 0; k < groups.count; ++k) {
+        const Tap& tap = a.taps[t0 + groups.begin(k)];
+        const T* x = xb + tap.x_off;
+        const T* wp = wb + tap.w_off;
+        switch (groups.width(k)) {
+          case 4: fma_run<T, NQ, 4>(acc[0], x, wp, a.w_tap, n); break;
+          case 5: fma_run<T, NQ, 5>(acc[0], x, wp, a.w_tap, n); break;
+          case 6: fma_run<T, NQ, 6>(acc[0], x, wp, a.w_tap, n); break;
+          default: fma_run<T, NQ, 7>(acc[0], x, wp, a.w_tap, n); break;
+        }
+      }
+  }
+  tile_store(acc, a);
+}
+
+template <class T, int... I>
+TileFn<T> run_tile_impl(int nq, std::integer_sequence<int, I...>) {
+  static const TileFn<T> table[] = {&run_tile<T, I + 1>...};
+  return table[nq - 1];
+}
+
+// The row-tap tile of nq <= kRunTile pixels.
+template <class T>
+TileFn<T> run_tile_fn(int nq) {
+  if constexpr (kRunTiles) return run_tile_impl<T>(nq, std::make_integer_sequence<int, kRunTile>{});
+  return nullptr;
+}
+
 // The kernel rows [r0, r1) whose input rows for output row p lie inside the image (r0 == r1: none).
 inline std::pair<int64_t, int64_t> rows_inside(const ConvShape& s, int64_t p) {
   int64_t r0 = 0, r1 = s.R;
@@ -71,6 +144,8 @@ void correlate(const ConvShape& s, const Plan& plan, const std::vector<T>& wb, c
     for (int64_t c = 0; c < s.S; ++c)
       taps[r * s.S + c] = {(r * s.dh * RL + g.pos(c * s.dw)) * VL,
                            (r * s.S + c) * plan.tap_elems};
+  // Row-tap tiles read a kernel row's taps as consecutive columns: phases 1, dilation 1 along the row.
+  const bool run_taps = kRunTiles && !plan.depthwise && s.S >= kRunMinWidth && s.sw == 1 && s.dw == 1 && g.phases == 1;
   const int64_t band = std::max<int64_t>(1, kBandPixels / s.Q);
   const int64_t span = chunk < plan.n_in ? std::max(band, wk.rows_per_block) : band;  // rows in the buffer
 
@@ -91,6 +166,10 @@ void correlate(const ConvShape& s, const Plan& plan, const std::vector<T>& wb, c
         const int64_t buf_block = span * s.Q * VL;
         TileArgs<T> args{nullptr, nullptr, XB, nullptr, plan.tap_elems * RS, w_out, 0, VL, taps.data(), RS,
                          nullptr, VL, buf_block, bias ? bias_lanes : nullptr, ep};
+        // Row-tap tiles for one output block where rows are tiled one by one (by_row below).
+        const bool runs = run_taps && nb == 1;
+        args.run_len = s.S;
+        args.w_tap = plan.tap_elems;
         const int mt = max_tile(static_cast<int>(nb));
         for (int64_t ps = p0; ps < p1; ps += span) {
           const int64_t ps1 = std::min(p1, ps + span);
@@ -106,11 +185,12 @@ void correlate(const ConvShape& s, const Plan& plan, const std::vector<T>& wb, c
               for (int64_t m = 0; m < npix; ++m) pix[m] = ((p + m / s.Q) * s.sh * RL + m % s.Q) * VL;
               // Rows wide enough for tiles of >= kRowTileAccs accumulators are tiled row by row (every
               // tile reads one row: RowPixels); narrower ones are joined into the band's tiles.
-              const bool by_row = even_part(s.Q, mt) * nb >= kRowTileAccs;
-              const int64_t runs = by_row ? rows : 1, run_len = by_row ? s.Q : npix;
-              const Tiling tiling(run_len, mt);
+              const bool row_taps = runs && s.Q >= kRunMinPixels;
+              const bool by_row = row_taps || even_part(s.Q, mt) * nb >= kRowTileAccs;
+              const int64_t n_runs = by_row ? rows : 1, run_len = by_row ? s.Q : npix;
+              const Tiling tiling(run_len, row_taps ? kRunTile : mt);
               T* out = buf.data() + (p - ps) * s.Q * VL;
-              for (int64_t row = 0; row < runs; ++row) {
+              for (int64_t row = 0; row < n_runs; ++row) {
                 // A row's taps (r-major) whose input row lies in the zero padding add nothing: a
                 // tile of one row takes only the run of kernel rows inside the image (pspnet's
                 // dilation-4 3x3 on 9x9 maps: 19 of 27 kernel rows).
@@ -122,7 +202,10 @@ void correlate(const ConvShape& s, const Plan& plan, const std::vector<T>& wb, c
                   args.pix = pix.data() + m0;
                   args.out = out + m0 * VL;
                   const bool one_row = m0 / s.Q == (m0 + nq - 1) / s.Q;
-                  tile_fn<T>(static_cast<int>(nb), static_cast<int>(nq), plan.depthwise, one_row)(args);
+                  if (row_taps)
+                    run_tile_fn<T>(static_cast<int>(nq))(args);
+                  else
+                    tile_fn<T>(static_cast<int>(nb), static_cast<int>(nq), plan.depthwise, one_row)(args);
                 }
               }
             }

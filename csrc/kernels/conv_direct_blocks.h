@@ -301,6 +301,9 @@ struct TileArgs {
   // A reduction split into chunks of input blocks (correlate: deep layers): add starts from the
   // partial sums already in out; finish applies bias + activation (else out gets the raw sums).
   bool add = false, finish = true;
+  // Row-tap tiles (conv_direct.cpp run_tile): the taps come in runs of run_len consecutive columns
+  // of one kernel row, w_tap elements apart in the weights; 0: not used.
+  int64_t run_len = 0, w_tap = 0;
 };
 
 // Where a tile's pixels read the blocked input. RowPixels: consecutive positions of one (phased)
@@ -352,16 +355,44 @@ FASTCNN_UNROLL(4)
 // Dense: per input lane, NB weight vectors times the broadcast input value of each pixel.
 // Depthwise (NB = 1): input and weights are both vectors over the block's channels.
 // ROW: the pixels are consecutive positions of one row (RowPixels), else gathered through a.pix.
+// A tile's accumulators at its start: zero, or the partial sums of the chunks before (a.add).
+template <class T, int NB, int NQ>
+inline void tile_start(Vec<T> (&acc)[NB][NQ], const TileArgs<T>& a) {
+FASTCNN_UNROLL(4)
+  for (int b = 0; b < NB; ++b)
+FASTCNN_UNROLL(32)
+    for (int j = 0; j < NQ; ++j) acc[b][j] = a.add ? Vec<T>::load(a.out + b * a.out_block + j * a.out_stride) : Vec<T>::zero();
+}
+
+// A tile's accumulators to a.out: raw (a chunk of the reduction before the last), or with bias and
+// activation.
+template <class T, int NB, int NQ>
+inline void tile_store(const Vec<T> (&acc)[NB][NQ], const TileArgs<T>& a) {
+  using V = Vec<T>;
+  constexpr int VL = V::N;
+  if (!a.finish) {
+FASTCNN_UNROLL(4)
+    for (int b = 0; b < NB; ++b)
+FASTCNN_UNROLL(32)
+      for (int j = 0; j < NQ; ++j) acc[b][j].store(a.out + b * a.out_block + j * a.out_stride);
+    return;
+  }
+FASTCNN_UNROLL(4)
+  for (int b = 0; b < NB; ++b) {
+    const V bv = a.bias ? V::load(a.bias + b * VL) : V::zero();
+FASTCNN_UNROLL(32)
+    for (int j = 0; j < NQ; ++j)
+      act::forward<T>(a.ep.act, V(acc[b][j] + bv), T(a.ep.param), T(0)).store(a.out + b * a.out_block + j * a.out_stride);
+  }
+}
+
 template <class T, int NB, int NQ, bool DW, bool ROW>
 void tile(const TileArgs<T>& a) {
   using V = Vec<T>;
   using Px = std::conditional_t<ROW, RowPixels<T, NQ>, GatherPixels<T, NQ>>;
   constexpr int VL = V::N;
   V acc[NB][NQ];
-FASTCNN_UNROLL(4)
-  for (int b = 0; b < NB; ++b)
-FASTCNN_UNROLL(32)
-    for (int j = 0; j < NQ; ++j) acc[b][j] = a.add ? V::load(a.out + b * a.out_block + j * a.out_stride) : V::zero();
+  tile_start(acc, a);
   for (int64_t i = 0; i < a.n_in; ++i) {
     const T* xb = a.x + i * a.x_block;
     const T* wb = a.w + i * a.w_block;
@@ -380,20 +411,7 @@ FASTCNN_UNROLL(32)
       }
     }
   }
-  if (!a.finish) {
-FASTCNN_UNROLL(4)
-    for (int b = 0; b < NB; ++b)
-FASTCNN_UNROLL(32)
-      for (int j = 0; j < NQ; ++j) acc[b][j].store(a.out + b * a.out_block + j * a.out_stride);
-    return;
-  }
-FASTCNN_UNROLL(4)
-  for (int b = 0; b < NB; ++b) {
-    const V bv = a.bias ? V::load(a.bias + b * VL) : V::zero();
-FASTCNN_UNROLL(32)
-    for (int j = 0; j < NQ; ++j)
-      act::forward<T>(a.ep.act, V(acc[b][j] + bv), T(a.ep.param), T(0)).store(a.out + b * a.out_block + j * a.out_stride);
-  }
+  tile_store(acc, a);
 }
 
 template <class T>

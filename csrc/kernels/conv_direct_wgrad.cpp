@@ -75,8 +75,86 @@ void wgrad_tile(const WgradArgs<T>& a, const int64_t* x_tap, int64_t acc_tap) {
       for (int c = 0; c < CL; ++c) acc[t][b][c].store(a.acc + t * acc_tap + b * a.acc_block + c * VL);
 }
 
+// acc_t[c] += sum over rows, q of x(row, q + t)[c] * gy(row, q) for NS consecutive column taps t
+// (stride and dilation 1 along the row: tap t's pixel q reads x at column q + t), CL input lanes
+// and one output block. The gy vectors of NQ pixels stay in registers and each x column's
+// broadcast serves every tap that meets one of them: per NQ pixels NQ loads and (NQ + NS - 1) * CL
+// broadcasts for NQ * NS * CL FMAs (SegNet-Basic's 7x7 on AVX-512: 36 loads per 112 FMAs, against
+// 17 per 16 for one tap at a time). Pixels beyond the last full group of NQ take one at a time.
+// The products reach each accumulator in the same order as wgrad_tile's (row, then pixel), so
+// both give the same sums.
+template <class T, int NS, int CL, int NQ>
+void wgrad_row_tile(const WgradArgs<T>& a, const int64_t*, int64_t acc_tap) {
+  using V = Vec<T>;
+  constexpr int VL = V::N;
+  V acc[NS][CL];
+#pragma GCC unroll 8
+  for (int t = 0; t < NS; ++t)
+#pragma GCC unroll 4
+    for (int c = 0; c < CL; ++c) acc[t][c] = V::load(a.acc + t * acc_tap + c * VL);
+  for (int64_t i = 0; i < a.rows; ++i) {
+    const T* xr = a.x + i * a.x_row_step;
+    const T* gr = a.gy + i * a.gy_row_step;
+    int64_t q = 0;
+    for (; q + NQ <= a.Q; q += NQ) {
+      V gv[NQ];
+#pragma GCC unroll 16
+      for (int u = 0; u < NQ; ++u) gv[u] = V::load(gr + (q + u) * VL);
+#pragma GCC unroll 4
+      for (int c = 0; c < CL; ++c)
+#pragma GCC unroll 24
+        for (int j = 0; j < NQ + NS - 1; ++j) {  // x column q + j meets pixel q + u at tap j - u
+          const V xv = V::set1(xr[(q + j) * VL + c]);
+#pragma GCC unroll 8
+          for (int t = 0; t < NS; ++t)
+            if (j - t >= 0 && j - t < NQ) acc[t][c] = fmadd(xv, gv[j - t], acc[t][c]);
+        }
+    }
+    for (; q < a.Q; ++q) {
+      const V gv = V::load(gr + q * VL);
+#pragma GCC unroll 4
+      for (int c = 0; c < CL; ++c)
+#pragma GCC unroll 8
+        for (int t = 0; t < NS; ++t) acc[t][c] = fmadd(V::set1(xr[(q + t) * VL + c]), gv, acc[t][c]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int t = 0; t < NS; ++t)
+#pragma GCC unroll 4
+    for (int c = 0; c < CL; ++c) acc[t][c].store(a.acc + t * acc_tap + c * VL);
+}
+
 template <class T>
 using WgradFn = void (*)(const WgradArgs<T>&, const int64_t*, int64_t);
+
+// wgrad_row_tile's shape: up to kRowTaps taps x kRowLanes lanes of accumulators and kRowPixels gy
+// vectors, within 32 registers (7 x 2 + 8 + 1). A wider kernel row is split evenly (9 = 5 + 4): a
+// group of 1-2 taps would leave 2-4 FMA chains, each waiting on its latency.
+constexpr int kRowTaps = 7;
+constexpr int kRowLanes = 2;
+constexpr int kRowPixels = 8;
+// Kernels at least this wide take the row tiles (stride and dilation 1 along the row, dense blocks
+// of more than kFewLanes lanes); 3x3 layers keep wgrad_tile, whose 2-3 output blocks already share
+// each broadcast, and so do AlexNet conv2's 5x5 (K/g 128: 48.7 ms by row tiles against 46.0, 1
+// thread) and rows shorter than kRowPixels (FCN's fc6 7x7 onto 3x3: 2.1-2.6 against 1.5 ms). AVX-512 only: with 16 registers (AVX2: 4 taps x 2 lanes + 4 + 1) the row tiles lost to
+// wgrad_tile's 2 output blocks x 4 lanes (1 thread: SegNet-Basic 16->16 7x7 on 48x64 15.3 against
+// 13.7 ms, AlexNet conv2 113 against 76).
+constexpr bool kRowTiles = FASTCNN_HAS_AVX512;
+constexpr int kRowTileMinWidth = 7;
+
+template <class T, int CL, int... I>
+WgradFn<T> row_fn_impl(int ns, std::integer_sequence<int, I...>) {
+  static const WgradFn<T> table[] = {&wgrad_row_tile<T, I + 1, CL, kRowPixels>...};
+  return table[ns - 1];
+}
+
+// The row tile for ns <= kRowTaps taps and cl <= kRowLanes lanes.
+template <class T>
+WgradFn<T> row_fn(int ns, int cl) {
+  static_assert(kRowLanes == 2, "row_fn lists the lane counts");
+  if (cl == 2) return row_fn_impl<T, 2>(ns, std::make_integer_sequence<int, kRowTaps>{});
+  return row_fn_impl<T, 1>(ns, std::make_integer_sequence<int, kRowTaps>{});
+}
 
 // Input lanes one tile takes: all VL for one output block; VL / 2 for two or three, so that the
 // accumulators, the gy vectors and a broadcast fit 16 registers (AVX2: 3 x 4 + 3 + 1).
@@ -90,6 +168,20 @@ constexpr int kMaxTapsTogether = 8;
 constexpr int kWgradAccs = FASTCNN_HAS_AVX512 ? 24 : 12;
 // Bytes of one thread's gradient accumulated over all its units at a time (L2 with x and gy).
 constexpr int64_t kAccChunkBytes = 512 * 1024;
+// Bytes of x rows (one input block) and gy rows (the tile's output blocks) that all taps of a tile
+// reread: a unit's rows are reduced in slices of this size, so that the taps after the first read
+// them from L1 (this Xeon's 48 KB), not L2. SegNet-Basic's 16->16 7x7 on 48x64, AVX-512, 1 thread:
+// whole unit (48 rows, 420 KB) 9.5 ms, slices of 8 / 4 / 2 rows 8.8 / 7.9 / 7.9 ms. Not for layers
+// of few input channels per group: their tiles take several taps (rows) at once, and sliced they
+// lost (SRResNet's 3->64 9x9 on 96x96: 35.1 -> 40.1 ms, SegNet-Basic's 3->16 7x7: 2.2 -> 2.4).
+constexpr int64_t kWgradSliceBytes = 48 * 1024;
+
+// Output rows of one slice: ((rows - 1) * stride + window) x rows and rows gy rows within
+// kWgradSliceBytes, at least 1, at most `most`.
+inline int64_t slice_rows(int64_t x_row_bytes, int64_t gy_row_bytes, int64_t window, int64_t stride, int64_t most) {
+  const int64_t room = kWgradSliceBytes - (window - stride) * x_row_bytes;
+  return std::clamp<int64_t>(room / (stride * x_row_bytes + gy_row_bytes), 1, most);
+}
 
 inline int taps_together(int nb, int cl) {
   int nt = 1;
@@ -176,48 +268,74 @@ void backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw) {
   for (int64_t r = 0; r < s.R; ++r)
     for (int64_t c = 0; c < s.S; ++c) x_taps[r * s.S + c] = (r * s.dh * RL + g.pos(c * s.dw)) * VL;
   const int64_t zero = 0;
+  // One row of x per tap row: phases 1 (stride 1 along the row) and dilation 1 along the row.
+  // (Layers of few input channels per group keep the taps-together tiles of their output blocks.)
+  const bool few_lanes = s.C / s.G <= kFewLanes;
+  const bool row_tiles = kRowTiles && !plan.depthwise && !few_lanes && s.S >= kRowTileMinWidth && s.Q >= kRowPixels &&
+                         s.sw == 1 && s.dw == 1 && g.phases == 1;
+  const int64_t row_taps = even_part(s.S, kRowTaps);
+  const int64_t gy_row_bytes = (row_tiles ? 1 : blocks_together(plan, 0, n_ob)) * s.Q * VL * int64_t(sizeof(T));
+  const int64_t slice =
+      few_lanes ? rows : slice_rows(RL * VL * int64_t(sizeof(T)), gy_row_bytes, (s.R - 1) * s.dh + 1, s.sh, rows);
 
   parallel_for(n_acc, 1, [&](int64_t a0, int64_t a1) {
     for (int64_t a = a0; a < a1; ++a) {
       T* acc = accs.data() + a * acc_elems;
       for (int64_t b0 = 0; b0 < plan.n_in; b0 += chunk)
       for (int64_t u = units * a / n_acc; u < units * (a + 1) / n_acc; ++u) {
-        const int64_t n = u / row_blocks, p0 = (u % row_blocks) * rows, p1 = std::min<int64_t>(s.P, p0 + rows);
-        for (int64_t ob = 0, nb; ob < n_ob; ob += nb) {
-          nb = blocks_together(plan, ob, n_ob);
-          const OutBlock& o = plan.out[ob];
-          const T* gyo = gyb + n * GI + ob * GB + p0 * s.Q * VL;
-          for (int64_t b = b0; b < std::min(o.n_in, b0 + chunk); ++b) {
-            const int cn = b == o.n_in - 1 ? o.cn_last : VL;
-            const T* xin = xb + n * XI + (o.in_first + b) * XB;
-            const int lanes = wgrad_lanes<T>(static_cast<int>(nb));
-            if (!plan.depthwise && cn <= kFewLanes && cn < lanes) {  // few lanes: taps in groups of nt
-              T* am = acc + (ob * plan.n_in + b) * RS * plan.tap_elems;
-              const T* xt = xin + p0 * s.sh * RL * VL;
-              const int per = taps_together(static_cast<int>(nb), cn);
-              for (int64_t t0 = 0, nt; t0 < RS; t0 += nt) {
-                nt = per;
-                while (nt > RS - t0) nt /= 2;
-                wgrad_fn<T>(static_cast<int>(nb), cn, static_cast<int>(nt))(
-                    {am + t0 * plan.tap_elems, plan.ob_elems() * RS, xt, s.sh * RL * VL, gyo, GB, s.Q * VL, p1 - p0, s.Q},
-                    x_taps.data() + t0, plan.tap_elems);
+        const int64_t n = u / row_blocks, u0 = (u % row_blocks) * rows, u1 = std::min<int64_t>(s.P, u0 + rows);
+        for (int64_t p0 = u0, p1; p0 < u1; p0 = p1) {
+          p1 = std::min(u1, p0 + slice);
+          for (int64_t ob = 0, nb; ob < n_ob; ob += nb) {
+            nb = row_tiles ? 1 : blocks_together(plan, ob, n_ob);
+            const OutBlock& o = plan.out[ob];
+            const T* gyo = gyb + n * GI + ob * GB + p0 * s.Q * VL;
+            for (int64_t b = b0; b < std::min(o.n_in, b0 + chunk); ++b) {
+              const int cn = b == o.n_in - 1 ? o.cn_last : VL;
+              const T* xin = xb + n * XI + (o.in_first + b) * XB;
+              const int lanes = wgrad_lanes<T>(static_cast<int>(nb));
+              if (!plan.depthwise && cn <= kFewLanes && cn < lanes) {  // few lanes: taps in groups of nt
+                T* am = acc + (ob * plan.n_in + b) * RS * plan.tap_elems;
+                const T* xt = xin + p0 * s.sh * RL * VL;
+                const int per = taps_together(static_cast<int>(nb), cn);
+                for (int64_t t0 = 0, nt; t0 < RS; t0 += nt) {
+                  nt = per;
+                  while (nt > RS - t0) nt /= 2;
+                  wgrad_fn<T>(static_cast<int>(nb), cn, static_cast<int>(nt))(
+                      {am + t0 * plan.tap_elems, plan.ob_elems() * RS, xt, s.sh * RL * VL, gyo, GB, s.Q * VL, p1 - p0, s.Q},
+                      x_taps.data() + t0, plan.tap_elems);
+                }
+                continue;
               }
-              continue;
+              if (row_tiles && cn > kFewLanes) {  // wide kernel: a kernel row's taps in even groups of <= kRowTaps
+                for (int64_t r = 0; r < s.R; ++r)
+                  for (int64_t c0 = 0; c0 < s.S; c0 += row_taps) {
+                    const int ns = static_cast<int>(std::min<int64_t>(row_taps, s.S - c0));
+                    T* am = acc + ((ob * plan.n_in + b) * RS + r * s.S + c0) * plan.tap_elems;
+                    const T* xt = xin + ((p0 * s.sh + r * s.dh) * RL + c0) * VL;
+                    for (int l0 = 0; l0 < cn; l0 += kRowLanes) {
+                      const int cl = std::min(kRowLanes, cn - l0);
+                      row_fn<T>(ns, cl)({am + l0 * VL, 0, xt + l0, s.sh * RL * VL, gyo, GB, s.Q * VL, p1 - p0, s.Q},
+                                        nullptr, plan.tap_elems);
+                    }
+                  }
+                continue;
+              }
+              for (int64_t r = 0; r < s.R; ++r)
+                for (int64_t c = 0; c < s.S; ++c) {
+                  T* am = acc + ((ob * plan.n_in + b) * RS + r * s.S + c) * plan.tap_elems;
+                  const T* xt = xin + ((p0 * s.sh + r * s.dh) * RL + g.pos(c * s.dw)) * VL;
+                  if (plan.depthwise) {
+                    wgrad_block_depthwise(am, xt, s.sh * RL * VL, gyo, s.Q * VL, p1 - p0, s.Q);
+                    continue;
+                  }
+                  for (int l0 = 0; l0 < cn; l0 += lanes) {
+                    const int cl = std::min(lanes, cn - l0);
+                    wgrad_fn<T>(static_cast<int>(nb), cl, 1)({am + l0 * VL, plan.ob_elems() * RS, xt + l0, s.sh * RL * VL,
+                                                               gyo, GB, s.Q * VL, p1 - p0, s.Q}, &zero, 0);
+                  }
+                }
             }
-            for (int64_t r = 0; r < s.R; ++r)
-              for (int64_t c = 0; c < s.S; ++c) {
-                T* am = acc + ((ob * plan.n_in + b) * RS + r * s.S + c) * plan.tap_elems;
-                const T* xt = xin + ((p0 * s.sh + r * s.dh) * RL + g.pos(c * s.dw)) * VL;
-                if (plan.depthwise) {
-                  wgrad_block_depthwise(am, xt, s.sh * RL * VL, gyo, s.Q * VL, p1 - p0, s.Q);
-                  continue;
-                }
-                for (int l0 = 0; l0 < cn; l0 += lanes) {
-                  const int cl = std::min(lanes, cn - l0);
-                  wgrad_fn<T>(static_cast<int>(nb), cl, 1)({am + l0 * VL, plan.ob_elems() * RS, xt + l0, s.sh * RL * VL,
-                                                             gyo, GB, s.Q * VL, p1 - p0, s.Q}, &zero, 0);
-                }
-              }
           }
         }
       }

@@ -97,8 +97,35 @@ def cpu_isa() -> Optional[str]:
     return _extension[0].isa()
 
 
+# 7x7 (and wider) kernels with at least 16 input channels (groups 1) on maps of at least this many
+# pixels take fft forward and backward-input; backward-weight too with fewer than 16 or at least 64
+# output channels, or without AVX-512 (where the direct kernel has no row tiles): fft's cost does
+# not grow with the kernel, direct's does by R*S. AVX-512 / AVX2, 1 thread, ms, direct / fft, after
+# the direct row tiles (docs/ops-conv.md "SegNet-Basic's 7x7 passes"): SegNet-Basic's 16->16 7x7
+# (batch 16) on 24x32 fwd 1.73 / 1.62 and 2.72 / 1.94, bwd_in 1.61 / 1.52 and 2.74 / 1.91, bwd_w
+# 1.75 / 1.94 and 3.18 / 2.37; on 48x64 fwd 7.14 / 5.34 and 11.07 / 8.72; on 12x16 fft loses (fwd
+# 0.41 / 0.52 and 0.60 / 0.72). Its canonical 64->64 7x7 (batch 4, 45x60): fwd 22.8 / 12.4 and
+# 35.8 / 17.8, bwd_w 22.7 / 12.9 and 39.4 / 22.3. With fewer than 16 output channels every pass:
+# SRResNet's 32->3 9x9 on 48x48 (batch 16) fwd 14.5 / 4.8 and 14.3 / 7.1, bwd_in 3.5 / 3.1 and 5.9 /
+# 4.9, bwd_w 16.8 / 4.9 and 16.9 / 7.7. Stems (C < 16) stay direct (SegNet-Basic's 3->16 7x7, AVX-512:
+# fwd 2.07 / 2.28, bwd_w 2.11 / 2.60).
+FFT_WIDE_KERNEL_PIXELS = 24 * 32
+
+
+def _fft_wide_kernel(layer: Layer, direction: str) -> bool:
+    if min(layer.kernel_hw) < 7 or layer.C < 16 or layer.groups != 1 or layer.in_hw is None:
+        return False
+    if layer.in_hw[0] * layer.in_hw[1] < FFT_WIDE_KERNEL_PIXELS:
+        return False
+    if direction != "conv2d_backward_weight" or layer.K < 16:  # K < 16: direct fills 16-lane blocks with K
+        return True
+    return layer.isa not in (None, "avx512") or min(layer.C, layer.K) >= 64
+
+
 def _fft_wins(layer: Layer, direction: str) -> bool:
     R, S = layer.kernel_hw
+    if _fft_wide_kernel(layer, direction):
+        return True
     if layer.C < 64 or layer.K < 64:
         return False
     if min(R, S) >= 5 and layer.N >= 16:
@@ -206,7 +233,8 @@ def heuristic(options: Sequence[str], layer: Layer, direction: str = "conv2d_for
         DCGAN G2 (adjoint) 64 64 128 32 4 s2  31.8* 35.7   -      53.6  35.2*   -      40.5* 51.1    -
 
     1x1 -> im2col (a plain GEMM); fft for C, K >= 64 with kernels >= 5x5 and batch >= 16, or 3x3
-    kernels on images of at least 32x32 (backward-weight: and at least 64Ki pixels in the batch);
+    kernels on images of at least 32x32 (backward-weight: and at least 64Ki pixels in the batch), or
+    7x7+ kernels with C >= 16 on maps of at least 24x32 (_fft_wide_kernel: timings beside it);
     im2col for dilated backward-input and for strided backward-input onto images of at least 32x32
     or by phases (p: a kernel wider than its stride and C/g >= 128; G1's row re-measured with the
     phases, the others predate them); direct otherwise. The table predates the direct kernel's

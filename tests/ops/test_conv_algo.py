@@ -136,6 +136,24 @@ def test_heuristic_small_convolutions():
     assert pick(dilated._replace(isa="avx2"), BWD_IN) == "im2col"
 
 
+def test_heuristic_wide_kernels_take_fft():
+    """7x7+ kernels with >= 16 input channels on maps of >= 24x32 (docs/ops-conv.md, "SegNet-Basic's 7x7 passes")."""
+    def plan(layer):
+        return [_conv_algo.heuristic(ALGOS, layer, d) for d in (FWD, BWD_IN, BWD_W)]
+    segnet = _conv_algo.Layer(16, 16, 16, (7, 7), (24, 32), isa="avx512")  # SegNet-Basic (small)
+    assert plan(segnet) == ["fft", "fft", "direct"]  # the direct weight gradient's row tiles win
+    assert plan(segnet._replace(isa="avx2")) == ["fft", "fft", "fft"]
+    assert plan(segnet._replace(in_hw=(12, 16))) == ["direct"] * 3  # small maps
+    assert plan(segnet._replace(kernel_hw=(5, 5))) == ["direct"] * 3
+    assert plan(segnet._replace(C=8)) == ["direct"] * 3
+    assert plan(segnet._replace(C=3)) == ["direct"] * 3  # the stem
+    assert plan(_conv_algo.Layer(16, 32, 3, (9, 9), (48, 48), isa="avx512")) == ["fft"] * 3  # SRResNet's output
+    assert plan(segnet._replace(in_hw=None)) == ["direct"] * 3  # no image size: no guess
+    assert plan(_conv_algo.Layer(4, 64, 64, (7, 7), (45, 60), isa="avx512")) == ["fft"] * 3  # canonical
+    fc6 = _conv_algo.Layer(16, 32, 256, (7, 7), (9, 9), isa="avx512")  # FCN's fc6 on pool5
+    assert plan(fc6) == ["direct"] * 3
+
+
 @pytest.mark.parametrize("direction,want", [(FWD, "fft"), (BWD_IN, "fft"), (BWD_W, "direct")])
 def test_heuristic_rules_per_direction(direction, want):
     pidnet = _conv_algo.Layer(4, 64, 64, (3, 3), (64, 64))  # fft loses backward-weight on few pixels

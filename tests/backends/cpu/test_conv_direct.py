@@ -92,6 +92,18 @@ CASES = [
     Case(2, 20, 7, 9, 24, 3, 3, padding=(0, 2)),
     Case(2, 3, 17, 15, 8, 3, 3, stride=(2, 2), padding=(1, 1)),
     Case(1, 3, 11, 12, 5, 3, 3, padding=(2, 2), dilation=(2, 2)),
+    # Kernels >= 7 wide (stride and dilation 1 along the row; AVX-512): a kernel row's taps per tile
+    # (up to 7: 9 = 5 + 4). Weight gradient: two input lanes at a time (odd blocks end on one), gy
+    # pixels in groups of 8 (rows of 23 / 13 leave a remainder), output blocks one at a time; on
+    # every ISA a unit's rows in L1-sized slices (20 rows of 40 pixels: several slices). Forward /
+    # stride-1 backward-input of one output block: row tiles of 8-16 pixels (rows of 9 / 12 / 23 /
+    # 40), partial input blocks (21 = 16 + 5, 12 per group), a reduction in chunks (64 channels).
+    Case(1, 21, 6, 23, 20, 3, 9, padding=(1, 4)),
+    Case(1, 21, 6, 23, 12, 3, 9, padding=(1, 4)),
+    Case(2, 9, 13, 13, 14, 3, 7, stride=(2, 1), padding=(1, 3), dilation=(2, 1)),
+    Case(2, 24, 7, 12, 10, 3, 7, padding=(1, 3), groups=2),
+    Case(2, 16, 20, 40, 16, 7, 7, padding=(3, 3)),
+    Case(1, 64, 5, 9, 16, 7, 7, padding=(3, 3)),
 ]
 
 
@@ -205,6 +217,7 @@ GRADCHECK_CASES = [  # tiny: gradcheck runs the forward twice per input element
     Case(1, 3, 5, 4, 2, 2, 3, stride=(2, 1), padding=(1, 1)),
     Case(1, 2, 5, 5, 4, 3, 3, stride=(2, 2), padding=(1, 1), groups=2),
     Case(1, 4, 5, 4, 4, 2, 2, padding=(0, 1), dilation=(2, 1), groups=2, out_hw=(3, 4)),
+    Case(1, 5, 4, 9, 3, 2, 7, padding=(0, 3)),  # the row tiles of every pass (7 wide, 5 lanes, 9 pixels)
 ]
 
 
