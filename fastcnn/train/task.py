@@ -38,7 +38,7 @@ class Option:
 
     def check(self, name: str, value):
         """ValueError naming the option when value lies outside self.limits."""
-        if self.limits and not self.limits[0] <= value <= self.limits[1]:
+        if self.limits and value is not None and not self.limits[0] <= value <= self.limits[1]:
             raise ValueError(f"--option {name}: expected {self.limits[0]}..{self.limits[1]}, got {value}")
         return value
 
@@ -119,8 +119,10 @@ class Task:
         self.details: dict = {}          # extra figures for metrics.json / report.md
 
     def option(self, name: str):
-        """The run's value of a declared recipe option (its default when the run did not set it)."""
-        return self.options.get(name, self.recipe_options[name].default)
+        """The run's value of a declared recipe option (its default when the run did not set it), checked
+        against the option's limits (options given in code skip the CLI's parse)."""
+        declared = self.recipe_options[name]
+        return declared.check(name, self.options.get(name, declared.default))
 
     # -- building ---------------------------------------------------------------------------------
     def build(self, name: str, key: str = "model", **overrides) -> nn.Module:

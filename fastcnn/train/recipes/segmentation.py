@@ -112,7 +112,7 @@ class Segmenter(Task):
         self.optimizer = self.options.get("optimizer", self.optimizer)
         self.lr = float(self.options.get("lr", self.lr if self.optimizer == "adam" else 0.01))
         net = self.build(self.network, num_classes=NUM_CLASSES, **self.model_overrides())
-        self.image_size = self.recipe_options["image_size"].check("image_size", int(self.option("image_size")))
+        self.image_size = int(self.option("image_size"))
         self.train_set = SyntheticShapes("train", length=self.train_length, size=self.image_size, seed=settings.seed,
                                          with_boundary=self.with_boundary)
         self.test_set = test_set(settings.seed, self.test_length, size=self.image_size)
