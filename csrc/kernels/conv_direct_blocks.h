@@ -350,11 +350,6 @@ FASTCNN_UNROLL(4)
   }
 }
 
-// The micro-kernel: NQ output pixels x NB output blocks of VL channels in NB*NQ registers,
-// reduced over the input blocks and the taps, then bias + activation and stored.
-// Dense: per input lane, NB weight vectors times the broadcast input value of each pixel.
-// Depthwise (NB = 1): input and weights are both vectors over the block's channels.
-// ROW: the pixels are consecutive positions of one row (RowPixels), else gathered through a.pix.
 // A tile's accumulators at its start: zero, or the partial sums of the chunks before (a.add).
 template <class T, int NB, int NQ>
 inline void tile_start(Vec<T> (&acc)[NB][NQ], const TileArgs<T>& a) {
@@ -386,6 +381,11 @@ FASTCNN_UNROLL(32)
   }
 }
 
+// The micro-kernel: NQ output pixels x NB output blocks of VL channels in NB*NQ registers,
+// reduced over the input blocks and the taps, then bias + activation and stored.
+// Dense: per input lane, NB weight vectors times the broadcast input value of each pixel.
+// Depthwise (NB = 1): input and weights are both vectors over the block's channels.
+// ROW: the pixels are consecutive positions of one row (RowPixels), else gathered through a.pix.
 template <class T, int NB, int NQ, bool DW, bool ROW>
 void tile(const TileArgs<T>& a) {
   using V = Vec<T>;

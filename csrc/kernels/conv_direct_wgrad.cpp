@@ -136,7 +136,8 @@ constexpr int kRowPixels = 8;
 // Kernels at least this wide take the row tiles (stride and dilation 1 along the row, dense blocks
 // of more than kFewLanes lanes); 3x3 layers keep wgrad_tile, whose 2-3 output blocks already share
 // each broadcast, and so do AlexNet conv2's 5x5 (K/g 128: 48.7 ms by row tiles against 46.0, 1
-// thread) and rows shorter than kRowPixels (FCN's fc6 7x7 onto 3x3: 2.1-2.6 against 1.5 ms). AVX-512 only: with 16 registers (AVX2: 4 taps x 2 lanes + 4 + 1) the row tiles lost to
+// thread) and rows shorter than kRowPixels (FCN's fc6 7x7 onto 3x3: 2.1-2.6 against 1.5 ms).
+// AVX-512 only: with 16 registers (AVX2: 4 taps x 2 lanes + 4 + 1) the row tiles lost to
 // wgrad_tile's 2 output blocks x 4 lanes (1 thread: SegNet-Basic 16->16 7x7 on 48x64 15.3 against
 // 13.7 ms, AlexNet conv2 113 against 76).
 constexpr bool kRowTiles = FASTCNN_HAS_AVX512;
