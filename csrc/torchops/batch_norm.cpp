@@ -17,9 +17,9 @@ struct BatchNormBackward : BackwardNode<BatchNormBackward> {
     const at::Tensor gy = grad.contiguous();
     const int64_t N = xs.size(0), C = xs.size(1), S = xs.numel() / std::max<int64_t>(1, N * C);
     at::Tensor gx, gw, gb;
-    if (should_compute_output(0)) gx = at::empty(xs.sizes(), xs.options());
-    if (has_weight && should_compute_output(1)) gw = at::empty({C}, xs.options());
-    if (has_bias && should_compute_output(2)) gb = at::empty({C}, xs.options());
+    if (should_compute_output(0)) gx = output_empty(xs.sizes(), xs.options());
+    if (has_weight && should_compute_output(1)) gw = output_empty({C}, xs.options());
+    if (has_bias && should_compute_output(2)) gb = output_empty({C}, xs.options());
     dispatch_float(xs, [&](auto t) {
       using T = decltype(t);
       batch_norm::backward<T>(ptr<const T>(gy), ptr<const T>(xs), ptr_or_null<T>(gx), N, C, S, ptr_or_null<const T>(w),
@@ -51,9 +51,9 @@ at::Tensor batch_norm(const at::Tensor& input, const c10::optional<at::Tensor>& 
   at::Tensor y, mean, invstd;
   {
     at::NoGradGuard no_grad;
-    y = at::empty(input.sizes(), input.options());
-    mean = at::empty({C}, input.options());
-    invstd = at::empty({C}, input.options());
+    y = output_empty(input.sizes(), input.options());
+    mean = output_empty({C}, input.options());
+    invstd = output_empty({C}, input.options());
   }
   dispatch_float(input, [&](auto t) {
     using T = decltype(t);

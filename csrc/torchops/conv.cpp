@@ -137,20 +137,20 @@ struct ConvBackward : BackwardNode<ConvBackward> {
       using T = decltype(t);
       if (act != 0) {  // through the fused activation, from the output (as _Conv2d.backward)
         const at::Tensor ys = y.unpack(getptr());
-        at::Tensor g = at::empty(ys.sizes(), ys.options());
+        at::Tensor g = output_empty(ys.sizes(), ys.options());
         activation_kernels().get<T>().backward(static_cast<Act>(act), ptr<const T>(gy), ptr<const T>(ys), ptr<T>(g),
                                                ys.numel(), /*from_output=*/true, T(act_param), T(0));
         gy = g;
       }
       if (should_compute_output(0)) {
-        gx = at::empty(xs.sizes(), xs.options());
+        gx = output_empty(xs.sizes(), xs.options());
         if (transposed)  // the adjoint's input gradient is the forward convolution of gy
           conv_forward<T>(plan, gy, ws, at::Tensor(), gx, 0, 0.0);
         else
           conv_backward_input<T>(plan, gy, ws, gx);
       }
       if (should_compute_output(1)) {
-        gw = at::empty(ws.sizes(), ws.options());
+        gw = output_empty(ws.sizes(), ws.options());
         if (transposed)  // the forward convolution's weight gradient with input := gy, grad := x
           conv_backward_weight<T>(plan, gy, xs, gw);
         else
@@ -185,7 +185,7 @@ at::Tensor conv2d(const at::Tensor& input, const at::Tensor& weight, const c10::
   at::Tensor y;
   {
     at::NoGradGuard no_grad;
-    y = at::empty(sizes[!transposed], input.options());
+    y = output_empty(sizes[!transposed], input.options());
   }
   dispatch_float(input, [&](auto t) {
     using T = decltype(t);

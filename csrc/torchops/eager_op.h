@@ -4,7 +4,7 @@
 // path pays frames for its autograd.Function, the kernel wrapper and a Python backward node.
 //
 // One idiom for every op (activation.cpp is the smallest example):
-//   - a forward that computes into at::empty outputs with the kernels;
+//   - a forward that computes into outputs from output_empty / empty_as (output_pool.h) with the kernels;
 //   - when a gradient will be taken (records_grad), a BackwardNode<Derived> (a plain autograd Node,
 //     as torch's own ops have: torch::autograd::Function's per-call bookkeeping costs microseconds)
 //     connected to the inputs and the output by connect(), holding SavedVariables;
@@ -27,6 +27,7 @@
 #include <string>
 
 #include "common/threads.h"
+#include "torchops/output_pool.h"
 
 namespace fastcnn::eager {
 
@@ -57,8 +58,8 @@ inline at::Tensor dense(const at::Tensor& t) {
 }
 
 // An uninitialised output with exactly t's sizes and strides (element-wise kernels walk both
-// storages in the same order).
-inline at::Tensor empty_as(const at::Tensor& t) { return at::empty_strided(t.sizes(), t.strides(), t.options()); }
+// storages in the same order), from the output pool.
+inline at::Tensor empty_as(const at::Tensor& t) { return output_empty_as(t); }
 
 // t with ref's strides (a copy only where they differ).
 inline at::Tensor laid_out_like(const at::Tensor& t, const at::Tensor& ref) {

@@ -34,16 +34,16 @@ struct LinearBackward : BackwardNode<LinearBackward> {
     dispatch_float(xs, [&](auto t) {
       using T = decltype(t);
       if (should_compute_output(0)) {
-        gx = at::empty({M, K}, xs.options());
+        gx = output_empty({M, K}, xs.options());
         gemm<T>(false, false, M, K, N, ptr<const T>(gy), N, ptr<const T>(ws), K, 0, ptr<T>(gx), K);
       }
       if (should_compute_output(1)) {
-        gw = at::empty({N, K}, xs.options());
+        gw = output_empty({N, K}, xs.options());
         gemm<T>(true, false, N, K, M, ptr<const T>(gy), N, ptr<const T>(xs), K, 0, ptr<T>(gw), K);
       }
       if (has_bias && should_compute_output(2)) {  // column sums of gy
         const std::vector<T> ones(M, T(1));
-        gb = at::empty({N}, xs.options());
+        gb = output_empty({N}, xs.options());
         gemm<T>(true, false, N, 1, M, ptr<const T>(gy), N, ones.data(), 1, 0, ptr<T>(gb), 1);
       }
     });
@@ -66,7 +66,7 @@ at::Tensor linear(const at::Tensor& input, const at::Tensor& weight, const c10::
     at::NoGradGuard no_grad;  // copies made here are not part of the graph
     x = input.contiguous(), w = weight.contiguous();
     if (bias.defined()) b = bias.contiguous();
-    y = at::empty({x.size(0), w.size(0)}, x.options());
+    y = output_empty({x.size(0), w.size(0)}, x.options());
   }
   const int64_t M = x.size(0), K = x.size(1), N = w.size(0);
   dispatch_float(x, [&](auto t) {

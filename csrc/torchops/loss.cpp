@@ -30,7 +30,7 @@ struct CrossEntropyBackward : BackwardNode<CrossEntropyBackward> {
 
   variable_list backward(const at::Tensor& grad) {
     const at::Tensor xs = x.unpack(), t = target.unpack(), w = weight.unpack(), l = lse.unpack();
-    at::Tensor gx = at::empty(xs.sizes(), xs.options());
+    at::Tensor gx = output_empty(xs.sizes(), xs.options());
     dispatch_float(xs, [&](auto zero) {
       using T = decltype(zero);
       at::Tensor g_all;
@@ -70,7 +70,7 @@ at::Tensor cross_entropy(const at::Tensor& input, const at::Tensor& target_in, c
     at::NoGradGuard no_grad;
     x = input.contiguous(), t = target_in.contiguous();
     if (weight_in.has_value()) w = weight_in->contiguous();
-    loss = at::empty({N * S}, x.options()), wt = at::empty({N * S}, x.options()), lse = at::empty({N * S}, x.options());
+    loss = output_empty({N * S}, x.options()), wt = output_empty({N * S}, x.options()), lse = output_empty({N * S}, x.options());
   }
   check_class_indices(t, C, ignore_index);
   at::Tensor out;
@@ -86,7 +86,7 @@ at::Tensor cross_entropy(const at::Tensor& input, const at::Tensor& target_in, c
     }
     const double total = k.sum(ptr<const T>(loss), loss.numel());
     if (reduction == kMean) denom = k.sum(ptr<const T>(wt), wt.numel());  // the counted targets' weights (1 each without weight)
-    out = at::empty({}, x.options());
+    out = output_empty({}, x.options());
     *ptr<T>(out) = T(reduction == kMean ? total / denom : total);
   });
   if (grad) {

@@ -32,7 +32,7 @@ struct MaxPool2dBackward : BackwardNode<MaxPool2dBackward> {
     const bool cl = is_channels_last(idx);
     const at::Tensor gy = grad.contiguous(format(cl));
     const int64_t N = gy.size(0), C = gy.size(1);
-    at::Tensor gx = at::empty({N, C, H, W}, gy.options().memory_format(format(cl)));
+    at::Tensor gx = output_empty({N, C, H, W}, gy.options(), format(cl));
     if (gx.numel()) {
       const pool::Geom g{N, C, H, W, gy.size(2), gy.size(3), 1, 1, 1, 1, 0, 0, 1, 1};
       dispatch_float(gy, [&](auto t) {
@@ -59,9 +59,8 @@ at::Tensor max_pool2d(const at::Tensor& input, at::IntArrayRef k, at::IntArrayRe
     at::NoGradGuard no_grad;  // a copy made here is not part of the graph
     x = dense(input);
     cl = is_channels_last(x);
-    const auto options = x.options().memory_format(format(cl));
-    y = at::empty({x.size(0), x.size(1), out_hw[0], out_hw[1]}, options);
-    if (grad) idx = at::empty(y.sizes(), options.dtype(at::kLong));
+    y = output_empty({x.size(0), x.size(1), out_hw[0], out_hw[1]}, x.options(), format(cl));
+    if (grad) idx = output_empty(y.sizes(), x.options().dtype(at::kLong), format(cl));
   }
   if (y.numel()) {
     const pool::Geom g{x.size(0), x.size(1), x.size(2), x.size(3), out_hw[0], out_hw[1],

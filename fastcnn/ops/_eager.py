@@ -10,9 +10,11 @@ Function, its kernel wrapper and its Python backward node (most of a small layer
     if act is not None:
         return act(x, code, p0, p1, from_output)
 
-Their outputs come from torch's allocator, not the cpu backend's output cache (backends/cpu/_lib.py):
-only calls whose tensors are all below the cache's threshold take them (`runnable`), so large
-tensors keep the cached, huge-page-advised outputs and the two paths allocate alike. Nor do calls
+Only calls whose tensors are all below the cpu backend's output-cache threshold take them (`runnable`):
+large tensors keep the Python path's cached, huge-page-advised outputs (backends/cpu/_lib.py). The
+eager ops' own outputs from 64 KiB up come from a pool of blocks that dead outputs hand back
+(csrc/torchops/output_pool.h): glibc would return those to the OS and the next step page-faults
+them in again. Nor do calls
 under functorch transforms or while torch.compile traces (the C++ Functions read data pointers): the
 Python Functions handle those as before.
 """
@@ -67,6 +69,13 @@ def _lookup(name: str) -> Optional[Callable]:
         return None
     overload = getattr(torch.ops.fastcnn_eager, name).default
     return getattr(overload, "_op", overload)
+
+
+def release_output_pool() -> int:
+    """Free every block of the eager ops' output pool (csrc/torchops/output_pool.h); the bytes freed
+    (0 without the eager layer)."""
+    fn = _lookup("output_pool_release")  # not an EagerOp: python_path() must not switch it off
+    return int(fn()) if fn is not None else 0
 
 
 @contextlib.contextmanager

@@ -1,0 +1,29 @@
+// Outputs of the eager ops from a pool of reused blocks.
+//
+// torch's CPU allocator hands a large buffer back to the OS when its tensor dies (glibc unmaps it, or
+// trims the heap top), so the next output of that size page-faults every 4 KiB page in again. On
+// these VMs a fault costs about 0.9 us: a 2.4 MB activation output took 680 us in a training step,
+// 500 us of them faults, against 180 us when its buffer was warm. A training step allocates the same
+// sizes every step, so an output's block is kept when its tensor dies and handed to the next output
+// of that size, as a GPU caching allocator does. Blocks below kPoolMinBytes come from torch (glibc
+// keeps those in its heap); a tensor or view still holding a block keeps it out of the pool.
+//
+// FASTCNN_OUTPUT_CACHE_MB (default 1024; 0 turns pooling off) caps the free bytes kept; a block
+// freed beyond the cap goes back to the OS. fastcnn.empty_cache() releases every free block.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <cstdint>
+
+namespace fastcnn::eager {
+
+constexpr std::size_t kPoolMinBytes = std::size_t{64} << 10;
+
+// at::empty(sizes, options.memory_format(format)) for an eager op's output (CPU).
+at::Tensor output_empty(at::IntArrayRef sizes, const at::TensorOptions& options,
+                        at::MemoryFormat format = at::MemoryFormat::Contiguous);
+
+// at::empty_strided(t.sizes(), t.strides(), t.options()): an output laid out exactly as t.
+at::Tensor output_empty_as(const at::Tensor& t);
+
+}  // namespace fastcnn::eager
