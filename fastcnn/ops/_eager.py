@@ -103,8 +103,10 @@ _is_compiling = torch.compiler.is_compiling
 def runnable(op: EagerOp, *sizes) -> Optional[Callable]:
     """op's entry if this call may take it, else None. `sizes`: the call's inputs and outputs as
     tensors, or as element counts (ints, in the first tensor's dtype); all must be below SMALL_BYTES."""
+    if _functorch_active() or _is_compiling():  # first: a trace must not resolve op (a guard on op._resolved)
+        return None
     fn = op.get()
-    if fn is None or _functorch_active() or _is_compiling():
+    if fn is None:
         return None
     itemsize = sizes[0].element_size()
     for s in sizes:

@@ -346,3 +346,30 @@ def test_compiled_training_step_with_backward_inside_does_not_deadlock(model):
     except subprocess.TimeoutExpired:
         pytest.fail("torch.compile of a training step with its backward inside hung (Dynamo callback deadlock)")
     assert done.returncode == 0 and done.stdout.startswith("ok"), done.stderr[-2000:]
+
+
+_FIRST_COMPILE_COUNTS_GRAPHS = """
+import torch, fastcnn
+from torch import nn
+import torch._dynamo.utils as dynamo_utils
+torch.manual_seed(0)
+model = fastcnn.nn.convert(nn.Sequential(nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU()))
+compiled = torch.compile(model, backend="aot_eager")
+x = torch.randn(2, 3, 10, 10)
+for _ in range(3):
+    compiled(x)
+print(dynamo_utils.counters["stats"]["unique_graphs"])
+"""
+
+
+def test_first_compile_of_a_fresh_process_is_not_recompiled():
+    """In a process whose eager ops were never looked up, tracing once resolved them (fastcnn/ops/_eager.py
+    EagerOp.get), which broke the trace's own guard on that state and compiled the model a second time;
+    a child process, so that no earlier test has resolved them."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _FIRST_COMPILE_COUNTS_GRAPHS], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == "1", done.stdout
