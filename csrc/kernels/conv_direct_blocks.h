@@ -557,8 +557,10 @@ void few_correlate(const ConvShape& s, const std::vector<T>& wf, const T* x, con
 // not depthwise (its blocks put channels of different groups in the lanes: none is padding).
 // Stride 2 stays on the blocked tiles: with the columns split into phases the plain rows lost
 // (StyleGAN-XL's 8->8 4x4 s2 on 64x64, AVX-512, 1 thread: forward 2.01 against 1.12 ms,
-// backward-weight 2.17 against 1.12). fastcnn/ops/_conv_algo.py FEW_* states the same limits.
-constexpr int64_t kFewMaxC = 16;
+// backward-weight 2.17 against 1.12). fastcnn/ops/_conv_algo.py FEW_* states the same limits (for
+// AVX-512). With 8-lane blocks (AVX2) 8 and 16 channels fill them: FCN's 8->16 66x66 backward-input,
+// 1 thread, 2.80 ms by the few-channel tiles against 2.66 by the blocked ones; so 8 there.
+constexpr int64_t kFewMaxC = FASTCNN_HAS_AVX512 ? 16 : 8;
 inline bool few_channels(const ConvShape& s, bool weight_gradient) {
   const int64_t Cg = s.C / s.G, Kg = s.K / s.G;
   return s.sh == 1 && s.sw == 1 && !(Cg == 1 && s.G > 1) && Kg <= kFewMaxK &&
