@@ -49,12 +49,23 @@ struct PlainRows {
 
 // The rows' geometry for the stride-1 correlation s over a band of `rows` input rows: every output
 // pixel of a row, rounded up to whole vectors, reads inside the row (the last vector's spare lanes
-// read zeros or real columns).
+// read zeros or real columns); rows of whole vectors.
 template <class T>
 PlainRows plain_rows(const ConvShape& s, int64_t rows) {
   constexpr int VL = Vec<T>::N;
-  return PlainRows{ceil_div(s.Q, VL) * VL + (s.S - 1) * s.dw, rows, s.pw};
+  return PlainRows{ceil_div(ceil_div(s.Q, VL) * VL + (s.S - 1) * s.dw, VL) * VL, rows, s.pw};
 }
+
+// n elements from a 64-byte boundary: with rows of whole vectors, the loads of kernel column 0 and
+// of the copied gy never straddle cache lines (a split load costs two).
+template <class T>
+struct AlignedBuf {
+  std::vector<T> v;
+  T* p;
+  explicit AlignedBuf(int64_t n) : v(static_cast<size_t>(n) + 64 / sizeof(T)) {
+    p = reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(v.data()) + 63) & ~uintptr_t(63));
+  }
+};
 
 // Input rows [y0, y0 + g.rows) of every channel of one image x[C][H][W] into d (zeros outside the image).
 template <class T>
@@ -175,8 +186,8 @@ struct WArgs {
   const T* x;            // plain rows: the input channel, kernel row r, output row 0 of the run, padded column 0
   int64_t x_row;         // elements between output rows (stride rows)
   const int64_t* taps;   // x offsets of the tile's kernel columns
-  const T* gy;           // gy of the tile's output channel 0, output row 0 of the run
-  int64_t gy_chan, Q, rows;
+  const T* gy;           // copied gy (rows of gy_row, zeros past Q): the tile's output channel 0, output row 0 of the run
+  int64_t gy_chan, gy_row, Q, rows;
   T* acc;                // VL lanes of partial sums per weight: output channel 0, the tile's first kernel column
   int64_t acc_k;         // elements between output channels' partial sums
 };
@@ -197,7 +208,7 @@ FASTCNN_UNROLL(8)
   const int tail = static_cast<int>(a.Q - full);
   for (int64_t i = 0; i < a.rows; ++i) {
     const T* xr = a.x + i * a.x_row;
-    const T* gr = a.gy + i * a.Q;
+    const T* gr = a.gy + i * a.gy_row;
     for (int64_t q = 0; q < full; q += VL) {
       V xv[NS];
 FASTCNN_UNROLL(8)
@@ -209,13 +220,13 @@ FASTCNN_UNROLL(8)
         for (int t = 0; t < NS; ++t) acc[k][t] = fmadd(xv[t], gv, acc[k][t]);
       }
     }
-    if (tail) {  // masked loads of both: a column beyond Q may hold an inf that 0 * inf would spread
+    if (tail) {  // gy is zero past Q, x masked: a column beyond Q may hold an inf that 0 * inf would spread
       V xv[NS];
 FASTCNN_UNROLL(8)
       for (int t = 0; t < NS; ++t) xv[t] = V::load(xr + xo[t] + full, tail);
 FASTCNN_UNROLL(8)
       for (int k = 0; k < NK; ++k) {
-        const V gv = V::load(gr + k * a.gy_chan + full, tail);
+        const V gv = V::load(gr + k * a.gy_chan + full);
 FASTCNN_UNROLL(8)
         for (int t = 0; t < NS; ++t) acc[k][t] = fmadd(xv[t], gv, acc[k][t]);
       }
@@ -291,10 +302,11 @@ void few_correlate(const ConvShape& s, const std::vector<T>& wf, const T* x, con
   const int64_t tasks = s.N * bd.count;
 
   parallel_claim(tasks, std::max<int64_t>(1, kMinFlopChunk / std::max<int64_t>(1, macs)), [&](int64_t, auto&& claim) {
-    std::vector<T> buf(static_cast<size_t>(s.C * pr.chan()));
+    AlignedBuf<T> xbuf(s.C * pr.chan());
+    T* buf = xbuf.p;
     for (int64_t task; claim(task);) {
       const int64_t n = task / bd.count, p0 = task % bd.count * bd.rows_per, p1 = std::min<int64_t>(s.P, p0 + bd.rows_per);
-      pack_plain(x + n * s.C * s.H * s.W, s.C, s.H, s.W, p0 * s.sh - s.ph, pr, buf.data());
+      pack_plain(x + n * s.C * s.H * s.W, s.C, s.H, s.W, p0 * s.sh - s.ph, pr, buf);
       FewArgs<T> a{nullptr, pr.chan(), s.dh * pr.row_len, taps.data(), s.R, s.S, 0, 0, Cg, nullptr, nullptr, s.P * s.Q, VL,
                    nullptr, ep};
       for (int64_t p = p0; p < p1; ++p) {
@@ -311,7 +323,7 @@ void few_correlate(const ConvShape& s, const std::vector<T>& wf, const T* x, con
               // Pixels whose every tap reads padding (FCN's conv1_1 pads 64x64 by 100) get the bias alone.
               const bool touches = (q1 - 1) * s.sw + (s.S - 1) * s.dw - s.pw >= 0 && q0 * s.sw - s.pw < s.W;
               a.cg = touches ? Cg : 0;
-              a.x = buf.data() + g * Cg * pr.chan() + (p - p0) * s.sh * pr.row_len + q0;
+              a.x = buf + g * Cg * pr.chan() + (p - p0) * s.sh * pr.row_len + q0;
               a.y = y + ((n * s.K + g * Kg + k0) * s.P + p) * s.Q + q0;
               a.tail = static_cast<int>(q1 - q0 - (tiling.width(i) - 1) * VL);
               few_fn<T>(static_cast<int>(nk), static_cast<int>(tiling.width(i)))(a);
@@ -338,17 +350,25 @@ void few_backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw) {
   const int64_t n_acc = std::max<int64_t>(1, std::min({int64_t(num_threads()), units, macs / kMinFlopChunk}));
   std::vector<T> accs(static_cast<size_t>(n_acc * gw_elems * VL), T(0));
   // Every tile rereads the band's x and gy rows: they are reduced in slices of rows that stay in L1.
-  const int64_t x_row_bytes = s.C * pr.row_len * int64_t(sizeof(T)), gy_row_bytes = s.K * s.Q * int64_t(sizeof(T));
+  const int64_t Qv = ceil_div(s.Q, VL) * VL, gy_chan = bd.rows_per * Qv;  // the band's copied gy: [K][rows][Qv]
+  const int64_t x_row_bytes = s.C * pr.row_len * int64_t(sizeof(T)), gy_row_bytes = s.K * Qv * int64_t(sizeof(T));
   const int64_t room = kFewSliceBytes - ((s.R - 1) * s.dh + 1 - s.sh) * x_row_bytes;
   const int64_t slice = std::clamp<int64_t>(room / (s.sh * x_row_bytes + gy_row_bytes), 1, bd.rows_per);
 
   parallel_for(n_acc, 1, [&](int64_t a0, int64_t a1) {
-    std::vector<T> buf(static_cast<size_t>(s.C * pr.chan()));
+    AlignedBuf<T> xbuf(s.C * pr.chan()), gbuf(s.K * gy_chan);
+    T* buf = xbuf.p;
     for (int64_t ai = a0; ai < a1; ++ai) {
       T* acc = accs.data() + ai * gw_elems * VL;
       for (int64_t u = units * ai / n_acc; u < units * (ai + 1) / n_acc; ++u) {
         const int64_t n = u / bd.count, p0 = u % bd.count * bd.rows_per, p1 = std::min<int64_t>(s.P, p0 + bd.rows_per);
-        pack_plain(x + n * s.C * s.H * s.W, s.C, s.H, s.W, p0 * s.sh - s.ph, pr, buf.data());
+        pack_plain(x + n * s.C * s.H * s.W, s.C, s.H, s.W, p0 * s.sh - s.ph, pr, buf);
+        for (int64_t k = 0; k < s.K; ++k)
+          for (int64_t p = p0; p < p1; ++p) {
+            T* d = gbuf.p + k * gy_chan + (p - p0) * Qv;
+            std::memcpy(d, gy + ((n * s.K + k) * s.P + p) * s.Q, sizeof(T) * s.Q);
+            std::fill(d + s.Q, d + Qv, T(0));
+          }
         for (int64_t s0 = p0; s0 < p1; s0 += slice)
         for (int64_t r = 0; r < s.R; ++r) {
           // Output rows of the slice whose kernel row r reads inside the image: pa <= p < pb (others add zeros).
@@ -362,9 +382,9 @@ void few_backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw) {
               for (int64_t c = 0; c < Cg; ++c)
                 for (int64_t t0 = 0; t0 < s.S; t0 += ns_per) {
                   const int64_t ns = std::min<int64_t>(ns_per, s.S - t0);
-                  WArgs<T> a{buf.data() + (g * Cg + c) * pr.chan() + ((pa - p0) * s.sh + r * s.dh) * pr.row_len,
+                  WArgs<T> a{buf + (g * Cg + c) * pr.chan() + ((pa - p0) * s.sh + r * s.dh) * pr.row_len,
                              s.sh * pr.row_len, taps.data() + t0,
-                             gy + ((n * s.K + g * Kg + k0) * s.P + pa) * s.Q, s.P * s.Q, s.Q, pb - pa,
+                             gbuf.p + (g * Kg + k0) * gy_chan + (pa - p0) * Qv, gy_chan, Qv, s.Q, pb - pa,
                              acc + (((g * Kg + k0) * Cg + c) * RS + r * s.S + t0) * VL, Cg * RS * VL};
                   few_wgrad_fn<T>(static_cast<int>(nk), static_cast<int>(ns))(a);
                 }
