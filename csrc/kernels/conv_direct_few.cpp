@@ -351,6 +351,9 @@ void few_backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw) {
   std::vector<T> accs(static_cast<size_t>(n_acc * gw_elems * VL), T(0));
   // Every tile rereads the band's x and gy rows: they are reduced in slices of rows that stay in L1.
   const int64_t Qv = ceil_div(s.Q, VL) * VL, gy_chan = bd.rows_per * Qv;  // the band's copied gy: [K][rows][Qv]
+  // Output rows some kernel row reads inside the image from, [p_lo, p_hi): only their gy is copied
+  // (FCN's conv1_1: 66 of 262 rows).
+  const int64_t p_lo = ceil_div(std::max<int64_t>(0, s.ph - (s.R - 1) * s.dh), s.sh), p_hi = ceil_div(s.H + s.ph, s.sh);
   const int64_t x_row_bytes = s.C * pr.row_len * int64_t(sizeof(T)), gy_row_bytes = s.K * Qv * int64_t(sizeof(T));
   const int64_t room = kFewSliceBytes - ((s.R - 1) * s.dh + 1 - s.sh) * x_row_bytes;
   const int64_t slice = std::clamp<int64_t>(room / (s.sh * x_row_bytes + gy_row_bytes), 1, bd.rows_per);
@@ -364,7 +367,7 @@ void few_backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw) {
         const int64_t n = u / bd.count, p0 = u % bd.count * bd.rows_per, p1 = std::min<int64_t>(s.P, p0 + bd.rows_per);
         pack_plain(x + n * s.C * s.H * s.W, s.C, s.H, s.W, p0 * s.sh - s.ph, pr, buf);
         for (int64_t k = 0; k < s.K; ++k)
-          for (int64_t p = p0; p < p1; ++p) {
+          for (int64_t p = std::max(p0, p_lo); p < std::min(p1, p_hi); ++p) {
             T* d = gbuf.p + k * gy_chan + (p - p0) * Qv;
             std::memcpy(d, gy + ((n * s.K + k) * s.P + p) * s.Q, sizeof(T) * s.Q);
             std::fill(d + s.Q, d + Qv, T(0));
