@@ -113,14 +113,6 @@ TileFn<T> run_tile_fn(int nq) {
   return nullptr;
 }
 
-// The kernel rows [r0, r1) whose input rows for output row p lie inside the image (r0 == r1: none).
-inline std::pair<int64_t, int64_t> rows_inside(const ConvShape& s, int64_t p) {
-  int64_t r0 = 0, r1 = s.R;
-  while (r0 < r1 && p * s.sh - s.ph + r0 * s.dh < 0) ++r0;
-  while (r1 > r0 && p * s.sh - s.ph + (r1 - 1) * s.dh >= s.H) --r1;
-  return {r0, r1};
-}
-
 // y = act(correlation of x with the packed weights wb + bias) for the forward geometry s; plan.in
 // are x's channel blocks, plan.out y's. The stride-1 backward-input is this correlation of gy with
 // the transposed weights, packed flipped. A chunked reduction keeps a task's partial sums in its
@@ -222,6 +214,10 @@ void correlate(const ConvShape& s, const Plan& plan, const std::vector<T>& wb, c
 
 template <class T>
 void forward(const ConvShape& s, const T* x, const T* w, const T* bias, T* y, int act_code, T act_param) {
+  if (few_channels(s, false)) {
+    few_correlate(s, few_weights(s, w, false), x, bias, y, Epilogue{static_cast<Act>(act_code), double(act_param)});
+    return;
+  }
   const Plan plan = make_plan(s, Vec<T>::N, false);
   correlate(s, plan, pack_weights(plan, s, w), x, bias, y, Epilogue{static_cast<Act>(act_code), double(act_param)});
 }
@@ -229,6 +225,11 @@ void forward(const ConvShape& s, const T* x, const T* w, const T* bias, T* y, in
 template <class T>
 void backward_input(const ConvShape& s, const T* gy, const T* w, T* gx) {
   constexpr int VL = Vec<T>::N;
+  if (s.sh == 1 && s.sw == 1 && few_channels(input_gradient_correlation(s), false)) {
+    few_correlate(input_gradient_correlation(s), few_weights(input_gradient_correlation(s), w, true), gy,
+                  static_cast<const T*>(nullptr), gx, Epilogue{Act::identity, 0.0});
+    return;
+  }
   const Plan plan = make_plan(s, VL, true);
   if (s.sh == 1 && s.sw == 1) {  // the correlation of gy with the flipped weights, padded to span (R-1)*dh
     correlate(input_gradient_correlation(s), plan, pack_weights(plan, s, w, true), gy, static_cast<const T*>(nullptr), gx,

@@ -535,5 +535,39 @@ inline int64_t rows_that_fit(int64_t in_row_bytes, int64_t window, int64_t strid
 template <class T>
 void backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw);  // conv_direct_wgrad.cpp
 
+// The kernel rows [r0, r1) whose input rows for output row p lie inside the image (r0 == r1: none).
+inline std::pair<int64_t, int64_t> rows_inside(const ConvShape& s, int64_t p) {
+  int64_t r0 = 0, r1 = s.R;
+  while (r0 < r1 && p * s.sh - s.ph + r0 * s.dh < 0) ++r0;
+  while (r1 > r0 && p * s.sh - s.ph + (r1 - 1) * s.dh >= s.H) --r1;
+  return {r0, r1};
+}
+
+// Few channels per group (conv_direct_few.cpp): vectors along the output row, up to kFewMaxK output
+// channels per tile. few_weights packs w (flip_transposed: for the stride-1 backward-input's
+// correlation s, w being the forward's weights); few_correlate runs correlation s with them.
+constexpr int kFewMaxK = 8;
+
+template <class T>
+std::vector<T> few_weights(const ConvShape& s, const T* w, bool flip_transposed);
+template <class T>
+void few_correlate(const ConvShape& s, const std::vector<T>& wf, const T* x, const T* bias, T* y, const Epilogue& ep);
+// Which passes take them: stride-1 correlations (forward, backward-input) with at most kFewMaxK
+// output and kFewMaxC input channels per group, weight gradients with at most kFewMaxK of each;
+// not depthwise (its blocks put channels of different groups in the lanes: none is padding).
+// Stride 2 stays on the blocked tiles: with the columns split into phases the plain rows lost
+// (StyleGAN-XL's 8->8 4x4 s2 on 64x64, AVX-512, 1 thread: forward 2.01 against 1.12 ms,
+// backward-weight 2.17 against 1.12). fastcnn/ops/_conv_algo.py FEW_* states the same limits (for
+// AVX-512). With 8-lane blocks (AVX2) 8 and 16 channels fill them: FCN's 8->16 66x66 backward-input,
+// 1 thread, 2.80 ms by the few-channel tiles against 2.66 by the blocked ones; so 8 there.
+constexpr int64_t kFewMaxC = FASTCNN_HAS_AVX512 ? 16 : 8;
+inline bool few_channels(const ConvShape& s, bool weight_gradient) {
+  const int64_t Cg = s.C / s.G, Kg = s.K / s.G;
+  return s.sh == 1 && s.sw == 1 && !(Cg == 1 && s.G > 1) && Kg <= kFewMaxK &&
+         Cg <= (weight_gradient ? kFewMaxK : kFewMaxC);
+}
+template <class T>
+void few_backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw);
+
 }  // namespace conv_direct
 FASTCNN_ISA_NAMESPACE_END

@@ -239,6 +239,10 @@ void wgrad_block_depthwise(T* acc_mem, const T* x, int64_t x_row_step, const T* 
 
 template <class T>
 void backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw) {
+  if (few_channels(s, true)) {
+    few_backward_weight(s, x, gy, gw);
+    return;
+  }
   constexpr int VL = Vec<T>::N;
   const Plan plan = make_plan(s, VL, false);
   const int64_t RS = s.R * s.S;

@@ -180,6 +180,25 @@ def _windows_overlap(layer: Layer) -> bool:
 # LeNet 1->10 5x5 0.22 / 0.12; SegNet's 3->16 7x7 (147) stays direct (2.25 / 4.90).
 SHORT_REDUCTION = 64
 
+# The direct kernel's few-channel tiles (csrc/kernels/conv_direct_blocks.h few_channels: vectors along
+# the output row, no channel padding) take stride-1, non-depthwise passes with at most FEW_MAX_K
+# output channels per group and at most FEW_MAX_C input channels per group (backward-weight: at most
+# FEW_MAX_K of both; backward-input: the correlation of gy, roles swapped). The short-reduction rule
+# above does not apply to them: AVX-512, 1 thread, ms, direct / im2col (docs/ops-conv.md "Few channels
+# per group"): FCN's stem 3->4 3x3 p100 on 64x64 fwd 2.03 / 11.5, bwd_w 1.35 / 13.7; 4->4 262x262 fwd
+# 4.85 / 16.5, bwd_w 6.5 / 24.0; 4->8 131x131 fwd 2.00 / 4.53, bwd_w 2.8 / 6.0; R2D2's 3->8 32x32 fwd
+# 0.11 / 0.15, bwd_w 0.11 / 0.25.
+FEW_MAX_K, FEW_MAX_C = 8, 16
+
+
+def _few_channels(layer: Layer, direction: str) -> bool:
+    Cg, Kg = layer.C // layer.groups, layer.K // layer.groups
+    if layer.stride != (1, 1) or (Cg == 1 and layer.groups > 1):
+        return False
+    if direction == "conv2d_backward_input":
+        Cg, Kg = Kg, Cg
+    return Kg <= FEW_MAX_K and Cg <= (FEW_MAX_K if direction == "conv2d_backward_weight" else FEW_MAX_C)
+
 
 # Strided backward-input with overlapping windows and at least this many residue classes
 # (stride_h * stride_w) runs on im2col with every ISA. FCN's grouped bilinear upsamplings (AVX-512,
@@ -197,8 +216,8 @@ def _im2col_wins(layer: Layer, direction: str) -> bool:
     if layer.out_hw == (1, 1):
         return True  # one output pixel: im2col's whole-image case is one GEMM over the batch (HardNet's 8x8)
     if direction != "conv2d_backward_input" and layer.groups == 1 and layer.isa == "avx512" and \
-            layer.C * R * S < SHORT_REDUCTION:
-        return True  # few input channels and a small kernel (C=3 3x3 stems): below
+            layer.C * R * S < SHORT_REDUCTION and not _few_channels(layer, direction):
+        return True  # few input channels and a small kernel (C=3 3x3 s2 stems): below
     if layer.dilation != (1, 1) and direction == "conv2d_backward_input" and layer.isa != "avx512":
         return True  # the direct kernel's dilated taps stride across gy rows (AVX2 timing; AVX-512: below)
     if layer.stride != (1, 1) and direction == "conv2d_backward_input" and layer.isa != "avx512" and (

@@ -105,12 +105,15 @@ def test_conv_transpose2d_explicit_algo_serves_every_pass(ran):
 
 def test_real_heuristic_differs_per_direction(ran):
     # 3 -> 4 channels, 3x3, dilated: with AVX2 the backward-input pass goes to im2col, the others stay
-    # direct; with AVX-512 the short reduction (C*R*S = 27) sends forward and backward-weight to
-    # im2col and the dilated backward-input stays direct (see heuristic's table)
+    # direct; with AVX-512 the dilated backward-input stays direct, and so do forward and
+    # backward-weight (few channels: the direct kernel's few-channel tiles); with stride 2, the short
+    # reduction (C*R*S = 27) sends those two to im2col (see heuristic's table)
     layer = _conv_algo.Layer(2, 3, 4, (3, 3), (9, 8), (1, 1), (2, 2))
     for isa, want in (("avx2", {FWD: "direct", BWD_IN: "im2col", BWD_W: "direct"}),
-                      ("avx512", {FWD: "im2col", BWD_IN: "direct", BWD_W: "im2col"})):
+                      ("avx512", {FWD: "direct", BWD_IN: "direct", BWD_W: "direct"})):
         assert {d: _conv_algo.heuristic(ALGOS[:2], layer._replace(isa=isa), d) for d in _conv_algo.DIRECTIONS} == want
+    strided = layer._replace(stride=(2, 2), isa="avx512")
+    assert [_conv_algo.heuristic(ALGOS[:2], strided, d) for d in (FWD, BWD_W)] == ["im2col", "im2col"]
     here = {d: _conv_algo.heuristic(ALGOS[:2], layer._replace(isa=_conv_algo.cpu_isa()), d)
             for d in _conv_algo.DIRECTIONS}
     _conv2d_train(dilation=2)
@@ -124,6 +127,9 @@ def test_heuristic_small_convolutions():
     stem = _conv_algo.Layer(16, 3, 8, (3, 3), (128, 128), (2, 2), isa="avx512")  # PIDNet-S / StyleGAN-XL stems
     assert [pick(stem, d) for d in (FWD, BWD_W)] == ["im2col", "im2col"]
     assert [pick(stem._replace(isa="avx2"), d) for d in (FWD, BWD_W)] == ["direct", "direct"]
+    fcn_stem = _conv_algo.Layer(16, 3, 4, (3, 3), (64, 64), isa="avx512")  # stride 1: few-channel tiles
+    assert [pick(fcn_stem, d) for d in (FWD, BWD_W)] == ["direct", "direct"]
+    assert [pick(fcn_stem._replace(K=16), d) for d in (FWD, BWD_W)] == ["im2col", "im2col"]  # 16 output channels
     segnet = _conv_algo.Layer(16, 3, 16, (7, 7), (48, 64), isa="avx512")  # C*R*S = 147: direct
     assert pick(segnet, FWD) == pick(segnet, BWD_W) == "direct"
     depthwise = _conv_algo.Layer(16, 32, 32, (3, 3), (32, 32), groups=32, isa="avx512")

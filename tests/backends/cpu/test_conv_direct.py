@@ -106,6 +106,51 @@ CASES = [
     Case(1, 64, 5, 9, 16, 7, 7, padding=(3, 3)),
 ]
 
+# Few channels per group (stride 1, K/g <= 8 and C/g <= 16 for the forward, C/g <= 8 and K/g <= 16 for
+# backward-input, both <= 8 for backward-weight; csrc/kernels/conv_direct_few.cpp): vectors along
+# the output row. Rows not a multiple of the vector (16 / 8 / 4 floats, 8 / 4 / 2 doubles) leave a
+# tail; rows of more than 6 vectors take several tiles; outputs whose taps all read padding (FCN's
+# pad 100) get the bias alone; K/g of 5-8 take one tile of all channels.
+FEW_CASES = [
+    Case(2, 4, 19, 37, 4, 3, 3, padding=(1, 1)),                                # FCN's 4->4, odd rows
+    Case(1, 3, 6, 5, 4, 3, 3, padding=(9, 11)),                                 # FCN stem: pad >> image
+    Case(2, 8, 7, 131, 8, 3, 3, padding=(1, 1)),                                # 8->8: 9 tiles of a row
+    Case(1, 1, 9, 23, 5, 5, 5, padding=(2, 2)),                                 # LeNet-like, C = 1
+    Case(2, 5, 8, 17, 3, 3, 3, padding=(0, 2), dilation=(2, 1)),                # dilated rows, K = 3
+    Case(1, 6, 9, 21, 4, 3, 5, padding=(2, 0), groups=2),                       # groups, 3 in, 2 out each
+    Case(2, 16, 5, 33, 1, 3, 3, padding=(1, 1)),                                # 16->1: the widest forward
+    Case(1, 3, 5, 50, 8, 1, 7, padding=(0, 3), dilation=(1, 2), out_hw=(6, 47)),  # 1x7 dilated, cropped
+    Case(2, 4, 6, 9, 2, 2, 4, padding=(1, 2), out_hw=(7, 12)),                  # output beyond the input
+    Case(1, 2, 11, 1, 2, 3, 1, padding=(1, 0)),                                 # one column
+]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("case", FEW_CASES, ids=repr)
+def test_few_channels(case, dtype, isa):
+    x, w, b, gy = case.tensors(dtype)
+    y = k(FWD)(x, w, b, *case.conv_args(), case.out_hw, "leaky_relu", 0.1)
+    expected = F.leaky_relu(reference_conv(x.double(), w.double(), b.double(), *case.conv_args(), case.out_hw), 0.1)
+    assert_close(y, expected, reduction=case.C // case.groups * case.R * case.S, name="y")
+    gx_ref, gw_ref = reference_grads(case, x, w, gy)
+    gx = k(BWD_IN)(gy, w, (case.H, case.W), *case.conv_args())
+    assert_close(gx, gx_ref, reduction=case.K // case.groups * case.R * case.S, name="grad_input")
+    gw = k(BWD_W)(x, gy, (case.R, case.S), *case.conv_args())
+    assert_close(gw, gw_ref, reduction=case.N * case.out_hw[0] * case.out_hw[1], name="grad_weight")
+
+
+def test_few_channels_ignore_columns_beyond_the_output(isa):
+    # Cropped output (Q = 10 of 28): the last vector's spare lanes read x columns no output uses; an
+    # inf there must not reach y or the weight gradient (0 * inf).
+    case = Case(2, 3, 5, 30, 4, 3, 3, out_hw=(3, 10))
+    x, w, b, gy = case.tensors(torch.float32)
+    x[..., 12:] = float("inf")
+    y = k(FWD)(x, w, b, *case.conv_args(), case.out_hw, None, 0.0)
+    expected = reference_conv(x[..., :12].double(), w.double(), b.double(), *case.conv_args(), case.out_hw)
+    assert_close(y, expected, reduction=27, name="y")
+    _, gw_ref = reference_grads(case, x[..., :12], w, gy)
+    assert_close(k(BWD_W)(x, gy, (3, 3), *case.conv_args()), gw_ref, reduction=2 * 30, name="grad_weight")
+
 
 def reference_grads(case, x, w, gy):
     """gx, gw from autograd through reference_conv in float64."""
@@ -218,6 +263,7 @@ GRADCHECK_CASES = [  # tiny: gradcheck runs the forward twice per input element
     Case(1, 2, 5, 5, 4, 3, 3, stride=(2, 2), padding=(1, 1), groups=2),
     Case(1, 4, 5, 4, 4, 2, 2, padding=(0, 1), dilation=(2, 1), groups=2, out_hw=(3, 4)),
     Case(1, 5, 4, 9, 3, 2, 7, padding=(0, 3)),  # the row tiles of every pass (7 wide, 5 lanes, 9 pixels)
+    Case(1, 3, 4, 19, 4, 3, 3, padding=(1, 1), groups=1),  # few channels: vectors along the row, a tail
 ]
 
 
