@@ -2,7 +2,8 @@
 
 Each subclasses its torch.nn class, so constructor arguments, parameter names, initialisation and
 state_dict keys are torch's; forward calls fastcnn.ops. Extra keywords: `algo=` (convolutions),
-`activation=` / `activation_param=` (Conv2d: fused into the kernel's epilogue) and `backend=`.
+`activation=` / `activation_param=` (Conv2d and Linear: applied in the same op, in the kernel's
+epilogue; checked when set at construction) and `backend=`.
 `from_torch(module)` wraps an existing torch module's parameters (shared, not copied); see _base.py.
 """
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from torch import nn
 
 from .. import ops
+from ..ops._fused import fused_activation
 from ._base import Module
 
 __all__ = ["Conv2d", "ConvTranspose2d", "Linear"]
@@ -24,7 +26,16 @@ def _check_padding_mode(padding_mode, allowed=("zeros",)):
 CONV2D_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
-class Conv2d(Module, nn.Conv2d, settings=dict(algo="auto", activation=None, activation_param=None)):
+class _Epilogue(Module, settings=dict(activation=None, activation_param=None)):
+    """The fused activation settings of Conv2d and Linear, rejected on construction (and by from_torch)
+    with the op's message when the epilogue cannot apply them."""
+
+    def _set_settings(self, chosen):
+        fused_activation(chosen["activation"], chosen["activation_param"])
+        super()._set_settings(chosen)
+
+
+class Conv2d(_Epilogue, nn.Conv2d, settings=dict(algo="auto")):
     @classmethod
     def check_settings(cls, module):
         _check_padding_mode(module.padding_mode, CONV2D_PADDING_MODES)
@@ -57,6 +68,9 @@ class ConvTranspose2d(Module, nn.ConvTranspose2d, settings=dict(algo="auto")):
                                     self.groups, self.dilation, algo=self.algo, backend=self.backend)
 
 
-class Linear(Module, nn.Linear):
+class Linear(_Epilogue, nn.Linear):
     def forward(self, input):
-        return ops.linear(input, self.weight, self.bias, backend=self.backend)
+        if self.activation is None:  # (no keywords: the op's lean plan is then the C++ op itself)
+            return ops.linear(input, self.weight, self.bias, backend=self.backend)
+        return ops.linear(input, self.weight, self.bias, activation=self.activation,
+                          activation_param=self.activation_param, backend=self.backend)
