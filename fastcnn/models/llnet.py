@@ -15,6 +15,10 @@ Training has two phases (written by the training code; this module gives it the 
 
 Small: the same 17x17 patches with one third of the hidden widths, 289-289-192-96-192-289-289
 (316,229 parameters).
+
+Built from FAST, every layer applies its sigmoid in its own op (fastcnn.nn.Linear(activation=
+"sigmoid"): one op and one backward node per layer) and `act` is an Identity; the torch twin's layers
+are plain nn.Linear followed by `act`, nn.Sigmoid. Neither changes the state_dict (no parameters).
 """
 from __future__ import annotations
 
@@ -33,9 +37,11 @@ class LLNet(Network):
         self.output_shape = (widths[0],)
         L = lib
         pairs = list(zip(widths, widths[1:]))
-        self.encoders = L.ModuleList([L.Linear(a, b) for a, b in pairs])
-        self.decoders = L.ModuleList([L.Linear(b, a) for a, b in reversed(pairs)])
-        self.act = L.Sigmoid()
+        # the activation in each layer's op where the library has that (see the module doc)
+        self._fused = dict(activation="sigmoid") if lib is FAST else {}
+        self.encoders = L.ModuleList([L.Linear(a, b, **self._fused) for a, b in pairs])
+        self.decoders = L.ModuleList([L.Linear(b, a, **self._fused) for a, b in reversed(pairs)])
+        self.act = L.Identity() if self._fused else L.Sigmoid()  # after each layer
 
     @property
     def depth(self) -> int:
@@ -51,7 +57,8 @@ class LLNet(Network):
     def tied_decode(self, i: int, h):
         """Pretraining decoder of layer i: sigmoid(linear(h, W_i^T, c_i)), with W_i the weight of
         encoders[i] and c_i the bias of its mirrored decoder layer (see the module doc)."""
-        return self.act(self.lib.F.linear(h, self.encoders[i].weight.t(), self.decoders[self.depth - 1 - i].bias))
+        return self.act(self.lib.F.linear(h, self.encoders[i].weight.t(), self.decoders[self.depth - 1 - i].bias,
+                                          **self._fused))
 
     def tied_reconstruct(self, i: int, h):
         """Layer i as a tied denoising autoencoder: its input h -> code -> reconstruction of h."""
