@@ -1,6 +1,7 @@
 """The model registry: a name -> a builder, in the style of torchvision.models."""
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Callable, Dict, List
 
@@ -21,9 +22,12 @@ class ModelSpec:
 
     def __call__(self, size: str = "canonical", lib=FAST, *, fuse: bool = True, **overrides) -> nn.Module:
         """The network; built from FAST, with its activations fused into the layers before them
-        (fuse_fast) unless fuse=False (the layers as written: what the fusion tests compare with)."""
+        (fuse_fast) unless fuse=False (the layers as written: what the fusion tests and benchmarks
+        compare with). A builder that fuses in its own forward takes `fuse` itself (llnet)."""
         if size not in SIZES:
             raise ValueError(f"size: expected one of {SIZES}, got {size!r}")
+        if "fuse" in inspect.signature(self.build).parameters:
+            overrides["fuse"] = fuse and lib is FAST
         net = self.build(size=size, lib=lib, **overrides)
         return fuse_fast(net) if fuse and lib is FAST else net
 

@@ -66,6 +66,13 @@ def test_llnet_layers_apply_their_sigmoid():
     assert len(layers) == 6 and all(m.activation == "sigmoid" for m in layers)
     assert isinstance(net.act, nn.Identity) and isinstance(twin.act, nn.Sigmoid)
     assert all(type(m) is nn.Linear for m in list(twin.encoders) + list(twin.decoders))
+    plain = models.get_model("llnet", size="small", fuse=False)
+    assert all(m.activation is None for m in list(plain.encoders) + list(plain.decoders))
+    assert isinstance(plain.act, nn.Sigmoid)
+    x = net.example_input(3)
+    plain.load_state_dict(net.state_dict())
+    assert torch.equal(net(x), plain(x))  # the same kernels: the fused op only saves the second pass
+    assert torch.equal(net.tied_reconstruct(1, net.encode(x, 1)), plain.tied_reconstruct(1, plain.encode(x, 1)))
 
 
 @pytest.mark.skipif(_eager.EagerOp("linear").get() is None, reason="fastcnn._C built without the eager op layer")
