@@ -11,8 +11,7 @@ from __future__ import annotations
 from torch import nn
 
 from .. import ops
-from ..ops._fused import fused_activation
-from ._base import Module
+from ._base import Epilogue, Module
 
 __all__ = ["Conv2d", "ConvTranspose2d", "Linear"]
 
@@ -26,16 +25,7 @@ def _check_padding_mode(padding_mode, allowed=("zeros",)):
 CONV2D_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
-class _Epilogue(Module, settings=dict(activation=None, activation_param=None)):
-    """The fused activation settings of Conv2d and Linear, rejected on construction (and by from_torch)
-    with the op's message when the epilogue cannot apply them."""
-
-    def _set_settings(self, chosen):
-        fused_activation(chosen["activation"], chosen["activation_param"])
-        super()._set_settings(chosen)
-
-
-class Conv2d(_Epilogue, nn.Conv2d, settings=dict(algo="auto")):
+class Conv2d(Epilogue, nn.Conv2d, settings=dict(algo="auto")):
     @classmethod
     def check_settings(cls, module):
         _check_padding_mode(module.padding_mode, CONV2D_PADDING_MODES)
@@ -68,7 +58,7 @@ class ConvTranspose2d(Module, nn.ConvTranspose2d, settings=dict(algo="auto")):
                                     self.groups, self.dilation, algo=self.algo, backend=self.backend)
 
 
-class Linear(_Epilogue, nn.Linear):
+class Linear(Epilogue, nn.Linear):
     def forward(self, input):
         if self.activation is None:  # (no keywords: the op's lean plan is then the C++ op itself)
             return ops.linear(input, self.weight, self.bias, backend=self.backend)
