@@ -69,8 +69,9 @@ def main():
 
 
 def _fused_count(model):
-    return sum(getattr(m, "activation", None) is not None for m in model.modules()
-               if isinstance(m, (fastcnn.nn.Conv2d, fastcnn.nn.Linear)))
+    from fastcnn.nn._base import Epilogue  # Conv2d, Linear, BatchNorm1d/2d
+
+    return sum(isinstance(m, Epilogue) and m.activation is not None for m in model.modules())
 
 
 def _eval(name, model, x, reps):

@@ -7,11 +7,12 @@ nn.Sequential (the containers the zoo builds its layer stacks from; a custom for
 is not visible, so it is left alone):
   - Conv2d -> BatchNorm2d with running statistics (eval only) becomes one Conv2d holding the folded
     weight and bias (fuse_conv_bn, computed in float64);
-  - fastcnn.nn.Conv2d or fastcnn.nn.Linear -> ReLU / LeakyReLU / ELU (parameter >= 0) / Sigmoid /
-    Tanh becomes one layer that applies bias + activation in the same op (a conv kernel's epilogue, to
-    its registers before the store; linear's, in place over the GEMM's result while it is in cache),
-    and in training runs the activation's backward from the saved output, as the unfused layer's
-    does, inside the layer's one backward node.
+  - fastcnn.nn.Conv2d, Linear or BatchNorm1d/2d -> ReLU / LeakyReLU / ELU (parameter >= 0) / Sigmoid /
+    Tanh becomes one layer that applies the activation in the same op (a conv kernel's epilogue, to
+    its registers before the store; linear's and batch norm's, in place over the result while it is
+    in cache), and in training runs the activation's backward from the saved output, as the unfused
+    layer's does, inside the layer's one backward node. (In training a BatchNorm between a conv and
+    its activation stays: conv -> BN+activation.)
 The replaced module's slot holds an nn.Identity (no parameters), so the Sequential keeps its indices
 and the state_dict its keys.
 
@@ -29,6 +30,10 @@ from torch import nn
 
 from .conv import Conv2d, Linear
 from .fuse import fuse_conv_bn
+from .norm import BatchNorm1d, BatchNorm2d
+
+# layers that may take the next module's activation into their own op (fastcnn's, with `activation=`)
+_EPILOGUE_LAYERS = (Conv2d, Linear, BatchNorm1d, BatchNorm2d)
 
 __all__ = ["optimize_for_inference", "fuse_activations", "fuse_conv_activations"]
 
@@ -58,7 +63,7 @@ def _fuse_sequential(seq: nn.Sequential, fold_bn: bool, fuse_act: bool, fused: L
     i = 0
     while i < len(names):
         layer = seq._modules[names[i]]
-        if not isinstance(layer, (nn.Conv2d, nn.Linear)):
+        if not isinstance(layer, (nn.Conv2d, nn.Linear, nn.modules.batchnorm._BatchNorm)):
             i += 1
             continue
         j = i + 1
@@ -68,7 +73,7 @@ def _fuse_sequential(seq: nn.Sequential, fold_bn: bool, fuse_act: bool, fused: L
             seq._modules[names[i]], seq._modules[names[j]] = layer, nn.Identity()
             fused.append(f"{prefix}{names[i]}+{names[j]} (batch norm folded)")
             j += 1
-        if fuse_act and j < len(names) and isinstance(layer, (Conv2d, Linear)) and layer.activation is None:
+        if fuse_act and j < len(names) and isinstance(layer, _EPILOGUE_LAYERS) and layer.activation is None:
             epilogue = _epilogue(seq._modules[names[j]])
             if epilogue is not None:
                 layer.activation, layer.activation_param = epilogue
@@ -100,7 +105,7 @@ def optimize_for_inference(model: nn.Module, *, fuse_activations: bool = True) -
 
 
 def fuse_activations(model: nn.Module, *, inplace: bool = False) -> nn.Module:
-    """A new model (same training mode) in which every fastcnn.nn.Conv2d or fastcnn.nn.Linear
+    """A new model (same training mode) in which every fastcnn.nn.Conv2d, Linear or BatchNorm1d/2d
     directly followed by an activation in a Sequential applies it in its epilogue; it trains like the
     original (the same parameter values, copied). `model` is not modified, unless inplace=True (then
     it is the model returned)."""

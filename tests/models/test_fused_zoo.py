@@ -1,5 +1,5 @@
-"""The zoo's fastcnn builds train fused (fastcnn.models._registry.fuse_fast): each Conv2d / Linear ->
-activation pair of a Sequential is one layer applying the activation in its own op, and llnet's
+"""The zoo's fastcnn builds train fused (fastcnn.models._registry.fuse_fast): each Conv2d / Linear /
+BatchNorm -> activation pair of a Sequential is one layer applying the activation in its own op, and llnet's
 layers apply their sigmoid themselves. These tests fail if the fusion silently stops: the pairs each
 network must fuse are listed, and a training forward's graph must hold the layers' own backward nodes
 and no activation node of its own. (Parity with the torch twin: test_zoo.py, test_classic.py.)"""
@@ -20,12 +20,14 @@ FUSED = {
     "lenet": ["classifier.1+2 (relu epilogue)"],
     "alexnet": [f"features.{i}+{i + 1} (relu epilogue)" for i in (0, 4, 8, 10, 12)]
     + ["classifier.1+2 (relu epilogue)", "classifier.4+5 (relu epilogue)"],
-    "dcgan_discriminator": ["main.0+1 (leaky_relu epilogue)", "main.8+9 (sigmoid epilogue)"],
-    "srgan_discriminator": ["features.0+1 (leaky_relu epilogue)", "classifier.1+2 (leaky_relu epilogue)",
-                            "classifier.3+4 (sigmoid epilogue)"],
+    "dcgan_discriminator": ["main.0+1 (leaky_relu epilogue)", "main.3+4 (leaky_relu epilogue)",  # conv, BN, BN, conv
+                            "main.6+7 (leaky_relu epilogue)", "main.8+9 (sigmoid epilogue)"],
+    "srgan_discriminator": [f"features.{i}+{i + 1} (leaky_relu epilogue)" for i in (0, 3, 6, 9, 12, 15, 18, 21)]
+    + ["classifier.1+2 (leaky_relu epilogue)", "classifier.3+4 (sigmoid epilogue)"],
+    "segnet_basic": [f"encoder.{i}.1+2 (relu epilogue)" for i in range(4)],  # BatchNorm + ReLU
 }
 # networks all of whose activations are fused: their training graph holds no activation node
-ALL_FUSED = ("mlp", "vae", "llnet", "alexnet")
+ALL_FUSED = ("mlp", "vae", "llnet", "alexnet", "segnet_basic", "dcgan_discriminator")
 
 
 def _graph_nodes(out):
@@ -49,7 +51,7 @@ def test_the_fastcnn_build_fuses_its_pairs(name):
     for pair in FUSED[name]:  # "<sequential>.<layer>+<slot> (<activation> epilogue)"
         layer, rest = pair.split("+")
         sequential, slot, activation = layer.rsplit(".", 1)[0], rest.split(" ")[0], rest.split(" ")[1][1:]
-        assert isinstance(modules[layer], (fastcnn.nn.Conv2d, fastcnn.nn.Linear))
+        assert isinstance(modules[layer], (fastcnn.nn.Conv2d, fastcnn.nn.Linear, fastcnn.nn.BatchNorm2d))
         assert modules[layer].activation == activation
         assert isinstance(modules[f"{sequential}.{slot}"], nn.Identity), pair
     twin = models.get_twin(name, size="small")
@@ -57,7 +59,7 @@ def test_the_fastcnn_build_fuses_its_pairs(name):
     assert not hasattr(twin, "fused_layers")  # the twin stays plain torch.nn
     unfused = models.get_model(name, size="small", fuse=False)
     assert not any(getattr(m, "activation", None) for m in unfused.modules()
-                   if isinstance(m, (fastcnn.nn.Conv2d, fastcnn.nn.Linear)))
+                   if isinstance(m, (fastcnn.nn.Conv2d, fastcnn.nn.Linear, fastcnn.nn.BatchNorm2d)))
 
 
 def test_llnet_layers_apply_their_sigmoid():
@@ -82,8 +84,9 @@ def test_a_training_forward_runs_the_fused_ops(name):
     net = models.get_model(name, size="small").train()
     out = net(net.example_input(2))
     nodes = _graph_nodes(out)
-    layers = [m for m in net.modules() if isinstance(m, (fastcnn.nn.Conv2d, fastcnn.nn.Linear))]
-    kinds = {fastcnn.nn.Conv2d: "fastcnn::Conv2dBackward", fastcnn.nn.Linear: "fastcnn::LinearBackward"}
+    kinds = {fastcnn.nn.Conv2d: "fastcnn::Conv2dBackward", fastcnn.nn.Linear: "fastcnn::LinearBackward",
+             fastcnn.nn.BatchNorm2d: "fastcnn::BatchNormBackward"}
+    layers = [m for m in net.modules() if type(m) in kinds]
     for kind, node in kinds.items():
         assert nodes.count(node) == sum(type(m) is kind for m in layers), node
     assert not [n for n in nodes if "Activation" in n or "Sigmoid" in n or "Relu" in n or "Tanh" in n], nodes
