@@ -61,7 +61,8 @@ def main():
         def step(m):
             def run():
                 out = m(x)
-                (out[0] if isinstance(out, tuple) else out).float().square().mean().backward()
+                first = next(iter(out.values())) if isinstance(out, dict) else out[0] if isinstance(out, tuple) else out
+                first.float().square().mean().backward()
             return run
         t = _median_ms({"train": step(train), "fused": step(train_fused)}, a.reps)
         print(f"{name:22s} training step  unfused {t['train']:8.2f} ms  fused (get_model) {t['fused']:8.2f} ms"
