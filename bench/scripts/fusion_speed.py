@@ -1,7 +1,9 @@
-"""Speed of layer fusion on zoo networks (small size): eval forward of model.eval() against
-fastcnn.nn.optimize_for_inference(model), and a training step (forward + backward) of the model
-against fastcnn.nn.fuse_conv_activations(model); alternating, median of runs, 2 threads.
-Usage: python bench/scripts/fusion_speed.py [network ...] [--batch 16] [--reps 15] [--threads 1 (thread CPU time)]"""
+"""Speed of layer fusion on zoo networks (small size), in one process, alternating (so both sides see
+the same load), median of runs: eval forward of the unfused model (get_model(fuse=False)) against
+fastcnn.nn.optimize_for_inference(it), and a training step (forward + backward) of the unfused model
+against the zoo's fused build (get_model(): fuse_activations, llnet's own fused layers).
+Usage: python bench/scripts/fusion_speed.py [network ...] [--batch 16] [--reps 15] [--threads 1 (thread CPU time)]
+       [--train-only]"""
 import sys
 from pathlib import Path
 
@@ -38,6 +40,7 @@ def main():
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--reps", type=int, default=15)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--train-only", action="store_true", help="only the training step")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     global CLOCK
@@ -47,28 +50,42 @@ def main():
     print(f"ISA {_C.isa()}, {a.threads} threads, batch {a.batch}, median of {a.reps}")
     for name in a.networks:
         torch.manual_seed(0)
-        model = models.get_model(name, size="small")
+        model = models.get_model(name, size="small", fuse=False)
+        zoo = models.get_model(name, size="small")
+        zoo.load_state_dict(model.state_dict())
         x = model.example_input(a.batch)
-        plain, fused = model.eval(), fastcnn.nn.optimize_for_inference(model)
-
-        def infer(m):
-            def run():
-                with torch.no_grad():
-                    m(x)
-            return run
-        t = _median_ms({"eval": infer(plain), "optimized": infer(fused)}, a.reps)
-        print(f"{name:22s} eval forward   unfused {t['eval']:8.2f} ms  optimize_for_inference {t['optimized']:8.2f} ms"
-              f"  x{t['eval'] / t['optimized']:.2f}  ({len(fused.fused_layers)} fusions)")
-        train, train_fused = model.train(), fastcnn.nn.fuse_conv_activations(model.train())
+        if not a.train_only:
+            _eval(name, model, x, a.reps)
+        train, train_fused = model.train(), zoo.train()
 
         def step(m):
             def run():
                 out = m(x)
-                (out[0] if isinstance(out, tuple) else out).float().square().mean().backward()
+                first = next(iter(out.values())) if isinstance(out, dict) else out[0] if isinstance(out, tuple) else out
+                first.float().square().mean().backward()
             return run
         t = _median_ms({"train": step(train), "fused": step(train_fused)}, a.reps)
-        print(f"{name:22s} training step  unfused {t['train']:8.2f} ms  fuse_conv_activations {t['fused']:8.2f} ms"
-              f"  x{t['train'] / t['fused']:.2f}  ({len(train_fused.fused_layers)} fusions)", flush=True)
+        print(f"{name:22s} training step  unfused {t['train']:8.2f} ms  fused (get_model) {t['fused']:8.2f} ms"
+              f"  x{t['train'] / t['fused']:.2f}  ({_fused_count(train_fused)} fused layers)", flush=True)
+
+
+def _fused_count(model):
+    from fastcnn.nn._base import Epilogue  # Conv2d, Linear, BatchNorm1d/2d
+
+    return sum(isinstance(m, Epilogue) and m.activation is not None for m in model.modules())
+
+
+def _eval(name, model, x, reps):
+    plain, fused = model.eval(), fastcnn.nn.optimize_for_inference(model)
+
+    def infer(m):
+        def run():
+            with torch.no_grad():
+                m(x)
+        return run
+    t = _median_ms({"eval": infer(plain), "optimized": infer(fused)}, reps)
+    print(f"{name:22s} eval forward   unfused {t['eval']:8.2f} ms  optimize_for_inference {t['optimized']:8.2f} ms"
+          f"  x{t['eval'] / t['optimized']:.2f}  ({len(fused.fused_layers)} fusions)")
 
 
 if __name__ == "__main__":

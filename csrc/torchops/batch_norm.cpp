@@ -1,7 +1,10 @@
 // fastcnn_eager::batch_norm: batch normalisation of a contiguous x[N, C, ...] on the per-channel
 // arithmetic and ISA kernels of csrc/host/batch_norm_math.h, as fastcnn/ops/norm.py's _BatchNorm (the
 // same calls, so the same results): training mode updates the running buffers in place, when given.
+// A fused activation (act: a fastcnn::Act code, 0 = none) runs in place over y right after, and the
+// backward goes through it from the saved output first: one node for BatchNorm + activation.
 #include "host/batch_norm_math.h"
+#include "kernels/activation.h"
 #include "torchops/eager_op.h"
 
 namespace fastcnn::eager {
@@ -9,12 +12,15 @@ namespace {
 
 struct BatchNormBackward : BackwardNode<BatchNormBackward> {
   static constexpr const char* kName = "fastcnn::BatchNormBackward";
-  SavedVariable x, weight, mean, invstd;  // x contiguous; weight undefined when absent
+  SavedVariable x, weight, mean, invstd, y;  // x contiguous; weight undefined when absent; y only with act
   bool training = false, has_weight = false, has_bias = false;
+  int64_t act = 0;
+  double act_param = 0;
 
   variable_list backward(const at::Tensor& grad) {
     const at::Tensor xs = x.unpack(), w = weight.unpack(), mu = mean.unpack(), is = invstd.unpack();
-    const at::Tensor gy = grad.contiguous();
+    at::Tensor gy = grad.contiguous();
+    if (act != 0) gy = through_activation(gy);
     const int64_t N = xs.size(0), C = xs.size(1), S = xs.numel() / std::max<int64_t>(1, N * C);
     at::Tensor gx, gw, gb;
     if (should_compute_output(0)) gx = output_empty(xs.sizes(), xs.options());
@@ -33,6 +39,19 @@ struct BatchNormBackward : BackwardNode<BatchNormBackward> {
     weight.reset_data();
     mean.reset_data();
     invstd.reset_data();
+    y.reset_data();
+  }
+
+  // gy through the fused activation, from the saved output (as conv2d's and linear's nodes)
+  at::Tensor through_activation(const at::Tensor& gy) {
+    const at::Tensor ys = y.unpack(getptr());
+    at::Tensor g = at::empty(ys.sizes(), ys.options());
+    dispatch_float(ys, [&](auto t) {
+      using T = decltype(t);
+      activation_kernels().get<T>().backward(static_cast<Act>(act), ptr<const T>(gy), ptr<const T>(ys), ptr<T>(g),
+                                             ys.numel(), /*from_output=*/true, T(act_param), T(0));
+    });
+    return g;
   }
 };
 
@@ -40,7 +59,8 @@ struct BatchNormBackward : BackwardNode<BatchNormBackward> {
 // (fastcnn/ops/norm.py); the running buffers are written in place.
 at::Tensor batch_norm(const at::Tensor& input, const c10::optional<at::Tensor>& weight_in,
                       const c10::optional<at::Tensor>& bias_in, const c10::optional<at::Tensor>& running_mean_in,
-                      const c10::optional<at::Tensor>& running_var_in, bool training, double momentum, double eps) {
+                      const c10::optional<at::Tensor>& running_var_in, bool training, double momentum, double eps,
+                      int64_t act, double act_param) {
   follow_torch_threads();
   const at::Tensor weight = weight_in.has_value() ? *weight_in : at::Tensor();
   const at::Tensor bias = bias_in.has_value() ? *bias_in : at::Tensor();
@@ -60,6 +80,9 @@ at::Tensor batch_norm(const at::Tensor& input, const c10::optional<at::Tensor>& 
     batch_norm::forward<T>(ptr<const T>(input), ptr<T>(y), N, C, S, ptr_or_null<const T>(weight),
                            ptr_or_null<const T>(bias), ptr_or_null<T>(rm), ptr_or_null<T>(rv), training, momentum, eps,
                            ptr<T>(mean), ptr<T>(invstd));
+    if (act != 0)
+      activation_kernels().get<T>().forward(static_cast<Act>(act), ptr<const T>(y), ptr<T>(y), y.numel(), T(act_param),
+                                            T(0));
   });
   if (grad) {
     auto node = connect<BatchNormBackward>(y, input, weight, bias);
@@ -68,6 +91,8 @@ at::Tensor batch_norm(const at::Tensor& input, const c10::optional<at::Tensor>& 
     node->mean = SavedVariable(mean, false);
     node->invstd = SavedVariable(invstd, false);
     node->training = training, node->has_weight = weight.defined(), node->has_bias = bias.defined();
+    if (act != 0) node->y = SavedVariable(y, true);
+    node->act = act, node->act_param = act_param;
   }
   return y;
 }
@@ -77,5 +102,5 @@ at::Tensor batch_norm(const at::Tensor& input, const c10::optional<at::Tensor>& 
 
 FASTCNN_EAGER_OP("batch_norm",
                  "batch_norm(Tensor x, Tensor? weight, Tensor? bias, Tensor(a!)? running_mean, Tensor(b!)? running_var, "
-                 "bool training, float momentum, float eps) -> Tensor",
+                 "bool training, float momentum, float eps, int act=0, float act_param=0.) -> Tensor",
                  &fastcnn::eager::batch_norm)

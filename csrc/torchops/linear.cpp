@@ -1,6 +1,9 @@
-// fastcnn_eager::linear: y = x[M,K] @ w[N,K]^T + b[N] on fastcnn's GEMM (csrc/kernels/gemm.cpp), the
-// same GEMM calls as fastcnn/ops/linear.py's _Linear (so the same results): the bias rows are the
-// GEMM's C operand (beta = 1) and the bias gradient is gy^T @ ones.
+// fastcnn_eager::linear: y = act(x[M,K] @ w[N,K]^T + b[N]) on fastcnn's GEMM (csrc/kernels/gemm.cpp),
+// the same kernel calls as fastcnn/ops/linear.py's _Linear (so the same results): the bias rows are
+// the GEMM's C operand (beta = 1), the fused activation (act: a fastcnn::Act code, 0 = none) runs in
+// place over y while it is still in cache, and the backward goes through it from the saved output
+// before the two GEMMs (one node for the layer, as conv2d's); the bias gradient is gy^T @ ones.
+#include "kernels/activation.h"
 #include "kernels/gemm.h"
 #include "torchops/eager_op.h"
 
@@ -24,15 +27,25 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const T* 
 
 struct LinearBackward : BackwardNode<LinearBackward> {
   static constexpr const char* kName = "fastcnn::LinearBackward";
-  SavedVariable x, w;  // contiguous [M,K] and [N,K]
+  SavedVariable x, w, y;  // contiguous [M,K] and [N,K]; y: the output, only with an activation
+  int64_t act = 0;
+  double act_param = 0;
   bool has_bias = false;
 
   variable_list backward(const at::Tensor& grad) {
-    const at::Tensor xs = x.unpack(), ws = w.unpack(), gy = grad.contiguous();
+    const at::Tensor xs = x.unpack(), ws = w.unpack();
+    at::Tensor gy = grad.contiguous();
     const int64_t M = xs.size(0), K = xs.size(1), N = ws.size(0);
     at::Tensor gx, gw, gb;
     dispatch_float(xs, [&](auto t) {
       using T = decltype(t);
+      if (act != 0) {  // through the fused activation, from the output (as conv2d's node)
+        const at::Tensor ys = y.unpack(getptr());
+        at::Tensor g = at::empty(ys.sizes(), ys.options());
+        activation_kernels().get<T>().backward(static_cast<Act>(act), ptr<const T>(gy), ptr<const T>(ys), ptr<T>(g),
+                                               ys.numel(), /*from_output=*/true, T(act_param), T(0));
+        gy = g;
+      }
       if (should_compute_output(0)) {
         gx = output_empty({M, K}, xs.options());
         gemm<T>(false, false, M, K, N, ptr<const T>(gy), N, ptr<const T>(ws), K, 0, ptr<T>(gx), K);
@@ -54,10 +67,12 @@ struct LinearBackward : BackwardNode<LinearBackward> {
   void release_variables() override {
     x.reset_data();
     w.reset_data();
+    y.reset_data();
   }
 };
 
-at::Tensor linear(const at::Tensor& input, const at::Tensor& weight, const c10::optional<at::Tensor>& bias_in) {
+at::Tensor linear(const at::Tensor& input, const at::Tensor& weight, const c10::optional<at::Tensor>& bias_in,
+                  int64_t act, double act_param) {
   follow_torch_threads();
   const at::Tensor bias = bias_in.has_value() ? *bias_in : at::Tensor();
   const bool grad = records_grad({&input, &weight, &bias});
@@ -77,12 +92,16 @@ at::Tensor linear(const at::Tensor& input, const at::Tensor& weight, const c10::
       beta = 1;
     }
     gemm<T>(false, true, M, N, K, ptr<const T>(x), K, ptr<const T>(w), K, beta, ptr<T>(y), N);
+    if (act != 0)
+      activation_kernels().get<T>().forward(static_cast<Act>(act), ptr<const T>(y), ptr<T>(y), M * N, T(act_param),
+                                            T(0));
   });
   if (grad) {
     auto node = b.defined() ? connect<LinearBackward>(y, input, weight, bias) : connect<LinearBackward>(y, input, weight);
     node->x = SavedVariable(x, false);
     node->w = SavedVariable(w, false);
-    node->has_bias = b.defined();
+    if (act != 0) node->y = SavedVariable(y, true);
+    node->act = act, node->act_param = act_param, node->has_bias = b.defined();
   }
   return y;
 }
@@ -90,5 +109,8 @@ at::Tensor linear(const at::Tensor& input, const at::Tensor& weight, const c10::
 }  // namespace
 }  // namespace fastcnn::eager
 
-// F.linear's argument names and default: public_op's lean plan for a 2-D input is this op itself.
-FASTCNN_EAGER_OP("linear", "linear(Tensor input, Tensor weight, Tensor? bias=None) -> Tensor", &fastcnn::eager::linear)
+// F.linear's argument names and default (public_op's lean plan for a 2-D input without an activation is
+// this op itself), then the fused activation's code and parameter.
+FASTCNN_EAGER_OP("linear",
+                 "linear(Tensor input, Tensor weight, Tensor? bias=None, int act=0, float act_param=0.) -> Tensor",
+                 &fastcnn::eager::linear)

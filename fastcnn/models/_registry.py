@@ -1,6 +1,7 @@
 """The model registry: a name -> a builder, in the style of torchvision.models."""
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Callable, Dict, List
 
@@ -19,10 +20,16 @@ class ModelSpec:
     canonical_params: int  # the published count (NETWORKS.md) that the canonical size reproduces
     task: str = ""
 
-    def __call__(self, size: str = "canonical", lib=FAST, **overrides) -> nn.Module:
+    def __call__(self, size: str = "canonical", lib=FAST, *, fuse: bool = True, **overrides) -> nn.Module:
+        """The network; built from FAST, with its activations fused into the layers before them
+        (fuse_fast) unless fuse=False (the layers as written: what the fusion tests and benchmarks
+        compare with). A builder that fuses in its own forward takes `fuse` itself (llnet)."""
         if size not in SIZES:
             raise ValueError(f"size: expected one of {SIZES}, got {size!r}")
-        return self.build(size=size, lib=lib, **overrides)
+        if "fuse" in inspect.signature(self.build).parameters:
+            overrides["fuse"] = fuse and lib is FAST
+        net = self.build(size=size, lib=lib, **overrides)
+        return fuse_fast(net) if fuse and lib is FAST else net
 
 
 _MODELS: Dict[str, ModelSpec] = {}
@@ -51,11 +58,23 @@ def model_spec(name: str) -> ModelSpec:
     return _MODELS[name]
 
 
-def get_model(name: str, size: str = "canonical", **overrides) -> nn.Module:
+def fuse_fast(net: nn.Module) -> nn.Module:
+    """`net` (built from FAST) with every Conv2d / Linear -> activation pair of its Sequentials fused
+    into one layer, in place (fastcnn.nn.fuse_activations): one op and one backward node per pair in
+    training and inference. The activation's slot holds an nn.Identity, so the state_dict keys stay
+    the torch twin's; `net.fused_layers` lists the pairs. Networks that apply an activation in their
+    own forward fuse it themselves where it pays (llnet)."""
+    from ..nn.inference import fuse_activations
+
+    return fuse_activations(net, inplace=True)
+
+
+def get_model(name: str, size: str = "canonical", *, fuse: bool = True, **overrides) -> nn.Module:
     """The zoo network `name` built from fastcnn layers, in its canonical (published) or small
-    (trainable on 2 CPU cores in minutes) size; overrides (e.g. num_classes=, activation=) go to its
-    builder. Works under `with torch.device("meta"):` (counts without allocating)."""
-    return model_spec(name)(size, FAST, **overrides)
+    (trainable on 2 CPU cores in minutes) size, its activations fused into the layers before them
+    (fuse_fast; fuse=False: the layers as written); overrides (e.g. num_classes=, activation=) go to
+    its builder. Works under `with torch.device("meta"):` (counts without allocating)."""
+    return model_spec(name)(size, FAST, fuse=fuse, **overrides)
 
 
 def get_twin(name: str, size: str = "canonical", **overrides) -> nn.Module:

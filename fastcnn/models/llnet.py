@@ -15,6 +15,11 @@ Training has two phases (written by the training code; this module gives it the 
 
 Small: the same 17x17 patches with one third of the hidden widths, 289-289-192-96-192-289-289
 (316,229 parameters).
+
+With `fuse` (the default of a FAST build: get_model), every layer applies its sigmoid in its own op
+(fastcnn.nn.Linear(activation="sigmoid"): one op and one backward node per layer) and `act` is an
+Identity; otherwise (the torch twin, get_model(fuse=False)) the layers are plain Linear followed by
+`act`, a Sigmoid. Neither changes the state_dict (no parameters).
 """
 from __future__ import annotations
 
@@ -28,14 +33,15 @@ from ._registry import pick, register_model
 class LLNet(Network):
     name = "llnet"
 
-    def __init__(self, widths=(289, 867, 578, 289), lib=FAST, size: str = "canonical"):
+    def __init__(self, widths=(289, 867, 578, 289), lib=FAST, size: str = "canonical", fuse: bool = False):
         super().__init__((widths[0],), lib, size=size)
         self.output_shape = (widths[0],)
         L = lib
         pairs = list(zip(widths, widths[1:]))
-        self.encoders = L.ModuleList([L.Linear(a, b) for a, b in pairs])
-        self.decoders = L.ModuleList([L.Linear(b, a) for a, b in reversed(pairs)])
-        self.act = L.Sigmoid()
+        self._fused = dict(activation="sigmoid") if fuse else {}  # Linear's keywords (see the module doc)
+        self.encoders = L.ModuleList([L.Linear(a, b, **self._fused) for a, b in pairs])
+        self.decoders = L.ModuleList([L.Linear(b, a, **self._fused) for a, b in reversed(pairs)])
+        self.act = L.Identity() if self._fused else L.Sigmoid()  # after each layer
 
     @property
     def depth(self) -> int:
@@ -51,7 +57,8 @@ class LLNet(Network):
     def tied_decode(self, i: int, h):
         """Pretraining decoder of layer i: sigmoid(linear(h, W_i^T, c_i)), with W_i the weight of
         encoders[i] and c_i the bias of its mirrored decoder layer (see the module doc)."""
-        return self.act(self.lib.F.linear(h, self.encoders[i].weight.t(), self.decoders[self.depth - 1 - i].bias))
+        return self.act(self.lib.F.linear(h, self.encoders[i].weight.t(), self.decoders[self.depth - 1 - i].bias,
+                                          **self._fused))
 
     def tied_reconstruct(self, i: int, h):
         """Layer i as a tied denoising autoencoder: its input h -> code -> reconstruction of h."""
@@ -72,5 +79,5 @@ class LLNet(Network):
 
 @register_model("llnet", paper="Lore, Akintayo & Sarkar 2017 (LLNet)", canonical_params=1_840_930,
                 task="17x17 grey patches (289 values): low-light enhancement and denoising")
-def llnet(size="canonical", lib=FAST):
-    return LLNet(pick(size, (289, 867, 578, 289), (289, 289, 192, 96)), lib, size)
+def llnet(size="canonical", lib=FAST, fuse: bool = False):
+    return LLNet(pick(size, (289, 867, 578, 289), (289, 289, 192, 96)), lib, size, fuse)

@@ -59,13 +59,14 @@ class R2D2(Network):
         add_conv(32 * mchan, k=2, stride=2, relu=False)
         add_conv(32 * mchan, k=2, stride=2, relu=False)
         add_conv(dim, k=2, stride=2, bn=False, relu=False)
-        self.ops = L.ModuleList(layers)  # the reference's attribute names, so its state_dict keys fit
+        # the reference's attribute names, so its state_dict keys fit (a ModuleList there; a Sequential
+        # has the same keys and lets the fusion pass see each BN -> ReLU pair)
+        self.ops = L.Sequential(*layers)
         self.clf = L.Conv2d(dim, 2, 1)  # reliability
         self.sal = L.Conv2d(dim, 1, 1)  # repeatability
 
     def forward(self, x):
-        for op in self.ops:
-            x = op(x)
+        x = self.ops(x)
         energy = x * x
         F = self.lib.F
         reliability = F.softmax(self.clf(energy), dim=1)[:, 1:2]

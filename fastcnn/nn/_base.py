@@ -114,6 +114,18 @@ class Module(nn.Module):
         return ", ".join([s for s in [super().extra_repr()] if s] + changed)
 
 
+class Epilogue(Module, settings=dict(activation=None, activation_param=None)):
+    """The fused activation settings of Conv2d, Linear and BatchNorm (the activation applied in the
+    layer's own op), rejected on construction (and by from_torch) with the op's message when the
+    epilogue cannot apply them."""
+
+    def _set_settings(self, chosen: Dict[str, Any]) -> None:
+        from ..ops._fused import fused_activation
+
+        fused_activation(chosen["activation"], chosen["activation_param"])
+        super()._set_settings(chosen)
+
+
 def check_dtypes(module: nn.Module) -> None:
     """TypeError if a floating parameter or buffer of `module` itself has a dtype the kernels lack."""
     for name, t in list(module.named_parameters(recurse=False)) + list(module.named_buffers(recurse=False)):

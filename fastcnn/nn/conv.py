@@ -2,7 +2,8 @@
 
 Each subclasses its torch.nn class, so constructor arguments, parameter names, initialisation and
 state_dict keys are torch's; forward calls fastcnn.ops. Extra keywords: `algo=` (convolutions),
-`activation=` / `activation_param=` (Conv2d: fused into the kernel's epilogue) and `backend=`.
+`activation=` / `activation_param=` (Conv2d and Linear: applied in the same op, in the kernel's
+epilogue; checked when set at construction) and `backend=`.
 `from_torch(module)` wraps an existing torch module's parameters (shared, not copied); see _base.py.
 """
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from torch import nn
 
 from .. import ops
-from ._base import Module
+from ._base import Epilogue, Module
 
 __all__ = ["Conv2d", "ConvTranspose2d", "Linear"]
 
@@ -24,7 +25,7 @@ def _check_padding_mode(padding_mode, allowed=("zeros",)):
 CONV2D_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
-class Conv2d(Module, nn.Conv2d, settings=dict(algo="auto", activation=None, activation_param=None)):
+class Conv2d(Epilogue, nn.Conv2d, settings=dict(algo="auto")):
     @classmethod
     def check_settings(cls, module):
         _check_padding_mode(module.padding_mode, CONV2D_PADDING_MODES)
@@ -57,6 +58,9 @@ class ConvTranspose2d(Module, nn.ConvTranspose2d, settings=dict(algo="auto")):
                                     self.groups, self.dilation, algo=self.algo, backend=self.backend)
 
 
-class Linear(Module, nn.Linear):
+class Linear(Epilogue, nn.Linear):
     def forward(self, input):
-        return ops.linear(input, self.weight, self.bias, backend=self.backend)
+        if self.activation is None:  # (no keywords: the op's lean plan is then the C++ op itself)
+            return ops.linear(input, self.weight, self.bias, backend=self.backend)
+        return ops.linear(input, self.weight, self.bias, activation=self.activation,
+                          activation_param=self.activation_param, backend=self.backend)

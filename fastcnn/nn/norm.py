@@ -8,15 +8,15 @@ from __future__ import annotations
 import torch
 
 from .. import ops
-from ._base import Module
+from ._base import Epilogue, Module
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LocalResponseNorm", "GroupNorm", "LayerNorm", "InstanceNorm1d",
            "InstanceNorm2d"]
 
 
-class _FastBatchNorm(Module):
+class _FastBatchNorm(Epilogue):
     """forward() of torch.nn's _BatchNorm (momentum None = cumulative average, track_running_stats,
-    num_batches_tracked) on fastcnn.ops.batch_norm."""
+    num_batches_tracked) on fastcnn.ops.batch_norm; `activation=` fuses an activation into the op."""
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         self._check_input_dim(input)
@@ -26,8 +26,12 @@ class _FastBatchNorm(Module):
             factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
         use_batch_stats = self.training or (self.running_mean is None and self.running_var is None)
         track = not self.training or self.track_running_stats
-        return ops.batch_norm(input, self.running_mean if track else None, self.running_var if track else None,
-                              self.weight, self.bias, use_batch_stats, factor, self.eps, backend=self.backend)
+        args = (input, self.running_mean if track else None, self.running_var if track else None, self.weight,
+                self.bias, use_batch_stats, factor, self.eps)
+        if self.activation is None:
+            return ops.batch_norm(*args, backend=self.backend)
+        return ops.batch_norm(*args, activation=self.activation, activation_param=self.activation_param,
+                              backend=self.backend)
 
 
 class BatchNorm1d(_FastBatchNorm, torch.nn.BatchNorm1d):

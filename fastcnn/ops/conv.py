@@ -32,12 +32,13 @@ import torch.nn.functional as F
 
 from .. import _checks, _registry
 from ..contracts import kernels
-from ..contracts.activation import FUSED_ACTIVATIONS, fused_code
+from ..contracts.activation import fused_code
 from ..contracts.conv import ConvShape
 from . import _conv_algo as algos
 from . import _library
 from ._conv_algo import autotune
 from ._eager import EagerOp, runnable
+from ._fused import fused_activation, reference_activation
 from ._op import ConfigMemo, apply, once_differentiable, public_op
 from ._shapes import channels_last_from_nchw, is_channels_last_only, nchw_from_channels_last
 
@@ -71,20 +72,6 @@ def _groups(groups) -> int:
     if groups < 1:
         raise ValueError(f"groups: expected a positive int, got {groups}")
     return groups
-
-
-def _activation(activation, activation_param) -> Tuple[Optional[str], float]:
-    if activation is None:
-        return None, 0.0
-    if activation not in FUSED_ACTIVATIONS:
-        raise ValueError(f"activation: expected None or one of {sorted(FUSED_ACTIVATIONS)}, got {activation!r}")
-    param = FUSED_ACTIVATIONS[activation] if activation_param is None else _checks.number(activation_param,
-                                                                                          "activation_param")
-    # The backward pass works from the output; that needs y > 0 exactly where x > 0.
-    if activation in ("leaky_relu", "elu") and param < 0:
-        raise ValueError(f"activation_param: a fused {activation} needs a parameter >= 0, got {param}; "
-                         f"apply fastcnn.ops.{activation} separately")
-    return activation, param
 
 
 def _operands(input, weight, bias, groups, transposed: bool):
@@ -166,7 +153,7 @@ def _check_conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, gro
         x, unbatched = _operands(input, weight, bias, _groups(groups), transposed=False)
         stride, pad, dilation, out_hw = _conv_geometry(x, weight, stride, padding, dilation)
         shape = ConvShape.of(x.shape, weight.shape, stride, pad, dilation, groups, out_hw)
-        found = _Checked(unbatched, shape, *_activation(activation, activation_param), {}, {})
+        found = _Checked(unbatched, shape, *fused_activation(activation, activation_param), {}, {})
         if algo not in algos.CHOICES:
             raise ValueError(f"algo: expected one of {algos.CHOICES}, got {algo!r}")
         _CHECKED.put(key, found)
@@ -524,21 +511,11 @@ def _eager_conv(checked: _Checked, cfg: ConvConfig, x, w, b, transposed: bool):
 # ----------------------------------------------------------------------------------------------------
 # Public ops
 
-def _apply_activation_reference(y, activation, param):
-    if activation is None:
-        return y
-    if activation == "leaky_relu":
-        return F.leaky_relu(y, param)
-    if activation == "elu":
-        return F.elu(y, param)
-    return {"relu": torch.relu, "sigmoid": torch.sigmoid, "tanh": torch.tanh}[activation](y)
-
-
 def _conv2d_reference(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, *, algo="auto",
                       activation=None, activation_param=None):
-    activation, param = _activation(activation, activation_param)
+    activation, param = fused_activation(activation, activation_param)
     y = F.conv2d(input, weight, bias, stride, padding, dilation, groups)
-    return _apply_activation_reference(y, activation, param)
+    return reference_activation(y, activation, param)
 
 
 @public_op(reference=_conv2d_reference, check=_check_conv2d, repeat=True)

@@ -1,8 +1,13 @@
-"""linear and matmul on the `gemm` kernel.
+"""linear and matmul on the `gemm` kernel; linear with a fused `activation=` epilogue.
 
-Kernel called here (same name and signature on every backend):
+Kernels called here (same name and signature on every backend):
     gemm(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None) -> out
         out = alpha * op(a) @ op(b) + beta * out on 2-D matrices; out=None allocates (beta ignored).
+    activation_forward(x, kind, p0, p1, out=x)          (the fused activation, in place over y)
+    activation_backward(gy, y, kind, p0, p1, from_output=True) -> g   (through it, from the output)
+
+On the cpu backend linear reaches the eager op fastcnn_eager::linear (csrc/torchops/linear.cpp): the
+same kernel calls with one C++ backward node for the whole layer, activation included.
 """
 from __future__ import annotations
 
@@ -11,7 +16,9 @@ import torch.nn.functional as F
 
 from .. import _checks
 from ..contracts import kernels
+from ..contracts.activation import fused_code
 from ._eager import EagerOp, runnable
+from ._fused import fused_activation, reference_activation
 from ._op import apply, memoised, once_differentiable, public_op
 from ._shapes import leading_merged, owned_outputs
 
@@ -44,27 +51,32 @@ def _ones_column(like: torch.Tensor, rows: int) -> torch.Tensor:
 @owned_outputs
 class _Linear(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x2d, w, b, backend):
+    def forward(ctx, x2d, w, b, activation, act_param, backend):
         if b is None:
             y = _gemm(backend, x2d, w, trans_b=True)
         else:  # the bias rows are GEMM's C operand: y = x @ w^T + 1 * bias
             y = b.expand(x2d.shape[0], w.shape[0]).clone(memory_format=torch.contiguous_format)
             _gemm(backend, x2d, w, trans_b=True, beta=1.0, out=y)
+        if activation is not None:  # in place, while y is still in cache
+            kernels.activation_forward[backend](y, activation, act_param, 0.0, out=y)
         ctx.backend, ctx.has_bias = backend, b is not None
-        ctx.save_for_backward(x2d, w)
+        ctx.activation, ctx.act_param = activation, act_param
+        ctx.save_for_backward(x2d, w, y if activation is not None else None)
         return y
 
     @staticmethod
     @once_differentiable
     def backward(ctx, gy):
-        x2d, w = ctx.saved_tensors
+        x2d, w, y = ctx.saved_tensors
         gy = gy.contiguous()
+        if ctx.activation is not None:  # through the fused activation, from the output
+            gy = kernels.activation_backward[ctx.backend](gy, y, ctx.activation, ctx.act_param, 0.0, True)
         gx = _gemm(ctx.backend, gy, w) if ctx.needs_input_grad[0] else None
         gw = _gemm(ctx.backend, gy, x2d, trans_a=True) if ctx.needs_input_grad[1] else None
         gb = None
         if ctx.has_bias and ctx.needs_input_grad[2]:  # column sums of gy = gy^T @ ones
             gb = _gemm(ctx.backend, gy, _ones_column(gy, gy.shape[0]), trans_a=True).view(-1)
-        return gx, gw, gb, None
+        return gx, gw, gb, None, None, None
 
 
 @owned_outputs
@@ -97,7 +109,7 @@ class _Matmul(torch.autograd.Function):
         return ga, gb, None
 
 
-def _check_linear(input, weight, bias=None):
+def _check_linear(input, weight, bias=None, *, activation=None, activation_param=None):
     _checks.float_tensor(input, "input")
     if input.dim() < 1:
         raise ValueError("input: expected at least 1 dimension, got a 0-D tensor")
@@ -111,6 +123,7 @@ def _check_linear(input, weight, bias=None):
         _checks.same_dtype_device(input, "input", bias, "bias")
         if bias.shape[0] != weight.shape[0]:
             raise ValueError(f"bias: expected {weight.shape[0]} values, got {bias.shape[0]}")
+    fused_activation(activation, activation_param)
 
 
 _LINEAR = EagerOp("linear")
@@ -118,24 +131,42 @@ _LINEAR = EagerOp("linear")
 
 def _linear_plan(args, kwargs, checked):
     """public_op's lean plan for a 2-D input: the eager op itself, whose schema takes F.linear's
-    arguments (input, weight, bias=None) as they come."""
-    x, w = _input_and_weight(*args, **kwargs)
-    return runnable(_LINEAR, x, w, x.shape[0] * w.shape[0]) if x.dim() == 2 else None
+    arguments (input, weight, bias=None) as they come; with `activation=` / `activation_param=`
+    keywords, a call of it with the activation's code and parameter worked out once."""
+    x, w, activation, activation_param = _plan_arguments(*args, **kwargs)
+    lin = runnable(_LINEAR, x, w, x.shape[0] * w.shape[0]) if x.dim() == 2 else None
+    if lin is None or ("activation" not in kwargs and "activation_param" not in kwargs):
+        return lin
+    activation, param = fused_activation(activation, activation_param)
+    code = fused_code(activation)
+
+    def fused(input, weight, bias=None, **_):
+        return lin(input, weight, bias, code, param)
+    return fused
 
 
-def _input_and_weight(input, weight, bias=None):
-    return input, weight
+def _plan_arguments(input, weight, bias=None, *, activation=None, activation_param=None):
+    return input, weight, activation, activation_param
 
 
-@public_op(reference=F.linear, check=memoised(_check_linear), repeat=True, lean=_linear_plan)
-def linear(input, weight, bias=None, *, backend):
-    """torch.nn.functional.linear: input[..., in] @ weight[out, in]^T + bias[out]."""
+def _linear_reference(input, weight, bias=None, *, activation=None, activation_param=None):
+    activation, param = fused_activation(activation, activation_param)
+    return reference_activation(F.linear(input, weight, bias), activation, param)
+
+
+@public_op(reference=_linear_reference, check=memoised(_check_linear), repeat=True, lean=_linear_plan)
+def linear(input, weight, bias=None, *, activation=None, activation_param=None, backend):
+    """torch.nn.functional.linear, input[..., in] @ weight[out, in]^T + bias[out], plus a fused
+    `activation=` (None, 'relu', 'leaky_relu', 'elu', 'sigmoid', 'tanh'; `activation_param` = slope /
+    alpha, torch's default when None) applied to the result in the same op, forward and backward."""
+    activation, param = fused_activation(activation, activation_param)
     x2d = input if input.dim() == 2 else leading_merged(input, 1)  # 2-D, the usual case: no reshapes
     lin = runnable(_LINEAR, x2d, weight, x2d.shape[0] * weight.shape[0]) if backend == "cpu" else None
-    if lin is not None:  # the same GEMMs in one C++ op (fastcnn/ops/_eager.py)
-        y = lin(x2d, weight, bias)
+    if lin is not None:  # the same kernels in one C++ op (fastcnn/ops/_eager.py)
+        y = lin(x2d, weight, bias, fused_code(activation), param)
     else:
-        y = apply(_Linear, x2d.contiguous(), weight.contiguous(), None if bias is None else bias.contiguous(), backend)
+        y = apply(_Linear, x2d.contiguous(), weight.contiguous(), None if bias is None else bias.contiguous(),
+                  activation, param, backend)
     return y if input.dim() == 2 else y.view(*input.shape[:-1], weight.shape[0])
 
 

@@ -8,6 +8,8 @@ Kernels called here (same signature on cpu, triton, cuda; tensors contiguous, on
   batch_norm_backward(gy[N,C,S], x[N,C,S], weight[C]|None, mean[C], invstd[C], training: bool,
                       need_input: bool, need_weight: bool, need_bias: bool)
       -> (grad_input[N,C,S]|None, grad_weight[C]|None, grad_bias[C]|None)
+  activation_forward(y, kind, p0, p1, out=y) / activation_backward(gy, y, kind, p0, p1, from_output=True)
+      batch_norm's fused `activation=` (in place over y; its backward from the saved output)
   normalize_forward(x[outer,D,inner], p: float, eps: float) -> (y, norm[outer,inner])   y = x / max(||x||_p, eps)
   normalize_backward(gy, x, norm, p, eps) -> gx
   local_response_norm_forward(x[N,C,S], size, alpha, beta, k) -> (y, scale[N,C,S])
@@ -21,7 +23,9 @@ import torch.nn.functional as F
 
 from .. import _checks
 from ..contracts import kernels
+from ..contracts.activation import fused_code
 from ._eager import EagerOp, runnable
+from ._fused import fused_activation, reference_activation
 from ._op import apply, memoised, public_op
 from ._shapes import around, follows_channels_last, owned_outputs, reshaped_in_place
 
@@ -46,7 +50,7 @@ def _check_channel_vector(v, name, x, C):
 
 
 def _check_batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
-                      eps=1e-5):
+                      eps=1e-5, *, activation=None, activation_param=None):
     _checks.float_tensor(input, "input", (2, 3, 4))
     C = input.shape[1]
     for v, name in ((running_mean, "running_mean"), (running_var, "running_var"), (weight, "weight"), (bias, "bias")):
@@ -63,11 +67,13 @@ def _check_batch_norm(input, running_mean, running_var, weight=None, bias=None, 
         raise ValueError(f"eps: expected a value >= 0, got {eps}")
     if training and input.numel() // max(C, 1) <= 1:
         raise ValueError(f"input: expected more than 1 value per channel when training, got shape {tuple(input.shape)}")
+    fused_activation(activation, activation_param)
 
 
 class _BatchNorm(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps, backend):
+    def forward(ctx, x, weight, bias, running_mean, running_var, training, momentum, eps, activation, act_param,
+                backend):
         fmt = _memory_format(x)
         x3 = around(x, 1)
         buffers = [running_mean, running_var]
@@ -77,7 +83,10 @@ class _BatchNorm(torch.autograd.Function):
         for buf, w in zip(buffers, work):
             if buf is not None and w is not buf:  # contiguous() made a copy: write the statistics back
                 buf.copy_(w)
-        ctx.save_for_backward(x3, weight, mean, invstd)
+        if activation is not None:  # in place, while y is still in cache
+            kernels.activation_forward[backend](y3, activation, act_param, 0.0, out=y3)
+        ctx.save_for_backward(x3, weight, mean, invstd, y3 if activation is not None else None)
+        ctx.activation, ctx.act_param = activation, act_param
         ctx.training, ctx.backend, ctx.shape = training, backend, x.shape
         ctx.has_bias = bias is not None
         if fmt is torch.contiguous_format:
@@ -86,14 +95,17 @@ class _BatchNorm(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, gy):
-        x3, weight, mean, invstd = ctx.saved_tensors
+        x3, weight, mean, invstd, y = ctx.saved_tensors
         need = ctx.needs_input_grad
         gy3 = gy.contiguous().view(x3.shape)
+        if ctx.activation is not None:  # through the fused activation, from the output
+            gy3 = kernels.activation_backward[ctx.backend](gy3, y.view(x3.shape), ctx.activation, ctx.act_param, 0.0,
+                                                          True)
         gx, gw, gb = kernels.batch_norm_backward[ctx.backend](
             gy3, x3, _contig(weight), mean, invstd, ctx.training, need[0], need[1] and weight is not None,
             need[2] and ctx.has_bias)
         gx = gx.view(ctx.shape) if gx is not None else None
-        return gx, gw, gb, None, None, None, None, None, None
+        return gx, gw, gb, None, None, None, None, None, None, None, None
 
 
 def _contig(t):
@@ -107,19 +119,30 @@ def _dense_or_absent(*tensors) -> bool:
     return all(t is None or t.is_contiguous() for t in tensors)
 
 
-@public_op(reference=F.batch_norm, check=memoised(_check_batch_norm), repeat=True)
+def _batch_norm_reference(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
+                          eps=1e-5, *, activation=None, activation_param=None):
+    activation, param = fused_activation(activation, activation_param)
+    y = F.batch_norm(input, running_mean, running_var, weight, bias, training, momentum, eps)
+    return reference_activation(y, activation, param)
+
+
+@public_op(reference=_batch_norm_reference, check=memoised(_check_batch_norm), repeat=True)
 @follows_channels_last
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5,
-               *, backend):
-    """torch.nn.functional.batch_norm on (N, C), (N, C, L) or (N, C, H, W) input."""
+               *, activation=None, activation_param=None, backend):
+    """torch.nn.functional.batch_norm on (N, C), (N, C, L) or (N, C, H, W) input, plus a fused
+    `activation=` / `activation_param=` as conv2d's and linear's, applied to the result in the same op."""
     momentum = 0.0 if momentum is None else float(momentum)
+    activation, param = fused_activation(activation, activation_param)
     # the same arithmetic and kernels in one C++ op (fastcnn/ops/_eager.py), for dense tensors: the
     # op writes the running buffers in place, where the Function copies non-contiguous ones back
     if backend == "cpu" and input.numel() and _dense_or_absent(input, weight, bias, running_mean, running_var):
         bn = runnable(_BATCH_NORM, input, input.numel())
         if bn is not None:
-            return bn(input, weight, bias, running_mean, running_var, bool(training), momentum, float(eps))
-    return apply(_BatchNorm, input, weight, bias, running_mean, running_var, training, momentum, float(eps), backend)
+            return bn(input, weight, bias, running_mean, running_var, bool(training), momentum, float(eps),
+                      fused_code(activation), param)
+    return apply(_BatchNorm, input, weight, bias, running_mean, running_var, training, momentum, float(eps),
+                 activation, param, backend)
 
 
 def _check_normalize(input, p=2.0, dim=1, eps=1e-12, out=None):
