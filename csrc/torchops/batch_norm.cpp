@@ -4,8 +4,8 @@
 // A fused activation (act: a fastcnn::Act code, 0 = none) runs in place over y right after, and the
 // backward goes through it from the saved output first: one node for BatchNorm + activation.
 #include "host/batch_norm_math.h"
-#include "kernels/activation.h"
 #include "torchops/eager_op.h"
+#include "torchops/fused_activation.h"
 
 namespace fastcnn::eager {
 namespace {
@@ -20,7 +20,7 @@ struct BatchNormBackward : BackwardNode<BatchNormBackward> {
   variable_list backward(const at::Tensor& grad) {
     const at::Tensor xs = x.unpack(), w = weight.unpack(), mu = mean.unpack(), is = invstd.unpack();
     at::Tensor gy = grad.contiguous();
-    if (act != 0) gy = through_activation(gy);
+    if (act != 0) gy = through_fused_activation(gy, y.unpack(getptr()), act, act_param);  // from the output
     const int64_t N = xs.size(0), C = xs.size(1), S = xs.numel() / std::max<int64_t>(1, N * C);
     at::Tensor gx, gw, gb;
     if (should_compute_output(0)) gx = output_empty(xs.sizes(), xs.options());
@@ -40,18 +40,6 @@ struct BatchNormBackward : BackwardNode<BatchNormBackward> {
     mean.reset_data();
     invstd.reset_data();
     y.reset_data();
-  }
-
-  // gy through the fused activation, from the saved output (as conv2d's and linear's nodes)
-  at::Tensor through_activation(const at::Tensor& gy) {
-    const at::Tensor ys = y.unpack(getptr());
-    at::Tensor g = at::empty(ys.sizes(), ys.options());
-    dispatch_float(ys, [&](auto t) {
-      using T = decltype(t);
-      activation_kernels().get<T>().backward(static_cast<Act>(act), ptr<const T>(gy), ptr<const T>(ys), ptr<T>(g),
-                                             ys.numel(), /*from_output=*/true, T(act_param), T(0));
-    });
-    return g;
   }
 };
 
@@ -80,9 +68,7 @@ at::Tensor batch_norm(const at::Tensor& input, const c10::optional<at::Tensor>& 
     batch_norm::forward<T>(ptr<const T>(input), ptr<T>(y), N, C, S, ptr_or_null<const T>(weight),
                            ptr_or_null<const T>(bias), ptr_or_null<T>(rm), ptr_or_null<T>(rv), training, momentum, eps,
                            ptr<T>(mean), ptr<T>(invstd));
-    if (act != 0)
-      activation_kernels().get<T>().forward(static_cast<Act>(act), ptr<const T>(y), ptr<T>(y), y.numel(), T(act_param),
-                                            T(0));
+    apply_fused_activation(ptr<T>(y), y.numel(), act, act_param);
   });
   if (grad) {
     auto node = connect<BatchNormBackward>(y, input, weight, bias);

@@ -19,8 +19,8 @@
 #include <stdexcept>
 
 #include "host/conv_calls.h"
-#include "kernels/activation.h"
 #include "torchops/eager_op.h"
+#include "torchops/fused_activation.h"
 
 namespace fastcnn::eager {
 namespace {
@@ -133,15 +133,10 @@ struct ConvBackward : BackwardNode<ConvBackward> {
     const bool transposed = plan.transposed;
     const int64_t act = plan.act;
     at::Tensor gy = grad.contiguous(), gx, gw, gb;
+    // through the fused activation, from the output (as _Conv2d.backward)
+    if (act != 0) gy = through_fused_activation(gy, y.unpack(getptr()), act, act_param);
     dispatch_float(xs, [&](auto t) {
       using T = decltype(t);
-      if (act != 0) {  // through the fused activation, from the output (as _Conv2d.backward)
-        const at::Tensor ys = y.unpack(getptr());
-        at::Tensor g = output_empty(ys.sizes(), ys.options());
-        activation_kernels().get<T>().backward(static_cast<Act>(act), ptr<const T>(gy), ptr<const T>(ys), ptr<T>(g),
-                                               ys.numel(), /*from_output=*/true, T(act_param), T(0));
-        gy = g;
-      }
       if (should_compute_output(0)) {
         gx = output_empty(xs.sizes(), xs.options());
         if (transposed)  // the adjoint's input gradient is the forward convolution of gy

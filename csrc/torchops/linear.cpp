@@ -3,9 +3,9 @@
 // the GEMM's C operand (beta = 1), the fused activation (act: a fastcnn::Act code, 0 = none) runs in
 // place over y while it is still in cache, and the backward goes through it from the saved output
 // before the two GEMMs (one node for the layer, as conv2d's); the bias gradient is gy^T @ ones.
-#include "kernels/activation.h"
 #include "kernels/gemm.h"
 #include "torchops/eager_op.h"
+#include "torchops/fused_activation.h"
 
 #include <algorithm>
 #include <cstring>
@@ -35,17 +35,12 @@ struct LinearBackward : BackwardNode<LinearBackward> {
   variable_list backward(const at::Tensor& grad) {
     const at::Tensor xs = x.unpack(), ws = w.unpack();
     at::Tensor gy = grad.contiguous();
+    // through the fused activation, from the output (as conv2d's node)
+    if (act != 0) gy = through_fused_activation(gy, y.unpack(getptr()), act, act_param);
     const int64_t M = xs.size(0), K = xs.size(1), N = ws.size(0);
     at::Tensor gx, gw, gb;
     dispatch_float(xs, [&](auto t) {
       using T = decltype(t);
-      if (act != 0) {  // through the fused activation, from the output (as conv2d's node)
-        const at::Tensor ys = y.unpack(getptr());
-        at::Tensor g = at::empty(ys.sizes(), ys.options());
-        activation_kernels().get<T>().backward(static_cast<Act>(act), ptr<const T>(gy), ptr<const T>(ys), ptr<T>(g),
-                                               ys.numel(), /*from_output=*/true, T(act_param), T(0));
-        gy = g;
-      }
       if (should_compute_output(0)) {
         gx = output_empty({M, K}, xs.options());
         gemm<T>(false, false, M, K, N, ptr<const T>(gy), N, ptr<const T>(ws), K, 0, ptr<T>(gx), K);
@@ -92,9 +87,7 @@ at::Tensor linear(const at::Tensor& input, const at::Tensor& weight, const c10::
       beta = 1;
     }
     gemm<T>(false, true, M, N, K, ptr<const T>(x), K, ptr<const T>(w), K, beta, ptr<T>(y), N);
-    if (act != 0)
-      activation_kernels().get<T>().forward(static_cast<Act>(act), ptr<const T>(y), ptr<T>(y), M * N, T(act_param),
-                                            T(0));
+    apply_fused_activation(ptr<T>(y), M * N, act, act_param);
   });
   if (grad) {
     auto node = b.defined() ? connect<LinearBackward>(y, input, weight, bias) : connect<LinearBackward>(y, input, weight);
