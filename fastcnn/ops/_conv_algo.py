@@ -207,6 +207,16 @@ def _few_channels(layer: Layer, direction: str) -> bool:
 MANY_RESIDUE_CLASSES = 1024
 
 
+# Strided backward-input onto at most this many channels (conv_transpose2d to an image: DCGAN G's last
+# layer) runs on im2col with every ISA: the direct kernel fills a 16-lane channel block per output
+# pixel that holds C of them. 1 thread, thread CPU time, ms, direct / im2col, gy [16, K, H/2, W/2]
+# onto [16, C, H, W] (2026-12-05, Intel Xeon): C=1 K=32 4x4 32x32 0.52 / 0.074 (AVX2 0.47 / 0.086),
+# C=3 0.52 / 0.21, C=4 0.52 / 0.27 (AVX2 0.47 / 0.32), 64x64 C=4 K=16 1.18 / 0.77; C=6 1.18 / 1.10 and
+# C=8 1.21 / 1.44 (64x64), and the zoo's 8-channel ones (pidnet_s, hardnet, stylegan_xl_discriminator
+# 3x3 / 4x4 s2 onto 32x32) stay direct: 0.22-0.31 / 0.26-0.42.
+STRIDED_FEW_GRADIENT_CHANNELS = 4
+
+
 def _im2col_wins(layer: Layer, direction: str) -> bool:
     R, S = layer.kernel_hw
     if (R, S) == (1, 1):
@@ -220,6 +230,9 @@ def _im2col_wins(layer: Layer, direction: str) -> bool:
         return True  # few input channels and a small kernel (C=3 3x3 s2 stems): below
     if layer.dilation != (1, 1) and direction == "conv2d_backward_input" and layer.isa != "avx512":
         return True  # the direct kernel's dilated taps stride across gy rows (AVX2 timing; AVX-512: below)
+    if layer.stride != (1, 1) and direction == "conv2d_backward_input" and layer.groups == 1 and \
+            layer.C <= STRIDED_FEW_GRADIENT_CHANNELS:
+        return True  # onto an image of 1-4 channels: above
     if layer.stride != (1, 1) and direction == "conv2d_backward_input" and layer.isa != "avx512" and (
             min(layer.in_hw) >= 32 or _phases_apply(layer)):
         # strided backward-input (conv_transpose2d forward) onto large images (DCGAN G2), by phases (G1);

@@ -137,6 +137,11 @@ def test_heuristic_small_convolutions():
     hardnet = _conv_algo.Layer(16, 32, 32, (8, 8), (8, 8), isa="avx512", out_hw=(1, 1))  # one output pixel
     assert [pick(hardnet, d) for d in _conv_algo.DIRECTIONS] == ["im2col"] * 3
     assert pick(hardnet._replace(out_hw=(2, 2)), BWD_IN) == "direct"
+    to_image = _conv_algo.Layer(16, 1, 32, (4, 4), (32, 32), (2, 2), isa="avx512")  # DCGAN G's convT to 1 channel
+    assert pick(to_image, BWD_IN) == pick(to_image._replace(isa="avx2"), BWD_IN) == "im2col"
+    assert pick(to_image._replace(C=4), BWD_IN) == "im2col"
+    assert pick(to_image._replace(C=8, K=16, kernel_hw=(3, 3)), BWD_IN) == "direct"  # PIDNet-S / HardNet
+    assert pick(to_image._replace(stride=(1, 1)), BWD_IN) == "direct"
     dilated = _conv_algo.Layer(16, 32, 32, (3, 3), (32, 32), dilation=(4, 4), isa="avx512")  # R2D2
     assert pick(dilated, BWD_IN) == "direct"
     assert pick(dilated._replace(isa="avx2"), BWD_IN) == "im2col"
