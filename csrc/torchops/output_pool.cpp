@@ -73,8 +73,8 @@ class OutputPool final : public c10::Allocator {
     return b;
   }
 
-  // Eager ops take inputs and outputs below 4 MiB (fastcnn/ops/_eager.py SMALL_BYTES), so no block
-  // spans a whole 2 MiB huge page worth advising, as the Python path's large outputs are.
+  // Eager ops take tensors below 4 MiB (fastcnn/ops/_eager.py SMALL_BYTES), so a block spans at most
+  // one whole 2 MiB huge page: not advised, as the Python path's larger outputs are.
   static Block* fresh(std::size_t bytes) {
     void* data = nullptr;
     TORCH_CHECK(posix_memalign(&data, 64, bytes) == 0 && data != nullptr,

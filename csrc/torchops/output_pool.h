@@ -5,8 +5,11 @@
 // these VMs a fault costs about 0.9 us: a 2.4 MB activation output took 680 us in a training step,
 // 500 us of them faults, against 180 us when its buffer was warm. A training step allocates the same
 // sizes every step, so an output's block is kept when its tensor dies and handed to the next output
-// of that size, as a GPU caching allocator does. Blocks below kPoolMinBytes come from torch (glibc
-// keeps those in its heap); a tensor or view still holding a block keeps it out of the pool.
+// of that size, as a GPU caching allocator does. Blocks below kPoolMinBytes come from torch: glibc
+// serves those from its heap, which stays resident, and pooling them only spread a step over more
+// distinct memory (dcgan_discriminator's step at 2 threads: 3.30-3.38 ms unpooled, 3.60-3.73 ms with
+// a 64 KiB threshold, 3.22-3.39 ms with 2 MiB; docs/performance.md). A tensor or view still holding a
+// block keeps it out of the pool.
 //
 // FASTCNN_OUTPUT_CACHE_MB (default 1024; 0 turns pooling off) caps the free bytes kept; a block
 // freed beyond the cap goes back to the OS. fastcnn.empty_cache() releases every free block.
@@ -17,7 +20,7 @@
 
 namespace fastcnn::eager {
 
-constexpr std::size_t kPoolMinBytes = std::size_t{64} << 10;
+constexpr std::size_t kPoolMinBytes = std::size_t{2} << 20;  // 2 MiB
 
 // at::empty(sizes, options.memory_format(format)) for an eager op's output (CPU).
 at::Tensor output_empty(at::IntArrayRef sizes, const at::TensorOptions& options,

@@ -12,7 +12,7 @@ Function, its kernel wrapper and its Python backward node (most of a small layer
 
 Only calls whose tensors are all below the cpu backend's output-cache threshold take them (`runnable`):
 large tensors keep the Python path's cached, huge-page-advised outputs (backends/cpu/_lib.py). The
-eager ops' own outputs from 64 KiB up come from a pool of blocks that dead outputs hand back
+eager ops' own outputs from 2 MiB up come from a pool of blocks that dead outputs hand back
 (csrc/torchops/output_pool.h): glibc would return those to the OS and the next step page-faults
 them in again. Nor do calls
 under functorch transforms or while torch.compile traces (the C++ Functions read data pointers): the

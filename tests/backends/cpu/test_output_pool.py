@@ -16,7 +16,7 @@ from fastcnn.ops._eager import EagerOp
 
 pytestmark = pytest.mark.skipif(EagerOp("activation").get() is None, reason="built without the eager op layer")
 
-MID = 200_000  # float32 elements: 800 KB, inside the pool's range (64 KiB up to the eager ops' 4 MiB)
+MID = 600_000  # float32 elements: 2.4 MB, inside the pool's range (2 MiB up to the eager ops' 4 MiB)
 
 
 def free_bytes() -> int:
@@ -64,7 +64,7 @@ def test_referenced_output_is_never_handed_out(holder):
 
 
 def test_backward_outputs_come_from_the_pool_and_stay_right():
-    x = torch.randn(8, 16, 40, 40, requires_grad=True)  # 800 KB
+    x = torch.randn(8, 16, 64, 64, requires_grad=True)  # 2 MiB
     w = torch.randn(16, 16, 3, 3, requires_grad=True)
     expected = torch.autograd.grad(torch.nn.functional.conv2d(x, w, padding=1).relu().square().sum(), (x, w))
     for _ in range(3):  # later steps run on blocks the earlier ones gave back
@@ -121,7 +121,7 @@ def test_empty_cache_releases_the_pool():
 
 def _pool_in_child(limit_mb: str) -> int:
     code = ("import torch, fastcnn, fastcnn._C; from fastcnn import ops\n"
-            "ys = [ops.relu(torch.randn(200_000)) for _ in range(3)]\n"
+            "ys = [ops.relu(torch.randn(600_000)) for _ in range(3)]\n"
             "del ys\n"
             "print(int(torch.ops.fastcnn_eager.output_pool_free_bytes()))\n")
     env = dict(os.environ, FASTCNN_OUTPUT_CACHE_MB=limit_mb)
@@ -131,5 +131,5 @@ def _pool_in_child(limit_mb: str) -> int:
 
 def test_limit_caps_the_free_bytes_and_zero_turns_the_pool_off():
     assert _pool_in_child("0") == 0
-    assert 0 < _pool_in_child("1") <= 1 << 20  # one 800 KB block fits the 1 MiB cap, two do not
-    assert _pool_in_child("1024") >= 3 * 800_000
+    assert 0 < _pool_in_child("3") <= 3 << 20  # one 2.4 MB block fits the 3 MiB cap, two do not
+    assert _pool_in_child("1024") >= 3 * 2_400_000
