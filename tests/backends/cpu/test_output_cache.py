@@ -1,8 +1,8 @@
 """The cpu output cache (fastcnn/backends/cpu/_output_cache.py): a large output buffer is reused only
 once nothing but the cache refers to it, results stay right, and the limit and release hold."""
-import numpy as np
 import pytest
 import torch
+from output_reuse import HOLDERS, assert_referenced_output_kept
 
 import fastcnn
 from fastcnn import ops
@@ -29,25 +29,10 @@ def test_dead_output_is_reused_and_results_are_right(cache):
     torch.testing.assert_close(z, torch.sigmoid(x))
 
 
-@pytest.mark.parametrize("holder", ["tensor", "view", "numpy", "autograd"])
+@pytest.mark.parametrize("holder", HOLDERS)
 def test_referenced_output_is_never_handed_out(cache, holder):
-    x = torch.randn(BIG, requires_grad=holder == "autograd")
-    y = ops.tanh(x, backend="cpu")
-    kept = {"tensor": lambda: y, "view": lambda: y[10:20], "numpy": lambda: y.detach().numpy(),
-            "autograd": lambda: y.sum()}[holder]()  # tanh saves its output for backward
-    expected = torch.tanh(x.detach())
-    ptr = y.data_ptr()
-    if holder != "tensor":
-        del y
-    other = ops.relu(torch.randn(BIG), backend="cpu")
-    assert other.data_ptr() != ptr
-    if holder == "view":
-        torch.testing.assert_close(kept, expected[10:20])
-    elif holder == "numpy":
-        np.testing.assert_allclose(kept, expected.numpy(), rtol=1e-6)
-    elif holder == "autograd":
-        kept.backward()
-        torch.testing.assert_close(x.grad, 1 - expected ** 2)
+    assert_referenced_output_kept(holder, BIG, lambda t: ops.tanh(t, backend="cpu"),
+                                  lambda t: ops.relu(t, backend="cpu"))
 
 
 def test_layout_and_dtype_of_cached_outputs(cache):
