@@ -59,11 +59,11 @@ def model_spec(name: str) -> ModelSpec:
 
 
 def fuse_fast(net: nn.Module) -> nn.Module:
-    """`net` (built from FAST) with every Conv2d / Linear -> activation pair of its Sequentials fused
-    into one layer, in place (fastcnn.nn.fuse_activations): one op and one backward node per pair in
-    training and inference. The activation's slot holds an nn.Identity, so the state_dict keys stay
-    the torch twin's; `net.fused_layers` lists the pairs. Networks that apply an activation in their
-    own forward fuse it themselves where it pays (llnet)."""
+    """`net` (built from FAST) with every Conv2d / Linear / BatchNorm -> activation pair of its
+    Sequentials fused into one layer, in place (fastcnn.nn.fuse_activations): one op and one backward
+    node per pair in training and inference. The activation's slot holds an nn.Identity, so the
+    state_dict keys stay the torch twin's; `net.fused_layers` lists the pairs. Networks that apply an
+    activation in their own forward fuse it themselves where it pays (llnet)."""
     from ..nn.inference import fuse_activations
 
     return fuse_activations(net, inplace=True)
