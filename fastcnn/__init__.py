@@ -19,10 +19,8 @@ __all__ = ["ops", "nn", "available_backends", "empty_cache"]
 
 
 def empty_cache() -> None:
-    """Give the free output buffers that fastcnn keeps for reuse back to the OS: the eager ops' pool
-    (csrc/torchops/output_pool.h) and the Python kernel path's cache (fastcnn/backends/cpu/_output_cache.py).
-    FASTCNN_OUTPUT_CACHE_MB=0 turns both off."""
-    from .backends.cpu._output_cache import CACHE
+    """Give the free output buffers that fastcnn keeps for reuse back to the OS (the cpu ops' output
+    pool, csrc/torchops/output_pool.h). FASTCNN_OUTPUT_CACHE_MB caps what it keeps (default 1024; 0
+    turns it off)."""
     from .ops._eager import release_output_pool
-    CACHE.release()
     release_output_pool()

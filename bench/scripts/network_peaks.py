@@ -7,7 +7,7 @@ with glibc's dynamic mmap threshold that reading varies by +-15% from call to ca
 For readings that repeat to +-0.2 MB, fix the threshold: MALLOC_MMAP_THRESHOLD_=131072 (glibc then
 maps every block >= 128 KiB on its own and unmaps it on free, instead of raising the threshold after
 each large free and serving later blocks from the heap, whose freed pages stay resident).
-FASTCNN_OUTPUT_CACHE_MB=0 turns off the cpu output cache (fastcnn/backends/cpu/_output_cache.py).
+FASTCNN_OUTPUT_CACHE_MB=0 turns off the cpu output pool (csrc/torchops/output_pool.h).
 """
 import sys
 from pathlib import Path

@@ -7,26 +7,39 @@
 #include <c10/core/CPUAllocator.h>
 #include <torch/library.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <list>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 namespace fastcnn::eager {
 namespace {
 
 constexpr std::size_t kPage = 4096;
+constexpr std::size_t kHugePage = std::size_t{2} << 20;
 
 struct Block {
   void* data;
   std::size_t bytes;
+  std::list<Block*>::iterator age;  // its place in OutputPool::by_age_ while it is free
 };
 
 std::size_t limit_from_env() {
   const char* mb = std::getenv("FASTCNN_OUTPUT_CACHE_MB");
   const double v = mb ? std::atof(mb) : 1024.0;
   return v > 0 ? static_cast<std::size_t>(v * double(1 << 20)) : 0;
+}
+
+bool huge_pages_from_env() {
+  const char* v = std::getenv("FASTCNN_HUGE_PAGES");
+  return v == nullptr || std::strcmp(v, "0") != 0;
 }
 
 class OutputPool final : public c10::Allocator {
@@ -48,8 +61,9 @@ class OutputPool final : public c10::Allocator {
     std::vector<Block*> drop;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      for (auto& [bytes, blocks] : free_) drop.insert(drop.end(), blocks.begin(), blocks.end());
+      drop.assign(by_age_.begin(), by_age_.end());
       free_.clear();
+      by_age_.clear();
       free_bytes_ = 0;
     }
     std::int64_t total = 0;
@@ -67,19 +81,25 @@ class OutputPool final : public c10::Allocator {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = free_.find(bytes);
     if (it == free_.end() || it->second.empty()) return nullptr;
-    Block* b = it->second.back();
+    Block* b = it->second.back();  // the most recently freed of its size: likeliest still in cache
     it->second.pop_back();
+    by_age_.erase(b->age);
     free_bytes_ -= bytes;
     return b;
   }
 
-  // Eager ops take tensors below 4 MiB (fastcnn/ops/_eager.py SMALL_BYTES), so a block spans at most
-  // one whole 2 MiB huge page: not advised, as the Python path's larger outputs are.
-  static Block* fresh(std::size_t bytes) {
+  // 64-byte aligned; a block of 4 MiB and more starts on a 2 MiB boundary and is advised as
+  // transparent huge pages (csrc/host/memory.cpp): one fault per 2 MiB on its first use instead of
+  // one per 4 KiB, and fewer TLB misses for the kernels that stream it. FASTCNN_HUGE_PAGES=0: no advice.
+  Block* fresh(std::size_t bytes) const {
+    const bool huge = huge_pages_ && bytes >= 2 * kHugePage;
     void* data = nullptr;
-    TORCH_CHECK(posix_memalign(&data, 64, bytes) == 0 && data != nullptr,
+    TORCH_CHECK(posix_memalign(&data, huge ? kHugePage : 64, bytes) == 0 && data != nullptr,
                 "fastcnn output pool: out of memory allocating ", bytes, " bytes");
-    return new Block{data, bytes};
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    if (huge) madvise(data, bytes / kHugePage * kHugePage, MADV_HUGEPAGE);  // advice only: a refusal is harmless
+#endif
+    return new Block{data, bytes, {}};
   }
 
   static void destroy(Block* b) {
@@ -89,23 +109,34 @@ class OutputPool final : public c10::Allocator {
 
   static void give_back(void* ctx);
 
+  // Keeps b for the next output of its size; over the cap, the blocks freed longest ago (likely of
+  // sizes no longer asked for: shapes that changed) go back to the OS first.
   void put(Block* b) {
+    if (b->bytes > limit_) return destroy(b);
+    std::vector<Block*> evicted;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (free_bytes_ + b->bytes <= limit_) {
-        free_[b->bytes].push_back(b);
-        free_bytes_ += b->bytes;
-        return;
+      while (free_bytes_ + b->bytes > limit_) {
+        Block* old = by_age_.front();
+        by_age_.pop_front();
+        auto& same = free_[old->bytes];
+        same.erase(std::find(same.begin(), same.end(), old));
+        free_bytes_ -= old->bytes;
+        evicted.push_back(old);
       }
+      free_[b->bytes].push_back(b);
+      b->age = by_age_.insert(by_age_.end(), b);
+      free_bytes_ += b->bytes;
     }
-    destroy(b);
+    for (Block* old : evicted) destroy(old);
   }
 
   const std::size_t limit_ = limit_from_env();
+  const bool huge_pages_ = huge_pages_from_env();
   std::mutex mutex_;
-  std::unordered_map<std::size_t, std::vector<Block*>> free_;
+  std::unordered_map<std::size_t, std::vector<Block*>> free_;  // free blocks by size
+  std::list<Block*> by_age_;                                    // the same blocks, oldest freed first
   std::size_t free_bytes_ = 0;
-
 };
 
 // Never destroyed: tensors on its blocks may die after static destructors have run.
@@ -136,10 +167,22 @@ at::Tensor output_empty_as(const at::Tensor& t) {
   return at::detail::empty_strided_generic(t.sizes(), t.strides(), &pool(), kCpu, t.scalar_type());
 }
 
+namespace {
+
+// The Python kernel path's outputs (fastcnn/backends/cpu/_lib.py empty()): one pool for both paths.
+at::Tensor output_pool_empty(at::IntArrayRef sizes, at::ScalarType dtype, bool channels_last) {
+  return output_empty(sizes, at::TensorOptions().dtype(dtype).device(at::kCPU),
+                      channels_last ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous);
+}
+
+}  // namespace
 }  // namespace fastcnn::eager
 
-// For fastcnn.empty_cache() and the tests (no tensor arguments: registered as catch-all functions).
+// For the Python kernel path, fastcnn.empty_cache() and the tests (no tensor arguments: registered as
+// catch-all functions).
 TORCH_LIBRARY_FRAGMENT(fastcnn_eager, m) {
+  m.def("output_pool_empty(int[] sizes, ScalarType dtype, bool channels_last) -> Tensor",
+        &fastcnn::eager::output_pool_empty);
   m.def("output_pool_release() -> int", &fastcnn::eager::output_pool_release);
   m.def("output_pool_free_bytes() -> int", &fastcnn::eager::output_pool_free_bytes);
 }

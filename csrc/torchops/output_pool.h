@@ -1,4 +1,5 @@
-// Outputs of the eager ops from a pool of reused blocks.
+// Outputs of fastcnn's cpu ops (the eager ops' and, through the op fastcnn_eager::output_pool_empty,
+// the Python kernel path's) from a pool of reused blocks.
 //
 // torch's CPU allocator hands a large buffer back to the OS when its tensor dies (glibc unmaps it, or
 // trims the heap top), so the next output of that size page-faults every 4 KiB page in again. On
@@ -9,10 +10,11 @@
 // serves those from its heap, which stays resident, and pooling them only spread a step over more
 // distinct memory (dcgan_discriminator's step at 2 threads: 3.30-3.38 ms unpooled, 3.60-3.73 ms with
 // a 64 KiB threshold, 3.22-3.39 ms with 2 MiB; docs/performance.md). A tensor or view still holding a
-// block keeps it out of the pool.
+// block keeps it out of the pool. Blocks of 4 MiB and more are 2 MiB aligned and advised as
+// transparent huge pages (FASTCNN_HUGE_PAGES=0: not advised).
 //
-// FASTCNN_OUTPUT_CACHE_MB (default 1024; 0 turns pooling off) caps the free bytes kept; a block
-// freed beyond the cap goes back to the OS. fastcnn.empty_cache() releases every free block.
+// FASTCNN_OUTPUT_CACHE_MB (default 1024; 0 turns pooling off) caps the free bytes kept; beyond it
+// the blocks freed longest ago go back to the OS first. fastcnn.empty_cache() releases every free block.
 #pragma once
 #include <ATen/ATen.h>
 

@@ -2,8 +2,8 @@
 
 Linux keeps the resident set's high-water mark (VmHWM in /proc/self/status) and lets a process
 reset it to the current size (writing 5 to /proc/self/clear_refs). Before the call, freed memory
-that malloc still holds is handed back (malloc_trim) and fastcnn's output cache drops its free
-buffers, so what the call allocates shows up as new resident pages; buffers the cache keeps after
+that malloc still holds is handed back (malloc_trim) and fastcnn's output pool drops its free
+blocks, so what the call allocates shows up as new resident pages; blocks the pool keeps after
 the call stay counted, since they stay resident. The figure covers every allocation of the call
 (torch's, fastcnn's, the autograd graph's), which is what an OOM would see.
 """

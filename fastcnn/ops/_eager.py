@@ -6,17 +6,15 @@ Function, its kernel wrapper and its Python backward node (most of a small layer
 
     _ACT = EagerOp("activation")
     ...
-    act = runnable(_ACT, x) if backend == "cpu" else None
+    act = runnable(_ACT) if backend == "cpu" else None
     if act is not None:
         return act(x, code, p0, p1, from_output)
 
-Only calls whose tensors are all below the cpu backend's output-cache threshold take them (`runnable`):
-large tensors keep the Python path's cached, huge-page-advised outputs (backends/cpu/_lib.py). The
-eager ops' own outputs from 2 MiB up come from a pool of blocks that dead outputs hand back
-(csrc/torchops/output_pool.h): glibc would return those to the OS and the next step page-faults
-them in again. Nor do calls
-under functorch transforms or while torch.compile traces (the C++ Functions read data pointers): the
-Python Functions handle those as before.
+Outputs from 2 MiB up come from a pool of blocks that dead outputs hand back
+(csrc/torchops/output_pool.h), shared with the Python kernel path (backends/cpu/_lib.py empty()):
+glibc would return those to the OS and the next step page-faults them in again. Calls under
+functorch transforms or while torch.compile traces do not take the eager ops (`runnable`; the C++
+Functions read data pointers): the Python Functions handle those as before.
 """
 from __future__ import annotations
 
@@ -24,12 +22,6 @@ import contextlib
 from typing import Callable, Optional
 
 import torch
-
-# Below this many bytes the cpu backend's kernel wrappers allocate from torch as well
-# (fastcnn/backends/cpu/_lib.py: HUGE_PAGE_MIN_BYTES; not imported here, so that importing an op does
-# not load the backend).
-SMALL_BYTES = 4 << 20
-
 
 _ALL: list = []  # every EagerOp, for python_path()
 
@@ -72,9 +64,14 @@ def _lookup(name: str) -> Optional[Callable]:
 
 
 def release_output_pool() -> int:
-    """Free every block of the eager ops' output pool (csrc/torchops/output_pool.h); the bytes freed
-    (0 without the eager layer)."""
-    fn = _lookup("output_pool_release")  # not an EagerOp: python_path() must not switch it off
+    """Free every block of the cpu ops' output pool (csrc/torchops/output_pool.h); the bytes freed
+    (0 in an extension built without it). Not an EagerOp: FASTCNN_EAGER=0 and python_path() leave
+    the pool to the Python kernel path, which must still be able to release it."""
+    try:
+        from fastcnn import _C  # noqa: F401 - loading the extension registers the ops
+    except ImportError:
+        return 0
+    fn = getattr(torch.ops.fastcnn_eager, "output_pool_release", None)
     return int(fn()) if fn is not None else 0
 
 
@@ -100,16 +97,8 @@ _functorch_active = torch._C._are_functorch_transforms_active
 _is_compiling = torch.compiler.is_compiling
 
 
-def runnable(op: EagerOp, *sizes) -> Optional[Callable]:
-    """op's entry if this call may take it, else None. `sizes`: the call's inputs and outputs as
-    tensors, or as element counts (ints, in the first tensor's dtype); all must be below SMALL_BYTES."""
+def runnable(op: EagerOp) -> Optional[Callable]:
+    """op's entry if this call may take it, else None (functorch transforms, a graph being traced)."""
     if _functorch_active() or _is_compiling():  # first: a trace must not resolve op (a guard on op._resolved)
         return None
-    fn = op.get()
-    if fn is None:
-        return None
-    itemsize = sizes[0].element_size()
-    for s in sizes:
-        if (s if type(s) is int else s.numel()) * itemsize >= SMALL_BYTES:
-            return None
-    return fn
+    return op.get()

@@ -82,7 +82,7 @@ _EAGER_KIND = {k: (code, k in FROM_OUTPUT and k not in FROM_OUTPUT_ONLY_INPLACE)
 
 def _elementwise(x, kind, p0, p1, backend, inplace=False):
     if backend == "cpu" and not inplace:  # the same kernels in one C++ op (fastcnn/ops/_eager.py)
-        act = runnable(_ACT, x)
+        act = runnable(_ACT)
         if act is not None:
             code, from_output = _EAGER_KIND[kind]
             return act(x, code, float(p0), float(p1), from_output)
@@ -94,7 +94,7 @@ def _plan(config):
     p1), as its body passes them to _elementwise; the plan calls the eager op with them, worked out on
     the configuration's first call (the other arguments are part of its memo key)."""
     def lean(args, kwargs, checked):
-        act = runnable(_ACT, args[0] if args else kwargs["input"])
+        act = runnable(_ACT)
         if act is None:
             return None
         kind, p0, p1 = config(*args, **kwargs)

@@ -22,7 +22,6 @@ autotuner or the choice log on, degenerate shapes, large tensors, replaced kerne
 from __future__ import annotations
 
 import logging
-import math
 import os
 import sys
 from typing import NamedTuple, Optional, Tuple
@@ -451,7 +450,6 @@ class _EagerPlan(NamedTuple):
     # activation's code, transposed (csrc/torchops/conv.cpp reads it)
     codes: torch.Tensor
     act_param: float
-    largest: int  # elements of the call's largest tensor (runnable's size limit)
     kernels: tuple  # (slot impls, its cpu kernel when planned) of each algorithm the plan runs
 
 
@@ -480,17 +478,16 @@ def _eager_plan(cfg: ConvConfig, w, transposed: bool) -> Optional[_EagerPlan]:
             kernels.append((impls, impls["cpu"]))
         codes.append(_EAGER_CODE[algo])
         fallbacks.append(-1 if fallback is None else _EAGER_CODE[fallback])
-    largest = max(math.prod(shape.x_shape), math.prod(shape.w_shape), math.prod(shape.y_shape))
     codes = torch.tensor(list(shape) + codes + fallbacks + [fused_code(cfg.activation), int(transposed)],
                          dtype=torch.int64, device="cpu")
-    return _EagerPlan(codes, float(cfg.act_param), largest, tuple(kernels))
+    return _EagerPlan(codes, float(cfg.act_param), tuple(kernels))
 
 
 def _eager_conv(checked: _Checked, cfg: ConvConfig, x, w, b, transposed: bool):
     """The eager op's result for this cpu call (x, w, b contiguous), or None where the Function serves
     it: with the autotuner on (it times each pass on the call's data) or the choice log on (its records
-    come from _pass, pass by pass), where _eager_plan says so, and where runnable() refuses (large
-    tensors keep the output cache; functorch, tracing)."""
+    come from _pass, pass by pass), where _eager_plan says so, and where runnable() refuses
+    (functorch, tracing)."""
     if _is_compiling() or algos.autotune_enabled() or _log.isEnabledFor(logging.DEBUG):
         return None
     key = (algos.heuristic, len(_registry._REGISTERED))  # what the per-pass choice hangs on (_chosen_algo)
@@ -499,7 +496,7 @@ def _eager_conv(checked: _Checked, cfg: ConvConfig, x, w, b, transposed: bool):
         plan = checked.plans[key] = _eager_plan(cfg, w, transposed) or False
     if plan is False:
         return None
-    op = runnable(_CONV, x, plan.largest)
+    op = runnable(_CONV)
     if op is None:
         return None
     for impls, fn in plan.kernels:

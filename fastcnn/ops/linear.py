@@ -134,7 +134,7 @@ def _linear_plan(args, kwargs, checked):
     arguments (input, weight, bias=None) as they come; with `activation=` / `activation_param=`
     keywords, a call of it with the activation's code and parameter worked out once."""
     x, w, activation, activation_param = _plan_arguments(*args, **kwargs)
-    lin = runnable(_LINEAR, x, w, x.shape[0] * w.shape[0]) if x.dim() == 2 else None
+    lin = runnable(_LINEAR) if x.dim() == 2 else None
     if lin is None or ("activation" not in kwargs and "activation_param" not in kwargs):
         return lin
     activation, param = fused_activation(activation, activation_param)
@@ -161,7 +161,7 @@ def linear(input, weight, bias=None, *, activation=None, activation_param=None, 
     alpha, torch's default when None) applied to the result in the same op, forward and backward."""
     activation, param = fused_activation(activation, activation_param)
     x2d = input if input.dim() == 2 else leading_merged(input, 1)  # 2-D, the usual case: no reshapes
-    lin = runnable(_LINEAR, x2d, weight, x2d.shape[0] * weight.shape[0]) if backend == "cpu" else None
+    lin = runnable(_LINEAR) if backend == "cpu" else None
     if lin is not None:  # the same kernels in one C++ op (fastcnn/ops/_eager.py)
         y = lin(x2d, weight, bias, fused_code(activation), param)
     else:
@@ -196,7 +196,7 @@ def _matmul_eager(a, b):
     the Function reads b as it is)."""
     x = a.unsqueeze(0) if a.dim() == 1 else a          # [M, K]
     w = b.unsqueeze(0) if b.dim() == 1 else b.t()      # [N, K]
-    lin = runnable(_LINEAR, x, w, x.shape[0] * w.shape[0]) if w.is_contiguous() else None
+    lin = runnable(_LINEAR) if w.is_contiguous() else None
     if lin is None:
         return None
     y = lin(x, w)

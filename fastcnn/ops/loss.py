@@ -263,7 +263,7 @@ def _cross_entropy_plan(args, kwargs, checked):
     input, target, reduction, ignore_index, label_smoothing = _cross_entropy_args(*args, **kwargs)
     if target.is_floating_point():
         return None
-    ce = runnable(_CROSS_ENTROPY, input, 3 * target.numel())
+    ce = runnable(_CROSS_ENTROPY)
     if ce is None:
         return None
     ignore_index, reduction, label_smoothing = int(ignore_index), _REDUCTION_CODES[reduction], float(label_smoothing)
@@ -287,7 +287,7 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-1
     if target.is_floating_point():
         return apply(_SoftCrossEntropy, input, target, weight, reduction, float(label_smoothing), backend)
     if backend == "cpu":  # the same kernels and reductions in one C++ op (fastcnn/ops/_eager.py)
-        ce = runnable(_CROSS_ENTROPY, input, 3 * target.numel())
+        ce = runnable(_CROSS_ENTROPY)
         if ce is not None:
             return ce(input, target, weight, int(ignore_index), _REDUCTION_CODES[reduction], float(label_smoothing))
     _check_cross_entropy_values(input, target, ignore_index=ignore_index)  # (the C++ op checks them itself)

@@ -137,7 +137,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     # the same arithmetic and kernels in one C++ op (fastcnn/ops/_eager.py), for dense tensors: the
     # op writes the running buffers in place, where the Function copies non-contiguous ones back
     if backend == "cpu" and input.numel() and _dense_or_absent(input, weight, bias, running_mean, running_var):
-        bn = runnable(_BATCH_NORM, input, input.numel())
+        bn = runnable(_BATCH_NORM)
         if bn is not None:
             return bn(input, weight, bias, running_mean, running_var, bool(training), momentum, float(eps),
                       fused_code(activation), param)

@@ -298,7 +298,7 @@ def _max_pool_plan(args, kwargs, checked):
     if input.dim() != 4 or return_indices:
         return None
     k, s, p, d, out_hw = checked
-    pool = runnable(_MAX_POOL, input, 2 * input.shape[0] * input.shape[1] * out_hw[0] * out_hw[1])
+    pool = runnable(_MAX_POOL)
     if pool is None:
         return None
 
@@ -318,7 +318,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     x = input.unsqueeze(0) if input.dim() == 3 else input
     pool = None
     if backend == "cpu" and not return_indices:  # the same kernels in one C++ op (fastcnn/ops/_eager.py)
-        pool = runnable(_MAX_POOL, x, 2 * x.shape[0] * x.shape[1] * out_hw[0] * out_hw[1])  # y and int64 indices
+        pool = runnable(_MAX_POOL)
     if pool is not None:
         y, idx = pool(x, k, s, p, d, out_hw), None
     else:

@@ -192,10 +192,13 @@ def test_a_second_derivative_is_still_refused(op):
         gx.sum().backward()
 
 
-def test_large_tensors_keep_the_python_path():
-    # At the output cache's threshold the Python kernel wrappers allocate (cached, huge-page advised).
-    x = torch.randn(_eager.SMALL_BYTES // 4, requires_grad=True)
-    assert O.relu(x).grad_fn.name() != "fastcnn::ActivationBackward"
+def test_large_tensors_take_the_eager_op_too():
+    # their outputs come from the same pool as the Python path's (csrc/torchops/output_pool.h)
+    x = torch.randn(3, 1 << 20, requires_grad=True)  # 12 MiB
+    y = O.relu(x - 0.5)
+    assert y.grad_fn.name() == "fastcnn::ActivationBackward"
+    y.sum().backward()
+    torch.testing.assert_close(x.grad, (x.detach() > 0.5).float())
 
 
 def test_a_repeat_still_runs_checks_that_read_requires_grad():

@@ -14,7 +14,6 @@ import torch
 from fastcnn import _C
 
 from . import BACKEND
-from ._output_cache import CACHE
 
 _CPU = torch.device("cpu")  # named in every allocation: a default-device context must not move outputs
 
@@ -33,13 +32,17 @@ def dtype_code(t: torch.Tensor) -> int:
         raise TypeError(f"fastcnn cpu kernels take float32 or float64, got {t.dtype}") from None
 
 
+# From this size on, outputs come from the output pool (csrc/torchops/output_pool.h: blocks reused
+# across steps, huge-page advised from 4 MiB); below it glibc's heap serves them, already resident.
+POOL_MIN_BYTES = 2 << 20
 # Below this size a buffer spans no whole 2 MiB huge page, or its faults cost too little to matter.
 HUGE_PAGE_MIN_BYTES = 4 << 20
 _HUGE_PAGES = os.environ.get("FASTCNN_HUGE_PAGES", "1") != "0"
 
 
 def fresh(t: torch.Tensor) -> torch.Tensor:
-    """Prepare a just-allocated output for its first write and return it.
+    """Prepare a just-allocated output that is not the pool's (the pool advises its own blocks) for
+    its first write and return it.
 
     Large fresh buffers are advised as transparent huge pages (csrc/host/memory.cpp): one page
     fault per 2 MiB instead of per 4 KiB, which is most of an out-of-place memory-bound op's time.
@@ -51,32 +54,33 @@ def fresh(t: torch.Tensor) -> torch.Tensor:
     return t
 
 
+@functools.lru_cache(maxsize=None)
+def _pool_empty():
+    """fastcnn_eager::output_pool_empty (its default overload's builtin), or None in an extension
+    built without torch's C++ API."""
+    op = getattr(torch.ops.fastcnn_eager, "output_pool_empty", None)
+    return None if op is None else getattr(op.default, "_op", op.default)
+
+
 def empty(shape, dtype, memory_format=torch.contiguous_format) -> torch.Tensor:
-    """torch.empty for a kernel's output: large ones come from the output cache
-    (fastcnn/backends/cpu/_output_cache.py), the rest from torch, made ready by fresh()."""
+    """torch.empty for a kernel's output: from 2 MiB up from the output pool the eager ops share,
+    the rest from torch."""
     nbytes = math.prod(shape) * dtype.itemsize
-    if nbytes < HUGE_PAGE_MIN_BYTES:  # small: neither cached nor advised (what fresh() would decide)
+    if nbytes < POOL_MIN_BYTES:  # small: glibc's heap, already resident
         if memory_format is torch.contiguous_format:
             return torch.empty(shape, dtype=dtype, device=_CPU)
         return torch.empty(shape, dtype=dtype, device=_CPU, memory_format=memory_format)
-    shape = tuple(int(d) for d in shape)
-    cached = CACHE.limit_bytes > 0 and nbytes >= HUGE_PAGE_MIN_BYTES
-    if cached:
-        block = CACHE.take(nbytes)
-        if block is not None:  # on it, the strides torch.empty would give
-            strides = torch.empty(shape, dtype=dtype, device="meta", memory_format=memory_format).stride()
-            return torch.empty(0, dtype=dtype, device=_CPU).set_(block, 0, shape, strides)
-    t = fresh(torch.empty(shape, dtype=dtype, device=_CPU, memory_format=memory_format))
-    if cached:
-        CACHE.add(t.untyped_storage())
-    return t
+    pool = _pool_empty()
+    if pool is None:
+        return fresh(torch.empty(shape, dtype=dtype, device=_CPU, memory_format=memory_format))
+    return pool([int(d) for d in shape], dtype, memory_format is torch.channels_last)
 
 
 def empty_like(t: torch.Tensor) -> torch.Tensor:
     """torch.empty_like for a kernel's output, in t's layout (contiguous or channels_last)."""
-    if t.numel() * t.element_size() < HUGE_PAGE_MIN_BYTES and (
+    if t.numel() * t.element_size() < POOL_MIN_BYTES and (
             t.is_contiguous() or t.is_contiguous(memory_format=torch.channels_last)):
-        return torch.empty_like(t)  # small and dense: torch keeps the layout, nothing to cache or advise
+        return torch.empty_like(t)  # small and dense: torch keeps the layout, nothing to pool or advise
     if t.is_contiguous():
         return empty(t.shape, t.dtype)
     if t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last):
