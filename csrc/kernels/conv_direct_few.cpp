@@ -155,27 +155,34 @@ FASTCNN_UNROLL(8)
   }
 }
 
-template <class T>
-using FewFn = void (*)(const FewArgs<T>&);
+// Tile<T, NK, N>'s instantiations for NK in [1, MaxK] and N in [1, MaxN], N capped at limit(NK) (a
+// tile too large for the registers maps to the largest that fits), picked by (nk, n) at run time.
+template <class T, class Args, int MaxK, int MaxN>
+struct TileTable {
+  using Fn = void (*)(const Args&);
+  template <template <class, int, int> class Tile, int (*limit)(int), int NK, int... I>
+  static Fn row(int n, std::integer_sequence<int, I...>) {
+    static const Fn table[] = {&Tile<T, NK, std::min(I + 1, limit(NK))>::run...};
+    return table[n - 1];
+  }
+  template <template <class, int, int> class Tile, int (*limit)(int), int... K>
+  static Fn pick(int nk, int n, std::integer_sequence<int, K...>) {
+    using Row = Fn (*)(int, std::make_integer_sequence<int, MaxN>);
+    static const Row rows[] = {&row<Tile, limit, K + 1>...};
+    return rows[nk - 1](n, {});
+  }
+};
 
-template <class T, int NK, int... I>
-FewFn<T> few_fn_nk(int nv, std::integer_sequence<int, I...>) {
-  static const FewFn<T> table[] = {&few_tile<T, NK, std::min(I + 1, fwd_vecs(NK))>...};
-  return table[nv - 1];
-}
-
-template <class T, int... K>
-FewFn<T> few_fn_impl(int nk, int nv, std::integer_sequence<int, K...>) {
-  using Pick = FewFn<T> (*)(int, std::integer_sequence<int, 0, 1, 2, 3, 4, 5>);
-  static_assert(kFewMaxVecs == 6, "few_fn_impl lists the vector counts");
-  static const Pick table[] = {&few_fn_nk<T, K + 1, 0, 1, 2, 3, 4, 5>...};
-  return table[nk - 1](nv, {});
-}
+template <class T, int NK, int NV>
+struct FewTile {
+  static void run(const FewArgs<T>& a) { few_tile<T, NK, NV>(a); }
+};
 
 // The forward tile of nk <= kFewTileK output channels and nv <= fwd_vecs(nk) vectors.
 template <class T>
-FewFn<T> few_fn(int nk, int nv) {
-  return few_fn_impl<T>(nk, nv, std::make_integer_sequence<int, kFewTileK>{});
+auto few_fn(int nk, int nv) {
+  using Table = TileTable<T, FewArgs<T>, kFewTileK, kFewMaxVecs>;
+  return Table::template pick<FewTile, fwd_vecs>(nk, nv, std::make_integer_sequence<int, kFewTileK>{});
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -241,27 +248,16 @@ FASTCNN_UNROLL(8)
     }
 }
 
-template <class T>
-using WFn = void (*)(const WArgs<T>&);
-
-template <class T, int NK, int... I>
-WFn<T> wgrad_fn_nk(int ns, std::integer_sequence<int, I...>) {
-  static const WFn<T> table[] = {&few_wgrad_tile<T, NK, std::min(I + 1, wgrad_taps(NK))>...};
-  return table[ns - 1];
-}
-
-template <class T, int... K>
-WFn<T> wgrad_fn_impl(int nk, int ns, std::integer_sequence<int, K...>) {
-  using Pick = WFn<T> (*)(int, std::integer_sequence<int, 0, 1, 2, 3, 4, 5, 6>);
-  static_assert(kWgradMaxTaps == 7, "wgrad_fn_impl lists the tap counts");
-  static const Pick table[] = {&wgrad_fn_nk<T, K + 1, 0, 1, 2, 3, 4, 5, 6>...};
-  return table[nk - 1](ns, {});
-}
+template <class T, int NK, int NS>
+struct WgradTile {
+  static void run(const WArgs<T>& a) { few_wgrad_tile<T, NK, NS>(a); }
+};
 
 // The weight-gradient tile of nk <= kWgradMaxK output channels and ns <= wgrad_taps(nk) kernel columns.
 template <class T>
-WFn<T> few_wgrad_fn(int nk, int ns) {
-  return wgrad_fn_impl<T>(nk, ns, std::make_integer_sequence<int, kWgradMaxK>{});
+auto few_wgrad_fn(int nk, int ns) {
+  using Table = TileTable<T, WArgs<T>, kWgradMaxK, kWgradMaxTaps>;
+  return Table::template pick<WgradTile, wgrad_taps>(nk, ns, std::make_integer_sequence<int, kWgradMaxK>{});
 }
 
 }  // namespace
