@@ -21,6 +21,7 @@ from fastcnn.contracts import kernels
 from fastcnn.contracts.conv import ConvShape
 
 LAYERS = {  # name: N, C, K, H, W, R, stride, padding, dilation, groups
+    "alexnet.stem": (16, 3, 24, 67, 67, 11, 4, 0, 1, 1),  # AlexNet (small size): the 11x11 stride-4 stem
     "alexnet.conv2": (16, 96, 256, 27, 27, 5, 1, 2, 1, 2),
     "alexnet.conv3": (16, 256, 384, 13, 13, 3, 1, 1, 1, 1),
     "alexnet.conv4": (16, 384, 384, 13, 13, 3, 1, 1, 1, 2),
@@ -29,6 +30,8 @@ LAYERS = {  # name: N, C, K, H, W, R, stride, padding, dilation, groups
     "hardnet.64-128": (256, 64, 128, 16, 16, 3, 2, 1, 1, 1),
     "r2d2.64-128": (4, 64, 128, 64, 64, 3, 1, 2, 2, 1),
     "dcgan.d2": (64, 64, 128, 16, 16, 4, 2, 1, 1, 1),
+    "stylegan_xl_d.8-8s2": (16, 8, 8, 64, 64, 4, 2, 1, 1, 1),  # StyleGAN-XL D (small size): 8->8 4x4 stride 2
+    "hardnet.8-16s2": (16, 8, 16, 32, 32, 3, 2, 1, 1, 1),  # HardNet (small size): 8->16 3x3 stride 2
     "pidnet": (4, 64, 64, 64, 64, 3, 1, 1, 1, 1),
     "srresnet": (16, 64, 64, 96, 96, 3, 1, 1, 1, 1),
     "srresnet.in9": (16, 3, 64, 96, 96, 9, 1, 4, 1, 1),
