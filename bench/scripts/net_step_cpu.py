@@ -1,4 +1,5 @@
-"""One training step of zoo networks (the networks suite's step, small size, batch 16) with 1 thread,
+"""One training step of zoo networks (the networks suite's step, small size, batch 16) with 1 thread
+(--threads N: N),
 fastcnn against its torch twin, as the median over --rounds of each side and torch / fastcnn.
 
 By default the sides alternate step by step and each step is timed by this thread's CPU time: on a
@@ -38,12 +39,13 @@ def main():
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--consecutive", action="store_true", help="each side's steps back to back, not alternated")
     ap.add_argument("--clock", choices=("thread", "wall"), default="thread")
+    ap.add_argument("--threads", type=int, default=1)
     a = ap.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(a.threads)
     clock = time.thread_time if a.clock == "thread" else time.perf_counter
     import fastcnn
     order = "consecutive" if a.consecutive else "alternated"
-    print(f"fastcnn from {Path(fastcnn.__file__).parent.parent}, 1 thread, {a.clock} clock, {order}, "
+    print(f"fastcnn from {Path(fastcnn.__file__).parent.parent}, {a.threads} thread(s), {a.clock} clock, {order}, "
           f"median of {a.rounds}")
     for name in a.networks.split(","):
         torch.manual_seed(0)
