@@ -29,6 +29,9 @@ LAYERS = {  # name: N, C, K, H, W, R, stride, padding, dilation, groups
     "hardnet.64-64": (256, 64, 64, 16, 16, 3, 1, 1, 1, 1),
     "hardnet.64-128": (256, 64, 128, 16, 16, 3, 2, 1, 1, 1),
     "r2d2.64-128": (4, 64, 128, 64, 64, 3, 1, 2, 2, 1),
+    "r2d2.d16": (16, 32, 32, 32, 32, 2, 1, 8, 16, 1),  # R2D2 (small size): its dilated 2x2 / 3x3 layers
+    "r2d2.d8": (16, 32, 32, 32, 32, 2, 1, 4, 8, 1),
+    "r2d2.d4": (16, 32, 32, 32, 32, 3, 1, 4, 4, 1),
     "dcgan.d2": (64, 64, 128, 16, 16, 4, 2, 1, 1, 1),
     "stylegan_xl_d.8-8s2": (16, 8, 8, 64, 64, 4, 2, 1, 1, 1),  # StyleGAN-XL D (small size): 8->8 4x4 stride 2
     "hardnet.8-16s2": (16, 8, 16, 32, 32, 3, 2, 1, 1, 1),  # HardNet (small size): 8->16 3x3 stride 2
