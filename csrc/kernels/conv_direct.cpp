@@ -174,34 +174,35 @@ void correlate(const ConvShape& s, const Plan& plan, const std::vector<T>& wb, c
             args.add = i0 > 0;
             args.finish = i0 + args.n_in == o.n_in;
             args.cn_last = args.finish ? o.cn_last : VL;
-            for (int64_t n = n0; n < n1; ++n)
-            for (int64_t p = ps; p < ps1; p += band) {
-              args.x = xb + n * XI + (o.in_first + i0) * XB;
-              const int64_t rows = std::min(band, ps1 - p), npix = rows * s.Q;
-              for (int64_t m = 0; m < npix; ++m) pix[m] = ((p + m / s.Q) * s.sh * RL + m % s.Q) * VL;
-              // Rows wide enough for tiles of >= kRowTileAccs accumulators are tiled row by row (every
-              // tile reads one row: RowPixels); narrower ones are joined into the band's tiles.
-              const bool row_taps = runs && s.Q >= kRunMinPixels;
-              const bool by_row = row_taps || even_part(s.Q, mt) * nb >= kRowTileAccs;
-              const int64_t n_runs = by_row ? rows : 1, run_len = by_row ? s.Q : npix;
-              const Tiling tiling(run_len, row_taps ? kRunTile : mt);
-              T* out = buf.data() + (n - n0) * img_elems + (p - ps) * s.Q * VL;
-              for (int64_t row = 0; row < n_runs; ++row) {
-                // A row's taps (r-major) whose input row lies in the zero padding add nothing: a
-                // tile of one row takes only the run of kernel rows inside the image (pspnet's
-                // dilation-4 3x3 on 9x9 maps: 19 of 27 kernel rows).
-                const auto [r0, r1] = by_row ? rows_inside(s, p + row) : std::pair<int64_t, int64_t>{0, s.R};
-                args.taps = taps.data() + r0 * s.S;
-                args.n_taps = (r1 - r0) * s.S;
-                for (int64_t i = 0; i < tiling.count; ++i) {
-                  const int64_t m0 = row * run_len + tiling.begin(i), nq = tiling.width(i);
-                  args.pix = pix.data() + m0;
-                  args.out = out + m0 * VL;
-                  const bool one_row = m0 / s.Q == (m0 + nq - 1) / s.Q;
-                  if (row_taps)
-                    run_tile_fn<T>(static_cast<int>(nq))(args);
-                  else
-                    tile_fn<T>(static_cast<int>(nb), static_cast<int>(nq), plan.depthwise, one_row)(args);
+            for (int64_t n = n0; n < n1; ++n) {  // the task's images, on the same weights
+              for (int64_t p = ps; p < ps1; p += band) {
+                args.x = xb + n * XI + (o.in_first + i0) * XB;
+                const int64_t rows = std::min(band, ps1 - p), npix = rows * s.Q;
+                for (int64_t m = 0; m < npix; ++m) pix[m] = ((p + m / s.Q) * s.sh * RL + m % s.Q) * VL;
+                // Rows wide enough for tiles of >= kRowTileAccs accumulators are tiled row by row (every
+                // tile reads one row: RowPixels); narrower ones are joined into the band's tiles.
+                const bool row_taps = runs && s.Q >= kRunMinPixels;
+                const bool by_row = row_taps || even_part(s.Q, mt) * nb >= kRowTileAccs;
+                const int64_t n_runs = by_row ? rows : 1, run_len = by_row ? s.Q : npix;
+                const Tiling tiling(run_len, row_taps ? kRunTile : mt);
+                T* out = buf.data() + (n - n0) * img_elems + (p - ps) * s.Q * VL;
+                for (int64_t row = 0; row < n_runs; ++row) {
+                  // A row's taps (r-major) whose input row lies in the zero padding add nothing: a
+                  // tile of one row takes only the run of kernel rows inside the image (pspnet's
+                  // dilation-4 3x3 on 9x9 maps: 19 of 27 kernel rows).
+                  const auto [r0, r1] = by_row ? rows_inside(s, p + row) : std::pair<int64_t, int64_t>{0, s.R};
+                  args.taps = taps.data() + r0 * s.S;
+                  args.n_taps = (r1 - r0) * s.S;
+                  for (int64_t i = 0; i < tiling.count; ++i) {
+                    const int64_t m0 = row * run_len + tiling.begin(i), nq = tiling.width(i);
+                    args.pix = pix.data() + m0;
+                    args.out = out + m0 * VL;
+                    const bool one_row = m0 / s.Q == (m0 + nq - 1) / s.Q;
+                    if (row_taps)
+                      run_tile_fn<T>(static_cast<int>(nq))(args);
+                    else
+                      tile_fn<T>(static_cast<int>(nb), static_cast<int>(nq), plan.depthwise, one_row)(args);
+                  }
                 }
               }
             }
