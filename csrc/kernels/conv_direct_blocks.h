@@ -519,13 +519,14 @@ inline Work split_work(int64_t N, int64_t out_rows, int64_t rows_fit, int64_t n_
 // image (a task of one image reads all K*C*R*S weights for 81 pixels on a 9x9 map). Taken where a
 // row block is the whole image and the weights of a task's output blocks exceed the L2 budget;
 // as many images as keep their input (in_bytes each, per reduction chunk) within the budget while
-// leaving 2 tasks per thread. pspnet's 1024->128 3x3 on 9x9, batch 16, AVX-512, 2 threads, median
-// of 24 interleaved calls, 1/2/4 images per task: forward 11.26/10.86/10.70 ms, backward-input
-// 10.61/10.42/10.23 (bench/scripts/conv_passes.py figures: docs/algo-direct.md).
+// leaving 4 tasks per thread. pspnet's 1024->128 3x3 on 9x9, batch 16, AVX-512, 2 threads, medians
+// of 20-24 interleaved calls, 1/2/4 images per task: forward 10.38/10.04/9.83 ms, backward-input
+// 10.93/10.36/10.17; 4 gains a little more on a quiet machine, but with 2 tasks per thread a thread
+// delayed by another process leaves a quarter of the work waiting (docs/algo-direct.md).
 inline void group_images(Work& wk, int64_t N, int64_t in_bytes, int64_t weight_bytes) {
   if (wk.row_blocks != 1 || weight_bytes <= kL2Budget) return;
   int64_t m = std::max<int64_t>(1, std::min<int64_t>(N, kL2Budget / std::max<int64_t>(1, in_bytes)));
-  while (m > 1 && ceil_div(N, m) * wk.ob_chunks < 2 * num_threads()) --m;
+  while (m > 1 && ceil_div(N, m) * wk.ob_chunks < 4 * num_threads()) --m;
   wk.images = m;
   wk.tasks = ceil_div(N, m) * wk.ob_chunks;
 }

@@ -247,7 +247,7 @@ def test_tasks_of_several_images(threads, dtype, isa):
     # Deep layers on small maps (pspnet's 1024->128 3x3 on 9x9): weights beyond the L2 budget and a
     # whole image per row block, so a task takes several images and runs each output-block group
     # (and, AVX-512 float, each chunk of 4 of the 38 input blocks, the last of 2 with 8 lanes) over
-    # all of them before the next. 11 images on 1 thread: groups of 10 and 1; 19 on 2: 6, 6, 6, 1.
+    # all of them before the next. 11 images on 1 thread: groups of 3, 3, 3, 2; 19 on 2: 2 ... 2, 1.
     # C = 600 and K = 40 leave partial blocks in both passes.
     case = Case(11 if threads == 1 else 19, 600, 5, 6, 40, 3, 3, padding=(1, 1))
     x, w, b, gy = case.tensors(dtype)
