@@ -130,7 +130,8 @@ void correlate(const ConvShape& s, const Plan& plan, const std::vector<T>& wb, c
   Work wk = split_work(s.N, s.P, rows_that_fit(chunk * RL * VL * int64_t(sizeof(T)), (s.R - 1) * s.dh + 1, s.sh),
                        n_ob, s.Q * plan.n_in * RS * plan.tap_elems);
   const int64_t w_out = plan.ob_elems() * RS;
-  group_images(wk, s.N, chunk * XB * int64_t(sizeof(T)), std::min(n_ob, wk.ob_per_chunk) * w_out * int64_t(sizeof(T)));
+  group_images(wk, s.N, s.P * s.Q, chunk * XB * int64_t(sizeof(T)),
+               std::min(n_ob, wk.ob_per_chunk) * w_out * int64_t(sizeof(T)));
   // A tap reads rows r*dh below and the column phase of c*dw right of its pixel's (p*sh, q*sw).
   std::vector<Tap> taps(static_cast<size_t>(RS));
   for (int64_t r = 0; r < s.R; ++r)

@@ -522,9 +522,12 @@ inline Work split_work(int64_t N, int64_t out_rows, int64_t rows_fit, int64_t n_
 // leaving 4 tasks per thread. pspnet's 1024->128 3x3 on 9x9, batch 16, AVX-512, 2 threads, medians
 // of 20-24 interleaved calls, 1/2/4 images per task: forward 10.38/10.04/9.83 ms, backward-input
 // 10.93/10.36/10.17; 4 gains a little more on a quiet machine, but with 2 tasks per thread a thread
-// delayed by another process leaves a quarter of the work waiting (docs/algo-direct.md).
-inline void group_images(Work& wk, int64_t N, int64_t in_bytes, int64_t weight_bytes) {
-  if (wk.row_blocks != 1 || weight_bytes <= kL2Budget) return;
+// delayed by another process leaves a quarter of the work waiting (docs/algo-direct.md). Only on
+// maps of at most kGroupMaxPixels output pixels, where an image reads each weight for few pixels:
+// AlexNet's conv2 (27x27) did not gain (forward 20.2-25.0 ms before, 23.1-26.1 with 2 images).
+constexpr int64_t kGroupMaxPixels = 256;
+inline void group_images(Work& wk, int64_t N, int64_t pixels, int64_t in_bytes, int64_t weight_bytes) {
+  if (wk.row_blocks != 1 || pixels > kGroupMaxPixels || weight_bytes <= kL2Budget) return;
   int64_t m = std::max<int64_t>(1, std::min<int64_t>(N, kL2Budget / std::max<int64_t>(1, in_bytes)));
   while (m > 1 && ceil_div(N, m) * wk.ob_chunks < 4 * num_threads()) --m;
   wk.images = m;
