@@ -144,7 +144,7 @@ void correlate(const ConvShape& s, const Plan& plan, const std::vector<T>& wb, c
   const int64_t span = chunk < plan.n_in ? std::max(band, wk.rows_per_block) : band;  // rows in the buffer
 
   parallel_claim(wk.tasks, wk.grain, [&](int64_t, auto&& claim) {
-    const int64_t img_elems = span * s.Q * VL;  // one image's rows of one output block in buf
+    const int64_t img_elems = std::min<int64_t>(span, s.P) * s.Q * VL;  // one image's rows of one output block in buf
     std::vector<T> buf(static_cast<size_t>(kMaxBlocks * wk.images * img_elems));
     std::vector<int64_t> pix(static_cast<size_t>(band * s.Q));  // input offset of each pixel of a band
     alignas(64) T bias_lanes[kMaxBlocks * VL];
