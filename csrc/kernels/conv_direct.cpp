@@ -127,9 +127,11 @@ void correlate(const ConvShape& s, const Plan& plan, const std::vector<T>& wb, c
   const int64_t XB = g.block_elems<VL>(), XI = XB * g.blocks, RL = g.row_len();
   const int64_t n_ob = static_cast<int64_t>(plan.out.size());
   const int64_t chunk = reduction_chunk(plan, RS, sizeof(T));
-  const Work wk = split_work(s.N, s.P, rows_that_fit(chunk * RL * VL * int64_t(sizeof(T)), (s.R - 1) * s.dh + 1, s.sh),
-                             n_ob, s.Q * plan.n_in * RS * plan.tap_elems);
+  Work wk = split_work(s.N, s.P, rows_that_fit(chunk * RL * VL * int64_t(sizeof(T)), (s.R - 1) * s.dh + 1, s.sh),
+                       n_ob, s.Q * plan.n_in * RS * plan.tap_elems);
   const int64_t w_out = plan.ob_elems() * RS;
+  group_images(wk, s.N, s.P * s.Q, chunk * XB * int64_t(sizeof(T)),
+               std::min(n_ob, wk.ob_per_chunk) * w_out * int64_t(sizeof(T)));
   // A tap reads rows r*dh below and the column phase of c*dw right of its pixel's (p*sh, q*sw).
   std::vector<Tap> taps(static_cast<size_t>(RS));
   for (int64_t r = 0; r < s.R; ++r)
@@ -142,11 +144,13 @@ void correlate(const ConvShape& s, const Plan& plan, const std::vector<T>& wb, c
   const int64_t span = chunk < plan.n_in ? std::max(band, wk.rows_per_block) : band;  // rows in the buffer
 
   parallel_claim(wk.tasks, wk.grain, [&](int64_t, auto&& claim) {
-    std::vector<T> buf(static_cast<size_t>(kMaxBlocks * span * s.Q * VL));
+    const int64_t img_elems = std::min<int64_t>(span, s.P) * s.Q * VL;  // one image's rows of one output block in buf
+    std::vector<T> buf(static_cast<size_t>(kMaxBlocks * wk.images * img_elems));
     std::vector<int64_t> pix(static_cast<size_t>(band * s.Q));  // input offset of each pixel of a band
     alignas(64) T bias_lanes[kMaxBlocks * VL];
     for (int64_t t; claim(t);) {
-      const auto [n, p0, p1, ob0, ob1] = wk.task(t);
+      const auto [n0, p0, p1, ob0, ob1] = wk.task(t);
+      const int64_t n1 = std::min<int64_t>(s.N, n0 + wk.images);
       for (int64_t ob = ob0, nb; ob < ob1; ob += nb) {
         nb = blocks_together(plan, ob, ob1);
         const OutBlock& o = plan.out[ob];
@@ -155,7 +159,7 @@ void correlate(const ConvShape& s, const Plan& plan, const std::vector<T>& wb, c
             const ChannelBlock& ch = plan.out[ob + b].ch;
             for (int l = 0; l < VL; ++l) bias_lanes[b * VL + l] = l < ch.count ? bias[ch.base + l * ch.stride] : T(0);
           }
-        const int64_t buf_block = span * s.Q * VL;
+        const int64_t buf_block = wk.images * img_elems;
         TileArgs<T> args{nullptr, nullptr, XB, nullptr, plan.tap_elems * RS, w_out, 0, VL, taps.data(), RS,
                          nullptr, VL, buf_block, bias ? bias_lanes : nullptr, ep};
         // Row-tap tiles for one output block where rows are tiled one by one (by_row below).
@@ -166,46 +170,49 @@ void correlate(const ConvShape& s, const Plan& plan, const std::vector<T>& wb, c
         for (int64_t ps = p0; ps < p1; ps += span) {
           const int64_t ps1 = std::min(p1, ps + span);
           for (int64_t i0 = 0; i0 < o.n_in; i0 += chunk) {
-            args.x = xb + n * XI + (o.in_first + i0) * XB;
             args.w = wb.data() + ob * w_out + i0 * args.w_block;
             args.n_in = std::min(chunk, o.n_in - i0);
             args.add = i0 > 0;
             args.finish = i0 + args.n_in == o.n_in;
             args.cn_last = args.finish ? o.cn_last : VL;
-            for (int64_t p = ps; p < ps1; p += band) {
-              const int64_t rows = std::min(band, ps1 - p), npix = rows * s.Q;
-              for (int64_t m = 0; m < npix; ++m) pix[m] = ((p + m / s.Q) * s.sh * RL + m % s.Q) * VL;
-              // Rows wide enough for tiles of >= kRowTileAccs accumulators are tiled row by row (every
-              // tile reads one row: RowPixels); narrower ones are joined into the band's tiles.
-              const bool row_taps = runs && s.Q >= kRunMinPixels;
-              const bool by_row = row_taps || even_part(s.Q, mt) * nb >= kRowTileAccs;
-              const int64_t n_runs = by_row ? rows : 1, run_len = by_row ? s.Q : npix;
-              const Tiling tiling(run_len, row_taps ? kRunTile : mt);
-              T* out = buf.data() + (p - ps) * s.Q * VL;
-              for (int64_t row = 0; row < n_runs; ++row) {
-                // A row's taps (r-major) whose input row lies in the zero padding add nothing: a
-                // tile of one row takes only the run of kernel rows inside the image (pspnet's
-                // dilation-4 3x3 on 9x9 maps: 19 of 27 kernel rows).
-                const auto [r0, r1] = by_row ? rows_inside(s, p + row) : std::pair<int64_t, int64_t>{0, s.R};
-                args.taps = taps.data() + r0 * s.S;
-                args.n_taps = (r1 - r0) * s.S;
-                for (int64_t i = 0; i < tiling.count; ++i) {
-                  const int64_t m0 = row * run_len + tiling.begin(i), nq = tiling.width(i);
-                  args.pix = pix.data() + m0;
-                  args.out = out + m0 * VL;
-                  const bool one_row = m0 / s.Q == (m0 + nq - 1) / s.Q;
-                  if (row_taps)
-                    run_tile_fn<T>(static_cast<int>(nq))(args);
-                  else
-                    tile_fn<T>(static_cast<int>(nb), static_cast<int>(nq), plan.depthwise, one_row)(args);
+            for (int64_t n = n0; n < n1; ++n) {  // the task's images, on the same weights
+              for (int64_t p = ps; p < ps1; p += band) {
+                args.x = xb + n * XI + (o.in_first + i0) * XB;
+                const int64_t rows = std::min(band, ps1 - p), npix = rows * s.Q;
+                for (int64_t m = 0; m < npix; ++m) pix[m] = ((p + m / s.Q) * s.sh * RL + m % s.Q) * VL;
+                // Rows wide enough for tiles of >= kRowTileAccs accumulators are tiled row by row (every
+                // tile reads one row: RowPixels); narrower ones are joined into the band's tiles.
+                const bool row_taps = runs && s.Q >= kRunMinPixels;
+                const bool by_row = row_taps || even_part(s.Q, mt) * nb >= kRowTileAccs;
+                const int64_t n_runs = by_row ? rows : 1, run_len = by_row ? s.Q : npix;
+                const Tiling tiling(run_len, row_taps ? kRunTile : mt);
+                T* out = buf.data() + (n - n0) * img_elems + (p - ps) * s.Q * VL;
+                for (int64_t row = 0; row < n_runs; ++row) {
+                  // A row's taps (r-major) whose input row lies in the zero padding add nothing: a
+                  // tile of one row takes only the run of kernel rows inside the image (pspnet's
+                  // dilation-4 3x3 on 9x9 maps: 19 of 27 kernel rows).
+                  const auto [r0, r1] = by_row ? rows_inside(s, p + row) : std::pair<int64_t, int64_t>{0, s.R};
+                  args.taps = taps.data() + r0 * s.S;
+                  args.n_taps = (r1 - r0) * s.S;
+                  for (int64_t i = 0; i < tiling.count; ++i) {
+                    const int64_t m0 = row * run_len + tiling.begin(i), nq = tiling.width(i);
+                    args.pix = pix.data() + m0;
+                    args.out = out + m0 * VL;
+                    const bool one_row = m0 / s.Q == (m0 + nq - 1) / s.Q;
+                    if (row_taps)
+                      run_tile_fn<T>(static_cast<int>(nq))(args);
+                    else
+                      tile_fn<T>(static_cast<int>(nb), static_cast<int>(nq), plan.depthwise, one_row)(args);
+                  }
                 }
               }
             }
           }
-          for (int64_t b = 0; b < nb; ++b)
-            for (int64_t row = 0; row < ps1 - ps; ++row)
-              unpack_row(buf.data() + b * buf_block + row * s.Q * VL, s.Q, plan.out[ob + b].ch, y + n * s.K * s.P * s.Q,
-                         s.P * s.Q, (ps + row) * s.Q);
+          for (int64_t n = n0; n < n1; ++n)
+            for (int64_t b = 0; b < nb; ++b)
+              for (int64_t row = 0; row < ps1 - ps; ++row)
+                unpack_row(buf.data() + b * buf_block + (n - n0) * img_elems + row * s.Q * VL, s.Q, plan.out[ob + b].ch,
+                           y + n * s.K * s.P * s.Q, s.P * s.Q, (ps + row) * s.Q);
         }
       }
     }

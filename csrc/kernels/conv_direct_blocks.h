@@ -112,35 +112,50 @@ inline Plan make_plan(const ConvShape& s, int VL, bool transposed) {
 // Calls visit(packed_index, weight_index) for every real weight of w[K][C/g][R][S] in the packed
 // order of `plan` (padding slots are left alone). flip packs tap (r, c) where tap (R-1-r, S-1-c)
 // goes, so that a correlation with the flipped weights (the stride-1 backward-input) still reads
-// them in ascending order. Shared by packing and by backward-weight's unpacking. The taps of one
-// weight are visited together: they are contiguous in w.
+// them in ascending order. Shared by packing and by backward-weight's unpacking.
 template <class Visit>
 void for_each_weight(const Plan& plan, const ConvShape& s, int VL, Visit&& visit, bool flip = false) {
   const int64_t RS = s.R * s.S, Cg = s.C / s.G, tap = plan.tap_elems;
-  const int64_t grain = std::max<int64_t>(1, kMinChunk / (plan.n_in * RS * tap));
-  parallel_for(static_cast<int64_t>(plan.out.size()), grain, [&](int64_t ob0, int64_t ob1) {
-    for (int64_t ob = ob0; ob < ob1; ++ob) {
-      const OutBlock& o = plan.out[ob];
-      for (int64_t b = 0; b < o.n_in; ++b) {
-        const ChannelBlock& ic = plan.in[o.in_first + b];
-        const int64_t packed0 = (ob * plan.n_in + b) * RS * tap;
-        // weight (lane slot, w[k][c] row) -> every tap of it
-        auto taps = [&](int64_t slot, int64_t row) {
-          for (int64_t rs = 0; rs < RS; ++rs) visit(packed0 + (flip ? RS - 1 - rs : rs) * tap + slot, row * RS + rs);
-        };
-        if (plan.depthwise) {
-          for (int64_t l = 0; l < o.ch.count; ++l)
-            taps(l, plan.transposed ? ic.base + l * ic.stride : o.ch.base + l * o.ch.stride);
-          continue;
-        }
-        for (int64_t li = 0; li < ic.count; ++li)
-          for (int64_t lo = 0; lo < o.ch.count; ++lo) {
-            const int64_t ci = ic.base + li, co = o.ch.base + lo;
-            const int64_t k = plan.transposed ? ci : co, c = (plan.transposed ? co : ci) % Cg;
-            taps(li * VL + lo, k * Cg + c);
-          }
+  // The weights of output block ob from its input block b.
+  auto block = [&](int64_t ob, int64_t b) {
+    const OutBlock& o = plan.out[ob];
+    const ChannelBlock& ic = plan.in[o.in_first + b];
+    const int64_t packed0 = (ob * plan.n_in + b) * RS * tap;
+    if (plan.depthwise) {  // lane l: every tap of w[k][0] (w row k)
+      for (int64_t l = 0; l < o.ch.count; ++l) {
+        const int64_t k = plan.transposed ? ic.base + l * ic.stride : o.ch.base + l * o.ch.stride;
+        for (int64_t rs = 0; rs < RS; ++rs) visit(packed0 + (flip ? RS - 1 - rs : rs) * tap + l, k * RS + rs);
       }
+      return;
     }
+    // Lane (li, lo) is w[k0 + dk][c0 + dc] (a block does not straddle a group: one modulo per
+    // block, where one per weight cost more than the copy). The k lanes are the outer loop: each
+    // reads one run of weights contiguous in w; then taps, then c lanes.
+    const int64_t k0 = plan.transposed ? ic.base : o.ch.base, c0 = (plan.transposed ? o.ch.base : ic.base) % Cg;
+    const int64_t nk = plan.transposed ? ic.count : o.ch.count, nc = plan.transposed ? o.ch.count : ic.count;
+    const int64_t k_lane = plan.transposed ? VL : 1, c_lane = plan.transposed ? 1 : VL;  // slot steps
+    for (int64_t dk = 0; dk < nk; ++dk)
+      for (int64_t rs = 0; rs < RS; ++rs) {
+        const int64_t pi = packed0 + (flip ? RS - 1 - rs : rs) * tap + dk * k_lane, wi = ((k0 + dk) * Cg + c0) * RS + rs;
+        for (int64_t dc = 0; dc < nc; ++dc) visit(pi + dc * c_lane, wi + dc * RS);
+      }
+  };
+  if (plan.transposed && !plan.depthwise) {
+    // Input blocks (of k) outer: the k rows of w are then read in order, where output blocks (of c)
+    // outer read every k row in pieces of VL * R * S, a cache miss each (pspnet's 1024->128 3x3
+    // backward-input: ~9% of the pass). Dense: a group's output blocks all read its n_in input blocks.
+    const int64_t per_group = static_cast<int64_t>(plan.out.size()) / s.G;
+    parallel_for(static_cast<int64_t>(plan.in.size()), std::max<int64_t>(1, kMinChunk / (per_group * RS * tap)),
+                 [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i)
+        for (int64_t ob = i / plan.n_in * per_group; ob < (i / plan.n_in + 1) * per_group; ++ob) block(ob, i % plan.n_in);
+    });
+    return;
+  }
+  parallel_for(static_cast<int64_t>(plan.out.size()), std::max<int64_t>(1, kMinChunk / (plan.n_in * RS * tap)),
+               [&](int64_t ob0, int64_t ob1) {
+    for (int64_t ob = ob0; ob < ob1; ++ob)
+      for (int64_t b = 0; b < plan.out[ob].n_in; ++b) block(ob, b);
   });
 }
 
@@ -459,21 +474,25 @@ inline int blocks_together(const Plan& plan, int64_t ob, int64_t ob_end) {
   return m >= 2 ? 2 : 1;
 }
 
+constexpr int64_t kL2Budget = 384 * 1024;  // bytes of blocked input a row block may touch
+
 // Parallel work: tasks = images x row blocks x output-block chunks, sized so that a row block's
 // input stays in L2 and there are enough tasks for the threads.
 struct Work {
   int64_t out_rows, n_out_blocks;
   int64_t row_blocks, rows_per_block, ob_chunks, ob_per_chunk, tasks;
   int64_t grain;  // tasks per thread at least (small problems run on fewer threads)
+  int64_t images = 1;  // images per task (group_images)
 
-  // Task t: image n, output rows [row0, row1) and output blocks [ob0, ob1).
+  // Task t: images [n, n + images) (the last group may be short), output rows [row0, row1) and
+  // output blocks [ob0, ob1).
   struct Task {
     int64_t n, row0, row1, ob0, ob1;
   };
   Task task(int64_t t) const {
     const int64_t obc = t % ob_chunks, rb = (t / ob_chunks) % row_blocks;
     const int64_t row0 = rb * rows_per_block, ob0 = obc * ob_per_chunk;
-    return {t / ob_chunks / row_blocks, row0, std::min(out_rows, row0 + rows_per_block), ob0,
+    return {t / ob_chunks / row_blocks * images, row0, std::min(out_rows, row0 + rows_per_block), ob0,
             std::min(n_out_blocks, ob0 + ob_per_chunk)};
   }
 };
@@ -495,6 +514,26 @@ inline Work split_work(int64_t N, int64_t out_rows, int64_t rows_fit, int64_t n_
   return wk;
 }
 
+// Tasks of several whole images: a task then runs each output-block group's weights (or chunk of
+// them) over all its images before the next, so they are read from L3 once per task, not once per
+// image (a task of one image reads all K*C*R*S weights for 81 pixels on a 9x9 map). Taken where a
+// row block is the whole image and the weights of a task's output blocks exceed the L2 budget;
+// as many images as keep their input (in_bytes each, per reduction chunk) within the budget while
+// leaving 4 tasks per thread. pspnet's 1024->128 3x3 on 9x9, batch 16, AVX-512, 2 threads, medians
+// of 20-24 interleaved calls, 1/2/4 images per task: forward 10.38/10.04/9.83 ms, backward-input
+// 10.93/10.36/10.17; 4 gains a little more on a quiet machine, but with 2 tasks per thread a thread
+// delayed by another process leaves a quarter of the work waiting (docs/algo-direct.md). Only on
+// maps of at most kGroupMaxPixels output pixels, where an image reads each weight for few pixels:
+// AlexNet's conv2 (27x27) did not gain (forward 20.2-25.0 ms before, 23.1-26.1 with 2 images).
+constexpr int64_t kGroupMaxPixels = 256;
+inline void group_images(Work& wk, int64_t N, int64_t pixels, int64_t in_bytes, int64_t weight_bytes) {
+  if (wk.row_blocks != 1 || pixels > kGroupMaxPixels || weight_bytes <= kL2Budget) return;
+  int64_t m = std::max<int64_t>(1, std::min<int64_t>(N, kL2Budget / std::max<int64_t>(1, in_bytes)));
+  while (m > 1 && ceil_div(N, m) * wk.ob_chunks < 4 * num_threads()) --m;
+  wk.images = m;
+  wk.tasks = ceil_div(N, m) * wk.ob_chunks;
+}
+
 // Runs [0, n) on as many workers as parallel_for would start for `grain`, handing out one item at a
 // time from a shared counter: body(worker, claim), with claim(item) true while items are left. On a
 // machine shared with other processes a delayed thread then leaves its items to the others instead
@@ -510,8 +549,6 @@ void parallel_claim(int64_t n, int64_t grain, Body&& body) {
     }
   });
 }
-
-constexpr int64_t kL2Budget = 384 * 1024;  // bytes of blocked input a row block may touch
 
 }  // namespace conv_direct
 FASTCNN_ISA_NAMESPACE_END

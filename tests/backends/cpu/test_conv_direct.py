@@ -241,6 +241,31 @@ def test_tasks_shared_between_threads(isa):
     assert_close(gx, gx_ref, reduction=case.K * 9, name="grad_input")
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_tasks_of_several_images(threads, dtype, isa):
+    # Deep layers on small maps (pspnet's 1024->128 3x3 on 9x9): weights beyond the L2 budget and a
+    # whole image per row block, so a task takes several images and runs each output-block group
+    # (and, AVX-512 float, each chunk of 4 of the 38 input blocks, the last of 2 with 8 lanes) over
+    # all of them before the next. 11 images on 1 thread: groups of 3, 3, 3, 2; 19 on 2: 2 ... 2, 1.
+    # C = 600 and K = 40 leave partial blocks in both passes.
+    case = Case(11 if threads == 1 else 19, 600, 5, 6, 40, 3, 3, padding=(1, 1))
+    x, w, b, gy = case.tensors(dtype)
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        y = k(FWD)(x, w, b, *case.conv_args(), case.out_hw, None, 0.0)
+        gx = k(BWD_IN)(gy, w, (case.H, case.W), *case.conv_args())
+        gw = k(BWD_W)(x, gy, (case.R, case.S), *case.conv_args())
+    finally:
+        torch.set_num_threads(saved)
+    expected = reference_conv(x.double(), w.double(), b.double(), *case.conv_args(), case.out_hw)
+    assert_close(y, expected, reduction=case.C * 9, name="y")
+    gx_ref, gw_ref = reference_grads(case, x, w, gy)
+    assert_close(gx, gx_ref, reduction=case.K * 9, name="grad_input")
+    assert_close(gw, gw_ref, reduction=case.N * case.out_hw[0] * case.out_hw[1], name="grad_weight")
+
+
 class _DirectConv(torch.autograd.Function):
     """The three kernels as one autograd function, so gradcheck ties the backward to the forward."""
 
