@@ -113,6 +113,69 @@ TileFn<T> run_tile_fn(int nq) {
   return nullptr;
 }
 
+// An output row cut into tiles for the row-by-row tiling, each with the hull [c0, c1) of the kernel
+// columns that read inside the image for some of its pixels: the others read only the zero padding
+// and are left out (the sibling of the row skip). Dilated layers with wide padding have many:
+// R2D2's 2x2 dilation-16 pad-8 on 32 columns reads padding in kernel column 0 for pixels 0-7 and
+// in column 1 for 24-31. A hull, as a tile's pixels may in principle need columns with a gap.
+struct ColumnTiles {
+  std::vector<int64_t> start;                    // tile i: pixels [start[i], start[i + 1])
+  std::vector<std::pair<int64_t, int64_t>> cols;  // its kernel columns
+  int64_t count() const { return static_cast<int64_t>(cols.size()); }
+};
+
+// Relative time of one tap and input lane of a tile of nq pixels x nb output blocks: its FMAs, or
+// its weight loads + broadcasts, or the FMA latency while it has few accumulators, plus the loop's
+// own (which makes fewer, wider tiles win a tie).
+inline int64_t tile_cost(int64_t nb, int64_t nq) { return std::max({nb * nq, nb + nq, int64_t(kRowTileAccs)}) + 2; }
+
+// Weights of a tile's reduction up to which narrower tiles may be cut: each tile reads all of them,
+// from L1 below this; above, from L2, and the narrower tiles lost more than the skipped taps gave
+// (pspnet's dilation-4 3x3, 128 channels: 216 KB, 9-pixel rows cut 5 + 4: forward 3% slower).
+constexpr int64_t kCutWeightBytes = 32 * 1024;
+
+// Tiles of at most max_width pixels: the even Tiling (with its columns' hulls) unless cutting at the
+// columns where a kernel column starts or stops reading padding is clearly cheaper by tile_cost
+// (a narrow tile costs more per pixel: plain pad-1 layers keep the even tiles) and the tile's
+// weights (weight_bytes) stay in L1.
+inline ColumnTiles column_tiles(const ConvShape& s, int64_t nb, int64_t max_width, int64_t weight_bytes) {
+  std::vector<std::pair<int64_t, int64_t>> inside(static_cast<size_t>(s.Q));
+  for (int64_t q = 0; q < s.Q; ++q) inside[q] = cols_inside(s, q);
+  auto hull = [&](int64_t q0, int64_t q1) {
+    int64_t c0 = s.S, c1 = 0;
+    for (int64_t q = q0; q < q1; ++q)
+      if (inside[q].first < inside[q].second) c0 = std::min(c0, inside[q].first), c1 = std::max(c1, inside[q].second);
+    return c0 < c1 ? std::pair<int64_t, int64_t>{c0, c1} : std::pair<int64_t, int64_t>{0, 0};
+  };
+  ColumnTiles even;
+  const Tiling tiling(s.Q, max_width);
+  int64_t even_cost = 0;
+  for (int64_t i = 0; i <= tiling.count; ++i) even.start.push_back(tiling.begin(i));
+  for (int64_t i = 0; i < tiling.count; ++i) {
+    even.cols.push_back(hull(tiling.begin(i), tiling.begin(i + 1)));
+    even_cost += (even.cols.back().second - even.cols.back().first) * tile_cost(nb, tiling.width(i));
+  }
+  if (weight_bytes > kCutWeightBytes) return even;
+  // Cheapest cut of pixels [0, j) into tiles (best[j], the last tile starting at from[j]).
+  std::vector<int64_t> best(static_cast<size_t>(s.Q + 1), 0), from(static_cast<size_t>(s.Q + 1), 0);
+  for (int64_t j = 1; j <= s.Q; ++j) {
+    best[j] = -1;
+    int64_t c0 = s.S, c1 = 0;
+    for (int64_t i = j - 1; i >= std::max<int64_t>(0, j - max_width); --i) {
+      if (inside[i].first < inside[i].second) c0 = std::min(c0, inside[i].first), c1 = std::max(c1, inside[i].second);
+      const int64_t cost = best[i] + std::max<int64_t>(0, c1 - c0) * tile_cost(nb, j - i);
+      if (best[j] < 0 || cost < best[j]) best[j] = cost, from[j] = i;
+    }
+  }
+  if (best[s.Q] * 100 > even_cost * 97) return even;  // not clearly cheaper
+  ColumnTiles cut;
+  for (int64_t j = s.Q; j > 0; j = from[j]) cut.start.push_back(j);
+  cut.start.push_back(0);
+  std::reverse(cut.start.begin(), cut.start.end());
+  for (size_t i = 0; i + 1 < cut.start.size(); ++i) cut.cols.push_back(hull(cut.start[i], cut.start[i + 1]));
+  return cut;
+}
+
 // y = act(correlation of x with the packed weights wb + bias) for the forward geometry s; plan.in
 // are x's channel blocks, plan.out y's. The stride-1 backward-input is this correlation of gy with
 // the transposed weights, packed flipped. A chunked reduction keeps a task's partial sums in its
@@ -142,11 +205,15 @@ void correlate(const ConvShape& s, const Plan& plan, const std::vector<T>& wb, c
   const bool run_taps = kRunTiles && !plan.depthwise && s.S >= kRunMinWidth && s.sw == 1 && s.dw == 1 && g.phases == 1;
   const int64_t band = std::max<int64_t>(1, kBandPixels / s.Q);
   const int64_t span = chunk < plan.n_in ? std::max(band, wk.rows_per_block) : band;  // rows in the buffer
+  std::vector<ColumnTiles> col_tiles;  // for tiles of nb = 1 .. kMaxBlocks output blocks
+  for (int nb = 1; nb <= kMaxBlocks; ++nb)
+    col_tiles.push_back(column_tiles(s, nb, max_tile(nb), nb * chunk * RS * plan.tap_elems * int64_t(sizeof(T))));
 
   parallel_claim(wk.tasks, wk.grain, [&](int64_t, auto&& claim) {
     const int64_t img_elems = std::min<int64_t>(span, s.P) * s.Q * VL;  // one image's rows of one output block in buf
     std::vector<T> buf(static_cast<size_t>(kMaxBlocks * wk.images * img_elems));
     std::vector<int64_t> pix(static_cast<size_t>(band * s.Q));  // input offset of each pixel of a band
+    std::vector<Tap> tile_taps(static_cast<size_t>(RS));         // a tile's taps without padding columns
     alignas(64) T bias_lanes[kMaxBlocks * VL];
     for (int64_t t; claim(t);) {
       const auto [n0, p0, p1, ob0, ob1] = wk.task(t);
@@ -186,6 +253,9 @@ void correlate(const ConvShape& s, const Plan& plan, const std::vector<T>& wb, c
                 const bool by_row = row_taps || even_part(s.Q, mt) * nb >= kRowTileAccs;
                 const int64_t n_runs = by_row ? rows : 1, run_len = by_row ? s.Q : npix;
                 const Tiling tiling(run_len, row_taps ? kRunTile : mt);
+                // Plain tiles of one row also leave out the kernel columns that read only padding
+                // (ColumnTiles); row-tap tiles need whole kernel rows.
+                const ColumnTiles* ct = by_row && !row_taps ? &col_tiles[nb - 1] : nullptr;
                 T* out = buf.data() + (n - n0) * img_elems + (p - ps) * s.Q * VL;
                 for (int64_t row = 0; row < n_runs; ++row) {
                   // A row's taps (r-major) whose input row lies in the zero padding add nothing: a
@@ -194,8 +264,21 @@ void correlate(const ConvShape& s, const Plan& plan, const std::vector<T>& wb, c
                   const auto [r0, r1] = by_row ? rows_inside(s, p + row) : std::pair<int64_t, int64_t>{0, s.R};
                   args.taps = taps.data() + r0 * s.S;
                   args.n_taps = (r1 - r0) * s.S;
-                  for (int64_t i = 0; i < tiling.count; ++i) {
-                    const int64_t m0 = row * run_len + tiling.begin(i), nq = tiling.width(i);
+                  for (int64_t i = 0; i < (ct ? ct->count() : tiling.count); ++i) {
+                    const int64_t m0 = row * run_len + (ct ? ct->start[i] : tiling.begin(i));
+                    const int64_t nq = ct ? ct->start[i + 1] - ct->start[i] : tiling.width(i);
+                    if (ct) {
+                      const auto [c0, c1] = ct->cols[i];
+                      if (c1 - c0 == s.S) {
+                        args.taps = taps.data() + r0 * s.S;
+                        args.n_taps = (r1 - r0) * s.S;
+                      } else {
+                        args.taps = tile_taps.data();
+                        args.n_taps = 0;
+                        for (int64_t r = r0; r < r1; ++r)
+                          for (int64_t c = c0; c < c1; ++c) tile_taps[args.n_taps++] = taps[r * s.S + c];
+                      }
+                    }
                     args.pix = pix.data() + m0;
                     args.out = out + m0 * VL;
                     const bool one_row = m0 / s.Q == (m0 + nq - 1) / s.Q;

@@ -580,6 +580,15 @@ inline std::pair<int64_t, int64_t> rows_inside(const ConvShape& s, int64_t p) {
   return {r0, r1};
 }
 
+// The kernel columns [c0, c1) whose input columns for output column q lie inside the image (c0 == c1:
+// none); the column sibling of rows_inside.
+inline std::pair<int64_t, int64_t> cols_inside(const ConvShape& s, int64_t q) {
+  int64_t c0 = 0, c1 = s.S;
+  while (c0 < c1 && q * s.sw - s.pw + c0 * s.dw < 0) ++c0;
+  while (c1 > c0 && q * s.sw - s.pw + (c1 - 1) * s.dw >= s.W) --c1;
+  return {c0, c1};
+}
+
 // Few channels per group (conv_direct_few.cpp): vectors along the output row, up to kFewMaxK output
 // channels per tile. few_weights packs w (flip_transposed: for the stride-1 backward-input's
 // correlation s, w being the forward's weights); few_correlate runs correlation s with them.

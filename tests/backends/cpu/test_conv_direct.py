@@ -176,6 +176,34 @@ def test_forward_backward(case, dtype, isa):
     assert_close(gw, gw_ref, reduction=case.N * case.out_hw[0] * case.out_hw[1], name="grad_weight")
 
 
+# Dilated layers with wide padding: the row-by-row tiles leave out the kernel columns that read only
+# padding (conv_direct.cpp ColumnTiles); enough channels for the blocked tiles in forward and in
+# the stride-1 backward-input (K > 8, C > 16 or K > 16), rows wide enough to be tiled one by one.
+# Each of the first two takes that path under every ISA and dtype, forward and backward-input.
+PAD_COLUMN_CASES = [
+    Case(1, 16, 20, 32, 21, 2, 2, padding=(8, 8), dilation=(16, 16)),  # R2D2's dilation-16 2x2, narrower
+    Case(1, 17, 19, 29, 19, 2, 2, padding=(7, 7), dilation=(13, 13)),
+    Case(2, 20, 13, 11, 21, 3, 3, padding=(4, 4), dilation=(4, 4)),
+    Case(1, 18, 5, 7, 19, 3, 3, padding=(9, 9), dilation=(2, 2)),  # padding wider than the image
+    Case(2, 20, 13, 35, 21, 2, 2, stride=(2, 2), padding=(6, 6), dilation=(5, 5)),
+    Case(1, 37, 20, 32, 37, 2, 2, padding=(8, 8), dilation=(16, 16), groups=37),  # depthwise
+]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("case", PAD_COLUMN_CASES, ids=repr)
+def test_kernel_columns_in_the_padding(case, dtype, isa):
+    x, w, b, gy = case.tensors(dtype)
+    y = k(FWD)(x, w, b, *case.conv_args(), case.out_hw, "leaky_relu", 0.1)
+    pre = reference_conv(x.double(), w.double(), b.double(), *case.conv_args(), case.out_hw)
+    assert_close(y, F.leaky_relu(pre, 0.1), reduction=case.C // case.groups * case.R * case.S, name="y")
+    gx_ref, gw_ref = reference_grads(case, x, w, gy)
+    gx = k(BWD_IN)(gy, w, (case.H, case.W), *case.conv_args())
+    assert_close(gx, gx_ref, reduction=case.K // case.groups * case.R * case.S, name="grad_input")
+    gw = k(BWD_W)(x, gy, (case.R, case.S), *case.conv_args())
+    assert_close(gw, gw_ref, reduction=case.N * case.out_hw[0] * case.out_hw[1], name="grad_weight")
+
+
 def test_matches_torch_grad_functions(isa):
     # The same as reference_grads, through the functions torch itself names for these gradients.
     case = Case(2, 12, 11, 10, 10, 3, 3, stride=(2, 2), padding=(1, 1), dilation=(1, 2), groups=2)
