@@ -53,6 +53,12 @@ def _lookup(name: str) -> Optional[Callable]:
 
     if os.environ.get("FASTCNN_EAGER", "1") == "0":
         return None
+    return builtin_op(name)
+
+
+def builtin_op(name: str) -> Optional[Callable]:
+    """fastcnn_eager::<name>'s default overload as the builtin behind it, or None when the extension
+    lacks it (not built, or built without torch), whatever FASTCNN_EAGER says."""
     try:
         from fastcnn import _C  # noqa: F401 - loading the extension registers the ops
     except ImportError:
@@ -67,11 +73,7 @@ def release_output_pool() -> int:
     """Free every block of the cpu ops' output pool (csrc/torchops/output_pool.h); the bytes freed
     (0 in an extension built without it). Not an EagerOp: FASTCNN_EAGER=0 and python_path() leave
     the pool to the Python kernel path, which must still be able to release it."""
-    try:
-        from fastcnn import _C  # noqa: F401 - loading the extension registers the ops
-    except ImportError:
-        return 0
-    fn = getattr(torch.ops.fastcnn_eager, "output_pool_release", None)
+    fn = builtin_op("output_pool_release")
     return int(fn()) if fn is not None else 0
 
 

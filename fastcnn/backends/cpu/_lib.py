@@ -56,10 +56,9 @@ def fresh(t: torch.Tensor) -> torch.Tensor:
 
 @functools.lru_cache(maxsize=None)
 def _pool_empty():
-    """fastcnn_eager::output_pool_empty (its default overload's builtin), or None in an extension
-    built without torch's C++ API."""
-    op = getattr(torch.ops.fastcnn_eager, "output_pool_empty", None)
-    return None if op is None else getattr(op.default, "_op", op.default)
+    """fastcnn_eager::output_pool_empty, or None in an extension built without torch's C++ API."""
+    from fastcnn.ops._eager import builtin_op
+    return builtin_op("output_pool_empty")
 
 
 def empty(shape, dtype, memory_format=torch.contiguous_format) -> torch.Tensor:
