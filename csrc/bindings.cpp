@@ -37,6 +37,10 @@ PYBIND11_MODULE(_C, m) {
   m.def("best_isa", [] { return std::string(fastcnn::isa_name(fastcnn::best_supported_isa())); });
   m.def("set_isa", [](const std::string& name) { fastcnn::set_isa(fastcnn::isa_from_name(name)); },
         "Use the avx512, avx2 or generic copy of every kernel (at most what the CPU supports).");
+  m.def("half_rate_zmm", &fastcnn::half_rate_zmm,
+        "Whether 512-bit FMAs issue at half the 256-bit rate here (Zen 4), measured at first use.");
+  m.def("set_half_rate_zmm", &fastcnn::set_half_rate_zmm,
+        "Overrides half_rate_zmm() (tests: run the AVX-512 kernels with and without their AVX2 hand-offs).");
   // Registered once here: pybind11 types are global to the extension, so a family must not define it.
   py::enum_<fastcnn::Dtype>(m, "Dtype").value("float32", fastcnn::Dtype::float32).value("float64", fastcnn::Dtype::float64);
   fastcnn::bind_all(m);

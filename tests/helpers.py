@@ -94,10 +94,14 @@ def isa(request):
     """Runs a cpu-backend test once per compiled ISA copy this CPU can execute."""
     from fastcnn import _C
 
-    previous = _C.isa()
+    previous, half_rate = _C.isa(), _C.half_rate_zmm()
     _C.set_isa(request.param)
+    # Each copy's own kernels: no AVX-512 -> AVX2 hand-off where this CPU's 512-bit FMAs run at half
+    # rate (tests/backends/cpu/test_conv_direct.py test_half_rate_hand_off runs it).
+    _C.set_half_rate_zmm(False)
     yield request.param
     _C.set_isa(previous)
+    _C.set_half_rate_zmm(half_rate)
 
 
 def round_to_tf32(t: torch.Tensor) -> torch.Tensor:

@@ -1,5 +1,7 @@
 #include "common/isa.h"
 
+#include "kernels/probe.h"
+
 #include <atomic>
 #include <cstdlib>
 #include <stdexcept>
@@ -33,7 +35,27 @@ std::atomic<int>& chosen() {
   return isa;
 }
 
+// A 512-bit FMA at under 1.5x the 256-bit FLOP rate runs at half rate (the ratio is ~1 on Zen 4, ~2
+// on the Xeons with two 512-bit FMA units).
+constexpr double kFullRateRatio = 1.5;
+constexpr int64_t kProbeIterations = 20000;  // 240k FMAs per timing: ~0.1 ms at either width
+
+std::atomic<int>& half_rate_state() {
+  static std::atomic<int> state{[] {
+    if (const char* env = std::getenv("FASTCNN_HALF_RATE_ZMM"); env && *env) return env[0] == '1' ? 1 : 0;
+    if (best_supported_isa() != Isa::avx512) return 0;
+    const double wide = avx512::probe_kernels().fma_rate(kProbeIterations);
+    const double narrow = avx2::probe_kernels().fma_rate(kProbeIterations);
+    return wide < kFullRateRatio * narrow ? 1 : 0;
+  }()};
+  return state;
+}
+
 }  // namespace
+
+bool half_rate_zmm() { return half_rate_state().load(std::memory_order_relaxed) != 0; }
+
+void set_half_rate_zmm(bool half_rate) { half_rate_state().store(half_rate ? 1 : 0); }
 
 Isa best_supported_isa() {
   static const Isa best = detect();

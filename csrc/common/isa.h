@@ -19,6 +19,14 @@ void set_isa(Isa isa);  // throws std::invalid_argument if the CPU lacks it
 const char* isa_name(Isa isa);
 Isa isa_from_name(const std::string& name);
 
+// True where a 512-bit FMA issues at half the rate of a 256-bit one (AMD Zen 4 runs each as two
+// 256-bit halves): there the AVX2 copy of a kernel whose 16-lane vectors would sit half empty does
+// the same work in about half the time (csrc/kernels/conv_direct_blocks.h narrow_copy_pays).
+// Measured once, at first use, by timing one thread's FMA chains at both widths (well under 1 ms);
+// env FASTCNN_HALF_RATE_ZMM=0/1 or set_half_rate_zmm() decides instead. False without AVX-512.
+bool half_rate_zmm();
+void set_half_rate_zmm(bool half_rate);
+
 }  // namespace fastcnn
 
 // Declares Type getter() in each ISA namespace and a dispatching fastcnn::getter().

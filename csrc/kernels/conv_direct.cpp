@@ -308,6 +308,7 @@ void forward(const ConvShape& s, const T* x, const T* w, const T* bias, T* y, in
     few_correlate(s, few_weights(s, w, false), x, bias, y, Epilogue{static_cast<Act>(act_code), double(act_param)});
     return;
   }
+  if (narrow_copy_pays(s, s.K / s.G, s.C / s.G, Vec<T>::N)) return narrow_copy<T>().forward(s, x, w, bias, y, act_code, act_param);
   const Plan plan = make_plan(s, Vec<T>::N, false);
   correlate(s, plan, pack_weights(plan, s, w), x, bias, y, Epilogue{static_cast<Act>(act_code), double(act_param)});
 }
@@ -320,6 +321,7 @@ void backward_input(const ConvShape& s, const T* gy, const T* w, T* gx) {
                   static_cast<const T*>(nullptr), gx, Epilogue{Act::identity, 0.0});
     return;
   }
+  if (narrow_copy_pays(s, s.C / s.G, s.K / s.G, VL)) return narrow_copy<T>().backward_input(s, gy, w, gx);
   const Plan plan = make_plan(s, VL, true);
   if (s.sh == 1 && s.sw == 1) {  // the correlation of gy with the flipped weights, padded to span (R-1)*dh
     correlate(input_gradient_correlation(s), plan, pack_weights(plan, s, w, true), gy, static_cast<const T*>(nullptr), gx,

@@ -19,6 +19,7 @@
 #include "common/activation_math.h"
 #include "common/simd.h"
 #include "common/threads.h"
+#include "kernels/conv_direct.h"
 
 // Complete unrolling of the tile loops (below: the accumulators must stay in registers). The
 // sanitizer build (setup.py, FASTCNN_SANITIZE) leaves it out: instrumented, the unrolled tiles took
@@ -614,6 +615,26 @@ inline bool few_channels(const ConvShape& s, bool weight_gradient) {
 }
 template <class T>
 void few_backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw);
+
+// The AVX2 copy for a pass the AVX-512 copy would run on half-empty vectors, where 512-bit FMAs issue
+// at half the 256-bit rate (half_rate_zmm(): Zen 4), so that 8 lanes of work cost a whole 16-lane FMA:
+// the vectorised channels per group (`out_lanes`: output channels; input channels for backward-input)
+// leave at least half of their last vector empty, or the tile reduces over at most half a vector of
+// input lanes. Zen 4, 1 thread, AVX-512 -> AVX2 copy (docs/algo-direct.md "Half-rate 512-bit FMAs"):
+// PIDNet-S's and StyleGAN-XL D's 8->8 stride-2 passes 1.53-1.91 -> 0.88-1.04 ms, AlexNet's 3->24
+// 11x11 stem 1.97 -> 1.25 (forward), HardNet's 8->16 stride 2 0.39 -> 0.26. Not for the few-channel
+// row tiles of forward and backward-input (there AVX-512's took up to 16 input channels and won),
+// nor depthwise (its lanes hold channels of several groups, none of them padding).
+inline bool narrow_copy_pays(const ConvShape& s, int64_t out_lanes, int64_t in_lanes, int VL) {
+  if (!FASTCNN_HAS_AVX512 || (s.C / s.G == 1 && s.G > 1) || !half_rate_zmm()) return false;
+  const int64_t tail = out_lanes % VL;
+  return (tail != 0 && tail <= VL / 2) || in_lanes <= VL / 2;
+}
+template <class T>
+const ConvDirectFns<T>& narrow_copy() {
+  if constexpr (sizeof(T) == 4) return fastcnn::avx2::conv_direct_kernels().f32;
+  else return fastcnn::avx2::conv_direct_kernels().f64;
+}
 
 }  // namespace conv_direct
 FASTCNN_ISA_NAMESPACE_END

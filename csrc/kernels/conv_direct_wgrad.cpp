@@ -239,11 +239,13 @@ void wgrad_block_depthwise(T* acc_mem, const T* x, int64_t x_row_step, const T* 
 
 template <class T>
 void backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw) {
+  constexpr int VL = Vec<T>::N;
+  // Before the few-channel tiles: their weight gradients (lanes = output channels) win on AVX2 too.
+  if (narrow_copy_pays(s, s.K / s.G, s.C / s.G, VL)) return narrow_copy<T>().backward_weight(s, x, gy, gw);
   if (few_channels(s, true)) {
     few_backward_weight(s, x, gy, gw);
     return;
   }
-  constexpr int VL = Vec<T>::N;
   const Plan plan = make_plan(s, VL, false);
   const int64_t RS = s.R * s.S;
   const Blocked g = forward_input_geometry(s, static_cast<int64_t>(plan.in.size()));

@@ -2,6 +2,10 @@
 against plain torch in float64, on deliberately odd shapes, under every compiled ISA copy."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -163,6 +167,11 @@ def reference_grads(case, x, w, gy):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("case", CASES, ids=repr)
 def test_forward_backward(case, dtype, isa):
+    check_forward_backward(case, dtype)
+
+
+def check_forward_backward(case, dtype):
+    """The three passes of `case` against autograd through reference_conv in float64."""
     x, w, b, gy = case.tensors(dtype)
     red = case.C // case.groups * case.R * case.S
     y = k(FWD)(x, w, b, *case.conv_args(), case.out_hw, None, 0.0)
@@ -174,6 +183,52 @@ def test_forward_backward(case, dtype, isa):
     assert_close(gx, gx_ref, reduction=case.K // case.groups * case.R * case.S, name="grad_input")
     gw = k(BWD_W)(x, gy, (case.R, case.S), *case.conv_args())
     assert_close(gw, gw_ref, reduction=case.N * case.out_hw[0] * case.out_hw[1], name="grad_weight")
+
+
+# Where 512-bit FMAs issue at half rate (Zen 4), the AVX-512 copy hands passes whose vectors would sit
+# half empty to the AVX2 copy (conv_direct_blocks.h narrow_copy_pays). Each case takes the hand-off in
+# at least one pass; with it and without, the AVX-512 copy must give the reference's results,
+# whatever this CPU measured.
+HAND_OFF_CASES = [
+    Case(2, 8, 13, 15, 8, 4, 4, stride=(2, 2), padding=(1, 1)),  # StyleGAN-XL D's 8->8 4x4 s2: every pass
+    Case(2, 3, 23, 21, 24, 11, 11, stride=(4, 4)),  # AlexNet's stem: the last 16-lane block holds 8 channels
+    Case(1, 8, 9, 11, 16, 3, 3, stride=(2, 2), padding=(1, 1)),  # 8 input lanes forward, 8 gx lanes backward
+    Case(2, 16, 7, 9, 8, 3, 3, padding=(1, 1)),  # stride 1: few-channel forward, handed-off weight gradient
+    Case(1, 5, 8, 7, 3, 3, 3, padding=(1, 1)),  # a few-channel weight gradient, handed off too
+    Case(1, 12, 6, 7, 12, 3, 3, padding=(1, 1), groups=12),  # depthwise: never handed off
+]
+
+
+@pytest.mark.parametrize("half_rate", [False, True], ids=["full_rate", "half_rate"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("case", HAND_OFF_CASES, ids=repr)
+def test_half_rate_hand_off(case, dtype, half_rate):
+    from fastcnn import _C
+    if _C.best_isa() != "avx512":
+        pytest.skip("the hand-off is from the AVX-512 copy")
+    previous, measured = _C.isa(), _C.half_rate_zmm()
+    try:
+        _C.set_isa("avx512")
+        _C.set_half_rate_zmm(half_rate)
+        check_forward_backward(case, dtype)
+    finally:
+        _C.set_isa(previous)
+        _C.set_half_rate_zmm(measured)
+
+
+@pytest.mark.parametrize("setting", ["0", "1", None], ids=["env0", "env1", "measured"])
+def test_half_rate_setting(setting):
+    """FASTCNN_HALF_RATE_ZMM decides; unset, the probe does, and says False without AVX-512."""
+    from fastcnn import _C
+    env = {name: value for name, value in os.environ.items() if name != "FASTCNN_HALF_RATE_ZMM"}
+    if setting is not None:
+        env["FASTCNN_HALF_RATE_ZMM"] = setting
+    out = subprocess.run([sys.executable, "-c", "from fastcnn import _C; print(_C.half_rate_zmm())"], env=env,
+                         capture_output=True, text=True, check=True).stdout.strip()
+    if setting is not None:
+        assert out == str(setting == "1")
+    else:
+        assert out in ("True", "False") and (out == "False" or _C.best_isa() == "avx512")
 
 
 # Dilated layers with wide padding: the row-by-row tiles leave out the kernel columns that read only
