@@ -590,6 +590,13 @@ inline std::pair<int64_t, int64_t> cols_inside(const ConvShape& s, int64_t q) {
   return {c0, c1};
 }
 
+// The output pixels [a, b) of [lo, hi) whose input pixel, pixel * stride + offset, lies inside
+// [0, size) (a == b: none): for one kernel tap, the pixels whose products are not with the padding.
+inline std::pair<int64_t, int64_t> pixels_inside(int64_t offset, int64_t stride, int64_t size, int64_t lo, int64_t hi) {
+  const int64_t a = std::max(lo, -floor_div(offset, stride));
+  return {a, std::max(a, std::min(hi, floor_div(size - 1 - offset, stride) + 1))};
+}
+
 // Few channels per group (conv_direct_few.cpp): vectors along the output row, up to kFewMaxK output
 // channels per tile. few_weights packs w (flip_transposed: for the stride-1 backward-input's
 // correlation s, w being the forward's weights); few_correlate runs correlation s with them.
