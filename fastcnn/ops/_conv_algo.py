@@ -178,6 +178,13 @@ def _windows_overlap(layer: Layer) -> bool:
 # the direct kernel's 16-lane blocked copy of a 1-4 channel input is 4-16x its size (docs/ops-conv.md,
 # "Small convolutions of the zoo"): stems 3->8 3x3 s2 128x128 fwd direct 3.55 / im2col 1.33 ms,
 # LeNet 1->10 5x5 0.22 / 0.12; SegNet's 3->16 7x7 (147) stays direct (2.25 / 4.90).
+# Backward-weight keeps the rule only for one input channel: since the blocked copy lost its
+# per-column division (2026-12-06) direct wins the others (AMD EPYC Zen 4, AVX-512, 2 threads, median
+# of 15, ms, direct / im2col: 3->8 3x3 s2 on 128x128 0.41 / 1.14, 3->4 0.43 / 1.06, 4->8 3x3 s2 on
+# 64x64 0.14 / 0.39, 3->16 3x3 on 48x48 0.28 / 0.40, 3->16 s2 on 65x65 0.23 / 0.43, 4->11 3x3 on 48x64
+# 0.45 / 0.88), and loses with one (LeNet's 1->10 5x5 on 28x28 0.28 / 0.21, 1->16 3x3 0.22 / 0.13;
+# DCGAN D's 1->32 4x4 s2 0.08 / 0.11). Forward keeps it: im2col still wins there (1 thread: 3->8 s2
+# 1.05 / 1.18 direct, 3->16 on 48x48 0.43 / 0.66, 1->16 on 28x28 0.07 / 0.20).
 SHORT_REDUCTION = 64
 
 # The direct kernel's few-channel tiles (csrc/kernels/conv_direct_blocks.h few_channels: vectors along
@@ -225,9 +232,10 @@ def _im2col_wins(layer: Layer, direction: str) -> bool:
         return False
     if layer.out_hw == (1, 1):
         return True  # one output pixel: im2col's whole-image case is one GEMM over the batch (HardNet's 8x8)
-    if direction != "conv2d_backward_input" and layer.groups == 1 and layer.isa == "avx512" and \
-            layer.C * R * S < SHORT_REDUCTION and not _few_channels(layer, direction):
-        return True  # few input channels and a small kernel (C=3 3x3 s2 stems): below
+    if (direction == "conv2d_forward" or (direction == "conv2d_backward_weight" and layer.C == 1)) and \
+            layer.groups == 1 and layer.isa == "avx512" and layer.C * R * S < SHORT_REDUCTION and \
+            not _few_channels(layer, direction):
+        return True  # few input channels and a small kernel (C=3 3x3 s2 stems): above
     if layer.dilation != (1, 1) and direction == "conv2d_backward_input" and layer.isa != "avx512":
         return True  # the direct kernel's dilated taps stride across gy rows (AVX2 timing; AVX-512: below)
     if layer.stride != (1, 1) and direction == "conv2d_backward_input" and layer.groups == 1 and \

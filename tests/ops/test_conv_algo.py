@@ -107,13 +107,13 @@ def test_real_heuristic_differs_per_direction(ran):
     # 3 -> 4 channels, 3x3, dilated: with AVX2 the backward-input pass goes to im2col, the others stay
     # direct; with AVX-512 the dilated backward-input stays direct, and so do forward and
     # backward-weight (few channels: the direct kernel's few-channel tiles); with stride 2, the short
-    # reduction (C*R*S = 27) sends those two to im2col (see heuristic's table)
+    # reduction (C*R*S = 27) sends the forward to im2col, backward-weight stays direct (SHORT_REDUCTION)
     layer = _conv_algo.Layer(2, 3, 4, (3, 3), (9, 8), (1, 1), (2, 2))
     for isa, want in (("avx2", {FWD: "direct", BWD_IN: "im2col", BWD_W: "direct"}),
                       ("avx512", {FWD: "direct", BWD_IN: "direct", BWD_W: "direct"})):
         assert {d: _conv_algo.heuristic(ALGOS[:2], layer._replace(isa=isa), d) for d in _conv_algo.DIRECTIONS} == want
     strided = layer._replace(stride=(2, 2), isa="avx512")
-    assert [_conv_algo.heuristic(ALGOS[:2], strided, d) for d in (FWD, BWD_W)] == ["im2col", "im2col"]
+    assert [_conv_algo.heuristic(ALGOS[:2], strided, d) for d in (FWD, BWD_W)] == ["im2col", "direct"]
     here = {d: _conv_algo.heuristic(ALGOS[:2], layer._replace(isa=_conv_algo.cpu_isa()), d)
             for d in _conv_algo.DIRECTIONS}
     _conv2d_train(dilation=2)
@@ -125,11 +125,13 @@ def test_heuristic_small_convolutions():
     def pick(layer, direction):
         return _conv_algo.heuristic(ALGOS, layer, direction)
     stem = _conv_algo.Layer(16, 3, 8, (3, 3), (128, 128), (2, 2), isa="avx512")  # PIDNet-S / StyleGAN-XL stems
-    assert [pick(stem, d) for d in (FWD, BWD_W)] == ["im2col", "im2col"]
+    assert [pick(stem, d) for d in (FWD, BWD_W)] == ["im2col", "direct"]
+    lenet = _conv_algo.Layer(16, 1, 10, (5, 5), (28, 28), isa="avx512")  # one input channel: im2col both
+    assert [pick(lenet, d) for d in (FWD, BWD_W)] == ["im2col", "im2col"]
     assert [pick(stem._replace(isa="avx2"), d) for d in (FWD, BWD_W)] == ["direct", "direct"]
     fcn_stem = _conv_algo.Layer(16, 3, 4, (3, 3), (64, 64), isa="avx512")  # stride 1: few-channel tiles
     assert [pick(fcn_stem, d) for d in (FWD, BWD_W)] == ["direct", "direct"]
-    assert [pick(fcn_stem._replace(K=16), d) for d in (FWD, BWD_W)] == ["im2col", "im2col"]  # 16 output channels
+    assert [pick(fcn_stem._replace(K=16), d) for d in (FWD, BWD_W)] == ["im2col", "direct"]  # 16 output channels
     segnet = _conv_algo.Layer(16, 3, 16, (7, 7), (48, 64), isa="avx512")  # C*R*S = 147: direct
     assert pick(segnet, FWD) == pick(segnet, BWD_W) == "direct"
     depthwise = _conv_algo.Layer(16, 32, 32, (3, 3), (32, 32), groups=32, isa="avx512")
