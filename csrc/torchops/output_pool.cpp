@@ -2,6 +2,8 @@
 // storage's deleter when the last tensor on it dies.
 #include "torchops/output_pool.h"
 
+#include "common/huge_pages.h"
+
 #include <ATen/EmptyTensor.h>
 #include <c10/core/Allocator.h>
 #include <c10/core/CPUAllocator.h>
@@ -15,15 +17,10 @@
 #include <unordered_map>
 #include <vector>
 
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
-
 namespace fastcnn::eager {
 namespace {
 
 constexpr std::size_t kPage = 4096;
-constexpr std::size_t kHugePage = std::size_t{2} << 20;
 
 struct Block {
   void* data;
@@ -89,16 +86,14 @@ class OutputPool final : public c10::Allocator {
   }
 
   // 64-byte aligned; a block of 4 MiB and more starts on a 2 MiB boundary and is advised as
-  // transparent huge pages (csrc/host/memory.cpp): one fault per 2 MiB on its first use instead of
+  // transparent huge pages (common/huge_pages.h): one fault per 2 MiB on its first use instead of
   // one per 4 KiB, and fewer TLB misses for the kernels that stream it. FASTCNN_HUGE_PAGES=0: no advice.
   Block* fresh(std::size_t bytes) const {
     const bool huge = huge_pages_ && bytes >= 2 * kHugePage;
     void* data = nullptr;
     TORCH_CHECK(posix_memalign(&data, huge ? kHugePage : 64, bytes) == 0 && data != nullptr,
                 "fastcnn output pool: out of memory allocating ", bytes, " bytes");
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-    if (huge) madvise(data, bytes / kHugePage * kHugePage, MADV_HUGEPAGE);  // advice only: a refusal is harmless
-#endif
+    if (huge) advise_huge_pages(reinterpret_cast<std::uintptr_t>(data), bytes);  // advice only
     return new Block{data, bytes, {}};
   }
 
