@@ -148,6 +148,13 @@ int winograd_backward_input(const ConvShape& s, const T* gy, const T* w, T* gx, 
   return winograd_correlate<T>(input_gradient_correlation(winograd_checked(s)), gy, w, nullptr, gx, true, 0, 0.0, tile);
 }
 
+// How the forward (or with backward_input the input gradient) of convolution s runs with `tile`
+// (0: the measured choice) on the active ISA.
+inline WinogradPlan winograd_plan(const ConvShape& s, int elem_size, int tile, bool backward_input) {
+  const ConvShape c = backward_input ? input_gradient_correlation(winograd_checked(s)) : winograd_checked(s);
+  return conv_winograd_kernels().plan(c, elem_size, winograd_resolve_tile(tile, c, elem_size));
+}
+
 template <class T>
 void winograd_backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw) {
   WinogradWeightArgs a{x, gy, gw, winograd_checked(s)};

@@ -4,6 +4,9 @@
 // order), addresses in, the active ISA's kernel called with the GIL released.
 #include <pybind11/stl.h>
 
+#include <atomic>
+#include <string>
+#include <tuple>
 #include <vector>
 
 #include "common/module.h"
@@ -43,6 +46,16 @@ int choose_tile(int dtype, const Sizes& shape) {
   });
 }
 
+// (path, kernels per chunk, channels per chunk) of the forward or input-gradient pass (conv_winograd.h).
+std::tuple<std::string, int64_t, int64_t> plan(int dtype, const Sizes& shape, int tile, bool backward_input) {
+  const ConvShape s = conv_shape_from_list(shape);
+  const WinogradPlan p = dispatch_float(static_cast<Dtype>(dtype), [&](auto t) {
+    return conv_calls::winograd_plan(s, int(sizeof(t)), tile, backward_input);
+  });
+  static const char* const names[] = {"fused", "few_tiles", "chunked"};
+  return {names[int(p.path)], p.kernels_per_chunk, p.channels_per_chunk};
+}
+
 // gw[K,C/g,3,3] = the weight gradient of convolution `shape`; see conv_winograd.h.
 void backward_weight(int dtype, const Sizes& shape, Addr x, Addr gy, Addr gw) {
   const ConvShape s = conv_shape_from_list(shape);
@@ -52,7 +65,17 @@ void backward_weight(int dtype, const Sizes& shape, Addr x, Addr gy, Addr gw) {
   });
 }
 
+std::atomic<int64_t> chunk_bytes{0};  // 0: the default
+
 }  // namespace
+
+int64_t winograd_chunk_bytes() {
+  const int64_t v = chunk_bytes.load(std::memory_order_relaxed);
+  return v > 0 ? v : int64_t(8) << 20;
+}
+
+void set_winograd_chunk_bytes(int64_t bytes) { chunk_bytes.store(bytes > 0 ? bytes : 0); }
+
 }  // namespace fastcnn
 
 FASTCNN_BIND(conv_winograd) {
@@ -64,6 +87,12 @@ FASTCNN_BIND(conv_winograd) {
   m.def("choose_tile", &choose_tile,
         "Output tile (4 or 6) the measured rule picks for a dtype code and ConvShape list (active ISA).");
   m.def("backward_weight", &backward_weight, FASTCNN_NOGIL, "Winograd F(4x4,3x3) weight gradient of that correlation.");
+  m.def("plan", &plan, pybind11::arg("dtype"), pybind11::arg("shape"), pybind11::arg("tile") = 0, pybind11::arg("backward_input") = false,
+        "(path, kernels per chunk, channels per chunk) of the forward or input-gradient pass on the active ISA: "
+        "'fused', 'few_tiles' or 'chunked'.");
+  m.def("chunk_bytes", &winograd_chunk_bytes, "Bytes one chunk of the chunked / few-tiles paths holds.");
+  m.def("set_chunk_bytes", &set_winograd_chunk_bytes, pybind11::arg("bytes"),
+        "Overrides chunk_bytes() (<= 0: the default, 8 MiB); tests shrink it to run every chunk loop.");
   m.attr("output_tile") = 4;  // of the weight gradient, and the forward's unless chosen otherwise
   m.attr("output_tiles") = std::vector<int>{4, 6};
 }

@@ -37,8 +37,6 @@ using simd::Vec;
 using fft::TileGrid;
 using fft::TileRef;
 
-// Bytes of V and M per chunk of tiles: a chunk's transformed tiles stay near the caches.
-constexpr int64_t kChunkBytes = int64_t(8) << 20;
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -77,13 +75,15 @@ struct Wino<4> {
     o[2 * so] = fmadd(V::set1(4), c, a);
     o[3 * so] = fmadd(V::set1(8), d, b) + m[5 * si];
   }
-  static void filter_1d(const double* g, int st, double* o, int so) {
-    const double g0 = g[0], g1 = g[st], g2 = g[2 * st];
-    o[0] = g0 / 4;
-    o[so] = -(g0 + g1 + g2) / 6;
-    o[2 * so] = -(g0 - g1 + g2) / 6;
-    o[3 * so] = g0 / 24 + g1 / 12 + g2 / 6;
-    o[4 * so] = g0 / 24 - g1 / 12 + g2 / 6;
+  template <class D>  // Vec<double>: the filter transform, by rounded reciprocals (no divisions)
+  static void filter_1d(const D* g, int st, D* o, int so) {
+    const D g0 = g[0], g1 = g[st], g2 = g[2 * st];
+    const D r6 = D::set1(1.0 / 6), r24g0 = D::set1(1.0 / 24) * g0, r12g1 = D::set1(1.0 / 12) * g1;
+    o[0] = D::set1(0.25) * g0;
+    o[so] = D::set1(-1.0 / 6) * (g0 + g1 + g2);
+    o[2 * so] = D::set1(-1.0 / 6) * (g0 - g1 + g2);
+    o[3 * so] = fmadd(r6, g2, r24g0 + r12g1);
+    o[4 * so] = fmadd(r6, g2, r24g0 - r12g1);
     o[5 * so] = g2;
   }
 };
@@ -131,15 +131,17 @@ struct Wino<6> {
     o[4 * so] = fmadd(V::set1(0.0625), a3, fmadd(V::set1(16), a2, a1));
     o[5 * so] = fmadd(V::set1(0.03125), b3, fmadd(V::set1(32), b2, b1)) + m[7 * si];
   }
-  static void filter_1d(const double* g, int st, double* o, int so) {
-    const double g0 = g[0], g1 = g[st], g2 = g[2 * st];
+  template <class D>
+  static void filter_1d(const D* g, int st, D* o, int so) {
+    const D g0 = g[0], g1 = g[st], g2 = g[2 * st];
+    const D two = D::set1(2), four = D::set1(4), e = fmadd(four, g2, g0), f = fmadd(four, g0, g2);
     o[0] = g0;
-    o[so] = -2 * (g0 + g1 + g2) / 9;
-    o[2 * so] = -2 * (g0 - g1 + g2) / 9;
-    o[3 * so] = (g0 + 2 * g1 + 4 * g2) / 90;
-    o[4 * so] = (g0 - 2 * g1 + 4 * g2) / 90;
-    o[5 * so] = 8 * (4 * g0 + 2 * g1 + g2) / 45;
-    o[6 * so] = 8 * (4 * g0 - 2 * g1 + g2) / 45;
+    o[so] = D::set1(-2.0 / 9) * (g0 + g1 + g2);
+    o[2 * so] = D::set1(-2.0 / 9) * (g0 - g1 + g2);
+    o[3 * so] = D::set1(1.0 / 90) * fmadd(two, g1, e);
+    o[4 * so] = D::set1(1.0 / 90) * fmadd(D::set1(-2), g1, e);
+    o[5 * so] = D::set1(8.0 / 45) * fmadd(two, g1, f);
+    o[6 * so] = D::set1(8.0 / 45) * fmadd(D::set1(-2), g1, f);
     o[7 * so] = g2;
   }
 };
@@ -162,30 +164,76 @@ inline void output_2d(const V* m, V* o) {
   for (int i = 0; i < r; ++i) W::output_1d(t + n * i, 1, o + r * i, 1);  // (A^T M) A (kOut x kOut)
 }
 
-// The filter-domain values for the effective kernels (as given, or flipped and channel-transposed):
-// U[p][k][c] (rows of C/g channels, for fastcnn's GEMM), or with k_inner U[p][g][c][k % (K/g)] (rows of
-// K/g kernels, the broadcasts of forward_fused's block GEMM).
+// The filter-domain values for the effective kernels (as given, or flipped and channel-transposed) of
+// the kernels [k0, k0 + nk) and the channels [c0, c0 + nc) of their group: U[p][k - k0][c - c0] (rows
+// of nc channels, for fastcnn's GEMM), or with k_inner (every kernel and channel) U[p][g][c][k % (K/g)]
+// (rows of K/g kernels, the broadcasts of forward_fused's block GEMM). Either way filter i of the
+// range (in that order) is U[p][i]: Vec<double>::N consecutive filters are transformed together and
+// stored contiguously per point (a per-filter scatter over the points cost more than the arithmetic).
+struct FilterRange {
+  int64_t k0, nk, c0, nc;
+};
+
+// dst[0, n) = the first n lanes of v, rounded to S (n <= Vec<double>::N).
+template <class S>
+inline void store_rounded(Vec<double> v, S* dst, int n) {
+  if constexpr (sizeof(S) == sizeof(double)) {
+    v.store(dst, n);
+  } else {
+#if FASTCNN_HAS_AVX512
+    const __m256 f = _mm512_cvtpd_ps(v.v);
+    if (n == Vec<double>::N)
+      _mm256_storeu_ps(dst, f);
+    else
+      _mm256_mask_storeu_ps(dst, __mmask8((1u << n) - 1u), f);
+#elif FASTCNN_HAS_AVX2
+    const __m128 f = _mm256_cvtpd_ps(v.v);
+    if (n == Vec<double>::N) return _mm_storeu_ps(dst, f);
+    alignas(16) float lanes[4];
+    _mm_store_ps(lanes, f);
+    for (int l = 0; l < n; ++l) dst[l] = lanes[l];
+#else
+    alignas(64) double lanes[Vec<double>::N];
+    v.store(lanes);
+    for (int l = 0; l < n; ++l) dst[l] = S(lanes[l]);
+#endif
+  }
+}
+
 template <class W, class S>
-void transform_filters(const WinogradConvArgs& a, S* U, bool k_inner) {
-  constexpr int kIn = W::kIn, kPoints = kIn * kIn;
+void transform_filters(const WinogradConvArgs& a, S* U, bool k_inner, FilterRange r) {
+  using D = Vec<double>;
+  constexpr int kIn = W::kIn, kPoints = kIn * kIn, LD = D::N;
   const S* w = static_cast<const S*>(a.w);
-  const int64_t G = a.shape.G, Cg = a.shape.C / G, Kg = a.shape.K / G, KC = a.shape.K * Cg;
-  parallel_for(KC, 16, [&](int64_t b, int64_t e) {
-    for (int64_t kc = b; kc < e; ++kc) {
-      const int64_t k = kc / Cg, c = kc % Cg;
-      double g[9], t[3 * kIn], u[kPoints];
-      if (a.flip_transpose) {
-        const S* src = w + (((k / Kg) * Cg + c) * Kg + k % Kg) * 9;
-        for (int i = 0; i < 9; ++i) g[i] = double(src[8 - i]);
-      } else {
-        for (int i = 0; i < 9; ++i) g[i] = double(w[kc * 9 + i]);
+  const int64_t Cg = a.shape.C / a.shape.G, Kg = a.shape.K / a.shape.G, n = r.nk * r.nc;
+  parallel_for(ceil_div(n, LD), 4, [&](int64_t b, int64_t e) {
+    alignas(64) double gl[9][LD];
+    D g[9], t[3 * kIn], u[kPoints];
+    for (int64_t blk = b; blk < e; ++blk) {
+      const int lanes = int(std::min<int64_t>(LD, n - blk * LD));
+      for (int l = 0; l < LD; ++l) {  // lanes past the end repeat the last filter
+        const int64_t i = blk * LD + std::min(l, lanes - 1);
+        const int64_t k = k_inner ? i / (Cg * Kg) * Kg + i % Kg : r.k0 + i / r.nc;
+        const int64_t c = k_inner ? i / Kg % Cg : r.c0 + i % r.nc;
+        if (a.flip_transpose) {
+          const S* src = w + (((k / Kg) * Cg + c) * Kg + k % Kg) * 9;
+          for (int q = 0; q < 9; ++q) gl[q][l] = double(src[8 - q]);
+        } else {
+          const S* src = w + (k * Cg + c) * 9;
+          for (int q = 0; q < 9; ++q) gl[q][l] = double(src[q]);
+        }
       }
+      for (int q = 0; q < 9; ++q) g[q] = D::load(gl[q]);
       for (int j = 0; j < 3; ++j) W::filter_1d(g + j, 3, t + j, 3);              // t = G g   (kIn x 3)
       for (int i = 0; i < kIn; ++i) W::filter_1d(t + 3 * i, 1, u + kIn * i, 1);  // u = t G^T (kIn x kIn)
-      for (int p = 0; p < kPoints; ++p)
-        U[k_inner ? ((p * G + k / Kg) * Cg + c) * Kg + k % Kg : (p * a.shape.K + k) * Cg + c] = S(u[p]);
+      for (int p = 0; p < kPoints; ++p) store_rounded(u[p], U + p * n + blk * LD, lanes);
     }
   });
+}
+
+template <class W, class S>
+void transform_filters(const WinogradConvArgs& a, S* U, bool k_inner) {
+  transform_filters<W, S>(a, U, k_inner, FilterRange{0, a.shape.K, 0, a.shape.C / a.shape.G});
 }
 
 // The tiling and workspaces of one call (forward and weight gradient alike): 4x4 output tiles, L per
@@ -201,7 +249,7 @@ struct Plan {
   explicit Plan(const ConvShape& s)
       : G(s.G), Cg(s.C / s.G), Kg(s.K / s.G), grid{s.N, ceil_div(s.P, kOut), ceil_div(s.Q, kOut), kOut, kOut},
         NTV(ceil_div(grid.count(), L)),
-        chunk(std::min(NTV, std::max<int64_t>(1, kChunkBytes / (kPoints * (s.C + s.K) * L * int64_t(sizeof(S)))))),
+        chunk(std::min(NTV, std::max<int64_t>(1, winograd_chunk_bytes() / (kPoints * (s.C + s.K) * L * int64_t(sizeof(S)))))),
         ld(chunk * L),
         U(conv::Workspace::get<S>(0, size_t(kPoints * s.K * Cg))),
         Vt(conv::Workspace::get<S>(1, size_t(kPoints * s.C * ld))),
@@ -230,19 +278,27 @@ void epilogue(Vec<S>* o, S bias, Act kind, S param) {
 }
 
 // (B^T d B)[p] of the kIn x kIn patches of tile-vector tv (planes x[N][C][H][W], patch origin = tile
-// origin - pad; zeros outside), channel by channel: point p of channel c goes to dst + (p * C + c) * ld.
+// origin - pad; zeros outside), channel by channel for the channels [c0, c1): point p of channel c goes
+// to dst + (p * rows + c - c0) * ld (rows: the channels per point in dst).
 template <class W, class S>
-inline void transform_tile_vector(const TileGrid& grid, const S* x, const ConvShape& s, int64_t tv, S* dst, int64_t ld) {
+inline void transform_tile_vector(const TileGrid& grid, const S* x, const ConvShape& s, int64_t tv, S* dst, int64_t ld,
+                                  int64_t c0, int64_t c1, int64_t rows) {
   constexpr int kIn = W::kIn, kPoints = kIn * kIn;
   const int64_t C = s.C;
   Vec<S> d[kPoints], v[kPoints];
   const winograd::TileLanes<S, kIn> lanes(grid, tv, C, s.H, s.W, -s.ph, -s.pw);
   const S* x0 = x + lanes.n0 * C * s.H * s.W;
-  for (int64_t c = 0; c < C; ++c) {
+  for (int64_t c = c0; c < c1; ++c) {
     lanes.load(x0, C, c, s.H, s.W, d);
     input_2d<W>(d, v);
-    for (int p = 0; p < kPoints; ++p) v[p].store(dst + (p * C + c) * ld);
+    for (int p = 0; p < kPoints; ++p) v[p].store(dst + (p * rows + c - c0) * ld);
   }
+}
+
+// Every channel: point p of channel c at dst + (p * C + c) * ld.
+template <class W, class S>
+inline void transform_tile_vector(const TileGrid& grid, const S* x, const ConvShape& s, int64_t tv, S* dst, int64_t ld) {
+  transform_tile_vector<W>(grid, x, s, tv, dst, ld, 0, s.C, s.C);
 }
 
 // V[p][c][tvl*L + l] = (B^T d B)[p] of the nt tile-vectors from tv0, rows of V `ld` apart.
@@ -322,6 +378,111 @@ void forward_chunked(const WinogradConvArgs& a) {
         fft::store_tiles<kOut>(out, lanes, a.shape.P, a.shape.Q, kOut, kOut);
       }
     });
+  }
+}
+
+// ---- forward_few_tiles ----------------------------------------------------------------------------
+// Many channels on small maps (PSPNet's 1024->128 head on 9x9 maps: 144 tiles, 1152 channels in and
+// out): forward_chunked's chunks (winograd_chunk_bytes()) hold only 3 tile-vectors there, so each channel GEMM
+// is a thin [K/g x C/g] x [C/g x 48] that repacks all of U[p] for every chunk. Here every tile of the
+// call is one GEMM's columns, and the chunks run over kernels and channels instead: per (group,
+// kernel chunk) the channel chunks' filter and input transforms and GEMMs accumulating M[p] (kernels x
+// tiles), then that kernel chunk's output transforms. The input transforms of a group are made once
+// where all its channels fit one chunk, else once per kernel chunk.
+template <class W, class S>
+struct FewTilesPlan {
+  static constexpr int L = Vec<S>::N, kPoints = W::kIn * W::kIn;
+  TileGrid grid;
+  int64_t NTV, ld, Kc, Cc;  // tile-vectors, GEMM columns (NTV x L), kernels and channels per chunk
+  explicit FewTilesPlan(const ConvShape& s)
+      : grid{s.N, ceil_div(s.P, W::kOut), ceil_div(s.Q, W::kOut), W::kOut, W::kOut},
+        NTV(ceil_div(grid.count(), L)),
+        ld(NTV * L) {
+    // Scalars per point for U (Kc x Cc), V (Cc x ld) and M (Kc x ld); chunks of whole vectors' worth
+    // of rows (16) so the GEMM's row blocks stay full.
+    const int64_t budget = winograd_chunk_bytes() / (kPoints * int64_t(sizeof(S))), Cg = s.C / s.G, Kg = s.K / s.G;
+    const auto rows = [](int64_t v, int64_t cap) { return std::min(cap, std::max<int64_t>(16, v / 16 * 16)); };
+    if (Cg * ld <= budget / 2) {  // all of a group's channels in one chunk: V made once per group
+      Cc = Cg;
+      Kc = rows((budget - Cc * ld) / (ld + Cc), Kg);
+    } else {
+      Kc = rows(budget / (3 * ld), Kg);
+      Cc = rows((budget - Kc * ld) / (ld + Kc), Cg);
+    }
+  }
+  // Worth it over forward_chunked: the chunked path would split the tiles (its chunks' GEMMs thin), and
+  // chunks of at least 32 kernels and channels fit the budget with every tile.
+  static bool applies(const ConvShape& s) {
+    const int64_t NTV = ceil_div(ceil_div(s.P, W::kOut) * ceil_div(s.Q, W::kOut) * s.N, L);
+    const int64_t bytes = winograd_chunk_bytes(), chunked = bytes / (kPoints * (s.C + s.K) * L * int64_t(sizeof(S)));
+    return chunked < NTV && kPoints * int64_t(sizeof(S)) * 96 * NTV * L <= bytes;
+  }
+};
+
+template <class W, class S>
+void forward_few_tiles(const WinogradConvArgs& a) {
+  using V = Vec<S>;
+  constexpr int L = V::N, kOut = W::kOut, kPoints = W::kIn * W::kIn;
+  constexpr int64_t kRowsPerItem = 16;  // channels / kernels per transform work item
+  const ConvShape& s = a.shape;
+  const FewTilesPlan<W, S> plan(s);
+  const TileGrid& grid = plan.grid;
+  const int64_t G = s.G, Cg = s.C / G, Kg = s.K / G, NTV = plan.NTV, ld = plan.ld, Kc = plan.Kc, Cc = plan.Cc;
+  const int64_t ntiles = grid.count(), PQ = s.P * s.Q;
+  const S* x = static_cast<const S*>(a.x);
+  const S* bias = static_cast<const S*>(a.bias);
+  S* y = static_cast<S*>(a.y);
+  S* U = conv::Workspace::get<S>(0, size_t(kPoints * Kc * Cc));
+  S* Vt = conv::Workspace::get<S>(1, size_t(kPoints * Cc * ld));
+  S* Mt = conv::Workspace::get<S>(2, size_t(kPoints * Kc * ld));
+  const Act kind = static_cast<Act>(a.act);
+  const S param = S(a.act_param);
+
+  const auto transform_channels = [&](int64_t c0, int64_t nc) {  // Vt[p][c - c0][tiles], c0 absolute
+    const int64_t blocks = ceil_div(nc, kRowsPerItem);
+    parallel_for(NTV * blocks, 1, [&](int64_t b, int64_t e) {
+      for (int64_t item = b; item < e; ++item) {
+        const int64_t tv = item / blocks, cb = c0 + item % blocks * kRowsPerItem;
+        transform_tile_vector<W>(grid, x, s, tv, Vt + (cb - c0) * ld + tv * L, ld, cb, std::min(cb + kRowsPerItem, c0 + nc),
+                                 nc);
+      }
+    });
+  };
+
+  for (int64_t g = 0; g < G; ++g) {
+    const bool v_once = Cc == Cg;
+    if (v_once) transform_channels(g * Cg, Cg);
+    for (int64_t k0 = 0; k0 < Kg; k0 += Kc) {
+      const int64_t nk = std::min(Kc, Kg - k0);
+      for (int64_t c0 = 0; c0 < Cg; c0 += Cc) {
+        const int64_t nc = std::min(Cc, Cg - c0);
+        if (!v_once) transform_channels(g * Cg + c0, nc);
+        transform_filters<W, S>(a, U, false, FilterRange{g * Kg + k0, nk, c0, nc});
+        const S beta = c0 == 0 ? S(0) : S(1);
+        parallel_for(kPoints, 1, [&](int64_t b, int64_t e) {
+          for (int64_t p = b; p < e; ++p)
+            gemm<S>(false, nk, ntiles, nc, U + p * nk * nc, nc, Vt + p * nc * ld, ld, beta, Mt + p * nk * ld, ld);
+        });
+      }
+      const int64_t blocks = ceil_div(nk, kRowsPerItem);
+      parallel_for(NTV * blocks, 1, [&](int64_t b, int64_t e) {
+        V m[kPoints];
+        alignas(64) S out[kOut * kOut * L];
+        V* o = reinterpret_cast<V*>(out);
+        for (int64_t item = b; item < e; ++item) {
+          const int64_t tv = item / blocks, kb = item % blocks * kRowsPerItem;
+          const winograd::OutLanes<S, kOut> lanes(grid, tv, y, s.K, s.P, s.Q);
+          for (int64_t kk = kb; kk < std::min(kb + kRowsPerItem, nk); ++kk) {
+            const int64_t k = g * Kg + k0 + kk;
+            const S* src = Mt + kk * ld + tv * L;
+            for (int p = 0; p < kPoints; ++p) m[p] = V::load(src + p * nk * ld);
+            output_2d<W>(m, o);
+            epilogue<kOut, S>(o, bias ? bias[k] : S(0), kind, param);
+            lanes.store(out, k * PQ);
+          }
+        }
+      });
+    }
   }
 }
 
@@ -450,11 +611,27 @@ void forward_fused(const WinogradConvArgs& a) {
 }
 
 template <class W, class S>
+WinogradPlan plan_tile(const ConvShape& s) {
+  if (fused_fits<W, S>(s)) return {WinogradPath::fused, s.K / s.G, s.C / s.G};
+  if (FewTilesPlan<W, S>::applies(s)) {
+    const FewTilesPlan<W, S> few(s);
+    return {WinogradPath::few_tiles, few.Kc, few.Cc};
+  }
+  return {WinogradPath::chunked, s.K / s.G, s.C / s.G};
+}
+
+template <class W, class S>
 void forward_tile(const WinogradConvArgs& a) {
-  if (fused_fits<W, S>(a.shape))
-    forward_fused<W, S>(a);
-  else
-    forward_chunked<W, S>(a);
+  switch (plan_tile<W, S>(a.shape).path) {
+    case WinogradPath::fused: return forward_fused<W, S>(a);
+    case WinogradPath::few_tiles: return forward_few_tiles<W, S>(a);
+    default: return forward_chunked<W, S>(a);
+  }
+}
+
+WinogradPlan plan(const ConvShape& s, int elem_size, int tile) {
+  if (elem_size == 8) return tile == 6 ? plan_tile<Wino<6>, double>(s) : plan_tile<Wino<4>, double>(s);
+  return tile == 6 ? plan_tile<Wino<6>, float>(s) : plan_tile<Wino<4>, float>(s);
 }
 
 // a.tile: 4 or 6 (the host binding resolves and checks it: conv_calls.h winograd_resolve_tile).
@@ -539,7 +716,7 @@ void backward_weight(const WinogradWeightArgs& a) {
 
 const ConvWinogradKernels& conv_winograd_kernels() {
   static const ConvWinogradKernels table{&forward<float>, &forward<double>, &backward_weight<float>,
-                                         &backward_weight<double>};
+                                         &backward_weight<double>, &plan};
   return table;
 }
 

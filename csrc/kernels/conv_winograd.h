@@ -34,12 +34,27 @@ struct WinogradWeightArgs {
   ConvShape shape;
 };
 
+// The way a forward / backward-input correlation is computed (conv_winograd.cpp): fused per-thread
+// blocks, few tiles (every tile in one GEMM, chunks over kernels and channels) or chunks of tiles.
+// Only speed depends on it; tests and the docs' measurements read it.
+enum class WinogradPath : int { fused = 0, few_tiles = 1, chunked = 2 };
+struct WinogradPlan {
+  WinogradPath path;
+  int64_t kernels_per_chunk, channels_per_chunk;  // few_tiles: per group; otherwise K/g and C/g
+};
+
 struct ConvWinogradKernels {
   void (*forward_f32)(const WinogradConvArgs&);
   void (*forward_f64)(const WinogradConvArgs&);
   void (*backward_weight_f32)(const WinogradWeightArgs&);
   void (*backward_weight_f64)(const WinogradWeightArgs&);
+  WinogradPlan (*plan)(const ConvShape& s, int elem_size, int tile);  // of the correlation s
 };
+
+// Bytes of transformed tiles and filters one chunk of the chunked and few-tiles paths holds (default
+// 8 MiB, near a core's share of L3). The tests shrink it so that small layers run every chunk loop.
+int64_t winograd_chunk_bytes();
+void set_winograd_chunk_bytes(int64_t bytes);  // bytes <= 0: the default
 
 // The output tile of the forward / backward-input correlation s (elements of `elem_size` bytes) when the
 // caller does not pin one: F(6x6) only where it measured faster than F(4x4) (docs/algo-winograd.md

@@ -155,6 +155,8 @@ def _winograd_wins(layer: Layer, direction: str) -> bool:
     Cg, Kg = layer.C // layer.groups, layer.K // layer.groups
     if direction == "conv2d_backward_weight":  # the opposite of the forward: wins with many channels only
         return Cg >= 256 and Kg >= 256 and max(layer.in_hw) <= 16
+    if direction == "conv2d_backward_input" and Cg >= 192 and 64 <= Kg <= 128 and max(layer.in_hw) <= 16:
+        return True  # the few-tiles path: many channels out of a 64-128-channel reduction on small maps
     return 64 <= Cg <= 128 and Kg >= 64 and min(layer.in_hw) >= 16
 
 
@@ -321,6 +323,22 @@ def heuristic(options: Sequence[str], layer: Layer, direction: str = "conv2d_for
     training gradients leave the twin-parity bound (tests/models/test_zoo.py; conv1_2's bias gradient
     -110.1 against -101.4, bound 2.7: the FCN's first-layer gradients are sums of cancelling terms and
     winograd's rounding is ~10x direct's), so the rule stays 64 <= C/g.
+    2026-12-06, the few-tiles path (csrc/kernels/conv_winograd.cpp forward_few_tiles: every tile in one
+    GEMM, chunks over kernels and channels; AMD EPYC Zen 4, 2 threads, median of 7, ms, direct /
+    winograd; docs/algo-winograd.md "Few tiles, many channels"): backward-input of PSPNet's 1024->128 on
+    9x9 15.3 / 13.0, 15.4 / 13.2 (AVX2 copy 21.0 / 15.3), AlexNet conv5 (C/g 192 -> K/g 128) 12.6 / 9.2,
+    11.9 / 9.7 (AVX2 16.6 / 12.4); forwards level or mixed on AVX-512 (PSPNet 15.9 / 13.3 and 16.0 /
+    15.7, 1 thread 30.2 / 32.0), AlexNet conv3 (K 384) and conv4 (K/g 192) backward-input level.
+    -> winograd for backward-input with C/g >= 192, 64 <= K/g <= 128 on maps of at most 16x16.
+    2026-12-06, 16-32 channels per group, measured and NOT taken (AMD EPYC Zen 4, 2 threads, median
+    of 5, ms, direct / winograd, AVX-512 copy then AVX2 copy; bench/scripts/zoo_conv_layers.py <nets>
+    --algos direct,winograd): PIDNet-S 16->16 16x16 fwd 0.23 / 0.13, 0.31 / 0.19; SRResNet 32->128
+    24x24 fwd 3.92 / 2.28, 4.78 / 3.38; SRGAN D 16->32 24x24 fwd 0.61 / 0.34; SegNet 16->16 12x16
+    0.19 / 0.13 (level or lost: 3x4 maps, FCN's 33x33 / 66x66 with AVX2). With winograd on those layers
+    (16 <= C/g < 64, maps 6-24) the zoo's twin parity fails: FCN-8s/16s/32s (float32 and float64)
+    because half of stages.4.0's pre-activations are exactly 0 in the twin (dead, zero-padded regions)
+    and winograd's are +-1e-17 there, so 3328 of 18496 ReLU masks flip; PIDNet-S float64 train by
+    18 output elements beyond the generic tolerance (winograd's rounding growth). docs/algo-winograd.md.
     Inside winograd the cpu kernels pick the output tile themselves (F(4x4) or F(6x6), forward and
     backward-input; csrc/kernels/conv_winograd.h winograd_choose_tile, docs/algo-winograd.md
     "F(6x6,3x3)"): 6 for float32 64-channel layers whose outputs 6x6 tiles cover exactly (SRResNet's).

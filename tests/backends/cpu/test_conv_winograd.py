@@ -192,6 +192,91 @@ def test_fused_and_chunked_forward_each_isa(isa, N, C, H, W, K, pad, tile):  # n
                         tile)
 
 
+# forward_few_tiles (conv_winograd.cpp): where the tiles are few and the channels many (PSPNet's 1024->128
+# head on 9x9 maps), every tile is one GEMM's columns and the chunks run over kernels and channels. The
+# tests shrink the chunk budget (_C.conv_winograd.set_chunk_bytes) until a small layer runs each loop:
+# several kernel chunks and several channel chunks (input transforms remade per kernel chunk, GEMMs
+# accumulating over channel chunks), or a group's channels in one chunk (input transforms made once).
+CHUNK_LADDER_KIB = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048)
+
+
+@pytest.fixture
+def chunk_budget():
+    """Sets the kernels' chunk budget for the test; the default again afterwards."""
+    yield _C.conv_winograd.set_chunk_bytes
+    _C.conv_winograd.set_chunk_bytes(0)
+
+
+def dtype_code(dtype):
+    return 0 if dtype == torch.float32 else 1
+
+
+def plan_of(shape, dtype, tile, backward_input=False):
+    return _C.conv_winograd.plan(dtype_code(dtype), list(shape), tile, backward_input)
+
+
+def few_tiles_budget(set_budget, shape, dtype, tile, backward_input, split_channels=None):
+    """Sets the first budget of the ladder under which the pass takes the few-tiles path in more than
+    one chunk: several kernel chunks with (split_channels True) several channel chunks or (False) one
+    chunk of all channels; None: any split."""
+    Kg = (shape.C if backward_input else shape.K) // shape.G
+    Cg = (shape.K if backward_input else shape.C) // shape.G
+    for kib in CHUNK_LADDER_KIB:
+        set_budget(kib << 10)
+        path, kernels, channels = plan_of(shape, dtype, tile, backward_input)
+        if path != "few_tiles":
+            continue
+        if split_channels is None and (kernels < Kg or channels < Cg) or \
+                split_channels is not None and kernels < Kg and (channels < Cg) == split_channels:
+            return
+    pytest.fail(f"no budget in the ladder runs {shape} on the few-tiles path with the chunks asked")
+
+
+# N, C, H, W, K, pad, groups, forward's channel split: 9x9 maps (F(4x4): 9 tiles an image, F(6x6): 4),
+# channels past the fused blocks' limit (U of a 64x64 layer)
+FEW_TILES = [
+    (2, 160, 9, 9, 144, (1, 1), 1, True),   # kernel and channel chunks
+    (3, 48, 9, 11, 360, (2, 0), 1, False),  # one chunk of all channels, several of kernels; tiles cropped
+    (2, 320, 9, 9, 288, (1, 1), 2, True),   # groups: chunks inside each group
+]
+
+
+@pytest.mark.parametrize("tile", [4, 6])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("case", FEW_TILES)
+def test_few_tiles_forward_and_backward_input_each_isa(isa, chunk_budget, case, dtype, tile):  # noqa: F811
+    N, C, H, W, K, pad, groups, split = case
+    torch.manual_seed(4)
+    x, w, b = torch.randn(N, C, H, W, dtype=dtype), torch.randn(K, C // groups, 3, 3, dtype=dtype), \
+        torch.randn(K, dtype=dtype)
+    ref = F.conv2d(x.double(), w.double(), b.double(), 1, pad, 1, groups)
+    P, Q = ref.shape[-2:]
+    shape = ConvShape.of(tuple(x.shape), tuple(w.shape), ONE, pad, ONE, groups, (P, Q))
+    few_tiles_budget(chunk_budget, shape, dtype, tile, False, split)
+    y = conv_kernel("cpu", FWD)(x, w, b, ONE, pad, ONE, groups, (P, Q), None, 0.0, tile=tile)
+    assert_within_bound(y, ref, x, w, b, pad, groups, dtype, tile)
+
+    few_tiles_budget(chunk_budget, shape, dtype, tile, True)
+    gy = torch.randn(N, K, P, Q, dtype=dtype)
+    gx_ref = torch.nn.grad.conv2d_input(x.shape, w.double(), gy.double(), 1, pad, 1, groups)
+    gx = conv_kernel("cpu", BWD_INPUT)(gy, w, (H, W), ONE, pad, ONE, groups, tile=tile)
+    assert_within_bound(gx, gx_ref, gy, flipped_transposed(w, groups), None, (2 - pad[0], 2 - pad[1]), groups, dtype,
+                        tile)
+
+
+def test_few_tiles_path_taken_where_it_pays(isa):  # noqa: F811
+    """With the default budget: PSPNet's 1024->128 head on 9x9 maps (144 tiles) runs the few-tiles path
+    both ways, the 64-channel layers their fused blocks, many channels on many tiles the tile chunks."""
+    assert _C.conv_winograd.chunk_bytes() == 8 << 20
+    pspnet = shape_of(16, 1024, 128, 9, 9)
+    for backward_input in (False, True):
+        path, kernels, channels = plan_of(pspnet, torch.float32, 4, backward_input)
+        assert path == "few_tiles"
+        assert kernels % 16 == 0 and channels % 16 == 0  # whole row blocks of the GEMM
+    assert plan_of(HARDNET, torch.float32, 4)[0] == "fused"
+    assert plan_of(shape_of(4, 256, 256, 64, 64), torch.float32, 4)[0] == "chunked"
+
+
 @pytest.mark.parametrize("tile", [4, 6])
 def test_bound_is_tight_enough_to_catch_a_wrong_result(tile):
     """The bound is far below the result's size: an off-by-one-tap kernel falls outside it."""
@@ -403,6 +488,20 @@ def test_auto_picks_winograd_by_the_measured_rule():
         weight = direction == "conv2d_backward_weight"
         assert (_conv_algo.heuristic(options, hardnet, direction) == "winograd") != weight
         assert (_conv_algo.heuristic(options, alexnet, direction) == "winograd") == weight
+
+
+def test_auto_picks_winograd_for_few_tiles_backward_input():
+    """Many channels out of a 64-128-channel reduction on small maps (PSPNet's 1024->128 head on 9x9,
+    AlexNet conv5's 192 -> 128 per group): backward-input by winograd's few-tiles path, the forward
+    not (level there); K/g 192 or maps above 16x16 neither."""
+    bwd_in = "conv2d_backward_input"
+    options = _conv_algo.candidates("cpu", bwd_in, ONE, ONE, (3, 3))
+    pick = lambda layer, direction=bwd_in: _conv_algo.heuristic(options, layer, direction)  # noqa: E731
+    assert pick(_conv_algo.Layer(16, 1024, 128, (3, 3), (9, 9))) == "winograd"
+    assert pick(_conv_algo.Layer(16, 384, 256, (3, 3), (13, 13), groups=2)) == "winograd"
+    assert pick(_conv_algo.Layer(16, 1024, 128, (3, 3), (9, 9)), "conv2d_forward") != "winograd"
+    assert pick(_conv_algo.Layer(16, 384, 384, (3, 3), (13, 13), groups=2)) != "winograd"
+    assert pick(_conv_algo.Layer(16, 1024, 128, (3, 3), (17, 17))) != "winograd"
 
 
 def test_conv_plan_shows_the_per_pass_choice():
