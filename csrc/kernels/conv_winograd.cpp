@@ -277,16 +277,24 @@ void epilogue(Vec<S>* o, S bias, Act kind, S param) {
   }
 }
 
-// (B^T d B)[p] of the kIn x kIn patches of tile-vector tv (planes x[N][C][H][W], patch origin = tile
-// origin - pad; zeros outside), channel by channel for the channels [c0, c1): point p of channel c goes
-// to dst + (p * rows + c - c0) * ld (rows: the channels per point in dst).
+// The patches of a tile-vector of x (planes x[N][C][H][W], patch origin = tile origin - pad).
 template <class W, class S>
-inline void transform_tile_vector(const TileGrid& grid, const S* x, const ConvShape& s, int64_t tv, S* dst, int64_t ld,
+using InputLanes = winograd::TileLanes<S, W::kIn>;
+
+template <class W, class S>
+InputLanes<W, S> input_lanes(const TileGrid& grid, const ConvShape& s, int64_t tv) {
+  return InputLanes<W, S>(grid, tv, s.C, s.H, s.W, -s.ph, -s.pw);
+}
+
+// (B^T d B)[p] of the kIn x kIn patches of a tile-vector (`lanes`; zeros outside the planes), channel by
+// channel for the channels [c0, c1): point p of channel c goes to dst + (p * rows + c - c0) * ld (rows:
+// the channels per point in dst).
+template <class W, class S>
+inline void transform_tile_vector(const InputLanes<W, S>& lanes, const S* x, const ConvShape& s, S* dst, int64_t ld,
                                   int64_t c0, int64_t c1, int64_t rows) {
-  constexpr int kIn = W::kIn, kPoints = kIn * kIn;
+  constexpr int kPoints = W::kIn * W::kIn;
   const int64_t C = s.C;
   Vec<S> d[kPoints], v[kPoints];
-  const winograd::TileLanes<S, kIn> lanes(grid, tv, C, s.H, s.W, -s.ph, -s.pw);
   const S* x0 = x + lanes.n0 * C * s.H * s.W;
   for (int64_t c = c0; c < c1; ++c) {
     lanes.load(x0, C, c, s.H, s.W, d);
@@ -295,10 +303,10 @@ inline void transform_tile_vector(const TileGrid& grid, const S* x, const ConvSh
   }
 }
 
-// Every channel: point p of channel c at dst + (p * C + c) * ld.
+// Every channel of tile-vector tv: point p of channel c at dst + (p * C + c) * ld.
 template <class W, class S>
 inline void transform_tile_vector(const TileGrid& grid, const S* x, const ConvShape& s, int64_t tv, S* dst, int64_t ld) {
-  transform_tile_vector<W>(grid, x, s, tv, dst, ld, 0, s.C, s.C);
+  transform_tile_vector<W, S>(input_lanes<W, S>(grid, s, tv), x, s, dst, ld, 0, s.C, s.C);
 }
 
 // V[p][c][tvl*L + l] = (B^T d B)[p] of the nt tile-vectors from tv0, rows of V `ld` apart.
@@ -438,13 +446,18 @@ void forward_few_tiles(const WinogradConvArgs& a) {
   const Act kind = static_cast<Act>(a.act);
   const S param = S(a.act_param);
 
+  // Where each tile-vector's patches lie, once per call (not per item and channel chunk: it costs as
+  // much as transforming a few channels).
+  std::vector<InputLanes<W, S>> patches;
+  patches.reserve(size_t(NTV));
+  for (int64_t tv = 0; tv < NTV; ++tv) patches.push_back(input_lanes<W, S>(grid, s, tv));
   const auto transform_channels = [&](int64_t c0, int64_t nc) {  // Vt[p][c - c0][tiles], c0 absolute
     const int64_t blocks = ceil_div(nc, kRowsPerItem);
     parallel_for(NTV * blocks, 1, [&](int64_t b, int64_t e) {
       for (int64_t item = b; item < e; ++item) {
         const int64_t tv = item / blocks, cb = c0 + item % blocks * kRowsPerItem;
-        transform_tile_vector<W>(grid, x, s, tv, Vt + (cb - c0) * ld + tv * L, ld, cb, std::min(cb + kRowsPerItem, c0 + nc),
-                                 nc);
+        transform_tile_vector<W, S>(patches[size_t(tv)], x, s, Vt + (cb - c0) * ld + tv * L, ld, cb,
+                                    std::min(cb + kRowsPerItem, c0 + nc), nc);
       }
     });
   };
