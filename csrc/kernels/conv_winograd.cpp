@@ -10,8 +10,10 @@
 //   4. output transform y_tile = A^T M_t A, + bias, activation, cropped into y.
 // Where the filter-domain values U and one block's transforms fit in a core's L2 (the 64-channel
 // layers), forward_fused runs steps 2-4 per block of tile-vectors in one thread, so V and
-// M never leave that core's caches; otherwise forward_chunked runs each step over a chunk of tiles,
-// threads splitting (tile-vector, channel) items in the transforms and (point, group) GEMMs.
+// M never leave that core's caches; where the tiles are few and the channels many (PSPNet's head),
+// forward_few_tiles makes every tile one GEMM's columns and chunks over kernels and channels; otherwise
+// forward_chunked runs each step over a chunk of tiles, threads splitting (tile-vector, channel) items
+// in the transforms and (point, group) GEMMs.
 // Everything but the 1-D transforms (struct Wino<m>) is shared by the two tile sizes; the weight
 // gradient is F(4x4) only.
 // Error bound: docs/algo-winograd.md (the transforms below are written so that every output is a
@@ -36,7 +38,6 @@ namespace {
 using simd::Vec;
 using fft::TileGrid;
 using fft::TileRef;
-
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -236,20 +237,34 @@ void transform_filters(const WinogradConvArgs& a, S* U, bool k_inner) {
   transform_filters<W, S>(a, U, k_inner, FilterRange{0, a.shape.K, 0, a.shape.C / a.shape.G});
 }
 
+// The output tiles of correlation s: kOut x kOut from the top left, cropped at the bottom and right.
+template <class W>
+TileGrid tile_grid(const ConvShape& s) {
+  return TileGrid{s.N, ceil_div(s.P, W::kOut), ceil_div(s.Q, W::kOut), W::kOut, W::kOut};
+}
+
+// Tile-vectors of L tiles whose transforms (kPoints x (C + K) per tile) fit one chunk of
+// winograd_chunk_bytes() (0 where not even one fits; forward_chunked then takes one a chunk).
+template <class W, class S>
+int64_t tile_vectors_per_chunk(const ConvShape& s) {
+  constexpr int64_t kPoints = W::kIn * W::kIn;
+  return winograd_chunk_bytes() / (kPoints * (s.C + s.K) * Vec<S>::N * int64_t(sizeof(S)));
+}
+
 // The tiling and workspaces of one call (forward and weight gradient alike): 4x4 output tiles, L per
 // tile-vector, processed in chunks whose transformed tiles (kPoints x (C + K) x tiles) stay near the
 // caches; U holds the kPoints x K x C/g filter-domain values, Vt the x transforms, Mt the output-side ones.
 template <class W, class S>
 struct Plan {
-  static constexpr int L = Vec<S>::N, kOut = W::kOut, kPoints = W::kIn * W::kIn;
+  static constexpr int L = Vec<S>::N, kPoints = W::kIn * W::kIn;
   int64_t G, Cg, Kg;
   TileGrid grid;
   int64_t NTV, chunk, ld;  // tile-vectors in all and per chunk; tiles per row of Vt, Mt
   S *U, *Vt, *Mt;
   explicit Plan(const ConvShape& s)
-      : G(s.G), Cg(s.C / s.G), Kg(s.K / s.G), grid{s.N, ceil_div(s.P, kOut), ceil_div(s.Q, kOut), kOut, kOut},
+      : G(s.G), Cg(s.C / s.G), Kg(s.K / s.G), grid(tile_grid<W>(s)),
         NTV(ceil_div(grid.count(), L)),
-        chunk(std::min(NTV, std::max<int64_t>(1, winograd_chunk_bytes() / (kPoints * (s.C + s.K) * L * int64_t(sizeof(S)))))),
+        chunk(std::min(NTV, std::max<int64_t>(1, tile_vectors_per_chunk<W, S>(s)))),
         ld(chunk * L),
         U(conv::Workspace::get<S>(0, size_t(kPoints * s.K * Cg))),
         Vt(conv::Workspace::get<S>(1, size_t(kPoints * s.C * ld))),
@@ -403,7 +418,7 @@ struct FewTilesPlan {
   TileGrid grid;
   int64_t NTV, ld, Kc, Cc;  // tile-vectors, GEMM columns (NTV x L), kernels and channels per chunk
   explicit FewTilesPlan(const ConvShape& s)
-      : grid{s.N, ceil_div(s.P, W::kOut), ceil_div(s.Q, W::kOut), W::kOut, W::kOut},
+      : grid(tile_grid<W>(s)),
         NTV(ceil_div(grid.count(), L)),
         ld(NTV * L) {
     // Scalars per point for U (Kc x Cc), V (Cc x ld) and M (Kc x ld); chunks of whole vectors' worth
@@ -419,11 +434,10 @@ struct FewTilesPlan {
     }
   }
   // Worth it over forward_chunked: the chunked path would split the tiles (its chunks' GEMMs thin), and
-  // chunks of at least 32 kernels and channels fit the budget with every tile.
+  // 96 rows of every tile (room for U, V and M chunks of at least 32 rows each) fit the budget.
   static bool applies(const ConvShape& s) {
-    const int64_t NTV = ceil_div(ceil_div(s.P, W::kOut) * ceil_div(s.Q, W::kOut) * s.N, L);
-    const int64_t bytes = winograd_chunk_bytes(), chunked = bytes / (kPoints * (s.C + s.K) * L * int64_t(sizeof(S)));
-    return chunked < NTV && kPoints * int64_t(sizeof(S)) * 96 * NTV * L <= bytes;
+    const int64_t NTV = ceil_div(tile_grid<W>(s).count(), L);
+    return tile_vectors_per_chunk<W, S>(s) < NTV && kPoints * int64_t(sizeof(S)) * 96 * NTV * L <= winograd_chunk_bytes();
   }
 };
 
@@ -579,7 +593,7 @@ void forward_fused(const WinogradConvArgs& a) {
   const S* bias = static_cast<const S*>(a.bias);
   S* y = static_cast<S*>(a.y);
   const int64_t G = s.G, C = s.C, K = s.K, Cg = C / G, Kg = K / G, PQ = s.P * s.Q;
-  const TileGrid grid{s.N, ceil_div(s.P, kOut), ceil_div(s.Q, kOut), kOut, kOut};
+  const TileGrid grid = tile_grid<W>(s);
   const int64_t NTV = ceil_div(grid.count(), L), blocks = ceil_div(NTV, BV);
   S* U = conv::Workspace::get<S>(0, size_t(kPoints * K * Cg));
   transform_filters<W, S>(a, U, true);

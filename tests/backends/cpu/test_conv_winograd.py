@@ -23,6 +23,7 @@ from fastcnn import _C
 from fastcnn.contracts import kernels
 from conv_reference import conv_kernel
 from fastcnn.ops import _conv_algo
+from fastcnn.backends.cpu._lib import DTYPE_CODE
 from fastcnn.backends.cpu.conv_winograd import choose_tile
 from fastcnn.contracts.conv import ConvShape
 from helpers import gradcheck, isa  # noqa: F401  (isa is a fixture)
@@ -207,12 +208,8 @@ def chunk_budget():
     _C.conv_winograd.set_chunk_bytes(0)
 
 
-def dtype_code(dtype):
-    return 0 if dtype == torch.float32 else 1
-
-
 def plan_of(shape, dtype, tile, backward_input=False):
-    return _C.conv_winograd.plan(dtype_code(dtype), list(shape), tile, backward_input)
+    return _C.conv_winograd.plan(DTYPE_CODE[dtype], list(shape), tile, backward_input)
 
 
 def few_tiles_budget(set_budget, shape, dtype, tile, backward_input, split_channels=None):
