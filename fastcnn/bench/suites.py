@@ -154,6 +154,29 @@ simple_case("local_response_norm size=5 [16,96,55,55]", "norm", "local_response_
             lambda: [torch.randn(16, 96, 55, 55)], numel=16 * 96 * 55 * 55, passes=(2, 5), size=5)
 simple_case("normalize p=2 dim=1 [4,128,64,64]", "norm", "normalize", F.normalize,
             lambda: [torch.randn(4, 128, 64, 64)], numel=4 * 128 * 64 * 64, passes=(3, 8), dim=1)
+
+
+def spectral_norm_case(shape, what):
+    """The weight a spectral-norm layer uses each step (one power iteration), against the steps of
+    torch.nn.utils.spectral_norm's hook. The weight has a clear largest singular value, so both
+    sides' iterations (on the same u, v) converge to it in a few calls and their results agree."""
+    rows, cols = shape[0], math.prod(shape[1:])
+
+    def build(mode, backends):
+        g = torch.Generator().manual_seed(0)
+        rank1 = torch.randn(rows, 1, generator=g) @ torch.randn(1, cols, generator=g)
+        w = (torch.randn(rows, cols, generator=g) * 0.05 + rank1 / cols ** 0.5).view(shape)
+        u = F.normalize(torch.randn(rows, generator=g), dim=0)
+        v = F.normalize(torch.randn(cols, generator=g), dim=0)
+        return op_contenders(fast_op("spectral_normalize"), fastcnn.ops.spectral_normalize.reference, [w, u, v],
+                             mode, backends)
+    # forward: read w for W^T u, W v and the division, write y; backward: read gy and y twice, write gw
+    CASES.append(Case("ops", f"spectral_normalize {list(shape)} ({what})", "norm", build,
+                      nbytes=lambda mode: 4 * rows * cols * (4 if mode == "forward" else 8)))
+
+
+spectral_norm_case((16, 8, 4, 4), "StyleGAN-XL D small: per-call cost")
+spectral_norm_case((512, 512, 4, 4), "StyleGAN-XL D canonical")
 softmax_case((256, 1000))
 softmax_case((8, 21, 64, 64))
 cross_entropy_case((256, 1000))

@@ -106,6 +106,11 @@ local_response_norm_backward = KernelSlot(
     "local_response_norm_backward", "(gy, x, scale, size, alpha, beta) -> gx")
 normalize_forward = KernelSlot("normalize_forward", "(x[outer,D,inner], p, eps) -> (y, norm)  # F.normalize")
 normalize_backward = KernelSlot("normalize_backward", "(gy, x, norm, p, eps) -> gx")
+spectral_norm_forward = KernelSlot(
+    "spectral_norm_forward",
+    "(w, dim, u[w.shape[dim]], v[rest], n_power_iterations, eps) -> (y = w / sigma, u_used, v_used, "
+    "sigma float64 0-D)  # u, v updated in place")
+spectral_norm_backward = KernelSlot("spectral_norm_backward", "(gy, y, dim, u_used, v_used, sigma) -> gw")
 
 # ----------------------------------------------------------------------------------------- loss
 cross_entropy_forward = KernelSlot(

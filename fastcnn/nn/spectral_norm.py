@@ -3,10 +3,9 @@
 Same behaviour and state_dict keys as torch's (weight_orig parameter, weight_u / weight_v buffers):
 before every forward the module's weight becomes weight_orig / sigma, sigma = u . (W v) for W =
 weight_orig as a [dim size, rest] matrix; in training mode one power iteration (v = normalize(W^T u),
-u = normalize(W v), without gradient) refines u and v first. The matrix-vector products are
-fastcnn.ops.matmul (the gemm kernel) and the normalisations fastcnn.ops.normalize, so the iteration and
-sigma's gradient run on fastcnn kernels (torch's version runs aten mv / dot). backend='reference' runs
-the same steps with torch's ops (the torch twin of a zoo network).
+u = normalize(W v), without gradient) refines u and v first. All of it is one op,
+fastcnn.ops.spectral_normalize (on cpu one kernel call forward and one backward); backend='reference'
+runs torch's own steps (the torch twin of a zoo network).
 """
 from __future__ import annotations
 
@@ -14,6 +13,7 @@ import torch
 from torch import nn
 
 from .. import ops
+from ..ops.spectral_norm import matrix
 
 __all__ = ["spectral_norm"]
 
@@ -23,24 +23,10 @@ class _SpectralNorm:
         self.name, self.n_power_iterations, self.dim = name, n_power_iterations, dim
         self.eps, self.backend = eps, backend
 
-    def matrix(self, weight: torch.Tensor) -> torch.Tensor:
-        if self.dim != 0:
-            weight = weight.movedim(self.dim, 0)
-        return weight.reshape(weight.shape[0], -1)
-
     def compute_weight(self, module: nn.Module, power_iteration: bool) -> torch.Tensor:
-        weight = getattr(module, self.name + "_orig")
-        u, v = getattr(module, self.name + "_u"), getattr(module, self.name + "_v")
-        mat = self.matrix(weight)
-        be = dict(backend=self.backend)
-        if power_iteration and self.n_power_iterations > 0:
-            with torch.no_grad():
-                for _ in range(self.n_power_iterations):
-                    v.copy_(ops.normalize(ops.matmul(u, mat, **be), dim=0, eps=self.eps, **be))  # W^T u
-                    u.copy_(ops.normalize(ops.matmul(mat, v, **be), dim=0, eps=self.eps, **be))
-            u, v = u.clone(), v.clone()  # autograd must not see the in-place updates of the next call
-        sigma = ops.matmul(u, ops.matmul(mat, v, **be), **be)
-        return weight / sigma
+        return ops.spectral_normalize(
+            getattr(module, self.name + "_orig"), getattr(module, self.name + "_u"), getattr(module, self.name + "_v"),
+            self.dim, self.n_power_iterations if power_iteration else 0, self.eps, backend=self.backend)
 
     def __call__(self, module: nn.Module, inputs) -> None:
         setattr(module, self.name, self.compute_weight(module, power_iteration=module.training))
@@ -61,7 +47,7 @@ def spectral_norm(module: nn.Module, name: str = "weight", n_power_iterations: i
         dim = 1 if isinstance(module, nn.modules.conv._ConvTransposeNd) else 0
     fn = _SpectralNorm(name, n_power_iterations, dim, float(eps), backend)
     with torch.no_grad():  # u, v: random unit vectors, as torch (initialisation, not a forward computation)
-        mat = fn.matrix(weight)
+        mat = matrix(weight, dim)
         u = nn.functional.normalize(weight.new_empty(mat.shape[0]).normal_(0, 1), dim=0, eps=fn.eps)
         v = nn.functional.normalize(weight.new_empty(mat.shape[1]).normal_(0, 1), dim=0, eps=fn.eps)
     del module._parameters[name]

@@ -636,6 +636,29 @@ _SHIMS["normalize_backward"] = lambda backend: lambda gy, x, norm, p, eps: \
     normalize_backward(gy, x, norm, float(p), float(eps), backend)
 
 
+@_op("spectral_norm_forward", mutates_args=("u", "v"))
+def spectral_norm_forward(w: Tensor, dim: int, u: Tensor, v: Tensor, n_power_iterations: int, eps: float,
+                          backend: str) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+    return tuple(_kernel(backend, kernels.spectral_norm_forward)(w, dim, u, v, n_power_iterations, eps))
+
+
+spectral_norm_forward.register_fake(lambda w, dim, u, v, n, eps, backend: (
+    _dense_like(w), torch.empty_like(u), torch.empty_like(v), _float64_scalar(w)))
+_SHIMS["spectral_norm_forward"] = lambda backend: lambda w, dim, u, v, n, eps: \
+    spectral_norm_forward(w, int(dim), u, v, int(n), float(eps), backend)
+
+
+@_op("spectral_norm_backward")
+def spectral_norm_backward(gy: Tensor, y: Tensor, dim: int, u: Tensor, v: Tensor, sigma: Tensor,
+                           backend: str) -> Tensor:
+    return _kernel(backend, kernels.spectral_norm_backward)(gy, y, dim, u, v, sigma)
+
+
+spectral_norm_backward.register_fake(lambda gy, y, dim, u, v, sigma, backend: _dense_like(y))
+_SHIMS["spectral_norm_backward"] = lambda backend: lambda gy, y, dim, u, v, sigma: \
+    spectral_norm_backward(gy, y, int(dim), u, v, sigma, backend)
+
+
 # ------------------------------------------------------------------------------------------- padding
 def _padded_planes(t: Tensor, H: int, W: int) -> Tensor:
     """A [P, H, W, K] output laid out (P, H, W, K) in memory, as the pad kernels allocate it."""
