@@ -50,7 +50,7 @@ if [ "$#" -eq 0 ]; then
   set -- tests/reliability/test_fuzz_ops.py tests/reliability/test_edge_cases.py tests/reliability/test_nonfinite.py \
     tests/backends/cpu/test_conv_direct.py tests/backends/cpu/test_conv_fft.py tests/backends/cpu/test_conv_winograd.py tests/ops/test_dropout.py \
     tests/backends/cpu/test_vmath.py tests/ops/test_pad.py tests/ops/test_norm_groups.py tests/reliability/test_probe_kernels.py \
-    tests/ops/test_eager_ops.py tests/ops/test_eager_conv.py
+    tests/ops/test_eager_ops.py tests/ops/test_eager_conv.py tests/ops/test_spectral_norm.py
 fi
 tstart=$(date +%s)
 LD_PRELOAD="$LIBASAN $LIBUBSAN" FASTCNN_BACKEND=cpu "$PY" -m pytest -q -x -p no:cacheprovider -m "not slow" \

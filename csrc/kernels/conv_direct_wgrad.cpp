@@ -4,12 +4,15 @@
 //
 // Each thread takes a contiguous run of (image, row block) units and accumulates into its own
 // packed weight-gradient buffer (the forward's packed weight layout); the buffers are summed at the
-// end and unpacked to [K][C/g][R][S]. Dense micro-kernel: the gradient blocks of up to three
-// output blocks (same group, as the forward's tiles) x a run of input lanes live in registers
-// (lanes = output channels); per pixel one gy vector load per output block and one broadcast per
-// input lane; a block of few input lanes (C = 1, 3) takes several taps per tile. Depthwise:
-// element-wise products.
+// end and unpacked to [K][C/g][R][S]. Layers with many input blocks split those instead: each thread
+// fills its input blocks' part of one buffer over all units. Dense micro-kernel: the gradient
+// blocks of up to three output blocks (same group, as the forward's tiles) x a run of input lanes
+// live in registers (lanes = output channels); per pixel one gy vector load per output block and
+// one broadcast per input lane; a block of few input lanes (C = 1, 3) takes several taps per tile.
+// Depthwise: element-wise products.
 #include "kernels/conv_direct_blocks.h"
+
+#include <memory>
 
 FASTCNN_ISA_NAMESPACE_BEGIN
 namespace conv_direct {
@@ -169,6 +172,8 @@ constexpr int kMaxTapsTogether = 8;
 constexpr int kWgradAccs = FASTCNN_HAS_AVX512 ? 24 : 12;
 // Bytes of one thread's gradient accumulated over all its units at a time (L2 with x and gy).
 constexpr int64_t kAccChunkBytes = 512 * 1024;
+// Input blocks per worker from which the workers split the input blocks rather than the units.
+constexpr int64_t kInputBlocksPerWorker = 4;
 // Bytes of x rows (one input block) and gy rows (the tile's output blocks) that all taps of a tile
 // reread: a unit's rows are reduced in slices of this size, so that the taps after the first read
 // them from L1 (this Xeon's 48 KB), not L2. SegNet-Basic's 16->16 7x7 on 48x64, AVX-512, 1 thread:
@@ -268,8 +273,14 @@ void backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw) {
   const int64_t rows = rows_that_fit(chunk * RL * VL * int64_t(sizeof(T)), (s.R - 1) * s.dh + 1, s.sh);
   const int64_t row_blocks = ceil_div(s.P, rows), units = s.N * row_blocks;
   const int64_t macs = units * rows * s.Q * n_ob * plan.ob_elems() * RS;
-  const int64_t n_acc = std::max<int64_t>(1, std::min({int64_t(num_threads()), units, macs / kMinFlopChunk}));
-  std::vector<T> accs(static_cast<size_t>(n_acc * acc_elems), T(0));
+  const int64_t workers = std::max<int64_t>(1, std::min({int64_t(num_threads()), units, macs / kMinFlopChunk}));
+  // With input blocks to spare (pspnet's 1024->128: 64 of them), each worker takes a run of input
+  // blocks over all units and fills its part of one accumulator: no per-thread copies of the
+  // gradient to zero and add up (2 x 4.7 MB there), and sums whose order does not depend on the
+  // thread count. Otherwise each worker takes a run of units into an accumulator of its own.
+  const bool split_inputs = workers > 1 && plan.n_in >= kInputBlocksPerWorker * workers;
+  const int64_t n_acc = split_inputs ? 1 : workers;
+  std::unique_ptr<T[]> accs(new T[static_cast<size_t>(n_acc * acc_elems)]);  // zeroed by the workers
   // x offset of each tap (r, c) from its pixel's top-left tap, in the blocked copy.
   std::vector<int64_t> x_taps(static_cast<size_t>(RS));
   for (int64_t r = 0; r < s.R; ++r)
@@ -285,11 +296,19 @@ void backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw) {
   const int64_t slice =
       few_lanes ? rows : slice_rows(RL * VL * int64_t(sizeof(T)), gy_row_bytes, (s.R - 1) * s.dh + 1, s.sh, rows);
 
-  parallel_for(n_acc, 1, [&](int64_t a0, int64_t a1) {
-    for (int64_t a = a0; a < a1; ++a) {
-      T* acc = accs.data() + a * acc_elems;
-      for (int64_t b0 = 0; b0 < plan.n_in; b0 += chunk)
-      for (int64_t u = units * a / n_acc; u < units * (a + 1) / n_acc; ++u) {
+  parallel_for(workers, 1, [&](int64_t w0, int64_t w1) {
+    for (int64_t wk = w0; wk < w1; ++wk) {
+      T* acc = accs.get() + (split_inputs ? 0 : wk * acc_elems);
+      const int64_t in0 = split_inputs ? plan.n_in * wk / workers : 0;
+      const int64_t in1 = split_inputs ? plan.n_in * (wk + 1) / workers : plan.n_in;
+      const int64_t u_begin = split_inputs ? 0 : units * wk / workers;
+      const int64_t u_end = split_inputs ? units : units * (wk + 1) / workers;
+      const int64_t in_block_elems = RS * plan.tap_elems;
+      for (int64_t ob = 0; ob < n_ob; ++ob)
+        std::fill(acc + (ob * plan.n_in + in0) * in_block_elems, acc + (ob * plan.n_in + in1) * in_block_elems, T(0));
+      const int64_t step = split_inputs ? even_part(in1 - in0, most) : chunk;
+      for (int64_t b0 = in0; b0 < in1; b0 += step)
+      for (int64_t u = u_begin; u < u_end; ++u) {
         const int64_t n = u / row_blocks, u0 = (u % row_blocks) * rows, u1 = std::min<int64_t>(s.P, u0 + rows);
         for (int64_t p0 = u0, p1; p0 < u1; p0 = p1) {
           p1 = std::min(u1, p0 + slice);
@@ -297,7 +316,7 @@ void backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw) {
             nb = row_tiles ? 1 : blocks_together(plan, ob, n_ob);
             const OutBlock& o = plan.out[ob];
             const T* gyo = gyb + n * GI + ob * GB + p0 * s.Q * VL;
-            for (int64_t b = b0; b < std::min(o.n_in, b0 + chunk); ++b) {
+            for (int64_t b = b0; b < std::min({o.n_in, b0 + step, in1}); ++b) {
               const int cn = b == o.n_in - 1 ? o.cn_last : VL;
               const T* xin = xb + n * XI + (o.in_first + b) * XB;
               const int lanes = wgrad_lanes<T>(static_cast<int>(nb));
@@ -358,11 +377,11 @@ void backward_weight(const ConvShape& s, const T* x, const T* gy, T* gw) {
     }
   });
 
-  T* total = accs.data();
+  T* total = accs.get();
   if (n_acc > 1)
     parallel_for(acc_elems, kMinChunk, [&](int64_t i0, int64_t i1) {
       for (int64_t a = 1; a < n_acc; ++a) {
-        const T* part = accs.data() + a * acc_elems;
+        const T* part = accs.get() + a * acc_elems;
         for (int64_t i = i0; i < i1; ++i) total[i] += part[i];
       }
     });

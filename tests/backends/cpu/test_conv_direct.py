@@ -349,6 +349,31 @@ def test_tasks_of_several_images(threads, dtype, isa):
     assert_close(gw, gw_ref, reduction=case.N * case.out_hw[0] * case.out_hw[1], name="grad_weight")
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("case", [
+    Case(4, 260, 8, 7, 20, 3, 3, padding=(1, 1)),  # 260 channels: a partial last input block on every ISA
+    Case(3, 2 * 200, 9, 9, 2 * 12, 3, 3, padding=(4, 4), dilation=(4, 4), groups=2),  # pspnet's d4, grouped
+    Case(5, 200, 9, 8, 16, 3, 3, stride=(2, 2), padding=(1, 1)),
+], ids=repr)
+def test_weight_gradient_split_over_input_blocks(case, dtype, isa):
+    # Many input blocks (>= 4 per thread, here up to 3 threads, on every ISA): the threads split the
+    # input blocks, each filling its part of one gradient over all images, so every element is summed
+    # in the same order whatever the thread count (one thread runs the same order unsplit): the
+    # results are identical, and match the reference. (Split over images, 2 and 3 threads differ.)
+    x, _, _, gy = case.tensors(dtype)
+    saved = torch.get_num_threads()
+    grads = []
+    try:
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            grads.append(k(BWD_W)(x, gy, (case.R, case.S), *case.conv_args()))
+    finally:
+        torch.set_num_threads(saved)
+    _, gw_ref = reference_grads(case, x, case.tensors(dtype)[1], gy)
+    assert_close(grads[0], gw_ref, reduction=case.N * case.out_hw[0] * case.out_hw[1], name="grad_weight")
+    assert torch.equal(grads[1], grads[0]) and torch.equal(grads[2], grads[0])
+
+
 class _DirectConv(torch.autograd.Function):
     """The three kernels as one autograd function, so gradcheck ties the backward to the forward."""
 
