@@ -360,7 +360,7 @@ def test_weight_gradient_split_over_input_blocks(case, dtype, isa):
     # input blocks, each filling its part of one gradient over all images, so every element is summed
     # in the same order whatever the thread count (one thread runs the same order unsplit): the
     # results are identical, and match the reference. (Split over images, 2 and 3 threads differ.)
-    x, _, _, gy = case.tensors(dtype)
+    x, w, _, gy = case.tensors(dtype)
     saved = torch.get_num_threads()
     grads = []
     try:
@@ -369,7 +369,7 @@ def test_weight_gradient_split_over_input_blocks(case, dtype, isa):
             grads.append(k(BWD_W)(x, gy, (case.R, case.S), *case.conv_args()))
     finally:
         torch.set_num_threads(saved)
-    _, gw_ref = reference_grads(case, x, case.tensors(dtype)[1], gy)
+    _, gw_ref = reference_grads(case, x, w, gy)
     assert_close(grads[0], gw_ref, reduction=case.N * case.out_hw[0] * case.out_hw[1], name="grad_weight")
     assert torch.equal(grads[1], grads[0]) and torch.equal(grads[2], grads[0])
 
