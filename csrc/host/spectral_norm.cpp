@@ -102,10 +102,10 @@ void forward(const T* w, T* y, T* u, T* v, T* u_out, T* v_out, double* sigma, in
     std::copy(u_out, u_out + M, u);
     std::copy(v_out, v_out + N, v);
   }
-  double dot = 0.0;
-  for (int64_t m = 0; m < M; ++m) dot += double(u_out[m]) * s[m];
-  *sigma = dot;
-  const T divisor = T(dot);  // torch divides by sigma in the weight's dtype
+  double u_dot_s = 0.0;
+  for (int64_t m = 0; m < M; ++m) u_dot_s += double(u_out[m]) * s[m];
+  *sigma = u_dot_s;
+  const T divisor = T(u_dot_s);  // torch divides by sigma in the weight's dtype
   const int64_t total = A * M * B;
   parallel_for(total, kGrainElems, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) y[i] = w[i] / divisor;

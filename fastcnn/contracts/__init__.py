@@ -7,7 +7,7 @@ type, so both sides can depend on it without depending on each other (docs/ARCHI
                    `kernels.<slot>[backend]`, backends register with `@cpu_kernel(kernels.<slot>)`
     conv.py        ConvShape: the 16 sizes of a convolution, in the field order C++ and CUDA take
     activation.py  ACT_KIND: activation names -> the kernels' enum codes; the conv-fusable subset
-    norm.py        the local response normalisation window (before, after)
+    norm.py        the [outer, D, inner] sizes around a dim; the local response normalisation window
     pool.py        the pooling memory-format rule and the window record
     resample.py    pixel_shuffle geometry
 """

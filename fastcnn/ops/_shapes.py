@@ -8,11 +8,12 @@ import math
 
 import torch
 
+from ..contracts.norm import around_sizes
+
 
 def around(t: torch.Tensor, dim: int) -> torch.Tensor:
     """Contiguous t viewed as (outer, t.shape[dim], inner): the dims before `dim` and after it merged."""
-    dim = dim % t.dim()
-    return t.contiguous().view(math.prod(t.shape[:dim]), t.shape[dim], math.prod(t.shape[dim + 1:]))
+    return t.contiguous().view(around_sizes(t.shape, dim % t.dim()))
 
 
 def leading_merged(t: torch.Tensor, keep: int) -> torch.Tensor:

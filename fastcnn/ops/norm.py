@@ -31,8 +31,6 @@ from ._shapes import around, follows_channels_last, owned_outputs, reshaped_in_p
 
 __all__ = ["batch_norm", "normalize", "local_response_norm"]
 
-import math  # noqa: E402
-
 
 def _memory_format(x: torch.Tensor):
     if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
@@ -166,9 +164,7 @@ class _Normalize(torch.autograd.Function):
     def forward(ctx, x, p, dim, eps, backend):
         shape = x.shape
         xs = x.reshape(1) if x.dim() == 0 else x
-        dim = dim % xs.dim()
-        outer, D, inner = math.prod(xs.shape[:dim]), xs.shape[dim], math.prod(xs.shape[dim + 1:])
-        x3 = xs.contiguous().view(outer, D, inner)
+        x3 = around(xs, dim)
         y, norm = kernels.normalize_forward[backend](x3, p, eps)
         ctx.save_for_backward(x3, norm)
         ctx.args = (p, eps, backend, shape)

@@ -1,13 +1,12 @@
 """cpu kernels of the norm family (fastcnn._C.norm, csrc/host/norm.cpp). Signatures: fastcnn/ops/norm.py."""
 from __future__ import annotations
 
-import math
-
 import torch
 
 from fastcnn import _C
 
 from ...contracts import kernels
+from ...contracts.norm import around_sizes
 from ._lib import addr, cpu_kernel, dtype_code, empty_like, new_empty
 
 
@@ -74,17 +73,12 @@ def local_response_norm_backward(gy, x, scale, size, alpha, beta):
     return gx
 
 
-def _around(t, dim):
-    """t's sizes as [A, M, B], M = t.shape[dim] (the spectral norm kernels' view)."""
-    return math.prod(t.shape[:dim]), t.shape[dim], math.prod(t.shape[dim + 1:])
-
-
 @cpu_kernel(kernels.spectral_norm_forward)
 def spectral_norm_forward(w, dim, u, v, n_power_iterations, eps):
     y, u_used, v_used = empty_like(w), torch.empty_like(u), torch.empty_like(v)
     sigma = torch.empty((), dtype=torch.float64)
     _C.spectral_norm.forward(dtype_code(w), addr(w), addr(y), addr(u), addr(v), addr(u_used), addr(v_used),
-                             sigma.data_ptr(), *_around(w, dim), int(n_power_iterations), float(eps))
+                             sigma.data_ptr(), *around_sizes(w.shape, dim), int(n_power_iterations), float(eps))
     return y, u_used, v_used, sigma
 
 
@@ -92,5 +86,5 @@ def spectral_norm_forward(w, dim, u, v, n_power_iterations, eps):
 def spectral_norm_backward(gy, y, dim, u, v, sigma):
     gw = empty_like(y)
     _C.spectral_norm.backward(dtype_code(y), addr(gy), addr(y), addr(u), addr(v), sigma.data_ptr(), addr(gw),
-                              *_around(y, dim))
+                              *around_sizes(y.shape, dim))
     return gw
